@@ -1,0 +1,191 @@
+"""The community's state and its two moves per interval: plan orders, apply fills.
+
+One interval for every household at once (arrays of length ``n``):
+
+1. **Net first.** Inflexible position ``gen − demand − ev_must`` (``ev_must`` is the
+   least-laxity charging that cannot wait). The home battery covers a deficit or stores
+   a surplus within its limits, then the EV soaks up what surplus is left (or, with V2G,
+   covers what deficit is left). The remainder is the household's net position.
+2. **Order the rest.** A positive remainder becomes a sell order, a negative one a buy
+   order, at the strategy's limit price; whatever of it is not matched is exchanged with
+   the utility. With the ``price_aware`` storage strategy, batteries and EVs also place
+   flexible orders (charge when cheap, discharge when dear, see
+   :class:`agents.strategy.PriceAwareStorage`) that happen only if matched.
+3. **Apply fills.** Battery and EV energy = self-consumption + filled flexible orders;
+   states of charge advance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.households import Households
+from agents.storage import battery_limits, ev_limits, next_soc
+from agents.strategy import PriceAwareStorage
+
+KIND_NET, KIND_BATTERY, KIND_EV = 0, 1, 2
+TINY_KWH = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What each household does before the market, and the orders it places.
+
+    Orders are arrays of length ``m``: ``household`` (row in the table), ``is_buy``,
+    ``energy_kwh`` (> 0), ``price_per_kwh`` (limit) and ``kind`` (KIND_NET for the
+    inflexible net position, KIND_BATTERY / KIND_EV for flexible storage orders).
+    """
+
+    generation_kwh: np.ndarray
+    demand_kwh: np.ndarray
+    battery_self_kwh: np.ndarray
+    ev_self_kwh: np.ndarray
+    ev_drive_kwh: np.ndarray
+    net_kwh: np.ndarray
+    household: np.ndarray
+    is_buy: np.ndarray
+    energy_kwh: np.ndarray
+    price_per_kwh: np.ndarray
+    kind: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Flows:
+    """What each household did in the interval [kWh]; charging positive."""
+
+    battery_kwh: np.ndarray
+    ev_kwh: np.ndarray
+    bought_kwh: np.ndarray
+    sold_kwh: np.ndarray
+    battery_soc_kwh: np.ndarray
+    ev_soc_kwh: np.ndarray
+
+
+class Community:
+    """The households' device states, advanced one interval at a time.
+
+    Parameters
+    ----------
+    households : the static table
+    interval_hours : interval length [h]
+    storage : the flexible-storage rule, or None for self-consumption only
+    """
+
+    def __init__(
+        self,
+        households: Households,
+        interval_hours: float,
+        storage: PriceAwareStorage | None,
+    ) -> None:
+        self.hh = households
+        self.dt_h = interval_hours
+        self.storage = storage
+        self.battery_soc_kwh = households.battery_soc0_kwh.copy()
+        self.ev_soc_kwh = households.ev_departure_soc_kwh.copy()
+        self._idx = np.arange(households.n)
+        reserve = storage.reserve_frac if storage else 1.0
+        self._battery_reserve_kwh = households.battery_soc_min_kwh + reserve * (
+            households.battery_soc_max_kwh - households.battery_soc_min_kwh
+        )
+
+    def plan(
+        self,
+        slot: int,
+        generation_kwh: np.ndarray,
+        demand_kwh: np.ndarray,
+        bid_price: np.ndarray,
+        ask_price: np.ndarray,
+        ev_present: np.ndarray,
+        ev_drive_kwh: np.ndarray,
+        ev_intervals_to_departure: np.ndarray,
+    ) -> Plan:
+        """Net each household's own PV, load and storage; order the rest."""
+        hh, dt_h = self.hh, self.dt_h
+        b_ch, b_dis = battery_limits(
+            self.battery_soc_kwh, hh.battery_soc_min_kwh, hh.battery_soc_max_kwh,
+            hh.battery_power_kw, hh.battery_eta_charge, hh.battery_eta_discharge, dt_h,
+        )
+        e_must, e_ch, e_dis = ev_limits(
+            self.ev_soc_kwh, hh.ev_kwh, hh.ev_soc_min_kwh, hh.ev_departure_soc_kwh,
+            hh.ev_charger_kw, hh.ev_eta, hh.ev_v2g, ev_present, ev_intervals_to_departure, dt_h,
+        )
+        net0 = generation_kwh - demand_kwh - e_must
+        b_self = np.clip(net0, -b_dis, b_ch)
+        rest = net0 - b_self
+        e_flex = np.clip(rest, -e_dis, e_ch - e_must)
+        net = rest - e_flex
+        e_self = e_must + e_flex
+
+        parts_hh = [self._idx]
+        parts_buy = [net < 0]
+        parts_kwh = [np.abs(net)]
+        parts_price = [np.where(net < 0, bid_price, ask_price)]
+        parts_kind = [np.full(hh.n, KIND_NET, dtype=np.int8)]
+        if self.storage is not None:
+            buy_limit, sell_limit = self.storage.signal(slot)
+            if buy_limit is not None:
+                flex = [
+                    (KIND_BATTERY, np.where(b_self >= 0, b_ch - b_self, 0.0)),
+                    (KIND_EV, np.where(e_flex >= 0, e_ch - e_self, 0.0)),
+                ]
+                price = buy_limit
+            elif sell_limit is not None:
+                above_reserve = (self.battery_soc_kwh - self._battery_reserve_kwh) * (
+                    hh.battery_eta_discharge
+                )
+                flex = [
+                    (KIND_BATTERY, np.where(b_self <= 0, np.minimum(b_dis + b_self,
+                                                                    above_reserve), 0.0)),
+                    (KIND_EV, np.where(e_flex <= 0, e_dis + e_flex, 0.0)),
+                ]
+                price = sell_limit
+            else:
+                flex = []
+                price = 0.0
+            for kind, kwh in flex:
+                parts_hh.append(self._idx)
+                parts_buy.append(np.full(hh.n, buy_limit is not None))
+                parts_kwh.append(kwh)
+                parts_price.append(np.full(hh.n, price))
+                parts_kind.append(np.full(hh.n, kind, dtype=np.int8))
+        household = np.concatenate(parts_hh)
+        energy = np.concatenate(parts_kwh)
+        keep = energy > TINY_KWH
+        return Plan(
+            generation_kwh=generation_kwh,
+            demand_kwh=demand_kwh,
+            battery_self_kwh=b_self,
+            ev_self_kwh=e_self,
+            ev_drive_kwh=ev_drive_kwh,
+            net_kwh=net,
+            household=household[keep],
+            is_buy=np.concatenate(parts_buy)[keep],
+            energy_kwh=energy[keep],
+            price_per_kwh=np.concatenate(parts_price)[keep],
+            kind=np.concatenate(parts_kind)[keep],
+        )
+
+    def apply(self, plan: Plan, filled_kwh: np.ndarray) -> Flows:
+        """Advance the states of charge with the filled orders (``filled_kwh`` per order)."""
+        hh, n = self.hh, self.hh.n
+        signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
+        flex_battery = np.bincount(plan.household, signed * (plan.kind == KIND_BATTERY), n)
+        flex_ev = np.bincount(plan.household, signed * (plan.kind == KIND_EV), n)
+        battery = plan.battery_self_kwh + flex_battery
+        ev = plan.ev_self_kwh + flex_ev
+        self.battery_soc_kwh = next_soc(
+            self.battery_soc_kwh, battery, hh.battery_eta_charge, hh.battery_eta_discharge
+        )
+        self.ev_soc_kwh = next_soc(self.ev_soc_kwh, ev, hh.ev_eta, hh.ev_eta) - plan.ev_drive_kwh
+        bought = np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n)
+        sold = np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n)
+        return Flows(
+            battery_kwh=battery,
+            ev_kwh=ev,
+            bought_kwh=bought,
+            sold_kwh=sold,
+            battery_soc_kwh=self.battery_soc_kwh,
+            ev_soc_kwh=self.ev_soc_kwh,
+        )

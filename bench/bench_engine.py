@@ -1,0 +1,61 @@
+"""Benchmark: the batch engine without the grid, N households × D days of 15-min intervals.
+
+Target (issue 2): 1,000 households × one year (35 million household-intervals, all
+results files written) under 60 s on a 2-core machine, peak memory under 4 GB.
+
+    python bench/bench_engine.py                    # 1,000 households, 365 days
+    python bench/bench_engine.py --households 200 --days 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from scenarios import load_scenario, run
+
+TARGET_S = 60.0
+TARGET_PEAK_GB = 4.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--out", type=Path, default=None, help="keep the results here")
+    args = parser.parse_args()
+
+    scenario = load_scenario(
+        {
+            "name": "bench-engine",
+            "simulation": {"start": "2026-01-01", "days": args.days, "seed": 1},
+            "community": {"households": args.households},
+            "grid": {"check": "off"},
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        started = time.perf_counter()
+        result = run(scenario, out)
+        wall = time.perf_counter() - started
+        sizes = {p.name: p.stat().st_size for p in out.iterdir()}
+    hi = args.households * scenario.simulation.n_intervals
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    full = args.households >= 1000 and args.days >= 365
+    print(f"households × intervals : {args.households} × {scenario.simulation.n_intervals}"
+          f" = {hi:,} household-intervals")
+    print(f"wall time              : {wall:8.1f} s   (target < {TARGET_S:.0f} s for 1,000 × 1 "
+          f"year: {'PASS' if wall < TARGET_S else 'MISS'}{'' if full else ', not the full size'})")
+    print(f"throughput             : {hi / wall:,.0f} household-intervals/s")
+    print(f"peak memory (RSS)      : {peak_gb:8.2f} GB (target < {TARGET_PEAK_GB:.0f} GB: "
+          f"{'PASS' if peak_gb < TARGET_PEAK_GB else 'MISS'})")
+    print(f"trades                 : {result.kpis['p2p_kwh']:,.0f} kWh traded")
+    for name, size in sorted(sizes.items()):
+        print(f"  {name:20s} {size / 1e6:10.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

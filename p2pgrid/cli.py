@@ -1,0 +1,107 @@
+"""The ``p2pgrid`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scenarios.errors import ScenarioError
+
+app = typer.Typer(
+    help="p2pgrid: peer-to-peer energy trading on a distribution feeder.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a scenario key: --set market.mechanism=uniform"),
+]
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (TOML or YAML).")]
+
+
+def _fail(exc: ScenarioError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    return typer.Exit(code=2)
+
+
+def _overrides(
+    sets: list[str] | None, days: int | None = None, seed: int | None = None
+) -> list[str]:
+    out = list(sets or [])
+    if days is not None:
+        out.append(f"simulation.days={days}")
+    if seed is not None:
+        out.append(f"simulation.seed={seed}")
+    return out
+
+
+@app.command()
+def validate(file: ScenarioArg, set_: SetOption = None) -> None:
+    """Check a scenario file and print the scenario as it would run."""
+    from scenarios.loader import load_scenario
+
+    try:
+        scenario = load_scenario(file, _overrides(set_))
+    except ScenarioError as exc:
+        raise _fail(exc) from None
+    console.print(f"[green]ok[/]: {file} is a valid scenario ({scenario.name!r})")
+    console.print_json(scenario.model_dump_json())
+
+
+@app.command()
+def run(
+    file: ScenarioArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results directory.")] = Path(
+        "results"
+    ),
+    days: Annotated[int | None, typer.Option(help="Override simulation.days.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override simulation.seed.")] = None,
+    set_: SetOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario and write its results files, KPIs and HTML report."""
+    from scenarios.loader import load_scenario
+    from scenarios.runner import run as run_scenario
+
+    try:
+        scenario = load_scenario(file, _overrides(set_, days, seed))
+    except ScenarioError as exc:
+        raise _fail(exc) from None
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("intervals"), TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
+        task = bar.add_task(scenario.name, total=scenario.simulation.n_intervals)
+        try:
+            result = run_scenario(
+                scenario, out, progress=lambda done, total: bar.update(task, completed=done)
+            )
+        except ScenarioError as exc:
+            raise _fail(exc) from None
+    table = Table(title=f"{scenario.name}: KPIs", show_header=False)
+    for key in ("self_sufficiency", "self_consumption", "p2p_share", "p2p_kwh",
+                "community_savings", "mean_price_per_kwh", "peak_import_kw"):
+        value = result.kpis.get(key)
+        table.add_row(key, "—" if value is None else f"{value:,.4g}")
+    console.print(table)
+    console.print(f"results: {result.out_dir}")
+    console.print(f"report:  {result.report_path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The run's ``report.html``: KPIs and plotly figures, readable offline.
+
+plotly.js is embedded once, from the installed plotly package; the page loads nothing
+from the network.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from scenarios.engine import Showcase
+
+_KPI_LABELS: Sequence[tuple[str, str, str]] = (
+    ("self_sufficiency", "Self-sufficiency", "pct"),
+    ("self_consumption", "Self-consumption", "pct"),
+    ("p2p_share", "P2P share of purchases", "pct"),
+    ("p2p_kwh", "P2P energy [kWh]", "num"),
+    ("community_savings", "Community savings", "money"),
+    ("savings_frac", "Savings vs no-P2P", "pct"),
+    ("mean_price_per_kwh", "Mean P2P price [/kWh]", "price"),
+    ("households_better_off_frac", "Households better off", "pct"),
+    ("peak_import_kw", "Peak import [kW]", "num"),
+    ("violation_hours", "Violation hours", "num"),
+    ("curtailed_kwh", "Curtailed [kWh]", "num"),
+)
+
+
+def _fmt(value: Any, kind: str, currency: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "pct":
+        return f"{100 * value:.1f} %"
+    if kind == "money":
+        return f"{value:,.2f} {currency}"
+    if kind == "price":
+        return f"{value:.4f} {currency}"
+    return f"{value:,.1f}"
+
+
+def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any]) -> go.Figure:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(x=iv["timestamp"], y=iv["p2p_kwh"], name="P2P volume [kWh]",
+               marker_color="#9ecae1", opacity=0.7),
+        secondary_y=True,
+    )
+    fig.add_trace(
+        go.Scatter(x=iv["timestamp"], y=iv["clearing_price_per_kwh"], name="clearing price",
+                   mode="lines", line={"color": "#d62728"}, connectgaps=False),
+        secondary_y=False,
+    )
+    for key, label, dash in (
+        ("retail_price_per_kwh", "retail", "dash"),
+        ("feed_in_price_per_kwh", "feed-in", "dot"),
+    ):
+        fig.add_hline(y=market[key], line_dash=dash, line_color="grey",
+                      annotation_text=label, secondary_y=False)
+    fig.update_layout(title="Clearing price and P2P volume", hovermode="x unified")
+    fig.update_yaxes(title_text=f"price [{market['currency']}/kWh]", secondary_y=False)
+    fig.update_yaxes(title_text="P2P volume [kWh]", secondary_y=True)
+    return fig
+
+
+def _flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
+    fig = go.Figure()
+    series = (
+        ("generation_kwh", "PV generation", 1, "#ff7f0e"),
+        ("demand_kwh", "household demand", -1, "#1f77b4"),
+        ("ev_kwh", "EV charging", -1, "#9467bd"),
+        ("battery_kwh", "battery charging", -1, "#2ca02c"),
+        ("grid_import_kwh", "grid import", 1, "#7f7f7f"),
+        ("grid_export_kwh", "grid export", -1, "#bcbd22"),
+        ("p2p_kwh", "traded P2P", 1, "#d62728"),
+    )
+    for col, name, sign, color in series:
+        fig.add_trace(go.Scatter(
+            x=iv["timestamp"], y=sign * iv[col] / interval_hours, name=name, mode="lines",
+            line={"color": color, "width": 1.2},
+        ))
+    fig.update_layout(
+        title="Community energy flows (sources positive, uses negative)",
+        yaxis_title="power [kW]", hovermode="x unified",
+    )
+    return fig
+
+
+def _soc_figure(iv: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=iv["timestamp"], y=iv["battery_soc_kwh"], name="home batteries",
+                             mode="lines"))
+    fig.add_trace(go.Scatter(x=iv["timestamp"], y=iv["ev_soc_kwh"], name="EVs", mode="lines"))
+    fig.update_layout(title="Stored energy (sum over households)", yaxis_title="energy [kWh]",
+                      hovermode="x unified")
+    return fig
+
+
+def _savings_figure(savings: np.ndarray, currency: str) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=savings, nbinsx=min(40, max(5, len(savings) // 3)),
+                                 marker_color="#2ca02c"))
+    fig.add_vline(x=0, line_color="black")
+    fig.update_layout(
+        title="Household savings against the no-P2P baseline",
+        xaxis_title=f"savings over the run [{currency}]", yaxis_title="households",
+    )
+    return fig
+
+
+def _step_curve(kwh: np.ndarray, price: np.ndarray, descending: bool) -> tuple[list, list]:
+    order = np.argsort(-price if descending else price, kind="stable")
+    q = np.concatenate([[0.0], np.cumsum(kwh[order])])
+    p = price[order]
+    x = np.repeat(q, 2)[1:-1]
+    y = np.repeat(p, 2)
+    return x.tolist(), y.tolist()
+
+
+def _book_figure(show: Showcase, when: str, currency: str) -> go.Figure:
+    fig = go.Figure()
+    if show.t >= 0:
+        bx, by = _step_curve(show.buy_kwh, show.buy_price_per_kwh, descending=True)
+        sx, sy = _step_curve(show.sell_kwh, show.sell_price_per_kwh, descending=False)
+        fig.add_trace(go.Scatter(x=bx, y=by, name="demand (bids)", mode="lines",
+                                 line={"shape": "linear", "color": "#1f77b4"}))
+        fig.add_trace(go.Scatter(x=sx, y=sy, name="supply (asks)", mode="lines",
+                                 line={"shape": "linear", "color": "#ff7f0e"}))
+        fig.add_trace(go.Scatter(x=[show.volume_kwh], y=[show.price_per_kwh],
+                                 name="clearing point", mode="markers",
+                                 marker={"size": 12, "color": "#d62728"}))
+    fig.update_layout(
+        title=f"Supply and demand at {when} (the interval with the most P2P trade)",
+        xaxis_title="energy [kWh]", yaxis_title=f"limit price [{currency}/kWh]",
+    )
+    return fig
+
+
+def render_report(
+    title: str,
+    kpis: Mapping[str, Any],
+    intervals: pd.DataFrame,
+    household_savings: np.ndarray,
+    showcase: Showcase,
+    market: Mapping[str, Any],
+    interval_hours: float,
+    extra_figures: Sequence[go.Figure] = (),
+) -> str:
+    """The report page as one self-contained HTML string."""
+    currency = market["currency"]
+    when = (
+        str(intervals["timestamp"].iloc[showcase.t]) if showcase.t >= 0 else "no interval"
+    )
+    figures = [
+        _price_figure(intervals, market),
+        _flows_figure(intervals, interval_hours),
+        _soc_figure(intervals),
+        _savings_figure(household_savings, currency),
+        _book_figure(showcase, when, currency),
+        *extra_figures,
+    ]
+    parts = []
+    for i, fig in enumerate(figures):
+        fig.update_layout(template="plotly_white", height=420,
+                          margin={"l": 60, "r": 30, "t": 60, "b": 50})
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0),
+                                 config={"displaylogo": False}))
+    cards = "".join(
+        f'<div class="kpi"><div class="v">{_fmt(kpis.get(k), kind, currency)}</div>'
+        f'<div class="l">{html.escape(label)}</div></div>'
+        for k, label, kind in _KPI_LABELS
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(title)} — p2pgrid report</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
+.kpis{{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}}
+.kpi{{border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:150px}}
+.kpi .v{{font-size:1.4em;font-weight:600}} .kpi .l{{color:#666;font-size:.85em}}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{len(intervals)} intervals from {html.escape(str(intervals["timestamp"].iloc[0]))}</p>
+<div class="kpis">{cards}</div>
+{"".join(parts)}
+</body></html>
+"""

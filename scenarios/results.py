@@ -1,0 +1,203 @@
+"""Writing and reading a run's results files (the contract in DESIGN.md).
+
+Large tables (``agents``, ``trades``, and the grid tables) are streamed to Parquet one
+block of intervals at a time, so a year × 1,000 households never sits in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+INTERVALS_FILE = "intervals.parquet"
+AGENTS_FILE = "agents.parquet"
+TRADES_FILE = "trades.parquet"
+BUSES_FILE = "buses.parquet"
+LINES_FILE = "lines.parquet"
+HOUSEHOLDS_FILE = "households.parquet"
+KPIS_FILE = "kpis.json"
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.html"
+
+# Columns of agents.parquet after t, agent_id and bus, in order; float64, [kWh] or money.
+AGENT_VALUE_COLUMNS = (
+    "generation_kwh",
+    "demand_kwh",
+    "battery_kwh",
+    "ev_kwh",
+    "soc_kwh",
+    "ev_soc_kwh",
+    "bought_p2p_kwh",
+    "sold_p2p_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "cost",
+    "baseline_cost",
+)
+
+_COMPRESSION = "zstd"
+_COMPRESSION_LEVEL = 1
+
+
+class TableStream:
+    """Append record batches of one schema to a Parquet file."""
+
+    def __init__(self, path: Path, schema: pa.Schema, dictionary_columns: list[str]) -> None:
+        self.path = path
+        self._writer = pq.ParquetWriter(
+            path,
+            schema,
+            compression=_COMPRESSION,
+            compression_level=_COMPRESSION_LEVEL,
+            use_dictionary=dictionary_columns,
+        )
+
+    def write(self, columns: Mapping[str, pa.Array | np.ndarray]) -> None:
+        self._writer.write_table(pa.table(dict(columns), schema=self._writer.schema))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _id_type() -> pa.DataType:
+    return pa.dictionary(pa.int32(), pa.string())
+
+
+class AgentsWriter:
+    """Streams ``agents.parquet``: one row per household and interval."""
+
+    def __init__(self, out_dir: Path, agent_ids: np.ndarray, buses: np.ndarray | None) -> None:
+        fields = [
+            pa.field("t", pa.int32()),
+            pa.field("agent_id", _id_type()),
+            pa.field("bus", _id_type()),
+        ]
+        fields += [pa.field(c, pa.float64()) for c in AGENT_VALUE_COLUMNS]
+        self._ids = pa.array(agent_ids.astype(str), pa.string())
+        self._bus_dict = pa.array(
+            buses.astype(str) if buses is not None else np.array([], dtype=str), pa.string()
+        )
+        self._has_bus = buses is not None
+        self._n = len(agent_ids)
+        self._stream = TableStream(out_dir / AGENTS_FILE, pa.schema(fields), ["agent_id", "bus"])
+
+    def write_block(self, t0: int, values: Mapping[str, np.ndarray]) -> None:
+        """Write a block; ``values`` maps each value column to a (T, n) array."""
+        n_t = next(iter(values.values())).shape[0]
+        rows = n_t * self._n
+        index = pa.array(np.tile(np.arange(self._n, dtype=np.int32), n_t))
+        if self._has_bus:
+            bus = pa.DictionaryArray.from_arrays(index, self._bus_dict)
+        else:
+            bus = pa.nulls(rows, _id_type())
+        columns: dict[str, Any] = {
+            "t": np.repeat(np.arange(t0, t0 + n_t, dtype=np.int32), self._n),
+            "agent_id": pa.DictionaryArray.from_arrays(index, self._ids),
+            "bus": bus,
+        }
+        for name in AGENT_VALUE_COLUMNS:
+            columns[name] = np.ascontiguousarray(values[name]).reshape(rows)
+        self._stream.write(columns)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class TradesWriter:
+    """Streams ``trades.parquet``: one row per trade."""
+
+    SCHEMA = pa.schema(
+        [
+            pa.field("t", pa.int32()),
+            pa.field("buyer_id", _id_type()),
+            pa.field("seller_id", _id_type()),
+            pa.field("energy_kwh", pa.float64()),
+            pa.field("price_per_kwh", pa.float64()),
+            pa.field("seller_price_per_kwh", pa.float64()),
+            pa.field("grid_fee", pa.float64()),
+        ]
+    )
+
+    def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
+        self._ids = pa.array(agent_ids.astype(str), pa.string())
+        self._stream = TableStream(out_dir / TRADES_FILE, self.SCHEMA, ["buyer_id", "seller_id"])
+        self.rows = 0
+
+    def write_block(
+        self,
+        t: np.ndarray,
+        buyer: np.ndarray,
+        seller: np.ndarray,
+        energy_kwh: np.ndarray,
+        price_per_kwh: np.ndarray,
+        seller_price_per_kwh: np.ndarray,
+        grid_fee: np.ndarray,
+    ) -> None:
+        """Write a block of trades; ``buyer``/``seller`` are household rows."""
+        self._stream.write(
+            {
+                "t": t.astype(np.int32),
+                "buyer_id": pa.DictionaryArray.from_arrays(buyer.astype(np.int32), self._ids),
+                "seller_id": pa.DictionaryArray.from_arrays(seller.astype(np.int32), self._ids),
+                "energy_kwh": energy_kwh,
+                "price_per_kwh": price_per_kwh,
+                "seller_price_per_kwh": seller_price_per_kwh,
+                "grid_fee": grid_fee,
+            }
+        )
+        self.rows += len(t)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write a small table whole (intervals, households)."""
+    frame.to_parquet(path, index=False, compression=_COMPRESSION)
+
+
+def write_json(data: Mapping[str, Any], path: Path) -> None:
+    """Write JSON with NaN/inf as null (JSON has no NaN)."""
+    path.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def read_results(out_dir: str | Path) -> dict[str, Any]:
+    """Open a results directory: the tables as DataFrames, KPIs and manifest as dicts.
+
+    The two large tables are read whole; open them with pyarrow or DuckDB for
+    year-long runs.
+    """
+    out = Path(out_dir)
+    result: dict[str, Any] = {}
+    for name, file in (
+        ("intervals", INTERVALS_FILE),
+        ("agents", AGENTS_FILE),
+        ("trades", TRADES_FILE),
+        ("households", HOUSEHOLDS_FILE),
+        ("buses", BUSES_FILE),
+        ("lines", LINES_FILE),
+    ):
+        if (out / file).exists():
+            result[name] = pd.read_parquet(out / file)
+    for name, file in (("kpis", KPIS_FILE), ("manifest", MANIFEST_FILE)):
+        result[name] = json.loads((out / file).read_text(encoding="utf-8"))
+    return result

@@ -1,0 +1,113 @@
+"""Run a scenario end to end: engine, results files, KPIs, manifest, report."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scenarios.engine import ProgressCallback, simulate
+from scenarios.kpis import compute_kpis
+from scenarios.report import render_report
+from scenarios.results import (
+    HOUSEHOLDS_FILE,
+    INTERVALS_FILE,
+    KPIS_FILE,
+    MANIFEST_FILE,
+    REPORT_FILE,
+    write_json,
+    write_table,
+)
+from scenarios.schema import Scenario
+
+_VERSIONED = (
+    "p2pgrid", "numpy", "pandas", "pyarrow", "pvlib", "demandlib", "pyomo", "highspy",
+    "pandapower", "simbench", "plotly", "pydantic",
+)
+
+# Grid columns of intervals.parquet that only the grid check fills.
+_GRID_COLUMNS = ("losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run's files are, and its KPIs."""
+
+    out_dir: Path
+    kpis: dict[str, Any]
+    report_path: Path
+    wall_time_s: float
+
+
+def _versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in _VERSIONED:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _grid_columns(intervals: pd.DataFrame) -> pd.DataFrame:
+    """The grid columns when the feeder is not checked: not computed (null), no curtailment."""
+    for name in _GRID_COLUMNS:
+        intervals[name] = np.nan
+    intervals["violations"] = pd.array([pd.NA] * len(intervals), dtype="Int64")
+    intervals["curtailed_kwh"] = 0.0
+    return intervals
+
+
+def run(
+    scenario: Scenario,
+    out_dir: str | Path,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run ``scenario`` and write every results file into ``out_dir``.
+
+    Files (DESIGN.md): intervals.parquet, agents.parquet, trades.parquet,
+    households.parquet (the sampled static table), kpis.json, manifest.json, report.html.
+    """
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sim = scenario.simulation
+    output = simulate(scenario, out, progress)
+    intervals = _grid_columns(output.intervals)
+    write_table(intervals, out / INTERVALS_FILE)
+    write_table(output.households, out / HOUSEHOLDS_FILE)
+
+    kpis = compute_kpis(
+        intervals, output.cost_total, output.baseline_cost_total, sim.interval_hours,
+        scenario.market.currency,
+    )
+    kpis["grid_check"] = scenario.grid.check
+    write_json(kpis, out / KPIS_FILE)
+    page = render_report(
+        scenario.name, kpis, intervals, output.baseline_cost_total - output.cost_total,
+        output.showcase, scenario.market.model_dump(), sim.interval_hours,
+    )
+    (out / REPORT_FILE).write_text(page, encoding="utf-8")
+    wall = time.perf_counter() - started
+    write_json(
+        {
+            "scenario": scenario.model_dump(mode="json"),
+            "seed": sim.seed,
+            "households": len(output.households),
+            "intervals": len(intervals),
+            "trades": output.trade_rows,
+            "versions": _versions(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "wall_time_s": wall,
+        },
+        out / MANIFEST_FILE,
+    )
+    return RunResult(out, kpis, out / REPORT_FILE, wall)

@@ -1,0 +1,225 @@
+"""The scenario schema: every key, its type, unit, default and bounds.
+
+A scenario is a frozen, validated tree of pydantic models. Every key has a default;
+unknown keys, wrong types, out-of-range values and impossible combinations are all
+collected and reported together by :func:`scenarios.loader.load_scenario` as one
+:class:`~scenarios.errors.ScenarioError` naming each key path.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Annotated, Literal
+
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from market import MECHANISMS
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+NonNegRange = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Simulation(_Section):
+    """When and how finely the community is simulated."""
+
+    start: str = "2026-06-01"
+    """Local date (``YYYY-MM-DD``) or ISO timestamp of the first interval."""
+    days: int = Field(2, ge=1, le=3660)
+    interval_minutes: Literal[5, 10, 15, 20, 30, 60] = 15
+    timezone: str = "Europe/Berlin"
+    seed: int = Field(1, ge=0, lt=2**32)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _parsable_start(cls, value: str) -> str:
+        try:
+            pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"{value!r} is not a date or ISO timestamp") from None
+        return value
+
+    def start_timestamp(self) -> pd.Timestamp:
+        """First interval as a tz-aware timestamp (local midnight for a bare date)."""
+        ts = pd.Timestamp(self.start)
+        if ts.tzinfo is None:
+            return ts.tz_localize(self.timezone)
+        return ts.tz_convert(self.timezone)
+
+    @property
+    def intervals_per_day(self) -> int:
+        return 1440 // self.interval_minutes
+
+    @property
+    def interval_hours(self) -> float:
+        return self.interval_minutes / 60.0
+
+    @property
+    def n_intervals(self) -> int:
+        return self.days * self.intervals_per_day
+
+
+class Community(_Section):
+    """The households: how many, which devices they own, how they bid."""
+
+    households: int = Field(40, ge=1, le=200_000)
+    profiles: Literal["synthetic", "simbench"] = "synthetic"
+    simbench_code: str = "1-LV-rural1--0-sw"
+    """SimBench grid whose household and PV profiles are used when profiles = "simbench"."""
+    latitude: float = Field(52.52, ge=-90, le=90)
+    longitude: float = Field(13.40, ge=-180, le=180)
+    altitude_m: float = Field(35.0, ge=-500, le=9000)
+    annual_kwh: NonNegRange = (2000.0, 5500.0)
+    """Household yearly consumption [kWh], sampled uniformly per household."""
+    pv_share: Share = 0.5
+    pv_kwp: NonNegRange = (3.0, 10.0)
+    pv_tilt_deg: tuple[float, float] = (20.0, 45.0)
+    pv_azimuth_deg: tuple[float, float] = (120.0, 240.0)
+    battery_share: Share = 0.3
+    battery_kwh: NonNegRange = (5.0, 13.5)
+    battery_c_rate: float = Field(0.5, gt=0, le=4)
+    """Power limit as a fraction of capacity per hour [1/h]."""
+    battery_round_trip_efficiency: float = Field(0.90, gt=0, le=1)
+    battery_soc_min_frac: Share = 0.05
+    battery_soc_max_frac: Share = 0.95
+    battery_initial_soc_frac: Share = 0.5
+    ev_share: Share = 0.2
+    v2g_share: Share = 0.5
+    """Of the EV owners, the share with a bidirectional (V2G) charger."""
+    ev_kwh: NonNegRange = (40.0, 80.0)
+    ev_charger_kw: float = Field(11.0, gt=0, le=350)
+    ev_efficiency: float = Field(0.92, gt=0, le=1)
+    """One-way charger efficiency (AC to battery and back)."""
+    ev_departure_soc_frac: Share = 0.8
+    ev_soc_min_frac: Share = 0.2
+    ev_km_per_day: NonNegRange = (10.0, 60.0)
+    ev_kwh_per_km: float = Field(0.18, gt=0, le=1)
+    strategy: Literal["zic", "truthful"] = "zic"
+    """Bidding strategy of the households' net positions."""
+    storage_strategy: Literal["price_aware", "self_consumption"] = "price_aware"
+    """Whether batteries and EVs also trade flexibly (price_aware) or only self-consume."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Community:
+        problems = []
+        for name in ("annual_kwh", "pv_kwp", "pv_tilt_deg", "pv_azimuth_deg", "battery_kwh",
+                     "ev_kwh", "ev_km_per_day"):
+            value = getattr(self, name)
+            if value[0] > value[1]:
+                problems.append(f"{name}: lower bound {value[0]} is above upper bound {value[1]}")
+        if not (0 <= self.pv_tilt_deg[0] and self.pv_tilt_deg[1] <= 90):
+            problems.append(f"pv_tilt_deg: {list(self.pv_tilt_deg)} must lie within [0, 90]")
+        if not (0 <= self.pv_azimuth_deg[0] and self.pv_azimuth_deg[1] <= 360):
+            problems.append(f"pv_azimuth_deg: {list(self.pv_azimuth_deg)} must lie within [0, 360]")
+        if self.battery_soc_min_frac >= self.battery_soc_max_frac:
+            problems.append(
+                f"battery_soc_min_frac ({self.battery_soc_min_frac}) must be below "
+                f"battery_soc_max_frac ({self.battery_soc_max_frac})"
+            )
+        if not (
+            self.battery_soc_min_frac
+            <= self.battery_initial_soc_frac
+            <= self.battery_soc_max_frac
+        ):
+            problems.append(
+                f"battery_initial_soc_frac ({self.battery_initial_soc_frac}) must lie between "
+                "battery_soc_min_frac and battery_soc_max_frac"
+            )
+        if self.ev_soc_min_frac >= self.ev_departure_soc_frac:
+            problems.append(
+                f"ev_soc_min_frac ({self.ev_soc_min_frac}) must be below "
+                f"ev_departure_soc_frac ({self.ev_departure_soc_frac})"
+            )
+        if self.pv_share > 0 and self.pv_kwp[1] <= 0:
+            problems.append("pv_kwp: households with PV need a positive size")
+        if self.battery_share > 0 and self.battery_kwh[0] <= 0:
+            problems.append("battery_kwh: households with a battery need a positive capacity")
+        if self.ev_share > 0 and self.ev_kwh[0] <= 0:
+            problems.append("ev_kwh: EV owners need a positive battery capacity")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class MarketSection(_Section):
+    """The market design and the utility's tariffs [currency/kWh]."""
+
+    mechanism: str = "uniform"
+    retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
+    feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
+    grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
+    """Paid by the buyer on every P2P kWh, on top of the trade price."""
+    currency: str = Field("EUR", min_length=1, max_length=8)
+
+    @field_validator("mechanism")
+    @classmethod
+    def _known_mechanism(cls, value: str) -> str:
+        if value not in MECHANISMS:
+            raise ValueError(f"{value!r} is not one of {', '.join(MECHANISMS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _tariffs_leave_room(self) -> MarketSection:
+        if self.feed_in_price_per_kwh + self.grid_fee_per_kwh >= self.retail_price_per_kwh:
+            raise ValueError(
+                f"feed_in_price_per_kwh ({self.feed_in_price_per_kwh}) + grid_fee_per_kwh "
+                f"({self.grid_fee_per_kwh}) must be below retail_price_per_kwh "
+                f"({self.retail_price_per_kwh}), or no P2P trade can benefit both sides"
+            )
+        return self
+
+
+class GridSection(_Section):
+    """The distribution feeder and its limits."""
+
+    feeder: str = "ieee33"
+    v_min_pu: float = Field(0.95, gt=0.5, lt=1.5)
+    v_max_pu: float = Field(1.05, gt=0.5, lt=1.5)
+    check: Literal["off", "pyomo", "pyomo+ac"] = "off"
+
+    @model_validator(mode="after")
+    def _limits_ordered(self) -> GridSection:
+        if self.v_min_pu >= self.v_max_pu:
+            raise ValueError(
+                f"v_min_pu ({self.v_min_pu}) must be below v_max_pu ({self.v_max_pu})"
+            )
+        return self
+
+
+class Scenario(_Section):
+    """A whole scenario as run."""
+
+    name: str = Field("scenario", min_length=1, max_length=200)
+    simulation: Simulation = Simulation()
+    community: Community = Community()
+    market: MarketSection = MarketSection()
+    grid: GridSection = GridSection()
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Scenario:
+        if self.community.profiles == "simbench" and self.simulation.interval_minutes % 15:
+            raise ValueError(
+                "community.profiles = 'simbench' needs simulation.interval_minutes to be a "
+                f"multiple of 15 (got {self.simulation.interval_minutes})"
+            )
+        return self

@@ -1,0 +1,135 @@
+"""Scenario files: defaults, overrides, and errors that name every problem."""
+
+from pathlib import Path
+
+import pytest
+
+from scenarios import ScenarioError, load_scenario
+from scenarios.schema import Scenario
+
+LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
+
+
+@pytest.mark.parametrize("path", sorted(LIBRARY.glob("*.toml")), ids=lambda p: p.stem)
+def test_library_scenarios_are_valid(path: Path) -> None:
+    scenario = load_scenario(path)
+    assert scenario.name == path.stem
+
+
+def test_library_has_the_promised_scenarios() -> None:
+    names = {p.stem for p in LIBRARY.glob("*.toml")}
+    assert {"demo", "suburb-summer", "suburb-winter", "suburb-year"} <= names
+    assert load_scenario(LIBRARY / "suburb-year.toml").simulation.days == 365
+
+
+def test_every_key_has_a_default() -> None:
+    scenario = load_scenario({})
+    assert scenario == Scenario()
+    assert scenario.simulation.interval_minutes == 15
+    assert scenario.market.mechanism == "uniform"
+
+
+def test_overrides_apply_with_types() -> None:
+    scenario = load_scenario(
+        {"community": {"pv_share": 0.2}},
+        ["community.pv_share=0.8", "market.mechanism=uniform", "simulation.days=3",
+         "community.pv_kwp=[2.0, 4.0]", 'name="x y"'],
+    )
+    assert scenario.community.pv_share == 0.8
+    assert scenario.simulation.days == 3
+    assert scenario.community.pv_kwp == (2.0, 4.0)
+    assert scenario.name == "x y"
+
+
+def test_scenario_is_frozen() -> None:
+    scenario = load_scenario({})
+    with pytest.raises(ValueError):
+        scenario.simulation.days = 4  # type: ignore[misc]
+
+
+def test_all_problems_reported_together_with_paths() -> None:
+    data = {
+        "nmae": "typo at the top",
+        "simulation": {"days": 0, "interval_minutes": 7, "timezone": "Mars/Olympus"},
+        "community": {"households": "many", "pv_share": 1.5, "battery_kwh": [10, 5],
+                      "pv_shar": 0.3},
+        "market": {"mechanism": "uniformm"},
+        "grid": {"v_min_pu": 1.06, "v_max_pu": 1.05},
+    }
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(data)
+    problems = info.value.problems
+    text = str(info.value)
+    expected = [
+        "nmae: unknown key (did you mean 'name'?)",
+        "simulation.days:",
+        "simulation.interval_minutes: 7 is not one of 5, 10, 15, 20, 30, 60",
+        "simulation.timezone: unknown time zone 'Mars/Olympus'",
+        "community.households:",
+        "community.pv_share:",
+        "community.pv_shar: unknown key (did you mean 'pv_share'?)",
+        "market.mechanism: 'uniformm' is not one of uniform",
+        "grid: v_min_pu (1.06) must be below v_max_pu (1.05)",
+    ]
+    for fragment in expected:
+        assert any(p.startswith(fragment) for p in problems), (fragment, text)
+    assert text.startswith(f"{len(problems)} problems")
+
+
+def test_impossible_combinations() -> None:
+    data = {
+        "community": {"battery_kwh": [10, 5], "battery_soc_min_frac": 0.9,
+                      "battery_soc_max_frac": 0.5},
+        "market": {"retail_price_per_kwh": 0.10, "feed_in_price_per_kwh": 0.08,
+                   "grid_fee_per_kwh": 0.03},
+    }
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(data)
+    problems = info.value.problems
+    assert "community.battery_kwh: lower bound 10.0 is above upper bound 5.0" in problems
+    assert any(p.startswith("community.battery_soc_min_frac (0.9) must be below") for p in problems)
+    assert any(p.startswith("market: feed_in_price_per_kwh (0.08) + grid_fee_per_kwh (0.03)")
+               for p in problems)
+
+
+def test_simbench_needs_quarter_hours() -> None:
+    with pytest.raises(ScenarioError, match="multiple of 15"):
+        load_scenario({"community": {"profiles": "simbench"},
+                       "simulation": {"interval_minutes": 10}})
+
+
+def test_malformed_toml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\n[simulation]\ndays = = 3\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(path) in str(info.value)
+    assert "line 3" in str(info.value)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ScenarioError, match="no scenario file"):
+        load_scenario("does/not/exist.toml")
+
+
+def test_bad_override_syntax_and_path() -> None:
+    with pytest.raises(ScenarioError, match=r"expected key\.path=value"):
+        load_scenario({}, ["community.pv_share"])
+    with pytest.raises(ScenarioError, match="name is a value, not a table"):
+        load_scenario({}, ["name.first=3"])
+    with pytest.raises(ScenarioError, match=r"community\.pv_sahre: unknown key"):
+        load_scenario({}, ["community.pv_sahre=0.3"])
+
+
+def test_yaml_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: y\nsimulation:\n  days: 3\ncommunity:\n  households: 5\n")
+    scenario = load_scenario(path)
+    assert (scenario.name, scenario.simulation.days, scenario.community.households) == (
+        "y", 3, 5)
+
+
+def test_start_timestamp_is_local_midnight() -> None:
+    sim = load_scenario({"simulation": {"start": "2026-03-29", "timezone": "Europe/Berlin"}})
+    ts = sim.simulation.start_timestamp()
+    assert str(ts) == "2026-03-29 00:00:00+01:00"
