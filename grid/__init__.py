@@ -1,0 +1,25 @@
+"""The grid room: feeders, the persistent Pyomo feeder model and AC validation.
+
+Pure computation: no files written, no printing, no network I/O (DESIGN.md, "Layout").
+"""
+
+from grid.ac import AcPowerFlow, AcResult, FeederValidation, validate_feeder, voltage_error_pu
+from grid.errors import FeederError
+from grid.feeders import Feeder, assign_households, load_feeder
+from grid.lindistflow import FeederModel
+from grid.results import ConstrainedClearing, GridCheck
+
+__all__ = [
+    "AcPowerFlow",
+    "AcResult",
+    "ConstrainedClearing",
+    "Feeder",
+    "FeederError",
+    "FeederModel",
+    "FeederValidation",
+    "GridCheck",
+    "assign_households",
+    "load_feeder",
+    "validate_feeder",
+    "voltage_error_pu",
+]

@@ -1,0 +1,142 @@
+"""SimBench low-voltage grids as feeders (``simbench:<code>``).
+
+SimBench (Meinecke et al., "SimBench - A Benchmark Dataset of Electric Power Systems to
+Compare Innovative Solutions Based on Power Flow Analysis", Energies 13(12), 3290, 2020)
+ships its grids with the ``simbench`` package. The LV grids have one MV/LV transformer
+and radial cable feeders; households go on the buses that carry SimBench loads. The
+SimBench loads themselves are *not* kept as background: the community's households
+replace them (LV feeders have no background load).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from grid.errors import FeederError
+from grid.feeders import Feeder, build_feeder
+
+SIMBENCH_EXAMPLES = ("1-LV-rural1--0-sw", "1-LV-semiurb4--0-sw", "1-LV-urban6--0-sw")
+
+
+def simbench_feeder(code: str) -> Feeder:
+    """Load the SimBench grid ``code`` (e.g. ``"1-LV-rural1--0-sw"``) as a :class:`Feeder`.
+
+    Raises
+    ------
+    FeederError
+        When simbench is not installed, the code is unknown, or the grid is not a radial
+        single-transformer LV grid.
+    """
+    spec = f"simbench:{code}"
+    try:
+        import simbench as sb
+    except ImportError:
+        raise FeederError(
+            [
+                f"{spec}: SimBench feeders need the simbench package: "
+                'pip install "p2pgrid[simbench]"'
+            ],
+            spec,
+        ) from None
+    try:
+        net = sb.get_simbench_net(code)
+    except Exception as exc:  # simbench raises bare ValueError/KeyError for bad codes
+        raise FeederError(
+            [
+                f"{spec}: {code!r} is not a SimBench grid code ({exc}); "
+                f"e.g. {', '.join(SIMBENCH_EXAMPLES)}"
+            ],
+            spec,
+        ) from None
+    return _from_pandapower(net, spec)
+
+
+def _from_pandapower(net: Any, spec: str) -> Feeder:
+    problems: list[str] = []
+    if len(net.ext_grid) != 1:
+        problems.append(f"{spec}: expected one external grid, found {len(net.ext_grid)}")
+    trafo = net.trafo[net.trafo["in_service"]]
+    if len(trafo) != 1:
+        problems.append(
+            f"{spec}: expected one MV/LV transformer, found {len(trafo)} (LV grids only)"
+        )
+    sw = net.switch
+    if len(sw) and ((sw["et"] == "b") & sw["closed"]).any():
+        problems.append(f"{spec}: closed bus-bus switches are not supported")
+    if problems:
+        raise FeederError(problems, spec)
+    open_lines = (
+        set(sw.loc[(sw["et"] == "l") & ~sw["closed"], "element"].tolist()) if len(sw) else set()
+    )
+    lines_in = net.line[net.line["in_service"] & ~net.line.index.isin(open_lines)]
+    load_buses = set(net.load.loc[net.load["in_service"], "bus"].tolist())
+    slack = int(net.ext_grid["bus"].iloc[0])
+    used = (
+        {slack}
+        | set(lines_in["from_bus"])
+        | set(lines_in["to_bus"])
+        | set(trafo["hv_bus"])
+        | set(trafo["lv_bus"])
+    )
+    buses = [
+        {
+            "bus": str(net.bus.at[b, "name"]),
+            "vn_kv": float(net.bus.at[b, "vn_kv"]),
+            "base_p_kw": 0.0,
+            "base_q_kvar": 0.0,
+            "household_bus": b in load_buses,
+        }
+        for b in net.bus.index
+        if net.bus.at[b, "in_service"] and b in used
+    ]
+    name = {b: str(net.bus.at[b, "name"]) for b in net.bus.index}
+    t = trafo.iloc[0]
+    z_base = float(t.vn_lv_kv) ** 2 / float(t.sn_mva)
+    r_t = float(t.vkr_percent) / 100.0 * z_base
+    x_t = math.sqrt(max((float(t.vk_percent) / 100.0 * z_base) ** 2 - r_t**2, 0.0))
+    lines: list[dict[str, Any]] = [
+        {
+            "line": str(t["name"]),
+            "from_bus": name[int(t.hv_bus)],
+            "to_bus": name[int(t.lv_bus)],
+            "r_ohm": r_t,
+            "x_ohm": x_t,
+            "s_max_kva": float(t.sn_mva) * 1000.0,
+            "kind": "trafo",
+            "sn_kva": float(t.sn_mva) * 1000.0,
+            "vk_percent": float(t.vk_percent),
+            "vkr_percent": float(t.vkr_percent),
+            "vn_hv_kv": float(t.vn_hv_kv),
+        }
+    ]
+    for _, ln in lines_in.iterrows():
+        par = float(ln.parallel)
+        vn = float(net.bus.at[int(ln.to_bus), "vn_kv"])
+        lines.append(
+            {
+                "line": str(ln["name"]),
+                "from_bus": name[int(ln.from_bus)],
+                "to_bus": name[int(ln.to_bus)],
+                "r_ohm": float(ln.r_ohm_per_km * ln.length_km) / par,
+                "x_ohm": float(ln.x_ohm_per_km * ln.length_km) / par,
+                "s_max_kva": math.sqrt(3.0) * vn * float(ln.max_i_ka) * par * 1000.0,
+                "kind": "line",
+                "length_km": float(ln.length_km),
+                "cable": str(ln.std_type),
+            }
+        )
+    f = build_feeder(
+        spec,
+        buses,
+        lines,
+        slack_bus=name[slack],
+        v_slack_pu=float(net.ext_grid["vm_pu"].iloc[0]),
+        s_base_kva=1000.0,
+        source=spec,
+    )
+    if not np.isfinite(f.lines["s_max_kva"]).all():
+        raise FeederError([f"{spec}: some lines have no thermal rating"], spec)
+    return f

@@ -1,0 +1,63 @@
+"""ieee33 against pandapower's AC power flow (Baran & Wu 1989 published figures)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+
+from grid import AcPowerFlow, Feeder, FeederModel, validate_feeder
+from grid.ac import voltage_error_pu
+
+
+def test_pandapower_reproduces_the_published_case() -> None:
+    """Baran & Wu (1989): 202.7 kW losses, minimum voltage 0.913 p.u. at bus 18."""
+    net = pn.case33bw()
+    pp.runpp(net, numba=False)
+    assert abs(net.res_line["pl_mw"].sum() * 1000.0 - 202.7) < 0.05
+    assert abs(net.res_bus["vm_pu"].min() - 0.913) < 0.0005
+    assert int(net.res_bus["vm_pu"].idxmin()) + 1 == 18  # Baran & Wu numbering
+
+
+def test_model_voltages_within_3_thousandths_of_ac(
+    ieee33: Feeder, ieee33_model: FeederModel
+) -> None:
+    p, q = ieee33.base_injection_kw(), ieee33.base_injection_kvar()
+    net = pn.case33bw()
+    pp.runpp(net, numba=False)
+    chk = ieee33_model.check(p, q, force_solve=True)
+    assert chk.solved_with == "pyomo"
+    err = chk.v_pu - net.res_bus["vm_pu"].to_numpy()
+    assert np.abs(err).max() < 0.003
+    assert abs(chk.losses_kw - 202.7) < 0.5
+    assert ieee33.buses["bus"][int(np.argmin(chk.v_pu))] == "18"
+
+
+def test_our_pandapower_network_is_case33bw(ieee33: Feeder) -> None:
+    net = pn.case33bw()
+    pp.runpp(net, numba=False)
+    ac = AcPowerFlow(ieee33).run(ieee33.base_injection_kw(), ieee33.base_injection_kvar())
+    assert np.abs(ac.v_pu - net.res_bus["vm_pu"].to_numpy()).max() < 1e-7
+    assert abs(ac.losses_kw - 202.677) < 0.01
+
+
+def test_away_from_the_operating_point_the_error_stays_small(
+    ieee33: Feeder, ieee33_model: FeederModel
+) -> None:
+    """Off-peak hours (profile 0.59-0.96) and a 300 kW PV export at the feeder end."""
+    ac = AcPowerFlow(ieee33)
+    for hour in (4.0, 9.0, 13.0):
+        p = ieee33.background_injection_kw(hour)
+        q = ieee33.background_injection_kvar(hour)
+        p[17] += 300.0
+        err = voltage_error_pu(ieee33_model.check(p, q, force_solve=True), ac.run(p, q))
+        assert np.abs(err).max() < 0.003, hour
+
+
+def test_validate_feeder_table(ieee33: Feeder, ieee33_model: FeederModel) -> None:
+    v = validate_feeder(ieee33, model=ieee33_model)
+    assert list(v.buses.columns) == ["bus", "v_model_pu", "v_ac_pu", "v_error_pu"]
+    assert len(v.buses) == 33
+    s = v.summary.set_index("quantity")
+    assert abs(s.at["losses_kw", "ac"] - 202.677) < 0.01
+    assert s.at["max_abs_v_error_pu", "model"] < 0.003
