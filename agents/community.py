@@ -167,18 +167,17 @@ class Community:
             kind=np.concatenate(parts_kind)[keep],
         )
 
-    def apply(self, plan: Plan, filled_kwh: np.ndarray) -> Flows:
-        """Advance the states of charge with the filled orders (``filled_kwh`` per order)."""
+    def outcome(self, plan: Plan, filled_kwh: np.ndarray) -> Flows:
+        """What the households would do with these fills (``filled_kwh`` per order).
+
+        Pure: the states of charge are not advanced until :meth:`commit`.
+        """
         hh, n = self.hh, self.hh.n
         signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
         flex_battery = np.bincount(plan.household, signed * (plan.kind == KIND_BATTERY), n)
         flex_ev = np.bincount(plan.household, signed * (plan.kind == KIND_EV), n)
         battery = plan.battery_self_kwh + flex_battery
         ev = plan.ev_self_kwh + flex_ev
-        self.battery_soc_kwh = next_soc(
-            self.battery_soc_kwh, battery, hh.battery_eta_charge, hh.battery_eta_discharge
-        )
-        self.ev_soc_kwh = next_soc(self.ev_soc_kwh, ev, hh.ev_eta, hh.ev_eta) - plan.ev_drive_kwh
         bought = np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n)
         sold = np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n)
         return Flows(
@@ -186,6 +185,19 @@ class Community:
             ev_kwh=ev,
             bought_kwh=bought,
             sold_kwh=sold,
-            battery_soc_kwh=self.battery_soc_kwh,
-            ev_soc_kwh=self.ev_soc_kwh,
+            battery_soc_kwh=next_soc(
+                self.battery_soc_kwh, battery, hh.battery_eta_charge, hh.battery_eta_discharge
+            ),
+            ev_soc_kwh=next_soc(self.ev_soc_kwh, ev, hh.ev_eta, hh.ev_eta) - plan.ev_drive_kwh,
         )
+
+    def commit(self, flows: Flows) -> None:
+        """Advance the states of charge to the end of the interval."""
+        self.battery_soc_kwh = flows.battery_soc_kwh
+        self.ev_soc_kwh = flows.ev_soc_kwh
+
+    def apply(self, plan: Plan, filled_kwh: np.ndarray) -> Flows:
+        """:meth:`outcome` and :meth:`commit` in one step."""
+        flows = self.outcome(plan, filled_kwh)
+        self.commit(flows)
+        return flows

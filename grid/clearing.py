@@ -85,27 +85,38 @@ class ClearingModel:
         m.feed_in = pyo.Param(mutable=True, initialize=0.0)
         m.curt_cost = pyo.Param(mutable=True, initialize=0.0)
         m.defer_cost = pyo.Param(mutable=True, initialize=0.0)
+        m.flex = pyo.Param(ks, mutable=True, initialize=0.0)
         m.x = pyo.Var(ks, bounds=lambda m, k: (0.0, m.order_pu[k]))
         m.c = pyo.Var(buses, bounds=lambda m, b: (0.0, m.curt_pu[b]))
         m.d = pyo.Var(buses, bounds=lambda m, b: (0.0, m.defer_pu[b]))
         m.imp = pyo.Var(bounds=(0.0, None))
         m.exp = pyo.Var(bounds=(0.0, None))
         slack = tree.slack
-        m.dec_p = pyo.Expression(
-            buses,
-            rule=lambda m, b: -m.c[b] + m.d[b] + ((m.imp - m.exp) if b == slack else 0.0),
-        )
-        add_network(m, tree, fm.lin, fm.thermal_margin_frac)
-        fm.set_limits(m)
-        sells = {b: [] for b in buses}
-        buys = {b: [] for b in buses}
+        sells: dict[int, list[int]] = {b: [] for b in buses}
+        buys: dict[int, list[int]] = {b: [] for b in buses}
         for k in ks:
             (sells if self.slot_sell[k] else buys)[int(self.slot_bus[k])].append(k)
+
+        def dec_p(m: pyo.ConcreteModel, b: int) -> object:
+            # flexible orders flow only as far as they are filled
+            flexible = sum(m.flex[k] * m.x[k] for k in sells[b]) - sum(
+                m.flex[k] * m.x[k] for k in buys[b]
+            )
+            utility = (m.imp - m.exp) if b == slack else 0.0
+            return -m.c[b] + m.d[b] + utility + flexible
+
+        m.dec_p = pyo.Expression(buses, rule=dec_p)
+        add_network(m, tree, fm.lin, fm.thermal_margin_frac)
+        fm.set_limits(m)
         m.sell_link = pyo.Constraint(
-            buses, rule=lambda m, b: sum(m.x[k] for k in sells[b]) + m.c[b] <= m.sell_cap[b]
+            buses,
+            rule=lambda m, b: sum((1 - m.flex[k]) * m.x[k] for k in sells[b]) + m.c[b]
+            <= m.sell_cap[b],
         )
         m.buy_link = pyo.Constraint(
-            buses, rule=lambda m, b: sum(m.x[k] for k in buys[b]) + m.d[b] <= m.buy_cap[b]
+            buses,
+            rule=lambda m, b: sum((1 - m.flex[k]) * m.x[k] for k in buys[b]) + m.d[b]
+            <= m.buy_cap[b],
         )
         sell_k = [k for k in ks if self.slot_sell[k]]
         buy_k = [k for k in ks if not self.slot_sell[k]]
@@ -159,6 +170,7 @@ def clear_constrained(
     interval_hours: float,
     *,
     deferrable_kw: np.ndarray | None = None,
+    order_flexible: np.ndarray | None = None,
     curtailment_cost_per_kwh: float = 0.0,
     deferral_cost_per_kwh: float | None = None,
 ) -> ConstrainedClearing:
@@ -186,6 +198,10 @@ def clear_constrained(
         Interval length [h].
     deferrable_kw : ndarray, shape (n_bus,), optional
         Load that may be postponed at each bus [kW] (default none).
+    order_flexible : ndarray of bool, shape (n_order,), optional
+        Orders that happen physically only as far as they are filled (storage that
+        charges or discharges only when matched); the others are physical positions
+        that flow whether matched or not (default: none flexible).
     curtailment_cost_per_kwh : float
         Extra cost of curtailing, on top of the lost energy [currency/kWh] (default 0).
     deferral_cost_per_kwh : float, optional
@@ -214,7 +230,10 @@ def clear_constrained(
     e_kw = np.asarray(order_kwh, float) / h
     price = np.asarray(order_price_per_kwh, float)
     n_ord = len(bus)
-    if not (len(sell) == len(e_kw) == len(price) == n_ord):
+    flexible = (
+        np.zeros(n_ord, bool) if order_flexible is None else np.asarray(order_flexible, bool)
+    )
+    if not (len(sell) == len(e_kw) == len(price) == len(flexible) == n_ord):
         raise ValueError("order arrays must have the same length")
     if n_ord and ((bus < 0).any() or (bus >= n).any()):
         raise ValueError("order_bus out of range")
@@ -237,13 +256,18 @@ def clear_constrained(
     m = cm.m
     order_pu = np.zeros(len(cm.slot_bus))
     slot_price = np.zeros(len(cm.slot_bus))
+    slot_flex = np.zeros(len(cm.slot_bus))
     order_pu[slot] = e_kw / s
     slot_price[slot] = price
+    slot_flex[slot] = flexible
     for k in range(len(order_pu)):
         m.order_pu[k].set_value(order_pu[k])
         m.price[k].set_value(slot_price[k])
-    sell_kw = np.bincount(bus[sell], weights=e_kw[sell], minlength=n)
-    buy_kw = np.bincount(bus[~sell], weights=e_kw[~sell], minlength=n)
+        m.flex[k].set_value(slot_flex[k])
+    fixed_sell = sell & ~flexible
+    fixed_buy = ~sell & ~flexible
+    sell_kw = np.bincount(bus[fixed_sell], weights=e_kw[fixed_sell], minlength=n)
+    buy_kw = np.bincount(bus[fixed_buy], weights=e_kw[fixed_buy], minlength=n)
     p_total = p_fixed + sell_kw - buy_kw
     sell_cap = sell_kw + np.maximum(curt - sell_kw, 0.0)
     buy_cap = buy_kw + np.maximum(defer - buy_kw, 0.0)
@@ -276,7 +300,8 @@ def clear_constrained(
     p2p_price = -float(duals[m.p2p]) / s
     fill_kwh = x_pu[slot] * s * h
     fill_kwh = np.clip(fill_kwh, 0.0, e_kw * h)
-    p_res = p_total - c_kw + d_kw
+    signed_flex = np.where(sell, fill_kwh, -fill_kwh) / h * flexible
+    p_res = p_total - c_kw + d_kw + np.bincount(bus, weights=signed_flex, minlength=n)
     grid_chk = fm.check(p_res, q_fixed)
     imp_kw = (vals[m.imp] - vals[m.exp]) * s
     welfare = h * (

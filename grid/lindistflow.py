@@ -444,6 +444,7 @@ class FeederModel:
         interval_hours: float,
         *,
         deferrable_kw: np.ndarray | None = None,
+        order_flexible: np.ndarray | None = None,
         curtailment_cost_per_kwh: float = 0.0,
         deferral_cost_per_kwh: float | None = None,
     ) -> ConstrainedClearing:
@@ -463,6 +464,7 @@ class FeederModel:
             feed_in_price_per_kwh,
             interval_hours,
             deferrable_kw=deferrable_kw,
+            order_flexible=order_flexible,
             curtailment_cost_per_kwh=curtailment_cost_per_kwh,
             deferral_cost_per_kwh=deferral_cost_per_kwh,
         )

@@ -130,3 +130,49 @@ def _radial_model(f) -> FeederModel:
     if f.name not in _MODELS:
         _MODELS[f.name] = FeederModel(f)
     return _MODELS[f.name]
+
+
+def _flexible_case(model: FeederModel, extra_side: int, extra_price: float):
+    """The hand case plus one flexible order of 10 kWh (40 kW) at bus 2."""
+    return model.clear_constrained(
+        np.zeros(3), np.zeros(3),
+        order_bus=np.array([2, 1, 1, 2]),
+        order_side=np.array([1, 1, -1, extra_side]),
+        order_kwh=np.array([50.0, 10.0, 30.0, 10.0]),
+        order_price_per_kwh=np.array([0.10, 0.12, 0.25, extra_price]),
+        curtailable_kw=np.array([0.0, 0.0, 200.0]),
+        retail_price_per_kwh=RETAIL, feed_in_price_per_kwh=FEED_IN, interval_hours=H,
+        order_flexible=np.array([False, False, False, True]),
+    )  # fmt: skip
+
+
+def test_flexible_charging_behind_a_full_line_relieves_it(hand_file: Path) -> None:
+    """A battery at bus 2 bids 0.20 for 40 kW; it only charges as far as it is filled.
+
+    By hand: line b carries 200 - c2 - xF <= 100 kW. Filling the battery (xF = 40 kW)
+    lets curtailment fall to c2 = 60 kW, so S1 can deliver 140 kW = 35 kWh; the buyers
+    (B1 120 kW, battery 40 kW) need 160 kW, the rest (20 kW = 5 kWh) from S2 at 0.12.
+    Bus 2 nets 200 - 60 - 40 = 100 kW, bus 1 40 - 120 = -80 kW: 20 kW exported.
+    Welfare = 0.25*30 + 0.20*10 - 0.10*35 - 0.12*5 + 0.05*20*0.25 = 5.65.
+    """
+    model = FeederModel(load_feeder(str(hand_file), households=2), thermal_margin_frac=0.0)
+    res = _flexible_case(model, extra_side=-1, extra_price=0.20)
+    np.testing.assert_allclose(res.order_filled_kwh, [35.0, 5.0, 30.0, 10.0], atol=1e-6)
+    np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 60.0], atol=1e-6)
+    np.testing.assert_allclose(res.p_kw, [0.0, -80.0, 100.0], atol=1e-6)
+    assert res.import_kw == pytest.approx(-20.0, abs=1e-6)
+    assert res.welfare == pytest.approx(5.65, abs=1e-5)
+    np.testing.assert_allclose(res.nodal_price_per_kwh, [0.05, 0.05, -0.02], atol=1e-5)
+
+
+def test_unfilled_flexible_order_does_not_flow(hand_file: Path) -> None:
+    """A V2G offer at bus 2 asking 0.14 is not needed: nothing changes from the hand case.
+
+    Were it a physical position, its 40 kW would have to be curtailed away as well.
+    """
+    model = FeederModel(load_feeder(str(hand_file), households=2), thermal_margin_frac=0.0)
+    res = _flexible_case(model, extra_side=1, extra_price=0.14)
+    np.testing.assert_allclose(res.order_filled_kwh, [25.0, 5.0, 30.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 100.0], atol=1e-6)
+    np.testing.assert_allclose(res.p_kw, [0.0, -80.0, 100.0], atol=1e-6)
+    assert res.welfare == pytest.approx(4.65, abs=1e-5)
