@@ -23,6 +23,7 @@ from agents.profiles import ProfileSource, Site
 from agents.strategy import PriceAwareStorage, PriceBand, draw_limit_prices
 from market.settlement import Tariffs, settle, settle_with_utility, trade_payments
 from market.uniform import Matching, clear_uniform
+from scenarios.grid_stage import GridOutcome, GridStage, Pairing
 from scenarios.results import AGENT_VALUE_COLUMNS, AgentsWriter, TradesWriter
 from scenarios.schema import Scenario
 
@@ -94,8 +95,8 @@ def timeline(scenario: Scenario) -> pd.DatetimeIndex:
     return utc.tz_convert(sim.timezone)
 
 
-def _clear(plan: Plan) -> tuple[Matching, np.ndarray, np.ndarray, np.ndarray]:
-    """Clear the plan's orders; fills per order and the buy/sell order positions."""
+def _clear(plan: Plan) -> tuple[Matching, np.ndarray, Pairing]:
+    """Clear the plan's orders: the matching, fills per order, and the trades."""
     buy = np.flatnonzero(plan.is_buy)
     sell = np.flatnonzero(~plan.is_buy)
     match = clear_uniform(
@@ -105,7 +106,27 @@ def _clear(plan: Plan) -> tuple[Matching, np.ndarray, np.ndarray, np.ndarray]:
     filled = np.zeros(len(plan.energy_kwh))
     filled[buy] = match.buy_filled_kwh
     filled[sell] = match.sell_filled_kwh
-    return match, filled, buy, sell
+    price = np.full(len(match.trade_kwh), match.price_per_kwh)
+    pairing = Pairing(
+        buyer=plan.household[buy][match.trade_buy],
+        seller=plan.household[sell][match.trade_sell],
+        energy_kwh=match.trade_kwh,
+        price_per_kwh=price,
+        seller_price_per_kwh=price,
+    )
+    return match, filled, pairing
+
+
+INTERVAL_SERIES = (
+    "clearing_price_per_kwh", "p2p_kwh", "grid_import_kwh", "grid_export_kwh",
+    "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh", "battery_soc_kwh", "ev_soc_kwh",
+    "cost", "baseline_cost", "grid_fees", "curtailed_kwh",
+)
+GRID_SERIES = (
+    "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac", "violations",
+    "violations_before_reclear", "recleared", "solved_with_pyomo",
+)
+AC_SERIES = ("ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu")
 
 
 def simulate(
@@ -113,7 +134,7 @@ def simulate(
     out_dir: Path,
     progress: ProgressCallback | None = None,
 ) -> EngineOutput:
-    """Run the interval loop, streaming agents and trades to ``out_dir``."""
+    """Run the interval loop, streaming agents, trades and grid tables to ``out_dir``."""
     sim, mk = scenario.simulation, scenario.market
     seed, ipd, dt_h = sim.seed, sim.intervals_per_day, sim.interval_hours
     n_t = sim.n_intervals
@@ -121,9 +142,11 @@ def simulate(
 
     hh = sample_households(household_spec(scenario), seed)
     n = hh.n
+    grid = GridStage(scenario, n, out_dir) if scenario.grid.check != "off" else None
     profiles = make_profiles(scenario, hh)
-    day_starts = stamps[::ipd]
-    schedule: EvSchedule = draw_ev_schedule(hh, day_starts.dayofweek.to_numpy(), ipd, dt_h, seed)
+    schedule: EvSchedule = draw_ev_schedule(
+        hh, stamps[::ipd].dayofweek.to_numpy(), ipd, dt_h, seed
+    )
     band = PriceBand(mk.feed_in_price_per_kwh, mk.retail_price_per_kwh, mk.grid_fee_per_kwh)
     tariffs = Tariffs(mk.retail_price_per_kwh, mk.feed_in_price_per_kwh, mk.grid_fee_per_kwh)
     storage = None
@@ -132,32 +155,33 @@ def simulate(
     community = Community(hh, dt_h, storage)
     baseline = Community(hh, dt_h, None)
 
-    agents_out = AgentsWriter(out_dir, hh.agent_id, buses=None)
+    buses = None if grid is None else grid.bus_labels[grid.bus]
+    agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
     trades_out = TradesWriter(out_dir, hh.agent_id)
-    rows: dict[str, np.ndarray] = {
-        name: np.full(n_t, np.nan)
-        for name in (
-            "clearing_price_per_kwh", "p2p_kwh", "grid_import_kwh", "grid_export_kwh",
-            "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh", "battery_soc_kwh",
-            "ev_soc_kwh", "cost", "baseline_cost", "grid_fees",
-        )
-    }
+    names = INTERVAL_SERIES + (GRID_SERIES if grid else ()) + (
+        AC_SERIES if grid and grid.ac else ())
+    rows = {name: np.full(n_t, np.nan) for name in names}
     cost_total = np.zeros(n)
     baseline_total = np.zeros(n)
     showcase = Showcase()
+    local_hours = (stamps.hour + stamps.minute / 60.0).to_numpy()
 
     try:
         for first_day in range(0, sim.days, BLOCK_DAYS):
             n_days = min(BLOCK_DAYS, sim.days - first_day)
+            t0 = first_day * ipd
+            n_block = n_days * ipd
             window = profiles.window(first_day, n_days)
             evw = schedule.window(first_day, n_days)
             bids, asks = draw_limit_prices(
                 scenario.community.strategy, band, window.demand_kwh.shape, seed, first_day
             )
-            block = {name: np.empty((n_days * ipd, n)) for name in AGENT_VALUE_COLUMNS}
+            if grid is not None:
+                bg_p, bg_q = grid.background(local_hours[t0 : t0 + n_block])
+            block = {name: np.empty((n_block, n)) for name in AGENT_VALUE_COLUMNS}
             trade_parts: list[tuple[np.ndarray, ...]] = []
-            t0 = first_day * ipd
-            for i in range(n_days * ipd):
+            outcomes: list[GridOutcome] = []
+            for i in range(n_block):
                 t = t0 + i
                 slot = t % ipd
                 if storage is not None and slot == 0:
@@ -167,19 +191,43 @@ def simulate(
                     evw.present[i], evw.drive_kwh[i], evw.intervals_to_departure[i],
                 )
                 plan = community.plan(*observed)
-                match, filled, buy, sell = _clear(plan)
-                flows = community.apply(plan, filled)
-                price = match.price_per_kwh
+                match, filled, pairing = _clear(plan)
+                price, volume = match.price_per_kwh, match.volume_kwh
+                flows = community.outcome(plan, filled)
+                generation = plan.generation_kwh
+                curtailed = np.zeros(n)
+                net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+                if grid is not None:
+                    outcome = grid.check(plan, net, bg_p[i], bg_q[i], tariffs)
+                    if outcome.recleared:
+                        before = outcome.check.violations
+                        flows = community.outcome(plan, outcome.filled_kwh)
+                        curtailed = outcome.curtailed_kwh
+                        generation = generation - curtailed
+                        net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+                        outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p[i], bg_q[i])
+                        pairing = outcome.pairing
+                        volume = float(pairing.energy_kwh.sum())
+                        price = (
+                            float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))
+                            if volume > 0 else float("nan")
+                        )
+                        rows["violations_before_reclear"][t] = before
+                    else:
+                        rows["violations_before_reclear"][t] = 0
+                    _record_grid(rows, t, outcome, dt_h)
+                    if grid.ac is not None:
+                        (rows["ac_v_min_pu"][t], rows["ac_v_max_pu"][t],
+                         rows["ac_max_v_error_pu"][t]) = grid.ac_check(outcome)
+                    outcomes.append(outcome)
+                community.commit(flows)
                 if storage is not None:
                     storage.observe(slot, price)
 
-                buyer = plan.household[buy][match.trade_buy]
-                seller = plan.household[sell][match.trade_sell]
-                trade_price = np.full(len(match.trade_kwh), price)
                 paid, received = trade_payments(
-                    n, buyer, seller, match.trade_kwh, trade_price, trade_price
+                    n, pairing.buyer, pairing.seller, pairing.energy_kwh,
+                    pairing.price_per_kwh, pairing.seller_price_per_kwh,
                 )
-                net = plan.generation_kwh - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
                 bill = settle(net, flows.bought_kwh, flows.sold_kwh, paid, received, tariffs)
 
                 base_plan = baseline.plan(*observed)
@@ -190,10 +238,10 @@ def simulate(
                 )
                 base_cost = settle_with_utility(base_net, tariffs)
 
-                _record_agents(block, i, plan, flows, bill.grid_import_kwh,
-                               bill.grid_export_kwh, bill.cost, base_cost)
+                _record_agents(block, i, generation, plan.demand_kwh, curtailed, flows,
+                               bill.grid_import_kwh, bill.grid_export_kwh, bill.cost, base_cost)
                 rows["clearing_price_per_kwh"][t] = price
-                rows["p2p_kwh"][t] = match.volume_kwh
+                rows["p2p_kwh"][t] = volume
                 rows["grid_import_kwh"][t] = bill.grid_import_kwh.sum()
                 rows["grid_export_kwh"][t] = bill.grid_export_kwh.sum()
                 rows["cost"][t] = bill.cost.sum()
@@ -201,35 +249,49 @@ def simulate(
                 rows["grid_fees"][t] = bill.fees.sum()
                 cost_total += bill.cost
                 baseline_total += base_cost
-                if len(match.trade_kwh):
-                    trade_parts.append((np.full(len(buyer), t), buyer, seller,
-                                        match.trade_kwh, trade_price))
+                if len(pairing.energy_kwh):
+                    trade_parts.append((
+                        np.full(len(pairing.buyer), t), pairing.buyer, pairing.seller,
+                        pairing.energy_kwh, pairing.price_per_kwh, pairing.seller_price_per_kwh,
+                    ))
                 if match.volume_kwh > showcase.volume_kwh:
+                    buy = plan.is_buy
                     showcase = Showcase(
                         t, match.volume_kwh, plan.energy_kwh[buy], plan.price_per_kwh[buy],
-                        plan.energy_kwh[sell], plan.price_per_kwh[sell], price,
+                        plan.energy_kwh[~buy], plan.price_per_kwh[~buy], match.price_per_kwh,
                     )
             agents_out.write_block(t0, block)
             _write_trades(trades_out, trade_parts, mk.grid_fee_per_kwh)
-            sl = slice(t0, t0 + n_days * ipd)
+            if grid is not None:
+                grid.write_block(t0, outcomes)
+            sl = slice(t0, t0 + n_block)
             for name, col in (
                 ("generation_kwh", "generation_kwh"), ("demand_kwh", "demand_kwh"),
                 ("battery_kwh", "battery_kwh"), ("ev_kwh", "ev_kwh"),
                 ("battery_soc_kwh", "soc_kwh"), ("ev_soc_kwh", "ev_soc_kwh"),
+                ("curtailed_kwh", "curtailed_kwh"),
             ):
                 rows[name][sl] = block[col].sum(axis=1)
             if progress is not None:
-                progress(t0 + n_days * ipd, n_t)
+                progress(t0 + n_block, n_t)
     finally:
         agents_out.close()
         trades_out.close()
+        if grid is not None:
+            grid.close()
 
     intervals = pd.DataFrame({"t": np.arange(n_t, dtype=np.int32), "timestamp": stamps})
     for name, values in rows.items():
         intervals[name] = values
+    for name in ("violations", "violations_before_reclear"):
+        if name in intervals:
+            intervals[name] = intervals[name].astype("int64")
+    for name in ("recleared", "solved_with_pyomo"):
+        if name in intervals:
+            intervals[name] = intervals[name].astype(bool)
     return EngineOutput(
         intervals=intervals,
-        households=hh.to_frame().reset_index(),
+        households=_households_frame(hh, buses),
         cost_total=cost_total,
         baseline_cost_total=baseline_total,
         showcase=showcase,
@@ -237,18 +299,38 @@ def simulate(
     )
 
 
+def _households_frame(hh: Households, buses: np.ndarray | None) -> pd.DataFrame:
+    frame = hh.to_frame().reset_index()
+    frame.insert(1, "bus", buses if buses is not None else None)
+    return frame
+
+
+def _record_grid(rows: dict[str, np.ndarray], t: int, outcome: GridOutcome, dt_h: float) -> None:
+    chk = outcome.check
+    rows["losses_kwh"][t] = chk.losses_kw * dt_h
+    rows["v_min_pu"][t] = chk.v_min_pu
+    rows["v_max_pu"][t] = chk.v_max_pu
+    rows["max_line_loading_frac"][t] = chk.max_line_loading_frac
+    rows["violations"][t] = chk.violations
+    rows["recleared"][t] = outcome.recleared
+    rows["solved_with_pyomo"][t] = chk.solved_with == "pyomo"
+
+
 def _record_agents(
     block: dict[str, np.ndarray],
     i: int,
-    plan: Plan,
+    generation_kwh: np.ndarray,
+    demand_kwh: np.ndarray,
+    curtailed_kwh: np.ndarray,
     flows: Flows,
     grid_import: np.ndarray,
     grid_export: np.ndarray,
     cost: np.ndarray,
     baseline_cost: np.ndarray,
 ) -> None:
-    block["generation_kwh"][i] = plan.generation_kwh
-    block["demand_kwh"][i] = plan.demand_kwh
+    block["generation_kwh"][i] = generation_kwh
+    block["demand_kwh"][i] = demand_kwh
+    block["curtailed_kwh"][i] = curtailed_kwh
     block["battery_kwh"][i] = flows.battery_kwh
     block["ev_kwh"][i] = flows.ev_kwh
     block["soc_kwh"][i] = flows.battery_soc_kwh
@@ -266,5 +348,7 @@ def _write_trades(
 ) -> None:
     if not parts:
         return
-    t, buyer, seller, energy, price = (np.concatenate(c) for c in zip(*parts, strict=True))
-    writer.write_block(t, buyer, seller, energy, price, price, fee_per_kwh * energy)
+    t, buyer, seller, energy, price, seller_price = (
+        np.concatenate(c) for c in zip(*parts, strict=True)
+    )
+    writer.write_block(t, buyer, seller, energy, price, seller_price, fee_per_kwh * energy)

@@ -30,6 +30,7 @@ REPORT_FILE = "report.html"
 AGENT_VALUE_COLUMNS = (
     "generation_kwh",
     "demand_kwh",
+    "curtailed_kwh",
     "battery_kwh",
     "ev_kwh",
     "soc_kwh",
@@ -81,10 +82,11 @@ class AgentsWriter:
         ]
         fields += [pa.field(c, pa.float64()) for c in AGENT_VALUE_COLUMNS]
         self._ids = pa.array(agent_ids.astype(str), pa.string())
-        self._bus_dict = pa.array(
-            buses.astype(str) if buses is not None else np.array([], dtype=str), pa.string()
-        )
         self._has_bus = buses is not None
+        if buses is not None:
+            labels, bus_index = np.unique(buses.astype(str), return_inverse=True)
+            self._bus_dict = pa.array(labels, pa.string())
+            self._bus_index = bus_index.astype(np.int32)
         self._n = len(agent_ids)
         self._stream = TableStream(out_dir / AGENTS_FILE, pa.schema(fields), ["agent_id", "bus"])
 
@@ -94,7 +96,8 @@ class AgentsWriter:
         rows = n_t * self._n
         index = pa.array(np.tile(np.arange(self._n, dtype=np.int32), n_t))
         if self._has_bus:
-            bus = pa.DictionaryArray.from_arrays(index, self._bus_dict)
+            bus_index = pa.array(np.tile(self._bus_index, n_t))
+            bus = pa.DictionaryArray.from_arrays(bus_index, self._bus_dict)
         else:
             bus = pa.nulls(rows, _id_type())
         columns: dict[str, Any] = {

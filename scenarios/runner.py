@@ -57,11 +57,10 @@ def _versions() -> dict[str, str | None]:
 
 
 def _grid_columns(intervals: pd.DataFrame) -> pd.DataFrame:
-    """The grid columns when the feeder is not checked: not computed (null), no curtailment."""
+    """The grid columns when the feeder is not checked: not computed (null)."""
     for name in _GRID_COLUMNS:
         intervals[name] = np.nan
     intervals["violations"] = pd.array([pd.NA] * len(intervals), dtype="Int64")
-    intervals["curtailed_kwh"] = 0.0
     return intervals
 
 
@@ -80,7 +79,9 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     sim = scenario.simulation
     output = simulate(scenario, out, progress)
-    intervals = _grid_columns(output.intervals)
+    intervals = output.intervals
+    if scenario.grid.check == "off":
+        intervals = _grid_columns(intervals)
     write_table(intervals, out / INTERVALS_FILE)
     write_table(output.households, out / HOUSEHOLDS_FILE)
 

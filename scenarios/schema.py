@@ -133,7 +133,7 @@ class Community(_Section):
             problems.append(f"pv_azimuth_deg: {list(self.pv_azimuth_deg)} must lie within [0, 360]")
         if self.battery_soc_min_frac >= self.battery_soc_max_frac:
             problems.append(
-                f"battery_soc_min_frac ({self.battery_soc_min_frac}) must be below "
+                f"battery_soc_min_frac: {self.battery_soc_min_frac} must be below "
                 f"battery_soc_max_frac ({self.battery_soc_max_frac})"
             )
         if not (
@@ -142,12 +142,13 @@ class Community(_Section):
             <= self.battery_soc_max_frac
         ):
             problems.append(
-                f"battery_initial_soc_frac ({self.battery_initial_soc_frac}) must lie between "
-                "battery_soc_min_frac and battery_soc_max_frac"
+                f"battery_initial_soc_frac: {self.battery_initial_soc_frac} must lie between "
+                f"battery_soc_min_frac ({self.battery_soc_min_frac}) and "
+                f"battery_soc_max_frac ({self.battery_soc_max_frac})"
             )
         if self.ev_soc_min_frac >= self.ev_departure_soc_frac:
             problems.append(
-                f"ev_soc_min_frac ({self.ev_soc_min_frac}) must be below "
+                f"ev_soc_min_frac: {self.ev_soc_min_frac} must be below "
                 f"ev_departure_soc_frac ({self.ev_departure_soc_frac})"
             )
         if self.pv_share > 0 and self.pv_kwp[1] <= 0:
@@ -182,7 +183,7 @@ class MarketSection(_Section):
     def _tariffs_leave_room(self) -> MarketSection:
         if self.feed_in_price_per_kwh + self.grid_fee_per_kwh >= self.retail_price_per_kwh:
             raise ValueError(
-                f"feed_in_price_per_kwh ({self.feed_in_price_per_kwh}) + grid_fee_per_kwh "
+                f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus grid_fee_per_kwh "
                 f"({self.grid_fee_per_kwh}) must be below retail_price_per_kwh "
                 f"({self.retail_price_per_kwh}), or no P2P trade can benefit both sides"
             )
@@ -193,15 +194,22 @@ class GridSection(_Section):
     """The distribution feeder and its limits."""
 
     feeder: str = "ieee33"
+    """ieee33 | radial:<households> | simbench:<code> | path to a feeder file (JSON or CSV pair)."""
     v_min_pu: float = Field(0.95, gt=0.5, lt=1.5)
     v_max_pu: float = Field(1.05, gt=0.5, lt=1.5)
-    check: Literal["off", "pyomo", "pyomo+ac"] = "off"
+    v_margin_pu: float = Field(0.01, ge=0, lt=0.1)
+    """Safety margin inside the voltage limits, so that what the linear model calls
+    feasible is feasible in AC (LinDistFlow is optimistic under low voltage)."""
+    household_power_factor: float = Field(0.97, gt=0.5, le=1.0)
+    """Power factor of household demand (inductive); PV and storage run at unity."""
+    check: Literal["off", "pyomo", "pyomo+ac"] = "pyomo"
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> GridSection:
-        if self.v_min_pu >= self.v_max_pu:
+        if self.v_min_pu + self.v_margin_pu >= self.v_max_pu - self.v_margin_pu:
             raise ValueError(
-                f"v_min_pu ({self.v_min_pu}) must be below v_max_pu ({self.v_max_pu})"
+                f"v_min_pu: {self.v_min_pu} plus the margin ({self.v_margin_pu}) must stay "
+                f"below v_max_pu ({self.v_max_pu}) minus the margin"
             )
         return self
 

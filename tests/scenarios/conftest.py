@@ -14,6 +14,7 @@ BUSY = {
         "households": 24, "pv_share": 0.6, "battery_share": 0.5, "ev_share": 0.5,
         "v2g_share": 0.6,
     },
+    "grid": {"feeder": "radial:24", "check": "pyomo"},
 }
 
 

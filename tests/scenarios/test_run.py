@@ -1,5 +1,7 @@
 """A run's results files: contract, energy and money balance, device limits, determinism."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,8 +31,8 @@ def test_files_and_columns(busy_run) -> None:
     for name in ("intervals.parquet", "agents.parquet", "trades.parquet", "kpis.json",
                  "manifest.json", "report.html"):
         assert (out / name).is_file(), name
-    # The grid tables come with the feeder model; until then they are absent.
-    assert not (out / "buses.parquet").exists() and not (out / "lines.parquet").exists()
+    for name in ("buses.parquet", "lines.parquet", "households.parquet"):
+        assert (out / name).is_file(), name
     assert set(INTERVAL_COLUMNS) <= set(busy_run["intervals"].columns)
     assert set(AGENT_COLUMNS) <= set(busy_run["agents"].columns)
     assert set(TRADE_COLUMNS) <= set(busy_run["trades"].columns)
@@ -136,14 +138,17 @@ def test_kpis_are_consistent(busy_run) -> None:
     assert k["community_savings"] > 0  # trading at prices inside the band saves money
     gen, cons = k["generation_kwh"], k["consumption_kwh"]
     assert gen - cons == pytest.approx(k["grid_export_kwh"] - k["grid_import_kwh"])
-    assert k["violation_hours"] is None  # the feeder is not checked
-    assert iv["v_min_pu"].isna().all() and iv["violations"].isna().all()
-    assert (iv["curtailed_kwh"] == 0).all()
+    assert k["violation_hours"] == pytest.approx(
+        (iv["violations"] > 0).sum() * 0.25)
+    assert iv["v_min_pu"].between(0.9, 1.1).all() and iv["violations"].notna().all()
+    assert k["curtailed_kwh"] == pytest.approx(iv["curtailed_kwh"].sum())
 
 
 def test_report_is_offline_and_has_the_figures(busy_run) -> None:
     page = (busy_run["out"] / "report.html").read_text()
-    assert "cdn.plot.ly" not in page and "https://cdn" not in page
+    # plotly.js is embedded; no script or stylesheet is fetched from anywhere
+    assert not re.search(r"<(script|link)[^>]+(src|href)=", page)
+    assert len(page) > 3_000_000
     assert page.count('class="plotly-graph-div"') >= 5
     for title in ("Clearing price and P2P volume", "Community energy flows",
                   "Stored energy", "Household savings", "Supply and demand"):
@@ -152,18 +157,33 @@ def test_report_is_offline_and_has_the_figures(busy_run) -> None:
 
 def _tables(out) -> dict[str, pd.DataFrame]:
     t = read_results(out)
-    return {k: t[k] for k in ("intervals", "agents", "trades")} | {"kpis": t["kpis"]}
+    names = ("intervals", "agents", "trades", "buses", "lines")
+    return {k: t[k] for k in names} | {"kpis": t["kpis"]}
+
+
+def test_grid_off_leaves_grid_columns_null_and_no_grid_files(tmp_path, busy_data) -> None:
+    data = {**busy_data, "simulation": {**busy_data["simulation"], "days": 1},
+            "grid": {"check": "off"}}
+    run(load_scenario(data), tmp_path)
+    tables = read_results(tmp_path)
+    assert "buses" not in tables and "lines" not in tables
+    iv = tables["intervals"]
+    assert iv["v_min_pu"].isna().all() and iv["violations"].isna().all()
+    assert (iv["curtailed_kwh"] == 0).all()
+    assert tables["agents"]["bus"].isna().all()
+    assert tables["kpis"]["violation_hours"] is None
 
 
 def test_same_seed_same_files_other_seed_differs(tmp_path, busy_data) -> None:
     small = {**busy_data, "simulation": {**busy_data["simulation"], "days": 1},
-             "community": {**busy_data["community"], "households": 10}}
+             "community": {**busy_data["community"], "households": 10},
+             "grid": {"feeder": "radial:10"}}
     runs = {}
     for label, seed in (("a", 5), ("b", 5), ("c", 6)):
         scenario = load_scenario(small, [f"simulation.seed={seed}"])
         run(scenario, tmp_path / label)
         runs[label] = _tables(tmp_path / label)
-    for name in ("intervals", "agents", "trades"):
+    for name in ("intervals", "agents", "trades", "buses", "lines"):
         pd.testing.assert_frame_equal(runs["a"][name], runs["b"][name])
         assert (tmp_path / "a" / f"{name}.parquet").read_bytes() == (
             tmp_path / "b" / f"{name}.parquet").read_bytes()

@@ -1,0 +1,247 @@
+"""The feeder in the interval loop: check the flows the trades imply, re-clear if needed.
+
+Per interval, with ``grid.check`` on:
+
+1. the households' physical net injections (after the unconstrained clearing) are summed
+   per bus, the feeder's background load added; households' reactive power follows
+   their demand at the power factor ``grid.household_power_factor`` (PV and storage at
+   unity);
+2. the persistent feeder model checks them (screen, or Pyomo near a limit);
+3. if a limit is broken, the interval is re-cleared by :meth:`grid.FeederModel.clear_constrained`:
+   welfare over the same orders with the feeder's limits, PV curtailment and the utility
+   at the slack; flexible storage orders flow only as far as they are filled. The result
+   replaces the unconstrained trades. Curtailment at a bus is shared among its PV
+   households: first the surplus they could not sell peer to peer, then the PV they
+   used themselves, each pro rata. The re-cleared trades are paired in merit order and
+   priced at the dual of the P2P balance, kept inside every pair's bid and ask.
+4. Nodal prices (the duals of the bus balances) exist where the re-clearing ran; in the
+   other intervals they are null.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from agents.community import KIND_NET, Plan
+from grid import AcPowerFlow, FeederError, FeederModel, GridCheck, assign_households, load_feeder
+from market.settlement import Tariffs
+from market.uniform import clear_uniform
+from scenarios.errors import ScenarioError
+from scenarios.results import BUSES_FILE, LINES_FILE, TableStream
+from scenarios.schema import Scenario
+
+_CROSS = 1.0e6  # lifts every bid above every ask, to pair fills in merit order
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """Trades as household rows, energies and the prices each side faces."""
+
+    buyer: np.ndarray
+    seller: np.ndarray
+    energy_kwh: np.ndarray
+    price_per_kwh: np.ndarray
+    seller_price_per_kwh: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class GridOutcome:
+    """The feeder's verdict on one interval."""
+
+    check: GridCheck
+    p_kw: np.ndarray
+    q_kvar: np.ndarray
+    recleared: bool
+    filled_kwh: np.ndarray | None = None
+    curtailed_kwh: np.ndarray | None = None
+    pairing: Pairing | None = None
+    nodal_price_per_kwh: np.ndarray | None = None
+    p2p_price_per_kwh: float = float("nan")
+
+
+def pair_fills(plan: Plan, filled_kwh: np.ndarray, price_per_kwh: float) -> Pairing:
+    """Pair filled buy and sell orders in merit order and price the trades.
+
+    The price is ``price_per_kwh`` clipped into [highest filled ask, lowest filled bid];
+    where the network forces a pair whose bid is below its ask, that pair trades at
+    the midpoint of the two, so no buyer pays above its bid and no seller receives
+    below its ask.
+    """
+    buy = np.flatnonzero(plan.is_buy & (filled_kwh > 0))
+    sell = np.flatnonzero(~plan.is_buy & (filled_kwh > 0))
+    bid, ask = plan.price_per_kwh[buy], plan.price_per_kwh[sell]
+    match = clear_uniform(filled_kwh[buy], bid + _CROSS, filled_kwh[sell], ask)
+    pair_bid = bid[match.trade_buy]
+    pair_ask = ask[match.trade_sell]
+    if len(buy) and len(sell) and ask.max() <= bid.min():
+        uniform = min(max(price_per_kwh, ask.max()), bid.min()) if math.isfinite(
+            price_per_kwh) else 0.5 * (ask.max() + bid.min())
+        price = np.full(len(pair_bid), uniform)
+    else:
+        price = np.clip(np.full(len(pair_bid), price_per_kwh), pair_ask, pair_bid)
+        crossed = pair_bid < pair_ask
+        price[crossed] = 0.5 * (pair_bid[crossed] + pair_ask[crossed])
+    return Pairing(
+        buyer=plan.household[buy][match.trade_buy],
+        seller=plan.household[sell][match.trade_sell],
+        energy_kwh=match.trade_kwh,
+        price_per_kwh=price,
+        seller_price_per_kwh=price,
+    )
+
+
+def share_curtailment(
+    curtailed_kwh_bus: np.ndarray,
+    household_bus: np.ndarray,
+    generation_kwh: np.ndarray,
+    unsold_kwh: np.ndarray,
+) -> np.ndarray:
+    """Curtailment per household [kWh]: unsold surplus first, then self-used PV, pro rata."""
+    n_bus = len(curtailed_kwh_bus)
+    pools = (unsold_kwh, np.maximum(generation_kwh - unsold_kwh, 0.0))
+    out = np.zeros_like(generation_kwh)
+    left = curtailed_kwh_bus.copy()
+    for pool in pools:
+        total = np.bincount(household_bus, pool, n_bus)
+        take = np.minimum(left, total)
+        frac = np.divide(take, total, out=np.zeros(n_bus), where=total > 0)
+        out += pool * frac[household_bus]
+        left -= take
+    return np.minimum(out, generation_kwh)
+
+
+class GridStage:
+    """The feeder of a run, its model, and the bus and line tables being written."""
+
+    def __init__(self, scenario: Scenario, n_households: int, out_dir: Path) -> None:
+        g, sim = scenario.grid, scenario.simulation
+        try:
+            self.feeder = load_feeder(g.feeder, households=n_households)
+        except FeederError as exc:
+            raise ScenarioError([f"grid.feeder: {p}" for p in exc.problems]) from None
+        self.bus = assign_households(self.feeder, n_households, sim.seed)
+        self.model = FeederModel(self.feeder, g.v_min_pu, g.v_max_pu, g.v_margin_pu)
+        self.ac = AcPowerFlow(self.feeder) if g.check == "pyomo+ac" else None
+        self.tan_phi = math.tan(math.acos(g.household_power_factor))
+        self.dt_h = sim.interval_hours
+        self.n_bus = self.feeder.n_bus
+        self.bus_labels = self.feeder.buses["bus"].astype(str).to_numpy()
+        lines = self.feeder.lines
+        self.line_labels = lines["line"].astype(str).to_numpy()
+        self._from = lines["from_bus"].to_numpy(np.int32)
+        self._to = lines["to_bus"].to_numpy(np.int32)
+        ids = pa.dictionary(pa.int32(), pa.string())
+        self._buses_out = TableStream(out_dir / BUSES_FILE, pa.schema([
+            ("t", pa.int32()), ("bus", ids), ("p_kw", pa.float64()), ("q_kvar", pa.float64()),
+            ("v_pu", pa.float64()), ("nodal_price_per_kwh", pa.float64()),
+        ]), ["bus"])
+        self._lines_out = TableStream(out_dir / LINES_FILE, pa.schema([
+            ("t", pa.int32()), ("line", ids), ("from_bus", ids), ("to_bus", ids),
+            ("p_kw", pa.float64()), ("q_kvar", pa.float64()), ("loading_frac", pa.float64()),
+        ]), ["line", "from_bus", "to_bus"])
+
+    def background(self, local_hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Background injections for a window [kW, kvar], shape (T, n_bus)."""
+        return (self.feeder.background_injection_kw(local_hours),
+                self.feeder.background_injection_kvar(local_hours))
+
+    def injections(
+        self, net_kwh: np.ndarray, demand_kwh: np.ndarray, bg_p: np.ndarray, bg_q: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Total net injection per bus [kW, kvar], background included."""
+        p = np.bincount(self.bus, net_kwh, self.n_bus) / self.dt_h + bg_p
+        q = -np.bincount(self.bus, demand_kwh, self.n_bus) * self.tan_phi / self.dt_h + bg_q
+        return p, q
+
+    def check(
+        self,
+        plan: Plan,
+        net_kwh: np.ndarray,
+        bg_p: np.ndarray,
+        bg_q: np.ndarray,
+        tariffs: Tariffs,
+    ) -> GridOutcome:
+        """Check an interval; re-clear it with the feeder in the model if a limit breaks."""
+        p, q = self.injections(net_kwh, plan.demand_kwh, bg_p, bg_q)
+        chk = self.model.check(p, q)
+        if chk.violations == 0:
+            return GridOutcome(chk, p, q, recleared=False)
+        dt = self.dt_h
+        order_bus = self.bus[plan.household]
+        flexible = plan.kind != KIND_NET
+        res = self.model.clear_constrained(
+            bg_p, q, order_bus, ~plan.is_buy, plan.energy_kwh, plan.price_per_kwh,
+            np.bincount(self.bus, plan.generation_kwh, self.n_bus) / dt,
+            tariffs.retail_price_per_kwh, tariffs.feed_in_price_per_kwh, dt,
+            order_flexible=flexible,
+        )
+        filled = res.order_filled_kwh
+        net_sell = (~plan.is_buy) & ~flexible
+        unsold = np.bincount(plan.household[net_sell], (plan.energy_kwh - filled)[net_sell],
+                             len(self.bus))
+        curtailed = share_curtailment(res.curtailed_kw * dt, self.bus, plan.generation_kwh,
+                                      np.maximum(unsold, 0.0))
+        return GridOutcome(
+            check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=filled,
+            curtailed_kwh=curtailed, pairing=pair_fills(plan, filled, res.p2p_price_per_kwh),
+            nodal_price_per_kwh=res.nodal_price_per_kwh, p2p_price_per_kwh=res.p2p_price_per_kwh,
+        )
+
+    def recheck(self, outcome: GridOutcome, net_kwh: np.ndarray, demand_kwh: np.ndarray,
+                bg_p: np.ndarray, bg_q: np.ndarray) -> GridOutcome:
+        """The check of the injections that the re-clearing left."""
+        p, q = self.injections(net_kwh, demand_kwh, bg_p, bg_q)
+        chk = self.model.check(p, q)
+        return GridOutcome(
+            check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=outcome.filled_kwh,
+            curtailed_kwh=outcome.curtailed_kwh, pairing=outcome.pairing,
+            nodal_price_per_kwh=outcome.nodal_price_per_kwh,
+            p2p_price_per_kwh=outcome.p2p_price_per_kwh,
+        )
+
+    def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float]:
+        """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]."""
+        assert self.ac is not None
+        ac = self.ac.run(outcome.p_kw, outcome.q_kvar)
+        err = float(np.abs(outcome.check.v_pu - ac.v_pu).max())
+        return float(ac.v_pu.min()), float(ac.v_pu.max()), err
+
+    def write_block(self, t0: int, outcomes: list[GridOutcome]) -> None:
+        """Append a block of intervals to buses.parquet and lines.parquet."""
+        n_t, nb = len(outcomes), self.n_bus
+        nl = len(self.line_labels)
+        t = np.arange(t0, t0 + n_t, dtype=np.int32)
+        nan_prices = np.full(nb, np.nan)
+        bus_idx = pa.array(np.tile(np.arange(nb, dtype=np.int32), n_t))
+        self._buses_out.write({
+            "t": np.repeat(t, nb),
+            "bus": pa.DictionaryArray.from_arrays(bus_idx, pa.array(self.bus_labels)),
+            "p_kw": np.concatenate([o.p_kw for o in outcomes]),
+            "q_kvar": np.concatenate([o.q_kvar for o in outcomes]),
+            "v_pu": np.concatenate([o.check.v_pu for o in outcomes]),
+            "nodal_price_per_kwh": np.concatenate([
+                nan_prices if o.nodal_price_per_kwh is None else o.nodal_price_per_kwh
+                for o in outcomes
+            ]),
+        })
+        line_idx = pa.array(np.tile(np.arange(nl, dtype=np.int32), n_t))
+        self._lines_out.write({
+            "t": np.repeat(t, nl),
+            "line": pa.DictionaryArray.from_arrays(line_idx, pa.array(self.line_labels)),
+            "from_bus": pa.DictionaryArray.from_arrays(
+                pa.array(np.tile(self._from, n_t)), pa.array(self.bus_labels)),
+            "to_bus": pa.DictionaryArray.from_arrays(
+                pa.array(np.tile(self._to, n_t)), pa.array(self.bus_labels)),
+            "p_kw": np.concatenate([o.check.line_p_kw for o in outcomes]),
+            "q_kvar": np.concatenate([o.check.line_q_kvar for o in outcomes]),
+            "loading_frac": np.concatenate([o.check.loading_frac for o in outcomes]),
+        })
+
+    def close(self) -> None:
+        self._buses_out.close()
+        self._lines_out.close()
