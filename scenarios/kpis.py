@@ -84,4 +84,23 @@ def compute_kpis(
             float((violations > 0).sum() * interval_hours) if checked else None
         ),
         "curtailed_kwh": float(curtailed.sum()) if curtailed is not None else 0.0,
+        "recleared_intervals": (
+            int(intervals["recleared"].sum()) if "recleared" in intervals else None
+        ),
+        "losses_kwh": (
+            float(intervals["losses_kwh"].sum())
+            if "losses_kwh" in intervals and intervals["losses_kwh"].notna().any() else None
+        ),
+        **_ac_kpis(intervals),
+    }
+
+
+def _ac_kpis(intervals: pd.DataFrame) -> dict[str, Any]:
+    """How far the linear feeder model was from pandapower's AC power flow (pyomo+ac)."""
+    if "ac_max_v_error_pu" not in intervals:
+        return {}
+    return {
+        "ac_max_voltage_error_pu": float(intervals["ac_max_v_error_pu"].max()),
+        "ac_v_min_pu": float(intervals["ac_v_min_pu"].min()),
+        "ac_v_max_pu": float(intervals["ac_v_max_pu"].max()),
     }

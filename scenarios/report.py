@@ -189,3 +189,87 @@ body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
 {"".join(parts)}
 </body></html>
 """
+
+
+MAX_HEATMAP_COLUMNS = 700
+
+
+def _time_buckets(timestamps: pd.Series) -> tuple[np.ndarray, int]:
+    """Group intervals into at most MAX_HEATMAP_COLUMNS consecutive buckets."""
+    n = len(timestamps)
+    size = max(1, -(-n // MAX_HEATMAP_COLUMNS))
+    return np.arange(n) // size, size
+
+
+def grid_figures(
+    intervals: pd.DataFrame,
+    buses: pd.DataFrame,
+    lines: pd.DataFrame,
+    v_min_pu: float,
+    v_max_pu: float,
+    currency: str,
+) -> list[go.Figure]:
+    """Voltage along the feeder over time, line loadings, curtailment and nodal prices."""
+    bucket, size = _time_buckets(intervals["timestamp"])
+    starts = intervals["timestamp"].groupby(bucket).first()
+    label = "" if size == 1 else f" (extremes over {size} intervals)"
+    t_bucket = pd.Series(bucket, index=intervals["t"].to_numpy())
+
+    def matrix(frame: pd.DataFrame, key: str, value: str, how: str) -> pd.DataFrame:
+        grouped = frame.assign(_b=t_bucket.loc[frame["t"]].to_numpy())
+        table = grouped.pivot_table(index=key, columns="_b", values=value, aggfunc=how,
+                                    observed=True, sort=False)
+        return table
+
+    order = list(dict.fromkeys(buses["bus"].astype(str)))
+    v_low = matrix(buses, "bus", "v_pu", "min").reindex(order)
+    v_fig = go.Figure(go.Heatmap(
+        z=v_low.to_numpy(), x=starts.to_numpy(), y=order, zmin=v_min_pu - 0.02,
+        zmax=v_max_pu + 0.02, colorscale="RdBu", colorbar={"title": "v [p.u.]"},
+    ))
+    v_fig.update_layout(
+        title=f"Voltage along the feeder{label} — limits {v_min_pu}–{v_max_pu} p.u.",
+        yaxis_title="bus (from the slack)", yaxis={"autorange": "reversed"},
+    )
+    band = go.Figure()
+    band.add_trace(go.Scatter(x=intervals["timestamp"], y=intervals["v_max_pu"],
+                              name="highest bus voltage", mode="lines"))
+    band.add_trace(go.Scatter(x=intervals["timestamp"], y=intervals["v_min_pu"],
+                              name="lowest bus voltage", mode="lines"))
+    for limit in (v_min_pu, v_max_pu):
+        band.add_hline(y=limit, line_dash="dash", line_color="red")
+    band.update_layout(title="Voltage band over time", yaxis_title="voltage [p.u.]",
+                       hovermode="x unified")
+
+    load_order = list(dict.fromkeys(lines["line"].astype(str)))
+    loading = matrix(lines, "line", "loading_frac", "max").reindex(load_order)
+    l_fig = go.Figure(go.Heatmap(
+        z=100 * loading.to_numpy(), x=starts.to_numpy(), y=load_order, zmin=0, zmax=110,
+        colorscale="YlOrRd", colorbar={"title": "loading [%]"},
+    ))
+    l_fig.update_layout(title=f"Line and transformer loading{label}",
+                        yaxis={"autorange": "reversed"})
+
+    c_fig = make_subplots(specs=[[{"secondary_y": True}]])
+    c_fig.add_trace(go.Bar(x=intervals["timestamp"], y=intervals["curtailed_kwh"],
+                           name="curtailed PV [kWh]", marker_color="#ff7f0e"))
+    c_fig.add_trace(go.Scatter(x=intervals["timestamp"], y=intervals["violations_before_reclear"],
+                               name="limits broken before re-clearing", mode="lines",
+                               line={"color": "#d62728"}), secondary_y=True)
+    c_fig.update_layout(title="Curtailment and re-cleared intervals", hovermode="x unified")
+    c_fig.update_yaxes(title_text="energy [kWh]", secondary_y=False)
+    c_fig.update_yaxes(title_text="limits broken", secondary_y=True)
+
+    priced = buses[buses["nodal_price_per_kwh"].notna()]
+    n_fig = go.Figure()
+    if len(priced):
+        prices = matrix(priced, "bus", "nodal_price_per_kwh", "mean").reindex(order)
+        x = starts.loc[prices.columns].to_numpy()
+        n_fig.add_trace(go.Heatmap(z=prices.to_numpy(), x=x, y=order, colorscale="Viridis",
+                                   colorbar={"title": f"{currency}/kWh"}))
+    n_fig.update_layout(
+        title="Nodal prices where the market was re-cleared with the feeder"
+        + ("" if len(priced) else " (none: no limit was broken)"),
+        yaxis={"autorange": "reversed"},
+    )
+    return [v_fig, band, l_fig, c_fig, n_fig]

@@ -15,11 +15,13 @@ import pandas as pd
 
 from scenarios.engine import ProgressCallback, simulate
 from scenarios.kpis import compute_kpis
-from scenarios.report import render_report
+from scenarios.report import grid_figures, render_report
 from scenarios.results import (
+    BUSES_FILE,
     HOUSEHOLDS_FILE,
     INTERVALS_FILE,
     KPIS_FILE,
+    LINES_FILE,
     MANIFEST_FILE,
     REPORT_FILE,
     write_json,
@@ -91,9 +93,15 @@ def run(
     )
     kpis["grid_check"] = scenario.grid.check
     write_json(kpis, out / KPIS_FILE)
+    extra = []
+    if scenario.grid.check != "off":
+        extra = grid_figures(
+            intervals, pd.read_parquet(out / BUSES_FILE), pd.read_parquet(out / LINES_FILE),
+            scenario.grid.v_min_pu, scenario.grid.v_max_pu, scenario.market.currency,
+        )
     page = render_report(
         scenario.name, kpis, intervals, output.baseline_cost_total - output.cost_total,
-        output.showcase, scenario.market.model_dump(), sim.interval_hours,
+        output.showcase, scenario.market.model_dump(), sim.interval_hours, extra,
     )
     (out / REPORT_FILE).write_text(page, encoding="utf-8")
     wall = time.perf_counter() - started
