@@ -90,12 +90,46 @@ def run(
             raise _fail(exc) from None
     table = Table(title=f"{scenario.name}: KPIs", show_header=False)
     for key in ("self_sufficiency", "self_consumption", "p2p_share", "p2p_kwh",
-                "community_savings", "mean_price_per_kwh", "peak_import_kw"):
+                "community_savings", "mean_price_per_kwh", "peak_import_kw",
+                "violation_hours", "curtailed_kwh", "recleared_intervals"):
         value = result.kpis.get(key)
         table.add_row(key, "—" if value is None else f"{value:,.4g}")
     console.print(table)
     console.print(f"results: {result.out_dir}")
     console.print(f"report:  {result.report_path}")
+
+
+@app.command("validate-grid")
+def validate_grid(
+    feeder: Annotated[str, typer.Argument(
+        help="ieee33 | radial:<households> | simbench:<code> | feeder file.")],
+    households: Annotated[int, typer.Option(
+        help="Community size, for feeders sized by it (radial).")] = 40,
+    buses: Annotated[bool, typer.Option("--buses", help="Also print every bus.")] = False,
+) -> None:
+    """Compare the linear feeder model with pandapower's AC power flow on a base case."""
+    from grid import FeederError, load_feeder, validate_feeder
+
+    try:
+        net = load_feeder(feeder, households=households)
+    except FeederError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=2) from None
+    result = validate_feeder(net)
+    table = Table(title=f"{net.name}: linear model vs AC (pandapower) on the base case")
+    for column in ("quantity", "model", "AC", "model − AC"):
+        table.add_column(column, justify="right" if column != "quantity" else "left")
+    for row in result.summary.itertuples(index=False):
+        table.add_row(row.quantity, f"{row.model:.5f}", f"{row.ac:.5f}", f"{row.error:+.5f}")
+    console.print(table)
+    if buses:
+        per_bus = Table(title="per bus")
+        for column in ("bus", "v model [p.u.]", "v AC [p.u.]", "error [p.u.]"):
+            per_bus.add_column(column, justify="right")
+        for row in result.buses.itertuples(index=False):
+            per_bus.add_row(str(row.bus), f"{row.v_model_pu:.5f}", f"{row.v_ac_pu:.5f}",
+                            f"{row.v_error_pu:+.5f}")
+        console.print(per_bus)
 
 
 def main() -> None:

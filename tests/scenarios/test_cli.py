@@ -70,3 +70,18 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
     proc = p2pgrid("run", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2
     assert "no scenario file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_validate_grid_ieee33_prints_the_published_case() -> None:
+    proc = p2pgrid("validate-grid", "ieee33")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "0.91309" in out  # minimum voltage of the Baran & Wu case (bus 18)
+    assert "202.677" in out  # its losses [kW]
+
+
+def test_validate_grid_unknown_feeder_exits_2() -> None:
+    proc = p2pgrid("validate-grid", "ieee34")
+    assert proc.returncode == 2
+    assert "unknown feeder 'ieee34'" in " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr
