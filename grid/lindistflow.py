@@ -205,7 +205,9 @@ class FeederModel:
         per-interval change (the bounds of the ``2 n_bus`` bus-balance rows) is written
         straight into that HiGHS instance and the solution read from it, skipping
         Pyomo's per-solve bookkeeping (about 2/3 of the time). ``False`` uses the
-        interface's own ``solve`` every time (``update_parameters`` only).
+        interface's own ``solve`` every time (``update_parameters`` only). The same switch
+        governs :meth:`clear_constrained` (order sizes, prices, caps and injections
+        written into its HiGHS model in bulk, see :class:`grid.clearing.ClearingModel`).
     """
 
     def __init__(
