@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from agents.community import KIND_NET, Plan
 from grid import AcPowerFlow, FeederError, FeederModel, GridCheck, assign_households, load_feeder
+from grid.clearing import reserve_order_slots
 from market.settlement import Tariffs
 from market.uniform import clear_uniform
 from scenarios.errors import ScenarioError
@@ -130,6 +131,7 @@ class GridStage:
         self.tan_phi = math.tan(math.acos(g.household_power_factor))
         self.dt_h = sim.interval_hours
         self.n_bus = self.feeder.n_bus
+        self._reserved = False
         self.bus_labels = self.feeder.buses["bus"].astype(str).to_numpy()
         lines = self.feeder.lines
         self.line_labels = lines["line"].astype(str).to_numpy()
@@ -172,6 +174,11 @@ class GridStage:
         if chk.violations == 0:
             return GridOutcome(chk, p, q, recleared=False)
         dt = self.dt_h
+        if not self._reserved:
+            # size the clearing model once for the fullest bus, so it is never rebuilt
+            per_bus = int(np.bincount(self.bus, minlength=self.n_bus).max())
+            reserve_order_slots(self.model, per_bus, 2 * per_bus)
+            self._reserved = True
         order_bus = self.bus[plan.household]
         flexible = plan.kind != KIND_NET
         res = self.model.clear_constrained(
