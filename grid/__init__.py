@@ -4,6 +4,7 @@ Pure computation: no files written, no printing, no network I/O (DESIGN.md, "Lay
 """
 
 from grid.ac import AcPowerFlow, AcResult, FeederValidation, validate_feeder, voltage_error_pu
+from grid.distance import electrical_distance_pu, path_branches
 from grid.errors import FeederError
 from grid.feeders import Feeder, assign_households, load_feeder
 from grid.lindistflow import FeederModel
@@ -19,7 +20,9 @@ __all__ = [
     "FeederValidation",
     "GridCheck",
     "assign_households",
+    "electrical_distance_pu",
     "load_feeder",
+    "path_branches",
     "validate_feeder",
     "voltage_error_pu",
 ]

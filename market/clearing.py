@@ -1,21 +1,25 @@
 """Clearing orders given as a DataFrame: ``market.clear`` and the mechanism registry.
 
-A mechanism is a function ``(OrderBook) -> ClearingResult`` registered in
+A mechanism is a function ``(OrderBook, rng=None) -> ClearingResult`` registered in
 :data:`MECHANISMS`. It works on the validated arrays of an
 :class:`~market.book.OrderBook` and builds its result with :func:`build_result`, which
-turns trade arrays into the trades table every mechanism returns.
+turns trade arrays into the trades table every mechanism returns. Each one wraps the
+array core of the same name in :data:`market.mechanisms.ARRAY_MECHANISMS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from market.book import OrderBook, order_book
-from market.uniform import clear_uniform
+from market.cda import clear_cda
+from market.mechanisms import ARRAY_MECHANISMS
+from market.uniform import Matching
 
 __all__ = ["MECHANISMS", "ClearingResult", "Mechanism", "build_result", "clear"]
 
@@ -34,23 +38,28 @@ class ClearingResult:
         ``buy_order_id`` and ``sell_order_id`` when the orders have an ``order_id``
         column and ``buyer_bus`` and ``seller_bus`` when they have a ``bus`` column.
     price_per_kwh : float or None
-        The clearing price [currency/kWh] for single-price mechanisms; None when
-        nothing trades (or when the mechanism has no single price).
+        The clearing price [currency/kWh] for the uniform auction; for every
+        mechanism the volume-weighted average price the buyers pay
+        (:attr:`market.uniform.Matching.price_per_kwh`). None when nothing trades.
     volume_kwh : float
         Total traded energy [kWh], the sum of ``trades.energy_kwh``.
     filled_kwh : pandas.Series
         Filled energy per input order [kWh], indexed like the orders and named
         ``filled_kwh``; for every order the sum of its trades' energy.
+    market_surplus : float
+        What buyers pay minus what sellers receive [currency]; kept by the market
+        operator (pay_as_bid, McAfee after a trade reduction), else 0.
     """
 
     trades: pd.DataFrame
     price_per_kwh: float | None
     volume_kwh: float
     filled_kwh: pd.Series
+    market_surplus: float = 0.0
 
 
-Mechanism = Callable[[OrderBook], ClearingResult]
-"""A clearing mechanism: validated order book in, result out."""
+Mechanism = Callable[..., ClearingResult]
+"""A clearing mechanism: ``(book, rng=None)``, validated order book in, result out."""
 
 
 def _per_trade(price_per_kwh: np.ndarray | float, n_trades: int) -> np.ndarray:
@@ -113,38 +122,74 @@ def build_result(
     filled = np.empty(len(book))
     filled[book.buy_rows] = buy_filled_kwh
     filled[book.sell_rows] = sell_filled_kwh
+    surplus = float(trade_kwh @ (columns["price_per_kwh"] - columns["seller_price_per_kwh"]))
     return ClearingResult(
         trades=pd.DataFrame(columns, copy=False),
         price_per_kwh=price_per_kwh,
         volume_kwh=float(trade_kwh.sum()),
         filled_kwh=pd.Series(filled, index=book.index, name="filled_kwh", copy=False),
+        market_surplus=surplus,
     )
 
 
-def _clear_uniform_book(book: OrderBook) -> ClearingResult:
-    """Uniform-price double auction (see :func:`market.uniform.clear_uniform`)."""
-    m = clear_uniform(book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh)
+def _result(book: OrderBook, m: Matching) -> ClearingResult:
     price = None if np.isnan(m.price_per_kwh) else m.price_per_kwh
     return build_result(
         book,
         m.trade_buy,
         m.trade_sell,
         m.trade_kwh,
-        m.price_per_kwh,
-        m.price_per_kwh,
+        m.buyer_price_per_kwh,
+        m.seller_price_per_kwh,
         price,
         m.buy_filled_kwh,
         m.sell_filled_kwh,
     )
 
 
+def _clear_book(
+    name: str, book: OrderBook, rng: np.random.Generator | None = None
+) -> ClearingResult:
+    """Clear a validated book with the array core ``name`` (``rng`` unused)."""
+    core = ARRAY_MECHANISMS[name]
+    m = core(book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh, None)
+    return _result(book, m)
+
+
+def _clear_cda_book(book: OrderBook, rng: np.random.Generator | None = None) -> ClearingResult:
+    """Continuous double auction: the rows arrive in input order, or in an order
+    drawn from ``rng`` when one is given."""
+    if rng is None:
+        key = np.empty(len(book), dtype=np.int64)
+        key[book.buy_rows] = np.arange(book.buy_rows.shape[0])
+        key[book.sell_rows] = book.buy_rows.shape[0] + np.arange(book.sell_rows.shape[0])
+        m = clear_cda(
+            book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh,
+            arrival=key,
+        )
+    else:
+        m = clear_cda(
+            book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh, rng
+        )
+    return _result(book, m)
+
+
 MECHANISMS: dict[str, Mechanism] = {
-    "uniform": _clear_uniform_book,
+    "uniform": partial(_clear_book, "uniform"),
+    "pay_as_bid": partial(_clear_book, "pay_as_bid"),
+    "mcafee": partial(_clear_book, "mcafee"),
+    "cda": _clear_cda_book,
 }
-"""Clearing mechanisms by name, as used by ``market.clear`` and ``market.mechanism``."""
+"""Clearing mechanisms by name, as used by ``market.clear`` and ``market.mechanism``
+(the keys of :data:`market.mechanisms.ARRAY_MECHANISMS`)."""
 
 
-def clear(orders: pd.DataFrame, mechanism: str = "uniform") -> ClearingResult:
+def clear(
+    orders: pd.DataFrame,
+    mechanism: str = "uniform",
+    *,
+    rng: np.random.Generator | None = None,
+) -> ClearingResult:
     """Clear a book of orders with the named mechanism.
 
     Parameters
@@ -154,9 +199,21 @@ def clear(orders: pd.DataFrame, mechanism: str = "uniform") -> ClearingResult:
         ``energy_kwh`` [kWh] (finite, > 0), ``price_per_kwh`` (limit) [currency/kWh]
         (finite); optional ``order_id`` and ``bus``, which are carried into the trades.
     mechanism : str, default "uniform"
-        A key of :data:`MECHANISMS`. ``"uniform"``: uniform-price double auction over
-        divisible orders, the price being the midpoint of the lowest accepted bid and
-        the highest accepted ask (:func:`market.uniform.clear_uniform`).
+        A key of :data:`MECHANISMS`:
+
+        - ``"uniform"``: uniform-price double auction over divisible orders, the price
+          being the midpoint of the lowest accepted bid and the highest accepted ask
+          (:func:`market.uniform.clear_uniform`);
+        - ``"pay_as_bid"``: the same trades, each buyer paying its bid and each seller
+          receiving its ask; the spread goes to the market operator
+          (:func:`market.discriminatory.clear_pay_as_bid`);
+        - ``"mcafee"``: McAfee's (1992) truthful trade-reduction auction, divisible
+          orders as documented in :func:`market.discriminatory.clear_mcafee`;
+        - ``"cda"``: continuous double auction with price-time priority, trades at the
+          resting order's price (:func:`market.cda.clear_cda`); the rows arrive in
+          the frame's order unless ``rng`` is given.
+    rng : numpy.random.Generator, optional
+        Only for ``"cda"``: draw a random arrival order instead of the row order.
 
     Returns
     -------
@@ -190,4 +247,4 @@ def clear(orders: pd.DataFrame, mechanism: str = "uniform") -> ClearingResult:
     except (KeyError, TypeError):
         valid = ", ".join(MECHANISMS)
         raise ValueError(f"mechanism {mechanism!r} is not one of {valid}") from None
-    return run(order_book(orders))
+    return run(order_book(orders), rng=rng)

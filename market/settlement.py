@@ -7,7 +7,8 @@ to the utility: a shortfall is imported at the retail price, a surplus exported 
 feed-in price. The buyer of a P2P kWh pays the trade price plus the grid fee; the
 seller receives its seller price. Money balance over all households:
 ``Σ cost = Σ import × retail − Σ export × feed_in + Σ fees + (Σ paid − Σ received)``,
-the last term being zero for mechanisms in which buyers and sellers face one price.
+the last term (the market surplus, kept by the market operator) being zero for
+mechanisms in which buyers and sellers face one price.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def settle(
     p2p_paid: np.ndarray,
     p2p_received: np.ndarray,
     tariffs: Tariffs,
+    fees: np.ndarray | None = None,
 ) -> Bill:
     """Settle one interval.
 
@@ -77,11 +79,15 @@ def settle(
     bought_kwh, sold_kwh : energy bought and sold peer to peer [kWh]
     p2p_paid, p2p_received : money paid for and received from P2P trades [currency]
     tariffs : retail, feed-in and grid fee [currency/kWh]
+    fees : grid fees each household pays on its purchases [currency], e.g. the sum of
+        its trades' distance fees (:func:`market.fees.distance_fee_per_kwh`); default
+        the flat ``tariffs.grid_fee_per_kwh × bought_kwh``
     """
     to_utility = net_kwh - sold_kwh + bought_kwh
     export = np.maximum(to_utility, 0.0)
     imported = np.maximum(-to_utility, 0.0)
-    fees = tariffs.grid_fee_per_kwh * bought_kwh
+    if fees is None:
+        fees = tariffs.grid_fee_per_kwh * bought_kwh
     cost = (
         imported * tariffs.retail_price_per_kwh
         - export * tariffs.feed_in_price_per_kwh

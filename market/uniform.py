@@ -8,11 +8,12 @@ DataFrame API with validation is :func:`market.clear`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["ZERO_KWH", "Matching", "clear_uniform"]
+__all__ = ["ZERO_KWH", "Matching", "MeritOrder", "clear_uniform", "make_matching", "merit_order"]
 
 ZERO_KWH: float = 1e-12
 """Absolute floor [kWh] below which a trade segment counts as zero length.
@@ -32,12 +33,18 @@ _EMPTY_I.flags.writeable = False
 
 @dataclass(frozen=True, slots=True)
 class Matching:
-    """Outcome of a uniform-price clearing, as arrays aligned with the input orders.
+    """Outcome of a clearing, as arrays aligned with the input orders.
+
+    Every mechanism's array core returns one (:data:`market.mechanisms.ARRAY_MECHANISMS`).
 
     Attributes
     ----------
     price_per_kwh : float
-        Uniform clearing price [currency/kWh]; ``nan`` when nothing trades.
+        The interval's reported price [currency/kWh]; ``nan`` when nothing trades. For
+        the uniform-price auction the clearing price; for every mechanism the
+        volume-weighted average of what the buyers pay,
+        ``sum(buyer_price_per_kwh * trade_kwh) / volume_kwh``, which for a single-price
+        outcome is that price.
     volume_kwh : float
         Total traded energy [kWh]; the sum of ``trade_kwh``.
     buy_filled_kwh : numpy.ndarray
@@ -51,6 +58,13 @@ class Matching:
         ``(n_trades,)`` int64 index of each trade's sell order in the sell arrays.
     trade_kwh : numpy.ndarray
         ``(n_trades,)`` float64 energy of each trade [kWh], all > 0.
+    buyer_price_per_kwh : numpy.ndarray
+        ``(n_trades,)`` float64 price the buyer pays per kWh of each trade
+        [currency/kWh] (grid fees not included).
+    seller_price_per_kwh : numpy.ndarray
+        ``(n_trades,)`` float64 price the seller receives per kWh of each trade
+        [currency/kWh]; ``<= buyer_price_per_kwh``, the difference being the market
+        operator's (see :attr:`market_surplus`).
     """
 
     price_per_kwh: float
@@ -60,6 +74,17 @@ class Matching:
     trade_buy: np.ndarray
     trade_sell: np.ndarray
     trade_kwh: np.ndarray
+    buyer_price_per_kwh: np.ndarray
+    seller_price_per_kwh: np.ndarray
+
+    @property
+    def market_surplus(self) -> float:
+        """What buyers pay minus what sellers receive [currency], >= 0.
+
+        Zero for single-price mechanisms; the market operator keeps it
+        (``sum(trade_kwh * (buyer_price_per_kwh - seller_price_per_kwh))``).
+        """
+        return float(self.trade_kwh @ (self.buyer_price_per_kwh - self.seller_price_per_kwh))
 
 
 def _no_trade(n_buy: int, n_sell: int) -> Matching:
@@ -71,6 +96,35 @@ def _no_trade(n_buy: int, n_sell: int) -> Matching:
         trade_buy=_EMPTY_I,
         trade_sell=_EMPTY_I,
         trade_kwh=_EMPTY_F,
+        buyer_price_per_kwh=_EMPTY_F,
+        seller_price_per_kwh=_EMPTY_F,
+    )
+
+
+def make_matching(
+    n_buy: int,
+    n_sell: int,
+    trade_buy: np.ndarray,
+    trade_sell: np.ndarray,
+    trade_kwh: np.ndarray,
+    buyer_price_per_kwh: np.ndarray,
+    seller_price_per_kwh: np.ndarray,
+) -> Matching:
+    """A :class:`Matching` from trade arrays: fills by ``bincount``, the reported price
+    as the volume-weighted buyer price (``nan`` without trades)."""
+    if trade_kwh.shape[0] == 0:
+        return _no_trade(n_buy, n_sell)
+    volume = float(trade_kwh.sum())
+    return Matching(
+        price_per_kwh=float(trade_kwh @ buyer_price_per_kwh) / volume,
+        volume_kwh=volume,
+        buy_filled_kwh=np.bincount(trade_buy, weights=trade_kwh, minlength=n_buy),
+        sell_filled_kwh=np.bincount(trade_sell, weights=trade_kwh, minlength=n_sell),
+        trade_buy=trade_buy,
+        trade_sell=trade_sell,
+        trade_kwh=trade_kwh,
+        buyer_price_per_kwh=buyer_price_per_kwh,
+        seller_price_per_kwh=seller_price_per_kwh,
     )
 
 
@@ -179,15 +233,70 @@ def clear_uniform(
     sell_price_per_kwh = np.asarray(sell_price_per_kwh, dtype=np.float64).ravel()
     n_buy = buy_kwh.shape[0]
     n_sell = sell_kwh.shape[0]
-    if n_buy == 0 or n_sell == 0:
+    mo = merit_order(buy_kwh, buy_price_per_kwh, sell_kwh, sell_price_per_kwh)
+    if mo is None:
         return _no_trade(n_buy, n_sell)
+    price = 0.5 * (mo.bid[mo.seg_buy[-1]] + mo.ask[mo.seg_sell[-1]])
+    n_trades = mo.trade_kwh.shape[0]
+    volume = float(mo.trade_kwh.sum())
+    return Matching(
+        price_per_kwh=float(price),
+        volume_kwh=volume,
+        buy_filled_kwh=np.bincount(mo.trade_buy, weights=mo.trade_kwh, minlength=n_buy),
+        sell_filled_kwh=np.bincount(mo.trade_sell, weights=mo.trade_kwh, minlength=n_sell),
+        trade_buy=mo.trade_buy,
+        trade_sell=mo.trade_sell,
+        trade_kwh=mo.trade_kwh,
+        buyer_price_per_kwh=np.full(n_trades, price),
+        seller_price_per_kwh=np.full(n_trades, price),
+    )
 
+
+class MeritOrder(NamedTuple):
+    """The welfare-optimal merit-order matching of a book, with the ranked curves.
+
+    What :func:`clear_uniform`, ``clear_pay_as_bid`` and ``clear_mcafee`` share.
+    ``bid``/``ask`` are the ranked limit prices (bids descending, asks ascending),
+    ``demand_kwh``/``supply_kwh`` the cumulative ranked energies, ``seg_buy``/
+    ``seg_sell`` the ranks of the bid and ask facing each trade, ``trade_buy``/
+    ``trade_sell`` their input positions, ``trade_kwh`` the trade energies,
+    ``end_kwh`` the traded volume (end of the last trade on the quantity axis) and
+    ``tol_kwh`` the sliver tolerance applied.
+    """
+
+    bid: np.ndarray
+    ask: np.ndarray
+    demand_kwh: np.ndarray
+    supply_kwh: np.ndarray
+    seg_buy: np.ndarray
+    seg_sell: np.ndarray
+    trade_buy: np.ndarray
+    trade_sell: np.ndarray
+    trade_kwh: np.ndarray
+    end_kwh: float
+    tol_kwh: float
+
+
+def merit_order(
+    buy_kwh: np.ndarray,
+    buy_price_per_kwh: np.ndarray,
+    sell_kwh: np.ndarray,
+    sell_price_per_kwh: np.ndarray,
+) -> MeritOrder | None:
+    """Match float64 1-d order arrays in merit order (see :func:`clear_uniform`).
+
+    Returns None when nothing trades (empty, one-sided or non-crossing book).
+    """
+    n_buy = buy_kwh.shape[0]
+    n_sell = sell_kwh.shape[0]
+    if n_buy == 0 or n_sell == 0:
+        return None
     # Rank: bids by price descending, asks ascending; ties by input position.
     buy_rank, neg_bid = _rank(-buy_price_per_kwh)
     sell_rank, ask = _rank(sell_price_per_kwh)
     bid = -neg_bid
     if bid[0] < ask[0]:  # the best bid does not reach the best ask
-        return _no_trade(n_buy, n_sell)
+        return None
     demand_kwh = buy_kwh[buy_rank].cumsum()
     supply_kwh = sell_kwh[sell_rank].cumsum()
     end_kwh = min(demand_kwh[-1], supply_kwh[-1])
@@ -208,7 +317,7 @@ def clear_uniform(
     # segments are a prefix.
     n_cross = int((bid[seg_buy] >= ask[seg_sell]).sum())
     if n_cross == 0:
-        return _no_trade(n_buy, n_sell)
+        return None
 
     bounds = np.empty(n_cross + 1)
     bounds[0] = 0.0
@@ -221,19 +330,19 @@ def clear_uniform(
     tol_kwh = max(ZERO_KWH, _REL_TOL * bounds[-1])
     keep = (length_kwh > tol_kwh).nonzero()[0]
     if keep.size == 0:
-        return _no_trade(n_buy, n_sell)
+        return None
     seg_buy = seg_buy[keep]
     seg_sell = seg_sell[keep]
-    trade_kwh = length_kwh[keep]
-    trade_buy = buy_rank[seg_buy]
-    trade_sell = sell_rank[seg_sell]
-    price = 0.5 * (bid[seg_buy[-1]] + ask[seg_sell[-1]])
-    return Matching(
-        price_per_kwh=float(price),
-        volume_kwh=float(trade_kwh.sum()),
-        buy_filled_kwh=np.bincount(trade_buy, weights=trade_kwh, minlength=n_buy),
-        sell_filled_kwh=np.bincount(trade_sell, weights=trade_kwh, minlength=n_sell),
-        trade_buy=trade_buy,
-        trade_sell=trade_sell,
-        trade_kwh=trade_kwh,
+    return MeritOrder(
+        bid=bid,
+        ask=ask,
+        demand_kwh=demand_kwh,
+        supply_kwh=supply_kwh,
+        seg_buy=seg_buy,
+        seg_sell=seg_sell,
+        trade_buy=buy_rank[seg_buy],
+        trade_sell=sell_rank[seg_sell],
+        trade_kwh=length_kwh[keep],
+        end_kwh=float(bounds[keep[-1] + 1]),
+        tol_kwh=tol_kwh,
     )

@@ -99,6 +99,57 @@ def run(
     console.print(f"report:  {result.report_path}")
 
 
+@app.command()
+def compare(
+    file: ScenarioArg,
+    mechanisms: Annotated[str, typer.Option(
+        help="Comma-separated market mechanisms to compare.")] = "uniform,pay_as_bid,mcafee,cda",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results directory.")] = Path(
+        "compare"
+    ),
+    days: Annotated[int | None, typer.Option(help="Override simulation.days.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override simulation.seed.")] = None,
+    set_: SetOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario once per market mechanism and compare them side by side."""
+    from scenarios.compare import compare as compare_runs
+    from scenarios.compare import parse_mechanisms
+    from scenarios.loader import load_scenario
+
+    try:
+        names = parse_mechanisms(mechanisms)
+        scenario = load_scenario(file, _overrides(set_, days, seed))
+    except ScenarioError as exc:
+        raise _fail(exc) from None
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("intervals"), TimeElapsedColumn(),
+    )
+    total = scenario.simulation.n_intervals
+    with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
+        tasks = {name: bar.add_task(f"{scenario.name} · {name}", total=total) for name in names}
+        try:
+            result = compare_runs(
+                scenario, names, out,
+                progress=lambda name, done, _total: bar.update(tasks[name], completed=done),
+            )
+        except ScenarioError as exc:
+            raise _fail(exc) from None
+    table = Table(title=f"{scenario.name}: market mechanisms")
+    table.add_column("KPI")
+    for name in names:
+        table.add_column(name, justify="right")
+    for key in ("efficiency", "p2p_kwh", "p2p_share", "mean_price_per_kwh",
+                "mean_seller_price_per_kwh", "market_surplus", "community_savings",
+                "savings_gini"):
+        cells = ["—" if v != v else f"{v:,.4g}" for v in result.table[key]]
+        table.add_row(key, *cells)
+    console.print(table)
+    console.print(f"comparison: {result.out_dir / 'comparison.parquet'}")
+    console.print(f"report:     {result.report_path}")
+
+
 @app.command("validate-grid")
 def validate_grid(
     feeder: Annotated[str, typer.Argument(

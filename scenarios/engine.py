@@ -5,12 +5,30 @@ observe (profiles) → plan (net own PV, load and storage; orders) → clear →
 apply (states of charge) → record. A no-P2P baseline community (same households,
 self-consumption only, everything with the utility) runs alongside so that savings
 can be reported. The loop over intervals is Python; everything inside it is arrays.
+
+Market. The mechanism ``market.mechanism`` clears each interval through its array core
+(:data:`market.mechanisms.ARRAY_MECHANISMS`); the continuous double auction draws its
+arrival order from one generator seeded by ``(simulation.seed, STREAM_CDA)``. Each
+trade carries the price its buyer pays and the price its seller receives; the
+difference (pay-as-bid, McAfee after a trade reduction) is the market operator's
+``market_surplus``. Per interval the engine also records the quality of the
+mechanism's clearing of the book, before any network re-clearing: ``welfare`` at the
+declared limit prices and ``optimal_welfare``, the LP welfare optimum of the same book
+(the uniform auction's welfare, :mod:`market.quality`). Intervals re-cleared with the
+feeder keep the re-clearing's pricing (``grid_stage.pair_fills``: one price per trade
+for buyer and seller, whatever the mechanism), so their market surplus is 0.
+
+Grid fees (``market.grid_fee_model``): ``flat`` charges ``grid_fee_per_kwh`` per kWh;
+``distance`` charges by the electrical distance between the buyer's and the seller's
+bus (:mod:`market.fees`). Each trade's fee is written to trades.parquet (``grid_fee``)
+and billed to its buyer. Bids are capped at retail minus the largest fee a kWh can
+carry, so that no buyer pays more than the utility would charge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +39,10 @@ from agents.ev import EvSchedule, draw_ev_schedule
 from agents.households import Households, HouseholdSpec, sample_households
 from agents.profiles import ProfileSource, Site
 from agents.strategy import PriceAwareStorage, PriceBand, draw_limit_prices
+from grid import electrical_distance_pu
+from market.fees import distance_fee_per_kwh
+from market.mechanisms import ARRAY_MECHANISMS, SINGLE_PRICE, ArrayMechanism
+from market.quality import welfare
 from market.settlement import Tariffs, settle, settle_with_utility, trade_payments
 from market.uniform import Matching, clear_uniform
 from scenarios.grid_stage import GridOutcome, GridStage, Pairing
@@ -29,6 +51,9 @@ from scenarios.schema import Scenario
 
 BLOCK_DAYS = 7
 """Days of intervals simulated and written per block (bounds memory)."""
+
+STREAM_CDA = 303
+"""Random stream of the continuous double auction's arrival order."""
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -95,36 +120,79 @@ def timeline(scenario: Scenario) -> pd.DatetimeIndex:
     return utc.tz_convert(sim.timezone)
 
 
-def _clear(plan: Plan) -> tuple[Matching, np.ndarray, Pairing]:
-    """Clear the plan's orders: the matching, fills per order, and the trades."""
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    """One interval's clearing: the matching, fills per order, trades and quality."""
+
+    match: Matching
+    filled_kwh: np.ndarray
+    pairing: Pairing
+    welfare: float
+    optimal_welfare: float
+
+
+def _clear(
+    plan: Plan, core: ArrayMechanism, rng: np.random.Generator, optimal: bool
+) -> Cleared:
+    """Clear the plan's orders with the mechanism's array core.
+
+    ``optimal`` says that the mechanism's matching is the welfare optimum (uniform), so
+    the optimum need not be computed again.
+    """
     buy = np.flatnonzero(plan.is_buy)
     sell = np.flatnonzero(~plan.is_buy)
-    match = clear_uniform(
-        plan.energy_kwh[buy], plan.price_per_kwh[buy],
-        plan.energy_kwh[sell], plan.price_per_kwh[sell],
-    )
+    bq, bp = plan.energy_kwh[buy], plan.price_per_kwh[buy]
+    sq, sp = plan.energy_kwh[sell], plan.price_per_kwh[sell]
+    match = core(bq, bp, sq, sp, rng)
     filled = np.zeros(len(plan.energy_kwh))
     filled[buy] = match.buy_filled_kwh
     filled[sell] = match.sell_filled_kwh
-    price = np.full(len(match.trade_kwh), match.price_per_kwh)
     pairing = Pairing(
         buyer=plan.household[buy][match.trade_buy],
         seller=plan.household[sell][match.trade_sell],
         energy_kwh=match.trade_kwh,
-        price_per_kwh=price,
-        seller_price_per_kwh=price,
+        price_per_kwh=match.buyer_price_per_kwh,
+        seller_price_per_kwh=match.seller_price_per_kwh,
     )
-    return match, filled, pairing
+    got = welfare(bp, sp, match)
+    best = got if optimal else welfare(bp, sp, clear_uniform(bq, bp, sq, sp))
+    return Cleared(match, filled, pairing, got, best)
+
+
+class GridFees:
+    """Grid fee per P2P trade [currency], flat or by electrical distance."""
+
+    def __init__(self, scenario: Scenario, grid: GridStage | None) -> None:
+        mk = scenario.market
+        self.flat_per_kwh = mk.grid_fee_per_kwh
+        self.by_bus: np.ndarray | None = None
+        self.household_bus: np.ndarray | None = None
+        if mk.grid_fee_model == "distance":
+            if grid is None:  # the schema forbids it; keep the message if called directly
+                raise ValueError("market.grid_fee_model = 'distance' needs grid.check != 'off'")
+            self.by_bus = distance_fee_per_kwh(
+                electrical_distance_pu(grid.feeder), grid.feeder.household_buses,
+                mk.grid_fee_per_kwh, mk.grid_fee_distance_per_kwh,
+            )
+            self.household_bus = grid.bus
+
+    def per_trade(self, pairing: Pairing) -> np.ndarray:
+        """Fee of each trade [currency], paid by its buyer."""
+        if self.by_bus is None or self.household_bus is None:
+            return self.flat_per_kwh * pairing.energy_kwh
+        rate = self.by_bus[self.household_bus[pairing.buyer], self.household_bus[pairing.seller]]
+        return rate * pairing.energy_kwh
 
 
 INTERVAL_SERIES = (
-    "clearing_price_per_kwh", "p2p_kwh", "grid_import_kwh", "grid_export_kwh",
-    "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh", "battery_soc_kwh", "ev_soc_kwh",
-    "cost", "baseline_cost", "grid_fees", "curtailed_kwh",
+    "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh", "grid_import_kwh",
+    "grid_export_kwh", "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh",
+    "battery_soc_kwh", "ev_soc_kwh", "cost", "baseline_cost", "grid_fees", "market_surplus",
+    "welfare", "optimal_welfare", "curtailed_kwh",
 )
 GRID_SERIES = (
     "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac", "violations",
-    "violations_before_reclear", "recleared", "solved_with_pyomo",
+    "violations_before_reclear", "violations_background", "recleared", "solved_with_pyomo",
 )
 AC_SERIES = ("ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu")
 
@@ -147,13 +215,18 @@ def simulate(
     schedule: EvSchedule = draw_ev_schedule(
         hh, stamps[::ipd].dayofweek.to_numpy(), ipd, dt_h, seed
     )
-    band = PriceBand(mk.feed_in_price_per_kwh, mk.retail_price_per_kwh, mk.grid_fee_per_kwh)
+    band = PriceBand(mk.feed_in_price_per_kwh, mk.retail_price_per_kwh, mk.max_grid_fee_per_kwh)
     tariffs = Tariffs(mk.retail_price_per_kwh, mk.feed_in_price_per_kwh, mk.grid_fee_per_kwh)
     storage = None
     if scenario.community.storage_strategy == "price_aware":
         storage = PriceAwareStorage(band, ipd, scenario.community.battery_round_trip_efficiency)
     community = Community(hh, dt_h, storage)
     baseline = Community(hh, dt_h, None)
+
+    fees = GridFees(scenario, grid)
+    core = ARRAY_MECHANISMS[mk.mechanism]
+    optimal = mk.mechanism in SINGLE_PRICE
+    market_rng = np.random.default_rng([seed, STREAM_CDA])
 
     buses = None if grid is None else grid.bus_labels[grid.bus]
     agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
@@ -178,6 +251,8 @@ def simulate(
             )
             if grid is not None:
                 bg_p, bg_q = grid.background(local_hours[t0 : t0 + n_block])
+                rows["violations_background"][t0 : t0 + n_block] = (
+                    grid.background_violations(bg_p, bg_q))
             block = {name: np.empty((n_block, n)) for name in AGENT_VALUE_COLUMNS}
             trade_parts: list[tuple[np.ndarray, ...]] = []
             outcomes: list[GridOutcome] = []
@@ -191,16 +266,27 @@ def simulate(
                     evw.present[i], evw.drive_kwh[i], evw.intervals_to_departure[i],
                 )
                 plan = community.plan(*observed)
-                match, filled, pairing = _clear(plan)
+                cleared = _clear(plan, core, market_rng, optimal)
+                match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
                 price, volume = match.price_per_kwh, match.volume_kwh
                 flows = community.outcome(plan, filled)
                 generation = plan.generation_kwh
                 curtailed = np.zeros(n)
                 net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
                 if grid is not None:
-                    outcome = grid.check(plan, net, bg_p[i], bg_q[i], tariffs)
-                    if outcome.recleared:
-                        before = outcome.check.violations
+                    outcome = grid.check(plan, net, bg_p[i], bg_q[i], tariffs, filled)
+                    rows["violations_before_reclear"][t] = outcome.check.violations
+                    if outcome.dropped_orders is not None:
+                        # the limit cannot be restored: clear again without those orders
+                        keep = ~outcome.dropped_orders
+                        cleared = _clear(_orders_subset(plan, keep), core, market_rng, optimal)
+                        match, pairing = cleared.match, cleared.pairing
+                        filled = _scatter(cleared.filled_kwh, keep)
+                        flows = community.outcome(plan, filled)
+                        net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+                        outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p[i], bg_q[i])
+                        price, volume = match.price_per_kwh, match.volume_kwh
+                    elif outcome.recleared:
                         flows = community.outcome(plan, outcome.filled_kwh)
                         curtailed = outcome.curtailed_kwh
                         generation = generation - curtailed
@@ -212,9 +298,6 @@ def simulate(
                             float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))
                             if volume > 0 else float("nan")
                         )
-                        rows["violations_before_reclear"][t] = before
-                    else:
-                        rows["violations_before_reclear"][t] = 0
                     _record_grid(rows, t, outcome, dt_h)
                     if grid.ac is not None:
                         (rows["ac_v_min_pu"][t], rows["ac_v_max_pu"][t],
@@ -228,7 +311,9 @@ def simulate(
                     n, pairing.buyer, pairing.seller, pairing.energy_kwh,
                     pairing.price_per_kwh, pairing.seller_price_per_kwh,
                 )
-                bill = settle(net, flows.bought_kwh, flows.sold_kwh, paid, received, tariffs)
+                trade_fee = fees.per_trade(pairing)
+                bill = settle(net, flows.bought_kwh, flows.sold_kwh, paid, received, tariffs,
+                              np.bincount(pairing.buyer, trade_fee, n))
 
                 base_plan = baseline.plan(*observed)
                 base_flows = baseline.apply(base_plan, np.zeros(len(base_plan.energy_kwh)))
@@ -247,12 +332,21 @@ def simulate(
                 rows["cost"][t] = bill.cost.sum()
                 rows["baseline_cost"][t] = base_cost.sum()
                 rows["grid_fees"][t] = bill.fees.sum()
+                rows["market_surplus"][t] = pairing.energy_kwh @ (
+                    pairing.price_per_kwh - pairing.seller_price_per_kwh)
+                rows["seller_price_per_kwh"][t] = (
+                    pairing.energy_kwh @ pairing.seller_price_per_kwh / volume
+                    if volume > 0 else np.nan
+                )
+                rows["welfare"][t] = cleared.welfare
+                rows["optimal_welfare"][t] = cleared.optimal_welfare
                 cost_total += bill.cost
                 baseline_total += base_cost
                 if len(pairing.energy_kwh):
                     trade_parts.append((
                         np.full(len(pairing.buyer), t), pairing.buyer, pairing.seller,
                         pairing.energy_kwh, pairing.price_per_kwh, pairing.seller_price_per_kwh,
+                        trade_fee,
                     ))
                 if match.volume_kwh > showcase.volume_kwh:
                     buy = plan.is_buy
@@ -261,7 +355,7 @@ def simulate(
                         plan.energy_kwh[~buy], plan.price_per_kwh[~buy], match.price_per_kwh,
                     )
             agents_out.write_block(t0, block)
-            _write_trades(trades_out, trade_parts, mk.grid_fee_per_kwh)
+            _write_trades(trades_out, trade_parts)
             if grid is not None:
                 grid.write_block(t0, outcomes)
             sl = slice(t0, t0 + n_block)
@@ -283,7 +377,7 @@ def simulate(
     intervals = pd.DataFrame({"t": np.arange(n_t, dtype=np.int32), "timestamp": stamps})
     for name, values in rows.items():
         intervals[name] = values
-    for name in ("violations", "violations_before_reclear"):
+    for name in ("violations", "violations_before_reclear", "violations_background"):
         if name in intervals:
             intervals[name] = intervals[name].astype("int64")
     for name in ("recleared", "solved_with_pyomo"):
@@ -297,6 +391,25 @@ def simulate(
         showcase=showcase,
         trade_rows=trades_out.rows,
     )
+
+
+def _orders_subset(plan: Plan, keep: np.ndarray) -> Plan:
+    """The plan with only the orders in ``keep``."""
+    return replace(
+        plan,
+        household=plan.household[keep],
+        is_buy=plan.is_buy[keep],
+        energy_kwh=plan.energy_kwh[keep],
+        price_per_kwh=plan.price_per_kwh[keep],
+        kind=plan.kind[keep],
+    )
+
+
+def _scatter(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Per-order values of a subset, back on the full plan's orders (0 elsewhere)."""
+    full = np.zeros(len(keep))
+    full[keep] = values
+    return full
 
 
 def _households_frame(hh: Households, buses: np.ndarray | None) -> pd.DataFrame:
@@ -343,12 +456,10 @@ def _record_agents(
     block["baseline_cost"][i] = baseline_cost
 
 
-def _write_trades(
-    writer: TradesWriter, parts: list[tuple[np.ndarray, ...]], fee_per_kwh: float
-) -> None:
+def _write_trades(writer: TradesWriter, parts: list[tuple[np.ndarray, ...]]) -> None:
     if not parts:
         return
-    t, buyer, seller, energy, price, seller_price = (
+    t, buyer, seller, energy, price, seller_price, fee = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    writer.write_block(t, buyer, seller, energy, price, seller_price, fee_per_kwh * energy)
+    writer.write_block(t, buyer, seller, energy, price, seller_price, fee)

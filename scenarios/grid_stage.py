@@ -14,20 +14,25 @@ Per interval, with ``grid.check`` on:
    households: first the surplus they could not sell peer to peer, then the PV they
    used themselves, each pro rata. The re-cleared trades are paired in merit order and
    priced at the dual of the P2P balance, kept inside every pair's bid and ask.
-4. Nodal prices (the duals of the bus balances) exist where the re-clearing ran; in the
-   other intervals they are null.
+4. Nodal prices (the duals of the bus balances) exist where the re-clearing ran and
+   restored every limit; elsewhere they are null (where a limit cannot be restored the
+   duals price the violation penalty, not energy).
+5. Re-clearing is skipped where the market holds nothing that could relieve the broken
+   limit (:meth:`GridStage.can_relieve`), and replaced by its known optimum where only an
+   under-voltage is broken that stays broken without any flexible charging
+   (:meth:`GridStage.saturated_relief`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from agents.community import KIND_NET, Plan
+from agents.community import KIND_NET, TINY_KWH, Plan
 from grid import AcPowerFlow, FeederError, FeederModel, GridCheck, assign_households, load_feeder
 from grid.clearing import reserve_order_slots
 from market.settlement import Tariffs
@@ -37,6 +42,7 @@ from scenarios.results import BUSES_FILE, LINES_FILE, TableStream
 from scenarios.schema import Scenario
 
 _CROSS = 1.0e6  # lifts every bid above every ask, to pair fills in merit order
+VIOLATION_TOL_PU = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ class GridOutcome:
     pairing: Pairing | None = None
     nodal_price_per_kwh: np.ndarray | None = None
     p2p_price_per_kwh: float = float("nan")
+    dropped_orders: np.ndarray | None = None
 
 
 def pair_fills(plan: Plan, filled_kwh: np.ndarray, price_per_kwh: float) -> Pairing:
@@ -152,6 +159,18 @@ class GridStage:
         return (self.feeder.background_injection_kw(local_hours),
                 self.feeder.background_injection_kvar(local_hours))
 
+    def background_violations(self, bg_p: np.ndarray, bg_q: np.ndarray) -> np.ndarray:
+        """Limits the background load alone breaks, per interval of a window (T,).
+
+        From the vectorised screen of the same linear model (exact for it), so a planner
+        can tell the feeder's own violations from the community's.
+        """
+        v, loading, _ = self.model.screen(bg_p, bg_q)
+        m = self.model
+        bus_bad = (v < m.v_lo_pu - VIOLATION_TOL_PU) | (v > m.v_hi_pu + VIOLATION_TOL_PU)
+        line_bad = loading > m.loading_limit_frac + VIOLATION_TOL_PU
+        return bus_bad.sum(axis=-1) + line_bad.sum(axis=-1)
+
     def injections(
         self, net_kwh: np.ndarray, demand_kwh: np.ndarray, bg_p: np.ndarray, bg_q: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +179,52 @@ class GridStage:
         q = -np.bincount(self.bus, demand_kwh, self.n_bus) * self.tan_phi / self.dt_h + bg_q
         return p, q
 
+    def can_relieve(self, chk: GridCheck, plan: Plan, filled_kwh: np.ndarray) -> bool:
+        """Whether the market holds anything that could relieve the broken limits.
+
+        Under-voltage is relieved only by not charging flexible storage; over-voltage by
+        curtailing PV or not discharging storage; an overloaded branch by any of them.
+        Where nothing could help (say, an evening under-voltage caused by inflexible
+        load on a weak feeder), the interval is not re-cleared: the violation stands and
+        is reported, and the market's result is what the re-clearing would give.
+        """
+        flexible = plan.kind != KIND_NET
+        flex_buy = float(filled_kwh[flexible & plan.is_buy].sum())
+        flex_sell = float(filled_kwh[flexible & ~plan.is_buy].sum())
+        pv = float(plan.generation_kwh.sum())
+        under = bool((chk.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any())
+        over = bool((chk.v_pu > self.model.v_hi_pu + VIOLATION_TOL_PU).any())
+        return (
+            (under and flex_buy > TINY_KWH)
+            or (over and pv + flex_sell > TINY_KWH)
+            or (bool(chk.line_violation.any()) and pv + flex_buy + flex_sell > TINY_KWH)
+        )
+
+    def saturated_relief(
+        self, chk: GridCheck, plan: Plan, filled_kwh: np.ndarray, p: np.ndarray, q: np.ndarray
+    ) -> np.ndarray | None:
+        """Orders to drop when an under-voltage persists even without any flexible charging.
+
+        With only an under-voltage broken, the constrained clearing can relieve it only by
+        not filling flexible buys; if the limit stays broken with all of them unfilled, its
+        penalised optimum is exactly that: drop every flexible buy and clear the rest as
+        the market would (the physics of the other orders does not depend on their fills).
+        This returns that set of orders (a mask), or None when the optimisation is needed.
+        Nodal prices are not defined then (the limit cannot be restored).
+        """
+        under = bool((chk.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any())
+        over = bool((chk.v_pu > self.model.v_hi_pu + VIOLATION_TOL_PU).any())
+        if not under or over or chk.line_violation.any():
+            return None
+        flex_buy = (plan.kind != KIND_NET) & plan.is_buy
+        charging = flex_buy & (filled_kwh > 0)
+        relief_kw = np.bincount(self.bus[plan.household[charging]], filled_kwh[charging],
+                                self.n_bus) / self.dt_h
+        relieved = self.model.check(p + relief_kw, q)
+        if (relieved.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any():
+            return flex_buy
+        return None
+
     def check(
         self,
         plan: Plan,
@@ -167,12 +232,20 @@ class GridStage:
         bg_p: np.ndarray,
         bg_q: np.ndarray,
         tariffs: Tariffs,
+        filled_kwh: np.ndarray | None = None,
     ) -> GridOutcome:
-        """Check an interval; re-clear it with the feeder in the model if a limit breaks."""
+        """Check an interval; re-clear it with the feeder in the model if a limit breaks
+        and the market could relieve it (see :meth:`can_relieve`)."""
         p, q = self.injections(net_kwh, plan.demand_kwh, bg_p, bg_q)
         chk = self.model.check(p, q)
         if chk.violations == 0:
             return GridOutcome(chk, p, q, recleared=False)
+        if filled_kwh is not None:
+            if not self.can_relieve(chk, plan, filled_kwh):
+                return GridOutcome(chk, p, q, recleared=False)
+            dropped = self.saturated_relief(chk, plan, filled_kwh, p, q)
+            if dropped is not None:
+                return GridOutcome(chk, p, q, recleared=True, dropped_orders=dropped)
         dt = self.dt_h
         if not self._reserved:
             # size the clearing model once for the fullest bus, so it is never rebuilt
@@ -196,7 +269,11 @@ class GridStage:
         return GridOutcome(
             check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=filled,
             curtailed_kwh=curtailed, pairing=pair_fills(plan, filled, res.p2p_price_per_kwh),
-            nodal_price_per_kwh=res.nodal_price_per_kwh, p2p_price_per_kwh=res.p2p_price_per_kwh,
+            # where a limit stays broken the duals price the penalty, not energy: no price
+            nodal_price_per_kwh=(
+                res.nodal_price_per_kwh if res.residual_violations == 0 else None
+            ),
+            p2p_price_per_kwh=res.p2p_price_per_kwh,
         )
 
     def recheck(self, outcome: GridOutcome, net_kwh: np.ndarray, demand_kwh: np.ndarray,
@@ -204,12 +281,7 @@ class GridStage:
         """The check of the injections that the re-clearing left."""
         p, q = self.injections(net_kwh, demand_kwh, bg_p, bg_q)
         chk = self.model.check(p, q)
-        return GridOutcome(
-            check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=outcome.filled_kwh,
-            curtailed_kwh=outcome.curtailed_kwh, pairing=outcome.pairing,
-            nodal_price_per_kwh=outcome.nodal_price_per_kwh,
-            p2p_price_per_kwh=outcome.p2p_price_per_kwh,
-        )
+        return replace(outcome, check=chk, p_kw=p, q_kvar=q)
 
     def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float]:
         """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]."""

@@ -12,9 +12,23 @@ scenario's currency):
   community, by its owner or a neighbour.
 - ``p2p_share`` = p2p / (p2p + grid_import): of all energy the households bought, the
   share bought from neighbours.
+- ``violation_hours`` counts hours with any voltage or thermal limit broken after
+  clearing; ``violation_hours_background`` those the feeder's own background load breaks
+  without the community (the linear model's screen of the background alone).
 - ``community_savings`` = baseline cost − cost, where the baseline is the same
   households, devices and profiles with no P2P market (self-consumption only,
   everything else with the utility).
+- ``market_surplus``: what buyers paid minus what sellers received over the run; the
+  market operator keeps it (pay-as-bid, McAfee). Money balance of the households:
+  ``community_cost = utility imports − exports + grid_fees + market_surplus``.
+- ``welfare`` / ``optimal_welfare``: gains from trade of the mechanism's clearings at
+  the declared limit prices and the LP welfare optimum of the same books, summed over
+  the intervals (before network re-clearing); ``efficiency`` = their ratio (allocative
+  efficiency of the mechanism, 1 for the uniform auction).
+- ``savings_gini``: Gini coefficient of the households' savings,
+  ``Σ_i Σ_j |s_i − s_j| / (2 n² mean(s))``; 0 when all save the same, larger when the
+  savings are concentrated. Defined only when the mean saving is positive; with some
+  negative savings it can exceed 1.
 """
 
 from __future__ import annotations
@@ -27,6 +41,23 @@ import pandas as pd
 
 def _ratio(num: float, den: float) -> float | None:
     return float(num / den) if den > 0 else None
+
+
+def gini(values: np.ndarray) -> float | None:
+    """Gini coefficient ``Σ_i Σ_j |x_i − x_j| / (2 n² mean)``; None unless mean > 0.
+
+    Computed in ``O(n log n)`` from the sorted values:
+    ``Σ_i (2 i − n − 1) x_(i) / (n² mean)`` with ranks ``i = 1..n``.
+    """
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = x.shape[0]
+    if n == 0:
+        return None
+    mean = float(x.mean())
+    if mean <= 0:
+        return None
+    rank = np.arange(1, n + 1, dtype=np.float64)
+    return float(((2 * rank - n - 1) @ x) / (n * n * mean))
 
 
 def compute_kpis(
@@ -74,6 +105,8 @@ def compute_kpis(
         "community_savings": baseline - cost,
         "savings_frac": _ratio(baseline - cost, abs(baseline)),
         "grid_fees": float(intervals["grid_fees"].sum()),
+        **_market_kpis(intervals, p2p),
+        "savings_gini": gini(savings),
         "household_savings_min": float(savings.min()),
         "household_savings_median": float(np.median(savings)),
         "household_savings_max": float(savings.max()),
@@ -82,6 +115,10 @@ def compute_kpis(
         "peak_export_kw": float(intervals["grid_export_kwh"].max() / interval_hours),
         "violation_hours": (
             float((violations > 0).sum() * interval_hours) if checked else None
+        ),
+        "violation_hours_background": (
+            float((intervals["violations_background"] > 0).sum() * interval_hours)
+            if "violations_background" in intervals else None
         ),
         "curtailed_kwh": float(curtailed.sum()) if curtailed is not None else 0.0,
         "recleared_intervals": (
@@ -92,6 +129,26 @@ def compute_kpis(
             if "losses_kwh" in intervals and intervals["losses_kwh"].notna().any() else None
         ),
         **_ac_kpis(intervals),
+    }
+
+
+def _market_kpis(intervals: pd.DataFrame, p2p_kwh: float) -> dict[str, Any]:
+    """Market surplus, seller prices, welfare and efficiency of the mechanism."""
+    if "market_surplus" not in intervals:
+        return {}
+    traded = intervals["p2p_kwh"] > 0
+    best = float(intervals["optimal_welfare"].sum())
+    got = float(intervals["welfare"].sum())
+    seller = intervals.loc[traded, "seller_price_per_kwh"]
+    volume = intervals.loc[traded, "p2p_kwh"]
+    return {
+        "market_surplus": float(intervals["market_surplus"].sum()),
+        "mean_seller_price_per_kwh": (
+            float(np.average(seller, weights=volume)) if p2p_kwh > 0 else None
+        ),
+        "welfare": got,
+        "optimal_welfare": best,
+        "efficiency": got / best if best > 0 else None,
     }
 
 

@@ -166,10 +166,18 @@ class MarketSection(_Section):
     """The market design and the utility's tariffs [currency/kWh]."""
 
     mechanism: str = "uniform"
+    """uniform | pay_as_bid | mcafee | cda (``market.MECHANISMS``)."""
     retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
     feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
     grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
-    """Paid by the buyer on every P2P kWh, on top of the trade price."""
+    """Paid by the buyer on every P2P kWh, on top of the trade price (with the distance
+    model: the fee between households on the same bus)."""
+    grid_fee_model: Literal["flat", "distance"] = "flat"
+    """flat: ``grid_fee_per_kwh`` on every kWh; distance: plus
+    ``grid_fee_distance_per_kwh × d / d_max`` by the electrical distance ``d`` between
+    the buyer's and the seller's bus (``market.fees``); needs the feeder in the run."""
+    grid_fee_distance_per_kwh: float = Field(0.02, ge=0, le=100)
+    """Extra fee per kWh between the two farthest household buses (distance model)."""
     currency: str = Field("EUR", min_length=1, max_length=8)
 
     @field_validator("mechanism")
@@ -179,12 +187,24 @@ class MarketSection(_Section):
             raise ValueError(f"{value!r} is not one of {', '.join(MECHANISMS)}")
         return value
 
+    @property
+    def max_grid_fee_per_kwh(self) -> float:
+        """The largest fee a P2P kWh can carry [currency/kWh]."""
+        extra = self.grid_fee_distance_per_kwh if self.grid_fee_model == "distance" else 0.0
+        return self.grid_fee_per_kwh + extra
+
     @model_validator(mode="after")
     def _tariffs_leave_room(self) -> MarketSection:
-        if self.feed_in_price_per_kwh + self.grid_fee_per_kwh >= self.retail_price_per_kwh:
+        if self.feed_in_price_per_kwh + self.max_grid_fee_per_kwh >= self.retail_price_per_kwh:
+            fee = (
+                f"grid_fee_per_kwh ({self.grid_fee_per_kwh})"
+                if self.grid_fee_model == "flat"
+                else f"grid_fee_per_kwh ({self.grid_fee_per_kwh}) + grid_fee_distance_per_kwh "
+                f"({self.grid_fee_distance_per_kwh})"
+            )
             raise ValueError(
-                f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus grid_fee_per_kwh "
-                f"({self.grid_fee_per_kwh}) must be below retail_price_per_kwh "
+                f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus {fee} "
+                f"must be below retail_price_per_kwh "
                 f"({self.retail_price_per_kwh}), or no P2P trade can benefit both sides"
             )
         return self
@@ -225,9 +245,18 @@ class Scenario(_Section):
 
     @model_validator(mode="after")
     def _cross_section(self) -> Scenario:
+        problems = []
         if self.community.profiles == "simbench" and self.simulation.interval_minutes % 15:
-            raise ValueError(
+            problems.append(
                 "community.profiles = 'simbench' needs simulation.interval_minutes to be a "
                 f"multiple of 15 (got {self.simulation.interval_minutes})"
             )
+        if self.market.grid_fee_model == "distance" and self.grid.check == "off":
+            problems.append(
+                "market.grid_fee_model = 'distance' charges by the electrical distance on "
+                "the feeder, which needs the feeder in the run: set grid.check to 'pyomo' "
+                "or 'pyomo+ac' (it is 'off'), or use market.grid_fee_model = 'flat'"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self

@@ -38,6 +38,7 @@ def test_noon_export_is_detected_and_recleared_with_curtailment(stressed) -> Non
     assert (iv.loc[~iv.recleared, "curtailed_kwh"] == 0).all()
     assert stressed["kpis"]["curtailed_kwh"] == pytest.approx(iv.curtailed_kwh.sum())
     assert stressed["kpis"]["recleared_intervals"] == len(flagged)
+    assert stressed["kpis"]["violation_hours_background"] == 0  # an LV feeder has none
     # curtailment is booked on the households whose PV was cut, and they stay balanced
     a = stressed["agents"]
     assert a.curtailed_kwh.sum() == pytest.approx(iv.curtailed_kwh.sum())

@@ -1,0 +1,200 @@
+"""Market mechanisms side by side: the same scenario once per mechanism.
+
+``p2pgrid compare FILE --mechanisms uniform,pay_as_bid,mcafee,cda --out DIR`` runs the
+scenario once per mechanism with everything else unchanged (same seed, so the same
+households, profiles, limit prices and EV trips; only ``market.mechanism`` differs)
+and writes
+
+==========================  ======================================================
+``<mechanism>/``            that run's full results (the files of ``p2pgrid run``)
+``comparison.parquet``      one row per mechanism, the columns of :data:`COLUMNS`
+``comparison.csv``          the same table as CSV
+``household_savings.parquet``  one row per household and mechanism: ``agent_id``,
+                            ``mechanism``, ``savings`` [currency] over the run
+``compare.html``            figures and the table, readable offline
+==========================  ======================================================
+
+Definitions follow ``kpis.json`` (:mod:`scenarios.kpis`): ``efficiency`` is the
+mechanism's welfare at the declared limit prices over the LP welfare optimum of the
+same books (computed in the engine per interval, before network re-clearing);
+``market_surplus`` is what the market operator keeps; ``savings_gini`` the Gini
+coefficient of household savings against the no-P2P baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from market import MECHANISMS
+from scenarios.errors import ScenarioError
+from scenarios.loader import validate_scenario
+from scenarios.results import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE
+from scenarios.runner import run
+from scenarios.schema import Scenario
+
+COMPARISON_FILE = "comparison.parquet"
+COMPARISON_CSV = "comparison.csv"
+SAVINGS_FILE = "household_savings.parquet"
+COMPARE_REPORT = "compare.html"
+
+COLUMNS: tuple[str, ...] = (
+    "p2p_kwh",
+    "p2p_share",
+    "self_sufficiency",
+    "welfare",
+    "optimal_welfare",
+    "efficiency",
+    "market_surplus",
+    "grid_fees",
+    "mean_price_per_kwh",
+    "mean_seller_price_per_kwh",
+    "community_savings",
+    "savings_frac",
+    "household_savings_min",
+    "household_savings_median",
+    "household_savings_max",
+    "households_better_off_frac",
+    "savings_gini",
+    "recleared_intervals",
+    "curtailed_kwh",
+)
+"""KPIs copied from each run's ``kpis.json`` into the comparison table (after
+``mechanism``; ``wall_time_s`` is appended)."""
+
+CompareProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Where the comparison is, and its tables."""
+
+    out_dir: Path
+    table: pd.DataFrame
+    savings: pd.DataFrame
+    report_path: Path
+
+
+def parse_mechanisms(text: str | Sequence[str]) -> list[str]:
+    """Mechanism names from ``"uniform,pay_as_bid"`` (or a list), checked.
+
+    Raises
+    ------
+    ScenarioError
+        Unknown or repeated names, or none at all, each reported.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = [s.strip() for s in items if s.strip()]
+    problems = []
+    if not names:
+        problems.append("--mechanisms: give at least one of " + ", ".join(MECHANISMS))
+    seen: set[str] = set()
+    for name in names:
+        if name not in MECHANISMS:
+            problems.append(f"--mechanisms: {name!r} is not one of {', '.join(MECHANISMS)}")
+        elif name in seen:
+            problems.append(f"--mechanisms: {name!r} is listed twice")
+        seen.add(name)
+    if problems:
+        raise ScenarioError(problems, source="command line")
+    return names
+
+
+def with_mechanism(scenario: Scenario, mechanism: str) -> Scenario:
+    """The scenario with ``market.mechanism`` replaced (validated again)."""
+    data = scenario.model_dump()
+    data["market"] = {**data["market"], "mechanism": mechanism}
+    return validate_scenario(data)
+
+
+def household_savings(run_dir: Path) -> pd.DataFrame:
+    """Each household's savings over a run [currency], ``baseline_cost − cost``.
+
+    Reads ``agents.parquet`` in record batches (three columns), so a year-long run of
+    many households does not have to fit in memory.
+    """
+    ids = pd.read_parquet(run_dir / HOUSEHOLDS_FILE, columns=["agent_id"])["agent_id"]
+    ids = ids.astype(str).to_numpy()
+    where = {a: i for i, a in enumerate(ids)}
+    total = np.zeros(len(ids))
+    parquet = pq.ParquetFile(run_dir / AGENTS_FILE)
+    for batch in parquet.iter_batches(columns=["agent_id", "cost", "baseline_cost"]):
+        agent = batch.column(0)
+        lookup = np.array([where[a] for a in agent.dictionary.to_pylist()], dtype=np.int64)
+        rows = lookup[agent.indices.to_numpy(zero_copy_only=False)]
+        saved = batch.column(2).to_numpy() - batch.column(1).to_numpy()
+        total += np.bincount(rows, saved, len(ids))
+    return pd.DataFrame({"agent_id": ids, "savings": total})
+
+
+def compare(
+    scenario: Scenario,
+    mechanisms: Sequence[str],
+    out_dir: str | Path,
+    progress: CompareProgress | None = None,
+) -> Comparison:
+    """Run ``scenario`` once per mechanism and write the comparison.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario; its ``market.mechanism`` is replaced by each of ``mechanisms``.
+    mechanisms : sequence of str
+        Keys of ``market.MECHANISMS``.
+    out_dir : path
+        Directory for the runs (one subdirectory per mechanism) and the comparison.
+    progress : callable, optional
+        ``progress(mechanism, done_intervals, total_intervals)``.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ScenarioError
+        Unknown mechanisms, or a scenario that cannot be run.
+    """
+    from scenarios.compare_report import render_comparison
+
+    names = parse_mechanisms(mechanisms)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, object]] = []
+    savings: list[pd.DataFrame] = []
+    intervals: dict[str, pd.DataFrame] = {}
+    for name in names:
+        variant = with_mechanism(scenario, name)
+        callback = None
+        if progress is not None:
+            callback = lambda done, total, _n=name: progress(_n, done, total)  # noqa: E731
+        result = run(variant, out / name, progress=callback)
+        row: dict[str, object] = {"mechanism": name}
+        row.update({key: result.kpis.get(key) for key in COLUMNS})
+        row["wall_time_s"] = result.wall_time_s
+        rows.append(row)
+        saved = household_savings(out / name)
+        saved.insert(1, "mechanism", name)
+        savings.append(saved)
+        intervals[name] = pd.read_parquet(
+            out / name / INTERVALS_FILE,
+            columns=["timestamp", "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh"],
+        )
+    table = pd.DataFrame(rows)
+    for key in COLUMNS:
+        table[key] = pd.to_numeric(table[key], errors="coerce").astype("float64")
+    savings_frame = pd.concat(savings, ignore_index=True)
+    table.to_parquet(out / COMPARISON_FILE, index=False)
+    table.to_csv(out / COMPARISON_CSV, index=False)
+    savings_frame.to_parquet(out / SAVINGS_FILE, index=False)
+    page = render_comparison(
+        scenario.name, table, savings_frame, intervals, scenario.market.currency
+    )
+    report = out / COMPARE_REPORT
+    report.write_text(page, encoding="utf-8")
+    return Comparison(out, table, savings_frame, report)
