@@ -2,10 +2,12 @@
 
 One interval for every household at once (arrays of length ``n``):
 
-1. **Net first.** Inflexible position ``gen − demand − ev_must`` (``ev_must`` is the
-   least-laxity charging that cannot wait). The home battery covers a deficit or stores
-   a surplus within its limits, then the EV soaks up what surplus is left (or, with V2G,
-   covers what deficit is left). The remainder is the household's net position.
+1. **Net first.** Inflexible position ``gen − demand − ev_default``: a plugged-in EV
+   charges at once until it holds its departure SoC (of which only the least-laxity part
+   ``ev_must`` cannot wait; the rest, ``ev_deferrable_kwh``, the feeder may postpone).
+   The home battery covers a deficit or stores a surplus within its limits, then the EV
+   soaks up what surplus is left (or, with V2G and time to spare, covers what deficit is
+   left). The remainder is the household's net position.
 2. **Order the rest.** A positive remainder becomes a sell order, a negative one a buy
    order, at the strategy's limit price; whatever of it is not matched is exchanged with
    the utility. With the ``price_aware`` storage strategy, batteries and EVs also place
@@ -43,6 +45,7 @@ class Plan:
     battery_self_kwh: np.ndarray
     ev_self_kwh: np.ndarray
     ev_drive_kwh: np.ndarray
+    ev_deferrable_kwh: np.ndarray
     net_kwh: np.ndarray
     household: np.ndarray
     is_buy: np.ndarray
@@ -111,12 +114,17 @@ class Community:
             self.ev_soc_kwh, hh.ev_kwh, hh.ev_soc_min_kwh, hh.ev_departure_soc_kwh,
             hh.ev_charger_kw, hh.ev_eta, hh.ev_v2g, ev_present, ev_intervals_to_departure, dt_h,
         )
-        net0 = generation_kwh - demand_kwh - e_must
+        # A plugged-in EV charges at once until it holds its departure SoC; of that, only
+        # the least-laxity part cannot wait (the feeder may defer the rest).
+        to_target = np.clip((hh.ev_departure_soc_kwh - self.ev_soc_kwh) / hh.ev_eta, 0.0, e_ch)
+        e_default = np.maximum(to_target, e_must)
+        net0 = generation_kwh - demand_kwh - e_default
         b_self = np.clip(net0, -b_dis, b_ch)
         rest = net0 - b_self
-        e_flex = np.clip(rest, -e_dis, e_ch - e_must)
+        e_flex = np.clip(rest, -e_dis, e_ch - e_default)
         net = rest - e_flex
-        e_self = e_must + e_flex
+        e_self = e_default + e_flex
+        ev_deferrable = np.maximum(np.minimum(e_self, e_default) - e_must, 0.0)
 
         parts_hh = [self._idx]
         parts_buy = [net < 0]
@@ -159,6 +167,7 @@ class Community:
             battery_self_kwh=b_self,
             ev_self_kwh=e_self,
             ev_drive_kwh=ev_drive_kwh,
+            ev_deferrable_kwh=ev_deferrable,
             net_kwh=net,
             household=household[keep],
             is_buy=np.concatenate(parts_buy)[keep],
@@ -167,10 +176,14 @@ class Community:
             kind=np.concatenate(parts_kind)[keep],
         )
 
-    def outcome(self, plan: Plan, filled_kwh: np.ndarray) -> Flows:
+    def outcome(
+        self, plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray | None = None
+    ) -> Flows:
         """What the households would do with these fills (``filled_kwh`` per order).
 
-        Pure: the states of charge are not advanced until :meth:`commit`.
+        ``ev_deferred_kwh`` is EV charging the feeder postponed (at most the plan's
+        ``ev_deferrable_kwh``). Pure: the states of charge are not advanced until
+        :meth:`commit`.
         """
         hh, n = self.hh, self.hh.n
         signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
@@ -178,6 +191,8 @@ class Community:
         flex_ev = np.bincount(plan.household, signed * (plan.kind == KIND_EV), n)
         battery = plan.battery_self_kwh + flex_battery
         ev = plan.ev_self_kwh + flex_ev
+        if ev_deferred_kwh is not None:
+            ev = ev - ev_deferred_kwh
         bought = np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n)
         sold = np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n)
         return Flows(

@@ -278,16 +278,23 @@ def simulate(
                     rows["violations_before_reclear"][t] = outcome.check.violations
                     if outcome.dropped_orders is not None:
                         # the limit cannot be restored: clear again without those orders
-                        keep = ~outcome.dropped_orders
-                        cleared = _clear(_orders_subset(plan, keep), core, market_rng, optimal)
+                        # and with the buyers' deferred EV charging taken off their orders
+                        kept = GridStage.shrink_buy_orders(
+                            _orders_subset(plan, ~outcome.dropped_orders),
+                            outcome.ev_deferred_kwh,
+                        )
+                        cleared = _clear(kept, core, market_rng, optimal)
                         match, pairing = cleared.match, cleared.pairing
-                        filled = _scatter(cleared.filled_kwh, keep)
+                        plan = replace(kept, ev_self_kwh=kept.ev_self_kwh
+                                       - outcome.ev_deferred_kwh)
+                        filled = cleared.filled_kwh
                         flows = community.outcome(plan, filled)
                         net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
                         outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p[i], bg_q[i])
                         price, volume = match.price_per_kwh, match.volume_kwh
                     elif outcome.recleared:
-                        flows = community.outcome(plan, outcome.filled_kwh)
+                        flows = community.outcome(plan, outcome.filled_kwh,
+                                                  outcome.ev_deferred_kwh)
                         curtailed = outcome.curtailed_kwh
                         generation = generation - curtailed
                         net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
@@ -403,13 +410,6 @@ def _orders_subset(plan: Plan, keep: np.ndarray) -> Plan:
         price_per_kwh=plan.price_per_kwh[keep],
         kind=plan.kind[keep],
     )
-
-
-def _scatter(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Per-order values of a subset, back on the full plan's orders (0 elsewhere)."""
-    full = np.zeros(len(keep))
-    full[keep] = values
-    return full
 
 
 def _households_frame(hh: Households, buses: np.ndarray | None) -> pd.DataFrame:

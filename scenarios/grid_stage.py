@@ -70,6 +70,7 @@ class GridOutcome:
     nodal_price_per_kwh: np.ndarray | None = None
     p2p_price_per_kwh: float = float("nan")
     dropped_orders: np.ndarray | None = None
+    ev_deferred_kwh: np.ndarray | None = None
 
 
 def pair_fills(plan: Plan, filled_kwh: np.ndarray, price_per_kwh: float) -> Pairing:
@@ -103,6 +104,28 @@ def pair_fills(plan: Plan, filled_kwh: np.ndarray, price_per_kwh: float) -> Pair
     )
 
 
+def share_at_buses(
+    amount_kwh_bus: np.ndarray,
+    household_bus: np.ndarray,
+    first_kwh: np.ndarray,
+    total_kwh: np.ndarray,
+) -> np.ndarray:
+    """Share an amount per bus among its households: ``first_kwh`` pools first, then the
+    rest of ``total_kwh``, each pro rata [kWh per household]."""
+    n_bus = len(amount_kwh_bus)
+    first = np.minimum(first_kwh, total_kwh)
+    pools = (first, np.maximum(total_kwh - first, 0.0))
+    out = np.zeros_like(total_kwh)
+    left = amount_kwh_bus.copy()
+    for pool in pools:
+        total = np.bincount(household_bus, pool, n_bus)
+        take = np.minimum(left, total)
+        frac = np.divide(take, total, out=np.zeros(n_bus), where=total > 0)
+        out += pool * frac[household_bus]
+        left -= take
+    return np.minimum(out, total_kwh)
+
+
 def share_curtailment(
     curtailed_kwh_bus: np.ndarray,
     household_bus: np.ndarray,
@@ -110,17 +133,7 @@ def share_curtailment(
     unsold_kwh: np.ndarray,
 ) -> np.ndarray:
     """Curtailment per household [kWh]: unsold surplus first, then self-used PV, pro rata."""
-    n_bus = len(curtailed_kwh_bus)
-    pools = (unsold_kwh, np.maximum(generation_kwh - unsold_kwh, 0.0))
-    out = np.zeros_like(generation_kwh)
-    left = curtailed_kwh_bus.copy()
-    for pool in pools:
-        total = np.bincount(household_bus, pool, n_bus)
-        take = np.minimum(left, total)
-        frac = np.divide(take, total, out=np.zeros(n_bus), where=total > 0)
-        out += pool * frac[household_bus]
-        left -= take
-    return np.minimum(out, generation_kwh)
+    return share_at_buses(curtailed_kwh_bus, household_bus, unsold_kwh, generation_kwh)
 
 
 class GridStage:
@@ -182,7 +195,8 @@ class GridStage:
     def can_relieve(self, chk: GridCheck, plan: Plan, filled_kwh: np.ndarray) -> bool:
         """Whether the market holds anything that could relieve the broken limits.
 
-        Under-voltage is relieved only by not charging flexible storage; over-voltage by
+        Under-voltage is relieved only by not charging flexible storage or postponing EV
+        charging that has time to spare; over-voltage by
         curtailing PV or not discharging storage; an overloaded branch by any of them.
         Where nothing could help (say, an evening under-voltage caused by inflexible
         load on a weak feeder), the interval is not re-cleared: the violation stands and
@@ -190,6 +204,7 @@ class GridStage:
         """
         flexible = plan.kind != KIND_NET
         flex_buy = float(filled_kwh[flexible & plan.is_buy].sum())
+        flex_buy += float(plan.ev_deferrable_kwh.sum())
         flex_sell = float(filled_kwh[flexible & ~plan.is_buy].sum())
         pv = float(plan.generation_kwh.sum())
         under = bool((chk.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any())
@@ -206,9 +221,10 @@ class GridStage:
         """Orders to drop when an under-voltage persists even without any flexible charging.
 
         With only an under-voltage broken, the constrained clearing can relieve it only by
-        not filling flexible buys; if the limit stays broken with all of them unfilled, its
-        penalised optimum is exactly that: drop every flexible buy and clear the rest as
-        the market would (the physics of the other orders does not depend on their fills).
+        not filling flexible buys and postponing deferrable EV charging; if the limit stays
+        broken with all of that undone, its penalised optimum is exactly that: drop every
+        flexible buy, defer all deferrable EV charging, and clear the rest as the market
+        would (the physics of the other orders does not depend on their fills).
         This returns that set of orders (a mask), or None when the optimisation is needed.
         Nodal prices are not defined then (the limit cannot be restored).
         """
@@ -218,12 +234,38 @@ class GridStage:
             return None
         flex_buy = (plan.kind != KIND_NET) & plan.is_buy
         charging = flex_buy & (filled_kwh > 0)
-        relief_kw = np.bincount(self.bus[plan.household[charging]], filled_kwh[charging],
-                                self.n_bus) / self.dt_h
-        relieved = self.model.check(p + relief_kw, q)
+        deferred = self.deferrable_of_buyers(plan)
+        relief_kwh = np.bincount(self.bus[plan.household[charging]], filled_kwh[charging],
+                                 self.n_bus)
+        relief_kwh += np.bincount(self.bus, deferred, self.n_bus)
+        relieved = self.model.check(p + relief_kwh / self.dt_h, q)
         if (relieved.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any():
             return flex_buy
         return None
+
+    @staticmethod
+    def deferrable_of_buyers(plan: Plan) -> np.ndarray:
+        """Deferrable EV charging of households that buy their net position [kWh].
+
+        Deferring it shrinks their buy order and nothing else (a household that charges
+        from its own PV would turn into a seller instead)."""
+        net_buy = (plan.kind == KIND_NET) & plan.is_buy
+        buying = np.zeros(len(plan.ev_deferrable_kwh))
+        buying[plan.household[net_buy]] = plan.energy_kwh[net_buy]
+        return np.minimum(plan.ev_deferrable_kwh, buying)
+
+    @staticmethod
+    def shrink_buy_orders(plan: Plan, deferred_kwh: np.ndarray) -> Plan:
+        """The plan with each buyer's net buy order reduced by its deferred charging."""
+        net_buy = (plan.kind == KIND_NET) & plan.is_buy
+        energy = plan.energy_kwh.copy()
+        energy[net_buy] -= deferred_kwh[plan.household[net_buy]]
+        keep = ~net_buy | (energy > TINY_KWH)
+        return replace(
+            plan, household=plan.household[keep], is_buy=plan.is_buy[keep],
+            energy_kwh=energy[keep], price_per_kwh=plan.price_per_kwh[keep],
+            kind=plan.kind[keep],
+        )
 
     def check(
         self,
@@ -245,7 +287,8 @@ class GridStage:
                 return GridOutcome(chk, p, q, recleared=False)
             dropped = self.saturated_relief(chk, plan, filled_kwh, p, q)
             if dropped is not None:
-                return GridOutcome(chk, p, q, recleared=True, dropped_orders=dropped)
+                return GridOutcome(chk, p, q, recleared=True, dropped_orders=dropped,
+                                   ev_deferred_kwh=self.deferrable_of_buyers(plan))
         dt = self.dt_h
         if not self._reserved:
             # size the clearing model once for the fullest bus, so it is never rebuilt
@@ -258,17 +301,25 @@ class GridStage:
             bg_p, q, order_bus, ~plan.is_buy, plan.energy_kwh, plan.price_per_kwh,
             np.bincount(self.bus, plan.generation_kwh, self.n_bus) / dt,
             tariffs.retail_price_per_kwh, tariffs.feed_in_price_per_kwh, dt,
+            deferrable_kw=np.bincount(self.bus, plan.ev_deferrable_kwh, self.n_bus) / dt,
             order_flexible=flexible,
         )
         filled = res.order_filled_kwh
+        n = len(self.bus)
+        unmatched = np.maximum(plan.energy_kwh - filled, 0.0)
         net_sell = (~plan.is_buy) & ~flexible
-        unsold = np.bincount(plan.household[net_sell], (plan.energy_kwh - filled)[net_sell],
-                             len(self.bus))
+        net_buy = plan.is_buy & ~flexible
+        unsold = np.bincount(plan.household[net_sell], unmatched[net_sell], n)
+        unbought = np.bincount(plan.household[net_buy], unmatched[net_buy], n)
         curtailed = share_curtailment(res.curtailed_kw * dt, self.bus, plan.generation_kwh,
-                                      np.maximum(unsold, 0.0))
+                                      unsold)
+        # deferred charging first where it was to be imported, not bought from a neighbour
+        deferred = share_at_buses(res.deferred_kw * dt, self.bus, unbought,
+                                  plan.ev_deferrable_kwh)
         return GridOutcome(
             check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=filled,
-            curtailed_kwh=curtailed, pairing=pair_fills(plan, filled, res.p2p_price_per_kwh),
+            curtailed_kwh=curtailed, ev_deferred_kwh=deferred,
+            pairing=pair_fills(plan, filled, res.p2p_price_per_kwh),
             # where a limit stays broken the duals price the penalty, not energy: no price
             nodal_price_per_kwh=(
                 res.nodal_price_per_kwh if res.residual_violations == 0 else None

@@ -2,9 +2,13 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from agents.ev import NO_TRIP, draw_ev_schedule
+from agents.households import sample_households
 from scenarios import load_scenario, read_results, run
+from scenarios.engine import household_spec, timeline
 
 # A small, busy community: many batteries, EVs and V2G, so every path is exercised.
 BUSY = {
@@ -34,3 +38,28 @@ def busy_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tables["out"] = Path(out)
     tables["result"] = result
     return tables
+
+
+def departures_met(scenario, agents) -> int:
+    """Assert every EV leaves with its departure SoC; return how many departures there were."""
+    sim = scenario.simulation
+    hh = sample_households(household_spec(scenario), sim.seed)
+    stamps = timeline(scenario)
+    ipd = sim.intervals_per_day
+    sched = draw_ev_schedule(hh, stamps[::ipd].dayofweek.to_numpy(), ipd, sim.interval_hours,
+                             sim.seed)
+    ev_soc = agents.pivot(index="t", columns="agent_id", values="ev_soc_kwh")
+    ev_soc = ev_soc[hh.agent_id].to_numpy()
+    count = 0
+    for d, h in zip(*np.nonzero(sched.depart_t < NO_TRIP), strict=True):
+        t_dep = sched.depart_t[d, h]
+        # state of charge at the end of the last parked interval
+        assert ev_soc[t_dep - 1, h] >= hh.ev_departure_soc_kwh[h] - 1e-6, (d, h)
+        count += 1
+    return count
+
+
+@pytest.fixture(scope="session")
+def check_departures():
+    """The departure check as a fixture, for the tests that run scenarios."""
+    return departures_met

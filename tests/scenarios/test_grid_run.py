@@ -109,3 +109,34 @@ def test_report_has_the_feeder_figures(stressed) -> None:
                   "Line and transformer loading", "Curtailment and re-cleared intervals",
                   "Nodal prices where the market was re-cleared"):
         assert title in page, title
+
+
+# 36 households on a feeder generated for 30, every one with an EV on a 22 kW charger:
+# charging on arrival in a January evening overloads the transformer.
+EVENING_EVS = {
+    "simulation": {"start": "2026-01-13", "days": 1, "seed": 3},
+    "community": {"households": 36, "pv_share": 0.2, "battery_share": 0.2, "ev_share": 1.0,
+                  "v2g_share": 0.3, "ev_charger_kw": 22.0},
+    "grid": {"feeder": "radial:30", "check": "pyomo+ac"},
+}
+
+
+def test_evening_ev_charging_is_deferred_and_feasible_in_ac(tmp_path, check_departures) -> None:
+    scenario = load_scenario(EVENING_EVS)
+    run(scenario, tmp_path)
+    t = read_results(tmp_path)
+    iv, g = t["intervals"], scenario.grid
+    flagged = iv[iv.violations_before_reclear > 0]
+    assert len(flagged) >= 2
+    assert flagged.timestamp.dt.hour.between(15, 21).all()
+    assert flagged.recleared.all() and (flagged.violations == 0).all()
+    assert (flagged.curtailed_kwh == 0).all()  # no sun: the relief is deferred charging
+    # the deferred charging is made up later: every EV still leaves with its SoC
+    assert check_departures(scenario, t["agents"]) >= 30
+    assert (iv.ac_v_min_pu >= g.v_min_pu - 0.005).all()
+    assert (iv.ac_v_max_pu <= g.v_max_pu + 0.005).all()
+    assert t["kpis"]["ac_max_voltage_error_pu"] < g.v_margin_pu
+    a = t["agents"]
+    lhs = a.generation_kwh - a.demand_kwh - a.battery_kwh - a.ev_kwh
+    rhs = a.sold_p2p_kwh - a.bought_p2p_kwh + a.grid_export_kwh - a.grid_import_kwh
+    assert np.abs(lhs - rhs).max() < 1e-6

@@ -13,7 +13,8 @@ def _plan(household, is_buy, energy, price, kind, generation, demand) -> Plan:
     zeros = np.zeros(n)
     return Plan(
         generation_kwh=np.asarray(generation, float), demand_kwh=np.asarray(demand, float),
-        battery_self_kwh=zeros, ev_self_kwh=zeros, ev_drive_kwh=zeros, net_kwh=zeros,
+        battery_self_kwh=zeros, ev_self_kwh=zeros, ev_drive_kwh=zeros,
+        ev_deferrable_kwh=zeros, net_kwh=zeros,
         household=np.asarray(household), is_buy=np.asarray(is_buy, bool),
         energy_kwh=np.asarray(energy, float), price_per_kwh=np.asarray(price, float),
         kind=np.asarray(kind, np.int8),
