@@ -236,7 +236,7 @@ class GridStage:
         charging = flex_buy & (filled_kwh > 0)
         deferred = self.deferrable_of_buyers(plan)
         relief_kwh = np.bincount(self.bus[plan.household[charging]], filled_kwh[charging],
-                                 self.n_bus)
+                                 self.n_bus).astype(float)
         relief_kwh += np.bincount(self.bus, deferred, self.n_bus)
         relieved = self.model.check(p + relief_kwh / self.dt_h, q)
         if (relieved.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any():

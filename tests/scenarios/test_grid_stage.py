@@ -8,13 +8,14 @@ from scenarios import load_scenario
 from scenarios.grid_stage import GridStage, pair_fills, share_curtailment
 
 
-def _plan(household, is_buy, energy, price, kind, generation, demand) -> Plan:
+def _plan(household, is_buy, energy, price, kind, generation, demand, deferrable=None) -> Plan:
     n = len(generation)
     zeros = np.zeros(n)
     return Plan(
         generation_kwh=np.asarray(generation, float), demand_kwh=np.asarray(demand, float),
         battery_self_kwh=zeros, ev_self_kwh=zeros, ev_drive_kwh=zeros,
-        ev_deferrable_kwh=zeros, net_kwh=zeros,
+        ev_deferrable_kwh=zeros if deferrable is None else np.asarray(deferrable, float),
+        net_kwh=zeros,
         household=np.asarray(household), is_buy=np.asarray(is_buy, bool),
         energy_kwh=np.asarray(energy, float), price_per_kwh=np.asarray(price, float),
         kind=np.asarray(kind, np.int8),
@@ -82,3 +83,19 @@ def test_background_violations_match_the_check(ieee33_stage) -> None:
     for i in range(len(hours)):
         assert counted[i] == stage.model.check(bg_p[i], bg_q[i], force_solve=True).violations
     assert counted[2] > 0  # the published peak case is at 0.913 p.u.
+
+
+def test_unrestorable_undervoltage_defers_ev_charging_of_buyers(ieee33_stage):
+    """No flexible order, but two EVs charging with time to spare: both are postponed as
+    far as their households buy (household 1 sells, so its EV is left alone)."""
+    stage = ieee33_stage
+    bg_p, bg_q = stage.background(np.array([18.0]))
+    plan = _plan([0, 1, 2], [True, False, True], [3.0, 1.0, 1.0], [0.25, 0.10, 0.20],
+                 [KIND_NET] * 3, [0.0, 4.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0],
+                 deferrable=[2.0, 2.0, 1.5, 0.0])
+    filled = np.array([1.0, 1.0, 0.0])
+    out = stage.check(plan, np.array([-3.0, 1.0, -1.0, 0.0]), bg_p[0], bg_q[0], None, filled)
+    assert out.recleared and not out.dropped_orders.any()
+    np.testing.assert_allclose(out.ev_deferred_kwh, [2.0, 0.0, 1.0, 0.0])
+    shrunk = stage.shrink_buy_orders(plan, out.ev_deferred_kwh)
+    np.testing.assert_allclose(shrunk.energy_kwh, [1.0, 1.0])  # h2's buy order is gone
