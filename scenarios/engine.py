@@ -28,32 +28,32 @@ carry, so that no buyer pays more than the utility would charge.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from agents.community import Community, Flows, Plan
-from agents.ev import EvSchedule, draw_ev_schedule
-from agents.households import Households, HouseholdSpec, sample_households
-from agents.profiles import ProfileSource, Site
-from agents.strategy import PriceAwareStorage, PriceBand, draw_limit_prices
-from grid import electrical_distance_pu
-from market.fees import distance_fee_per_kwh
-from market.mechanisms import ARRAY_MECHANISMS, SINGLE_PRICE, ArrayMechanism
-from market.quality import welfare
-from market.settlement import Tariffs, settle, settle_with_utility, trade_payments
-from market.uniform import Matching, clear_uniform
-from scenarios.grid_stage import GridOutcome, GridStage, Pairing
+from agents.community import Community, Flows
+from agents.households import Households
+from agents.strategy import PriceAwareStorage
+from market.settlement import settle_with_utility
+from scenarios.grid_stage import GridOutcome, GridStage
+from scenarios.interval import (  # noqa: F401  (re-exported: the engine's former names)
+    BLOCK_DAYS,
+    STREAM_CDA,
+    Cleared,
+    CommunityInputs,
+    GridFees,
+    MarketStep,
+    household_spec,
+    make_profiles,
+    timeline,
+)
+from scenarios.interval import _orders_subset as _orders_subset
+from scenarios.interval import clear_plan as _clear  # noqa: F401
 from scenarios.results import AGENT_VALUE_COLUMNS, AgentsWriter, TradesWriter
 from scenarios.schema import Scenario
-
-BLOCK_DAYS = 7
-"""Days of intervals simulated and written per block (bounds memory)."""
-
-STREAM_CDA = 303
-"""Random stream of the continuous double auction's arrival order."""
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -83,107 +83,6 @@ class EngineOutput:
     trade_rows: int
 
 
-def household_spec(scenario: Scenario) -> HouseholdSpec:
-    """The ``[community]`` keys that shape the household table."""
-    c = scenario.community
-    names = HouseholdSpec.__dataclass_fields__
-    return HouseholdSpec(**{k: v for k, v in c.model_dump().items() if k in names})
-
-
-def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
-    """The profile source the scenario asks for."""
-    sim, c = scenario.simulation, scenario.community
-    site = Site(c.latitude, c.longitude, c.altitude_m, sim.timezone)
-    start = sim.start_timestamp()
-    if c.profiles == "simbench":
-        from agents.simbench_profiles import SimbenchProfiles
-
-        return SimbenchProfiles(
-            start, sim.days, sim.interval_minutes, site, hh.annual_kwh, hh.pv_kwp,
-            sim.seed, grid_code=c.simbench_code,
-        )
-    from agents.profiles import SyntheticProfiles
-
-    return SyntheticProfiles(
-        start, sim.days, sim.interval_minutes, site, hh.annual_kwh, hh.pv_kwp,
-        hh.pv_tilt_deg, hh.pv_azimuth_deg, sim.seed,
-    )
-
-
-def timeline(scenario: Scenario) -> pd.DatetimeIndex:
-    """Tz-aware timestamps of every interval start (elapsed time from the start)."""
-    sim = scenario.simulation
-    start = sim.start_timestamp()
-    utc = pd.date_range(
-        start.tz_convert("UTC"), periods=sim.n_intervals, freq=f"{sim.interval_minutes}min"
-    )
-    return utc.tz_convert(sim.timezone)
-
-
-@dataclass(frozen=True, slots=True)
-class Cleared:
-    """One interval's clearing: the matching, fills per order, trades and quality."""
-
-    match: Matching
-    filled_kwh: np.ndarray
-    pairing: Pairing
-    welfare: float
-    optimal_welfare: float
-
-
-def _clear(
-    plan: Plan, core: ArrayMechanism, rng: np.random.Generator, optimal: bool
-) -> Cleared:
-    """Clear the plan's orders with the mechanism's array core.
-
-    ``optimal`` says that the mechanism's matching is the welfare optimum (uniform), so
-    the optimum need not be computed again.
-    """
-    buy = np.flatnonzero(plan.is_buy)
-    sell = np.flatnonzero(~plan.is_buy)
-    bq, bp = plan.energy_kwh[buy], plan.price_per_kwh[buy]
-    sq, sp = plan.energy_kwh[sell], plan.price_per_kwh[sell]
-    match = core(bq, bp, sq, sp, rng)
-    filled = np.zeros(len(plan.energy_kwh))
-    filled[buy] = match.buy_filled_kwh
-    filled[sell] = match.sell_filled_kwh
-    pairing = Pairing(
-        buyer=plan.household[buy][match.trade_buy],
-        seller=plan.household[sell][match.trade_sell],
-        energy_kwh=match.trade_kwh,
-        price_per_kwh=match.buyer_price_per_kwh,
-        seller_price_per_kwh=match.seller_price_per_kwh,
-    )
-    got = welfare(bp, sp, match)
-    best = got if optimal else welfare(bp, sp, clear_uniform(bq, bp, sq, sp))
-    return Cleared(match, filled, pairing, got, best)
-
-
-class GridFees:
-    """Grid fee per P2P trade [currency], flat or by electrical distance."""
-
-    def __init__(self, scenario: Scenario, grid: GridStage | None) -> None:
-        mk = scenario.market
-        self.flat_per_kwh = mk.grid_fee_per_kwh
-        self.by_bus: np.ndarray | None = None
-        self.household_bus: np.ndarray | None = None
-        if mk.grid_fee_model == "distance":
-            if grid is None:  # the schema forbids it; keep the message if called directly
-                raise ValueError("market.grid_fee_model = 'distance' needs grid.check != 'off'")
-            self.by_bus = distance_fee_per_kwh(
-                electrical_distance_pu(grid.feeder), grid.feeder.household_buses,
-                mk.grid_fee_per_kwh, mk.grid_fee_distance_per_kwh,
-            )
-            self.household_bus = grid.bus
-
-    def per_trade(self, pairing: Pairing) -> np.ndarray:
-        """Fee of each trade [currency], paid by its buyer."""
-        if self.by_bus is None or self.household_bus is None:
-            return self.flat_per_kwh * pairing.energy_kwh
-        rate = self.by_bus[self.household_bus[pairing.buyer], self.household_bus[pairing.seller]]
-        return rate * pairing.energy_kwh
-
-
 INTERVAL_SERIES = (
     "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh", "grid_import_kwh",
     "grid_export_kwh", "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh",
@@ -203,30 +102,23 @@ def simulate(
     progress: ProgressCallback | None = None,
 ) -> EngineOutput:
     """Run the interval loop, streaming agents, trades and grid tables to ``out_dir``."""
-    sim, mk = scenario.simulation, scenario.market
-    seed, ipd, dt_h = sim.seed, sim.intervals_per_day, sim.interval_hours
+    sim = scenario.simulation
+    ipd, dt_h = sim.intervals_per_day, sim.interval_hours
     n_t = sim.n_intervals
     stamps = timeline(scenario)
 
-    hh = sample_households(household_spec(scenario), seed)
+    inputs = CommunityInputs(scenario)
+    hh = inputs.hh
     n = hh.n
     grid = GridStage(scenario, n, out_dir) if scenario.grid.check != "off" else None
-    profiles = make_profiles(scenario, hh)
-    schedule: EvSchedule = draw_ev_schedule(
-        hh, stamps[::ipd].dayofweek.to_numpy(), ipd, dt_h, seed
-    )
-    band = PriceBand(mk.feed_in_price_per_kwh, mk.retail_price_per_kwh, mk.max_grid_fee_per_kwh)
-    tariffs = Tariffs(mk.retail_price_per_kwh, mk.feed_in_price_per_kwh, mk.grid_fee_per_kwh)
     storage = None
     if scenario.community.storage_strategy == "price_aware":
-        storage = PriceAwareStorage(band, ipd, scenario.community.battery_round_trip_efficiency)
+        storage = PriceAwareStorage(inputs.band, ipd,
+                                    scenario.community.battery_round_trip_efficiency)
     community = Community(hh, dt_h, storage)
     baseline = Community(hh, dt_h, None)
-
-    fees = GridFees(scenario, grid)
-    core = ARRAY_MECHANISMS[mk.mechanism]
-    optimal = mk.mechanism in SINGLE_PRICE
-    market_rng = np.random.default_rng([seed, STREAM_CDA])
+    step = MarketStep(scenario, n, grid)
+    tariffs = step.tariffs
 
     buses = None if grid is None else grid.bus_labels[grid.bus]
     agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
@@ -244,11 +136,7 @@ def simulate(
             n_days = min(BLOCK_DAYS, sim.days - first_day)
             t0 = first_day * ipd
             n_block = n_days * ipd
-            window = profiles.window(first_day, n_days)
-            evw = schedule.window(first_day, n_days)
-            bids, asks = draw_limit_prices(
-                scenario.community.strategy, band, window.demand_kwh.shape, seed, first_day
-            )
+            blk = inputs.block(first_day, n_days)
             if grid is not None:
                 bg_p, bg_q = grid.background(local_hours[t0 : t0 + n_block])
                 rows["violations_background"][t0 : t0 + n_block] = (
@@ -261,50 +149,21 @@ def simulate(
                 slot = t % ipd
                 if storage is not None and slot == 0:
                     storage.new_day()
-                observed = (
-                    slot, window.generation_kwh[i], window.demand_kwh[i], bids[i], asks[i],
-                    evw.present[i], evw.drive_kwh[i], evw.intervals_to_departure[i],
-                )
+                observed = blk.observed(t, ipd)
                 plan = community.plan(*observed)
-                cleared = _clear(plan, core, market_rng, optimal)
-                match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
-                price, volume = match.price_per_kwh, match.volume_kwh
-                flows = community.outcome(plan, filled)
-                generation = plan.generation_kwh
-                curtailed = np.zeros(n)
-                net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
                 if grid is not None:
-                    outcome = grid.check(plan, net, bg_p[i], bg_q[i], tariffs, filled)
-                    rows["violations_before_reclear"][t] = outcome.check.violations
-                    if outcome.dropped_orders is not None:
-                        # the limit cannot be restored: clear again without those orders
-                        # and with the buyers' deferred EV charging taken off their orders
-                        kept = GridStage.shrink_buy_orders(
-                            _orders_subset(plan, ~outcome.dropped_orders),
-                            outcome.ev_deferred_kwh,
-                        )
-                        cleared = _clear(kept, core, market_rng, optimal)
-                        match, pairing = cleared.match, cleared.pairing
-                        plan = replace(kept, ev_self_kwh=kept.ev_self_kwh
-                                       - outcome.ev_deferred_kwh)
-                        filled = cleared.filled_kwh
-                        flows = community.outcome(plan, filled)
-                        net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
-                        outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p[i], bg_q[i])
-                        price, volume = match.price_per_kwh, match.volume_kwh
-                    elif outcome.recleared:
-                        flows = community.outcome(plan, outcome.filled_kwh,
-                                                  outcome.ev_deferred_kwh)
-                        curtailed = outcome.curtailed_kwh
-                        generation = generation - curtailed
-                        net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
-                        outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p[i], bg_q[i])
-                        pairing = outcome.pairing
-                        volume = float(pairing.energy_kwh.sum())
-                        price = (
-                            float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))
-                            if volume > 0 else float("nan")
-                        )
+                    res = step.run(plan, community.outcome, bg_p[i], bg_q[i])
+                else:
+                    res = step.run(plan, community.outcome)
+                cleared, match, pairing = res.cleared, res.match, res.pairing
+                price, volume, flows, plan = (res.price_per_kwh, res.volume_kwh, res.flows,
+                                              res.plan)
+                generation, curtailed, bill = res.generation_kwh, res.curtailed_kwh, res.bill
+                trade_fee = res.trade_fee
+                if grid is not None:
+                    outcome = res.outcome
+                    assert outcome is not None
+                    rows["violations_before_reclear"][t] = res.violations_before_reclear
                     _record_grid(rows, t, outcome, dt_h)
                     if grid.ac is not None:
                         (rows["ac_v_min_pu"][t], rows["ac_v_max_pu"][t],
@@ -313,14 +172,6 @@ def simulate(
                 community.commit(flows)
                 if storage is not None:
                     storage.observe(slot, price)
-
-                paid, received = trade_payments(
-                    n, pairing.buyer, pairing.seller, pairing.energy_kwh,
-                    pairing.price_per_kwh, pairing.seller_price_per_kwh,
-                )
-                trade_fee = fees.per_trade(pairing)
-                bill = settle(net, flows.bought_kwh, flows.sold_kwh, paid, received, tariffs,
-                              np.bincount(pairing.buyer, trade_fee, n))
 
                 base_plan = baseline.plan(*observed)
                 base_flows = baseline.apply(base_plan, np.zeros(len(base_plan.energy_kwh)))
@@ -397,18 +248,6 @@ def simulate(
         baseline_cost_total=baseline_total,
         showcase=showcase,
         trade_rows=trades_out.rows,
-    )
-
-
-def _orders_subset(plan: Plan, keep: np.ndarray) -> Plan:
-    """The plan with only the orders in ``keep``."""
-    return replace(
-        plan,
-        household=plan.household[keep],
-        is_buy=plan.is_buy[keep],
-        energy_kwh=plan.energy_kwh[keep],
-        price_per_kwh=plan.price_per_kwh[keep],
-        kind=plan.kind[keep],
     )
 
 

@@ -60,7 +60,7 @@ class Pairing:
 class GridOutcome:
     """The feeder's verdict on one interval."""
 
-    check: GridCheck
+    check: GridCheck | None
     p_kw: np.ndarray
     q_kvar: np.ndarray
     recleared: bool
@@ -71,6 +71,15 @@ class GridOutcome:
     p2p_price_per_kwh: float = float("nan")
     dropped_orders: np.ndarray | None = None
     ev_deferred_kwh: np.ndarray | None = None
+    violations_before: int | None = None
+
+    @property
+    def violations_before_reclear(self) -> int:
+        """Limits broken before any re-clearing."""
+        if self.violations_before is not None:
+            return self.violations_before
+        assert self.check is not None
+        return self.check.violations
 
 
 def pair_fills(plan: Plan, filled_kwh: np.ndarray, price_per_kwh: float) -> Pairing:
@@ -136,6 +145,63 @@ def share_curtailment(
     return share_at_buses(curtailed_kwh_bus, household_bus, unsold_kwh, generation_kwh)
 
 
+@dataclass(frozen=True, slots=True)
+class BusBook:
+    """The orders as the constrained clearing sees them: flexible orders of one bus, side
+    and limit price merged into one (the optimisation is indifferent between them, so
+    sharing the merged fill pro rata is one of its optima). That keeps the model small:
+    the price-aware storage rule gives all storage orders of a side one price."""
+
+    bus: np.ndarray
+    is_buy: np.ndarray
+    energy_kwh: np.ndarray
+    price_per_kwh: np.ndarray
+    flexible: np.ndarray
+    n_fixed: int
+    fixed_rows: np.ndarray
+    flex_rows: np.ndarray
+    flex_group: np.ndarray
+    flex_energy_kwh: np.ndarray
+
+    def split(self, filled_kwh: np.ndarray) -> np.ndarray:
+        """Fills of the merged book back on the plan's orders."""
+        n_orders = len(self.fixed_rows) + len(self.flex_rows)
+        out = np.zeros(n_orders)
+        out[self.fixed_rows] = filled_kwh[: self.n_fixed]
+        group_fill = filled_kwh[self.n_fixed :]
+        group_energy = self.energy_kwh[self.n_fixed :]
+        share = np.divide(group_fill, group_energy, out=np.zeros(len(group_fill)),
+                          where=group_energy > 0)
+        out[self.flex_rows] = share[self.flex_group] * self.flex_energy_kwh
+        return out
+
+
+def merge_flexible(plan: Plan, household_bus: np.ndarray) -> BusBook:
+    """Merge the plan's flexible orders per (bus, side, limit price)."""
+    flexible = plan.kind != KIND_NET
+    fixed_rows = np.flatnonzero(~flexible)
+    flex_rows = np.flatnonzero(flexible)
+    order_bus = household_bus[plan.household]
+    keys = np.stack([order_bus[flex_rows], plan.is_buy[flex_rows],
+                     plan.price_per_kwh[flex_rows]])
+    uniq, group = np.unique(keys, axis=1, return_inverse=True)
+    group = group.reshape(-1)
+    merged_energy = np.bincount(group, plan.energy_kwh[flex_rows], uniq.shape[1])
+    return BusBook(
+        bus=np.concatenate([order_bus[fixed_rows], uniq[0].astype(np.int64)]),
+        is_buy=np.concatenate([plan.is_buy[fixed_rows], uniq[1].astype(bool)]),
+        energy_kwh=np.concatenate([plan.energy_kwh[fixed_rows], merged_energy]),
+        price_per_kwh=np.concatenate([plan.price_per_kwh[fixed_rows], uniq[2]]),
+        flexible=np.concatenate([np.zeros(len(fixed_rows), bool),
+                                 np.ones(uniq.shape[1], bool)]),
+        n_fixed=len(fixed_rows),
+        fixed_rows=fixed_rows,
+        flex_rows=flex_rows,
+        flex_group=group,
+        flex_energy_kwh=plan.energy_kwh[flex_rows],
+    )
+
+
 class GridStage:
     """The feeder of a run, its model, and the bus and line tables being written."""
 
@@ -192,7 +258,9 @@ class GridStage:
         q = -np.bincount(self.bus, demand_kwh, self.n_bus) * self.tan_phi / self.dt_h + bg_q
         return p, q
 
-    def can_relieve(self, chk: GridCheck, plan: Plan, filled_kwh: np.ndarray) -> bool:
+    def can_relieve(
+        self, v_pu: np.ndarray, line_violation: np.ndarray, plan: Plan, filled_kwh: np.ndarray
+    ) -> bool:
         """Whether the market holds anything that could relieve the broken limits.
 
         Under-voltage is relieved only by not charging flexible storage or postponing EV
@@ -207,16 +275,22 @@ class GridStage:
         flex_buy += float(plan.ev_deferrable_kwh.sum())
         flex_sell = float(filled_kwh[flexible & ~plan.is_buy].sum())
         pv = float(plan.generation_kwh.sum())
-        under = bool((chk.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any())
-        over = bool((chk.v_pu > self.model.v_hi_pu + VIOLATION_TOL_PU).any())
+        under = bool((v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any())
+        over = bool((v_pu > self.model.v_hi_pu + VIOLATION_TOL_PU).any())
         return (
             (under and flex_buy > TINY_KWH)
             or (over and pv + flex_sell > TINY_KWH)
-            or (bool(chk.line_violation.any()) and pv + flex_buy + flex_sell > TINY_KWH)
+            or (bool(line_violation.any()) and pv + flex_buy + flex_sell > TINY_KWH)
         )
 
     def saturated_relief(
-        self, chk: GridCheck, plan: Plan, filled_kwh: np.ndarray, p: np.ndarray, q: np.ndarray
+        self,
+        v_pu: np.ndarray,
+        line_violation: np.ndarray,
+        plan: Plan,
+        filled_kwh: np.ndarray,
+        p: np.ndarray,
+        q: np.ndarray,
     ) -> np.ndarray | None:
         """Orders to drop when an under-voltage persists even without any flexible charging.
 
@@ -228,9 +302,9 @@ class GridStage:
         This returns that set of orders (a mask), or None when the optimisation is needed.
         Nodal prices are not defined then (the limit cannot be restored).
         """
-        under = bool((chk.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any())
-        over = bool((chk.v_pu > self.model.v_hi_pu + VIOLATION_TOL_PU).any())
-        if not under or over or chk.line_violation.any():
+        under = bool((v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any())
+        over = bool((v_pu > self.model.v_hi_pu + VIOLATION_TOL_PU).any())
+        if not under or over or line_violation.any():
             return None
         flex_buy = (plan.kind != KIND_NET) & plan.is_buy
         charging = flex_buy & (filled_kwh > 0)
@@ -238,8 +312,10 @@ class GridStage:
         relief_kwh = np.bincount(self.bus[plan.household[charging]], filled_kwh[charging],
                                  self.n_bus).astype(float)
         relief_kwh += np.bincount(self.bus, deferred, self.n_bus)
-        relieved = self.model.check(p + relief_kwh / self.dt_h, q)
-        if (relieved.v_pu < self.model.v_lo_pu - VIOLATION_TOL_PU).any():
+        # the screen is the same linear model as the Pyomo check (equal to 1e-7 p.u.),
+        # and this is only the decision whether the optimisation is needed
+        v_relieved, _, _ = self.model.screen(p + relief_kwh / self.dt_h, q)
+        if (v_relieved < self.model.v_lo_pu - VIOLATION_TOL_PU).any():
             return flex_buy
         return None
 
@@ -279,32 +355,45 @@ class GridStage:
         """Check an interval; re-clear it with the feeder in the model if a limit breaks
         and the market could relieve it (see :meth:`can_relieve`)."""
         p, q = self.injections(net_kwh, plan.demand_kwh, bg_p, bg_q)
-        chk = self.model.check(p, q)
+        m = self.model
+        if filled_kwh is not None:
+            # The screen (the same linear model, equal to the Pyomo solve to 1e-7 p.u.)
+            # decides whether the known optimum of an unrestorable under-voltage applies;
+            # the state that is recorded is always checked by the Pyomo model (recheck).
+            v, loading, _ = m.screen(p, q)
+            bus_bad = (v < m.v_lo_pu - VIOLATION_TOL_PU) | (v > m.v_hi_pu + VIOLATION_TOL_PU)
+            line_bad = loading > m.loading_limit_frac + VIOLATION_TOL_PU
+            if (bus_bad.any() and self.can_relieve(v, line_bad, plan, filled_kwh)):
+                dropped = self.saturated_relief(v, line_bad, plan, filled_kwh, p, q)
+                if dropped is not None:
+                    return GridOutcome(
+                        None, p, q, recleared=True, dropped_orders=dropped,
+                        ev_deferred_kwh=self.deferrable_of_buyers(plan),
+                        violations_before=int(bus_bad.sum() + line_bad.sum()),
+                    )
+        chk = m.check(p, q)
         if chk.violations == 0:
             return GridOutcome(chk, p, q, recleared=False)
-        if filled_kwh is not None:
-            if not self.can_relieve(chk, plan, filled_kwh):
-                return GridOutcome(chk, p, q, recleared=False)
-            dropped = self.saturated_relief(chk, plan, filled_kwh, p, q)
-            if dropped is not None:
-                return GridOutcome(chk, p, q, recleared=True, dropped_orders=dropped,
-                                   ev_deferred_kwh=self.deferrable_of_buyers(plan))
+        if filled_kwh is not None and not self.can_relieve(
+            chk.v_pu, chk.line_violation, plan, filled_kwh
+        ):
+            return GridOutcome(chk, p, q, recleared=False)
         dt = self.dt_h
         if not self._reserved:
             # size the clearing model once for the fullest bus, so it is never rebuilt
             per_bus = int(np.bincount(self.bus, minlength=self.n_bus).max())
-            reserve_order_slots(self.model, per_bus, 2 * per_bus)
+            reserve_order_slots(self.model, per_bus, 2)
             self._reserved = True
-        order_bus = self.bus[plan.household]
-        flexible = plan.kind != KIND_NET
+        book = merge_flexible(plan, self.bus)
         res = self.model.clear_constrained(
-            bg_p, q, order_bus, ~plan.is_buy, plan.energy_kwh, plan.price_per_kwh,
+            bg_p, q, book.bus, ~book.is_buy, book.energy_kwh, book.price_per_kwh,
             np.bincount(self.bus, plan.generation_kwh, self.n_bus) / dt,
             tariffs.retail_price_per_kwh, tariffs.feed_in_price_per_kwh, dt,
             deferrable_kw=np.bincount(self.bus, plan.ev_deferrable_kwh, self.n_bus) / dt,
-            order_flexible=flexible,
+            order_flexible=book.flexible,
         )
-        filled = res.order_filled_kwh
+        filled = book.split(res.order_filled_kwh)
+        flexible = plan.kind != KIND_NET
         n = len(self.bus)
         unmatched = np.maximum(plan.energy_kwh - filled, 0.0)
         net_sell = (~plan.is_buy) & ~flexible

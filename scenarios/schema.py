@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from market import MECHANISMS
+from scenarios.schema_live import LiveSection, check_meter_households
 
 
 class _Section(BaseModel):
@@ -242,6 +243,7 @@ class Scenario(_Section):
     community: Community = Community()
     market: MarketSection = MarketSection()
     grid: GridSection = GridSection()
+    live: LiveSection = LiveSection()
 
     @model_validator(mode="after")
     def _cross_section(self) -> Scenario:
@@ -257,6 +259,7 @@ class Scenario(_Section):
                 "the feeder, which needs the feeder in the run: set grid.check to 'pyomo' "
                 "or 'pyomo+ac' (it is 'off'), or use market.grid_fee_model = 'flat'"
             )
+        problems += check_meter_households(self.live, self.community.households)
         if problems:
             raise ValueError("; ".join(problems))
         return self

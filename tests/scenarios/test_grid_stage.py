@@ -5,7 +5,7 @@ import pytest
 
 from agents.community import KIND_BATTERY, KIND_NET, Plan
 from scenarios import load_scenario
-from scenarios.grid_stage import GridStage, pair_fills, share_curtailment
+from scenarios.grid_stage import GridStage, merge_flexible, pair_fills, share_curtailment
 
 
 def _plan(household, is_buy, energy, price, kind, generation, demand, deferrable=None) -> Plan:
@@ -99,3 +99,23 @@ def test_unrestorable_undervoltage_defers_ev_charging_of_buyers(ieee33_stage):
     np.testing.assert_allclose(out.ev_deferred_kwh, [2.0, 0.0, 1.0, 0.0])
     shrunk = stage.shrink_buy_orders(plan, out.ev_deferred_kwh)
     np.testing.assert_allclose(shrunk.energy_kwh, [1.0, 1.0])  # h2's buy order is gone
+
+
+def test_flexible_orders_merge_per_bus_side_and_price() -> None:
+    # households 0, 1 on bus 0 and 2 on bus 1; three storage buys at 0.12, one sell
+    plan = _plan([0, 0, 1, 2, 1], [True, True, True, True, False], [1.0, 2.0, 3.0, 4.0, 5.0],
+                 [0.25, 0.12, 0.12, 0.12, 0.20],
+                 [KIND_NET, KIND_BATTERY, KIND_BATTERY, KIND_BATTERY, KIND_BATTERY],
+                 np.zeros(3), np.zeros(3))
+    book = merge_flexible(plan, household_bus=np.array([0, 0, 1]))
+    assert book.n_fixed == 1
+    # merged: (bus 0, sell, 0.20) 5 kWh; (bus 0, buy, 0.12) 5 kWh; (bus 1, buy, 0.12) 4 kWh
+    merged = sorted(zip(book.bus[1:], book.is_buy[1:], book.energy_kwh[1:], strict=True))
+    assert merged == [(0, False, 5.0), (0, True, 5.0), (1, True, 4.0)]
+    # a merged fill is shared pro rata back onto its orders
+    fills = np.zeros(len(book.energy_kwh))
+    fills[0] = 1.0
+    group_of = {(int(b), bool(s)): i + 1 for i, (b, s) in
+                enumerate(zip(book.bus[1:], book.is_buy[1:], strict=True))}
+    fills[group_of[(0, True)]] = 2.5
+    np.testing.assert_allclose(book.split(fills), [1.0, 1.0, 1.5, 0.0, 0.0])

@@ -1,0 +1,375 @@
+"""What the batch engine and the live market share: the community's inputs and the
+per-interval market step (clear → grid check / re-clear → settle).
+
+:class:`CommunityInputs` draws the households, their profiles, EV trips and limit
+prices from the scenario's seed, in blocks of :data:`BLOCK_DAYS` days (the same draws
+whoever asks: the batch engine, the live agents or the meter emulator). Meter-backed
+households (``[live] meters``) have no devices of their own and see their grid
+connection (:func:`agents.meters.as_metered`); price takers bid ``retail − fee`` and ask
+``feed_in``.
+
+:class:`MarketStep` clears one interval's plan. The batch engine passes the community's
+own :meth:`agents.community.Community.outcome` for the physics; the live market, which
+knows only what the agents sent, passes its book-keeping equivalent. Either way the
+orders are cleared, checked on the feeder, re-cleared if needed and settled by this one
+piece of code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from agents.community import TINY_KWH, Flows, Plan
+from agents.ev import EvSchedule, EvWindow, draw_ev_schedule
+from agents.households import Households, HouseholdSpec, sample_households
+from agents.meters import as_metered, without_devices
+from agents.profiles import ProfileSource, Site
+from agents.strategy import PriceBand, draw_limit_prices
+from grid import electrical_distance_pu
+from market.fees import distance_fee_per_kwh
+from market.mechanisms import ARRAY_MECHANISMS, SINGLE_PRICE, ArrayMechanism
+from market.quality import welfare
+from market.settlement import Bill, Tariffs, settle, trade_payments
+from market.uniform import Matching, clear_uniform
+from scenarios.grid_stage import GridOutcome, GridStage, Pairing
+from scenarios.schema import Scenario
+
+BLOCK_DAYS = 7
+"""Days of intervals simulated and written per block (bounds memory)."""
+
+STREAM_CDA = 303
+"""Random stream of the continuous double auction's arrival order."""
+
+FlowsOf = Callable[[Plan, np.ndarray, "np.ndarray | None"], Flows]
+"""``(plan, filled_kwh per order, ev_deferred_kwh or None) -> Flows``."""
+
+
+def household_spec(scenario: Scenario) -> HouseholdSpec:
+    """The ``[community]`` keys that shape the household table."""
+    c = scenario.community
+    names = HouseholdSpec.__dataclass_fields__
+    return HouseholdSpec(**{k: v for k, v in c.model_dump().items() if k in names})
+
+
+def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
+    """The profile source the scenario asks for."""
+    sim, c = scenario.simulation, scenario.community
+    site = Site(c.latitude, c.longitude, c.altitude_m, sim.timezone)
+    start = sim.start_timestamp()
+    if c.profiles == "simbench":
+        from agents.simbench_profiles import SimbenchProfiles
+
+        return SimbenchProfiles(
+            start, sim.days, sim.interval_minutes, site, hh.annual_kwh, hh.pv_kwp,
+            sim.seed, grid_code=c.simbench_code,
+        )
+    from agents.profiles import SyntheticProfiles
+
+    return SyntheticProfiles(
+        start, sim.days, sim.interval_minutes, site, hh.annual_kwh, hh.pv_kwp,
+        hh.pv_tilt_deg, hh.pv_azimuth_deg, sim.seed,
+    )
+
+
+def timeline(scenario: Scenario) -> pd.DatetimeIndex:
+    """Tz-aware timestamps of every interval start (elapsed time from the start)."""
+    sim = scenario.simulation
+    start = sim.start_timestamp()
+    utc = pd.date_range(
+        start.tz_convert("UTC"), periods=sim.n_intervals, freq=f"{sim.interval_minutes}min"
+    )
+    return utc.tz_convert(sim.timezone)
+
+
+def price_band(scenario: Scenario) -> PriceBand:
+    mk = scenario.market
+    return PriceBand(mk.feed_in_price_per_kwh, mk.retail_price_per_kwh, mk.max_grid_fee_per_kwh)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block of whole days of inputs, arrays of shape (intervals, households)."""
+
+    first_day: int
+    t0: int
+    generation_kwh: np.ndarray
+    demand_kwh: np.ndarray
+    bids: np.ndarray
+    asks: np.ndarray
+    ev: EvWindow
+
+    @property
+    def n(self) -> int:
+        return len(self.generation_kwh)
+
+    def observed(self, t: int, intervals_per_day: int) -> tuple:
+        """The arguments of :meth:`agents.community.Community.plan` for interval ``t``."""
+        i = t - self.t0
+        ev = self.ev
+        return (t % intervals_per_day, self.generation_kwh[i], self.demand_kwh[i],
+                self.bids[i], self.asks[i], ev.present[i], ev.drive_kwh[i],
+                ev.intervals_to_departure[i])
+
+
+class CommunityInputs:
+    """The scenario's households and everything they observe, drawn from its seed."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        sim = scenario.simulation
+        self.scenario = scenario
+        self.stamps = timeline(scenario)
+        self.band = price_band(scenario)
+        hh = sample_households(household_spec(scenario), sim.seed)
+        ids = list(hh.agent_id)
+        meters = scenario.live.meters
+        self.meter_rows = np.array([ids.index(m.household) for m in meters], dtype=np.int64)
+        self.price_takers = np.array(
+            [ids.index(m.household) for m in meters if m.strategy == "price_taker"],
+            dtype=np.int64)
+        self.metered = np.zeros(hh.n, dtype=bool)
+        self.metered[self.meter_rows] = True
+        if self.metered.any():
+            hh = without_devices(hh, self.metered)
+        self.hh = hh
+        self.profiles = make_profiles(scenario, hh)
+        self.schedule: EvSchedule = draw_ev_schedule(
+            hh, self.stamps[:: sim.intervals_per_day].dayofweek.to_numpy(),
+            sim.intervals_per_day, sim.interval_hours, sim.seed,
+        )
+        self._block: Block | None = None
+
+    def block(self, first_day: int, n_days: int) -> Block:
+        """Inputs of days ``first_day … first_day + n_days − 1``."""
+        sc = self.scenario
+        ipd = sc.simulation.intervals_per_day
+        window = self.profiles.window(first_day, n_days)
+        gen, demand = window.generation_kwh, window.demand_kwh
+        bids, asks = draw_limit_prices(
+            sc.community.strategy, self.band, demand.shape, sc.simulation.seed, first_day
+        )
+        for m in sc.live.meters:
+            if m.strategy != "price_taker" and m.strategy != sc.community.strategy:
+                col = self.hh.agent_id.tolist().index(m.household)
+                own_bid, own_ask = draw_limit_prices(
+                    m.strategy, self.band, demand.shape, sc.simulation.seed, first_day)
+                bids[:, col], asks[:, col] = own_bid[:, col], own_ask[:, col]
+        if self.metered.any():
+            rows = self.meter_rows
+            gen, demand = gen.copy(), demand.copy()
+            gen[:, rows], demand[:, rows] = as_metered(gen[:, rows], demand[:, rows])
+            bids[:, self.price_takers] = self.band.high
+            asks[:, self.price_takers] = self.band.low
+        return Block(first_day, first_day * ipd, gen, demand, bids, asks,
+                     self.schedule.window(first_day, n_days))
+
+    def at(self, t: int) -> Block:
+        """The block holding interval ``t`` (cached: live callers walk forward)."""
+        sim = self.scenario.simulation
+        blk = self._block
+        if blk is None or not (blk.t0 <= t < blk.t0 + blk.n):
+            first_day = (t // sim.intervals_per_day) // BLOCK_DAYS * BLOCK_DAYS
+            blk = self.block(first_day, min(BLOCK_DAYS, sim.days - first_day))
+            self._block = blk
+        return blk
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    """One interval's clearing: the matching, fills per order, trades and quality."""
+
+    match: Matching
+    filled_kwh: np.ndarray
+    pairing: Pairing
+    welfare: float
+    optimal_welfare: float
+
+
+def clear_plan(
+    plan: Plan, core: ArrayMechanism, rng: np.random.Generator, optimal: bool
+) -> Cleared:
+    """Clear the plan's orders with the mechanism's array core.
+
+    ``optimal`` says that the mechanism's matching is the welfare optimum (uniform), so
+    the optimum need not be computed again.
+    """
+    buy = np.flatnonzero(plan.is_buy)
+    sell = np.flatnonzero(~plan.is_buy)
+    bq, bp = plan.energy_kwh[buy], plan.price_per_kwh[buy]
+    sq, sp = plan.energy_kwh[sell], plan.price_per_kwh[sell]
+    match = core(bq, bp, sq, sp, rng)
+    filled = np.zeros(len(plan.energy_kwh))
+    filled[buy] = match.buy_filled_kwh
+    filled[sell] = match.sell_filled_kwh
+    pairing = Pairing(
+        buyer=plan.household[buy][match.trade_buy],
+        seller=plan.household[sell][match.trade_sell],
+        energy_kwh=match.trade_kwh,
+        price_per_kwh=match.buyer_price_per_kwh,
+        seller_price_per_kwh=match.seller_price_per_kwh,
+    )
+    got = welfare(bp, sp, match)
+    best = got if optimal else welfare(bp, sp, clear_uniform(bq, bp, sq, sp))
+    return Cleared(match, filled, pairing, got, best)
+
+
+class GridFees:
+    """Grid fee per P2P trade [currency], flat or by electrical distance."""
+
+    def __init__(self, scenario: Scenario, grid: GridStage | None) -> None:
+        mk = scenario.market
+        self.flat_per_kwh = mk.grid_fee_per_kwh
+        self.by_bus: np.ndarray | None = None
+        self.household_bus: np.ndarray | None = None
+        if mk.grid_fee_model == "distance":
+            if grid is None:  # the schema forbids it; keep the message if called directly
+                raise ValueError("market.grid_fee_model = 'distance' needs grid.check != 'off'")
+            self.by_bus = distance_fee_per_kwh(
+                electrical_distance_pu(grid.feeder), grid.feeder.household_buses,
+                mk.grid_fee_per_kwh, mk.grid_fee_distance_per_kwh,
+            )
+            self.household_bus = grid.bus
+
+    def per_trade(self, pairing: Pairing) -> np.ndarray:
+        """Fee of each trade [currency], paid by its buyer."""
+        if self.by_bus is None or self.household_bus is None:
+            return self.flat_per_kwh * pairing.energy_kwh
+        rate = self.by_bus[self.household_bus[pairing.buyer], self.household_bus[pairing.seller]]
+        return rate * pairing.energy_kwh
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One interval through the market and the feeder.
+
+    ``plan`` is the plan as finally cleared (orders dropped or shrunk by the feeder);
+    ``order_filled_kwh`` and ``ev_deferred_kwh`` refer to the orders of the plan that
+    went in, so that an agent can apply its own fills.
+    """
+
+    plan: Plan
+    cleared: Cleared
+    match: Matching
+    pairing: Pairing
+    price_per_kwh: float
+    volume_kwh: float
+    order_filled_kwh: np.ndarray
+    ev_deferred_kwh: np.ndarray | None
+    flows: Flows
+    generation_kwh: np.ndarray
+    curtailed_kwh: np.ndarray
+    net_kwh: np.ndarray
+    outcome: GridOutcome | None
+    trade_fee: np.ndarray
+    bill: Bill
+    violations_before_reclear: int = 0
+
+
+class MarketStep:
+    """Clear → grid check (re-clear) → settle, for one interval at a time."""
+
+    def __init__(self, scenario: Scenario, n_households: int, grid: GridStage | None) -> None:
+        mk = scenario.market
+        self.n = n_households
+        self.grid = grid
+        self.fees = GridFees(scenario, grid)
+        self.core: ArrayMechanism = ARRAY_MECHANISMS[mk.mechanism]
+        self.optimal = mk.mechanism in SINGLE_PRICE
+        self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
+        self.tariffs = Tariffs(mk.retail_price_per_kwh, mk.feed_in_price_per_kwh,
+                               mk.grid_fee_per_kwh)
+
+    def run(
+        self,
+        plan: Plan,
+        flows_of: FlowsOf,
+        bg_p: np.ndarray | None = None,
+        bg_q: np.ndarray | None = None,
+    ) -> StepResult:
+        """Clear ``plan``; ``flows_of`` turns fills into what the households did."""
+        n, grid = self.n, self.grid
+        cleared = clear_plan(plan, self.core, self.rng, self.optimal)
+        match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
+        price, volume = match.price_per_kwh, match.volume_kwh
+        order_filled = filled
+        deferred: np.ndarray | None = None
+        flows = flows_of(plan, filled, None)
+        generation = plan.generation_kwh
+        curtailed = np.zeros(n)
+        net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+        outcome = None
+        before = 0
+        if grid is not None:
+            assert bg_p is not None and bg_q is not None
+            outcome = grid.check(plan, net, bg_p, bg_q, self.tariffs, filled)
+            before = outcome.violations_before_reclear
+            if outcome.dropped_orders is not None:
+                # the limit cannot be restored: clear again without those orders and
+                # with the buyers' deferred EV charging taken off their orders
+                kept_rows = np.flatnonzero(~outcome.dropped_orders)
+                subset = _orders_subset(plan, ~outcome.dropped_orders)
+                kept = GridStage.shrink_buy_orders(subset, outcome.ev_deferred_kwh)
+                kept_rows = kept_rows[_shrink_keep(subset, outcome.ev_deferred_kwh)]
+                cleared = clear_plan(kept, self.core, self.rng, self.optimal)
+                match, pairing = cleared.match, cleared.pairing
+                deferred = outcome.ev_deferred_kwh
+                plan = replace(kept, ev_self_kwh=kept.ev_self_kwh - deferred)
+                filled = cleared.filled_kwh
+                order_filled = np.zeros(len(order_filled))
+                order_filled[kept_rows] = filled
+                flows = flows_of(plan, filled, None)
+                net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+                outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
+                price, volume = match.price_per_kwh, match.volume_kwh
+            elif outcome.recleared:
+                deferred = outcome.ev_deferred_kwh
+                order_filled = outcome.filled_kwh
+                flows = flows_of(plan, outcome.filled_kwh, deferred)
+                curtailed = outcome.curtailed_kwh
+                generation = generation - curtailed
+                net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+                outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
+                pairing = outcome.pairing
+                volume = float(pairing.energy_kwh.sum())
+                price = (
+                    float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))
+                    if volume > 0 else float("nan")
+                )
+        paid, received = trade_payments(
+            n, pairing.buyer, pairing.seller, pairing.energy_kwh,
+            pairing.price_per_kwh, pairing.seller_price_per_kwh,
+        )
+        trade_fee = self.fees.per_trade(pairing)
+        bill = settle(net, flows.bought_kwh, flows.sold_kwh, paid, received, self.tariffs,
+                      np.bincount(pairing.buyer, trade_fee, n))
+        return StepResult(
+            plan=plan, cleared=cleared, match=match, pairing=pairing, price_per_kwh=price,
+            volume_kwh=volume, order_filled_kwh=order_filled, ev_deferred_kwh=deferred,
+            flows=flows, generation_kwh=generation, curtailed_kwh=curtailed, net_kwh=net,
+            outcome=outcome, trade_fee=trade_fee, bill=bill, violations_before_reclear=before,
+        )
+
+
+def _orders_subset(plan: Plan, keep: np.ndarray) -> Plan:
+    """The plan with only the orders in ``keep``."""
+    return replace(
+        plan,
+        household=plan.household[keep],
+        is_buy=plan.is_buy[keep],
+        energy_kwh=plan.energy_kwh[keep],
+        price_per_kwh=plan.price_per_kwh[keep],
+        kind=plan.kind[keep],
+    )
+
+
+def _shrink_keep(plan: Plan, deferred_kwh: np.ndarray) -> np.ndarray:
+    """Which orders :meth:`GridStage.shrink_buy_orders` keeps (the same rule)."""
+    from agents.community import KIND_NET
+
+    net_buy = (plan.kind == KIND_NET) & plan.is_buy
+    energy = plan.energy_kwh.copy()
+    energy[net_buy] -= deferred_kwh[plan.household[net_buy]]
+    return ~net_buy | (energy > TINY_KWH)

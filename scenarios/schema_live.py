@@ -1,0 +1,86 @@
+"""The ``[live]`` scenario section: the live market's topic root, gate and limits, and the
+smart meters that back households.
+
+A meter-backed household is what its meter sees at the grid connection: no battery and
+no EV of its own, ``generation_kwh`` = energy exported and ``demand_kwh`` = energy
+imported in the interval (:func:`agents.meters.as_metered`). Its orders are placed by
+the market from its readings, as a price taker (bids at ``retail − fee``, asks at
+``feed_in``) unless the meter names a strategy. The batch engine models the same
+households the same way, so that a batch run and a live run of one scenario agree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+METER_FORMATS = ("tasmota", "shelly", "dsmr", "generic")
+_TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Meter(_Section):
+    """One smart meter and the household it backs."""
+
+    id: str = Field(pattern=_TOPIC_LEVEL.pattern)
+    """Meter id as it appears in its topic (``meters/<format>/<id>/…``)."""
+    format: Literal["tasmota", "shelly", "dsmr", "generic"]
+    household: str = Field(pattern=_TOPIC_LEVEL.pattern)
+    """Agent id of the household (``h0001`` …) whose grid connection the meter measures."""
+    strategy: Literal["price_taker", "zic", "truthful"] = "price_taker"
+
+
+class LiveSection(_Section):
+    """The live market over MQTT (``p2pgrid live``)."""
+
+    community: str = Field("", pattern=r"^([A-Za-z0-9_.-]{1,64})?$")
+    """Topic root ``p2pgrid/<community>/``; empty means the scenario's name, slugified."""
+    gate_fraction: float = Field(0.8, gt=0, le=1)
+    """Share of an interval's wall time after which its gate closes."""
+    close_when_complete: bool = True
+    """Close the gate early once every household has sent its reading and orders."""
+    reconnect_grace_s: float = Field(2.0, ge=0, le=600)
+    """A gate never closes while the market is cut off from the broker; after it
+    reconnects the gate stays open at least this long [s] for re-sent orders."""
+    max_payload_bytes: int = Field(16_384, ge=256, le=1_048_576)
+    max_orders_per_message: int = Field(16, ge=1, le=1000)
+    max_messages_per_interval: int = Field(12, ge=2, le=10_000)
+    """Messages one agent or meter may send per interval; more are rejected as a flood."""
+    max_power_kw: float = Field(1000.0, gt=0, le=1e6)
+    """Readings and orders above this power over the interval are rejected as absurd."""
+    max_price_per_kwh: float = Field(10.0, gt=0, le=1e4)
+    meters: tuple[Meter, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> LiveSection:
+        problems = []
+        ids = [m.id for m in self.meters]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(f"meters: meter id {dup!r} appears more than once")
+        homes = [m.household for m in self.meters]
+        for dup in sorted({h for h in homes if homes.count(h) > 1}):
+            problems.append(f"meters: household {dup!r} has more than one meter")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def household_ids(n: int) -> list[str]:
+    """The agent ids of a community of ``n`` households (as :mod:`agents.households`)."""
+    width = max(4, len(str(n)))
+    return [f"h{i + 1:0{width}d}" for i in range(n)]
+
+
+def check_meter_households(live: LiveSection, n_households: int) -> list[str]:
+    """Problems with meters that name households the community does not have."""
+    known = set(household_ids(n_households))
+    return [
+        f"live.meters: meter {m.id!r} names household {m.household!r}, which is not one of "
+        f"the {n_households} households ({household_ids(n_households)[0]} …)"
+        for m in live.meters if m.household not in known
+    ]
