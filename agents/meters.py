@@ -119,8 +119,11 @@ def read_tasmota(payload: bytes | str, tz: ZoneInfo) -> Sample:
         raise MeterPayloadError("missing ENERGY object")
     time_s = _time_iso(data["Time"], "Time", tz) if "Time" in data else None
     imp = _counter(energy["Total"], "ENERGY.Total") if "Total" in energy else None
-    exp = (_counter(energy["ExportActive"], "ENERGY.ExportActive")
-           if "ExportActive" in energy else None)
+    exp = (
+        _counter(energy["ExportActive"], "ENERGY.ExportActive")
+        if "ExportActive" in energy
+        else None
+    )
     power = _number(energy["Power"], "ENERGY.Power") / 1000.0 if "Power" in energy else None
     return _checked(Sample(time_s, imp, exp, power))
 
@@ -133,13 +136,17 @@ def read_shelly(payload: bytes | str, suffix: str) -> Sample:
         if "total_act" not in data:
             raise MeterPayloadError("emdata:0 without total_act")
         imp = _counter(data["total_act"], "total_act", 1e-3)
-        exp = (_counter(data["total_act_ret"], "total_act_ret", 1e-3)
-               if "total_act_ret" in data else None)
+        exp = (
+            _counter(data["total_act_ret"], "total_act_ret", 1e-3)
+            if "total_act_ret" in data
+            else None
+        )
         return _checked(Sample(time_s, imp, exp, None))
     if "total_act_power" not in data:
         raise MeterPayloadError("em:0 without total_act_power")
-    return _checked(Sample(time_s, power_kw=_number(data["total_act_power"],
-                                                     "total_act_power") / 1000.0))
+    return _checked(
+        Sample(time_s, power_kw=_number(data["total_act_power"], "total_act_power") / 1000.0)
+    )
 
 
 def read_dsmr(payload: bytes | str, tz: ZoneInfo) -> Sample:
@@ -156,9 +163,11 @@ def read_dsmr(payload: bytes | str, tz: ZoneInfo) -> Sample:
     imp, exp = pair("electricity_delivered"), pair("electricity_returned")
     power = None
     if "electricity_currently_delivered" in data or "electricity_currently_returned" in data:
-        power = _number(data.get("electricity_currently_delivered", 0.0),
-                        "electricity_currently_delivered") - _number(
-            data.get("electricity_currently_returned", 0.0), "electricity_currently_returned")
+        power = _number(
+            data.get("electricity_currently_delivered", 0.0), "electricity_currently_delivered"
+        ) - _number(
+            data.get("electricity_currently_returned", 0.0), "electricity_currently_returned"
+        )
     return _checked(Sample(time_s, imp, exp, power))
 
 
@@ -187,7 +196,8 @@ def read_meter(fmt: str, suffix: str, payload: bytes | str, tz: ZoneInfo) -> Sam
         raise MeterPayloadError(f"unknown meter format {fmt!r}")
     if suffix not in SUFFIXES[fmt]:
         raise MeterPayloadError(
-            f"{fmt} meters publish on {', '.join(SUFFIXES[fmt])}, not {suffix!r}")
+            f"{fmt} meters publish on {', '.join(SUFFIXES[fmt])}, not {suffix!r}"
+        )
     try:
         if fmt == "tasmota":
             return read_tasmota(payload, tz)
@@ -267,8 +277,11 @@ class MeterTracker:
 
     def covers(self, t: int) -> bool:
         """Whether the samples reach the end of interval ``t``."""
-        return (self.last is not None and self.last.time_s is not None
-                and self.last.time_s >= self.start_s + (t + 1) * self.interval_s - 1e-6)
+        return (
+            self.last is not None
+            and self.last.time_s is not None
+            and self.last.time_s >= self.start_s + (t + 1) * self.interval_s - 1e-6
+        )
 
     def take(self, t: int) -> tuple[float, float]:
         """``(import_kwh, export_kwh)`` of interval ``t``; forgets it and anything older."""
@@ -278,8 +291,7 @@ class MeterTracker:
         return imp, exp
 
 
-def as_metered(generation_kwh: np.ndarray, demand_kwh: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def as_metered(generation_kwh: np.ndarray, demand_kwh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What a meter at the grid connection sees: ``(export, import)`` [kWh]."""
     net = generation_kwh - demand_kwh
     return np.maximum(net, 0.0), np.maximum(-net, 0.0)
@@ -290,9 +302,18 @@ def without_devices(hh: Households, mask: np.ndarray) -> Households:
     (a meter-backed household trades its metered net position only)."""
     zero = {
         name: np.where(mask, 0.0, getattr(hh, name))
-        for name in ("battery_kwh", "battery_power_kw", "battery_soc_min_kwh",
-                     "battery_soc_max_kwh", "battery_soc0_kwh", "ev_kwh", "ev_charger_kw",
-                     "ev_departure_soc_kwh", "ev_soc_min_kwh", "ev_trip_kwh_mean")
+        for name in (
+            "battery_kwh",
+            "battery_power_kw",
+            "battery_soc_min_kwh",
+            "battery_soc_max_kwh",
+            "battery_soc0_kwh",
+            "ev_kwh",
+            "ev_charger_kw",
+            "ev_departure_soc_kwh",
+            "ev_soc_min_kwh",
+            "ev_trip_kwh_mean",
+        )
     }
     return replace(hh, ev_v2g=hh.ev_v2g & ~mask, **zero)
 
@@ -300,45 +321,65 @@ def without_devices(hh: Households, mask: np.ndarray) -> Households:
 # --- native payloads, for the emulator (the inverse of the readers) -----------------
 
 
-def tasmota_payload(local_time: datetime, import_kwh: float, export_kwh: float,
-                    power_kw: float) -> dict[str, Any]:
+def tasmota_payload(
+    local_time: datetime, import_kwh: float, export_kwh: float, power_kw: float
+) -> dict[str, Any]:
     """A Tasmota SENSOR telegram."""
     return {
         "Time": local_time.replace(tzinfo=None).isoformat(timespec="seconds"),
         "ENERGY": {
-            "TotalStartTime": "2024-01-01T00:00:00", "Total": import_kwh,
-            "ExportActive": export_kwh, "Power": power_kw * 1000.0, "Voltage": 230,
-            "Current": abs(power_kw) * 1000.0 / 230.0, "Factor": 1.0,
+            "TotalStartTime": "2024-01-01T00:00:00",
+            "Total": import_kwh,
+            "ExportActive": export_kwh,
+            "Power": power_kw * 1000.0,
+            "Voltage": 230,
+            "Current": abs(power_kw) * 1000.0 / 230.0,
+            "Factor": 1.0,
         },
     }
 
 
-def shelly_payloads(time_s: float, import_kwh: float, export_kwh: float,
-                    power_kw: float) -> dict[str, dict[str, Any]]:
+def shelly_payloads(
+    time_s: float, import_kwh: float, export_kwh: float, power_kw: float
+) -> dict[str, dict[str, Any]]:
     """Shelly Pro 3EM ``status/emdata:0`` and ``status/em:0`` (with the event ``ts``)."""
     third = power_kw * 1000.0 / 3.0
     return {
-        "status/emdata:0": {"id": 0, "ts": time_s, "total_act": import_kwh * 1000.0,
-                            "total_act_ret": export_kwh * 1000.0},
-        "status/em:0": {"id": 0, "ts": time_s, "a_act_power": third, "b_act_power": third,
-                        "c_act_power": third, "total_act_power": power_kw * 1000.0},
+        "status/emdata:0": {
+            "id": 0,
+            "ts": time_s,
+            "total_act": import_kwh * 1000.0,
+            "total_act_ret": export_kwh * 1000.0,
+        },
+        "status/em:0": {
+            "id": 0,
+            "ts": time_s,
+            "a_act_power": third,
+            "b_act_power": third,
+            "c_act_power": third,
+            "total_act_power": power_kw * 1000.0,
+        },
     }
 
 
-def dsmr_payload(local_time: datetime, import_kwh: float, export_kwh: float,
-                 power_kw: float) -> dict[str, Any]:
+def dsmr_payload(
+    local_time: datetime, import_kwh: float, export_kwh: float, power_kw: float
+) -> dict[str, Any]:
     """A DSMR-reader JSON telegram (one tariff register used)."""
     return {
         "timestamp": local_time.isoformat(timespec="seconds"),
-        "electricity_delivered_1": import_kwh, "electricity_delivered_2": 0.0,
-        "electricity_returned_1": export_kwh, "electricity_returned_2": 0.0,
+        "electricity_delivered_1": import_kwh,
+        "electricity_delivered_2": 0.0,
+        "electricity_returned_1": export_kwh,
+        "electricity_returned_2": 0.0,
         "electricity_currently_delivered": max(power_kw, 0.0),
         "electricity_currently_returned": max(-power_kw, 0.0),
     }
 
 
-def generic_payload(time_s: float, import_kwh: float | None, export_kwh: float | None,
-                    power_kw: float | None) -> dict[str, Any]:
+def generic_payload(
+    time_s: float, import_kwh: float | None, export_kwh: float | None, power_kw: float | None
+) -> dict[str, Any]:
     """Our generic JSON (counters, power or both)."""
     out: dict[str, Any] = {"ts": time_s}
     if import_kwh is not None:

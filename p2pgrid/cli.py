@@ -183,6 +183,20 @@ def validate_grid(
         console.print(per_bus)
 
 
+from p2pgrid.cli_studies import register as _register_studies  # noqa: E402
+
+_register_studies(app)  # p2pgrid sweep, p2pgrid hosting-capacity
+
+from p2pgrid.cli_dashboard import register as _register_dashboard  # noqa: E402
+
+_register_dashboard(app)  # p2pgrid dashboard
+
+
+from p2pgrid.cli_live import register as _register_live  # noqa: E402
+
+_register_live(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

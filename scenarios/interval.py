@@ -64,14 +64,27 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
         from agents.simbench_profiles import SimbenchProfiles
 
         return SimbenchProfiles(
-            start, sim.days, sim.interval_minutes, site, hh.annual_kwh, hh.pv_kwp,
-            sim.seed, grid_code=c.simbench_code,
+            start,
+            sim.days,
+            sim.interval_minutes,
+            site,
+            hh.annual_kwh,
+            hh.pv_kwp,
+            sim.seed,
+            grid_code=c.simbench_code,
         )
     from agents.profiles import SyntheticProfiles
 
     return SyntheticProfiles(
-        start, sim.days, sim.interval_minutes, site, hh.annual_kwh, hh.pv_kwp,
-        hh.pv_tilt_deg, hh.pv_azimuth_deg, sim.seed,
+        start,
+        sim.days,
+        sim.interval_minutes,
+        site,
+        hh.annual_kwh,
+        hh.pv_kwp,
+        hh.pv_tilt_deg,
+        hh.pv_azimuth_deg,
+        sim.seed,
     )
 
 
@@ -110,9 +123,16 @@ class Block:
         """The arguments of :meth:`agents.community.Community.plan` for interval ``t``."""
         i = t - self.t0
         ev = self.ev
-        return (t % intervals_per_day, self.generation_kwh[i], self.demand_kwh[i],
-                self.bids[i], self.asks[i], ev.present[i], ev.drive_kwh[i],
-                ev.intervals_to_departure[i])
+        return (
+            t % intervals_per_day,
+            self.generation_kwh[i],
+            self.demand_kwh[i],
+            self.bids[i],
+            self.asks[i],
+            ev.present[i],
+            ev.drive_kwh[i],
+            ev.intervals_to_departure[i],
+        )
 
 
 class CommunityInputs:
@@ -128,8 +148,8 @@ class CommunityInputs:
         meters = scenario.live.meters
         self.meter_rows = np.array([ids.index(m.household) for m in meters], dtype=np.int64)
         self.price_takers = np.array(
-            [ids.index(m.household) for m in meters if m.strategy == "price_taker"],
-            dtype=np.int64)
+            [ids.index(m.household) for m in meters if m.strategy == "price_taker"], dtype=np.int64
+        )
         self.metered = np.zeros(hh.n, dtype=bool)
         self.metered[self.meter_rows] = True
         if self.metered.any():
@@ -137,8 +157,11 @@ class CommunityInputs:
         self.hh = hh
         self.profiles = make_profiles(scenario, hh)
         self.schedule: EvSchedule = draw_ev_schedule(
-            hh, self.stamps[:: sim.intervals_per_day].dayofweek.to_numpy(),
-            sim.intervals_per_day, sim.interval_hours, sim.seed,
+            hh,
+            self.stamps[:: sim.intervals_per_day].dayofweek.to_numpy(),
+            sim.intervals_per_day,
+            sim.interval_hours,
+            sim.seed,
         )
         self._block: Block | None = None
 
@@ -155,7 +178,8 @@ class CommunityInputs:
             if m.strategy != "price_taker" and m.strategy != sc.community.strategy:
                 col = self.hh.agent_id.tolist().index(m.household)
                 own_bid, own_ask = draw_limit_prices(
-                    m.strategy, self.band, demand.shape, sc.simulation.seed, first_day)
+                    m.strategy, self.band, demand.shape, sc.simulation.seed, first_day
+                )
                 bids[:, col], asks[:, col] = own_bid[:, col], own_ask[:, col]
         if self.metered.any():
             rows = self.meter_rows
@@ -163,8 +187,15 @@ class CommunityInputs:
             gen[:, rows], demand[:, rows] = as_metered(gen[:, rows], demand[:, rows])
             bids[:, self.price_takers] = self.band.high
             asks[:, self.price_takers] = self.band.low
-        return Block(first_day, first_day * ipd, gen, demand, bids, asks,
-                     self.schedule.window(first_day, n_days))
+        return Block(
+            first_day,
+            first_day * ipd,
+            gen,
+            demand,
+            bids,
+            asks,
+            self.schedule.window(first_day, n_days),
+        )
 
     def at(self, t: int) -> Block:
         """The block holding interval ``t`` (cached: live callers walk forward)."""
@@ -228,8 +259,10 @@ class GridFees:
             if grid is None:  # the schema forbids it; keep the message if called directly
                 raise ValueError("market.grid_fee_model = 'distance' needs grid.check != 'off'")
             self.by_bus = distance_fee_per_kwh(
-                electrical_distance_pu(grid.feeder), grid.feeder.household_buses,
-                mk.grid_fee_per_kwh, mk.grid_fee_distance_per_kwh,
+                electrical_distance_pu(grid.feeder),
+                grid.feeder.household_buses,
+                mk.grid_fee_per_kwh,
+                mk.grid_fee_distance_per_kwh,
             )
             self.household_bus = grid.bus
 
@@ -279,8 +312,9 @@ class MarketStep:
         self.core: ArrayMechanism = ARRAY_MECHANISMS[mk.mechanism]
         self.optimal = mk.mechanism in SINGLE_PRICE
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
-        self.tariffs = Tariffs(mk.retail_price_per_kwh, mk.feed_in_price_per_kwh,
-                               mk.grid_fee_per_kwh)
+        self.tariffs = Tariffs(
+            mk.retail_price_per_kwh, mk.feed_in_price_per_kwh, mk.grid_fee_per_kwh
+        )
 
     def run(
         self,
@@ -336,20 +370,44 @@ class MarketStep:
                 volume = float(pairing.energy_kwh.sum())
                 price = (
                     float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))
-                    if volume > 0 else float("nan")
+                    if volume > 0
+                    else float("nan")
                 )
         paid, received = trade_payments(
-            n, pairing.buyer, pairing.seller, pairing.energy_kwh,
-            pairing.price_per_kwh, pairing.seller_price_per_kwh,
+            n,
+            pairing.buyer,
+            pairing.seller,
+            pairing.energy_kwh,
+            pairing.price_per_kwh,
+            pairing.seller_price_per_kwh,
         )
         trade_fee = self.fees.per_trade(pairing)
-        bill = settle(net, flows.bought_kwh, flows.sold_kwh, paid, received, self.tariffs,
-                      np.bincount(pairing.buyer, trade_fee, n))
+        bill = settle(
+            net,
+            flows.bought_kwh,
+            flows.sold_kwh,
+            paid,
+            received,
+            self.tariffs,
+            np.bincount(pairing.buyer, trade_fee, n),
+        )
         return StepResult(
-            plan=plan, cleared=cleared, match=match, pairing=pairing, price_per_kwh=price,
-            volume_kwh=volume, order_filled_kwh=order_filled, ev_deferred_kwh=deferred,
-            flows=flows, generation_kwh=generation, curtailed_kwh=curtailed, net_kwh=net,
-            outcome=outcome, trade_fee=trade_fee, bill=bill, violations_before_reclear=before,
+            plan=plan,
+            cleared=cleared,
+            match=match,
+            pairing=pairing,
+            price_per_kwh=price,
+            volume_kwh=volume,
+            order_filled_kwh=order_filled,
+            ev_deferred_kwh=deferred,
+            flows=flows,
+            generation_kwh=generation,
+            curtailed_kwh=curtailed,
+            net_kwh=net,
+            outcome=outcome,
+            trade_fee=trade_fee,
+            bill=bill,
+            violations_before_reclear=before,
         )
 
 

@@ -82,5 +82,6 @@ def check_meter_households(live: LiveSection, n_households: int) -> list[str]:
     return [
         f"live.meters: meter {m.id!r} names household {m.household!r}, which is not one of "
         f"the {n_households} households ({household_ids(n_households)[0]} …)"
-        for m in live.meters if m.household not in known
+        for m in live.meters
+        if m.household not in known
     ]

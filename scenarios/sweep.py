@@ -11,7 +11,8 @@ on a Dask cluster and writes
 ``kpis.parquet``           one row per variant: ``variant``, ``status`` (ok | failed),
                            ``error``, ``reused``, the swept keys (columns named by
                            their key path, e.g. ``community.pv_share``), ``seed``, every
-                           key of ``kpis.json``, ``wall_time_s``, ``peak_rss_mb``
+                           key of ``kpis.json``, ``wall_time_s``, ``cpu_time_s``,
+                           ``peak_rss_mb``
 ``sweep.json``             the sweep as expanded: name, seed rule, keys, variants
 ``sweep.html``             the comparison page (:mod:`scenarios.sweep_report`)
 =========================  =========================================================
@@ -116,11 +117,13 @@ def run_variant(variant_id: str, scenario_data: Mapping[str, Any], out_dir: str)
     -------
     dict
         ``variant``, ``status`` (ok | failed), ``error`` (text or None),
-        ``wall_time_s``, ``peak_rss_mb`` of the worker process, ``worker``.
+        ``wall_time_s``, ``cpu_time_s`` (CPU time of the run), ``peak_rss_mb`` of the
+        worker process, ``worker``.
     """
     from scenarios.runner import run
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     out = Path(out_dir)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
@@ -137,6 +140,7 @@ def run_variant(variant_id: str, scenario_data: Mapping[str, Any], out_dir: str)
             "variant": variant_id,
             "fingerprint": fingerprint(scenario),
             "wall_time_s": wall,
+            "cpu_time_s": time.process_time() - cpu_started,
             "peak_rss_mb": _peak_rss_mb(),
             "worker": worker,
         }
@@ -207,9 +211,7 @@ def _write_sweep_json(spec: SweepSpec, variants: list[Variant], out: Path) -> No
             "source": spec.source,
             "seed_rule": spec.seed_rule,
             "keys": spec.keys,
-            "sample": (
-                {"n": spec.sample_n, "seed": spec.sample_seed} if spec.sample_n else None
-            ),
+            "sample": ({"n": spec.sample_n, "seed": spec.sample_seed} if spec.sample_n else None),
             "set": spec.fixed,
             "variants": [
                 {"id": v.id, "parameters": v.parameters, "seed": v.seed, "valid": v.error is None}
@@ -237,6 +239,7 @@ def _kpi_row(
         kpis = json.loads((out / VARIANTS_DIR / variant.id / KPIS_FILE).read_text("utf-8"))
         row.update({f"{k}": v for k, v in kpis.items() if k not in row})
     row["wall_time_s"] = outcome.get("wall_time_s")
+    row["cpu_time_s"] = outcome.get("cpu_time_s")
     row["peak_rss_mb"] = outcome.get("peak_rss_mb")
     row["worker"] = outcome.get("worker")
     return row
@@ -256,11 +259,23 @@ def _typed_table(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
             table[name] = pd.Series([None] * len(table), dtype="float64")
         elif all(isinstance(v, str) for v in values):
             table[name] = table[name].astype("string")
+    for key in keys:  # a swept key of mixed kinds (numbers and text): one text column
+        kinds = {_kind(v) for v in table[key]}
+        if len(kinds) > 1 and kinds != {"number"}:
+            table[key] = table[key].map(json.dumps).astype("string")
     table["seed"] = table["seed"].astype("int64")
     table["reused"] = table["reused"].astype(bool)
     for name in ("variant", "status", "error", "worker"):
         table[name] = table[name].astype("string")
     return table
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
 
 
 def _isnan(value: Any) -> bool:
@@ -333,7 +348,9 @@ def run_sweep(
         try:
             futures = {
                 client.submit(
-                    run_variant, v.id, v.scenario.model_dump(mode="json"),  # type: ignore[union-attr]
+                    run_variant,
+                    v.id,
+                    v.scenario.model_dump(mode="json"),  # type: ignore[union-attr]
                     str((out / VARIANTS_DIR / v.id).resolve()),
                     key=f"p2pgrid-sweep-{v.id}-{fingerprint(v.scenario)[:16]}",  # type: ignore[arg-type]
                     pure=False,
@@ -364,9 +381,7 @@ def run_sweep(
 
         page = render_sweep(spec, table, out / VARIANTS_DIR)
         report_path.write_text(page, encoding="utf-8")
-    failed = {
-        r["variant"]: str(r["error"]) for r in rows if r["status"] == "failed"
-    }
+    failed = {r["variant"]: str(r["error"]) for r in rows if r["status"] == "failed"}
     reused = sum(1 for o in outcomes.values() if o["status"] == "reused")
     ran = sum(1 for v in pending if outcomes[v.id]["status"] == "ok")
     return SweepResult(out, table, report_path, ran, reused, failed)

@@ -189,9 +189,7 @@ def _is_value(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
-        value
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _tidy(x: float) -> float:
@@ -232,7 +230,7 @@ def _range_values(where: str, spec: Mapping[str, Any], problems: list[str]) -> t
             return ()
         points = start + float(step) * np.arange(count)  # type: ignore[arg-type]
     if integral and np.allclose(points, np.round(points)):
-        return tuple(int(round(p)) for p in points)
+        return tuple(int(np.rint(p)) for p in points)
     return tuple(_tidy(p) for p in points)
 
 
@@ -453,7 +451,9 @@ def validate_sweep(
 
     name = data.get("name", Path(source).stem if source else "sweep")
     if not isinstance(name, str) or not name.strip() or len(name) > 150:
-        problems.append(f"name: must be a non-empty string of at most 150 characters (got {name!r})")
+        problems.append(
+            f"name: must be a non-empty string of at most 150 characters (got {name!r})"
+        )
         name = "sweep"
 
     seed_rule = data.get("seed_rule", "common")
@@ -513,9 +513,7 @@ def validate_sweep(
             )
     elif has_random:
         randoms = ", ".join(p.key for p in parameters if p.random)
-        problems.append(
-            f"sample: random parameters ({randoms}) need [sample] with n and seed"
-        )
+        problems.append(f"sample: random parameters ({randoms}) need [sample] with n and seed")
 
     if seed_rule == "per_variant" and SEED_KEY in {p.key for p in parameters}:
         problems.append(
@@ -530,11 +528,10 @@ def validate_sweep(
         merged = apply_overrides(merged, overrides)
     except ScenarioError as exc:
         problems.extend(exc.problems)
-    if not any(p.startswith("base: ") for p in problems):
-        try:
-            load_scenario(merged)
-        except ScenarioError as exc:
-            problems.extend(f"base scenario (base + set): {p}" for p in exc.problems)
+    try:
+        load_scenario(merged)
+    except ScenarioError as exc:
+        problems.extend(f"base scenario (base + set): {p}" for p in exc.problems)
 
     if not problems:
         total = count_variants(parameters, sample_n)

@@ -82,16 +82,26 @@ def _kpi_figure(ok: pd.DataFrame, axes: list[str], kpi: str, title: str) -> go.F
                 go.Heatmap(
                     x=[_label(v) if not _is_numeric(x) else v for v in grid.columns],
                     y=[_label(v) if not _is_numeric(y) else v for v in grid.index],
-                    z=grid.to_numpy(), colorbar={"title": kpi}, hoverongaps=False,
+                    z=grid.to_numpy(),
+                    colorbar={"title": kpi},
+                    hoverongaps=False,
                     texttemplate="%{z:.3g}",
                 )
             )
         else:
             fig.add_trace(
                 go.Scatter(
-                    x=frame["x"], y=frame["y"], mode="markers", text=ok["variant"],
-                    marker={"color": frame["z"], "size": 11, "colorscale": "Viridis",
-                            "showscale": True, "colorbar": {"title": kpi}},
+                    x=frame["x"],
+                    y=frame["y"],
+                    mode="markers",
+                    text=ok["variant"],
+                    marker={
+                        "color": frame["z"],
+                        "size": 11,
+                        "colorscale": "Viridis",
+                        "showscale": True,
+                        "colorbar": {"title": kpi},
+                    },
                 )
             )
         more = f" (mean over {', '.join(axes[2:])})" if len(axes) > 2 else ""
@@ -100,11 +110,19 @@ def _kpi_figure(ok: pd.DataFrame, axes: list[str], kpi: str, title: str) -> go.F
         x = _axis_values(ok[axes[0]])
         frame = pd.DataFrame({"x": x.to_numpy(), "z": z.to_numpy()})
         mean = frame.groupby("x", sort=True)["z"].mean()
-        fig.add_trace(go.Scatter(x=mean.index, y=mean.to_numpy(), mode="lines+markers",
-                                 name="mean"))
+        fig.add_trace(
+            go.Scatter(x=mean.index, y=mean.to_numpy(), mode="lines+markers", name="mean")
+        )
         if len(frame) > len(mean):
-            fig.add_trace(go.Scatter(x=frame["x"], y=frame["z"], mode="markers",
-                                     name="variants", marker={"opacity": 0.5}))
+            fig.add_trace(
+                go.Scatter(
+                    x=frame["x"],
+                    y=frame["z"],
+                    mode="markers",
+                    name="variants",
+                    marker={"opacity": 0.5},
+                )
+            )
         fig.update_layout(title=title, xaxis_title=axes[0], yaxis_title=kpi)
     else:
         fig.add_trace(go.Bar(x=ok["variant"], y=z))

@@ -1,0 +1,165 @@
+"""Smart-meter emulator (``p2pgrid meters emulate``): native Tasmota, Shelly, DSMR-reader
+or generic payloads from the same profile generators the simulator uses.
+
+Each emulated meter measures the grid connection of the household the scenario maps it
+to (``[[live.meters]]``), so its interval energies are exactly what the batch engine
+uses for that household. On each ``clock`` for interval ``t`` it publishes
+``samples_per_interval`` samples spread over ``t`` (simulated timestamps; the last one
+at the end of ``t``) with cumulative import and export counters that start at a random
+reading, and the power of the interval. ``power_only`` meters (generic format) publish
+power alone, so the market integrates power over time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from agents.meters import (
+    dsmr_payload,
+    generic_payload,
+    shelly_payloads,
+    tasmota_payload,
+)
+from live.bus import BrokerConfig, Bus
+from live.market import topics_for
+from scenarios.interval import CommunityInputs
+from scenarios.schema import Scenario
+from scenarios.schema_live import Meter, household_ids
+
+STREAM_METERS = 707
+
+
+def emulated_scenario(scenario: Scenario, fmt: str, count: int) -> Scenario:
+    """The scenario with ``count`` meters of ``fmt`` on its first households, unless it
+    already maps meters of that format (then those are used)."""
+    if any(m.format == fmt for m in scenario.live.meters):
+        return scenario
+    n = scenario.community.households
+    if count > n:
+        raise ValueError(f"--count {count} is above the community's {n} households")
+    taken = {m.household for m in scenario.live.meters}
+    free = [h for h in household_ids(n) if h not in taken][:count]
+    meters = (
+        *scenario.live.meters,
+        *(Meter(id=f"{fmt}-{h}", format=fmt, household=h) for h in free),
+    )
+    live = scenario.live.model_copy(update={"meters": meters})
+    return scenario.model_copy(update={"live": live})
+
+
+class MeterEmulator:
+    """The scenario's meters of the given formats, publishing on the scenario's clock."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        broker: BrokerConfig,
+        formats: tuple[str, ...] | None = None,
+        samples_per_interval: int = 3,
+        power_only: tuple[str, ...] = (),
+    ) -> None:
+        self.scenario = scenario
+        self.topics = topics_for(scenario)
+        self.meters = [m for m in scenario.live.meters if formats is None or m.format in formats]
+        self.power_only = set(power_only)
+        self.samples = samples_per_interval
+        self.inputs = CommunityInputs(scenario)
+        sim = scenario.simulation
+        self.tz = ZoneInfo(sim.timezone)
+        self.interval_s = sim.interval_minutes * 60.0
+        ids = [str(a) for a in self.inputs.hh.agent_id]
+        self.rows = [ids.index(m.household) for m in self.meters]
+        rng = np.random.default_rng([sim.seed, STREAM_METERS])
+        self.import_kwh = rng.uniform(1000.0, 5000.0, len(self.meters))
+        self.export_kwh = rng.uniform(0.0, 2000.0, len(self.meters))
+        self.published = 0
+        self.last_t = -1
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._queue: list[int] = []
+        self._wake = threading.Event()
+        self.bus = Bus(broker, "meters", self.topics.root)
+        self.bus.subscribe(self.topics.clock, self._on_clock)
+        self._thread = threading.Thread(target=self._work, name="meters", daemon=True)
+
+    def start(self, timeout: float = 30.0) -> MeterEmulator:
+        self._thread.start()
+        self.bus.start(timeout)
+        return self
+
+    def stop(self) -> None:
+        self.done.set()
+        self._wake.set()
+        self._thread.join(10)
+        self.bus.drain(10)
+        self.bus.stop()
+
+    def _on_clock(self, topic: str, payload: bytes) -> None:
+        try:
+            clock = json.loads(payload)
+        except ValueError:
+            return
+        if clock.get("done"):
+            self.done.set()
+        elif isinstance(clock.get("t"), int):
+            with self._lock:
+                self._queue.append(clock["t"])
+        self._wake.set()
+
+    def _work(self) -> None:
+        while not self.done.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+            with self._lock:
+                todo, self._queue = self._queue, []
+            for t in todo:
+                if t > self.last_t and t < self.scenario.simulation.n_intervals:
+                    self.publish_interval(t)
+
+    def publish_interval(self, t: int) -> None:
+        """Every meter's samples of interval ``t`` (and a first sample at its start)."""
+        blk = self.inputs.at(t)
+        i = t - blk.t0
+        start_s = self.inputs.stamps[t].timestamp()
+        first = self.last_t < 0
+        self.last_t = t
+        for k, (meter, row) in enumerate(zip(self.meters, self.rows, strict=True)):
+            export, imp = float(blk.generation_kwh[i, row]), float(blk.demand_kwh[i, row])
+            power_kw = (imp - export) * 3600.0 / self.interval_s
+            steps = range(0 if first else 1, self.samples + 1)
+            base_imp, base_exp = self.import_kwh[k], self.export_kwh[k]
+            for s in steps:
+                frac = s / self.samples
+                self._publish(
+                    meter,
+                    start_s + frac * self.interval_s,
+                    base_imp + frac * imp,
+                    base_exp + frac * export,
+                    power_kw,
+                )
+            self.import_kwh[k] = base_imp + imp
+            self.export_kwh[k] = base_exp + export
+
+    def _publish(
+        self, meter: Meter, time_s: float, imp: float, exp: float, power_kw: float
+    ) -> None:
+        local = datetime.fromtimestamp(time_s, self.tz)
+        topic = lambda suffix: self.topics.meter(meter.format, meter.id, suffix)  # noqa: E731
+        if meter.format == "tasmota":
+            out = {topic("tele/SENSOR"): tasmota_payload(local, imp, exp, power_kw)}
+        elif meter.format == "shelly":
+            out = {topic(k): v for k, v in shelly_payloads(time_s, imp, exp, power_kw).items()}
+        elif meter.format == "dsmr":
+            out = {topic("json"): dsmr_payload(local, imp, exp, power_kw)}
+        elif meter.id in self.power_only:
+            out = {topic("reading"): generic_payload(time_s, None, None, power_kw)}
+        else:
+            out = {topic("reading"): generic_payload(time_s, imp, exp, power_kw)}
+        for name, payload in out.items():
+            self.bus.publish(name, payload, qos=1)
+            self.published += 1

@@ -1,0 +1,262 @@
+"""The scenario's simulated households as MQTT agents (``p2pgrid agents``).
+
+The fleet holds the same community the batch engine simulates (struct of arrays, drawn
+from the seed by :class:`scenarios.interval.CommunityInputs`) and speaks for each of its
+households on that household's own topics: on every ``clock`` for interval ``t`` it
+plans (:meth:`agents.community.Community.plan`), publishes each household's reading and
+orders, and, once the settlements of ``t`` are in, applies every household's fills
+(:meth:`~agents.community.Community.outcome`, ``commit``) before it plans ``t + 1``.
+A repeated clock for an unsettled interval (after a market restart or a broker
+reconnect) makes it send the same messages again; repeated settlements are ignored.
+
+One MQTT connection serves the whole fleet (a gateway; 5,000 clients in one process
+would measure the machine, not the market); the ACL lets that one account write every
+simulated household's topics and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agents.community import KIND_BATTERY, KIND_NET, Community, Plan
+from agents.strategy import PriceAwareStorage
+from live.bus import BrokerConfig, Bus
+from live.market import topics_for
+from live.protocol import ORDER_KINDS
+from scenarios.interval import CommunityInputs
+from scenarios.schema import Scenario
+
+SETTLEMENT_WAIT_S = 10.0
+
+
+@dataclass
+class FleetStats:
+    intervals: int = 0
+    readings_sent: int = 0
+    order_messages_sent: int = 0
+    orders_sent: int = 0
+    resent: int = 0
+    settlements: int = 0
+    missing_settlements: int = 0
+
+
+class AgentFleet:
+    """Every household of the scenario that is not backed by a meter."""
+
+    def __init__(self, scenario: Scenario, broker: BrokerConfig) -> None:
+        sim = scenario.simulation
+        self.scenario = scenario
+        self.topics = topics_for(scenario)
+        self.inputs = CommunityInputs(scenario)
+        hh = self.inputs.hh
+        self.ids = [str(a) for a in hh.agent_id]
+        self.rows = np.flatnonzero(~self.inputs.metered)
+        self.ipd = sim.intervals_per_day
+        self.storage = None
+        if scenario.community.storage_strategy == "price_aware":
+            self.storage = PriceAwareStorage(
+                self.inputs.band, self.ipd, scenario.community.battery_round_trip_efficiency
+            )
+        self.community = Community(hh, sim.interval_hours, self.storage)
+        self.stats = FleetStats()
+        self.done = threading.Event()
+        self._events: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
+        self._planned: tuple[int, Plan, dict[int, list[int]], list[tuple[str, Any]]] | None = None
+        self._settled: dict[str, dict[str, Any]] = {}
+        self._last_settled = -1
+        self.bus = Bus(broker, "fleet", self.topics.root)
+        self.bus.subscribe(self.topics.clock, self._enqueue("clock"))
+        self.bus.subscribe(f"{self.topics.root}/agents/+/settlement", self._enqueue("settle"))
+        self._thread = threading.Thread(target=self._work, name="fleet", daemon=True)
+
+    def _enqueue(self, kind: str) -> Any:
+        return lambda topic, payload: self._events.put((kind, topic, payload))
+
+    def start(self, timeout: float = 30.0) -> AgentFleet:
+        self._thread.start()
+        self.bus.start(timeout)
+        return self
+
+    def stop(self) -> None:
+        self.done.set()
+        self._events.put(("stop", "", b""))
+        self._thread.join(10)
+        self.bus.drain(10)
+        self.bus.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+    # --- worker -------------------------------------------------------------------
+    def _work(self) -> None:
+        pending_clock: dict[str, Any] | None = None
+        waiting_since = 0.0
+        while not self.done.is_set():
+            try:
+                kind, topic, payload = self._events.get(timeout=0.2)
+            except queue.Empty:
+                kind = "tick"
+                topic, payload = "", b""
+            if kind == "stop":
+                return
+            if kind == "settle":
+                self._on_settlement(topic, payload)
+            elif kind == "clock":
+                try:
+                    clock = json.loads(payload)
+                except ValueError:
+                    continue
+                if clock.get("done"):
+                    if self._planned is not None and self._planned[0] < clock.get("t", 0):
+                        pending_clock = clock
+                        waiting_since = time.monotonic()
+                    else:
+                        self.done.set()
+                        return
+                else:
+                    pending_clock = clock
+                    waiting_since = time.monotonic()
+            if pending_clock is not None:
+                if self._advance(pending_clock, time.monotonic() - waiting_since):
+                    if pending_clock.get("done"):
+                        self.done.set()
+                        return
+                    pending_clock = None
+
+    def _on_settlement(self, topic: str, payload: bytes) -> None:
+        if self._planned is None:
+            return
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if data.get("t") != self._planned[0]:
+            return  # a repeat of an interval already applied, or not ours yet
+        agent = topic.split("/")[-2]
+        if agent not in self._settled:
+            self.stats.settlements += 1
+        self._settled[agent] = data
+
+    def _advance(self, clock: dict[str, Any], waited_s: float) -> bool:
+        """Handle a clock; False while the previous interval's settlements are awaited."""
+        t = int(clock.get("t", -1))
+        if self._planned is not None:
+            t_prev = self._planned[0]
+            if t == t_prev and not clock.get("done"):
+                self._send(self._planned[3], resend=True)  # asked again: same messages
+                return True
+            if t > t_prev:
+                expected = len(self.rows)
+                if len(self._settled) < expected and waited_s < SETTLEMENT_WAIT_S:
+                    return False
+                self._apply()
+            elif t < t_prev:
+                return True
+        if clock.get("done") or t >= self.scenario.simulation.n_intervals or t < 0:
+            return True
+        self._plan(t)
+        return True
+
+    def _apply(self) -> None:
+        assert self._planned is not None
+        t, plan, order_rows, _ = self._planned
+        n = self.community.hh.n
+        filled = np.zeros(len(plan.energy_kwh))
+        deferred = np.zeros(n)
+        price = float("nan")
+        any_deferred = False
+        for row in self.rows:
+            agent = self.ids[row]
+            s = self._settled.get(agent)
+            if s is None:
+                self.stats.missing_settlements += 1
+                continue
+            idx = order_rows.get(int(row), [])
+            got = s.get("filled_kwh", [])
+            if len(got) == len(idx):
+                filled[idx] = got
+            d = s.get("ev_deferred_kwh") or 0.0
+            if d:
+                deferred[row] = d
+                any_deferred = True
+            if s.get("price_per_kwh") is not None:
+                price = float(s["price_per_kwh"])
+        flows = self.community.outcome(plan, filled, deferred if any_deferred else None)
+        self.community.commit(flows)
+        if self.storage is not None:
+            self.storage.observe(t % self.ipd, price)
+        self._last_settled = t
+        self.stats.intervals += 1
+        self._settled = {}
+
+    def _plan(self, t: int) -> None:
+        slot = t % self.ipd
+        if self.storage is not None and slot == 0:
+            self.storage.new_day()
+        plan = self.community.plan(*self.inputs.at(t).observed(t, self.ipd))
+        order_rows: dict[int, list[int]] = {}
+        for j, row in enumerate(plan.household.tolist()):
+            order_rows.setdefault(row, []).append(j)
+        kinds = plan.kind.tolist()
+        buy, energy, price = (
+            plan.is_buy.tolist(),
+            plan.energy_kwh.tolist(),
+            plan.price_per_kwh.tolist(),
+        )
+        gen, demand = plan.generation_kwh.tolist(), plan.demand_kwh.tolist()
+        soc, deferrable = (self.community.battery_soc_kwh.tolist(), plan.ev_deferrable_kwh.tolist())
+        messages: list[tuple[str, Any]] = []
+        for row in self.rows.tolist():
+            agent = self.ids[row]
+            messages.append(
+                (
+                    self.topics.reading(agent),
+                    {
+                        "v": 1,
+                        "t": t,
+                        "generation_kwh": gen[row],
+                        "demand_kwh": demand[row],
+                        "soc_kwh": soc[row],
+                        "ev_deferrable_kwh": deferrable[row],
+                    },
+                )
+            )
+            orders = [
+                {
+                    "side": "buy" if buy[j] else "sell",
+                    "energy_kwh": energy[j],
+                    "price_per_kwh": price[j],
+                    **_kind(kinds[j]),
+                }
+                for j in order_rows.get(row, [])
+            ]
+            messages.append((self.topics.orders(agent), {"v": 1, "t": t, "orders": orders}))
+        self._planned = (t, plan, order_rows, messages)
+        self._settled = {}
+        self._send(messages, resend=False)
+
+    def _send(self, messages: list[tuple[str, Any]], resend: bool) -> None:
+        for topic, payload in messages:
+            self.bus.publish(topic, payload, qos=1)
+            if resend:
+                continue
+            if topic.endswith("/reading"):
+                self.stats.readings_sent += 1
+            else:
+                self.stats.order_messages_sent += 1
+                self.stats.orders_sent += len(payload["orders"])
+        if resend:
+            self.stats.resent += 1
+
+
+def _kind(kind: int) -> dict[str, str]:
+    if kind == KIND_NET:
+        return {}
+    return {"kind": ORDER_KINDS[1 if kind == KIND_BATTERY else 2]}

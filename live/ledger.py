@@ -1,0 +1,103 @@
+"""The live market's append-only ledger: one JSON line per settled interval, on disk
+(flushed and fsynced) before anything about that interval is published.
+
+A market killed at any moment leaves either a whole last line or a torn one; opening
+the ledger drops a torn tail, so the last whole line is the last committed interval.
+A restarted market resumes after it, re-publishes that interval's result and
+settlements (agents ignore repeats), and so never settles an interval twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+LEDGER_FILE = "ledger.jsonl"
+
+
+class LedgerError(RuntimeError):
+    """The ledger on disk is not a ledger of this market (or is out of order)."""
+
+
+class Ledger:
+    """Append-only interval records in ``directory / ledger.jsonl``."""
+
+    def __init__(self, directory: Path, community: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / LEDGER_FILE
+        self.community = community
+        self.last: dict[str, Any] | None = None
+        self.count = 0
+        self.torn_bytes = 0
+        self._recover()
+        self._fh = open(self.path, "ab")
+
+    def _recover(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good = 0
+        pos = 0
+        while pos < len(data):
+            end = data.find(b"\n", pos)
+            if end < 0:
+                break
+            try:
+                rec = json.loads(data[pos:end])
+            except json.JSONDecodeError:
+                break
+            if rec.get("community") != self.community:
+                raise LedgerError(
+                    f"{self.path} belongs to community {rec.get('community')!r}, "
+                    f"not {self.community!r}"
+                )
+            if self.last is not None and rec["t"] != self.last["t"] + 1:
+                raise LedgerError(f"{self.path}: interval {rec['t']} follows {self.last['t']}")
+            self.last = rec
+            self.count += 1
+            pos = end + 1
+            good = pos
+        if good < len(data):
+            self.torn_bytes = len(data) - good
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    @property
+    def next_t(self) -> int:
+        """The first interval not yet committed."""
+        return 0 if self.last is None else int(self.last["t"]) + 1
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Commit one interval: written, flushed and fsynced before returning."""
+        if record["t"] != self.next_t:
+            raise LedgerError(
+                f"interval {record['t']} committed out of order (next is {self.next_t})"
+            )
+        record = {"community": self.community, **record}
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        self._fh.write(line)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.last = record
+        self.count += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def read_ledger(directory: Path) -> list[dict[str, Any]]:
+    """Every whole record of a ledger (for tests and tools)."""
+    path = directory / LEDGER_FILE
+    out = []
+    for line in path.read_bytes().split(b"\n"):
+        if not line:
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return out

@@ -1,0 +1,617 @@
+"""The live market service: the clock, gate closure, clearing with the grid check,
+the ledger, results and settlements, over MQTT.
+
+Per interval ``t``:
+
+1. publish the retained ``clock`` ``{t, interval_start, interval_minutes, gate_closes_at}``;
+2. collect readings, orders and meter samples for ``t`` (checked by :mod:`live.protocol`;
+   every rejected message is counted and reported on ``errors``); an agent's later
+   message replaces its earlier one, so re-sent orders are never counted twice;
+3. close the gate at ``gate_closes_at`` (wall clock, UTC), or as soon as every household
+   is complete; never while cut off from the broker, and not before
+   ``live.reconnect_grace_s`` after a reconnect;
+4. build the book in a canonical order (kind, household, order in message) — arrival
+   order never matters — and run it through the batch engine's own step
+   (:class:`scenarios.interval.MarketStep`: clear, grid check and re-clear, settle);
+5. append the interval to the ledger (fsync), then publish ``market/result`` and every
+   household's ``agents/<id>/settlement``.
+
+Meter-backed households' readings come from their meters (:mod:`agents.meters`); the
+market places their orders (price takers unless the scenario names a strategy).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from agents.community import KIND_NET, TINY_KWH, Flows, Plan
+from agents.meters import MeterPayloadError, MeterTracker, read_meter
+from live.bus import BrokerConfig, Bus
+from live.ledger import Ledger
+from live.protocol import (
+    Order,
+    Reading,
+    Rejected,
+    Topics,
+    community_slug,
+    parse_json,
+    read_orders,
+    read_reading,
+)
+from scenarios.grid_stage import GridStage
+from scenarios.interval import CommunityInputs, MarketStep, price_band, timeline
+from scenarios.schema import Scenario
+from scenarios.schema_live import household_ids
+
+Log = Callable[[str], None]
+
+
+def topics_for(scenario: Scenario) -> Topics:
+    return Topics(scenario.live.community or community_slug(scenario.name))
+
+
+def market_client_id(topics: Topics) -> str:
+    return f"p2pgrid-market-{topics.community}"
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def market_flows(plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray | None) -> Flows:
+    """What the market can tell of the households' flows from their orders alone.
+
+    Storage is lumped into ``battery_kwh`` (``plan.battery_self_kwh`` is the reading's
+    ``generation − demand`` less the inflexible net position); the net injection and
+    the P2P energies are exact, states of charge are the agents' business (zeros).
+    """
+    n = len(plan.generation_kwh)
+    signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
+    flex = np.bincount(plan.household, signed * (plan.kind != KIND_NET), n)
+    ev = plan.ev_self_kwh if ev_deferred_kwh is None else plan.ev_self_kwh - ev_deferred_kwh
+    return Flows(
+        battery_kwh=plan.battery_self_kwh + flex,
+        ev_kwh=ev,
+        bought_kwh=np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n),
+        sold_kwh=np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n),
+        battery_soc_kwh=np.zeros(n),
+        ev_soc_kwh=np.zeros(n),
+    )
+
+
+@dataclass
+class IntervalBook:
+    """What has been accepted for the interval being collected."""
+
+    t: int
+    readings: dict[int, Reading] = field(default_factory=dict)
+    orders: dict[int, list[Order]] = field(default_factory=dict)
+    messages: Counter = field(default_factory=Counter)
+    order_messages: int = 0
+    closed: bool = False
+
+
+@dataclass
+class MarketStats:
+    intervals: int = 0
+    readings: int = 0
+    order_messages: int = 0
+    orders: int = 0
+    meter_samples: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    behind: int = 0
+    max_lag_s: float = 0.0
+    clear_s: list[float] = field(default_factory=list)
+    republished: int = 0
+
+
+class MarketService:
+    """The live market of one scenario.
+
+    Parameters
+    ----------
+    scenario : the validated scenario (its ``[live]`` section included)
+    broker : where to connect
+    state_dir : ledger (and the grid model's scratch files)
+    speed : simulated seconds per wall second (900 = one 15-min interval per second)
+    intervals : how many intervals to run from ``t = 0`` (default: the whole scenario)
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        broker: BrokerConfig,
+        state_dir: Path,
+        speed: float = 900.0,
+        intervals: int | None = None,
+        log: Log | None = None,
+    ) -> None:
+        sim, live = scenario.simulation, scenario.live
+        self.scenario = scenario
+        self.log = log or (lambda _msg: None)
+        self.topics = topics_for(scenario)
+        self.speed = speed
+        self.end = min(intervals if intervals is not None else sim.n_intervals, sim.n_intervals)
+        self.interval_s = sim.interval_minutes * 60.0
+        self.max_kwh = live.max_power_kw * sim.interval_hours
+        self.stamps = timeline(scenario)
+        n = scenario.community.households
+        self.n = n
+        self.ids = household_ids(n)
+        self.row = {a: i for i, a in enumerate(self.ids)}
+        self.meters = {m.id: m for m in live.meters}
+        self.meter_row = np.array([self.row[m.household] for m in live.meters], dtype=np.int64)
+        self.metered = np.zeros(n, dtype=bool)
+        self.metered[self.meter_row] = True
+        self.band = price_band(scenario)
+        self._inputs = (
+            CommunityInputs(scenario)
+            if any(m.strategy != "price_taker" for m in live.meters)
+            else None
+        )
+        self.tz = ZoneInfo(sim.timezone)
+        start_s = self.stamps[0].timestamp()
+        self.trackers = {m.id: MeterTracker(start_s, self.interval_s) for m in live.meters}
+        (state_dir / "grid").mkdir(parents=True, exist_ok=True)
+        self.grid = (
+            GridStage(scenario, n, state_dir / "grid") if scenario.grid.check != "off" else None
+        )
+        self.step = MarketStep(scenario, n, self.grid)
+        self.ledger = Ledger(state_dir, self.topics.community)
+        if self.ledger.last is not None and "rng" in self.ledger.last:
+            self.step.rng.bit_generator.state = self.ledger.last["rng"]
+        self.stats = MarketStats()
+        self._lock = threading.Lock()
+        self._book = IntervalBook(self.ledger.next_t)
+        self._book.closed = True
+        self._changed = threading.Event()
+        self._wall_start, self._wall_len = time.time(), 1.0
+        self._stop = threading.Event()
+        self.bus = Bus(
+            broker,
+            "market",
+            self.topics.root,
+            client_id=market_client_id(self.topics),
+            persistent=True,
+        )
+        root = self.topics.root
+        self.bus.subscribe(f"{root}/agents/+/reading", self._on_agent)
+        self.bus.subscribe(f"{root}/agents/+/orders", self._on_agent)
+        self.bus.subscribe(f"{root}/meters/#", self._on_meter)
+        self.results: list[dict[str, Any]] = []
+
+    # --- ingestion (paho's network thread) -------------------------------------------
+    def _reject(self, topic: str, reason: str, category: str) -> None:
+        self.stats.rejected[category] += 1
+        try:
+            self.bus.publish(
+                self.topics.errors, {"v": 1, "topic": topic[:300], "reason": reason[:500]}, qos=0
+            )
+        except ConnectionError:
+            pass
+
+    def _on_agent(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        agent, kind = parts[-2], parts[-1]
+        try:
+            row = self.row.get(agent)
+            if row is None:
+                raise Rejected(f"unknown agent {agent!r}")
+            if self.metered[row]:
+                raise Rejected(
+                    f"{agent} is backed by a meter; its readings and orders come from the meter"
+                )
+            data = parse_json(payload, self.scenario.live.max_payload_bytes)
+            with self._lock:
+                book = self._book
+                if book.closed:
+                    raise Rejected(f"the gate of t={book.t} is closed")
+                book.messages[agent] += 1
+                if book.messages[agent] > self.scenario.live.max_messages_per_interval:
+                    raise Rejected(
+                        f"flood: more than "
+                        f"{self.scenario.live.max_messages_per_interval} messages "
+                        f"from {agent} in interval {book.t}"
+                    )
+                if kind == "reading":
+                    book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
+                else:
+                    live = self.scenario.live
+                    book.orders[row] = read_orders(
+                        data,
+                        agent,
+                        book.t,
+                        self.max_kwh,
+                        live.max_price_per_kwh,
+                        live.max_orders_per_message,
+                    )
+                    book.order_messages += 1
+        except Rejected as exc:
+            reason = str(exc)
+            self._reject(topic, reason, reason.split(" ")[0].split(":")[0])
+            return
+        except Exception as exc:
+            self._reject(topic, f"internal error handling the message: {exc!r}", "internal")
+            return
+        self._changed.set()
+
+    def _on_meter(self, topic: str, payload: bytes) -> None:
+        rest = topic[len(self.topics.root) + len("/meters/") :]
+        fmt, _, tail = rest.partition("/")
+        meter_id, _, suffix = tail.partition("/")
+        try:
+            meter = self.meters.get(meter_id)
+            if meter is None:
+                raise Rejected(f"unknown meter {meter_id!r}")
+            if meter.format != fmt:
+                raise Rejected(f"meter {meter_id!r} is a {meter.format} meter, not {fmt}")
+            if len(payload) > self.scenario.live.max_payload_bytes:
+                raise Rejected(f"payload of {len(payload)} bytes is above the limit")
+            sample = read_meter(fmt, suffix, payload, self.tz)
+            with self._lock:
+                book = self._book
+                book.messages[meter_id] += 1
+                if book.messages[meter_id] > 4 * self.scenario.live.max_messages_per_interval:
+                    raise Rejected(f"flood: too many messages from meter {meter_id}")
+                if sample.time_s is None:  # stamp it with the simulated time of arrival
+                    sample = _stamped(sample, self._sim_now())
+                self.trackers[meter_id].add(sample)
+                self.stats.meter_samples += 1
+        except (Rejected, MeterPayloadError) as exc:
+            self._reject(topic, f"meter: {exc}", "meter")
+            return
+        except Exception as exc:
+            self._reject(topic, f"internal error handling the message: {exc!r}", "internal")
+            return
+        self._changed.set()
+
+    def _sim_now(self) -> float:
+        t = self._book.t
+        start = self.stamps[min(t, len(self.stamps) - 1)].timestamp()
+        frac = min(max((time.time() - self._wall_start) / self._wall_len, 0.0), 1.0)
+        return start + frac * self.interval_s
+
+    # --- the interval loop ------------------------------------------------------------
+    def _complete(self, t: int) -> bool:
+        book = self._book
+        sim_rows = self.n - len(self.meter_row)
+        if len(book.readings) < sim_rows or len(book.orders) < sim_rows:
+            return False
+        return all(tr.covers(t) for tr in self.trackers.values())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._changed.set()
+
+    def run(self) -> MarketStats:
+        """Run until ``intervals`` are settled (or :meth:`stop`)."""
+        self.bus.start(timeout=30.0)
+        try:
+            if self.ledger.last is not None:
+                self._republish(self.ledger.last)
+            t = self.ledger.next_t
+            wall_len = self.interval_s / self.speed if self.speed > 0 else 0.0
+            next_start = time.time()
+            while t < self.end and not self._stop.is_set():
+                self._collect(t, next_start, wall_len)
+                if self._stop.is_set():
+                    break
+                began = time.perf_counter()
+                record = self._clear(t)
+                self.ledger.append(record)
+                self._publish(record)
+                self.stats.clear_s.append(time.perf_counter() - began)
+                self.stats.intervals += 1
+                next_start += wall_len
+                lag = time.time() - next_start
+                if lag > 0 and wall_len > 0:
+                    self.stats.behind += 1
+                    self.stats.max_lag_s = max(self.stats.max_lag_s, lag)
+                    next_start = time.time()
+                elif wall_len == 0:
+                    next_start = time.time()
+                t += 1
+            if t >= self.end:
+                self.bus.publish(self.topics.clock, {"v": 1, "t": t, "done": True}, retain=True)
+            self.bus.drain(30.0)
+        finally:
+            self.bus.stop("done" if t >= self.end else "offline")
+            self.ledger.close()
+            if self.grid is not None:
+                self.grid.close()
+        return self.stats
+
+    def _collect(self, t: int, wall_start: float, wall_len: float) -> None:
+        live = self.scenario.live
+        now = time.time()
+        if wall_start < now:
+            wall_start = now
+        gate = wall_start + live.gate_fraction * wall_len if wall_len > 0 else math.inf
+        with self._lock:
+            self._book = IntervalBook(t)
+            self._wall_start, self._wall_len = wall_start, max(wall_len, 1e-9)
+        stamp = self.stamps[t]
+        self.bus.publish(
+            self.topics.clock,
+            {
+                "v": 1,
+                "t": t,
+                "interval_start": stamp.isoformat(),
+                "interval_minutes": self.scenario.simulation.interval_minutes,
+                "gate_closes_at": (
+                    datetime.fromtimestamp(gate, UTC).isoformat() if math.isfinite(gate) else None
+                ),
+            },
+            retain=True,
+        )
+        seen_connects = self.bus.connects
+        while not self._stop.is_set():
+            self._changed.clear()
+            now = time.time()
+            with self._lock:
+                complete = live.close_when_complete and self._complete(t)
+            online = self.bus.connected.is_set()
+            if self.bus.connects != seen_connects:  # reconnected: ask again, then wait
+                seen_connects = self.bus.connects
+                self.bus.publish(
+                    self.topics.clock,
+                    {
+                        "v": 1,
+                        "t": t,
+                        "interval_start": stamp.isoformat(),
+                        "interval_minutes": self.scenario.simulation.interval_minutes,
+                        "gate_closes_at": None,
+                    },
+                    retain=True,
+                )
+            grace = (
+                time.monotonic() - self.bus.reconnected_at >= live.reconnect_grace_s
+                or self.bus.connects <= 1
+            )
+            if online and grace and (complete or now >= gate):
+                break
+            self._changed.wait(
+                0.05 if not math.isfinite(gate) else max(min(gate - now, 0.05), 0.001)
+            )
+        with self._lock:
+            self._book.closed = True
+
+    def _plan(self, t: int) -> tuple[Plan, list[tuple[int, int]], dict[str, int]]:
+        """The book in canonical order, and each order's (household, index in message)."""
+        book, n = self._book, self.n
+        gen, demand, deferrable = np.zeros(n), np.zeros(n), np.zeros(n)
+        for row, r in book.readings.items():
+            gen[row], demand[row], deferrable[row] = (
+                r.generation_kwh,
+                r.demand_kwh,
+                r.ev_deferrable_kwh,
+            )
+        incomplete = 0
+        bids = asks = None
+        if self._inputs is not None:
+            blk = self._inputs.at(t)
+            bids, asks = blk.bids[t - blk.t0], blk.asks[t - blk.t0]
+        meter_orders: dict[int, Order] = {}
+        for m in self.scenario.live.meters:
+            row = self.row[m.household]
+            tracker = self.trackers[m.id]
+            if not tracker.covers(t):
+                incomplete += 1
+            imp, exp = tracker.take(t)
+            gen[row], demand[row] = exp, imp
+            net = exp - imp
+            if m.strategy == "price_taker" or bids is None or asks is None:
+                bid, ask = self.band.high, self.band.low
+            else:
+                bid, ask = float(bids[row]), float(asks[row])
+            if abs(net) > TINY_KWH:
+                meter_orders[row] = Order(net < 0, abs(net), bid if net < 0 else ask, KIND_NET)
+        entries = []  # (kind, row, index, order)
+        for row, orders in book.orders.items():
+            for i, o in enumerate(orders):
+                entries.append((o.kind, row, i, o))
+        for row, o in meter_orders.items():
+            entries.append((o.kind, row, 0, o))
+        entries.sort(key=lambda e: (e[0], e[1], e[2]))
+        m = len(entries)
+        household = np.fromiter((e[1] for e in entries), np.int64, m)
+        is_buy = np.fromiter((e[3].is_buy for e in entries), bool, m)
+        energy = np.fromiter((e[3].energy_kwh for e in entries), float, m)
+        price = np.fromiter((e[3].price_per_kwh for e in entries), float, m)
+        kind = np.fromiter((e[0] for e in entries), np.int8, m)
+        signed_net = np.where(is_buy, -energy, energy) * (kind == KIND_NET)
+        net_kwh = np.bincount(household, signed_net, n)
+        plan = Plan(
+            generation_kwh=gen,
+            demand_kwh=demand,
+            battery_self_kwh=gen - demand - net_kwh,
+            ev_self_kwh=np.zeros(n),
+            ev_drive_kwh=np.zeros(n),
+            ev_deferrable_kwh=deferrable,
+            net_kwh=net_kwh,
+            household=household,
+            is_buy=is_buy,
+            energy_kwh=energy,
+            price_per_kwh=price,
+            kind=kind,
+        )
+        counts = {
+            "readings": len(book.readings),
+            "order_messages": book.order_messages,
+            "orders": sum(len(v) for v in book.orders.values()),
+            "meter_readings": len(self.trackers) - incomplete,
+            "meters_incomplete": incomplete,
+            "missing_agents": int(
+                n - len(self.meter_row) - len(set(book.readings) | set(book.orders))
+            ),
+        }
+        return plan, [(e[1], e[2]) for e in entries], counts
+
+    def _clear(self, t: int) -> dict[str, Any]:
+        with self._lock:
+            plan, where, counts = self._plan(t)
+        self.stats.readings += counts["readings"]
+        self.stats.order_messages += counts["order_messages"]
+        self.stats.orders += counts["orders"]
+        if self.grid is not None:
+            local = self.stamps[t]
+            bg_p, bg_q = self.grid.background(np.array([local.hour + local.minute / 60.0]))
+            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
+        else:
+            res = self.step.run(plan, market_flows)
+        ids = self.ids
+        p = res.pairing
+        trades = [
+            {
+                "buyer": ids[b],
+                "seller": ids[s],
+                "energy_kwh": float(e),
+                "price_per_kwh": float(pb),
+                "seller_price_per_kwh": float(ps),
+                "grid_fee": float(f),
+            }
+            for b, s, e, pb, ps, f in zip(
+                p.buyer.tolist(),
+                p.seller.tolist(),
+                p.energy_kwh.tolist(),
+                p.price_per_kwh.tolist(),
+                p.seller_price_per_kwh.tolist(),
+                res.trade_fee.tolist(),
+                strict=True,
+            )
+        ]
+        grid = None
+        if res.outcome is not None:
+            chk = res.outcome.check
+            grid = {
+                "v_min_pu": float(chk.v_min_pu),
+                "v_max_pu": float(chk.v_max_pu),
+                "violations": int(chk.violations),
+                "violations_before_reclear": int(res.violations_before_reclear),
+                "max_line_loading_frac": float(chk.max_line_loading_frac),
+                "losses_kwh": float(chk.losses_kw * self.scenario.simulation.interval_hours),
+                "recleared": bool(res.outcome.recleared),
+                "curtailed_kwh": float(res.curtailed_kwh.sum()),
+            }
+        bill = res.bill
+        result = {
+            "v": 1,
+            "t": t,
+            "interval_start": self.stamps[t].isoformat(),
+            "price_per_kwh": _num(res.price_per_kwh),
+            "volume_kwh": float(res.volume_kwh),
+            "grid_import_kwh": float(bill.grid_import_kwh.sum()),
+            "grid_export_kwh": float(bill.grid_export_kwh.sum()),
+            "trades": trades,
+            "grid": grid,
+            "counts": counts,
+        }
+        settlements = self._settlements(t, res, where)
+        return {
+            "t": t,
+            "result": result,
+            "settlements": settlements,
+            "rng": self.step.rng.bit_generator.state,
+        }
+
+    def _settlements(
+        self, t: int, res: Any, where: list[tuple[int, int]]
+    ) -> dict[str, dict[str, Any]]:
+        n, ids, bill = self.n, self.ids, res.bill
+        fills: dict[int, dict[int, float]] = {}
+        for (row, i), f in zip(where, res.order_filled_kwh.tolist(), strict=True):
+            fills.setdefault(row, {})[i] = f
+        trades: dict[int, list[dict[str, Any]]] = {}
+        p = res.pairing
+        for b, s, e, pb, ps, fee in zip(
+            p.buyer.tolist(),
+            p.seller.tolist(),
+            p.energy_kwh.tolist(),
+            p.price_per_kwh.tolist(),
+            p.seller_price_per_kwh.tolist(),
+            res.trade_fee.tolist(),
+            strict=True,
+        ):
+            trades.setdefault(b, []).append(
+                {
+                    "side": "buy",
+                    "counterparty": ids[s],
+                    "energy_kwh": e,
+                    "price_per_kwh": pb,
+                    "grid_fee": fee,
+                }
+            )
+            trades.setdefault(s, []).append(
+                {
+                    "side": "sell",
+                    "counterparty": ids[b],
+                    "energy_kwh": e,
+                    "price_per_kwh": ps,
+                    "grid_fee": 0.0,
+                }
+            )
+        deferred = res.ev_deferred_kwh.tolist() if res.ev_deferred_kwh is not None else [0.0] * n
+        price = _num(res.price_per_kwh)
+        cols = {
+            name: getattr(bill, name).tolist()
+            for name in (
+                "grid_import_kwh",
+                "grid_export_kwh",
+                "p2p_paid",
+                "p2p_received",
+                "fees",
+                "cost",
+            )
+        }
+        bought, sold = res.flows.bought_kwh.tolist(), res.flows.sold_kwh.tolist()
+        curtailed = res.curtailed_kwh.tolist()
+        out = {}
+        for row in range(n):
+            f = fills.get(row, {})
+            out[ids[row]] = {
+                "v": 1,
+                "t": t,
+                "price_per_kwh": price,
+                "filled_kwh": [f[i] for i in sorted(f)],
+                "bought_kwh": bought[row],
+                "sold_kwh": sold[row],
+                "grid_import_kwh": cols["grid_import_kwh"][row],
+                "grid_export_kwh": cols["grid_export_kwh"][row],
+                "paid": cols["p2p_paid"][row],
+                "received": cols["p2p_received"][row],
+                "fees": cols["fees"][row],
+                "cost": cols["cost"][row],
+                "ev_deferred_kwh": deferred[row],
+                "curtailed_kwh": curtailed[row],
+                "trades": trades.get(row, []),
+            }
+        return out
+
+    def _publish(self, record: dict[str, Any]) -> None:
+        self.results.append(record["result"])
+        self.bus.publish(self.topics.result, record["result"])
+        for agent, payload in record["settlements"].items():
+            self.bus.publish(self.topics.settlement(agent), payload)
+
+    def _republish(self, record: dict[str, Any]) -> None:
+        """After a restart: the last committed interval again (agents ignore repeats)."""
+        self.stats.republished += 1
+        self.log(f"resuming after committed interval {record['t']}")
+        self._publish(record)
+
+
+def _stamped(sample: Any, time_s: float) -> Any:
+    from dataclasses import replace
+
+    return replace(sample, time_s=time_s)

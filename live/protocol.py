@@ -1,0 +1,210 @@
+"""The MQTT contract (DESIGN.md "MQTT contract"): topic names and payload checks.
+
+Topic root ``p2pgrid/<community>/``; JSON, UTF-8, ``"v": 1``. Our additions to the
+table in DESIGN.md, all optional for a third-party agent:
+
+- a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone);
+- an order may carry ``kind``: ``net`` (default: the household's inflexible position,
+  what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
+  orders, which happen only as far as they are filled);
+- ``status/<client_id>`` (retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
+
+The checks return the reason a payload is rejected; the market reports it on ``errors``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+ORDER_KINDS = ("net", "battery", "ev")
+_SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def community_slug(name: str) -> str:
+    """The topic-root level for a scenario name."""
+    return _SLUG.sub("-", name).strip("-")[:64] or "community"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic of one community."""
+
+    community: str
+
+    @property
+    def root(self) -> str:
+        return f"p2pgrid/{self.community}"
+
+    @property
+    def clock(self) -> str:
+        return f"{self.root}/clock"
+
+    @property
+    def result(self) -> str:
+        return f"{self.root}/market/result"
+
+    @property
+    def errors(self) -> str:
+        return f"{self.root}/errors"
+
+    def reading(self, agent: str) -> str:
+        return f"{self.root}/agents/{agent}/reading"
+
+    def orders(self, agent: str) -> str:
+        return f"{self.root}/agents/{agent}/orders"
+
+    def settlement(self, agent: str) -> str:
+        return f"{self.root}/agents/{agent}/settlement"
+
+    def meter(self, fmt: str, meter_id: str, suffix: str) -> str:
+        return f"{self.root}/meters/{fmt}/{meter_id}/{suffix}"
+
+    def status(self, client_id: str) -> str:
+        return f"{self.root}/status/{client_id}"
+
+
+class Rejected(ValueError):
+    """A message the market refuses; ``str(exc)`` is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    generation_kwh: float
+    demand_kwh: float
+    soc_kwh: float | None
+    ev_deferrable_kwh: float
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    is_buy: bool
+    energy_kwh: float
+    price_per_kwh: float
+    kind: int  # 0 net, 1 battery, 2 ev (agents.community.KIND_*)
+
+
+def parse_json(payload: bytes, max_bytes: int) -> dict[str, Any]:
+    """The payload as a JSON object, or :class:`Rejected`."""
+    if len(payload) > max_bytes:
+        raise Rejected(f"payload of {len(payload)} bytes is above the limit of {max_bytes}")
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Rejected("payload is not UTF-8") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise Rejected(f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Rejected(f"payload must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _energy(
+    data: dict[str, Any], key: str, max_kwh: float, required: bool = True, positive: bool = False
+) -> float | None:
+    if key not in data:
+        if required:
+            raise Rejected(f"{key} is missing")
+        return None
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Rejected(f"{key} must be a number, got {type(value).__name__}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise Rejected(f"{key} must be finite, got {value!r}")
+    if x < 0 or (positive and x == 0):
+        raise Rejected(f"{key} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    if x > max_kwh:
+        raise Rejected(f"{key} = {value!r} is absurd (above {max_kwh:g} kWh in one interval)")
+    return x
+
+
+def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]) -> None:
+    """``v``, ``t`` and identity; unknown keys are errors."""
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise Rejected(f"unknown keys {unknown}")
+    if data.get("v", VERSION) != VERSION:
+        raise Rejected(f"unsupported version v={data.get('v')!r} (this market speaks v=1)")
+    for key in ("agent_id", "agent"):
+        if key in data and data[key] != agent:
+            raise Rejected(f"payload names agent {data[key]!r} but was sent on {agent!r}'s topic")
+    t = data.get("t")
+    if isinstance(t, bool) or not isinstance(t, int):
+        raise Rejected(f"t must be an integer interval index, got {t!r}")
+    if t < t_now:
+        raise Rejected(f"stale interval t={t}: the market is collecting t={t_now}")
+    if t > t_now:
+        raise Rejected(f"future interval t={t}: the market is collecting t={t_now}")
+
+
+def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -> Reading:
+    check_header(
+        data,
+        agent,
+        t_now,
+        {
+            "v",
+            "t",
+            "agent_id",
+            "agent",
+            "generation_kwh",
+            "demand_kwh",
+            "soc_kwh",
+            "ev_deferrable_kwh",
+        },
+    )
+    gen = _energy(data, "generation_kwh", max_kwh)
+    demand = _energy(data, "demand_kwh", max_kwh)
+    soc = _energy(data, "soc_kwh", 1e9, required=False)
+    deferrable = _energy(data, "ev_deferrable_kwh", max_kwh, required=False) or 0.0
+    assert gen is not None and demand is not None
+    if deferrable > demand + gen + max_kwh:  # pragma: no cover - bounded above already
+        raise Rejected("ev_deferrable_kwh is absurd")
+    return Reading(gen, demand, soc, deferrable)
+
+
+def read_orders(
+    data: dict[str, Any], agent: str, t_now: int, max_kwh: float, max_price: float, max_orders: int
+) -> list[Order]:
+    check_header(data, agent, t_now, {"v", "t", "agent_id", "agent", "orders"})
+    orders = data.get("orders")
+    if not isinstance(orders, list):
+        raise Rejected("orders must be a list")
+    if len(orders) > max_orders:
+        raise Rejected(f"{len(orders)} orders in one message, at most {max_orders}")
+    out = []
+    for i, o in enumerate(orders):
+        if not isinstance(o, dict):
+            raise Rejected(f"orders[{i}] must be an object")
+        unknown = sorted(set(o) - {"side", "energy_kwh", "price_per_kwh", "kind"})
+        if unknown:
+            raise Rejected(f"orders[{i}]: unknown keys {unknown}")
+        side = o.get("side")
+        if side not in ("buy", "sell"):
+            raise Rejected(f"orders[{i}].side must be 'buy' or 'sell', got {side!r}")
+        try:
+            energy = _energy(o, "energy_kwh", max_kwh, positive=True)
+        except Rejected as exc:
+            raise Rejected(f"orders[{i}].{exc}") from None
+        price = o.get("price_per_kwh")
+        if (
+            isinstance(price, bool)
+            or not isinstance(price, int | float)
+            or not math.isfinite(float(price))
+        ):
+            raise Rejected(f"orders[{i}].price_per_kwh must be a finite number, got {price!r}")
+        if abs(price) > max_price:
+            raise Rejected(
+                f"orders[{i}].price_per_kwh = {price!r} is absurd (beyond ±{max_price:g})"
+            )
+        kind = o.get("kind", "net")
+        if kind not in ORDER_KINDS:
+            raise Rejected(f"orders[{i}].kind must be one of {', '.join(ORDER_KINDS)}")
+        assert energy is not None
+        out.append(Order(side == "buy", energy, float(price), ORDER_KINDS.index(kind)))
+    return out

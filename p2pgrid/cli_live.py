@@ -1,0 +1,280 @@
+"""``p2pgrid live | agents | broker | acl | meters emulate``: the live market over MQTT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from p2pgrid.cli import ScenarioArg, SetOption, _fail, _overrides, console, err_console
+from scenarios.errors import ScenarioError
+
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker", help="mqtt://user:pass@host:port or mqtts://… (default: embedded broker)."
+    ),
+]
+TlsOpt = Annotated[bool, typer.Option("--tls", help="Connect with TLS.")]
+CaOpt = Annotated[str | None, typer.Option("--cafile", help="CA certificate (PEM).")]
+CertOpt = Annotated[str | None, typer.Option("--certfile", help="Client certificate (PEM).")]
+KeyOpt = Annotated[str | None, typer.Option("--keyfile", help="Client key (PEM).")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Do not verify the server.")]
+UserOpt = Annotated[str | None, typer.Option("--username", help="Broker username.")]
+PassOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--password",
+        envvar="P2PGRID_MQTT_PASSWORD",
+        help="Broker password (or $P2PGRID_MQTT_PASSWORD).",
+    ),
+]
+SpeedOpt = Annotated[
+    float,
+    typer.Option(
+        "--speed",
+        min=0.0,
+        help="Simulated seconds per wall second (900: a 15-min interval per "
+        "second; 0: as fast as every household is complete).",
+    ),
+]
+
+
+def _load(file: Path, sets: list[str] | None):
+    from scenarios.loader import load_scenario
+
+    try:
+        return load_scenario(file, _overrides(sets))
+    except ScenarioError as exc:
+        raise _fail(exc) from None
+
+
+def _broker(
+    url: str | None,
+    tls: bool,
+    cafile: str | None,
+    certfile: str | None,
+    keyfile: str | None,
+    insecure: bool,
+    username: str | None,
+    password: str | None,
+):
+    from live.bus import BrokerConfig, BrokerUrlError
+
+    if url is None:
+        return None
+    try:
+        return BrokerConfig.from_url(
+            url,
+            tls=tls,
+            cafile=cafile,
+            certfile=certfile,
+            keyfile=keyfile,
+            insecure=insecure,
+            username=username,
+            password=password,
+        )
+    except BrokerUrlError as exc:
+        err_console.print(f"[bold red]error:[/] --broker: {exc}", highlight=False)
+        raise typer.Exit(code=2) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the live commands to the main app."""
+    meters_app = typer.Typer(help="Smart meters: emulators.", no_args_is_help=True)
+    app.add_typer(meters_app, name="meters")
+
+    @app.command()
+    def live(
+        file: ScenarioArg,
+        broker: BrokerOpt = None,
+        tls: TlsOpt = False,
+        cafile: CaOpt = None,
+        certfile: CertOpt = None,
+        keyfile: KeyOpt = None,
+        insecure: InsecureOpt = False,
+        username: UserOpt = None,
+        password: PassOpt = None,
+        speed: SpeedOpt = 900.0,
+        intervals: Annotated[int | None, typer.Option(help="Intervals to run.")] = None,
+        state: Annotated[Path, typer.Option(help="Ledger directory.")] = Path("live-state"),
+        no_agents: Annotated[
+            bool, typer.Option("--no-agents", help="Market only (agents run as `p2pgrid agents`).")
+        ] = False,
+        emulate_meters: Annotated[
+            bool, typer.Option("--emulate-meters", help="Also emulate the scenario's meters.")
+        ] = False,
+        set_: SetOption = None,
+    ) -> None:
+        """Run the live market (and the scenario's simulated agents) over MQTT."""
+        from live.bus import BrokerConfig
+        from live.market import topics_for
+        from live.runner import run_live
+
+        scenario = _load(file, set_)
+        cfg: BrokerConfig | None = _broker(
+            broker, tls, cafile, certfile, keyfile, insecure, username, password
+        )
+        console.print(
+            f"live market {topics_for(scenario).root}/ · speed {speed:g} · ledger {state}"
+        )
+        try:
+            run = run_live(
+                scenario,
+                cfg,
+                state,
+                speed,
+                intervals,
+                agents=not no_agents,
+                emulate_meters=emulate_meters,
+                log=console.print,
+            )
+        except ConnectionError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(code=1) from None
+        m = run.market
+        console.print(
+            f"settled {m.intervals} intervals · {m.readings} readings · "
+            f"{m.orders} orders · {m.meter_samples} meter samples · "
+            f"{sum(m.rejected.values())} rejected · behind the clock {m.behind}×"
+        )
+
+    @app.command()
+    def agents(
+        file: ScenarioArg,
+        broker: BrokerOpt = None,
+        tls: TlsOpt = False,
+        cafile: CaOpt = None,
+        certfile: CertOpt = None,
+        keyfile: KeyOpt = None,
+        insecure: InsecureOpt = False,
+        username: UserOpt = None,
+        password: PassOpt = None,
+        set_: SetOption = None,
+    ) -> None:
+        """Run the scenario's simulated households against a live market."""
+        from live.fleet import AgentFleet
+
+        scenario = _load(file, set_)
+        cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
+        if cfg is None:
+            err_console.print("[bold red]error:[/] --broker is required", highlight=False)
+            raise typer.Exit(code=2)
+        fleet = AgentFleet(scenario, cfg).start()
+        _wait(fleet.done)
+        fleet.stop()
+        s = fleet.stats
+        console.print(
+            f"{s.intervals} intervals · {s.readings_sent} readings · {s.orders_sent} orders sent"
+        )
+
+    @app.command()
+    def broker(
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port.")] = 1883,
+    ) -> None:
+        """Run the embedded MQTT broker (amqtt) alone."""
+        from live.broker import EmbeddedBroker
+
+        b = EmbeddedBroker(host, port).start()
+        console.print(f"embedded broker on {b.url} (Ctrl-C stops it)")
+        _wait(threading.Event())
+        b.stop()
+
+    @app.command()
+    def acl(
+        file: ScenarioArg,
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path(
+            "mqtt-acl"
+        ),
+        set_: SetOption = None,
+    ) -> None:
+        """Write a Mosquitto ACL file, password file and credentials for the scenario."""
+        from live.acl import write_acl
+
+        paths = write_acl(_load(file, set_), out)
+        for name, path in paths.items():
+            console.print(f"{name:12s} {path}")
+
+    @meters_app.command("emulate")
+    def emulate(
+        file: Annotated[Path | None, typer.Argument(help="Scenario file (optional).")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="tasmota|shelly|dsmr|generic")] = (
+            "generic"
+        ),
+        count: Annotated[int, typer.Option(help="Meters, when the scenario maps none.")] = 1,
+        broker: BrokerOpt = None,
+        tls: TlsOpt = False,
+        cafile: CaOpt = None,
+        certfile: CertOpt = None,
+        keyfile: KeyOpt = None,
+        insecure: InsecureOpt = False,
+        username: UserOpt = None,
+        password: PassOpt = None,
+        speed: SpeedOpt = 900.0,
+        clock: Annotated[
+            bool,
+            typer.Option(
+                "--own-clock/--market-clock",
+                help="Publish on its own clock at --speed instead of the market's.",
+            ),
+        ] = False,
+        samples: Annotated[int, typer.Option(help="Samples per interval.")] = 3,
+        set_: SetOption = None,
+    ) -> None:
+        """Emulate smart meters publishing native payloads from the profile generators."""
+
+        from agents.meters import FORMATS
+        from live.emulator import MeterEmulator, emulated_scenario
+        from scenarios.schema import Scenario
+
+        if fmt not in FORMATS:
+            err_console.print(
+                f"[bold red]error:[/] --format: {fmt!r} is not one of {', '.join(FORMATS)}",
+                highlight=False,
+            )
+            raise typer.Exit(code=2)
+        scenario = _load(file, set_) if file is not None else Scenario()
+        try:
+            scenario = emulated_scenario(scenario, fmt, count)
+        except ValueError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(code=2) from None
+        cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
+        if cfg is None:
+            err_console.print("[bold red]error:[/] --broker is required", highlight=False)
+            raise typer.Exit(code=2)
+        em = MeterEmulator(scenario, cfg, formats=(fmt,), samples_per_interval=samples)
+        console.print(f"{len(em.meters)} {fmt} meter(s) on {em.topics.root}/meters/{fmt}/")
+        if not clock:
+            em.start()
+            _wait(em.done)
+        else:
+            em.bus.start(30)
+            wall = scenario.simulation.interval_minutes * 60.0 / max(speed, 1e-9)
+            for t in range(scenario.simulation.n_intervals):
+                em.publish_interval(t)
+                if _stopping.wait(wall):
+                    break
+        em.stop()
+        console.print(f"{em.published} payloads published")
+
+
+_stopping = threading.Event()
+
+
+def _wait(done: threading.Event) -> None:
+    """Block until ``done`` or Ctrl-C / SIGTERM."""
+
+    def handler(signum: int, frame: object) -> None:
+        _stopping.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        while not done.wait(0.2) and not _stopping.is_set():
+            pass
+    except KeyboardInterrupt:
+        pass

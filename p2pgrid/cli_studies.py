@@ -1,0 +1,233 @@
+"""Planner studies on the command line: ``p2pgrid sweep`` and ``p2pgrid hosting-capacity``.
+
+Registered on the main app by :func:`register`. Mistakes in the files or options exit
+with code 2 and the list of problems, without a traceback; a sweep with failed
+variants still finishes, then exits with code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from scenarios.errors import ScenarioError
+
+console = Console()
+err_console = Console(stderr=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a key of the base scenario: --set simulation.days=1"),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", help="Workers of the local Dask cluster (default: cores)."),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Run on an existing Dask scheduler: tcp://host:8786."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def _fail(exc: ScenarioError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    return typer.Exit(code=2)
+
+
+def _fmt(value: object) -> str:
+    if value is None or value != value:  # None or NaN
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return str(value)
+
+
+def sweep(
+    file: Annotated[Path, typer.Argument(help="Sweep file (TOML or YAML).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results directory.")] = Path("sweep"),
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    set_: SetOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and list the variants; run nothing.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Run every variant of a sweep file on Dask; write the KPI table and sweep.html.
+
+    Re-running into the same --out skips the variants already finished.
+    """
+    from scenarios.sweep import KPI_TABLE, run_sweep
+    from scenarios.sweep_file import load_sweep
+
+    try:
+        spec = load_sweep(file, set_ or [])
+    except ScenarioError as exc:
+        raise _fail(exc) from None
+    if dry_run:
+        table = Table(title=f"{spec.name}: variants (seed rule {spec.seed_rule})")
+        for column in ("variant", *spec.keys, "seed", "valid"):
+            table.add_column(column)
+        for v in spec.variants():
+            table.add_row(
+                v.id,
+                *(_fmt(v.parameters[k]) for k in spec.keys),
+                str(v.seed),
+                "yes" if v.error is None else v.error.replace("\n", " "),
+            )
+        console.print(table)
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("variants · {task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    counts = {"ok": 0, "failed": 0, "reused": 0}
+    with Progress(*columns, console=err_console, disable=quiet) as bar:
+        task = bar.add_task(spec.name, total=len(spec.points()), status="starting")
+
+        def progress(done: int, total: int, vid: str, status: str) -> None:
+            counts[status] = counts.get(status, 0) + 1
+            text = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+            bar.update(task, completed=done, status=text)
+
+        try:
+            result = run_sweep(spec, out, scheduler=scheduler, n_workers=workers, progress=progress)
+        except ScenarioError as exc:
+            raise _fail(exc) from None
+    table = Table(title=f"{spec.name}: {len(result.table)} variants")
+    shown = ("self_sufficiency", "community_savings", "violation_hours", "curtailed_kwh")
+    table.add_column("variant")
+    table.add_column("status")
+    for column in (*(k.rsplit(".", 1)[-1] for k in spec.keys), *shown):
+        table.add_column(column, justify="right")
+    for _, row in result.table.head(40).iterrows():
+        cells = [_fmt(row.get(k)) for k in shown]
+        table.add_row(
+            str(row["variant"]), str(row["status"]), *(_fmt(row[k]) for k in spec.keys), *cells
+        )
+    console.print(table)
+    if len(result.table) > 40:
+        console.print(f"… {len(result.table) - 40} more in {out / KPI_TABLE}")
+    console.print(f"ran {result.ran}, reused {result.reused}, failed {len(result.failed)}")
+    console.print(f"KPIs:   {out / KPI_TABLE}  (scenarios.sweep.open_kpis for DuckDB)")
+    console.print(f"report: {result.report_path}")
+    if result.failed:
+        for vid, error in result.failed.items():
+            err_console.print(f"[bold red]failed {vid}:[/] {error}", highlight=False)
+        raise typer.Exit(code=1)
+
+
+def hosting_capacity(
+    file: Annotated[Path, typer.Argument(help="Scenario file (TOML or YAML).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the probe runs.")] = Path(
+        "hosting"
+    ),
+    over: Annotated[
+        str,
+        typer.Option(
+            help="What to increase: pv_share (share of households with PV) or pv_kwp (kWp "
+            "per PV household)."
+        ),
+    ] = "pv_share",
+    low: Annotated[
+        float | None, typer.Option("--min", help="Lower end of the search (pv_share 0, pv_kwp 1).")
+    ] = None,
+    high: Annotated[
+        float | None, typer.Option("--max", help="Upper end of the search (pv_share 1, pv_kwp 30).")
+    ] = None,
+    tol: Annotated[float, typer.Option(help="Resolution of a pv_kwp search [kWp].")] = 0.5,
+    days: Annotated[int | None, typer.Option(help="Override simulation.days.")] = None,
+    set_: SetOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            help="Run both cases' probes in parallel on a local Dask cluster "
+            "of this many workers (default: one after the other, in this process).",
+        ),
+    ] = None,
+    scheduler: SchedulerOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Largest PV penetration the feeder hosts without a PV violation, with and without
+    batteries/V2G, and the bus or line that binds (bisection with the grid check)."""
+    from scenarios.hosting import hosting_capacity as search
+    from scenarios.loader import load_scenario
+
+    sets = list(set_ or [])
+    if days is not None:
+        sets.append(f"simulation.days={days}")
+    try:
+        scenario = load_scenario(file, sets)
+    except ScenarioError as exc:
+        raise _fail(exc) from None
+    client = None
+    if scheduler or workers:
+        from distributed import Client
+
+        from scenarios.sweep import local_cluster_client
+
+        client = Client(scheduler) if scheduler else local_cluster_client(workers)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err_console, disable=quiet) as bar:
+            task = bar.add_task(f"{scenario.name}: probes", last="")
+
+            def progress(case: str, value: float, passed: bool) -> None:
+                verdict = "[green]hosted[/]" if passed else "[red]violation[/]"
+                bar.update(task, last=f"{case} {over}={value:.4g} {verdict}")
+
+            report = search(scenario, out, over, low, high, tol, client=client, progress=progress)
+    except ScenarioError as exc:
+        raise _fail(exc) from None
+    finally:
+        if client is not None:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    unit = "" if over == "pv_share" else " kWp"
+    table = Table(
+        title=f"{scenario.name} on {scenario.grid.feeder}: PV hosting capacity "
+        f"({over}, {scenario.simulation.days} day(s))"
+    )
+    for column in ("case", "hosting capacity", "first violation at", "binding element", "probes"):
+        table.add_column(column)
+    for case, r in report.cases.items():
+        cap = "below the range" if r.capacity is None else f"{r.capacity:.4g}{unit}"
+        if r.first_failing is None:
+            cap = f"≥ {cap} (no violation up to --max)"
+        first = "—" if r.first_failing is None else f"{r.first_failing:.4g}{unit}"
+        table.add_row(
+            case, cap, first, r.binding.describe() if r.binding else "—", str(len(r.probes))
+        )
+    console.print(table)
+    console.print(f"probes: {out / 'probes.parquet'}   summary: {out / 'hosting.json'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the study commands to the ``p2pgrid`` app."""
+    app.command("sweep")(sweep)
+    app.command("hosting-capacity")(hosting_capacity)

@@ -1,0 +1,164 @@
+"""Sources behind the dashboard: run directories (good and broken), replay, the SSE
+catch-up protocol, the MQTT payload mapping; and the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from live.dashboard import RunDirError, RunSource, read_run, start_dashboard
+from live.dashboard.mqtt_source import SETTLEMENT_MAP, map_payload, parse_broker
+
+
+def test_missing_and_broken_run_directories(run_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="no results directory"):
+        read_run(tmp_path / "nope")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RunDirError, match=r"missing intervals\.parquet, agents\.parquet"):
+        read_run(empty)
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    (broken / "agents.parquet").write_bytes(b"not parquet at all")
+    (broken / "kpis.json").write_text("{", encoding="utf-8")
+    with pytest.raises(RunDirError) as err:
+        read_run(broken)
+    assert "agents.parquet: not a readable Parquet file" in str(err.value)
+    assert "kpis.json: not readable JSON" in str(err.value)
+
+
+def sse_events(url: str, headers: dict[str, str] | None, count: int) -> list[dict]:
+    """Read ``count`` SSE events from ``url``."""
+    events: list[dict] = []
+    with httpx.stream("GET", url, headers=headers, timeout=10) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        ident = None
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                ident = int(line[4:])
+            elif line.startswith("data: "):
+                events.append({"id": ident, **json.loads(line[6:])})
+                if len(events) >= count:
+                    break
+    return events
+
+
+def test_replay_and_catch_up(run_dir: Path) -> None:
+    run = read_run(run_dir)
+    n = run.n_intervals
+    server = start_dashboard(RunSource(run, replay_speed=400), port=0)
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        # the whole replay, then its end: n interval events and a status event
+        events = sse_events(f"{base}/api/events?since=0", None, n + 1)
+        assert [e["t"] for e in events[:n]] == list(range(n))
+        assert [e["id"] for e in events] == list(range(1, n + 2))
+        assert events[-1]["kind"] == "status" and events[-1]["status"]["state"] == "finished"
+        assert events[-1]["kpis"] == run.kpis
+        # each event carries its interval's row, as in intervals.parquet
+        for e in events[:n]:
+            assert e["rows"][0]["p2p_kwh"] == pytest.approx(
+                float(run.intervals["p2p_kwh"].iloc[e["t"]]), rel=1e-12
+            )
+        # a client that saw up to event 40 (browsers send Last-Event-ID) gets the rest
+        rest = sse_events(f"{base}/api/events", {"Last-Event-ID": "40"}, n + 1 - 40)
+        assert [e["id"] for e in rest] == list(range(41, n + 2))
+        assert "book" not in rest[0] and "book" in rest[-1]
+    finally:
+        server.stop()
+
+
+def test_settlement_mapping_and_broker_urls() -> None:
+    got = map_payload(
+        {
+            "t": 3,
+            "bill": {"cost": 0.5, "import_kwh": 1.25},
+            "sold_kwh": 2.0,
+            "bought_p2p_kwh": float("nan"),
+            "extra": 1,
+        },
+        SETTLEMENT_MAP,
+    )
+    assert got == {"cost": 0.5, "grid_import_kwh": 1.25, "sold_p2p_kwh": 2.0}
+    assert parse_broker("mqtt://u:p%40ss@broker.local:1884") == {
+        "host": "broker.local",
+        "port": 1884,
+        "tls": False,
+        "username": "u",
+        "password": "p@ss",
+    }
+    assert parse_broker("mqtts://h")["port"] == 8883
+    with pytest.raises(ValueError, match="scheme"):
+        parse_broker("http://h:1")
+
+
+def p2pgrid(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("p2pgrid")
+    cmd = [exe] if exe else [sys.executable, "-m", "p2pgrid.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_errors_exit_2(tmp_path: Path) -> None:
+    proc = p2pgrid("dashboard", "--run", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "no results directory" in proc.stderr
+    # the other mistakes in-process (a CLI start costs seconds of imports)
+    from typer.testing import CliRunner
+
+    from p2pgrid.cli import app
+
+    runner = CliRunner()
+    for args, message in (
+        ([], "exactly one of --run"),
+        (["--broker", "http://x:1"], "scheme"),
+        (["--run", str(tmp_path), "--replay-speed", "0"], "--replay-speed must be positive"),
+        (["--broker", "mqtt://h:1", "--replay-speed", "2"], "use it with --run"),
+        (["--run", str(tmp_path)], "missing intervals.parquet"),
+    ):
+        result = runner.invoke(app, ["dashboard", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in " ".join(result.output.split()), (args, result.output)
+
+
+def test_cli_serves_a_run_with_a_token(run_dir: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = shutil.which("p2pgrid")
+    cmd = [exe] if exe else [sys.executable, "-m", "p2pgrid.cli"]
+    with subprocess.Popen(
+        [*cmd, "dashboard", "--run", str(run_dir), "--port", str(port), "--token", "abc123"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        serve_and_check(proc, port, run_dir)
+
+
+def serve_and_check(proc: subprocess.Popen[str], port: int, run_dir: Path) -> None:
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/?token=abc123" in line
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                r = httpx.get(f"{base}/api/kpis", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the dashboard did not come up"
+                time.sleep(0.1)
+        assert r.status_code == 401
+        ok = httpx.get(f"{base}/api/kpis", headers={"Authorization": "Bearer abc123"})
+        assert ok.status_code == 200 and ok.json() == read_run(run_dir).kpis
+    finally:
+        proc.terminate()
+        proc.wait(10)

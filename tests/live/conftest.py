@@ -1,0 +1,230 @@
+"""Fixtures of the live tests: a real Mosquitto on a free port, the e2e scenario."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from live.broker import free_port
+from live.bus import BrokerConfig
+from scenarios.loader import load_scenario
+from scenarios.runner import run as run_batch
+from scenarios.schema import Scenario
+
+MOSQUITTO = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+)
+
+E2E_TOML = """
+name = "live-e2e"
+[simulation]
+start = "2026-06-01"
+days = 1
+interval_minutes = 30
+seed = 7
+[community]
+households = 25
+[grid]
+feeder = "ieee33"
+check = "pyomo"
+[live]
+close_when_complete = true
+reconnect_grace_s = 1.0
+[[live.meters]]
+id = "tas-1"
+format = "tasmota"
+household = "h0021"
+[[live.meters]]
+id = "shelly-1"
+format = "shelly"
+household = "h0022"
+[[live.meters]]
+id = "dsmr-1"
+format = "dsmr"
+household = "h0023"
+[[live.meters]]
+id = "gen-1"
+format = "generic"
+household = "h0024"
+[[live.meters]]
+id = "gen-power"
+format = "generic"
+household = "h0025"
+"""
+
+
+@dataclass
+class Mosquitto:
+    """A Mosquitto process the test controls."""
+
+    port: int
+    conf: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def config(self) -> BrokerConfig:
+        return BrokerConfig("127.0.0.1", self.port)
+
+    def start(self) -> None:
+        assert MOSQUITTO is not None
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 10
+        import socket
+
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                assert self.proc.stderr is not None
+                err = self.proc.stderr.read().decode()
+                self.proc.stderr.close()
+                raise RuntimeError(f"mosquitto exited: {err}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("mosquitto did not listen in 10 s")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            (self.proc.kill if kill else self.proc.terminate)()
+            self.proc.wait(10)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+def start_mosquitto(tmp: Path, extra: str = "") -> Mosquitto:
+    if MOSQUITTO is None:
+        pytest.fail(
+            "Mosquitto is not installed: the live tests need a real broker. Install it with "
+            "`apt-get install -y mosquitto` (Debian/Ubuntu; .ci/run does this in CI).",
+            pytrace=False,
+        )
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        f"persistence true\npersistence_location {tmp}/\nautosave_interval 1\n"
+        "max_queued_messages 0\nmax_inflight_messages 0\n"
+        # as root, Mosquitto drops to user "mosquitto", who cannot read the 0600 passwd
+        + ("user root\n" if os.geteuid() == 0 else "")
+        + (extra or "allow_anonymous true\n"),
+        encoding="utf-8",
+    )
+    broker = Mosquitto(port, conf)
+    broker.start()
+    return broker
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = start_mosquitto(tmp_path / "mosquitto")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def e2e_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scenario") / "live-e2e.toml"
+    path.write_text(E2E_TOML, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def e2e_scenario(e2e_file: Path) -> Scenario:
+    return load_scenario(e2e_file)
+
+
+_BATCH: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+
+
+def batch_tables(scenario: Scenario, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """intervals and trades of a batch run of the scenario (cached per scenario)."""
+    key = scenario.model_dump_json()
+    if key not in _BATCH:
+        run_batch(scenario, out)
+        _BATCH[key] = (
+            pd.read_parquet(out / "intervals.parquet"),
+            pd.read_parquet(out / "trades.parquet"),
+        )
+    return _BATCH[key]
+
+
+def assert_equal_to_batch(
+    results: list[dict[str, Any]], scenario: Scenario, out: Path, tol: float = 1e-6
+) -> None:
+    """Every live interval's price, volume, utility flows, voltages and trades equal the
+    batch engine's for the same interval."""
+    intervals, trades = batch_tables(scenario, out)
+    assert results, "no results on the wire"
+    ts = [r["t"] for r in results]
+    assert ts == list(range(ts[0], ts[0] + len(ts))), f"intervals not consecutive: {ts}"
+    for r in results:
+        t = r["t"]
+        row = intervals.loc[intervals["t"] == t].iloc[0]
+        where = f"t={t}"
+        price = r["price_per_kwh"]
+        if math.isnan(row["clearing_price_per_kwh"]):
+            assert price is None, where
+        else:
+            assert price is not None and abs(price - row["clearing_price_per_kwh"]) < tol, where
+        for key, col in (
+            ("volume_kwh", "p2p_kwh"),
+            ("grid_import_kwh", "grid_import_kwh"),
+            ("grid_export_kwh", "grid_export_kwh"),
+        ):
+            assert abs(r[key] - row[col]) < tol, f"{where} {key}: {r[key]} vs {row[col]}"
+        grid = r["grid"]
+        for key in ("v_min_pu", "v_max_pu"):
+            assert abs(grid[key] - row[key]) < tol, f"{where} {key}"
+        assert grid["violations"] == row["violations"], where
+        assert grid["recleared"] == bool(row["recleared"]), where
+        batch = trades.loc[trades["t"] == t].sort_values(["buyer_id", "seller_id"])
+        live = sorted(
+            (x["buyer"], x["seller"], x["energy_kwh"], x["price_per_kwh"]) for x in r["trades"]
+        )
+        assert len(live) == len(batch), f"{where}: {len(live)} trades vs {len(batch)}"
+        if live:
+            got = np.array([[e, p] for _, _, e, p in live])
+            want = batch[["energy_kwh", "price_per_kwh"]].to_numpy()
+            assert [(b, s) for b, s, _, _ in live] == list(
+                zip(batch["buyer_id"].astype(str), batch["seller_id"].astype(str), strict=True)
+            ), where
+            np.testing.assert_allclose(got, want, atol=tol, err_msg=where)
+
+
+@pytest.fixture
+def equal_to_batch():
+    """``assert_equal_to_batch(results, scenario, out_dir)``."""
+    return assert_equal_to_batch
+
+
+@pytest.fixture
+def acl_broker(tmp_path: Path):
+    """``start(acl_dir)``: a Mosquitto enforcing that directory's acl and passwd files."""
+    started: list[Mosquitto] = []
+
+    def start(acl_dir: Path) -> Mosquitto:
+        broker = start_mosquitto(
+            tmp_path / "mosquitto-acl",
+            f"allow_anonymous false\npassword_file {acl_dir / 'passwd'}\n"
+            f"acl_file {acl_dir / 'acl'}\n",
+        )
+        started.append(broker)
+        return broker
+
+    yield start
+    for broker in started:
+        broker.stop()
