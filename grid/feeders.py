@@ -21,6 +21,7 @@ that is what the DistFlow equations of Baran & Wu (1989) assume.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -339,8 +340,12 @@ def transformer_record(
 # --------------------------------------------------------------------------- ieee33
 
 
+@functools.lru_cache(maxsize=1)
 def ieee33() -> Feeder:
     """The IEEE 33-bus feeder of Baran & Wu (1989) from pandapower's ``case33bw``.
+
+    Built once per process (pandapower takes about a second to read the case); the
+    returned feeder is shared, so treat its tables as read-only.
 
     12.66 kV, 32 in-service branches (the five tie switches are left open), 3715 kW /
     2300 kvar of base load that stays on as background load following the IEEE RTS hourly
