@@ -200,6 +200,16 @@ class AgentFleet:
         slot = t % self.ipd
         if self.storage is not None and slot == 0:
             self.storage.new_day()
+        plan, order_rows, messages = self.messages(t)
+        self._planned = (t, plan, order_rows, messages)
+        self._settled = {}
+        self._send(messages, resend=False)
+
+    def messages(
+        self, t: int
+    ) -> tuple[Plan, dict[int, list[int]], list[tuple[str, dict[str, Any]]]]:
+        """Plan interval ``t`` from the fleet's current state (nothing is sent or applied):
+        the plan, each household's order indices, and every (topic, payload) to publish."""
         plan = self.community.plan(*self.inputs.at(t).observed(t, self.ipd))
         order_rows: dict[int, list[int]] = {}
         for j, row in enumerate(plan.household.tolist()):
@@ -238,9 +248,7 @@ class AgentFleet:
                 for j in order_rows.get(row, [])
             ]
             messages.append((self.topics.orders(agent), {"v": 1, "t": t, "orders": orders}))
-        self._planned = (t, plan, order_rows, messages)
-        self._settled = {}
-        self._send(messages, resend=False)
+        return plan, order_rows, messages
 
     def _send(self, messages: list[tuple[str, Any]], resend: bool) -> None:
         for topic, payload in messages:

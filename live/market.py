@@ -27,17 +27,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from agents.community import KIND_NET, TINY_KWH, Flows, Plan
-from agents.meters import MeterPayloadError, MeterTracker, read_meter
-from live.bus import BrokerConfig, Bus
+from agents.meters import MeterPayloadError, MeterTracker, Sample, read_meter
+from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
 from live.ledger import Ledger
 from live.protocol import (
     Order,
@@ -90,6 +90,22 @@ def market_flows(plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray
     )
 
 
+class MarketListener(Protocol):
+    """Sees what the market publishes, in-process (payloads as on the wire)."""
+
+    def clock(self, payload: dict[str, Any]) -> None:
+        """The ``clock`` payload of an interval whose gate opens."""
+
+    def interval(
+        self,
+        result: dict[str, Any],
+        settlements: dict[str, dict[str, Any]],
+        readings: dict[str, dict[str, Any]],
+    ) -> None:
+        """A committed interval: its ``market/result``, every household's settlement,
+        and the readings the market accepted for it (by agent id)."""
+
+
 @dataclass
 class IntervalBook:
     """What has been accepted for the interval being collected."""
@@ -100,6 +116,17 @@ class IntervalBook:
     messages: Counter = field(default_factory=Counter)
     order_messages: int = 0
     closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IngestWindow:
+    """One interval's collection: when the gate opened and closed (wall clock, epoch
+    seconds) and how many messages were accepted in between."""
+
+    t: int
+    opened_at: float
+    closed_at: float
+    messages: int
 
 
 @dataclass
@@ -114,6 +141,7 @@ class MarketStats:
     max_lag_s: float = 0.0
     clear_s: list[float] = field(default_factory=list)
     republished: int = 0
+    ingest: list[IngestWindow] = field(default_factory=list)
 
 
 class MarketService:
@@ -154,6 +182,7 @@ class MarketService:
         self.meter_row = np.array([self.row[m.household] for m in live.meters], dtype=np.int64)
         self.metered = np.zeros(n, dtype=bool)
         self.metered[self.meter_row] = True
+        self._sim_rows = n - len(self.meter_row)
         self.band = price_band(scenario)
         self._inputs = (
             CommunityInputs(scenario)
@@ -171,6 +200,8 @@ class MarketService:
         self.ledger = Ledger(state_dir, self.topics.community)
         if self.ledger.last is not None and "rng" in self.ledger.last:
             self.step.rng.bit_generator.state = self.ledger.last["rng"]
+        if self.ledger.last is not None and "meters" in self.ledger.last:
+            self._restore_meters(self.ledger.last["meters"])
         self.stats = MarketStats()
         self._lock = threading.Lock()
         self._book = IntervalBook(self.ledger.next_t)
@@ -184,12 +215,19 @@ class MarketService:
             self.topics.root,
             client_id=market_client_id(self.topics),
             persistent=True,
+            # one settlement per household per interval: a window that holds a whole
+            # interval's settlements lets them drain while the next gate is open
+            window=min(max(DEFAULT_WINDOW, 2 * n + 100), 60_000),
         )
         root = self.topics.root
         self.bus.subscribe(f"{root}/agents/+/reading", self._on_agent)
         self.bus.subscribe(f"{root}/agents/+/orders", self._on_agent)
         self.bus.subscribe(f"{root}/meters/#", self._on_meter)
         self.results: list[dict[str, Any]] = []
+        self.listeners: list[MarketListener] = []
+        """Told every clock and every interval the market publishes, after the ledger
+        commit (the in-process dashboard)."""
+        self._told_readings: dict[str, dict[str, Any]] = {}
 
     # --- ingestion (paho's network thread) -------------------------------------------
     def _reject(self, topic: str, reason: str, category: str) -> None:
@@ -237,6 +275,8 @@ class MarketService:
                         live.max_orders_per_message,
                     )
                     book.order_messages += 1
+                # wake the gate only when the book may be complete (not per message)
+                full = len(book.readings) >= self._sim_rows and len(book.orders) >= self._sim_rows
         except Rejected as exc:
             reason = str(exc)
             self._reject(topic, reason, reason.split(" ")[0].split(":")[0])
@@ -244,7 +284,8 @@ class MarketService:
         except Exception as exc:
             self._reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
-        self._changed.set()
+        if full:
+            self._changed.set()
 
     def _on_meter(self, topic: str, payload: bytes) -> None:
         rest = topic[len(self.topics.root) + len("/meters/") :]
@@ -309,6 +350,8 @@ class MarketService:
                     break
                 began = time.perf_counter()
                 record = self._clear(t)
+                if self.trackers:
+                    record["meters"] = self._meter_state()
                 self.ledger.append(record)
                 self._publish(record)
                 self.stats.clear_s.append(time.perf_counter() - began)
@@ -342,8 +385,8 @@ class MarketService:
             self._book = IntervalBook(t)
             self._wall_start, self._wall_len = wall_start, max(wall_len, 1e-9)
         stamp = self.stamps[t]
-        self.bus.publish(
-            self.topics.clock,
+        opened = time.time()
+        self._publish_clock(
             {
                 "v": 1,
                 "t": t,
@@ -352,8 +395,7 @@ class MarketService:
                 "gate_closes_at": (
                     datetime.fromtimestamp(gate, UTC).isoformat() if math.isfinite(gate) else None
                 ),
-            },
-            retain=True,
+            }
         )
         seen_connects = self.bus.connects
         while not self._stop.is_set():
@@ -364,16 +406,14 @@ class MarketService:
             online = self.bus.connected.is_set()
             if self.bus.connects != seen_connects:  # reconnected: ask again, then wait
                 seen_connects = self.bus.connects
-                self.bus.publish(
-                    self.topics.clock,
+                self._publish_clock(
                     {
                         "v": 1,
                         "t": t,
                         "interval_start": stamp.isoformat(),
                         "interval_minutes": self.scenario.simulation.interval_minutes,
                         "gate_closes_at": None,
-                    },
-                    retain=True,
+                    }
                 )
             grace = (
                 time.monotonic() - self.bus.reconnected_at >= live.reconnect_grace_s
@@ -386,6 +426,37 @@ class MarketService:
             )
         with self._lock:
             self._book.closed = True
+            accepted = sum(self._book.messages.values())
+        self.stats.ingest.append(IngestWindow(t, opened, time.time(), accepted))
+
+    def _meter_state(self) -> dict[str, Any]:
+        """Every meter tracker's state (last sample, energy already spread onto later
+        intervals, counter resets and gaps), committed with the interval so that a
+        restarted market continues each meter's counters where they were."""
+        with self._lock:
+            return {
+                meter_id: {
+                    "last": None if tr.last is None else asdict(tr.last),
+                    "energy": {str(k): list(v) for k, v in tr.energy.items()},
+                    "resets": tr.resets,
+                    "gaps": tr.gaps,
+                }
+                for meter_id, tr in self.trackers.items()
+            }
+
+    def _restore_meters(self, state: dict[str, Any]) -> None:
+        for meter_id, st in state.items():
+            tr = self.trackers.get(meter_id)
+            if tr is None:  # the scenario no longer maps that meter
+                continue
+            tr.last = None if st.get("last") is None else Sample(**st["last"])
+            tr.energy = {int(k): [float(x) for x in v] for k, v in st.get("energy", {}).items()}
+            tr.resets, tr.gaps = int(st.get("resets", 0)), int(st.get("gaps", 0))
+
+    def collecting(self, t: int) -> bool:
+        """Whether the gate of interval ``t`` is open (its clock has been published)."""
+        with self._lock:
+            return self._book.t == t and not self._book.closed
 
     def _plan(self, t: int) -> tuple[Plan, list[tuple[int, int]], dict[str, int]]:
         """The book in canonical order, and each order's (household, index in message)."""
@@ -461,6 +532,17 @@ class MarketService:
     def _clear(self, t: int) -> dict[str, Any]:
         with self._lock:
             plan, where, counts = self._plan(t)
+            if self.listeners:  # the in-process dashboard also sees the readings
+                self._told_readings = {
+                    self.ids[row]: {
+                        "v": 1,
+                        "t": t,
+                        "generation_kwh": r.generation_kwh,
+                        "demand_kwh": r.demand_kwh,
+                        **({} if r.soc_kwh is None else {"soc_kwh": r.soc_kwh}),
+                    }
+                    for row, r in self._book.readings.items()
+                }
         self.stats.readings += counts["readings"]
         self.stats.order_messages += counts["order_messages"]
         self.stats.orders += counts["orders"]
@@ -471,6 +553,14 @@ class MarketService:
         else:
             res = self.step.run(plan, market_flows)
         ids = self.ids
+        book = list(
+            zip(
+                plan.energy_kwh.tolist(),
+                plan.price_per_kwh.tolist(),
+                plan.is_buy.tolist(),
+                strict=True,
+            )
+        )
         p = res.pairing
         trades = [
             {
@@ -504,6 +594,7 @@ class MarketService:
                 "recleared": bool(res.outcome.recleared),
                 "curtailed_kwh": float(res.curtailed_kwh.sum()),
             }
+            grid["buses"], grid["lines"] = self.grid.rows(res.outcome)
         bill = res.bill
         result = {
             "v": 1,
@@ -516,6 +607,10 @@ class MarketService:
             "trades": trades,
             "grid": grid,
             "counts": counts,
+            "book": {
+                "buy": [[e, p] for e, p, b in book if b],
+                "sell": [[e, p] for e, p, b in book if not b],
+            },
         }
         settlements = self._settlements(t, res, where)
         return {
@@ -576,6 +671,8 @@ class MarketService:
         }
         bought, sold = res.flows.bought_kwh.tolist(), res.flows.sold_kwh.tolist()
         curtailed = res.curtailed_kwh.tolist()
+        generation, demand = res.generation_kwh.tolist(), res.plan.demand_kwh.tolist()
+        battery, ev = res.flows.battery_kwh.tolist(), res.flows.ev_kwh.tolist()
         out = {}
         for row in range(n):
             f = fills.get(row, {})
@@ -594,6 +691,10 @@ class MarketService:
                 "cost": cols["cost"][row],
                 "ev_deferred_kwh": deferred[row],
                 "curtailed_kwh": curtailed[row],
+                "generation_kwh": generation[row],
+                "demand_kwh": demand[row],
+                "battery_kwh": battery[row],
+                "ev_kwh": ev[row],
                 "trades": trades.get(row, []),
             }
         return out
@@ -603,6 +704,20 @@ class MarketService:
         self.bus.publish(self.topics.result, record["result"])
         for agent, payload in record["settlements"].items():
             self.bus.publish(self.topics.settlement(agent), payload)
+        readings, self._told_readings = self._told_readings, {}
+        for listener in self.listeners:
+            try:
+                listener.interval(record["result"], record["settlements"], readings)
+            except Exception as exc:  # a listener never stops the market
+                self.log(f"listener failed on interval {record['t']}: {exc!r}")
+
+    def _publish_clock(self, payload: dict[str, Any]) -> None:
+        self.bus.publish(self.topics.clock, payload, retain=True)
+        for listener in self.listeners:
+            try:
+                listener.clock(payload)
+            except Exception as exc:
+                self.log(f"listener failed on the clock: {exc!r}")
 
     def _republish(self, record: dict[str, Any]) -> None:
         """After a restart: the last committed interval again (agents ignore repeats)."""

@@ -9,6 +9,35 @@ table in DESIGN.md, all optional for a third-party agent:
   orders, which happen only as far as they are filled);
 - ``status/<client_id>`` (retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
 
+What the market publishes (``"v": 1``; fields are only ever added, never renamed):
+
+``market/result``, one per interval ``t`` (written to the ledger first):
+    ``t``, ``interval_start`` (ISO, tz-aware), ``price_per_kwh`` (null when nothing
+    trades), ``volume_kwh``, ``grid_import_kwh``, ``grid_export_kwh``;
+    ``trades``: ``[{buyer, seller, energy_kwh, price_per_kwh (the buyer's),
+    seller_price_per_kwh, grid_fee}]``;
+    ``book``: the order book as cleared, ``{"buy": [[energy_kwh, price_per_kwh], …],
+    "sell": […]}`` in the market's canonical order (kind, household, order in message);
+    ``grid`` (null when the scenario's grid check is off): ``v_min_pu``, ``v_max_pu``,
+    ``violations``, ``violations_before_reclear``, ``max_line_loading_frac``,
+    ``losses_kwh``, ``recleared``, ``curtailed_kwh``, and the feeder state as the rows of
+    buses.parquet and lines.parquet: ``buses: [{bus, p_kw, q_kvar, v_pu,
+    nodal_price_per_kwh}]``, ``lines: [{line, from_bus, to_bus, p_kw, q_kvar,
+    loading_frac}]`` (NaN as null);
+    ``counts``: ``readings``, ``order_messages``, ``orders``, ``meter_readings``,
+    ``meters_incomplete``, ``missing_agents``.
+
+``agents/<agent_id>/settlement``, one per household and interval:
+    ``t``, ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
+    ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh``, ``paid``,
+    ``received``, ``fees``, ``cost`` (positive when the household pays),
+    ``ev_deferred_kwh``, ``curtailed_kwh``, ``generation_kwh`` (after curtailment),
+    ``demand_kwh``, ``battery_kwh`` and ``ev_kwh`` (storage as the market sees it from
+    the orders: positive when charging; ``generation − demand − battery − ev = sold −
+    bought + export − import``), ``trades``: ``[{side, counterparty, energy_kwh,
+    price_per_kwh, grid_fee}]``. The dashboard reads these names through
+    :data:`live.dashboard.mqtt_source.SETTLEMENT_MAP`.
+
 The checks return the reason a payload is rejected; the market reports it on ``errors``.
 """
 
@@ -125,9 +154,8 @@ def _energy(
 
 def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]) -> None:
     """``v``, ``t`` and identity; unknown keys are errors."""
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise Rejected(f"unknown keys {unknown}")
+    if not allowed.issuperset(data):
+        raise Rejected(f"unknown keys {sorted(set(data) - allowed)}")
     if data.get("v", VERSION) != VERSION:
         raise Rejected(f"unsupported version v={data.get('v')!r} (this market speaks v=1)")
     for key in ("agent_id", "agent"):
@@ -142,22 +170,15 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]
         raise Rejected(f"future interval t={t}: the market is collecting t={t_now}")
 
 
+_READING_KEYS = frozenset(
+    ("v", "t", "agent_id", "agent", "generation_kwh", "demand_kwh", "soc_kwh", "ev_deferrable_kwh")
+)
+_ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
+_ORDER_KEYS = frozenset(("side", "energy_kwh", "price_per_kwh", "kind"))
+
+
 def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -> Reading:
-    check_header(
-        data,
-        agent,
-        t_now,
-        {
-            "v",
-            "t",
-            "agent_id",
-            "agent",
-            "generation_kwh",
-            "demand_kwh",
-            "soc_kwh",
-            "ev_deferrable_kwh",
-        },
-    )
+    check_header(data, agent, t_now, _READING_KEYS)
     gen = _energy(data, "generation_kwh", max_kwh)
     demand = _energy(data, "demand_kwh", max_kwh)
     soc = _energy(data, "soc_kwh", 1e9, required=False)
@@ -171,7 +192,7 @@ def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -
 def read_orders(
     data: dict[str, Any], agent: str, t_now: int, max_kwh: float, max_price: float, max_orders: int
 ) -> list[Order]:
-    check_header(data, agent, t_now, {"v", "t", "agent_id", "agent", "orders"})
+    check_header(data, agent, t_now, _ORDERS_KEYS)
     orders = data.get("orders")
     if not isinstance(orders, list):
         raise Rejected("orders must be a list")
@@ -181,9 +202,8 @@ def read_orders(
     for i, o in enumerate(orders):
         if not isinstance(o, dict):
             raise Rejected(f"orders[{i}] must be an object")
-        unknown = sorted(set(o) - {"side", "energy_kwh", "price_per_kwh", "kind"})
-        if unknown:
-            raise Rejected(f"orders[{i}]: unknown keys {unknown}")
+        if not _ORDER_KEYS.issuperset(o):
+            raise Rejected(f"orders[{i}]: unknown keys {sorted(set(o) - _ORDER_KEYS)}")
         side = o.get("side")
         if side not in ("buy", "sell"):
             raise Rejected(f"orders[{i}].side must be 'buy' or 'sell', got {side!r}")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from live.broker import EmbeddedBroker
 from live.bus import BrokerConfig
@@ -21,6 +22,43 @@ class LiveRun:
     fleet: FleetStats | None
     meter_samples: int
     broker: str
+    dashboard: Any = None  # the DashboardServer, still serving, when one was asked for
+
+
+@dataclass(frozen=True)
+class DashboardOptions:
+    """Serve the web dashboard of the running market (``p2pgrid live … --dashboard``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8050
+    token: str | None = None
+
+
+def attach_dashboard(
+    market: MarketService, scenario: Scenario, options: DashboardOptions, state_dir: Path
+) -> Any:
+    """Start the dashboard fed in-process by ``market`` (every interval already in the
+    ledger first, so a restarted market's page shows the whole run); returns the
+    :class:`live.dashboard.server.DashboardServer`."""
+    from live.dashboard.market_source import MarketSource
+    from live.dashboard.server import start_dashboard
+    from live.ledger import LEDGER_FILE, read_ledger
+
+    source = MarketSource(
+        market.topics.community,
+        market.bus.config.url,
+        {
+            **scenario.market.model_dump(),
+            "v_min_pu": scenario.grid.v_min_pu,
+            "v_max_pu": scenario.grid.v_max_pu,
+        },
+        scenario.simulation.interval_minutes,
+    )
+    if (state_dir / LEDGER_FILE).exists():
+        for record in read_ledger(state_dir)[:-1]:  # the last one is re-published
+            source.interval(record["result"], record["settlements"], {})
+    market.listeners.append(source)
+    return start_dashboard(source, options.host, options.port, options.token)
 
 
 def run_live(
@@ -32,9 +70,16 @@ def run_live(
     agents: bool = True,
     emulate_meters: bool = False,
     log: Callable[[str], None] | None = None,
+    dashboard: DashboardOptions | None = None,
+    keep_dashboard: bool = False,
 ) -> LiveRun:
     """The market (in this thread) plus the simulated agents and emulated meters; with
-    ``broker`` None an embedded broker is started first."""
+    ``broker`` None an embedded broker is started first.
+
+    With ``dashboard``, the web dashboard serves the market from this process (its URL
+    is logged); with ``keep_dashboard`` it is left running and returned in
+    :attr:`LiveRun.dashboard` (the caller stops it), else it stops with the market.
+    """
     log = log or (lambda _m: None)
     with ExitStack() as stack:
         if broker is None:
@@ -43,6 +88,14 @@ def run_live(
             broker = BrokerConfig(embedded.host, embedded.port)
             log(f"embedded broker on {embedded.url}")
         market = MarketService(scenario, broker, state_dir, speed, intervals, log=log)
+        server = None
+        if dashboard is not None:
+            server = attach_dashboard(market, scenario, dashboard, state_dir)
+            if not keep_dashboard:
+                stack.callback(server.stop)
+            log(f"dashboard: {server.url}")
+            if server.token:
+                log("(bound beyond this machine: every request needs the token)")
         fleet = None
         if agents:
             fleet = AgentFleet(scenario, broker).start()
@@ -53,5 +106,9 @@ def run_live(
             stack.callback(meters.stop)
         stats = market.run()
         return LiveRun(
-            stats, fleet.stats if fleet else None, meters.published if meters else 0, broker.url
+            stats,
+            fleet.stats if fleet else None,
+            meters.published if meters else 0,
+            broker.url,
+            server if keep_dashboard else None,
         )

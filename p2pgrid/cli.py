@@ -199,7 +199,11 @@ _register_live(app)
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    import sys
+
+    from p2pgrid.cli_live import optional_dashboard_value
+
+    app(args=optional_dashboard_value(sys.argv[1:]), prog_name="p2pgrid")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import signal
 import threading
 from pathlib import Path
@@ -82,6 +84,61 @@ def _broker(
         raise typer.Exit(code=2) from None
 
 
+DASHBOARD_DEFAULT = "127.0.0.1:8050"
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[v6]:PORT``, ``HOST`` or ``PORT`` → (host, port), defaults filled."""
+    default_host, default_port = DASHBOARD_DEFAULT.split(":")
+    value = value.strip()
+    if value.isdigit():
+        host, port_text = default_host, value
+    elif value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else default_port
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+    else:
+        host, port_text = value, default_port
+    if not host:
+        host = default_host
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{value!r}: the port must be a number in 0…65535")
+    return host, int(port_text)
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*)(:\d{1,5})?$|^\d{1,5}$")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def optional_dashboard_value(argv: list[str]) -> list[str]:
+    """``--dashboard`` takes an optional ``HOST:PORT``: give it the default when the next
+    word is not an address (another option, the scenario file, or nothing)."""
+    out = list(argv)
+    i = 0
+    while i < len(out):
+        if out[i] == "--dashboard":
+            nxt = out[i + 1] if i + 1 < len(out) else None
+            is_address = nxt is not None and (
+                nxt.isdigit()
+                or nxt == "localhost"
+                or _is_ip(nxt)
+                or (":" in nxt and not nxt.startswith("-") and bool(_HOST_PORT.match(nxt)))
+            )
+            if not is_address:
+                out.insert(i + 1, DASHBOARD_DEFAULT)
+            i += 1
+        i += 1
+    return out
+
+
 def register(app: typer.Typer) -> None:
     """Add the live commands to the main app."""
     meters_app = typer.Typer(help="Smart meters: emulators.", no_args_is_help=True)
@@ -107,17 +164,45 @@ def register(app: typer.Typer) -> None:
         emulate_meters: Annotated[
             bool, typer.Option("--emulate-meters", help="Also emulate the scenario's meters.")
         ] = False,
+        dashboard: Annotated[
+            str | None,
+            typer.Option(
+                "--dashboard",
+                metavar="[HOST:PORT]",
+                help="Serve the web dashboard of this market (default "
+                f"{DASHBOARD_DEFAULT}); beyond the loopback every request needs a token.",
+            ),
+        ] = None,
+        token: Annotated[
+            str | None,
+            typer.Option(help="Dashboard token (generated when bound beyond the loopback)."),
+        ] = None,
         set_: SetOption = None,
     ) -> None:
-        """Run the live market (and the scenario's simulated agents) over MQTT."""
+        """Run the live market (and the scenario's simulated agents) over MQTT.
+
+        With --dashboard the web dashboard serves the market from this process; it keeps
+        serving after the last interval until Ctrl-C.
+        """
         from live.bus import BrokerConfig
         from live.market import topics_for
-        from live.runner import run_live
+        from live.runner import DashboardOptions, run_live
 
         scenario = _load(file, set_)
         cfg: BrokerConfig | None = _broker(
             broker, tls, cafile, certfile, keyfile, insecure, username, password
         )
+        board = None
+        if dashboard is not None:
+            try:
+                host, port = parse_host_port(dashboard)
+            except ValueError as exc:
+                err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
+                raise typer.Exit(code=2) from None
+            board = DashboardOptions(host, port, token)
+        elif token is not None:
+            err_console.print("[bold red]error:[/] --token needs --dashboard", highlight=False)
+            raise typer.Exit(code=2)
         console.print(
             f"live market {topics_for(scenario).root}/ · speed {speed:g} · ledger {state}"
         )
@@ -130,17 +215,30 @@ def register(app: typer.Typer) -> None:
                 intervals,
                 agents=not no_agents,
                 emulate_meters=emulate_meters,
-                log=console.print,
+                log=lambda msg: console.print(msg, highlight=False, soft_wrap=True),
+                dashboard=board,
+                keep_dashboard=True,
             )
         except ConnectionError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(code=1) from None
+        except OSError as exc:  # the dashboard's address is in use or not ours
+            err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
+            raise typer.Exit(code=2) from None
         m = run.market
         console.print(
             f"settled {m.intervals} intervals · {m.readings} readings · "
             f"{m.orders} orders · {m.meter_samples} meter samples · "
             f"{sum(m.rejected.values())} rejected · behind the clock {m.behind}×"
         )
+        if run.dashboard is not None:
+            console.print(
+                f"market done; dashboard still at {run.dashboard.url} (Ctrl-C stops it)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            _wait(threading.Event())
+            run.dashboard.stop()
 
     @app.command()
     def agents(

@@ -52,7 +52,7 @@ from scenarios.interval import (  # noqa: F401  (re-exported: the engine's forme
 )
 from scenarios.interval import _orders_subset as _orders_subset
 from scenarios.interval import clear_plan as _clear  # noqa: F401
-from scenarios.results import AGENT_VALUE_COLUMNS, AgentsWriter, TradesWriter
+from scenarios.results import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.schema import Scenario
 
 ProgressCallback = Callable[[int, int], None]
@@ -123,6 +123,7 @@ def simulate(
     buses = None if grid is None else grid.bus_labels[grid.bus]
     agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
     trades_out = TradesWriter(out_dir, hh.agent_id)
+    books_out = BooksWriter(out_dir, hh.agent_id) if scenario.output.order_books else None
     names = INTERVAL_SERIES + (GRID_SERIES if grid else ()) + (
         AC_SERIES if grid and grid.ac else ())
     rows = {name: np.full(n_t, np.nan) for name in names}
@@ -143,6 +144,7 @@ def simulate(
                     grid.background_violations(bg_p, bg_q))
             block = {name: np.empty((n_block, n)) for name in AGENT_VALUE_COLUMNS}
             trade_parts: list[tuple[np.ndarray, ...]] = []
+            book_parts: list[tuple[np.ndarray, ...]] = []
             outcomes: list[GridOutcome] = []
             for i in range(n_block):
                 t = t0 + i
@@ -151,6 +153,10 @@ def simulate(
                     storage.new_day()
                 observed = blk.observed(t, ipd)
                 plan = community.plan(*observed)
+                if books_out is not None:
+                    book_parts.append((np.full(len(plan.household), t), plan.household,
+                                       plan.is_buy, plan.kind, plan.energy_kwh,
+                                       plan.price_per_kwh))
                 if grid is not None:
                     res = step.run(plan, community.outcome, bg_p[i], bg_q[i])
                 else:
@@ -214,6 +220,8 @@ def simulate(
                     )
             agents_out.write_block(t0, block)
             _write_trades(trades_out, trade_parts)
+            if books_out is not None and book_parts:
+                books_out.write_block(*(np.concatenate(c) for c in zip(*book_parts, strict=True)))
             if grid is not None:
                 grid.write_block(t0, outcomes)
             sl = slice(t0, t0 + n_block)
@@ -229,6 +237,8 @@ def simulate(
     finally:
         agents_out.close()
         trades_out.close()
+        if books_out is not None:
+            books_out.close()
         if grid is not None:
             grid.close()
 

@@ -461,6 +461,45 @@ class GridStage:
             "loading_frac": np.concatenate([o.check.loading_frac for o in outcomes]),
         })
 
+    def rows(self, outcome: GridOutcome) -> tuple[list[dict], list[dict]]:
+        """One interval's rows of buses.parquet and lines.parquet, as dicts (NaN → None):
+        what the live market publishes in ``market/result`` ``grid.buses``/``grid.lines``."""
+
+        def num(x: float) -> float | None:
+            return float(x) if np.isfinite(x) else None
+
+        prices = outcome.nodal_price_per_kwh
+        chk = outcome.check
+        buses = [
+            {
+                "bus": str(label),
+                "p_kw": num(p),
+                "q_kvar": num(q),
+                "v_pu": num(v),
+                "nodal_price_per_kwh": None if prices is None else num(prices[i]),
+            }
+            for i, (label, p, q, v) in enumerate(
+                zip(self.bus_labels, outcome.p_kw.tolist(), outcome.q_kvar.tolist(),
+                    chk.v_pu.tolist(), strict=True)
+            )
+        ]
+        lines = [
+            {
+                "line": str(label),
+                "from_bus": str(self.bus_labels[f]),
+                "to_bus": str(self.bus_labels[to]),
+                "p_kw": num(p),
+                "q_kvar": num(q),
+                "loading_frac": num(x),
+            }
+            for label, f, to, p, q, x in zip(
+                self.line_labels, self._from.tolist(), self._to.tolist(),
+                chk.line_p_kw.tolist(), chk.line_q_kvar.tolist(), chk.loading_frac.tolist(),
+                strict=True,
+            )
+        ]
+        return buses, lines
+
     def close(self) -> None:
         self._buses_out.close()
         self._lines_out.close()

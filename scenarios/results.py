@@ -22,6 +22,7 @@ TRADES_FILE = "trades.parquet"
 BUSES_FILE = "buses.parquet"
 LINES_FILE = "lines.parquet"
 HOUSEHOLDS_FILE = "households.parquet"
+BOOKS_FILE = "books.parquet"
 KPIS_FILE = "kpis.json"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"
@@ -161,6 +162,55 @@ class TradesWriter:
         self._stream.close()
 
 
+class BooksWriter:
+    """Streams ``books.parquet`` (``[output] order_books = true``): one row per order as
+    submitted to the market, before any re-clearing by the feeder."""
+
+    SCHEMA = pa.schema(
+        [
+            pa.field("t", pa.int32()),
+            pa.field("agent_id", _id_type()),
+            pa.field("side", _id_type()),
+            pa.field("kind", _id_type()),
+            pa.field("energy_kwh", pa.float64()),
+            pa.field("price_per_kwh", pa.float64()),
+        ]
+    )
+    SIDES = pa.array(["buy", "sell"], pa.string())
+    KINDS = pa.array(["net", "battery", "ev"], pa.string())  # agents.community.KIND_*
+
+    def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
+        self._ids = pa.array(agent_ids.astype(str), pa.string())
+        self._stream = TableStream(out_dir / BOOKS_FILE, self.SCHEMA, ["agent_id", "side", "kind"])
+        self.rows = 0
+
+    def write_block(
+        self,
+        t: np.ndarray,
+        household: np.ndarray,
+        is_buy: np.ndarray,
+        kind: np.ndarray,
+        energy_kwh: np.ndarray,
+        price_per_kwh: np.ndarray,
+    ) -> None:
+        """Write a block of orders; ``household`` are household rows."""
+        side = np.where(is_buy, 0, 1).astype(np.int32)
+        self._stream.write(
+            {
+                "t": t.astype(np.int32),
+                "agent_id": pa.DictionaryArray.from_arrays(household.astype(np.int32), self._ids),
+                "side": pa.DictionaryArray.from_arrays(side, self.SIDES),
+                "kind": pa.DictionaryArray.from_arrays(kind.astype(np.int32), self.KINDS),
+                "energy_kwh": energy_kwh,
+                "price_per_kwh": price_per_kwh,
+            }
+        )
+        self.rows += len(t)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write a small table whole (intervals, households)."""
     frame.to_parquet(path, index=False, compression=_COMPRESSION)
@@ -198,6 +248,7 @@ def read_results(out_dir: str | Path) -> dict[str, Any]:
         ("households", HOUSEHOLDS_FILE),
         ("buses", BUSES_FILE),
         ("lines", LINES_FILE),
+        ("books", BOOKS_FILE),
     ):
         if (out / file).exists():
             result[name] = pd.read_parquet(out / file)

@@ -235,6 +235,15 @@ class GridSection(_Section):
         return self
 
 
+class OutputSection(_Section):
+    """Optional extra results files (off by default: the core files stay as they are)."""
+
+    order_books: bool = False
+    """Also write books.parquet: every interval's order book as submitted (``t, agent_id,
+    side, kind, energy_kwh, price_per_kwh``), for the dashboard's supply and demand
+    curves of a finished run. Adds about one row per household and interval."""
+
+
 class Scenario(_Section):
     """A whole scenario as run."""
 
@@ -244,6 +253,7 @@ class Scenario(_Section):
     market: MarketSection = MarketSection()
     grid: GridSection = GridSection()
     live: LiveSection = LiveSection()
+    output: OutputSection = OutputSection()
 
     @model_validator(mode="after")
     def _cross_section(self) -> Scenario:
