@@ -19,7 +19,7 @@ One interval for every household at once (arrays of length ``n``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +52,20 @@ class Plan:
     energy_kwh: np.ndarray
     price_per_kwh: np.ndarray
     kind: np.ndarray
+
+
+    def with_orders(self, keep: np.ndarray, energy_kwh: np.ndarray | None = None) -> Plan:
+        """The plan with only the orders in ``keep`` (and their energies replaced by
+        ``energy_kwh``, given for every order, when given)."""
+        energy = self.energy_kwh if energy_kwh is None else energy_kwh
+        return replace(
+            self,
+            household=self.household[keep],
+            is_buy=self.is_buy[keep],
+            energy_kwh=energy[keep],
+            price_per_kwh=self.price_per_kwh[keep],
+            kind=self.kind[keep],
+        )
 
 
 @dataclass(frozen=True, slots=True)

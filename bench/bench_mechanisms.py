@@ -13,12 +13,11 @@ Every timed call gets a freshly drawn book (and the CDA a fresh seeded arrival o
 from __future__ import annotations
 
 import argparse
-import gc
 import platform
 import sys
-import time
 
 import numpy as np
+from bench_market import fmt_seconds, time_calls  # same folder
 
 from market.mechanisms import ARRAY_MECHANISMS
 
@@ -49,32 +48,18 @@ def runs_for(n: int, quick: bool) -> int:
 
 
 def time_mechanism(name: str, n: int, runs: int) -> np.ndarray:
-    """Wall time [s] of `runs` clearings, each of a new book (drawn untimed)."""
+    """Wall time [s] of `runs` clearings, each of a new book (drawn untimed).
+
+    The CDA's arrival order comes from its own generator per run, seeded by (size, run).
+    """
     core = ARRAY_MECHANISMS[name]
     rng = np.random.default_rng([SEED, n])
-    core(*random_book(rng, n), np.random.default_rng(0))  # warm-up
-    times = np.empty(runs)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for i in range(runs):
-            book = random_book(rng, n)
-            arrival = np.random.default_rng([SEED, n, i])
-            start = time.perf_counter()
-            core(*book, arrival)
-            times[i] = time.perf_counter() - start
-    finally:
-        if enabled:
-            gc.enable()
-    return times
+    runs_done = iter(range(runs + 1))
 
+    def make() -> tuple:
+        return (*random_book(rng, n), np.random.default_rng([SEED, n, next(runs_done)]))
 
-def _fmt(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:8.1f} us"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:8.2f} ms"
-    return f"{seconds:8.3f} s "
+    return time_calls(make, core, runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,9 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             if target is not None:
                 ok = median < target
                 missed += not ok
-                verdict = f"< {_fmt(target).strip()}  {'PASS' if ok else 'MISS'}"
+                verdict = f"< {fmt_seconds(target).strip()}  {'PASS' if ok else 'MISS'}"
             ratio = median / uniform
-            print(f"{name:<11} {n:>8,} {_fmt(median)} {_fmt(p90)} {ratio:>8.1f}x  {verdict}")
+            print(
+                f"{name:<11} {n:>8,} {fmt_seconds(median)} {fmt_seconds(p90)} "
+                f"{ratio:>8.1f}x  {verdict}"
+            )
     return 1 if missed else 0
 
 

@@ -99,56 +99,37 @@ def clear_cda(
     for seq, i in enumerate(order.tolist()):
         q = left[i]
         p = price[i]
-        if i < n_buy:
-            while asks and asks[0][0] <= p:
-                ap, _, j = asks[0]
-                r = left[j]
-                t_buy.append(i)
-                t_sell.append(j)
-                t_price.append(ap)
-                if r <= q:
-                    t_kwh.append(r)
-                    heappop(asks)
-                    q -= r
-                    if q <= zero:
-                        q = 0.0
-                        break
-                else:
-                    t_kwh.append(q)
-                    r -= q
-                    left[j] = r
+        is_buy = i < n_buy
+        # Both books are min-heaps on a key: asks on the price, bids on minus the price.
+        # An arriving order takes resting orders of the other book while their key is at
+        # most its own limit on that scale, each at the resting order's price.
+        own, other = (bids, asks) if is_buy else (asks, bids)
+        sign = 1.0 if is_buy else -1.0
+        limit = sign * p
+        while other and other[0][0] <= limit:
+            key, _, j = other[0]
+            r = left[j]
+            t_buy.append(i if is_buy else j)
+            t_sell.append(j if is_buy else i)
+            t_price.append(sign * key)
+            if r <= q:
+                t_kwh.append(r)
+                heappop(other)
+                q -= r
+                if q <= zero:
                     q = 0.0
-                    if r <= zero:
-                        heappop(asks)
                     break
-            if q > 0.0:
-                left[i] = q
-                heappush(bids, (-p, seq, i))
-        else:
-            while bids and -bids[0][0] >= p:
-                nbp, _, j = bids[0]
-                r = left[j]
-                t_buy.append(j)
-                t_sell.append(i)
-                t_price.append(-nbp)
-                if r <= q:
-                    t_kwh.append(r)
-                    heappop(bids)
-                    q -= r
-                    if q <= zero:
-                        q = 0.0
-                        break
-                else:
-                    t_kwh.append(q)
-                    r -= q
-                    left[j] = r
-                    q = 0.0
-                    if r <= zero:
-                        heappop(bids)
-                    break
-            if q > 0.0:
-                left[i] = q
-                heappush(asks, (p, seq, i))
+            else:
+                t_kwh.append(q)
+                r -= q
+                left[j] = r
+                q = 0.0
+                if r <= zero:
+                    heappop(other)
+                break
+        if q > 0.0:
+            left[i] = q
+            heappush(own, (-limit, seq, i))
     if not t_kwh:
         return _no_trade(n_buy, n_sell)
     trade_price = np.array(t_price)

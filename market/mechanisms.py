@@ -38,51 +38,26 @@ ArrayMechanism = Callable[
 """An array core: ``(buy_kwh, buy_price, sell_kwh, sell_price, rng) -> Matching``."""
 
 
-def _uniform(
-    bq: np.ndarray,
-    bp: np.ndarray,
-    sq: np.ndarray,
-    sp: np.ndarray,
-    rng: np.random.Generator | None = None,
-) -> Matching:
-    return clear_uniform(bq, bp, sq, sp)
+def _ignoring_rng(core: Callable[..., Matching]) -> ArrayMechanism:
+    """An array core that needs no random generator, in the registry's signature."""
 
+    def mechanism(
+        bq: np.ndarray,
+        bp: np.ndarray,
+        sq: np.ndarray,
+        sp: np.ndarray,
+        rng: np.random.Generator | None = None,
+    ) -> Matching:
+        return core(bq, bp, sq, sp)
 
-def _pay_as_bid(
-    bq: np.ndarray,
-    bp: np.ndarray,
-    sq: np.ndarray,
-    sp: np.ndarray,
-    rng: np.random.Generator | None = None,
-) -> Matching:
-    return clear_pay_as_bid(bq, bp, sq, sp)
-
-
-def _mcafee(
-    bq: np.ndarray,
-    bp: np.ndarray,
-    sq: np.ndarray,
-    sp: np.ndarray,
-    rng: np.random.Generator | None = None,
-) -> Matching:
-    return clear_mcafee(bq, bp, sq, sp)
-
-
-def _cda(
-    bq: np.ndarray,
-    bp: np.ndarray,
-    sq: np.ndarray,
-    sp: np.ndarray,
-    rng: np.random.Generator | None = None,
-) -> Matching:
-    return clear_cda(bq, bp, sq, sp, rng)  # raises without rng
+    return mechanism
 
 
 ARRAY_MECHANISMS: dict[str, ArrayMechanism] = {
-    "uniform": _uniform,
-    "pay_as_bid": _pay_as_bid,
-    "mcafee": _mcafee,
-    "cda": _cda,
+    "uniform": _ignoring_rng(clear_uniform),
+    "pay_as_bid": _ignoring_rng(clear_pay_as_bid),
+    "mcafee": _ignoring_rng(clear_mcafee),
+    "cda": clear_cda,  # raises without rng
 }
 """Array cores by mechanism name (the engine's hot path)."""
 

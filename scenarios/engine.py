@@ -39,19 +39,7 @@ from agents.households import Households
 from agents.strategy import PriceAwareStorage
 from market.settlement import settle_with_utility
 from scenarios.grid_stage import GridOutcome, GridStage
-from scenarios.interval import (  # noqa: F401  (re-exported: the engine's former names)
-    BLOCK_DAYS,
-    STREAM_CDA,
-    Cleared,
-    CommunityInputs,
-    GridFees,
-    MarketStep,
-    household_spec,
-    make_profiles,
-    timeline,
-)
-from scenarios.interval import _orders_subset as _orders_subset
-from scenarios.interval import clear_plan as _clear  # noqa: F401
+from scenarios.interval import BLOCK_DAYS, CommunityInputs, MarketStep, timeline
 from scenarios.results import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.schema import Scenario
 

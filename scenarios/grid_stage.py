@@ -331,17 +331,14 @@ class GridStage:
         return np.minimum(plan.ev_deferrable_kwh, buying)
 
     @staticmethod
-    def shrink_buy_orders(plan: Plan, deferred_kwh: np.ndarray) -> Plan:
-        """The plan with each buyer's net buy order reduced by its deferred charging."""
+    def shrink_buy_orders(plan: Plan, deferred_kwh: np.ndarray) -> tuple[Plan, np.ndarray]:
+        """The plan with each buyer's net buy order reduced by its deferred charging, and
+        which of the plan's orders it keeps (a buy order deferred entirely is dropped)."""
         net_buy = (plan.kind == KIND_NET) & plan.is_buy
         energy = plan.energy_kwh.copy()
         energy[net_buy] -= deferred_kwh[plan.household[net_buy]]
         keep = ~net_buy | (energy > TINY_KWH)
-        return replace(
-            plan, household=plan.household[keep], is_buy=plan.is_buy[keep],
-            energy_kwh=energy[keep], price_per_kwh=plan.price_per_kwh[keep],
-            kind=plan.kind[keep],
-        )
+        return plan.with_orders(keep, energy), keep
 
     def check(
         self,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from agents.community import TINY_KWH, Flows, Plan
+from agents.community import Flows, Plan
 from agents.ev import EvSchedule, EvWindow, draw_ev_schedule
 from agents.households import Households, HouseholdSpec, sample_households
 from agents.meters import as_metered, without_devices
@@ -344,9 +344,9 @@ class MarketStep:
                 # the limit cannot be restored: clear again without those orders and
                 # with the buyers' deferred EV charging taken off their orders
                 kept_rows = np.flatnonzero(~outcome.dropped_orders)
-                subset = _orders_subset(plan, ~outcome.dropped_orders)
-                kept = GridStage.shrink_buy_orders(subset, outcome.ev_deferred_kwh)
-                kept_rows = kept_rows[_shrink_keep(subset, outcome.ev_deferred_kwh)]
+                subset = plan.with_orders(~outcome.dropped_orders)
+                kept, keep = GridStage.shrink_buy_orders(subset, outcome.ev_deferred_kwh)
+                kept_rows = kept_rows[keep]
                 cleared = clear_plan(kept, self.core, self.rng, self.optimal)
                 match, pairing = cleared.match, cleared.pairing
                 deferred = outcome.ev_deferred_kwh
@@ -409,25 +409,3 @@ class MarketStep:
             bill=bill,
             violations_before_reclear=before,
         )
-
-
-def _orders_subset(plan: Plan, keep: np.ndarray) -> Plan:
-    """The plan with only the orders in ``keep``."""
-    return replace(
-        plan,
-        household=plan.household[keep],
-        is_buy=plan.is_buy[keep],
-        energy_kwh=plan.energy_kwh[keep],
-        price_per_kwh=plan.price_per_kwh[keep],
-        kind=plan.kind[keep],
-    )
-
-
-def _shrink_keep(plan: Plan, deferred_kwh: np.ndarray) -> np.ndarray:
-    """Which orders :meth:`GridStage.shrink_buy_orders` keeps (the same rule)."""
-    from agents.community import KIND_NET
-
-    net_buy = (plan.kind == KIND_NET) & plan.is_buy
-    energy = plan.energy_kwh.copy()
-    energy[net_buy] -= deferred_kwh[plan.household[net_buy]]
-    return ~net_buy | (energy > TINY_KWH)

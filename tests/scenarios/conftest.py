@@ -8,7 +8,7 @@ import pytest
 from agents.ev import NO_TRIP, draw_ev_schedule
 from agents.households import sample_households
 from scenarios import load_scenario, read_results, run
-from scenarios.engine import household_spec, timeline
+from scenarios.interval import household_spec, timeline
 
 # A small, busy community: many batteries, EVs and V2G, so every path is exercised.
 BUSY = {
@@ -63,3 +63,15 @@ def departures_met(scenario, agents) -> int:
 def check_departures():
     """The departure check as a fixture, for the tests that run scenarios."""
     return departures_met
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A local Dask cluster of 2 single-threaded worker processes, one per test module."""
+    from scenarios.sweep import local_cluster_client
+
+    c = local_cluster_client(2)
+    yield c
+    cluster = c.cluster
+    c.close()
+    cluster.close()

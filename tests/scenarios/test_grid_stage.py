@@ -97,7 +97,8 @@ def test_unrestorable_undervoltage_defers_ev_charging_of_buyers(ieee33_stage):
     out = stage.check(plan, np.array([-3.0, 1.0, -1.0, 0.0]), bg_p[0], bg_q[0], None, filled)
     assert out.recleared and not out.dropped_orders.any()
     np.testing.assert_allclose(out.ev_deferred_kwh, [2.0, 0.0, 1.0, 0.0])
-    shrunk = stage.shrink_buy_orders(plan, out.ev_deferred_kwh)
+    shrunk, keep = stage.shrink_buy_orders(plan, out.ev_deferred_kwh)
+    np.testing.assert_array_equal(keep, [True, True, False])
     np.testing.assert_allclose(shrunk.energy_kwh, [1.0, 1.0])  # h2's buy order is gone
 
 

@@ -1,6 +1,5 @@
 """Hosting capacity: the bisection agrees with a brute-force scan; what counts as a violation."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +19,6 @@ from scenarios.hosting import (
     probe_scenario,
     read_hosting,
 )
-from scenarios.sweep import local_cluster_client
 
 N = 12
 # A small LV feeder with large arrays, so that PV reaches its limits within 12 households.
@@ -36,15 +34,6 @@ SMALL = {
     },
     "grid": {"feeder": f"radial:{N}", "check": "pyomo"},
 }
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    c = local_cluster_client(2)
-    yield c
-    cluster = c.cluster
-    c.close()
-    cluster.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from agents.households import sample_households
 from scenarios import load_scenario, read_results, run
-from scenarios.engine import household_spec
+from scenarios.interval import household_spec
 
 INTERVAL_COLUMNS = [
     "t", "timestamp", "clearing_price_per_kwh", "p2p_kwh", "grid_import_kwh",

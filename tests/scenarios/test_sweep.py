@@ -2,7 +2,6 @@
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +19,6 @@ from scenarios.sweep import (
     SCENARIO_FILE,
     SWEEP_REPORT,
     VARIANTS_DIR,
-    local_cluster_client,
     open_kpis,
     run_sweep,
 )
@@ -40,15 +38,6 @@ SWEEP = {
         "grid.feeder": ["radial:10", "no-such-feeder"],  # fails in the worker, at run time
     },
 }
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    c = local_cluster_client(2)
-    yield c
-    cluster = c.cluster
-    c.close()
-    cluster.close()
 
 
 @pytest.fixture(scope="module")
