@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from agents.community import KIND_BATTERY, KIND_NET, Community, Plan
 from agents.strategy import PriceAwareStorage
@@ -134,10 +135,10 @@ class AgentFleet:
         if self._planned is None:
             return
         try:
-            data = json.loads(payload)
+            data = orjson.loads(payload)
         except ValueError:
             return
-        if data.get("t") != self._planned[0]:
+        if not isinstance(data, dict) or data.get("t") != self._planned[0]:
             return  # a repeat of an interval already applied, or not ours yet
         agent = topic.split("/")[-2]
         if agent not in self._settled:

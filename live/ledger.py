@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 LEDGER_FILE = "ledger.jsonl"
 
 
@@ -78,7 +80,7 @@ class Ledger:
                 f"interval {record['t']} committed out of order (next is {self.next_t})"
             )
         record = {"community": self.community, **record}
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
         self._fh.write(line)
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -87,6 +89,17 @@ class Ledger:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def rng_to_json(state: dict[str, Any]) -> dict[str, Any]:
+    """A numpy bit generator's state for the ledger: its 128-bit words as strings (JSON
+    numbers that large do not survive every reader)."""
+    return {**state, "state": {k: str(v) for k, v in state["state"].items()}}
+
+
+def rng_from_json(saved: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`rng_to_json` (older ledgers wrote the words as numbers)."""
+    return {**saved, "state": {k: int(v) for k, v in saved["state"].items()}}
 
 
 def read_ledger(directory: Path) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ import numpy as np
 from agents.community import KIND_NET, TINY_KWH, Flows, Plan
 from agents.meters import MeterPayloadError, MeterTracker, Sample, read_meter
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
-from live.ledger import Ledger
+from live.ledger import Ledger, rng_from_json, rng_to_json
 from live.protocol import (
     Order,
     Reading,
@@ -199,7 +199,7 @@ class MarketService:
         self.step = MarketStep(scenario, n, self.grid)
         self.ledger = Ledger(state_dir, self.topics.community)
         if self.ledger.last is not None and "rng" in self.ledger.last:
-            self.step.rng.bit_generator.state = self.ledger.last["rng"]
+            self.step.rng.bit_generator.state = rng_from_json(self.ledger.last["rng"])
         if self.ledger.last is not None and "meters" in self.ledger.last:
             self._restore_meters(self.ledger.last["meters"])
         self.stats = MarketStats()
@@ -617,7 +617,7 @@ class MarketService:
             "t": t,
             "result": result,
             "settlements": settlements,
-            "rng": self.step.rng.bit_generator.state,
+            "rng": rng_to_json(self.step.rng.bit_generator.state),
         }
 
     def _settlements(
