@@ -6,29 +6,51 @@
   retained ``online`` after every connect;
 - connect in the background and reconnect with exponential backoff (paho's loop);
 - subscriptions are renewed on every connect (the broker may have lost the session);
-- QoS 1 publishes go through a bounded window: a publisher blocks while ``window``
-  messages are unacknowledged, so paho's 16-bit message ids never wrap onto a
-  message still in flight (paho silently loses QoS 1 messages beyond 65,535 in flight);
+- publishing only queues: the network thread hands the queue to paho between its reads
+  (one thread does all of paho's work, so a burst of publishes never fights the
+  acknowledgements for the interpreter), at most ``window`` QoS 1 messages
+  unacknowledged at once, so paho's 16-bit message ids never wrap onto a message still
+  in flight (paho silently loses QoS 1 messages beyond 65,535 in flight); a publisher
+  blocks only while the queue itself is full;
 - username/password and TLS from :class:`BrokerConfig`.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import ssl
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from live.protocol import encode
 
 DEFAULT_WINDOW = 2_000
+
+
+def settle_heap() -> None:
+    """Garbage-collector settings for a long-running live process, after its setup.
+
+    Every message allocates a dozen short-lived objects, so the collector's youngest
+    generation fills every few messages and the oldest one, which holds the whole
+    community and the feeder model, was traversed several times per interval. The
+    objects alive after setup are frozen out of collection and the young generation is
+    collected less often (reference counting frees nearly all of it anyway).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 class BrokerUrlError(ValueError):
@@ -84,6 +106,8 @@ Handler = Callable[[str, bytes], None]
 _READ_CHUNK = 1 << 16
 _WRITE_CHUNK = 1 << 16
 _PUBLISH, _PUBACK = int(mqtt.PUBLISH), int(mqtt.PUBACK)
+_PUBACK_REASON = ReasonCode(PacketTypes.PUBACK)
+_PUBACK_PROPERTIES = Properties(PacketTypes.PUBACK)
 
 
 def _out_packet(command: int, data: bytes) -> Any:
@@ -196,6 +220,55 @@ class _Client(mqtt.Client):
         if self._wake_r is not None:
             self._wake_r.writer = self._wake_w
 
+    def _outbox_init(self, window: int) -> None:
+        self._outbox: deque[tuple[str, bytes | str, int, bool]] = deque()
+        self._window_size = window
+        self._in_hand = 0  # a message between the queue and paho (see pending)
+
+    def enqueue(self, topic: str, data: bytes | str, qos: int, retain: bool) -> None:
+        """Queue a publish for the network thread (any thread)."""
+        self._outbox.append((topic, data, qos, retain))
+        wake = self._sockpairW
+        if wake is not None:
+            try:
+                wake.send(b"0")
+            except OSError:  # full or closed: a wake-up is pending or the loop is gone
+                pass
+
+    def _flush(self) -> None:
+        """Publish the queue while the window has room (network thread, connected)."""
+        box, held, window = self._outbox, self._out_messages, self._window_size
+        while box and len(held) < window:
+            self._in_hand = 1
+            topic, data, qos, retain = box.popleft()
+            try:
+                super().publish(topic, data, qos=qos, retain=retain)
+            except ValueError as exc:  # a topic or payload paho refuses: never the loop
+                self._easy_log(mqtt.MQTT_LOG_ERR, "dropped publish to %s: %s", topic, exc)
+            finally:
+                self._in_hand = 0
+
+    def _loop(self, timeout: float = 1.0) -> mqtt.MQTTErrorCode:
+        if self._outbox and self.is_connected():
+            self._flush()
+        return super()._loop(timeout)
+
+    def pending(self) -> int:
+        """Messages queued, being handed to paho, unwritten or unacknowledged."""
+        return len(self._outbox) + self._in_hand + len(self._out_packet) + len(self._out_messages)
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> mqtt.MQTTErrorCode:
+        # MQTT 3.1.1's PUBACK is just the message id: paho builds a reason code and a
+        # properties object for each one, a tenth of a publisher's time
+        packet = self._in_packet["packet"]
+        if cmd != "PUBACK" or self._protocol == mqtt.MQTTv5 or len(packet) != 2:
+            return super()._handle_pubackcomp(cmd)
+        mid = (packet[0] << 8) | packet[1]
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, _PUBACK_REASON, _PUBACK_PROPERTIES)
+        return mqtt.MQTT_ERR_SUCCESS
+
     def _packet_write(self) -> mqtt.MQTTErrorCode:
         q = self._out_packet
         if len(q) > 1:
@@ -304,12 +377,7 @@ class Bus:
         self.status_topic = f"{status_root}/status/{self.client_id}"
         self._subs: dict[str, int] = {}
         self._handlers: list[tuple[Callable[[str], bool], Handler]] = []
-        self._window = threading.BoundedSemaphore(window)
-        self._size = window
-        self._lock = threading.Lock()
-        self._counted: set[int] = set()
-        self._uncounted: set[int] = set()
-        self._early: set[int] = set()
+        self._queue_limit = 4 * window
         self.connected = threading.Event()
         self.connects = 0
         self.disconnected_at: float | None = None
@@ -324,6 +392,7 @@ class Bus:
         # rescans every message it holds on each acknowledgement (quadratic)
         c.max_inflight_messages_set(0)
         c.max_queued_messages_set(0)
+        c._outbox_init(window)
         c.reconnect_delay_set(min_delay=1, max_delay=8)
         if config.username is not None:
             c.username_pw_set(config.username, config.password)
@@ -340,7 +409,6 @@ class Bus:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
-        c.on_publish = self._on_publish
         self.client = c
         self.refused: str | None = None
 
@@ -357,13 +425,8 @@ class Bus:
     def stop(self, status: str = "offline") -> None:
         """Publish the retained status and disconnect cleanly."""
         if self.connected.is_set():
-            info = self.client.publish(
-                self.status_topic, json.dumps({"v": 1, "status": status}), qos=1, retain=True
-            )
-            try:
-                info.wait_for_publish(2.0)
-            except (RuntimeError, ValueError):
-                pass
+            self.publish(self.status_topic, {"v": 1, "status": status}, qos=1, retain=True)
+            self.drain(5.0)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -378,46 +441,27 @@ class Bus:
     def publish(
         self, topic: str, payload: dict[str, Any] | bytes | str, qos: int = 1, retain: bool = False
     ) -> None:
-        """Publish; QoS 1 and 2 block while the in-flight window is full.
+        """Queue a message (sent in order, QoS 1 at most ``window`` unacknowledged).
 
-        Never call with QoS > 0 from a message handler (the acknowledgements that free
-        the window arrive on that same thread).
+        From any thread, message handlers included. Outside the network thread it waits
+        while the queue holds more than four windows (a publisher faster than the broker
+        is slowed down, not buffered without end).
         """
         data = encode(payload) if isinstance(payload, dict) else payload
-        if qos > 0:
-            self._window.acquire()
-        info = self.client.publish(topic, data, qos=qos, retain=retain)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            if qos > 0:
-                self._window.release()
-            raise ConnectionError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
-        self._track(info.mid, qos > 0)
-
-    def _track(self, mid: int, counted: bool) -> None:
-        # the acknowledgement may arrive before client.publish returns (network thread)
-        with self._lock:
-            if mid in self._early:
-                self._early.discard(mid)
-                if counted:
-                    self._window.release()
-            elif counted:
-                self._counted.add(mid)
-            else:
-                self._uncounted.add(mid)
+        c = self.client
+        if len(c._outbox) > self._queue_limit and threading.current_thread() is not c._thread:
+            while len(c._outbox) > self._queue_limit // 2 and c._thread is not None:
+                time.sleep(0.002)
+        c.enqueue(topic, data, qos, retain)
 
     def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every QoS 1 message has been acknowledged."""
+        """Wait until everything queued is sent and every QoS 1 message acknowledged."""
         deadline = time.monotonic() + timeout
-        taken = 0
-        try:
-            while taken < self._size:
-                if not self._window.acquire(timeout=max(deadline - time.monotonic(), 0)):
-                    return False
-                taken += 1
-            return True
-        finally:
-            for _ in range(taken):
-                self._window.release()
+        while self.client.pending():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     # --- callbacks (paho's network thread) ------------------------------------------
     def _on_connect(
@@ -431,10 +475,9 @@ class Bus:
         self.disconnected_at = None
         for pattern, qos in self._subs.items():
             client.subscribe(pattern, qos)
-        info = client.publish(
+        client.publish(
             self.status_topic, json.dumps({"v": 1, "status": "online"}), qos=1, retain=True
         )
-        self._track(info.mid, False)
         self.connected.set()
 
     def _on_disconnect(
@@ -442,18 +485,6 @@ class Bus:
     ) -> None:
         self.connected.clear()
         self.disconnected_at = time.monotonic()
-
-    def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any
-    ) -> None:
-        with self._lock:
-            if mid in self._counted:
-                self._counted.discard(mid)
-                self._window.release()
-            elif mid in self._uncounted:
-                self._uncounted.discard(mid)
-            else:
-                self._early.add(mid)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         topic = msg.topic

@@ -28,7 +28,7 @@ import orjson
 
 from agents.community import KIND_BATTERY, KIND_NET, Community, Plan
 from agents.strategy import PriceAwareStorage
-from live.bus import BrokerConfig, Bus
+from live.bus import BrokerConfig, Bus, settle_heap
 from live.market import topics_for
 from live.protocol import ORDER_KINDS
 from scenarios.interval import CommunityInputs
@@ -81,6 +81,7 @@ class AgentFleet:
         return lambda topic, payload: self._events.put((kind, topic, payload))
 
     def start(self, timeout: float = 30.0) -> AgentFleet:
+        settle_heap()
         self._thread.start()
         self.bus.start(timeout)
         return self

@@ -37,7 +37,7 @@ import numpy as np
 
 from agents.community import KIND_NET, TINY_KWH, Flows, Plan
 from agents.meters import MeterPayloadError, MeterTracker, Sample, read_meter
-from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
+from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
 from live.ledger import Ledger, rng_from_json, rng_to_json
 from live.protocol import (
     Order,
@@ -337,6 +337,7 @@ class MarketService:
 
     def run(self) -> MarketStats:
         """Run until ``intervals`` are settled (or :meth:`stop`)."""
+        settle_heap()
         self.bus.start(timeout=30.0)
         try:
             if self.ledger.last is not None:
