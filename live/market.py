@@ -337,6 +337,8 @@ class MarketService:
 
     def run(self) -> MarketStats:
         """Run until ``intervals`` are settled (or :meth:`stop`)."""
+        if self.grid is not None:
+            self.grid.prepare()
         settle_heap()
         self.bus.start(timeout=30.0)
         try:

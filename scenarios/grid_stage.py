@@ -340,6 +340,22 @@ class GridStage:
         keep = ~net_buy | (energy > TINY_KWH)
         return plan.with_orders(keep, energy), keep
 
+    def prepare(self) -> None:
+        """Size the clearing model for the fullest bus (once, so it is never rebuilt) and
+        solve it once: what the first re-clearing would otherwise pay (the live market
+        does it before its first gate opens)."""
+        if self._reserved:
+            return
+        per_bus = int(np.bincount(self.bus, minlength=self.n_bus).max())
+        reserve_order_slots(self.model, per_bus, 2)
+        self._reserved = True
+        zero, none = np.zeros(self.n_bus), np.zeros(0)
+        self.model.check(zero, zero)
+        self.model.clear_constrained(
+            zero, zero, none.astype(np.int64), none.astype(bool), none, none, zero,
+            0.3, 0.1, self.dt_h, deferrable_kw=zero, order_flexible=none.astype(bool),
+        )
+
     def check(
         self,
         plan: Plan,
@@ -376,11 +392,7 @@ class GridStage:
         ):
             return GridOutcome(chk, p, q, recleared=False)
         dt = self.dt_h
-        if not self._reserved:
-            # size the clearing model once for the fullest bus, so it is never rebuilt
-            per_bus = int(np.bincount(self.bus, minlength=self.n_bus).max())
-            reserve_order_slots(self.model, per_bus, 2)
-            self._reserved = True
+        self.prepare()
         book = merge_flexible(plan, self.bus)
         res = self.model.clear_constrained(
             bg_p, q, book.bus, ~book.is_buy, book.energy_kwh, book.price_per_kwh,
