@@ -116,6 +116,11 @@ class IntervalBook:
     messages: Counter = field(default_factory=Counter)
     order_messages: int = 0
     closed: bool = False
+    flooded: Counter = field(default_factory=Counter)
+    """Messages dropped per sender beyond its limit."""
+    reports: int = 0
+    unreported: Counter = field(default_factory=Counter)
+    """Rejections per category beyond the interval's report budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,16 +237,66 @@ class MarketService:
     # --- ingestion (paho's network thread) -------------------------------------------
     def _reject(self, topic: str, reason: str, category: str) -> None:
         self.stats.rejected[category] += 1
-        try:
-            self.bus.publish(
-                self.topics.errors, {"v": 1, "topic": topic[:300], "reason": reason[:500]}, qos=0
+        with self._lock:
+            book = self._book
+            if book.reports >= self.scenario.live.max_error_reports_per_interval:
+                book.unreported[category] += 1
+                return
+            book.reports += 1
+        self._report(topic, reason)
+
+    def _report(self, topic: str, reason: str, **extra: Any) -> None:
+        self.bus.publish(
+            self.topics.errors,
+            {"v": 1, "topic": topic[:300], "reason": reason[:500], **extra},
+            qos=0,
+        )
+
+    def _flooding(self, topic: str, sender: str, limit: int) -> bool:
+        """Count a message of ``sender``; True (and counted, the first one reported) when
+        it is beyond ``limit`` this interval. Checked before anything is parsed."""
+        with self._lock:
+            book = self._book
+            book.messages[sender] += 1
+            if book.messages[sender] <= limit:
+                return False
+            book.flooded[sender] += 1
+            first, t = book.flooded[sender] == 1, book.t
+        if first:
+            self._reject(
+                topic,
+                f"flood: more than {limit} messages from {sender} in interval {t}; the rest "
+                "are dropped, counted, and reported once when the gate closes",
+                "flood",
             )
-        except ConnectionError:
-            pass
+        else:
+            self.stats.rejected["flood"] += 1
+        return True
+
+    def _report_dropped(self, book: IntervalBook) -> None:
+        """At gate closure: one report per flooding sender and one for the rejections
+        beyond the report budget, with their counts."""
+        root = self.topics.root
+        for sender, k in sorted(book.flooded.items()):
+            where = "meters/+" if sender in self.meters else "agents"
+            self._report(
+                f"{root}/{where}/{sender}/#",
+                f"flood: {k} messages from {sender} dropped in interval {book.t}",
+                count=k,
+            )
+        if book.unreported:
+            k = sum(book.unreported.values())
+            self._report(
+                f"{root}/#",
+                f"{k} more messages rejected in interval {book.t} than reported one by one",
+                count=k,
+                by_category=dict(sorted(book.unreported.items())),
+            )
 
     def _on_agent(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
         agent, kind = parts[-2], parts[-1]
+        live = self.scenario.live
         try:
             row = self.row.get(agent)
             if row is None:
@@ -250,22 +305,16 @@ class MarketService:
                 raise Rejected(
                     f"{agent} is backed by a meter; its readings and orders come from the meter"
                 )
-            data = parse_json(payload, self.scenario.live.max_payload_bytes)
+            if self._flooding(topic, agent, live.max_messages_per_interval):
+                return
+            data = parse_json(payload, live.max_payload_bytes)
             with self._lock:
                 book = self._book
                 if book.closed:
                     raise Rejected(f"the gate of t={book.t} is closed")
-                book.messages[agent] += 1
-                if book.messages[agent] > self.scenario.live.max_messages_per_interval:
-                    raise Rejected(
-                        f"flood: more than "
-                        f"{self.scenario.live.max_messages_per_interval} messages "
-                        f"from {agent} in interval {book.t}"
-                    )
                 if kind == "reading":
                     book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
                 else:
-                    live = self.scenario.live
                     book.orders[row] = read_orders(
                         data,
                         agent,
@@ -297,14 +346,12 @@ class MarketService:
                 raise Rejected(f"unknown meter {meter_id!r}")
             if meter.format != fmt:
                 raise Rejected(f"meter {meter_id!r} is a {meter.format} meter, not {fmt}")
+            if self._flooding(topic, meter_id, 4 * self.scenario.live.max_messages_per_interval):
+                return
             if len(payload) > self.scenario.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self._lock:
-                book = self._book
-                book.messages[meter_id] += 1
-                if book.messages[meter_id] > 4 * self.scenario.live.max_messages_per_interval:
-                    raise Rejected(f"flood: too many messages from meter {meter_id}")
                 if sample.time_s is None:  # stamp it with the simulated time of arrival
                     sample = _stamped(sample, self._sim_now())
                 self.trackers[meter_id].add(sample)
@@ -428,9 +475,11 @@ class MarketService:
                 0.05 if not math.isfinite(gate) else max(min(gate - now, 0.05), 0.001)
             )
         with self._lock:
-            self._book.closed = True
-            accepted = sum(self._book.messages.values())
+            book = self._book
+            book.closed = True
+            accepted = sum(book.messages.values()) - sum(book.flooded.values())
         self.stats.ingest.append(IngestWindow(t, opened, time.time(), accepted))
+        self._report_dropped(book)
 
     def _meter_state(self) -> dict[str, Any]:
         """Every meter tracker's state (last sample, energy already spread onto later

@@ -50,7 +50,13 @@ class LiveSection(_Section):
     max_payload_bytes: int = Field(16_384, ge=256, le=1_048_576)
     max_orders_per_message: int = Field(16, ge=1, le=1000)
     max_messages_per_interval: int = Field(12, ge=2, le=10_000)
-    """Messages one agent or meter may send per interval; more are rejected as a flood."""
+    """Messages one agent may send per interval (a meter four times as many); more are
+    dropped as a flood: reported once when it starts and once, with the count, when the
+    gate closes."""
+    max_error_reports_per_interval: int = Field(1000, ge=10, le=1_000_000)
+    """Rejections reported one by one on ``errors`` per interval; beyond it they are
+    counted and reported in one summary when the gate closes (a stream of junk never
+    doubles itself on the broker)."""
     max_power_kw: float = Field(1000.0, gt=0, le=1e6)
     """Readings and orders above this power over the interval are rejected as absurd."""
     max_price_per_kwh: float = Field(10.0, gt=0, le=1e4)
