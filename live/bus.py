@@ -4,7 +4,9 @@
 - a unique client id per process (the market's is stable, for its persistent session);
 - last will: retained ``{"status": "offline"}`` on ``status/<client_id>``, replaced by a
   retained ``online`` after every connect;
-- connect in the background and reconnect with exponential backoff (paho's loop);
+- connect in the background and reconnect with exponential backoff (paho's loop); the
+  first connect gives up at once, with a message saying why, when retrying cannot help
+  (a broker certificate that does not verify, credentials the broker refuses);
 - subscriptions are renewed on every connect (the broker may have lost the session);
 - publishing only queues: the network thread hands the queue to paho between its reads
   (one thread does all of paho's work, so a burst of publishes never fights the
@@ -102,6 +104,9 @@ class BrokerConfig:
 
 
 Handler = Callable[[str, bytes], None]
+
+# CONNACK refusals (MQTT 3.1.1 codes 4 and 5) that retrying cannot cure
+_REFUSED_CREDENTIALS = frozenset({"Bad user name or password", "Not authorized"})
 
 _READ_CHUNK = 1 << 16
 _WRITE_CHUNK = 1 << 16
@@ -219,6 +224,35 @@ class _Client(mqtt.Client):
     def _pair_wake(self) -> None:
         if self._wake_r is not None:
             self._wake_r.writer = self._wake_w
+
+    connect_error: OSError | None = None
+    """Why the last connection attempt failed before MQTT's CONNECT (network thread)."""
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        try:
+            rc = super().reconnect()
+        except OSError as exc:  # paho's loop retries; its on_connect_fail says not why
+            self.connect_error = exc
+            raise
+        self.connect_error = None
+        return rc
+
+    def _ssl_wrap_socket(self, tcp_sock: Any) -> ssl.SSLSocket:
+        # paho leaves the TLS socket open when the handshake fails (a certificate that
+        # does not verify): one descriptor lost per reconnect attempt
+        context = self._ssl_context
+        if context is None or not (context.check_hostname or self._tls_insecure):
+            return super()._ssl_wrap_socket(tcp_sock)
+        sock = context.wrap_socket(
+            tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
+        )
+        try:
+            sock.settimeout(self._connect_timeout)
+            sock.do_handshake()
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def _outbox_init(self, window: int) -> None:
         self._outbox: deque[tuple[str, bytes | str, int, bool]] = deque()
@@ -397,12 +431,26 @@ class Bus:
         if config.username is not None:
             c.username_pw_set(config.username, config.password)
         if config.tls:
-            c.tls_set(
-                ca_certs=config.cafile,
-                certfile=config.certfile,
-                keyfile=config.keyfile,
-                cert_reqs=ssl.CERT_NONE if config.insecure else ssl.CERT_REQUIRED,
-            )
+            try:
+                c.tls_set(
+                    ca_certs=config.cafile,
+                    certfile=config.certfile,
+                    keyfile=config.keyfile,
+                    cert_reqs=ssl.CERT_NONE if config.insecure else ssl.CERT_REQUIRED,
+                )
+            except OSError as exc:  # ssl.SSLError included: not PEM, key not the cert's
+                files = ", ".join(
+                    f"{name} {path}"
+                    for name, path in (
+                        ("--cafile", config.cafile),
+                        ("--certfile", config.certfile),
+                        ("--keyfile", config.keyfile),
+                    )
+                    if path
+                )
+                raise ConnectionError(
+                    f"TLS for {config.url}: cannot load {files or 'the default CAs'}: {exc}"
+                ) from exc
             if config.insecure:
                 c.tls_insecure_set(True)
         c.will_set(self.status_topic, json.dumps({"v": 1, "status": "offline"}), qos=1, retain=True)
@@ -411,16 +459,63 @@ class Bus:
         c.on_message = self._on_message
         self.client = c
         self.refused: str | None = None
+        """The broker's reason for refusing the last connection (its CONNACK)."""
+        self.dropped: str | None = None
+        """Why the broker closed a connection before accepting it."""
 
     # --- lifecycle ----------------------------------------------------------------
     def start(self, timeout: float | None = 10.0) -> Bus:
-        """Connect in the background (retrying with backoff); wait up to ``timeout``."""
+        """Connect in the background (retrying with backoff); wait up to ``timeout``.
+
+        Raises :class:`ConnectionError` (and stops trying) when there is no connection
+        within ``timeout``, or at once when retrying cannot help: the broker's
+        certificate does not verify, or the broker refuses the credentials.
+        """
         self.client.connect_async(self.config.host, self.config.port, keepalive=15)
         self.client.loop_start()
-        if timeout is not None and not self.connected.wait(timeout):
-            why = f" ({self.refused})" if self.refused else ""
-            raise ConnectionError(f"no connection to {self.config.url} in {timeout} s{why}")
+        if timeout is None:
+            return self
+        deadline = time.monotonic() + timeout
+        while not self.connected.wait(min(0.05, max(deadline - time.monotonic(), 0.0))):
+            fatal = self._fatal()
+            if fatal is not None or time.monotonic() >= deadline:
+                self.client.disconnect()
+                self.client.loop_stop()
+                raise ConnectionError(
+                    fatal or f"no connection to {self.config.url} in {timeout:g} s{self._why()}"
+                )
         return self
+
+    def _fatal(self) -> str | None:
+        """Why connecting cannot succeed by retrying, or None."""
+        error = self.client.connect_error
+        url = self.config.url
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return (
+                f"TLS certificate verification failed for {url}: "
+                f"{error.verify_message or error} (is the broker's certificate signed by "
+                f"the CA in --cafile{f' {self.config.cafile}' if self.config.cafile else ''}, "
+                f"and issued for {self.config.host}?)"
+            )
+        if self.refused in _REFUSED_CREDENTIALS:
+            who = f"user {self.config.username!r}" if self.config.username else "no username"
+            return (
+                f"the broker at {url} refused the connection: {self.refused} "
+                f"(wrong username or password? connected with {who})"
+            )
+        return None
+
+    def _why(self) -> str:
+        if self.refused:
+            return f" (refused: {self.refused})"
+        error = self.client.connect_error
+        if error is not None:
+            kind = "TLS error" if isinstance(error, ssl.SSLError) else type(error).__name__
+            return f" (last attempt: {kind}: {error})"
+        if self.dropped is not None:
+            hint = "" if self.config.tls else "; does it want TLS (mqtts://)?"
+            return f" (the broker closed the connection before accepting it{hint})"
+        return ""
 
     def stop(self, status: str = "offline") -> None:
         """Publish the retained status and disconnect cleanly."""
@@ -470,6 +565,7 @@ class Bus:
         if reason.is_failure:
             self.refused = str(reason)
             return
+        self.refused = None
         self.connects += 1
         self.reconnected_at = time.monotonic()
         self.disconnected_at = None
@@ -483,6 +579,8 @@ class Bus:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
+        if not self.connected.is_set() and self.refused is None:
+            self.dropped = str(reason)  # closed before accepting the connection
         self.connected.clear()
         self.disconnected_at = time.monotonic()
 

@@ -261,7 +261,11 @@ def register(app: typer.Typer) -> None:
         if cfg is None:
             err_console.print("[bold red]error:[/] --broker is required", highlight=False)
             raise typer.Exit(code=2)
-        fleet = AgentFleet(scenario, cfg).start()
+        try:
+            fleet = AgentFleet(scenario, cfg).start()
+        except ConnectionError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(code=1) from None
         _wait(fleet.done)
         fleet.stop()
         s = fleet.stats
@@ -345,13 +349,19 @@ def register(app: typer.Typer) -> None:
         if cfg is None:
             err_console.print("[bold red]error:[/] --broker is required", highlight=False)
             raise typer.Exit(code=2)
-        em = MeterEmulator(scenario, cfg, formats=(fmt,), samples_per_interval=samples)
-        console.print(f"{len(em.meters)} {fmt} meter(s) on {em.topics.root}/meters/{fmt}/")
+        try:
+            em = MeterEmulator(scenario, cfg, formats=(fmt,), samples_per_interval=samples)
+            console.print(f"{len(em.meters)} {fmt} meter(s) on {em.topics.root}/meters/{fmt}/")
+            if not clock:
+                em.start()
+            else:
+                em.bus.start(30)
+        except ConnectionError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(code=1) from None
         if not clock:
-            em.start()
             _wait(em.done)
         else:
-            em.bus.start(30)
             wall = scenario.simulation.interval_minutes * 60.0 / max(speed, 1e-9)
             for t in range(scenario.simulation.n_intervals):
                 em.publish_interval(t)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import math
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from live.acl import mosquitto_hash
 from live.broker import free_port
 from live.bus import BrokerConfig
 from scenarios.loader import load_scenario
@@ -228,3 +231,198 @@ def acl_broker(tmp_path: Path):
     yield start
     for broker in started:
         broker.stop()
+
+
+# --- TLS: a throwaway CA, a server certificate for 127.0.0.1 and a Mosquitto TLS listener
+
+
+def _write_key(key: Any, path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+def make_ca(name: str, out: Path) -> tuple[Any, Any]:
+    """A self-signed CA (EC P-256, valid a day either side of now); writes ``out``.pem."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    out.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
+def make_server_cert(
+    ca: tuple[Any, Any],
+    cert_out: Path,
+    key_out: Path,
+    names: tuple[str, ...] = ("127.0.0.1", "localhost"),
+) -> None:
+    """A server certificate signed by ``ca`` for ``names`` (IP addresses and DNS names,
+    all in the SAN)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def san(name: str) -> x509.GeneralName:
+        try:
+            return x509.IPAddress(ipaddress.ip_address(name))
+        except ValueError:
+            return x509.DNSName(name)
+
+    ca_key, ca_cert = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([san(n) for n in names]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_out.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, key_out)
+
+
+def write_passwd(path: Path, username: str, password: str) -> None:
+    """A Mosquitto password file: ``mosquitto_passwd -b -c`` when installed, else the
+    same ``$7$`` hash written by :func:`live.acl.mosquitto_hash`."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is not None:
+        subprocess.run(
+            [tool, "-b", "-c", str(path), username, password],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
+    else:
+        path.write_text(f"{username}:{mosquitto_hash(password)}\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+@dataclass
+class TlsBroker:
+    """A Mosquitto with only a TLS listener and password authentication."""
+
+    broker: Mosquitto
+    cafile: Path  # the CA that signed the server's certificate
+    other_cafile: Path  # an unrelated CA
+    username: str
+    password: str
+
+    @property
+    def port(self) -> int:
+        return self.broker.port
+
+    @property
+    def url(self) -> str:
+        return f"mqtts://{self.username}:{self.password}@127.0.0.1:{self.port}"
+
+    @property
+    def config(self) -> BrokerConfig:
+        """Trusting the right CA, with the right credentials."""
+        return BrokerConfig(
+            "127.0.0.1",
+            self.port,
+            username=self.username,
+            password=self.password,
+            tls=True,
+            cafile=str(self.cafile),
+        )
+
+    def config_with(self, **changes: Any) -> BrokerConfig:
+        return replace(self.config, **changes)
+
+
+def start_tls_broker(
+    tmp: Path, server_names: tuple[str, ...] = ("127.0.0.1", "localhost")
+) -> TlsBroker:
+    """A Mosquitto whose one listener speaks TLS (a server certificate for
+    ``server_names`` from a throwaway CA) and wants a username and password."""
+    pki = tmp / "pki"
+    pki.mkdir(parents=True)
+    ca = make_ca("p2pgrid test CA", pki / "ca.pem")
+    make_ca("unrelated test CA", pki / "other-ca.pem")
+    make_server_cert(ca, pki / "server.pem", pki / "server.key", server_names)
+    username, password = "grid", "s3cret-pass"
+    write_passwd(pki / "passwd", username, password)
+    broker = start_mosquitto(
+        tmp / "mosquitto",
+        f"cafile {pki / 'ca.pem'}\ncertfile {pki / 'server.pem'}\n"
+        f"keyfile {pki / 'server.key'}\n"
+        f"allow_anonymous false\npassword_file {pki / 'passwd'}\n",
+    )
+    return TlsBroker(broker, pki / "ca.pem", pki / "other-ca.pem", username, password)
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[TlsBroker]:
+    """A Mosquitto with a TLS listener for 127.0.0.1 and password authentication (see
+    :func:`start_tls_broker`)."""
+    broker = start_tls_broker(tmp_path / "tls")
+    yield broker
+    broker.broker.stop()
+
+
+@pytest.fixture
+def start_tls_broker_for(tmp_path: Path):
+    """``start(server_names)``: a TLS broker like ``tls_broker`` whose certificate is
+    issued for ``server_names`` instead (stopped after the test)."""
+    started: list[TlsBroker] = []
+
+    def start(server_names: tuple[str, ...]) -> TlsBroker:
+        broker = start_tls_broker(tmp_path / f"tls-{len(started)}", server_names)
+        started.append(broker)
+        return broker
+
+    yield start
+    for broker in started:
+        broker.broker.stop()
