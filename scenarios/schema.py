@@ -36,7 +36,8 @@ class Simulation(_Section):
     """When and how finely the community is simulated."""
 
     start: str = "2026-06-01"
-    """Local date (``YYYY-MM-DD``) or ISO timestamp of the first interval."""
+    """Local date (``YYYY-MM-DD``), or an ISO timestamp at local midnight, of the first
+    interval."""
     days: int = Field(2, ge=1, le=3660)
     interval_minutes: Literal[5, 10, 15, 20, 30, 60] = 15
     timezone: str = "Europe/Berlin"
@@ -59,6 +60,17 @@ class Simulation(_Section):
         except (ValueError, TypeError):
             raise ValueError(f"{value!r} is not a date or ISO timestamp") from None
         return value
+
+    @model_validator(mode="after")
+    def _starts_at_midnight(self) -> Simulation:
+        # the profile generators lay whole days out from the first interval
+        local = self.start_timestamp()
+        if local != local.normalize():
+            raise ValueError(
+                f"start {self.start!r} is {local.strftime('%H:%M')} in {self.timezone}, but a "
+                "run starts at local midnight (give a date, or a timestamp at 00:00 local time)"
+            )
+        return self
 
     def start_timestamp(self) -> pd.Timestamp:
         """First interval as a tz-aware timestamp (local midnight for a bare date)."""

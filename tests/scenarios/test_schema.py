@@ -134,3 +134,13 @@ def test_start_timestamp_is_local_midnight() -> None:
     sim = load_scenario({"simulation": {"start": "2026-03-29", "timezone": "Europe/Berlin"}})
     ts = sim.simulation.start_timestamp()
     assert str(ts) == "2026-03-29 00:00:00+01:00"
+
+
+def test_start_must_be_a_local_midnight() -> None:
+    # a timestamp at local midnight is a start; any other time of day is refused at
+    # validation (the profile generators lay out whole days), naming the local time
+    ok = load_scenario({"simulation": {"start": "2026-05-31T22:00:00+00:00"}})
+    assert str(ok.simulation.start_timestamp()) == "2026-06-01 00:00:00+02:00"
+    with pytest.raises(ScenarioError) as err:
+        load_scenario({"simulation": {"start": "2026-06-01T11:00"}})
+    assert "11:00 in Europe/Berlin" in str(err.value) and "midnight" in str(err.value)
