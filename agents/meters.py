@@ -29,7 +29,8 @@ Interval energy (:class:`MeterTracker`): with counters, the difference between t
 samples is spread over the intervals between them in proportion to time (a gap of
 several intervals is shared out; a counter that goes backwards was reset, and the new
 value is the energy since the reset). Without counters, each sample's power is taken
-as the average since the previous sample (the reporting period).
+as the average since the previous sample (the reporting period). A sample identical to
+one already taken (a meter re-sending an interval, a broker redelivering) is ignored.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ SUFFIXES = {
     "dsmr": ("json",),
     "generic": ("reading",),
 }
+
+
+RECENT_INTERVALS = 2
+"""How far back (in intervals) a repeated sample is recognised as a repeat."""
+RECENT_SAMPLES = 256
+"""At most this many recent samples per meter are kept for that."""
 
 
 class MeterPayloadError(ValueError):
@@ -226,22 +233,49 @@ class MeterTracker:
     energy: dict[int, list[float]] = field(default_factory=dict)
     resets: int = 0
     gaps: int = 0
+    duplicates: int = 0
+    """Samples ignored because they were identical to one already taken."""
+    _recent: dict[Sample, None] = field(default_factory=dict, repr=False, compare=False)
+    """The samples taken in the last :data:`RECENT_INTERVALS` intervals (at most
+    :data:`RECENT_SAMPLES`), oldest first: what a re-sent interval is checked against."""
 
     def add(self, sample: Sample) -> None:
-        """Take a sample with a time; raises :class:`MeterPayloadError` if it is stale."""
+        """Take a sample with a time; raises :class:`MeterPayloadError` if it is stale.
+
+        A sample identical (time, counters and power) to the last one or to a recent
+        one is a repeat: it is ignored and counted in :attr:`duplicates`, never as a
+        gap, a reset or energy.
+        """
         if sample.time_s is None:
             raise MeterPayloadError("sample without a time")
         prev = self.last
+        if sample == prev or sample in self._recent:
+            self.duplicates += 1
+            return
         if prev is not None and prev.time_s is not None:
             if sample.time_s < prev.time_s:
                 raise MeterPayloadError("sample is older than the previous one")
             if sample.time_s == prev.time_s:
-                # Shelly's em:0 (power) companion of an emdata:0 sample, or a repeat
+                # Shelly's em:0 (power) companion of an emdata:0 sample
                 if sample.import_kwh is None and sample.export_kwh is None:
+                    self._remember(sample)
                     return
                 raise MeterPayloadError("sample is not newer than the previous one")
             self._spread(prev, sample)
         self.last = sample
+        self._remember(sample)
+
+    def _remember(self, sample: Sample) -> None:
+        assert sample.time_s is not None
+        recent = self._recent
+        recent[sample] = None
+        cutoff = sample.time_s - RECENT_INTERVALS * self.interval_s
+        while recent:
+            oldest = next(iter(recent))
+            assert oldest.time_s is not None
+            if oldest.time_s >= cutoff and len(recent) <= RECENT_SAMPLES:
+                break
+            del recent[oldest]
 
     def _spread(self, prev: Sample, cur: Sample) -> None:
         assert prev.time_s is not None and cur.time_s is not None

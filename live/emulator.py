@@ -8,6 +8,11 @@ uses for that household. On each ``clock`` for interval ``t`` it publishes
 at the end of ``t``) with cumulative import and export counters that start at a random
 reading, and the power of the interval. ``power_only`` meters (generic format) publish
 power alone, so the market integrates power over time.
+
+A ``clock`` for an interval already served (a market restarted while collecting it, or
+asking again after a reconnect) is answered with the same samples again, with the same
+timestamps and counter readings: the counters advance once per interval, and the market
+ignores the samples it already has.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from scenarios.schema import Scenario
 from scenarios.schema_live import Meter, household_ids
 
 STREAM_METERS = 707
+RESEND_INTERVALS = 8
+"""How many of the last served intervals can be sent again when the clock repeats."""
 
 
 def emulated_scenario(scenario: Scenario, fmt: str, count: int) -> Scenario:
@@ -78,7 +85,12 @@ class MeterEmulator:
         self.import_kwh = rng.uniform(1000.0, 5000.0, len(self.meters))
         self.export_kwh = rng.uniform(0.0, 2000.0, len(self.meters))
         self.published = 0
+        self.resent = 0
+        """Intervals sent again because their clock repeated."""
         self.last_t = -1
+        self.first_t = -1
+        # counters before each recently served interval: what a repeat is rebuilt from
+        self._served: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._queue: list[int] = []
@@ -117,22 +129,48 @@ class MeterEmulator:
             self._wake.clear()
             with self._lock:
                 todo, self._queue = self._queue, []
-            for t in todo:
-                if t > self.last_t and t < self.scenario.simulation.n_intervals:
+            for t in dict.fromkeys(todo):  # a clock repeated meanwhile is answered once
+                if 0 <= t < self.scenario.simulation.n_intervals:
                     self.publish_interval(t)
 
     def publish_interval(self, t: int) -> None:
-        """Every meter's samples of interval ``t`` (and a first sample at its start)."""
+        """Every meter's samples of interval ``t`` (and, in the first interval served, a
+        first sample at its start).
+
+        An interval already served is sent again with the same samples (timestamps and
+        counter readings) while it is among the last :data:`RESEND_INTERVALS` served;
+        the counters do not advance twice. Older ones are ignored.
+        """
+        if t <= self.last_t:
+            base = self._served.get(t)
+            if base is not None:
+                self.resent += 1
+                self._send(t, base[0], base[1], first=t == self.first_t)
+            return
+        if self.last_t < 0:  # the first interval served also has a sample at its start
+            self.first_t = t
+        self._served[t] = (self.import_kwh.copy(), self.export_kwh.copy())
+        for old in [k for k in self._served if k <= t - RESEND_INTERVALS]:
+            del self._served[old]
+        self.last_t = t
+        self.import_kwh, self.export_kwh = self._send(
+            t, self.import_kwh, self.export_kwh, first=t == self.first_t
+        )
+
+    def _send(
+        self, t: int, import_kwh: np.ndarray, export_kwh: np.ndarray, first: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Publish interval ``t`` from the counters at its start; returns the counters
+        at its end."""
         blk = self.inputs.at(t)
         i = t - blk.t0
         start_s = self.inputs.stamps[t].timestamp()
-        first = self.last_t < 0
-        self.last_t = t
+        end_imp, end_exp = import_kwh.copy(), export_kwh.copy()
         for k, (meter, row) in enumerate(zip(self.meters, self.rows, strict=True)):
             export, imp = float(blk.generation_kwh[i, row]), float(blk.demand_kwh[i, row])
             power_kw = (imp - export) * 3600.0 / self.interval_s
             steps = range(0 if first else 1, self.samples + 1)
-            base_imp, base_exp = self.import_kwh[k], self.export_kwh[k]
+            base_imp, base_exp = float(import_kwh[k]), float(export_kwh[k])
             for s in steps:
                 frac = s / self.samples
                 self._publish(
@@ -142,8 +180,9 @@ class MeterEmulator:
                     base_exp + frac * export,
                     power_kw,
                 )
-            self.import_kwh[k] = base_imp + imp
-            self.export_kwh[k] = base_exp + export
+            end_imp[k] = base_imp + imp
+            end_exp[k] = base_exp + export
+        return end_imp, end_exp
 
     def _publish(
         self, meter: Meter, time_s: float, imp: float, exp: float, power_kw: float

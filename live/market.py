@@ -387,7 +387,11 @@ class MarketService:
         if self.grid is not None:
             self.grid.prepare()
         settle_heap()
-        self.bus.start(timeout=30.0)
+        try:
+            self.bus.start(timeout=30.0)
+        except ConnectionError:
+            self._close()
+            raise
         try:
             if self.ledger.last is not None:
                 self._republish(self.ledger.last)
@@ -420,17 +424,23 @@ class MarketService:
             self.bus.drain(30.0)
         finally:
             self.bus.stop("done" if t >= self.end else "offline")
-            self.ledger.close()
-            if self.grid is not None:
-                self.grid.close()
+            self._close()
         return self.stats
+
+    def _close(self) -> None:
+        self.ledger.close()
+        if self.grid is not None:
+            self.grid.close()
 
     def _collect(self, t: int, wall_start: float, wall_len: float) -> None:
         live = self.scenario.live
         now = time.time()
         if wall_start < now:
             wall_start = now
-        gate = wall_start + live.gate_fraction * wall_len if wall_len > 0 else math.inf
+        if wall_len > 0:
+            gate = wall_start + live.gate_fraction * wall_len
+        else:  # as soon as complete, but a household or meter that never comes cannot stall
+            gate = wall_start + live.complete_timeout_s
         with self._lock:
             self._book = IntervalBook(t)
             self._wall_start, self._wall_len = wall_start, max(wall_len, 1e-9)
@@ -470,6 +480,11 @@ class MarketService:
                 or self.bus.connects <= 1
             )
             if online and grace and (complete or now >= gate):
+                if wall_len == 0 and live.close_when_complete and not complete:
+                    self.log(
+                        f"interval {t}: gate closed after {live.complete_timeout_s:g} s "
+                        "without every household and meter"
+                    )
                 break
             self._changed.wait(
                 0.05 if not math.isfinite(gate) else max(min(gate - now, 0.05), 0.001)

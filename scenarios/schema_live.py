@@ -44,6 +44,11 @@ class LiveSection(_Section):
     """Share of an interval's wall time after which its gate closes."""
     close_when_complete: bool = True
     """Close the gate early once every household has sent its reading and orders."""
+    complete_timeout_s: float = Field(30.0, gt=0, le=86_400)
+    """At ``--speed 0`` (no wall-clock gate), the longest a gate waits for every
+    household and meter [s]: then it closes anyway and the interval is cleared without
+    what is missing (counted in ``counts.missing_agents`` and
+    ``counts.meters_incomplete``), so a meter that never reports cannot stall the market."""
     reconnect_grace_s: float = Field(2.0, ge=0, le=600)
     """A gate never closes while the market is cut off from the broker; after it
     reconnects the gate stays open at least this long [s] for re-sent orders."""

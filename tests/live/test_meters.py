@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from agents.meters import (
@@ -18,6 +21,9 @@ from agents.meters import (
     shelly_payloads,
     tasmota_payload,
 )
+from live.bus import BrokerConfig, encode
+from live.emulator import MeterEmulator
+from scenarios.loader import load_scenario
 
 TZ = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 6, 1, tzinfo=TZ).timestamp()
@@ -83,3 +89,125 @@ def test_power_over_time_is_integrated_per_reporting_period() -> None:
     tr.add(Sample(T0 + 450, power_kw=2.0))  # 2 kW for 450 s = 0.25 kWh import
     tr.add(Sample(T0 + 900, power_kw=-4.0))  # -4 kW for 450 s = 0.5 kWh export
     assert tr.take(0) == pytest.approx((0.25, 0.5))
+
+
+def test_a_repeated_sample_is_ignored_not_counted_twice() -> None:
+    samples = [
+        Sample(T0, 100.0, 5.0),
+        Sample(T0 + 300, 100.4, 5.1),
+        Sample(T0 + 300, power_kw=4.8),  # Shelly's em:0 companion
+        Sample(T0 + 900, 101.0, 5.3),
+    ]
+    tr = MeterTracker(T0, 900.0)
+    for s in samples:
+        tr.add(s)
+    for s in samples:  # the whole interval again (a meter re-sending it), the last included
+        tr.add(s)
+    tr.add(samples[-1])
+    assert tr.duplicates == len(samples) + 1
+    assert (tr.gaps, tr.resets) == (0, 0)
+    assert tr.last == samples[-1] and tr.covers(0)
+    assert tr.take(0) == pytest.approx((1.0, 0.3))
+    # an old time with other readings is still stale, the same time with other counters
+    # is still not newer
+    with pytest.raises(MeterPayloadError, match="older"):
+        tr.add(Sample(T0 + 300, 100.5, 5.1))
+    with pytest.raises(MeterPayloadError, match="not newer"):
+        tr.add(Sample(T0 + 900, 101.5, 5.3))
+
+
+def test_a_restored_tracker_ignores_its_last_sample_again() -> None:
+    """After a restart only ``last`` is restored: a repeat of it is still a repeat."""
+    tr = MeterTracker(T0, 900.0, last=Sample(T0 + 900, 101.0, 5.3))
+    tr.add(Sample(T0 + 900, 101.0, 5.3))
+    tr.add(Sample(T0 + 1800, 101.5, 5.3))
+    assert tr.duplicates == 1 and tr.take(1) == pytest.approx((0.5, 0.0))
+
+
+def test_recent_samples_are_bounded_to_two_intervals() -> None:
+    tr = MeterTracker(T0, 900.0)
+    for k in range(40):
+        tr.add(Sample(T0 + 90 * k, 100.0 + k, 5.0))
+    assert len(tr._recent) <= 21
+    with pytest.raises(MeterPayloadError, match="older"):
+        tr.add(Sample(T0, 100.0, 5.0))  # beyond what is remembered: stale
+
+
+EMULATED = """
+name = "emulated-resend"
+[simulation]
+start = "2026-06-01"
+days = 1
+interval_minutes = 30
+seed = 3
+[community]
+households = 4
+[[live.meters]]
+id = "tas-1"
+format = "tasmota"
+household = "h0001"
+[[live.meters]]
+id = "shelly-1"
+format = "shelly"
+household = "h0002"
+[[live.meters]]
+id = "dsmr-1"
+format = "dsmr"
+household = "h0003"
+[[live.meters]]
+id = "gen-1"
+format = "generic"
+household = "h0004"
+"""
+
+
+def _recording_emulator(scenario: Any) -> tuple[MeterEmulator, list[tuple[str, bytes]]]:
+    em = MeterEmulator(scenario, BrokerConfig("127.0.0.1", 1))  # never connected
+    sent: list[tuple[str, bytes]] = []
+
+    def record(topic: str, payload: Any, qos: int = 1, retain: bool = False) -> None:
+        sent.append((topic, encode(payload)))
+
+    em.bus.publish = record
+    return em, sent
+
+
+def test_emulator_answers_a_repeated_clock_with_the_same_samples(tmp_path: Path) -> None:
+    path = tmp_path / "emulated.toml"
+    path.write_text(EMULATED, encoding="utf-8")
+    scenario = load_scenario(path)
+    em, sent = _recording_emulator(scenario)
+    plain, plain_sent = _recording_emulator(scenario)
+    for t in range(3):
+        plain.publish_interval(t)
+
+    em.publish_interval(0)
+    zero = list(sent)
+    em.publish_interval(1)
+    one = sent[len(zero) :]
+    counters = em.import_kwh.copy(), em.export_kwh.copy()
+    em.publish_interval(1)  # a restarted market asks again
+    assert sent[len(zero) + len(one) :] == one
+    em.publish_interval(0)  # the first interval again, with its sample at the start
+    assert sent[len(zero) + 2 * len(one) :] == zero
+    np.testing.assert_array_equal(em.import_kwh, counters[0])
+    np.testing.assert_array_equal(em.export_kwh, counters[1])
+    assert em.resent == 2 and em.last_t == 1
+    em.publish_interval(2)  # continues as if nothing had been repeated
+    assert sent[len(zero) + 2 * len(one) + len(zero) :] == plain_sent[len(zero) + len(one) :]
+
+    # the market's trackers take every repeat as a duplicate: same energy, no error
+    topics = em.topics
+    trackers = {
+        m.id: MeterTracker(em.inputs.stamps[0].timestamp(), em.interval_s) for m in em.meters
+    }
+    plain_trackers = {
+        m.id: MeterTracker(em.inputs.stamps[0].timestamp(), em.interval_s) for m in em.meters
+    }
+    for stream, trs in ((sent, trackers), (plain_sent, plain_trackers)):
+        for topic, payload in stream:
+            fmt, meter_id, suffix = topic[len(topics.root) + len("/meters/") :].split("/", 2)
+            trs[meter_id].add(read_meter(fmt, suffix, payload, em.tz))
+    for meter_id, tr in trackers.items():
+        assert tr.duplicates > 0 and (tr.gaps, tr.resets) == (0, 0)
+        assert tr.energy == plain_trackers[meter_id].energy
