@@ -22,8 +22,11 @@ from live.market import MarketService
 from scenarios.errors import ScenarioError
 from scenarios.loader import load_scenario
 
+FOUR_METERS = (Path(__file__).parent / "four_meters.toml").read_text(encoding="utf-8")
+
 KILLED_AT, TOTAL = 3, 6
-METERED = """
+METERED = (
+    """
 name = "live-meters-resend"
 [simulation]
 start = "2026-06-01"
@@ -39,23 +42,9 @@ check = "pyomo"
 close_when_complete = true
 complete_timeout_s = 20
 reconnect_grace_s = 0.5
-[[live.meters]]
-id = "tas-1"
-format = "tasmota"
-household = "h0001"
-[[live.meters]]
-id = "shelly-1"
-format = "shelly"
-household = "h0002"
-[[live.meters]]
-id = "dsmr-1"
-format = "dsmr"
-household = "h0003"
-[[live.meters]]
-id = "gen-1"
-format = "generic"
-household = "h0004"
 """
+    + FOUR_METERS
+)
 
 
 class HeldEmulator(MeterEmulator):

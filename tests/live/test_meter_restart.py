@@ -15,8 +15,11 @@ from live.ledger import read_ledger
 from live.market import MarketService
 from scenarios.loader import load_scenario
 
+FOUR_METERS = (Path(__file__).parent / "four_meters.toml").read_text(encoding="utf-8")
+
 FIRST, TOTAL = 5, 10
-METERED = """
+METERED = (
+    """
 name = "live-meters-restart"
 [simulation]
 start = "2026-06-01"
@@ -31,23 +34,9 @@ check = "pyomo"
 [live]
 close_when_complete = true
 reconnect_grace_s = 0.5
-[[live.meters]]
-id = "tas-1"
-format = "tasmota"
-household = "h0001"
-[[live.meters]]
-id = "shelly-1"
-format = "shelly"
-household = "h0002"
-[[live.meters]]
-id = "dsmr-1"
-format = "dsmr"
-household = "h0003"
-[[live.meters]]
-id = "gen-1"
-format = "generic"
-household = "h0004"
 """
+    + FOUR_METERS
+)
 
 
 def test_restarted_market_continues_the_meters_counters(

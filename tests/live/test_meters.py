@@ -25,6 +25,8 @@ from live.bus import BrokerConfig, encode
 from live.emulator import MeterEmulator
 from scenarios.loader import load_scenario
 
+FOUR_METERS = (Path(__file__).parent / "four_meters.toml").read_text(encoding="utf-8")
+
 TZ = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 6, 1, tzinfo=TZ).timestamp()
 
@@ -133,7 +135,8 @@ def test_recent_samples_are_bounded_to_two_intervals() -> None:
         tr.add(Sample(T0, 100.0, 5.0))  # beyond what is remembered: stale
 
 
-EMULATED = """
+EMULATED = (
+    """
 name = "emulated-resend"
 [simulation]
 start = "2026-06-01"
@@ -142,23 +145,9 @@ interval_minutes = 30
 seed = 3
 [community]
 households = 4
-[[live.meters]]
-id = "tas-1"
-format = "tasmota"
-household = "h0001"
-[[live.meters]]
-id = "shelly-1"
-format = "shelly"
-household = "h0002"
-[[live.meters]]
-id = "dsmr-1"
-format = "dsmr"
-household = "h0003"
-[[live.meters]]
-id = "gen-1"
-format = "generic"
-household = "h0004"
 """
+    + FOUR_METERS
+)
 
 
 def _recording_emulator(scenario: Any) -> tuple[MeterEmulator, list[tuple[str, bytes]]]:
