@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import ssl
 import threading
 import time
@@ -291,6 +292,21 @@ class _Client(mqtt.Client):
         """Messages queued, being handed to paho, unwritten or unacknowledged."""
         return len(self._outbox) + self._in_hand + len(self._out_packet) + len(self._out_messages)
 
+    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        # The Bus dispatches by topic itself and never registers paho's per-topic
+        # callbacks; paho's lookup of them builds a self-referencing closure for every
+        # message, a reference cycle per message that kept the cyclic collector busy.
+        on_message = self.on_message
+        if on_message is None:
+            return
+        with self._in_callback_mutex:
+            try:
+                on_message(self, self._userdata, message)
+            except Exception as err:
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
+
     def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> mqtt.MQTTErrorCode:
         # MQTT 3.1.1's PUBACK is just the message id: paho builds a reason code and a
         # properties object for each one, a tenth of a publisher's time
@@ -357,29 +373,20 @@ def topic_matcher(pattern: str) -> Callable[[str], bool]:
 
     Equivalent to ``paho.mqtt.client.topic_matches_sub(pattern, topic)``, which builds a
     matcher tree on every call (the market's hottest line at thousands of messages per
-    second); this one is compiled once per subscription.
+    second); this one is compiled once per subscription, to a regular expression.
     """
     levels = pattern.split("/")
     if "+" not in levels and "#" not in levels:
         return lambda topic: topic == pattern
     tail = levels[-1] == "#"
     fixed = levels[:-1] if tail else levels
-    n = len(fixed)
-    checks = [(i, lv) for i, lv in enumerate(fixed) if lv != "+"]
-    wild_first = (bool(fixed) and fixed[0] == "+") or (not fixed and tail)
-
-    def match(topic: str) -> bool:
-        if wild_first and topic.startswith("$"):
-            return False  # MQTT: $-topics never match a leading wildcard
-        parts = topic.split("/")
-        if tail:
-            if len(parts) < n:
-                return False
-        elif len(parts) != n:
-            return False
-        return all(parts[i] == lv for i, lv in checks)
-
-    return match
+    body = "/".join("[^/]*" if lv == "+" else re.escape(lv) for lv in fixed)
+    if tail:  # "a/#" also matches "a"
+        body = f"{body}(?:/.*)?" if fixed else ".*"
+    if not fixed or fixed[0] == "+":  # MQTT: $-topics never match a leading wildcard
+        body = r"(?!\$)" + body
+    match = re.compile(body + r"\Z", re.DOTALL).match
+    return lambda topic: match(topic) is not None
 
 
 class Bus:
@@ -585,7 +592,10 @@ class Bus:
         self.disconnected_at = time.monotonic()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        topic = msg.topic
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # MQTT topics are UTF-8; a broker should never pass one
+            return
         for matches, handler in self._handlers:
             if matches(topic):
                 handler(topic, msg.payload)
