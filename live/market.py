@@ -22,10 +22,11 @@ market places their orders (price takers unless the scenario names a strategy).
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ from scenarios.schema import Scenario
 from scenarios.schema_live import household_ids
 
 Log = Callable[[str], None]
+RESULTS_KEPT = 200
 
 
 def topics_for(scenario: Scenario) -> Topics:
@@ -228,7 +230,9 @@ class MarketService:
         self.bus.subscribe(f"{root}/agents/+/reading", self._on_agent)
         self.bus.subscribe(f"{root}/agents/+/orders", self._on_agent)
         self.bus.subscribe(f"{root}/meters/#", self._on_meter)
-        self.results: list[dict[str, Any]] = []
+        self.results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
+        """The last :data:`RESULTS_KEPT` intervals' ``market/result`` (the ledger holds
+        every one)."""
         self.listeners: list[MarketListener] = []
         """Told every clock and every interval the market publishes, after the ledger
         commit (the in-process dashboard)."""
@@ -408,6 +412,9 @@ class MarketService:
                     record["meters"] = self._meter_state()
                 self.ledger.append(record)
                 self._publish(record)
+                # what outlives the interval (its result, the book) is done with: out of
+                # the collector's way, whose full passes grew with every interval kept
+                gc.freeze()
                 self.stats.clear_s.append(time.perf_counter() - began)
                 self.stats.intervals += 1
                 next_start += wall_len

@@ -114,7 +114,7 @@ def test_live_market_over_tls_equals_batch(
     for r in market.results:
         assert r["counts"]["missing_agents"] == 0
     results = [wire[t] for t in sorted(wire)]
-    assert results == market.results, "the results seen over TLS differ from the market's"
+    assert results == list(market.results), "the results seen over TLS differ from the market's"
     assert [r["t"] for r in results] == list(range(INTERVALS))
     assert sum(r["volume_kwh"] for r in results) > 0, "nothing traded: a weak test"
     equal_to_batch(results, tls_scenario, tmp_path / "batch")
