@@ -22,7 +22,7 @@ and measures:
 
 2. **Sustained clock.** ``--agents`` households (default 5,000) as ``p2pgrid agents``
    in a separate process, the market at one 15-min interval per wall second
-   (``--speed 900``) for ``--intervals`` intervals, grid check off (``--grid`` to run
+   (``--speed 900``) for ``--intervals`` intervals (default 96, a day), grid check off (``--grid`` to run
    the feeder check too). PASS when the market never falls behind its clock
    (``MarketStats.behind == 0``) and every interval's book is complete (every agent's
    reading and orders in before the gate closes at 80 % of the interval). The agents
@@ -353,7 +353,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=3, help="interleaved ingest trials")
     ap.add_argument("--publishers", type=int, default=2, help="publisher processes")
     ap.add_argument("--agents", type=int, default=5_000, help="sustained community size")
-    ap.add_argument("--intervals", type=int, default=30, help="sustained intervals")
+    ap.add_argument("--intervals", type=int, default=96, help="sustained intervals (96: a day)")
     ap.add_argument("--speed", type=float, default=900.0, help="simulated s per wall s")
     ap.add_argument("--grid", action="store_true", help="sustained run with the feeder check")
     ap.add_argument("--only", choices=("ingest", "clock"), help="run one of the two parts")
