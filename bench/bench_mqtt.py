@@ -22,8 +22,8 @@ and measures:
 
 2. **Sustained clock.** ``--agents`` households (default 5,000) as ``p2pgrid agents``
    in a separate process, the market at one 15-min interval per wall second
-   (``--speed 900``) for ``--intervals`` intervals (default 96, a day), grid check off (``--grid`` to run
-   the feeder check too). PASS when the market never falls behind its clock
+   (``--speed 900``) for ``--intervals`` intervals (default 96, a day), grid check off
+   (``--grid`` to run the feeder check too). PASS when the market never falls behind its clock
    (``MarketStats.behind == 0``) and every interval's book is complete (every agent's
    reading and orders in before the gate closes at 80 % of the interval). The agents
    are one gateway client (as ``p2pgrid agents`` runs them): per interval it receives
