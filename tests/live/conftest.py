@@ -8,8 +8,10 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ import pytest
 from live.acl import mosquitto_hash
 from live.broker import free_port
 from live.bus import BrokerConfig
+from live.emulator import MeterEmulator
+from live.fleet import AgentFleet
 from scenarios.loader import load_scenario
 from scenarios.runner import run as run_batch
 from scenarios.schema import Scenario
@@ -136,6 +140,61 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker = start_mosquitto(tmp_path / "mosquitto")
     yield broker
     broker.stop()
+
+
+CLI = (sys.executable, "-c", "from p2pgrid.cli import main; main()")
+
+
+def start_live(
+    file: Path, port: int, state: Path, intervals: int, *extra: str, **popen: Any
+) -> subprocess.Popen:
+    """``p2pgrid live FILE`` on the Mosquitto at ``port``, ``--speed 0``, as a process
+    (stdout discarded and stderr piped unless ``popen`` says otherwise)."""
+    return subprocess.Popen(
+        [
+            *CLI,
+            "live",
+            str(file),
+            "--broker",
+            f"mqtt://127.0.0.1:{port}",
+            "--speed",
+            "0",
+            "--intervals",
+            str(intervals),
+            "--state",
+            str(state),
+            *extra,
+        ],
+        **{"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, **popen},
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture
+def live_cli() -> Callable[..., subprocess.Popen]:
+    """:func:`start_live`: the market as its own process, to kill or to read from."""
+    return start_live
+
+
+@contextmanager
+def households_and_meters(
+    scenario: Scenario, config: BrokerConfig
+) -> Iterator[tuple[AgentFleet, MeterEmulator]]:
+    """The scenario's simulated households and emulated meters (``gen-power``, if the
+    scenario has it, reports power only), stopped on leaving."""
+    fleet = AgentFleet(scenario, config).start()
+    meters = MeterEmulator(scenario, config, power_only=("gen-power",)).start()
+    try:
+        yield fleet, meters
+    finally:
+        fleet.stop()
+        meters.stop()
+
+
+@pytest.fixture
+def live_clients() -> Callable[..., Any]:
+    """:func:`households_and_meters`, as a context manager."""
+    return households_and_meters
 
 
 @pytest.fixture(scope="session")

@@ -141,12 +141,11 @@ BAD = [
 
 def test_bad_messages_on_the_wire_change_nothing(
     mosquitto,
+    live_clients: Any,
     e2e_scenario: Scenario,
     tmp_path: Path,
     equal_to_batch: Any,
 ) -> None:
-    from live.emulator import MeterEmulator
-    from live.fleet import AgentFleet
 
     config = mosquitto.config
     root = topics_for(e2e_scenario).root
@@ -172,15 +171,12 @@ def test_bad_messages_on_the_wire_change_nothing(
     attacker.on_connect = lambda c, *_: c.subscribe([(f"{root}/clock", 1), (f"{root}/errors", 1)])
     attacker.connect(config.host, config.port)
     attacker.loop_start()
-    fleet = AgentFleet(e2e_scenario, config).start()
-    meters = MeterEmulator(e2e_scenario, config, power_only=("gen-power",)).start()
     market = MarketService(e2e_scenario, config, tmp_path / "state", speed=0, intervals=30)
     try:
-        market.run()
-        fleet.wait(20)
+        with live_clients(e2e_scenario, config) as (fleet, _meters):
+            market.run()
+            fleet.wait(20)
     finally:
-        fleet.stop()
-        meters.stop()
         attacker.loop_stop()
         attacker.disconnect()
     rejected = sum(market.stats.rejected.values())

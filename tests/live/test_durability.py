@@ -3,17 +3,12 @@ an interval twice; the broker killed and restarted mid-run loses no accepted ord
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from live.emulator import MeterEmulator
-from live.fleet import AgentFleet
 from live.ledger import read_ledger
 from live.market import MarketService
 from scenarios.schema import Scenario
@@ -28,39 +23,19 @@ def _ledger_len(state: Path) -> int:
         return 0
 
 
-def _market_process(file: Path, port: int, state: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from p2pgrid.cli import main; main()",
-            "live",
-            str(file),
-            "--broker",
-            f"mqtt://127.0.0.1:{port}",
-            "--no-agents",
-            "--speed",
-            "0",
-            "--intervals",
-            str(INTERVALS),
-            "--state",
-            str(state),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
 def test_market_killed_with_sigkill_resumes_without_double_settlement(
-    mosquitto, e2e_file: Path, e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
+    mosquitto,
+    live_cli: Any,
+    live_clients: Any,
+    e2e_file: Path,
+    e2e_scenario: Scenario,
+    tmp_path: Path,
+    equal_to_batch: Any,
 ) -> None:
     state = tmp_path / "state"
-    config = mosquitto.config
-    fleet = AgentFleet(e2e_scenario, config).start()
-    meters = MeterEmulator(e2e_scenario, config, power_only=("gen-power",)).start()
-    try:
-        proc = _market_process(e2e_file, mosquitto.port, state)
+    args = (e2e_file, mosquitto.port, state, INTERVALS, "--no-agents")
+    with live_clients(e2e_scenario, mosquitto.config) as (fleet, _meters):
+        proc = live_cli(*args)
         deadline = time.monotonic() + 60
         while _ledger_len(state) < 10 and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read().decode()
@@ -70,15 +45,12 @@ def test_market_killed_with_sigkill_resumes_without_double_settlement(
         proc.stderr.close()
         killed_at = _ledger_len(state)
         assert 10 <= killed_at < INTERVALS
-        proc = _market_process(e2e_file, mosquitto.port, state)
+        proc = live_cli(*args)
         rc = proc.wait(120)
         err = proc.stderr.read().decode()
         proc.stderr.close()
         assert rc == 0, err
         assert fleet.wait(20)
-    finally:
-        fleet.stop()
-        meters.stop()
     ledger = read_ledger(state)
     assert [r["t"] for r in ledger] == list(range(INTERVALS)), "an interval twice or missing"
     assert fleet.stats.intervals == INTERVALS
@@ -91,12 +63,10 @@ def test_market_killed_with_sigkill_resumes_without_double_settlement(
 
 
 def test_broker_killed_and_restarted_loses_no_accepted_order(
-    mosquitto, e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
+    mosquitto, live_clients: Any, e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
 ) -> None:
     config = mosquitto.config
     state = tmp_path / "state"
-    fleet = AgentFleet(e2e_scenario, config).start()
-    meters = MeterEmulator(e2e_scenario, config, power_only=("gen-power",)).start()
     market = MarketService(e2e_scenario, config, state, speed=0, intervals=INTERVALS)
 
     def chaos() -> None:
@@ -108,12 +78,9 @@ def test_broker_killed_and_restarted_loses_no_accepted_order(
 
     saboteur = threading.Thread(target=chaos, daemon=True)
     saboteur.start()
-    try:
+    with live_clients(e2e_scenario, config) as (fleet, _meters):
         market.run()
         assert fleet.wait(30)
-    finally:
-        fleet.stop()
-        meters.stop()
     saboteur.join(5)
     assert market.bus.connects >= 2 and fleet.bus.connects >= 2
     ledger = read_ledger(state)

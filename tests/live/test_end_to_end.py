@@ -61,18 +61,15 @@ class Observer:
 
 
 def run_stack(
-    scenario: Scenario, config: BrokerConfig, state: Path, intervals: int = INTERVALS
+    clients: Any, scenario: Scenario, config: BrokerConfig, state: Path
 ) -> tuple[MarketService, AgentFleet, MeterEmulator, Observer]:
     observer = Observer(config, scenario)
-    fleet = AgentFleet(scenario, config).start()
-    meters = MeterEmulator(scenario, config, power_only=("gen-power",)).start()
-    market = MarketService(scenario, config, state, speed=0, intervals=intervals)
+    market = MarketService(scenario, config, state, speed=0, intervals=INTERVALS)
     try:
-        market.run()
-        assert fleet.wait(20), "the agents never saw the end of the run"
+        with clients(scenario, config) as (fleet, meters):
+            market.run()
+            assert fleet.wait(20), "the agents never saw the end of the run"
     finally:
-        fleet.stop()
-        meters.stop()
         observer.close()
     return market, fleet, meters, observer
 
@@ -112,18 +109,19 @@ def check_run(
 
 
 def test_end_to_end_over_mosquitto(
-    mosquitto, e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
+    mosquitto, live_clients: Any, e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
 ) -> None:
-    run = run_stack(e2e_scenario, mosquitto.config, tmp_path / "state")
+    run = run_stack(live_clients, e2e_scenario, mosquitto.config, tmp_path / "state")
     check_run(*run, e2e_scenario, tmp_path, equal_to_batch)
 
 
 def test_end_to_end_over_the_embedded_broker(
-    e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
+    live_clients: Any, e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
 ) -> None:
     broker = EmbeddedBroker().start()
     try:
-        run = run_stack(e2e_scenario, BrokerConfig(broker.host, broker.port), tmp_path / "state")
+        config = BrokerConfig(broker.host, broker.port)
+        run = run_stack(live_clients, e2e_scenario, config, tmp_path / "state")
     finally:
         broker.stop()
     check_run(*run, e2e_scenario, tmp_path, equal_to_batch)

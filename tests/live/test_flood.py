@@ -13,8 +13,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from live.emulator import MeterEmulator
-from live.fleet import AgentFleet
 from live.market import MarketService, topics_for
 from scenarios.schema import Scenario
 
@@ -25,7 +23,7 @@ INTERVALS = 7
 
 
 def test_flood_from_one_client_is_dropped_counted_and_reported_once(
-    mosquitto, e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
+    mosquitto, live_clients: Any, e2e_scenario: Scenario, tmp_path: Path, equal_to_batch: Any
 ) -> None:
     live = e2e_scenario.live.model_copy(
         update={
@@ -64,17 +62,14 @@ def test_flood_from_one_client_is_dropped_counted_and_reported_once(
     )
     attacker.connect(config.host, config.port)
     attacker.loop_start()
-    fleet = AgentFleet(scenario, config).start()
-    meters = MeterEmulator(scenario, config, power_only=("gen-power",)).start()
     # one 30-min interval in 1.5 s: the gate closes on the clock, so a flood is over
     # (a few hundred milliseconds) well inside the interval it belongs to
     market = MarketService(scenario, config, tmp_path / "state", speed=1_200.0, intervals=INTERVALS)
     try:
-        stats = market.run()
-        fleet.wait(20)
+        with live_clients(scenario, config) as (fleet, _meters):
+            stats = market.run()
+            fleet.wait(20)
     finally:
-        fleet.stop()
-        meters.stop()
         attacker.loop_stop()
         attacker.disconnect()
 

@@ -5,10 +5,8 @@ feeder state equal what the market committed to its ledger."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -117,34 +115,22 @@ def check_against_ledger(base: str, ledger: list[dict[str, Any]]) -> None:
 
 
 def test_p2pgrid_live_with_dashboard_serves_the_ledger(
-    mosquitto, scenario_file: Path, tmp_path: Path
+    mosquitto, live_cli: Any, scenario_file: Path, tmp_path: Path
 ) -> None:
     """`p2pgrid live FILE --dashboard HOST:PORT` on Mosquitto: the URL is printed, the
     API's intervals, book and feeder equal the live market's ledger."""
     port = free_port()
     state = tmp_path / "state"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from p2pgrid.cli import main; main()",
-            "live",
-            str(scenario_file),
-            "--broker",
-            f"mqtt://127.0.0.1:{mosquitto.port}",
-            "--speed",
-            "0",
-            "--intervals",
-            str(INTERVALS),
-            "--state",
-            str(state),
-            "--dashboard",
-            f"127.0.0.1:{port}",
-        ],
+    proc = live_cli(
+        scenario_file,
+        mosquitto.port,
+        state,
+        INTERVALS,
+        "--dashboard",
+        f"127.0.0.1:{port}",
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
     )
     lines: list[str] = []
     reader = threading.Thread(

@@ -5,10 +5,7 @@ that never reports cannot stall the market (``[live] complete_timeout_s``)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -72,7 +69,7 @@ def _wait(predicate: Any, what: str, timeout: float = 30.0) -> None:
 
 
 def test_market_killed_while_collecting_gets_the_meters_samples_again(
-    mosquitto, tmp_path: Path, equal_to_batch: Any
+    mosquitto, live_cli: Any, tmp_path: Path, equal_to_batch: Any
 ) -> None:
     path = tmp_path / "metered.toml"
     path.write_text(METERED, encoding="utf-8")
@@ -82,27 +79,7 @@ def test_market_killed_while_collecting_gets_the_meters_samples_again(
     slow = HeldEmulator(scenario, config, formats=("generic",), hold_at=KILLED_AT).start()
     proc = None
     try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from p2pgrid.cli import main; main()",
-                "live",
-                str(path),
-                "--broker",
-                f"mqtt://127.0.0.1:{mosquitto.port}",
-                "--no-agents",
-                "--speed",
-                "0",
-                "--intervals",
-                str(TOTAL),
-                "--state",
-                str(state),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "COLUMNS": "200"},
-        )
+        proc = live_cli(path, mosquitto.port, state, TOTAL, "--no-agents")
         # the market collects KILLED_AT: the fast meters have published it, the slow
         # one not yet
         _wait(lambda: slow.holding.is_set() or proc.poll() is not None, "the gate of t=3")
