@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import re
 import ssl
 import threading
@@ -255,7 +254,8 @@ class _Client(mqtt.Client):
             raise
         return sock
 
-    def _outbox_init(self, window: int) -> None:
+    def __init__(self, *args: Any, window: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._outbox: deque[tuple[str, bytes | str, int, bool]] = deque()
         self._window_size = window
         self._in_hand = 0  # a message between the queue and paho (see pending)
@@ -334,9 +334,7 @@ class _Client(mqtt.Client):
                     size += len(parts[-1])
             except IndexError:
                 pass
-            if len(parts) == 1:
-                q.appendleft(_out_packet(_PUBACK, parts[0]))
-            elif parts:
+            if parts:  # nothing to do once written: one packet to paho
                 q.appendleft(_out_packet(_PUBACK, b"".join(parts)))
         return super()._packet_write()
 
@@ -428,12 +426,12 @@ class Bus:
             client_id=self.client_id,
             clean_session=not persistent,
             protocol=mqtt.MQTTv311,
+            window=window,
         )
         # unlimited in paho: the window bounds what is in flight, and paho's own limit
         # rescans every message it holds on each acknowledgement (quadratic)
         c.max_inflight_messages_set(0)
         c.max_queued_messages_set(0)
-        c._outbox_init(window)
         c.reconnect_delay_set(min_delay=1, max_delay=8)
         if config.username is not None:
             c.username_pw_set(config.username, config.password)
@@ -460,7 +458,7 @@ class Bus:
                 ) from exc
             if config.insecure:
                 c.tls_insecure_set(True)
-        c.will_set(self.status_topic, json.dumps({"v": 1, "status": "offline"}), qos=1, retain=True)
+        c.will_set(self.status_topic, encode({"v": 1, "status": "offline"}), qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -578,9 +576,7 @@ class Bus:
         self.disconnected_at = None
         for pattern, qos in self._subs.items():
             client.subscribe(pattern, qos)
-        client.publish(
-            self.status_topic, json.dumps({"v": 1, "status": "online"}), qos=1, retain=True
-        )
+        client.publish(self.status_topic, encode({"v": 1, "status": "online"}), qos=1, retain=True)
         self.connected.set()
 
     def _on_disconnect(

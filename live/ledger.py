@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
+from live.protocol import encode
 
 LEDGER_FILE = "ledger.jsonl"
 
@@ -80,7 +80,7 @@ class Ledger:
                 f"interval {record['t']} committed out of order (next is {self.next_t})"
             )
         record = {"community": self.community, **record}
-        line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        line = encode(record) + b"\n"
         self._fh.write(line)
         self._fh.flush()
         os.fsync(self._fh.fileno())

@@ -377,8 +377,7 @@ class MarketService:
     # --- the interval loop ------------------------------------------------------------
     def _complete(self, t: int) -> bool:
         book = self._book
-        sim_rows = self.n - len(self.meter_row)
-        if len(book.readings) < sim_rows or len(book.orders) < sim_rows:
+        if len(book.readings) < self._sim_rows or len(book.orders) < self._sim_rows:
             return False
         return all(tr.covers(t) for tr in self.trackers.values())
 
@@ -451,19 +450,15 @@ class MarketService:
         with self._lock:
             self._book = IntervalBook(t)
             self._wall_start, self._wall_len = wall_start, max(wall_len, 1e-9)
-        stamp = self.stamps[t]
+        clock = {
+            "v": 1,
+            "t": t,
+            "interval_start": self.stamps[t].isoformat(),
+            "interval_minutes": self.scenario.simulation.interval_minutes,
+            "gate_closes_at": datetime.fromtimestamp(gate, UTC).isoformat(),
+        }
         opened = time.time()
-        self._publish_clock(
-            {
-                "v": 1,
-                "t": t,
-                "interval_start": stamp.isoformat(),
-                "interval_minutes": self.scenario.simulation.interval_minutes,
-                "gate_closes_at": (
-                    datetime.fromtimestamp(gate, UTC).isoformat() if math.isfinite(gate) else None
-                ),
-            }
-        )
+        self._publish_clock(clock)
         seen_connects = self.bus.connects
         while not self._stop.is_set():
             self._changed.clear()
@@ -473,15 +468,7 @@ class MarketService:
             online = self.bus.connected.is_set()
             if self.bus.connects != seen_connects:  # reconnected: ask again, then wait
                 seen_connects = self.bus.connects
-                self._publish_clock(
-                    {
-                        "v": 1,
-                        "t": t,
-                        "interval_start": stamp.isoformat(),
-                        "interval_minutes": self.scenario.simulation.interval_minutes,
-                        "gate_closes_at": None,
-                    }
-                )
+                self._publish_clock({**clock, "gate_closes_at": None})
             grace = (
                 time.monotonic() - self.bus.reconnected_at >= live.reconnect_grace_s
                 or self.bus.connects <= 1
@@ -493,9 +480,7 @@ class MarketService:
                         "without every household and meter"
                     )
                 break
-            self._changed.wait(
-                0.05 if not math.isfinite(gate) else max(min(gate - now, 0.05), 0.001)
-            )
+            self._changed.wait(max(min(gate - now, 0.05), 0.001))
         with self._lock:
             book = self._book
             book.closed = True

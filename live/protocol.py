@@ -38,6 +38,12 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
     price_per_kwh, grid_fee}]``. The dashboard reads these names through
     :data:`live.dashboard.mqtt_source.SETTLEMENT_MAP`.
 
+``errors``: ``{topic, reason}`` for a rejected message; a flood (more than
+``[live] max_messages_per_interval`` messages from one sender in an interval) is reported
+when it starts and, with ``count``, when the gate closes; rejections beyond
+``[live] max_error_reports_per_interval`` in an interval are reported once, with
+``count`` and ``by_category``, when the gate closes.
+
 The checks return the reason a payload is rejected; the market reports it on ``errors``.
 """
 

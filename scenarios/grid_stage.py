@@ -351,6 +351,7 @@ class GridStage:
         self._reserved = True
         zero, none = np.zeros(self.n_bus), np.zeros(0)
         self.model.check(zero, zero)
+        # an empty book: the utility prices (retail 0.3, feed-in 0.1) play no part
         self.model.clear_constrained(
             zero, zero, none.astype(np.int64), none.astype(bool), none, none, zero,
             0.3, 0.1, self.dt_h, deferrable_kw=zero, order_flexible=none.astype(bool),
