@@ -111,3 +111,27 @@ def test_replay_draws_the_books_parquet_curves(books_run: Path) -> None:
         assert checked == data.n_intervals
     finally:
         server.stop()
+
+
+def test_book_curves_hand_solved() -> None:
+    # bids 1 kWh at 0.25 and 2 kWh at 0.30, asks 2 kWh at 0.20 and 1 kWh at 0.10:
+    # demand steps from the highest bid, supply from the lowest ask; an empty order
+    # (0 kWh) draws nothing
+    got = book_curves(
+        np.array([1.0, 2.0, 0.0]),
+        np.array([0.25, 0.30, 0.90]),
+        np.array([2.0, 1.0]),
+        np.array([0.20, 0.10]),
+    )
+    assert got["demand"] == {
+        "energy_kwh": [0.0, 2.0, 2.0, 3.0],
+        "price_per_kwh": [0.30, 0.30, 0.25, 0.25],
+    }
+    assert got["supply"] == {
+        "energy_kwh": [0.0, 1.0, 1.0, 3.0],
+        "price_per_kwh": [0.10, 0.10, 0.20, 0.20],
+    }
+    assert book_curves(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))["demand"] == {
+        "energy_kwh": [],
+        "price_per_kwh": [],
+    }
