@@ -97,11 +97,3 @@ def settle(
     )
     return Bill(imported, export, p2p_paid, p2p_received, fees, cost)
 
-
-def settle_with_utility(net_kwh: np.ndarray, tariffs: Tariffs) -> np.ndarray:
-    """Cost of the no-P2P baseline: everything with the utility [currency]."""
-    return np.where(
-        net_kwh < 0,
-        -net_kwh * tariffs.retail_price_per_kwh,
-        -net_kwh * tariffs.feed_in_price_per_kwh,
-    )

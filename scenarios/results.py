@@ -42,6 +42,7 @@ AGENT_VALUE_COLUMNS = (
     "grid_export_kwh",
     "cost",
     "baseline_cost",
+    "baseline_stored_kwh",
 )
 
 _COMPRESSION = "zstd"

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from market.settlement import Tariffs, settle, settle_with_utility, trade_payments
+from market.settlement import Tariffs, settle, trade_payments
 
 TARIFFS = Tariffs(retail_price_per_kwh=0.30, feed_in_price_per_kwh=0.10, grid_fee_per_kwh=0.02)
 
@@ -33,9 +33,6 @@ def test_hand_solved_interval() -> None:
     np.testing.assert_allclose(bill.grid_import_kwh, [0.0, 3.0, 1.0])
     # h0: -1 x 0.10 - 0.40 received; h1: 3 x 0.30 + 0.40 + 2 x 0.02 fee; h2: 0.30
     np.testing.assert_allclose(bill.cost, [-0.50, 1.34, 0.30])
-    np.testing.assert_allclose(
-        settle_with_utility(np.array([3.0, -5.0, -1.0]), TARIFFS), [-0.30, 1.50, 0.30]
-    )
 
 
 def test_different_buyer_and_seller_prices() -> None:
