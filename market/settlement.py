@@ -96,4 +96,3 @@ def settle(
         + fees
     )
     return Bill(imported, export, p2p_paid, p2p_received, fees, cost)
-

@@ -34,9 +34,7 @@ from scenarios.schema import Scenario
 class Baseline:
     """The baseline community and its market step (no market, the same feeder rules)."""
 
-    def __init__(
-        self, scenario: Scenario, households: Households, grid: GridStage | None
-    ) -> None:
+    def __init__(self, scenario: Scenario, households: Households, grid: GridStage | None) -> None:
         self.community = Community(households, scenario.simulation.interval_hours, None)
         stage = grid.twin() if grid is not None else None
         self.step = MarketStep(scenario, households.n, stage, p2p=False)

@@ -10,10 +10,15 @@ Per interval, with ``grid.check`` on:
 3. if a limit is broken, the interval is re-cleared by :meth:`grid.FeederModel.clear_constrained`:
    welfare over the same orders with the feeder's limits, PV curtailment and the utility
    at the slack; flexible storage orders flow only as far as they are filled. The result
-   replaces the unconstrained trades. Curtailment at a bus is shared among its PV
-   households: first the surplus they could not sell peer to peer, then the PV they
-   used themselves, each pro rata. The re-cleared trades are paired in merit order and
-   priced at the dual of the P2P balance, kept inside every pair's bid and ask.
+   replaces the unconstrained trades. Curtailment and deferred EV charging are shared
+   over the buses pro rata to what each can give wherever that keeps every limit
+   (:meth:`GridStage.spread`; where only some buses relieve the limit they carry it),
+   and at a bus among its households: curtailment first from the surplus they could not
+   sell peer to peer, then from the PV they used themselves, each pro rata. The
+   re-cleared trades are paired in merit order and priced at the dual of the P2P
+   balance, kept inside every pair's bid and ask. Without P2P (``p2p=False``, the no-P2P
+   baseline, :mod:`scenarios.baseline`) the re-clearing fills no order and only curtails
+   and defers.
 4. Nodal prices (the duals of the bus balances) exist where the re-clearing ran and
    restored every limit; elsewhere they are null (where a limit cannot be restored the
    duals price the violation penalty, not energy).

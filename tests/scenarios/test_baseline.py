@@ -34,14 +34,18 @@ def stressed_feeder(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_baseline_is_curtailed_to_feasible_under_ac(stressed_feeder) -> None:
-    k, iv, g = stressed_feeder["kpis"], stressed_feeder["intervals"], stressed_feeder[
-        "scenario"].grid
+    k, iv, g = (
+        stressed_feeder["kpis"],
+        stressed_feeder["intervals"],
+        stressed_feeder["scenario"].grid,
+    )
     # pandapower's AC power flow of the baseline's injections, every interval
     assert (iv.baseline_ac_max_line_loading_frac <= 1.0 + AC_TOL).all()
     assert (iv.baseline_ac_v_min_pu >= g.v_min_pu - AC_TOL).all()
     assert (iv.baseline_ac_v_max_pu <= g.v_max_pu + AC_TOL).all()
     assert k["baseline_ac_max_line_loading_frac"] == pytest.approx(
-        iv.baseline_ac_max_line_loading_frac.max())
+        iv.baseline_ac_max_line_loading_frac.max()
+    )
     assert k["baseline_ac_max_line_loading_frac"] <= 1.0 + AC_TOL
     assert g.v_min_pu - AC_TOL <= k["baseline_ac_v_min_pu"]
     assert k["baseline_ac_v_max_pu"] <= g.v_max_pu + AC_TOL
@@ -73,16 +77,14 @@ def test_savings_value_the_difference_in_stored_energy(stressed_feeder) -> None:
     assert k["baseline_cost"] == pytest.approx(a.baseline_cost.sum())
     assert k["community_savings"] == pytest.approx(saved.sum() + retail * delta.sum())
     per_household = saved + retail * delta.loc[saved.index]
-    assert k["households_better_off_frac"] == pytest.approx(
-        float((per_household >= -1e-9).mean()))
+    assert k["households_better_off_frac"] == pytest.approx(float((per_household >= -1e-9).mean()))
     assert k["household_savings_median"] == pytest.approx(float(per_household.median()))
 
 
 def test_household_savings_by_hand() -> None:
     # household 0: saves 3 − 1 = 2 but ends with 1 kWh less stored: 2 − 0.30 = 1.70;
     # household 1: pays 1 more but ends with 0.5 kWh more: −1 + 0.15 = −0.85
-    got = household_savings(np.array([1.0, 2.0]), np.array([3.0, 1.0]),
-                            np.array([-1.0, 0.5]), 0.30)
+    got = household_savings(np.array([1.0, 2.0]), np.array([3.0, 1.0]), np.array([-1.0, 0.5]), 0.30)
     np.testing.assert_allclose(got, [1.70, -0.85])
 
 
@@ -93,9 +95,14 @@ def _export_plan(buyer_kwh: float) -> Plan:
     demand = np.array([buyer_kwh, 0, 0, 0, 0, 0])
     zeros = np.zeros(6)
     return Plan(
-        generation_kwh=generation, demand_kwh=demand, battery_self_kwh=zeros,
-        ev_self_kwh=zeros, ev_drive_kwh=zeros, ev_deferrable_kwh=zeros,
-        net_kwh=generation - demand, household=np.arange(6),
+        generation_kwh=generation,
+        demand_kwh=demand,
+        battery_self_kwh=zeros,
+        ev_self_kwh=zeros,
+        ev_drive_kwh=zeros,
+        ev_deferrable_kwh=zeros,
+        net_kwh=generation - demand,
+        household=np.arange(6),
         is_buy=np.array([True, False, False, False, False, False]),
         energy_kwh=np.array([buyer_kwh, 12.0, 12.0, 12.0, 6.0, 6.0]),
         price_per_kwh=np.array([0.25, 0.10, 0.10, 0.10, 0.12, 0.12]),
