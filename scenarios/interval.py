@@ -12,7 +12,8 @@ connection (:func:`agents.meters.as_metered`); price takers bid ``retail − fee
 own :meth:`agents.community.Community.outcome` for the physics; the live market, which
 knows only what the agents sent, passes its book-keeping equivalent. Either way the
 orders are cleared, checked on the feeder, re-cleared if needed and settled by this one
-piece of code.
+piece of code: on what the households metered, against what their orders (and the
+feeder's instructions) committed them to (:mod:`market.settlement`).
 """
 
 from __future__ import annotations
