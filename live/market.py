@@ -737,6 +737,7 @@ class MarketService:
             )
         }
         bought, sold = res.flows.bought_kwh.tolist(), res.flows.sold_kwh.tolist()
+        committed = res.committed_net_kwh.tolist()
         curtailed = res.curtailed_kwh.tolist()
         generation, demand = res.generation_kwh.tolist(), res.plan.demand_kwh.tolist()
         battery, ev = res.flows.battery_kwh.tolist(), res.flows.ev_kwh.tolist()
@@ -752,6 +753,7 @@ class MarketService:
                 "sold_kwh": sold[row],
                 "grid_import_kwh": cols["grid_import_kwh"][row],
                 "grid_export_kwh": cols["grid_export_kwh"][row],
+                "committed_net_kwh": committed[row],
                 "imbalance_kwh": cols["imbalance_kwh"][row],
                 "imbalance_cost": cols["imbalance_cost"][row],
                 "paid": cols["p2p_paid"][row],

@@ -37,8 +37,10 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
 ``agents/<agent_id>/settlement``, one per household and interval:
     ``t``, ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
     ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh`` (metered,
-    imbalance included), ``imbalance_kwh`` (metered minus committed net, positive:
-    surplus), ``imbalance_cost`` (at the imbalance prices), ``paid``,
+    imbalance included), ``committed_net_kwh`` (what the orders and the feeder's
+    instructions committed the household to inject), ``imbalance_kwh`` (metered minus
+    committed net, positive: surplus), ``imbalance_cost`` (at the imbalance prices),
+    ``paid``,
     ``received``, ``fees``, ``cost`` (positive when the household pays),
     ``ev_deferred_kwh``, ``curtailed_kwh``, ``generation_kwh`` (after curtailment),
     ``demand_kwh``, ``battery_kwh`` and ``ev_kwh`` (storage as metered: the reading's

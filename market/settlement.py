@@ -9,7 +9,7 @@ energies [kWh], positive when the household injects):
   energy, and EV charging the feeder postponed is taken off the EV.
 - **committed net** ``c``: the household's net orders in full (sell positive, buy
   negative: the matched part traded peer to peer, the unmatched part committed to the
-  utility, as the order's kind says), its flexible orders as far as they were filled,
+  utility), its flexible storage orders as far as they were filled,
   less the PV the feeder curtailed, plus the EV charging it postponed
   (:func:`committed_net_kwh` and the feeder's instructions, added by the caller).
 - **imbalance** ``m − c``: positive is a surplus (more injected than committed), negative
@@ -20,7 +20,7 @@ Exchange with the utility. ``export − import = m − sold + bought``: the mete
 with metered values, ``generation − demand − battery − ev = sold − bought + export −
 import``; the imbalance is a *component* of that exchange, reported on its own
 (``imbalance_kwh``). The committed exchange ``c − sold + bought`` (the unmatched part of
-the net orders) is settled at retail (import) and feed-in (export); the imbalance at the
+the net orders, with the feeder's instructions) is settled at retail (import) and feed-in (export); the imbalance at the
 imbalance prices: a shortfall bought at ``imbalance_shortfall_price_per_kwh``, a surplus
 sold at ``imbalance_surplus_price_per_kwh`` (defaults: retail and feed-in).
 
@@ -34,7 +34,10 @@ which buyers and sellers face one price.
 
 A household whose orders are exactly its net position (the batch engine's simulated
 agents, which know their interval exactly, and meter-backed households whose orders
-the market places from the meter) has zero imbalance up to rounding: ``c = m``.
+the market places from the meter) has zero imbalance up to rounding (positions below
+1e-9 kWh are not ordered): ``c = m``. To settle a corrected reading later, call
+:func:`settle` again with the new metered net and the interval's committed net, trades
+and fees unchanged.
 """
 
 from __future__ import annotations

@@ -299,6 +299,9 @@ class StepResult:
     outcome: GridOutcome | None
     trade_fee: np.ndarray
     bill: Bill
+    committed_net_kwh: np.ndarray
+    """What the orders and the feeder's instructions committed each household to inject
+    [kWh]: a later, corrected reading is settled against it (:func:`market.settlement.settle`)."""
     violations_before_reclear: int = 0
 
 
@@ -427,5 +430,6 @@ class MarketStep:
             outcome=outcome,
             trade_fee=trade_fee,
             bill=bill,
+            committed_net_kwh=committed,
             violations_before_reclear=before,
         )

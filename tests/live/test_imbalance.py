@@ -126,6 +126,9 @@ def test_bills_follow_the_meters_over_mosquitto(mosquitto, tmp_path: Path) -> No
         metered = s["generation_kwh"] - s["demand_kwh"] - s["battery_kwh"] - s["ev_kwh"]
         exchange = s["sold_kwh"] - s["bought_kwh"] + s["grid_export_kwh"] - s["grid_import_kwh"]
         assert metered == pytest.approx(exchange, abs=1e-9), agent
+        assert s["imbalance_kwh"] == pytest.approx(metered - s["committed_net_kwh"]), agent
+    committed = [settlements[a]["committed_net_kwh"] for a in sorted(EXPECTED)]
+    assert committed == pytest.approx([0.0, 5.0, -5.0, 0.0, 0.0])
     assert settlements["h0002"]["sold_kwh"] == pytest.approx(5.0)
     assert settlements["h0002"]["received"] == pytest.approx(1.00)
     assert settlements["h0005"]["battery_kwh"] == pytest.approx(2.0)
