@@ -20,9 +20,10 @@ Exchange with the utility. ``export − import = m − sold + bought``: the mete
 with metered values, ``generation − demand − battery − ev = sold − bought + export −
 import``; the imbalance is a *component* of that exchange, reported on its own
 (``imbalance_kwh``). The committed exchange ``c − sold + bought`` (the unmatched part of
-the net orders, with the feeder's instructions) is settled at retail (import) and feed-in (export); the imbalance at the
-imbalance prices: a shortfall bought at ``imbalance_shortfall_price_per_kwh``, a surplus
-sold at ``imbalance_surplus_price_per_kwh`` (defaults: retail and feed-in).
+the net orders, with the feeder's instructions) is settled at retail (import) and
+feed-in (export); the imbalance at the imbalance prices: a shortfall bought at
+``imbalance_shortfall_price_per_kwh``, a surplus sold at
+``imbalance_surplus_price_per_kwh`` (defaults: retail and feed-in).
 
 Money. The buyer of a P2P kWh pays the trade price plus the grid fee; the seller
 receives its seller price. ``cost`` (positive when the household pays) =

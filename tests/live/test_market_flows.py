@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agents.community import KIND_NET, Plan
@@ -14,18 +15,23 @@ from scenarios import load_scenario
 from scenarios.grid_stage import GridStage
 from scenarios.interval import MarketStep
 
+TZ = "Europe/Berlin"
+
 
 def test_postponed_ev_charging_is_committed_and_a_reading_without_orders_is_billed(
     tmp_path: Path,
 ) -> None:
-    """ieee33 at 18:00 sits below 0.95 p.u. from its own loads, so the market postpones all
-    deferrable EV charging of buyers (and nothing else helps).
+    """ieee33 at 18:00 of the IEEE RTS annual peak day (22 Dec 2026) sits below 0.95 p.u.
+    from its own loads, so the market postpones all deferrable EV charging of buyers (and
+    nothing else helps).
 
     h1: 1 kWh load + 2 kWh deferrable EV charging, buys 3 → 2 postponed: meters −1,
     committed −3 + 2 = −1. h2: sells its 1 kWh of PV. h3: 1.5 kWh deferrable EV charging,
     buys 1.5 → all postponed: 0 and 0. h4: 1 kWh of load, no orders: imbalance −1 kWh
     at the shortfall price (default retail 0.32)."""
-    scenario = load_scenario({"community": {"households": 4}, "grid": {"feeder": "ieee33"}})
+    scenario = load_scenario(
+        {"community": {"households": 4}, "grid": {"feeder": "ieee33", "background": "rts"}}
+    )
     stage = GridStage(scenario, 4, tmp_path)
     try:
         step = MarketStep(scenario, 4, stage)
@@ -43,7 +49,7 @@ def test_postponed_ev_charging_is_committed_and_a_reading_without_orders_is_bill
             price_per_kwh=np.array([0.25, 0.10, 0.20]),
             kind=np.full(3, KIND_NET, dtype=np.int8),
         )
-        bg_p, bg_q = stage.background(np.array([18.0]))
+        bg_p, bg_q = stage.background(pd.DatetimeIndex([pd.Timestamp("2026-12-22 18:00", tz=TZ)]))
         res = step.run(plan, market_flows, bg_p[0], bg_q[0])
     finally:
         stage.close()
