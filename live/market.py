@@ -38,7 +38,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agents.community import KIND_BATTERY, KIND_EV, KIND_NET, TINY_KWH, Flows, Plan
+# the readings' storage (plan.battery_self_kwh / ev_self_kwh) plus the flexible fills,
+# less postponed EV charging: the households' metered flows as the market knows them
+from agents.community import KIND_NET, TINY_KWH, Plan
+from agents.community import device_flows as market_flows
 from agents.meters import MeterPayloadError, MeterTracker, Sample, read_meter
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
 from live.ledger import Ledger, rng_from_json, rng_to_json
@@ -71,27 +74,6 @@ def market_client_id(topics: Topics) -> str:
 
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
-
-
-def market_flows(plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray | None) -> Flows:
-    """The households' metered flows as the market knows them.
-
-    Storage is what the readings report (``plan.battery_self_kwh`` / ``ev_self_kwh``)
-    plus what the flexible orders were filled for (dispatched by the market), less the
-    EV charging the feeder postponed; states of charge are the agents' business (zeros).
-    """
-    n = len(plan.generation_kwh)
-    signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
-    ev = plan.ev_self_kwh if ev_deferred_kwh is None else plan.ev_self_kwh - ev_deferred_kwh
-    return Flows(
-        battery_kwh=plan.battery_self_kwh
-        + np.bincount(plan.household, signed * (plan.kind == KIND_BATTERY), n),
-        ev_kwh=ev + np.bincount(plan.household, signed * (plan.kind == KIND_EV), n),
-        bought_kwh=np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n),
-        sold_kwh=np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n),
-        battery_soc_kwh=np.zeros(n),
-        ev_soc_kwh=np.zeros(n),
-    )
 
 
 class MarketListener(Protocol):
