@@ -123,6 +123,10 @@ class IntervalBook:
     reports: int = 0
     unreported: Counter = field(default_factory=Counter)
     """Rejections per category beyond the interval's report budget."""
+    flooded_reported: Counter = field(default_factory=Counter)
+    unreported_reported: Counter = field(default_factory=Counter)
+    dropped_reported: bool = False
+    """What :meth:`MarketService._report_dropped` has reported (at gate closure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,13 +260,20 @@ class MarketService:
             qos=0,
         )
 
-    def _flooding(self, topic: str, sender: str, limit: int) -> bool:
+    def _flooding(
+        self, topic: str, sender: str, limit: int, complete: Callable[[IntervalBook], bool]
+    ) -> bool:
         """Count a message of ``sender``; True (and counted, the first one reported) when
-        it is beyond ``limit`` this interval. Checked before anything is parsed."""
+        it is beyond ``limit`` this interval and ``complete(book)`` (the sender's reading
+        and orders, or its meter's samples, are in). Checked before anything is parsed.
+
+        Until a sender is complete its messages are always parsed: anyone may publish on
+        a topic when the broker has no ACL, and junk on another household's topic must
+        not use up that household's budget and silence it."""
         with self._lock:
             book = self._book
             book.messages[sender] += 1
-            if book.messages[sender] <= limit:
+            if book.messages[sender] <= limit or not complete(book):
                 return False
             book.flooded[sender] += 1
             first, t = book.flooded[sender] == 1, book.t
@@ -279,22 +290,29 @@ class MarketService:
 
     def _report_dropped(self, book: IntervalBook) -> None:
         """At gate closure: one report per flooding sender and one for the rejections
-        beyond the report budget, with their counts."""
+        beyond the report budget, with their counts; called again when the next clock
+        opens, for what was dropped while the gate was closed (reported as such)."""
+        with self._lock:
+            flooded, book.flooded_reported = book.flooded - book.flooded_reported, +book.flooded
+            unreported = book.unreported - book.unreported_reported
+            book.unreported_reported = +book.unreported
+            late, book.dropped_reported = book.dropped_reported, True
+        when = f"after the gate closed, interval {book.t}" if late else f"in interval {book.t}"
         root = self.topics.root
-        for sender, k in sorted(book.flooded.items()):
+        for sender, k in sorted(flooded.items()):
             where = "meters/+" if sender in self.meters else "agents"
             self._report(
                 f"{root}/{where}/{sender}/#",
-                f"flood: {k} messages from {sender} dropped in interval {book.t}",
+                f"flood: {k} messages from {sender} dropped {when}",
                 count=k,
             )
-        if book.unreported:
-            k = sum(book.unreported.values())
+        if unreported:
+            k = sum(unreported.values())
             self._report(
                 f"{root}/#",
-                f"{k} more messages rejected in interval {book.t} than reported one by one",
+                f"{k} more messages rejected {when} than reported one by one",
                 count=k,
-                by_category=dict(sorted(book.unreported.items())),
+                by_category=dict(sorted(unreported.items())),
             )
 
     def _on_agent(self, topic: str, payload: bytes) -> None:
@@ -309,7 +327,12 @@ class MarketService:
                 raise Rejected(
                     f"{agent} is backed by a meter; its readings and orders come from the meter"
                 )
-            if self._flooding(topic, agent, live.max_messages_per_interval):
+            if self._flooding(
+                topic,
+                agent,
+                live.max_messages_per_interval,
+                lambda b: row in b.readings and row in b.orders,
+            ):
                 return
             data = parse_json(payload, live.max_payload_bytes)
             with self._lock:
@@ -350,7 +373,13 @@ class MarketService:
                 raise Rejected(f"unknown meter {meter_id!r}")
             if meter.format != fmt:
                 raise Rejected(f"meter {meter_id!r} is a {meter.format} meter, not {fmt}")
-            if self._flooding(topic, meter_id, 4 * self.scenario.live.max_messages_per_interval):
+            tracker = self.trackers[meter_id]
+            if self._flooding(
+                topic,
+                meter_id,
+                4 * self.scenario.live.max_messages_per_interval,
+                lambda b: tracker.covers(b.t),
+            ):
                 return
             if len(payload) > self.scenario.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
@@ -425,6 +454,7 @@ class MarketService:
                 elif wall_len == 0:
                     next_start = time.time()
                 t += 1
+            self._report_dropped(self._book)
             if t >= self.end:
                 self.bus.publish(self.topics.clock, {"v": 1, "t": t, "done": True}, retain=True)
             self.bus.drain(30.0)
@@ -447,6 +477,7 @@ class MarketService:
             gate = wall_start + live.gate_fraction * wall_len
         else:  # as soon as complete, but a household or meter that never comes cannot stall
             gate = wall_start + live.complete_timeout_s
+        self._report_dropped(self._book)  # what was dropped while the gate was closed
         with self._lock:
             self._book = IntervalBook(t)
             self._wall_start, self._wall_len = wall_start, max(wall_len, 1e-9)

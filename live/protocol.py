@@ -142,11 +142,20 @@ def parse_json(payload: bytes, max_bytes: int) -> dict[str, Any]:
         data = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
         raise Rejected("payload is not UTF-8") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also an int of 4,300+ digits
         raise Rejected(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise Rejected(f"payload must be a JSON object, not {type(data).__name__}")
     return data
+
+
+def _float(value: int | float) -> float:
+    """``float(value)``; an integer beyond the float range is +-inf (then rejected as not
+    finite) rather than an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _energy(
@@ -159,7 +168,7 @@ def _energy(
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Rejected(f"{key} must be a number, got {type(value).__name__}")
-    x = float(value)
+    x = _float(value)
     if not math.isfinite(x):
         raise Rejected(f"{key} must be finite, got {value!r}")
     if x < 0 or (positive and x == 0):
@@ -173,7 +182,8 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]
     """``v``, ``t`` and identity; unknown keys are errors."""
     if not allowed.issuperset(data):
         raise Rejected(f"unknown keys {sorted(set(data) - allowed)}")
-    if data.get("v", VERSION) != VERSION:
+    v = data.get("v", VERSION)
+    if type(v) is not int or v != VERSION:  # not True, not 1.0: the integer 1
         raise Rejected(f"unsupported version v={data.get('v')!r} (this market speaks v=1)")
     for key in ("agent_id", "agent"):
         if key in data and data[key] != agent:
@@ -232,7 +242,7 @@ def read_orders(
         if (
             isinstance(price, bool)
             or not isinstance(price, int | float)
-            or not math.isfinite(float(price))
+            or not math.isfinite(_float(price))
         ):
             raise Rejected(f"orders[{i}].price_per_kwh must be a finite number, got {price!r}")
         if abs(price) > max_price:
