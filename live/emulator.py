@@ -12,7 +12,8 @@ power alone, so the market integrates power over time.
 A ``clock`` for an interval already served (a market restarted while collecting it, or
 asking again after a reconnect) is answered with the same samples again, with the same
 timestamps and counter readings: the counters advance once per interval, and the market
-ignores the samples it already has.
+ignores the samples it already has. Only the clock of its run drives it
+(:mod:`live.runfilter`): never a retained clock an earlier run left on the broker.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from agents.meters import (
 )
 from live.bus import BrokerConfig, Bus
 from live.market import topics_for
+from live.runfilter import RunFilter
 from scenarios.interval import CommunityInputs
 from scenarios.schema import Scenario
 from scenarios.schema_live import Meter, household_ids
@@ -69,6 +71,7 @@ class MeterEmulator:
         formats: tuple[str, ...] | None = None,
         samples_per_interval: int = 3,
         power_only: tuple[str, ...] = (),
+        run: str | None = None,
     ) -> None:
         self.scenario = scenario
         self.topics = topics_for(scenario)
@@ -96,7 +99,9 @@ class MeterEmulator:
         self._queue: list[int] = []
         self._wake = threading.Event()
         self.bus = Bus(broker, "meters", self.topics.root)
-        self.bus.subscribe(self.topics.clock, self._on_clock)
+        self.runs = RunFilter(run)
+        """Only the clock of this run (given, or adopted: :mod:`live.runfilter`)."""
+        self.bus.subscribe(self.topics.clock, self._on_clock, retained=True)
         self._thread = threading.Thread(target=self._work, name="meters", daemon=True)
 
     def start(self, timeout: float = 30.0) -> MeterEmulator:
@@ -111,10 +116,12 @@ class MeterEmulator:
         self.bus.drain(10)
         self.bus.stop()
 
-    def _on_clock(self, topic: str, payload: bytes) -> None:
+    def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
         try:
             clock = json.loads(payload)
         except ValueError:
+            return
+        if not isinstance(clock, dict) or not self.runs.accept(clock, retained):
             return
         if clock.get("done"):
             self.done.set()

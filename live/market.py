@@ -7,13 +7,16 @@ Per interval ``t``:
 2. collect readings, orders and meter samples for ``t`` (checked by :mod:`live.protocol`;
    every rejected message is counted and reported on ``errors``); an agent's later
    message replaces its earlier one, so re-sent orders are never counted twice;
-3. close the gate at ``gate_closes_at`` (wall clock, UTC), or as soon as every household
-   is complete; never while cut off from the broker, and not before
-   ``live.reconnect_grace_s`` after a reconnect;
+3. close the gate at ``gate_closes_at`` (wall clock, UTC), or, with
+   ``[live] close_when_complete`` (the default only at ``--speed 0``), as soon as every
+   household is complete; never while cut off from the broker, and not before
+   ``live.reconnect_grace_s`` after a reconnect. At ``--speed X > 0`` the clock of
+   interval ``t`` comes ``t × interval / X`` after the first, never earlier;
 4. build the book in a canonical order (kind, household, order in message) — arrival
    order never matters — and run it through the batch engine's own step
    (:class:`scenarios.interval.MarketStep`: clear, grid check and re-clear, settle);
-5. append the interval to the ledger (fsync), then publish ``market/result`` and every
+5. append the interval to the ledger (fsync), then publish the anonymous
+   ``market/result``, the operator's ``market/book`` (:mod:`live.book`) and every
    household's ``agents/<id>/settlement``.
 
 Meter-backed households' readings come from their meters (:mod:`agents.meters`); the
@@ -38,8 +41,9 @@ import numpy as np
 
 from agents.community import KIND_NET, TINY_KWH, Flows, Plan
 from agents.meters import MeterPayloadError, MeterTracker, Sample, read_meter
+from live.book import book_curve, full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
-from live.ledger import Ledger, rng_from_json, rng_to_json
+from live.ledger import Ledger, LedgerError, fingerprint, rng_from_json, rng_to_json
 from live.protocol import (
     Order,
     Reading,
@@ -103,9 +107,10 @@ class MarketListener(Protocol):
         result: dict[str, Any],
         settlements: dict[str, dict[str, Any]],
         readings: dict[str, dict[str, Any]],
+        book: dict[str, Any],
     ) -> None:
         """A committed interval: its ``market/result``, every household's settlement,
-        and the readings the market accepted for it (by agent id)."""
+        the readings the market accepted for it (by agent id) and its ``market/book``."""
 
 
 @dataclass
@@ -152,6 +157,8 @@ class MarketStats:
     max_lag_s: float = 0.0
     clear_s: list[float] = field(default_factory=list)
     republished: int = 0
+    unattended: int = 0
+    """Intervals in which no household or meter sent anything the market accepted."""
     ingest: list[IngestWindow] = field(default_factory=list)
 
 
@@ -181,6 +188,10 @@ class MarketService:
         self.log = log or (lambda _msg: None)
         self.topics = topics_for(scenario)
         self.speed = speed
+        self.close_early = (
+            live.close_when_complete if live.close_when_complete is not None else speed == 0
+        )
+        """Whether a gate closes as soon as every household and meter is in."""
         self.end = min(intervals if intervals is not None else sim.n_intervals, sim.n_intervals)
         self.interval_s = sim.interval_minutes * 60.0
         self.max_kwh = live.max_power_kw * sim.interval_hours
@@ -208,7 +219,18 @@ class MarketService:
             GridStage(scenario, n, state_dir / "grid") if scenario.grid.check != "off" else None
         )
         self.step = MarketStep(scenario, n, self.grid)
-        self.ledger = Ledger(state_dir, self.topics.community)
+        self.ledger = Ledger(
+            state_dir, self.topics.community, fingerprint(scenario.model_dump_json())
+        )
+        self.run_id = self.ledger.run
+        """Carried in every ``clock``: clients ignore the clock of another run."""
+        if self.ledger.next_t >= self.end:
+            self._close()
+            raise LedgerError(
+                f"{state_dir} holds run {self.run_id}, which has already settled intervals "
+                f"0-{self.ledger.next_t - 1}: nothing left to run up to interval {self.end}. "
+                "Use another --state for a new run (or more --intervals to extend this one)"
+            )
         if self.ledger.last is not None and "rng" in self.ledger.last:
             self.step.rng.bit_generator.state = rng_from_json(self.ledger.last["rng"])
         if self.ledger.last is not None and "meters" in self.ledger.last:
@@ -237,6 +259,8 @@ class MarketService:
         self.results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
         """The last :data:`RESULTS_KEPT` intervals' ``market/result`` (the ledger holds
         every one)."""
+        self.books: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
+        """The same intervals' ``market/book`` (:func:`live.book.full_book`)."""
         self.listeners: list[MarketListener] = []
         """Told every clock and every interval the market publishes, after the ledger
         commit (the in-process dashboard)."""
@@ -456,7 +480,11 @@ class MarketService:
                 t += 1
             self._report_dropped(self._book)
             if t >= self.end:
-                self.bus.publish(self.topics.clock, {"v": 1, "t": t, "done": True}, retain=True)
+                self.bus.publish(
+                    self.topics.clock,
+                    {"v": 1, "run": self.run_id, "t": t, "done": True},
+                    retain=True,
+                )
             self.bus.drain(30.0)
         finally:
             self.bus.stop("done" if t >= self.end else "offline")
@@ -471,6 +499,10 @@ class MarketService:
     def _collect(self, t: int, wall_start: float, wall_len: float) -> None:
         live = self.scenario.live
         now = time.time()
+        if wall_start > now:  # paced: the clock of t comes when the simulated clock is at t
+            if self._stop.wait(wall_start - now):
+                return
+            now = time.time()
         if wall_start < now:
             wall_start = now
         if wall_len > 0:
@@ -483,6 +515,7 @@ class MarketService:
             self._wall_start, self._wall_len = wall_start, max(wall_len, 1e-9)
         clock = {
             "v": 1,
+            "run": self.run_id,
             "t": t,
             "interval_start": self.stamps[t].isoformat(),
             "interval_minutes": self.scenario.simulation.interval_minutes,
@@ -495,7 +528,7 @@ class MarketService:
             self._changed.clear()
             now = time.time()
             with self._lock:
-                complete = live.close_when_complete and self._complete(t)
+                complete = self.close_early and self._complete(t)
             online = self.bus.connected.is_set()
             if self.bus.connects != seen_connects:  # reconnected: ask again, then wait
                 seen_connects = self.bus.connects
@@ -505,7 +538,7 @@ class MarketService:
                 or self.bus.connects <= 1
             )
             if online and grace and (complete or now >= gate):
-                if wall_len == 0 and live.close_when_complete and not complete:
+                if wall_len == 0 and self.close_early and not complete:
                     self.log(
                         f"interval {t}: gate closed after {live.complete_timeout_s:g} s "
                         "without every household and meter"
@@ -633,6 +666,8 @@ class MarketService:
                     }
                     for row, r in self._book.readings.items()
                 }
+        if not (counts["readings"] or counts["order_messages"] or counts["meter_readings"]):
+            self.stats.unattended += 1
         self.stats.readings += counts["readings"]
         self.stats.order_messages += counts["order_messages"]
         self.stats.orders += counts["orders"]
@@ -642,35 +677,6 @@ class MarketService:
             res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
         else:
             res = self.step.run(plan, market_flows)
-        ids = self.ids
-        book = list(
-            zip(
-                plan.energy_kwh.tolist(),
-                plan.price_per_kwh.tolist(),
-                plan.is_buy.tolist(),
-                strict=True,
-            )
-        )
-        p = res.pairing
-        trades = [
-            {
-                "buyer": ids[b],
-                "seller": ids[s],
-                "energy_kwh": float(e),
-                "price_per_kwh": float(pb),
-                "seller_price_per_kwh": float(ps),
-                "grid_fee": float(f),
-            }
-            for b, s, e, pb, ps, f in zip(
-                p.buyer.tolist(),
-                p.seller.tolist(),
-                p.energy_kwh.tolist(),
-                p.price_per_kwh.tolist(),
-                p.seller_price_per_kwh.tolist(),
-                res.trade_fee.tolist(),
-                strict=True,
-            )
-        ]
         grid = None
         if res.outcome is not None:
             chk = res.outcome.check
@@ -694,18 +700,15 @@ class MarketService:
             "volume_kwh": float(res.volume_kwh),
             "grid_import_kwh": float(bill.grid_import_kwh.sum()),
             "grid_export_kwh": float(bill.grid_export_kwh.sum()),
-            "trades": trades,
             "grid": grid,
             "counts": counts,
-            "book": {
-                "buy": [[e, p] for e, p, b in book if b],
-                "sell": [[e, p] for e, p, b in book if not b],
-            },
+            "book": book_curve(plan),
         }
         settlements = self._settlements(t, res, where)
         return {
             "t": t,
             "result": result,
+            "book": full_book(t, result["interval_start"], self.ids, plan, res),
             "settlements": settlements,
             "rng": rng_to_json(self.step.rng.bit_generator.state),
         }
@@ -791,13 +794,15 @@ class MarketService:
 
     def _publish(self, record: dict[str, Any]) -> None:
         self.results.append(record["result"])
+        self.books.append(record["book"])
         self.bus.publish(self.topics.result, record["result"])
+        self.bus.publish(self.topics.book, record["book"])
         for agent, payload in record["settlements"].items():
             self.bus.publish(self.topics.settlement(agent), payload)
         readings, self._told_readings = self._told_readings, {}
         for listener in self.listeners:
             try:
-                listener.interval(record["result"], record["settlements"], readings)
+                listener.interval(record["result"], record["settlements"], readings, record["book"])
             except Exception as exc:  # a listener never stops the market
                 self.log(f"listener failed on interval {record['t']}: {exc!r}")
 

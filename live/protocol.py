@@ -7,17 +7,18 @@ table in DESIGN.md, all optional for a third-party agent:
 - an order may carry ``kind``: ``net`` (default: the household's inflexible position,
   what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
   orders, which happen only as far as they are filled);
-- ``status/<client_id>`` (retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
+- ``status/<username>`` (``status/<client_id>`` for a connection without a username;
+  retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
 
 What the market publishes (``"v": 1``; fields are only ever added, never renamed):
 
-``market/result``, one per interval ``t`` (written to the ledger first):
+``market/result``, one per interval ``t`` (written to the ledger first), anonymous (every
+account reads it; no household ids):
     ``t``, ``interval_start`` (ISO, tz-aware), ``price_per_kwh`` (null when nothing
     trades), ``volume_kwh``, ``grid_import_kwh``, ``grid_export_kwh``;
-    ``trades``: ``[{buyer, seller, energy_kwh, price_per_kwh (the buyer's),
-    seller_price_per_kwh, grid_fee}]``;
-    ``book``: the order book as cleared, ``{"buy": [[energy_kwh, price_per_kwh], …],
-    "sell": […]}`` in the market's canonical order (kind, household, order in message);
+    ``book``: the aggregated curves, ``{"buy": [[energy_kwh, price_per_kwh], …],
+    "sell": […]}``, the energy at each distinct limit price, bids by falling and asks
+    by rising price;
     ``grid`` (null when the scenario's grid check is off): ``v_min_pu``, ``v_max_pu``,
     ``violations``, ``violations_before_reclear``, ``max_line_loading_frac``,
     ``losses_kwh``, ``recleared``, ``curtailed_kwh``, and the feeder state as the rows of
@@ -26,6 +27,12 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
     loading_frac}]`` (NaN as null);
     ``counts``: ``readings``, ``order_messages``, ``orders``, ``meter_readings``,
     ``meters_incomplete``, ``missing_agents``.
+
+``market/book``, one per interval (the ``market`` and ``operator`` accounts only):
+    ``t``, ``interval_start``, ``orders`` as columns ``{agent, side, kind, energy_kwh,
+    price_per_kwh, filled_kwh}`` in the market's canonical order (kind, household,
+    order in message), ``trades``: ``[{buyer, seller, energy_kwh, price_per_kwh (the
+    buyer's), seller_price_per_kwh, grid_fee}]``.
 
 ``agents/<agent_id>/settlement``, one per household and interval:
     ``t``, ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
@@ -84,6 +91,10 @@ class Topics:
     @property
     def result(self) -> str:
         return f"{self.root}/market/result"
+
+    @property
+    def book(self) -> str:
+        return f"{self.root}/market/book"
 
     @property
     def errors(self) -> str:
