@@ -467,9 +467,15 @@ def clock(args: argparse.Namespace, port: int, work: Path) -> bool:
         f"{r['incomplete_intervals'] if r['incomplete_intervals'] else ''}· "
         f"{r['rejected']} rejected"
     )
-    verdict = (
-        r["behind"] == 0 and not r["incomplete_intervals"] and r["intervals"] == args.intervals
+    missed = len(r["incomplete_intervals"]) + (args.intervals - r["intervals"])
+    complete = r["intervals"] - len(r["incomplete_intervals"])
+    print(
+        f"   agent-intervals per second: {args.agents * complete / r['wall_s']:,.0f} "
+        f"({args.agents} agents × {complete} complete intervals / {r['wall_s']:.1f} s; "
+        f"the clock asks {args.agents * args.speed / (15 * 60):,.0f}) · intervals missed "
+        f"(incomplete or not run): {missed} of {args.intervals}"
     )
+    verdict = r["behind"] == 0 and missed == 0
     print(f"   keeps up with the clock: {'PASS' if verdict else 'MISS'}")
     return verdict
 

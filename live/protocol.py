@@ -12,6 +12,11 @@ table in DESIGN.md, all optional for a third-party agent:
 
 What the market publishes (``"v": 1``; fields are only ever added, never renamed):
 
+``clock`` (retained), one per interval: ``run`` (the run's id: a client follows only
+    its run's clock, :mod:`live.runfilter`), ``t``, ``interval_start``,
+    ``interval_minutes``, ``gate_closes_at`` (null when asked again after a reconnect);
+    after the last interval ``{run, t, done: true}``.
+
 ``market/result``, one per interval ``t`` (written to the ledger first), anonymous (every
 account reads it; no household ids):
     ``t``, ``interval_start`` (ISO, tz-aware), ``price_per_kwh`` (null when nothing
