@@ -123,7 +123,9 @@ def test_speed_paces_and_a_second_run_on_a_persistent_broker_has_every_household
     # ... while the same scenario with more intervals resumes it
     rc, err = _finish(start_live(file, mosquitto.port, state, 14))
     assert rc == 0, err
-    assert [r["t"] for r in read_ledger(state)] == list(range(14))
+    resumed = read_ledger(state)
+    assert [r["t"] for r in resumed] == list(range(14))
+    assert [r["result"]["counts"]["missing_agents"] for r in resumed[12:]] == [0, 0]
 
 
 def test_a_run_nobody_takes_part_in_fails(mosquitto, tmp_path: Path) -> None:
