@@ -474,8 +474,12 @@ def clock(args: argparse.Namespace, port: int, work: Path) -> bool:
     print(
         f"   agent-intervals per second: {args.agents * complete / r['wall_s']:,.0f} "
         f"({args.agents} agents × {complete} complete intervals / {r['wall_s']:.1f} s; "
-        f"the clock asks {args.agents * args.speed / (15 * 60):,.0f}; 0: as fast as it can) · "
-        "intervals missed "
+        + (
+            f"; the clock asks {args.agents * args.speed / (15 * 60):,.0f}"
+            if args.speed
+            else "; --speed 0: as fast as every book is complete"
+        )
+        + ") · intervals missed "
         f"(incomplete or not run): {missed} of {args.intervals}"
     )
     verdict = r["behind"] == 0 and missed == 0
