@@ -72,7 +72,10 @@ class MeterEmulator:
         samples_per_interval: int = 3,
         power_only: tuple[str, ...] = (),
         run: str | None = None,
+        bus: Bus | None = None,
     ) -> None:
+        """``bus``: publish through that (started and stopped by its owner) instead of a
+        connection of the emulator's own: the market's, in the market's process."""
         self.scenario = scenario
         self.topics = topics_for(scenario)
         self.meters = [m for m in scenario.live.meters if formats is None or m.format in formats]
@@ -98,7 +101,8 @@ class MeterEmulator:
         self._lock = threading.Lock()
         self._queue: list[int] = []
         self._wake = threading.Event()
-        self.bus = Bus(broker, "meters", self.topics.root)
+        self._own_bus = bus is None
+        self.bus = bus if bus is not None else Bus(broker, "meters", self.topics.root)
         self.runs = RunFilter(run)
         """Only the clock of this run (given, or adopted: :mod:`live.runfilter`)."""
         self.bus.subscribe(self.topics.clock, self._on_clock, retained=True)
@@ -106,15 +110,17 @@ class MeterEmulator:
 
     def start(self, timeout: float = 30.0) -> MeterEmulator:
         self._thread.start()
-        self.bus.start(timeout)
+        if self._own_bus:
+            self.bus.start(timeout)
         return self
 
     def stop(self) -> None:
         self.done.set()
         self._wake.set()
         self._thread.join(10)
-        self.bus.drain(10)
-        self.bus.stop()
+        if self._own_bus:
+            self.bus.drain(10)
+            self.bus.stop()
 
     def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
         try:

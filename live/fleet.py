@@ -54,7 +54,15 @@ class FleetStats:
 class AgentFleet:
     """Every household of the scenario that is not backed by a meter."""
 
-    def __init__(self, scenario: Scenario, broker: BrokerConfig, run: str | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        broker: BrokerConfig,
+        run: str | None = None,
+        bus: Bus | None = None,
+    ) -> None:
+        """``bus``: speak through that (started and stopped by its owner) instead of a
+        connection of the fleet's own: the market's, in the market's process."""
         sim = scenario.simulation
         self.scenario = scenario
         self.topics = topics_for(scenario)
@@ -75,7 +83,8 @@ class AgentFleet:
         self._planned: tuple[int, Plan, dict[int, list[int]], list[tuple[str, Any]]] | None = None
         self._settled: dict[str, dict[str, Any]] = {}
         self._last_settled = -1
-        self.bus = Bus(broker, "fleet", self.topics.root)
+        self._own_bus = bus is None
+        self.bus = bus if bus is not None else Bus(broker, "fleet", self.topics.root)
         self.runs = RunFilter(run)
         """Only the clock of this run (given, or adopted: :mod:`live.runfilter`)."""
         self.bus.subscribe(self.topics.clock, self._on_clock, retained=True)
@@ -96,15 +105,17 @@ class AgentFleet:
     def start(self, timeout: float = 30.0) -> AgentFleet:
         settle_heap()
         self._thread.start()
-        self.bus.start(timeout)
+        if self._own_bus:
+            self.bus.start(timeout)
         return self
 
     def stop(self) -> None:
         self.done.set()
         self._events.put(("stop", "", b""))
         self._thread.join(10)
-        self.bus.drain(10)
-        self.bus.stop()
+        if self._own_bus:
+            self.bus.drain(10)
+            self.bus.stop()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)

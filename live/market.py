@@ -169,7 +169,7 @@ class MarketService:
     ----------
     scenario : the validated scenario (its ``[live]`` section included)
     broker : where to connect
-    state_dir : ledger (and the grid model's scratch files)
+    state_dir : the ledger (live/ledger.py)
     speed : simulated seconds per wall second (900 = one 15-min interval per second)
     intervals : how many intervals to run from ``t = 0`` (default: the whole scenario)
     """
@@ -214,7 +214,6 @@ class MarketService:
         self.tz = ZoneInfo(sim.timezone)
         start_s = self.stamps[0].timestamp()
         self.trackers = {m.id: MeterTracker(start_s, self.interval_s) for m in live.meters}
-        (state_dir / "grid").mkdir(parents=True, exist_ok=True)
         self.grid = (
             GridStage(scenario, n, state_dir / "grid") if scenario.grid.check != "off" else None
         )

@@ -103,11 +103,14 @@ def run_live(
                 log("(bound beyond this machine: every request needs the token)")
         fleet = None
         if agents:
-            fleet = AgentFleet(scenario, broker, run=market.run_id).start()
+            # through the market's own connection: a broker that binds client ids to
+            # accounts (p2pgrid acl) would let a second connection of the market's
+            # account take over the first
+            fleet = AgentFleet(scenario, broker, run=market.run_id, bus=market.bus).start()
             stack.callback(fleet.stop)
         meters = None
         if emulate_meters and scenario.live.meters:
-            meters = MeterEmulator(scenario, broker, run=market.run_id).start()
+            meters = MeterEmulator(scenario, broker, run=market.run_id, bus=market.bus).start()
             stack.callback(meters.stop)
         stats = market.run()
         return LiveRun(

@@ -60,6 +60,7 @@ class TableStream:
 
     def write(self, columns: Mapping[str, pa.Array | np.ndarray]) -> None:
         if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(
                 self.path,
                 self.schema,

@@ -85,7 +85,7 @@ def test_speed_paces_and_a_second_run_on_a_persistent_broker_has_every_household
     assert all(r["result"]["counts"]["missing_agents"] == 0 for r in first)
     # the grid check ran, and the live run left no (empty) Parquet file behind
     assert all(r["result"]["grid"] is not None for r in first)
-    assert list(tmp_path.glob("run1/**/*.parquet")) == []
+    assert list(tmp_path.glob("run1/**/*.parquet")) == [] and not (state / "grid").exists()
 
     # the broker restarts on its persistence file: run 1's retained done clock survives
     mosquitto.stop()
