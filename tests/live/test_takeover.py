@@ -118,3 +118,65 @@ def test_household_taking_the_market_client_id_does_not_stop_it(
     # the full book (household ids) reached the operator and no household
     assert [b["t"] for b in books] == list(range(INTERVALS))
     assert stolen == []
+
+
+def test_p2pgrid_live_with_market_credentials_under_the_generated_config(
+    e2e_file: Path, e2e_scenario: Scenario, tmp_path: Path
+) -> None:
+    """The deployment: ``p2pgrid live --broker mqtt://market:…`` with its households and
+    meters in its own process (through its one connection), a thief as above."""
+    import subprocess
+
+    from live.ledger import read_ledger
+
+    from .conftest import start_live
+
+    broker, creds = _generated_broker(e2e_file, tmp_path)
+    topics = topics_for(e2e_scenario)
+    stop = threading.Event()
+    took: list[int] = []
+
+    def thief() -> None:
+        while not stop.is_set():
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=market_client_id(topics))
+            c.username_pw_set("h0003", creds["h0003"])
+            c.on_connect = lambda cl, u, f, rc, p: took.append(int(rc.value))
+            try:
+                c.connect("127.0.0.1", broker.port)
+                c.loop_start()
+                time.sleep(0.3)
+                c.loop_stop()
+                c.disconnect()
+            except OSError:
+                time.sleep(0.1)
+
+    t = threading.Thread(target=thief, daemon=True)
+    t.start()
+    state = tmp_path / "state"
+    try:
+        proc = start_live(
+            e2e_file,
+            broker.port,
+            state,
+            8,
+            "--broker",
+            f"mqtt://market:{creds['market']}@127.0.0.1:{broker.port}",
+            "--speed",
+            "3600",
+            "--emulate-meters",
+            stdout=subprocess.PIPE,
+        )
+        out, err = proc.communicate(timeout=120)
+    finally:
+        stop.set()
+        t.join(5)
+        broker.stop()
+    assert proc.returncode == 0, err.decode()
+    assert len(took) >= 3 and all(rc == 0 for rc in took), took
+    assert "behind the clock 0×" in out.decode(), out.decode()
+    ledger = read_ledger(state)
+    assert [r["t"] for r in ledger] == list(range(8))
+    for r in ledger:
+        assert r["result"]["counts"]["missing_agents"] == 0
+        # the power-only meter is not emulated as such here: all five meters report
+        assert r["result"]["counts"]["meters_incomplete"] == 0
