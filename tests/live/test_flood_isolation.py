@@ -111,3 +111,29 @@ def test_an_integer_of_5000_digits_is_invalid_json_not_an_internal_error(
     market._on_agent(f"{root}/agents/h0004/reading", body)
     assert market.reports[0]["reason"].startswith("invalid JSON: Exceeds the limit")
     assert dict(market.stats.rejected) == {"invalid": 1}
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (
+            "tasmota/tas-1/tele/SENSOR",
+            b'{"Time": "2026-06-01T00:00:00", "ENERGY": {"Total": ' + b"9" * 400 + b"}}",
+            "meter: ENERGY.Total must be finite",
+        ),
+        (
+            "shelly/shelly-1/status/emdata:0",
+            b'{"total_act": ' + b"9" * 5000 + b"}",
+            "meter: invalid JSON: Exceeds the limit",
+        ),
+        ("generic/gen-1/reading", b"[" * 10_000, "meter: invalid JSON: maximum recursion"),
+    ],
+    ids=["tasmota-400-digits", "shelly-5000-digits", "generic-deep-nesting"],
+)
+def test_meter_payload_rejections_are_named(
+    market: MarketService, topic: str, payload: bytes, reason: str
+) -> None:
+    root = topics_for(market.scenario).root
+    market._on_meter(f"{root}/meters/{topic}", payload)
+    assert len(market.reports) == 1 and market.reports[0]["reason"].startswith(reason)
+    assert dict(market.stats.rejected) == {"meter": 1}
