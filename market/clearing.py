@@ -229,7 +229,8 @@ def clear(
     -------
     ClearingResult
         Trades, clearing price (None when nothing trades), volume [kWh] and the
-        filled energy of every order [kWh].
+        filled energy of every order [kWh]. No agent trades with itself: its own buy and
+        sell orders are never paired (:mod:`market.owners`).
 
     Raises
     ------

@@ -12,8 +12,10 @@ Per interval, with ``grid.check`` on:
    at the slack; flexible storage orders flow only as far as they are filled. The result
    replaces the unconstrained trades. Curtailment at a bus is shared among its PV
    households: first the surplus they could not sell peer to peer, then the PV they
-   used themselves, each pro rata. The re-cleared trades are paired in merit order and
-   priced at the dual of the P2P balance, kept inside every pair's bid and ask.
+   used themselves, each pro rata. The re-cleared fills become trades only where both
+   orders' limits allow them (:func:`pair_fills`), priced at the dual of the P2P balance
+   kept inside every pair's bid and ask; fills that no bid accepts are settled with the
+   utility.
 4. Nodal prices (the duals of the bus balances) exist where the re-clearing ran and
    restored every limit; elsewhere they are null (where a limit cannot be restored the
    duals price the violation penalty, not energy).
