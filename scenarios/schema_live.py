@@ -42,8 +42,11 @@ class LiveSection(_Section):
     """Topic root ``p2pgrid/<community>/``; empty means the scenario's name, slugified."""
     gate_fraction: float = Field(0.8, gt=0, le=1)
     """Share of an interval's wall time after which its gate closes."""
-    close_when_complete: bool = True
-    """Close the gate early once every household has sent its reading and orders."""
+    close_when_complete: bool | None = None
+    """Close the gate before ``gate_closes_at`` once every household and meter is in.
+    Default (null): only at ``--speed 0``; at ``--speed > 0`` the gate closes at the time
+    the clock announced. Either way the next interval's clock comes on the simulated
+    clock (``--speed X``: X times real time), never earlier."""
     complete_timeout_s: float = Field(30.0, gt=0, le=86_400)
     """At ``--speed 0`` (no wall-clock gate), the longest a gate waits for every
     household and meter [s]: then it closes anyway and the interval is cleared without
