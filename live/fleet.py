@@ -52,7 +52,8 @@ class FleetStats:
 
 
 class AgentFleet:
-    """Every household of the scenario that is not backed by a meter."""
+    """Every household of the scenario that is neither backed by a meter nor external
+    (``[live] external``: run by a third-party client)."""
 
     def __init__(
         self,
@@ -69,7 +70,8 @@ class AgentFleet:
         self.inputs = CommunityInputs(scenario)
         hh = self.inputs.hh
         self.ids = [str(a) for a in hh.agent_id]
-        self.rows = np.flatnonzero(~self.inputs.metered)
+        external = np.isin(self.ids, scenario.live.external)
+        self.rows = np.flatnonzero(~self.inputs.metered & ~external)
         self.ipd = sim.intervals_per_day
         self.storage = None
         if scenario.community.storage_strategy == "price_aware":

@@ -1,5 +1,8 @@
 """The MQTT contract (DESIGN.md "MQTT contract"): topic names and payload checks.
 
+The machine-readable contract is ``live/asyncapi.yaml`` (AsyncAPI 3.0, JSON Schemas of every
+payload, checked by :mod:`live.contract` in the tests); this docstring is its prose.
+
 Topic root ``p2pgrid/<community>/``; JSON, UTF-8, ``"v": 1``. Our additions to the
 table in DESIGN.md, all optional for a third-party agent:
 
