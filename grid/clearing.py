@@ -148,7 +148,7 @@ class ClearingModel:
             return -m.c[b] + m.d[b] + utility + flexible
 
         m.dec_p = pyo.Expression(buses, rule=dec_p)
-        add_network(m, tree, fm.lin, fm.thermal_margin_frac)
+        add_network(m, tree, fm.lin, (fm.v_lo_pu, fm.v_hi_pu), fm.thermal_margin_frac)
         fm.set_limits(m)
         # inflexible orders are physical positions (in p_inj); the fills of the bus's
         # sellers and its curtailment share what the bus can deliver, likewise for buyers

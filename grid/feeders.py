@@ -11,7 +11,8 @@ slack bus. Conventions, stated once here:
   *positions* (int), ``r_ohm`` / ``x_ohm`` series impedance referred to the voltage of
   ``to_bus`` [ohm], ``s_max_kva`` thermal rating [kVA], ``kind`` (``"line"`` or
   ``"trafo"``), ``length_km`` and ``cable`` where known, and for transformers ``sn_kva``,
-  ``vk_percent``, ``vkr_percent``, ``vn_hv_kv``.
+  ``vk_percent``, ``vkr_percent``, ``vn_hv_kv`` and the no-load losses ``pfe_kw`` [kW]
+  and magnetising current ``i0_percent`` [% of rated current] (0 where not known).
 - Everything the engine exchanges with the grid room per interval is an **injection**,
   positive when the bus exports to the feeder (DESIGN.md).
 
@@ -70,6 +71,8 @@ LINE_COLUMNS = [
     "vk_percent",
     "vkr_percent",
     "vn_hv_kv",
+    "pfe_kw",
+    "i0_percent",
 ]
 
 
@@ -319,8 +322,11 @@ def transformer_record(
     vkr_percent: float,
     vn_hv_kv: float,
     vn_lv_kv: float,
+    pfe_kw: float = 0.0,
+    i0_percent: float = 0.0,
 ) -> dict[str, Any]:
-    """A branch record for a two-winding transformer (series impedance on the LV side)."""
+    """A branch record for a two-winding transformer (series impedance on the LV side,
+    no-load losses ``pfe_kw`` and magnetising current ``i0_percent``)."""
     r, x = transformer_impedance_ohm(sn_kva, vk_percent, vkr_percent, vn_lv_kv)
     return {
         "line": label,
@@ -334,6 +340,8 @@ def transformer_record(
         "vk_percent": float(vk_percent),
         "vkr_percent": float(vkr_percent),
         "vn_hv_kv": float(vn_hv_kv),
+        "pfe_kw": float(pfe_kw),
+        "i0_percent": float(i0_percent),
     }
 
 

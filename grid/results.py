@@ -19,11 +19,14 @@ class GridCheck:
     line_p_kw, line_q_kvar : ndarray, shape (n_line,)
         Sending-end branch flows [kW, kvar], positive away from the slack.
     loading_frac : ndarray, shape (n_line,)
-        ``sqrt(P^2+Q^2) / s_max`` [-] (the circle, not the polygon).
+        Current over rated current, ``sqrt(P^2+Q^2) / (V_from s_max)`` [-] (the circle,
+        not the polygon; :func:`grid.distflow.loading_frac`).
     losses_kw : float
-        ``sum r (P^2+Q^2) / V_from^2`` over the branches [kW].
+        ``sum r (P^2+Q^2) / V_from^2`` over the branches plus the transformers' no-load
+        (iron) losses ``sum g w`` [kW].
     import_kw : float
-        Power drawn from the upstream grid at the slack [kW] (negative = export).
+        Power drawn from the upstream grid at the slack [kW] (negative = export),
+        including a no-load loss drawn at the slack bus.
     v_min_pu, v_max_pu, max_line_loading_frac : float
     bus_violation : ndarray of bool, shape (n_bus,)
         Voltage outside ``[v_min_pu + v_margin_pu, v_max_pu - v_margin_pu]``.
