@@ -72,7 +72,8 @@ class ConstrainedClearing:
         Power bought from the utility at the slack [kW] (negative = export).
     nodal_price_per_kwh : ndarray, shape (n_bus,)
         Marginal value of one more kWh injected at each bus [currency/kWh], from the
-        duals of the active-power bus balances (see :mod:`grid.clearing`).
+        duals of the active-power bus balances (see :mod:`grid.clearing`); all NaN when
+        ``penalty_priced``.
     p2p_price_per_kwh : float
         Dual of the peer-to-peer energy balance (the marginal P2P price) [currency/kWh].
     welfare : float
@@ -80,6 +81,10 @@ class ConstrainedClearing:
         minus curtailment/deferral costs, for the interval [currency].
     residual_violations : int
         Limits that even full curtailment and deferral could not restore (0 normally).
+    penalty_priced : bool
+        Some limit's shadow price reached the penalty weight of its elastic slack (it is
+        broken, or exactly at a limit nothing can relieve): the duals price the penalty,
+        not energy, and ``nodal_price_per_kwh`` is NaN.
     grid : GridCheck
         Check of the resulting injections.
     """
@@ -94,4 +99,5 @@ class ConstrainedClearing:
     p2p_price_per_kwh: float
     welfare: float
     residual_violations: int
+    penalty_priced: bool
     grid: GridCheck
