@@ -244,7 +244,7 @@ def test_direct_updates_give_the_pyomo_clearing() -> None:
     fast, pure = FeederModel(f), FeederModel(f, direct_updates=False)
     cases = [(40, 0, 12.0), (300, 1, 18.0), (300, 2, 12.5), (600, 3, 19.0), (600, 4, 3.0),
              (150, 5, 13.0), (600, 6, 18.5), (20, 7, 12.0)]  # fmt: skip
-    congested = 0
+    congested = priced = 0
     for n_ord, seed, hour in cases:
         args, kw = _random_book(f, n_ord, seed, hour)
         a = fast.clear_constrained(*args, **kw)
@@ -258,8 +258,11 @@ def test_direct_updates_give_the_pyomo_clearing() -> None:
         assert a.import_kw == pytest.approx(b.import_kw, abs=1e-6)
         np.testing.assert_allclose(a.grid.v_pu, b.grid.v_pu, atol=1e-9)
         assert a.residual_violations == b.residual_violations
-        congested += int(np.ptp(a.nodal_price_per_kwh) > 1e-3)
+        assert a.penalty_priced == b.penalty_priced
+        congested += int(a.deferred_kw.sum() + a.curtailed_kw.sum() > 1.0)
+        priced += int(not a.penalty_priced and np.ptp(a.nodal_price_per_kwh) > 1e-3)
     assert congested >= 2  # the books do bind limits
+    assert priced >= 1  # and some prices differ between buses
     assert fast._clearing._highs is not None and pure._clearing._highs is None
     assert fast._clearing.fixed_slots > 4  # the pools grew on the way
 
