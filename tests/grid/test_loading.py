@@ -11,7 +11,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from grid import AcPowerFlow, Feeder, FeederModel, load_feeder
+from grid import AcPowerFlow, Feeder, FeederModel, load_feeder, validate_feeder
 
 
 def _case33bw_current_loading(ieee33: Feeder, scale: float) -> np.ndarray:
@@ -114,3 +114,21 @@ def test_clearing_limits_the_current_at_low_voltage(tmp_path: Path) -> None:
     ac = AcPowerFlow(f).run(res.p_kw, res.q_kvar)
     assert res.grid.loading_frac[1] - 0.01 < ac.loading_frac[1] <= res.grid.loading_frac[1]
     assert 0.99 < ac.loading_frac[1] <= 1.0
+
+
+def test_lv_loading_error_is_the_losses_and_within_the_thermal_margin() -> None:
+    """radial:60, linearised around zero flow: its flows leave out the losses, so the model's
+    loading is below AC's by about the losses' share of the flow (the figures of the
+    grid.lindistflow docstring); at a load that puts the most loaded branch at its rating
+    the gap is below the default thermal margin of 0.05."""
+    f = load_feeder("radial:60", households=60)
+    model = FeederModel(f)
+    c = validate_feeder(f, model=model).cases.set_index("case")
+    assert c["max_abs_loading_error_frac"].tolist() == pytest.approx(
+        [0.010, 0.043, 0.075, 0.003], abs=1e-3
+    )
+    assert c.at["load x1.0", "max_abs_loading_error_frac"] < model.thermal_margin_frac
+    assert (c["max_loading_model_frac"] <= c["max_loading_ac_frac"])[:3].all()
+    assert c["max_abs_v_error_pu"].tolist() == pytest.approx(
+        [0.0003, 0.0015, 0.0026, 0.0003], abs=1e-4
+    )
