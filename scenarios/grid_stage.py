@@ -527,12 +527,13 @@ class GridStage:
         chk = self.model.check(p, q)
         return replace(outcome, check=chk, p_kw=p, q_kvar=q)
 
-    def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float]:
-        """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]."""
+    def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float, float]:
+        """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]
+        and the largest loading (current over rated current) [-]."""
         assert self.ac is not None
         ac = self.ac.run(outcome.p_kw, outcome.q_kvar)
         err = float(np.abs(outcome.check.v_pu - ac.v_pu).max())
-        return float(ac.v_pu.min()), float(ac.v_pu.max()), err
+        return float(ac.v_pu.min()), float(ac.v_pu.max()), err, float(ac.loading_frac.max())
 
     def write_block(self, t0: int, outcomes: list[GridOutcome]) -> None:
         """Append a block of intervals to buses.parquet and lines.parquet."""
