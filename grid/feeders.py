@@ -120,13 +120,15 @@ class Feeder:
         :mod:`scenarios.background`): negative because the background is load and
         injections are positive when exporting. Zero on feeders without background load.
         """
-        return -np.multiply.outer(np.asarray(factor, dtype=float),
-                                  self.buses["base_p_kw"].to_numpy(float))
+        return -np.multiply.outer(
+            np.asarray(factor, dtype=float), self.buses["base_p_kw"].to_numpy(float)
+        )
 
     def background_injection_kvar(self, factor: np.ndarray | float) -> np.ndarray:
         """Background reactive injection of every bus [kvar], same shape and factor."""
-        return -np.multiply.outer(np.asarray(factor, dtype=float),
-                                  self.buses["base_q_kvar"].to_numpy(float))
+        return -np.multiply.outer(
+            np.asarray(factor, dtype=float), self.buses["base_q_kvar"].to_numpy(float)
+        )
 
     def base_injection_kw(self) -> np.ndarray:
         """Injection of the published base case (profile factor 1) [kW], shape (n_bus,)."""

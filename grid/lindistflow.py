@@ -352,6 +352,8 @@ class FeederModel:
         series_kw = float(np.sum(t.r_pu * (p_line_pu**2 + q_line_pu**2) / w_pu[t.from_bus])) * s
         losses_kw = series_kw + iron_kw
         out_of_slack = t.from_bus == t.slack
+        # shunts sit at the LV bus of a transformer, never at the slack: all flows out
+        import_pu = float(np.sum(p_line_pu[out_of_slack]))
         bus_bad = (v < self.v_lo_pu - VIOLATION_TOL) | (v > self.v_hi_pu + VIOLATION_TOL)
         line_bad = loading > self.loading_limit_frac + VIOLATION_TOL
         return GridCheck(
@@ -360,10 +362,7 @@ class FeederModel:
             line_q_kvar=q_line_pu * s,
             loading_frac=loading,
             losses_kw=losses_kw,
-            import_kw=(
-                float(np.sum(p_line_pu[out_of_slack])) + t.g_shunt_pu[t.slack] * w_pu[t.slack]
-            )
-            * s,
+            import_kw=import_pu * s,
             v_min_pu=float(v.min()),
             v_max_pu=float(v.max()),
             max_line_loading_frac=float(loading.max()),

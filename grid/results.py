@@ -25,8 +25,7 @@ class GridCheck:
         ``sum r (P^2+Q^2) / V_from^2`` over the branches plus the transformers' no-load
         (iron) losses ``sum g w`` [kW].
     import_kw : float
-        Power drawn from the upstream grid at the slack [kW] (negative = export),
-        including a no-load loss drawn at the slack bus.
+        Power drawn from the upstream grid at the slack [kW] (negative = export).
     v_min_pu, v_max_pu, max_line_loading_frac : float
     bus_violation : ndarray of bool, shape (n_bus,)
         Voltage outside ``[v_min_pu + v_margin_pu, v_max_pu - v_margin_pu]``.
