@@ -55,9 +55,14 @@ def test_no_load_losses_of_an_idle_transformer(tmp_path: Path) -> None:
     ac = AcPowerFlow(f).run(zero, zero)
     assert ac.losses_kw == pytest.approx(0.6, abs=1e-3)
     assert ac.import_kw == pytest.approx(chk.import_kw, abs=1e-3)
-    # the screen is the same linear model
-    _, loading, _ = FeederModel(f).screen(zero, zero)
-    np.testing.assert_allclose(loading, chk.loading_frac, atol=1e-9)
+    # the screen is the same linear model, shunt included, also away from zero
+    model = FeederModel(f)
+    rng = np.random.default_rng(5)
+    for p in [zero, *(rng.uniform(-150.0, 100.0, (3, f.n_bus)) * (np.arange(f.n_bus) > 0))]:
+        v, loading, _ = model.screen(p, 0.3 * p)
+        full = model.check(p, 0.3 * p, force_solve=True)
+        np.testing.assert_allclose(v, full.v_pu, atol=1e-7)
+        np.testing.assert_allclose(loading, full.loading_frac, atol=1e-7)
 
 
 def test_feeder_file_rejects_negative_iron_losses(tmp_path: Path) -> None:
