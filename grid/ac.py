@@ -34,7 +34,7 @@ VALIDATION_HOUSEHOLD_BUS_KVAR = 1.0
 
 
 def _zero_if_nan(x: float) -> float:
-    return 0.0 if x is None or math.isnan(float(x)) else float(x)
+    return 0.0 if math.isnan(float(x)) else float(x)
 
 
 def to_pandapower(feeder: Feeder) -> Any:
@@ -186,7 +186,8 @@ class FeederValidation:
 def validation_load(feeder: Feeder, model: Any) -> tuple[np.ndarray, np.ndarray]:
     """The load ``validate_feeder`` scales [kW, kvar] (injections, load negative).
 
-    The feeder's base case (background load at its peak); on feeders without background
+    The feeder's base case (its own loads at their peak, on ieee33 the published case); on
+    feeders without background
     load, the same load on every household bus (3 kW : 1 kvar) sized so that the most
     loaded branch carries its rating in the model's linear flows.
     """

@@ -215,10 +215,9 @@ class ClearingModel:
         ]
         self.dual_cons = [*self.bal_cons, m.p2p]
         self.slack_vars = [*m.s_hi.values(), *m.s_lo.values(), *m.s_line.values()]
-        n_v = 2 * n
         #: penalty weight of each slack, in the order of ``slack_vars``
         self.slack_penalty = np.concatenate(
-            [np.full(n_v, PENALTY_VOLTAGE), np.full(tree.n_line, PENALTY_THERMAL)]
+            [np.full(2 * n, PENALTY_VOLTAGE), np.full(tree.n_line, PENALTY_THERMAL)]
         )
 
     # ------------------------------------------------------------------ solving

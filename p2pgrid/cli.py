@@ -178,7 +178,7 @@ def validate_grid(
         table.add_row(escape(label), *(format(x, fmt) for x in cases[column]))
     console.print(table)
     console.print(
-        "loads: the feeder's base case (background at its peak) scaled, or on a feeder "
+        "loads: the feeder's base case (its own loads at their peak) scaled, or on a feeder "
         "without background 3 kW : 1 kvar per household bus sized to load the most loaded "
         "branch to its rating; pv: half the load with PV producing the full load. Loading is "
         "current over rated current. The linearisation point is the base case (ieee33: "
