@@ -513,10 +513,8 @@ class GridStage:
             check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=filled,
             curtailed_kwh=curtailed, ev_deferred_kwh=deferred,
             pairing=pair_fills(plan, filled, res.p2p_price_per_kwh),
-            # where a limit stays broken the duals price the penalty, not energy: no price
-            nodal_price_per_kwh=(
-                res.nodal_price_per_kwh if res.residual_violations == 0 else None
-            ),
+            # NaN where the duals price the penalty, not energy (grid.clearing decides)
+            nodal_price_per_kwh=res.nodal_price_per_kwh,
             p2p_price_per_kwh=res.p2p_price_per_kwh,
         )
 
