@@ -85,10 +85,8 @@ GRID_SERIES = (
     "violations_before_reclear", "violations_background", "recleared", "solved_with_pyomo",
     "baseline_violations",
 )
-AC_SERIES = (
-    "ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu", "ac_max_line_loading_frac",
-    "baseline_ac_v_min_pu", "baseline_ac_v_max_pu", "baseline_ac_max_line_loading_frac",
-)
+AC_SERIES = ("ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu", "ac_max_line_loading_frac")
+BASELINE_AC_SERIES = tuple(f"baseline_{name}" for name in AC_SERIES)
 
 
 def simulate(
@@ -119,7 +117,7 @@ def simulate(
     trades_out = TradesWriter(out_dir, hh.agent_id)
     books_out = BooksWriter(out_dir, hh.agent_id) if scenario.output.order_books else None
     names = INTERVAL_SERIES + (GRID_SERIES if grid else ()) + (
-        AC_SERIES if grid and grid.ac else ())
+        AC_SERIES + BASELINE_AC_SERIES if grid and grid.ac else ())
     rows = {name: np.full(n_t, np.nan) for name in names}
     cost_total = np.zeros(n)
     baseline_total = np.zeros(n)
@@ -166,12 +164,11 @@ def simulate(
                     assert base.outcome is not None
                     rows["baseline_violations"][t] = base.outcome.check.violations
                     if grid.ac is not None:
-                        (rows["ac_v_min_pu"][t], rows["ac_v_max_pu"][t],
-                         rows["ac_max_v_error_pu"][t],
-                         rows["ac_max_line_loading_frac"][t]) = grid.ac_check(outcome)
-                        (rows["baseline_ac_v_min_pu"][t], rows["baseline_ac_v_max_pu"][t], _,
-                         rows["baseline_ac_max_line_loading_frac"][t]) = grid.ac_check(
-                            base.outcome)
+                        for name, value in zip(AC_SERIES, grid.ac_check(outcome), strict=True):
+                            rows[name][t] = value
+                        for name, value in zip(BASELINE_AC_SERIES, grid.ac_check(base.outcome),
+                                               strict=True):
+                            rows[name][t] = value
                     outcomes.append(outcome)
                 community.commit(flows)
                 if storage is not None:

@@ -569,10 +569,8 @@ class GridStage:
             check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=filled,
             curtailed_kwh=curtailed, ev_deferred_kwh=deferred,
             pairing=pair_fills(plan, filled, res.p2p_price_per_kwh),
-            # where a limit stays broken the duals price the penalty, not energy: no price
-            nodal_price_per_kwh=(
-                res.nodal_price_per_kwh if res.residual_violations == 0 else None
-            ),
+            # NaN where the duals price the penalty, not energy (grid.clearing decides)
+            nodal_price_per_kwh=res.nodal_price_per_kwh,
             p2p_price_per_kwh=res.p2p_price_per_kwh,
         )
 
@@ -585,7 +583,7 @@ class GridStage:
 
     def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float, float]:
         """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]
-        and the largest line loading [fraction of the rating]."""
+        and the largest loading (current over rated current) [-]."""
         assert self.ac is not None
         ac = self.ac.run(outcome.p_kw, outcome.q_kvar)
         err = float(np.abs(outcome.check.v_pu - ac.v_pu).max())
