@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from p2pgrid.console import console, err_console, fail
 from scenarios.errors import ScenarioError
+from scenarios.kpi_format import format_kpi
 
 app = typer.Typer(
     help="p2pgrid: peer-to-peer energy trading on a distribution feeder.",
@@ -18,9 +20,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a scenario key: --set market.mechanism=uniform"),
@@ -29,8 +28,18 @@ ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (TOML or YAML).
 
 
 def _fail(exc: ScenarioError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-    return typer.Exit(code=2)
+    return fail(exc)
+
+
+def progress_columns(unit: str) -> tuple:
+    """A progress bar's columns; the description (a scenario name) printed as is."""
+    return (
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+    )
 
 
 def _overrides(
@@ -48,12 +57,15 @@ def _overrides(
 def validate(file: ScenarioArg, set_: SetOption = None) -> None:
     """Check a scenario file and print the scenario as it would run."""
     from scenarios.loader import load_scenario
+    from scenarios.preflight import check_runnable
 
     try:
         scenario = load_scenario(file, _overrides(set_))
+        check_runnable(scenario, source=str(file))
     except ScenarioError as exc:
         raise _fail(exc) from None
-    console.print(f"[green]ok[/]: {file} is a valid scenario ({scenario.name!r})")
+    console.print(Text.assemble(("ok", "green"), f": {file} is a valid scenario "
+                                f"({scenario.name!r})"))
     console.print_json(scenario.model_dump_json())
 
 
@@ -76,10 +88,7 @@ def run(
         scenario = load_scenario(file, _overrides(set_, days, seed))
     except ScenarioError as exc:
         raise _fail(exc) from None
-    columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("intervals"), TimeElapsedColumn(),
-    )
+    columns = progress_columns("intervals")
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
         task = bar.add_task(scenario.name, total=scenario.simulation.n_intervals)
         try:
@@ -92,8 +101,7 @@ def run(
     for key in ("self_sufficiency", "self_consumption", "p2p_share", "p2p_kwh",
                 "community_savings", "mean_price_per_kwh", "peak_import_kw",
                 "violation_hours", "curtailed_kwh", "recleared_intervals"):
-        value = result.kpis.get(key)
-        table.add_row(key, "—" if value is None else f"{value:,.4g}")
+        table.add_row(key, format_kpi(key, result.kpis.get(key), scenario.market.currency))
     console.print(table)
     console.print(f"results: {result.out_dir}")
     console.print(f"report:  {result.report_path}")
@@ -122,10 +130,7 @@ def compare(
         scenario = load_scenario(file, _overrides(set_, days, seed))
     except ScenarioError as exc:
         raise _fail(exc) from None
-    columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("intervals"), TimeElapsedColumn(),
-    )
+    columns = progress_columns("intervals")
     total = scenario.simulation.n_intervals
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
         tasks = {name: bar.add_task(f"{scenario.name} · {name}", total=total) for name in names}
@@ -143,7 +148,7 @@ def compare(
     for key in ("efficiency", "p2p_kwh", "p2p_share", "mean_price_per_kwh",
                 "mean_seller_price_per_kwh", "market_surplus", "community_savings",
                 "savings_gini"):
-        cells = ["—" if v != v else f"{v:,.4g}" for v in result.table[key]]
+        cells = [format_kpi(key, v, scenario.market.currency) for v in result.table[key]]
         table.add_row(key, *cells)
     console.print(table)
     console.print(f"comparison: {result.out_dir / 'comparison.parquet'}")
@@ -164,8 +169,7 @@ def validate_grid(
     try:
         net = load_feeder(feeder, households=households)
     except FeederError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     result = validate_feeder(net)
     table = Table(title=f"{net.name}: linear model vs AC (pandapower) on the base case")
     for column in ("quantity", "model", "AC", "model − AC"):

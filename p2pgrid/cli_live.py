@@ -11,8 +11,10 @@ from typing import Annotated
 
 import typer
 
-from p2pgrid.cli import ScenarioArg, SetOption, _fail, _overrides, console, err_console
+from p2pgrid.cli import ScenarioArg, SetOption, _fail, _overrides
+from p2pgrid.console import console, fail
 from scenarios.errors import ScenarioError
+from scenarios.out_dir import make_out_dir
 
 BrokerOpt = Annotated[
     str | None,
@@ -80,8 +82,7 @@ def _broker(
             password=password,
         )
     except BrokerUrlError as exc:
-        err_console.print(f"[bold red]error:[/] --broker: {exc}", highlight=False)
-        raise typer.Exit(code=2) from None
+        raise fail(f"--broker: {exc}") from None
 
 
 DASHBOARD_DEFAULT = "127.0.0.1:8050"
@@ -184,6 +185,7 @@ def register(app: typer.Typer) -> None:
         With --dashboard the web dashboard serves the market from this process; it keeps
         serving after the last interval until Ctrl-C.
         """
+        from live.broker import BrokerStartError
         from live.bus import BrokerConfig
         from live.market import topics_for
         from live.runner import DashboardOptions, run_live
@@ -197,12 +199,14 @@ def register(app: typer.Typer) -> None:
             try:
                 host, port = parse_host_port(dashboard)
             except ValueError as exc:
-                err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
-                raise typer.Exit(code=2) from None
+                raise fail(f"--dashboard: {exc}") from None
             board = DashboardOptions(host, port, token)
         elif token is not None:
-            err_console.print("[bold red]error:[/] --token needs --dashboard", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--token needs --dashboard")
+        try:
+            make_out_dir(state, "--state")
+        except ScenarioError as exc:
+            raise fail(exc) from None
         console.print(
             f"live market {topics_for(scenario).root}/ · speed {speed:g} · ledger {state}"
         )
@@ -220,11 +224,11 @@ def register(app: typer.Typer) -> None:
                 keep_dashboard=True,
             )
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
+            raise fail(f"{exc}", code=1) from None
+        except BrokerStartError as exc:
+            raise fail(exc) from None
         except OSError as exc:  # the dashboard's address is in use or not ours
-            err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"--dashboard: {exc}") from None
         m = run.market
         console.print(
             f"settled {m.intervals} intervals · {m.readings} readings · "
@@ -259,13 +263,11 @@ def register(app: typer.Typer) -> None:
         scenario = _load(file, set_)
         cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
         if cfg is None:
-            err_console.print("[bold red]error:[/] --broker is required", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--broker is required")
         try:
             fleet = AgentFleet(scenario, cfg).start()
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
+            raise fail(f"{exc}", code=1) from None
         _wait(fleet.done)
         fleet.stop()
         s = fleet.stats
@@ -279,9 +281,12 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port.")] = 1883,
     ) -> None:
         """Run the embedded MQTT broker (amqtt) alone."""
-        from live.broker import EmbeddedBroker
+        from live.broker import BrokerStartError, EmbeddedBroker
 
-        b = EmbeddedBroker(host, port).start()
+        try:
+            b = EmbeddedBroker(host, port).start()
+        except BrokerStartError as exc:
+            raise fail(exc) from None
         console.print(f"embedded broker on {b.url} (Ctrl-C stops it)")
         _wait(threading.Event())
         b.stop()
@@ -297,7 +302,12 @@ def register(app: typer.Typer) -> None:
         """Write a Mosquitto ACL file, password file and credentials for the scenario."""
         from live.acl import write_acl
 
-        paths = write_acl(_load(file, set_), out)
+        scenario = _load(file, set_)
+        try:
+            make_out_dir(out)
+        except ScenarioError as exc:
+            raise fail(exc) from None
+        paths = write_acl(scenario, out)
         for name, path in paths.items():
             console.print(f"{name:12s} {path}")
 
@@ -334,21 +344,15 @@ def register(app: typer.Typer) -> None:
         from scenarios.schema import Scenario
 
         if fmt not in FORMATS:
-            err_console.print(
-                f"[bold red]error:[/] --format: {fmt!r} is not one of {', '.join(FORMATS)}",
-                highlight=False,
-            )
-            raise typer.Exit(code=2)
+            raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
         scenario = _load(file, set_) if file is not None else Scenario()
         try:
             scenario = emulated_scenario(scenario, fmt, count)
         except ValueError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"{exc}") from None
         cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
         if cfg is None:
-            err_console.print("[bold red]error:[/] --broker is required", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--broker is required")
         try:
             em = MeterEmulator(scenario, cfg, formats=(fmt,), samples_per_interval=samples)
             console.print(f"{len(em.meters)} {fmt} meter(s) on {em.topics.root}/meters/{fmt}/")
@@ -357,8 +361,7 @@ def register(app: typer.Typer) -> None:
             else:
                 em.bus.start(30)
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
+            raise fail(f"{exc}", code=1) from None
         if not clock:
             _wait(em.done)
         else:

@@ -36,6 +36,7 @@ from market.quality import welfare
 from market.settlement import Bill, Tariffs, settle, trade_payments
 from market.uniform import Matching, clear_uniform
 from scenarios.grid_stage import GridOutcome, GridStage, Pairing
+from scenarios.preflight import require_profiles
 from scenarios.schema import Scenario
 
 BLOCK_DAYS = 7
@@ -62,6 +63,8 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
     start = sim.start_timestamp()
     if c.profiles == "simbench":
         from agents.simbench_profiles import SimbenchProfiles
+
+        require_profiles(scenario)
 
         return SimbenchProfiles(
             start,

@@ -201,6 +201,11 @@ def _time_buckets(timestamps: pd.Series) -> tuple[np.ndarray, int]:
     return np.arange(n) // size, size
 
 
+#: Bus and line names are labels, not numbers or dates (``1-2`` is not 17 May 2011),
+#: drawn in feeder order from the top.
+NAMES_AXIS = {"type": "category", "autorange": "reversed"}
+
+
 def grid_figures(
     intervals: pd.DataFrame,
     buses: pd.DataFrame,
@@ -229,7 +234,7 @@ def grid_figures(
     ))
     v_fig.update_layout(
         title=f"Voltage along the feeder{label} — limits {v_min_pu}–{v_max_pu} p.u.",
-        yaxis_title="bus (from the slack)", yaxis={"autorange": "reversed"},
+        yaxis_title="bus (from the slack)", yaxis=NAMES_AXIS,
     )
     band = go.Figure()
     band.add_trace(go.Scatter(x=intervals["timestamp"], y=intervals["v_max_pu"],
@@ -248,7 +253,7 @@ def grid_figures(
         colorscale="YlOrRd", colorbar={"title": "loading [%]"},
     ))
     l_fig.update_layout(title=f"Line and transformer loading{label}",
-                        yaxis={"autorange": "reversed"})
+                        yaxis=NAMES_AXIS)
 
     c_fig = make_subplots(specs=[[{"secondary_y": True}]])
     c_fig.add_trace(go.Bar(x=intervals["timestamp"], y=intervals["curtailed_kwh"],
@@ -270,6 +275,6 @@ def grid_figures(
     n_fig.update_layout(
         title="Nodal prices where the market was re-cleared with the feeder"
         + ("" if len(priced) else " (none: no limit was broken)"),
-        yaxis={"autorange": "reversed"},
+        yaxis=NAMES_AXIS,
     )
     return [v_fig, band, l_fig, c_fig, n_fig]
