@@ -64,6 +64,9 @@ class EmbeddedBroker:
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
             },
         }
+        # a failed start is raised by start(); amqtt would also log it with a traceback
+        startup_log = logging.getLogger("amqtt.broker")
+        startup_log.setLevel(logging.CRITICAL)
         try:
             self._broker = Broker(config, loop=loop)
             loop.run_until_complete(self._broker.start())
@@ -71,6 +74,8 @@ class EmbeddedBroker:
             self._error = exc
             self._ready.set()
             return
+        finally:
+            startup_log.setLevel(logging.WARNING)
         self._ready.set()
         loop.run_forever()
         loop.run_until_complete(self._broker.shutdown())

@@ -76,12 +76,15 @@ def dashboard(
         assert broker is not None
         market: dict[str, object] = {}
         minutes = 15
+        households = None
         if scenario is not None:
             from scenarios.errors import ScenarioError
+            from scenarios.households_table import scenario_households
             from scenarios.loader import load_scenario
 
             try:
                 sc = load_scenario(scenario)
+                households = scenario_households(sc)
             except ScenarioError as exc:
                 raise _fail(str(exc)) from None
             market = {
@@ -91,7 +94,7 @@ def dashboard(
             }
             minutes = sc.simulation.interval_minutes
         try:
-            source = MqttSource(broker, community, market, minutes)
+            source = MqttSource(broker, community, market, minutes, households)
         except ValueError as exc:
             raise _fail(str(exc)) from None
     token = resolve_token(host, token)

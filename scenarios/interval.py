@@ -138,6 +138,14 @@ class Block:
         )
 
 
+def community_households(scenario: Scenario) -> Households:
+    """The scenario's households as sampled from its seed; a household behind a smart
+    meter (``[[live.meters]]``) keeps no simulated devices (the meter measures them)."""
+    hh = sample_households(household_spec(scenario), scenario.simulation.seed)
+    metered = np.isin(hh.agent_id, [m.household for m in scenario.live.meters])
+    return without_devices(hh, metered) if metered.any() else hh
+
+
 class CommunityInputs:
     """The scenario's households and everything they observe, drawn from its seed."""
 
@@ -146,7 +154,7 @@ class CommunityInputs:
         self.scenario = scenario
         self.stamps = timeline(scenario)
         self.band = price_band(scenario)
-        hh = sample_households(household_spec(scenario), sim.seed)
+        hh = community_households(scenario)
         ids = list(hh.agent_id)
         meters = scenario.live.meters
         self.meter_rows = np.array([ids.index(m.household) for m in meters], dtype=np.int64)
@@ -155,8 +163,6 @@ class CommunityInputs:
         )
         self.metered = np.zeros(hh.n, dtype=bool)
         self.metered[self.meter_rows] = True
-        if self.metered.any():
-            hh = without_devices(hh, self.metered)
         self.hh = hh
         self.profiles = make_profiles(scenario, hh)
         self.schedule: EvSchedule = draw_ev_schedule(

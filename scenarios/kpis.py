@@ -63,11 +63,16 @@ def gini(values: np.ndarray) -> float | None:
 def compute_kpis(
     intervals: pd.DataFrame,
     cost_total: np.ndarray,
-    baseline_cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray | None,
     interval_hours: float,
     currency: str,
 ) -> dict[str, Any]:
-    """KPIs from the interval table and each household's run totals."""
+    """KPIs from the interval table and each household's run totals.
+
+    The batch run, its replay and the live dashboard all compute their KPIs here;
+    ``baseline_cost_total`` None (a live market watched without its tariffs) leaves the
+    savings KPIs None.
+    """
     gen = float(intervals["generation_kwh"].sum())
     demand = float(intervals["demand_kwh"].sum())
     consumption = demand + float(intervals["ev_kwh"].sum() + intervals["battery_kwh"].sum())
@@ -77,9 +82,7 @@ def compute_kpis(
     traded = intervals["p2p_kwh"] > 0
     prices = intervals.loc[traded, "clearing_price_per_kwh"]
     volume = intervals.loc[traded, "p2p_kwh"]
-    savings = baseline_cost_total - cost_total
     cost = float(cost_total.sum())
-    baseline = float(baseline_cost_total.sum())
     violations = intervals.get("violations")
     checked = violations is not None and violations.notna().any()
     curtailed = intervals.get("curtailed_kwh")
@@ -101,16 +104,10 @@ def compute_kpis(
         "min_price_per_kwh": float(prices.min()) if p2p > 0 else None,
         "max_price_per_kwh": float(prices.max()) if p2p > 0 else None,
         "community_cost": cost,
-        "baseline_cost": baseline,
-        "community_savings": baseline - cost,
-        "savings_frac": _ratio(baseline - cost, abs(baseline)),
+        **_community_savings(cost, baseline_cost_total),
         "grid_fees": float(intervals["grid_fees"].sum()),
         **_market_kpis(intervals, p2p),
-        "savings_gini": gini(savings),
-        "household_savings_min": float(savings.min()),
-        "household_savings_median": float(np.median(savings)),
-        "household_savings_max": float(savings.max()),
-        "households_better_off_frac": float(np.mean(savings >= -1e-9)),
+        **_household_savings(cost_total, baseline_cost_total),
         "peak_import_kw": float(intervals["grid_import_kwh"].max() / interval_hours),
         "peak_export_kw": float(intervals["grid_export_kwh"].max() / interval_hours),
         "violation_hours": (
@@ -130,6 +127,30 @@ def compute_kpis(
         ),
         **_ac_kpis(intervals),
     }
+
+
+def _community_savings(cost: float, baseline_cost_total: np.ndarray | None) -> dict[str, Any]:
+    if baseline_cost_total is None:
+        return dict.fromkeys(("baseline_cost", "community_savings", "savings_frac"))
+    baseline = float(baseline_cost_total.sum())
+    return {
+        "baseline_cost": baseline,
+        "community_savings": baseline - cost,
+        "savings_frac": _ratio(baseline - cost, abs(baseline)),
+    }
+
+
+def _household_savings(
+    cost_total: np.ndarray, baseline_cost_total: np.ndarray | None
+) -> dict[str, Any]:
+    keys = ("savings_gini", "household_savings_min", "household_savings_median",
+            "household_savings_max", "households_better_off_frac")
+    if baseline_cost_total is None or len(cost_total) == 0:
+        return dict.fromkeys(keys)
+    savings = baseline_cost_total - cost_total
+    values = (gini(savings), float(savings.min()), float(np.median(savings)),
+              float(savings.max()), float(np.mean(savings >= -1e-9)))
+    return dict(zip(keys, values, strict=True))
 
 
 def _market_kpis(intervals: pd.DataFrame, p2p_kwh: float) -> dict[str, Any]:

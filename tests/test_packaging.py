@@ -101,3 +101,10 @@ def test_simbench_stays_an_extra_behind_an_install_hint():
     assert "simbench" not in required_imports()
     assert "simbench" not in declared_distributions()
     assert PYPROJECT["project"]["optional-dependencies"]["simbench"] == ["simbench>=1.5"]
+
+
+def test_license_file_matches_pyproject():
+    assert PYPROJECT["project"]["license"] == {"text": "MIT"}
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License\n")
+    assert "Permission is hereby granted, free of charge" in text
