@@ -224,6 +224,7 @@ class AgentFleet:
         )
         gen, demand = plan.generation_kwh.tolist(), plan.demand_kwh.tolist()
         soc, deferrable = (self.community.battery_soc_kwh.tolist(), plan.ev_deferrable_kwh.tolist())
+        ev_soc = self.community.ev_soc_kwh.tolist()
         messages: list[tuple[str, Any]] = []
         for row in self.rows.tolist():
             agent = self.ids[row]
@@ -237,6 +238,7 @@ class AgentFleet:
                         "demand_kwh": demand[row],
                         "soc_kwh": soc[row],
                         "ev_deferrable_kwh": deferrable[row],
+                        "ev_soc_kwh": ev_soc[row],
                     },
                 )
             )

@@ -3,7 +3,8 @@
 Topic root ``p2pgrid/<community>/``; JSON, UTF-8, ``"v": 1``. Our additions to the
 table in DESIGN.md, all optional for a third-party agent:
 
-- a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone);
+- a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone) and
+  ``ev_soc_kwh`` (the car's state of charge, shown on the dashboard);
 - an order may carry ``kind``: ``net`` (default: the household's inflexible position,
   what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
   orders, which happen only as far as they are filled);
@@ -115,6 +116,7 @@ class Reading:
     demand_kwh: float
     soc_kwh: float | None
     ev_deferrable_kwh: float
+    ev_soc_kwh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,17 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]
 
 
 _READING_KEYS = frozenset(
-    ("v", "t", "agent_id", "agent", "generation_kwh", "demand_kwh", "soc_kwh", "ev_deferrable_kwh")
+    (
+        "v",
+        "t",
+        "agent_id",
+        "agent",
+        "generation_kwh",
+        "demand_kwh",
+        "soc_kwh",
+        "ev_deferrable_kwh",
+        "ev_soc_kwh",
+    )
 )
 _ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
 _ORDER_KEYS = frozenset(("side", "energy_kwh", "price_per_kwh", "kind"))
@@ -199,11 +211,12 @@ def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -
     gen = _energy(data, "generation_kwh", max_kwh)
     demand = _energy(data, "demand_kwh", max_kwh)
     soc = _energy(data, "soc_kwh", 1e9, required=False)
+    ev_soc = _energy(data, "ev_soc_kwh", 1e9, required=False)
     deferrable = _energy(data, "ev_deferrable_kwh", max_kwh, required=False) or 0.0
     assert gen is not None and demand is not None
     if deferrable > demand + gen + max_kwh:  # pragma: no cover - bounded above already
         raise Rejected("ev_deferrable_kwh is absurd")
-    return Reading(gen, demand, soc, deferrable)
+    return Reading(gen, demand, soc, deferrable, ev_soc)
 
 
 def read_orders(
