@@ -18,6 +18,8 @@ scenario's currency):
 - ``community_savings`` = baseline cost − cost, where the baseline is the same
   households, devices and profiles with no P2P market (self-consumption only,
   everything else with the utility).
+  A live market (the dashboard, :mod:`live.dashboard.live_kpis`) runs no baseline
+  community: its baseline is each household's metered energy with the utility alone.
 - ``market_surplus``: what buyers paid minus what sellers received over the run; the
   market operator keeps it (pay-as-bid, McAfee). Money balance of the households:
   ``community_cost = utility imports − exports + grid_fees + market_surplus``.
