@@ -27,10 +27,6 @@ SetOption = Annotated[
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (TOML or YAML).")]
 
 
-def _fail(exc: ScenarioError) -> typer.Exit:
-    return fail(exc)
-
-
 def progress_columns(unit: str) -> tuple:
     """A progress bar's columns; the description (a scenario name) printed as is."""
     return (
@@ -63,7 +59,7 @@ def validate(file: ScenarioArg, set_: SetOption = None) -> None:
         scenario = load_scenario(file, _overrides(set_))
         check_runnable(scenario, source=str(file))
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     console.print(Text.assemble(("ok", "green"), f": {file} is a valid scenario "
                                 f"({scenario.name!r})"))
     console.print_json(scenario.model_dump_json())
@@ -87,7 +83,7 @@ def run(
     try:
         scenario = load_scenario(file, _overrides(set_, days, seed))
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     columns = progress_columns("intervals")
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
         task = bar.add_task(scenario.name, total=scenario.simulation.n_intervals)
@@ -96,7 +92,7 @@ def run(
                 scenario, out, progress=lambda done, total: bar.update(task, completed=done)
             )
         except ScenarioError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
     table = Table(title=f"{scenario.name}: KPIs", show_header=False)
     for key in ("self_sufficiency", "self_consumption", "p2p_share", "p2p_kwh",
                 "community_savings", "mean_price_per_kwh", "peak_import_kw",
@@ -129,7 +125,7 @@ def compare(
         names = parse_mechanisms(mechanisms)
         scenario = load_scenario(file, _overrides(set_, days, seed))
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     columns = progress_columns("intervals")
     total = scenario.simulation.n_intervals
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
@@ -140,7 +136,7 @@ def compare(
                 progress=lambda name, done, _total: bar.update(tasks[name], completed=done),
             )
         except ScenarioError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
     table = Table(title=f"{scenario.name}: market mechanisms")
     table.add_column("KPI")
     for name in names:

@@ -11,8 +11,7 @@ from typing import Annotated
 
 import typer
 
-from p2pgrid.console import console
-from p2pgrid.console import fail as _fail
+from p2pgrid.console import console, fail
 
 
 def dashboard(
@@ -55,21 +54,21 @@ def dashboard(
     from live.dashboard.sources import RunSource, Source
 
     if (run is None) == (broker is None):
-        raise _fail(
+        raise fail(
             "give exactly one of --run DIR (a finished run) or --broker URL (a live market)"
         )
     if replay_speed is not None and not replay_speed > 0:
-        raise _fail("--replay-speed must be positive (intervals per second)")
+        raise fail("--replay-speed must be positive (intervals per second)")
     if replay_speed is not None and run is None:
-        raise _fail("--replay-speed replays a finished run: use it with --run")
+        raise fail("--replay-speed replays a finished run: use it with --run")
     if not 0 <= port <= 65535:
-        raise _fail(f"--port {port} is not a TCP port")
+        raise fail(f"--port {port} is not a TCP port")
     source: Source
     if run is not None:
         try:
             source = RunSource(read_run(run), replay_speed)
         except RunDirError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     else:
         from live.dashboard.mqtt_source import MqttSource
 
@@ -86,7 +85,7 @@ def dashboard(
                 sc = load_scenario(scenario)
                 households = scenario_households(sc)
             except ScenarioError as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
             market = {
                 **sc.market.model_dump(),
                 "v_min_pu": sc.grid.v_min_pu,
@@ -96,7 +95,7 @@ def dashboard(
         try:
             source = MqttSource(broker, community, market, minutes, households)
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     token = resolve_token(host, token)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
@@ -106,7 +105,7 @@ def dashboard(
     try:
         serve_dashboard(source, host, port, token)
     except OSError as exc:
-        raise _fail(f"cannot listen on {host}:{port}: {exc}") from None
+        raise fail(f"cannot listen on {host}:{port}: {exc}") from None
 
 
 def register(app: typer.Typer) -> None:

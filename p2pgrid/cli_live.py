@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from p2pgrid.cli import ScenarioArg, SetOption, _fail, _overrides
+from p2pgrid.cli import ScenarioArg, SetOption, _overrides
 from p2pgrid.console import console, fail
 from scenarios.errors import ScenarioError
 from scenarios.out_dir import make_out_dir
@@ -53,7 +53,7 @@ def _load(file: Path, sets: list[str] | None):
     try:
         return load_scenario(file, _overrides(sets))
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def _broker(
