@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from p2pgrid.console import console, err_console, fail
+from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
 from scenarios.kpi_format import format_kpi
 
@@ -20,13 +21,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a scenario key: --set market.mechanism=uniform"),
-]
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (TOML or YAML).")]
-
-
 def progress_columns(unit: str) -> tuple:
     """A progress bar's columns; the description (a scenario name) printed as is."""
     return (
@@ -38,17 +32,6 @@ def progress_columns(unit: str) -> tuple:
     )
 
 
-def _overrides(
-    sets: list[str] | None, days: int | None = None, seed: int | None = None
-) -> list[str]:
-    out = list(sets or [])
-    if days is not None:
-        out.append(f"simulation.days={days}")
-    if seed is not None:
-        out.append(f"simulation.seed={seed}")
-    return out
-
-
 @app.command()
 def validate(file: ScenarioArg, set_: SetOption = None) -> None:
     """Check a scenario file and print the scenario as it would run."""
@@ -56,7 +39,7 @@ def validate(file: ScenarioArg, set_: SetOption = None) -> None:
     from scenarios.preflight import check_runnable
 
     try:
-        scenario = load_scenario(file, _overrides(set_))
+        scenario = load_scenario(file, overrides(set_))
         check_runnable(scenario, source=str(file))
     except ScenarioError as exc:
         raise fail(exc) from None
@@ -81,7 +64,7 @@ def run(
     from scenarios.runner import run as run_scenario
 
     try:
-        scenario = load_scenario(file, _overrides(set_, days, seed))
+        scenario = load_scenario(file, overrides(set_, days, seed))
     except ScenarioError as exc:
         raise fail(exc) from None
     columns = progress_columns("intervals")
@@ -123,7 +106,7 @@ def compare(
 
     try:
         names = parse_mechanisms(mechanisms)
-        scenario = load_scenario(file, _overrides(set_, days, seed))
+        scenario = load_scenario(file, overrides(set_, days, seed))
     except ScenarioError as exc:
         raise fail(exc) from None
     columns = progress_columns("intervals")

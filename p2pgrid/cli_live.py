@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from p2pgrid.cli import ScenarioArg, SetOption, _overrides
 from p2pgrid.console import console, fail
+from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
 from scenarios.out_dir import make_out_dir
 
@@ -51,7 +51,7 @@ def _load(file: Path, sets: list[str] | None):
     from scenarios.loader import load_scenario
 
     try:
-        return load_scenario(file, _overrides(sets))
+        return load_scenario(file, overrides(sets))
     except ScenarioError as exc:
         raise fail(exc) from None
 

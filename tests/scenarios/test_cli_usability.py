@@ -170,3 +170,15 @@ def test_money_is_never_in_scientific_notation() -> None:
     assert format_kpi("peak_import_kw", 12345.67) == "12,345.7 kW"
     assert format_kpi("violation_hours", None) == "—"
     assert format_kpi("recleared_intervals", 3) == "3"
+
+
+def test_python_dash_m_runs_the_command_line() -> None:
+    # `python -m p2pgrid.cli` imported the command modules in a circle (ImportError)
+    proc = subprocess.run(
+        [sys.executable, "-m", "p2pgrid.cli", "validate", str(DEMO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "is a valid scenario ('demo')" in proc.stdout
