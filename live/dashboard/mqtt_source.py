@@ -391,7 +391,9 @@ class MqttSource(Source):
             "v_max_pu": _number(grid.get("v_max_pu")),
             "violations": _number(grid.get("violations")),
             "curtailed_kwh": _number(grid.get("curtailed_kwh")),
-            "recleared": _number(grid.get("recleared")),
+            "recleared": (
+                float(grid["recleared"]) if isinstance(grid.get("recleared"), bool) else None
+            ),
             "losses_kwh": _number(grid.get("losses_kwh")),
         }
         agents = set(self._positions.get(t, {})) | set(self._readings.get(t, {}))

@@ -85,6 +85,10 @@ def test_live_dashboard_kpis_and_households_from_the_ledger(mosquitto, tmp_path:
     assert p2p > 0
     assert kpis["p2p_kwh"] == pytest.approx(p2p, rel=1e-9)
     assert kpis["grid_fees"] == pytest.approx(total("fees"), rel=1e-9)
+    grids = [rec["result"]["grid"] for rec in ledger]
+    assert kpis["recleared_intervals"] == sum(g["recleared"] for g in grids)
+    assert kpis["violation_hours"] == sum(g["violations"] > 0 for g in grids) * 1.0
+    assert kpis["losses_kwh"] == pytest.approx(sum(g["losses_kwh"] for g in grids), rel=1e-9)
     peak = max(sum(x["grid_import_kwh"] for x in interval) for interval in s)
     assert kpis["peak_import_kw"] == pytest.approx(peak / 1.0, rel=1e-9)  # 60-min intervals
 
