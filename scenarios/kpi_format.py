@@ -3,9 +3,9 @@ line's tables and the HTML reports.
 
 The kind of a KPI follows from its name (DESIGN.md "Units, signs, time": units go in
 names): ``_per_kwh`` a price, ``_kwh`` energy, ``_kw`` power, ``_frac`` and the shares a
-percentage, ``_hours`` hours, ``_pu`` per unit; money carries no suffix and is listed in
-:data:`MONEY`. Money is written with two decimals and thousands separators, never in
-scientific notation.
+percentage, ``_hours`` hours, ``_pu`` per unit, ``_s`` seconds; money carries no suffix
+and is listed in :data:`MONEY`. Money is written with two decimals and thousands
+separators, never in scientific notation.
 """
 
 from __future__ import annotations
@@ -33,14 +33,21 @@ MISSING = "—"
 
 
 def kpi_kind(key: str) -> str:
-    """``money``, ``price``, ``pct``, ``energy``, ``power``, ``hours``, ``pu`` or ``number``."""
+    """``money``, ``price``, ``pct``, ``energy``, ``power``, ``hours``, ``pu``, ``seconds``
+    or ``number``."""
     if key in MONEY or key.endswith("_cost"):
         return "money"
     if key.endswith("_per_kwh"):
         return "price"
     if key in SHARES or key.endswith("_frac"):
         return "pct"
-    for suffix, kind in (("_kwh", "energy"), ("_kw", "power"), ("_hours", "hours"), ("_pu", "pu")):
+    for suffix, kind in (
+        ("_kwh", "energy"),
+        ("_kw", "power"),
+        ("_hours", "hours"),
+        ("_pu", "pu"),
+        ("_s", "seconds"),
+    ):
         if key.endswith(suffix):
             return kind
     return "number"
@@ -73,4 +80,6 @@ def format_kpi(key: str, value: Any, currency: str = "EUR") -> str:
         return f"{v:,.2f} h"
     if kind == "pu":
         return f"{v:.4f} p.u."
+    if kind == "seconds":
+        return f"{v:,.1f} s"
     return f"{v:,.3f}"

@@ -170,6 +170,8 @@ def test_money_is_never_in_scientific_notation() -> None:
     assert format_kpi("peak_import_kw", 12345.67) == "12,345.7 kW"
     assert format_kpi("violation_hours", None) == "—"
     assert format_kpi("recleared_intervals", 3) == "3"
+    assert format_kpi("wall_time_s", 1234.56) == "1,234.6 s"
+    assert format_kpi("efficiency", 1.0) == "100.0 %"
 
 
 def test_python_dash_m_runs_the_command_line() -> None:
