@@ -187,7 +187,7 @@ def register(app: typer.Typer) -> None:
         """
         from live.broker import BrokerStartError
         from live.bus import BrokerConfig
-        from live.market import topics_for
+        from live.ledger import LedgerError
         from live.runner import DashboardOptions, run_live
 
         scenario = _load(file, set_)
@@ -207,9 +207,6 @@ def register(app: typer.Typer) -> None:
             make_out_dir(state, "--state")
         except ScenarioError as exc:
             raise fail(exc) from None
-        console.print(
-            f"live market {topics_for(scenario).root}/ · speed {speed:g} · ledger {state}"
-        )
         try:
             run = run_live(
                 scenario,
@@ -227,6 +224,8 @@ def register(app: typer.Typer) -> None:
             raise fail(f"{exc}", code=1) from None
         except BrokerStartError as exc:
             raise fail(exc) from None
+        except LedgerError as exc:  # --state holds another run
+            raise fail(f"--state: {exc}") from None
         except OSError as exc:  # the dashboard's address is in use or not ours
             raise fail(f"--dashboard: {exc}") from None
         m = run.market
@@ -235,6 +234,15 @@ def register(app: typer.Typer) -> None:
             f"{m.orders} orders · {m.meter_samples} meter samples · "
             f"{sum(m.rejected.values())} rejected · behind the clock {m.behind}×"
         )
+        if m.intervals and m.unattended == m.intervals:
+            if run.dashboard is not None:
+                run.dashboard.stop()
+            raise fail(
+                f"no household or meter took part in any of the {m.intervals} intervals: "
+                "are the agents running (on this broker, this community), and not following "
+                "another run's clock?",
+                code=1,
+            )
         if run.dashboard is not None:
             console.print(
                 f"market done; dashboard still at {run.dashboard.url} (Ctrl-C stops it)",
@@ -255,6 +263,14 @@ def register(app: typer.Typer) -> None:
         insecure: InsecureOpt = False,
         username: UserOpt = None,
         password: PassOpt = None,
+        run_id: Annotated[
+            str | None,
+            typer.Option(
+                "--run",
+                help="Follow only this run of the market (its id is printed when it "
+                "starts); default: the first run whose clock is live.",
+            ),
+        ] = None,
         set_: SetOption = None,
     ) -> None:
         """Run the scenario's simulated households against a live market."""
@@ -265,7 +281,7 @@ def register(app: typer.Typer) -> None:
         if cfg is None:
             raise fail("--broker is required")
         try:
-            fleet = AgentFleet(scenario, cfg).start()
+            fleet = AgentFleet(scenario, cfg, run=run_id).start()
         except ConnectionError as exc:
             raise fail(f"{exc}", code=1) from None
         _wait(fleet.done)
@@ -297,17 +313,32 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path(
             "mqtt-acl"
         ),
+        listen: Annotated[
+            str,
+            typer.Option(
+                "--listen",
+                metavar="[HOST:]PORT",
+                help="The listener of the generated mosquitto.conf (default: port 1883 on "
+                "every interface).",
+            ),
+        ] = "1883",
         set_: SetOption = None,
     ) -> None:
-        """Write a Mosquitto ACL file, password file and credentials for the scenario."""
+        """Write a Mosquitto ACL file, password file, credentials and a mosquitto.conf that
+        enforces them (client ids bound to accounts) for the scenario."""
         from live.acl import write_acl
 
+        try:
+            host, port = parse_host_port(listen)
+        except ValueError as exc:
+            raise fail(f"--listen: {exc}") from None
+        bare_port = listen.strip().isdigit()
         scenario = _load(file, set_)
         try:
             make_out_dir(out)
         except ScenarioError as exc:
             raise fail(exc) from None
-        paths = write_acl(scenario, out)
+        paths = write_acl(scenario, out, ("" if bare_port else host, port))
         for name, path in paths.items():
             console.print(f"{name:12s} {path}")
 
