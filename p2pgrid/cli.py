@@ -143,7 +143,6 @@ def validate_grid(
     buses: Annotated[bool, typer.Option("--buses", help="Also print every bus.")] = False,
 ) -> None:
     """Compare the linear feeder model with pandapower's AC power flow at several loads."""
-    from rich.markup import escape
 
     from grid import FeederError, load_feeder, validate_feeder
 
@@ -158,7 +157,7 @@ def validate_grid(
     for case in cases.index:
         table.add_column(case, justify="right")
     for column, label, fmt in _VALIDATION_ROWS:
-        table.add_row(escape(label), *(format(x, fmt) for x in cases[column]))
+        table.add_row(label, *(format(x, fmt) for x in cases[column]))
     console.print(table)
     console.print(
         "loads: the feeder's base case (its own loads at their peak) scaled, or on a feeder "
@@ -170,7 +169,7 @@ def validate_grid(
     if buses:
         per_bus = Table(title="per bus")
         for column in ("case", "bus", "v model [p.u.]", "v AC [p.u.]", "error [p.u.]"):
-            per_bus.add_column(escape(column), justify="right")
+            per_bus.add_column(column, justify="right")
         for row in result.buses.itertuples(index=False):
             per_bus.add_row(
                 row.case,
