@@ -251,6 +251,7 @@ class AgentFleet:
         gen, demand = plan.generation_kwh.tolist(), plan.demand_kwh.tolist()
         soc, deferrable = (self.community.battery_soc_kwh.tolist(), plan.ev_deferrable_kwh.tolist())
         battery, ev = plan.battery_self_kwh.tolist(), plan.ev_self_kwh.tolist()
+        ev_soc = self.community.ev_soc_kwh.tolist()
         messages: list[tuple[str, Any]] = []
         for row in self.rows.tolist():
             agent = self.ids[row]
@@ -267,6 +268,7 @@ class AgentFleet:
                         # its storage on its own; the market adds the flexible fills
                         "battery_kwh": battery[row],
                         "ev_kwh": ev[row],
+                        "ev_soc_kwh": ev_soc[row],
                     },
                 )
             )

@@ -649,6 +649,7 @@ class MarketService:
                         "generation_kwh": r.generation_kwh,
                         "demand_kwh": r.demand_kwh,
                         **({} if r.soc_kwh is None else {"soc_kwh": r.soc_kwh}),
+                        **({} if r.ev_soc_kwh is None else {"ev_soc_kwh": r.ev_soc_kwh}),
                     }
                     for row, r in self._book.readings.items()
                 }

@@ -12,7 +12,8 @@ table in DESIGN.md, all optional for a third-party agent:
   filled for (dispatched by the market, so added by it). The market bills the metered
   net ``generation − demand − battery − ev`` (:mod:`market.settlement`): what it
   differs by from the household's orders is imbalance. A household that sends no
-  reading is metered at zero;
+  reading is metered at zero. It may also carry ``ev_soc_kwh``, the car's state of
+  charge (shown on the dashboard, like ``soc_kwh``);
 - an order may carry ``kind``: ``net`` (default: the household's inflexible position,
   what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
   orders, which happen only as far as they are filled);
@@ -147,6 +148,7 @@ class Reading:
     ev_deferrable_kwh: float
     battery_kwh: float = 0.0
     ev_kwh: float = 0.0
+    ev_soc_kwh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +248,7 @@ _READING_KEYS = frozenset(
         "ev_deferrable_kwh",
         "battery_kwh",
         "ev_kwh",
+        "ev_soc_kwh",
     )
 )
 _ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
@@ -257,13 +260,14 @@ def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -
     gen = _energy(data, "generation_kwh", max_kwh)
     demand = _energy(data, "demand_kwh", max_kwh)
     soc = _energy(data, "soc_kwh", 1e9, required=False)
+    ev_soc = _energy(data, "ev_soc_kwh", 1e9, required=False)
     deferrable = _energy(data, "ev_deferrable_kwh", max_kwh, required=False) or 0.0
     battery = _signed_energy(data, "battery_kwh", max_kwh)
     ev = _signed_energy(data, "ev_kwh", max_kwh)
     assert gen is not None and demand is not None
     if deferrable > demand + gen + max_kwh:  # pragma: no cover - bounded above already
         raise Rejected("ev_deferrable_kwh is absurd")
-    return Reading(gen, demand, soc, deferrable, battery, ev)
+    return Reading(gen, demand, soc, deferrable, battery, ev, ev_soc)
 
 
 def _signed_energy(data: dict[str, Any], key: str, max_kwh: float) -> float:

@@ -11,8 +11,10 @@ from typing import Annotated
 
 import typer
 
-from p2pgrid.cli import ScenarioArg, SetOption, _fail, _overrides, console, err_console
+from p2pgrid.console import console, fail
+from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
+from scenarios.out_dir import make_out_dir
 
 BrokerOpt = Annotated[
     str | None,
@@ -49,9 +51,9 @@ def _load(file: Path, sets: list[str] | None):
     from scenarios.loader import load_scenario
 
     try:
-        return load_scenario(file, _overrides(sets))
+        return load_scenario(file, overrides(sets))
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def _broker(
@@ -80,8 +82,7 @@ def _broker(
             password=password,
         )
     except BrokerUrlError as exc:
-        err_console.print(f"[bold red]error:[/] --broker: {exc}", highlight=False)
-        raise typer.Exit(code=2) from None
+        raise fail(f"--broker: {exc}") from None
 
 
 DASHBOARD_DEFAULT = "127.0.0.1:8050"
@@ -184,6 +185,7 @@ def register(app: typer.Typer) -> None:
         With --dashboard the web dashboard serves the market from this process; it keeps
         serving after the last interval until Ctrl-C.
         """
+        from live.broker import BrokerStartError
         from live.bus import BrokerConfig
         from live.ledger import LedgerError
         from live.runner import DashboardOptions, run_live
@@ -197,12 +199,14 @@ def register(app: typer.Typer) -> None:
             try:
                 host, port = parse_host_port(dashboard)
             except ValueError as exc:
-                err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
-                raise typer.Exit(code=2) from None
+                raise fail(f"--dashboard: {exc}") from None
             board = DashboardOptions(host, port, token)
         elif token is not None:
-            err_console.print("[bold red]error:[/] --token needs --dashboard", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--token needs --dashboard")
+        try:
+            make_out_dir(state, "--state")
+        except ScenarioError as exc:
+            raise fail(exc) from None
         try:
             run = run_live(
                 scenario,
@@ -217,14 +221,13 @@ def register(app: typer.Typer) -> None:
                 keep_dashboard=True,
             )
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
+            raise fail(f"{exc}", code=1) from None
+        except BrokerStartError as exc:
+            raise fail(exc) from None
         except LedgerError as exc:  # --state holds another run
-            err_console.print(f"[bold red]error:[/] --state: {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"--state: {exc}") from None
         except OSError as exc:  # the dashboard's address is in use or not ours
-            err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"--dashboard: {exc}") from None
         m = run.market
         console.print(
             f"settled {m.intervals} intervals · {m.readings} readings · "
@@ -232,15 +235,14 @@ def register(app: typer.Typer) -> None:
             f"{sum(m.rejected.values())} rejected · behind the clock {m.behind}×"
         )
         if m.intervals and m.unattended == m.intervals:
-            err_console.print(
-                f"[bold red]error:[/] no household or meter took part in any of the "
-                f"{m.intervals} intervals: are the agents running (on this broker, this "
-                "community), and not following another run's clock?",
-                highlight=False,
-            )
             if run.dashboard is not None:
                 run.dashboard.stop()
-            raise typer.Exit(code=1)
+            raise fail(
+                f"no household or meter took part in any of the {m.intervals} intervals: "
+                "are the agents running (on this broker, this community), and not following "
+                "another run's clock?",
+                code=1,
+            )
         if run.dashboard is not None:
             console.print(
                 f"market done; dashboard still at {run.dashboard.url} (Ctrl-C stops it)",
@@ -277,13 +279,11 @@ def register(app: typer.Typer) -> None:
         scenario = _load(file, set_)
         cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
         if cfg is None:
-            err_console.print("[bold red]error:[/] --broker is required", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--broker is required")
         try:
             fleet = AgentFleet(scenario, cfg, run=run_id).start()
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
+            raise fail(f"{exc}", code=1) from None
         _wait(fleet.done)
         fleet.stop()
         s = fleet.stats
@@ -297,9 +297,12 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port.")] = 1883,
     ) -> None:
         """Run the embedded MQTT broker (amqtt) alone."""
-        from live.broker import EmbeddedBroker
+        from live.broker import BrokerStartError, EmbeddedBroker
 
-        b = EmbeddedBroker(host, port).start()
+        try:
+            b = EmbeddedBroker(host, port).start()
+        except BrokerStartError as exc:
+            raise fail(exc) from None
         console.print(f"embedded broker on {b.url} (Ctrl-C stops it)")
         _wait(threading.Event())
         b.stop()
@@ -328,10 +331,14 @@ def register(app: typer.Typer) -> None:
         try:
             host, port = parse_host_port(listen)
         except ValueError as exc:
-            err_console.print(f"[bold red]error:[/] --listen: {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"--listen: {exc}") from None
         bare_port = listen.strip().isdigit()
-        paths = write_acl(_load(file, set_), out, ("" if bare_port else host, port))
+        scenario = _load(file, set_)
+        try:
+            make_out_dir(out)
+        except ScenarioError as exc:
+            raise fail(exc) from None
+        paths = write_acl(scenario, out, ("" if bare_port else host, port))
         for name, path in paths.items():
             console.print(f"{name:12s} {path}")
 
@@ -368,21 +375,15 @@ def register(app: typer.Typer) -> None:
         from scenarios.schema import Scenario
 
         if fmt not in FORMATS:
-            err_console.print(
-                f"[bold red]error:[/] --format: {fmt!r} is not one of {', '.join(FORMATS)}",
-                highlight=False,
-            )
-            raise typer.Exit(code=2)
+            raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
         scenario = _load(file, set_) if file is not None else Scenario()
         try:
             scenario = emulated_scenario(scenario, fmt, count)
         except ValueError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"{exc}") from None
         cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
         if cfg is None:
-            err_console.print("[bold red]error:[/] --broker is required", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--broker is required")
         try:
             em = MeterEmulator(scenario, cfg, formats=(fmt,), samples_per_interval=samples)
             console.print(f"{len(em.meters)} {fmt} meter(s) on {em.topics.root}/meters/{fmt}/")
@@ -391,8 +392,7 @@ def register(app: typer.Typer) -> None:
             else:
                 em.bus.start(30)
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
+            raise fail(f"{exc}", code=1) from None
         if not clock:
             _wait(em.done)
         else:

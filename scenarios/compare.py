@@ -36,6 +36,7 @@ from market import MECHANISMS
 from scenarios.errors import ScenarioError
 from scenarios.kpis import household_savings as kpi_household_savings
 from scenarios.loader import validate_scenario
+from scenarios.out_dir import make_out_dir
 from scenarios.results import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, MANIFEST_FILE
 from scenarios.runner import run
 from scenarios.schema import Scenario
@@ -179,8 +180,7 @@ def compare(
     from scenarios.compare_report import render_comparison
 
     names = parse_mechanisms(mechanisms)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
     rows: list[dict[str, object]] = []
     savings: list[pd.DataFrame] = []
     intervals: dict[str, pd.DataFrame] = {}

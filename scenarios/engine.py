@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 
 from agents.community import Community, Flows
-from agents.households import Households
 from agents.strategy import PriceAwareStorage
 from scenarios.baseline import Baseline
 from scenarios.grid_stage import GridOutcome, GridStage
+from scenarios.households_table import households_frame
 from scenarios.interval import BLOCK_DAYS, CommunityInputs, MarketStep, timeline
 from scenarios.results import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.schema import Scenario
@@ -248,19 +248,13 @@ def simulate(
             intervals[name] = intervals[name].astype(bool)
     return EngineOutput(
         intervals=intervals,
-        households=_households_frame(hh, buses),
+        households=households_frame(hh, buses),
         cost_total=cost_total,
         baseline_cost_total=baseline_total,
         end_stored_delta_kwh=community.stored_kwh - baseline.community.stored_kwh,
         showcase=showcase,
         trade_rows=trades_out.rows,
     )
-
-
-def _households_frame(hh: Households, buses: np.ndarray | None) -> pd.DataFrame:
-    frame = hh.to_frame().reset_index()
-    frame.insert(1, "bus", buses if buses is not None else None)
-    return frame
 
 
 def _record_grid(rows: dict[str, np.ndarray], t: int, outcome: GridOutcome, dt_h: float) -> None:

@@ -41,11 +41,11 @@ import pandas as pd
 import pyarrow as pa
 
 from agents.community import KIND_NET, TINY_KWH, Plan
-from grid import AcPowerFlow, FeederError, FeederModel, GridCheck, assign_households, load_feeder
+from grid import AcPowerFlow, FeederModel, GridCheck, assign_households
 from grid.clearing import reserve_order_slots
 from market.settlement import Tariffs
 from scenarios.background import background_factor
-from scenarios.errors import ScenarioError
+from scenarios.preflight import scenario_feeder
 from scenarios.results import BUSES_FILE, LINES_FILE, TableStream
 from scenarios.schema import Scenario
 
@@ -302,10 +302,7 @@ class GridStage:
 
     def __init__(self, scenario: Scenario, n_households: int, out_dir: Path) -> None:
         g, sim = scenario.grid, scenario.simulation
-        try:
-            self.feeder = load_feeder(g.feeder, households=n_households)
-        except FeederError as exc:
-            raise ScenarioError([f"grid.feeder: {p}" for p in exc.problems]) from None
+        self.feeder = scenario_feeder(scenario, n_households)
         self.bus = assign_households(self.feeder, n_households, sim.seed)
         self._limits = (g.v_min_pu, g.v_max_pu, g.v_margin_pu)
         self.model = FeederModel(self.feeder, *self._limits)

@@ -37,6 +37,7 @@ from market.quality import welfare
 from market.settlement import Bill, Tariffs, committed_net_kwh, settle, trade_payments
 from market.uniform import Matching, clear_uniform, make_matching
 from scenarios.grid_stage import GridOutcome, GridStage, Pairing
+from scenarios.preflight import require_profiles
 from scenarios.schema import Scenario
 
 BLOCK_DAYS = 7
@@ -63,6 +64,8 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
     start = sim.start_timestamp()
     if c.profiles == "simbench":
         from agents.simbench_profiles import SimbenchProfiles
+
+        require_profiles(scenario)
 
         return SimbenchProfiles(
             start,
@@ -136,6 +139,14 @@ class Block:
         )
 
 
+def community_households(scenario: Scenario) -> Households:
+    """The scenario's households as sampled from its seed; a household behind a smart
+    meter (``[[live.meters]]``) keeps no simulated devices (the meter measures them)."""
+    hh = sample_households(household_spec(scenario), scenario.simulation.seed)
+    metered = np.isin(hh.agent_id, [m.household for m in scenario.live.meters])
+    return without_devices(hh, metered) if metered.any() else hh
+
+
 class CommunityInputs:
     """The scenario's households and everything they observe, drawn from its seed."""
 
@@ -144,7 +155,7 @@ class CommunityInputs:
         self.scenario = scenario
         self.stamps = timeline(scenario)
         self.band = price_band(scenario)
-        hh = sample_households(household_spec(scenario), sim.seed)
+        hh = community_households(scenario)
         ids = list(hh.agent_id)
         meters = scenario.live.meters
         self.meter_rows = np.array([ids.index(m.household) for m in meters], dtype=np.int64)
@@ -153,8 +164,6 @@ class CommunityInputs:
         )
         self.metered = np.zeros(hh.n, dtype=bool)
         self.metered[self.meter_rows] = True
-        if self.metered.any():
-            hh = without_devices(hh, self.metered)
         self.hh = hh
         self.profiles = make_profiles(scenario, hh)
         self.schedule: EvSchedule = draw_ev_schedule(

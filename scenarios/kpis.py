@@ -28,6 +28,9 @@ scenario's currency):
   EV charging deferred past the end and never made up): a missing kWh would have to be
   bought at retail, and a kWh more saves a retail purchase. Each household's saving is
   valued the same way (:func:`household_savings`).
+  A live market (the dashboard, :mod:`live.dashboard.live_kpis`) runs no baseline
+  community: its baseline is each household's metered energy with the utility alone, with
+  the same stored energy (delta 0).
 - ``market_surplus``: what buyers paid minus what sellers received over the run; the
   market operator keeps it (pay-as-bid, McAfee). Money balance of the households:
   ``community_cost = utility imports + imbalance_cost − exports + grid_fees +
@@ -88,13 +91,17 @@ def household_savings(
 def compute_kpis(
     intervals: pd.DataFrame,
     cost_total: np.ndarray,
-    baseline_cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray | None,
     end_stored_delta_kwh: np.ndarray,
     retail_price_per_kwh: float,
     interval_hours: float,
     currency: str,
 ) -> dict[str, Any]:
     """KPIs from the interval table and each household's run totals.
+
+    The batch run, its replay and the live dashboard all compute their KPIs here;
+    ``baseline_cost_total`` None (a live market watched without its tariffs) leaves the
+    savings KPIs None.
 
     ``end_stored_delta_kwh``: each household's stored energy at the end of the intervals
     minus its baseline's [kWh], valued at ``retail_price_per_kwh`` in the savings.
@@ -108,11 +115,7 @@ def compute_kpis(
     traded = intervals["p2p_kwh"] > 0
     prices = intervals.loc[traded, "clearing_price_per_kwh"]
     volume = intervals.loc[traded, "p2p_kwh"]
-    savings = household_savings(
-        cost_total, baseline_cost_total, end_stored_delta_kwh, retail_price_per_kwh)
     cost = float(cost_total.sum())
-    baseline = float(baseline_cost_total.sum())
-    stored_delta = float(end_stored_delta_kwh.sum())
     violations = intervals.get("violations")
     checked = violations is not None and violations.notna().any()
     curtailed = intervals.get("curtailed_kwh")
@@ -135,18 +138,10 @@ def compute_kpis(
         "min_price_per_kwh": float(prices.min()) if p2p > 0 else None,
         "max_price_per_kwh": float(prices.max()) if p2p > 0 else None,
         "community_cost": cost,
-        "baseline_cost": baseline,
-        "end_stored_energy_delta_kwh": stored_delta,
-        "end_stored_energy_value": retail_price_per_kwh * stored_delta,
-        "community_savings": float(savings.sum()),
-        "savings_frac": _ratio(float(savings.sum()), abs(baseline)),
+        **_savings_kpis(cost_total, baseline_cost_total, end_stored_delta_kwh,
+                        retail_price_per_kwh),
         "grid_fees": float(intervals["grid_fees"].sum()),
         **_market_kpis(intervals, p2p),
-        "savings_gini": gini(savings),
-        "household_savings_min": float(savings.min()),
-        "household_savings_median": float(np.median(savings)),
-        "household_savings_max": float(savings.max()),
-        "households_better_off_frac": float(np.mean(savings >= -1e-9)),
         "peak_import_kw": float(intervals["grid_import_kwh"].max() / interval_hours),
         "peak_export_kw": float(intervals["grid_export_kwh"].max() / interval_hours),
         "violation_hours": (
@@ -173,6 +168,34 @@ def compute_kpis(
         ),
         **_ac_kpis(intervals),
     }
+
+
+SAVINGS_KPIS = (
+    "baseline_cost", "end_stored_energy_delta_kwh", "end_stored_energy_value",
+    "community_savings", "savings_frac", "savings_gini", "household_savings_min",
+    "household_savings_median", "household_savings_max", "households_better_off_frac",
+)
+
+
+def _savings_kpis(
+    cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray | None,
+    end_stored_delta_kwh: np.ndarray,
+    retail_price_per_kwh: float,
+) -> dict[str, Any]:
+    """The savings against the no-P2P baseline, None without a baseline or households."""
+    if baseline_cost_total is None or len(cost_total) == 0:
+        return dict.fromkeys(SAVINGS_KPIS)
+    savings = household_savings(
+        cost_total, baseline_cost_total, end_stored_delta_kwh, retail_price_per_kwh)
+    baseline = float(baseline_cost_total.sum())
+    stored_delta = float(end_stored_delta_kwh.sum())
+    values = (
+        baseline, stored_delta, retail_price_per_kwh * stored_delta, float(savings.sum()),
+        _ratio(float(savings.sum()), abs(baseline)), gini(savings), float(savings.min()),
+        float(np.median(savings)), float(savings.max()), float(np.mean(savings >= -1e-9)),
+    )
+    return dict(zip(SAVINGS_KPIS, values, strict=True))
 
 
 def _market_kpis(intervals: pd.DataFrame, p2p_kwh: float) -> dict[str, Any]:

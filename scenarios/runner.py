@@ -15,6 +15,7 @@ import pandas as pd
 
 from scenarios.engine import ProgressCallback, simulate
 from scenarios.kpis import compute_kpis, household_savings
+from scenarios.out_dir import make_out_dir
 from scenarios.report import grid_figures, render_report
 from scenarios.results import (
     BUSES_FILE,
@@ -77,8 +78,7 @@ def run(
     households.parquet (the sampled static table), kpis.json, manifest.json, report.html.
     """
     started = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
     sim = scenario.simulation
     output = simulate(scenario, out, progress)
     intervals = output.intervals
