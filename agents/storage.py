@@ -46,19 +46,19 @@ def ev_limits(
         other ``k - 1`` intervals at full charger power cannot add to reach the
         departure SoC
     max_charge : the most the car can take (charger power, capacity)
-    max_discharge : V2G only, and only what keeps the departure SoC reachable and the
-        SoC above its floor
+    max_discharge : V2G only, and only the energy stored above the departure SoC (and
+        the floor): a car below its departure SoC still has charging to do and never
+        discharges, so V2G never undoes the car's own charging
     """
     step = charger_kw * interval_hours
     later_kwh = np.maximum(intervals_to_departure - 1, 0) * step * eta
     must = np.clip((departure_soc_kwh - soc_kwh - later_kwh) / eta, 0.0, step)
     charge = np.clip((capacity_kwh - soc_kwh) / eta, 0.0, step)
-    floor = np.maximum(soc_min_kwh, departure_soc_kwh - later_kwh)
+    floor = np.maximum(soc_min_kwh, departure_soc_kwh)
     discharge = np.clip((soc_kwh - floor) * eta, 0.0, step)
-    discharge = np.where(v2g & (must <= 0.0), discharge, 0.0)
     must = np.where(present, must, 0.0)
     charge = np.where(present, np.maximum(charge, must), 0.0)
-    discharge = np.where(present, discharge, 0.0)
+    discharge = np.where(present & v2g, discharge, 0.0)
     return must, charge, discharge
 
 

@@ -40,17 +40,24 @@ def test_ev_least_laxity_hand_case() -> None:
     np.testing.assert_allclose([must[0], charge[0], discharge[0]], [2.5, 2.75, 0.0])
 
 
-def test_ev_v2g_keeps_departure_reachable() -> None:
-    # 10 intervals left: the later 9 add 24.75 kWh, so the floor is 48 - 24.75 = 23.25 kWh.
-    soc = np.array([30.0, 30.0, 30.0])
+def test_ev_v2g_discharges_only_above_the_departure_soc() -> None:
+    """60 kWh car needing 48 kWh at departure, 11 kW (2.75 kWh a quarter hour), eta 1.
+
+    At 30 kWh (below 48) it still has charging to do: no discharge, however long it
+    stays (the old laxity floor 48 - 9 x 2.75 = 23.25 kWh let it give 6.75 kWh away).
+    At 49 kWh it can give 1 kWh, at 52 kWh the charger's 2.75 kWh; a plain charger,
+    or a car that is away, gives nothing.
+    """
+    soc = np.array([30.0, 49.0, 52.0, 52.0, 52.0])
+    v2g = np.array([True, True, True, False, True])
+    present = np.array([True, True, True, True, False])
     must, charge, discharge = ev_limits(
-        soc, np.full(3, 60.0), np.full(3, 12.0), np.full(3, 48.0), np.full(3, 11.0),
-        np.ones(3), np.array([True, False, True]), np.array([True, True, False]),
-        np.full(3, 10), 0.25,
+        soc, np.full(5, 60.0), np.full(5, 12.0), np.full(5, 48.0), np.full(5, 11.0),
+        np.ones(5), v2g, present, np.full(5, 10), 0.25,
     )
-    np.testing.assert_allclose(must, [0.0, 0.0, 0.0])
-    np.testing.assert_allclose(discharge, [2.75, 0.0, 0.0])  # V2G only, present only
-    np.testing.assert_allclose(charge, [2.75, 2.75, 0.0])
+    np.testing.assert_allclose(must, [0.0, 0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(discharge, [0.0, 1.0, 2.75, 0.0, 0.0])
+    np.testing.assert_allclose(charge, [2.75, 2.75, 2.75, 2.75, 0.0])
 
 
 @settings(max_examples=200, deadline=None)
