@@ -16,12 +16,22 @@ def _households(n: int, **columns) -> Households:
     table = {
         "agent_id": np.array([f"h{i}" for i in range(n)]),
         "annual_kwh": np.full(n, 3000.0),
-        "pv_kwp": zero, "pv_tilt_deg": zero, "pv_azimuth_deg": zero,
-        "battery_kwh": zero, "battery_power_kw": zero,
-        "battery_eta_charge": np.ones(n), "battery_eta_discharge": np.ones(n),
-        "battery_soc_min_kwh": zero, "battery_soc_max_kwh": zero, "battery_soc0_kwh": zero,
-        "ev_kwh": zero, "ev_charger_kw": zero, "ev_v2g": np.zeros(n, bool),
-        "ev_eta": np.ones(n), "ev_departure_soc_kwh": zero, "ev_soc_min_kwh": zero,
+        "pv_kwp": zero,
+        "pv_tilt_deg": zero,
+        "pv_azimuth_deg": zero,
+        "battery_kwh": zero,
+        "battery_power_kw": zero,
+        "battery_eta_charge": np.ones(n),
+        "battery_eta_discharge": np.ones(n),
+        "battery_soc_min_kwh": zero,
+        "battery_soc_max_kwh": zero,
+        "battery_soc0_kwh": zero,
+        "ev_kwh": zero,
+        "ev_charger_kw": zero,
+        "ev_v2g": np.zeros(n, bool),
+        "ev_eta": np.ones(n),
+        "ev_departure_soc_kwh": zero,
+        "ev_soc_min_kwh": zero,
         "ev_trip_kwh_mean": zero,
     }
     for name, value in columns.items():
@@ -32,8 +42,12 @@ def _households(n: int, **columns) -> Households:
 def _cars(v2g: list[bool]) -> Households:
     """60 kWh cars needing 48 kWh at departure, floor 12 kWh, 11 kW chargers, eta 1."""
     return _households(
-        len(v2g), ev_kwh=60.0, ev_charger_kw=11.0, ev_v2g=np.array(v2g),
-        ev_departure_soc_kwh=48.0, ev_soc_min_kwh=12.0,
+        len(v2g),
+        ev_kwh=60.0,
+        ev_charger_kw=11.0,
+        ev_v2g=np.array(v2g),
+        ev_departure_soc_kwh=48.0,
+        ev_soc_min_kwh=12.0,
     )
 
 
@@ -44,8 +58,14 @@ def _park(community: Community, demand_kwh: float, intervals: int) -> tuple[list
     ev, imported = [], []
     for left in range(intervals, 0, -1):
         plan = community.plan(
-            0, np.zeros(n), np.full(n, demand_kwh), np.full(n, 0.2), np.full(n, 0.1),
-            np.ones(n, bool), np.zeros(n), np.full(n, left),
+            0,
+            np.zeros(n),
+            np.full(n, demand_kwh),
+            np.full(n, 0.2),
+            np.full(n, 0.1),
+            np.ones(n, bool),
+            np.zeros(n),
+            np.full(n, left),
         )
         flows = community.apply(plan, np.zeros(len(plan.energy_kwh)))
         ev.append(flows.ev_kwh.round(9).tolist())
@@ -83,12 +103,14 @@ def test_v2g_gives_only_what_is_above_its_departure_soc() -> None:
 
 # --- the price-aware rule: four 6-hour intervals a day (night, morning, midday, evening)
 
-DAY_KWH = np.array([
-    [-2.0, -1.0],  # night: household 0 has no PV, household 1 does
-    [-1.0, 0.0],   # morning
-    [-1.0, 6.0],   # midday: household 1's PV surplus
-    [-3.0, -2.0],  # evening
-])
+DAY_KWH = np.array(
+    [
+        [-2.0, -1.0],  # night: household 0 has no PV, household 1 does
+        [-1.0, 0.0],  # morning
+        [-1.0, 6.0],  # midday: household 1's PV surplus
+        [-3.0, -2.0],  # evening
+    ]
+)
 EXPECTED = np.array([0.20, 0.18, 0.10, 0.28])  # midday cheap, evening dear
 
 
@@ -96,7 +118,10 @@ def _battery_pair() -> Community:
     """Two 10 kWh batteries (span 0–10, eta 1, 10 kW: power never binds), 5 kWh at
     the start, and a storage rule that expects the prices EXPECTED."""
     hh = _households(
-        2, battery_kwh=10.0, battery_power_kw=10.0, battery_soc_max_kwh=10.0,
+        2,
+        battery_kwh=10.0,
+        battery_power_kw=10.0,
+        battery_soc_max_kwh=10.0,
         battery_soc0_kwh=5.0,
     )
     storage = PriceAwareStorage(BAND, 4)
@@ -109,18 +134,31 @@ def _interval(community: Community, slot: int, fill_battery_buy: bool = False):
     n = 2
     net = DAY_KWH[slot]
     plan = community.plan(
-        slot, np.maximum(net, 0.0), np.maximum(-net, 0.0), np.full(n, 0.2), np.full(n, 0.1),
-        np.zeros(n, bool), np.zeros(n), np.full(n, 10**9),
+        slot,
+        np.maximum(net, 0.0),
+        np.maximum(-net, 0.0),
+        np.full(n, 0.2),
+        np.full(n, 0.1),
+        np.zeros(n, bool),
+        np.zeros(n),
+        np.full(n, 10**9),
     )
     battery = plan.kind == KIND_BATTERY
     orders = {
         (int(h), "buy" if b else "sell"): (float(e), float(p))
-        for h, b, e, p in zip(plan.household[battery], plan.is_buy[battery],
-                              plan.energy_kwh[battery], plan.price_per_kwh[battery],
-                              strict=True)
+        for h, b, e, p in zip(
+            plan.household[battery],
+            plan.is_buy[battery],
+            plan.energy_kwh[battery],
+            plan.price_per_kwh[battery],
+            strict=True,
+        )
     }
-    filled = np.where(battery & plan.is_buy, plan.energy_kwh, 0.0) if fill_battery_buy else (
-        np.zeros(len(plan.energy_kwh)))
+    filled = (
+        np.where(battery & plan.is_buy, plan.energy_kwh, 0.0)
+        if fill_battery_buy
+        else (np.zeros(len(plan.energy_kwh)))
+    )
     community.apply(plan, filled)
     return orders
 
