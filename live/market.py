@@ -606,8 +606,7 @@ class MarketService:
         self.stats.order_messages += counts["order_messages"]
         self.stats.orders += counts["orders"]
         if self.grid is not None:
-            local = self.stamps[t]
-            bg_p, bg_q = self.grid.background(np.array([local.hour + local.minute / 60.0]))
+            bg_p, bg_q = self.grid.background(self.stamps[t : t + 1])
             res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
         else:
             res = self.step.run(plan, market_flows)

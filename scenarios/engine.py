@@ -117,7 +117,6 @@ def simulate(
     cost_total = np.zeros(n)
     baseline_total = np.zeros(n)
     showcase = Showcase()
-    local_hours = (stamps.hour + stamps.minute / 60.0).to_numpy()
 
     try:
         for first_day in range(0, sim.days, BLOCK_DAYS):
@@ -126,7 +125,7 @@ def simulate(
             n_block = n_days * ipd
             blk = inputs.block(first_day, n_days)
             if grid is not None:
-                bg_p, bg_q = grid.background(local_hours[t0 : t0 + n_block])
+                bg_p, bg_q = grid.background(stamps[t0 : t0 + n_block])
                 rows["violations_background"][t0 : t0 + n_block] = (
                     grid.background_violations(bg_p, bg_q))
             block = {name: np.empty((n_block, n)) for name in AGENT_VALUE_COLUMNS}

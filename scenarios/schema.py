@@ -236,6 +236,11 @@ class GridSection(_Section):
     household_power_factor: float = Field(0.97, gt=0.5, le=1.0)
     """Power factor of household demand (inductive); PV and storage run at unity."""
     check: Literal["off", "pyomo", "pyomo+ac"] = "pyomo"
+    background: Literal["bdew_h0", "rts", "peak"] = "bdew_h0"
+    """Calendar of the feeder's own (background) load, whose bus table holds its annual
+    peak: ``bdew_h0`` the residential BDEW H0 profile (the households' own shape),
+    ``rts`` the IEEE RTS weekly x daily x hourly utility load, ``peak`` the snapshot on
+    every interval (a worst case). See :mod:`scenarios.background`."""
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> GridSection:
