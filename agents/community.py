@@ -7,9 +7,10 @@ One interval for every household at once (arrays of length ``n``):
    ``ev_must`` cannot wait; the rest, ``ev_deferrable_kwh``, the feeder may postpone).
    The home battery covers a deficit or stores a surplus within its limits, then the EV
    soaks up what surplus is left (or, with V2G, covers what deficit is left, but only
-   from energy stored above its departure SoC: a car still charging towards it never
-   discharges, so V2G never cancels the car's own arrival charging). The remainder is
-   the household's net position.
+   from energy stored above its departure SoC plus a day's mean driving: a car still
+   charging never discharges, so V2G never cancels the car's own arrival charging nor
+   moves the house's import to the car's next arrival). The remainder is the
+   household's net position.
 2. **Order the rest.** A positive remainder becomes a sell order, a negative one a buy
    order, at the strategy's limit price; whatever of it is not matched is exchanged with
    the utility. With the ``price_aware`` storage strategy, batteries and EVs also place
@@ -142,6 +143,7 @@ class Community:
             hh.ev_kwh,
             hh.ev_soc_min_kwh,
             hh.ev_departure_soc_kwh,
+            hh.ev_trip_kwh_mean,
             hh.ev_charger_kw,
             hh.ev_eta,
             hh.ev_v2g,

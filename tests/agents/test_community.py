@@ -1,6 +1,8 @@
 """Community.plan on hand-built households: V2G next to its own charging, and the
 price-aware storage rule against the owner's own need."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from agents.community import KIND_BATTERY, Community
@@ -90,15 +92,18 @@ def test_v2g_car_charges_on_arrival_like_any_car() -> None:
     np.testing.assert_allclose(community.ev_soc_kwh, [48.0, 48.0])
 
 
-def test_v2g_gives_only_what_is_above_its_departure_soc() -> None:
-    """Both cars hold 50 kWh: the V2G car covers the 0.5 kWh demand until it is down to
-    48 kWh (4 intervals), then the house imports like its neighbour; never more."""
-    community = Community(_cars([True, False]), 0.25, None)
-    community.ev_soc_kwh = np.array([50.0, 50.0])
+def test_v2g_gives_only_what_is_above_its_departure_soc_and_next_drive() -> None:
+    """All three cars hold 50 kWh; the first two are V2G, the second drives 1 kWh a day
+    on average. The first covers the 0.5 kWh demand until it is down to 48 kWh (4
+    intervals), the second until 48 + 1 = 49 kWh (2 intervals), then each house imports
+    like its plain neighbour; never more."""
+    hh = _cars([True, True, False])
+    community = Community(replace(hh, ev_trip_kwh_mean=np.array([0.0, 1.0, 0.0])), 0.25, None)
+    community.ev_soc_kwh = np.array([50.0, 50.0, 50.0])
     ev, imported = _park(community, 0.5, 6)
-    assert ev == [[-0.5, 0.0]] * 4 + [[0.0, 0.0]] * 2
-    assert imported == [[0.0, 0.5]] * 4 + [[0.5, 0.5]] * 2
-    np.testing.assert_allclose(community.ev_soc_kwh, [48.0, 50.0])
+    assert ev == [[-0.5, -0.5, 0.0]] * 2 + [[-0.5, 0.0, 0.0]] * 2 + [[0.0, 0.0, 0.0]] * 2
+    assert imported == ([[0.0, 0.0, 0.5]] * 2 + [[0.0, 0.5, 0.5]] * 2 + [[0.5, 0.5, 0.5]] * 2)
+    np.testing.assert_allclose(community.ev_soc_kwh, [48.0, 49.0, 50.0])
 
 
 # --- the price-aware rule: four 6-hour intervals a day (night, morning, midday, evening)

@@ -42,6 +42,7 @@ def test_ev_least_laxity_hand_case() -> None:
         np.array([60.0]),
         np.array([12.0]),
         np.array([48.0]),
+        np.array([0.0]),
         np.array([11.0]),
         np.array([1.0]),
         np.array([True]),
@@ -57,27 +58,30 @@ def test_ev_v2g_discharges_only_above_the_departure_soc() -> None:
 
     At 30 kWh (below 48) it still has charging to do: no discharge, however long it
     stays (the old laxity floor 48 - 9 x 2.75 = 23.25 kWh let it give 6.75 kWh away).
-    At 49 kWh it can give 1 kWh, at 52 kWh the charger's 2.75 kWh; a plain charger,
-    or a car that is away, gives nothing.
+    Without driving, at 49 kWh it can give 1 kWh, at 52 kWh the charger's 2.75 kWh; with
+    3 kWh of daily driving, at 52 kWh only 52 - 48 - 3 = 1 kWh. A plain charger, or a
+    car that is away, gives nothing.
     """
-    soc = np.array([30.0, 49.0, 52.0, 52.0, 52.0])
-    v2g = np.array([True, True, True, False, True])
-    present = np.array([True, True, True, True, False])
+    soc = np.array([30.0, 49.0, 52.0, 52.0, 52.0, 52.0])
+    trip = np.array([0.0, 0.0, 0.0, 3.0, 0.0, 0.0])
+    v2g = np.array([True, True, True, True, False, True])
+    present = np.array([True, True, True, True, True, False])
     must, charge, discharge = ev_limits(
         soc,
-        np.full(5, 60.0),
-        np.full(5, 12.0),
-        np.full(5, 48.0),
-        np.full(5, 11.0),
-        np.ones(5),
+        np.full(6, 60.0),
+        np.full(6, 12.0),
+        np.full(6, 48.0),
+        trip,
+        np.full(6, 11.0),
+        np.ones(6),
         v2g,
         present,
-        np.full(5, 10),
+        np.full(6, 10),
         0.25,
     )
-    np.testing.assert_allclose(must, [0.0, 0.0, 0.0, 0.0, 0.0])
-    np.testing.assert_allclose(discharge, [0.0, 1.0, 2.75, 0.0, 0.0])
-    np.testing.assert_allclose(charge, [2.75, 2.75, 2.75, 2.75, 0.0])
+    np.testing.assert_allclose(must, np.zeros(6))
+    np.testing.assert_allclose(discharge, [0.0, 1.0, 2.75, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(charge, [2.75, 2.75, 2.75, 2.75, 2.75, 0.0])
 
 
 @settings(max_examples=200, deadline=None)
@@ -98,6 +102,7 @@ def test_must_charge_then_full_power_reaches_departure(soc, k, charger, eta) -> 
             np.array([cap]),
             np.array([12.0]),
             np.array([target]),
+            np.array([5.0]),
             np.array([charger]),
             np.array([eta]),
             np.array([True]),
