@@ -112,6 +112,7 @@ class Community:
                 households.battery_power_kw * interval_hours,
                 households.battery_eta_charge,
                 households.battery_eta_discharge,
+                households.has_ev,
                 len(storage.expected),
             )
         self._own: tuple[int, np.ndarray] | None = None
@@ -169,7 +170,10 @@ class Community:
         parts_kwh = [np.abs(net)]
         parts_price = [np.where(net < 0, bid_price, ask_price)]
         parts_kind = [np.full(hh.n, KIND_NET, dtype=np.int8)]
-        for kind, is_buy, kwh, price in self._flexible(slot, b_self, b_ch, b_dis, e_self, e_ch):
+        flexible = self._flexible(
+            slot, b_self, b_ch, b_dis, e_self, e_ch, ev_intervals_to_departure
+        )
+        for kind, is_buy, kwh, price in flexible:
             parts_hh.append(self._idx)
             parts_buy.append(np.full(hh.n, is_buy))
             parts_kwh.append(kwh)
@@ -201,51 +205,43 @@ class Community:
         b_dis: np.ndarray,
         e_self: np.ndarray,
         e_ch: np.ndarray,
+        ev_intervals_to_departure: np.ndarray,
     ) -> list[tuple[int, bool, np.ndarray, np.ndarray]]:
         """The storage rule's orders ``(kind, is_buy, energy, limit)``, one per household.
 
         A battery buys up to what its owner will need at the start of the next interval
         (:class:`agents.own_need.OwnNeed`) and offers only what it holds above that; an
-        EV buys charging above what it already takes (its departure SoC and any surplus
-        it soaks up). Nothing while the need is still being learnt (the first day).
+        EV buys charging above what it already takes, but not the room the household's
+        own forecast surplus will fill before the car leaves (bought energy there would
+        only push that surplus out to be sold for less). Nothing while the forecast is
+        still being learnt (the first day).
         """
         storage, need = self.storage, self.need
-        if storage is None or need is None:
+        if storage is None or need is None or not need.ready:
             return []
         direction = storage.signal(slot)
+        if direction == 0:
+            return []
         hh = self.hh
-        orders: list[tuple[int, bool, np.ndarray, np.ndarray]] = []
-        needed = need.need_kwh((slot + 1) % len(storage.expected))
-        spare = np.zeros(hh.n)
-        if needed is not None:
-            after = next_soc(
-                self.battery_soc_kwh, b_self, hh.battery_eta_charge, hh.battery_eta_discharge
-            )
-            spare = after - hh.battery_soc_min_kwh - needed
+        nxt = (slot + 1) % len(storage.expected)
+        after = next_soc(
+            self.battery_soc_kwh, b_self, hh.battery_eta_charge, hh.battery_eta_discharge
+        )
+        spare = after - hh.battery_soc_min_kwh - need.need_kwh(nxt)
         battery_rt = hh.battery_eta_charge * hh.battery_eta_discharge
-        if direction > 0:
-            ev_rt = hh.ev_eta * hh.ev_eta
-            room = np.maximum(-spare, 0.0) / hh.battery_eta_charge
-            orders.append(
-                (
-                    KIND_BATTERY,
-                    True,
-                    np.where(b_self >= 0, np.minimum(b_ch - b_self, room), 0.0),
-                    storage.buy_limit(slot, battery_rt),
-                )
-            )
-            orders.append((KIND_EV, True, e_ch - e_self, storage.buy_limit(slot, ev_rt)))
-        elif direction < 0:
+        if direction < 0:
             offer = np.maximum(spare, 0.0) * hh.battery_eta_discharge
-            orders.append(
-                (
-                    KIND_BATTERY,
-                    False,
-                    np.where(b_self <= 0, np.minimum(b_dis + b_self, offer), 0.0),
-                    storage.sell_limit(slot, battery_rt),
-                )
-            )
-        return orders
+            sell = np.where(b_self <= 0, np.minimum(b_dis + b_self, offer), 0.0)
+            return [(KIND_BATTERY, False, sell, storage.sell_limit(slot, battery_rt))]
+        room = np.maximum(-spare, 0.0) / hh.battery_eta_charge
+        buy = np.where(b_self >= 0, np.minimum(b_ch - b_self, room), 0.0)
+        ev_room = (hh.ev_kwh - self.ev_soc_kwh) / hh.ev_eta - e_self
+        ev_room -= need.surplus_kwh(nxt, ev_intervals_to_departure - 1)
+        ev_buy = np.clip(ev_room, 0.0, e_ch - e_self)
+        return [
+            (KIND_BATTERY, True, buy, storage.buy_limit(slot, battery_rt)),
+            (KIND_EV, True, ev_buy, storage.buy_limit(slot, hh.ev_eta * hh.ev_eta)),
+        ]
 
     def outcome(
         self, plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray | None = None

@@ -3,16 +3,20 @@
 Under self-consumption a stored kWh is worth what it saves later. Delivered to the
 household's own deficit it saves the retail price; a kWh the household will not need
 before its own PV surplus refills the battery only takes the place of that surplus,
-which would otherwise be sold. :class:`OwnNeed` tells the two apart: it learns each
-battery owner's inflexible position per interval of the day (generation − demand − the
-EV's default charging, as an exponential moving average with weight ``alpha`` per day)
-and, once every interval of the day has been seen, derives once a day the *need* of
+which would otherwise be sold. :class:`OwnNeed` tells the two apart: it learns the
+inflexible position of each battery or EV owner per interval of the day (generation −
+demand − the EV's default charging, as an exponential moving average with weight
+``alpha`` per day) and, once every interval of the day has been seen, derives once a day the *need* of
 each interval: the stored energy above the floor that self-consumption must hold at its
 start to cover the forecast deficits of the next 24–48 h, counting the forecast
 surpluses that recharge it on the way. Backwards over two forecast days from an empty
 battery at the end (stored energy, within the power limit ``P·Δt`` each way)::
 
     need[s] = clip(need[s + 1] + deficit[s] / η_discharge − surplus[s] · η_charge, 0, span)
+
+The same forecast tells how much own surplus is still to come in the next intervals
+(:meth:`OwnNeed.surplus_kwh`): room in an EV that this surplus will fill is not worth
+buying energy for.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class OwnNeed:
     span_kwh : usable span of each household's battery (0 without one) [kWh]
     step_kwh : most the battery moves in one interval (power × interval) [kWh AC]
     eta_charge, eta_discharge : one-way efficiencies
+    has_ev : households with an EV (learnt for their surplus even without a battery)
     intervals_per_day : intervals in a day
     alpha : weight of the newest day in the moving average
     """
@@ -38,11 +43,12 @@ class OwnNeed:
         step_kwh: np.ndarray,
         eta_charge: np.ndarray,
         eta_discharge: np.ndarray,
+        has_ev: np.ndarray,
         intervals_per_day: int,
         alpha: float = 0.3,
     ) -> None:
         self.n = len(span_kwh)
-        self.rows = np.flatnonzero(span_kwh > 0)
+        self.rows = np.flatnonzero((span_kwh > 0) | has_ev)
         self.alpha = alpha
         self._span = span_kwh[self.rows]
         self._step = step_kwh[self.rows]
@@ -51,6 +57,7 @@ class OwnNeed:
         self.forecast_kwh = np.zeros((intervals_per_day, len(self.rows)))
         self._seen = np.zeros(intervals_per_day, dtype=bool)
         self._need: np.ndarray | None = None
+        self._surplus_cum = np.zeros((2 * intervals_per_day + 1, len(self.rows)))
 
     @property
     def ready(self) -> bool:
@@ -69,6 +76,8 @@ class OwnNeed:
             self._seen[slot] = True
         if slot == len(self._seen) - 1 and self._seen.all():
             self._need = self._derive()
+            surplus = np.maximum(np.tile(self.forecast_kwh, (2, 1)), 0.0)
+            self._surplus_cum[1:] = np.cumsum(surplus, axis=0)
 
     def _derive(self) -> np.ndarray:
         ipd = len(self._seen)
@@ -82,11 +91,19 @@ class OwnNeed:
                 need[s] = r
         return need
 
-    def need_kwh(self, slot: int) -> np.ndarray | None:
+    def need_kwh(self, slot: int) -> np.ndarray:
         """Stored energy above the floor needed at the start of this interval of the day
-        [kWh] (0 without a battery), or None while the forecast is still being learnt."""
-        if self._need is None:
-            return None
+        [kWh] (0 without a battery); only once :attr:`ready`."""
+        assert self._need is not None
         out = np.zeros(self.n)
         out[self.rows] = self._need[slot]
+        return out
+
+    def surplus_kwh(self, slot: int, intervals: np.ndarray) -> np.ndarray:
+        """Forecast own surplus [kWh AC] over ``intervals`` intervals (each household's
+        own count, at most a day) from the start of this interval of the day."""
+        k = np.clip(intervals[self.rows], 0, len(self._seen))
+        cum = self._surplus_cum
+        out = np.zeros(self.n)
+        out[self.rows] = cum[slot + k, np.arange(len(self.rows))] - cum[slot]
         return out
