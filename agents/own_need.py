@@ -6,10 +6,10 @@ before its own PV surplus refills the battery only takes the place of that surpl
 which would otherwise be sold. :class:`OwnNeed` tells the two apart: it learns the
 inflexible position of each battery or EV owner per interval of the day (generation −
 demand − the EV's default charging, as an exponential moving average with weight
-``alpha`` per day) and, once every interval of the day has been seen, derives once a day the *need* of
-each interval: the stored energy above the floor that self-consumption must hold at its
-start to cover the forecast deficits of the next 24–48 h, counting the forecast
-surpluses that recharge it on the way. Backwards over two forecast days from an empty
+``alpha`` per day) and, once every interval of the day has been seen, derives once a
+day the *need* of each interval: the stored energy above the floor that self-consumption
+must hold at its start to cover the forecast deficits of the next 24–48 h, counting the
+forecast surpluses that recharge it on the way. Backwards over two forecast days from an empty
 battery at the end (stored energy, within the power limit ``P·Δt`` each way)::
 
     need[s] = clip(need[s + 1] + deficit[s] / η_discharge − surplus[s] · η_charge, 0, span)
