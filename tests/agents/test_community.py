@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from agents.community import KIND_BATTERY, Community
+from agents.community import KIND_BATTERY, KIND_EV, Community
 from agents.households import Households
 from agents.strategy import PriceAwareStorage, PriceBand
 
@@ -212,3 +212,57 @@ def test_limits_cover_losses_and_fee() -> None:
     np.testing.assert_allclose(storage.buy_limit(3, rt), [0.10])
     np.testing.assert_allclose(storage.sell_limit(3, rt), [0.205 / 0.9])
     np.testing.assert_allclose(storage.sell_limit(2, rt), [0.27])
+
+
+def test_price_aware_ev_leaves_room_for_the_households_own_surplus() -> None:
+    """Two plain 60 kWh cars at home all along (departure SoC 48 kWh, eta 1, chargers
+    that never bind in 6 h), 1 kWh demand every interval; household 1 also has 4 kWh of
+    PV surplus at midday. Cheap mornings (buy signal at interval 1 only).
+
+    Day 1 learns: car 1 arrives at 45 kWh, charges 3 kWh at once and soaks up the 4 kWh
+    at midday (52 kWh); car 0 stays at 48. Day 2 morning: car 0 bids for its whole
+    12 kWh of room; car 1 has 8 kWh of room, but its own 4 kWh surplus comes at midday,
+    so it bids for 4 kWh only (buying 8 would push its own PV out to be sold for less).
+    """
+    hh = _households(
+        2,
+        ev_kwh=60.0,
+        ev_charger_kw=11.0,
+        ev_departure_soc_kwh=48.0,
+        ev_soc_min_kwh=12.0,
+    )
+    storage = PriceAwareStorage(BAND, 4)
+    storage.expected[:] = [0.20, 0.10, 0.18, 0.28]  # median 0.19: buy at interval 1 only
+    storage.new_day()
+    community = Community(hh, 6.0, storage)
+    community.ev_soc_kwh = np.array([48.0, 45.0])
+    day = np.array([[-1.0, -1.0], [-1.0, -1.0], [-1.0, 4.0], [-1.0, -1.0]])
+
+    def interval(slot: int) -> dict:
+        net = day[slot]
+        plan = community.plan(
+            slot,
+            np.maximum(net, 0.0),
+            np.maximum(-net, 0.0),
+            np.full(2, 0.2),
+            np.full(2, 0.1),
+            np.ones(2, bool),
+            np.zeros(2),
+            np.full(2, 10**9),
+        )
+        flexible = plan.kind == KIND_EV
+        community.apply(plan, np.zeros(len(plan.energy_kwh)))
+        return {
+            int(h): (float(e), float(p))
+            for h, e, p in zip(
+                plan.household[flexible],
+                plan.energy_kwh[flexible],
+                plan.price_per_kwh[flexible],
+                strict=True,
+            )
+        }
+
+    assert [interval(s) for s in range(4)] == [{}, {}, {}, {}]
+    np.testing.assert_allclose(community.ev_soc_kwh, [48.0, 52.0])
+    assert interval(0) == {}
+    assert interval(1) == {0: (12.0, 0.10), 1: (4.0, 0.10)}
