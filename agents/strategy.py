@@ -72,9 +72,11 @@ class PriceAwareStorage:
     owner worse off than self-consumption would (``η_rt`` the device's round-trip
     efficiency, ``fee`` the largest grid fee a P2P kWh carries):
 
-    - a charge is bought only for the owner's own later use (a battery: up to its
-      :class:`agents.own_need.OwnNeed`; an EV: above its departure SoC, which is driven
-      or covers the household's deficit), where a kWh back at the AC terminal saves
+    - a charge is bought only for the owner's own later use, and not where the owner's
+      own PV surplus would have gone (a battery: up to its need,
+      :class:`agents.own_need.OwnNeed`; an EV: room above its departure SoC that the
+      forecast own surplus will not fill before it leaves, energy that is driven or
+      covers the household's deficit), where a kWh back at the AC terminal saves
       ``η_rt × retail``; the bid is ``min(expected, η_rt × retail − fee)``, so the
       spread always beats the losses and the fee;
     - a battery sells only stored energy its owner will not need; such a kWh takes the
