@@ -1,23 +1,39 @@
 """The MQTT contract (DESIGN.md "MQTT contract"): topic names and payload checks.
 
+The machine-readable contract is ``live/asyncapi.yaml`` (AsyncAPI 3.0, JSON Schemas of every
+payload, checked by :mod:`live.contract` in the tests); this docstring is its prose.
+
 Topic root ``p2pgrid/<community>/``; JSON, UTF-8, ``"v": 1``. Our additions to the
 table in DESIGN.md, all optional for a third-party agent:
 
-- a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone);
+- a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone) and
+  the energy its storage drew on its own in the interval, ``battery_kwh`` and ``ev_kwh``
+  (signed, charging positive; 0 when absent), apart from what its flexible orders are
+  filled for (dispatched by the market, so added by it). The market bills the metered
+  net ``generation − demand − battery − ev`` (:mod:`market.settlement`): what it
+  differs by from the household's orders is imbalance. A household that sends no
+  reading is metered at zero;
 - an order may carry ``kind``: ``net`` (default: the household's inflexible position,
   what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
   orders, which happen only as far as they are filled);
-- ``status/<client_id>`` (retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
+- ``status/<username>`` (``status/<client_id>`` for a connection without a username;
+  retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
 
 What the market publishes (``"v": 1``; fields are only ever added, never renamed):
 
-``market/result``, one per interval ``t`` (written to the ledger first):
+``clock`` (retained), one per interval: ``run`` (the run's id: a client follows only
+    its run's clock, :mod:`live.runfilter`), ``t``, ``interval_start``,
+    ``interval_minutes``, ``gate_closes_at`` (null when asked again after a reconnect);
+    after the last interval ``{run, t, done: true}``.
+
+``market/result``, one per interval ``t`` (written to the ledger first), anonymous (every
+account reads it; no household ids):
     ``t``, ``interval_start`` (ISO, tz-aware), ``price_per_kwh`` (null when nothing
-    trades), ``volume_kwh``, ``grid_import_kwh``, ``grid_export_kwh``;
-    ``trades``: ``[{buyer, seller, energy_kwh, price_per_kwh (the buyer's),
-    seller_price_per_kwh, grid_fee}]``;
-    ``book``: the order book as cleared, ``{"buy": [[energy_kwh, price_per_kwh], …],
-    "sell": […]}`` in the market's canonical order (kind, household, order in message);
+    trades), ``volume_kwh``, ``grid_import_kwh``, ``grid_export_kwh``, ``imbalance_kwh``
+    (community totals);
+    ``book``: the aggregated curves, ``{"buy": [[energy_kwh, price_per_kwh], …],
+    "sell": […]}``, the energy at each distinct limit price, bids by falling and asks
+    by rising price;
     ``grid`` (null when the scenario's grid check is off): ``v_min_pu``, ``v_max_pu``,
     ``violations``, ``violations_before_reclear``, ``max_line_loading_frac``,
     ``losses_kwh``, ``recleared``, ``curtailed_kwh``, and the feeder state as the rows of
@@ -27,16 +43,26 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
     ``counts``: ``readings``, ``order_messages``, ``orders``, ``meter_readings``,
     ``meters_incomplete``, ``missing_agents``.
 
+``market/book``, one per interval (the ``market`` and ``operator`` accounts only):
+    ``t``, ``interval_start``, ``orders`` as columns ``{agent, side, kind, energy_kwh,
+    price_per_kwh, filled_kwh}`` in the market's canonical order (kind, household,
+    order in message), ``trades``: ``[{buyer, seller, energy_kwh, price_per_kwh (the
+    buyer's), seller_price_per_kwh, grid_fee}]``.
+
 ``agents/<agent_id>/settlement``, one per household and interval:
     ``t``, ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
-    ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh``, ``paid``,
+    ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh`` (metered,
+    imbalance included), ``committed_net_kwh`` (what the orders and the feeder's
+    instructions committed the household to inject), ``imbalance_kwh`` (metered minus
+    committed net, positive: surplus), ``imbalance_cost`` (at the imbalance prices),
+    ``paid``,
     ``received``, ``fees``, ``cost`` (positive when the household pays),
     ``ev_deferred_kwh``, ``curtailed_kwh``, ``generation_kwh`` (after curtailment),
-    ``demand_kwh``, ``battery_kwh`` and ``ev_kwh`` (storage as the market sees it from
-    the orders: positive when charging; ``generation − demand − battery − ev = sold −
-    bought + export − import``), ``trades``: ``[{side, counterparty, energy_kwh,
-    price_per_kwh, grid_fee}]``. The dashboard reads these names through
-    :data:`live.dashboard.mqtt_source.SETTLEMENT_MAP`.
+    ``demand_kwh``, ``battery_kwh`` and ``ev_kwh`` (storage as metered: the reading's
+    plus the flexible fills less postponed EV charging, positive when charging;
+    ``generation − demand − battery − ev = sold − bought + export − import``),
+    ``trades``: ``[{side, counterparty, energy_kwh, price_per_kwh, grid_fee}]``. The
+    dashboard reads these names through :data:`live.dashboard.mqtt_source.SETTLEMENT_MAP`.
 
 ``errors``: ``{topic, reason}`` for a rejected message; a flood (more than
 ``[live] max_messages_per_interval`` messages from one sender in an interval) is reported
@@ -86,6 +112,10 @@ class Topics:
         return f"{self.root}/market/result"
 
     @property
+    def book(self) -> str:
+        return f"{self.root}/market/book"
+
+    @property
     def errors(self) -> str:
         return f"{self.root}/errors"
 
@@ -115,6 +145,8 @@ class Reading:
     demand_kwh: float
     soc_kwh: float | None
     ev_deferrable_kwh: float
+    battery_kwh: float = 0.0
+    ev_kwh: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +174,29 @@ def parse_json(payload: bytes, max_bytes: int) -> dict[str, Any]:
         data = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
         raise Rejected("payload is not UTF-8") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also an int of 4,300+ digits
         raise Rejected(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise Rejected(f"payload must be a JSON object, not {type(data).__name__}")
     return data
+
+
+def _float(value: int | float) -> float:
+    """``float(value)``; an integer beyond the float range is +-inf (then rejected as not
+    finite) rather than an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _finite(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Rejected(f"{key} must be a number, got {type(value).__name__}")
+    x = _float(value)
+    if not math.isfinite(x):
+        raise Rejected(f"{key} must be finite, got {value!r}")
+    return x
 
 
 def _energy(
@@ -157,11 +207,7 @@ def _energy(
             raise Rejected(f"{key} is missing")
         return None
     value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Rejected(f"{key} must be a number, got {type(value).__name__}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise Rejected(f"{key} must be finite, got {value!r}")
+    x = _finite(value, key)
     if x < 0 or (positive and x == 0):
         raise Rejected(f"{key} must be {'> 0' if positive else '>= 0'}, got {value!r}")
     if x > max_kwh:
@@ -173,7 +219,8 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]
     """``v``, ``t`` and identity; unknown keys are errors."""
     if not allowed.issuperset(data):
         raise Rejected(f"unknown keys {sorted(set(data) - allowed)}")
-    if data.get("v", VERSION) != VERSION:
+    v = data.get("v", VERSION)
+    if type(v) is not int or v != VERSION:  # not True, not 1.0: the integer 1
         raise Rejected(f"unsupported version v={data.get('v')!r} (this market speaks v=1)")
     for key in ("agent_id", "agent"):
         if key in data and data[key] != agent:
@@ -188,7 +235,18 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]
 
 
 _READING_KEYS = frozenset(
-    ("v", "t", "agent_id", "agent", "generation_kwh", "demand_kwh", "soc_kwh", "ev_deferrable_kwh")
+    (
+        "v",
+        "t",
+        "agent_id",
+        "agent",
+        "generation_kwh",
+        "demand_kwh",
+        "soc_kwh",
+        "ev_deferrable_kwh",
+        "battery_kwh",
+        "ev_kwh",
+    )
 )
 _ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
 _ORDER_KEYS = frozenset(("side", "energy_kwh", "price_per_kwh", "kind"))
@@ -200,10 +258,23 @@ def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -
     demand = _energy(data, "demand_kwh", max_kwh)
     soc = _energy(data, "soc_kwh", 1e9, required=False)
     deferrable = _energy(data, "ev_deferrable_kwh", max_kwh, required=False) or 0.0
+    battery = _signed_energy(data, "battery_kwh", max_kwh)
+    ev = _signed_energy(data, "ev_kwh", max_kwh)
     assert gen is not None and demand is not None
     if deferrable > demand + gen + max_kwh:  # pragma: no cover - bounded above already
         raise Rejected("ev_deferrable_kwh is absurd")
-    return Reading(gen, demand, soc, deferrable)
+    return Reading(gen, demand, soc, deferrable, battery, ev)
+
+
+def _signed_energy(data: dict[str, Any], key: str, max_kwh: float) -> float:
+    """An optional energy of either sign (0 when absent), at most ``max_kwh`` in size."""
+    if key not in data:
+        return 0.0
+    value = data[key]
+    x = _finite(value, key)
+    if abs(x) > max_kwh:
+        raise Rejected(f"{key} = {value!r} is absurd (beyond ±{max_kwh:g} kWh in one interval)")
+    return x
 
 
 def read_orders(
@@ -232,7 +303,7 @@ def read_orders(
         if (
             isinstance(price, bool)
             or not isinstance(price, int | float)
-            or not math.isfinite(float(price))
+            or not math.isfinite(_float(price))
         ):
             raise Rejected(f"orders[{i}].price_per_kwh must be a finite number, got {price!r}")
         if abs(price) > max_price:

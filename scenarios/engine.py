@@ -73,9 +73,9 @@ class EngineOutput:
 
 INTERVAL_SERIES = (
     "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh", "grid_import_kwh",
-    "grid_export_kwh", "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh",
-    "battery_soc_kwh", "ev_soc_kwh", "cost", "baseline_cost", "grid_fees", "market_surplus",
-    "welfare", "optimal_welfare", "curtailed_kwh",
+    "grid_export_kwh", "imbalance_kwh", "imbalance_cost", "generation_kwh", "demand_kwh",
+    "battery_kwh", "ev_kwh", "battery_soc_kwh", "ev_soc_kwh", "cost", "baseline_cost",
+    "grid_fees", "market_surplus", "welfare", "optimal_welfare", "curtailed_kwh",
 )
 GRID_SERIES = (
     "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac", "violations",
@@ -175,10 +175,14 @@ def simulate(
 
                 _record_agents(block, i, generation, plan.demand_kwh, curtailed, flows,
                                bill.grid_import_kwh, bill.grid_export_kwh, bill.cost, base_cost)
+                block["imbalance_kwh"][i] = bill.imbalance_kwh
+                block["imbalance_cost"][i] = bill.imbalance_cost
                 rows["clearing_price_per_kwh"][t] = price
                 rows["p2p_kwh"][t] = volume
                 rows["grid_import_kwh"][t] = bill.grid_import_kwh.sum()
                 rows["grid_export_kwh"][t] = bill.grid_export_kwh.sum()
+                rows["imbalance_kwh"][t] = bill.imbalance_kwh.sum()
+                rows["imbalance_cost"][t] = bill.imbalance_cost.sum()
                 rows["cost"][t] = bill.cost.sum()
                 rows["baseline_cost"][t] = base_cost.sum()
                 rows["grid_fees"][t] = bill.fees.sum()
@@ -196,7 +200,7 @@ def simulate(
                     trade_parts.append((
                         np.full(len(pairing.buyer), t), pairing.buyer, pairing.seller,
                         pairing.energy_kwh, pairing.price_per_kwh, pairing.seller_price_per_kwh,
-                        trade_fee,
+                        trade_fee, pairing.buy_kind, pairing.sell_kind,
                     ))
                 if match.volume_kwh > showcase.volume_kwh:
                     buy = plan.is_buy
@@ -294,7 +298,7 @@ def _record_agents(
 def _write_trades(writer: TradesWriter, parts: list[tuple[np.ndarray, ...]]) -> None:
     if not parts:
         return
-    t, buyer, seller, energy, price, seller_price, fee = (
+    t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    writer.write_block(t, buyer, seller, energy, price, seller_price, fee)
+    writer.write_block(t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind)

@@ -12,7 +12,8 @@ connection (:func:`agents.meters.as_metered`); price takers bid ``retail − fee
 own :meth:`agents.community.Community.outcome` for the physics; the live market, which
 knows only what the agents sent, passes its book-keeping equivalent. Either way the
 orders are cleared, checked on the feeder, re-cleared if needed and settled by this one
-piece of code.
+piece of code: on what the households metered, against what their orders (and the
+feeder's instructions) committed them to (:mod:`market.settlement`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from agents.community import Flows, Plan
+from agents.community import KIND_NET, Flows, Plan
 from agents.ev import EvSchedule, EvWindow, draw_ev_schedule
 from agents.households import Households, HouseholdSpec, sample_households
 from agents.meters import as_metered, without_devices
@@ -31,9 +32,9 @@ from agents.profiles import ProfileSource, Site
 from agents.strategy import PriceBand, draw_limit_prices
 from grid import electrical_distance_pu
 from market.fees import distance_fee_per_kwh
-from market.mechanisms import ARRAY_MECHANISMS, SINGLE_PRICE, ArrayMechanism
+from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
 from market.quality import welfare
-from market.settlement import Bill, Tariffs, settle, trade_payments
+from market.settlement import Bill, Tariffs, committed_net_kwh, settle, trade_payments
 from market.uniform import Matching, clear_uniform
 from scenarios.grid_stage import GridOutcome, GridStage, Pairing
 from scenarios.schema import Scenario
@@ -231,16 +232,19 @@ def clear_plan(
     sell = np.flatnonzero(~plan.is_buy)
     bq, bp = plan.energy_kwh[buy], plan.price_per_kwh[buy]
     sq, sp = plan.energy_kwh[sell], plan.price_per_kwh[sell]
-    match = core(bq, bp, sq, sp, rng)
+    owners = plan.household[buy], plan.household[sell]
+    match = core(bq, bp, sq, sp, rng, buy_owner=owners[0], sell_owner=owners[1])
     filled = np.zeros(len(plan.energy_kwh))
     filled[buy] = match.buy_filled_kwh
     filled[sell] = match.sell_filled_kwh
     pairing = Pairing(
-        buyer=plan.household[buy][match.trade_buy],
-        seller=plan.household[sell][match.trade_sell],
+        buyer=owners[0][match.trade_buy],
+        seller=owners[1][match.trade_sell],
         energy_kwh=match.trade_kwh,
         price_per_kwh=match.buyer_price_per_kwh,
         seller_price_per_kwh=match.seller_price_per_kwh,
+        buy_kind=plan.kind[buy][match.trade_buy],
+        sell_kind=plan.kind[sell][match.trade_sell],
     )
     got = welfare(bp, sp, match)
     best = got if optimal else welfare(bp, sp, clear_uniform(bq, bp, sq, sp))
@@ -298,6 +302,9 @@ class StepResult:
     outcome: GridOutcome | None
     trade_fee: np.ndarray
     bill: Bill
+    committed_net_kwh: np.ndarray
+    """What the orders and the feeder's instructions committed each household to inject
+    [kWh]: a later, corrected reading is settled against it (:func:`market.settlement.settle`)."""
     violations_before_reclear: int = 0
 
 
@@ -309,11 +316,19 @@ class MarketStep:
         self.n = n_households
         self.grid = grid
         self.fees = GridFees(scenario, grid)
-        self.core: ArrayMechanism = ARRAY_MECHANISMS[mk.mechanism]
+        band = price_band(scenario)
+        # McAfee closes a book with an exhausted side at the outside prices
+        self.core: ArrayMechanism = array_mechanism(
+            mk.mechanism, outside_bid_per_kwh=band.low, outside_ask_per_kwh=band.high
+        )
         self.optimal = mk.mechanism in SINGLE_PRICE
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
         self.tariffs = Tariffs(
-            mk.retail_price_per_kwh, mk.feed_in_price_per_kwh, mk.grid_fee_per_kwh
+            mk.retail_price_per_kwh,
+            mk.feed_in_price_per_kwh,
+            mk.grid_fee_per_kwh,
+            mk.imbalance_shortfall_price_per_kwh,
+            mk.imbalance_surplus_price_per_kwh,
         )
 
     def run(
@@ -323,8 +338,12 @@ class MarketStep:
         bg_p: np.ndarray | None = None,
         bg_q: np.ndarray | None = None,
     ) -> StepResult:
-        """Clear ``plan``; ``flows_of`` turns fills into what the households did."""
+        """Clear ``plan``; ``flows_of`` turns fills into what the households did (the
+        metered side of the bill: generation − demand − battery − ev); the plan's orders,
+        their fills and the feeder's instructions are the committed side
+        (:mod:`market.settlement`)."""
         n, grid = self.n, self.grid
+        submitted = plan
         cleared = clear_plan(plan, self.core, self.rng, self.optimal)
         match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
         price, volume = match.price_per_kwh, match.volume_kwh
@@ -361,12 +380,15 @@ class MarketStep:
             elif outcome.recleared:
                 deferred = outcome.ev_deferred_kwh
                 order_filled = outcome.filled_kwh
-                flows = flows_of(plan, outcome.filled_kwh, deferred)
+                pairing = outcome.pairing
+                # fills that no counterparty's limit accepts are not traded (pair_fills)
+                bought, sold = pairing.traded_kwh(n)
+                flows = replace(flows_of(plan, outcome.filled_kwh, deferred),
+                                bought_kwh=bought, sold_kwh=sold)
                 curtailed = outcome.curtailed_kwh
                 generation = generation - curtailed
                 net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
                 outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
-                pairing = outcome.pairing
                 volume = float(pairing.energy_kwh.sum())
                 price = (
                     float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))
@@ -382,8 +404,19 @@ class MarketStep:
             pairing.seller_price_per_kwh,
         )
         trade_fee = self.fees.per_trade(pairing)
+        committed = committed_net_kwh(
+            n,
+            submitted.household,
+            submitted.is_buy,
+            submitted.kind != KIND_NET,
+            submitted.energy_kwh,
+            order_filled,
+        )
+        # the feeder's instructions: curtailed PV not injected, postponed EV charging not drawn
+        committed = committed - curtailed + (0.0 if deferred is None else deferred)
         bill = settle(
             net,
+            committed,
             flows.bought_kwh,
             flows.sold_kwh,
             paid,
@@ -407,5 +440,6 @@ class MarketStep:
             outcome=outcome,
             trade_fee=trade_fee,
             bill=bill,
+            committed_net_kwh=committed,
             violations_before_reclear=before,
         )

@@ -28,6 +28,8 @@ MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"
 
 # Columns of agents.parquet after t, agent_id and bus, in order; float64, [kWh] or money.
+# grid_import/export_kwh are metered (imbalance included); imbalance_kwh is metered minus
+# committed net (positive: surplus), imbalance_cost its money (market.settlement).
 AGENT_VALUE_COLUMNS = (
     "generation_kwh",
     "demand_kwh",
@@ -40,6 +42,8 @@ AGENT_VALUE_COLUMNS = (
     "sold_p2p_kwh",
     "grid_import_kwh",
     "grid_export_kwh",
+    "imbalance_kwh",
+    "imbalance_cost",
     "cost",
     "baseline_cost",
 )
@@ -49,23 +53,30 @@ _COMPRESSION_LEVEL = 1
 
 
 class TableStream:
-    """Append record batches of one schema to a Parquet file."""
+    """Append record batches of one schema to a Parquet file, created on the first write:
+    a stream never written (the feeder tables of a live market) leaves no file."""
 
     def __init__(self, path: Path, schema: pa.Schema, dictionary_columns: list[str]) -> None:
         self.path = path
-        self._writer = pq.ParquetWriter(
-            path,
-            schema,
-            compression=_COMPRESSION,
-            compression_level=_COMPRESSION_LEVEL,
-            use_dictionary=dictionary_columns,
-        )
+        self.schema = schema
+        self._dictionary_columns = dictionary_columns
+        self._writer: pq.ParquetWriter | None = None
 
     def write(self, columns: Mapping[str, pa.Array | np.ndarray]) -> None:
-        self._writer.write_table(pa.table(dict(columns), schema=self._writer.schema))
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(
+                self.path,
+                self.schema,
+                compression=_COMPRESSION,
+                compression_level=_COMPRESSION_LEVEL,
+                use_dictionary=self._dictionary_columns,
+            )
+        self._writer.write_table(pa.table(dict(columns), schema=self.schema))
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _id_type() -> pa.DataType:
@@ -126,12 +137,18 @@ class TradesWriter:
             pa.field("price_per_kwh", pa.float64()),
             pa.field("seller_price_per_kwh", pa.float64()),
             pa.field("grid_fee", pa.float64()),
+            pa.field("buy_kind", _id_type()),
+            pa.field("sell_kind", _id_type()),
         ]
     )
+    """``buy_kind``/``sell_kind``: which of the buyer's and the seller's orders the trade
+    fills (``net``, ``battery``, ``ev``: with ``t``, the agent and the side, one row of
+    books.parquet, whose limit the trade's price respects)."""
 
     def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
         self._ids = pa.array(agent_ids.astype(str), pa.string())
-        self._stream = TableStream(out_dir / TRADES_FILE, self.SCHEMA, ["buyer_id", "seller_id"])
+        self._stream = TableStream(out_dir / TRADES_FILE, self.SCHEMA,
+                                   ["buyer_id", "seller_id", "buy_kind", "sell_kind"])
         self.rows = 0
 
     def write_block(
@@ -143,8 +160,12 @@ class TradesWriter:
         price_per_kwh: np.ndarray,
         seller_price_per_kwh: np.ndarray,
         grid_fee: np.ndarray,
+        buy_kind: np.ndarray,
+        sell_kind: np.ndarray,
     ) -> None:
-        """Write a block of trades; ``buyer``/``seller`` are household rows."""
+        """Write a block of trades; ``buyer``/``seller`` are household rows, the kinds
+        ``agents.community.KIND_*`` of the orders they fill."""
+        kinds = BooksWriter.KINDS
         self._stream.write(
             {
                 "t": t.astype(np.int32),
@@ -154,6 +175,8 @@ class TradesWriter:
                 "price_per_kwh": price_per_kwh,
                 "seller_price_per_kwh": seller_price_per_kwh,
                 "grid_fee": grid_fee,
+                "buy_kind": pa.DictionaryArray.from_arrays(buy_kind.astype(np.int32), kinds),
+                "sell_kind": pa.DictionaryArray.from_arrays(sell_kind.astype(np.int32), kinds),
             }
         )
         self.rows += len(t)
