@@ -57,7 +57,7 @@ class OwnNeed:
         self.forecast_kwh = np.zeros((intervals_per_day, len(self.rows)))
         self._seen = np.zeros(intervals_per_day, dtype=bool)
         self._need: np.ndarray | None = None
-        self._surplus_cum = np.zeros((2 * intervals_per_day + 1, len(self.rows)))
+        self._surplus_cum = np.zeros((3 * intervals_per_day + 1, len(self.rows)))
 
     @property
     def ready(self) -> bool:
@@ -76,7 +76,7 @@ class OwnNeed:
             self._seen[slot] = True
         if slot == len(self._seen) - 1 and self._seen.all():
             self._need = self._derive()
-            surplus = np.maximum(np.tile(self.forecast_kwh, (2, 1)), 0.0)
+            surplus = np.maximum(np.tile(self.forecast_kwh, (3, 1)), 0.0)
             self._surplus_cum[1:] = np.cumsum(surplus, axis=0)
 
     def _derive(self) -> np.ndarray:
@@ -101,8 +101,8 @@ class OwnNeed:
 
     def surplus_kwh(self, slot: int, intervals: np.ndarray) -> np.ndarray:
         """Forecast own surplus [kWh AC] over ``intervals`` intervals (each household's
-        own count, at most a day) from the start of this interval of the day."""
-        k = np.clip(intervals[self.rows], 0, len(self._seen))
+        own count, at most two days) from the start of this interval of the day."""
+        k = np.clip(intervals[self.rows], 0, 2 * len(self._seen))
         cum = self._surplus_cum
         out = np.zeros(self.n)
         out[self.rows] = cum[slot + k, np.arange(len(self.rows))] - cum[slot]

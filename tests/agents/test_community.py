@@ -215,14 +215,16 @@ def test_limits_cover_losses_and_fee() -> None:
 
 
 def test_price_aware_ev_leaves_room_for_the_households_own_surplus() -> None:
-    """Two plain 60 kWh cars at home all along (departure SoC 48 kWh, eta 1, chargers
-    that never bind in 6 h), 1 kWh demand every interval; household 1 also has 4 kWh of
-    PV surplus at midday. Cheap mornings (buy signal at interval 1 only).
+    """Two plain 60 kWh cars at home (departure SoC 48 kWh, eta 1, chargers that never
+    bind in 6 h), 1 kWh demand every interval; household 1 also has 4 kWh of PV surplus
+    at midday. Cheap mornings (buy signal at interval 1 only).
 
     Day 1 learns: car 1 arrives at 45 kWh, charges 3 kWh at once and soaks up the 4 kWh
     at midday (52 kWh); car 0 stays at 48. Day 2 morning: car 0 bids for its whole
-    12 kWh of room; car 1 has 8 kWh of room, but its own 4 kWh surplus comes at midday,
-    so it bids for 4 kWh only (buying 8 would push its own PV out to be sold for less).
+    12 kWh of room. Car 1 has 8 kWh of room: leaving in 4 intervals, it will still see
+    one midday's 4 kWh surplus and bids for 4 kWh (buying 8 would push its own PV out to
+    be sold for less); staying (the forecast looks two days ahead) it would see 8 kWh
+    and bids for nothing.
     """
     hh = _households(
         2,
@@ -238,7 +240,7 @@ def test_price_aware_ev_leaves_room_for_the_households_own_surplus() -> None:
     community.ev_soc_kwh = np.array([48.0, 45.0])
     day = np.array([[-1.0, -1.0], [-1.0, -1.0], [-1.0, 4.0], [-1.0, -1.0]])
 
-    def interval(slot: int) -> dict:
+    def interval(slot: int, left: int = 10**9, apply: bool = True) -> dict:
         net = day[slot]
         plan = community.plan(
             slot,
@@ -248,10 +250,11 @@ def test_price_aware_ev_leaves_room_for_the_households_own_surplus() -> None:
             np.full(2, 0.1),
             np.ones(2, bool),
             np.zeros(2),
-            np.full(2, 10**9),
+            np.full(2, left),
         )
         flexible = plan.kind == KIND_EV
-        community.apply(plan, np.zeros(len(plan.energy_kwh)))
+        if apply:
+            community.apply(plan, np.zeros(len(plan.energy_kwh)))
         return {
             int(h): (float(e), float(p))
             for h, e, p in zip(
@@ -265,4 +268,5 @@ def test_price_aware_ev_leaves_room_for_the_households_own_surplus() -> None:
     assert [interval(s) for s in range(4)] == [{}, {}, {}, {}]
     np.testing.assert_allclose(community.ev_soc_kwh, [48.0, 52.0])
     assert interval(0) == {}
-    assert interval(1) == {0: (12.0, 0.10), 1: (4.0, 0.10)}
+    assert interval(1, apply=False) == {0: (12.0, 0.10)}
+    assert interval(1, left=4) == {0: (12.0, 0.10), 1: (4.0, 0.10)}
