@@ -75,9 +75,7 @@ class AgentFleet:
         self.ipd = sim.intervals_per_day
         self.storage = None
         if scenario.community.storage_strategy == "price_aware":
-            self.storage = PriceAwareStorage(
-                self.inputs.band, self.ipd, scenario.community.battery_round_trip_efficiency
-            )
+            self.storage = PriceAwareStorage(self.inputs.band, self.ipd)
         self.community = Community(hh, sim.interval_hours, self.storage)
         self.stats = FleetStats()
         self.done = threading.Event()

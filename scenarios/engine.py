@@ -106,8 +106,7 @@ def simulate(
     grid = GridStage(scenario, n, out_dir) if scenario.grid.check != "off" else None
     storage = None
     if scenario.community.storage_strategy == "price_aware":
-        storage = PriceAwareStorage(inputs.band, ipd,
-                                    scenario.community.battery_round_trip_efficiency)
+        storage = PriceAwareStorage(inputs.band, ipd)
     community = Community(hh, dt_h, storage)
     baseline = Baseline(scenario, hh, grid)
     step = MarketStep(scenario, n, grid)
