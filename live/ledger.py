@@ -5,6 +5,11 @@ A market killed at any moment leaves either a whole last line or a torn one; ope
 the ledger drops a torn tail, so the last whole line is the last committed interval.
 A restarted market resumes after it, re-publishes that interval's result and
 settlements (agents ignore repeats), and so never settles an interval twice.
+
+Besides the interval records, a *correction record* (``{"corrects_after": t, …}``) may
+follow the last interval: the late meter energy settled after the run's last gate
+(:mod:`live.corrections`). It does not advance the interval count; its ``meters`` state
+supersedes the interval's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class Ledger:
         self.path = directory / LEDGER_FILE
         self.community = community
         self.last: dict[str, Any] | None = None
+        self.tail: list[dict[str, Any]] = []
+        """The correction records after :attr:`last`."""
         self.count = 0
         self.torn_bytes = 0
         self._recover()
@@ -55,10 +62,15 @@ class Ledger:
                     f"{self.path} belongs to community {rec.get('community')!r}, "
                     f"not {self.community!r}"
                 )
-            if self.last is not None and rec["t"] != self.last["t"] + 1:
-                raise LedgerError(f"{self.path}: interval {rec['t']} follows {self.last['t']}")
-            self.last = rec
-            self.count += 1
+            if "corrects_after" in rec:
+                if self.last is None or rec["corrects_after"] != self.last["t"]:
+                    raise LedgerError(f"{self.path}: a correction record out of place")
+                self.tail.append(rec)
+            else:
+                if self.last is not None and rec["t"] != self.last["t"] + 1:
+                    raise LedgerError(f"{self.path}: interval {rec['t']} follows {self.last['t']}")
+                self.last, self.tail = rec, []
+                self.count += 1
             pos = end + 1
             good = pos
         if good < len(data):
@@ -73,19 +85,32 @@ class Ledger:
         """The first interval not yet committed."""
         return 0 if self.last is None else int(self.last["t"]) + 1
 
+    @property
+    def latest(self) -> dict[str, Any] | None:
+        """The last record of either kind (whose ``meters`` state is current)."""
+        return self.tail[-1] if self.tail else self.last
+
     def append(self, record: dict[str, Any]) -> None:
         """Commit one interval: written, flushed and fsynced before returning."""
         if record["t"] != self.next_t:
             raise LedgerError(
                 f"interval {record['t']} committed out of order (next is {self.next_t})"
             )
+        self.last, self.tail = self._write(record), []
+        self.count += 1
+
+    def append_corrections(self, record: dict[str, Any]) -> None:
+        """Commit a correction record after the last interval (same guarantees)."""
+        if self.last is None:
+            raise LedgerError("a correction record before any interval")
+        self.tail.append(self._write({"corrects_after": self.last["t"], **record}))
+
+    def _write(self, record: dict[str, Any]) -> dict[str, Any]:
         record = {"community": self.community, **record}
-        line = encode(record) + b"\n"
-        self._fh.write(line)
+        self._fh.write(encode(record) + b"\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self.last = record
-        self.count += 1
+        return record
 
     def close(self) -> None:
         self._fh.close()

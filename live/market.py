@@ -14,10 +14,13 @@ Per interval ``t``:
    order never matters — and run it through the batch engine's own step
    (:class:`scenarios.interval.MarketStep`: clear, grid check and re-clear, settle);
 5. append the interval to the ledger (fsync), then publish ``market/result`` and every
-   household's ``agents/<id>/settlement``.
+   household's ``agents/<id>/settlement``, and the corrections of earlier settlements
+   whose late meter energy has come (:mod:`live.corrections`).
 
-Meter-backed households' readings come from their meters (:mod:`agents.meters`); the
-market places their orders (price takers unless the scenario names a strategy).
+Meter-backed households' readings come from their meters (:mod:`agents.meters`,
+:mod:`agents.meter_tracker`: samples outside the window around the market's clock are
+rejected); the market places their orders (price takers unless the scenario names a
+strategy). After the last interval it waits one gate for late meters' energy.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,8 +40,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from agents.community import KIND_NET, TINY_KWH, Flows, Plan
-from agents.meters import MeterPayloadError, MeterTracker, Sample, read_meter
+from agents.meter_tracker import MeterTracker, check_window
+from agents.meters import MeterPayloadError, is_companion, read_meter
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
+from live.corrections import MeterCorrections
 from live.ledger import Ledger, rng_from_json, rng_to_json
 from live.protocol import (
     Order,
@@ -123,6 +128,8 @@ class IntervalBook:
     reports: int = 0
     unreported: Counter = field(default_factory=Counter)
     """Rejections per category beyond the interval's report budget."""
+    estimated: set[int] = field(default_factory=set)
+    """Meter-backed households settled with an estimate (their meter was late)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,10 @@ class MarketStats:
     order_messages: int = 0
     orders: int = 0
     meter_samples: int = 0
+    meter_companions: int = 0
+    """Messages a real meter sends besides its energy (Tasmota STATE, LWT, …), ignored."""
+    corrections: int = 0
+    """Settlements re-issued with the late meters' true energy."""
     rejected: Counter = field(default_factory=Counter)
     behind: int = 0
     max_lag_s: float = 0.0
@@ -204,11 +215,16 @@ class MarketService:
             GridStage(scenario, n, state_dir / "grid") if scenario.grid.check != "off" else None
         )
         self.step = MarketStep(scenario, n, self.grid)
+        self.corrections = MeterCorrections(
+            {m.id: m.household for m in live.meters}, self.step.tariffs
+        )
         self.ledger = Ledger(state_dir, self.topics.community)
         if self.ledger.last is not None and "rng" in self.ledger.last:
             self.step.rng.bit_generator.state = rng_from_json(self.ledger.last["rng"])
-        if self.ledger.last is not None and "meters" in self.ledger.last:
-            self._restore_meters(self.ledger.last["meters"])
+        latest = self.ledger.latest
+        if latest is not None and "meters" in latest:
+            self._restore_meters(latest["meters"])
+            self.corrections.restore(latest.get("estimates", []))
         self.stats = MarketStats()
         self._lock = threading.Lock()
         self._book = IntervalBook(self.ledger.next_t)
@@ -350,14 +366,20 @@ class MarketService:
                 raise Rejected(f"unknown meter {meter_id!r}")
             if meter.format != fmt:
                 raise Rejected(f"meter {meter_id!r} is a {meter.format} meter, not {fmt}")
+            if is_companion(fmt, suffix):  # a real device's STATE, LWT, …: not energy
+                self.stats.meter_companions += 1
+                return
             if self._flooding(topic, meter_id, 4 * self.scenario.live.max_messages_per_interval):
                 return
             if len(payload) > self.scenario.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self._lock:
+                now = self._sim_now()
                 if sample.time_s is None:  # stamp it with the simulated time of arrival
-                    sample = _stamped(sample, self._sim_now())
+                    sample = replace(sample, time_s=now)
+                open_start = self.stamps[0].timestamp() + self._book.t * self.interval_s
+                check_window(sample.time_s, open_start, now, self.interval_s)
                 self.trackers[meter_id].add(sample)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
@@ -408,7 +430,7 @@ class MarketService:
                 began = time.perf_counter()
                 record = self._clear(t)
                 if self.trackers:
-                    record["meters"] = self._meter_state()
+                    record |= self._meter_state()
                 self.ledger.append(record)
                 self._publish(record)
                 # what outlives the interval (its result, the book) is done with: out of
@@ -426,6 +448,7 @@ class MarketService:
                     next_start = time.time()
                 t += 1
             if t >= self.end:
+                self._close_out(wall_len)
                 self.bus.publish(self.topics.clock, {"v": 1, "t": t, "done": True}, retain=True)
             self.bus.drain(30.0)
         finally:
@@ -489,28 +512,20 @@ class MarketService:
         self._report_dropped(book)
 
     def _meter_state(self) -> dict[str, Any]:
-        """Every meter tracker's state (last sample, energy already spread onto later
-        intervals, counter resets and gaps), committed with the interval so that a
+        """Every meter tracker's state (last sample, energy not yet final, open
+        estimates, counter resets and gaps), committed with the interval so that a
         restarted market continues each meter's counters where they were."""
         with self._lock:
             return {
-                meter_id: {
-                    "last": None if tr.last is None else asdict(tr.last),
-                    "energy": {str(k): list(v) for k, v in tr.energy.items()},
-                    "resets": tr.resets,
-                    "gaps": tr.gaps,
-                }
-                for meter_id, tr in self.trackers.items()
+                "meters": {meter_id: tr.state() for meter_id, tr in self.trackers.items()},
+                "estimates": self.corrections.state(),
             }
 
     def _restore_meters(self, state: dict[str, Any]) -> None:
         for meter_id, st in state.items():
             tr = self.trackers.get(meter_id)
-            if tr is None:  # the scenario no longer maps that meter
-                continue
-            tr.last = None if st.get("last") is None else Sample(**st["last"])
-            tr.energy = {int(k): [float(x) for x in v] for k, v in st.get("energy", {}).items()}
-            tr.resets, tr.gaps = int(st.get("resets", 0)), int(st.get("gaps", 0))
+            if tr is not None:  # else the scenario no longer maps that meter
+                tr.restore(st)
 
     def collecting(self, t: int) -> bool:
         """Whether the gate of interval ``t`` is open (its clock has been published)."""
@@ -535,10 +550,10 @@ class MarketService:
         meter_orders: dict[int, Order] = {}
         for m in self.scenario.live.meters:
             row = self.row[m.household]
-            tracker = self.trackers[m.id]
-            if not tracker.covers(t):
+            imp, exp, estimated = self.trackers[m.id].settle(t)
+            if estimated:
                 incomplete += 1
-            imp, exp = tracker.take(t)
+                book.estimated.add(row)
             gen[row], demand[row] = exp, imp
             net = exp - imp
             if m.strategy == "price_taker" or bids is None or asks is None:
@@ -590,6 +605,7 @@ class MarketService:
 
     def _clear(self, t: int) -> dict[str, Any]:
         with self._lock:
+            corrections = self.corrections.due(self.trackers)  # before t's gate expires any
             plan, where, counts = self._plan(t)
             if self.listeners:  # the in-process dashboard also sees the readings
                 self._told_readings = {
@@ -672,11 +688,16 @@ class MarketService:
             },
         }
         settlements = self._settlements(t, res, where)
+        with self._lock:
+            for m in self.scenario.live.meters:
+                if t in self.trackers[m.id].pending:
+                    self.corrections.hold(m.id, settlements[m.household])
         return {
             "t": t,
             "result": result,
             "settlements": settlements,
             "rng": rng_to_json(self.step.rng.bit_generator.state),
+            **({"corrections": corrections} if self.trackers else {}),
         }
 
     def _settlements(
@@ -738,6 +759,8 @@ class MarketService:
             out[ids[row]] = {
                 "v": 1,
                 "t": t,
+                "version": 1,
+                "estimated": row in self._book.estimated,
                 "price_per_kwh": price,
                 "filled_kwh": [f[i] for i in sorted(f)],
                 "bought_kwh": bought[row],
@@ -763,6 +786,7 @@ class MarketService:
         self.bus.publish(self.topics.result, record["result"])
         for agent, payload in record["settlements"].items():
             self.bus.publish(self.topics.settlement(agent), payload)
+        self._publish_corrections(record)
         readings, self._told_readings = self._told_readings, {}
         for listener in self.listeners:
             try:
@@ -783,9 +807,34 @@ class MarketService:
         self.stats.republished += 1
         self.log(f"resuming after committed interval {record['t']}")
         self._publish(record)
+        for tail in self.ledger.tail:
+            self._publish_corrections(tail)
 
+    def _publish_corrections(self, record: dict[str, Any]) -> None:
+        for item in record.get("corrections", []):
+            self.bus.publish(self.topics.settlement(item["agent"]), item["settlement"])
+            self.stats.corrections += 1
 
-def _stamped(sample: Any, time_s: float) -> Any:
-    from dataclasses import replace
-
-    return replace(sample, time_s=time_s)
+    def _close_out(self, wall_len: float) -> None:
+        """After the last gate: wait (one gate at most) for the late meters to reach the
+        last interval, then commit and publish the corrections they allow."""
+        if not self.corrections.pending():
+            return
+        live, last = self.scenario.live, self.end - 1
+        wait = live.gate_fraction * wall_len if wall_len > 0 else live.complete_timeout_s
+        with self._lock:
+            self._book = IntervalBook(self.end, closed=True)
+            self._wall_start, self._wall_len = time.time(), max(wall_len, 1e-9)
+        deadline = time.time() + wait
+        while not self._stop.is_set() and time.time() < deadline:
+            self._changed.clear()
+            with self._lock:
+                if all(tr.covers(last) for tr in self.trackers.values() if tr.pending):
+                    break
+            self._changed.wait(0.05)
+        with self._lock:
+            corrections = self.corrections.due(self.trackers)
+        if corrections:
+            record = {"corrections": corrections, **self._meter_state()}
+            self.ledger.append_corrections(record)
+            self._publish_corrections(record)
