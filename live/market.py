@@ -393,7 +393,11 @@ class MarketService:
     def _sim_now(self) -> float:
         t = self._book.t
         start = self.stamps[min(t, len(self.stamps) - 1)].timestamp()
-        frac = min(max((time.time() - self._wall_start) / self._wall_len, 0.0), 1.0)
+        frac = (time.time() - self._wall_start) / self._wall_len
+        if self.speed <= 0:  # unpaced: the open interval's end at most
+            frac = min(max(frac, 0.0), 1.0)
+        # paced, simulated time runs on with the wall clock between gates (arrival stamps
+        # of meters without a time keep their order)
         return start + frac * self.interval_s
 
     # --- the interval loop ------------------------------------------------------------
