@@ -28,7 +28,7 @@ import pytest
 
 from live.emulator import MeterEmulator
 from live.ledger import read_ledger
-from live.market import MarketService
+from live.market import MarketService, topics_for
 from scenarios.loader import load_scenario
 from scenarios.schema import Scenario
 
@@ -329,3 +329,98 @@ def test_shelly_gen2_without_ts_keeps_its_counters(mosquitto, tmp_path: Path) ->
         want_imp, want_exp = profile[meter.household]
         assert want_exp > 0.1
         assert imp == pytest.approx(want_imp, rel=0.15) and exp == pytest.approx(want_exp, rel=0.15)
+
+
+LATE = """
+name = "meters-late-restart"
+[simulation]
+start = "2026-06-01"
+days = 1
+interval_minutes = 30
+seed = 8
+[community]
+households = 4
+[grid]
+check = "off"
+[live]
+close_when_complete = true
+complete_timeout_s = 0.5
+"""
+FIRST_RUN, SECOND_RUN = 3, 6
+
+
+class LateMeters(MeterEmulator):
+    """Each interval's last sample (at its end) comes with the next clock: every gate
+    closes (after ``complete_timeout_s``) with the meters short of the interval's end."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held: list[tuple[Any, ...]] = []
+
+    def publish_interval(self, t: int) -> None:
+        held, self.held = self.held, []
+        for sample in held:
+            super()._publish(*sample)
+        super().publish_interval(t)
+
+    def _publish(self, meter: Any, time_s: float, *rest: Any) -> None:
+        if (time_s - self.inputs.stamps[0].timestamp()) % self.interval_s == 0 and time_s > (
+            self.inputs.stamps[0].timestamp()
+        ):
+            self.held.append((meter, time_s, *rest))
+        else:
+            super()._publish(meter, time_s, *rest)
+
+
+def test_a_restarted_market_still_corrects_its_estimates(mosquitto, tmp_path: Path) -> None:
+    """The first market stops after interval 2 with interval 2 estimated (its meters'
+    last samples come with the next clock); the ledger holds that estimate, and the
+    restarted market re-issues it (``version`` 2) with the true energy. Every interval
+    but the very last ends with the profile's energy, exactly."""
+    path = tmp_path / "late.toml"
+    path.write_text(LATE + FOUR_METERS, encoding="utf-8")
+    scenario = load_scenario(path)
+    config, state = mosquitto.config, tmp_path / "state"
+    with recording(config, topics_for(scenario).root) as got:
+        first = LateMeters(scenario, config).start()
+        try:
+            MarketService(scenario, config, state, speed=0, intervals=FIRST_RUN).run()
+        finally:
+            first.stop()
+        estimates = read_ledger(state)[-1]["estimates"]
+        assert {e["settlement"]["t"] for e in estimates} == {FIRST_RUN - 1}
+        assert len(estimates) == 4
+
+        market = MarketService(scenario, config, state, speed=0, intervals=SECOND_RUN)
+        second = LateMeters(scenario, config)
+        second.import_kwh, second.export_kwh = first.import_kwh, first.export_kwh
+        second.last_t, second.held = first.last_t, first.held
+        runner = threading.Thread(target=market.run, daemon=True)
+        runner.start()
+        deadline = time.monotonic() + 30
+        while not market.collecting(FIRST_RUN):  # the clock the meters see is t=3's
+            assert time.monotonic() < deadline and runner.is_alive()
+            time.sleep(0.01)
+        second.start()
+        try:
+            runner.join(60)
+            assert not runner.is_alive(), "the restarted market did not finish"
+        finally:
+            second.stop()
+    assert got["errors"] == []
+    final = final_versions(got["settlement"])
+    for i, meter in enumerate(second.meters):
+        for t in range(SECOND_RUN):
+            s = final[(meter.household, t)]
+            imp, exp = (float(x[i]) for x in second._energy(t))
+            if t == SECOND_RUN - 1:  # its last sample never came: the estimate stands
+                assert s["version"] == 1 and s["estimated"]
+                continue
+            assert s["version"] == 2 and not s["estimated"], (meter.id, t)
+            assert (s["demand_kwh"], s["generation_kwh"]) == pytest.approx((imp, exp), abs=1e-9)
+    corrected_after_restart = [
+        c["settlement"]["t"]
+        for r in read_ledger(state)[FIRST_RUN:]
+        for c in r.get("corrections", [])
+    ]
+    assert corrected_after_restart.count(FIRST_RUN - 1) == 4
