@@ -25,10 +25,14 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
     nodal_price_per_kwh}]``, ``lines: [{line, from_bus, to_bus, p_kw, q_kvar,
     loading_frac}]`` (NaN as null);
     ``counts``: ``readings``, ``order_messages``, ``orders``, ``meter_readings``,
-    ``meters_incomplete``, ``missing_agents``.
+    ``meters_incomplete`` (meters short of the interval's end at its gate: their
+    households are settled with an estimate), ``missing_agents``.
 
 ``agents/<agent_id>/settlement``, one per household and interval:
-    ``t``, ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
+    ``t``, ``version`` (1; re-issued as k+1 when a late meter's true energy arrives, see
+    :mod:`live.corrections`: the last version counts), ``estimated`` (true when the
+    household's meter was late at the gate and its energy is a substitute value),
+    ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
     ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh``, ``paid``,
     ``received``, ``fees``, ``cost`` (positive when the household pays),
     ``ev_deferred_kwh``, ``curtailed_kwh``, ``generation_kwh`` (after curtailment),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -424,3 +426,54 @@ def test_a_restarted_market_still_corrects_its_estimates(mosquitto, tmp_path: Pa
         for c in r.get("corrections", [])
     ]
     assert corrected_after_restart.count(FIRST_RUN - 1) == 4
+
+
+def test_meters_emulate_file_publishes_every_meter_the_file_declares(
+    mosquitto, tmp_path: Path
+) -> None:
+    """``p2pgrid meters emulate FILE`` (as the README writes it): one clock, then done;
+    every declared meter (tasmota, shelly, dsmr, generic) publishes its native topics."""
+    path = tmp_path / "late.toml"
+    path.write_text(LATE + FOUR_METERS, encoding="utf-8")
+    root = topics_for(load_scenario(path)).root
+    seen: set[str] = set()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="watcher")
+    client.on_message = lambda c, u, msg: seen.add(msg.topic[len(root) + 1 :])
+    ready = threading.Event()
+    client.on_subscribe = lambda *_: ready.set()
+    client.on_connect = lambda c, *_: c.subscribe(f"{root}/meters/#", 1)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    assert ready.wait(10)
+    clock = {"v": 1, "t": 0, "interval_start": "2026-06-01T00:00:00+02:00"}
+    client.publish(f"{root}/clock", json.dumps(clock), qos=1, retain=True).wait_for_publish(10)
+    cli = (sys.executable, "-c", "from p2pgrid.cli import main; main()")
+    url = f"mqtt://127.0.0.1:{mosquitto.port}"
+    proc = subprocess.Popen(
+        [*cli, "meters", "emulate", str(path), "--broker", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        want = {
+            "meters/tasmota/tas-1/tele/SENSOR",
+            "meters/shelly/shelly-1/status/emdata:0",
+            "meters/shelly/shelly-1/status/em:0",
+            "meters/dsmr/dsmr-1/json",
+            "meters/generic/gen-1/reading",
+        }
+        deadline = time.monotonic() + 60
+        while not want <= seen:
+            assert proc.poll() is None and time.monotonic() < deadline, seen
+            time.sleep(0.05)
+        client.publish(f"{root}/clock", json.dumps({"v": 1, "t": 1, "done": True}), 1, True)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        client.loop_stop()
+        client.disconnect()
+    assert proc.returncode == 0, err.decode()
+    assert b"4 meter(s) (dsmr, generic, shelly, tasmota)" in out
+    assert seen == want
