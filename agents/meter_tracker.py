@@ -3,9 +3,9 @@ their own clock, late, with gaps, resets, repeats, and now and then an absurd ti
 
 The window (:func:`check_window`): a sample dated more than :data:`PAST_INTERVALS`
 intervals before the start of the market's open interval (a pre-NTP ``1970-01-01``
-clock, a stale replay) or more than :data:`AHEAD_INTERVALS` interval after the market's
-simulated now (a clock in 2100, a sample a day ahead) is rejected with its reason and
-never reaches a tracker.
+clock, a stale replay) or more than :data:`AHEAD_INTERVALS` interval after its end (a
+clock in 2100, a sample a day ahead) is rejected with its reason and never reaches a
+tracker.
 
 Counters and power are two streams. A counter sample spreads the difference from the
 previous *counter* sample over the time between them, in proportion to time (a counter
@@ -46,7 +46,8 @@ PAST_INTERVALS = 4
 """Samples dated more than this many intervals before the open interval are rejected;
 an estimated interval stays open for its correction this long."""
 AHEAD_INTERVALS = 1
-"""Samples dated more than this many intervals after the market's now are rejected."""
+"""Samples dated more than this many intervals after the open interval's end are
+rejected."""
 SPREAD_INTERVALS = PAST_INTERVALS + AHEAD_INTERVALS + 2
 """A gap is spread over at most this many intervals (the rest is lumped onto the first)."""
 
@@ -58,9 +59,9 @@ def _when(time_s: float) -> str:
         return f"{time_s:g} s since 1970"
 
 
-def check_window(time_s: float, open_start_s: float, now_s: float, interval_s: float) -> None:
+def check_window(time_s: float, open_start_s: float, interval_s: float) -> None:
     """Raise :class:`MeterPayloadError` unless ``time_s`` is inside the window around the
-    market's open interval (starting at ``open_start_s``) and its simulated ``now_s``."""
+    market's open interval (which starts at ``open_start_s``)."""
     oldest = open_start_s - PAST_INTERVALS * interval_s
     if time_s < oldest:
         raise MeterPayloadError(
@@ -68,11 +69,11 @@ def check_window(time_s: float, open_start_s: float, now_s: float, interval_s: f
             f"the open interval ({_when(open_start_s)}): a meter clock not set (pre-NTP) "
             "or a stale sample"
         )
-    newest = now_s + AHEAD_INTERVALS * interval_s
-    if time_s > newest:
+    end = open_start_s + interval_s
+    if time_s > end + AHEAD_INTERVALS * interval_s:
         raise MeterPayloadError(
-            f"sample dated {_when(time_s)} is more than {AHEAD_INTERVALS} interval ahead "
-            f"of the market's clock ({_when(now_s)})"
+            f"sample dated {_when(time_s)} is more than {AHEAD_INTERVALS} interval after "
+            f"the end of the open interval ({_when(end)}): the meter's clock is ahead"
         )
 
 

@@ -136,8 +136,9 @@ class MeterEmulator:
             self.done.set()
         elif isinstance(clock.get("t"), int):
             with self._lock:
-                self._queue.append(clock["t"])
-                if self._anchor is None:
+                if self.own_clock_s is None:
+                    self._queue.append(clock["t"])
+                elif self._anchor is None:
                     self._anchor = (time.time(), clock["t"])
         self._wake.set()
 

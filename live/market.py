@@ -375,11 +375,10 @@ class MarketService:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self._lock:
-                now = self._sim_now()
                 if sample.time_s is None:  # stamp it with the simulated time of arrival
-                    sample = replace(sample, time_s=now)
+                    sample = replace(sample, time_s=self._sim_now())
                 open_start = self.stamps[0].timestamp() + self._book.t * self.interval_s
-                check_window(sample.time_s, open_start, now, self.interval_s)
+                check_window(sample.time_s, open_start, self.interval_s)
                 self.trackers[meter_id].add(sample)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
