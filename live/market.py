@@ -208,8 +208,8 @@ class MarketService:
             else None
         )
         self.tz = ZoneInfo(sim.timezone)
-        start_s = self.stamps[0].timestamp()
-        self.trackers = {m.id: MeterTracker(start_s, self.interval_s) for m in live.meters}
+        self._start_s = self.stamps[0].timestamp()
+        self.trackers = {m.id: MeterTracker(self._start_s, self.interval_s) for m in live.meters}
         (state_dir / "grid").mkdir(parents=True, exist_ok=True)
         self.grid = (
             GridStage(scenario, n, state_dir / "grid") if scenario.grid.check != "off" else None
@@ -377,7 +377,7 @@ class MarketService:
             with self._lock:
                 if sample.time_s is None:  # stamp it with the simulated time of arrival
                     sample = replace(sample, time_s=self._sim_now())
-                open_start = self.stamps[0].timestamp() + self._book.t * self.interval_s
+                open_start = self._start_s + self._book.t * self.interval_s
                 check_window(sample.time_s, open_start, self.interval_s)
                 self.trackers[meter_id].add(sample)
                 self.stats.meter_samples += 1
@@ -390,8 +390,7 @@ class MarketService:
         self._changed.set()
 
     def _sim_now(self) -> float:
-        t = self._book.t
-        start = self.stamps[min(t, len(self.stamps) - 1)].timestamp()
+        start = self._start_s + self._book.t * self.interval_s  # also past the last interval
         frac = (time.time() - self._wall_start) / self._wall_len
         if self.speed <= 0:  # unpaced: the open interval's end at most
             frac = min(max(frac, 0.0), 1.0)
