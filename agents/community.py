@@ -79,6 +79,34 @@ class Flows:
     ev_soc_kwh: np.ndarray
 
 
+def device_flows(
+    plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray | None = None
+) -> Flows:
+    """Each household's energies with these fills (``filled_kwh`` per order) [kWh].
+
+    Battery and EV: self-consumption plus the flexible orders as filled, less the EV
+    charging the feeder postponed (``ev_deferred_kwh``); P2P bought and sold. States of
+    charge are zeros here (:meth:`Community.outcome` advances them; the live market
+    leaves them to the agents).
+    """
+    n = len(plan.generation_kwh)
+    signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
+    battery = plan.battery_self_kwh + np.bincount(
+        plan.household, signed * (plan.kind == KIND_BATTERY), n
+    )
+    ev = plan.ev_self_kwh + np.bincount(plan.household, signed * (plan.kind == KIND_EV), n)
+    if ev_deferred_kwh is not None:
+        ev = ev - ev_deferred_kwh
+    return Flows(
+        battery_kwh=battery,
+        ev_kwh=ev,
+        bought_kwh=np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n),
+        sold_kwh=np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n),
+        battery_soc_kwh=np.zeros(n),
+        ev_soc_kwh=np.zeros(n),
+    )
+
+
 class Community:
     """The households' device states, advanced one interval at a time.
 
@@ -213,25 +241,18 @@ class Community:
         ``ev_deferrable_kwh``). Pure: the states of charge are not advanced until
         :meth:`commit`.
         """
-        hh, n = self.hh, self.hh.n
-        signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
-        flex_battery = np.bincount(plan.household, signed * (plan.kind == KIND_BATTERY), n)
-        flex_ev = np.bincount(plan.household, signed * (plan.kind == KIND_EV), n)
-        battery = plan.battery_self_kwh + flex_battery
-        ev = plan.ev_self_kwh + flex_ev
-        if ev_deferred_kwh is not None:
-            ev = ev - ev_deferred_kwh
-        bought = np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n)
-        sold = np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n)
-        return Flows(
-            battery_kwh=battery,
-            ev_kwh=ev,
-            bought_kwh=bought,
-            sold_kwh=sold,
+        hh = self.hh
+        flows = device_flows(plan, filled_kwh, ev_deferred_kwh)
+        return replace(
+            flows,
             battery_soc_kwh=next_soc(
-                self.battery_soc_kwh, battery, hh.battery_eta_charge, hh.battery_eta_discharge
+                self.battery_soc_kwh,
+                flows.battery_kwh,
+                hh.battery_eta_charge,
+                hh.battery_eta_discharge,
             ),
-            ev_soc_kwh=next_soc(self.ev_soc_kwh, ev, hh.ev_eta, hh.ev_eta) - plan.ev_drive_kwh,
+            ev_soc_kwh=next_soc(self.ev_soc_kwh, flows.ev_kwh, hh.ev_eta, hh.ev_eta)
+            - plan.ev_drive_kwh,
         )
 
     def commit(self, flows: Flows) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "bdew_h0_kwh_per_kwh",
     "easter_sunday",
     "german_public_holidays",
+    "h0_peak_factor",
     "interval_energy",
 ]
 
@@ -316,3 +317,33 @@ class H0LoadModel:
             daily = np.exp(DAILY_SIGMA * z[1] - 0.5 * DAILY_SIGMA**2)
             out[j] = h * noise * (scale * daily * self.annual_kwh)
         return out.reshape(n_blocks * ipd, n)
+
+
+def h0_peak_factor(times: pd.DatetimeIndex, interval_minutes: int) -> np.ndarray:
+    """The BDEW H0 profile in per unit of its annual peak, per interval.
+
+    The mean of the dynamised H0 profile (:func:`bdew_h0_kwh_per_kwh`, no household shift
+    or noise) over each interval ``[t, t + interval_minutes)``, looked up by local wall
+    clock like the households' own load, divided by the year's highest quarter hour: 1.0
+    at the annual peak (a December weekday evening), about 0.43 on average.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        ``(T,)`` interval starts, tz-aware (local zone) or naive local wall clock.
+    interval_minutes : int
+        Interval length [min].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T,)`` factor in (0, 1].
+    """
+    wall = times.tz_localize(None) if times.tz is not None else times
+    last = wall[-1] + pd.Timedelta(minutes=interval_minutes)
+    years = range(wall[0].year, last.year + 1)
+    peak = [bdew_h0_kwh_per_kwh(y) / bdew_h0_kwh_per_kwh(y).max() for y in years]
+    cum = np.concatenate([[0.0], np.cumsum(np.concatenate(peak))])
+    start = ((wall - pd.Timestamp(years[0], 1, 1)) / pd.Timedelta(minutes=1)).to_numpy(float)
+    quarters = interval_minutes / _GRID_MINUTES
+    return interval_energy(cum, start, interval_minutes, _GRID_MINUTES) / quarters

@@ -1,13 +1,13 @@
 """Benchmark of the grid check on ieee33: persistent Pyomo solve, screen, pandapower runpp.
 
-Run with ``python bench/bench_grid.py``. Injections: the ieee33 background load at a
-random hour of the day (IEEE RTS profile), each bus scaled by U(0.8, 1.2), plus PV
+Run with ``python bench/bench_grid.py``. Injections: the ieee33 background load at
+U(0.4, 1.0) of its annual peak, each bus scaled by U(0.8, 1.2), plus PV
 export of U(0, 150) kW at a random third of the buses during daylight hours. The same
 injections go through the three paths.
 
 The second part times the network-constrained re-clearing (``clear_constrained``) on
 ieee33 with 1,000 households and books of 200, 1,500 and 3,000 orders (20 % flexible,
-background at a random hour, every seller's PV curtailable), on the direct HiGHS path
+background at U(0.4, 1.0) of its peak, every seller's PV curtailable), on the direct HiGHS path
 and on Pyomo's own ``solve`` (``direct_updates=False``).
 """
 
@@ -30,9 +30,10 @@ def injections(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     f = load_feeder("ieee33", households=0)
     rng = np.random.default_rng(seed)
     hours = rng.uniform(0.0, 24.0, n)
+    factor = rng.uniform(0.4, 1.0, n)  # background per unit of its annual peak
     scale = rng.uniform(0.8, 1.2, (n, f.n_bus))
-    p = f.background_injection_kw(hours) * scale
-    q = f.background_injection_kvar(hours) * scale
+    p = f.background_injection_kw(factor) * scale
+    q = f.background_injection_kvar(factor) * scale
     daylight = ((hours > 8) & (hours < 17))[:, None]
     pv = rng.uniform(0.0, 150.0, (n, f.n_bus)) * (rng.random((n, f.n_bus)) < 1 / 3) * daylight
     pv[:, f.slack_bus] = 0.0
@@ -126,9 +127,9 @@ def book(f, n: int, seed: int) -> tuple[tuple, dict]:
     kwh = rng.uniform(0.05, 2.0, n)
     price = rng.uniform(0.08, 0.29, n)
     flexible = rng.uniform(size=n) < 0.2
-    hour = rng.uniform(0.0, 24.0)
+    factor = rng.uniform(0.4, 1.0)  # background per unit of its annual peak
     curt = np.bincount(bus[side > 0], kwh[side > 0] / 0.25, f.n_bus)
-    args = (f.background_injection_kw(hour), f.background_injection_kvar(hour), bus, side,
+    args = (f.background_injection_kw(factor), f.background_injection_kvar(factor), bus, side,
             kwh, price, curt, 0.32, 0.08, 0.25)  # fmt: skip
     return args, {"order_flexible": flexible}
 

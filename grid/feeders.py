@@ -4,8 +4,9 @@ A :class:`Feeder` is a frozen pair of tables (PyPSA-style static component table
 slack bus. Conventions, stated once here:
 
 - ``buses`` (index = bus position ``0..n_bus-1``): ``bus`` label, ``vn_kv`` [kV],
-  ``base_p_kw`` / ``base_q_kvar`` the feeder's own background load at the peak of its daily
-  profile, **load positive** [kW, kvar], ``household_bus`` (bool, where households may sit).
+  ``base_p_kw`` / ``base_q_kvar`` the feeder's own background load at its annual peak
+  (scaled per interval by a background factor, :meth:`Feeder.background_injection_kw`),
+  **load positive** [kW, kvar], ``household_bus`` (bool, where households may sit).
 - ``lines`` (index = line position ``0..n_line-1``), one row per branch, oriented away from
   the slack (``from_bus`` is the parent): ``line`` label, ``from_bus`` / ``to_bus`` bus
   *positions* (int), ``r_ohm`` / ``x_ohm`` series impedance referred to the voltage of
@@ -24,7 +25,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +39,6 @@ from grid.cables import (
     transformer_impedance_ohm,
 )
 from grid.errors import FeederError
-
-#: IEEE Reliability Test System hourly load, winter weekday, in per unit of the daily peak
-#: (IEEE RTS Task Force, "IEEE Reliability Test System", IEEE Trans. PAS-98(6), 1979,
-#: Table 4; unchanged in Grigg et al., RTS-96, IEEE Trans. Power Syst. 14(3), 1999).
-#: Entry ``h`` is the load of hour ``h`` (00:00-01:00 is entry 0).
-RTS_WINTER_WEEKDAY_PU: tuple[float, ...] = (
-    0.67, 0.63, 0.60, 0.59, 0.59, 0.60, 0.74, 0.86, 0.95, 0.96, 0.96, 0.95,
-    0.95, 0.95, 0.93, 0.94, 0.99, 1.00, 1.00, 0.96, 0.91, 0.83, 0.73, 0.63,
-)  # fmt: skip
-
-FLAT_PROFILE_PU: tuple[float, ...] = (1.0,) * 24
 
 #: Headroom of the ieee33 thermal ratings over the base-case apparent flow (see ``ieee33``).
 IEEE33_RATING_HEADROOM = 1.5
@@ -75,7 +65,7 @@ LINE_COLUMNS = [
 
 @dataclass(frozen=True)
 class Feeder:
-    """A radial feeder: bus table, line table, slack bus and background-load profile.
+    """A radial feeder: bus table, line table and slack bus.
 
     Attributes
     ----------
@@ -92,9 +82,6 @@ class Feeder:
     transformer_s_max_kva : float or None
         Rating of the feeder transformer [kVA] (also the ``s_max_kva`` of its branch), None
         when the feeder has none (ieee33 starts at the substation bus).
-    background_profile_pu : tuple of 24 float
-        Hourly factor applied to ``base_p_kw``/``base_q_kvar``, interpolated linearly
-        (periodically) between hour centres by :meth:`background_injection_kw`.
     s_base_kva : float
         Per-unit power base of the feeder models [kVA].
     """
@@ -105,7 +92,6 @@ class Feeder:
     slack_bus: int
     v_slack_pu: float = 1.0
     transformer_s_max_kva: float | None = None
-    background_profile_pu: tuple[float, ...] = field(default=FLAT_PROFILE_PU)
     s_base_kva: float = 1000.0
 
     @property
@@ -123,27 +109,21 @@ class Feeder:
         """Positions of the buses that may host households, shape (k,)."""
         return np.flatnonzero(self.buses["household_bus"].to_numpy(bool))
 
-    def profile_factor(self, hour_of_day: np.ndarray | float) -> np.ndarray:
-        """Background profile factor at ``hour_of_day`` [h, 0-24), linear between hour centres."""
-        h = np.asarray(hour_of_day, dtype=float)
-        prof = np.asarray(self.background_profile_pu, dtype=float)
-        centres = np.arange(-0.5, 25.0, 1.0)  # periodic extension, 26 knots
-        values = np.concatenate([prof[-1:], prof, prof[:1]])
-        return np.interp(np.mod(h, 24.0), centres, values)
+    def background_injection_kw(self, factor: np.ndarray | float) -> np.ndarray:
+        """Background active injection of every bus [kW], shape ``factor.shape + (n_bus,)``.
 
-    def background_injection_kw(self, hour_of_day: np.ndarray | float) -> np.ndarray:
-        """Background active injection of every bus [kW], shape ``hour_of_day.shape + (n_bus,)``.
-
-        ``-base_p_kw * profile(hour)``: negative because the background is load and
+        ``-base_p_kw * factor``, ``factor`` the background load in per unit of the bus
+        table's snapshot (the calendars of :mod:`grid.background` and
+        :mod:`scenarios.background`): negative because the background is load and
         injections are positive when exporting. Zero on feeders without background load.
         """
-        f = self.profile_factor(hour_of_day)
-        return -np.multiply.outer(f, self.buses["base_p_kw"].to_numpy(float))
+        return -np.multiply.outer(np.asarray(factor, dtype=float),
+                                  self.buses["base_p_kw"].to_numpy(float))
 
-    def background_injection_kvar(self, hour_of_day: np.ndarray | float) -> np.ndarray:
-        """Background reactive injection of every bus [kvar], same shape and profile."""
-        f = self.profile_factor(hour_of_day)
-        return -np.multiply.outer(f, self.buses["base_q_kvar"].to_numpy(float))
+    def background_injection_kvar(self, factor: np.ndarray | float) -> np.ndarray:
+        """Background reactive injection of every bus [kvar], same shape and factor."""
+        return -np.multiply.outer(np.asarray(factor, dtype=float),
+                                  self.buses["base_q_kvar"].to_numpy(float))
 
     def base_injection_kw(self) -> np.ndarray:
         """Injection of the published base case (profile factor 1) [kW], shape (n_bus,)."""
@@ -164,7 +144,6 @@ def build_feeder(
     *,
     slack_bus: str,
     v_slack_pu: float = 1.0,
-    background_profile_pu: Sequence[float] = FLAT_PROFILE_PU,
     s_base_kva: float = 1000.0,
     line_where: Sequence[str] | None = None,
     source: str = "",
@@ -287,7 +266,6 @@ def build_feeder(
         slack_bus=int(root),
         v_slack_pu=float(v_slack_pu),
         transformer_s_max_kva=t_kva,
-        background_profile_pu=tuple(float(v) for v in background_profile_pu),
         s_base_kva=float(s_base_kva),
     )
 
@@ -348,8 +326,9 @@ def ieee33() -> Feeder:
     returned feeder is shared, so treat its tables as read-only.
 
     12.66 kV, 32 in-service branches (the five tie switches are left open), 3715 kW /
-    2300 kvar of base load that stays on as background load following the IEEE RTS hourly
-    profile (:data:`RTS_WINTER_WEEKDAY_PU`, peak 1.0 at 17:00-19:00 = the published case).
+    2300 kvar of base load that stays on as background load: the published case is its
+    annual peak, scaled per interval by the scenario's calendar (``[grid] background``,
+    :mod:`scenarios.background`).
     Bus labels are Baran & Wu's numbers ``"1"``...``"33"`` (bus 1 = substation = slack).
 
     Thermal ratings: the case ships none. Each branch gets
@@ -407,7 +386,6 @@ def ieee33() -> Feeder:
         lines,
         slack_bus=str(slack + 1),
         v_slack_pu=float(net.ext_grid["vm_pu"].iloc[0]),
-        background_profile_pu=RTS_WINTER_WEEKDAY_PU,
         s_base_kva=1000.0,
         source="ieee33",
     )

@@ -6,9 +6,10 @@ interval's gate closes. Its household is then settled with a substitute value
 rate until the interval's end), and its ``agents/<id>/settlement`` says
 ``"estimated": true``. When the meter's counters reach the end of that interval, the
 settlement is re-issued with ``version`` k+1, ``"estimated": false`` and the true
-metered energy: the trades (and what was paid and received for them) stand, and what
-the household metered beyond or short of them is settled with the utility at the
-tariffs, through the same settlement function as every interval
+metered energy: the trades (and what was paid and received for them) and the committed
+net (the order the market placed from the estimate) stand, and the true metered net
+minus that commitment is the household's imbalance, settled at the imbalance prices,
+through the same settlement function as every interval
 (:func:`market.settlement.settle`). The last version of every interval is what counts;
 over a run, the settled meter energy equals the counters' difference.
 
@@ -37,15 +38,16 @@ def rebill(
     payload: dict[str, Any], import_kwh: float, export_kwh: float, tariffs: Tariffs
 ) -> dict[str, Any]:
     """The settlement ``payload`` with the metered energy ``import_kwh`` / ``export_kwh``
-    instead of its estimate: the next ``version``, the same trades, the difference
-    settled with the utility."""
-    net = export_kwh - import_kwh - payload["battery_kwh"] - payload["ev_kwh"]
+    instead of its estimate: the next ``version``; the same trades, fees and committed
+    net; the difference to the commitment is imbalance (:func:`market.settlement.settle`)."""
+    metered = export_kwh - import_kwh - payload["battery_kwh"] - payload["ev_kwh"]
 
     def one(key: str) -> np.ndarray:
         return np.array([float(payload[key])])
 
     bill = settle(
-        np.array([net]),
+        np.array([metered]),
+        one("committed_net_kwh"),
         one("bought_kwh"),
         one("sold_kwh"),
         one("paid"),
@@ -59,8 +61,10 @@ def rebill(
         "estimated": False,
         "generation_kwh": export_kwh,
         "demand_kwh": import_kwh,
-        "grid_import_kwh": float(bill.grid_import_kwh[0]),
-        "grid_export_kwh": float(bill.grid_export_kwh[0]),
+        **{
+            key: float(getattr(bill, key)[0])
+            for key in ("grid_import_kwh", "grid_export_kwh", "imbalance_kwh", "imbalance_cost")
+        },
         "cost": float(bill.cost[0]),
     }
 

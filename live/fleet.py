@@ -224,6 +224,7 @@ class AgentFleet:
         )
         gen, demand = plan.generation_kwh.tolist(), plan.demand_kwh.tolist()
         soc, deferrable = (self.community.battery_soc_kwh.tolist(), plan.ev_deferrable_kwh.tolist())
+        battery, ev = plan.battery_self_kwh.tolist(), plan.ev_self_kwh.tolist()
         messages: list[tuple[str, Any]] = []
         for row in self.rows.tolist():
             agent = self.ids[row]
@@ -237,6 +238,9 @@ class AgentFleet:
                         "demand_kwh": demand[row],
                         "soc_kwh": soc[row],
                         "ev_deferrable_kwh": deferrable[row],
+                        # its storage on its own; the market adds the flexible fills
+                        "battery_kwh": battery[row],
+                        "ev_kwh": ev[row],
                     },
                 )
             )

@@ -13,6 +13,8 @@ Per interval ``t``:
 4. build the book in a canonical order (kind, household, order in message) — arrival
    order never matters — and run it through the batch engine's own step
    (:class:`scenarios.interval.MarketStep`: clear, grid check and re-clear, settle);
+   every household is billed on its metered net (its reading; zero without one), its
+   orders being commitments: the difference is imbalance (:mod:`market.settlement`);
 5. append the interval to the ledger (fsync), then publish ``market/result`` and every
    household's ``agents/<id>/settlement``, and the corrections of earlier settlements
    whose late meter energy has come (:mod:`live.corrections`).
@@ -39,7 +41,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agents.community import KIND_NET, TINY_KWH, Flows, Plan
+# the readings' storage (plan.battery_self_kwh / ev_self_kwh) plus the flexible fills,
+# less postponed EV charging: the households' metered flows as the market knows them
+from agents.community import KIND_NET, TINY_KWH, Plan
+from agents.community import device_flows as market_flows
 from agents.meter_tracker import MeterTracker, check_window
 from agents.meters import MeterPayloadError, is_companion, read_meter
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
@@ -74,27 +79,6 @@ def market_client_id(topics: Topics) -> str:
 
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
-
-
-def market_flows(plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray | None) -> Flows:
-    """What the market can tell of the households' flows from their orders alone.
-
-    Storage is lumped into ``battery_kwh`` (``plan.battery_self_kwh`` is the reading's
-    ``generation − demand`` less the inflexible net position); the net injection and
-    the P2P energies are exact, states of charge are the agents' business (zeros).
-    """
-    n = len(plan.generation_kwh)
-    signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
-    flex = np.bincount(plan.household, signed * (plan.kind != KIND_NET), n)
-    ev = plan.ev_self_kwh if ev_deferred_kwh is None else plan.ev_self_kwh - ev_deferred_kwh
-    return Flows(
-        battery_kwh=plan.battery_self_kwh + flex,
-        ev_kwh=ev,
-        bought_kwh=np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n),
-        sold_kwh=np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n),
-        battery_soc_kwh=np.zeros(n),
-        ev_soc_kwh=np.zeros(n),
-    )
 
 
 class MarketListener(Protocol):
@@ -538,11 +522,14 @@ class MarketService:
         """The book in canonical order, and each order's (household, index in message)."""
         book, n = self._book, self.n
         gen, demand, deferrable = np.zeros(n), np.zeros(n), np.zeros(n)
+        battery, ev = np.zeros(n), np.zeros(n)
         for row, r in book.readings.items():
-            gen[row], demand[row], deferrable[row] = (
+            gen[row], demand[row], deferrable[row], battery[row], ev[row] = (
                 r.generation_kwh,
                 r.demand_kwh,
                 r.ev_deferrable_kwh,
+                r.battery_kwh,
+                r.ev_kwh,
             )
         incomplete = 0
         bids = asks = None
@@ -582,8 +569,8 @@ class MarketService:
         plan = Plan(
             generation_kwh=gen,
             demand_kwh=demand,
-            battery_self_kwh=gen - demand - net_kwh,
-            ev_self_kwh=np.zeros(n),
+            battery_self_kwh=battery,
+            ev_self_kwh=ev,
             ev_drive_kwh=np.zeros(n),
             ev_deferrable_kwh=deferrable,
             net_kwh=net_kwh,
@@ -624,8 +611,7 @@ class MarketService:
         self.stats.order_messages += counts["order_messages"]
         self.stats.orders += counts["orders"]
         if self.grid is not None:
-            local = self.stamps[t]
-            bg_p, bg_q = self.grid.background(np.array([local.hour + local.minute / 60.0]))
+            bg_p, bg_q = self.grid.background(self.stamps[t : t + 1])
             res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
         else:
             res = self.step.run(plan, market_flows)
@@ -681,6 +667,7 @@ class MarketService:
             "volume_kwh": float(res.volume_kwh),
             "grid_import_kwh": float(bill.grid_import_kwh.sum()),
             "grid_export_kwh": float(bill.grid_export_kwh.sum()),
+            "imbalance_kwh": float(bill.imbalance_kwh.sum()),
             "trades": trades,
             "grid": grid,
             "counts": counts,
@@ -745,6 +732,8 @@ class MarketService:
             for name in (
                 "grid_import_kwh",
                 "grid_export_kwh",
+                "imbalance_kwh",
+                "imbalance_cost",
                 "p2p_paid",
                 "p2p_received",
                 "fees",
@@ -752,6 +741,7 @@ class MarketService:
             )
         }
         bought, sold = res.flows.bought_kwh.tolist(), res.flows.sold_kwh.tolist()
+        committed = res.committed_net_kwh.tolist()
         curtailed = res.curtailed_kwh.tolist()
         generation, demand = res.generation_kwh.tolist(), res.plan.demand_kwh.tolist()
         battery, ev = res.flows.battery_kwh.tolist(), res.flows.ev_kwh.tolist()
@@ -769,6 +759,9 @@ class MarketService:
                 "sold_kwh": sold[row],
                 "grid_import_kwh": cols["grid_import_kwh"][row],
                 "grid_export_kwh": cols["grid_export_kwh"][row],
+                "committed_net_kwh": committed[row],
+                "imbalance_kwh": cols["imbalance_kwh"][row],
+                "imbalance_cost": cols["imbalance_cost"][row],
                 "paid": cols["p2p_paid"][row],
                 "received": cols["p2p_received"][row],
                 "fees": cols["fees"][row],

@@ -3,7 +3,13 @@
 Topic root ``p2pgrid/<community>/``; JSON, UTF-8, ``"v": 1``. Our additions to the
 table in DESIGN.md, all optional for a third-party agent:
 
-- a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone);
+- a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone) and
+  the energy its storage drew on its own in the interval, ``battery_kwh`` and ``ev_kwh``
+  (signed, charging positive; 0 when absent), apart from what its flexible orders are
+  filled for (dispatched by the market, so added by it). The market bills the metered
+  net ``generation − demand − battery − ev`` (:mod:`market.settlement`): what it
+  differs by from the household's orders is imbalance. A household that sends no
+  reading is metered at zero;
 - an order may carry ``kind``: ``net`` (default: the household's inflexible position,
   what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
   orders, which happen only as far as they are filled);
@@ -13,7 +19,8 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
 
 ``market/result``, one per interval ``t`` (written to the ledger first):
     ``t``, ``interval_start`` (ISO, tz-aware), ``price_per_kwh`` (null when nothing
-    trades), ``volume_kwh``, ``grid_import_kwh``, ``grid_export_kwh``;
+    trades), ``volume_kwh``, ``grid_import_kwh``, ``grid_export_kwh``, ``imbalance_kwh``
+    (community totals);
     ``trades``: ``[{buyer, seller, energy_kwh, price_per_kwh (the buyer's),
     seller_price_per_kwh, grid_fee}]``;
     ``book``: the order book as cleared, ``{"buy": [[energy_kwh, price_per_kwh], …],
@@ -33,14 +40,18 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
     :mod:`live.corrections`: the last version counts), ``estimated`` (true when the
     household's meter was late at the gate and its energy is a substitute value),
     ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
-    ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh``, ``paid``,
+    ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh`` (metered,
+    imbalance included), ``committed_net_kwh`` (what the orders and the feeder's
+    instructions committed the household to inject), ``imbalance_kwh`` (metered minus
+    committed net, positive: surplus), ``imbalance_cost`` (at the imbalance prices),
+    ``paid``,
     ``received``, ``fees``, ``cost`` (positive when the household pays),
     ``ev_deferred_kwh``, ``curtailed_kwh``, ``generation_kwh`` (after curtailment),
-    ``demand_kwh``, ``battery_kwh`` and ``ev_kwh`` (storage as the market sees it from
-    the orders: positive when charging; ``generation − demand − battery − ev = sold −
-    bought + export − import``), ``trades``: ``[{side, counterparty, energy_kwh,
-    price_per_kwh, grid_fee}]``. The dashboard reads these names through
-    :data:`live.dashboard.mqtt_source.SETTLEMENT_MAP`.
+    ``demand_kwh``, ``battery_kwh`` and ``ev_kwh`` (storage as metered: the reading's
+    plus the flexible fills less postponed EV charging, positive when charging;
+    ``generation − demand − battery − ev = sold − bought + export − import``),
+    ``trades``: ``[{side, counterparty, energy_kwh, price_per_kwh, grid_fee}]``. The
+    dashboard reads these names through :data:`live.dashboard.mqtt_source.SETTLEMENT_MAP`.
 
 ``errors``: ``{topic, reason}`` for a rejected message; a flood (more than
 ``[live] max_messages_per_interval`` messages from one sender in an interval) is reported
@@ -119,6 +130,8 @@ class Reading:
     demand_kwh: float
     soc_kwh: float | None
     ev_deferrable_kwh: float
+    battery_kwh: float = 0.0
+    ev_kwh: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +166,15 @@ def parse_json(payload: bytes, max_bytes: int) -> dict[str, Any]:
     return data
 
 
+def _finite(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Rejected(f"{key} must be a number, got {type(value).__name__}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise Rejected(f"{key} must be finite, got {value!r}")
+    return x
+
+
 def _energy(
     data: dict[str, Any], key: str, max_kwh: float, required: bool = True, positive: bool = False
 ) -> float | None:
@@ -161,11 +183,7 @@ def _energy(
             raise Rejected(f"{key} is missing")
         return None
     value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Rejected(f"{key} must be a number, got {type(value).__name__}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise Rejected(f"{key} must be finite, got {value!r}")
+    x = _finite(value, key)
     if x < 0 or (positive and x == 0):
         raise Rejected(f"{key} must be {'> 0' if positive else '>= 0'}, got {value!r}")
     if x > max_kwh:
@@ -192,7 +210,18 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]
 
 
 _READING_KEYS = frozenset(
-    ("v", "t", "agent_id", "agent", "generation_kwh", "demand_kwh", "soc_kwh", "ev_deferrable_kwh")
+    (
+        "v",
+        "t",
+        "agent_id",
+        "agent",
+        "generation_kwh",
+        "demand_kwh",
+        "soc_kwh",
+        "ev_deferrable_kwh",
+        "battery_kwh",
+        "ev_kwh",
+    )
 )
 _ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
 _ORDER_KEYS = frozenset(("side", "energy_kwh", "price_per_kwh", "kind"))
@@ -204,10 +233,23 @@ def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -
     demand = _energy(data, "demand_kwh", max_kwh)
     soc = _energy(data, "soc_kwh", 1e9, required=False)
     deferrable = _energy(data, "ev_deferrable_kwh", max_kwh, required=False) or 0.0
+    battery = _signed_energy(data, "battery_kwh", max_kwh)
+    ev = _signed_energy(data, "ev_kwh", max_kwh)
     assert gen is not None and demand is not None
     if deferrable > demand + gen + max_kwh:  # pragma: no cover - bounded above already
         raise Rejected("ev_deferrable_kwh is absurd")
-    return Reading(gen, demand, soc, deferrable)
+    return Reading(gen, demand, soc, deferrable, battery, ev)
+
+
+def _signed_energy(data: dict[str, Any], key: str, max_kwh: float) -> float:
+    """An optional energy of either sign (0 when absent), at most ``max_kwh`` in size."""
+    if key not in data:
+        return 0.0
+    value = data[key]
+    x = _finite(value, key)
+    if abs(x) > max_kwh:
+        raise Rejected(f"{key} = {value!r} is absurd (beyond ±{max_kwh:g} kWh in one interval)")
+    return x
 
 
 def read_orders(

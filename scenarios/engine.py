@@ -73,9 +73,9 @@ class EngineOutput:
 
 INTERVAL_SERIES = (
     "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh", "grid_import_kwh",
-    "grid_export_kwh", "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh",
-    "battery_soc_kwh", "ev_soc_kwh", "cost", "baseline_cost", "grid_fees", "market_surplus",
-    "welfare", "optimal_welfare", "curtailed_kwh",
+    "grid_export_kwh", "imbalance_kwh", "imbalance_cost", "generation_kwh", "demand_kwh",
+    "battery_kwh", "ev_kwh", "battery_soc_kwh", "ev_soc_kwh", "cost", "baseline_cost",
+    "grid_fees", "market_surplus", "welfare", "optimal_welfare", "curtailed_kwh",
 )
 GRID_SERIES = (
     "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac", "violations",
@@ -118,7 +118,6 @@ def simulate(
     cost_total = np.zeros(n)
     baseline_total = np.zeros(n)
     showcase = Showcase()
-    local_hours = (stamps.hour + stamps.minute / 60.0).to_numpy()
 
     try:
         for first_day in range(0, sim.days, BLOCK_DAYS):
@@ -127,7 +126,7 @@ def simulate(
             n_block = n_days * ipd
             blk = inputs.block(first_day, n_days)
             if grid is not None:
-                bg_p, bg_q = grid.background(local_hours[t0 : t0 + n_block])
+                bg_p, bg_q = grid.background(stamps[t0 : t0 + n_block])
                 rows["violations_background"][t0 : t0 + n_block] = (
                     grid.background_violations(bg_p, bg_q))
             block = {name: np.empty((n_block, n)) for name in AGENT_VALUE_COLUMNS}
@@ -177,10 +176,14 @@ def simulate(
 
                 _record_agents(block, i, generation, plan.demand_kwh, curtailed, flows,
                                bill.grid_import_kwh, bill.grid_export_kwh, bill.cost, base_cost)
+                block["imbalance_kwh"][i] = bill.imbalance_kwh
+                block["imbalance_cost"][i] = bill.imbalance_cost
                 rows["clearing_price_per_kwh"][t] = price
                 rows["p2p_kwh"][t] = volume
                 rows["grid_import_kwh"][t] = bill.grid_import_kwh.sum()
                 rows["grid_export_kwh"][t] = bill.grid_export_kwh.sum()
+                rows["imbalance_kwh"][t] = bill.imbalance_kwh.sum()
+                rows["imbalance_cost"][t] = bill.imbalance_cost.sum()
                 rows["cost"][t] = bill.cost.sum()
                 rows["baseline_cost"][t] = base_cost.sum()
                 rows["grid_fees"][t] = bill.fees.sum()

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from agents.community import KIND_NET, TINY_KWH, Plan
@@ -37,6 +38,7 @@ from grid import AcPowerFlow, FeederError, FeederModel, GridCheck, assign_househ
 from grid.clearing import reserve_order_slots
 from market.settlement import Tariffs
 from market.uniform import clear_uniform
+from scenarios.background import background_factor
 from scenarios.errors import ScenarioError
 from scenarios.results import BUSES_FILE, LINES_FILE, TableStream
 from scenarios.schema import Scenario
@@ -216,6 +218,8 @@ class GridStage:
         self.ac = AcPowerFlow(self.feeder) if g.check == "pyomo+ac" else None
         self.tan_phi = math.tan(math.acos(g.household_power_factor))
         self.dt_h = sim.interval_hours
+        self.interval_minutes = sim.interval_minutes
+        self.background_kind = g.background
         self.n_bus = self.feeder.n_bus
         self._reserved = False
         self.bus_labels = self.feeder.buses["bus"].astype(str).to_numpy()
@@ -233,10 +237,12 @@ class GridStage:
             ("p_kw", pa.float64()), ("q_kvar", pa.float64()), ("loading_frac", pa.float64()),
         ]), ["line", "from_bus", "to_bus"])
 
-    def background(self, local_hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Background injections for a window [kW, kvar], shape (T, n_bus)."""
-        return (self.feeder.background_injection_kw(local_hours),
-                self.feeder.background_injection_kvar(local_hours))
+    def background(self, local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        """Background injections for the intervals starting at ``local`` [kW, kvar],
+        shape (T, n_bus), on the scenario's calendar (:mod:`scenarios.background`)."""
+        factor = background_factor(self.background_kind, local, self.interval_minutes)
+        return (self.feeder.background_injection_kw(factor),
+                self.feeder.background_injection_kvar(factor))
 
     def background_violations(self, bg_p: np.ndarray, bg_q: np.ndarray) -> np.ndarray:
         """Limits the background load alone breaks, per interval of a window (T,).

@@ -12,7 +12,8 @@ connection (:func:`agents.meters.as_metered`); price takers bid ``retail − fee
 own :meth:`agents.community.Community.outcome` for the physics; the live market, which
 knows only what the agents sent, passes its book-keeping equivalent. Either way the
 orders are cleared, checked on the feeder, re-cleared if needed and settled by this one
-piece of code.
+piece of code: on what the households metered, against what their orders (and the
+feeder's instructions) committed them to (:mod:`market.settlement`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from agents.community import Flows, Plan
+from agents.community import KIND_NET, Flows, Plan
 from agents.ev import EvSchedule, EvWindow, draw_ev_schedule
 from agents.households import Households, HouseholdSpec, sample_households
 from agents.meters import as_metered, without_devices
@@ -33,7 +34,7 @@ from grid import electrical_distance_pu
 from market.fees import distance_fee_per_kwh
 from market.mechanisms import ARRAY_MECHANISMS, SINGLE_PRICE, ArrayMechanism
 from market.quality import welfare
-from market.settlement import Bill, Tariffs, settle, trade_payments
+from market.settlement import Bill, Tariffs, committed_net_kwh, settle, trade_payments
 from market.uniform import Matching, clear_uniform
 from scenarios.grid_stage import GridOutcome, GridStage, Pairing
 from scenarios.schema import Scenario
@@ -298,6 +299,9 @@ class StepResult:
     outcome: GridOutcome | None
     trade_fee: np.ndarray
     bill: Bill
+    committed_net_kwh: np.ndarray
+    """What the orders and the feeder's instructions committed each household to inject
+    [kWh]: a later, corrected reading is settled against it (:func:`market.settlement.settle`)."""
     violations_before_reclear: int = 0
 
 
@@ -313,7 +317,11 @@ class MarketStep:
         self.optimal = mk.mechanism in SINGLE_PRICE
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
         self.tariffs = Tariffs(
-            mk.retail_price_per_kwh, mk.feed_in_price_per_kwh, mk.grid_fee_per_kwh
+            mk.retail_price_per_kwh,
+            mk.feed_in_price_per_kwh,
+            mk.grid_fee_per_kwh,
+            mk.imbalance_shortfall_price_per_kwh,
+            mk.imbalance_surplus_price_per_kwh,
         )
 
     def run(
@@ -323,8 +331,12 @@ class MarketStep:
         bg_p: np.ndarray | None = None,
         bg_q: np.ndarray | None = None,
     ) -> StepResult:
-        """Clear ``plan``; ``flows_of`` turns fills into what the households did."""
+        """Clear ``plan``; ``flows_of`` turns fills into what the households did (the
+        metered side of the bill: generation − demand − battery − ev); the plan's orders,
+        their fills and the feeder's instructions are the committed side
+        (:mod:`market.settlement`)."""
         n, grid = self.n, self.grid
+        submitted = plan
         cleared = clear_plan(plan, self.core, self.rng, self.optimal)
         match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
         price, volume = match.price_per_kwh, match.volume_kwh
@@ -382,8 +394,19 @@ class MarketStep:
             pairing.seller_price_per_kwh,
         )
         trade_fee = self.fees.per_trade(pairing)
+        committed = committed_net_kwh(
+            n,
+            submitted.household,
+            submitted.is_buy,
+            submitted.kind != KIND_NET,
+            submitted.energy_kwh,
+            order_filled,
+        )
+        # the feeder's instructions: curtailed PV not injected, postponed EV charging not drawn
+        committed = committed - curtailed + (0.0 if deferred is None else deferred)
         bill = settle(
             net,
+            committed,
             flows.bought_kwh,
             flows.sold_kwh,
             paid,
@@ -407,5 +430,6 @@ class MarketStep:
             outcome=outcome,
             trade_fee=trade_fee,
             bill=bill,
+            committed_net_kwh=committed,
             violations_before_reclear=before,
         )

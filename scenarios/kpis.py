@@ -20,7 +20,10 @@ scenario's currency):
   everything else with the utility).
 - ``market_surplus``: what buyers paid minus what sellers received over the run; the
   market operator keeps it (pay-as-bid, McAfee). Money balance of the households:
-  ``community_cost = utility imports − exports + grid_fees + market_surplus``.
+  ``community_cost = utility imports + imbalance_cost − exports + grid_fees +
+  market_surplus``.
+  ``imbalance_cost`` (intervals.parquet, ``market.settlement``) is zero for the batch
+  engine's households, which order exactly their net position.
 - ``welfare`` / ``optimal_welfare``: gains from trade of the mechanism's clearings at
   the declared limit prices and the LP welfare optimum of the same books, summed over
   the intervals (before network re-clearing); ``efficiency`` = their ratio (allocative

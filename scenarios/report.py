@@ -269,7 +269,17 @@ def grid_figures(
                                    colorbar={"title": f"{currency}/kWh"}))
     n_fig.update_layout(
         title="Nodal prices where the market was re-cleared with the feeder"
-        + ("" if len(priced) else " (none: no limit was broken)"),
+        + ("" if len(priced) else f" ({_why_no_nodal_prices(intervals)})"),
         yaxis={"autorange": "reversed"},
     )
     return [v_fig, band, l_fig, c_fig, n_fig]
+
+
+def _why_no_nodal_prices(intervals: pd.DataFrame) -> str:
+    """Why no interval has nodal prices: no limit broken, or which limits stayed broken."""
+    broken = int((intervals["violations_before_reclear"] > 0).sum())
+    if broken == 0:
+        return "none: no limit was broken"
+    own = int((intervals["violations_background"] > 0).sum())
+    return (f"none: {broken} intervals broke a limit, {own} of them by the feeder's own load "
+            "alone; none was re-cleared to within the limits, so no interval has a price")

@@ -28,6 +28,8 @@ MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"
 
 # Columns of agents.parquet after t, agent_id and bus, in order; float64, [kWh] or money.
+# grid_import/export_kwh are metered (imbalance included); imbalance_kwh is metered minus
+# committed net (positive: surplus), imbalance_cost its money (market.settlement).
 AGENT_VALUE_COLUMNS = (
     "generation_kwh",
     "demand_kwh",
@@ -40,6 +42,8 @@ AGENT_VALUE_COLUMNS = (
     "sold_p2p_kwh",
     "grid_import_kwh",
     "grid_export_kwh",
+    "imbalance_kwh",
+    "imbalance_cost",
     "cost",
     "baseline_cost",
 )

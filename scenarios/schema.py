@@ -191,6 +191,12 @@ class MarketSection(_Section):
     the buyer's and the seller's bus (``market.fees``); needs the feeder in the run."""
     grid_fee_distance_per_kwh: float = Field(0.02, ge=0, le=100)
     """Extra fee per kWh between the two farthest household buses (distance model)."""
+    imbalance_shortfall_price_per_kwh: float | None = Field(None, ge=0, le=100)
+    """What the utility charges for a kWh a household used or failed to deliver beyond
+    its orders (metered below committed, ``market.settlement``); default: retail."""
+    imbalance_surplus_price_per_kwh: float | None = Field(None, ge=0, le=100)
+    """What the utility pays for a kWh a household injected beyond its orders; default:
+    feed-in."""
     currency: str = Field("EUR", min_length=1, max_length=8)
 
     @field_validator("mechanism")
@@ -222,6 +228,24 @@ class MarketSection(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _imbalance_not_worth_seeking(self) -> MarketSection:
+        short = self.imbalance_shortfall_price_per_kwh
+        surplus = self.imbalance_surplus_price_per_kwh
+        if short is not None and short < self.retail_price_per_kwh:
+            raise ValueError(
+                f"imbalance_shortfall_price_per_kwh: {short} is below retail_price_per_kwh "
+                f"({self.retail_price_per_kwh}): a household could gain by selling energy it "
+                "does not have, or by not ordering what it uses"
+            )
+        if surplus is not None and surplus > self.feed_in_price_per_kwh:
+            raise ValueError(
+                f"imbalance_surplus_price_per_kwh: {surplus} is above feed_in_price_per_kwh "
+                f"({self.feed_in_price_per_kwh}): a household could gain by not ordering "
+                "what it injects"
+            )
+        return self
+
 
 class GridSection(_Section):
     """The distribution feeder and its limits."""
@@ -236,6 +260,11 @@ class GridSection(_Section):
     household_power_factor: float = Field(0.97, gt=0.5, le=1.0)
     """Power factor of household demand (inductive); PV and storage run at unity."""
     check: Literal["off", "pyomo", "pyomo+ac"] = "pyomo"
+    background: Literal["bdew_h0", "rts", "peak"] = "bdew_h0"
+    """Calendar of the feeder's own (background) load, whose bus table holds its annual
+    peak: ``bdew_h0`` the residential BDEW H0 profile (the households' own shape),
+    ``rts`` the IEEE RTS weekly x daily x hourly utility load, ``peak`` the snapshot on
+    every interval (a worst case). See :mod:`scenarios.background`."""
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> GridSection:

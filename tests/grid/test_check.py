@@ -24,8 +24,8 @@ def test_screen_and_pyomo_are_the_same_linear_model(
 def test_far_inside_is_screened_near_limit_is_solved(
     ieee33: Feeder, ieee33_model: FeederModel
 ) -> None:
-    light = ieee33.background_injection_kw(3.0) * 0.5  # 30 % of peak: v_min ~ 0.975
-    q_light = ieee33.background_injection_kvar(3.0) * 0.5
+    light = ieee33.background_injection_kw(0.3)  # 30 % of peak: v_min ~ 0.975
+    q_light = ieee33.background_injection_kvar(0.3)
     assert ieee33_model.check(light, q_light).solved_with == "screen"
     peak = ieee33.base_injection_kw()  # v_min 0.913 < 0.96: over the limit
     chk = ieee33_model.check(peak, ieee33.base_injection_kvar())

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grid import FeederModel, assign_households, load_feeder
+from grid.background import rts_factor
 
 RETAIL, FEED_IN, H = 0.30, 0.05, 0.25
 
@@ -178,8 +180,15 @@ def test_unfilled_flexible_order_does_not_flow(hand_file: Path) -> None:
     assert res.welfare == pytest.approx(4.65, abs=1e-5)
 
 
+def peak_day(*hours: float) -> pd.DatetimeIndex:
+    """Local times of the IEEE RTS annual peak day (Tuesday of week 51: 22 Dec 2026)."""
+    return pd.Timestamp("2026-12-22") + pd.to_timedelta(list(hours), unit="h")
+
+
 def _random_book(f, n_ord: int, seed: int, hour: float, flex_share: float = 0.3):
-    """A random book on ``f``: background at ``hour``, PV sellers, flexible storage orders."""
+    """A random book on ``f``: background at ``hour`` of the annual peak day (IEEE RTS),
+    PV sellers, flexible storage orders."""
+    factor = rts_factor(peak_day(hour))[0]
     rng = np.random.default_rng(seed)
     bus = assign_households(f, n_ord, seed)
     side = rng.choice([-1, 1], n_ord)
@@ -190,7 +199,7 @@ def _random_book(f, n_ord: int, seed: int, hour: float, flex_share: float = 0.3)
     curt = np.bincount(bus[pv], weights=kwh[pv] / H * rng.uniform(1.0, 1.5, pv.sum()),
                        minlength=f.n_bus)  # fmt: skip
     defer = np.bincount(bus, weights=rng.uniform(0, 5, n_ord), minlength=f.n_bus)
-    args = (f.background_injection_kw(hour), f.background_injection_kvar(hour), bus, side, kwh,
+    args = (f.background_injection_kw(factor), f.background_injection_kvar(factor), bus, side, kwh,
             price, curt, RETAIL, FEED_IN, H)  # fmt: skip
     return args, {"order_flexible": flex, "deferrable_kw": defer if seed % 2 else None}
 

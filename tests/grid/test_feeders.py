@@ -26,15 +26,14 @@ def test_ieee33_ratings_follow_their_documented_rule(ieee33: Feeder) -> None:
     np.testing.assert_allclose(ieee33.lines["s_max_kva"], expected)
 
 
-def test_background_profile_peaks_at_the_published_case(ieee33: Feeder) -> None:
-    hours = np.arange(0.0, 24.0, 0.25)
-    p = ieee33.background_injection_kw(hours)
-    assert p.shape == (96, 33)
-    total = -p.sum(axis=1)
-    assert total.max() == pytest.approx(3715.0)
-    assert total.min() == pytest.approx(0.59 * 3715.0)
-    np.testing.assert_allclose(ieee33.background_injection_kw(18.5), ieee33.base_injection_kw())
-    assert np.all(ieee33.background_injection_kvar(hours) <= 0)
+def test_background_at_factor_one_is_the_published_case(ieee33: Feeder) -> None:
+    factor = np.array([0.5, 1.0])
+    p = ieee33.background_injection_kw(factor)
+    assert p.shape == (2, 33)
+    np.testing.assert_allclose(-p.sum(axis=1), [0.5 * 3715.0, 3715.0])
+    np.testing.assert_allclose(ieee33.background_injection_kw(1.0), ieee33.base_injection_kw())
+    np.testing.assert_allclose(-ieee33.background_injection_kvar(factor).sum(axis=1),
+                               [0.5 * 2300.0, 2300.0])
 
 
 @pytest.mark.parametrize("n, trafo_kva, n_feeders", [(10, 100, 1), (60, 250, 3), (200, 630, 9)])

@@ -103,6 +103,9 @@ def check_run(
     ledger = read_ledger(tmp_path / "state")
     assert [rec["t"] for rec in ledger] == list(range(INTERVALS))
     assert [rec["result"] for rec in ledger] == wire
+    # the simulated households and the meters order exactly what they meter: no imbalance
+    worst = max(abs(s["imbalance_kwh"]) for rec in ledger for s in rec["settlements"].values())
+    assert worst < 1e-8  # orders below TINY_KWH are not placed
     assert observer.settlements == INTERVALS * scenario.community.households
     assert sum(r["volume_kwh"] for r in wire) > 0, "nothing traded: a weak test"
     equal_to_batch(wire, scenario, tmp_path / "batch")

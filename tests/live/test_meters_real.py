@@ -31,6 +31,8 @@ import pytest
 from live.emulator import MeterEmulator
 from live.ledger import read_ledger
 from live.market import MarketService, topics_for
+from market.settlement import utility_energy_cost
+from scenarios.interval import MarketStep
 from scenarios.loader import load_scenario
 from scenarios.schema import Scenario
 
@@ -144,23 +146,28 @@ def test_own_clock_meters_settle_every_counted_kwh(mosquitto, tmp_path: Path) ->
     assert len(estimated) >= INTERVALS * len(want) // 2
     seconds = [s for _, s in got["settlement"] if s["version"] == 2]
     assert len(seconds) == len(estimated) == market.stats.corrections
-    # a correction keeps the trades and settles the difference with the utility: the
-    # balance and the bill hold in every final version
-    mk = scenario.market
+    # a correction keeps the trades and the commitment, the difference is imbalance:
+    # the balance and the bill hold in every final version
+    tariffs = MarketStep(scenario, 4, None).tariffs
     for s in final.values():
-        balance = s["generation_kwh"] - s["demand_kwh"] - s["battery_kwh"] - s["ev_kwh"]
-        assert balance == pytest.approx(
+        metered_net = s["generation_kwh"] - s["demand_kwh"] - s["battery_kwh"] - s["ev_kwh"]
+        assert metered_net == pytest.approx(
             s["sold_kwh"] - s["bought_kwh"] + s["grid_export_kwh"] - s["grid_import_kwh"],
             abs=1e-9,
         )
+        imbalance = metered_net - s["committed_net_kwh"]
+        assert s["imbalance_kwh"] == pytest.approx(imbalance, abs=1e-9)
+        committed = s["grid_export_kwh"] - s["grid_import_kwh"] - imbalance
         cost = (
-            s["grid_import_kwh"] * mk.retail_price_per_kwh
-            - s["grid_export_kwh"] * mk.feed_in_price_per_kwh
+            float(utility_energy_cost(np.array([committed]), tariffs)[0])
+            + max(-imbalance, 0.0) * tariffs.shortfall_price_per_kwh
+            - max(imbalance, 0.0) * tariffs.surplus_price_per_kwh
             + s["paid"]
             - s["received"]
             + s["fees"]
         )
         assert s["cost"] == pytest.approx(cost, abs=1e-9)
+    assert any(abs(s["imbalance_kwh"]) > 1e-3 for s in final.values())  # estimates missed
 
     # the ledger holds every version the wire carried (a restart re-issues from it)
     ledger = read_ledger(state)

@@ -46,6 +46,8 @@ def test_noon_export_is_detected_and_recleared_with_curtailment(stressed) -> Non
     lhs = a.generation_kwh - a.demand_kwh - a.battery_kwh - a.ev_kwh
     rhs = a.sold_p2p_kwh - a.bought_p2p_kwh + a.grid_export_kwh - a.grid_import_kwh
     assert np.abs(lhs - rhs).max() < 1e-6
+    # the feeder's instructions are commitments too: no imbalance for them
+    assert a.imbalance_kwh.abs().max() < 1e-8
 
 
 def test_nodal_prices_only_where_recleared(stressed) -> None:
@@ -140,3 +142,5 @@ def test_evening_ev_charging_is_deferred_and_feasible_in_ac(tmp_path, check_depa
     lhs = a.generation_kwh - a.demand_kwh - a.battery_kwh - a.ev_kwh
     rhs = a.sold_p2p_kwh - a.bought_p2p_kwh + a.grid_export_kwh - a.grid_import_kwh
     assert np.abs(lhs - rhs).max() < 1e-6
+    # the feeder's instructions are commitments too: no imbalance for them
+    assert a.imbalance_kwh.abs().max() < 1e-8

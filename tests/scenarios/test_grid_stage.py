@@ -1,6 +1,7 @@
 """When the feeder check re-clears, skips, or drops flexible charging (hand-built books)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agents.community import KIND_BATTERY, KIND_NET, Plan
@@ -22,9 +23,15 @@ def _plan(household, is_buy, energy, price, kind, generation, demand, deferrable
     )
 
 
+def peak_day(*hours: float) -> pd.DatetimeIndex:
+    """Local times of the IEEE RTS annual peak day (Tuesday of week 51: 22 Dec 2026)."""
+    return pd.Timestamp("2026-12-22", tz="Europe/Berlin") + pd.to_timedelta(list(hours), unit="h")
+
+
 @pytest.fixture(scope="module")
 def ieee33_stage(tmp_path_factory) -> GridStage:
-    scenario = load_scenario({"community": {"households": 4}, "grid": {"feeder": "ieee33"}})
+    scenario = load_scenario({"community": {"households": 4},
+                              "grid": {"feeder": "ieee33", "background": "rts"}})
     stage = GridStage(scenario, 4, tmp_path_factory.mktemp("stage"))
     yield stage
     stage.close()
@@ -33,7 +40,7 @@ def ieee33_stage(tmp_path_factory) -> GridStage:
 def test_background_undervoltage_without_flexible_charging_is_not_recleared(ieee33_stage):
     """At the evening peak ieee33 sits at 0.913 p.u. from its own loads: nothing to do."""
     stage = ieee33_stage
-    bg_p, bg_q = stage.background(np.array([18.0]))
+    bg_p, bg_q = stage.background(peak_day(18.0))
     plan = _plan([0, 1], [True, False], [1.0, 1.0], [0.25, 0.10], [KIND_NET, KIND_NET],
                  [0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0])
     filled = np.array([1.0, 1.0])
@@ -45,7 +52,7 @@ def test_background_undervoltage_without_flexible_charging_is_not_recleared(ieee
 
 def test_unrestorable_undervoltage_drops_flexible_charging(ieee33_stage):
     stage = ieee33_stage
-    bg_p, bg_q = stage.background(np.array([18.0]))
+    bg_p, bg_q = stage.background(peak_day(18.0))
     plan = _plan([0, 1, 2], [True, False, True], [1.0, 2.0, 1.0], [0.25, 0.10, 0.20],
                  [KIND_NET, KIND_NET, KIND_BATTERY], [0.0, 2.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0])
     filled = np.array([1.0, 2.0, 1.0])
@@ -77,8 +84,8 @@ def test_pair_fills_prices_inside_every_bid_and_ask() -> None:
 
 def test_background_violations_match_the_check(ieee33_stage) -> None:
     stage = ieee33_stage
-    hours = np.array([3.0, 12.0, 18.0])
-    bg_p, bg_q = stage.background(hours)
+    hours = (3.0, 12.0, 18.0)
+    bg_p, bg_q = stage.background(peak_day(*hours))
     counted = stage.background_violations(bg_p, bg_q)
     for i in range(len(hours)):
         assert counted[i] == stage.model.check(bg_p[i], bg_q[i], force_solve=True).violations
@@ -89,7 +96,7 @@ def test_unrestorable_undervoltage_defers_ev_charging_of_buyers(ieee33_stage):
     """No flexible order, but two EVs charging with time to spare: both are postponed as
     far as their households buy (household 1 sells, so its EV is left alone)."""
     stage = ieee33_stage
-    bg_p, bg_q = stage.background(np.array([18.0]))
+    bg_p, bg_q = stage.background(peak_day(18.0))
     plan = _plan([0, 1, 2], [True, False, True], [3.0, 1.0, 1.0], [0.25, 0.10, 0.20],
                  [KIND_NET] * 3, [0.0, 4.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0],
                  deferrable=[2.0, 2.0, 1.5, 0.0])

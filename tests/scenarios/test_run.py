@@ -13,11 +13,12 @@ from scenarios.interval import household_spec
 INTERVAL_COLUMNS = [
     "t", "timestamp", "clearing_price_per_kwh", "p2p_kwh", "grid_import_kwh",
     "grid_export_kwh", "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac",
-    "violations", "curtailed_kwh",
+    "violations", "curtailed_kwh", "imbalance_kwh", "imbalance_cost",
 ]
 AGENT_COLUMNS = [
     "t", "agent_id", "bus", "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh",
-    "soc_kwh", "bought_p2p_kwh", "sold_p2p_kwh", "grid_import_kwh", "grid_export_kwh", "cost",
+    "soc_kwh", "bought_p2p_kwh", "sold_p2p_kwh", "grid_import_kwh", "grid_export_kwh",
+    "imbalance_kwh", "imbalance_cost", "cost",
 ]
 TRADE_COLUMNS = [
     "t", "buyer_id", "seller_id", "energy_kwh", "price_per_kwh", "seller_price_per_kwh",
@@ -54,18 +55,35 @@ def test_energy_balance_per_household_and_interval(busy_run) -> None:
     assert ((a.grid_import_kwh > 1e-9) & (a.grid_export_kwh > 1e-9)).sum() == 0
 
 
+def test_simulated_agents_have_no_imbalance(busy_run) -> None:
+    """The batch households order exactly their net position: metered = committed, by the
+    same settlement as live (imbalance is computed, not written as zero)."""
+    a, iv = busy_run["agents"], busy_run["intervals"]
+    assert a.imbalance_kwh.abs().max() < 1e-8
+    assert a.imbalance_cost.abs().max() < 1e-8
+    np.testing.assert_allclose(iv.imbalance_kwh, a.groupby("t").imbalance_kwh.sum(), atol=1e-9)
+
+
+def utility_money(a: pd.DataFrame, mk) -> pd.Series:
+    """What the utility is paid per row of agents.parquet: the committed exchange
+    (export − import − imbalance) at retail / feed-in, plus the imbalance money."""
+    committed = a.grid_export_kwh - a.grid_import_kwh - a.imbalance_kwh
+    energy = (np.maximum(-committed, 0) * mk.retail_price_per_kwh
+              - np.maximum(committed, 0) * mk.feed_in_price_per_kwh)
+    return energy + a.imbalance_cost
+
+
 def test_money_balance(busy_run) -> None:
     a, tr, mk = busy_run["agents"], busy_run["trades"], busy_run["scenario"].market
-    utility = (a.grid_import_kwh.sum() * mk.retail_price_per_kwh
-               - a.grid_export_kwh.sum() * mk.feed_in_price_per_kwh)
+    utility = utility_money(a, mk)
     fees = tr.grid_fee.sum()
     assert fees == pytest.approx(tr.energy_kwh.sum() * mk.grid_fee_per_kwh)
-    assert a.cost.sum() == pytest.approx(utility + fees, abs=1e-6)
+    assert a.cost.sum() == pytest.approx(utility.sum() + fees, abs=1e-6)
     # per interval, too
-    per_t = a.groupby("t")[["cost", "grid_import_kwh", "grid_export_kwh"]].sum()
-    fee_t = tr.groupby("t").grid_fee.sum().reindex(per_t.index, fill_value=0.0)
-    gap = (per_t.cost - per_t.grid_import_kwh * mk.retail_price_per_kwh
-           + per_t.grid_export_kwh * mk.feed_in_price_per_kwh - fee_t)
+    cost_t = a.groupby("t").cost.sum()
+    utility_t = utility.groupby(a.t).sum()
+    fee_t = tr.groupby("t").grid_fee.sum().reindex(cost_t.index, fill_value=0.0)
+    gap = cost_t - utility_t - fee_t
     assert gap.abs().max() < 1e-6
 
 

@@ -93,6 +93,27 @@ def test_impossible_combinations() -> None:
                for p in problems)
 
 
+def test_imbalance_prices_default_to_the_tariffs_and_must_not_pay_to_seek() -> None:
+    from scenarios.interval import MarketStep
+
+    tariffs = MarketStep(load_scenario({"grid": {"check": "off"}}), 2, None).tariffs
+    assert (tariffs.shortfall_price_per_kwh, tariffs.surplus_price_per_kwh) == (0.32, 0.08)
+    own = load_scenario({"grid": {"check": "off"}, "market": {
+        "imbalance_shortfall_price_per_kwh": 0.5, "imbalance_surplus_price_per_kwh": 0.0}})
+    tariffs = MarketStep(own, 2, None).tariffs
+    assert (tariffs.shortfall_price_per_kwh, tariffs.surplus_price_per_kwh) == (0.5, 0.0)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario({"market": {"imbalance_shortfall_price_per_kwh": 0.2,
+                                  "imbalance_surplus_price_per_kwh": 0.1}})
+    problems = " ".join(info.value.problems)
+    assert "imbalance_shortfall_price_per_kwh: 0.2 is below retail_price_per_kwh (0.32)" in (
+        problems)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario({"market": {"imbalance_surplus_price_per_kwh": 0.1}})
+    assert "imbalance_surplus_price_per_kwh: 0.1 is above feed_in_price_per_kwh (0.08)" in (
+        " ".join(info.value.problems))
+
+
 def test_simbench_needs_quarter_hours() -> None:
     with pytest.raises(ScenarioError, match="multiple of 15"):
         load_scenario({"community": {"profiles": "simbench"},
