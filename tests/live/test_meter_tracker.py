@@ -19,6 +19,8 @@ from agents.meter_tracker import (
     check_window,
 )
 from agents.meters import MeterPayloadError, Sample, is_companion, read_meter
+from live.corrections import rebill
+from market.settlement import Tariffs
 
 TZ = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 6, 1, tzinfo=TZ).timestamp()
@@ -166,3 +168,38 @@ def test_the_state_round_trips() -> None:
 )
 def test_companion_messages_of_real_devices(fmt: str, suffix: str, companion: bool) -> None:
     assert is_companion(fmt, suffix) is companion
+
+
+def test_a_correction_settles_the_difference_as_imbalance() -> None:
+    """Estimated 1.0 kWh import: the market bought 0.4 kWh peer to peer at 0.20 (fee
+    0.012) and committed the other 0.6 kWh to the utility at 0.32. The meter says 1.5 kWh:
+    0.5 kWh of shortfall at the shortfall price (retail by default, 0.32); grid import
+    1.1 kWh; cost 0.6 × 0.32 + 0.5 × 0.32 + 0.08 + 0.012 = 0.444."""
+    estimated = {
+        "t": 3,
+        "version": 1,
+        "estimated": True,
+        "generation_kwh": 0.0,
+        "demand_kwh": 1.0,
+        "battery_kwh": 0.0,
+        "ev_kwh": 0.0,
+        "bought_kwh": 0.4,
+        "sold_kwh": 0.0,
+        "paid": 0.08,
+        "received": 0.0,
+        "fees": 0.012,
+        "committed_net_kwh": -1.0,
+        "grid_import_kwh": 0.6,
+        "grid_export_kwh": 0.0,
+        "imbalance_kwh": 0.0,
+        "imbalance_cost": 0.0,
+        "cost": 0.6 * 0.32 + 0.08 + 0.012,
+        "trades": [{"side": "buy", "counterparty": "h0002", "energy_kwh": 0.4}],
+    }
+    fixed = rebill(estimated, 1.5, 0.0, Tariffs(0.32, 0.08, 0.03))
+    assert fixed["version"] == 2 and fixed["estimated"] is False
+    assert fixed["demand_kwh"] == 1.5 and fixed["trades"] == estimated["trades"]
+    assert fixed["grid_import_kwh"] == pytest.approx(1.1)
+    assert fixed["imbalance_kwh"] == pytest.approx(-0.5)
+    assert fixed["imbalance_cost"] == pytest.approx(0.5 * 0.32)
+    assert fixed["cost"] == pytest.approx(0.444)

@@ -167,7 +167,6 @@ def test_own_clock_meters_settle_every_counted_kwh(mosquitto, tmp_path: Path) ->
             + s["fees"]
         )
         assert s["cost"] == pytest.approx(cost, abs=1e-9)
-    assert any(abs(s["imbalance_kwh"]) > 1e-3 for s in final.values())  # estimates missed
 
     # the ledger holds every version the wire carried (a restart re-issues from it)
     ledger = read_ledger(state)
