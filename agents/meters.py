@@ -27,8 +27,9 @@ energy its ``generation_kwh`` (:func:`as_metered`).
 
 What a real device sends besides its energy (Tasmota's ``tele/STATE``, ``tele/LWT``,
 ``tele/INFO1..3``, ``tele/RESULT`` and ``stat/…``; Shelly's ``online``, ``events/rpc``
-and its other ``status/<component>`` topics) is recognised by :func:`is_companion`: the
-market ignores it without parsing, reporting or counting it against the meter.
+and the status of its system components, :data:`COMPANIONS`) is recognised by
+:func:`is_companion`: the market ignores it without parsing, reporting or counting it
+against the meter.
 
 Interval energy from the samples: :mod:`agents.meter_tracker`.
 """
@@ -55,11 +56,19 @@ SUFFIXES = {
 }
 COMPANIONS = {
     "tasmota": ("tele/STATE", "tele/LWT", "tele/INFO1", "tele/INFO2", "tele/INFO3", "tele/RESULT"),
-    "shelly": ("online", "events/rpc"),
+    "shelly": (
+        "online",
+        "events/rpc",
+        *(
+            f"status/{c}"
+            for c in ("sys", "wifi", "eth", "cloud", "mqtt", "ble", "ws", "temperature:0")
+        ),
+    ),
 }
-"""Messages a real device sends besides its energy, by exact suffix."""
-COMPANION_PREFIXES = {"tasmota": ("stat/",), "shelly": ("status/",)}
-"""… and by prefix (any other Shelly ``status/<component>``, Tasmota's command results)."""
+"""Messages a real device sends besides its energy, by exact suffix (any other suffix
+of a format is reported: a Shelly Pro EM's ``status/em1:0`` is not read, and says so)."""
+COMPANION_PREFIXES = {"tasmota": ("stat/",)}
+"""… and by prefix (Tasmota's command results)."""
 
 
 class MeterPayloadError(ValueError):

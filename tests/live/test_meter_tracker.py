@@ -161,6 +161,8 @@ def test_the_state_round_trips() -> None:
         ("tasmota", "tele/SENSORS", False),
         ("shelly", "online", True),
         ("shelly", "status/sys", True),
+        ("shelly", "status/temperature:0", True),
+        ("shelly", "status/em1:0", False),  # a Pro EM's energy, not read: reported
         ("shelly", "status/em:0", False),
         ("shelly", "status/emdata:0", False),
         ("dsmr", "tele/STATE", False),
