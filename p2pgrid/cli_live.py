@@ -229,6 +229,7 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"settled {m.intervals} intervals · {m.readings} readings · "
             f"{m.orders} orders · {m.meter_samples} meter samples · "
+            f"{m.corrections} corrected settlements · "
             f"{sum(m.rejected.values())} rejected · behind the clock {m.behind}×"
         )
         if run.dashboard is not None:
