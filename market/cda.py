@@ -33,6 +33,8 @@ def clear_cda(
     rng: np.random.Generator | None = None,
     *,
     arrival: ArrayLike | None = None,
+    buy_owner: np.ndarray | None = None,
+    sell_owner: np.ndarray | None = None,
 ) -> Matching:
     """Clear divisible orders in a continuous double auction.
 
@@ -48,6 +50,9 @@ def clear_cda(
         ``i < n_buy`` is buy order ``i`` and ``n_buy + j`` is sell order ``j``
         (``arrival[0]`` arrives first). For live use, the order in which the market
         received the orders.
+    buy_owner, sell_owner : numpy.ndarray, optional
+        Agent of each order. An arriving order passes over the resting orders of its
+        own agent (they keep their place in the book), so no agent trades with itself.
 
     Returns
     -------
@@ -87,6 +92,11 @@ def clear_cda(
     if n_buy == 0 or n_sell == 0:
         return _no_trade(n_buy, n_sell)
 
+    owner = (
+        None
+        if buy_owner is None or sell_owner is None
+        else np.concatenate((np.asarray(buy_owner), np.asarray(sell_owner))).tolist()
+    )
     left = np.concatenate((bq, sq)).tolist()
     price = np.concatenate((bp, sp)).tolist()
     bids: list[tuple[float, int, int]] = []  # (-price, arrival, order), best on top
@@ -106,8 +116,12 @@ def clear_cda(
         own, other = (bids, asks) if is_buy else (asks, bids)
         sign = 1.0 if is_buy else -1.0
         limit = sign * p
+        passed: list[tuple[float, int, int]] = []  # own resting orders, put back after
         while other and other[0][0] <= limit:
             key, _, j = other[0]
+            if owner is not None and owner[j] == owner[i]:
+                passed.append(heappop(other))
+                continue
             r = left[j]
             t_buy.append(i if is_buy else j)
             t_sell.append(j if is_buy else i)
@@ -127,6 +141,8 @@ def clear_cda(
                 if r <= zero:
                     heappop(other)
                 break
+        for entry in passed:
+            heappush(other, entry)
         if q > 0.0:
             left[i] = q
             heappush(own, (-limit, seq, i))

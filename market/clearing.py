@@ -152,8 +152,17 @@ def _clear_book(
 ) -> ClearingResult:
     """Clear a validated book with the array core ``name`` (``rng`` unused)."""
     core = ARRAY_MECHANISMS[name]
-    m = core(book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh, None)
+    m = core(
+        book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh, None,
+        **_owners(book),
+    )
     return _result(book, m)
+
+
+def _owners(book: OrderBook) -> dict[str, np.ndarray]:
+    """The agent of every buy and sell order, as integer codes (no self-trades)."""
+    codes = pd.factorize(book.agent_id)[0]
+    return {"buy_owner": codes[book.buy_rows], "sell_owner": codes[book.sell_rows]}
 
 
 def _clear_cda_book(book: OrderBook, rng: np.random.Generator | None = None) -> ClearingResult:
@@ -165,11 +174,12 @@ def _clear_cda_book(book: OrderBook, rng: np.random.Generator | None = None) -> 
         key[book.sell_rows] = book.buy_rows.shape[0] + np.arange(book.sell_rows.shape[0])
         m = clear_cda(
             book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh,
-            arrival=key,
+            arrival=key, **_owners(book),
         )
     else:
         m = clear_cda(
-            book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh, rng
+            book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh, rng,
+            **_owners(book),
         )
     return _result(book, m)
 
@@ -219,7 +229,8 @@ def clear(
     -------
     ClearingResult
         Trades, clearing price (None when nothing trades), volume [kWh] and the
-        filled energy of every order [kWh].
+        filled energy of every order [kWh]. No agent trades with itself: its own buy and
+        sell orders are never paired (:mod:`market.owners`).
 
     Raises
     ------

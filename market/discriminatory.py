@@ -23,6 +23,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from market.owners import separate_owners
 from market.uniform import Matching, _no_trade, make_matching, merit_order
 
 __all__ = ["McAfeeOutcome", "clear_mcafee", "clear_pay_as_bid", "mcafee_outcome"]
@@ -37,6 +38,9 @@ def clear_pay_as_bid(
     buy_price_per_kwh: ArrayLike,
     sell_kwh: ArrayLike,
     sell_price_per_kwh: ArrayLike,
+    *,
+    buy_owner: np.ndarray | None = None,
+    sell_owner: np.ndarray | None = None,
 ) -> Matching:
     """Discriminatory (pay-as-bid) double auction over divisible orders.
 
@@ -51,6 +55,9 @@ def clear_pay_as_bid(
     ----------
     buy_kwh, buy_price_per_kwh, sell_kwh, sell_price_per_kwh : array_like
         As for :func:`market.uniform.clear_uniform` [kWh, currency/kWh].
+    buy_owner, sell_owner : numpy.ndarray, optional
+        Agent of each order: no agent trades with itself
+        (:func:`market.owners.separate_owners`; what each order pays is unchanged).
 
     Returns
     -------
@@ -62,15 +69,8 @@ def clear_pay_as_bid(
     mo = merit_order(bq, bp, sq, sp)
     if mo is None:
         return _no_trade(bq.shape[0], sq.shape[0])
-    return make_matching(
-        bq.shape[0],
-        sq.shape[0],
-        mo.trade_buy,
-        mo.trade_sell,
-        mo.trade_kwh,
-        mo.bid[mo.seg_buy],
-        mo.ask[mo.seg_sell],
-    )
+    tb, ts, tq = separate_owners(mo.trade_buy, mo.trade_sell, mo.trade_kwh, buy_owner, sell_owner)
+    return make_matching(bq.shape[0], sq.shape[0], tb, ts, tq, bp[tb], sp[ts])
 
 
 class McAfeeOutcome:
@@ -82,25 +82,37 @@ class McAfeeOutcome:
         Bid and ask of the marginal (last) trade of the welfare-optimal matching.
     b_next, s_next : float
         The highest bid and the lowest ask with energy left over beyond the optimal
-        volume (``-inf`` / ``+inf`` when that side is exhausted).
+        volume; where a side is exhausted, its outside price (``outside_bid_per_kwh``
+        / ``outside_ask_per_kwh`` of :func:`clear_mcafee`, ``-inf`` / ``+inf`` without).
     p0 : float
-        ``(b_next + s_next) / 2`` (``nan``/``±inf`` when a side is exhausted).
+        ``(b_next + s_next) / 2`` (``nan``/``±inf`` when an exhausted side has no bound).
     reduced : bool
         True when ``p0`` is outside ``[s_k, b_k]`` and the marginal trade was dropped.
+    exhausted : bool
+        True when a side had no order left beyond the optimal volume, so that an outside
+        price stood in for its ``(k+1)``-th order.
     """
 
-    __slots__ = ("b_k", "b_next", "p0", "reduced", "s_k", "s_next")
+    __slots__ = ("b_k", "b_next", "exhausted", "p0", "reduced", "s_k", "s_next")
 
     def __init__(
-        self, b_k: float, s_k: float, b_next: float, s_next: float, p0: float, reduced: bool
+        self,
+        b_k: float,
+        s_k: float,
+        b_next: float,
+        s_next: float,
+        p0: float,
+        reduced: bool,
+        exhausted: bool = False,
     ) -> None:
         self.b_k, self.s_k, self.b_next, self.s_next = b_k, s_k, b_next, s_next
-        self.p0, self.reduced = p0, reduced
+        self.p0, self.reduced, self.exhausted = p0, reduced, exhausted
 
     def __repr__(self) -> str:
         return (
             f"McAfeeOutcome(b_k={self.b_k}, s_k={self.s_k}, b_next={self.b_next}, "
-            f"s_next={self.s_next}, p0={self.p0}, reduced={self.reduced})"
+            f"s_next={self.s_next}, p0={self.p0}, reduced={self.reduced}, "
+            f"exhausted={self.exhausted})"
         )
 
 
@@ -109,6 +121,11 @@ def mcafee_outcome(
     buy_price_per_kwh: ArrayLike,
     sell_kwh: ArrayLike,
     sell_price_per_kwh: ArrayLike,
+    *,
+    outside_bid_per_kwh: float = -math.inf,
+    outside_ask_per_kwh: float = math.inf,
+    buy_owner: np.ndarray | None = None,
+    sell_owner: np.ndarray | None = None,
 ) -> tuple[Matching, McAfeeOutcome | None]:
     """:func:`clear_mcafee` and how it decided (None when nothing crosses)."""
     bq, bp, sq, sp = _arrays(buy_kwh, buy_price_per_kwh, sell_kwh, sell_price_per_kwh)
@@ -119,31 +136,29 @@ def mcafee_outcome(
     b_k = float(mo.bid[mo.seg_buy[-1]])
     s_k = float(mo.ask[mo.seg_sell[-1]])
     # First ranked order whose cumulative energy reaches beyond the traded volume:
-    # the (k+1)-th bid / ask (the rest of a partly filled marginal order counts).
+    # the (k+1)-th bid / ask (the rest of a partly filled marginal order counts); an
+    # exhausted side has its outside price in that place.
     limit = mo.end_kwh + mo.tol_kwh
     nb = int(mo.demand_kwh.searchsorted(limit, side="right"))
     ns = int(mo.supply_kwh.searchsorted(limit, side="right"))
-    b_next = float(mo.bid[nb]) if nb < n_buy else -math.inf
-    s_next = float(mo.ask[ns]) if ns < n_sell else math.inf
+    b_next = float(mo.bid[nb]) if nb < n_buy else float(outside_bid_per_kwh)
+    s_next = float(mo.ask[ns]) if ns < n_sell else float(outside_ask_per_kwh)
+    exhausted = nb == n_buy or ns == n_sell
     p0 = 0.5 * (b_next + s_next)  # Python floats: -inf + inf is nan, no warning
     if s_k <= p0 <= b_k:
-        n = mo.trade_kwh.shape[0]
-        price = np.full(n, p0)
-        m = make_matching(
-            n_buy, n_sell, mo.trade_buy, mo.trade_sell, mo.trade_kwh, price, price.copy()
+        tb, ts, tq = separate_owners(
+            mo.trade_buy, mo.trade_sell, mo.trade_kwh, buy_owner, sell_owner
         )
-        return m, McAfeeOutcome(b_k, s_k, b_next, s_next, p0, reduced=False)
+        price = np.full(tq.shape[0], p0)
+        m = make_matching(n_buy, n_sell, tb, ts, tq, price, price.copy())
+        return m, McAfeeOutcome(b_k, s_k, b_next, s_next, p0, False, exhausted)
     n = mo.trade_kwh.shape[0] - 1  # drop the marginal trade
-    m = make_matching(
-        n_buy,
-        n_sell,
-        mo.trade_buy[:n],
-        mo.trade_sell[:n],
-        mo.trade_kwh[:n],
-        np.full(n, b_k),
-        np.full(n, s_k),
+    tb, ts, tq = separate_owners(
+        mo.trade_buy[:n], mo.trade_sell[:n], mo.trade_kwh[:n], buy_owner, sell_owner
     )
-    return m, McAfeeOutcome(b_k, s_k, b_next, s_next, p0, reduced=True)
+    n = tq.shape[0]
+    m = make_matching(n_buy, n_sell, tb, ts, tq, np.full(n, b_k), np.full(n, s_k))
+    return m, McAfeeOutcome(b_k, s_k, b_next, s_next, p0, True, exhausted)
 
 
 def clear_mcafee(
@@ -151,6 +166,11 @@ def clear_mcafee(
     buy_price_per_kwh: ArrayLike,
     sell_kwh: ArrayLike,
     sell_price_per_kwh: ArrayLike,
+    *,
+    outside_bid_per_kwh: float = -math.inf,
+    outside_ask_per_kwh: float = math.inf,
+    buy_owner: np.ndarray | None = None,
+    sell_owner: np.ndarray | None = None,
 ) -> Matching:
     """McAfee's (1992) trade-reduction double auction, for divisible orders.
 
@@ -163,19 +183,30 @@ def clear_mcafee(
     is dominant-strategy truthful, individually rational, never runs a deficit, and
     loses at most the one marginal trade against the welfare optimum [1]_.
 
+    **Closing the book with outside prices.** When every order of one side trades there
+    is no ``(k+1)``-th order on that side. Pure McAfee then has no ``p0`` and always
+    drops the marginal trade. In an energy community both sides have a known outside
+    option, which takes that place: ``outside_bid_per_kwh`` as the ``(k+1)``-th bid
+    (what the utility pays any seller: the feed-in tariff) and ``outside_ask_per_kwh``
+    as the ``(k+1)``-th ask (what buying from the utility is worth to a buyer: retail
+    net of the grid fee, i.e. retail minus the largest fee a P2P kWh can carry, the
+    same cap every bid of the engine's strategies respects, so a P2P purchase never
+    costs more than retail). They are fixed numbers that no trader's report moves, like
+    a trader who always stands at the end of the book, so the truthfulness argument is
+    unchanged; without them (the defaults, ``-inf`` / ``+inf``) this is pure McAfee.
+
     **Divisible orders (the definition used here).** The "units" are the trades of the
     welfare-optimal merit-order matching (the segments of the merged demand and supply
     step curves, :func:`market.uniform.clear_uniform`): trade ``k`` is the last one,
     between the marginal bid ``b_k`` and the marginal ask ``s_k``. ``b_{k+1}`` is the
     highest bid with energy left beyond the optimal volume (the unfilled rest of the
     marginal bid order, if it is only partly filled, else the next bid order), and
-    ``s_{k+1}`` the lowest ask with energy left; a side with nothing left has
-    ``b_{k+1} = −inf`` / ``s_{k+1} = +inf``, so ``p0`` does not exist and the rule
-    reduces. If ``p0`` lies in ``[s_k, b_k]`` every trade goes ahead at ``p0``;
-    otherwise the marginal trade (the whole last segment) is dropped and the others
-    go ahead with buyers paying ``b_k`` and sellers receiving ``s_k``. When every
-    order has the same energy this is exactly McAfee's unit rule (scaled), so the
-    truthfulness result applies to such books; with unequal order sizes a trader
+    ``s_{k+1}`` the lowest ask with energy left; a side with nothing left has its
+    outside price there (above). If ``p0`` lies in ``[s_k, b_k]`` every trade goes
+    ahead at ``p0``; otherwise the marginal trade (the whole last segment) is dropped
+    and the others go ahead with buyers paying ``b_k`` and sellers receiving ``s_k``.
+    When every order has the same energy this is exactly McAfee's unit rule (scaled),
+    so the truthfulness result applies to such books; with unequal order sizes a trader
     whose partly filled order is also the ``(k+1)``-th one can influence ``p0``, so
     strategy-proofness is not claimed there. Note that a partly filled marginal order
     makes ``b_{k+1} = b_k`` (or ``s_{k+1} = s_k``) and then ``p0`` leaves the
@@ -185,6 +216,14 @@ def clear_mcafee(
     ----------
     buy_kwh, buy_price_per_kwh, sell_kwh, sell_price_per_kwh : array_like
         As for :func:`market.uniform.clear_uniform` [kWh, currency/kWh].
+    outside_bid_per_kwh : float, default -inf
+        The ``(k+1)``-th bid when every bid trades [currency/kWh] (the feed-in tariff).
+    outside_ask_per_kwh : float, default +inf
+        The ``(k+1)``-th ask when every ask trades [currency/kWh] (retail minus the
+        largest grid fee).
+    buy_owner, sell_owner : numpy.ndarray, optional
+        Agent of each order: no agent trades with itself
+        (:func:`market.owners.separate_owners`, applied to the trades that go ahead).
 
     Returns
     -------
@@ -197,4 +236,13 @@ def clear_mcafee(
     .. [1] R. P. McAfee, "A dominant strategy double auction", *Journal of Economic
        Theory* 56(2), 434-450, 1992.
     """
-    return mcafee_outcome(buy_kwh, buy_price_per_kwh, sell_kwh, sell_price_per_kwh)[0]
+    return mcafee_outcome(
+        buy_kwh,
+        buy_price_per_kwh,
+        sell_kwh,
+        sell_price_per_kwh,
+        outside_bid_per_kwh=outside_bid_per_kwh,
+        outside_ask_per_kwh=outside_ask_per_kwh,
+        buy_owner=buy_owner,
+        sell_owner=sell_owner,
+    )[0]

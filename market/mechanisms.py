@@ -1,11 +1,14 @@
 """The array-level mechanism registry the batch engine uses.
 
 Every entry has the same signature,
-``(buy_kwh, buy_price_per_kwh, sell_kwh, sell_price_per_kwh, rng) -> Matching``:
-four 1-d float64 arrays [kWh, currency/kWh] (valid: finite prices, finite energies
-> 0; not checked) and a :class:`numpy.random.Generator` that only the continuous
-double auction uses (for the arrival order). The DataFrame-level registry
-:data:`market.clearing.MECHANISMS` (``market.clear``) has the same keys.
+``(buy_kwh, buy_price_per_kwh, sell_kwh, sell_price_per_kwh, rng, *, buy_owner=None,
+sell_owner=None) -> Matching``: four 1-d float64 arrays [kWh, currency/kWh] (valid:
+finite prices, finite energies > 0; not checked), a :class:`numpy.random.Generator`
+that only the continuous double auction uses (for the arrival order), and optionally
+the agent of every order, so that no agent trades with itself (:mod:`market.owners`).
+The DataFrame-level registry :data:`market.clearing.MECHANISMS` (``market.clear``) has
+the same keys. :func:`array_mechanism` gives a core with the community's outside prices
+bound (McAfee closes a book whose one side is exhausted with them).
 
 =============  ================================================================
 ``uniform``    uniform-price double auction, midpoint price
@@ -22,7 +25,9 @@ double auction uses (for the arrival order). The DataFrame-level registry
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -30,12 +35,11 @@ from market.cda import clear_cda
 from market.discriminatory import clear_mcafee, clear_pay_as_bid
 from market.uniform import Matching, clear_uniform
 
-__all__ = ["ARRAY_MECHANISMS", "SINGLE_PRICE", "ArrayMechanism"]
+__all__ = ["ARRAY_MECHANISMS", "SINGLE_PRICE", "ArrayMechanism", "array_mechanism"]
 
-ArrayMechanism = Callable[
-    [np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.random.Generator | None], Matching
-]
-"""An array core: ``(buy_kwh, buy_price, sell_kwh, sell_price, rng) -> Matching``."""
+ArrayMechanism = Callable[..., Matching]
+"""An array core: ``(buy_kwh, buy_price, sell_kwh, sell_price, rng, *, buy_owner=None,
+sell_owner=None) -> Matching``."""
 
 
 def _ignoring_rng(core: Callable[..., Matching]) -> ArrayMechanism:
@@ -47,8 +51,9 @@ def _ignoring_rng(core: Callable[..., Matching]) -> ArrayMechanism:
         sq: np.ndarray,
         sp: np.ndarray,
         rng: np.random.Generator | None = None,
+        **owners: np.ndarray | None,
     ) -> Matching:
-        return core(bq, bp, sq, sp)
+        return core(bq, bp, sq, sp, **owners)
 
     return mechanism
 
@@ -59,7 +64,33 @@ ARRAY_MECHANISMS: dict[str, ArrayMechanism] = {
     "mcafee": _ignoring_rng(clear_mcafee),
     "cda": clear_cda,  # raises without rng
 }
-"""Array cores by mechanism name (the engine's hot path)."""
+"""Array cores by mechanism name (the engine's hot path); McAfee without outside prices."""
+
+
+def array_mechanism(
+    name: str,
+    *,
+    outside_bid_per_kwh: float = -math.inf,
+    outside_ask_per_kwh: float = math.inf,
+) -> ArrayMechanism:
+    """The array core ``name`` with the community's outside prices [currency/kWh].
+
+    ``outside_bid_per_kwh`` is what any seller gets from the utility (feed-in) and
+    ``outside_ask_per_kwh`` what a buyer's kWh from the utility is worth to it (retail
+    minus the largest grid fee). Only McAfee uses them, as the ``(k+1)``-th bid and ask
+    of a book whose one side is exhausted (:func:`market.discriminatory.clear_mcafee`);
+    the other mechanisms have no such rule and are returned as registered.
+    """
+    core = ARRAY_MECHANISMS[name]
+    if name != "mcafee":
+        return core
+    return _ignoring_rng(
+        partial(
+            clear_mcafee,
+            outside_bid_per_kwh=outside_bid_per_kwh,
+            outside_ask_per_kwh=outside_ask_per_kwh,
+        )
+    )
 
 SINGLE_PRICE: frozenset[str] = frozenset({"uniform"})
 """Mechanisms whose matching is by construction the welfare optimum of the book."""

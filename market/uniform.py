@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from market.owners import separate_owners
+
 __all__ = ["ZERO_KWH", "Matching", "MeritOrder", "clear_uniform", "make_matching", "merit_order"]
 
 ZERO_KWH: float = 1e-12
@@ -157,6 +159,9 @@ def clear_uniform(
     buy_price_per_kwh: ArrayLike,
     sell_kwh: ArrayLike,
     sell_price_per_kwh: ArrayLike,
+    *,
+    buy_owner: np.ndarray | None = None,
+    sell_owner: np.ndarray | None = None,
 ) -> Matching:
     """Clear divisible buy and sell orders at one uniform price.
 
@@ -190,6 +195,10 @@ def clear_uniform(
     energy (also exceed it) by floating-point rounding: at most about
     ``1.1e-16 * volume`` per trade of that order.
 
+    **Owners.** Given ``buy_owner``/``sell_owner``, no agent trades with itself: the
+    trades between two orders of one owner are re-paired with other trades at the same
+    fills (:func:`market.owners.separate_owners`).
+
     Empty, one-sided or non-crossing books give price ``nan``, volume 0, no trades and
     zero fills.
 
@@ -204,6 +213,9 @@ def clear_uniform(
         ``(n_sell,)`` energy of each sell order [kWh]; finite and > 0.
     sell_price_per_kwh : array_like
         ``(n_sell,)`` limit price of each sell order [currency/kWh]; finite.
+    buy_owner, sell_owner : numpy.ndarray, optional
+        ``(n_buy,)`` / ``(n_sell,)`` agent of each order (any values comparable with
+        ``==``); without them every order counts as its own agent.
 
     Returns
     -------
@@ -237,16 +249,19 @@ def clear_uniform(
     if mo is None:
         return _no_trade(n_buy, n_sell)
     price = 0.5 * (mo.bid[mo.seg_buy[-1]] + mo.ask[mo.seg_sell[-1]])
-    n_trades = mo.trade_kwh.shape[0]
-    volume = float(mo.trade_kwh.sum())
+    tb, ts, tq = separate_owners(mo.trade_buy, mo.trade_sell, mo.trade_kwh, buy_owner, sell_owner)
+    n_trades = tq.shape[0]
+    if n_trades == 0:
+        return _no_trade(n_buy, n_sell)
+    volume = float(tq.sum())
     return Matching(
         price_per_kwh=float(price),
         volume_kwh=volume,
-        buy_filled_kwh=np.bincount(mo.trade_buy, weights=mo.trade_kwh, minlength=n_buy),
-        sell_filled_kwh=np.bincount(mo.trade_sell, weights=mo.trade_kwh, minlength=n_sell),
-        trade_buy=mo.trade_buy,
-        trade_sell=mo.trade_sell,
-        trade_kwh=mo.trade_kwh,
+        buy_filled_kwh=np.bincount(tb, weights=tq, minlength=n_buy),
+        sell_filled_kwh=np.bincount(ts, weights=tq, minlength=n_sell),
+        trade_buy=tb,
+        trade_sell=ts,
+        trade_kwh=tq,
         buyer_price_per_kwh=np.full(n_trades, price),
         seller_price_per_kwh=np.full(n_trades, price),
     )

@@ -201,7 +201,7 @@ def simulate(
                     trade_parts.append((
                         np.full(len(pairing.buyer), t), pairing.buyer, pairing.seller,
                         pairing.energy_kwh, pairing.price_per_kwh, pairing.seller_price_per_kwh,
-                        trade_fee,
+                        trade_fee, pairing.buy_kind, pairing.sell_kind,
                     ))
                 if match.volume_kwh > showcase.volume_kwh:
                     buy = plan.is_buy
@@ -299,7 +299,7 @@ def _record_agents(
 def _write_trades(writer: TradesWriter, parts: list[tuple[np.ndarray, ...]]) -> None:
     if not parts:
         return
-    t, buyer, seller, energy, price, seller_price, fee = (
+    t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    writer.write_block(t, buyer, seller, energy, price, seller_price, fee)
+    writer.write_block(t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind)

@@ -32,7 +32,7 @@ from agents.profiles import ProfileSource, Site
 from agents.strategy import PriceBand, draw_limit_prices
 from grid import electrical_distance_pu
 from market.fees import distance_fee_per_kwh
-from market.mechanisms import ARRAY_MECHANISMS, SINGLE_PRICE, ArrayMechanism
+from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
 from market.quality import welfare
 from market.settlement import Bill, Tariffs, committed_net_kwh, settle, trade_payments
 from market.uniform import Matching, clear_uniform
@@ -232,16 +232,19 @@ def clear_plan(
     sell = np.flatnonzero(~plan.is_buy)
     bq, bp = plan.energy_kwh[buy], plan.price_per_kwh[buy]
     sq, sp = plan.energy_kwh[sell], plan.price_per_kwh[sell]
-    match = core(bq, bp, sq, sp, rng)
+    owners = plan.household[buy], plan.household[sell]
+    match = core(bq, bp, sq, sp, rng, buy_owner=owners[0], sell_owner=owners[1])
     filled = np.zeros(len(plan.energy_kwh))
     filled[buy] = match.buy_filled_kwh
     filled[sell] = match.sell_filled_kwh
     pairing = Pairing(
-        buyer=plan.household[buy][match.trade_buy],
-        seller=plan.household[sell][match.trade_sell],
+        buyer=owners[0][match.trade_buy],
+        seller=owners[1][match.trade_sell],
         energy_kwh=match.trade_kwh,
         price_per_kwh=match.buyer_price_per_kwh,
         seller_price_per_kwh=match.seller_price_per_kwh,
+        buy_kind=plan.kind[buy][match.trade_buy],
+        sell_kind=plan.kind[sell][match.trade_sell],
     )
     got = welfare(bp, sp, match)
     best = got if optimal else welfare(bp, sp, clear_uniform(bq, bp, sq, sp))
@@ -313,7 +316,11 @@ class MarketStep:
         self.n = n_households
         self.grid = grid
         self.fees = GridFees(scenario, grid)
-        self.core: ArrayMechanism = ARRAY_MECHANISMS[mk.mechanism]
+        band = price_band(scenario)
+        # McAfee closes a book with an exhausted side at the outside prices
+        self.core: ArrayMechanism = array_mechanism(
+            mk.mechanism, outside_bid_per_kwh=band.low, outside_ask_per_kwh=band.high
+        )
         self.optimal = mk.mechanism in SINGLE_PRICE
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
         self.tariffs = Tariffs(
@@ -373,12 +380,15 @@ class MarketStep:
             elif outcome.recleared:
                 deferred = outcome.ev_deferred_kwh
                 order_filled = outcome.filled_kwh
-                flows = flows_of(plan, outcome.filled_kwh, deferred)
+                pairing = outcome.pairing
+                # fills that no counterparty's limit accepts are not traded (pair_fills)
+                bought, sold = pairing.traded_kwh(n)
+                flows = replace(flows_of(plan, outcome.filled_kwh, deferred),
+                                bought_kwh=bought, sold_kwh=sold)
                 curtailed = outcome.curtailed_kwh
                 generation = generation - curtailed
                 net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
                 outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
-                pairing = outcome.pairing
                 volume = float(pairing.energy_kwh.sum())
                 price = (
                     float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))

@@ -130,12 +130,18 @@ class TradesWriter:
             pa.field("price_per_kwh", pa.float64()),
             pa.field("seller_price_per_kwh", pa.float64()),
             pa.field("grid_fee", pa.float64()),
+            pa.field("buy_kind", _id_type()),
+            pa.field("sell_kind", _id_type()),
         ]
     )
+    """``buy_kind``/``sell_kind``: which of the buyer's and the seller's orders the trade
+    fills (``net``, ``battery``, ``ev``: with ``t``, the agent and the side, one row of
+    books.parquet, whose limit the trade's price respects)."""
 
     def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
         self._ids = pa.array(agent_ids.astype(str), pa.string())
-        self._stream = TableStream(out_dir / TRADES_FILE, self.SCHEMA, ["buyer_id", "seller_id"])
+        self._stream = TableStream(out_dir / TRADES_FILE, self.SCHEMA,
+                                   ["buyer_id", "seller_id", "buy_kind", "sell_kind"])
         self.rows = 0
 
     def write_block(
@@ -147,8 +153,12 @@ class TradesWriter:
         price_per_kwh: np.ndarray,
         seller_price_per_kwh: np.ndarray,
         grid_fee: np.ndarray,
+        buy_kind: np.ndarray,
+        sell_kind: np.ndarray,
     ) -> None:
-        """Write a block of trades; ``buyer``/``seller`` are household rows."""
+        """Write a block of trades; ``buyer``/``seller`` are household rows, the kinds
+        ``agents.community.KIND_*`` of the orders they fill."""
+        kinds = BooksWriter.KINDS
         self._stream.write(
             {
                 "t": t.astype(np.int32),
@@ -158,6 +168,8 @@ class TradesWriter:
                 "price_per_kwh": price_per_kwh,
                 "seller_price_per_kwh": seller_price_per_kwh,
                 "grid_fee": grid_fee,
+                "buy_kind": pa.DictionaryArray.from_arrays(buy_kind.astype(np.int32), kinds),
+                "sell_kind": pa.DictionaryArray.from_arrays(sell_kind.astype(np.int32), kinds),
             }
         )
         self.rows += len(t)

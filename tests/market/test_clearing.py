@@ -113,8 +113,9 @@ def test_single_buy_and_sell() -> None:
     assert res.filled_kwh.tolist() == [1.5, 1.5]
 
 
-def test_same_agent_on_both_sides_is_allowed() -> None:
-    # Validation does not forbid it; the trade is reported like any other.
+def test_same_agent_on_both_sides_is_valid_but_never_trades_with_itself() -> None:
+    # Validation does not forbid it; the only crossing pair is a's own, so nothing trades
+    # (tests/market/test_owners.py: re-pairing when another agent is in the book).
     orders = pd.DataFrame(
         {
             "agent_id": ["a", "a"],
@@ -123,7 +124,9 @@ def test_same_agent_on_both_sides_is_allowed() -> None:
             "price_per_kwh": [0.3, 0.1],
         }
     )
-    assert clear(orders).trades[["buyer_id", "seller_id"]].values.tolist() == [["a", "a"]]
+    res = clear(orders)
+    assert res.trades.empty and res.volume_kwh == 0.0
+    assert res.filled_kwh.tolist() == [0.0, 0.0]
 
 
 @pytest.mark.parametrize(
@@ -199,9 +202,11 @@ def test_dataframe_api_agrees_with_the_array_core(orders: pd.DataFrame) -> None:
     buys = orders[orders["side"] == "buy"]
     sells = orders[orders["side"] == "sell"]
     m = clear_uniform(
-        buys["energy_kwh"], buys["price_per_kwh"], sells["energy_kwh"], sells["price_per_kwh"]
+        buys["energy_kwh"], buys["price_per_kwh"], sells["energy_kwh"], sells["price_per_kwh"],
+        buy_owner=buys["agent_id"].to_numpy(), sell_owner=sells["agent_id"].to_numpy(),
     )
     assert res.volume_kwh == m.volume_kwh
+    assert (res.trades["buyer_id"] != res.trades["seller_id"]).all()  # never with itself
     if np.isnan(m.price_per_kwh):
         assert res.price_per_kwh is None
     else:

@@ -128,6 +128,45 @@ def test_mcafee_without_a_rejected_order_on_a_side_reduces() -> None:
     assert _trades(m) == [(0, 0, 1.0, 0.28, 0.15)]
 
 
+FEED_IN, VALUE = 0.08, 0.29  # feed-in; retail 0.32 minus the grid fee 0.03
+
+
+def test_mcafee_closes_an_exhausted_side_at_the_outside_price() -> None:
+    # The book above: every bid trades. With the feed-in tariff as the (k+1)-th bid,
+    # p0 = (0.08 + 0.40) / 2 = 0.24 lies in [s_k, b_k] = [0.15, 0.28]: both pairs trade
+    # at 0.24 and the operator keeps nothing.
+    book = _units([0.30, 0.28], [0.10, 0.15, 0.40])
+    m, how = mcafee_outcome(*book, outside_bid_per_kwh=FEED_IN, outside_ask_per_kwh=VALUE)
+    assert how is not None and how.exhausted and not how.reduced
+    assert (how.b_next, how.s_next) == (0.08, 0.40) and how.p0 == pytest.approx(0.24, abs=1e-15)
+    assert _trades(m) == [(0, 0, 1.0, 0.24, 0.24), (1, 1, 1.0, 0.24, 0.24)]
+    assert m.market_surplus == 0.0
+
+
+def test_mcafee_truthful_book_with_one_side_exhausted_trades_at_a_tariff() -> None:
+    # Truthful bids (0.29) and asks (0.08). Two buyers, three sellers: the buyers are
+    # exhausted, p0 = (feed-in 0.08 + next ask 0.08) / 2 = 0.08: buyers pay the feed-in
+    # price. Three buyers, two sellers: p0 = (0.29 + 0.29) / 2: sellers get 0.29.
+    # Pure McAfee drops a pair in both and the operator keeps 0.21 per kWh traded.
+    for bids, asks, price in (([VALUE] * 2, [FEED_IN] * 3, FEED_IN),
+                              ([VALUE] * 3, [FEED_IN] * 2, VALUE)):
+        book = _units(bids, asks)
+        m = clear_mcafee(*book, outside_bid_per_kwh=FEED_IN, outside_ask_per_kwh=VALUE)
+        assert _trades(m) == [(0, 0, 1.0, price, price), (1, 1, 1.0, price, price)]
+        pure = clear_mcafee(*book)
+        assert pure.volume_kwh == 1.0
+        assert pure.market_surplus == pytest.approx(VALUE - FEED_IN, abs=1e-15)
+
+
+def test_array_mechanism_binds_the_outside_prices_to_mcafee_only() -> None:
+    book = _units([0.30, 0.28], [0.10, 0.15, 0.40])
+    core = market.mechanisms.array_mechanism(
+        "mcafee", outside_bid_per_kwh=FEED_IN, outside_ask_per_kwh=VALUE
+    )
+    assert core(*book, None).volume_kwh == 2.0
+    assert market.mechanisms.array_mechanism("uniform") is ARRAY_MECHANISMS["uniform"]
+
+
 # --------------------------------------------------------------------- pay-as-bid
 
 
@@ -183,7 +222,7 @@ def test_non_crossing_book(name: str) -> None:
     [
         ("uniform", [(0, 0, 1.0, 0.2, 0.2)]),  # midpoint of 0.30 and 0.10
         ("pay_as_bid", [(0, 0, 1.0, 0.3, 0.1)]),
-        ("mcafee", []),  # k = 1 and no rejected order: the only pair is dropped
+        ("mcafee", []),  # k = 1 and no rejected order: the only pair is dropped (no tariffs)
         ("cda", None),  # at the resting order's price: depends on who came first
     ],
 )
@@ -386,13 +425,20 @@ def test_volumes_against_the_welfare_optimum(book: tuple) -> None:
 
 def _utility(name: str, book: tuple, side: str, i: int, value: float, report: float) -> float:
     """Trader i's gain [currency] when it reports `report` while its true limit is
-    `value`: buyer value x bought - paid, seller received - cost x sold."""
+    `value`: buyer value x bought - paid, seller received - cost x sold. ``name`` is a
+    registry key or ``"mcafee+tariffs"``: McAfee with the outside prices."""
     bq, bp, sq, sp = (a.copy() for a in book)
     if side == "buy":
         bp[i] = report
     else:
         sp[i] = report
-    m = ARRAY_MECHANISMS[name](bq, bp, sq, sp, None)
+    if name == "mcafee+tariffs":
+        core = market.mechanisms.array_mechanism(
+            "mcafee", outside_bid_per_kwh=FEED_IN, outside_ask_per_kwh=VALUE
+        )
+    else:
+        core = ARRAY_MECHANISMS[name]
+    m = core(bq, bp, sq, sp, None)
     if side == "buy":
         mine = m.trade_buy == i
         return float(value * m.buy_filled_kwh[i] - m.trade_kwh[mine] @ m.buyer_price_per_kwh[mine])
@@ -426,6 +472,21 @@ def test_mcafee_is_truthful_on_unit_books(bid_cents: list[int], ask_cents: list[
     another price than its true one (ties allowed: prices on a 1-cent grid)."""
     book = _units([c / 100 for c in bid_cents], [c / 100 for c in ask_cents])
     assert _best_deviation("mcafee", book) <= 1e-12
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(8, 29), min_size=1, max_size=6),
+    st.lists(st.integers(8, 29), min_size=1, max_size=6),
+)
+def test_mcafee_with_outside_prices_is_truthful_on_unit_books(
+    bid_cents: list[int], ask_cents: list[int]
+) -> None:
+    """The tariffs closing an exhausted side are numbers no trader moves: truthful
+    limits (inside [feed-in, retail - fee], as every strategy keeps them) stay
+    dominant, whatever price a trader reports instead."""
+    book = _units([c / 100 for c in bid_cents], [c / 100 for c in ask_cents])
+    assert _best_deviation("mcafee+tariffs", book) <= 1e-12
 
 
 def test_the_deviation_search_finds_manipulation_of_the_uniform_price() -> None:

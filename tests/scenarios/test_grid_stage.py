@@ -78,8 +78,47 @@ def test_pair_fills_prices_inside_every_bid_and_ask() -> None:
     assert pairing.energy_kwh.sum() == pytest.approx(3.0)
     # highest filled ask 0.12 <= lowest filled bid 0.15: one price, the dual clipped to 0.15
     np.testing.assert_allclose(pairing.price_per_kwh, 0.15)
-    # merit order: the 0.25 bid meets the 0.10 ask first
-    assert (pairing.buyer[0], pairing.seller[0]) == (0, 3)
+    # bids descending against asks descending: 0.25/0.12 1.5 kWh, 0.25/0.10 0.5, 0.15/0.10 1
+    assert list(zip(pairing.buyer.tolist(), pairing.seller.tolist(),
+                    pairing.energy_kwh.tolist(), strict=True)) == [
+        (0, 2, 1.5), (0, 3, 0.5), (1, 3, 1.0)]
+
+
+def test_forced_discharge_that_no_bid_accepts_is_not_traded() -> None:
+    # The constrained clearing filled household 1's battery (ask 0.25) against household
+    # 0's net buy (bid 0.20) to lift a voltage: the old pairing traded it at the midpoint
+    # 0.225, 0.025 above the bid. Now it is no trade: 0 imports, 1 exports.
+    plan = _plan([0, 1], [True, False], [1.0, 1.0], [0.20, 0.25], [KIND_NET, KIND_BATTERY],
+                 np.zeros(2), np.zeros(2))
+    pairing = pair_fills(plan, np.array([1.0, 1.0]), price_per_kwh=0.30)
+    assert len(pairing.energy_kwh) == 0
+    np.testing.assert_array_equal(pairing.traded_kwh(2), [[0.0, 0.0], [0.0, 0.0]])
+
+
+def test_forced_discharge_goes_to_the_bid_that_accepts_it() -> None:
+    # Bids 0.30 (h0) and 0.15 (h1), asks 0.08 (h2) and 0.25 (h3's battery), 1 kWh each.
+    # Merit order would pair 0.30/0.08 and 0.15/0.25 (crossed); highest bid with the
+    # highest ask pairs both: 0.30/0.25 and 0.15/0.08. The dual 0.20 lies in neither
+    # common interval ([0.25, 0.15] is empty), so each pair clips it: 0.25 and 0.15.
+    plan = _plan([0, 1, 2, 3], [True, True, False, False], [1.0] * 4,
+                 [0.30, 0.15, 0.08, 0.25], [KIND_NET, KIND_NET, KIND_NET, KIND_BATTERY],
+                 np.zeros(4), np.zeros(4))
+    p = pair_fills(plan, np.ones(4), price_per_kwh=0.20)
+    assert list(zip(p.buyer.tolist(), p.seller.tolist(), p.energy_kwh.tolist(),
+                    p.price_per_kwh.tolist(), strict=True)) == [
+        (0, 3, 1.0, 0.25), (1, 2, 1.0, 0.15)]
+    np.testing.assert_array_equal(p.sell_kind, [KIND_BATTERY, KIND_NET])
+
+
+def test_a_household_serves_itself_before_it_trades() -> None:
+    # h0: net buy 2 kWh at 0.29 and battery sell 1 kWh at 0.25, both filled; h1 sells
+    # 1 kWh at 0.10. h0's battery covers 1 kWh of its own buy (no trade with itself);
+    # the other 1 kWh of h0's buy comes from h1, at the dual 0.20.
+    plan = _plan([0, 0, 1], [True, False, False], [2.0, 1.0, 1.0], [0.29, 0.25, 0.10],
+                 [KIND_NET, KIND_BATTERY, KIND_NET], np.zeros(2), np.zeros(2))
+    p = pair_fills(plan, np.array([2.0, 1.0, 1.0]), price_per_kwh=0.20)
+    assert list(zip(p.buyer.tolist(), p.seller.tolist(), p.energy_kwh.tolist(),
+                    p.price_per_kwh.tolist(), strict=True)) == [(0, 1, 1.0, 0.20)]
 
 
 def test_background_violations_match_the_check(ieee33_stage) -> None:

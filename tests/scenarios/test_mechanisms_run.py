@@ -4,6 +4,8 @@ scenario keys of the mechanism and the grid fee."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -201,3 +203,20 @@ def test_unknown_mechanism_lists_all_four() -> None:
         ScenarioError, match="'vickrey' is not one of uniform, pay_as_bid, mcafee, cda"
     ):
         load_scenario({"market": {"mechanism": "vickrey"}})
+
+
+def test_mcafee_with_truthful_bids_saves_the_households_money(tmp_path) -> None:
+    """suburb-summer, two days, McAfee, truthful limits (bids retail - fee = 0.29, asks
+    feed-in 0.08). Pure McAfee drops the marginal trade of every book with an exhausted
+    side and prices the rest at b_k = 0.29 / s_k = 0.08, so nobody saves (0.00 EUR) and
+    the operator keeps 31.84 EUR. Closed with the tariffs, such books trade at p0 = a
+    tariff: the households save 36.22 EUR and the operator keeps 0.95 EUR."""
+    library = Path(__file__).resolve().parents[2] / "scenarios" / "library"
+    scenario = load_scenario(
+        library / "suburb-summer.toml",
+        ["market.mechanism=mcafee", "community.strategy=truthful", "simulation.days=2"],
+    )
+    run(scenario, tmp_path)
+    kpis = read_results(tmp_path)["kpis"]
+    assert kpis["community_savings"] > 30.0
+    assert kpis["market_surplus"] < 2.0
