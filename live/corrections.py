@@ -14,9 +14,9 @@ through the same settlement function as every interval
 over a run, the settled meter energy equals the counters' difference.
 
 Corrections are found at every gate and once more after the last interval (the market
-waits one gate for the late meters); each is committed to the ledger with the interval
-(or, after the last one, in a correction record) before it is published, and the
-estimates still open are committed too, so a restarted market re-issues them.
+waits up to an interval for the late meters); each is committed to the ledger with the
+interval (or, after the last one, in a correction record) before it is published, and
+the estimates still open are committed too, so a restarted market re-issues them.
 
 An estimate that no counter has corrected :data:`agents.meter_tracker.PAST_INTERVALS`
 intervals later stands (its last version stays ``"estimated": true``); the difference

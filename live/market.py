@@ -22,7 +22,7 @@ Per interval ``t``:
 Meter-backed households' readings come from their meters (:mod:`agents.meters`,
 :mod:`agents.meter_tracker`: samples outside the window around the market's clock are
 rejected); the market places their orders (price takers unless the scenario names a
-strategy). After the last interval it waits one gate for late meters' energy.
+strategy). After the last interval it waits up to an interval for late meters' energy.
 """
 
 from __future__ import annotations
@@ -811,12 +811,12 @@ class MarketService:
             self.stats.corrections += 1
 
     def _close_out(self, wall_len: float) -> None:
-        """After the last gate: wait (one gate at most) for the late meters to reach the
+        """After the last gate: wait (an interval at most) for the late meters to reach the
         last interval, then commit and publish the corrections they allow."""
         if not self.corrections.pending():
             return
         live, last = self.scenario.live, self.end - 1
-        wait = live.gate_fraction * wall_len if wall_len > 0 else live.complete_timeout_s
+        wait = wall_len if wall_len > 0 else live.complete_timeout_s
         with self._lock:
             self._book = IntervalBook(self.end, closed=True)
             self._wall_start, self._wall_len = time.time(), max(wall_len, 1e-9)
