@@ -355,7 +355,7 @@ households = 4
 check = "off"
 [live]
 close_when_complete = true
-complete_timeout_s = 0.5
+complete_timeout_s = 1.0
 """
 FIRST_RUN, SECOND_RUN = 3, 6
 
