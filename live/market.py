@@ -596,6 +596,7 @@ class MarketService:
         with self._lock:
             corrections = self.corrections.due(self.trackers)  # before t's gate expires any
             plan, where, counts = self._plan(t)
+            counts["meter_corrections"] = len(corrections)
             if self.listeners:  # the in-process dashboard also sees the readings
                 self._told_readings = {
                     self.ids[row]: {

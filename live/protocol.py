@@ -33,7 +33,9 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
     loading_frac}]`` (NaN as null);
     ``counts``: ``readings``, ``order_messages``, ``orders``, ``meter_readings``,
     ``meters_incomplete`` (meters short of the interval's end at its gate: their
-    households are settled with an estimate), ``missing_agents``.
+    households are settled with an estimate), ``meter_corrections`` (settlements of
+    earlier intervals re-issued at this gate with their meters' true energy),
+    ``missing_agents``.
 
 ``agents/<agent_id>/settlement``, one per household and interval:
     ``t``, ``version`` (1; re-issued as k+1 when a late meter's true energy arrives, see

@@ -146,6 +146,12 @@ def test_own_clock_meters_settle_every_counted_kwh(mosquitto, tmp_path: Path) ->
     assert len(estimated) >= INTERVALS * len(want) // 2
     seconds = [s for _, s in got["settlement"] if s["version"] == 2]
     assert len(seconds) == len(estimated) == market.stats.corrections
+    # counted in the results: late at the gate, corrected at a later one (or after the
+    # run, in the ledger's correction record)
+    counts = [r["counts"] for r in market.results]
+    after_run = len(read_ledger(state)[-1].get("corrections", []))
+    assert sum(c["meters_incomplete"] for c in counts) == len(estimated)
+    assert sum(c["meter_corrections"] for c in counts) + after_run == len(estimated)
     # a correction keeps the trades and the commitment, the difference is imbalance:
     # the balance and the bill hold in every final version
     tariffs = MarketStep(scenario, 4, None).tariffs
