@@ -28,8 +28,10 @@ energy its ``generation_kwh`` (:func:`as_metered`).
 What a real device sends besides its energy (Tasmota's ``tele/STATE``, ``tele/LWT``,
 ``tele/INFO1..3``, ``tele/RESULT`` and ``stat/…``; Shelly's ``online``, ``events/rpc``
 and the status of its system components, :data:`COMPANIONS`) is recognised by
-:func:`is_companion`: the market ignores it without parsing, reporting or counting it
-against the meter.
+:func:`is_companion`: the market ignores it without reporting or counting it against the
+meter, except that a last will saying the device is offline (Tasmota's ``LWT``
+``Offline``, Shelly's ``online`` ``false``; :func:`online_state`) spares the market
+waiting for it at a gate until the device sends again.
 
 Interval energy from the samples: :mod:`agents.meter_tracker`.
 """
@@ -212,6 +214,22 @@ def is_companion(fmt: str, suffix: str) -> bool:
     if suffix in SUFFIXES.get(fmt, ()):
         return False
     return suffix in COMPANIONS.get(fmt, ()) or suffix.startswith(COMPANION_PREFIXES.get(fmt, ()))
+
+
+ONLINE_TOPICS = {
+    "tasmota": ("tele/LWT", {"Online": True, "Offline": False}),
+    "shelly": ("online", {"true": True, "false": False}),
+}
+"""Where a device says whether it is online (its MQTT last will), and the payloads."""
+
+
+def online_state(fmt: str, suffix: str, payload: bytes) -> bool | None:
+    """Whether a device's last-will message says it is online (None: not such a message
+    or not a payload it sends)."""
+    topic, states = ONLINE_TOPICS.get(fmt, ("", {}))
+    if suffix != topic:
+        return None
+    return states.get(payload.decode("utf-8", "replace").strip().strip('"'))
 
 
 def read_meter(fmt: str, suffix: str, payload: bytes | str, tz: ZoneInfo) -> Sample:

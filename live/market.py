@@ -46,7 +46,7 @@ import numpy as np
 from agents.community import KIND_NET, TINY_KWH, Plan
 from agents.community import device_flows as market_flows
 from agents.meter_tracker import MeterTracker, check_window
-from agents.meters import MeterPayloadError, is_companion, read_meter
+from agents.meters import MeterPayloadError, is_companion, online_state, read_meter
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
 from live.corrections import MeterCorrections
 from live.ledger import Ledger, rng_from_json, rng_to_json
@@ -199,6 +199,8 @@ class MarketService:
             GridStage(scenario, n, state_dir / "grid") if scenario.grid.check != "off" else None
         )
         self.step = MarketStep(scenario, n, self.grid)
+        self._offline: set[str] = set()
+        """Meters whose last will says they are offline: a gate does not wait for them."""
         self.corrections = MeterCorrections(
             {m.id: m.household for m in live.meters}, self.step.tariffs
         )
@@ -352,6 +354,14 @@ class MarketService:
                 raise Rejected(f"meter {meter_id!r} is a {meter.format} meter, not {fmt}")
             if is_companion(fmt, suffix):  # a real device's STATE, LWT, …: not energy
                 self.stats.meter_companions += 1
+                online = online_state(fmt, suffix, payload)
+                if online is not None:
+                    with self._lock:
+                        if online:
+                            self._offline.discard(meter_id)
+                        else:
+                            self._offline.add(meter_id)
+                    self._changed.set()
                 return
             if self._flooding(topic, meter_id, 4 * self.scenario.live.max_messages_per_interval):
                 return
@@ -364,6 +374,7 @@ class MarketService:
                 open_start = self._start_s + self._book.t * self.interval_s
                 check_window(sample.time_s, open_start, self.interval_s)
                 self.trackers[meter_id].add(sample)
+                self._offline.discard(meter_id)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
             self._reject(topic, f"meter: {exc}", "meter")
@@ -387,7 +398,7 @@ class MarketService:
         book = self._book
         if len(book.readings) < self._sim_rows or len(book.orders) < self._sim_rows:
             return False
-        return all(tr.covers(t) for tr in self.trackers.values())
+        return all(tr.covers(t) or m in self._offline for m, tr in self.trackers.items())
 
     def stop(self) -> None:
         self._stop.set()

@@ -18,7 +18,7 @@ from agents.meter_tracker import (
     MeterTracker,
     check_window,
 )
-from agents.meters import MeterPayloadError, Sample, is_companion, read_meter
+from agents.meters import MeterPayloadError, Sample, is_companion, online_state, read_meter
 from live.corrections import rebill
 from market.settlement import Tariffs
 
@@ -205,3 +205,21 @@ def test_a_correction_settles_the_difference_as_imbalance() -> None:
     assert fixed["imbalance_kwh"] == pytest.approx(-0.5)
     assert fixed["imbalance_cost"] == pytest.approx(0.5 * 0.32)
     assert fixed["cost"] == pytest.approx(0.444)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "suffix", "payload", "online"),
+    [
+        ("tasmota", "tele/LWT", b"Online", True),
+        ("tasmota", "tele/LWT", b"Offline", False),
+        ("tasmota", "tele/LWT", b"maybe", None),
+        ("tasmota", "tele/STATE", b"Offline", None),
+        ("shelly", "online", b"true", True),
+        ("shelly", "online", b"false", False),
+        ("dsmr", "online", b"false", None),
+    ],
+)
+def test_a_devices_last_will_says_whether_it_is_online(
+    fmt: str, suffix: str, payload: bytes, online: bool | None
+) -> None:
+    assert online_state(fmt, suffix, payload) is online

@@ -492,3 +492,60 @@ def test_meters_emulate_file_publishes_every_meter_the_file_declares(
     assert proc.returncode == 0, err.decode()
     assert b"4 meter(s) (dsmr, generic, shelly, tasmota)" in out
     assert seen == want
+
+
+OFFLINE = """
+name = "meters-offline"
+[simulation]
+start = "2026-06-01"
+days = 1
+interval_minutes = 30
+seed = 5
+[community]
+households = 2
+[grid]
+check = "off"
+[live]
+close_when_complete = true
+complete_timeout_s = 8
+[[live.meters]]
+id = "tas-off"
+format = "tasmota"
+household = "h0001"
+[[live.meters]]
+id = "gen-1"
+format = "generic"
+household = "h0002"
+"""
+
+
+def test_a_gate_does_not_wait_for_a_tasmota_whose_last_will_says_offline(
+    mosquitto, tmp_path: Path
+) -> None:
+    """A Tasmota's retained ``LWT`` is ``Offline``: each gate closes as soon as the other
+    meter is in, not after ``complete_timeout_s`` (8 s); the offline meter counts in
+    ``meters_incomplete``, and nothing is reported."""
+    path = tmp_path / "offline.toml"
+    path.write_text(OFFLINE, encoding="utf-8")
+    scenario = load_scenario(path)
+    config = mosquitto.config
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tasmota-off")
+    device.connect("127.0.0.1", config.port)
+    device.loop_start()
+    topic = topics_for(scenario).meter("tasmota", "tas-off", "tele/LWT")
+    device.publish(topic, b"Offline", qos=1, retain=True).wait_for_publish(10)
+    market = MarketService(scenario, config, tmp_path / "state", speed=0, intervals=3)
+    meters = MeterEmulator(scenario, config, formats=("generic",))
+    with recording(config, market.topics.root) as got:
+        meters.start()
+        began = time.monotonic()
+        try:
+            market.run()
+        finally:
+            meters.stop()
+            device.loop_stop()
+            device.disconnect()
+    assert time.monotonic() - began < 8
+    assert got["errors"] == []
+    assert [r["counts"]["meters_incomplete"] for r in market.results] == [1, 1, 1]
+    assert market.stats.meter_companions == 1
