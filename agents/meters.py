@@ -95,7 +95,10 @@ class Sample:
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MeterPayloadError(f"{name} must be a number, got {type(value).__name__}")
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond the float range
+        x = math.inf
     if not math.isfinite(x):
         raise MeterPayloadError(f"{name} must be finite, got {value!r}")
     return x
@@ -123,7 +126,7 @@ def _time_iso(value: Any, name: str, tz: ZoneInfo) -> float:
 def _object(payload: bytes | str) -> dict[str, Any]:
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also 4,300-digit integers, deep nesting
         raise MeterPayloadError(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MeterPayloadError("payload must be a JSON object")

@@ -53,21 +53,31 @@ def main() -> None:
     full = args.households >= 1000 and args.days >= 365
     target = TARGET_S[args.check]
     grid = f"grid check {args.check}" + (f" on {args.feeder}" if args.check != "off" else "")
-    print(f"households × intervals : {args.households} × {scenario.simulation.n_intervals}"
-          f" = {hi:,} household-intervals, {grid}")
-    print(f"wall time              : {wall:8.1f} s   (target < {target:.0f} s for 1,000 × 1 "
-          f"year: {'PASS' if wall < target else 'MISS'}{'' if full else ', not the full size'})")
-    print(f"CPU time of this process: {cpu:7.1f} s   (on a shared machine, the wall time "
-          f"without contention is close to it)")
+    print(
+        f"households × intervals : {args.households} × {scenario.simulation.n_intervals}"
+        f" = {hi:,} household-intervals, {grid}"
+    )
+    print(
+        f"wall time              : {wall:8.1f} s   (target < {target:.0f} s for 1,000 × 1 "
+        f"year: {'PASS' if wall < target else 'MISS'}{'' if full else ', not the full size'})"
+    )
+    print(
+        f"CPU time of this process: {cpu:7.1f} s   (on a shared machine, the wall time "
+        f"without contention is close to it)"
+    )
     print(f"throughput             : {hi / wall:,.0f} household-intervals/s")
-    print(f"peak memory (RSS)      : {peak_gb:8.2f} GB (target < {TARGET_PEAK_GB:.0f} GB: "
-          f"{'PASS' if peak_gb < TARGET_PEAK_GB else 'MISS'})")
+    print(
+        f"peak memory (RSS)      : {peak_gb:8.2f} GB (target < {TARGET_PEAK_GB:.0f} GB: "
+        f"{'PASS' if peak_gb < TARGET_PEAK_GB else 'MISS'})"
+    )
     k = result.kpis
     print(f"traded                 : {k['p2p_kwh']:,.0f} kWh")
     if args.check != "off":
-        print(f"re-cleared intervals   : {k['recleared_intervals']:,} of "
-              f"{scenario.simulation.n_intervals:,}; violation hours {k['violation_hours']:,.1f};"
-              f" curtailed {k['curtailed_kwh']:,.0f} kWh")
+        print(
+            f"re-cleared intervals   : {k['recleared_intervals']:,} of "
+            f"{scenario.simulation.n_intervals:,}; violation hours {k['violation_hours']:,.1f};"
+            f" curtailed {k['curtailed_kwh']:,.0f} kWh"
+        )
     for name, size in sorted(sizes.items()):
         print(f"  {name:20s} {size / 1e6:10.1f} MB")
 

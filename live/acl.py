@@ -2,11 +2,20 @@
 password file (mosquitto_passwd's PBKDF2-SHA512 ``$7$`` format) so that each household
 or meter writes only its own topics.
 
-Accounts: ``market`` (everything under the community's root), ``fleet`` (the simulated
-households' gateway: their readings and orders, their settlements), one account per
-household (username = agent id) and one per meter (username = meter id). Pattern rules
-with ``%u`` tie each account to its own topics; every account may read the clock and the
-results and write its own retained status (``status/%c``, the client id).
+Accounts: ``market`` (everything under the community's root), ``operator`` (reads
+everything, ``market/book`` included: the dashboard's account), ``fleet`` (the
+simulated households' gateway: their readings and orders, their settlements), one account
+per household (username = agent id) and one per meter (username = meter id). Pattern
+rules with ``%u`` tie each account to its own topics; every account may read the clock,
+the anonymous ``market/result`` and ``errors``, and write its own retained status
+(``status/%u``). Only ``market`` and ``operator`` read ``market/book`` (every order and
+trade with household ids).
+
+``mosquitto.conf`` enforces it: no anonymous clients, the password and ACL files, and
+``use_username_as_clientid true``, so that the broker names every client after its
+account: a household that connects asking for the market's client id is still only
+``h0001`` to the broker, and cannot take over (disconnect) the market's session. One
+connection per account: a second connection of the same account replaces the first.
 """
 
 from __future__ import annotations
@@ -45,6 +54,10 @@ def acl_text(scenario: Scenario) -> str:
         "user market",
         f"topic readwrite {root}/#",
         "",
+        "# the operator (dashboard): reads everything, the full order book included",
+        "user operator",
+        f"topic read {root}/#",
+        "",
         "# the simulated households' gateway (p2pgrid agents)",
         "user fleet",
         f"topic write {root}/agents/+/reading",
@@ -60,7 +73,7 @@ def acl_text(scenario: Scenario) -> str:
         f"pattern write {root}/agents/%u/orders",
         f"pattern read {root}/agents/%u/settlement",
         f"pattern write {root}/meters/+/%u/#",
-        f"pattern readwrite {root}/status/%c",
+        f"pattern readwrite {root}/status/%u",
         f"pattern read {root}/clock",
         f"pattern read {root}/market/result",
         f"pattern read {root}/errors",
@@ -69,11 +82,35 @@ def acl_text(scenario: Scenario) -> str:
     return "\n".join(lines)
 
 
-def write_acl(scenario: Scenario, out_dir: Path) -> dict[str, Path]:
-    """Write ``acl``, ``passwd`` and ``credentials.json`` (mode 0600) to ``out_dir``."""
+def mosquitto_conf(root: str, listen: tuple[str, int], acl: Path, passwd: Path) -> str:
+    """A Mosquitto 2 configuration that enforces the ACL (see the module docstring)."""
+    host, port = listen
+    return "\n".join(
+        [
+            f"# Mosquitto configuration for {root}/ (written by p2pgrid acl)",
+            "# run: mosquitto -c mosquitto.conf   (add TLS before opening it beyond a LAN)",
+            "per_listener_settings false",
+            f"listener {port}{f' {host}' if host else ''}",
+            "allow_anonymous false",
+            f"password_file {passwd.resolve()}",
+            f"acl_file {acl.resolve()}",
+            "# the broker names each client after its account: nobody takes another's id",
+            "use_username_as_clientid true",
+            "",
+        ]
+    )
+
+
+def write_acl(
+    scenario: Scenario, out_dir: Path, listen: tuple[str, int] = ("", 1883)
+) -> dict[str, Path]:
+    """Write ``acl``, ``passwd``, ``credentials.json`` (both mode 0600) and
+    ``mosquitto.conf`` (listening on ``listen``: host, "" for every interface, and
+    port) to ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     users = [
         "market",
+        "operator",
         "fleet",
         "meters",
         *(h for h in household_ids(scenario.community.households)),
@@ -84,12 +121,17 @@ def write_acl(scenario: Scenario, out_dir: Path) -> dict[str, Path]:
         "acl": out_dir / "acl",
         "passwd": out_dir / "passwd",
         "credentials": out_dir / "credentials.json",
+        "conf": out_dir / "mosquitto.conf",
     }
     paths["acl"].write_text(acl_text(scenario), encoding="utf-8")
     paths["passwd"].write_text(
         "".join(f"{u}:{mosquitto_hash(p)}\n" for u, p in creds.items()), encoding="utf-8"
     )
     paths["credentials"].write_text(json.dumps(creds, indent=1), encoding="utf-8")
+    paths["conf"].write_text(
+        mosquitto_conf(topics_for(scenario).root, listen, paths["acl"], paths["passwd"]),
+        encoding="utf-8",
+    )
     for p in (paths["passwd"], paths["credentials"]):
         p.chmod(0o600)
     return paths

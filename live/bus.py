@@ -2,8 +2,8 @@
 
 - ``CallbackAPIVersion.VERSION2``, MQTT 3.1.1 (Mosquitto and the embedded amqtt broker);
 - a unique client id per process (the market's is stable, for its persistent session);
-- last will: retained ``{"status": "offline"}`` on ``status/<client_id>``, replaced by a
-  retained ``online`` after every connect;
+- last will: retained ``{"status": "offline"}`` on ``status/<username or client_id>``,
+  replaced by a retained ``online`` after every connect;
 - connect in the background and reconnect with exponential backoff (paho's loop); the
   first connect gives up at once, with a message saying why, when retrying cannot help
   (a broker certificate that does not verify, credentials the broker refuses);
@@ -104,6 +104,7 @@ class BrokerConfig:
 
 
 Handler = Callable[[str, bytes], None]
+RetainHandler = Callable[[str, bytes, bool], None]
 
 # CONNACK refusals (MQTT 3.1.1 codes 4 and 5) that retrying cannot cure
 _REFUSED_CREDENTIALS = frozenset({"Bad user name or password", "Not authorized"})
@@ -413,9 +414,11 @@ class Bus:
             raise ValueError("window must lie in [1, 60000] (paho's message ids are 16 bit)")
         self.config = config
         self.client_id = client_id or f"p2pgrid-{role}-{uuid.uuid4().hex[:10]}"
-        self.status_topic = f"{status_root}/status/{self.client_id}"
+        # an account's status: behind ``use_username_as_clientid`` (p2pgrid acl) the
+        # broker names the client after its username whatever id it asked for
+        self.status_topic = f"{status_root}/status/{config.username or self.client_id}"
         self._subs: dict[str, int] = {}
-        self._handlers: list[tuple[Callable[[str], bool], Handler]] = []
+        self._handlers: list[tuple[Callable[[str], bool], Any, bool]] = []
         self._queue_limit = 4 * window
         self.connected = threading.Event()
         self.connects = 0
@@ -530,10 +533,14 @@ class Bus:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def subscribe(self, pattern: str, handler: Handler, qos: int = 1) -> None:
-        """Deliver messages on ``pattern`` to ``handler(topic, payload)`` (network thread)."""
+    def subscribe(
+        self, pattern: str, handler: Handler | RetainHandler, qos: int = 1, retained: bool = False
+    ) -> None:
+        """Deliver messages on ``pattern`` to ``handler(topic, payload)`` (network thread),
+        or with ``retained`` to ``handler(topic, payload, retain)`` (``retain``: the
+        broker delivered a retained message on subscribing, not a live one)."""
         self._subs[pattern] = qos
-        self._handlers.append((topic_matcher(pattern), handler))
+        self._handlers.append((topic_matcher(pattern), handler, retained))
         if self.connected.is_set():
             self.client.subscribe(pattern, qos)
 
@@ -592,6 +599,9 @@ class Bus:
             topic = msg.topic
         except UnicodeDecodeError:  # MQTT topics are UTF-8; a broker should never pass one
             return
-        for matches, handler in self._handlers:
+        for matches, handler, retained in self._handlers:
             if matches(topic):
-                handler(topic, msg.payload)
+                if retained:
+                    handler(topic, msg.payload, msg.retain)  # type: ignore[call-arg]
+                else:
+                    handler(topic, msg.payload)  # type: ignore[call-arg]

@@ -12,7 +12,8 @@ power alone, so the market integrates power over time.
 A ``clock`` for an interval already served (a market restarted while collecting it, or
 asking again after a reconnect) is answered with the same samples again, with the same
 timestamps and counter readings: the counters advance once per interval, and the market
-ignores the samples it already has.
+ignores the samples it already has. Only the clock of its run drives it
+(:mod:`live.runfilter`): never a retained clock an earlier run left on the broker.
 
 On its own clock (``own_clock_s``, as a real meter): from the first ``clock`` it sees,
 every meter publishes a sample every ``own_clock_s`` simulated seconds, paced at
@@ -40,6 +41,7 @@ from agents.meters import (
 )
 from live.bus import BrokerConfig, Bus
 from live.market import topics_for
+from live.runfilter import RunFilter
 from scenarios.interval import CommunityInputs
 from scenarios.schema import Scenario
 from scenarios.schema_live import Meter, household_ids
@@ -77,10 +79,14 @@ class MeterEmulator:
         formats: tuple[str, ...] | None = None,
         samples_per_interval: int = 3,
         power_only: tuple[str, ...] = (),
+        run: str | None = None,
+        bus: Bus | None = None,
         own_clock_s: float | None = None,
         speed: float = 900.0,
         shelly_ts: bool = True,
     ) -> None:
+        """``bus``: publish through that (started and stopped by its owner) instead of a
+        connection of the emulator's own: the market's, in the market's process."""
         self.scenario = scenario
         self.topics = topics_for(scenario)
         self.meters = [m for m in scenario.live.meters if formats is None or m.format in formats]
@@ -111,26 +117,33 @@ class MeterEmulator:
         self._lock = threading.Lock()
         self._queue: list[int] = []
         self._wake = threading.Event()
-        self.bus = Bus(broker, "meters", self.topics.root)
-        self.bus.subscribe(self.topics.clock, self._on_clock)
+        self._own_bus = bus is None
+        self.bus = bus if bus is not None else Bus(broker, "meters", self.topics.root)
+        self.runs = RunFilter(run)
+        """Only the clock of this run (given, or adopted: :mod:`live.runfilter`)."""
+        self.bus.subscribe(self.topics.clock, self._on_clock, retained=True)
         self._thread = threading.Thread(target=self._work, name="meters", daemon=True)
 
     def start(self, timeout: float = 30.0) -> MeterEmulator:
         self._thread.start()
-        self.bus.start(timeout)
+        if self._own_bus:
+            self.bus.start(timeout)
         return self
 
     def stop(self) -> None:
         self.done.set()
         self._wake.set()
         self._thread.join(10)
-        self.bus.drain(10)
-        self.bus.stop()
+        if self._own_bus:
+            self.bus.drain(10)
+            self.bus.stop()
 
-    def _on_clock(self, topic: str, payload: bytes) -> None:
+    def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
         try:
             clock = json.loads(payload)
         except ValueError:
+            return
+        if not isinstance(clock, dict) or not self.runs.accept(clock, retained):
             return
         if clock.get("done"):
             self.done.set()

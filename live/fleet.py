@@ -8,6 +8,8 @@ orders, and, once the settlements of ``t`` are in, applies every household's fil
 (:meth:`~agents.community.Community.outcome`, ``commit``) before it plans ``t + 1``.
 A repeated clock for an unsettled interval (after a market restart or a broker
 reconnect) makes it send the same messages again; repeated settlements are ignored.
+Only the clock of its run drives it (:mod:`live.runfilter`): never a retained clock
+an earlier run left on the broker.
 
 One MQTT connection serves the whole fleet (a gateway; 5,000 clients in one process
 would measure the machine, not the market); the ACL lets that one account write every
@@ -31,6 +33,7 @@ from agents.strategy import PriceAwareStorage
 from live.bus import BrokerConfig, Bus, settle_heap
 from live.market import topics_for
 from live.protocol import ORDER_KINDS
+from live.runfilter import RunFilter
 from scenarios.interval import CommunityInputs
 from scenarios.schema import Scenario
 
@@ -49,16 +52,26 @@ class FleetStats:
 
 
 class AgentFleet:
-    """Every household of the scenario that is not backed by a meter."""
+    """Every household of the scenario that is neither backed by a meter nor external
+    (``[live] external``: run by a third-party client)."""
 
-    def __init__(self, scenario: Scenario, broker: BrokerConfig) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        broker: BrokerConfig,
+        run: str | None = None,
+        bus: Bus | None = None,
+    ) -> None:
+        """``bus``: speak through that (started and stopped by its owner) instead of a
+        connection of the fleet's own: the market's, in the market's process."""
         sim = scenario.simulation
         self.scenario = scenario
         self.topics = topics_for(scenario)
         self.inputs = CommunityInputs(scenario)
         hh = self.inputs.hh
         self.ids = [str(a) for a in hh.agent_id]
-        self.rows = np.flatnonzero(~self.inputs.metered)
+        external = np.isin(self.ids, scenario.live.external)
+        self.rows = np.flatnonzero(~self.inputs.metered & ~external)
         self.ipd = sim.intervals_per_day
         self.storage = None
         if scenario.community.storage_strategy == "price_aware":
@@ -72,10 +85,21 @@ class AgentFleet:
         self._planned: tuple[int, Plan, dict[int, list[int]], list[tuple[str, Any]]] | None = None
         self._settled: dict[str, dict[str, Any]] = {}
         self._last_settled = -1
-        self.bus = Bus(broker, "fleet", self.topics.root)
-        self.bus.subscribe(self.topics.clock, self._enqueue("clock"))
+        self._own_bus = bus is None
+        self.bus = bus if bus is not None else Bus(broker, "fleet", self.topics.root)
+        self.runs = RunFilter(run)
+        """Only the clock of this run (given, or adopted: :mod:`live.runfilter`)."""
+        self.bus.subscribe(self.topics.clock, self._on_clock, retained=True)
         self.bus.subscribe(f"{self.topics.root}/agents/+/settlement", self._enqueue("settle"))
         self._thread = threading.Thread(target=self._work, name="fleet", daemon=True)
+
+    def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
+        try:
+            clock = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(clock, dict) and self.runs.accept(clock, retained):
+            self._events.put(("clock", topic, payload))
 
     def _enqueue(self, kind: str) -> Any:
         return lambda topic, payload: self._events.put((kind, topic, payload))
@@ -83,15 +107,17 @@ class AgentFleet:
     def start(self, timeout: float = 30.0) -> AgentFleet:
         settle_heap()
         self._thread.start()
-        self.bus.start(timeout)
+        if self._own_bus:
+            self.bus.start(timeout)
         return self
 
     def stop(self) -> None:
         self.done.set()
         self._events.put(("stop", "", b""))
         self._thread.join(10)
-        self.bus.drain(10)
-        self.bus.stop()
+        if self._own_bus:
+            self.bus.drain(10)
+            self.bus.stop()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)

@@ -7,15 +7,18 @@ Per interval ``t``:
 2. collect readings, orders and meter samples for ``t`` (checked by :mod:`live.protocol`;
    every rejected message is counted and reported on ``errors``); an agent's later
    message replaces its earlier one, so re-sent orders are never counted twice;
-3. close the gate at ``gate_closes_at`` (wall clock, UTC), or as soon as every household
-   is complete; never while cut off from the broker, and not before
-   ``live.reconnect_grace_s`` after a reconnect;
+3. close the gate at ``gate_closes_at`` (wall clock, UTC), or, with
+   ``[live] close_when_complete`` (the default only at ``--speed 0``), as soon as every
+   household is complete; never while cut off from the broker, and not before
+   ``live.reconnect_grace_s`` after a reconnect. At ``--speed X > 0`` the clock of
+   interval ``t`` comes ``t × interval / X`` after the first, never earlier;
 4. build the book in a canonical order (kind, household, order in message) — arrival
    order never matters — and run it through the batch engine's own step
    (:class:`scenarios.interval.MarketStep`: clear, grid check and re-clear, settle);
    every household is billed on its metered net (its reading; zero without one), its
    orders being commitments: the difference is imbalance (:mod:`market.settlement`);
-5. append the interval to the ledger (fsync), then publish ``market/result`` and every
+5. append the interval to the ledger (fsync), then publish the anonymous
+   ``market/result``, the operator's ``market/book`` (:mod:`live.book`) and every
    household's ``agents/<id>/settlement``, and the corrections of earlier settlements
    whose late meter energy has come (:mod:`live.corrections`).
 
@@ -47,9 +50,10 @@ from agents.community import KIND_NET, TINY_KWH, Plan
 from agents.community import device_flows as market_flows
 from agents.meter_tracker import MeterTracker, check_window
 from agents.meters import MeterPayloadError, is_companion, online_state, read_meter
+from live.book import book_curve, full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
 from live.corrections import MeterCorrections
-from live.ledger import Ledger, rng_from_json, rng_to_json
+from live.ledger import Ledger, LedgerError, fingerprint, rng_from_json, rng_to_json
 from live.protocol import (
     Order,
     Reading,
@@ -92,9 +96,10 @@ class MarketListener(Protocol):
         result: dict[str, Any],
         settlements: dict[str, dict[str, Any]],
         readings: dict[str, dict[str, Any]],
+        book: dict[str, Any],
     ) -> None:
         """A committed interval: its ``market/result``, every household's settlement,
-        and the readings the market accepted for it (by agent id)."""
+        the readings the market accepted for it (by agent id) and its ``market/book``."""
 
 
 @dataclass
@@ -112,6 +117,10 @@ class IntervalBook:
     reports: int = 0
     unreported: Counter = field(default_factory=Counter)
     """Rejections per category beyond the interval's report budget."""
+    flooded_reported: Counter = field(default_factory=Counter)
+    unreported_reported: Counter = field(default_factory=Counter)
+    dropped_reported: bool = False
+    """What :meth:`MarketService._report_dropped` has reported (at gate closure)."""
     estimated: set[int] = field(default_factory=set)
     """Meter-backed households settled with an estimate (their meter was late)."""
 
@@ -143,6 +152,8 @@ class MarketStats:
     max_lag_s: float = 0.0
     clear_s: list[float] = field(default_factory=list)
     republished: int = 0
+    unattended: int = 0
+    """Intervals in which no household or meter sent anything the market accepted."""
     ingest: list[IngestWindow] = field(default_factory=list)
 
 
@@ -153,7 +164,7 @@ class MarketService:
     ----------
     scenario : the validated scenario (its ``[live]`` section included)
     broker : where to connect
-    state_dir : ledger (and the grid model's scratch files)
+    state_dir : the ledger (live/ledger.py)
     speed : simulated seconds per wall second (900 = one 15-min interval per second)
     intervals : how many intervals to run from ``t = 0`` (default: the whole scenario)
     """
@@ -172,6 +183,10 @@ class MarketService:
         self.log = log or (lambda _msg: None)
         self.topics = topics_for(scenario)
         self.speed = speed
+        self.close_early = (
+            live.close_when_complete if live.close_when_complete is not None else speed == 0
+        )
+        """Whether a gate closes as soon as every household and meter is in."""
         self.end = min(intervals if intervals is not None else sim.n_intervals, sim.n_intervals)
         self.interval_s = sim.interval_minutes * 60.0
         self.max_kwh = live.max_power_kw * sim.interval_hours
@@ -194,7 +209,6 @@ class MarketService:
         self.tz = ZoneInfo(sim.timezone)
         self._start_s = self.stamps[0].timestamp()
         self.trackers = {m.id: MeterTracker(self._start_s, self.interval_s) for m in live.meters}
-        (state_dir / "grid").mkdir(parents=True, exist_ok=True)
         self.grid = (
             GridStage(scenario, n, state_dir / "grid") if scenario.grid.check != "off" else None
         )
@@ -204,7 +218,18 @@ class MarketService:
         self.corrections = MeterCorrections(
             {m.id: m.household for m in live.meters}, self.step.tariffs
         )
-        self.ledger = Ledger(state_dir, self.topics.community)
+        self.ledger = Ledger(
+            state_dir, self.topics.community, fingerprint(scenario.model_dump_json())
+        )
+        self.run_id = self.ledger.run
+        """Carried in every ``clock``: clients ignore the clock of another run."""
+        if self.ledger.next_t >= self.end:
+            self._close()
+            raise LedgerError(
+                f"{state_dir} holds run {self.run_id}, which has already settled intervals "
+                f"0-{self.ledger.next_t - 1}: nothing left to run up to interval {self.end}. "
+                "Use another --state for a new run (or more --intervals to extend this one)"
+            )
         if self.ledger.last is not None and "rng" in self.ledger.last:
             self.step.rng.bit_generator.state = rng_from_json(self.ledger.last["rng"])
         latest = self.ledger.latest
@@ -235,6 +260,8 @@ class MarketService:
         self.results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
         """The last :data:`RESULTS_KEPT` intervals' ``market/result`` (the ledger holds
         every one)."""
+        self.books: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
+        """The same intervals' ``market/book`` (:func:`live.book.full_book`)."""
         self.listeners: list[MarketListener] = []
         """Told every clock and every interval the market publishes, after the ledger
         commit (the in-process dashboard)."""
@@ -258,13 +285,20 @@ class MarketService:
             qos=0,
         )
 
-    def _flooding(self, topic: str, sender: str, limit: int) -> bool:
+    def _flooding(
+        self, topic: str, sender: str, limit: int, complete: Callable[[IntervalBook], bool]
+    ) -> bool:
         """Count a message of ``sender``; True (and counted, the first one reported) when
-        it is beyond ``limit`` this interval. Checked before anything is parsed."""
+        it is beyond ``limit`` this interval and ``complete(book)`` (the sender's reading
+        and orders, or its meter's samples, are in). Checked before anything is parsed.
+
+        Until a sender is complete its messages are always parsed: anyone may publish on
+        a topic when the broker has no ACL, and junk on another household's topic must
+        not use up that household's budget and silence it."""
         with self._lock:
             book = self._book
             book.messages[sender] += 1
-            if book.messages[sender] <= limit:
+            if book.messages[sender] <= limit or not complete(book):
                 return False
             book.flooded[sender] += 1
             first, t = book.flooded[sender] == 1, book.t
@@ -281,22 +315,29 @@ class MarketService:
 
     def _report_dropped(self, book: IntervalBook) -> None:
         """At gate closure: one report per flooding sender and one for the rejections
-        beyond the report budget, with their counts."""
+        beyond the report budget, with their counts; called again when the next clock
+        opens, for what was dropped while the gate was closed (reported as such)."""
+        with self._lock:
+            flooded, book.flooded_reported = book.flooded - book.flooded_reported, +book.flooded
+            unreported = book.unreported - book.unreported_reported
+            book.unreported_reported = +book.unreported
+            late, book.dropped_reported = book.dropped_reported, True
+        when = f"after the gate closed, interval {book.t}" if late else f"in interval {book.t}"
         root = self.topics.root
-        for sender, k in sorted(book.flooded.items()):
+        for sender, k in sorted(flooded.items()):
             where = "meters/+" if sender in self.meters else "agents"
             self._report(
                 f"{root}/{where}/{sender}/#",
-                f"flood: {k} messages from {sender} dropped in interval {book.t}",
+                f"flood: {k} messages from {sender} dropped {when}",
                 count=k,
             )
-        if book.unreported:
-            k = sum(book.unreported.values())
+        if unreported:
+            k = sum(unreported.values())
             self._report(
                 f"{root}/#",
-                f"{k} more messages rejected in interval {book.t} than reported one by one",
+                f"{k} more messages rejected {when} than reported one by one",
                 count=k,
-                by_category=dict(sorted(book.unreported.items())),
+                by_category=dict(sorted(unreported.items())),
             )
 
     def _on_agent(self, topic: str, payload: bytes) -> None:
@@ -311,7 +352,12 @@ class MarketService:
                 raise Rejected(
                     f"{agent} is backed by a meter; its readings and orders come from the meter"
                 )
-            if self._flooding(topic, agent, live.max_messages_per_interval):
+            if self._flooding(
+                topic,
+                agent,
+                live.max_messages_per_interval,
+                lambda b: row in b.readings and row in b.orders,
+            ):
                 return
             data = parse_json(payload, live.max_payload_bytes)
             with self._lock:
@@ -363,7 +409,13 @@ class MarketService:
                             self._offline.add(meter_id)
                     self._changed.set()
                 return
-            if self._flooding(topic, meter_id, 4 * self.scenario.live.max_messages_per_interval):
+            tracker = self.trackers[meter_id]
+            if self._flooding(
+                topic,
+                meter_id,
+                4 * self.scenario.live.max_messages_per_interval,
+                lambda b: tracker.covers(b.t),
+            ):
                 return
             if len(payload) > self.scenario.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
@@ -444,9 +496,14 @@ class MarketService:
                 elif wall_len == 0:
                     next_start = time.time()
                 t += 1
+            self._report_dropped(self._book)
             if t >= self.end:
                 self._close_out(wall_len)
-                self.bus.publish(self.topics.clock, {"v": 1, "t": t, "done": True}, retain=True)
+                self.bus.publish(
+                    self.topics.clock,
+                    {"v": 1, "run": self.run_id, "t": t, "done": True},
+                    retain=True,
+                )
             self.bus.drain(30.0)
         finally:
             self.bus.stop("done" if t >= self.end else "offline")
@@ -461,17 +518,23 @@ class MarketService:
     def _collect(self, t: int, wall_start: float, wall_len: float) -> None:
         live = self.scenario.live
         now = time.time()
+        if wall_start > now:  # paced: the clock of t comes when the simulated clock is at t
+            if self._stop.wait(wall_start - now):
+                return
+            now = time.time()
         if wall_start < now:
             wall_start = now
         if wall_len > 0:
             gate = wall_start + live.gate_fraction * wall_len
         else:  # as soon as complete, but a household or meter that never comes cannot stall
             gate = wall_start + live.complete_timeout_s
+        self._report_dropped(self._book)  # what was dropped while the gate was closed
         with self._lock:
             self._book = IntervalBook(t)
             self._wall_start, self._wall_len = wall_start, max(wall_len, 1e-9)
         clock = {
             "v": 1,
+            "run": self.run_id,
             "t": t,
             "interval_start": self.stamps[t].isoformat(),
             "interval_minutes": self.scenario.simulation.interval_minutes,
@@ -484,7 +547,7 @@ class MarketService:
             self._changed.clear()
             now = time.time()
             with self._lock:
-                complete = live.close_when_complete and self._complete(t)
+                complete = self.close_early and self._complete(t)
             online = self.bus.connected.is_set()
             if self.bus.connects != seen_connects:  # reconnected: ask again, then wait
                 seen_connects = self.bus.connects
@@ -494,7 +557,7 @@ class MarketService:
                 or self.bus.connects <= 1
             )
             if online and grace and (complete or now >= gate):
-                if wall_len == 0 and live.close_when_complete and not complete:
+                if wall_len == 0 and self.close_early and not complete:
                     self.log(
                         f"interval {t}: gate closed after {live.complete_timeout_s:g} s "
                         "without every household and meter"
@@ -619,6 +682,8 @@ class MarketService:
                     }
                     for row, r in self._book.readings.items()
                 }
+        if not (counts["readings"] or counts["order_messages"] or counts["meter_readings"]):
+            self.stats.unattended += 1
         self.stats.readings += counts["readings"]
         self.stats.order_messages += counts["order_messages"]
         self.stats.orders += counts["orders"]
@@ -627,35 +692,6 @@ class MarketService:
             res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
         else:
             res = self.step.run(plan, market_flows)
-        ids = self.ids
-        book = list(
-            zip(
-                plan.energy_kwh.tolist(),
-                plan.price_per_kwh.tolist(),
-                plan.is_buy.tolist(),
-                strict=True,
-            )
-        )
-        p = res.pairing
-        trades = [
-            {
-                "buyer": ids[b],
-                "seller": ids[s],
-                "energy_kwh": float(e),
-                "price_per_kwh": float(pb),
-                "seller_price_per_kwh": float(ps),
-                "grid_fee": float(f),
-            }
-            for b, s, e, pb, ps, f in zip(
-                p.buyer.tolist(),
-                p.seller.tolist(),
-                p.energy_kwh.tolist(),
-                p.price_per_kwh.tolist(),
-                p.seller_price_per_kwh.tolist(),
-                res.trade_fee.tolist(),
-                strict=True,
-            )
-        ]
         grid = None
         if res.outcome is not None:
             chk = res.outcome.check
@@ -680,13 +716,9 @@ class MarketService:
             "grid_import_kwh": float(bill.grid_import_kwh.sum()),
             "grid_export_kwh": float(bill.grid_export_kwh.sum()),
             "imbalance_kwh": float(bill.imbalance_kwh.sum()),
-            "trades": trades,
             "grid": grid,
             "counts": counts,
-            "book": {
-                "buy": [[e, p] for e, p, b in book if b],
-                "sell": [[e, p] for e, p, b in book if not b],
-            },
+            "book": book_curve(plan),
         }
         settlements = self._settlements(t, res, where)
         with self._lock:
@@ -696,6 +728,7 @@ class MarketService:
         return {
             "t": t,
             "result": result,
+            "book": full_book(t, result["interval_start"], self.ids, plan, res),
             "settlements": settlements,
             "rng": rng_to_json(self.step.rng.bit_generator.state),
             **({"corrections": corrections} if self.trackers else {}),
@@ -790,14 +823,16 @@ class MarketService:
 
     def _publish(self, record: dict[str, Any]) -> None:
         self.results.append(record["result"])
+        self.books.append(record["book"])
         self.bus.publish(self.topics.result, record["result"])
+        self.bus.publish(self.topics.book, record["book"])
         for agent, payload in record["settlements"].items():
             self.bus.publish(self.topics.settlement(agent), payload)
         self._publish_corrections(record)
         readings, self._told_readings = self._told_readings, {}
         for listener in self.listeners:
             try:
-                listener.interval(record["result"], record["settlements"], readings)
+                listener.interval(record["result"], record["settlements"], readings, record["book"])
             except Exception as exc:  # a listener never stops the market
                 self.log(f"listener failed on interval {record['t']}: {exc!r}")
 

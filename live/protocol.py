@@ -1,5 +1,8 @@
 """The MQTT contract (DESIGN.md "MQTT contract"): topic names and payload checks.
 
+The machine-readable contract is ``live/asyncapi.yaml`` (AsyncAPI 3.0, JSON Schemas of every
+payload, checked by :mod:`live.contract` in the tests); this docstring is its prose.
+
 Topic root ``p2pgrid/<community>/``; JSON, UTF-8, ``"v": 1``. Our additions to the
 table in DESIGN.md, all optional for a third-party agent:
 
@@ -13,18 +16,24 @@ table in DESIGN.md, all optional for a third-party agent:
 - an order may carry ``kind``: ``net`` (default: the household's inflexible position,
   what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
   orders, which happen only as far as they are filled);
-- ``status/<client_id>`` (retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
+- ``status/<username>`` (``status/<client_id>`` for a connection without a username;
+  retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
 
 What the market publishes (``"v": 1``; fields are only ever added, never renamed):
 
-``market/result``, one per interval ``t`` (written to the ledger first):
+``clock`` (retained), one per interval: ``run`` (the run's id: a client follows only
+    its run's clock, :mod:`live.runfilter`), ``t``, ``interval_start``,
+    ``interval_minutes``, ``gate_closes_at`` (null when asked again after a reconnect);
+    after the last interval ``{run, t, done: true}``.
+
+``market/result``, one per interval ``t`` (written to the ledger first), anonymous (every
+account reads it; no household ids):
     ``t``, ``interval_start`` (ISO, tz-aware), ``price_per_kwh`` (null when nothing
     trades), ``volume_kwh``, ``grid_import_kwh``, ``grid_export_kwh``, ``imbalance_kwh``
     (community totals);
-    ``trades``: ``[{buyer, seller, energy_kwh, price_per_kwh (the buyer's),
-    seller_price_per_kwh, grid_fee}]``;
-    ``book``: the order book as cleared, ``{"buy": [[energy_kwh, price_per_kwh], …],
-    "sell": […]}`` in the market's canonical order (kind, household, order in message);
+    ``book``: the aggregated curves, ``{"buy": [[energy_kwh, price_per_kwh], …],
+    "sell": […]}``, the energy at each distinct limit price, bids by falling and asks
+    by rising price;
     ``grid`` (null when the scenario's grid check is off): ``v_min_pu``, ``v_max_pu``,
     ``violations``, ``violations_before_reclear``, ``max_line_loading_frac``,
     ``losses_kwh``, ``recleared``, ``curtailed_kwh``, and the feeder state as the rows of
@@ -36,6 +45,12 @@ What the market publishes (``"v": 1``; fields are only ever added, never renamed
     households are settled with an estimate), ``meter_corrections`` (settlements of
     earlier intervals re-issued at this gate with their meters' true energy),
     ``missing_agents``.
+
+``market/book``, one per interval (the ``market`` and ``operator`` accounts only):
+    ``t``, ``interval_start``, ``orders`` as columns ``{agent, side, kind, energy_kwh,
+    price_per_kwh, filled_kwh}`` in the market's canonical order (kind, household,
+    order in message), ``trades``: ``[{buyer, seller, energy_kwh, price_per_kwh (the
+    buyer's), seller_price_per_kwh, grid_fee}]``.
 
 ``agents/<agent_id>/settlement``, one per household and interval:
     ``t``, ``version`` (1; re-issued as k+1 when a late meter's true energy arrives, see
@@ -103,6 +118,10 @@ class Topics:
         return f"{self.root}/market/result"
 
     @property
+    def book(self) -> str:
+        return f"{self.root}/market/book"
+
+    @property
     def errors(self) -> str:
         return f"{self.root}/errors"
 
@@ -161,17 +180,26 @@ def parse_json(payload: bytes, max_bytes: int) -> dict[str, Any]:
         data = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
         raise Rejected("payload is not UTF-8") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also an int of 4,300+ digits
         raise Rejected(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise Rejected(f"payload must be a JSON object, not {type(data).__name__}")
     return data
 
 
+def _float(value: int | float) -> float:
+    """``float(value)``; an integer beyond the float range is +-inf (then rejected as not
+    finite) rather than an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _finite(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Rejected(f"{key} must be a number, got {type(value).__name__}")
-    x = float(value)
+    x = _float(value)
     if not math.isfinite(x):
         raise Rejected(f"{key} must be finite, got {value!r}")
     return x
@@ -197,7 +225,8 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]
     """``v``, ``t`` and identity; unknown keys are errors."""
     if not allowed.issuperset(data):
         raise Rejected(f"unknown keys {sorted(set(data) - allowed)}")
-    if data.get("v", VERSION) != VERSION:
+    v = data.get("v", VERSION)
+    if type(v) is not int or v != VERSION:  # not True, not 1.0: the integer 1
         raise Rejected(f"unsupported version v={data.get('v')!r} (this market speaks v=1)")
     for key in ("agent_id", "agent"):
         if key in data and data[key] != agent:
@@ -280,7 +309,7 @@ def read_orders(
         if (
             isinstance(price, bool)
             or not isinstance(price, int | float)
-            or not math.isfinite(float(price))
+            or not math.isfinite(_float(price))
         ):
             raise Rejected(f"orders[{i}].price_per_kwh must be a finite number, got {price!r}")
         if abs(price) > max_price:

@@ -42,7 +42,7 @@ def attach_dashboard(
     :class:`live.dashboard.server.DashboardServer`."""
     from live.dashboard.market_source import MarketSource
     from live.dashboard.server import start_dashboard
-    from live.ledger import LEDGER_FILE, read_ledger
+    from live.ledger import has_ledger, read_ledger
 
     source = MarketSource(
         market.topics.community,
@@ -54,10 +54,10 @@ def attach_dashboard(
         },
         scenario.simulation.interval_minutes,
     )
-    if (state_dir / LEDGER_FILE).exists():
+    if has_ledger(state_dir):
         intervals = [r for r in read_ledger(state_dir) if "corrects_after" not in r]
         for record in intervals[:-1]:  # the last one is re-published
-            source.interval(record["result"], record["settlements"], {})
+            source.interval(record["result"], record["settlements"], {}, record.get("book"))
     market.listeners.append(source)
     return start_dashboard(source, options.host, options.port, options.token)
 
@@ -89,6 +89,11 @@ def run_live(
             broker = BrokerConfig(embedded.host, embedded.port)
             log(f"embedded broker on {embedded.url}")
         market = MarketService(scenario, broker, state_dir, speed, intervals, log=log)
+        log(
+            f"live market {market.topics.root}/ · run {market.run_id} · speed {speed:g} · "
+            f"ledger {state_dir}"
+            + (f" (resuming at interval {market.ledger.next_t})" if market.ledger.next_t else "")
+        )
         server = None
         if dashboard is not None:
             server = attach_dashboard(market, scenario, dashboard, state_dir)
@@ -99,11 +104,14 @@ def run_live(
                 log("(bound beyond this machine: every request needs the token)")
         fleet = None
         if agents:
-            fleet = AgentFleet(scenario, broker).start()
+            # through the market's own connection: a broker that binds client ids to
+            # accounts (p2pgrid acl) would let a second connection of the market's
+            # account take over the first
+            fleet = AgentFleet(scenario, broker, run=market.run_id, bus=market.bus).start()
             stack.callback(fleet.stop)
         meters = None
         if emulate_meters and scenario.live.meters:
-            meters = MeterEmulator(scenario, broker).start()
+            meters = MeterEmulator(scenario, broker, run=market.run_id, bus=market.bus).start()
             stack.callback(meters.stop)
         stats = market.run()
         return LiveRun(

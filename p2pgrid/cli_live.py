@@ -185,7 +185,7 @@ def register(app: typer.Typer) -> None:
         serving after the last interval until Ctrl-C.
         """
         from live.bus import BrokerConfig
-        from live.market import topics_for
+        from live.ledger import LedgerError
         from live.runner import DashboardOptions, run_live
 
         scenario = _load(file, set_)
@@ -203,9 +203,6 @@ def register(app: typer.Typer) -> None:
         elif token is not None:
             err_console.print("[bold red]error:[/] --token needs --dashboard", highlight=False)
             raise typer.Exit(code=2)
-        console.print(
-            f"live market {topics_for(scenario).root}/ · speed {speed:g} · ledger {state}"
-        )
         try:
             run = run_live(
                 scenario,
@@ -222,6 +219,9 @@ def register(app: typer.Typer) -> None:
         except ConnectionError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(code=1) from None
+        except LedgerError as exc:  # --state holds another run
+            err_console.print(f"[bold red]error:[/] --state: {exc}", highlight=False)
+            raise typer.Exit(code=2) from None
         except OSError as exc:  # the dashboard's address is in use or not ours
             err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
             raise typer.Exit(code=2) from None
@@ -232,6 +232,16 @@ def register(app: typer.Typer) -> None:
             f"{m.corrections} corrected settlements · "
             f"{sum(m.rejected.values())} rejected · behind the clock {m.behind}×"
         )
+        if m.intervals and m.unattended == m.intervals:
+            err_console.print(
+                f"[bold red]error:[/] no household or meter took part in any of the "
+                f"{m.intervals} intervals: are the agents running (on this broker, this "
+                "community), and not following another run's clock?",
+                highlight=False,
+            )
+            if run.dashboard is not None:
+                run.dashboard.stop()
+            raise typer.Exit(code=1)
         if run.dashboard is not None:
             console.print(
                 f"market done; dashboard still at {run.dashboard.url} (Ctrl-C stops it)",
@@ -252,6 +262,14 @@ def register(app: typer.Typer) -> None:
         insecure: InsecureOpt = False,
         username: UserOpt = None,
         password: PassOpt = None,
+        run_id: Annotated[
+            str | None,
+            typer.Option(
+                "--run",
+                help="Follow only this run of the market (its id is printed when it "
+                "starts); default: the first run whose clock is live.",
+            ),
+        ] = None,
         set_: SetOption = None,
     ) -> None:
         """Run the scenario's simulated households against a live market."""
@@ -263,7 +281,7 @@ def register(app: typer.Typer) -> None:
             err_console.print("[bold red]error:[/] --broker is required", highlight=False)
             raise typer.Exit(code=2)
         try:
-            fleet = AgentFleet(scenario, cfg).start()
+            fleet = AgentFleet(scenario, cfg, run=run_id).start()
         except ConnectionError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(code=1) from None
@@ -293,12 +311,28 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path(
             "mqtt-acl"
         ),
+        listen: Annotated[
+            str,
+            typer.Option(
+                "--listen",
+                metavar="[HOST:]PORT",
+                help="The listener of the generated mosquitto.conf (default: port 1883 on "
+                "every interface).",
+            ),
+        ] = "1883",
         set_: SetOption = None,
     ) -> None:
-        """Write a Mosquitto ACL file, password file and credentials for the scenario."""
+        """Write a Mosquitto ACL file, password file, credentials and a mosquitto.conf that
+        enforces them (client ids bound to accounts) for the scenario."""
         from live.acl import write_acl
 
-        paths = write_acl(_load(file, set_), out)
+        try:
+            host, port = parse_host_port(listen)
+        except ValueError as exc:
+            err_console.print(f"[bold red]error:[/] --listen: {exc}", highlight=False)
+            raise typer.Exit(code=2) from None
+        bare_port = listen.strip().isdigit()
+        paths = write_acl(_load(file, set_), out, ("" if bare_port else host, port))
         for name, path in paths.items():
             console.print(f"{name:12s} {path}")
 

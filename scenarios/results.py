@@ -53,23 +53,30 @@ _COMPRESSION_LEVEL = 1
 
 
 class TableStream:
-    """Append record batches of one schema to a Parquet file."""
+    """Append record batches of one schema to a Parquet file, created on the first write:
+    a stream never written (the feeder tables of a live market) leaves no file."""
 
     def __init__(self, path: Path, schema: pa.Schema, dictionary_columns: list[str]) -> None:
         self.path = path
-        self._writer = pq.ParquetWriter(
-            path,
-            schema,
-            compression=_COMPRESSION,
-            compression_level=_COMPRESSION_LEVEL,
-            use_dictionary=dictionary_columns,
-        )
+        self.schema = schema
+        self._dictionary_columns = dictionary_columns
+        self._writer: pq.ParquetWriter | None = None
 
     def write(self, columns: Mapping[str, pa.Array | np.ndarray]) -> None:
-        self._writer.write_table(pa.table(dict(columns), schema=self._writer.schema))
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(
+                self.path,
+                self.schema,
+                compression=_COMPRESSION,
+                compression_level=_COMPRESSION_LEVEL,
+                use_dictionary=self._dictionary_columns,
+            )
+        self._writer.write_table(pa.table(dict(columns), schema=self.schema))
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _id_type() -> pa.DataType:

@@ -42,8 +42,11 @@ class LiveSection(_Section):
     """Topic root ``p2pgrid/<community>/``; empty means the scenario's name, slugified."""
     gate_fraction: float = Field(0.8, gt=0, le=1)
     """Share of an interval's wall time after which its gate closes."""
-    close_when_complete: bool = True
-    """Close the gate early once every household has sent its reading and orders."""
+    close_when_complete: bool | None = None
+    """Close the gate before ``gate_closes_at`` once every household and meter is in.
+    Default (null): only at ``--speed 0``; at ``--speed > 0`` the gate closes at the time
+    the clock announced. Either way the next interval's clock comes on the simulated
+    clock (``--speed X``: X times real time), never earlier."""
     complete_timeout_s: float = Field(30.0, gt=0, le=86_400)
     """At ``--speed 0`` (no wall-clock gate), the longest a gate waits for every
     household and meter [s]: then it closes anyway and the interval is cleared without
@@ -66,6 +69,10 @@ class LiveSection(_Section):
     """Readings and orders above this power over the interval are rejected as absurd."""
     max_price_per_kwh: float = Field(10.0, gt=0, le=1e4)
     meters: tuple[Meter, ...] = ()
+    external: tuple[str, ...] = ()
+    """Agent ids of households run by third-party clients (``["h0003", ...]``): the
+    simulated households of ``p2pgrid live`` / ``p2pgrid agents`` do not speak for them,
+    and the market waits for their reading and orders like any other household's."""
 
     @model_validator(mode="after")
     def _unique(self) -> LiveSection:
@@ -76,6 +83,10 @@ class LiveSection(_Section):
         homes = [m.household for m in self.meters]
         for dup in sorted({h for h in homes if homes.count(h) > 1}):
             problems.append(f"meters: household {dup!r} has more than one meter")
+        for dup in sorted({h for h in self.external if self.external.count(h) > 1}):
+            problems.append(f"external: household {dup!r} appears more than once")
+        for both in sorted(set(self.external) & set(homes)):
+            problems.append(f"external: household {both!r} is backed by a meter (live.meters)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -88,11 +99,17 @@ def household_ids(n: int) -> list[str]:
 
 
 def check_meter_households(live: LiveSection, n_households: int) -> list[str]:
-    """Problems with meters that name households the community does not have."""
+    """Problems with meters and external households that name households the community
+    does not have."""
     known = set(household_ids(n_households))
+    first = household_ids(n_households)[0]
     return [
         f"live.meters: meter {m.id!r} names household {m.household!r}, which is not one of "
-        f"the {n_households} households ({household_ids(n_households)[0]} …)"
+        f"the {n_households} households ({first} …)"
         for m in live.meters
         if m.household not in known
+    ] + [
+        f"live.external: {h!r} is not one of the {n_households} households ({first} …)"
+        for h in live.external
+        if h not in known
     ]

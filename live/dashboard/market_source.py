@@ -1,14 +1,15 @@
 """The dashboard's in-process live source: fed by a :class:`live.market.MarketService`
 running in the same process (``p2pgrid live … --dashboard``).
 
-It reads exactly what the market publishes (``clock``, ``market/result`` and every
-``agents/<id>/settlement``, plus the readings it accepted), handed over by the market
-(:class:`live.market.MarketListener`) right after each interval is committed to the
-ledger and published, so the dashboard needs no MQTT connection of its
-own: no second client on a broker that may enforce an ACL, and no second copy of every
-settlement on the wire. The payloads are interpreted by :class:`MqttSource`'s own code
-(``SETTLEMENT_MAP``, the result's ``book`` and ``grid.buses``/``grid.lines``), so what
-the page shows is what a dashboard watching the broker would show.
+It reads exactly what the market publishes (``clock``, ``market/result``,
+``market/book`` and every ``agents/<id>/settlement``, plus the readings it accepted),
+handed over by the market (:class:`live.market.MarketListener`) right after each
+interval is committed to the ledger and published, so the dashboard needs no MQTT
+connection of its own: no second client on a broker that may enforce an ACL, and no
+second copy of every settlement on the wire. The payloads are interpreted by
+:class:`MqttSource`'s own code (``SETTLEMENT_MAP``, the result's ``book`` and
+``grid.buses``/``grid.lines``), so what the page shows is what a dashboard watching
+the broker would show.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ class MarketSource(MqttSource):
         result: dict[str, Any],
         settlements: dict[str, dict[str, Any]],
         readings: dict[str, dict[str, Any]],
+        book: dict[str, Any] | None = None,
     ) -> None:
-        """One committed interval: the row is built once, with every household in it,
-        and pushed to the browsers as one event."""
+        """One committed interval (and its ``market/book``: this process is the market's,
+        the operator's view): the row is built once, with every household in it, and
+        pushed to the browsers as one event."""
         t = self._t(result)
         if t is None:
             return
@@ -72,6 +75,8 @@ class MarketSource(MqttSource):
             for agent, payload in settlements.items():
                 self._agents.setdefault(agent)
                 self._positions[t][agent] = map_payload(payload, SETTLEMENT_MAP)
+        if book is not None:
+            self._on_book(book)
         self._on_result(result)
 
     def status(self) -> dict[str, Any]:

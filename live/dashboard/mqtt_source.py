@@ -12,9 +12,11 @@ energy) in one coalesced push a moment later.
 Payload fields are mapped onto the dashboard's names by one table per topic
 (:data:`SETTLEMENT_MAP`, :data:`READING_MAP`), as pvlib's ``iotools`` do. Optional
 fields are used when present: ``market/result`` may carry ``book`` (``{"buy": [...],
-"sell": [...]}``, each order ``{energy_kwh, price_per_kwh}`` or ``[kwh, price]``) and
-``grid.buses`` / ``grid.lines`` (rows as in buses.parquet / lines.parquet); without a
-book the curves are revealed from the fills as for a finished run.
+"sell": [...]}``, each price level or order ``{energy_kwh, price_per_kwh}`` or ``[kwh,
+price]``) and ``grid.buses`` / ``grid.lines`` (rows as in buses.parquet /
+lines.parquet); without a book the curves are revealed from the fills as for a finished
+run. The trades (with household ids) come from ``market/book``, which only the operator
+account may read: without it the trades table stays empty.
 """
 
 from __future__ import annotations
@@ -238,6 +240,7 @@ class MqttSource(Source):
                 for topic in (
                     "clock",
                     "market/result",
+                    "market/book",  # granted to the operator account only (p2pgrid acl)
                     "agents/+/settlement",
                     "agents/+/reading",
                     "errors",
@@ -266,6 +269,8 @@ class MqttSource(Source):
         try:
             if topic == "market/result":
                 self._on_result(payload)
+            elif topic == "market/book":
+                self._on_book(payload)
             elif topic == "clock":
                 self._on_clock(payload)
             elif topic == "errors":
@@ -301,6 +306,16 @@ class MqttSource(Source):
         t = self._t(payload)
         if t is None:
             return
+        with self._lock:
+            self._results[t] = payload
+            self._rebuild_row(t)
+        self.log.append("interval", t)
+
+    def _on_book(self, payload: dict[str, Any]) -> None:
+        """The operator's ``market/book``: the interval's trades with household ids."""
+        t = self._t(payload)
+        if t is None:
+            return
         trades = []
         for tr in payload.get("trades") or []:
             if not isinstance(tr, dict):
@@ -321,13 +336,10 @@ class MqttSource(Source):
                 }
             )
         with self._lock:
-            self._results[t] = payload
             self._trades = [tr for tr in self._trades if tr["t"] != t] + trades
             for tr in trades:
                 self._agents.setdefault(tr["buyer_id"])
                 self._agents.setdefault(tr["seller_id"])
-            self._rebuild_row(t)
-        self.log.append("interval", t)
 
     def _on_agent(self, agent_id: str, kind: str, payload: dict[str, Any]) -> None:
         t = self._t(payload)

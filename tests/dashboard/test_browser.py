@@ -199,10 +199,6 @@ def _publish_interval(client: mqtt.Client, t: int) -> None:
         "t": t,
         "price_per_kwh": price,
         "volume_kwh": 1.5,
-        "trades": [
-            {"buyer_id": "a1", "seller_id": "a3", "energy_kwh": 1.0, "price_per_kwh": price},
-            {"buyer_id": "a2", "seller_id": "a4", "energy_kwh": 0.5, "price_per_kwh": price},
-        ],
         "book": {
             "buy": [[1.0, 0.3], [0.5, 0.2], [0.4, 0.05]],
             "sell": [
@@ -225,6 +221,15 @@ def _publish_interval(client: mqtt.Client, t: int) -> None:
             ],
         },
     }
+    book = {  # the operator's view: the trades with household ids
+        "v": 1,
+        "t": t,
+        "trades": [
+            {"buyer": "a1", "seller": "a3", "energy_kwh": 1.0, "price_per_kwh": price},
+            {"buyer": "a2", "seller": "a4", "energy_kwh": 0.5, "price_per_kwh": price},
+        ],
+    }
+    client.publish(root + "market/book", json.dumps(book), qos=1)
     client.publish(root + "market/result", json.dumps(result), qos=1)
     for i, agent in enumerate(AGENTS):
         client.publish(

@@ -225,12 +225,20 @@ def batch_tables(scenario: Scenario, out: Path) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def assert_equal_to_batch(
-    results: list[dict[str, Any]], scenario: Scenario, out: Path, tol: float = 1e-6
+    results: list[dict[str, Any]],
+    scenario: Scenario,
+    out: Path,
+    tol: float = 1e-6,
+    *,
+    books: Any,
 ) -> None:
-    """Every live interval's price, volume, utility flows, voltages and trades equal the
+    """Every live interval's price, volume, utility flows, voltages (``market/result``)
+    and trades (``books``: the ``market/book`` payloads of the same intervals) equal the
     batch engine's for the same interval."""
     intervals, trades = batch_tables(scenario, out)
     assert results, "no results on the wire"
+    book_of = {b["t"]: b for b in books}
+    assert set(book_of) >= {r["t"] for r in results}, "a result without its market/book"
     ts = [r["t"] for r in results]
     assert ts == list(range(ts[0], ts[0] + len(ts))), f"intervals not consecutive: {ts}"
     for r in results:
@@ -255,7 +263,8 @@ def assert_equal_to_batch(
         assert grid["recleared"] == bool(row["recleared"]), where
         batch = trades.loc[trades["t"] == t].sort_values(["buyer_id", "seller_id"])
         live = sorted(
-            (x["buyer"], x["seller"], x["energy_kwh"], x["price_per_kwh"]) for x in r["trades"]
+            (x["buyer"], x["seller"], x["energy_kwh"], x["price_per_kwh"])
+            for x in book_of[t]["trades"]
         )
         assert len(live) == len(batch), f"{where}: {len(live)} trades vs {len(batch)}"
         if live:

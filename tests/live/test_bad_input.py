@@ -184,4 +184,4 @@ def test_bad_messages_on_the_wire_change_nothing(
     assert len(errors) == rejected and all(e["reason"] and e["topic"] for e in errors)
     assert market.stats.readings == fleet.stats.readings_sent
     assert market.stats.orders == fleet.stats.orders_sent
-    equal_to_batch(market.results, e2e_scenario, tmp_path / "batch")
+    equal_to_batch(market.results, e2e_scenario, tmp_path / "batch", books=market.books)

@@ -59,7 +59,7 @@ def test_market_killed_with_sigkill_resumes_without_double_settlement(
     results = [r["result"] for r in ledger]
     assert sum(r["counts"]["missing_agents"] for r in results) == 0
     assert sum(r["counts"]["meters_incomplete"] for r in results) == 0
-    equal_to_batch(results, e2e_scenario, tmp_path / "batch")
+    equal_to_batch(results, e2e_scenario, tmp_path / "batch", books=[r["book"] for r in ledger])
 
 
 def test_broker_killed_and_restarted_loses_no_accepted_order(
@@ -86,4 +86,9 @@ def test_broker_killed_and_restarted_loses_no_accepted_order(
     ledger = read_ledger(state)
     assert [r["t"] for r in ledger] == list(range(INTERVALS))
     assert sum(r["result"]["counts"]["missing_agents"] for r in ledger) == 0
-    equal_to_batch([r["result"] for r in ledger], e2e_scenario, tmp_path / "batch")
+    equal_to_batch(
+        [r["result"] for r in ledger],
+        e2e_scenario,
+        tmp_path / "batch",
+        books=[r["book"] for r in ledger],
+    )

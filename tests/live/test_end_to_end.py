@@ -108,7 +108,7 @@ def check_run(
     assert worst < 1e-8  # orders below TINY_KWH are not placed
     assert observer.settlements == INTERVALS * scenario.community.households
     assert sum(r["volume_kwh"] for r in wire) > 0, "nothing traded: a weak test"
-    equal_to_batch(wire, scenario, tmp_path / "batch")
+    equal_to_batch(wire, scenario, tmp_path / "batch", books=[rec["book"] for rec in ledger])
 
 
 def test_end_to_end_over_mosquitto(

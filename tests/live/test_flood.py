@@ -76,7 +76,7 @@ def test_flood_from_one_client_is_dropped_counted_and_reported_once(
     # the market kept its clock and every interval equals the batch run
     assert stats.intervals == INTERVALS and stats.behind == 0
     assert all(r["counts"]["missing_agents"] == 0 for r in market.results)
-    equal_to_batch(market.results, scenario, tmp_path / "batch")
+    equal_to_batch(market.results, scenario, tmp_path / "batch", books=market.books)
 
     # the flood: everything beyond the limit dropped; two reports per flooded interval
     started = [e for e in errors if e["reason"].startswith("flood: more than")]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from live.ledger import LEDGER_FILE, Ledger, LedgerError, read_ledger
+from live.ledger import Ledger, LedgerError, pack, read_ledger
 
 
 def test_correction_records_follow_their_interval(tmp_path: Path) -> None:
@@ -16,7 +16,7 @@ def test_correction_records_follow_their_interval(tmp_path: Path) -> None:
         ledger.append_corrections({"corrections": []})
     ledger.append({"t": 0, "meters": {"m": 0}})
     ledger.append_corrections({"corrections": [{"agent": "h0001"}], "meters": {"m": 1}})
-    assert ledger.next_t == 1 and ledger.count == 1
+    assert ledger.next_t == 1
     assert ledger.latest is not None and ledger.latest["meters"] == {"m": 1}
     ledger.close()
 
@@ -28,8 +28,9 @@ def test_correction_records_follow_their_interval(tmp_path: Path) -> None:
     assert again.tail == [] and again.latest is not None and again.latest["meters"] == {"m": 2}
     again.append_corrections({"corrections": [], "meters": {"m": 3}})
     again.close()
-    with open(tmp_path / LEDGER_FILE, "ab") as fh:  # killed while writing another one
-        fh.write(b'{"community": "c", "corrects_after": 1, "corr')
+    (seg,) = tmp_path.glob("ledger-*.seg")
+    with open(seg, "ab") as fh:  # killed while writing another one
+        fh.write(pack({"community": "c", "corrects_after": 1, "corrections": []})[:-5])
     torn = Ledger(tmp_path, "c")
     assert torn.torn_bytes > 0 and len(torn.tail) == 1 and torn.next_t == 2
     torn.close()
@@ -42,9 +43,11 @@ def test_correction_records_follow_their_interval(tmp_path: Path) -> None:
 
 
 def test_a_correction_record_out_of_place_is_refused(tmp_path: Path) -> None:
-    (tmp_path / LEDGER_FILE).write_text(
-        '{"community": "c", "t": 0}\n{"community": "c", "corrects_after": 5}\n',
-        encoding="utf-8",
-    )
+    ledger = Ledger(tmp_path, "c")
+    ledger.append({"t": 0})
+    ledger.close()
+    (seg,) = tmp_path.glob("ledger-*.seg")
+    with open(seg, "ab") as fh:
+        fh.write(pack({"community": "c", "corrects_after": 5, "corrections": []}))
     with pytest.raises(LedgerError, match="out of place"):
         Ledger(tmp_path, "c")

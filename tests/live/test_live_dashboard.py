@@ -93,7 +93,16 @@ def check_against_ledger(base: str, ledger: list[dict[str, Any]]) -> None:
     assert book["source"] == "order book (market/result)"
     buy = np.array(res["book"]["buy"], float).reshape(-1, 2)
     sell = np.array(res["book"]["sell"], float).reshape(-1, 2)
-    assert len(buy) + len(sell) == res["counts"]["orders"]
+    # the anonymous curve is the full book (market/book) summed per price level
+    orders = newest["book"]["orders"]
+    for levels, side in ((buy, "buy"), (sell, "sell")):
+        rows = [i for i, s in enumerate(orders["side"]) if s == side]
+        prices = sorted({orders["price_per_kwh"][i] for i in rows}, reverse=side == "buy")
+        assert levels[:, 1].tolist() == prices
+        for e, p in levels:
+            want_kwh = sum(orders["energy_kwh"][i] for i in rows if orders["price_per_kwh"][i] == p)
+            assert e == pytest.approx(want_kwh)
+    assert "trades" not in res and "agent" not in str(res["book"])
     want = book_curves(buy[:, 0], buy[:, 1], sell[:, 0], sell[:, 1])
     for side in ("demand", "supply"):
         for key, values in want[side].items():

@@ -79,4 +79,4 @@ def test_restarted_market_continues_the_meters_counters(
     results = [r["result"] for r in ledger]
     assert all(r["counts"]["meters_incomplete"] == 0 for r in results[FIRST:])
     assert sum(market.stats.rejected.values()) == 0
-    equal_to_batch(results, scenario, tmp_path / "batch")
+    equal_to_batch(results, scenario, tmp_path / "batch", books=[r["book"] for r in ledger])

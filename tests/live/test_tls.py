@@ -117,7 +117,7 @@ def test_live_market_over_tls_equals_batch(
     assert results == list(market.results), "the results seen over TLS differ from the market's"
     assert [r["t"] for r in results] == list(range(INTERVALS))
     assert sum(r["volume_kwh"] for r in results) > 0, "nothing traded: a weak test"
-    equal_to_batch(results, tls_scenario, tmp_path / "batch")
+    equal_to_batch(results, tls_scenario, tmp_path / "batch", books=market.books)
 
 
 def test_cli_live_over_tls(tls_broker, tls_file: Path, tmp_path: Path) -> None:

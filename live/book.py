@@ -1,0 +1,83 @@
+"""What the market publishes about an interval's book, in two views.
+
+- :func:`book_curve`: the anonymous view for ``market/result`` (every account reads it):
+  the energy offered at each distinct limit price, bids highest first and asks lowest
+  first — the supply and demand step curves, no household ids, no single order.
+- :func:`full_book`: the operator's ``market/book`` (the ``market`` and ``operator``
+  accounts alone read it, :mod:`live.acl`): every order with its household, kind and
+  fill, and every trade with buyer and seller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agents.community import Plan
+from live.protocol import ORDER_KINDS
+
+
+def _levels(energy: np.ndarray, price: np.ndarray, descending: bool) -> list[list[float]]:
+    if len(price) == 0:
+        return []
+    levels, at = np.unique(price, return_inverse=True)
+    total = np.bincount(at, energy, len(levels))
+    order = np.arange(len(levels))[::-1] if descending else np.arange(len(levels))
+    return [[float(total[i]), float(levels[i])] for i in order]
+
+
+def book_curve(plan: Plan) -> dict[str, list[list[float]]]:
+    """``{"buy": [[energy_kwh, price_per_kwh], …], "sell": […]}``: the energy bid (asked)
+    at each distinct price, bids by falling price, asks by rising price."""
+    buy = plan.is_buy
+    return {
+        "buy": _levels(plan.energy_kwh[buy], plan.price_per_kwh[buy], True),
+        "sell": _levels(plan.energy_kwh[~buy], plan.price_per_kwh[~buy], False),
+    }
+
+
+def trade_rows(ids: list[str], res: Any) -> list[dict[str, Any]]:
+    """Every trade of a cleared interval: ``{buyer, seller, energy_kwh, price_per_kwh
+    (the buyer's), seller_price_per_kwh, grid_fee}``."""
+    p = res.pairing
+    return [
+        {
+            "buyer": ids[b],
+            "seller": ids[s],
+            "energy_kwh": float(e),
+            "price_per_kwh": float(pb),
+            "seller_price_per_kwh": float(ps),
+            "grid_fee": float(f),
+        }
+        for b, s, e, pb, ps, f in zip(
+            p.buyer.tolist(),
+            p.seller.tolist(),
+            p.energy_kwh.tolist(),
+            p.price_per_kwh.tolist(),
+            p.seller_price_per_kwh.tolist(),
+            res.trade_fee.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def full_book(t: int, interval_start: str, ids: list[str], plan: Plan, res: Any) -> dict[str, Any]:
+    """The ``market/book`` payload of interval ``t``: ``orders`` (columns ``agent``,
+    ``side``, ``kind``, ``energy_kwh``, ``price_per_kwh``, ``filled_kwh``, one entry per
+    order in the market's canonical order) and ``trades`` (:func:`trade_rows`)."""
+    names = np.asarray(ids, dtype=object)
+    return {
+        "v": 1,
+        "t": t,
+        "interval_start": interval_start,
+        "orders": {
+            "agent": names[plan.household].tolist(),
+            "side": np.where(plan.is_buy, "buy", "sell").tolist(),
+            "kind": np.asarray(ORDER_KINDS, dtype=object)[plan.kind].tolist(),
+            "energy_kwh": plan.energy_kwh.tolist(),
+            "price_per_kwh": plan.price_per_kwh.tolist(),
+            "filled_kwh": np.asarray(res.order_filled_kwh, dtype=float).tolist(),
+        },
+        "trades": trade_rows(ids, res),
+    }
