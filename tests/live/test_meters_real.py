@@ -291,7 +291,7 @@ def test_absurd_timestamps_are_reported_and_change_nothing(
     assert all(len(tr.energy) <= 1 and not tr.pending for tr in market.trackers.values())
     sizes = [len(json.dumps(r)) for r in ledger]
     assert max(sizes) < 1.5 * min(sizes), sizes
-    equal_to_batch(results, scenario, tmp_path / "batch")
+    equal_to_batch(results, scenario, tmp_path / "batch", books=[r["book"] for r in ledger])
 
 
 SHELLY = """
@@ -460,7 +460,14 @@ def test_meters_emulate_file_publishes_every_meter_the_file_declares(
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
     assert ready.wait(10)
-    clock = {"v": 1, "t": 0, "interval_start": "2026-06-01T00:00:00+02:00"}
+    gate = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)  # a run in progress
+    clock = {
+        "v": 1,
+        "run": "r1",
+        "t": 0,
+        "interval_start": "2026-06-01T00:00:00+02:00",
+        "gate_closes_at": gate.isoformat(),
+    }
     client.publish(f"{root}/clock", json.dumps(clock), qos=1, retain=True).wait_for_publish(10)
     cli = (sys.executable, "-c", "from p2pgrid.cli import main; main()")
     url = f"mqtt://127.0.0.1:{mosquitto.port}"
@@ -481,7 +488,8 @@ def test_meters_emulate_file_publishes_every_meter_the_file_declares(
         while not want <= seen:
             assert proc.poll() is None and time.monotonic() < deadline, seen
             time.sleep(0.05)
-        client.publish(f"{root}/clock", json.dumps({"v": 1, "t": 1, "done": True}), 1, True)
+        done = {"v": 1, "run": "r1", "t": 1, "done": True}
+        client.publish(f"{root}/clock", json.dumps(done), qos=1, retain=True)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
