@@ -25,8 +25,11 @@ with an estimate (the energy known so far plus the last rate until the interval'
 and the interval stays open; when the counters reach its end its true energy is handed
 out as a correction. An estimate still open :data:`PAST_INTERVALS` intervals later
 stands, and the difference between it and the true energy (known when the counters
-come back) is carried onto the oldest interval still open. So over a run the settled
-energy (the last version of every interval) equals the counters' difference.
+come back) is settled on the oldest intervals still open: an estimate short of the truth
+adds the rest to the first, one beyond it is taken off their energy, oldest first and
+none below zero (what cannot be taken yet waits for the meter's next energy). So over
+a run the settled energy (the last version of every interval) equals the counters'
+difference.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ class MeterTracker:
     """Estimated intervals still open for correction: the estimate settled."""
     debt: list[float] = field(default_factory=lambda: [0.0, 0.0])
     """Estimates that stood (no correction within the window) minus the energy they
-    had by then: taken off the energy carried in when the counters come back."""
+    had by then: settled on the energy that comes in when the counters come back."""
     settled: int | None = None
     """The last interval settled at its gate."""
     rate: list[float] | None = None
@@ -194,13 +197,29 @@ class MeterTracker:
                 acc[0] += imp * share
                 acc[1] += exp * share
         before = max(min(b, self.start_s + lo * self.interval_s) - a, 0.0) / (b - a)
-        if before > 0 or self.debt != [0.0, 0.0]:
-            if before > 0:
-                self.lumped += 1
+        if before > 0:
+            self.lumped += 1
             acc = self.energy.setdefault(lo, [0.0, 0.0])
-            acc[0] += imp * before - self.debt[0]
-            acc[1] += exp * before - self.debt[1]
-            self.debt = [0.0, 0.0]
+            acc[0] += imp * before
+            acc[1] += exp * before
+        self._settle_debt(range(lo, max(lo, last) + 1))
+
+    def _settle_debt(self, intervals: range) -> None:
+        """Take :attr:`debt` off the energy of ``intervals`` (oldest first, none below
+        zero; what is left waits for more energy); a negative debt is energy, added to
+        the first."""
+        for j in (0, 1):
+            if self.debt[j] < 0:
+                self.energy.setdefault(intervals[0], [0.0, 0.0])[j] -= self.debt[j]
+                self.debt[j] = 0.0
+            for k in intervals:
+                acc = self.energy.get(k)
+                if self.debt[j] <= 0:
+                    break
+                if acc is not None:
+                    paid = min(acc[j], self.debt[j])
+                    acc[j] -= paid
+                    self.debt[j] -= paid
 
     def _delta(self, before: float | None, after: float | None) -> float | None:
         if before is None or after is None:

@@ -20,8 +20,8 @@ the estimates still open are committed too, so a restarted market re-issues them
 
 An estimate that no counter has corrected :data:`agents.meter_tracker.PAST_INTERVALS`
 intervals later stands (its last version stays ``"estimated": true``); the difference
-to the true energy is carried onto the meter's oldest interval still open when its
-counters come back, and settled with that interval.
+to the true energy is settled on the meter's oldest intervals still open when its
+counters come back (never below zero energy).
 """
 
 from __future__ import annotations

@@ -117,9 +117,10 @@ def test_a_late_meter_is_estimated_then_corrected() -> None:
 def test_an_estimate_that_stands_is_settled_with_the_counters_later() -> None:
     """1 kWh in t=0, then silent for t=1..10 (each estimated at the last rate, 1 kWh);
     the estimates of t=1..5 stand (older than PAST_INTERVALS = 4 at the gate of 10). The
-    counters come back at the end of t=10 with 8 kWh more (0.8 kWh per interval): t=7..10
-    are corrected to 0.8, t=6 to 0.8 + (4.0 true − 5.0 estimated for t=1..5) = −0.2.
-    Settled in all: 1 + 5 + (−0.2) + 4 × 0.8 = 9 kWh = the counters' difference."""
+    counters come back at the end of t=10 with 8 kWh more (0.8 kWh per interval): t=6
+    gets its 0.8 plus the 4.0 true of t=1..5, less their 5.0 estimated: 1.0 more than
+    its 4.8, so t=6 is corrected to 0 and t=7 to 0.8 − 0.2 = 0.6; t=8..10 to 0.8.
+    Settled in all: 1 + 5 + 0 + 0.6 + 3 × 0.8 = 9 kWh = the counters' difference."""
     assert PAST_INTERVALS == 4
     tr = MeterTracker(T0, I)
     tr.add(Sample(T0, 100.0))
@@ -132,10 +133,10 @@ def test_an_estimate_that_stands_is_settled_with_the_counters_later() -> None:
     assert sorted(tr.pending) == [6, 7, 8, 9, 10] and tr.debt == pytest.approx([5.0, 0.0])
     tr.add(Sample(T0 + 11 * I, 109.0))
     fixes = {t: imp for t, imp, _ in tr.corrections()}
-    assert fixes == pytest.approx({6: -0.2, 7: 0.8, 8: 0.8, 9: 0.8, 10: 0.8})
+    assert fixes == pytest.approx({6: 0.0, 7: 0.6, 8: 0.8, 9: 0.8, 10: 0.8})
     settled |= fixes
     assert sum(settled.values()) == pytest.approx(9.0, abs=1e-9)
-    assert tr.debt == [0.0, 0.0] and tr.energy == {}
+    assert tr.debt == pytest.approx([0.0, 0.0]) and tr.energy == {}
 
 
 def test_the_state_round_trips() -> None:
