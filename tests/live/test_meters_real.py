@@ -28,6 +28,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
+from live.contract import contract
 from live.emulator import MeterEmulator
 from live.ledger import read_ledger
 from live.market import MarketService, topics_for
@@ -57,15 +58,17 @@ check = "off"
 
 
 @contextmanager
-def recording(config: Any, root: str) -> Iterator[dict[str, list[tuple[str, dict]]]]:
-    """Every settlement and error the market publishes, as received."""
-    got: dict[str, list[tuple[str, dict]]] = {"settlement": [], "errors": []}
+def recording(config: Any, root: str) -> Iterator[dict[str, list[Any]]]:
+    """Every settlement and error the market publishes, as received, and what about
+    them breaks ``live/asyncapi.yaml`` (``contract``)."""
+    got: dict[str, list[Any]] = {"settlement": [], "errors": [], "contract": []}
     ready = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="recorder")
 
     def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         kind = "errors" if msg.topic.endswith("/errors") else "settlement"
         got[kind].append((msg.topic, json.loads(msg.payload)))
+        got["contract"].extend(contract().check(msg.topic, msg.payload))
 
     client.on_message = on_message
     client.on_subscribe = lambda *_: ready.set()
@@ -86,7 +89,7 @@ def recording(config: Any, root: str) -> Iterator[dict[str, list[tuple[str, dict
 class Run:
     market: MarketService
     meters: MeterEmulator
-    got: dict[str, list[tuple[str, dict]]]
+    got: dict[str, list[Any]]
     first: tuple[np.ndarray, np.ndarray]
     """The meters' counters (import, export) when they started."""
 
@@ -130,7 +133,7 @@ def test_own_clock_meters_settle_every_counted_kwh(mosquitto, tmp_path: Path) ->
     market, meters, got = run.market, run.meters, run.got
 
     assert market.stats.intervals == INTERVALS
-    assert got["errors"] == []
+    assert got["errors"] == [] and got["contract"] == []
     final = final_versions(got["settlement"])
     want = metered(meters)
     for agent, (imp, exp) in want.items():
@@ -330,7 +333,7 @@ def test_shelly_gen2_without_ts_keeps_its_counters(mosquitto, tmp_path: Path) ->
     scenario = load_scenario(path)
     run = run_own_clock(scenario, mosquitto.config, tmp_path / "state", shelly_ts=False)
     assert run.market.stats.intervals == INTERVALS
-    assert run.got["errors"] == []
+    assert run.got["errors"] == [] and run.got["contract"] == []
     final = final_versions(run.got["settlement"])
     profile = metered(run.meters)
     for i, meter in enumerate(run.meters.meters):
@@ -424,7 +427,7 @@ def test_a_restarted_market_still_corrects_its_estimates(mosquitto, tmp_path: Pa
             assert not runner.is_alive(), "the restarted market did not finish"
         finally:
             second.stop()
-    assert got["errors"] == []
+    assert got["errors"] == [] and got["contract"] == []
     final = final_versions(got["settlement"])
     for i, meter in enumerate(second.meters):
         for t in range(SECOND_RUN):
