@@ -158,7 +158,9 @@ def validate_grid(
         help="Community size, for feeders sized by it (radial).")] = 40,
     buses: Annotated[bool, typer.Option("--buses", help="Also print every bus.")] = False,
 ) -> None:
-    """Compare the linear feeder model with pandapower's AC power flow on a base case."""
+    """Compare the linear feeder model with pandapower's AC power flow at several loads."""
+    from rich.markup import escape
+
     from grid import FeederError, load_feeder, validate_feeder
 
     try:
@@ -167,20 +169,49 @@ def validate_grid(
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(code=2) from None
     result = validate_feeder(net)
-    table = Table(title=f"{net.name}: linear model vs AC (pandapower) on the base case")
-    for column in ("quantity", "model", "AC", "model − AC"):
-        table.add_column(column, justify="right" if column != "quantity" else "left")
-    for row in result.summary.itertuples(index=False):
-        table.add_row(row.quantity, f"{row.model:.5f}", f"{row.ac:.5f}", f"{row.error:+.5f}")
+    cases = result.cases.set_index("case")
+    table = Table(title=f"{net.name}: linear model vs AC (pandapower)")
+    table.add_column("quantity")
+    for case in cases.index:
+        table.add_column(case, justify="right")
+    for column, label, fmt in _VALIDATION_ROWS:
+        table.add_row(escape(label), *(format(x, fmt) for x in cases[column]))
     console.print(table)
+    console.print(
+        "loads: the feeder's base case (its own loads at their peak) scaled, or on a feeder "
+        "without background 3 kW : 1 kvar per household bus sized to load the most loaded "
+        "branch to its rating; pv: half the load with PV producing the full load. Loading is "
+        "current over rated current. The linearisation point is the base case (ieee33: "
+        "load x1.0) or zero injection (LV feeders)."
+    )
     if buses:
         per_bus = Table(title="per bus")
-        for column in ("bus", "v model [p.u.]", "v AC [p.u.]", "error [p.u.]"):
-            per_bus.add_column(column, justify="right")
+        for column in ("case", "bus", "v model [p.u.]", "v AC [p.u.]", "error [p.u.]"):
+            per_bus.add_column(escape(column), justify="right")
         for row in result.buses.itertuples(index=False):
-            per_bus.add_row(str(row.bus), f"{row.v_model_pu:.5f}", f"{row.v_ac_pu:.5f}",
-                            f"{row.v_error_pu:+.5f}")
+            per_bus.add_row(
+                row.case,
+                str(row.bus),
+                f"{row.v_model_pu:.5f}",
+                f"{row.v_ac_pu:.5f}",
+                f"{row.v_error_pu:+.5f}",
+            )
         console.print(per_bus)
+
+
+#: Rows of the validate-grid table: column of FeederValidation.cases, label, format.
+_VALIDATION_ROWS = (
+    ("v_min_model_pu", "v min model [p.u.]", ".5f"),
+    ("v_min_ac_pu", "v min AC [p.u.]", ".5f"),
+    ("max_abs_v_error_pu", "max |v error| [p.u.]", ".5f"),
+    ("max_loading_model_frac", "max loading model", ".4f"),
+    ("max_loading_ac_frac", "max loading AC", ".4f"),
+    ("max_abs_loading_error_frac", "max |loading error|", ".4f"),
+    ("losses_model_kw", "losses model [kW]", ".3f"),
+    ("losses_ac_kw", "losses AC [kW]", ".3f"),
+    ("import_model_kw", "import model [kW]", ".1f"),
+    ("import_ac_kw", "import AC [kW]", ".1f"),
+)
 
 
 from p2pgrid.cli_studies import register as _register_studies  # noqa: E402

@@ -81,7 +81,7 @@ GRID_SERIES = (
     "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac", "violations",
     "violations_before_reclear", "violations_background", "recleared", "solved_with_pyomo",
 )
-AC_SERIES = ("ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu")
+AC_SERIES = ("ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu", "ac_max_line_loading_frac")
 
 
 def simulate(
@@ -159,8 +159,8 @@ def simulate(
                     rows["violations_before_reclear"][t] = res.violations_before_reclear
                     _record_grid(rows, t, outcome, dt_h)
                     if grid.ac is not None:
-                        (rows["ac_v_min_pu"][t], rows["ac_v_max_pu"][t],
-                         rows["ac_max_v_error_pu"][t]) = grid.ac_check(outcome)
+                        for name, value in zip(AC_SERIES, grid.ac_check(outcome), strict=True):
+                            rows[name][t] = value
                     outcomes.append(outcome)
                 community.commit(flows)
                 if storage is not None:

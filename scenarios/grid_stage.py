@@ -513,10 +513,8 @@ class GridStage:
             check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=filled,
             curtailed_kwh=curtailed, ev_deferred_kwh=deferred,
             pairing=pair_fills(plan, filled, res.p2p_price_per_kwh),
-            # where a limit stays broken the duals price the penalty, not energy: no price
-            nodal_price_per_kwh=(
-                res.nodal_price_per_kwh if res.residual_violations == 0 else None
-            ),
+            # NaN where the duals price the penalty, not energy (grid.clearing decides)
+            nodal_price_per_kwh=res.nodal_price_per_kwh,
             p2p_price_per_kwh=res.p2p_price_per_kwh,
         )
 
@@ -527,12 +525,13 @@ class GridStage:
         chk = self.model.check(p, q)
         return replace(outcome, check=chk, p_kw=p, q_kvar=q)
 
-    def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float]:
-        """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]."""
+    def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float, float]:
+        """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]
+        and the largest loading (current over rated current) [-]."""
         assert self.ac is not None
         ac = self.ac.run(outcome.p_kw, outcome.q_kvar)
         err = float(np.abs(outcome.check.v_pu - ac.v_pu).max())
-        return float(ac.v_pu.min()), float(ac.v_pu.max()), err
+        return float(ac.v_pu.min()), float(ac.v_pu.max()), err, float(ac.loading_frac.max())
 
     def write_block(self, t0: int, outcomes: list[GridOutcome]) -> None:
         """Append a block of intervals to buses.parquet and lines.parquet."""

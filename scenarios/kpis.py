@@ -163,4 +163,5 @@ def _ac_kpis(intervals: pd.DataFrame) -> dict[str, Any]:
         "ac_max_voltage_error_pu": float(intervals["ac_max_v_error_pu"].max()),
         "ac_v_min_pu": float(intervals["ac_v_min_pu"].min()),
         "ac_v_max_pu": float(intervals["ac_v_max_pu"].max()),
+        "ac_max_line_loading_frac": float(intervals["ac_max_line_loading_frac"].max()),
     }
