@@ -53,6 +53,7 @@ class Plan:
     price_per_kwh: np.ndarray
     kind: np.ndarray
 
+
     def with_orders(self, keep: np.ndarray, energy_kwh: np.ndarray | None = None) -> Plan:
         """The plan with only the orders in ``keep`` (and their energies replaced by
         ``energy_kwh``, given for every order, when given)."""
@@ -148,25 +149,12 @@ class Community:
         """Net each household's own PV, load and storage; order the rest."""
         hh, dt_h = self.hh, self.dt_h
         b_ch, b_dis = battery_limits(
-            self.battery_soc_kwh,
-            hh.battery_soc_min_kwh,
-            hh.battery_soc_max_kwh,
-            hh.battery_power_kw,
-            hh.battery_eta_charge,
-            hh.battery_eta_discharge,
-            dt_h,
+            self.battery_soc_kwh, hh.battery_soc_min_kwh, hh.battery_soc_max_kwh,
+            hh.battery_power_kw, hh.battery_eta_charge, hh.battery_eta_discharge, dt_h,
         )
         e_must, e_ch, e_dis = ev_limits(
-            self.ev_soc_kwh,
-            hh.ev_kwh,
-            hh.ev_soc_min_kwh,
-            hh.ev_departure_soc_kwh,
-            hh.ev_charger_kw,
-            hh.ev_eta,
-            hh.ev_v2g,
-            ev_present,
-            ev_intervals_to_departure,
-            dt_h,
+            self.ev_soc_kwh, hh.ev_kwh, hh.ev_soc_min_kwh, hh.ev_departure_soc_kwh,
+            hh.ev_charger_kw, hh.ev_eta, hh.ev_v2g, ev_present, ev_intervals_to_departure, dt_h,
         )
         # A plugged-in EV charges at once until it holds its departure SoC; of that, only
         # the least-laxity part cannot wait (the feeder may defer the rest).
@@ -198,10 +186,8 @@ class Community:
                     hh.battery_eta_discharge
                 )
                 flex = [
-                    (
-                        KIND_BATTERY,
-                        np.where(b_self <= 0, np.minimum(b_dis + b_self, above_reserve), 0.0),
-                    ),
+                    (KIND_BATTERY, np.where(b_self <= 0, np.minimum(b_dis + b_self,
+                                                                    above_reserve), 0.0)),
                     (KIND_EV, np.where(e_flex <= 0, e_dis + e_flex, 0.0)),
                 ]
                 price = sell_limit
