@@ -425,7 +425,7 @@ class MarketService:
                     sample = replace(sample, time_s=self._sim_now())
                 open_start = self._start_s + self._book.t * self.interval_s
                 check_window(sample.time_s, open_start, self.interval_s)
-                self.trackers[meter_id].add(sample)
+                tracker.add(sample)
                 self._offline.discard(meter_id)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
