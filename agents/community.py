@@ -241,6 +241,11 @@ class Community:
             - plan.ev_drive_kwh,
         )
 
+    @property
+    def stored_kwh(self) -> np.ndarray:
+        """Energy held in each household's battery and EV now [kWh]."""
+        return self.battery_soc_kwh + self.ev_soc_kwh
+
     def commit(self, flows: Flows) -> None:
         """Advance the states of charge to the end of the interval."""
         self.battery_soc_kwh = flows.battery_soc_kwh

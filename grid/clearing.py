@@ -470,6 +470,7 @@ def clear_constrained(
     order_flexible: np.ndarray | None = None,
     curtailment_cost_per_kwh: float = 0.0,
     deferral_cost_per_kwh: float | None = None,
+    p2p: bool = True,
 ) -> ConstrainedClearing:
     """Clear one interval's orders with the feeder's limits in the model.
 
@@ -503,6 +504,11 @@ def clear_constrained(
         Extra cost of curtailing, on top of the lost energy [currency/kWh] (default 0).
     deferral_cost_per_kwh : float, optional
         Cost of deferring load [currency/kWh]; default ``2 * retail``.
+    p2p : bool
+        Whether orders may be filled peer to peer (default). ``False`` is the no-P2P
+        baseline: no order is filled, the inflexible ones still flow as physical
+        positions (with the utility as the only counterparty), flexible ones do not,
+        and only curtailment and deferral restore the limits.
 
     Returns
     -------
@@ -548,7 +554,7 @@ def clear_constrained(
     slot = bus * cm.stride + cm.pool_offset[pool] + rank
     order_pu = np.zeros(cm.n_slot)
     slot_price = np.zeros(cm.n_slot)
-    order_pu[slot] = e_kw / s
+    order_pu[slot] = e_kw / s if p2p else 0.0
     slot_price[slot] = price
     fixed_sell = sell & ~flexible
     fixed_buy = ~sell & ~flexible

@@ -513,6 +513,7 @@ class FeederModel:
         order_flexible: np.ndarray | None = None,
         curtailment_cost_per_kwh: float = 0.0,
         deferral_cost_per_kwh: float | None = None,
+        p2p: bool = True,
     ) -> ConstrainedClearing:
         """Network-constrained clearing of one interval; see :mod:`grid.clearing`."""
         from grid.clearing import clear_constrained
@@ -533,4 +534,5 @@ class FeederModel:
             order_flexible=order_flexible,
             curtailment_cost_per_kwh=curtailment_cost_per_kwh,
             deferral_cost_per_kwh=deferral_cost_per_kwh,
+            p2p=p2p,
         )
