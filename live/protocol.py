@@ -42,7 +42,10 @@ account reads it; no household ids):
     nodal_price_per_kwh}]``, ``lines: [{line, from_bus, to_bus, p_kw, q_kvar,
     loading_frac}]`` (NaN as null);
     ``counts``: ``readings``, ``order_messages``, ``orders``, ``meter_readings``,
-    ``meters_incomplete``, ``missing_agents``.
+    ``meters_incomplete`` (meters short of the interval's end at its gate: their
+    households are settled with an estimate), ``meter_corrections`` (settlements of
+    earlier intervals re-issued at this gate with their meters' true energy),
+    ``missing_agents``.
 
 ``market/book``, one per interval (the ``market`` and ``operator`` accounts only):
     ``t``, ``interval_start``, ``orders`` as columns ``{agent, side, kind, energy_kwh,
@@ -51,7 +54,10 @@ account reads it; no household ids):
     buyer's), seller_price_per_kwh, grid_fee}]``.
 
 ``agents/<agent_id>/settlement``, one per household and interval:
-    ``t``, ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
+    ``t``, ``version`` (1; re-issued as k+1 when a late meter's true energy arrives, see
+    :mod:`live.corrections`: the last version counts), ``estimated`` (true when the
+    household's meter was late at the gate and its energy is a substitute value),
+    ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
     ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh`` (metered,
     imbalance included), ``committed_net_kwh`` (what the orders and the feeder's
     instructions committed the household to inject), ``imbalance_kwh`` (metered minus

@@ -57,7 +57,8 @@ def attach_dashboard(
         scenario_households(scenario),
     )
     if has_ledger(state_dir):
-        for record in read_ledger(state_dir)[:-1]:  # the last one is re-published
+        intervals = [r for r in read_ledger(state_dir) if "corrects_after" not in r]
+        for record in intervals[:-1]:  # the last one is re-published
             source.interval(record["result"], record["settlements"], {}, record.get("book"))
     market.listeners.append(source)
     return start_dashboard(source, options.host, options.port, options.token)

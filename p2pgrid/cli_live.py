@@ -232,6 +232,7 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"settled {m.intervals} intervals · {m.readings} readings · "
             f"{m.orders} orders · {m.meter_samples} meter samples · "
+            f"{m.corrections} corrected settlements · "
             f"{sum(m.rejected.values())} rejected · behind the clock {m.behind}×"
         )
         if m.intervals and m.unattended == m.intervals:
@@ -345,9 +346,14 @@ def register(app: typer.Typer) -> None:
     @meters_app.command("emulate")
     def emulate(
         file: Annotated[Path | None, typer.Argument(help="Scenario file (optional).")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="tasmota|shelly|dsmr|generic")] = (
-            "generic"
-        ),
+        fmt: Annotated[
+            str | None,
+            typer.Option(
+                "--format",
+                help="tasmota|shelly|dsmr|generic (default: every meter FILE declares, "
+                "else generic).",
+            ),
+        ] = None,
         count: Annotated[int, typer.Option(help="Meters, when the scenario maps none.")] = 1,
         broker: BrokerOpt = None,
         tls: TlsOpt = False,
@@ -362,9 +368,17 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--own-clock/--market-clock",
-                help="Publish on its own clock at --speed instead of the market's.",
+                help="Publish on its own clock (a sample every --every simulated seconds "
+                "at --speed, from the first market clock seen) instead of answering each "
+                "market clock.",
             ),
         ] = False,
+        every: Annotated[
+            float | None,
+            typer.Option(
+                "--every", min=0.001, help="Own clock: simulated seconds between samples."
+            ),
+        ] = None,
         samples: Annotated[int, typer.Option(help="Samples per interval.")] = 3,
         set_: SetOption = None,
     ) -> None:
@@ -374,33 +388,39 @@ def register(app: typer.Typer) -> None:
         from live.emulator import MeterEmulator, emulated_scenario
         from scenarios.schema import Scenario
 
-        if fmt not in FORMATS:
+        if fmt is not None and fmt not in FORMATS:
             raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if clock and speed <= 0:
+            raise fail("--own-clock needs --speed > 0")
         scenario = _load(file, set_) if file is not None else Scenario()
-        try:
-            scenario = emulated_scenario(scenario, fmt, count)
-        except ValueError as exc:
-            raise fail(f"{exc}") from None
+        formats = None  # the meters the file declares
+        if fmt is not None or not scenario.live.meters:
+            formats = (fmt or "generic",)
+            try:
+                scenario = emulated_scenario(scenario, formats[0], count)
+            except ValueError as exc:
+                raise fail(f"{exc}") from None
         cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
         if cfg is None:
             raise fail("--broker is required")
+        interval_s = scenario.simulation.interval_minutes * 60.0
         try:
-            em = MeterEmulator(scenario, cfg, formats=(fmt,), samples_per_interval=samples)
-            console.print(f"{len(em.meters)} {fmt} meter(s) on {em.topics.root}/meters/{fmt}/")
-            if not clock:
-                em.start()
-            else:
-                em.bus.start(30)
+            em = MeterEmulator(
+                scenario,
+                cfg,
+                formats=formats,
+                samples_per_interval=samples,
+                own_clock_s=(every or interval_s / samples) if clock else None,
+                speed=speed if clock else 900.0,
+            )
+            kinds = sorted({m.format for m in em.meters})
+            console.print(
+                f"{len(em.meters)} meter(s) ({', '.join(kinds)}) on {em.topics.root}/meters/"
+            )
+            em.start()
         except ConnectionError as exc:
             raise fail(f"{exc}", code=1) from None
-        if not clock:
-            _wait(em.done)
-        else:
-            wall = scenario.simulation.interval_minutes * 60.0 / max(speed, 1e-9)
-            for t in range(scenario.simulation.n_intervals):
-                em.publish_interval(t)
-                if _stopping.wait(wall):
-                    break
+        _wait(em.done)
         em.stop()
         console.print(f"{em.published} payloads published")
 
