@@ -3,12 +3,37 @@
 Pure computation: no files written, no printing, no network I/O (DESIGN.md, "Layout").
 """
 
-from grid.ac import AcPowerFlow, AcResult, FeederValidation, validate_feeder, voltage_error_pu
-from grid.distance import electrical_distance_pu, path_branches
-from grid.errors import FeederError
-from grid.feeders import Feeder, assign_households, load_feeder
-from grid.lindistflow import FeederModel
-from grid.results import ConstrainedClearing, GridCheck
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grid.ac import AcPowerFlow, AcResult, FeederValidation, validate_feeder, voltage_error_pu
+    from grid.distance import electrical_distance_pu, path_branches
+    from grid.errors import FeederError
+    from grid.feeders import Feeder, assign_households, load_feeder
+    from grid.lindistflow import FeederModel
+    from grid.results import ConstrainedClearing, GridCheck
+
+#: Public name -> the submodule defining it, imported on first use (PEP 562), so that
+#: importing one submodule (or the CLI's --help) does not import the whole package.
+_EXPORTS = {
+    "AcPowerFlow": "grid.ac",
+    "AcResult": "grid.ac",
+    "ConstrainedClearing": "grid.results",
+    "Feeder": "grid.feeders",
+    "FeederError": "grid.errors",
+    "FeederModel": "grid.lindistflow",
+    "FeederValidation": "grid.ac",
+    "GridCheck": "grid.results",
+    "assign_households": "grid.feeders",
+    "electrical_distance_pu": "grid.distance",
+    "load_feeder": "grid.feeders",
+    "path_branches": "grid.distance",
+    "validate_feeder": "grid.ac",
+    "voltage_error_pu": "grid.ac",
+}
 
 __all__ = [
     "AcPowerFlow",
@@ -26,3 +51,16 @@ __all__ = [
     "validate_feeder",
     "voltage_error_pu",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -7,14 +7,43 @@ engine, are registered in :data:`market.mechanisms.ARRAY_MECHANISMS`:
 :func:`~market.discriminatory.clear_mcafee` and :func:`~market.cda.clear_cda`.
 """
 
-from market.book import OrderBook, OrderError, order_book, validate_orders
-from market.cda import clear_cda
-from market.clearing import MECHANISMS, ClearingResult, build_result, clear
-from market.discriminatory import clear_mcafee, clear_pay_as_bid
-from market.fees import distance_fee_per_kwh
-from market.mechanisms import ARRAY_MECHANISMS, ArrayMechanism
-from market.quality import ClearingQuality, clearing_quality
-from market.uniform import Matching, clear_uniform
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from market.book import OrderBook, OrderError, order_book, validate_orders
+    from market.cda import clear_cda
+    from market.clearing import MECHANISMS, ClearingResult, build_result, clear
+    from market.discriminatory import clear_mcafee, clear_pay_as_bid
+    from market.fees import distance_fee_per_kwh
+    from market.mechanisms import ARRAY_MECHANISMS, ArrayMechanism
+    from market.quality import ClearingQuality, clearing_quality
+    from market.uniform import Matching, clear_uniform
+
+#: Public name -> the submodule defining it, imported on first use (PEP 562), so that
+#: importing one submodule (or the CLI's --help) does not import the whole package.
+_EXPORTS = {
+    "ARRAY_MECHANISMS": "market.mechanisms",
+    "ArrayMechanism": "market.mechanisms",
+    "ClearingQuality": "market.quality",
+    "ClearingResult": "market.clearing",
+    "MECHANISMS": "market.clearing",
+    "Matching": "market.uniform",
+    "OrderBook": "market.book",
+    "OrderError": "market.book",
+    "build_result": "market.clearing",
+    "clear": "market.clearing",
+    "clear_cda": "market.cda",
+    "clear_mcafee": "market.discriminatory",
+    "clear_pay_as_bid": "market.discriminatory",
+    "clear_uniform": "market.uniform",
+    "clearing_quality": "market.quality",
+    "distance_fee_per_kwh": "market.fees",
+    "order_book": "market.book",
+    "validate_orders": "market.book",
+}
 
 __all__ = [
     "ARRAY_MECHANISMS",
@@ -36,3 +65,16 @@ __all__ = [
     "order_book",
     "validate_orders",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

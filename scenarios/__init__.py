@@ -1,9 +1,46 @@
 """Scenarios: schema, the interval engine, runs and their results files."""
 
-from scenarios.errors import ScenarioError
-from scenarios.loader import load_scenario
-from scenarios.results import read_results
-from scenarios.runner import RunResult, run
-from scenarios.schema import Scenario
+from __future__ import annotations
 
-__all__ = ["RunResult", "Scenario", "ScenarioError", "load_scenario", "read_results", "run"]
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scenarios.errors import ScenarioError
+    from scenarios.loader import load_scenario
+    from scenarios.results import read_results
+    from scenarios.runner import RunResult, run
+    from scenarios.schema import Scenario
+
+#: Public name -> the submodule defining it, imported on first use (PEP 562), so that
+#: importing one submodule (or the CLI's --help) does not import the whole package.
+_EXPORTS = {
+    "RunResult": "scenarios.runner",
+    "Scenario": "scenarios.schema",
+    "ScenarioError": "scenarios.errors",
+    "load_scenario": "scenarios.loader",
+    "read_results": "scenarios.results",
+    "run": "scenarios.runner",
+}
+
+__all__ = [
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "read_results",
+    "run",
+]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

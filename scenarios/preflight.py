@@ -8,7 +8,6 @@ bad feeder file, an optional package the scenario needs but that is not installe
 
 from __future__ import annotations
 
-from agents.simbench_profiles import import_simbench
 from grid import Feeder, FeederError, load_feeder
 from scenarios.errors import ScenarioError
 from scenarios.schema import Scenario
@@ -28,6 +27,9 @@ def require_profiles(scenario: Scenario) -> None:
     """Raise unless the package behind ``community.profiles`` is installed."""
     if scenario.community.profiles != "simbench":
         return
+    # imported here: the profile generators (scipy.signal) cost ``p2pgrid validate`` a second
+    from agents.simbench_profiles import import_simbench
+
     try:
         import_simbench()
     except ImportError as exc:

@@ -8,11 +8,33 @@
 ``start_dashboard`` in a background thread (``p2pgrid live … --dashboard``).
 """
 
-from live.dashboard.app import create_app
-from live.dashboard.mqtt_source import MqttSource
-from live.dashboard.rundata import RunData, RunDirError, read_run
-from live.dashboard.server import DashboardServer, serve_dashboard, start_dashboard
-from live.dashboard.sources import EventLog, RunSource, Source
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from live.dashboard.app import create_app
+    from live.dashboard.mqtt_source import MqttSource
+    from live.dashboard.rundata import RunData, RunDirError, read_run
+    from live.dashboard.server import DashboardServer, serve_dashboard, start_dashboard
+    from live.dashboard.sources import EventLog, RunSource, Source
+
+#: Public name -> the submodule defining it, imported on first use (PEP 562), so that
+#: importing one submodule (or the CLI's --help) does not import the whole package.
+_EXPORTS = {
+    "DashboardServer": "live.dashboard.server",
+    "EventLog": "live.dashboard.sources",
+    "MqttSource": "live.dashboard.mqtt_source",
+    "RunData": "live.dashboard.rundata",
+    "RunDirError": "live.dashboard.rundata",
+    "RunSource": "live.dashboard.sources",
+    "Source": "live.dashboard.sources",
+    "create_app": "live.dashboard.app",
+    "read_run": "live.dashboard.rundata",
+    "serve_dashboard": "live.dashboard.server",
+    "start_dashboard": "live.dashboard.server",
+}
 
 __all__ = [
     "DashboardServer",
@@ -27,3 +49,16 @@ __all__ = [
     "serve_dashboard",
     "start_dashboard",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
