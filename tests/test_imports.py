@@ -1,0 +1,166 @@
+"""No import cycle between the project's modules (issue 13), read from the source with ast.
+
+Every ``import`` counts, at module level and inside functions alike: an import moved into
+a function only hides a cycle from Python, the two modules still need each other (issue
+13 names ``cli.py`` ↔ ``cli_live.py``, whose cycle was such a deferred import). Imports
+under ``if TYPE_CHECKING:`` do not count: they never run, and they are how an annotation
+names a type across a boundary. ``from package import name`` counts as an import of the
+submodule the package's lazy ``_EXPORTS`` table names for ``name`` (see e.g.
+``market/__init__.py``), so re-exporting through a package hides nothing either.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("agents", "market", "grid", "scenarios", "live", "p2pgrid")
+
+
+def module_files() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the project's packages."""
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = path
+    return out
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, skipping the bodies of ``if TYPE_CHECKING:``."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _lazy_exports(tree: ast.Module) -> dict[str, str]:
+    """A package ``__init__``'s ``_EXPORTS`` table (name -> submodule), if it has one."""
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in
+                    zip(node.value.keys, node.value.values, strict=True)}  # fmt: skip
+    return {}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (see the module docstring)."""
+    files = module_files()
+    trees = {name: ast.parse(path.read_text(), str(path)) for name, path in files.items()}
+    exports = {name: _lazy_exports(tree) for name, tree in trees.items()}
+    graph: dict[str, set[str]] = {}
+    for name, tree in trees.items():
+        targets: set[str] = set()
+        package = name if files[name].name == "__init__.py" else name.rpartition(".")[0]
+        for node in _imports(tree):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+                continue
+            base = node.module or ""
+            if node.level:  # relative import
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                if submodule in files:
+                    targets.add(submodule)
+                else:
+                    targets.add(exports.get(base, {}).get(alias.name, base))
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return found
+
+
+def test_graph_sees_module_and_function_level_imports():
+    graph = import_graph()
+    # module level, through the lazy package table: scenarios.schema -> market.clearing
+    assert "market.clearing" in graph["scenarios.schema"]
+    # function level: p2pgrid.cli_live imports the loader inside its commands
+    assert "scenarios.loader" in graph["p2pgrid.cli_live"]
+
+
+def test_cycles_finds_a_cycle_and_only_it():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle():
+    # grid/'s own cycles (lindistflow <-> clearing, feeders <-> the feeder readers) are
+    # being untangled on the grid-coupling branch; this exception goes when it lands
+    found = [c for c in cycles(import_graph()) if not all(m.startswith("grid.") for m in c)]
+    described = ["  " + " <-> ".join(component) for component in found]
+    assert not found, "import cycles between modules:\n" + "\n".join(described)
+
+
+@pytest.mark.parametrize("package", ["agents", "market", "grid", "scenarios", "live.dashboard"])
+def test_lazy_exports_match_all(package):
+    """A package's ``__all__`` is its lazy table, and every name resolves in the submodule
+    the table names."""
+    import importlib
+
+    module = importlib.import_module(package)
+    table = getattr(module, "_EXPORTS", {})
+    assert sorted(module.__all__) == sorted(table)
+    for name, submodule in table.items():
+        assert getattr(module, name) is getattr(importlib.import_module(submodule), name)
