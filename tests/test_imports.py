@@ -153,7 +153,7 @@ def test_no_import_cycle():
     assert not found, "import cycles between modules:\n" + "\n".join(described)
 
 
-@pytest.mark.parametrize("package", ["agents", "market", "grid", "scenarios", "live.dashboard"])
+@pytest.mark.parametrize("package", ["market", "grid", "scenarios", "live.dashboard"])
 def test_lazy_exports_match_all(package):
     """A package's ``__all__`` is its lazy table, and every name resolves in the submodule
     the table names."""
