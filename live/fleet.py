@@ -30,7 +30,7 @@ import orjson
 
 from agents.community import KIND_BATTERY, KIND_NET, Community, Plan
 from agents.strategy import PriceAwareStorage
-from live.bus import BrokerConfig, Bus, settle_heap
+from live.bus import BrokerConfig, Bus
 from live.market import topics_for
 from live.protocol import ORDER_KINDS
 from live.runfilter import RunFilter
@@ -103,7 +103,6 @@ class AgentFleet:
         return lambda topic, payload: self._events.put((kind, topic, payload))
 
     def start(self, timeout: float = 30.0) -> AgentFleet:
-        settle_heap()
         self._thread.start()
         if self._own_bus:
             self.bus.start(timeout)

@@ -30,7 +30,6 @@ strategy). After the last interval it waits up to an interval for late meters' e
 
 from __future__ import annotations
 
-import gc
 import math
 import threading
 import time
@@ -51,8 +50,9 @@ from agents.community import device_flows as market_flows
 from agents.meter_tracker import MeterTracker, check_window
 from agents.meters import MeterPayloadError, is_companion, online_state, read_meter
 from live.book import book_curve, full_book
-from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
+from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
 from live.corrections import MeterCorrections
+from live.heap import freeze_interval, settle_heap
 from live.ledger import Ledger, LedgerError, fingerprint, rng_from_json, rng_to_json
 from live.protocol import (
     Order,
@@ -460,7 +460,7 @@ class MarketService:
         """Run until ``intervals`` are settled (or :meth:`stop`)."""
         if self.grid is not None:
             self.grid.prepare()
-        settle_heap()
+        settle_heap()  # opt-in (live/heap.py)
         try:
             self.bus.start(timeout=30.0)
         except ConnectionError:
@@ -482,9 +482,7 @@ class MarketService:
                     record |= self._meter_state()
                 self.ledger.append(record)
                 self._publish(record)
-                # what outlives the interval (its result, the book) is done with: out of
-                # the collector's way, whose full passes grew with every interval kept
-                gc.freeze()
+                freeze_interval()  # opt-in (live/heap.py)
                 self.stats.clear_s.append(time.perf_counter() - began)
                 self.stats.intervals += 1
                 next_start += wall_len

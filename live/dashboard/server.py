@@ -114,7 +114,6 @@ def start_dashboard(
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     server = uvicorn.Server(_config(source, host, port, token))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="p2pgrid-dashboard", daemon=True
     )
