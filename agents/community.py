@@ -6,8 +6,11 @@ One interval for every household at once (arrays of length ``n``):
    charges at once until it holds its departure SoC (of which only the least-laxity part
    ``ev_must`` cannot wait; the rest, ``ev_deferrable_kwh``, the feeder may postpone).
    The home battery covers a deficit or stores a surplus within its limits, then the EV
-   soaks up what surplus is left (or, with V2G and time to spare, covers what deficit is
-   left). The remainder is the household's net position.
+   soaks up what surplus is left (or, with V2G, covers what deficit is left, but only
+   from energy stored above its departure SoC plus a day's mean driving: a car still
+   charging never discharges, so V2G never cancels the car's own arrival charging nor
+   moves the house's import to the car's next arrival). The remainder is the
+   household's net position.
 2. **Order the rest.** A positive remainder becomes a sell order, a negative one a buy
    order, at the strategy's limit price; whatever of it is not matched is exchanged with
    the utility. With the ``price_aware`` storage strategy, batteries and EVs also place
@@ -24,6 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from agents.households import Households
+from agents.own_need import OwnNeed
 from agents.storage import battery_limits, ev_limits, next_soc
 from agents.strategy import PriceAwareStorage
 
@@ -52,7 +56,6 @@ class Plan:
     energy_kwh: np.ndarray
     price_per_kwh: np.ndarray
     kind: np.ndarray
-
 
     def with_orders(self, keep: np.ndarray, energy_kwh: np.ndarray | None = None) -> Plan:
         """The plan with only the orders in ``keep`` (and their energies replaced by
@@ -130,10 +133,17 @@ class Community:
         self.battery_soc_kwh = households.battery_soc0_kwh.copy()
         self.ev_soc_kwh = households.ev_departure_soc_kwh.copy()
         self._idx = np.arange(households.n)
-        reserve = storage.reserve_frac if storage else 1.0
-        self._battery_reserve_kwh = households.battery_soc_min_kwh + reserve * (
-            households.battery_soc_max_kwh - households.battery_soc_min_kwh
-        )
+        self.need: OwnNeed | None = None
+        if storage is not None:
+            self.need = OwnNeed(
+                households.battery_soc_max_kwh - households.battery_soc_min_kwh,
+                households.battery_power_kw * interval_hours,
+                households.battery_eta_charge,
+                households.battery_eta_discharge,
+                households.has_ev,
+                len(storage.expected),
+            )
+        self._own: tuple[int, np.ndarray] | None = None
 
     def plan(
         self,
@@ -149,18 +159,33 @@ class Community:
         """Net each household's own PV, load and storage; order the rest."""
         hh, dt_h = self.hh, self.dt_h
         b_ch, b_dis = battery_limits(
-            self.battery_soc_kwh, hh.battery_soc_min_kwh, hh.battery_soc_max_kwh,
-            hh.battery_power_kw, hh.battery_eta_charge, hh.battery_eta_discharge, dt_h,
+            self.battery_soc_kwh,
+            hh.battery_soc_min_kwh,
+            hh.battery_soc_max_kwh,
+            hh.battery_power_kw,
+            hh.battery_eta_charge,
+            hh.battery_eta_discharge,
+            dt_h,
         )
         e_must, e_ch, e_dis = ev_limits(
-            self.ev_soc_kwh, hh.ev_kwh, hh.ev_soc_min_kwh, hh.ev_departure_soc_kwh,
-            hh.ev_charger_kw, hh.ev_eta, hh.ev_v2g, ev_present, ev_intervals_to_departure, dt_h,
+            self.ev_soc_kwh,
+            hh.ev_kwh,
+            hh.ev_soc_min_kwh,
+            hh.ev_departure_soc_kwh,
+            hh.ev_trip_kwh_mean,
+            hh.ev_charger_kw,
+            hh.ev_eta,
+            hh.ev_v2g,
+            ev_present,
+            ev_intervals_to_departure,
+            dt_h,
         )
         # A plugged-in EV charges at once until it holds its departure SoC; of that, only
         # the least-laxity part cannot wait (the feeder may defer the rest).
         to_target = np.clip((hh.ev_departure_soc_kwh - self.ev_soc_kwh) / hh.ev_eta, 0.0, e_ch)
         e_default = np.maximum(to_target, e_must)
         net0 = generation_kwh - demand_kwh - e_default
+        self._own = (slot, net0)
         b_self = np.clip(net0, -b_dis, b_ch)
         rest = net0 - b_self
         e_flex = np.clip(rest, -e_dis, e_ch - e_default)
@@ -173,33 +198,15 @@ class Community:
         parts_kwh = [np.abs(net)]
         parts_price = [np.where(net < 0, bid_price, ask_price)]
         parts_kind = [np.full(hh.n, KIND_NET, dtype=np.int8)]
-        if self.storage is not None:
-            buy_limit, sell_limit = self.storage.signal(slot)
-            if buy_limit is not None:
-                flex = [
-                    (KIND_BATTERY, np.where(b_self >= 0, b_ch - b_self, 0.0)),
-                    (KIND_EV, np.where(e_flex >= 0, e_ch - e_self, 0.0)),
-                ]
-                price = buy_limit
-            elif sell_limit is not None:
-                above_reserve = (self.battery_soc_kwh - self._battery_reserve_kwh) * (
-                    hh.battery_eta_discharge
-                )
-                flex = [
-                    (KIND_BATTERY, np.where(b_self <= 0, np.minimum(b_dis + b_self,
-                                                                    above_reserve), 0.0)),
-                    (KIND_EV, np.where(e_flex <= 0, e_dis + e_flex, 0.0)),
-                ]
-                price = sell_limit
-            else:
-                flex = []
-                price = 0.0
-            for kind, kwh in flex:
-                parts_hh.append(self._idx)
-                parts_buy.append(np.full(hh.n, buy_limit is not None))
-                parts_kwh.append(kwh)
-                parts_price.append(np.full(hh.n, price))
-                parts_kind.append(np.full(hh.n, kind, dtype=np.int8))
+        flexible = self._flexible(
+            slot, b_self, b_ch, b_dis, e_self, e_ch, ev_intervals_to_departure
+        )
+        for kind, is_buy, kwh, price in flexible:
+            parts_hh.append(self._idx)
+            parts_buy.append(np.full(hh.n, is_buy))
+            parts_kwh.append(kwh)
+            parts_price.append(price)
+            parts_kind.append(np.full(hh.n, kind, dtype=np.int8))
         household = np.concatenate(parts_hh)
         energy = np.concatenate(parts_kwh)
         keep = energy > TINY_KWH
@@ -217,6 +224,52 @@ class Community:
             price_per_kwh=np.concatenate(parts_price)[keep],
             kind=np.concatenate(parts_kind)[keep],
         )
+
+    def _flexible(
+        self,
+        slot: int,
+        b_self: np.ndarray,
+        b_ch: np.ndarray,
+        b_dis: np.ndarray,
+        e_self: np.ndarray,
+        e_ch: np.ndarray,
+        ev_intervals_to_departure: np.ndarray,
+    ) -> list[tuple[int, bool, np.ndarray, np.ndarray]]:
+        """The storage rule's orders ``(kind, is_buy, energy, limit)``, one per household.
+
+        A battery buys up to what its owner will need at the start of the next interval
+        (:class:`agents.own_need.OwnNeed`) and offers only what it holds above that; an
+        EV buys charging above what it already takes, but not the room the household's
+        own forecast surplus will fill before the car leaves (bought energy there would
+        only push that surplus out to be sold for less). Nothing while the forecast is
+        still being learnt (the first day).
+        """
+        storage, need = self.storage, self.need
+        if storage is None or need is None or not need.ready:
+            return []
+        direction = storage.signal(slot)
+        if direction == 0:
+            return []
+        hh = self.hh
+        nxt = (slot + 1) % len(storage.expected)
+        after = next_soc(
+            self.battery_soc_kwh, b_self, hh.battery_eta_charge, hh.battery_eta_discharge
+        )
+        spare = after - hh.battery_soc_min_kwh - need.need_kwh(nxt)
+        battery_rt = hh.battery_eta_charge * hh.battery_eta_discharge
+        if direction < 0:
+            offer = np.maximum(spare, 0.0) * hh.battery_eta_discharge
+            sell = np.where(b_self <= 0, np.minimum(b_dis + b_self, offer), 0.0)
+            return [(KIND_BATTERY, False, sell, storage.sell_limit(slot, battery_rt))]
+        room = np.maximum(-spare, 0.0) / hh.battery_eta_charge
+        buy = np.where(b_self >= 0, np.minimum(b_ch - b_self, room), 0.0)
+        ev_room = (hh.ev_kwh - self.ev_soc_kwh) / hh.ev_eta - e_self
+        ev_room -= need.surplus_kwh(nxt, ev_intervals_to_departure - 1)
+        ev_buy = np.clip(ev_room, 0.0, e_ch - e_self)
+        return [
+            (KIND_BATTERY, True, buy, storage.buy_limit(slot, battery_rt)),
+            (KIND_EV, True, ev_buy, storage.buy_limit(slot, hh.ev_eta * hh.ev_eta)),
+        ]
 
     def outcome(
         self, plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray | None = None
@@ -241,10 +294,19 @@ class Community:
             - plan.ev_drive_kwh,
         )
 
+    @property
+    def stored_kwh(self) -> np.ndarray:
+        """Energy held in each household's battery and EV now [kWh]."""
+        return self.battery_soc_kwh + self.ev_soc_kwh
+
     def commit(self, flows: Flows) -> None:
-        """Advance the states of charge to the end of the interval."""
+        """Advance the states of charge to the end of the interval (and learn the
+        households' own positions of the interval last planned)."""
         self.battery_soc_kwh = flows.battery_soc_kwh
         self.ev_soc_kwh = flows.ev_soc_kwh
+        if self.need is not None and self._own is not None:
+            self.need.observe(*self._own)
+            self._own = None
 
     def apply(self, plan: Plan, filled_kwh: np.ndarray) -> Flows:
         """:meth:`outcome` and :meth:`commit` in one step."""

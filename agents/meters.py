@@ -25,19 +25,22 @@ Power is positive when the household imports. A household's meter measures its g
 connection: the interval's imported energy is its ``demand_kwh`` and its exported
 energy its ``generation_kwh`` (:func:`as_metered`).
 
-Interval energy (:class:`MeterTracker`): with counters, the difference between two
-samples is spread over the intervals between them in proportion to time (a gap of
-several intervals is shared out; a counter that goes backwards was reset, and the new
-value is the energy since the reset). Without counters, each sample's power is taken
-as the average since the previous sample (the reporting period). A sample identical to
-one already taken (a meter re-sending an interval, a broker redelivering) is ignored.
+What a real device sends besides its energy (Tasmota's ``tele/STATE``, ``tele/LWT``,
+``tele/INFO1..3``, ``tele/RESULT`` and ``stat/…``; Shelly's ``online``, ``events/rpc``
+and the status of its system components, :data:`COMPANIONS`) is recognised by
+:func:`is_companion`: the market ignores it without reporting or counting it against the
+meter, except that a last will saying the device is offline (Tasmota's ``LWT``
+``Offline``, Shelly's ``online`` ``false``; :func:`online_state`) spares the market
+waiting for it at a gate until the device sends again.
+
+Interval energy from the samples: :mod:`agents.meter_tracker`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,12 +56,21 @@ SUFFIXES = {
     "dsmr": ("json",),
     "generic": ("reading",),
 }
-
-
-RECENT_INTERVALS = 2
-"""How far back (in intervals) a repeated sample is recognised as a repeat."""
-RECENT_SAMPLES = 256
-"""At most this many recent samples per meter are kept for that."""
+COMPANIONS = {
+    "tasmota": ("tele/STATE", "tele/LWT", "tele/INFO1", "tele/INFO2", "tele/INFO3", "tele/RESULT"),
+    "shelly": (
+        "online",
+        "events/rpc",
+        *(
+            f"status/{c}"
+            for c in ("sys", "wifi", "eth", "cloud", "mqtt", "ble", "ws", "temperature:0")
+        ),
+    ),
+}
+"""Messages a real device sends besides its energy, by exact suffix (any other suffix
+of a format is reported: a Shelly Pro EM's ``status/em1:0`` is not read, and says so)."""
+COMPANION_PREFIXES = {"tasmota": ("stat/",)}
+"""… and by prefix (Tasmota's command results)."""
 
 
 class MeterPayloadError(ValueError):
@@ -200,6 +212,29 @@ def _checked(sample: Sample) -> Sample:
     return sample
 
 
+def is_companion(fmt: str, suffix: str) -> bool:
+    """Whether ``suffix`` is a message a real ``fmt`` device sends besides its energy."""
+    if suffix in SUFFIXES.get(fmt, ()):
+        return False
+    return suffix in COMPANIONS.get(fmt, ()) or suffix.startswith(COMPANION_PREFIXES.get(fmt, ()))
+
+
+ONLINE_TOPICS = {
+    "tasmota": ("tele/LWT", {"Online": True, "Offline": False}),
+    "shelly": ("online", {"true": True, "false": False}),
+}
+"""Where a device says whether it is online (its MQTT last will), and the payloads."""
+
+
+def online_state(fmt: str, suffix: str, payload: bytes) -> bool | None:
+    """Whether a device's last-will message says it is online (None: not such a message
+    or not a payload it sends)."""
+    topic, states = ONLINE_TOPICS.get(fmt, ("", {}))
+    if suffix != topic:
+        return None
+    return states.get(payload.decode("utf-8", "replace").strip().strip('"'))
+
+
 def read_meter(fmt: str, suffix: str, payload: bytes | str, tz: ZoneInfo) -> Sample:
     """Dispatch on the format; raises :class:`MeterPayloadError` with the reason."""
     if fmt not in SUFFIXES:
@@ -218,114 +253,6 @@ def read_meter(fmt: str, suffix: str, payload: bytes | str, tz: ZoneInfo) -> Sam
         return read_generic(payload)
     except KeyError as exc:  # pragma: no cover - every key is checked before use
         raise MeterPayloadError(f"missing {exc}") from None
-
-
-@dataclass
-class MeterTracker:
-    """Interval energy of one meter from its stream of samples.
-
-    Parameters
-    ----------
-    start_s : unix time of interval 0 [s]
-    interval_s : interval length [s]
-    """
-
-    start_s: float
-    interval_s: float
-    last: Sample | None = None
-    energy: dict[int, list[float]] = field(default_factory=dict)
-    resets: int = 0
-    gaps: int = 0
-    duplicates: int = 0
-    """Samples ignored because they were identical to one already taken."""
-    _recent: dict[Sample, None] = field(default_factory=dict, repr=False, compare=False)
-    """The samples taken in the last :data:`RECENT_INTERVALS` intervals (at most
-    :data:`RECENT_SAMPLES`), oldest first: what a re-sent interval is checked against."""
-
-    def add(self, sample: Sample) -> None:
-        """Take a sample with a time; raises :class:`MeterPayloadError` if it is stale.
-
-        A sample identical (time, counters and power) to the last one or to a recent
-        one is a repeat: it is ignored and counted in :attr:`duplicates`, never as a
-        gap, a reset or energy.
-        """
-        if sample.time_s is None:
-            raise MeterPayloadError("sample without a time")
-        prev = self.last
-        if sample == prev or sample in self._recent:
-            self.duplicates += 1
-            return
-        if prev is not None and prev.time_s is not None:
-            if sample.time_s < prev.time_s:
-                raise MeterPayloadError("sample is older than the previous one")
-            if sample.time_s == prev.time_s:
-                # Shelly's em:0 (power) companion of an emdata:0 sample
-                if sample.import_kwh is None and sample.export_kwh is None:
-                    self._remember(sample)
-                    return
-                raise MeterPayloadError("sample is not newer than the previous one")
-            self._spread(prev, sample)
-        self.last = sample
-        self._remember(sample)
-
-    def _remember(self, sample: Sample) -> None:
-        assert sample.time_s is not None
-        recent = self._recent
-        recent[sample] = None
-        cutoff = sample.time_s - RECENT_INTERVALS * self.interval_s
-        while recent:
-            oldest = next(iter(recent))
-            assert oldest.time_s is not None
-            if oldest.time_s >= cutoff and len(recent) <= RECENT_SAMPLES:
-                break
-            del recent[oldest]
-
-    def _spread(self, prev: Sample, cur: Sample) -> None:
-        assert prev.time_s is not None and cur.time_s is not None
-        imp = self._delta(prev.import_kwh, cur.import_kwh)
-        exp = self._delta(prev.export_kwh, cur.export_kwh)
-        if imp is None and exp is None:
-            if cur.power_kw is None:
-                return
-            kwh = cur.power_kw * (cur.time_s - prev.time_s) / 3600.0
-            imp, exp = max(kwh, 0.0), max(-kwh, 0.0)
-        a, b = prev.time_s, cur.time_s
-        if b - a > 1.5 * self.interval_s:
-            self.gaps += 1
-        first = math.floor((a - self.start_s) / self.interval_s + 1e-9)
-        last = math.ceil((b - self.start_s) / self.interval_s - 1e-9) - 1
-        for t in range(first, last + 1):
-            lo = max(a, self.start_s + t * self.interval_s)
-            hi = min(b, self.start_s + (t + 1) * self.interval_s)
-            share = (hi - lo) / (b - a) if b > a else 0.0
-            if share <= 0:
-                continue
-            acc = self.energy.setdefault(t, [0.0, 0.0])
-            acc[0] += (imp or 0.0) * share
-            acc[1] += (exp or 0.0) * share
-
-    def _delta(self, before: float | None, after: float | None) -> float | None:
-        if before is None or after is None:
-            return None
-        if after < before:
-            self.resets += 1
-            return after
-        return after - before
-
-    def covers(self, t: int) -> bool:
-        """Whether the samples reach the end of interval ``t``."""
-        return (
-            self.last is not None
-            and self.last.time_s is not None
-            and self.last.time_s >= self.start_s + (t + 1) * self.interval_s - 1e-6
-        )
-
-    def take(self, t: int) -> tuple[float, float]:
-        """``(import_kwh, export_kwh)`` of interval ``t``; forgets it and anything older."""
-        imp, exp = self.energy.get(t, (0.0, 0.0))
-        for old in [k for k in self.energy if k <= t]:
-            del self.energy[old]
-        return imp, exp
 
 
 def as_metered(generation_kwh: np.ndarray, demand_kwh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

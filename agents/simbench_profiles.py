@@ -52,6 +52,7 @@ __all__ = [
     "SIMBENCH_INSTALL_HINT",
     "SimbenchProfileSet",
     "SimbenchProfiles",
+    "import_simbench",
     "load_simbench_profiles",
 ]
 
@@ -64,7 +65,8 @@ _HOUSEHOLD_PREFIX = "H0"
 _PV_PREFIX = "PV"
 
 
-def _import_simbench() -> ModuleType:
+def import_simbench() -> ModuleType:
+    """The simbench package, or an ImportError that says how to install it."""
     try:
         import simbench
     except ImportError as exc:
@@ -119,7 +121,7 @@ def load_simbench_profiles(grid_code: str = DEFAULT_GRID_CODE) -> SimbenchProfil
     ValueError
         If the grid code is unknown or the grid has no household or PV profiles.
     """
-    sb = _import_simbench()
+    sb = import_simbench()
     t0 = time.perf_counter()
     try:
         net = sb.get_simbench_net(grid_code)
@@ -225,7 +227,7 @@ class SimbenchProfiles:
         seed: int,
         grid_code: str = DEFAULT_GRID_CODE,
     ) -> None:
-        _import_simbench()
+        import_simbench()
         timeline, problems = Timeline.build(start, days, interval_minutes, site.timezone)
         annual = household_array("annual_kwh", annual_kwh, None, problems)
         n = annual.shape[0]

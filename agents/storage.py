@@ -31,6 +31,7 @@ def ev_limits(
     capacity_kwh: np.ndarray,
     soc_min_kwh: np.ndarray,
     departure_soc_kwh: np.ndarray,
+    trip_kwh: np.ndarray,
     charger_kw: np.ndarray,
     eta: np.ndarray,
     v2g: np.ndarray,
@@ -46,19 +47,22 @@ def ev_limits(
         other ``k - 1`` intervals at full charger power cannot add to reach the
         departure SoC
     max_charge : the most the car can take (charger power, capacity)
-    max_discharge : V2G only, and only what keeps the departure SoC reachable and the
-        SoC above its floor
+    max_discharge : V2G only, and only the energy stored above what the car needs: its
+        departure SoC plus ``trip_kwh``, a day's mean driving (energy above the departure
+        SoC is driven next instead of being charged on the next arrival; giving it to
+        the house would only move the house's import to that arrival, at full charger
+        power, and lose the round trip). A car still charging never discharges, so
+        V2G never undoes the car's own charging.
     """
     step = charger_kw * interval_hours
     later_kwh = np.maximum(intervals_to_departure - 1, 0) * step * eta
     must = np.clip((departure_soc_kwh - soc_kwh - later_kwh) / eta, 0.0, step)
     charge = np.clip((capacity_kwh - soc_kwh) / eta, 0.0, step)
-    floor = np.maximum(soc_min_kwh, departure_soc_kwh - later_kwh)
+    floor = np.maximum(soc_min_kwh, departure_soc_kwh + trip_kwh)
     discharge = np.clip((soc_kwh - floor) * eta, 0.0, step)
-    discharge = np.where(v2g & (must <= 0.0), discharge, 0.0)
     must = np.where(present, must, 0.0)
     charge = np.where(present, np.maximum(charge, must), 0.0)
-    discharge = np.where(present, discharge, 0.0)
+    discharge = np.where(present & v2g, discharge, 0.0)
     return must, charge, discharge
 
 

@@ -65,48 +65,66 @@ class PriceAwareStorage:
     The community learns the expected clearing price of each interval of the day as an
     exponential moving average of the prices it sees (weight ``alpha`` per day, prior
     the middle of the price band). In intervals whose expected price lies below the
-    day's median by more than ``deadband`` it bids to charge, with limit
-    ``min(expected, q75 × η_rt)``; above the median by more than ``deadband`` it offers
-    to discharge, with limit ``max(expected, q25 / η_rt)``, where q25/q75 are the
-    quartiles of the expected daily price curve and η_rt the round-trip efficiency —
-    so a bought kWh is only resold at a price that covers its losses.
-    A battery offers only what exceeds ``reserve_frac`` of its usable span, keeping the
-    rest for the household's own evening and night.
+    day's median by more than ``deadband`` storage bids to charge; above the median by
+    more than ``deadband`` a battery offers to discharge.
+
+    The limits are what the energy is worth to its owner, so that no trade leaves the
+    owner worse off than self-consumption would (``η_rt`` the device's round-trip
+    efficiency, ``fee`` the largest grid fee a P2P kWh carries):
+
+    - a charge is bought only for the owner's own later use, and not where the owner's
+      own PV surplus would have gone (a battery: up to its need,
+      :class:`agents.own_need.OwnNeed`; an EV: room above its departure SoC that the
+      forecast own surplus will not fill before it leaves, energy that is driven or
+      covers the household's deficit), where a kWh back at the AC terminal saves
+      ``η_rt × retail``; the bid is ``min(expected, η_rt × retail − fee)``, so the
+      spread always beats the losses and the fee;
+    - a battery sells only stored energy its owner will not need; such a kWh takes the
+      place of own PV surplus that would otherwise be sold in a cheap interval, so the
+      ask is ``max(expected, q25 / η_rt)`` with q25 the lower quartile of the expected
+      daily price curve. Energy the owner will need is worth retail, more than any P2P
+      buyer pays (bids are capped at ``retail − fee``), so it is never offered; nor is
+      an EV's (its energy above the departure SoC is driven or used at home).
     """
 
     def __init__(
         self,
         band: PriceBand,
         intervals_per_day: int,
-        round_trip_efficiency: float,
         alpha: float = 0.3,
         deadband_frac: float = 0.05,
-        reserve_frac: float = 0.5,
     ) -> None:
         self.band = band
-        self.eta_rt = round_trip_efficiency
         self.alpha = alpha
         self.deadband = deadband_frac * (band.high - band.low)
-        self.reserve_frac = reserve_frac
         self.expected = np.full(intervals_per_day, 0.5 * (band.low + band.high))
         self._refresh()
 
     def _refresh(self) -> None:
         self.median = float(np.median(self.expected))
-        self.q25, self.q75 = (float(q) for q in np.percentile(self.expected, [25, 75]))
+        self.q25 = float(np.percentile(self.expected, 25))
 
     def new_day(self) -> None:
         """Re-derive the day's thresholds from the expectations learnt so far."""
         self._refresh()
 
-    def signal(self, slot: int) -> tuple[float | None, float | None]:
-        """``(buy_limit, sell_limit)`` for this interval of the day; None = no order."""
+    def signal(self, slot: int) -> int:
+        """+1 to charge, −1 to discharge, 0 to place no storage order in this interval."""
         expected = self.expected[slot]
         if expected < self.median - self.deadband:
-            return min(expected, self.q75 * self.eta_rt), None
+            return 1
         if expected > self.median + self.deadband:
-            return None, max(expected, self.q25 / self.eta_rt)
-        return None, None
+            return -1
+        return 0
+
+    def buy_limit(self, slot: int, round_trip: np.ndarray) -> np.ndarray:
+        """Bid for charging energy the owner will use itself [currency/kWh]."""
+        value = round_trip * self.band.retail_price_per_kwh - self.band.grid_fee_per_kwh
+        return np.minimum(self.expected[slot], value)
+
+    def sell_limit(self, slot: int, round_trip: np.ndarray) -> np.ndarray:
+        """Ask for stored energy the owner will not need [currency/kWh]."""
+        return np.maximum(self.expected[slot], self.q25 / round_trip)
 
     def observe(self, slot: int, price_per_kwh: float) -> None:
         """Learn from a realised clearing price (nothing is learnt when nothing traded)."""

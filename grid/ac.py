@@ -4,10 +4,12 @@ The engine calls :class:`AcPowerFlow` for ``check = "pyomo+ac"`` (the same injec
 the linear check, ``voltage_error_pu`` per bus); ``p2pgrid validate-grid FEEDER`` calls
 :func:`validate_feeder` and prints its tables.
 
-The pandapower network is built from the :class:`~grid.feeders.Feeder` tables (lines as
-series impedances without shunt capacitance, the transformer with ``pfe_kw = i0_percent
-= 0`` and no tap), i.e. exactly the network the DistFlow model describes, so the
-comparison measures the linearisation and nothing else.
+The pandapower network is built from the :class:`~grid.feeders.Feeder` tables: lines as
+series impedances without shunt capacitance, the transformer with its no-load losses
+``pfe_kw`` and magnetising current ``i0_percent`` (pandapower's T model) and no tap.
+Loadings are pandapower's own ``loading_percent / 100``: current over rated current
+(``max_i_ka`` of a line, ``trafo_loading="current"`` for the transformer), the same
+quantity as the linear model's ``loading_frac``.
 
 Reference: L. Thurner et al., "pandapower - an Open-Source Python Tool for Convenient
 Modeling, Analysis, and Optimization of Electric Power Systems", IEEE Trans. Power
@@ -31,6 +33,10 @@ VALIDATION_HOUSEHOLD_BUS_KW = 3.0
 VALIDATION_HOUSEHOLD_BUS_KVAR = 1.0
 
 
+def _zero_if_nan(x: float) -> float:
+    return 0.0 if math.isnan(float(x)) else float(x)
+
+
 def to_pandapower(feeder: Feeder) -> Any:
     """A pandapower network of ``feeder`` with one (zero) load per bus, in bus order."""
     import pandapower as pp
@@ -51,8 +57,8 @@ def to_pandapower(feeder: Feeder) -> Any:
                 vn_lv_kv=vn[row.to_bus],
                 vkr_percent=row.vkr_percent,
                 vk_percent=row.vk_percent,
-                pfe_kw=0.0,
-                i0_percent=0.0,
+                pfe_kw=_zero_if_nan(row.pfe_kw),
+                i0_percent=_zero_if_nan(row.i0_percent),
                 name=row.line,
             )
         else:
@@ -81,7 +87,7 @@ class AcResult:
     line_p_kw : ndarray, shape (n_line,)
         Sending-end active flow, positive away from the slack [kW].
     loading_frac : ndarray, shape (n_line,)
-        Apparent power at the sending end over ``s_max_kva`` [-].
+        Current over rated current, pandapower's ``loading_percent / 100`` [-].
     losses_kw : float
     import_kw : float
         Power from the upstream grid [kW].
@@ -113,20 +119,28 @@ class AcPowerFlow:
         net = self.net
         net.load["p_mw"] = -np.asarray(p_kw, float) / 1000.0
         net.load["q_mvar"] = -np.asarray(q_kvar, float) / 1000.0
-        pp.runpp(net, numba=False, calculate_voltage_angles=False, init="flat", tolerance_mva=1e-9)
-        s_max = self.feeder.lines["s_max_kva"].to_numpy(float)
-        p_from = np.empty(len(s_max))
-        q_from = np.empty(len(s_max))
+        pp.runpp(
+            net,
+            numba=False,
+            calculate_voltage_angles=False,
+            init="flat",
+            tolerance_mva=1e-9,
+            trafo_loading="current",
+        )
+        n_line = self.feeder.n_line
+        p_from = np.empty(n_line)
+        loading = np.empty(n_line)
         rl, rt = net.res_line, net.res_trafo
-        p_from[~self._is_trafo] = rl.loc[self._elem[~self._is_trafo], "p_from_mw"].to_numpy()
-        q_from[~self._is_trafo] = rl.loc[self._elem[~self._is_trafo], "q_from_mvar"].to_numpy()
-        p_from[self._is_trafo] = rt.loc[self._elem[self._is_trafo], "p_hv_mw"].to_numpy()
-        q_from[self._is_trafo] = rt.loc[self._elem[self._is_trafo], "q_hv_mvar"].to_numpy()
+        line, trafo = self._elem[~self._is_trafo], self._elem[self._is_trafo]
+        p_from[~self._is_trafo] = rl.loc[line, "p_from_mw"].to_numpy()
+        p_from[self._is_trafo] = rt.loc[trafo, "p_hv_mw"].to_numpy()
+        loading[~self._is_trafo] = rl.loc[line, "loading_percent"].to_numpy() / 100.0
+        loading[self._is_trafo] = rt.loc[trafo, "loading_percent"].to_numpy() / 100.0
         losses = rl["pl_mw"].sum() + (rt["pl_mw"].sum() if len(rt) else 0.0)
         return AcResult(
             v_pu=net.res_bus["vm_pu"].to_numpy(float).copy(),
             line_p_kw=p_from * 1000.0,
-            loading_frac=np.hypot(p_from, q_from) * 1000.0 / s_max,
+            loading_frac=loading,
             losses_kw=float(losses) * 1000.0,
             import_kw=float(net.res_ext_grid["p_mw"].sum()) * 1000.0,
         )
@@ -137,64 +151,101 @@ def voltage_error_pu(check: GridCheck, ac: AcResult) -> np.ndarray:
     return check.v_pu - ac.v_pu
 
 
+#: The cases of :func:`validate_feeder`: name, factor on the active and on the reactive
+#: part of the validation load. ``pv`` is half the load with PV producing the full load
+#: at every loaded bus: a net export of half the load, the reactive load halved.
+VALIDATION_CASES: tuple[tuple[str, float, float], ...] = (
+    ("load x0.5", 0.5, 0.5),
+    ("load x1.0", 1.0, 1.0),
+    ("load x1.3", 1.3, 1.3),
+    ("pv", -0.5, 0.5),
+)
+
+
 @dataclass(frozen=True)
 class FeederValidation:
-    """Comparison of the linear model with AC for a feeder's validation case.
+    """Comparison of the linear model with AC on a feeder's validation cases.
 
     Attributes
     ----------
+    cases : pandas.DataFrame
+        One row per case (:data:`VALIDATION_CASES`): ``case``, ``v_min_model_pu``,
+        ``v_min_ac_pu``, ``max_abs_v_error_pu``, ``max_loading_model_frac``,
+        ``max_loading_ac_frac``, ``max_abs_loading_error_frac`` (over all branches, both
+        current over rated current), ``losses_model_kw``, ``losses_ac_kw``,
+        ``import_model_kw``, ``import_ac_kw``.
     buses : pandas.DataFrame
-        One row per bus: ``bus``, ``v_model_pu``, ``v_ac_pu``, ``v_error_pu``.
-    summary : pandas.DataFrame
-        One row per figure (``quantity``): ``model``, ``ac``, ``error``; quantities
-        ``v_min_pu``, ``v_max_pu``, ``losses_kw``, ``import_kw``, ``max_line_loading_frac``,
-        ``max_abs_v_error_pu``.
+        One row per case and bus: ``case``, ``bus``, ``v_model_pu``, ``v_ac_pu``,
+        ``v_error_pu``.
     """
 
+    cases: pd.DataFrame
     buses: pd.DataFrame
-    summary: pd.DataFrame
 
 
-def validate_feeder(
-    feeder: Feeder,
-    p_kw: np.ndarray | None = None,
-    q_kvar: np.ndarray | None = None,
-    *,
-    model: Any = None,
-) -> FeederValidation:
-    """Compare the linear model with pandapower AC on one case of ``feeder``.
+def validation_load(feeder: Feeder, model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The load ``validate_feeder`` scales [kW, kvar] (injections, load negative).
 
-    The default case is the feeder's base case (background load at its peak); feeders
-    without background load get 3 kW / 1 kvar of load on every household bus.
+    The feeder's base case (its own loads at their peak, on ieee33 the published case); on
+    feeders without background
+    load, the same load on every household bus (3 kW : 1 kvar) sized so that the most
+    loaded branch carries its rating in the model's linear flows.
+    """
+    p, q = feeder.base_injection_kw(), feeder.base_injection_kvar()
+    if np.any(p):
+        return p, q
+    hb = feeder.buses["household_bus"].to_numpy(bool)
+    p = np.where(hb, -VALIDATION_HOUSEHOLD_BUS_KW, 0.0)
+    q = np.where(hb, -VALIDATION_HOUSEHOLD_BUS_KVAR, 0.0)
+    _, loading, _ = model.screen(p, q)
+    k = 1.0 / float(loading.max())
+    return p * k, q * k
+
+
+def validate_feeder(feeder: Feeder, *, model: Any = None) -> FeederValidation:
+    """Compare the linear model with pandapower AC on the cases of :data:`VALIDATION_CASES`.
+
+    Every case scales :func:`validation_load`; ``load x1.0`` of a feeder with background
+    load is the model's linearisation point (error zero by construction), the others are
+    not.
     """
     from grid.lindistflow import FeederModel
 
-    if p_kw is None or q_kvar is None:
-        p_kw, q_kvar = feeder.base_injection_kw(), feeder.base_injection_kvar()
-        if not np.any(p_kw):
-            hb = feeder.buses["household_bus"].to_numpy(bool)
-            p_kw = np.where(hb, -VALIDATION_HOUSEHOLD_BUS_KW, 0.0)
-            q_kvar = np.where(hb, -VALIDATION_HOUSEHOLD_BUS_KVAR, 0.0)
     fm = model if model is not None else FeederModel(feeder)
-    chk = fm.check(np.asarray(p_kw, float), np.asarray(q_kvar, float), force_solve=True)
-    ac = AcPowerFlow(feeder).run(p_kw, q_kvar)
-    err = voltage_error_pu(chk, ac)
-    buses = pd.DataFrame(
-        {"bus": feeder.buses["bus"], "v_model_pu": chk.v_pu, "v_ac_pu": ac.v_pu, "v_error_pu": err}
-    )
-    rows = [
-        ("v_min_pu", chk.v_min_pu, float(ac.v_pu.min())),
-        ("v_max_pu", chk.v_max_pu, float(ac.v_pu.max())),
-        ("losses_kw", chk.losses_kw, ac.losses_kw),
-        ("import_kw", chk.import_kw, ac.import_kw),
-        ("max_line_loading_frac", chk.max_line_loading_frac, float(ac.loading_frac.max())),
-    ]
-    summary = pd.DataFrame(rows, columns=["quantity", "model", "ac"])
-    summary["error"] = summary["model"] - summary["ac"]
-    summary.loc[len(summary)] = [
-        "max_abs_v_error_pu",
-        float(np.abs(err).max()),
-        0.0,
-        float(np.abs(err).max()),
-    ]
-    return FeederValidation(buses=buses, summary=summary)
+    p0, q0 = validation_load(feeder, fm)
+    ac_flow = AcPowerFlow(feeder)
+    rows, per_bus = [], []
+    for name, kp, kq in VALIDATION_CASES:
+        p, q = p0 * kp, q0 * kq
+        chk = fm.check(p, q, force_solve=True)
+        ac = ac_flow.run(p, q)
+        err = voltage_error_pu(chk, ac)
+        rows.append(
+            {
+                "case": name,
+                "v_min_model_pu": chk.v_min_pu,
+                "v_min_ac_pu": float(ac.v_pu.min()),
+                "max_abs_v_error_pu": float(np.abs(err).max()),
+                "max_loading_model_frac": chk.max_line_loading_frac,
+                "max_loading_ac_frac": float(ac.loading_frac.max()),
+                "max_abs_loading_error_frac": float(
+                    np.abs(chk.loading_frac - ac.loading_frac).max()
+                ),
+                "losses_model_kw": chk.losses_kw,
+                "losses_ac_kw": ac.losses_kw,
+                "import_model_kw": chk.import_kw,
+                "import_ac_kw": ac.import_kw,
+            }
+        )
+        per_bus.append(
+            pd.DataFrame(
+                {
+                    "case": name,
+                    "bus": feeder.buses["bus"],
+                    "v_model_pu": chk.v_pu,
+                    "v_ac_pu": ac.v_pu,
+                    "v_error_pu": err,
+                }
+            )
+        )
+    return FeederValidation(cases=pd.DataFrame(rows), buses=pd.concat(per_bus, ignore_index=True))

@@ -44,6 +44,18 @@ deferred to restore a limit. A buyer that is not filled still consumes: it pays
 ``-(P2P price - ask)`` behind a line that is full with exports whose sellers get
 curtailed: one more kWh there displaces a seller's P2P sale). ``p2p_price_per_kwh`` is the
 dual of the P2P balance.
+
+Where a limit binds the price is the tariff at the slack plus, for every binding limit,
+the cost of its cheapest relief (curtailment, deferral at ``deferral_cost``, a bid left
+unfilled) scaled by how much one kWh at ``b`` moves that limit compared with a kWh of the
+relief: a bus that moves a binding voltage three times as much as the buses whose EV
+charging is deferred (at 0.64 per kWh) is priced about 3 x 0.64 above the tariff. Prices of
+a few EUR/kWh are therefore energy prices of a weakly coupled relief, not errors.
+Prices that price the *penalty* of the elastic limits instead are not reported: when the
+shadow price of some limit reaches its penalty weight (the reduced cost of its slack is
+below :data:`PENALTY_PRICED_FRAC` of the penalty), the limit is either broken (a residual
+violation) or exactly at a limit nothing can relieve, and every nodal price of the
+interval is NaN (``penalty_priced``).
 """
 
 from __future__ import annotations
@@ -55,7 +67,7 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from grid.lindistflow import add_network, make_solver
+from grid.lindistflow import PENALTY_THERMAL, PENALTY_VOLTAGE, add_network, make_solver
 from grid.results import ConstrainedClearing
 
 if TYPE_CHECKING:
@@ -64,6 +76,9 @@ if TYPE_CHECKING:
 #: Tie-break cost of curtailment [currency/kWh], so that free energy is not curtailed
 #: needlessly when the feed-in price is zero.
 CURTAILMENT_TIE_BREAK_PER_KWH = 1e-6
+#: A limit whose slack has a reduced cost below this fraction of its penalty weight is
+#: priced by the penalty: the interval's nodal prices are not reported (NaN).
+PENALTY_PRICED_FRAC = 1e-3
 
 
 #: The pools of order slots of every bus, in their order within the bus's block of slots:
@@ -148,7 +163,7 @@ class ClearingModel:
             return -m.c[b] + m.d[b] + utility + flexible
 
         m.dec_p = pyo.Expression(buses, rule=dec_p)
-        add_network(m, tree, fm.lin, fm.thermal_margin_frac)
+        add_network(m, tree, fm.lin, (fm.v_lo_pu, fm.v_hi_pu), fm.thermal_margin_frac)
         fm.set_limits(m)
         # inflexible orders are physical positions (in p_inj); the fills of the bus's
         # sellers and its curtailment share what the bus can deliver, likewise for buyers
@@ -199,6 +214,11 @@ class ClearingModel:
             *m.s_line.values(),
         ]
         self.dual_cons = [*self.bal_cons, m.p2p]
+        self.slack_vars = [*m.s_hi.values(), *m.s_lo.values(), *m.s_line.values()]
+        #: penalty weight of each slack, in the order of ``slack_vars``
+        self.slack_penalty = np.concatenate(
+            [np.full(2 * n, PENALTY_VOLTAGE), np.full(tree.n_line, PENALTY_THERMAL)]
+        )
 
     # ------------------------------------------------------------------ solving
     def solve(self, up: _Update) -> _Solution:
@@ -232,7 +252,9 @@ class ClearingModel:
         z = np.fromiter((vals[v] for v in self.value_vars), float, len(self.value_vars))
         duals = loader.get_duals(self.dual_cons)
         y = np.fromiter((duals[c] for c in self.dual_cons), float, len(self.dual_cons))
-        return self._unpack(z, y)
+        rcs = loader.get_reduced_costs(self.slack_vars)
+        rc = np.fromiter((rcs[v] for v in self.slack_vars), float, len(self.slack_vars))
+        return self._unpack(z, y, rc)
 
     def _init_direct(self, up: _Update) -> None:
         """Map the columns and rows of the HiGHS model that Pyomo built (after a solve)."""
@@ -261,6 +283,7 @@ class ClearingModel:
         self._bus_cols = np.concatenate([cols(self.c_vars), cols(self.d_vars)])
         self._io_cols = cols([m.imp, m.exp])
         self._value_cols = cols(self.value_vars)
+        self._slack_cols = cols(self.slack_vars)
         bal = rows([*m.bal_p.values(), *m.bal_q.values()])
         link = rows([*m.sell_link.values(), *m.buy_link.values()])
         self._rows = np.concatenate([bal, link])
@@ -324,9 +347,10 @@ class ClearingModel:
         sol = highs.getSolution()
         z = np.asarray(sol.col_value)[self._value_cols]
         y = np.asarray(sol.row_dual)[self._dual_rows]
-        return self._unpack(z, y)
+        rc = np.asarray(sol.col_dual)[self._slack_cols]
+        return self._unpack(z, y, rc)
 
-    def _unpack(self, z: np.ndarray, y: np.ndarray) -> _Solution:
+    def _unpack(self, z: np.ndarray, y: np.ndarray, rc: np.ndarray) -> _Solution:
         n, nl, ns = self.n_bus, len(self.m.P), self.n_slot
         cuts = np.cumsum([ns, n, n, 1, 1, nl, nl, n, 2 * n + nl])
         x, c, d, imp, exp, p, q, w, slacks, _ = np.split(z, cuts)
@@ -341,6 +365,7 @@ class ClearingModel:
             slacks=slacks,
             bal_dual=y[:n],
             p2p_dual=float(y[n]),
+            penalty_priced=bool((rc < PENALTY_PRICED_FRAC * self.slack_penalty).any()),
         )
 
 
@@ -377,6 +402,7 @@ class _Solution:
     slacks: np.ndarray
     bal_dual: np.ndarray
     p2p_dual: float
+    penalty_priced: bool  # some limit's shadow price reached its penalty weight
 
 
 def _pools(
@@ -444,6 +470,7 @@ def clear_constrained(
     order_flexible: np.ndarray | None = None,
     curtailment_cost_per_kwh: float = 0.0,
     deferral_cost_per_kwh: float | None = None,
+    p2p: bool = True,
 ) -> ConstrainedClearing:
     """Clear one interval's orders with the feeder's limits in the model.
 
@@ -477,6 +504,11 @@ def clear_constrained(
         Extra cost of curtailing, on top of the lost energy [currency/kWh] (default 0).
     deferral_cost_per_kwh : float, optional
         Cost of deferring load [currency/kWh]; default ``2 * retail``.
+    p2p : bool
+        Whether orders may be filled peer to peer (default). ``False`` is the no-P2P
+        baseline: no order is filled, the inflexible ones still flow as physical
+        positions (with the utility as the only counterparty), flexible ones do not,
+        and only curtailment and deferral restore the limits.
 
     Returns
     -------
@@ -522,7 +554,7 @@ def clear_constrained(
     slot = bus * cm.stride + cm.pool_offset[pool] + rank
     order_pu = np.zeros(cm.n_slot)
     slot_price = np.zeros(cm.n_slot)
-    order_pu[slot] = e_kw / s
+    order_pu[slot] = e_kw / s if p2p else 0.0
     slot_price[slot] = price
     fixed_sell = sell & ~flexible
     fixed_buy = ~sell & ~flexible
@@ -556,7 +588,8 @@ def clear_constrained(
     c_kw[np.abs(c_kw) < 1e-9] = 0.0
     d_kw[np.abs(d_kw) < 1e-9] = 0.0
     # bal_p: (...) + dec_p == -p_inj  ->  d(cost)/d(p_inj) = -dual; value = -d(cost)/dp
-    nodal = sol.bal_dual / s
+    # prices of an interval whose limits are priced by the penalty are not energy prices
+    nodal = np.full(n, np.nan) if sol.penalty_priced else sol.bal_dual / s
     p2p_price = -sol.p2p_dual / s
     fill_kwh = sol.x_pu[slot] * s * h
     fill_kwh = np.clip(fill_kwh, 0.0, e_kw * h)
@@ -585,5 +618,6 @@ def clear_constrained(
         p2p_price_per_kwh=float(p2p_price),
         welfare=float(welfare),
         residual_violations=residual,
+        penalty_priced=sol.penalty_priced,
         grid=grid_chk,
     )

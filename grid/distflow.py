@@ -9,7 +9,9 @@ Baran & Wu (1989) are, with ``p_j``, ``q_j`` the net injections (export positive
     Q_l = -q_j + sum_{m child of j} Q_m + x_l ell_l
     w_j = w_i - 2 (r_l P_l + x_l Q_l) + (r_l^2 + x_l^2) ell_l
 
-For a radial feeder without shunts they are the exact AC branch-flow equations.
+where ``p_j``, ``q_j`` include the consumption ``g_j w_j``, ``b_j w_j`` of a shunt at
+bus ``j`` (a transformer's magnetising branch, see :func:`tree_of`), linear in ``w``. For
+a radial feeder they are the exact AC branch-flow equations.
 *LinDistFlow* (Baran & Wu 1989b) drops ``ell``. Here ``ell`` is instead replaced by its
 first-order Taylor expansion around an operating point ``(P0, Q0, w0)`` solved exactly
 (by a backward/forward sweep)::
@@ -49,6 +51,11 @@ class Tree:
     r_pu, x_pu : ndarray, shape (n_line,)
         Series impedance on ``s_base_kva`` and the voltage of ``to_bus``.
     s_max_pu : ndarray, shape (n_line,)
+        Rated apparent power at 1 p.u. voltage, i.e. the rated current [p.u.]: the
+        loading of a branch is ``sqrt(P^2+Q^2) / (V_from * s_max)`` (:func:`loading_frac`).
+    g_shunt_pu, b_shunt_pu : ndarray, shape (n_bus,)
+        Shunt conductance and (inductive, consuming) susceptance at each bus [p.u.]:
+        the bus draws ``g w`` active and ``b w`` reactive power.
     path : ndarray, shape (n_bus, n_line)
         ``path[j, l] = 1`` if branch ``l`` lies on the path from the slack to bus ``j``.
     s_base_kva : float
@@ -60,6 +67,8 @@ class Tree:
     r_pu: np.ndarray
     x_pu: np.ndarray
     s_max_pu: np.ndarray
+    g_shunt_pu: np.ndarray
+    b_shunt_pu: np.ndarray
     path: np.ndarray
     s_base_kva: float
     slack: int
@@ -74,7 +83,16 @@ class Tree:
 
 
 def tree_of(feeder: Feeder) -> Tree:
-    """Per-unit data and path matrix of ``feeder`` (lines oriented away from the slack)."""
+    """Per-unit data and path matrix of ``feeder`` (lines oriented away from the slack).
+
+    A transformer's no-load (iron) losses ``pfe_kw`` and magnetising current
+    ``i0_percent`` (of its rated current, pandapower's convention) become a shunt at its
+    LV bus, ``to_bus``: ``g = pfe_kw / s_base``, ``b = sqrt((i0/100 sn_kva)^2 -
+    pfe_kw^2) / s_base``, so that it draws ``pfe_kw`` at 1 p.u. and the transformer branch
+    carries the magnetising current, as the HV-side current of pandapower's T model does
+    (which puts the shunt halfway along the series impedance: its iron loss differs by
+    the voltage drop over half the transformer, about 2 % of it at full load).
+    """
     ln = feeder.lines
     frm = ln["from_bus"].to_numpy(int)
     to = ln["to_bus"].to_numpy(int)
@@ -90,16 +108,42 @@ def tree_of(feeder: Feeder) -> Tree:
             k = line_into[b]
             path[j, k] = 1.0
             b = frm[k]
+    g = np.zeros(n)
+    b = np.zeros(n)
+    trafo = (ln["kind"] == "trafo").to_numpy()
+    if trafo.any():
+        pfe = np.nan_to_num(ln["pfe_kw"].to_numpy(float)[trafo])
+        i0_kva = np.nan_to_num(ln["i0_percent"].to_numpy(float)[trafo]) / 100.0
+        i0_kva *= ln["sn_kva"].to_numpy(float)[trafo]
+        np.add.at(g, to[trafo], pfe / feeder.s_base_kva)
+        q0 = np.sqrt(np.maximum(i0_kva**2 - pfe**2, 0.0))
+        np.add.at(b, to[trafo], q0 / feeder.s_base_kva)
     return Tree(
         from_bus=frm,
         to_bus=to,
         r_pu=ln["r_ohm"].to_numpy(float) / z_base_ohm,
         x_pu=ln["x_ohm"].to_numpy(float) / z_base_ohm,
         s_max_pu=ln["s_max_kva"].to_numpy(float) / feeder.s_base_kva,
+        g_shunt_pu=g,
+        b_shunt_pu=b,
         path=path,
         s_base_kva=feeder.s_base_kva,
         slack=feeder.slack_bus,
     )
+
+
+def loading_frac(
+    tree: Tree, p_line_pu: np.ndarray, q_line_pu: np.ndarray, w_pu: np.ndarray
+) -> np.ndarray:
+    """Thermal loading of every branch: current over rated current [-], shape (..., n_line).
+
+    ``|S_from| / (V_from s_max)``: the sending-end current in per unit of the rating
+    (``s_max`` is the rating at 1 p.u. voltage). Without shunt admittance along a branch
+    the current is the same at both ends; this is pandapower's ``loading_percent / 100``
+    for lines and (with ``trafo_loading="current"``, its default) for transformers.
+    """
+    v_from = np.sqrt(np.maximum(w_pu[..., tree.from_bus], 1e-12))
+    return np.hypot(p_line_pu, q_line_pu) / (v_from * tree.s_max_pu)
 
 
 @dataclass(frozen=True)
@@ -140,8 +184,8 @@ def solve_distflow(
     ell = np.zeros(tree.n_line)
     w = np.full(tree.n_bus, w_slack_pu)
     for _ in range(max_iter):
-        pl = -sub @ p_pu + down @ (tree.r_pu * ell)
-        ql = -sub @ q_pu + down @ (tree.x_pu * ell)
+        pl = -sub @ (p_pu - tree.g_shunt_pu * w) + down @ (tree.r_pu * ell)
+        ql = -sub @ (q_pu - tree.b_shunt_pu * w) + down @ (tree.x_pu * ell)
         w_new = w_slack_pu - 2.0 * tree.path @ (tree.r_pu * pl + tree.x_pu * ql)
         w_new += tree.path @ ((tree.r_pu**2 + tree.x_pu**2) * ell)
         if np.any(w_new <= 0.0):
@@ -212,10 +256,12 @@ def linear_map(tree: Tree, lin: Linearisation, w_slack_pu: float) -> LinearMap:
     g = np.zeros((2 * nl + n, 2 * n))
     big[:nl, :nl] = np.eye(nl)
     big[:nl] -= down @ (r[:, None] * e)
+    big[:nl, 2 * nl :] -= sub * tree.g_shunt_pu  # shunt draw g w downstream of the branch
     rhs0[:nl] = down @ (r * lin.c0)
     g[:nl, :n] = -sub
     big[nl : 2 * nl, nl : 2 * nl] = np.eye(nl)
     big[nl : 2 * nl] -= down @ (x[:, None] * e)
+    big[nl : 2 * nl, 2 * nl :] -= sub * tree.b_shunt_pu
     rhs0[nl : 2 * nl] = down @ (x * lin.c0)
     g[nl : 2 * nl, n:] = -sub
     zz = r**2 + x**2

@@ -14,7 +14,8 @@ JSON format (units in the key names; ``"..."`` marks optional keys)::
       ],
       "lines": [
         {"line": "t1", "from_bus": "mv", "to_bus": "lv", "kind": "trafo",
-         "sn_kva": 250, "vk_percent": 4.0, "vkr_percent": 1.3},
+         "sn_kva": 250, "vk_percent": 4.0, "vkr_percent": 1.3,
+         "pfe_kw": 0.6, "i0_percent": 0.3},        ... no-load losses, default 0
         {"line": "l1", "from_bus": "lv", "to_bus": "h1",
          "cable": "NAYY 4x150 SE", "length_km": 0.12},
         {"line": "l2", "from_bus": "...", "to_bus": "...",
@@ -24,7 +25,8 @@ JSON format (units in the key names; ``"..."`` marks optional keys)::
 
 A line is given either by ``r_ohm``, ``x_ohm`` and ``s_max_kva``, or by a ``cable`` type of
 :data:`grid.cables.CABLE_TYPES` and ``length_km``; a transformer (``"kind": "trafo"``) by
-``sn_kva``, ``vk_percent`` and ``vkr_percent`` (impedance referred to ``to_bus``).
+``sn_kva``, ``vk_percent`` and ``vkr_percent`` (impedance referred to ``to_bus``), and
+optionally its no-load (iron) losses ``pfe_kw`` and magnetising current ``i0_percent``.
 ``household_bus`` defaults to true for buses other than the slack.
 
 CSV pair: a directory holding ``buses.csv`` and ``lines.csv`` with the same keys as
@@ -64,6 +66,8 @@ _LINE_KEYS = {
     "sn_kva",
     "vk_percent",
     "vkr_percent",
+    "pfe_kw",
+    "i0_percent",
 }
 
 
@@ -284,13 +288,19 @@ def _line(
         vkr = _number(rec, "vkr_percent", where, problems, positive=True)
         if vk is not None and vkr is not None and vkr >= vk:
             problems.append(f"{where}.vkr_percent: {vkr} must be below vk_percent {vk}")
+        pfe = _number(rec, "pfe_kw", where, problems, positive=False, default=0.0)
+        i0 = _number(rec, "i0_percent", where, problems, positive=False, default=0.0)
+        for key, val in (("pfe_kw", pfe), ("i0_percent", i0)):
+            if val is not None and val < 0:
+                problems.append(f"{where}.{key}: {val!r} must be >= 0")
         lv = vn_of.get(ends.get("to_bus", ""))
         hv = vn_of.get(ends.get("from_bus", ""), math.nan)
         if len(problems) > n0 or lv is None:
             return None
         r, x = transformer_impedance_ohm(sn, vk, vkr, lv)  # type: ignore[arg-type]
         out |= {"r_ohm": r, "x_ohm": x, "s_max_kva": sn, "sn_kva": sn, "vk_percent": vk,
-                "vkr_percent": vkr, "vn_hv_kv": hv}  # fmt: skip
+                "vkr_percent": vkr, "vn_hv_kv": hv, "pfe_kw": pfe,
+                "i0_percent": i0}  # fmt: skip
         return out
     if kind != "line":
         problems.append(f"{where}.kind: {kind!r} is not one of line, trafo")

@@ -12,7 +12,8 @@ slack bus. Conventions, stated once here:
   *positions* (int), ``r_ohm`` / ``x_ohm`` series impedance referred to the voltage of
   ``to_bus`` [ohm], ``s_max_kva`` thermal rating [kVA], ``kind`` (``"line"`` or
   ``"trafo"``), ``length_km`` and ``cable`` where known, and for transformers ``sn_kva``,
-  ``vk_percent``, ``vkr_percent``, ``vn_hv_kv``.
+  ``vk_percent``, ``vkr_percent``, ``vn_hv_kv`` and the no-load losses ``pfe_kw`` [kW]
+  and magnetising current ``i0_percent`` [% of rated current] (0 where not known).
 - Everything the engine exchanges with the grid room per interval is an **injection**,
   positive when the bus exports to the feeder (DESIGN.md).
 
@@ -60,6 +61,8 @@ LINE_COLUMNS = [
     "vk_percent",
     "vkr_percent",
     "vn_hv_kv",
+    "pfe_kw",
+    "i0_percent",
 ]
 
 
@@ -117,13 +120,15 @@ class Feeder:
         :mod:`scenarios.background`): negative because the background is load and
         injections are positive when exporting. Zero on feeders without background load.
         """
-        return -np.multiply.outer(np.asarray(factor, dtype=float),
-                                  self.buses["base_p_kw"].to_numpy(float))
+        return -np.multiply.outer(
+            np.asarray(factor, dtype=float), self.buses["base_p_kw"].to_numpy(float)
+        )
 
     def background_injection_kvar(self, factor: np.ndarray | float) -> np.ndarray:
         """Background reactive injection of every bus [kvar], same shape and factor."""
-        return -np.multiply.outer(np.asarray(factor, dtype=float),
-                                  self.buses["base_q_kvar"].to_numpy(float))
+        return -np.multiply.outer(
+            np.asarray(factor, dtype=float), self.buses["base_q_kvar"].to_numpy(float)
+        )
 
     def base_injection_kw(self) -> np.ndarray:
         """Injection of the published base case (profile factor 1) [kW], shape (n_bus,)."""
@@ -297,8 +302,11 @@ def transformer_record(
     vkr_percent: float,
     vn_hv_kv: float,
     vn_lv_kv: float,
+    pfe_kw: float = 0.0,
+    i0_percent: float = 0.0,
 ) -> dict[str, Any]:
-    """A branch record for a two-winding transformer (series impedance on the LV side)."""
+    """A branch record for a two-winding transformer (series impedance on the LV side,
+    no-load losses ``pfe_kw`` and magnetising current ``i0_percent``)."""
     r, x = transformer_impedance_ohm(sn_kva, vk_percent, vkr_percent, vn_lv_kv)
     return {
         "line": label,
@@ -312,6 +320,8 @@ def transformer_record(
         "vk_percent": float(vk_percent),
         "vkr_percent": float(vkr_percent),
         "vn_hv_kv": float(vn_hv_kv),
+        "pfe_kw": float(pfe_kw),
+        "i0_percent": float(i0_percent),
     }
 
 

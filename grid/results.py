@@ -19,9 +19,11 @@ class GridCheck:
     line_p_kw, line_q_kvar : ndarray, shape (n_line,)
         Sending-end branch flows [kW, kvar], positive away from the slack.
     loading_frac : ndarray, shape (n_line,)
-        ``sqrt(P^2+Q^2) / s_max`` [-] (the circle, not the polygon).
+        Current over rated current, ``sqrt(P^2+Q^2) / (V_from s_max)`` [-] (the circle,
+        not the polygon; :func:`grid.distflow.loading_frac`).
     losses_kw : float
-        ``sum r (P^2+Q^2) / V_from^2`` over the branches [kW].
+        ``sum r (P^2+Q^2) / V_from^2`` over the branches plus the transformers' no-load
+        (iron) losses ``sum g w`` [kW].
     import_kw : float
         Power drawn from the upstream grid at the slack [kW] (negative = export).
     v_min_pu, v_max_pu, max_line_loading_frac : float
@@ -69,7 +71,8 @@ class ConstrainedClearing:
         Power bought from the utility at the slack [kW] (negative = export).
     nodal_price_per_kwh : ndarray, shape (n_bus,)
         Marginal value of one more kWh injected at each bus [currency/kWh], from the
-        duals of the active-power bus balances (see :mod:`grid.clearing`).
+        duals of the active-power bus balances (see :mod:`grid.clearing`); all NaN when
+        ``penalty_priced``.
     p2p_price_per_kwh : float
         Dual of the peer-to-peer energy balance (the marginal P2P price) [currency/kWh].
     welfare : float
@@ -77,6 +80,10 @@ class ConstrainedClearing:
         minus curtailment/deferral costs, for the interval [currency].
     residual_violations : int
         Limits that even full curtailment and deferral could not restore (0 normally).
+    penalty_priced : bool
+        Some limit's shadow price reached the penalty weight of its elastic slack (it is
+        broken, or exactly at a limit nothing can relieve): the duals price the penalty,
+        not energy, and ``nodal_price_per_kwh`` is NaN.
     grid : GridCheck
         Check of the resulting injections.
     """
@@ -91,4 +98,5 @@ class ConstrainedClearing:
     p2p_price_per_kwh: float
     welfare: float
     residual_violations: int
+    penalty_priced: bool
     grid: GridCheck

@@ -5,7 +5,8 @@ Compare Innovative Solutions Based on Power Flow Analysis", Energies 13(12), 329
 ships its grids with the ``simbench`` package. The LV grids have one MV/LV transformer
 and radial cable feeders; households go on the buses that carry SimBench loads. The
 SimBench loads themselves are *not* kept as background: the community's households
-replace them (LV feeders have no background load).
+replace them (LV feeders have no background load). The transformer keeps its no-load
+(iron) losses ``pfe_kw`` and magnetising current ``i0_percent``.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def _from_pandapower(net: Any, spec: str) -> Feeder:
             "vk_percent": float(t.vk_percent),
             "vkr_percent": float(t.vkr_percent),
             "vn_hv_kv": float(t.vn_hv_kv),
+            "pfe_kw": float(t.pfe_kw),
+            "i0_percent": float(t.i0_percent),
         }
     ]
     for _, ln in lines_in.iterrows():

@@ -18,6 +18,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+class BrokerStartError(RuntimeError):
+    """The embedded broker could not start (its address in use, not ours, ...)."""
+
+
 class EmbeddedBroker:
     """amqtt listening on ``host:port`` (anonymous), started and stopped from sync code."""
 
@@ -35,9 +39,11 @@ class EmbeddedBroker:
             logging.getLogger(name).setLevel(logging.WARNING)
         self._thread.start()
         if not self._ready.wait(timeout):
-            raise RuntimeError(f"the embedded broker did not start in {timeout} s")
+            raise BrokerStartError(f"the embedded broker did not start in {timeout} s")
         if self._error is not None:
-            raise RuntimeError(f"the embedded broker failed: {self._error}") from self._error
+            raise BrokerStartError(
+                f"the embedded broker cannot listen on {self.host}:{self.port}: {self._error}"
+            ) from self._error
         return self
 
     def _run(self) -> None:
@@ -58,6 +64,9 @@ class EmbeddedBroker:
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
             },
         }
+        # a failed start is raised by start(); amqtt would also log it with a traceback
+        startup_log = logging.getLogger("amqtt.broker")
+        startup_log.setLevel(logging.CRITICAL)
         try:
             self._broker = Broker(config, loop=loop)
             loop.run_until_complete(self._broker.start())
@@ -65,6 +74,8 @@ class EmbeddedBroker:
             self._error = exc
             self._ready.set()
             return
+        finally:
+            startup_log.setLevel(logging.WARNING)
         self._ready.set()
         loop.run_forever()
         loop.run_until_complete(self._broker.shutdown())

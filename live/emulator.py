@@ -14,12 +14,20 @@ asking again after a reconnect) is answered with the same samples again, with th
 timestamps and counter readings: the counters advance once per interval, and the market
 ignores the samples it already has. Only the clock of its run drives it
 (:mod:`live.runfilter`): never a retained clock an earlier run left on the broker.
+
+On its own clock (``own_clock_s``, as a real meter): from the first ``clock`` it sees,
+every meter publishes a sample every ``own_clock_s`` simulated seconds, paced at
+``speed`` simulated seconds per wall second, whatever the market's gates do; the
+counters are the interval energies accumulated up to the sample's time. ``shelly_ts =
+False`` leaves out Shelly's ``ts`` (a real Gen2 device's ``em:0`` and ``emdata:0``
+carry none): the market stamps them on arrival.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -73,6 +81,9 @@ class MeterEmulator:
         power_only: tuple[str, ...] = (),
         run: str | None = None,
         bus: Bus | None = None,
+        own_clock_s: float | None = None,
+        speed: float = 900.0,
+        shelly_ts: bool = True,
     ) -> None:
         """``bus``: publish through that (started and stopped by its owner) instead of a
         connection of the emulator's own: the market's, in the market's process."""
@@ -81,6 +92,11 @@ class MeterEmulator:
         self.meters = [m for m in scenario.live.meters if formats is None or m.format in formats]
         self.power_only = set(power_only)
         self.samples = samples_per_interval
+        if own_clock_s is not None and (own_clock_s <= 0 or speed <= 0):
+            raise ValueError("own_clock_s and speed must be positive")
+        self.own_clock_s, self.speed, self.shelly_ts = own_clock_s, speed, shelly_ts
+        self._anchor: tuple[float, int] | None = None
+        """Own clock: (wall time, interval) of the first clock seen."""
         self.inputs = CommunityInputs(scenario)
         sim = scenario.simulation
         self.tz = ZoneInfo(sim.timezone)
@@ -133,10 +149,16 @@ class MeterEmulator:
             self.done.set()
         elif isinstance(clock.get("t"), int):
             with self._lock:
-                self._queue.append(clock["t"])
+                if self.own_clock_s is None:
+                    self._queue.append(clock["t"])
+                elif self._anchor is None:
+                    self._anchor = (time.time(), clock["t"])
         self._wake.set()
 
     def _work(self) -> None:
+        if self.own_clock_s is not None:
+            self._own_clock(self.own_clock_s)
+            return
         while not self.done.is_set():
             self._wake.wait(0.2)
             self._wake.clear()
@@ -145,6 +167,44 @@ class MeterEmulator:
             for t in dict.fromkeys(todo):  # a clock repeated meanwhile is answered once
                 if 0 <= t < self.scenario.simulation.n_intervals:
                     self.publish_interval(t)
+
+    def _own_clock(self, period_s: float) -> None:
+        """Publish every ``period_s`` simulated seconds from the first clock on."""
+        while self._anchor is None and not self.done.is_set():
+            self._wake.wait(0.2)
+        if self._anchor is None:
+            return
+        wall0, t = self._anchor
+        stamps, n = self.inputs.stamps, self.scenario.simulation.n_intervals
+        sim0 = stamps[t].timestamp()
+        k = 0
+        while not self.done.is_set():
+            time_s = sim0 + k * period_s
+            while t < n and time_s >= stamps[t].timestamp() + self.interval_s:
+                imp, exp = self._energy(t)
+                self.import_kwh, self.export_kwh = self.import_kwh + imp, self.export_kwh + exp
+                t += 1
+            if t >= n:
+                return
+            imp, exp = self._energy(t)
+            frac = (time_s - stamps[t].timestamp()) / self.interval_s
+            power = (imp - exp) * 3600.0 / self.interval_s
+            for i, meter in enumerate(self.meters):
+                self._publish(
+                    meter,
+                    time_s,
+                    float(self.import_kwh[i] + frac * imp[i]),
+                    float(self.export_kwh[i] + frac * exp[i]),
+                    float(power[i]),
+                )
+            k += 1
+            self.done.wait(max(wall0 + k * period_s / self.speed - time.time(), 0.0))
+
+    def _energy(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every meter's ``(import, export)`` [kWh] in interval ``t``."""
+        blk = self.inputs.at(t)
+        i = t - blk.t0
+        return blk.demand_kwh[i, self.rows], blk.generation_kwh[i, self.rows]
 
     def publish_interval(self, t: int) -> None:
         """Every meter's samples of interval ``t`` (and, in the first interval served, a
@@ -175,12 +235,11 @@ class MeterEmulator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Publish interval ``t`` from the counters at its start; returns the counters
         at its end."""
-        blk = self.inputs.at(t)
-        i = t - blk.t0
+        demand, generation = self._energy(t)
         start_s = self.inputs.stamps[t].timestamp()
         end_imp, end_exp = import_kwh.copy(), export_kwh.copy()
-        for k, (meter, row) in enumerate(zip(self.meters, self.rows, strict=True)):
-            export, imp = float(blk.generation_kwh[i, row]), float(blk.demand_kwh[i, row])
+        for k, meter in enumerate(self.meters):
+            export, imp = float(generation[k]), float(demand[k])
             power_kw = (imp - export) * 3600.0 / self.interval_s
             steps = range(0 if first else 1, self.samples + 1)
             base_imp, base_exp = float(import_kwh[k]), float(export_kwh[k])
@@ -205,7 +264,10 @@ class MeterEmulator:
         if meter.format == "tasmota":
             out = {topic("tele/SENSOR"): tasmota_payload(local, imp, exp, power_kw)}
         elif meter.format == "shelly":
-            out = {topic(k): v for k, v in shelly_payloads(time_s, imp, exp, power_kw).items()}
+            out = {
+                topic(k): v if self.shelly_ts else {x: y for x, y in v.items() if x != "ts"}
+                for k, v in shelly_payloads(time_s, imp, exp, power_kw).items()
+            }
         elif meter.format == "dsmr":
             out = {topic("json"): dsmr_payload(local, imp, exp, power_kw)}
         elif meter.id in self.power_only:

@@ -75,9 +75,7 @@ class AgentFleet:
         self.ipd = sim.intervals_per_day
         self.storage = None
         if scenario.community.storage_strategy == "price_aware":
-            self.storage = PriceAwareStorage(
-                self.inputs.band, self.ipd, scenario.community.battery_round_trip_efficiency
-            )
+            self.storage = PriceAwareStorage(self.inputs.band, self.ipd)
         self.community = Community(hh, sim.interval_hours, self.storage)
         self.stats = FleetStats()
         self.done = threading.Event()
@@ -258,6 +256,7 @@ class AgentFleet:
         gen, demand = plan.generation_kwh.tolist(), plan.demand_kwh.tolist()
         soc, deferrable = (self.community.battery_soc_kwh.tolist(), plan.ev_deferrable_kwh.tolist())
         battery, ev = plan.battery_self_kwh.tolist(), plan.ev_self_kwh.tolist()
+        ev_soc = self.community.ev_soc_kwh.tolist()
         messages: list[tuple[str, Any]] = []
         for row in self.rows.tolist():
             agent = self.ids[row]
@@ -274,6 +273,7 @@ class AgentFleet:
                         # its storage on its own; the market adds the flexible fills
                         "battery_kwh": battery[row],
                         "ev_kwh": ev[row],
+                        "ev_soc_kwh": ev_soc[row],
                     },
                 )
             )

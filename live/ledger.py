@@ -19,6 +19,11 @@ any moment leaves either a whole last frame or a torn one; opening the ledger dr
 torn tail, so the last whole frame is the last committed interval. A restarted market
 resumes after it, re-publishes that interval (agents ignore repeats), and so never
 settles an interval twice.
+
+Besides the interval records, *correction records* (``{"corrects_after": t, …}``) may
+follow the last interval, in its segment: the late meter energy settled after the run's
+last gate (:mod:`live.corrections`). They do not advance the interval count; their
+``meters`` state supersedes the interval's (:attr:`Ledger.latest`).
 """
 
 from __future__ import annotations
@@ -126,6 +131,8 @@ class Ledger:
         self.directory = directory
         self.community = community
         self.last: dict[str, Any] | None = None
+        self.tail: list[dict[str, Any]] = []
+        """The correction records after :attr:`last`."""
         self.torn_bytes = 0
         self.read_segments = 0
         """Segments read when opening (at most two)."""
@@ -176,13 +183,19 @@ class Ledger:
         for seg in reversed(segs[-2:]):  # the newest segment, else the one before
             data = seg.read_bytes()
             self.read_segments += 1
-            good, recs = 0, []
+            good, recs, tail = 0, [], []
             for end, rec in _frames(data):
                 if rec.get("community") != self.community:
                     raise LedgerError(f"{seg} belongs to community {rec.get('community')!r}")
-                if recs and rec["t"] != recs[-1]["t"] + 1:
-                    raise LedgerError(f"{seg}: interval {rec['t']} follows {recs[-1]['t']}")
-                recs.append(rec)
+                if "corrects_after" in rec:
+                    if not recs or rec["corrects_after"] != recs[-1]["t"]:
+                        raise LedgerError(f"{seg}: a correction record out of place")
+                    tail.append(rec)
+                else:
+                    if recs and rec["t"] != recs[-1]["t"] + 1:
+                        raise LedgerError(f"{seg}: interval {rec['t']} follows {recs[-1]['t']}")
+                    recs.append(rec)
+                    tail = []
                 good = end
             if good < len(data):
                 self.torn_bytes += len(data) - good
@@ -191,7 +204,7 @@ class Ledger:
                     fh.flush()
                     os.fsync(fh.fileno())
             if recs:
-                self.last = recs[-1]
+                self.last, self.tail = recs[-1], tail
                 if seg == segs[-1]:
                     self._seg_t0 = int(seg.stem.split("-")[1])
                 break
@@ -203,18 +216,37 @@ class Ledger:
         """The first interval not yet committed."""
         return 0 if self.last is None else int(self.last["t"]) + 1
 
+    @property
+    def latest(self) -> dict[str, Any] | None:
+        """The last record of either kind (whose ``meters`` state is current)."""
+        return self.tail[-1] if self.tail else self.last
+
     def append(self, record: dict[str, Any]) -> None:
         """Commit one interval: written, flushed and fsynced before returning."""
         t = record["t"]
         if t != self.next_t:
             raise LedgerError(f"interval {t} committed out of order (next is {self.next_t})")
-        record = {"community": self.community, **record}
         if self._fh is None or t - self._seg_t0 >= self.every:
             self._roll(t)
+        self.last, self.tail = self._write(record), []
+
+    def append_corrections(self, record: dict[str, Any]) -> None:
+        """Commit a correction record after the last interval, in its segment (same
+        guarantees as :meth:`append`)."""
+        if self.last is None:
+            raise LedgerError("a correction record before any interval")
+        if self._fh is None:  # reopened: the newest segment holds the last interval
+            seg = _segments(self.directory)[-1]
+            self._seg_t0 = int(seg.stem.split("-")[1])
+            self._fh = open(seg, "ab")
+        self.tail.append(self._write({"corrects_after": self.last["t"], **record}))
+
+    def _write(self, record: dict[str, Any]) -> dict[str, Any]:
+        record = {"community": self.community, **record}
         self._fh.write(pack(record))
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self.last = record
+        return record
 
     def _roll(self, t: int) -> None:
         if self._fh is not None:

@@ -19,10 +19,13 @@ Per interval ``t``:
    orders being commitments: the difference is imbalance (:mod:`market.settlement`);
 5. append the interval to the ledger (fsync), then publish the anonymous
    ``market/result``, the operator's ``market/book`` (:mod:`live.book`) and every
-   household's ``agents/<id>/settlement``.
+   household's ``agents/<id>/settlement``, and the corrections of earlier settlements
+   whose late meter energy has come (:mod:`live.corrections`).
 
-Meter-backed households' readings come from their meters (:mod:`agents.meters`); the
-market places their orders (price takers unless the scenario names a strategy).
+Meter-backed households' readings come from their meters (:mod:`agents.meters`,
+:mod:`agents.meter_tracker`: samples outside the window around the market's clock are
+rejected); the market places their orders (price takers unless the scenario names a
+strategy). After the last interval it waits up to an interval for late meters' energy.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,9 +48,11 @@ import numpy as np
 # less postponed EV charging: the households' metered flows as the market knows them
 from agents.community import KIND_NET, TINY_KWH, Plan
 from agents.community import device_flows as market_flows
-from agents.meters import MeterPayloadError, MeterTracker, Sample, read_meter
+from agents.meter_tracker import MeterTracker, check_window
+from agents.meters import MeterPayloadError, is_companion, online_state, read_meter
 from live.book import book_curve, full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
+from live.corrections import MeterCorrections
 from live.ledger import Ledger, LedgerError, fingerprint, rng_from_json, rng_to_json
 from live.protocol import (
     Order,
@@ -116,6 +121,8 @@ class IntervalBook:
     unreported_reported: Counter = field(default_factory=Counter)
     dropped_reported: bool = False
     """What :meth:`MarketService._report_dropped` has reported (at gate closure)."""
+    estimated: set[int] = field(default_factory=set)
+    """Meter-backed households settled with an estimate (their meter was late)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +143,10 @@ class MarketStats:
     order_messages: int = 0
     orders: int = 0
     meter_samples: int = 0
+    meter_companions: int = 0
+    """Messages a real meter sends besides its energy (Tasmota STATE, LWT, …), ignored."""
+    corrections: int = 0
+    """Settlements re-issued with the late meters' true energy."""
     rejected: Counter = field(default_factory=Counter)
     behind: int = 0
     max_lag_s: float = 0.0
@@ -196,12 +207,17 @@ class MarketService:
             else None
         )
         self.tz = ZoneInfo(sim.timezone)
-        start_s = self.stamps[0].timestamp()
-        self.trackers = {m.id: MeterTracker(start_s, self.interval_s) for m in live.meters}
+        self._start_s = self.stamps[0].timestamp()
+        self.trackers = {m.id: MeterTracker(self._start_s, self.interval_s) for m in live.meters}
         self.grid = (
             GridStage(scenario, n, state_dir / "grid") if scenario.grid.check != "off" else None
         )
         self.step = MarketStep(scenario, n, self.grid)
+        self._offline: set[str] = set()
+        """Meters whose last will says they are offline: a gate does not wait for them."""
+        self.corrections = MeterCorrections(
+            {m.id: m.household for m in live.meters}, self.step.tariffs
+        )
         self.ledger = Ledger(
             state_dir, self.topics.community, fingerprint(scenario.model_dump_json())
         )
@@ -216,8 +232,10 @@ class MarketService:
             )
         if self.ledger.last is not None and "rng" in self.ledger.last:
             self.step.rng.bit_generator.state = rng_from_json(self.ledger.last["rng"])
-        if self.ledger.last is not None and "meters" in self.ledger.last:
-            self._restore_meters(self.ledger.last["meters"])
+        latest = self.ledger.latest
+        if latest is not None and "meters" in latest:
+            self._restore_meters(latest["meters"])
+            self.corrections.restore(latest.get("estimates", []))
         self.stats = MarketStats()
         self._lock = threading.Lock()
         self._book = IntervalBook(self.ledger.next_t)
@@ -380,6 +398,17 @@ class MarketService:
                 raise Rejected(f"unknown meter {meter_id!r}")
             if meter.format != fmt:
                 raise Rejected(f"meter {meter_id!r} is a {meter.format} meter, not {fmt}")
+            if is_companion(fmt, suffix):  # a real device's STATE, LWT, …: not energy
+                self.stats.meter_companions += 1
+                online = online_state(fmt, suffix, payload)
+                if online is not None:
+                    with self._lock:
+                        if online:
+                            self._offline.discard(meter_id)
+                        else:
+                            self._offline.add(meter_id)
+                    self._changed.set()
+                return
             tracker = self.trackers[meter_id]
             if self._flooding(
                 topic,
@@ -393,8 +422,11 @@ class MarketService:
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self._lock:
                 if sample.time_s is None:  # stamp it with the simulated time of arrival
-                    sample = _stamped(sample, self._sim_now())
-                self.trackers[meter_id].add(sample)
+                    sample = replace(sample, time_s=self._sim_now())
+                open_start = self._start_s + self._book.t * self.interval_s
+                check_window(sample.time_s, open_start, self.interval_s)
+                tracker.add(sample)
+                self._offline.discard(meter_id)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
             self._reject(topic, f"meter: {exc}", "meter")
@@ -405,9 +437,12 @@ class MarketService:
         self._changed.set()
 
     def _sim_now(self) -> float:
-        t = self._book.t
-        start = self.stamps[min(t, len(self.stamps) - 1)].timestamp()
-        frac = min(max((time.time() - self._wall_start) / self._wall_len, 0.0), 1.0)
+        start = self._start_s + self._book.t * self.interval_s  # also past the last interval
+        frac = (time.time() - self._wall_start) / self._wall_len
+        if self.speed <= 0:  # unpaced: the open interval's end at most
+            frac = min(max(frac, 0.0), 1.0)
+        # paced, simulated time runs on with the wall clock between gates (arrival stamps
+        # of meters without a time keep their order)
         return start + frac * self.interval_s
 
     # --- the interval loop ------------------------------------------------------------
@@ -415,7 +450,7 @@ class MarketService:
         book = self._book
         if len(book.readings) < self._sim_rows or len(book.orders) < self._sim_rows:
             return False
-        return all(tr.covers(t) for tr in self.trackers.values())
+        return all(tr.covers(t) or m in self._offline for m, tr in self.trackers.items())
 
     def stop(self) -> None:
         self._stop.set()
@@ -444,7 +479,7 @@ class MarketService:
                 began = time.perf_counter()
                 record = self._clear(t)
                 if self.trackers:
-                    record["meters"] = self._meter_state()
+                    record |= self._meter_state()
                 self.ledger.append(record)
                 self._publish(record)
                 # what outlives the interval (its result, the book) is done with: out of
@@ -463,6 +498,7 @@ class MarketService:
                 t += 1
             self._report_dropped(self._book)
             if t >= self.end:
+                self._close_out(wall_len)
                 self.bus.publish(
                     self.topics.clock,
                     {"v": 1, "run": self.run_id, "t": t, "done": True},
@@ -536,28 +572,20 @@ class MarketService:
         self._report_dropped(book)
 
     def _meter_state(self) -> dict[str, Any]:
-        """Every meter tracker's state (last sample, energy already spread onto later
-        intervals, counter resets and gaps), committed with the interval so that a
+        """Every meter tracker's state (last sample, energy not yet final, open
+        estimates, counter resets and gaps), committed with the interval so that a
         restarted market continues each meter's counters where they were."""
         with self._lock:
             return {
-                meter_id: {
-                    "last": None if tr.last is None else asdict(tr.last),
-                    "energy": {str(k): list(v) for k, v in tr.energy.items()},
-                    "resets": tr.resets,
-                    "gaps": tr.gaps,
-                }
-                for meter_id, tr in self.trackers.items()
+                "meters": {meter_id: tr.state() for meter_id, tr in self.trackers.items()},
+                "estimates": self.corrections.state(),
             }
 
     def _restore_meters(self, state: dict[str, Any]) -> None:
         for meter_id, st in state.items():
             tr = self.trackers.get(meter_id)
-            if tr is None:  # the scenario no longer maps that meter
-                continue
-            tr.last = None if st.get("last") is None else Sample(**st["last"])
-            tr.energy = {int(k): [float(x) for x in v] for k, v in st.get("energy", {}).items()}
-            tr.resets, tr.gaps = int(st.get("resets", 0)), int(st.get("gaps", 0))
+            if tr is not None:  # else the scenario no longer maps that meter
+                tr.restore(st)
 
     def collecting(self, t: int) -> bool:
         """Whether the gate of interval ``t`` is open (its clock has been published)."""
@@ -585,10 +613,10 @@ class MarketService:
         meter_orders: dict[int, Order] = {}
         for m in self.scenario.live.meters:
             row = self.row[m.household]
-            tracker = self.trackers[m.id]
-            if not tracker.covers(t):
+            imp, exp, estimated = self.trackers[m.id].settle(t)
+            if estimated:
                 incomplete += 1
-            imp, exp = tracker.take(t)
+                book.estimated.add(row)
             gen[row], demand[row] = exp, imp
             net = exp - imp
             if m.strategy == "price_taker" or bids is None or asks is None:
@@ -640,7 +668,9 @@ class MarketService:
 
     def _clear(self, t: int) -> dict[str, Any]:
         with self._lock:
+            corrections = self.corrections.due(self.trackers)  # before t's gate expires any
             plan, where, counts = self._plan(t)
+            counts["meter_corrections"] = len(corrections)
             if self.listeners:  # the in-process dashboard also sees the readings
                 self._told_readings = {
                     self.ids[row]: {
@@ -649,6 +679,7 @@ class MarketService:
                         "generation_kwh": r.generation_kwh,
                         "demand_kwh": r.demand_kwh,
                         **({} if r.soc_kwh is None else {"soc_kwh": r.soc_kwh}),
+                        **({} if r.ev_soc_kwh is None else {"ev_soc_kwh": r.ev_soc_kwh}),
                     }
                     for row, r in self._book.readings.items()
                 }
@@ -691,12 +722,17 @@ class MarketService:
             "book": book_curve(plan),
         }
         settlements = self._settlements(t, res, where)
+        with self._lock:
+            for m in self.scenario.live.meters:
+                if t in self.trackers[m.id].pending:
+                    self.corrections.hold(m.id, settlements[m.household])
         return {
             "t": t,
             "result": result,
             "book": full_book(t, result["interval_start"], self.ids, plan, res),
             "settlements": settlements,
             "rng": rng_to_json(self.step.rng.bit_generator.state),
+            **({"corrections": corrections} if self.trackers else {}),
         }
 
     def _settlements(
@@ -761,6 +797,8 @@ class MarketService:
             out[ids[row]] = {
                 "v": 1,
                 "t": t,
+                "version": 1,
+                "estimated": row in self._book.estimated,
                 "price_per_kwh": price,
                 "filled_kwh": [f[i] for i in sorted(f)],
                 "bought_kwh": bought[row],
@@ -791,6 +829,7 @@ class MarketService:
         self.bus.publish(self.topics.book, record["book"])
         for agent, payload in record["settlements"].items():
             self.bus.publish(self.topics.settlement(agent), payload)
+        self._publish_corrections(record)
         readings, self._told_readings = self._told_readings, {}
         for listener in self.listeners:
             try:
@@ -811,9 +850,34 @@ class MarketService:
         self.stats.republished += 1
         self.log(f"resuming after committed interval {record['t']}")
         self._publish(record)
+        for tail in self.ledger.tail:
+            self._publish_corrections(tail)
 
+    def _publish_corrections(self, record: dict[str, Any]) -> None:
+        for item in record.get("corrections", []):
+            self.bus.publish(self.topics.settlement(item["agent"]), item["settlement"])
+            self.stats.corrections += 1
 
-def _stamped(sample: Any, time_s: float) -> Any:
-    from dataclasses import replace
-
-    return replace(sample, time_s=time_s)
+    def _close_out(self, wall_len: float) -> None:
+        """After the last gate: wait (an interval at most) for the late meters to reach the
+        last interval, then commit and publish the corrections they allow."""
+        if not self.corrections.pending():
+            return
+        live, last = self.scenario.live, self.end - 1
+        wait = wall_len if wall_len > 0 else live.complete_timeout_s
+        with self._lock:
+            self._book = IntervalBook(self.end, closed=True)
+            self._wall_start, self._wall_len = time.time(), max(wall_len, 1e-9)
+        deadline = time.time() + wait
+        while not self._stop.is_set() and time.time() < deadline:
+            self._changed.clear()
+            with self._lock:
+                if all(tr.covers(last) for tr in self.trackers.values() if tr.pending):
+                    break
+            self._changed.wait(0.05)
+        with self._lock:
+            corrections = self.corrections.due(self.trackers)
+        if corrections:
+            record = {"corrections": corrections, **self._meter_state()}
+            self.ledger.append_corrections(record)
+            self._publish_corrections(record)

@@ -12,7 +12,8 @@ table in DESIGN.md, all optional for a third-party agent:
   filled for (dispatched by the market, so added by it). The market bills the metered
   net ``generation − demand − battery − ev`` (:mod:`market.settlement`): what it
   differs by from the household's orders is imbalance. A household that sends no
-  reading is metered at zero;
+  reading is metered at zero. It may also carry ``ev_soc_kwh``, the car's state of
+  charge (shown on the dashboard, like ``soc_kwh``);
 - an order may carry ``kind``: ``net`` (default: the household's inflexible position,
   what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
   orders, which happen only as far as they are filled);
@@ -41,7 +42,10 @@ account reads it; no household ids):
     nodal_price_per_kwh}]``, ``lines: [{line, from_bus, to_bus, p_kw, q_kvar,
     loading_frac}]`` (NaN as null);
     ``counts``: ``readings``, ``order_messages``, ``orders``, ``meter_readings``,
-    ``meters_incomplete``, ``missing_agents``.
+    ``meters_incomplete`` (meters short of the interval's end at its gate: their
+    households are settled with an estimate), ``meter_corrections`` (settlements of
+    earlier intervals re-issued at this gate with their meters' true energy),
+    ``missing_agents``.
 
 ``market/book``, one per interval (the ``market`` and ``operator`` accounts only):
     ``t``, ``interval_start``, ``orders`` as columns ``{agent, side, kind, energy_kwh,
@@ -50,7 +54,10 @@ account reads it; no household ids):
     buyer's), seller_price_per_kwh, grid_fee}]``.
 
 ``agents/<agent_id>/settlement``, one per household and interval:
-    ``t``, ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
+    ``t``, ``version`` (1; re-issued as k+1 when a late meter's true energy arrives, see
+    :mod:`live.corrections`: the last version counts), ``estimated`` (true when the
+    household's meter was late at the gate and its energy is a substitute value),
+    ``price_per_kwh``, ``filled_kwh`` (per order, in the order sent),
     ``bought_kwh``, ``sold_kwh``, ``grid_import_kwh``, ``grid_export_kwh`` (metered,
     imbalance included), ``committed_net_kwh`` (what the orders and the feeder's
     instructions committed the household to inject), ``imbalance_kwh`` (metered minus
@@ -147,6 +154,7 @@ class Reading:
     ev_deferrable_kwh: float
     battery_kwh: float = 0.0
     ev_kwh: float = 0.0
+    ev_soc_kwh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +254,7 @@ _READING_KEYS = frozenset(
         "ev_deferrable_kwh",
         "battery_kwh",
         "ev_kwh",
+        "ev_soc_kwh",
     )
 )
 _ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
@@ -257,13 +266,14 @@ def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -
     gen = _energy(data, "generation_kwh", max_kwh)
     demand = _energy(data, "demand_kwh", max_kwh)
     soc = _energy(data, "soc_kwh", 1e9, required=False)
+    ev_soc = _energy(data, "ev_soc_kwh", 1e9, required=False)
     deferrable = _energy(data, "ev_deferrable_kwh", max_kwh, required=False) or 0.0
     battery = _signed_energy(data, "battery_kwh", max_kwh)
     ev = _signed_energy(data, "ev_kwh", max_kwh)
     assert gen is not None and demand is not None
     if deferrable > demand + gen + max_kwh:  # pragma: no cover - bounded above already
         raise Rejected("ev_deferrable_kwh is absurd")
-    return Reading(gen, demand, soc, deferrable, battery, ev)
+    return Reading(gen, demand, soc, deferrable, battery, ev, ev_soc)
 
 
 def _signed_energy(data: dict[str, Any], key: str, max_kwh: float) -> float:

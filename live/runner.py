@@ -43,6 +43,7 @@ def attach_dashboard(
     from live.dashboard.market_source import MarketSource
     from live.dashboard.server import start_dashboard
     from live.ledger import has_ledger, read_ledger
+    from scenarios.households_table import scenario_households
 
     source = MarketSource(
         market.topics.community,
@@ -53,9 +54,11 @@ def attach_dashboard(
             "v_max_pu": scenario.grid.v_max_pu,
         },
         scenario.simulation.interval_minutes,
+        scenario_households(scenario),
     )
     if has_ledger(state_dir):
-        for record in read_ledger(state_dir)[:-1]:  # the last one is re-published
+        intervals = [r for r in read_ledger(state_dir) if "corrects_after" not in r]
+        for record in intervals[:-1]:  # the last one is re-published
             source.interval(record["result"], record["settlements"], {}, record.get("book"))
     market.listeners.append(source)
     return start_dashboard(source, options.host, options.port, options.token)

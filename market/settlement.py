@@ -195,9 +195,3 @@ def utility_energy_cost(to_utility_kwh: np.ndarray, tariffs: Tariffs) -> np.ndar
         -to_utility_kwh * tariffs.retail_price_per_kwh,
         -to_utility_kwh * tariffs.feed_in_price_per_kwh,
     )
-
-
-def settle_with_utility(net_kwh: np.ndarray, tariffs: Tariffs) -> np.ndarray:
-    """Cost of the no-P2P baseline [currency]: each household commits its exact net
-    position to the utility (no trades, no imbalance)."""
-    return utility_energy_cost(net_kwh, tariffs)

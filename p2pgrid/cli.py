@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from p2pgrid.console import console, err_console, fail
+from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
+from scenarios.kpi_format import format_kpi
 
 app = typer.Typer(
     help="p2pgrid: peer-to-peer energy trading on a distribution feeder.",
@@ -18,42 +21,30 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a scenario key: --set market.mechanism=uniform"),
-]
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (TOML or YAML).")]
-
-
-def _fail(exc: ScenarioError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-    return typer.Exit(code=2)
-
-
-def _overrides(
-    sets: list[str] | None, days: int | None = None, seed: int | None = None
-) -> list[str]:
-    out = list(sets or [])
-    if days is not None:
-        out.append(f"simulation.days={days}")
-    if seed is not None:
-        out.append(f"simulation.seed={seed}")
-    return out
+def progress_columns(unit: str) -> tuple:
+    """A progress bar's columns; the description (a scenario name) printed as is."""
+    return (
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+    )
 
 
 @app.command()
 def validate(file: ScenarioArg, set_: SetOption = None) -> None:
     """Check a scenario file and print the scenario as it would run."""
     from scenarios.loader import load_scenario
+    from scenarios.preflight import check_runnable
 
     try:
-        scenario = load_scenario(file, _overrides(set_))
+        scenario = load_scenario(file, overrides(set_))
+        check_runnable(scenario, source=str(file))
     except ScenarioError as exc:
-        raise _fail(exc) from None
-    console.print(f"[green]ok[/]: {file} is a valid scenario ({scenario.name!r})")
+        raise fail(exc) from None
+    console.print(Text.assemble(("ok", "green"), f": {file} is a valid scenario "
+                                f"({scenario.name!r})"))
     console.print_json(scenario.model_dump_json())
 
 
@@ -73,13 +64,10 @@ def run(
     from scenarios.runner import run as run_scenario
 
     try:
-        scenario = load_scenario(file, _overrides(set_, days, seed))
+        scenario = load_scenario(file, overrides(set_, days, seed))
     except ScenarioError as exc:
-        raise _fail(exc) from None
-    columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("intervals"), TimeElapsedColumn(),
-    )
+        raise fail(exc) from None
+    columns = progress_columns("intervals")
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
         task = bar.add_task(scenario.name, total=scenario.simulation.n_intervals)
         try:
@@ -87,13 +75,12 @@ def run(
                 scenario, out, progress=lambda done, total: bar.update(task, completed=done)
             )
         except ScenarioError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
     table = Table(title=f"{scenario.name}: KPIs", show_header=False)
     for key in ("self_sufficiency", "self_consumption", "p2p_share", "p2p_kwh",
                 "community_savings", "mean_price_per_kwh", "peak_import_kw",
                 "violation_hours", "curtailed_kwh", "recleared_intervals"):
-        value = result.kpis.get(key)
-        table.add_row(key, "—" if value is None else f"{value:,.4g}")
+        table.add_row(key, format_kpi(key, result.kpis.get(key), scenario.market.currency))
     console.print(table)
     console.print(f"results: {result.out_dir}")
     console.print(f"report:  {result.report_path}")
@@ -119,13 +106,10 @@ def compare(
 
     try:
         names = parse_mechanisms(mechanisms)
-        scenario = load_scenario(file, _overrides(set_, days, seed))
+        scenario = load_scenario(file, overrides(set_, days, seed))
     except ScenarioError as exc:
-        raise _fail(exc) from None
-    columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("intervals"), TimeElapsedColumn(),
-    )
+        raise fail(exc) from None
+    columns = progress_columns("intervals")
     total = scenario.simulation.n_intervals
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
         tasks = {name: bar.add_task(f"{scenario.name} · {name}", total=total) for name in names}
@@ -135,7 +119,7 @@ def compare(
                 progress=lambda name, done, _total: bar.update(tasks[name], completed=done),
             )
         except ScenarioError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
     table = Table(title=f"{scenario.name}: market mechanisms")
     table.add_column("KPI")
     for name in names:
@@ -143,7 +127,7 @@ def compare(
     for key in ("efficiency", "p2p_kwh", "p2p_share", "mean_price_per_kwh",
                 "mean_seller_price_per_kwh", "market_surplus", "community_savings",
                 "savings_gini"):
-        cells = ["—" if v != v else f"{v:,.4g}" for v in result.table[key]]
+        cells = [format_kpi(key, v, scenario.market.currency) for v in result.table[key]]
         table.add_row(key, *cells)
     console.print(table)
     console.print(f"comparison: {result.out_dir / 'comparison.parquet'}")
@@ -158,29 +142,58 @@ def validate_grid(
         help="Community size, for feeders sized by it (radial).")] = 40,
     buses: Annotated[bool, typer.Option("--buses", help="Also print every bus.")] = False,
 ) -> None:
-    """Compare the linear feeder model with pandapower's AC power flow on a base case."""
+    """Compare the linear feeder model with pandapower's AC power flow at several loads."""
+
     from grid import FeederError, load_feeder, validate_feeder
 
     try:
         net = load_feeder(feeder, households=households)
     except FeederError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     result = validate_feeder(net)
-    table = Table(title=f"{net.name}: linear model vs AC (pandapower) on the base case")
-    for column in ("quantity", "model", "AC", "model − AC"):
-        table.add_column(column, justify="right" if column != "quantity" else "left")
-    for row in result.summary.itertuples(index=False):
-        table.add_row(row.quantity, f"{row.model:.5f}", f"{row.ac:.5f}", f"{row.error:+.5f}")
+    cases = result.cases.set_index("case")
+    table = Table(title=f"{net.name}: linear model vs AC (pandapower)")
+    table.add_column("quantity")
+    for case in cases.index:
+        table.add_column(case, justify="right")
+    for column, label, fmt in _VALIDATION_ROWS:
+        table.add_row(label, *(format(x, fmt) for x in cases[column]))
     console.print(table)
+    console.print(
+        "loads: the feeder's base case (its own loads at their peak) scaled, or on a feeder "
+        "without background 3 kW : 1 kvar per household bus sized to load the most loaded "
+        "branch to its rating; pv: half the load with PV producing the full load. Loading is "
+        "current over rated current. The linearisation point is the base case (ieee33: "
+        "load x1.0) or zero injection (LV feeders)."
+    )
     if buses:
         per_bus = Table(title="per bus")
-        for column in ("bus", "v model [p.u.]", "v AC [p.u.]", "error [p.u.]"):
+        for column in ("case", "bus", "v model [p.u.]", "v AC [p.u.]", "error [p.u.]"):
             per_bus.add_column(column, justify="right")
         for row in result.buses.itertuples(index=False):
-            per_bus.add_row(str(row.bus), f"{row.v_model_pu:.5f}", f"{row.v_ac_pu:.5f}",
-                            f"{row.v_error_pu:+.5f}")
+            per_bus.add_row(
+                row.case,
+                str(row.bus),
+                f"{row.v_model_pu:.5f}",
+                f"{row.v_ac_pu:.5f}",
+                f"{row.v_error_pu:+.5f}",
+            )
         console.print(per_bus)
+
+
+#: Rows of the validate-grid table: column of FeederValidation.cases, label, format.
+_VALIDATION_ROWS = (
+    ("v_min_model_pu", "v min model [p.u.]", ".5f"),
+    ("v_min_ac_pu", "v min AC [p.u.]", ".5f"),
+    ("max_abs_v_error_pu", "max |v error| [p.u.]", ".5f"),
+    ("max_loading_model_frac", "max loading model", ".4f"),
+    ("max_loading_ac_frac", "max loading AC", ".4f"),
+    ("max_abs_loading_error_frac", "max |loading error|", ".4f"),
+    ("losses_model_kw", "losses model [kW]", ".3f"),
+    ("losses_ac_kw", "losses AC [kW]", ".3f"),
+    ("import_model_kw", "import model [kW]", ".1f"),
+    ("import_ac_kw", "import AC [kW]", ".1f"),
+)
 
 
 from p2pgrid.cli_studies import register as _register_studies  # noqa: E402

@@ -10,15 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=2)
+from p2pgrid.console import console, fail
 
 
 def dashboard(
@@ -61,35 +54,38 @@ def dashboard(
     from live.dashboard.sources import RunSource, Source
 
     if (run is None) == (broker is None):
-        raise _fail(
+        raise fail(
             "give exactly one of --run DIR (a finished run) or --broker URL (a live market)"
         )
     if replay_speed is not None and not replay_speed > 0:
-        raise _fail("--replay-speed must be positive (intervals per second)")
+        raise fail("--replay-speed must be positive (intervals per second)")
     if replay_speed is not None and run is None:
-        raise _fail("--replay-speed replays a finished run: use it with --run")
+        raise fail("--replay-speed replays a finished run: use it with --run")
     if not 0 <= port <= 65535:
-        raise _fail(f"--port {port} is not a TCP port")
+        raise fail(f"--port {port} is not a TCP port")
     source: Source
     if run is not None:
         try:
             source = RunSource(read_run(run), replay_speed)
         except RunDirError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     else:
         from live.dashboard.mqtt_source import MqttSource
 
         assert broker is not None
         market: dict[str, object] = {}
         minutes = 15
+        households = None
         if scenario is not None:
             from scenarios.errors import ScenarioError
+            from scenarios.households_table import scenario_households
             from scenarios.loader import load_scenario
 
             try:
                 sc = load_scenario(scenario)
+                households = scenario_households(sc)
             except ScenarioError as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
             market = {
                 **sc.market.model_dump(),
                 "v_min_pu": sc.grid.v_min_pu,
@@ -97,9 +93,9 @@ def dashboard(
             }
             minutes = sc.simulation.interval_minutes
         try:
-            source = MqttSource(broker, community, market, minutes)
+            source = MqttSource(broker, community, market, minutes, households)
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     token = resolve_token(host, token)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
@@ -109,7 +105,7 @@ def dashboard(
     try:
         serve_dashboard(source, host, port, token)
     except OSError as exc:
-        raise _fail(f"cannot listen on {host}:{port}: {exc}") from None
+        raise fail(f"cannot listen on {host}:{port}: {exc}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -11,8 +11,10 @@ from typing import Annotated
 
 import typer
 
-from p2pgrid.cli import ScenarioArg, SetOption, _fail, _overrides, console, err_console
+from p2pgrid.console import console, fail
+from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
+from scenarios.out_dir import make_out_dir
 
 BrokerOpt = Annotated[
     str | None,
@@ -49,9 +51,9 @@ def _load(file: Path, sets: list[str] | None):
     from scenarios.loader import load_scenario
 
     try:
-        return load_scenario(file, _overrides(sets))
+        return load_scenario(file, overrides(sets))
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def _broker(
@@ -80,8 +82,7 @@ def _broker(
             password=password,
         )
     except BrokerUrlError as exc:
-        err_console.print(f"[bold red]error:[/] --broker: {exc}", highlight=False)
-        raise typer.Exit(code=2) from None
+        raise fail(f"--broker: {exc}") from None
 
 
 DASHBOARD_DEFAULT = "127.0.0.1:8050"
@@ -184,6 +185,7 @@ def register(app: typer.Typer) -> None:
         With --dashboard the web dashboard serves the market from this process; it keeps
         serving after the last interval until Ctrl-C.
         """
+        from live.broker import BrokerStartError
         from live.bus import BrokerConfig
         from live.ledger import LedgerError
         from live.runner import DashboardOptions, run_live
@@ -197,12 +199,14 @@ def register(app: typer.Typer) -> None:
             try:
                 host, port = parse_host_port(dashboard)
             except ValueError as exc:
-                err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
-                raise typer.Exit(code=2) from None
+                raise fail(f"--dashboard: {exc}") from None
             board = DashboardOptions(host, port, token)
         elif token is not None:
-            err_console.print("[bold red]error:[/] --token needs --dashboard", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--token needs --dashboard")
+        try:
+            make_out_dir(state, "--state")
+        except ScenarioError as exc:
+            raise fail(exc) from None
         try:
             run = run_live(
                 scenario,
@@ -217,30 +221,29 @@ def register(app: typer.Typer) -> None:
                 keep_dashboard=True,
             )
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
+            raise fail(f"{exc}", code=1) from None
+        except BrokerStartError as exc:
+            raise fail(exc) from None
         except LedgerError as exc:  # --state holds another run
-            err_console.print(f"[bold red]error:[/] --state: {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"--state: {exc}") from None
         except OSError as exc:  # the dashboard's address is in use or not ours
-            err_console.print(f"[bold red]error:[/] --dashboard: {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"--dashboard: {exc}") from None
         m = run.market
         console.print(
             f"settled {m.intervals} intervals · {m.readings} readings · "
             f"{m.orders} orders · {m.meter_samples} meter samples · "
+            f"{m.corrections} corrected settlements · "
             f"{sum(m.rejected.values())} rejected · behind the clock {m.behind}×"
         )
         if m.intervals and m.unattended == m.intervals:
-            err_console.print(
-                f"[bold red]error:[/] no household or meter took part in any of the "
-                f"{m.intervals} intervals: are the agents running (on this broker, this "
-                "community), and not following another run's clock?",
-                highlight=False,
-            )
             if run.dashboard is not None:
                 run.dashboard.stop()
-            raise typer.Exit(code=1)
+            raise fail(
+                f"no household or meter took part in any of the {m.intervals} intervals: "
+                "are the agents running (on this broker, this community), and not following "
+                "another run's clock?",
+                code=1,
+            )
         if run.dashboard is not None:
             console.print(
                 f"market done; dashboard still at {run.dashboard.url} (Ctrl-C stops it)",
@@ -277,13 +280,11 @@ def register(app: typer.Typer) -> None:
         scenario = _load(file, set_)
         cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
         if cfg is None:
-            err_console.print("[bold red]error:[/] --broker is required", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--broker is required")
         try:
             fleet = AgentFleet(scenario, cfg, run=run_id).start()
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
+            raise fail(f"{exc}", code=1) from None
         _wait(fleet.done)
         fleet.stop()
         s = fleet.stats
@@ -297,9 +298,12 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port.")] = 1883,
     ) -> None:
         """Run the embedded MQTT broker (amqtt) alone."""
-        from live.broker import EmbeddedBroker
+        from live.broker import BrokerStartError, EmbeddedBroker
 
-        b = EmbeddedBroker(host, port).start()
+        try:
+            b = EmbeddedBroker(host, port).start()
+        except BrokerStartError as exc:
+            raise fail(exc) from None
         console.print(f"embedded broker on {b.url} (Ctrl-C stops it)")
         _wait(threading.Event())
         b.stop()
@@ -328,19 +332,28 @@ def register(app: typer.Typer) -> None:
         try:
             host, port = parse_host_port(listen)
         except ValueError as exc:
-            err_console.print(f"[bold red]error:[/] --listen: {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+            raise fail(f"--listen: {exc}") from None
         bare_port = listen.strip().isdigit()
-        paths = write_acl(_load(file, set_), out, ("" if bare_port else host, port))
+        scenario = _load(file, set_)
+        try:
+            make_out_dir(out)
+        except ScenarioError as exc:
+            raise fail(exc) from None
+        paths = write_acl(scenario, out, ("" if bare_port else host, port))
         for name, path in paths.items():
             console.print(f"{name:12s} {path}")
 
     @meters_app.command("emulate")
     def emulate(
         file: Annotated[Path | None, typer.Argument(help="Scenario file (optional).")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="tasmota|shelly|dsmr|generic")] = (
-            "generic"
-        ),
+        fmt: Annotated[
+            str | None,
+            typer.Option(
+                "--format",
+                help="tasmota|shelly|dsmr|generic (default: every meter FILE declares, "
+                "else generic).",
+            ),
+        ] = None,
         count: Annotated[int, typer.Option(help="Meters, when the scenario maps none.")] = 1,
         broker: BrokerOpt = None,
         tls: TlsOpt = False,
@@ -355,9 +368,17 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--own-clock/--market-clock",
-                help="Publish on its own clock at --speed instead of the market's.",
+                help="Publish on its own clock (a sample every --every simulated seconds "
+                "at --speed, from the first market clock seen) instead of answering each "
+                "market clock.",
             ),
         ] = False,
+        every: Annotated[
+            float | None,
+            typer.Option(
+                "--every", min=0.001, help="Own clock: simulated seconds between samples."
+            ),
+        ] = None,
         samples: Annotated[int, typer.Option(help="Samples per interval.")] = 3,
         set_: SetOption = None,
     ) -> None:
@@ -367,40 +388,39 @@ def register(app: typer.Typer) -> None:
         from live.emulator import MeterEmulator, emulated_scenario
         from scenarios.schema import Scenario
 
-        if fmt not in FORMATS:
-            err_console.print(
-                f"[bold red]error:[/] --format: {fmt!r} is not one of {', '.join(FORMATS)}",
-                highlight=False,
-            )
-            raise typer.Exit(code=2)
+        if fmt is not None and fmt not in FORMATS:
+            raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if clock and speed <= 0:
+            raise fail("--own-clock needs --speed > 0")
         scenario = _load(file, set_) if file is not None else Scenario()
-        try:
-            scenario = emulated_scenario(scenario, fmt, count)
-        except ValueError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=2) from None
+        formats = None  # the meters the file declares
+        if fmt is not None or not scenario.live.meters:
+            formats = (fmt or "generic",)
+            try:
+                scenario = emulated_scenario(scenario, formats[0], count)
+            except ValueError as exc:
+                raise fail(f"{exc}") from None
         cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
         if cfg is None:
-            err_console.print("[bold red]error:[/] --broker is required", highlight=False)
-            raise typer.Exit(code=2)
+            raise fail("--broker is required")
+        interval_s = scenario.simulation.interval_minutes * 60.0
         try:
-            em = MeterEmulator(scenario, cfg, formats=(fmt,), samples_per_interval=samples)
-            console.print(f"{len(em.meters)} {fmt} meter(s) on {em.topics.root}/meters/{fmt}/")
-            if not clock:
-                em.start()
-            else:
-                em.bus.start(30)
+            em = MeterEmulator(
+                scenario,
+                cfg,
+                formats=formats,
+                samples_per_interval=samples,
+                own_clock_s=(every or interval_s / samples) if clock else None,
+                speed=speed if clock else 900.0,
+            )
+            kinds = sorted({m.format for m in em.meters})
+            console.print(
+                f"{len(em.meters)} meter(s) ({', '.join(kinds)}) on {em.topics.root}/meters/"
+            )
+            em.start()
         except ConnectionError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(code=1) from None
-        if not clock:
-            _wait(em.done)
-        else:
-            wall = scenario.simulation.interval_minutes * 60.0 / max(speed, 1e-9)
-            for t in range(scenario.simulation.n_intervals):
-                em.publish_interval(t)
-                if _stopping.wait(wall):
-                    break
+            raise fail(f"{exc}", code=1) from None
+        _wait(em.done)
         em.stop()
         console.print(f"{em.published} payloads published")
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,10 +21,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from p2pgrid.console import console, err_console, error, fail
 from scenarios.errors import ScenarioError
-
-console = Console()
-err_console = Console(stderr=True)
+from scenarios.kpi_format import format_kpi
 
 SetOption = Annotated[
     list[str] | None,
@@ -40,11 +38,6 @@ SchedulerOption = Annotated[
     typer.Option("--scheduler", help="Run on an existing Dask scheduler: tcp://host:8786."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-
-
-def _fail(exc: ScenarioError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-    return typer.Exit(code=2)
 
 
 def _fmt(value: object) -> str:
@@ -76,7 +69,7 @@ def sweep(
     try:
         spec = load_sweep(file, set_ or [])
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if dry_run:
         table = Table(title=f"{spec.name}: variants (seed rule {spec.seed_rule})")
         for column in ("variant", *spec.keys, "seed", "valid"):
@@ -91,7 +84,7 @@ def sweep(
         console.print(table)
         return
     columns = (
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("variants · {task.fields[status]}"),
@@ -110,15 +103,16 @@ def sweep(
         try:
             result = run_sweep(spec, out, scheduler=scheduler, n_workers=workers, progress=progress)
         except ScenarioError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
     table = Table(title=f"{spec.name}: {len(result.table)} variants")
+    currency = spec.base.get("market", {}).get("currency", "EUR")
     shown = ("self_sufficiency", "community_savings", "violation_hours", "curtailed_kwh")
     table.add_column("variant")
     table.add_column("status")
     for column in (*(k.rsplit(".", 1)[-1] for k in spec.keys), *shown):
         table.add_column(column, justify="right")
     for _, row in result.table.head(40).iterrows():
-        cells = [_fmt(row.get(k)) for k in shown]
+        cells = [format_kpi(k, row.get(k), currency) for k in shown]
         table.add_row(
             str(row["variant"]), str(row["status"]), *(_fmt(row[k]) for k in spec.keys), *cells
         )
@@ -129,8 +123,8 @@ def sweep(
     console.print(f"KPIs:   {out / KPI_TABLE}  (scenarios.sweep.open_kpis for DuckDB)")
     console.print(f"report: {result.report_path}")
     if result.failed:
-        for vid, error in result.failed.items():
-            err_console.print(f"[bold red]failed {vid}:[/] {error}", highlight=False)
+        for vid, message in result.failed.items():
+            error(message, prefix=f"failed {vid}")
         raise typer.Exit(code=1)
 
 
@@ -178,16 +172,17 @@ def hosting_capacity(
     try:
         scenario = load_scenario(file, sets)
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     client = None
     if scheduler or workers:
-        from distributed import Client
+        from scenarios.sweep import connect_client
 
-        from scenarios.sweep import local_cluster_client
-
-        client = Client(scheduler) if scheduler else local_cluster_client(workers)
+        try:
+            client = connect_client(scheduler, workers)
+        except ScenarioError as exc:
+            raise fail(exc) from None
     columns = (
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         TextColumn("{task.fields[last]}"),
         TimeElapsedColumn(),
     )
@@ -201,7 +196,7 @@ def hosting_capacity(
 
             report = search(scenario, out, over, low, high, tol, client=client, progress=progress)
     except ScenarioError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         if client is not None:
             cluster = client.cluster

@@ -23,6 +23,7 @@ coefficient of household savings against the no-P2P baseline.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,10 @@ import pyarrow.parquet as pq
 
 from market import MECHANISMS
 from scenarios.errors import ScenarioError
+from scenarios.kpis import household_savings as kpi_household_savings
 from scenarios.loader import validate_scenario
-from scenarios.results import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE
+from scenarios.out_dir import make_out_dir
+from scenarios.results import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, MANIFEST_FILE
 from scenarios.runner import run
 from scenarios.schema import Scenario
 
@@ -113,23 +116,37 @@ def with_mechanism(scenario: Scenario, mechanism: str) -> Scenario:
 
 
 def household_savings(run_dir: Path) -> pd.DataFrame:
-    """Each household's savings over a run [currency], ``baseline_cost − cost``.
+    """Each household's savings over a run [currency], as in ``kpis.json``:
+    ``Σ (baseline_cost − cost)`` plus the retail value of the energy it has stored at the
+    end more than its baseline (:func:`scenarios.kpis.household_savings`).
 
-    Reads ``agents.parquet`` in record batches (three columns), so a year-long run of
-    many households does not have to fit in memory.
+    Reads ``agents.parquet`` in record batches (the columns it needs), so a year-long run
+    of many households does not have to fit in memory.
     """
     ids = pd.read_parquet(run_dir / HOUSEHOLDS_FILE, columns=["agent_id"])["agent_id"]
     ids = ids.astype(str).to_numpy()
     where = {a: i for i, a in enumerate(ids)}
-    total = np.zeros(len(ids))
+    manifest = json.loads((run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    last_t = manifest["intervals"] - 1
+    retail = manifest["scenario"]["market"]["retail_price_per_kwh"]
+    cost, baseline, stored_delta = np.zeros(len(ids)), np.zeros(len(ids)), np.zeros(len(ids))
     parquet = pq.ParquetFile(run_dir / AGENTS_FILE)
-    for batch in parquet.iter_batches(columns=["agent_id", "cost", "baseline_cost"]):
-        agent = batch.column(0)
+    columns = ["t", "agent_id", "cost", "baseline_cost", "soc_kwh", "ev_soc_kwh",
+               "baseline_stored_kwh"]
+    for batch in parquet.iter_batches(columns=columns):
+        col = {name: batch.column(i) for i, name in enumerate(columns)}
+        agent = col["agent_id"]
         lookup = np.array([where[a] for a in agent.dictionary.to_pylist()], dtype=np.int64)
         rows = lookup[agent.indices.to_numpy(zero_copy_only=False)]
-        saved = batch.column(2).to_numpy() - batch.column(1).to_numpy()
-        total += np.bincount(rows, saved, len(ids))
-    return pd.DataFrame({"agent_id": ids, "savings": total})
+        cost += np.bincount(rows, col["cost"].to_numpy(), len(ids))
+        baseline += np.bincount(rows, col["baseline_cost"].to_numpy(), len(ids))
+        end = col["t"].to_numpy() == last_t
+        stored_delta[rows[end]] = (
+            col["soc_kwh"].to_numpy()[end] + col["ev_soc_kwh"].to_numpy()[end]
+            - col["baseline_stored_kwh"].to_numpy()[end]
+        )
+    saved = kpi_household_savings(cost, baseline, stored_delta, retail)
+    return pd.DataFrame({"agent_id": ids, "savings": saved})
 
 
 def compare(
@@ -163,8 +180,7 @@ def compare(
     from scenarios.compare_report import render_comparison
 
     names = parse_mechanisms(mechanisms)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
     rows: list[dict[str, object]] = []
     savings: list[pd.DataFrame] = []
     intervals: dict[str, pd.DataFrame] = {}

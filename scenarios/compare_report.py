@@ -13,43 +13,30 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-_TABLE_FORMAT: tuple[tuple[str, str, str], ...] = (
-    ("efficiency", "Efficiency", "pct"),
-    ("welfare", "Welfare", "money"),
-    ("optimal_welfare", "Optimal welfare", "money"),
-    ("p2p_kwh", "P2P energy [kWh]", "num"),
-    ("p2p_share", "P2P share", "pct"),
-    ("mean_price_per_kwh", "Mean buyer price", "price"),
-    ("mean_seller_price_per_kwh", "Mean seller price", "price"),
-    ("market_surplus", "Market surplus (operator)", "money"),
-    ("grid_fees", "Grid fees", "money"),
-    ("community_savings", "Community savings", "money"),
-    ("household_savings_median", "Median household savings", "money"),
-    ("households_better_off_frac", "Households better off", "pct"),
-    ("savings_gini", "Gini of savings", "ratio"),
+from scenarios.kpi_format import format_kpi
+
+_TABLE_FORMAT: tuple[tuple[str, str], ...] = (
+    ("efficiency", "Efficiency"),
+    ("welfare", "Welfare"),
+    ("optimal_welfare", "Optimal welfare"),
+    ("p2p_kwh", "P2P energy"),
+    ("p2p_share", "P2P share"),
+    ("mean_price_per_kwh", "Mean buyer price"),
+    ("mean_seller_price_per_kwh", "Mean seller price"),
+    ("market_surplus", "Market surplus (operator)"),
+    ("grid_fees", "Grid fees"),
+    ("community_savings", "Community savings"),
+    ("household_savings_median", "Median household savings"),
+    ("households_better_off_frac", "Households better off"),
+    ("savings_gini", "Gini of savings"),
 )
-
-
-def _fmt(value: object, kind: str, currency: str) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "—"
-    v = float(value)  # type: ignore[arg-type]
-    if kind == "pct":
-        return f"{100 * v:.1f} %"
-    if kind == "money":
-        return f"{v:,.2f} {currency}"
-    if kind == "price":
-        return f"{v:.4f} {currency}/kWh"
-    if kind == "ratio":
-        return f"{v:.3f}"
-    return f"{v:,.1f}"
 
 
 def _table_html(table: pd.DataFrame, currency: str) -> str:
     head = "".join(f"<th>{html.escape(m)}</th>" for m in table["mechanism"])
     body = []
-    for key, label, kind in _TABLE_FORMAT:
-        cells = "".join(f"<td>{_fmt(v, kind, currency)}</td>" for v in table[key])
+    for key, label in _TABLE_FORMAT:
+        cells = "".join(f"<td>{format_kpi(key, v, currency)}</td>" for v in table[key])
         body.append(f"<tr><th>{html.escape(label)}</th>{cells}</tr>")
     return f"<table><tr><th></th>{head}</tr>{''.join(body)}</table>"
 

@@ -3,7 +3,8 @@
 Per interval (DESIGN.md "One interval"), for all households at once:
 observe (profiles) → plan (net own PV, load and storage; orders) → clear → settle →
 apply (states of charge) → record. A no-P2P baseline community (same households,
-self-consumption only, everything with the utility) runs alongside so that savings
+self-consumption only, the utility as the only counterparty, the same feeder check,
+curtailment and EV deferral: :mod:`scenarios.baseline`) runs alongside so that savings
 can be reported. The loop over intervals is Python; everything inside it is arrays.
 
 Market. The mechanism ``market.mechanism`` clears each interval through its array core
@@ -35,10 +36,10 @@ import numpy as np
 import pandas as pd
 
 from agents.community import Community, Flows
-from agents.households import Households
 from agents.strategy import PriceAwareStorage
-from market.settlement import settle_with_utility
+from scenarios.baseline import Baseline
 from scenarios.grid_stage import GridOutcome, GridStage
+from scenarios.households_table import households_frame
 from scenarios.interval import BLOCK_DAYS, CommunityInputs, MarketStep, timeline
 from scenarios.results import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.schema import Scenario
@@ -67,6 +68,7 @@ class EngineOutput:
     households: pd.DataFrame
     cost_total: np.ndarray
     baseline_cost_total: np.ndarray
+    end_stored_delta_kwh: np.ndarray
     showcase: Showcase
     trade_rows: int
 
@@ -76,12 +78,15 @@ INTERVAL_SERIES = (
     "grid_export_kwh", "imbalance_kwh", "imbalance_cost", "generation_kwh", "demand_kwh",
     "battery_kwh", "ev_kwh", "battery_soc_kwh", "ev_soc_kwh", "cost", "baseline_cost",
     "grid_fees", "market_surplus", "welfare", "optimal_welfare", "curtailed_kwh",
+    "baseline_curtailed_kwh",
 )
 GRID_SERIES = (
     "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac", "violations",
     "violations_before_reclear", "violations_background", "recleared", "solved_with_pyomo",
+    "baseline_violations",
 )
-AC_SERIES = ("ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu")
+AC_SERIES = ("ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu", "ac_max_line_loading_frac")
+BASELINE_AC_SERIES = tuple(f"baseline_{name}" for name in AC_SERIES)
 
 
 def simulate(
@@ -101,19 +106,17 @@ def simulate(
     grid = GridStage(scenario, n, out_dir) if scenario.grid.check != "off" else None
     storage = None
     if scenario.community.storage_strategy == "price_aware":
-        storage = PriceAwareStorage(inputs.band, ipd,
-                                    scenario.community.battery_round_trip_efficiency)
+        storage = PriceAwareStorage(inputs.band, ipd)
     community = Community(hh, dt_h, storage)
-    baseline = Community(hh, dt_h, None)
+    baseline = Baseline(scenario, hh, grid)
     step = MarketStep(scenario, n, grid)
-    tariffs = step.tariffs
 
     buses = None if grid is None else grid.bus_labels[grid.bus]
     agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
     trades_out = TradesWriter(out_dir, hh.agent_id)
     books_out = BooksWriter(out_dir, hh.agent_id) if scenario.output.order_books else None
     names = INTERVAL_SERIES + (GRID_SERIES if grid else ()) + (
-        AC_SERIES if grid and grid.ac else ())
+        AC_SERIES + BASELINE_AC_SERIES if grid and grid.ac else ())
     rows = {name: np.full(n_t, np.nan) for name in names}
     cost_total = np.zeros(n)
     baseline_total = np.zeros(n)
@@ -144,10 +147,9 @@ def simulate(
                     book_parts.append((np.full(len(plan.household), t), plan.household,
                                        plan.is_buy, plan.kind, plan.energy_kwh,
                                        plan.price_per_kwh))
-                if grid is not None:
-                    res = step.run(plan, community.outcome, bg_p[i], bg_q[i])
-                else:
-                    res = step.run(plan, community.outcome)
+                bg = (bg_p[i], bg_q[i]) if grid is not None else ()
+                res = step.run(plan, community.outcome, *bg)
+                base = baseline.run(observed, *bg)
                 cleared, match, pairing = res.cleared, res.match, res.pairing
                 price, volume, flows, plan = (res.price_per_kwh, res.volume_kwh, res.flows,
                                               res.plan)
@@ -158,24 +160,24 @@ def simulate(
                     assert outcome is not None
                     rows["violations_before_reclear"][t] = res.violations_before_reclear
                     _record_grid(rows, t, outcome, dt_h)
+                    assert base.outcome is not None
+                    rows["baseline_violations"][t] = base.outcome.check.violations
                     if grid.ac is not None:
-                        (rows["ac_v_min_pu"][t], rows["ac_v_max_pu"][t],
-                         rows["ac_max_v_error_pu"][t]) = grid.ac_check(outcome)
+                        for name, value in zip(AC_SERIES, grid.ac_check(outcome), strict=True):
+                            rows[name][t] = value
+                        for name, value in zip(BASELINE_AC_SERIES, grid.ac_check(base.outcome),
+                                               strict=True):
+                            rows[name][t] = value
                     outcomes.append(outcome)
                 community.commit(flows)
                 if storage is not None:
                     storage.observe(slot, price)
-
-                base_plan = baseline.plan(*observed)
-                base_flows = baseline.apply(base_plan, np.zeros(len(base_plan.energy_kwh)))
-                base_net = (
-                    base_plan.generation_kwh - base_plan.demand_kwh
-                    - base_flows.battery_kwh - base_flows.ev_kwh
-                )
-                base_cost = settle_with_utility(base_net, tariffs)
+                base_cost = base.bill.cost
+                rows["baseline_curtailed_kwh"][t] = base.curtailed_kwh.sum()
 
                 _record_agents(block, i, generation, plan.demand_kwh, curtailed, flows,
-                               bill.grid_import_kwh, bill.grid_export_kwh, bill.cost, base_cost)
+                               bill.grid_import_kwh, bill.grid_export_kwh, bill.cost, base_cost,
+                               baseline.community.stored_kwh)
                 block["imbalance_kwh"][i] = bill.imbalance_kwh
                 block["imbalance_cost"][i] = bill.imbalance_cost
                 rows["clearing_price_per_kwh"][t] = price
@@ -236,7 +238,8 @@ def simulate(
     intervals = pd.DataFrame({"t": np.arange(n_t, dtype=np.int32), "timestamp": stamps})
     for name, values in rows.items():
         intervals[name] = values
-    for name in ("violations", "violations_before_reclear", "violations_background"):
+    for name in ("violations", "violations_before_reclear", "violations_background",
+                 "baseline_violations"):
         if name in intervals:
             intervals[name] = intervals[name].astype("int64")
     for name in ("recleared", "solved_with_pyomo"):
@@ -244,18 +247,13 @@ def simulate(
             intervals[name] = intervals[name].astype(bool)
     return EngineOutput(
         intervals=intervals,
-        households=_households_frame(hh, buses),
+        households=households_frame(hh, buses),
         cost_total=cost_total,
         baseline_cost_total=baseline_total,
+        end_stored_delta_kwh=community.stored_kwh - baseline.community.stored_kwh,
         showcase=showcase,
         trade_rows=trades_out.rows,
     )
-
-
-def _households_frame(hh: Households, buses: np.ndarray | None) -> pd.DataFrame:
-    frame = hh.to_frame().reset_index()
-    frame.insert(1, "bus", buses if buses is not None else None)
-    return frame
 
 
 def _record_grid(rows: dict[str, np.ndarray], t: int, outcome: GridOutcome, dt_h: float) -> None:
@@ -280,6 +278,7 @@ def _record_agents(
     grid_export: np.ndarray,
     cost: np.ndarray,
     baseline_cost: np.ndarray,
+    baseline_stored_kwh: np.ndarray,
 ) -> None:
     block["generation_kwh"][i] = generation_kwh
     block["demand_kwh"][i] = demand_kwh
@@ -294,6 +293,7 @@ def _record_agents(
     block["grid_export_kwh"][i] = grid_export
     block["cost"][i] = cost
     block["baseline_cost"][i] = baseline_cost
+    block["baseline_stored_kwh"][i] = baseline_stored_kwh
 
 
 def _write_trades(writer: TradesWriter, parts: list[tuple[np.ndarray, ...]]) -> None:

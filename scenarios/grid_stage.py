@@ -10,12 +10,16 @@ Per interval, with ``grid.check`` on:
 3. if a limit is broken, the interval is re-cleared by :meth:`grid.FeederModel.clear_constrained`:
    welfare over the same orders with the feeder's limits, PV curtailment and the utility
    at the slack; flexible storage orders flow only as far as they are filled. The result
-   replaces the unconstrained trades. Curtailment at a bus is shared among its PV
-   households: first the surplus they could not sell peer to peer, then the PV they
-   used themselves, each pro rata. The re-cleared fills become trades only where both
-   orders' limits allow them (:func:`pair_fills`), priced at the dual of the P2P balance
-   kept inside every pair's bid and ask; fills that no bid accepts are settled with the
-   utility.
+   replaces the unconstrained trades. Curtailment and deferred EV charging are shared
+   over the buses pro rata to what each can give wherever that keeps every limit
+   (:meth:`GridStage.spread`; where only some buses relieve the limit they carry it),
+   and at a bus among its households: curtailment first from the surplus they could not
+   sell peer to peer, then from the PV they used themselves, each pro rata. The
+   re-cleared fills become trades only where both orders' limits allow them
+   (:func:`pair_fills`), priced at the dual of the P2P balance kept inside every pair's
+   bid and ask; fills that no bid accepts are settled with the utility. Without P2P
+   (``p2p=False``, the no-P2P baseline, :mod:`scenarios.baseline`) the re-clearing
+   fills no order and only curtails and defers.
 4. Nodal prices (the duals of the bus balances) exist where the re-clearing ran and
    restored every limit; elsewhere they are null (where a limit cannot be restored the
    duals price the violation penalty, not energy).
@@ -27,6 +31,7 @@ Per interval, with ``grid.check`` on:
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,11 +41,11 @@ import pandas as pd
 import pyarrow as pa
 
 from agents.community import KIND_NET, TINY_KWH, Plan
-from grid import AcPowerFlow, FeederError, FeederModel, GridCheck, assign_households, load_feeder
+from grid import AcPowerFlow, FeederModel, GridCheck, assign_households
 from grid.clearing import reserve_order_slots
 from market.settlement import Tariffs
 from scenarios.background import background_factor
-from scenarios.errors import ScenarioError
+from scenarios.preflight import scenario_feeder
 from scenarios.results import BUSES_FILE, LINES_FILE, TableStream
 from scenarios.schema import Scenario
 
@@ -297,12 +302,10 @@ class GridStage:
 
     def __init__(self, scenario: Scenario, n_households: int, out_dir: Path) -> None:
         g, sim = scenario.grid, scenario.simulation
-        try:
-            self.feeder = load_feeder(g.feeder, households=n_households)
-        except FeederError as exc:
-            raise ScenarioError([f"grid.feeder: {p}" for p in exc.problems]) from None
+        self.feeder = scenario_feeder(scenario, n_households)
         self.bus = assign_households(self.feeder, n_households, sim.seed)
-        self.model = FeederModel(self.feeder, g.v_min_pu, g.v_max_pu, g.v_margin_pu)
+        self._limits = (g.v_min_pu, g.v_max_pu, g.v_margin_pu)
+        self.model = FeederModel(self.feeder, *self._limits)
         self.ac = AcPowerFlow(self.feeder) if g.check == "pyomo+ac" else None
         self.tan_phi = math.tan(math.acos(g.household_power_factor))
         self.dt_h = sim.interval_hours
@@ -325,6 +328,16 @@ class GridStage:
             ("p_kw", pa.float64()), ("q_kvar", pa.float64()), ("loading_frac", pa.float64()),
         ]), ["line", "from_bus", "to_bus"])
 
+    def twin(self) -> GridStage:
+        """A stage on the same feeder, household buses and AC network with a feeder model
+        of its own and no bus or line tables: the no-P2P baseline's. Its solves never
+        warm-start the run's, so the run's results do not depend on the baseline's."""
+        twin = copy.copy(self)
+        twin.model = FeederModel(self.feeder, *self._limits)
+        twin._reserved = False
+        twin._buses_out = twin._lines_out = None
+        return twin
+
     def background(self, local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         """Background injections for the intervals starting at ``local`` [kW, kvar],
         shape (T, n_bus), on the scenario's calendar (:mod:`scenarios.background`)."""
@@ -338,11 +351,39 @@ class GridStage:
         From the vectorised screen of the same linear model (exact for it), so a planner
         can tell the feeder's own violations from the community's.
         """
-        v, loading, _ = self.model.screen(bg_p, bg_q)
+        return self.screen_violations(bg_p, bg_q)
+
+    def screen_violations(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> np.ndarray:
+        """Limits the injections break in the screen of the linear model, per interval."""
+        v, loading, _ = self.model.screen(p_kw, q_kvar)
         m = self.model
         bus_bad = (v < m.v_lo_pu - VIOLATION_TOL_PU) | (v > m.v_hi_pu + VIOLATION_TOL_PU)
         line_bad = loading > m.loading_limit_frac + VIOLATION_TOL_PU
         return bus_bad.sum(axis=-1) + line_bad.sum(axis=-1)
+
+    def spread(
+        self, amount_kw: np.ndarray, room_kw: np.ndarray, sign: float, p_kw: np.ndarray,
+        q_kvar: np.ndarray,
+    ) -> np.ndarray:
+        """The re-clearing's curtailment (``sign`` −1) or deferral (+1) per bus [kW],
+        shared over the feeder pro rata to what each bus can give (``room_kw``) wherever
+        that keeps every limit in the screen of the same linear model; else as solved.
+
+        The re-clearing prices curtailment and deferral alike at every bus, so where the
+        binding limit is one that every bus relieves alike (the transformer, say), which
+        buses carry it is decided by the model's linearised losses and by the solver's
+        choice between near-equal optima: a different set of households from one solve to
+        the next, and between the run and its baseline. Sharing it pro rata is the rule
+        wherever it is feasible; a limit that only some buses relieve (a voltage at the
+        end of a branch) keeps the solver's allocation.
+        """
+        total, room = float(amount_kw.sum()), float(room_kw.sum())
+        if total <= TINY_KWH or room <= total - TINY_KWH:
+            return amount_kw
+        even = np.minimum(total * room_kw / room, room_kw)
+        if self.screen_violations(p_kw + sign * (even - amount_kw), q_kvar) == 0:
+            return even
+        return amount_kw
 
     def injections(
         self, net_kwh: np.ndarray, demand_kwh: np.ndarray, bg_p: np.ndarray, bg_q: np.ndarray
@@ -459,9 +500,11 @@ class GridStage:
         bg_q: np.ndarray,
         tariffs: Tariffs,
         filled_kwh: np.ndarray | None = None,
+        p2p: bool = True,
     ) -> GridOutcome:
         """Check an interval; re-clear it with the feeder in the model if a limit breaks
-        and the market could relieve it (see :meth:`can_relieve`)."""
+        and the market could relieve it (see :meth:`can_relieve`). Without ``p2p`` (the
+        no-P2P baseline) the re-clearing fills no order: it only curtails and defers."""
         p, q = self.injections(net_kwh, plan.demand_kwh, bg_p, bg_q)
         m = self.model
         if filled_kwh is not None:
@@ -494,7 +537,7 @@ class GridStage:
             np.bincount(self.bus, plan.generation_kwh, self.n_bus) / dt,
             tariffs.retail_price_per_kwh, tariffs.feed_in_price_per_kwh, dt,
             deferrable_kw=np.bincount(self.bus, plan.ev_deferrable_kwh, self.n_bus) / dt,
-            order_flexible=book.flexible,
+            order_flexible=book.flexible, p2p=p2p,
         )
         filled = book.split(res.order_filled_kwh)
         flexible = plan.kind != KIND_NET
@@ -504,19 +547,27 @@ class GridStage:
         net_buy = plan.is_buy & ~flexible
         unsold = np.bincount(plan.household[net_sell], unmatched[net_sell], n)
         unbought = np.bincount(plan.household[net_buy], unmatched[net_buy], n)
-        curtailed = share_curtailment(res.curtailed_kw * dt, self.bus, plan.generation_kwh,
-                                      unsold)
+        # what each bus can curtail (defer) besides what its sellers (buyers) sold (bought)
+        order_bus = self.bus[plan.household]
+        pv_kw = np.bincount(self.bus, plan.generation_kwh, self.n_bus) / dt
+        defer_kw = np.bincount(self.bus, plan.ev_deferrable_kwh, self.n_bus) / dt
+        room = []
+        for side, cap_kw in ((net_sell, pv_kw), (net_buy, defer_kw)):
+            order_kw = np.bincount(order_bus[side], plan.energy_kwh[side], self.n_bus) / dt
+            traded_kw = np.bincount(order_bus[side], filled[side], self.n_bus) / dt
+            room.append(np.minimum(cap_kw, np.maximum(order_kw, cap_kw) - traded_kw))
+        curtailed_kw = self.spread(res.curtailed_kw, room[0], -1.0, res.p_kw, q)
+        p_res = res.p_kw + res.curtailed_kw - curtailed_kw
+        deferred_kw = self.spread(res.deferred_kw, room[1], 1.0, p_res, q)
+        curtailed = share_curtailment(curtailed_kw * dt, self.bus, plan.generation_kwh, unsold)
         # deferred charging first where it was to be imported, not bought from a neighbour
-        deferred = share_at_buses(res.deferred_kw * dt, self.bus, unbought,
-                                  plan.ev_deferrable_kwh)
+        deferred = share_at_buses(deferred_kw * dt, self.bus, unbought, plan.ev_deferrable_kwh)
         return GridOutcome(
             check=chk, p_kw=p, q_kvar=q, recleared=True, filled_kwh=filled,
             curtailed_kwh=curtailed, ev_deferred_kwh=deferred,
             pairing=pair_fills(plan, filled, res.p2p_price_per_kwh),
-            # where a limit stays broken the duals price the penalty, not energy: no price
-            nodal_price_per_kwh=(
-                res.nodal_price_per_kwh if res.residual_violations == 0 else None
-            ),
+            # NaN where the duals price the penalty, not energy (grid.clearing decides)
+            nodal_price_per_kwh=res.nodal_price_per_kwh,
             p2p_price_per_kwh=res.p2p_price_per_kwh,
         )
 
@@ -527,12 +578,13 @@ class GridStage:
         chk = self.model.check(p, q)
         return replace(outcome, check=chk, p_kw=p, q_kvar=q)
 
-    def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float]:
-        """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]."""
+    def ac_check(self, outcome: GridOutcome) -> tuple[float, float, float, float]:
+        """AC power flow of the interval: (v_min, v_max, largest |model − AC| voltage) [p.u.]
+        and the largest loading (current over rated current) [-]."""
         assert self.ac is not None
         ac = self.ac.run(outcome.p_kw, outcome.q_kvar)
         err = float(np.abs(outcome.check.v_pu - ac.v_pu).max())
-        return float(ac.v_pu.min()), float(ac.v_pu.max()), err
+        return float(ac.v_pu.min()), float(ac.v_pu.max()), err, float(ac.loading_frac.max())
 
     def write_block(self, t0: int, outcomes: list[GridOutcome]) -> None:
         """Append a block of intervals to buses.parquet and lines.parquet."""

@@ -59,6 +59,7 @@ import pandas as pd
 from grid import FeederModel
 from scenarios.errors import ScenarioError
 from scenarios.loader import load_scenario
+from scenarios.out_dir import make_out_dir
 from scenarios.results import BUSES_FILE, INTERVALS_FILE, LINES_FILE, write_json
 from scenarios.schema import Scenario
 from scenarios.sweep import DONE_FILE, is_complete, run_variant
@@ -400,8 +401,7 @@ def hosting_capacity(
         for k in (lo_k, hi_k):
             probe_scenario(scenario, case, parameter, _step(k, n, parameter))
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
     discrete = parameter == "pv_share"
     searches = {c: _Search(float(lo_k), float(hi_k)) for c in cases}
     found: dict[str, list[Probe]] = {c: [] for c in cases}

@@ -35,8 +35,9 @@ from market.fees import distance_fee_per_kwh
 from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
 from market.quality import welfare
 from market.settlement import Bill, Tariffs, committed_net_kwh, settle, trade_payments
-from market.uniform import Matching, clear_uniform
+from market.uniform import Matching, clear_uniform, make_matching
 from scenarios.grid_stage import GridOutcome, GridStage, Pairing
+from scenarios.preflight import require_profiles
 from scenarios.schema import Scenario
 
 BLOCK_DAYS = 7
@@ -63,6 +64,8 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
     start = sim.start_timestamp()
     if c.profiles == "simbench":
         from agents.simbench_profiles import SimbenchProfiles
+
+        require_profiles(scenario)
 
         return SimbenchProfiles(
             start,
@@ -136,6 +139,14 @@ class Block:
         )
 
 
+def community_households(scenario: Scenario) -> Households:
+    """The scenario's households as sampled from its seed; a household behind a smart
+    meter (``[[live.meters]]``) keeps no simulated devices (the meter measures them)."""
+    hh = sample_households(household_spec(scenario), scenario.simulation.seed)
+    metered = np.isin(hh.agent_id, [m.household for m in scenario.live.meters])
+    return without_devices(hh, metered) if metered.any() else hh
+
+
 class CommunityInputs:
     """The scenario's households and everything they observe, drawn from its seed."""
 
@@ -144,7 +155,7 @@ class CommunityInputs:
         self.scenario = scenario
         self.stamps = timeline(scenario)
         self.band = price_band(scenario)
-        hh = sample_households(household_spec(scenario), sim.seed)
+        hh = community_households(scenario)
         ids = list(hh.agent_id)
         meters = scenario.live.meters
         self.meter_rows = np.array([ids.index(m.household) for m in meters], dtype=np.int64)
@@ -153,8 +164,6 @@ class CommunityInputs:
         )
         self.metered = np.zeros(hh.n, dtype=bool)
         self.metered[self.meter_rows] = True
-        if self.metered.any():
-            hh = without_devices(hh, self.metered)
         self.hh = hh
         self.profiles = make_profiles(scenario, hh)
         self.schedule: EvSchedule = draw_ev_schedule(
@@ -308,20 +317,45 @@ class StepResult:
     violations_before_reclear: int = 0
 
 
-class MarketStep:
-    """Clear → grid check (re-clear) → settle, for one interval at a time."""
+def no_market(
+    buy_kwh: np.ndarray,
+    buy_price: np.ndarray,
+    sell_kwh: np.ndarray,
+    sell_price: np.ndarray,
+    rng: np.random.Generator | None,
+    **owners: np.ndarray | None,
+) -> Matching:
+    """The array core of the no-P2P baseline: nothing is matched."""
+    none_i, none_f = np.zeros(0, np.int64), np.zeros(0)
+    return make_matching(len(buy_kwh), len(sell_kwh), none_i, none_i, none_f, none_f, none_f)
 
-    def __init__(self, scenario: Scenario, n_households: int, grid: GridStage | None) -> None:
+
+class MarketStep:
+    """Clear → grid check (re-clear) → settle, for one interval at a time.
+
+    With ``p2p=False`` it is the no-P2P baseline's step: no order is matched, neither by
+    the mechanism nor by the feeder's re-clearing, so the utility is the only
+    counterparty, while the feeder check, curtailment and EV deferral are the same code.
+    """
+
+    def __init__(
+        self, scenario: Scenario, n_households: int, grid: GridStage | None, p2p: bool = True
+    ) -> None:
         mk = scenario.market
         self.n = n_households
         self.grid = grid
+        self.p2p = p2p
         self.fees = GridFees(scenario, grid)
         band = price_band(scenario)
         # McAfee closes a book with an exhausted side at the outside prices
-        self.core: ArrayMechanism = array_mechanism(
-            mk.mechanism, outside_bid_per_kwh=band.low, outside_ask_per_kwh=band.high
+        self.core: ArrayMechanism = (
+            array_mechanism(
+                mk.mechanism, outside_bid_per_kwh=band.low, outside_ask_per_kwh=band.high
+            )
+            if p2p
+            else no_market
         )
-        self.optimal = mk.mechanism in SINGLE_PRICE
+        self.optimal = mk.mechanism in SINGLE_PRICE or not p2p
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
         self.tariffs = Tariffs(
             mk.retail_price_per_kwh,
@@ -357,7 +391,7 @@ class MarketStep:
         before = 0
         if grid is not None:
             assert bg_p is not None and bg_q is not None
-            outcome = grid.check(plan, net, bg_p, bg_q, self.tariffs, filled)
+            outcome = grid.check(plan, net, bg_p, bg_q, self.tariffs, filled, self.p2p)
             before = outcome.violations_before_reclear
             if outcome.dropped_orders is not None:
                 # the limit cannot be restored: clear again without those orders and

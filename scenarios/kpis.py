@@ -15,9 +15,22 @@ scenario's currency):
 - ``violation_hours`` counts hours with any voltage or thermal limit broken after
   clearing; ``violation_hours_background`` those the feeder's own background load breaks
   without the community (the linear model's screen of the background alone).
-- ``community_savings`` = baseline cost − cost, where the baseline is the same
-  households, devices and profiles with no P2P market (self-consumption only,
-  everything else with the utility).
+- ``community_savings`` = baseline cost − cost + ``end_stored_energy_value``, where the
+  baseline is the same households, devices and profiles on the same feeder with no P2P
+  market (self-consumption only, the utility as the only counterparty), checked by the
+  same grid rules: where a limit would break it is curtailed and its EV charging
+  deferred by the same re-clearing (:mod:`scenarios.baseline`), so a feasible run is
+  compared with a feasible baseline. ``baseline_curtailed_kwh`` and
+  ``baseline_violation_hours`` are the baseline's own curtailment and violation hours.
+- ``end_stored_energy_delta_kwh`` = energy stored in batteries and EVs at the end of the
+  run minus the baseline's [kWh]; ``end_stored_energy_value`` = that times the retail
+  price. Savings are thus not bought by leaving storage emptier than the baseline (say,
+  EV charging deferred past the end and never made up): a missing kWh would have to be
+  bought at retail, and a kWh more saves a retail purchase. Each household's saving is
+  valued the same way (:func:`household_savings`).
+  A live market (the dashboard, :mod:`live.dashboard.live_kpis`) runs no baseline
+  community: its baseline is each household's metered energy with the utility alone, with
+  the same stored energy (delta 0).
 - ``market_surplus``: what buyers paid minus what sellers received over the run; the
   market operator keeps it (pay-as-bid, McAfee). Money balance of the households:
   ``community_cost = utility imports + imbalance_cost − exports + grid_fees +
@@ -63,14 +76,36 @@ def gini(values: np.ndarray) -> float | None:
     return float(((2 * rank - n - 1) @ x) / (n * n * mean))
 
 
+def household_savings(
+    cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray,
+    end_stored_delta_kwh: np.ndarray,
+    retail_price_per_kwh: float,
+) -> np.ndarray:
+    """Each household's savings against the no-P2P baseline [currency]:
+    ``baseline cost − cost + retail × (stored energy − the baseline's stored energy)``,
+    the stored energies [kWh] at the end of the run (or of the intervals summed)."""
+    return baseline_cost_total - cost_total + retail_price_per_kwh * end_stored_delta_kwh
+
+
 def compute_kpis(
     intervals: pd.DataFrame,
     cost_total: np.ndarray,
-    baseline_cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray | None,
+    end_stored_delta_kwh: np.ndarray,
+    retail_price_per_kwh: float,
     interval_hours: float,
     currency: str,
 ) -> dict[str, Any]:
-    """KPIs from the interval table and each household's run totals."""
+    """KPIs from the interval table and each household's run totals.
+
+    The batch run, its replay and the live dashboard all compute their KPIs here;
+    ``baseline_cost_total`` None (a live market watched without its tariffs) leaves the
+    savings KPIs None.
+
+    ``end_stored_delta_kwh``: each household's stored energy at the end of the intervals
+    minus its baseline's [kWh], valued at ``retail_price_per_kwh`` in the savings.
+    """
     gen = float(intervals["generation_kwh"].sum())
     demand = float(intervals["demand_kwh"].sum())
     consumption = demand + float(intervals["ev_kwh"].sum() + intervals["battery_kwh"].sum())
@@ -80,12 +115,11 @@ def compute_kpis(
     traded = intervals["p2p_kwh"] > 0
     prices = intervals.loc[traded, "clearing_price_per_kwh"]
     volume = intervals.loc[traded, "p2p_kwh"]
-    savings = baseline_cost_total - cost_total
     cost = float(cost_total.sum())
-    baseline = float(baseline_cost_total.sum())
     violations = intervals.get("violations")
     checked = violations is not None and violations.notna().any()
     curtailed = intervals.get("curtailed_kwh")
+    base_curtailed = intervals.get("baseline_curtailed_kwh")
     return {
         "currency": currency,
         "intervals": len(intervals),
@@ -104,16 +138,10 @@ def compute_kpis(
         "min_price_per_kwh": float(prices.min()) if p2p > 0 else None,
         "max_price_per_kwh": float(prices.max()) if p2p > 0 else None,
         "community_cost": cost,
-        "baseline_cost": baseline,
-        "community_savings": baseline - cost,
-        "savings_frac": _ratio(baseline - cost, abs(baseline)),
+        **_savings_kpis(cost_total, baseline_cost_total, end_stored_delta_kwh,
+                        retail_price_per_kwh),
         "grid_fees": float(intervals["grid_fees"].sum()),
         **_market_kpis(intervals, p2p),
-        "savings_gini": gini(savings),
-        "household_savings_min": float(savings.min()),
-        "household_savings_median": float(np.median(savings)),
-        "household_savings_max": float(savings.max()),
-        "households_better_off_frac": float(np.mean(savings >= -1e-9)),
         "peak_import_kw": float(intervals["grid_import_kwh"].max() / interval_hours),
         "peak_export_kw": float(intervals["grid_export_kwh"].max() / interval_hours),
         "violation_hours": (
@@ -123,7 +151,14 @@ def compute_kpis(
             float((intervals["violations_background"] > 0).sum() * interval_hours)
             if "violations_background" in intervals else None
         ),
+        "baseline_violation_hours": (
+            float((intervals["baseline_violations"] > 0).sum() * interval_hours)
+            if checked and "baseline_violations" in intervals else None
+        ),
         "curtailed_kwh": float(curtailed.sum()) if curtailed is not None else 0.0,
+        "baseline_curtailed_kwh": (
+            float(base_curtailed.sum()) if base_curtailed is not None else 0.0
+        ),
         "recleared_intervals": (
             int(intervals["recleared"].sum()) if "recleared" in intervals else None
         ),
@@ -133,6 +168,34 @@ def compute_kpis(
         ),
         **_ac_kpis(intervals),
     }
+
+
+SAVINGS_KPIS = (
+    "baseline_cost", "end_stored_energy_delta_kwh", "end_stored_energy_value",
+    "community_savings", "savings_frac", "savings_gini", "household_savings_min",
+    "household_savings_median", "household_savings_max", "households_better_off_frac",
+)
+
+
+def _savings_kpis(
+    cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray | None,
+    end_stored_delta_kwh: np.ndarray,
+    retail_price_per_kwh: float,
+) -> dict[str, Any]:
+    """The savings against the no-P2P baseline, None without a baseline or households."""
+    if baseline_cost_total is None or len(cost_total) == 0:
+        return dict.fromkeys(SAVINGS_KPIS)
+    savings = household_savings(
+        cost_total, baseline_cost_total, end_stored_delta_kwh, retail_price_per_kwh)
+    baseline = float(baseline_cost_total.sum())
+    stored_delta = float(end_stored_delta_kwh.sum())
+    values = (
+        baseline, stored_delta, retail_price_per_kwh * stored_delta, float(savings.sum()),
+        _ratio(float(savings.sum()), abs(baseline)), gini(savings), float(savings.min()),
+        float(np.median(savings)), float(savings.max()), float(np.mean(savings >= -1e-9)),
+    )
+    return dict(zip(SAVINGS_KPIS, values, strict=True))
 
 
 def _market_kpis(intervals: pd.DataFrame, p2p_kwh: float) -> dict[str, Any]:
@@ -163,4 +226,9 @@ def _ac_kpis(intervals: pd.DataFrame) -> dict[str, Any]:
         "ac_max_voltage_error_pu": float(intervals["ac_max_v_error_pu"].max()),
         "ac_v_min_pu": float(intervals["ac_v_min_pu"].min()),
         "ac_v_max_pu": float(intervals["ac_v_max_pu"].max()),
+        "ac_max_line_loading_frac": float(intervals["ac_max_line_loading_frac"].max()),
+        "baseline_ac_v_min_pu": float(intervals["baseline_ac_v_min_pu"].min()),
+        "baseline_ac_v_max_pu": float(intervals["baseline_ac_v_max_pu"].max()),
+        "baseline_ac_max_line_loading_frac": float(
+            intervals["baseline_ac_max_line_loading_frac"].max()),
     }

@@ -16,32 +16,21 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scenarios.engine import Showcase
+from scenarios.kpi_format import format_kpi
 
-_KPI_LABELS: Sequence[tuple[str, str, str]] = (
-    ("self_sufficiency", "Self-sufficiency", "pct"),
-    ("self_consumption", "Self-consumption", "pct"),
-    ("p2p_share", "P2P share of purchases", "pct"),
-    ("p2p_kwh", "P2P energy [kWh]", "num"),
-    ("community_savings", "Community savings", "money"),
-    ("savings_frac", "Savings vs no-P2P", "pct"),
-    ("mean_price_per_kwh", "Mean P2P price [/kWh]", "price"),
-    ("households_better_off_frac", "Households better off", "pct"),
-    ("peak_import_kw", "Peak import [kW]", "num"),
-    ("violation_hours", "Violation hours", "num"),
-    ("curtailed_kwh", "Curtailed [kWh]", "num"),
+_KPI_LABELS: Sequence[tuple[str, str]] = (
+    ("self_sufficiency", "Self-sufficiency"),
+    ("self_consumption", "Self-consumption"),
+    ("p2p_share", "P2P share of purchases"),
+    ("p2p_kwh", "P2P energy"),
+    ("community_savings", "Community savings"),
+    ("savings_frac", "Savings vs no-P2P"),
+    ("mean_price_per_kwh", "Mean P2P price"),
+    ("households_better_off_frac", "Households better off"),
+    ("peak_import_kw", "Peak import"),
+    ("violation_hours", "Violation hours"),
+    ("curtailed_kwh", "Curtailed"),
 )
-
-
-def _fmt(value: Any, kind: str, currency: str) -> str:
-    if value is None:
-        return "—"
-    if kind == "pct":
-        return f"{100 * value:.1f} %"
-    if kind == "money":
-        return f"{value:,.2f} {currency}"
-    if kind == "price":
-        return f"{value:.4f} {currency}"
-    return f"{value:,.1f}"
 
 
 def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any]) -> go.Figure:
@@ -170,9 +159,9 @@ def render_report(
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0),
                                  config={"displaylogo": False}))
     cards = "".join(
-        f'<div class="kpi"><div class="v">{_fmt(kpis.get(k), kind, currency)}</div>'
+        f'<div class="kpi"><div class="v">{format_kpi(k, kpis.get(k), currency)}</div>'
         f'<div class="l">{html.escape(label)}</div></div>'
-        for k, label, kind in _KPI_LABELS
+        for k, label in _KPI_LABELS
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -199,6 +188,11 @@ def _time_buckets(timestamps: pd.Series) -> tuple[np.ndarray, int]:
     n = len(timestamps)
     size = max(1, -(-n // MAX_HEATMAP_COLUMNS))
     return np.arange(n) // size, size
+
+
+#: Bus and line names are labels, not numbers or dates (``1-2`` is not 17 May 2011),
+#: drawn in feeder order from the top.
+NAMES_AXIS = {"type": "category", "autorange": "reversed"}
 
 
 def grid_figures(
@@ -229,7 +223,7 @@ def grid_figures(
     ))
     v_fig.update_layout(
         title=f"Voltage along the feeder{label} — limits {v_min_pu}–{v_max_pu} p.u.",
-        yaxis_title="bus (from the slack)", yaxis={"autorange": "reversed"},
+        yaxis_title="bus (from the slack)", yaxis=NAMES_AXIS,
     )
     band = go.Figure()
     band.add_trace(go.Scatter(x=intervals["timestamp"], y=intervals["v_max_pu"],
@@ -248,7 +242,7 @@ def grid_figures(
         colorscale="YlOrRd", colorbar={"title": "loading [%]"},
     ))
     l_fig.update_layout(title=f"Line and transformer loading{label}",
-                        yaxis={"autorange": "reversed"})
+                        yaxis=NAMES_AXIS)
 
     c_fig = make_subplots(specs=[[{"secondary_y": True}]])
     c_fig.add_trace(go.Bar(x=intervals["timestamp"], y=intervals["curtailed_kwh"],
@@ -270,7 +264,7 @@ def grid_figures(
     n_fig.update_layout(
         title="Nodal prices where the market was re-cleared with the feeder"
         + ("" if len(priced) else f" ({_why_no_nodal_prices(intervals)})"),
-        yaxis={"autorange": "reversed"},
+        yaxis=NAMES_AXIS,
     )
     return [v_fig, band, l_fig, c_fig, n_fig]
 

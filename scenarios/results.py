@@ -46,6 +46,7 @@ AGENT_VALUE_COLUMNS = (
     "imbalance_cost",
     "cost",
     "baseline_cost",
+    "baseline_stored_kwh",
 )
 
 _COMPRESSION = "zstd"

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from scenarios.engine import ProgressCallback, simulate
-from scenarios.kpis import compute_kpis
+from scenarios.kpis import compute_kpis, household_savings
+from scenarios.out_dir import make_out_dir
 from scenarios.report import grid_figures, render_report
 from scenarios.results import (
     BUSES_FILE,
@@ -77,8 +78,7 @@ def run(
     households.parquet (the sampled static table), kpis.json, manifest.json, report.html.
     """
     started = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
     sim = scenario.simulation
     output = simulate(scenario, out, progress)
     intervals = output.intervals
@@ -87,9 +87,10 @@ def run(
     write_table(intervals, out / INTERVALS_FILE)
     write_table(output.households, out / HOUSEHOLDS_FILE)
 
+    retail = scenario.market.retail_price_per_kwh
     kpis = compute_kpis(
-        intervals, output.cost_total, output.baseline_cost_total, sim.interval_hours,
-        scenario.market.currency,
+        intervals, output.cost_total, output.baseline_cost_total, output.end_stored_delta_kwh,
+        retail, sim.interval_hours, scenario.market.currency,
     )
     kpis["grid_check"] = scenario.grid.check
     write_json(kpis, out / KPIS_FILE)
@@ -100,7 +101,9 @@ def run(
             scenario.grid.v_min_pu, scenario.grid.v_max_pu, scenario.market.currency,
         )
     page = render_report(
-        scenario.name, kpis, intervals, output.baseline_cost_total - output.cost_total,
+        scenario.name, kpis, intervals,
+        household_savings(output.cost_total, output.baseline_cost_total,
+                          output.end_stored_delta_kwh, retail),
         output.showcase, scenario.market.model_dump(), sim.interval_hours, extra,
     )
     (out / REPORT_FILE).write_text(page, encoding="utf-8")

@@ -8,6 +8,7 @@ collected and reported together by :func:`scenarios.loader.load_scenario` as one
 
 from __future__ import annotations
 
+import datetime
 import zoneinfo
 from typing import Annotated, Literal
 
@@ -37,7 +38,7 @@ class Simulation(_Section):
 
     start: str = "2026-06-01"
     """Local date (``YYYY-MM-DD``), or an ISO timestamp at local midnight, of the first
-    interval."""
+    interval; a TOML/YAML date or datetime literal (``start = 2026-06-01``) is the same."""
     days: int = Field(2, ge=1, le=3660)
     interval_minutes: Literal[5, 10, 15, 20, 30, 60] = 15
     timezone: str = "Europe/Berlin"
@@ -50,6 +51,15 @@ class Simulation(_Section):
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _date_literal(cls, value: object) -> object:
+        # TOML and YAML read `start = 2026-06-21` as a date (or a datetime): the same
+        # day as the string "2026-06-21"
+        if isinstance(value, datetime.date):  # datetime.datetime is a date too
+            return value.isoformat()
         return value
 
     @field_validator("start")

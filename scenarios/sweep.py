@@ -55,6 +55,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
+from scenarios.errors import ScenarioError
+from scenarios.out_dir import make_out_dir
 from scenarios.results import KPIS_FILE, write_json
 from scenarios.schema import Scenario
 from scenarios.sweep_file import SweepSpec, Variant
@@ -167,7 +169,7 @@ def run_variant(variant_id: str, scenario_data: Mapping[str, Any], out_dir: str)
 
 def local_cluster_client(n_workers: int | None = None) -> Client:
     """A Dask client on a new local cluster: ``n_workers`` processes (default: all cores),
-    one thread each, BLAS pinned to one thread, no dashboard.
+    one thread each, BLAS pinned to one thread, its HTTP server on a free port.
 
     Close it with ``client.close(); client.cluster.close()``.
     """
@@ -179,11 +181,37 @@ def local_cluster_client(n_workers: int | None = None) -> Client:
         n_workers=n_workers or os.cpu_count() or 1,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # its HTTP server on a free port: 8787 may be taken
         silence_logs=logging.ERROR,
         env=WORKER_ENV,
     )
     return Client(cluster)
+
+
+#: How long to try to reach a ``--scheduler`` before giving up [s].
+SCHEDULER_TIMEOUT_S = 10.0
+
+
+def connect_client(scheduler: str | None, n_workers: int | None = None) -> Client:
+    """A client on the Dask ``scheduler`` (``tcp://host:8786``) or, without one, on a new
+    local cluster of ``n_workers`` (:func:`local_cluster_client`).
+
+    Raises
+    ------
+    ScenarioError
+        The scheduler cannot be reached within :data:`SCHEDULER_TIMEOUT_S`, or its
+        address is not one Dask knows.
+    """
+    if not scheduler:
+        return local_cluster_client(n_workers)
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, ValueError) as exc:  # OSError: refused or timed out; ValueError: scheme
+        raise ScenarioError(
+            [f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc})"]
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -310,10 +338,10 @@ def run_sweep(
     report : bool
         Write ``sweep.html``.
     """
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
-    out = Path(out_dir)
-    (out / VARIANTS_DIR).mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
+    (out / VARIANTS_DIR).mkdir(exist_ok=True)
     variants = spec.variants()
     _write_sweep_json(spec, variants, out)
     total = len(variants)
@@ -343,7 +371,7 @@ def run_sweep(
     if pending:
         owned: Client | None = None
         if client is None:
-            owned = Client(scheduler) if scheduler else local_cluster_client(n_workers)
+            owned = connect_client(scheduler, n_workers)
             client = owned
         try:
             futures = {

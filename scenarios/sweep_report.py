@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from scenarios.kpi_format import format_kpi
 from scenarios.results import INTERVALS_FILE
 from scenarios.sweep_file import SweepSpec
 
@@ -32,15 +33,15 @@ _FIGURE_KPIS: tuple[tuple[str, str], ...] = (
     ("curtailed_kwh", "PV curtailed by the grid check [kWh]"),
 )
 
-_TABLE_KPIS: tuple[tuple[str, str, str], ...] = (
-    ("self_sufficiency", "self-suff.", "pct"),
-    ("p2p_share", "P2P share", "pct"),
-    ("community_savings", "savings", "money"),
-    ("mean_price_per_kwh", "mean price", "price"),
-    ("violation_hours", "viol. h", "num"),
-    ("violation_hours_background", "bg viol. h", "num"),
-    ("curtailed_kwh", "curtailed kWh", "num"),
-    ("wall_time_s", "wall s", "num"),
+_TABLE_KPIS: tuple[tuple[str, str], ...] = (
+    ("self_sufficiency", "self-suff."),
+    ("p2p_share", "P2P share"),
+    ("community_savings", "savings"),
+    ("mean_price_per_kwh", "mean price"),
+    ("violation_hours", "violations"),
+    ("violation_hours_background", "bg violations"),
+    ("curtailed_kwh", "curtailed"),
+    ("wall_time_s", "wall time"),
 )
 
 
@@ -160,28 +161,15 @@ def _price_figure(
     return fig, note
 
 
-def _fmt(value: Any, kind: str, currency: str) -> str:
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
-        return "—"
-    v = float(value)
-    if kind == "pct":
-        return f"{100 * v:.1f} %"
-    if kind == "money":
-        return f"{v:,.2f} {currency}"
-    if kind == "price":
-        return f"{v:.4f}"
-    return f"{v:,.4g}"
-
-
 def _table_html(table: pd.DataFrame, keys: list[str], currency: str) -> str:
-    head = ["variant", "status", *keys, "seed", *(label for _, label, _ in _TABLE_KPIS)]
+    head = ["variant", "status", *keys, "seed", *(label for _, label in _TABLE_KPIS)]
     rows = []
     for _, row in table.iterrows():
         cells = [html.escape(str(row["variant"])), html.escape(str(row["status"]))]
         cells += [html.escape(_label(row[k])) for k in keys]
         cells.append(str(row["seed"]))
-        for key, _, kind in _TABLE_KPIS:
-            cells.append(_fmt(row.get(key), kind, currency))
+        for key, _ in _TABLE_KPIS:
+            cells.append(format_kpi(key, row.get(key), currency))
         style = ' class="failed"' if row["status"] != "ok" else ""
         rows.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)

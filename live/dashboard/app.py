@@ -44,6 +44,7 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from live.dashboard.api_docs import render_api_docs
 from live.dashboard.sources import Source
 
 STATIC_DIR = Path(str(files("live.dashboard") / "static"))
@@ -126,6 +127,10 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
         title="p2pgrid dashboard",
         version="1",
         description="Read-only view of a p2pgrid market: a finished run or a live market.",
+        # Swagger UI and ReDoc load from a CDN and run inline script, which the page's
+        # content security policy blocks: /docs is rendered here instead (api_docs)
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.source = source
 
@@ -199,6 +204,10 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
         )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(render_api_docs(app.openapi()))
 
     # ------------------------------------------------------------------ API
     @app.get("/api/runs", summary="What this dashboard shows (one run or one live market)")

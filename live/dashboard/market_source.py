@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from live.dashboard.mqtt_source import READING_MAP, SETTLEMENT_MAP, MqttSource, map_payload
 
 
@@ -28,8 +30,9 @@ class MarketSource(MqttSource):
         The community (topic root ``p2pgrid/<community>/``).
     broker
         The market's broker address, shown on the page (no connection is made).
-    market, interval_minutes
-        Tariffs, limits and interval length to draw, as for :class:`MqttSource`.
+    market, interval_minutes, households
+        Tariffs, limits, interval length and the static household table, as for
+        :class:`MqttSource`.
     """
 
     def __init__(
@@ -38,8 +41,9 @@ class MarketSource(MqttSource):
         broker: str = "mqtt://127.0.0.1:1883",
         market: dict[str, Any] | None = None,
         interval_minutes: int = 15,
+        households: pd.DataFrame | None = None,
     ) -> None:
-        super().__init__(broker, community, market, interval_minutes)
+        super().__init__(broker, community, market, interval_minutes, households)
         self._state = "connected"
 
     def start(self) -> None:
@@ -70,10 +74,10 @@ class MarketSource(MqttSource):
             return
         with self._lock:
             for agent, payload in readings.items():
-                self._agents.setdefault(agent)
+                self.money.row(agent)
                 self._readings[t][agent] = map_payload(payload, READING_MAP)
             for agent, payload in settlements.items():
-                self._agents.setdefault(agent)
+                self.money.row(agent)
                 self._positions[t][agent] = map_payload(payload, SETTLEMENT_MAP)
         if book is not None:
             self._on_book(book)

@@ -35,7 +35,8 @@ import paho.mqtt.client as mqtt
 import pandas as pd
 from paho.mqtt.enums import CallbackAPIVersion
 
-from live.dashboard.rundata import book_curves, revealed_book
+from live.dashboard.live_kpis import HouseholdMoney, live_kpis, tariffs_of
+from live.dashboard.rundata import book_curves, records, revealed_book
 from live.dashboard.sources import Source
 
 # dashboard name → the payload keys that may carry it, first match wins
@@ -52,6 +53,7 @@ SETTLEMENT_MAP: dict[str, tuple[str, ...]] = {
     "soc_kwh": ("soc_kwh", "battery_soc_kwh"),
     "ev_soc_kwh": ("ev_soc_kwh",),
     "net_kwh": ("net_kwh",),
+    "fees": ("fees", "grid_fees"),
 }
 READING_MAP: dict[str, tuple[str, ...]] = {
     "generation_kwh": ("generation_kwh",),
@@ -72,8 +74,15 @@ _SUMMED = {
     "battery_soc_kwh": "soc_kwh",
     "ev_soc_kwh": "ev_soc_kwh",
     "cost": "cost",
+    "grid_fees": "fees",
 }
 REVISION_DELAY_S = 0.25
+# household-table column ← households.parquet column (the sampled devices)
+_DEVICES = (
+    ("pv_kwp", "pv_kwp"),
+    ("battery_kwh", "battery_kwh_capacity"),
+    ("ev_kwh", "ev_kwh_capacity"),
+)
 
 
 def _number(value: Any) -> float | None:
@@ -161,6 +170,10 @@ class MqttSource(Source):
         Optional tariffs and limits to draw (``currency``, ``retail_price_per_kwh``,
         ``feed_in_price_per_kwh``, ``v_min_pu``, ``v_max_pu``, ``mechanism``); the live
         command passes its scenario's.
+    households
+        Optional static table of the households (``households.parquet``'s columns, from
+        :func:`scenarios.households_table.scenario_households`): their bus and devices in
+        the household table, every household listed before it first reports.
     """
 
     kind = "live"
@@ -171,6 +184,7 @@ class MqttSource(Source):
         community: str = "demo",
         market: dict[str, Any] | None = None,
         interval_minutes: int = 15,
+        households: pd.DataFrame | None = None,
     ) -> None:
         super().__init__()
         self.broker = broker
@@ -186,7 +200,13 @@ class MqttSource(Source):
         self._trades: list[dict[str, Any]] = []
         self._positions: dict[int, dict[str, dict[str, float]]] = defaultdict(dict)
         self._readings: dict[int, dict[str, dict[str, float]]] = defaultdict(dict)
-        self._agents: dict[str, None] = {}
+        self.money = HouseholdMoney(tariffs_of(self.market))
+        self._agents = self.money.index  # household id → row, in order of appearance
+        self._static = (
+            households.set_index("agent_id") if households is not None else pd.DataFrame()
+        )
+        for agent in self._static.index:
+            self.money.row(str(agent))
         self._rows: dict[int, dict[str, Any]] = {}
         self._errors = 0
         self._last_error: str | None = None
@@ -338,8 +358,8 @@ class MqttSource(Source):
         with self._lock:
             self._trades = [tr for tr in self._trades if tr["t"] != t] + trades
             for tr in trades:
-                self._agents.setdefault(tr["buyer_id"])
-                self._agents.setdefault(tr["seller_id"])
+                self.money.row(tr["buyer_id"])
+                self.money.row(tr["seller_id"])
 
     def _on_agent(self, agent_id: str, kind: str, payload: dict[str, Any]) -> None:
         t = self._t(payload)
@@ -347,7 +367,7 @@ class MqttSource(Source):
             return
         values = map_payload(payload, SETTLEMENT_MAP if kind == "settlement" else READING_MAP)
         with self._lock:
-            self._agents.setdefault(agent_id)
+            self.money.row(agent_id)
             store = self._positions if kind == "settlement" else self._readings
             store[t][agent_id] = values
             if t in self._results:
@@ -383,6 +403,10 @@ class MqttSource(Source):
             "v_max_pu": _number(grid.get("v_max_pu")),
             "violations": _number(grid.get("violations")),
             "curtailed_kwh": _number(grid.get("curtailed_kwh")),
+            "recleared": (
+                float(grid["recleared"]) if isinstance(grid.get("recleared"), bool) else None
+            ),
+            "losses_kwh": _number(grid.get("losses_kwh")),
         }
         agents = set(self._positions.get(t, {})) | set(self._readings.get(t, {}))
         values = [self._agent_values(t, a) for a in agents]
@@ -391,6 +415,7 @@ class MqttSource(Source):
             row[col] = float(sum(got)) if got else None
         row["households_reported"] = len(self._positions.get(t, {}))
         self._rows[t] = row
+        self.money.record(t, self._positions.get(t, {}))
 
     # ------------------------------------------------------------------ the interface
     def meta(self) -> dict[str, Any]:
@@ -454,58 +479,43 @@ class MqttSource(Source):
             return [dict(self._rows[t]) for t in sorted(self._rows) if start <= t <= stop]
 
     def kpis(self, t: int) -> dict[str, Any]:
-        """Running KPIs of what the wire shows up to ``t`` (a subset of kpis.json's)."""
+        """The KPIs of kpis.json over what the wire shows up to ``t``
+        (:func:`live.dashboard.live_kpis.live_kpis`)."""
         rows = self.interval_rows(0, t)
-        frame = pd.DataFrame(rows)
-        p2p = float(frame["p2p_kwh"].sum()) if len(frame) else 0.0
-        imported = float(frame["grid_import_kwh"].astype(float).sum()) if len(frame) else 0.0
-        demand = frame["demand_kwh"].astype(float) if len(frame) else pd.Series(dtype=float)
-        traded = frame[frame["p2p_kwh"] > 0] if len(frame) else frame
-        hours = self.interval_minutes / 60.0
-        violations = frame["violations"].astype(float) if len(frame) else pd.Series(dtype=float)
-        return {
-            "currency": self.market.get("currency", "EUR"),
-            "intervals": len(frame),
-            "p2p_kwh": p2p,
-            "grid_import_kwh": imported,
-            "p2p_share": p2p / (p2p + imported) if p2p + imported > 0 else None,
-            "self_sufficiency": (
-                1 - imported / float(demand.sum())
-                if demand.notna().any() and demand.sum() > 0
-                else None
-            ),
-            "mean_price_per_kwh": (
-                float(np.average(traded["clearing_price_per_kwh"], weights=traded["p2p_kwh"]))
-                if len(traded)
-                else None
-            ),
-            "community_cost": (
-                float(frame["cost"].astype(float).sum())
-                if len(frame) and frame["cost"].notna().any()
-                else None
-            ),
-            "violation_hours": (
-                float((violations > 0).sum() * hours) if violations.notna().any() else None
-            ),
-            "curtailed_kwh": (
-                float(frame["curtailed_kwh"].astype(float).sum())
-                if len(frame) and frame["curtailed_kwh"].notna().any()
-                else None
-            ),
-        }
+        with self._lock:
+            return live_kpis(
+                rows,
+                self.money,
+                t,
+                self.interval_minutes / 60.0,
+                self.market.get("currency", "EUR"),
+            )
 
     def households(self, t: int) -> pd.DataFrame:
+        """Each household's position at ``t``, its devices (when the scenario is known)
+        and its bill, baseline bill and savings up to ``t``."""
         with self._lock:
             agents = list(self._agents)
-            rows = []
-            for a in agents:
-                v = self._agent_values(t, a)
-                bill = sum(
-                    p.get(a, {}).get("cost", 0.0) for tt, p in self._positions.items() if tt <= t
-                )
-                rows.append({"agent_id": a, "bus": None, **v, "bill": bill})
-        frame = pd.DataFrame(rows, columns=["agent_id", "bus", *SETTLEMENT_MAP, "bill"])
-        return frame.astype({c: float for c in (*SETTLEMENT_MAP, "bill")})
+            values = [self._agent_values(t, a) for a in agents]
+            bill, base = self.money.totals(t)
+        static = self._static.reindex(agents)
+        frame = pd.DataFrame(
+            {
+                "bus": static["bus"] if "bus" in static else None,
+                **{
+                    name: static[column].astype(float) if column in static else np.nan
+                    for column, name in _DEVICES
+                },
+            },
+            index=agents,
+        )
+        frame = frame.join(
+            pd.DataFrame(values, index=agents, columns=list(SETTLEMENT_MAP), dtype=float)
+        )
+        frame["bill"] = bill
+        frame["baseline_bill"] = np.nan if base is None else base
+        frame["savings"] = frame["baseline_bill"] - frame["bill"]
+        return frame.rename_axis("agent_id").reset_index()
 
     def household(self, agent_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -513,7 +523,9 @@ class MqttSource(Source):
                 return None
             ts = sorted(set(self._positions) | set(self._readings))
             series = [{"t": t, **self._agent_values(t, agent_id)} for t in ts]
-        return {"agent_id": agent_id, "static": {"agent_id": agent_id}, "series": series}
+        known = agent_id in self._static.index
+        static = records(self._static.loc[[agent_id]].reset_index())[0] if known else {}
+        return {"agent_id": agent_id, "static": {"agent_id": agent_id, **static}, "series": series}
 
     def trades(self, t_from: int, t_to: int, agent_id: str | None) -> pd.DataFrame:
         with self._lock:

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scenarios.kpis import compute_kpis
+from scenarios.kpis import compute_kpis, household_savings
 from scenarios.results import (
     AGENTS_FILE,
     BUSES_FILE,
@@ -201,6 +201,7 @@ class RunData:
         hh = self.households
         bill = v["cost"][: t + 1].sum(axis=0)
         base = v["baseline_cost"][: t + 1].sum(axis=0)
+        saved = household_savings(bill, base, self.stored_delta_kwh(t), self.retail_price)
         gen, dem = v["generation_kwh"][t], v["demand_kwh"][t]
         frame = pd.DataFrame(
             {
@@ -223,7 +224,7 @@ class RunData:
                 "cost_t": v["cost"][t],
                 "bill": bill,
                 "baseline_bill": base,
-                "savings": base - bill,
+                "savings": saved,
             }
         )
         return frame
@@ -242,6 +243,18 @@ class RunData:
         lo, hi = self.trade_start[t_from], self.trade_start[t_to + 1]
         return self.trades.iloc[lo:hi]
 
+    @property
+    def retail_price(self) -> float:
+        """The retail tariff the savings value stored energy at [currency/kWh]."""
+        return float(self.market.get("retail_price_per_kwh", 0.0))
+
+    def stored_delta_kwh(self, t: int) -> np.ndarray:
+        """Each household's stored energy at the end of ``t`` minus its baseline's [kWh]
+        (zero for a run written before the baseline's was recorded)."""
+        v = self.values
+        delta = v["soc_kwh"][t] + v["ev_soc_kwh"][t] - v["baseline_stored_kwh"][t]
+        return np.nan_to_num(delta)
+
     @lru_cache(maxsize=256)  # noqa: B019 — one RunData per process, bounded cache
     def kpis_at(self, t: int) -> dict[str, Any]:
         """KPIs over intervals ``0..t``; the run's own kpis.json at the last interval."""
@@ -253,6 +266,8 @@ class RunData:
             self.intervals.iloc[: t + 1],
             cost,
             base,
+            self.stored_delta_kwh(t),
+            self.retail_price,
             self.interval_hours,
             self.market.get("currency", "EUR"),
         )
@@ -480,7 +495,8 @@ def read_run(path: str | Path) -> RunData:
     if t_idx.min() < 0 or t_idx.max() >= n_t:
         raise RunDirError(f"{out}: {AGENTS_FILE} has intervals outside 0..{n_t - 1}")
     values: dict[str, np.ndarray] = {}
-    for col in (*AGENT_COLUMNS, "ev_soc_kwh", "baseline_cost", "curtailed_kwh"):
+    for col in (*AGENT_COLUMNS, "ev_soc_kwh", "baseline_cost", "baseline_stored_kwh",
+                "curtailed_kwh"):
         arr = np.full((n_t, n), np.nan)
         if col in agents:
             arr[t_idx, a_idx] = agents[col].to_numpy(float)

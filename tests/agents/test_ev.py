@@ -6,12 +6,27 @@ from agents.ev import NO_TRIP, draw_ev_schedule
 from agents.households import HouseholdSpec, sample_households
 
 SPEC = HouseholdSpec(
-    households=50, annual_kwh=(2000, 5000), pv_share=0.5, pv_kwp=(3, 10),
-    pv_tilt_deg=(20, 45), pv_azimuth_deg=(120, 240), battery_share=0.3,
-    battery_kwh=(5, 13.5), battery_c_rate=0.5, battery_round_trip_efficiency=0.9,
-    battery_soc_min_frac=0.05, battery_soc_max_frac=0.95, battery_initial_soc_frac=0.5,
-    ev_share=0.6, v2g_share=0.5, ev_kwh=(40, 80), ev_charger_kw=3.7, ev_efficiency=0.92,
-    ev_departure_soc_frac=0.8, ev_soc_min_frac=0.2, ev_km_per_day=(40, 200),
+    households=50,
+    annual_kwh=(2000, 5000),
+    pv_share=0.5,
+    pv_kwp=(3, 10),
+    pv_tilt_deg=(20, 45),
+    pv_azimuth_deg=(120, 240),
+    battery_share=0.3,
+    battery_kwh=(5, 13.5),
+    battery_c_rate=0.5,
+    battery_round_trip_efficiency=0.9,
+    battery_soc_min_frac=0.05,
+    battery_soc_max_frac=0.95,
+    battery_initial_soc_frac=0.5,
+    ev_share=0.6,
+    v2g_share=0.5,
+    ev_kwh=(40, 80),
+    ev_charger_kw=3.7,
+    ev_efficiency=0.92,
+    ev_departure_soc_frac=0.8,
+    ev_soc_min_frac=0.2,
+    ev_km_per_day=(40, 200),
     ev_kwh_per_km=0.2,
 )
 WEEK = np.array([0, 1, 2, 3, 4, 5, 6] * 2)

@@ -10,8 +10,13 @@ from agents.storage import battery_limits, ev_limits, next_soc
 def test_battery_limits_hand_case() -> None:
     # 10 kWh span [0.5, 9.5], 5 kW, eta 0.9 each way, 15 min -> 1.25 kWh power step.
     charge, discharge = battery_limits(
-        np.array([9.0, 0.6, 5.0]), np.full(3, 0.5), np.full(3, 9.5), np.full(3, 5.0),
-        np.full(3, 0.9), np.full(3, 0.9), 0.25,
+        np.array([9.0, 0.6, 5.0]),
+        np.full(3, 0.5),
+        np.full(3, 9.5),
+        np.full(3, 5.0),
+        np.full(3, 0.9),
+        np.full(3, 0.9),
+        0.25,
     )
     # full-ish: (9.5 - 9.0) / 0.9 = 0.5556 AC; nearly empty: (0.6 - 0.5) * 0.9 = 0.09 AC
     np.testing.assert_allclose(charge, [0.5 / 0.9, 1.25, 1.25])
@@ -33,24 +38,50 @@ def test_ev_least_laxity_hand_case() -> None:
     # 60 kWh car at 40 kWh needs 48 kWh at departure; 11 kW, eta 1, 15 min -> 2.75 kWh step.
     # 3 intervals left: the later 2 add 5.5 kWh, so 8 - 5.5 = 2.5 kWh must go in now.
     must, charge, discharge = ev_limits(
-        np.array([40.0]), np.array([60.0]), np.array([12.0]), np.array([48.0]),
-        np.array([11.0]), np.array([1.0]), np.array([True]), np.array([True]),
-        np.array([3]), 0.25,
+        np.array([40.0]),
+        np.array([60.0]),
+        np.array([12.0]),
+        np.array([48.0]),
+        np.array([0.0]),
+        np.array([11.0]),
+        np.array([1.0]),
+        np.array([True]),
+        np.array([True]),
+        np.array([3]),
+        0.25,
     )
     np.testing.assert_allclose([must[0], charge[0], discharge[0]], [2.5, 2.75, 0.0])
 
 
-def test_ev_v2g_keeps_departure_reachable() -> None:
-    # 10 intervals left: the later 9 add 24.75 kWh, so the floor is 48 - 24.75 = 23.25 kWh.
-    soc = np.array([30.0, 30.0, 30.0])
+def test_ev_v2g_discharges_only_above_the_departure_soc() -> None:
+    """60 kWh car needing 48 kWh at departure, 11 kW (2.75 kWh a quarter hour), eta 1.
+
+    At 30 kWh (below 48) it still has charging to do: no discharge, however long it
+    stays (the old laxity floor 48 - 9 x 2.75 = 23.25 kWh let it give 6.75 kWh away).
+    Without driving, at 49 kWh it can give 1 kWh, at 52 kWh the charger's 2.75 kWh; with
+    3 kWh of daily driving, at 52 kWh only 52 - 48 - 3 = 1 kWh. A plain charger, or a
+    car that is away, gives nothing.
+    """
+    soc = np.array([30.0, 49.0, 52.0, 52.0, 52.0, 52.0])
+    trip = np.array([0.0, 0.0, 0.0, 3.0, 0.0, 0.0])
+    v2g = np.array([True, True, True, True, False, True])
+    present = np.array([True, True, True, True, True, False])
     must, charge, discharge = ev_limits(
-        soc, np.full(3, 60.0), np.full(3, 12.0), np.full(3, 48.0), np.full(3, 11.0),
-        np.ones(3), np.array([True, False, True]), np.array([True, True, False]),
-        np.full(3, 10), 0.25,
+        soc,
+        np.full(6, 60.0),
+        np.full(6, 12.0),
+        np.full(6, 48.0),
+        trip,
+        np.full(6, 11.0),
+        np.ones(6),
+        v2g,
+        present,
+        np.full(6, 10),
+        0.25,
     )
-    np.testing.assert_allclose(must, [0.0, 0.0, 0.0])
-    np.testing.assert_allclose(discharge, [2.75, 0.0, 0.0])  # V2G only, present only
-    np.testing.assert_allclose(charge, [2.75, 2.75, 0.0])
+    np.testing.assert_allclose(must, np.zeros(6))
+    np.testing.assert_allclose(discharge, [0.0, 1.0, 2.75, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(charge, [2.75, 2.75, 2.75, 2.75, 2.75, 0.0])
 
 
 @settings(max_examples=200, deadline=None)
@@ -67,8 +98,17 @@ def test_must_charge_then_full_power_reaches_departure(soc, k, charger, eta) -> 
     state = np.array([soc])
     for left in range(k, 0, -1):
         must, charge, _ = ev_limits(
-            state, np.array([cap]), np.array([12.0]), np.array([target]), np.array([charger]),
-            np.array([eta]), np.array([True]), np.array([True]), np.array([left]), dt_h,
+            state,
+            np.array([cap]),
+            np.array([12.0]),
+            np.array([target]),
+            np.array([5.0]),
+            np.array([charger]),
+            np.array([eta]),
+            np.array([True]),
+            np.array([True]),
+            np.array([left]),
+            dt_h,
         )
         assert must[0] <= charge[0] + 1e-12
         state = next_soc(state, must, np.array([eta]), np.array([eta]))

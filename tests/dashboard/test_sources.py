@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from live.dashboard import RunDirError, RunSource, read_run, start_dashboard
 from live.dashboard.mqtt_source import SETTLEMENT_MAP, map_payload, parse_broker
+from scenarios import load_scenario
+from scenarios import run as run_scenario
 
 
 def test_missing_and_broken_run_directories(run_dir: Path, tmp_path: Path) -> None:
@@ -162,3 +165,36 @@ def serve_and_check(proc: subprocess.Popen[str], port: int, run_dir: Path) -> No
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_running_savings_value_the_stored_energy_difference(tmp_path: Path) -> None:
+    """Savings up to any interval t, as the dashboard shows them: Σ_{≤t} (baseline_cost −
+    cost) + retail × (stored − baseline stored) at the end of t, from agents.parquet.
+    Two days, so that the price-aware storage of day 2 stores otherwise than the
+    baseline's."""
+    run_dir = tmp_path / "two-days"
+    scenario = {
+        "simulation": {"start": "2026-06-15", "days": 2, "seed": 3},
+        "community": {"households": 16, "pv_share": 0.6, "battery_share": 0.4,
+                      "ev_share": 0.3},
+        "grid": {"feeder": "radial:16", "check": "pyomo"},
+    }
+    run_scenario(load_scenario(scenario), run_dir)
+    run = read_run(run_dir)
+    agents = pd.read_parquet(run_dir / "agents.parquet")
+    retail = json.loads((run_dir / "manifest.json").read_text())["scenario"]["market"][
+        "retail_price_per_kwh"
+    ]
+    last = run.n_intervals - 1
+    for t in (run.n_intervals // 2, last):
+        upto = agents[agents.t <= t]
+        saved = (upto.baseline_cost - upto.cost).groupby(upto.agent_id, observed=True).sum()
+        end = agents[agents.t == t].set_index("agent_id")
+        stored = end.soc_kwh + end.ev_soc_kwh - end.baseline_stored_kwh
+        expected = saved + retail * stored.loc[saved.index]
+        table = run.household_table(t).set_index("agent_id")
+        assert table.savings.loc[expected.index].to_numpy() == pytest.approx(
+            expected.to_numpy(), abs=1e-9
+        )
+        assert run.kpis_at(t)["community_savings"] == pytest.approx(expected.sum(), abs=1e-9)
+    assert (agents.baseline_stored_kwh != agents.soc_kwh + agents.ev_soc_kwh).any()

@@ -14,6 +14,32 @@ from grid import FeederModel, assign_households, load_feeder
 from grid.background import rts_factor
 
 RETAIL, FEED_IN, H = 0.30, 0.05, 0.25
+#: Allowed voltage band of the default model (0.95-1.05 with the 0.01 margin) [p.u.].
+V_LO, V_HI = 0.96, 1.04
+#: Line a of the hand feeder: 0.001 ohm at 0.4 kV on 1000 kVA = 0.00625 p.u.
+R_A_PU = 0.001 / (0.4**2 * 1000.0 / 1000.0)
+
+
+def line_b_limit_kw(p1_kw: float) -> float:
+    """What line b (100 kVA, from bus 1) may carry when bus 1 injects ``p1_kw``, by hand.
+
+    The thermal limit is on the current: ``|S_b| <= 100 kVA * V_1``, with ``V_1`` by the
+    chord of ``sqrt(w)`` over the allowed band, ``V_LO + (w_1 - V_LO^2) / (V_LO + V_HI)``
+    (conservative within the band, see grid.lindistflow). The feeder has no background,
+    so the model is LinDistFlow: line a carries ``-(p1 + y)`` away from the slack when
+    bus 2 exports ``y`` through line b, so ``w_1 = 1 + 2 r_a (p1 + y) / s_base``; solved
+    for ``y = 100 * chord(w_1)``.
+    """
+    k = 2.0 * R_A_PU / 1000.0
+    return (
+        100.0
+        * (V_LO + (1.0 + k * p1_kw - V_LO**2) / (V_LO + V_HI))
+        / (1.0 - 100.0 * k / (V_LO + V_HI))
+    )
+
+
+#: Nodal price of bus 1 in the hand cases (see test_hand_solved_three_bus_case).
+BUS1_PRICE = FEED_IN + (0.12 - 0.10 + FEED_IN) * (line_b_limit_kw(-79.0) - line_b_limit_kw(-80.0))
 
 
 def hand_clear(model: FeederModel, p_fixed_kw: np.ndarray):
@@ -40,30 +66,38 @@ def test_hand_solved_three_bus_case(hand_file: Path) -> None:
     has no background, so the model is LinDistFlow (lossless) and flows are sums of
     injections; voltages stay within 1.0-1.007 p.u., far from the limits.
 
-    By hand:
-    - line b carries bus 2's injection 200 - c2 <= 100 kW  ->  curtail c2 = 100 kW;
-    - S1 can then deliver at most 200 - c2 = 100 kW = 25 kWh;
-    - B1's 120 kW are matched with the cheapest sellers: S1 100 kW, S2 20 kW = 5 kWh;
-      fills: S1 25 kWh, S2 5 kWh, B1 30 kWh; S2 is marginal -> P2P price 0.12;
-    - bus 1 nets 40 - 120 = -80 kW, bus 2 delivers 100 kW -> 20 kW exported at the slack;
-    - nodal prices (value of one more kWh injected): slack and bus 1, uncongested and
-      exporting: the feed-in price 0.05; bus 2, behind the full line: one more kWh
-      there must be curtailed and displaces 1 kWh of S1's P2P sale, worth
-      0.12 - 0.10 = 0.02 -> -0.02;
-    - welfare = P2P gains 0.25*30 - 0.10*25 - 0.12*5 = 4.40, plus the export
-      0.05 * 20 kW * 0.25 h = 0.25  ->  4.65.
+    By hand (``y = line_b_limit_kw(-80) = 99.93 kW``, the current limit of line b):
+    - line b carries bus 2's injection 200 - c2 <= y  ->  curtail c2 = 200 - y;
+    - S1 can then deliver at most y = 24.98 kWh;
+    - B1's 120 kW are matched with the cheapest sellers: S1 y, S2 120 - y = 5.02 kWh;
+      S2 is marginal -> P2P price 0.12;
+    - bus 1 nets 40 - 120 = -80 kW, bus 2 delivers y -> y - 80 kW exported at the slack;
+    - nodal prices (value of one more kWh injected): slack, uncongested and exporting:
+      the feed-in price 0.05; bus 2, behind the full line: one more kWh there must be
+      curtailed and displaces 1 kWh of S1's P2P sale, worth 0.12 - 0.10 = 0.02 -> -0.02;
+      bus 1: the feed-in price, plus what its kWh does to line b's limit: it raises V_1,
+      so line b carries dy = y(-79) - y(-80) = 0.000625 kWh more of S1's energy, sold
+      instead of S2's (0.02) and no longer curtailed (exported, 0.05): 0.05 + 0.07 dy;
+    - welfare = P2P gains 0.25*30 - 0.10*yH - 0.12*(30 - yH) plus the export
+      0.05 * (y - 80) * H (4.649).
     """
     f = load_feeder(str(hand_file), households=2)
     model = FeederModel(f, thermal_margin_frac=0.0)
     res = hand_clear(model, np.zeros(3))
-    np.testing.assert_allclose(res.order_filled_kwh, [25.0, 5.0, 30.0], atol=1e-6)
-    np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 100.0], atol=1e-6)
-    np.testing.assert_allclose(res.nodal_price_per_kwh, [0.05, 0.05, -0.02], atol=1e-5)
+    y = line_b_limit_kw(-80.0)
+    assert y == pytest.approx(99.9324, abs=1e-4)
+    np.testing.assert_allclose(res.order_filled_kwh, [y * H, 30.0 - y * H, 30.0], atol=1e-6)
+    np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 200.0 - y], atol=1e-6)
+    np.testing.assert_allclose(res.nodal_price_per_kwh, [0.05, BUS1_PRICE, -0.02], atol=2e-6)
     assert res.p2p_price_per_kwh == pytest.approx(0.12, abs=1e-6)
-    assert res.import_kw == pytest.approx(-20.0, abs=1e-6)
-    assert res.welfare == pytest.approx(4.65, abs=1e-5)
+    assert res.import_kw == pytest.approx(-(y - 80.0), abs=1e-6)
+    welfare = 0.25 * 30 - 0.10 * y * H - 0.12 * (30 - y * H) + FEED_IN * (y - 80.0) * H
+    assert res.welfare == pytest.approx(welfare, abs=1e-5)
     assert res.grid.violations == 0
-    assert res.grid.loading_frac[1] == pytest.approx(1.0, abs=1e-6)
+    # loading is current over rated current: y / (100 kVA * V_1)
+    v1 = np.sqrt(1.0 + 2.0 * R_A_PU * (-80.0 + y) / 1000.0)
+    assert res.grid.loading_frac[1] == pytest.approx(y / (100.0 * v1), abs=1e-6)
+    assert res.grid.loading_frac[1] < 1.0
     assert res.residual_violations == 0
 
 
@@ -151,20 +185,25 @@ def _flexible_case(model: FeederModel, extra_side: int, extra_price: float):
 def test_flexible_charging_behind_a_full_line_relieves_it(hand_file: Path) -> None:
     """A battery at bus 2 bids 0.20 for 40 kW; it only charges as far as it is filled.
 
-    By hand: line b carries 200 - c2 - xF <= 100 kW. Filling the battery (xF = 40 kW)
-    lets curtailment fall to c2 = 60 kW, so S1 can deliver 140 kW = 35 kWh; the buyers
-    (B1 120 kW, battery 40 kW) need 160 kW, the rest (20 kW = 5 kWh) from S2 at 0.12.
-    Bus 2 nets 200 - 60 - 40 = 100 kW, bus 1 40 - 120 = -80 kW: 20 kW exported.
-    Welfare = 0.25*30 + 0.20*10 - 0.10*35 - 0.12*5 + 0.05*20*0.25 = 5.65.
+    By hand (``y = line_b_limit_kw(-80)`` as in the hand case): line b carries
+    200 - c2 - xF <= y. Filling the battery (xF = 40 kW) lets curtailment fall to
+    c2 = 160 - y, so S1 can deliver 40 + y kW; the buyers (B1 120 kW, battery 40 kW) need
+    160 kW, the rest (120 - y kW) from S2 at 0.12. Bus 2 nets y, bus 1 40 - 120 = -80 kW:
+    y - 80 kW exported. Welfare = 0.25*30 + 0.20*10 - 0.10*(40 + y)H - 0.12*(120 - y)H
+    + 0.05*(y - 80)H (5.648).
     """
     model = FeederModel(load_feeder(str(hand_file), households=2), thermal_margin_frac=0.0)
     res = _flexible_case(model, extra_side=-1, extra_price=0.20)
-    np.testing.assert_allclose(res.order_filled_kwh, [35.0, 5.0, 30.0, 10.0], atol=1e-6)
-    np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 60.0], atol=1e-6)
-    np.testing.assert_allclose(res.p_kw, [0.0, -80.0, 100.0], atol=1e-6)
-    assert res.import_kw == pytest.approx(-20.0, abs=1e-6)
-    assert res.welfare == pytest.approx(5.65, abs=1e-5)
-    np.testing.assert_allclose(res.nodal_price_per_kwh, [0.05, 0.05, -0.02], atol=1e-5)
+    y = line_b_limit_kw(-80.0)
+    np.testing.assert_allclose(
+        res.order_filled_kwh, [(40 + y) * H, (120 - y) * H, 30.0, 10.0], atol=1e-6
+    )
+    np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 160.0 - y], atol=1e-6)
+    np.testing.assert_allclose(res.p_kw, [0.0, -80.0, y], atol=1e-6)
+    assert res.import_kw == pytest.approx(-(y - 80.0), abs=1e-6)
+    welfare = 7.5 + 2.0 - 0.10 * (40 + y) * H - 0.12 * (120 - y) * H + FEED_IN * (y - 80) * H
+    assert res.welfare == pytest.approx(welfare, abs=1e-5)
+    np.testing.assert_allclose(res.nodal_price_per_kwh, [0.05, BUS1_PRICE, -0.02], atol=2e-6)
 
 
 def test_unfilled_flexible_order_does_not_flow(hand_file: Path) -> None:
@@ -174,10 +213,12 @@ def test_unfilled_flexible_order_does_not_flow(hand_file: Path) -> None:
     """
     model = FeederModel(load_feeder(str(hand_file), households=2), thermal_margin_frac=0.0)
     res = _flexible_case(model, extra_side=1, extra_price=0.14)
-    np.testing.assert_allclose(res.order_filled_kwh, [25.0, 5.0, 30.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 100.0], atol=1e-6)
-    np.testing.assert_allclose(res.p_kw, [0.0, -80.0, 100.0], atol=1e-6)
-    assert res.welfare == pytest.approx(4.65, abs=1e-5)
+    y = line_b_limit_kw(-80.0)
+    np.testing.assert_allclose(res.order_filled_kwh, [y * H, 30 - y * H, 30.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 200.0 - y], atol=1e-6)
+    np.testing.assert_allclose(res.p_kw, [0.0, -80.0, y], atol=1e-6)
+    welfare = 0.25 * 30 - 0.10 * y * H - 0.12 * (30 - y * H) + FEED_IN * (y - 80.0) * H
+    assert res.welfare == pytest.approx(welfare, abs=1e-5)
 
 
 def peak_day(*hours: float) -> pd.DatetimeIndex:
@@ -212,7 +253,7 @@ def test_direct_updates_give_the_pyomo_clearing() -> None:
     fast, pure = FeederModel(f), FeederModel(f, direct_updates=False)
     cases = [(40, 0, 12.0), (300, 1, 18.0), (300, 2, 12.5), (600, 3, 19.0), (600, 4, 3.0),
              (150, 5, 13.0), (600, 6, 18.5), (20, 7, 12.0)]  # fmt: skip
-    congested = 0
+    congested = priced = 0
     for n_ord, seed, hour in cases:
         args, kw = _random_book(f, n_ord, seed, hour)
         a = fast.clear_constrained(*args, **kw)
@@ -226,8 +267,11 @@ def test_direct_updates_give_the_pyomo_clearing() -> None:
         assert a.import_kw == pytest.approx(b.import_kw, abs=1e-6)
         np.testing.assert_allclose(a.grid.v_pu, b.grid.v_pu, atol=1e-9)
         assert a.residual_violations == b.residual_violations
-        congested += int(np.ptp(a.nodal_price_per_kwh) > 1e-3)
+        assert a.penalty_priced == b.penalty_priced
+        congested += int(a.deferred_kw.sum() + a.curtailed_kw.sum() > 1.0)
+        priced += int(not a.penalty_priced and np.ptp(a.nodal_price_per_kwh) > 1e-3)
     assert congested >= 2  # the books do bind limits
+    assert priced >= 1  # and some prices differ between buses
     assert fast._clearing._highs is not None and pure._clearing._highs is None
     assert fast._clearing.fixed_slots > 4  # the pools grew on the way
 
@@ -264,8 +308,10 @@ def test_flexible_and_inflexible_orders_share_a_bus(hand_file: Path) -> None:
                 order_flexible=np.array([False, False, False, True, False]),
             )  # fmt: skip
             # the inflexible 10 kW buy at bus 2 (bid 0.01) consumes anyway and relieves
-            # the line by 10 kW: curtailment 50 kW, S1 delivers 150 kW; it is not filled
-            np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 50.0], atol=1e-6)
+            # the line by 10 kW: curtailment 150 - y, S1 delivers 50 + y kW; it is not
+            # filled (y = line_b_limit_kw(-80) as in the hand case)
+            y = line_b_limit_kw(-80.0)
+            np.testing.assert_allclose(res.curtailed_kw, [0.0, 0.0, 150.0 - y], atol=1e-6)
             np.testing.assert_allclose(
-                res.order_filled_kwh, [37.5, 2.5, 30.0, 10.0, 0.0], atol=1e-6
+                res.order_filled_kwh, [(50 + y) * H, (110 - y) * H, 30.0, 10.0, 0.0], atol=1e-6
             )

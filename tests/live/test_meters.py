@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from agents.meter_tracker import MeterTracker
 from agents.meters import (
     MeterPayloadError,
-    MeterTracker,
     Sample,
     dsmr_payload,
     generic_payload,
@@ -75,11 +75,11 @@ def test_counters_spread_over_a_gap_and_survive_a_reset() -> None:
     tr.add(Sample(T0 + 3600, 104.0, 5.6))  # gap: 3 kWh over t=1..3, export 0.6
     tr.add(Sample(T0 + 4500, 0.5, 5.6))  # counter reset: 0.5 kWh since the reset
     assert tr.gaps == 1 and tr.resets == 1
-    assert tr.take(0) == pytest.approx((1.0, 0.0))
+    assert tr.settle(0) == pytest.approx((1.0, 0.0, False))
     for t in (1, 2, 3):
         assert tr.covers(t)
-        assert tr.take(t) == pytest.approx((1.0, 0.2))
-    assert tr.take(4) == pytest.approx((0.5, 0.0))
+        assert tr.settle(t) == pytest.approx((1.0, 0.2, False))
+    assert tr.settle(4) == pytest.approx((0.5, 0.0, False))
     assert not tr.covers(5)
     with pytest.raises(MeterPayloadError, match="older"):
         tr.add(Sample(T0, 1.0))
@@ -90,7 +90,7 @@ def test_power_over_time_is_integrated_per_reporting_period() -> None:
     tr.add(Sample(T0, power_kw=9.0))
     tr.add(Sample(T0 + 450, power_kw=2.0))  # 2 kW for 450 s = 0.25 kWh import
     tr.add(Sample(T0 + 900, power_kw=-4.0))  # -4 kW for 450 s = 0.5 kWh export
-    assert tr.take(0) == pytest.approx((0.25, 0.5))
+    assert tr.settle(0) == pytest.approx((0.25, 0.5, False))
 
 
 def test_a_repeated_sample_is_ignored_not_counted_twice() -> None:
@@ -109,7 +109,7 @@ def test_a_repeated_sample_is_ignored_not_counted_twice() -> None:
     assert tr.duplicates == len(samples) + 1
     assert (tr.gaps, tr.resets) == (0, 0)
     assert tr.last == samples[-1] and tr.covers(0)
-    assert tr.take(0) == pytest.approx((1.0, 0.3))
+    assert tr.settle(0) == pytest.approx((1.0, 0.3, False))
     # an old time with other readings is still stale, the same time with other counters
     # is still not newer
     with pytest.raises(MeterPayloadError, match="older"):
@@ -123,7 +123,7 @@ def test_a_restored_tracker_ignores_its_last_sample_again() -> None:
     tr = MeterTracker(T0, 900.0, last=Sample(T0 + 900, 101.0, 5.3))
     tr.add(Sample(T0 + 900, 101.0, 5.3))
     tr.add(Sample(T0 + 1800, 101.5, 5.3))
-    assert tr.duplicates == 1 and tr.take(1) == pytest.approx((0.5, 0.0))
+    assert tr.duplicates == 1 and tr.settle(1) == pytest.approx((0.5, 0.0, False))
 
 
 def test_recent_samples_are_bounded_to_two_intervals() -> None:

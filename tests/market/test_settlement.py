@@ -10,7 +10,6 @@ from market.settlement import (
     Tariffs,
     committed_net_kwh,
     settle,
-    settle_with_utility,
     trade_payments,
 )
 
@@ -41,9 +40,10 @@ def test_hand_solved_interval() -> None:
     np.testing.assert_allclose(bill.grid_import_kwh, [0.0, 3.0, 1.0])
     # h0: -1 x 0.10 - 0.40 received; h1: 3 x 0.30 + 0.40 + 2 x 0.02 fee; h2: 0.30
     np.testing.assert_allclose(bill.cost, [-0.50, 1.34, 0.30])
-    np.testing.assert_allclose(
-        settle_with_utility(np.array([3.0, -5.0, -1.0]), TARIFFS), [-0.30, 1.50, 0.30]
-    )
+    # the no-P2P baseline's bill: no trades, the whole net position with the utility
+    net, none = np.array([3.0, -5.0, -1.0]), np.zeros(3)
+    baseline = settle(net, net, none, none, none, none, TARIFFS)
+    np.testing.assert_allclose(baseline.cost, [-0.30, 1.50, 0.30])
 
 
 def test_different_buyer_and_seller_prices() -> None:

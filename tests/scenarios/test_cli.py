@@ -78,6 +78,9 @@ def test_validate_grid_ieee33_prints_the_published_case() -> None:
     out = proc.stdout
     assert "0.91309" in out  # minimum voltage of the Baran & Wu case (bus 18)
     assert "202.677" in out  # its losses [kW]
+    # and off the linearisation point, where the model is not exact: 1.3 x the load
+    assert "load x1.3" in out and "0.88392" in out  # AC minimum voltage
+    assert "0.00039" in out  # the model's largest voltage error there
 
 
 def test_validate_grid_unknown_feeder_exits_2() -> None:

@@ -91,6 +91,9 @@ def test_feasible_intervals_are_feasible_in_ac(stressed) -> None:
         assert res.v_pu.max() <= g.v_max_pu + 0.005, t
         assert res.loading_frac.max() <= 1.0 + 0.005, t
         np.testing.assert_allclose(ln[ln.t == t].loading_frac, res.loading_frac, atol=0.03)
+        # the run's own AC check recorded the same current loading
+        got = float(iv.loc[iv.t == t, "ac_max_line_loading_frac"].iloc[0])
+        assert got == pytest.approx(res.loading_frac.max(), abs=1e-9), t
     k = stressed["kpis"]
     assert k["ac_max_voltage_error_pu"] < g.v_margin_pu
     assert k["ac_max_voltage_error_pu"] == pytest.approx(iv.ac_max_v_error_pu.max())
@@ -137,6 +140,10 @@ def test_evening_ev_charging_is_deferred_and_feasible_in_ac(tmp_path, check_depa
     assert check_departures(scenario, t["agents"]) >= 30
     assert (iv.ac_v_min_pu >= g.v_min_pu - 0.005).all()
     assert (iv.ac_v_max_pu <= g.v_max_pu + 0.005).all()
+    # the transformer the evening charging overloaded carries at most its rated current
+    assert (iv.ac_max_line_loading_frac <= 1.0).all()
+    assert iv.ac_max_line_loading_frac.max() > 0.9
+    assert t["kpis"]["ac_max_line_loading_frac"] == pytest.approx(iv.ac_max_line_loading_frac.max())
     assert t["kpis"]["ac_max_voltage_error_pu"] < g.v_margin_pu
     a = t["agents"]
     lhs = a.generation_kwh - a.demand_kwh - a.battery_kwh - a.ev_kwh

@@ -150,9 +150,14 @@ def test_quality_columns_and_recleared_intervals(mech_run: dict) -> None:
     assert (iv.violations == 0).all()
     rec = iv[iv.recleared]
     assert (rec.market_surplus == 0).all()  # re-cleared trades: one price per trade
-    # Gini of household savings, from its pairwise definition
+    # Gini of household savings, from its pairwise definition; a saving counts the
+    # stored energy the household ends with above its baseline at retail
     a = mech_run["agents"]
-    saved = (a.baseline_cost - a.cost).groupby(a.agent_id, observed=True).sum().to_numpy()
+    last = a[a.t == a.t.max()].set_index("agent_id")
+    stored = last.soc_kwh + last.ev_soc_kwh - last.baseline_stored_kwh
+    saved = (a.baseline_cost - a.cost).groupby(a.agent_id, observed=True).sum()
+    retail = mech_run["scenario"].market.retail_price_per_kwh
+    saved = (saved + retail * stored.loc[saved.index]).to_numpy()
     if saved.mean() > 0:
         pairwise = np.abs(saved[:, None] - saved[None, :]).sum() / (
             2 * len(saved) ** 2 * saved.mean()

@@ -165,3 +165,33 @@ def test_start_must_be_a_local_midnight() -> None:
     with pytest.raises(ScenarioError) as err:
         load_scenario({"simulation": {"start": "2026-06-01T11:00"}})
     assert "11:00 in Europe/Berlin" in str(err.value) and "midnight" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("literal", "expected"),
+    [
+        ("2026-06-21", "2026-06-21 00:00:00+02:00"),  # a TOML local date
+        ("2026-06-21T00:00:00", "2026-06-21 00:00:00+02:00"),  # local datetime
+        ("2026-06-20T22:00:00Z", "2026-06-21 00:00:00+02:00"),  # offset datetime
+    ],
+)
+def test_start_as_a_toml_date_literal(tmp_path: Path, literal: str, expected: str) -> None:
+    path = tmp_path / "d.toml"
+    path.write_text(f'name = "d"\n[simulation]\nstart = {literal}\n', encoding="utf-8")
+    from_file = load_scenario(path)
+    from_set = load_scenario({}, [f"simulation.start={literal}"])
+    for scenario in (from_file, from_set):
+        assert str(scenario.simulation.start_timestamp()) == expected
+        assert isinstance(scenario.simulation.start, str)  # the manifest stays JSON
+
+
+def test_start_as_a_yaml_date(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text("simulation:\n  start: 2026-12-24\n", encoding="utf-8")
+    assert load_scenario(path).simulation.start == "2026-12-24"
+
+
+def test_start_as_a_time_of_day_is_refused() -> None:
+    with pytest.raises(ScenarioError) as err:
+        load_scenario({}, ["simulation.start=10:00:00"])
+    assert "simulation.start" in str(err.value)

@@ -219,3 +219,55 @@ def test_cli_exits_1_when_a_variant_failed(client: Client, tmp_path: Path) -> No
     assert res.exit_code == 1
     assert "failed v0001" in res.output and "Traceback" not in res.output
     assert (tmp_path / "o" / KPI_TABLE).is_file()
+
+
+def test_local_cluster_does_not_need_port_8787() -> None:
+    # Dask's HTTP server defaults to 8787 and warns (an error under pytest's filters)
+    # when another cluster or program holds it
+    import socket
+
+    from scenarios.sweep import local_cluster_client
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # taken already: the case to survive
+    try:
+        c = local_cluster_client(1)
+        try:
+            assert c.submit(sum, [1, 2, 3]).result() == 6
+            assert ":8787/" not in (c.dashboard_link or "")
+        finally:
+            cluster = c.cluster
+            c.close()
+            cluster.close()
+    finally:
+        holder.close()
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_sweep_snippet_runs_as_a_script(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    snippet = next(b for b in blocks if "run_sweep(" in b)
+    (tmp_path / "sweep.toml").write_text(
+        f'name = "readme"\nbase = "{Path(__file__).resolve().parents[2]}/scenarios/library/'
+        'demo.toml"\n[set]\n"simulation.days" = 1\n"community.households" = 6\n'
+        '"grid.feeder" = "radial:6"\n[parameters]\n"community.pv_share" = [0.2, 0.8]\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "snippet.py").write_text(snippet, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "snippet.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kpis = pd.read_parquet(tmp_path / "results" / "sweep" / KPI_TABLE)
+    assert sorted(kpis["community.pv_share"]) == [0.2, 0.8]
+    assert (kpis["status"] == "ok").all()
+    assert "community.pv_share" in proc.stdout  # the DuckDB query's frame, printed

@@ -206,7 +206,9 @@ function drawFeeder(f) {
     y: top.map((l) => 100 * (l.loading_frac ?? 0)), marker: { color: top.map((l) =>
       (l.loading_frac ?? 0) > 1 ? "#d62728" : "#fd8d3c") }, name: "loading" }],
   { ...LAYOUT, title: { text: `Line loadings — ${top.length} most loaded of ` +
-      `${f.lines.length}, interval ${f.t}` }, yaxis: { title: { text: "loading [%]" } },
+      `${f.lines.length}, interval ${f.t}` },
+  // line names are labels: plotly would read "1-2" as a date and "7" as a number
+  xaxis: { type: "category" }, yaxis: { title: { text: "loading [%]" } },
   shapes: hline(100, "limit", "dash") }, CONFIG);
   $("chart-loading").dataset.t = String(f.t);
   const priced = f.buses.filter((b) => b.nodal_price_per_kwh !== null);

@@ -1,0 +1,27 @@
+"""The command line's two terminals, and how it reports a mistake.
+
+Markup is off on both: text that comes from files, scenarios, exceptions and data (a
+message naming ``pip install "p2pgrid[simbench]"``, a header with ``[p.u.]``, a scenario
+name) prints exactly as written. Styles are given with ``style=`` or
+:class:`rich.text.Text`, never as markup inside a string.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
+
+
+def error(message: object, prefix: str = "error") -> None:
+    """``error: message`` on stderr, the prefix in bold red."""
+    err_console.print(Text.assemble((f"{prefix}: ", "bold red"), str(message)))
+
+
+def fail(message: object, code: int = 2) -> typer.Exit:
+    """Report ``message`` and return the exit to raise (code 2: the user's mistake)."""
+    error(message)
+    return typer.Exit(code=code)
