@@ -23,7 +23,6 @@ import numpy as np
 from agents.community import Plan
 from live.protocol import ORDER_KINDS
 
-
 #: Fewest orders pooled in one step of the anonymous book curve.
 ORDERS_PER_LEVEL = 5
 
