@@ -11,31 +11,12 @@ from typing import Annotated
 
 import typer
 
+from p2pgrid.broker_options import BROKER_GROUP, BrokerOptions, broker_options
 from p2pgrid.console import console, fail
 from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
 from scenarios.out_dir import make_out_dir
 
-BrokerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--broker", help="mqtt://user:pass@host:port or mqtts://… (default: embedded broker)."
-    ),
-]
-TlsOpt = Annotated[bool, typer.Option("--tls", help="Connect with TLS.")]
-CaOpt = Annotated[str | None, typer.Option("--cafile", help="CA certificate (PEM).")]
-CertOpt = Annotated[str | None, typer.Option("--certfile", help="Client certificate (PEM).")]
-KeyOpt = Annotated[str | None, typer.Option("--keyfile", help="Client key (PEM).")]
-InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Do not verify the server.")]
-UserOpt = Annotated[str | None, typer.Option("--username", help="Broker username.")]
-PassOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--password",
-        envvar="P2PGRID_MQTT_PASSWORD",
-        help="Broker password (or $P2PGRID_MQTT_PASSWORD).",
-    ),
-]
 SpeedOpt = Annotated[
     float,
     typer.Option(
@@ -54,35 +35,6 @@ def _load(file: Path, sets: list[str] | None):
         return load_scenario(file, overrides(sets))
     except ScenarioError as exc:
         raise fail(exc) from None
-
-
-def _broker(
-    url: str | None,
-    tls: bool,
-    cafile: str | None,
-    certfile: str | None,
-    keyfile: str | None,
-    insecure: bool,
-    username: str | None,
-    password: str | None,
-):
-    from live.bus import BrokerConfig, BrokerUrlError
-
-    if url is None:
-        return None
-    try:
-        return BrokerConfig.from_url(
-            url,
-            tls=tls,
-            cafile=cafile,
-            certfile=certfile,
-            keyfile=keyfile,
-            insecure=insecure,
-            username=username,
-            password=password,
-        )
-    except BrokerUrlError as exc:
-        raise fail(f"--broker: {exc}") from None
 
 
 DASHBOARD_DEFAULT = "127.0.0.1:8050"
@@ -146,16 +98,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(meters_app, name="meters")
 
     @app.command()
+    @broker_options
     def live(
         file: ScenarioArg,
-        broker: BrokerOpt = None,
-        tls: TlsOpt = False,
-        cafile: CaOpt = None,
-        certfile: CertOpt = None,
-        keyfile: KeyOpt = None,
-        insecure: InsecureOpt = False,
-        username: UserOpt = None,
-        password: PassOpt = None,
+        broker: BrokerOptions = BROKER_GROUP,
         speed: SpeedOpt = 900.0,
         intervals: Annotated[int | None, typer.Option(help="Intervals to run.")] = None,
         state: Annotated[Path, typer.Option(help="Ledger directory.")] = Path("live-state"),
@@ -191,9 +137,7 @@ def register(app: typer.Typer) -> None:
         from live.runner import DashboardOptions, run_live
 
         scenario = _load(file, set_)
-        cfg: BrokerConfig | None = _broker(
-            broker, tls, cafile, certfile, keyfile, insecure, username, password
-        )
+        cfg: BrokerConfig | None = broker.config()
         board = None
         if dashboard is not None:
             try:
@@ -254,16 +198,10 @@ def register(app: typer.Typer) -> None:
             run.dashboard.stop()
 
     @app.command()
+    @broker_options
     def agents(
         file: ScenarioArg,
-        broker: BrokerOpt = None,
-        tls: TlsOpt = False,
-        cafile: CaOpt = None,
-        certfile: CertOpt = None,
-        keyfile: KeyOpt = None,
-        insecure: InsecureOpt = False,
-        username: UserOpt = None,
-        password: PassOpt = None,
+        broker: BrokerOptions = BROKER_GROUP,
         run_id: Annotated[
             str | None,
             typer.Option(
@@ -278,7 +216,7 @@ def register(app: typer.Typer) -> None:
         from live.fleet import AgentFleet
 
         scenario = _load(file, set_)
-        cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
+        cfg = broker.config()
         if cfg is None:
             raise fail("--broker is required")
         try:
@@ -344,6 +282,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"{name:12s} {path}")
 
     @meters_app.command("emulate")
+    @broker_options
     def emulate(
         file: Annotated[Path | None, typer.Argument(help="Scenario file (optional).")] = None,
         fmt: Annotated[
@@ -355,14 +294,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         count: Annotated[int, typer.Option(help="Meters, when the scenario maps none.")] = 1,
-        broker: BrokerOpt = None,
-        tls: TlsOpt = False,
-        cafile: CaOpt = None,
-        certfile: CertOpt = None,
-        keyfile: KeyOpt = None,
-        insecure: InsecureOpt = False,
-        username: UserOpt = None,
-        password: PassOpt = None,
+        broker: BrokerOptions = BROKER_GROUP,
         speed: SpeedOpt = 900.0,
         clock: Annotated[
             bool,
@@ -400,7 +332,7 @@ def register(app: typer.Typer) -> None:
                 scenario = emulated_scenario(scenario, formats[0], count)
             except ValueError as exc:
                 raise fail(f"{exc}") from None
-        cfg = _broker(broker, tls, cafile, certfile, keyfile, insecure, username, password)
+        cfg = broker.config()
         if cfg is None:
             raise fail("--broker is required")
         interval_s = scenario.simulation.interval_minutes * 60.0
