@@ -326,6 +326,6 @@ class Bus:
         for matches, handler, retained in self._handlers:
             if matches(topic):
                 if retained:
-                    handler(topic, msg.payload, msg.retain)  # type: ignore[call-arg]
+                    handler(topic, msg.payload, msg.retain)
                 else:
-                    handler(topic, msg.payload)  # type: ignore[call-arg]
+                    handler(topic, msg.payload)

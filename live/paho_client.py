@@ -244,7 +244,7 @@ class FastClient(_Common):
     _wake_w: _WakeWriter | None = None
 
     # paho assigns these two; wrap whatever it assigns
-    @property
+    @property  # type: ignore[override]  # paho's socket, wrapped: same methods used
     def _sockpairR(self) -> _WakeReader | None:
         return self._wake_r
 
@@ -253,7 +253,7 @@ class FastClient(_Common):
         self._wake_r = None if sock is None else _WakeReader(sock)
         self._pair_wake()
 
-    @property
+    @property  # type: ignore[override]  # paho's socket, wrapped: same methods used
     def _sockpairW(self) -> _WakeWriter | None:
         return self._wake_w
 
@@ -359,7 +359,7 @@ class FastClient(_Common):
     def _packet_write(self) -> mqtt.MQTTErrorCode:
         q = self._out_packet
         if len(q) > 1:
-            parts: list[bytes] = []
+            parts: list[bytes | bytearray] = []
             size = 0
             try:
                 while size < _WRITE_CHUNK:

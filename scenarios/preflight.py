@@ -8,6 +8,8 @@ bad feeder file, an optional package the scenario needs but that is not installe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from grid import Feeder, FeederError, load_feeder
 from scenarios.errors import ScenarioError
 from scenarios.schema import Scenario
@@ -42,7 +44,7 @@ def check_runnable(scenario: Scenario, source: str | None = None) -> None:
     The feeder is loaded only when the run loads it (``grid.check`` not ``"off"``).
     """
     problems: list[str] = []
-    checks = [require_profiles]
+    checks: list[Callable[[Scenario], object]] = [require_profiles]
     if scenario.grid.check != "off":
         checks.append(scenario_feeder)
     for check in checks:
