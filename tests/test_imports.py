@@ -164,3 +164,21 @@ def test_lazy_exports_match_all(package):
     assert sorted(module.__all__) == sorted(table)
     for name, submodule in table.items():
         assert getattr(module, name) is getattr(importlib.import_module(submodule), name)
+
+
+HEAVY = ("numpy", "pandas", "scipy", "pyomo", "pydantic", "paho", "uvicorn", "fastapi")
+
+
+@pytest.mark.parametrize("statement", ["import p2pgrid.cli", "import market, grid, scenarios"])
+def test_start_up_imports_nothing_heavy(statement: str) -> None:
+    """``p2pgrid --help`` (the CLI module) and importing a package load none of the heavy
+    libraries: the packages resolve their names on first use (issue 13; the start-up
+    time itself is measured by bench/bench_startup.py)."""
+    import subprocess
+    import sys
+
+    probe = f"{statement}; import sys; print(sorted(set(sys.modules) & set({HEAVY!r})))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
