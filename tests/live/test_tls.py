@@ -68,12 +68,13 @@ def test_failed_handshake_closes_its_socket(tls_broker) -> None:
     if not issubclass(client_class(), FastClient):
         pytest.skip("paho's stock client leaks the socket (the fallback is in use)")
     gc.collect()
-    for _ in range(3):
-        bus = Bus(tls_broker.config_with(cafile=str(tls_broker.other_cafile)), "x", "p2pgrid/x")
-        with pytest.raises(ConnectionError):
-            bus.start(8)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
+        for _ in range(3):
+            bus = Bus(tls_broker.config_with(cafile=str(tls_broker.other_cafile)), "x", "p2pgrid/x")
+            with pytest.raises(ConnectionError):
+                bus.start(8)
+        del bus
         gc.collect()
     assert not [w for w in caught if "SSLSocket" in str(w.message)]
 
