@@ -9,6 +9,7 @@ checked against the channel its topic belongs to; a message on no channel is a f
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ class Recorder:
 
     def publish(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def publish_after(self, seen: str, topic: str, payload: bytes) -> None:
+        """Publish once a message on ``seen`` was recorded (waits up to 20 s)."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with self.lock:
+                if any(t == seen for t, _ in self.messages):
+                    break
+            time.sleep(0.005)
+        self.publish(topic, payload)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -89,8 +100,11 @@ def test_every_message_of_a_live_run_follows_the_contract(
     bad = topics.reading("h0001")
     try:
         with live_clients(e2e_scenario, config) as (fleet, _meters):
-            # one message the market must refuse, so that errors carries a report
-            threading.Timer(0.5, recorder.publish, (bad, BAD)).start()
+            # one message the market must refuse, so that errors carries a report: sent
+            # once the market's clock runs (a fixed delay raced a run this short)
+            threading.Thread(
+                target=recorder.publish_after, args=(topics.clock, bad, BAD), daemon=True
+            ).start()
             market.run()
             assert fleet.wait(20)
     finally:
