@@ -258,21 +258,25 @@ def arrow_schema(file: str) -> pa.Schema:
 
 
 def render_markdown() -> str:
-    """The README's table of results columns (between its ``results-columns`` markers)."""
+    """The README's table of results columns (between its ``results-columns`` markers);
+    ``live``: the field of ``market/result`` (intervals) or of the settlement (agents)."""
+    head = [
+        "| column | dtype | unit | sign | present | live | what |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines = []
     for file in (*FILES, SETTLEMENT):
-        title = f"`{file}`" if file != SETTLEMENT else f"`{file}` (live, besides `{A}`'s)"
-        lines += [
-            f"**{title}**",
-            "",
-            "| column | dtype | unit | sign | present | what |",
-            "|---|---|---|---|---|---|",
-        ]
+        title = f"`{file}`" if file != SETTLEMENT else f"`{file}` (live only)"
+        lines += [f"**{title}**", "", *head]
         for c in columns(file):
-            live = f" (live: `{c.live}`)" if c.live and c.live != c.name and file != S else ""
+            live = f"`{c.live}`" if c.live else ""
             lines.append(
-                f"| `{c.name}` | {c.dtype} | {c.unit} | {c.sign} | {WHEN[c.when]} | "
-                f"{c.description}{live} |"
+                f"| `{c.name}` | {c.dtype} | {c.unit} | {c.sign} | {WHEN[c.when]} | {live} | "
+                f"{c.description} |"
             )
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")
