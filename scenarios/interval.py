@@ -18,6 +18,8 @@ feeder's instructions) committed them to (:mod:`market.settlement`).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -352,11 +354,14 @@ class IntervalResult:
     def value(self, source: str) -> Any:
         """The value a schema column's ``source`` names: an attribute path
         (``bill.cost``), summed over the households with a ``sum:`` prefix."""
-        total = source.startswith("sum:")
-        obj: Any = self
-        for part in source.removeprefix("sum:").split("."):
-            obj = getattr(obj, part)
-        return obj.sum() if total else obj
+        path, total = _source(source)
+        value = path(self)
+        return value.sum() if total else value
+
+
+@functools.cache
+def _source(source: str) -> tuple[Callable[[IntervalResult], Any], bool]:
+    return operator.attrgetter(source.removeprefix("sum:")), source.startswith("sum:")
 
 
 def no_market(
