@@ -103,8 +103,8 @@ def broker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         group = BrokerOptions(**{name: kwargs.pop(name) for name in names})
         return command(broker=group, **kwargs)
 
-    # typer reads the parameters through inspect.signature, which honours __signature__
-    with_group.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    grouped = signature.replace(parameters=params)
+    with_group.__signature__ = grouped  # type: ignore[attr-defined]  # typer reads it (inspect)
     with_group.__annotations__ = {p.name: p.annotation for p in params} | {
         "return": signature.return_annotation
     }
