@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from agents.devices import kind_names
+
 INTERVALS_FILE = "intervals.parquet"
 AGENTS_FILE = "agents.parquet"
 TRADES_FILE = "trades.parquet"
@@ -165,8 +167,8 @@ class TradesWriter:
         sell_kind: np.ndarray,
     ) -> None:
         """Write a block of trades; ``buyer``/``seller`` are household rows, the kinds
-        ``agents.community.KIND_*`` of the orders they fill."""
-        kinds = BooksWriter.KINDS
+        order-kind codes of the orders they fill (named by :func:`order_kinds`)."""
+        kinds = order_kinds()
         self._stream.write(
             {
                 "t": t.astype(np.int32),
@@ -201,7 +203,6 @@ class BooksWriter:
         ]
     )
     SIDES = pa.array(["buy", "sell"], pa.string())
-    KINDS = pa.array(["net", "battery", "ev"], pa.string())  # agents.community.KIND_*
 
     def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
         self._ids = pa.array(agent_ids.astype(str), pa.string())
@@ -224,7 +225,7 @@ class BooksWriter:
                 "t": t.astype(np.int32),
                 "agent_id": pa.DictionaryArray.from_arrays(household.astype(np.int32), self._ids),
                 "side": pa.DictionaryArray.from_arrays(side, self.SIDES),
-                "kind": pa.DictionaryArray.from_arrays(kind.astype(np.int32), self.KINDS),
+                "kind": pa.DictionaryArray.from_arrays(kind.astype(np.int32), order_kinds()),
                 "energy_kwh": energy_kwh,
                 "price_per_kwh": price_per_kwh,
             }
@@ -233,6 +234,11 @@ class BooksWriter:
 
     def close(self) -> None:
         self._stream.close()
+
+
+def order_kinds() -> pa.Array:
+    """The order kinds' names by code (``net``, then the registered devices)."""
+    return pa.array(kind_names(), pa.string())
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
