@@ -65,6 +65,8 @@ class Device:
 
     name: ClassVar[str]
     kind: ClassVar[int] = 0
+    #: its columns of the household table, zero (False) where a household has none
+    columns: ClassVar[tuple[str, ...]] = ()
     #: whether the feeder may postpone part of its default energy (see :meth:`deferrable_kwh`)
     defers: ClassVar[bool] = False
 

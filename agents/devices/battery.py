@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 
 class Battery(Device):
     name = "battery"
+    columns = (
+        "battery_capacity_kwh",
+        "battery_power_kw",
+        "battery_soc_min_kwh",
+        "battery_soc_max_kwh",
+        "battery_soc0_kwh",
+    )
 
     def __init__(self, households: Households, interval_hours: float) -> None:
         super().__init__(households, interval_hours)

@@ -25,6 +25,14 @@ EvLimits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 class Ev(Device):
     name = "ev"
+    columns = (
+        "ev_capacity_kwh",
+        "ev_charger_kw",
+        "ev_v2g",
+        "ev_departure_soc_kwh",
+        "ev_soc_min_kwh",
+        "ev_trip_kwh_mean",
+    )
     defers = True
 
     def __init__(self, households: Households, interval_hours: float) -> None:
