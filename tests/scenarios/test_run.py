@@ -113,7 +113,7 @@ def test_battery_soc_within_limits(busy_run) -> None:
     soc = a.pivot(index="t", columns="agent_id", values="soc_kwh")[hh.index]
     assert (soc >= hh.battery_soc_min_kwh - 1e-9).all().all()
     assert (soc <= hh.battery_soc_max_kwh + 1e-9).all().all()
-    has = hh.battery_capacity_kwh > 0
+    has = hh.battery_kwh > 0
     assert (soc.loc[:, has].max() - soc.loc[:, has].min() > 0.5).all()  # batteries are used
     # power limit
     bat = a.pivot(index="t", columns="agent_id", values="battery_kwh")[hh.index]
