@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agents.devices import kind_names
+from market.orders import SIDE_NAMES, Side
 
 INTERVALS_FILE = "intervals.parquet"
 AGENTS_FILE = "agents.parquet"
@@ -202,7 +203,7 @@ class BooksWriter:
             pa.field("price_per_kwh", pa.float64()),
         ]
     )
-    SIDES = pa.array(["buy", "sell"], pa.string())
+    SIDES = pa.array(SIDE_NAMES, pa.string())
 
     def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
         self._ids = pa.array(agent_ids.astype(str), pa.string())
@@ -219,7 +220,7 @@ class BooksWriter:
         price_per_kwh: np.ndarray,
     ) -> None:
         """Write a block of orders; ``household`` are household rows."""
-        side = np.where(is_buy, 0, 1).astype(np.int32)
+        side = np.where(is_buy, Side.BUY, Side.SELL).astype(np.int32)
         self._stream.write(
             {
                 "t": t.astype(np.int32),
