@@ -47,7 +47,7 @@ def _stressed(draw: st.DrawFn, one_side: bool = False) -> tuple[Plan, np.ndarray
     dual = draw(st.sampled_from([0.02, 0.12, 0.2, 0.4, float("nan")]))
     zeros = np.zeros(N_HH)
     plan = Plan(
-        zeros, zeros, zeros, zeros, zeros, zeros, zeros, household, is_buy, energy, price, kind
+        zeros, zeros, {}, {}, zeros, zeros, household, is_buy, energy, price, kind
     )
     return plan, energy * frac, dual
 
