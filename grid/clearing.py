@@ -61,17 +61,18 @@ interval is NaN (``penalty_priced``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from grid.lindistflow import PENALTY_THERMAL, PENALTY_VOLTAGE, add_network, make_solver
-from grid.results import ConstrainedClearing
-
-if TYPE_CHECKING:
-    from grid.lindistflow import FeederModel
+from grid.distflow import Linearisation, Tree
+from grid.feeders import Feeder
+from grid.highs_direct import direct_model, make_solver
+from grid.network import PENALTY_THERMAL, PENALTY_VOLTAGE, add_network
+from grid.results import ConstrainedClearing, GridCheck
+from market.orders import Side
 
 #: Tie-break cost of curtailment [currency/kWh], so that free energy is not curtailed
 #: needlessly when the feed-in price is zero.
@@ -86,6 +87,28 @@ PENALTY_PRICED_FRAC = 1e-3
 POOL_NAMES = ("sell", "buy", "sell_flexible", "buy_flexible")
 #: Smallest pool size; pools grow by doubling (see :func:`reserve_order_slots`).
 MIN_POOL_SLOTS = 4
+
+
+class FeederModel(Protocol):
+    """What the clearing needs of the feeder model (:class:`grid.lindistflow.FeederModel`,
+    which calls it): its network, limits, direct-path switch and the clearing model it keeps."""
+
+    feeder: Feeder
+    tree: Tree
+    lin: Linearisation
+    v_lo_pu: float
+    v_hi_pu: float
+    thermal_margin_frac: float
+    direct_updates: bool
+    _clearing: ClearingModel | None
+
+    def set_limits(self, m: pyo.ConcreteModel) -> None: ...
+
+    def state(
+        self, p_line_pu: np.ndarray, q_line_pu: np.ndarray, w_pu: np.ndarray, solved_with: str
+    ) -> GridCheck: ...
+
+    def _check_shape(self, *arrays: np.ndarray) -> None: ...
 
 
 def _pool_size(need: int) -> int:
@@ -258,26 +281,19 @@ class ClearingModel:
 
     def _init_direct(self, up: _Update) -> None:
         """Map the columns and rows of the HiGHS model that Pyomo built (after a solve)."""
-        opt, m = self.opt, self.m
-        try:
-            highs = opt._solver_model
-            row_of = opt._pyomo_con_to_solver_con_map
-            col_of = opt._pyomo_var_to_solver_var_map
-        except AttributeError:  # another Pyomo version: stay on the public path
+        m = self.m
+        direct = direct_model(self.opt)
+        if direct is None:  # the stock path (grid.highs_direct)
             self.direct = False
             return
+        highs = direct.highs
         highs.setOptionValue("output_flag", False)
         # Pyomo's solve subscribed Python callbacks (keyboard interrupt) that HiGHS would
         # call on every simplex iteration; the direct path runs without them
         if hasattr(highs, "disableCallbacks"):
             highs.disableCallbacks()
 
-        def cols(vs: list[Any]) -> np.ndarray:
-            return np.array([col_of[id(v)] for v in vs], dtype=np.int32)
-
-        def rows(cs: list[Any]) -> np.ndarray:
-            return np.array([row_of[c] for c in cs], dtype=np.int32)
-
+        cols, rows = direct.cols, direct.rows
         n = self.n_bus
         self._x_cols = cols(self.x_vars)
         self._bus_cols = np.concatenate([cols(self.c_vars), cols(self.d_vars)])
@@ -437,20 +453,17 @@ def reserve_order_slots(fm: FeederModel, fixed_slots: int, flexible_slots: int =
     fm._clearing = ClearingModel(fm, sf, sx)
 
 
-def _as_side(order_side: np.ndarray) -> np.ndarray:
+def _is_sell(order_side: np.ndarray) -> np.ndarray:
+    """Mask of the sell orders of ``order_side``, :class:`market.orders.Side` codes."""
     side = np.asarray(order_side)
-    if side.dtype == bool:
-        return side
-    if side.dtype.kind in "iuf":
-        if not np.isin(side, (-1, 1)).all():
-            raise ValueError(
-                "order_side must be +1 (sell) / -1 (buy), bool (True = sell) or 'sell'/'buy'"
-            )
-        return side > 0
-    low = np.char.lower(side.astype(str))
-    if not np.isin(low, ("sell", "buy")).all():
-        raise ValueError("order_side strings must be 'sell' or 'buy'")
-    return low == "sell"
+    if side.dtype.kind not in "iu" or not np.isin(side, (Side.BUY, Side.SELL)).all():
+        bad = side[~np.isin(side, (Side.BUY, Side.SELL))] if side.dtype.kind in "iu" else side
+        raise ValueError(
+            f"order_side must hold market.orders.Side codes (BUY = {Side.BUY.value}, "
+            f"SELL = {Side.SELL.value}) as integers, got {side.dtype} values such as "
+            f"{bad[:3].tolist()}"
+        )
+    return side == Side.SELL
 
 
 def clear_constrained(
@@ -482,8 +495,8 @@ def clear_constrained(
         [kW, kvar], export positive.
     order_bus : ndarray of int, shape (n_order,)
         Bus position of each order.
-    order_side : ndarray, shape (n_order,)
-        +1 / True / ``"sell"`` for sells, -1 / False / ``"buy"`` for buys.
+    order_side : ndarray of int, shape (n_order,)
+        :class:`market.orders.Side` of each order (``Side.SELL``, ``Side.BUY``).
     order_kwh : ndarray, shape (n_order,)
         Energy of each order over the interval [kWh], > 0.
     order_price_per_kwh : ndarray, shape (n_order,)
@@ -529,7 +542,7 @@ def clear_constrained(
     if (curt < 0).any() or (defer < 0).any():
         raise ValueError("curtailable_kw and deferrable_kw must be >= 0")
     bus = np.asarray(order_bus, int)
-    sell = _as_side(order_side)
+    sell = _is_sell(order_side)
     e_kw = np.asarray(order_kwh, float) / h
     price = np.asarray(order_price_per_kwh, float)
     n_ord = len(bus)
