@@ -189,6 +189,18 @@ class FeederModel:
         self._direct: dict[str, Any] | None = None
         self._clearing: ClearingModel | None = None  # built on first use
 
+    @classmethod
+    def with_limits(cls, feeder: Feeder, limits: Limits, **options: Any) -> FeederModel:
+        """The model of ``feeder`` holding ``limits`` (``options`` as for the constructor)."""
+        return cls(
+            feeder,
+            limits.v_min_pu,
+            limits.v_max_pu,
+            limits.v_margin_pu,
+            thermal_margin_frac=limits.thermal_margin_frac,
+            **options,
+        )
+
     # ------------------------------------------------------------------ building
     def _build_check_model(self) -> pyo.ConcreteModel:
         m = pyo.ConcreteModel(name=f"check {self.feeder.name}")

@@ -48,6 +48,7 @@ from agents.community import Plan
 from grid import AcPowerFlow, FeederModel, GridCheck, assign_households
 from grid.clearing import reserve_order_slots
 from grid.coupling import reclear
+from grid.limits import Limits
 from grid.pairing import Pairing
 from grid.relief import can_relieve, deferrable_of_buyers, saturated_relief, shrink_buy_orders
 from market.orders import Orders
@@ -56,6 +57,13 @@ from scenarios.background import background_factor
 from scenarios.preflight import scenario_feeder
 from scenarios.results import BUSES_FILE, LINES_FILE, TableStream
 from scenarios.schema import Scenario
+
+
+def scenario_limits(scenario: Scenario) -> Limits:
+    """The limits the run's feeder model holds and its results are judged by
+    (:mod:`grid.limits`; the thermal margin is the model's default)."""
+    g = scenario.grid
+    return Limits(g.v_min_pu, g.v_max_pu, g.v_margin_pu)
 
 
 def orders_of(plan: Plan) -> Orders:
@@ -96,8 +104,8 @@ class GridStage:
         g, sim = scenario.grid, scenario.simulation
         self.feeder = scenario_feeder(scenario, n_households)
         self.bus = assign_households(self.feeder, n_households, sim.seed)
-        self._limits = (g.v_min_pu, g.v_max_pu, g.v_margin_pu)
-        self.model = FeederModel(self.feeder, *self._limits)
+        self.limits = scenario_limits(scenario)
+        self.model = FeederModel.with_limits(self.feeder, self.limits)
         self.ac = AcPowerFlow(self.feeder) if g.check == "pyomo+ac" else None
         self.tan_phi = math.tan(math.acos(g.household_power_factor))
         self.dt_h = sim.interval_hours
@@ -146,7 +154,7 @@ class GridStage:
         of its own and no bus or line tables: the no-P2P baseline's. Its solves never
         warm-start the run's, so the run's results do not depend on the baseline's."""
         twin = copy.copy(self)
-        twin.model = FeederModel(self.feeder, *self._limits)
+        twin.model = FeederModel.with_limits(self.feeder, self.limits)
         twin._reserved = False
         twin._buses_out = twin._lines_out = None
         return twin

@@ -46,7 +46,6 @@ lock-step, so with a Dask ``client`` their probes run in parallel.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,8 +55,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from grid import FeederModel
+from grid.limits import VIOLATION_TOL
 from scenarios.errors import ScenarioError
+from scenarios.grid_stage import scenario_limits
 from scenarios.loader import load_scenario
 from scenarios.out_dir import make_out_dir
 from scenarios.results import BUSES_FILE, INTERVALS_FILE, LINES_FILE, write_json
@@ -71,8 +71,6 @@ PARAMETERS = ("pv_share", "pv_kwp")
 CASES = ("with_storage", "without_storage")
 CURTAIL_TOL_KWH = 1e-6
 """Curtailment above this [kWh] in an interval fails the probe."""
-LIMIT_TOL = 1e-6
-"""Tolerance on the limits [p.u. and fraction of rating] when a limit counts as broken."""
 ACTIVE_TOL_PU = 1e-3
 """How close to the upper voltage limit a bus must be to count as binding [p.u.]."""
 ACTIVE_TOL_LOADING = 0.01
@@ -84,12 +82,6 @@ HOSTING_FILE = "hosting.json"
 
 HostingProgress = Callable[[str, float, bool], None]
 """``progress(case, value, passed)`` after each probe."""
-
-
-def loading_limit_frac() -> float:
-    """The loading limit of the feeder model the engine builds [fraction of rating]."""
-    margin = inspect.signature(FeederModel.__init__).parameters["thermal_margin_frac"].default
-    return 1.0 - float(margin)
 
 
 @dataclass(frozen=True)
@@ -135,9 +127,8 @@ def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
     if scenario.grid.check == "off":
         raise ScenarioError(["grid.check: hosting capacity needs the grid check ('pyomo')"])
     out = Path(out_dir)
-    g = scenario.grid
-    v_hi = g.v_max_pu - g.v_margin_pu
-    load_hi = loading_limit_frac()
+    limits = scenario_limits(scenario)
+    v_hi, load_hi = limits.v_hi_pu, limits.loading_limit_frac
     iv = pd.read_parquet(out / INTERVALS_FILE, columns=["t", "curtailed_kwh"])
     buses = pd.read_parquet(out / BUSES_FILE, columns=["t", "bus", "v_pu"])
     lines = pd.read_parquet(out / LINES_FILE, columns=["t", "line", "p_kw", "loading_frac"])
@@ -146,8 +137,10 @@ def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
     reverse = lines[lines["p_kw"] < 0]
 
     curtailed_t = set(iv.loc[iv["curtailed_kwh"] > CURTAIL_TOL_KWH, "t"].astype(int))
-    over_t = set(buses.loc[buses["v_pu"] > v_hi + LIMIT_TOL, "t"].astype(int))
-    overload_t = set(reverse.loc[reverse["loading_frac"] > load_hi + LIMIT_TOL, "t"].astype(int))
+    over_t = set(buses.loc[buses["v_pu"] > v_hi + VIOLATION_TOL, "t"].astype(int))
+    overload_t = set(
+        reverse.loc[reverse["loading_frac"] > load_hi + VIOLATION_TOL, "t"].astype(int)
+    )
     failing = curtailed_t | over_t | overload_t
     v_max = float(buses["v_pu"].max()) if len(buses) else float("nan")
     rev_max = float(reverse["loading_frac"].max()) if len(reverse) else 0.0
