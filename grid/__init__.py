@@ -6,7 +6,8 @@ Pure computation: no files written, no printing, no network I/O (DESIGN.md, "Lay
 from grid.ac import AcPowerFlow, AcResult, FeederValidation, validate_feeder, voltage_error_pu
 from grid.distance import electrical_distance_pu, path_branches
 from grid.errors import FeederError
-from grid.feeders import Feeder, assign_households, load_feeder
+from grid.feeders import Feeder, assign_households
+from grid.named_feeders import load_feeder
 from grid.lindistflow import FeederModel
 from grid.results import ConstrainedClearing, GridCheck
 
