@@ -83,6 +83,8 @@ class AgentFleet:
         self._planned: tuple[int, Plan, dict[int, list[int]], list[tuple[str, Any]]] | None = None
         self._settled: dict[str, dict[str, Any]] = {}
         self._last_settled = -1
+        self._run: str | None = None
+        """The run of the clocks handled so far."""
         self._own_bus = bus is None
         self.bus = bus if bus is not None else Bus(broker, "fleet", self.topics.root)
         self.runs = RunFilter(run)
@@ -139,6 +141,11 @@ class AgentFleet:
                     clock = json.loads(payload)
                 except ValueError:
                     continue
+                if clock.get("run") != self._run:
+                    # a run adopted from a stale retained clock was replaced (live.runfilter):
+                    # what was planned for it is dropped, nothing of it was applied
+                    self._run = clock.get("run")
+                    self._planned, self._settled, pending_clock = None, {}, None
                 if clock.get("done"):
                     if self._planned is not None and self._planned[0] < clock.get("t", 0):
                         pending_clock = clock

@@ -33,8 +33,8 @@ account reads it; no household ids):
     trades), ``volume_kwh``, ``grid_import_kwh``, ``grid_export_kwh``, ``imbalance_kwh``
     (community totals);
     ``book``: the aggregated curves, ``{"buy": [[energy_kwh, price_per_kwh], …],
-    "sell": […]}``, the energy at each distinct limit price, bids by falling and asks
-    by rising price;
+    "sell": […]}``, steps of at least five orders at their marginal price, bids by
+    falling and asks by rising price (:mod:`live.book`: no single order is visible);
     ``grid`` (null when the scenario's grid check is off): ``v_min_pu``, ``v_max_pu``,
     ``violations``, ``violations_before_reclear``, ``max_line_loading_frac``,
     ``losses_kwh``, ``recleared``, ``curtailed_kwh``, and the feeder state as the rows of

@@ -9,8 +9,12 @@ nobody clears).
 A client that is told its run (the market's own process passes it) accepts only that
 run's clocks. A client that is not adopts the run of the first clock that is live: a
 clock published while it is subscribed, or a retained one whose gate is still open
-(``gate_closes_at`` in the future: a client joining a running market). A retained
-``done`` clock, or one whose gate has closed, is an earlier run's: ignored.
+(``gate_closes_at`` in the future, or null: a client joining a running market). A
+retained ``done`` clock, or one whose gate has closed, is an earlier run's: ignored. A
+run adopted from a retained clock is provisional: a market killed with its gate still
+open (or after re-announcing a clock with a null gate) leaves a clock that looks open,
+so the first live clock of another run replaces it; a live clock of the adopted run
+confirms it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any
 class RunFilter:
     def __init__(self, run: str | None = None) -> None:
         self.run = run
+        self.provisional = False
+        """The run was adopted from a retained clock: a live clock of another replaces it."""
         self.ignored = 0
         """Clocks ignored (another run's, or stale retained ones)."""
 
@@ -31,12 +37,15 @@ class RunFilter:
         run = clock.get("run")
         if not isinstance(run, str):
             ok = False
-        elif self.run is not None:
-            ok = run == self.run
+        elif run == self.run:
+            ok = True
+            self.provisional = self.provisional and retained
+        elif self.run is not None and (retained or not self.provisional):
+            ok = False
         else:
             ok = not retained or (not clock.get("done") and _gate_open(clock))
             if ok:
-                self.run = run
+                self.run, self.provisional = run, retained
         self.ignored += not ok
         return ok
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from live.book import ORDERS_PER_LEVEL
 from live.broker import free_port
 from live.dashboard.mqtt_source import SETTLEMENT_MAP, MqttSource, map_payload, wait_connected
 from live.dashboard.rundata import book_curves
@@ -93,15 +94,27 @@ def check_against_ledger(base: str, ledger: list[dict[str, Any]]) -> None:
     assert book["source"] == "order book (market/result)"
     buy = np.array(res["book"]["buy"], float).reshape(-1, 2)
     sell = np.array(res["book"]["sell"], float).reshape(-1, 2)
-    # the anonymous curve is the full book (market/book) summed per price level
+    # the anonymous curve pools the full book (market/book) in steps of at least
+    # ORDERS_PER_LEVEL orders at their marginal price: never one order alone
     orders = newest["book"]["orders"]
     for levels, side in ((buy, "buy"), (sell, "sell")):
         rows = [i for i, s in enumerate(orders["side"]) if s == side]
-        prices = sorted({orders["price_per_kwh"][i] for i in rows}, reverse=side == "buy")
-        assert levels[:, 1].tolist() == prices
-        for e, p in levels:
-            want_kwh = sum(orders["energy_kwh"][i] for i in rows if orders["price_per_kwh"][i] == p)
-            assert e == pytest.approx(want_kwh)
+        ranked = sorted(rows, key=lambda i: orders["price_per_kwh"][i], reverse=side == "buy")
+        if len(ranked) < ORDERS_PER_LEVEL:
+            assert len(levels) == 0
+            continue
+        assert len(levels) == len(ranked) // ORDERS_PER_LEVEL
+        assert levels[:, 0].sum() == pytest.approx(sum(orders["energy_kwh"][i] for i in rows))
+        assert levels[-1, 1] == orders["price_per_kwh"][ranked[-1]]
+        # each step ends at its marginal price: the energy up to it lies between what is
+        # strictly better than that price and what is at least as good (ties may split)
+        better = (lambda a, b: a > b) if side == "buy" else (lambda a, b: a < b)
+        for cum, p in zip(np.cumsum(levels[:, 0]), levels[:, 1], strict=True):
+            strictly = sum(orders["energy_kwh"][i] for i in rows
+                           if better(orders["price_per_kwh"][i], p))
+            at_least = strictly + sum(orders["energy_kwh"][i] for i in rows
+                                      if orders["price_per_kwh"][i] == p)
+            assert strictly - 1e-9 <= cum <= at_least + 1e-9
     assert "trades" not in res and "agent" not in str(res["book"])
     want = book_curves(buy[:, 0], buy[:, 1], sell[:, 0], sell[:, 1])
     for side in ("demand", "supply"):

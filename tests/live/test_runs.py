@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from live.fleet import AgentFleet
 from live.ledger import read_ledger
 from scenarios.loader import load_scenario
 
@@ -61,6 +62,22 @@ def _clock_watcher(port: int, root: str) -> tuple[mqtt.Client, dict[int, float]]
     return c, seen
 
 
+def _retained_clock(port: int, root: str, wait_s: float = 5.0) -> dict[str, Any] | None:
+    """The retained clock on the broker (waiting up to ``wait_s`` for one), or None."""
+    retained: list[dict[str, Any]] = []
+    peek = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="peek")
+    peek.on_message = lambda c, u, m: retained.append(json.loads(m.payload))
+    peek.on_connect = lambda cl, *_: cl.subscribe(f"{root}/clock", 1)
+    peek.connect("127.0.0.1", port)
+    peek.loop_start()
+    deadline = time.monotonic() + wait_s
+    while not retained and time.monotonic() < deadline:
+        time.sleep(0.05)
+    peek.loop_stop()
+    peek.disconnect()
+    return retained[0] if retained else None
+
+
 def test_speed_paces_and_a_second_run_on_a_persistent_broker_has_every_household(
     mosquitto, live_clients: Any, tmp_path: Path
 ) -> None:
@@ -90,18 +107,8 @@ def test_speed_paces_and_a_second_run_on_a_persistent_broker_has_every_household
     # the broker restarts on its persistence file: run 1's retained done clock survives
     mosquitto.stop()
     mosquitto.start()
-    retained: list[dict[str, Any]] = []
-    peek = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="peek")
-    peek.on_message = lambda c, u, m: retained.append(json.loads(m.payload))
-    peek.on_connect = lambda cl, *_: cl.subscribe(f"{root}/clock", 1)
-    peek.connect("127.0.0.1", mosquitto.port)
-    peek.loop_start()
-    deadline = time.monotonic() + 5
-    while not retained and time.monotonic() < deadline:
-        time.sleep(0.05)
-    peek.loop_stop()
-    peek.disconnect()
-    assert retained and retained[0].get("done") and isinstance(retained[0].get("run"), str)
+    retained = [_retained_clock(mosquitto.port, root) or {}]
+    assert retained[0].get("done") and isinstance(retained[0].get("run"), str)
 
     # run 2: households started on their own (they adopt the run of the first live clock)
     with live_clients(scenario, mosquitto.config) as (fleet, _meters):
@@ -144,3 +151,55 @@ def test_a_run_nobody_takes_part_in_fails(mosquitto, tmp_path: Path) -> None:
     assert rc == 1 and "no household or meter took part in any of the 2 intervals" in " ".join(
         err.split()
     ), err
+
+
+def test_households_started_on_a_killed_markets_open_clock_follow_the_next_run(
+    mosquitto, tmp_path: Path
+) -> None:
+    """A market killed while its gate is open leaves a retained clock that looks live (its
+    gate still ahead): households started then adopt its run, provisionally; the next run's
+    first live clock replaces it, and they take part in every interval of that run."""
+    file = tmp_path / "paced.toml"
+    file.write_text(RUN_TOML.replace('check = "pyomo"', 'check = "off"'), encoding="utf-8")
+    scenario = load_scenario(file)
+    root = "p2pgrid/paced"
+    dead = start_live(
+        file,
+        mosquitto.port,
+        tmp_path / "dead",
+        4,
+        "--no-agents",
+        "--set",
+        "live.complete_timeout_s=300",
+    )
+    deadline = time.monotonic() + 60
+    while "gate_closes_at" not in (stale := _retained_clock(mosquitto.port, root, 0.3) or {}):
+        assert time.monotonic() < deadline, "the first market published no clock in 60 s"
+    dead.kill()
+    _finish(dead)
+    assert stale["t"] == 0, stale
+    fleet = AgentFleet(scenario, mosquitto.config).start()
+    try:
+        deadline = time.monotonic() + 10
+        while fleet.runs.run is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fleet.runs.run == stale["run"]  # adopted: its gate is still ahead
+        proc = start_live(
+            file,
+            mosquitto.port,
+            tmp_path / "next",
+            3,
+            "--no-agents",
+            "--set",
+            "live.complete_timeout_s=5",
+        )
+        rc, err = _finish(proc)
+        assert rc == 0, err
+        records = read_ledger(tmp_path / "next")
+        assert [r["t"] for r in records] == [0, 1, 2]
+        assert [r["result"]["counts"]["missing_agents"] for r in records] == [0, 0, 0]
+        assert [r["result"]["counts"]["readings"] for r in records] == [6, 6, 6]
+        assert fleet.wait(20)
+    finally:
+        fleet.stop()
+    assert fleet.runs.run not in (None, stale["run"])
