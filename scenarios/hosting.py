@@ -22,6 +22,10 @@ limits. A probe run therefore fails when, in any interval,
 3. a line (the transformer included) that carries power towards the substation
    (``p_kw < 0``, reverse flow) is above its loading limit after the check.
 
+Limits, margins and the tolerance are the feeder model's own (:mod:`grid.limits`, built from
+the scenario by :func:`scenarios.grid_stage.scenario_limits`), so a probe fails on exactly
+the violations the run's check counts.
+
 The background load alone never breaks any of these (it is load: it lowers voltages and
 drives forward flow), so every such violation is the community's. Under-voltage and
 forward-flow overloads (load and EV charging) are not PV hosting limits and are not
@@ -55,7 +59,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from grid.limits import VIOLATION_TOL
 from scenarios.errors import ScenarioError
 from scenarios.grid_stage import scenario_limits
 from scenarios.loader import load_scenario
@@ -137,10 +140,9 @@ def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
     reverse = lines[lines["p_kw"] < 0]
 
     curtailed_t = set(iv.loc[iv["curtailed_kwh"] > CURTAIL_TOL_KWH, "t"].astype(int))
-    over_t = set(buses.loc[buses["v_pu"] > v_hi + VIOLATION_TOL, "t"].astype(int))
-    overload_t = set(
-        reverse.loc[reverse["loading_frac"] > load_hi + VIOLATION_TOL, "t"].astype(int)
-    )
+    over_t = set(buses.loc[limits.over_voltage(buses["v_pu"].to_numpy()), "t"].astype(int))
+    overload = limits.line_violation(reverse["loading_frac"].to_numpy())
+    overload_t = set(reverse.loc[overload, "t"].astype(int))
     failing = curtailed_t | over_t | overload_t
     v_max = float(buses["v_pu"].max()) if len(buses) else float("nan")
     rev_max = float(reverse["loading_frac"].max()) if len(reverse) else 0.0
