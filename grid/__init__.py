@@ -7,8 +7,8 @@ from grid.ac import AcPowerFlow, AcResult, FeederValidation, validate_feeder, vo
 from grid.distance import electrical_distance_pu, path_branches
 from grid.errors import FeederError
 from grid.feeders import Feeder, assign_households
-from grid.named_feeders import load_feeder
 from grid.lindistflow import FeederModel
+from grid.named_feeders import load_feeder
 from grid.results import ConstrainedClearing, GridCheck
 
 __all__ = [
