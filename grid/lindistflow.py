@@ -85,7 +85,8 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from grid.clearing import ClearingModel, clear_constrained
+from grid.clearing import clear_constrained
+from grid.clearing_model import ClearingModel
 from grid.distflow import (
     FlowState,
     Linearisation,
@@ -136,7 +137,7 @@ class FeederModel:
         Pyomo's per-solve bookkeeping (about 2/3 of the time). ``False`` uses the
         interface's own ``solve`` every time (``update_parameters`` only). The same switch
         governs :meth:`clear_constrained` (order sizes, prices, caps and injections
-        written into its HiGHS model in bulk, see :class:`grid.clearing.ClearingModel`).
+        written into its HiGHS model in bulk, see :class:`grid.clearing_model.ClearingModel`).
     """
 
     def __init__(

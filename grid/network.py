@@ -3,7 +3,7 @@
 :func:`add_network` adds the branch flows, squared voltages, bus balances, voltage and
 thermal limits (a polygon inscribed in the loading circle) and their penalised slacks to a
 Pyomo model; :class:`grid.lindistflow.FeederModel` builds its check model on it and
-:class:`grid.clearing.ClearingModel` its clearing model. The formulation is described in
+:class:`grid.clearing_model.ClearingModel` its clearing model. The formulation is described in
 :mod:`grid.lindistflow`.
 """
 

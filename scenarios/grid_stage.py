@@ -46,7 +46,7 @@ import pyarrow as pa
 
 from agents.community import Plan
 from grid import AcPowerFlow, FeederModel, GridCheck, assign_households
-from grid.clearing import reserve_order_slots
+from grid.clearing_model import reserve_order_slots
 from grid.coupling import reclear
 from grid.limits import Limits
 from grid.pairing import Pairing
