@@ -31,7 +31,6 @@ strategy). After the last interval it waits up to an interval for late meters' e
 from __future__ import annotations
 
 import gc
-import math
 import threading
 import time
 from collections import Counter, deque
@@ -54,6 +53,7 @@ from live.book import book_curve, full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus, settle_heap
 from live.corrections import MeterCorrections
 from live.ledger import Ledger, LedgerError, fingerprint, rng_from_json, rng_to_json
+from live.payloads import result_payload, settlement_payloads
 from live.protocol import (
     Order,
     Reading,
@@ -79,10 +79,6 @@ def topics_for(scenario: Scenario) -> Topics:
 
 def market_client_id(topics: Topics) -> str:
     return f"p2pgrid-market-{topics.community}"
-
-
-def _num(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 class MarketListener(Protocol):
@@ -693,35 +689,12 @@ class MarketService:
             res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
         else:
             res = self.step.run(plan, market_flows)
-        grid = None
-        if res.outcome is not None:
-            chk = res.outcome.check
-            grid = {
-                "v_min_pu": float(chk.v_min_pu),
-                "v_max_pu": float(chk.v_max_pu),
-                "violations": int(chk.violations),
-                "violations_before_reclear": int(res.violations_before_reclear),
-                "max_line_loading_frac": float(chk.max_line_loading_frac),
-                "losses_kwh": float(chk.losses_kw * self.scenario.simulation.interval_hours),
-                "recleared": bool(res.outcome.recleared),
-                "curtailed_kwh": float(res.curtailed_kwh.sum()),
-            }
-            grid["buses"], grid["lines"] = self.grid.rows(res.outcome)
-        bill = res.bill
-        result = {
-            "v": 1,
-            "t": t,
-            "interval_start": self.stamps[t].isoformat(),
-            "price_per_kwh": _num(res.price_per_kwh),
-            "volume_kwh": float(res.volume_kwh),
-            "grid_import_kwh": float(bill.grid_import_kwh.sum()),
-            "grid_export_kwh": float(bill.grid_export_kwh.sum()),
-            "imbalance_kwh": float(bill.imbalance_kwh.sum()),
-            "grid": grid,
-            "counts": counts,
-            "book": book_curve(plan),
-        }
-        settlements = self._settlements(t, res, where)
+        grid_rows = (
+            self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
+        )
+        start = self.stamps[t].isoformat()
+        result = result_payload(t, start, res, grid_rows, counts, book_curve(plan))
+        settlements = settlement_payloads(t, self.ids, res, where, self._book.estimated)
         with self._lock:
             for m in self.scenario.live.meters:
                 if t in self.trackers[m.id].pending:
@@ -729,98 +702,11 @@ class MarketService:
         return {
             "t": t,
             "result": result,
-            "book": full_book(t, result["interval_start"], self.ids, plan, res),
+            "book": full_book(t, start, self.ids, plan, res),
             "settlements": settlements,
             "rng": rng_to_json(self.step.rng.bit_generator.state),
             **({"corrections": corrections} if self.trackers else {}),
         }
-
-    def _settlements(
-        self, t: int, res: Any, where: list[tuple[int, int]]
-    ) -> dict[str, dict[str, Any]]:
-        n, ids, bill = self.n, self.ids, res.bill
-        fills: dict[int, dict[int, float]] = {}
-        for (row, i), f in zip(where, res.order_filled_kwh.tolist(), strict=True):
-            fills.setdefault(row, {})[i] = f
-        trades: dict[int, list[dict[str, Any]]] = {}
-        p = res.pairing
-        for b, s, e, pb, ps, fee in zip(
-            p.buyer.tolist(),
-            p.seller.tolist(),
-            p.energy_kwh.tolist(),
-            p.price_per_kwh.tolist(),
-            p.seller_price_per_kwh.tolist(),
-            res.trade_fee.tolist(),
-            strict=True,
-        ):
-            trades.setdefault(b, []).append(
-                {
-                    "side": "buy",
-                    "counterparty": ids[s],
-                    "energy_kwh": e,
-                    "price_per_kwh": pb,
-                    "grid_fee": fee,
-                }
-            )
-            trades.setdefault(s, []).append(
-                {
-                    "side": "sell",
-                    "counterparty": ids[b],
-                    "energy_kwh": e,
-                    "price_per_kwh": ps,
-                    "grid_fee": 0.0,
-                }
-            )
-        deferred = res.ev_deferred_kwh.tolist() if res.ev_deferred_kwh is not None else [0.0] * n
-        price = _num(res.price_per_kwh)
-        cols = {
-            name: getattr(bill, name).tolist()
-            for name in (
-                "grid_import_kwh",
-                "grid_export_kwh",
-                "imbalance_kwh",
-                "imbalance_cost",
-                "p2p_paid",
-                "p2p_received",
-                "fees",
-                "cost",
-            )
-        }
-        bought, sold = res.flows.bought_kwh.tolist(), res.flows.sold_kwh.tolist()
-        committed = res.committed_net_kwh.tolist()
-        curtailed = res.curtailed_kwh.tolist()
-        generation, demand = res.generation_kwh.tolist(), res.plan.demand_kwh.tolist()
-        battery, ev = res.flows.battery_kwh.tolist(), res.flows.ev_kwh.tolist()
-        out = {}
-        for row in range(n):
-            f = fills.get(row, {})
-            out[ids[row]] = {
-                "v": 1,
-                "t": t,
-                "version": 1,
-                "estimated": row in self._book.estimated,
-                "price_per_kwh": price,
-                "filled_kwh": [f[i] for i in sorted(f)],
-                "bought_kwh": bought[row],
-                "sold_kwh": sold[row],
-                "grid_import_kwh": cols["grid_import_kwh"][row],
-                "grid_export_kwh": cols["grid_export_kwh"][row],
-                "committed_net_kwh": committed[row],
-                "imbalance_kwh": cols["imbalance_kwh"][row],
-                "imbalance_cost": cols["imbalance_cost"][row],
-                "paid": cols["p2p_paid"][row],
-                "received": cols["p2p_received"][row],
-                "fees": cols["fees"][row],
-                "cost": cols["cost"][row],
-                "ev_deferred_kwh": deferred[row],
-                "curtailed_kwh": curtailed[row],
-                "generation_kwh": generation[row],
-                "demand_kwh": demand[row],
-                "battery_kwh": battery[row],
-                "ev_kwh": ev[row],
-                "trades": trades.get(row, []),
-            }
-        return out
 
     def _publish(self, record: dict[str, Any]) -> None:
         self.results.append(record["result"])

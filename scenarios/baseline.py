@@ -27,7 +27,7 @@ import numpy as np
 from agents.community import Community
 from agents.households import Households
 from scenarios.grid_stage import GridStage
-from scenarios.interval import MarketStep, StepResult
+from scenarios.interval import IntervalResult, MarketStep
 from scenarios.schema import Scenario
 
 
@@ -41,7 +41,7 @@ class Baseline:
 
     def run(
         self, observed: tuple, bg_p: np.ndarray | None = None, bg_q: np.ndarray | None = None
-    ) -> StepResult:
+    ) -> IntervalResult:
         """One interval: plan, check on the feeder (curtail / defer), settle, advance."""
         plan = self.community.plan(*observed)
         res = self.step.run(plan, self.community.outcome, bg_p, bg_q)

@@ -35,13 +35,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agents.community import Community, Flows
+from agents.community import Community
 from agents.strategy import PriceAwareStorage
 from scenarios.baseline import Baseline
 from scenarios.grid_stage import GridOutcome, GridStage
 from scenarios.households_table import households_frame
 from scenarios.interval import BLOCK_DAYS, CommunityInputs, MarketStep, timeline
 from scenarios.results import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
+from scenarios.results_schema import AGENTS_FILE, INTERVALS_FILE, columns, names
 from scenarios.schema import Scenario
 
 ProgressCallback = Callable[[int, int], None]
@@ -73,20 +74,18 @@ class EngineOutput:
     trade_rows: int
 
 
-INTERVAL_SERIES = (
-    "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh", "grid_import_kwh",
-    "grid_export_kwh", "imbalance_kwh", "imbalance_cost", "generation_kwh", "demand_kwh",
-    "battery_kwh", "ev_kwh", "battery_soc_kwh", "ev_soc_kwh", "cost", "baseline_cost",
-    "grid_fees", "market_surplus", "welfare", "optimal_welfare", "curtailed_kwh",
-    "baseline_curtailed_kwh",
-)
-GRID_SERIES = (
-    "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac", "violations",
-    "violations_before_reclear", "violations_background", "recleared", "solved_with_pyomo",
-    "baseline_violations",
-)
-AC_SERIES = ("ac_v_min_pu", "ac_v_max_pu", "ac_max_v_error_pu", "ac_max_line_loading_frac")
-BASELINE_AC_SERIES = tuple(f"baseline_{name}" for name in AC_SERIES)
+AC_PREFIX = "ac_"
+"""intervals.parquet's AC-check columns of the run (``baseline_ac_*``: of the baseline)."""
+
+
+def recorded(file: str, whens: tuple[str, ...]) -> list[tuple[str, str, bool]]:
+    """``(column, source, of the baseline)`` of every column of ``file`` present under
+    ``whens`` that the interval's :class:`~scenarios.interval.IntervalResult` holds."""
+    return [
+        (c.name, c.source.removeprefix("baseline."), c.source.startswith("baseline."))
+        for c in columns(file)
+        if c.source and c.when in ("", *whens)
+    ]
 
 
 def simulate(
@@ -115,9 +114,12 @@ def simulate(
     agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
     trades_out = TradesWriter(out_dir, hh.agent_id)
     books_out = BooksWriter(out_dir, hh.agent_id) if scenario.output.order_books else None
-    names = INTERVAL_SERIES + (GRID_SERIES if grid else ()) + (
-        AC_SERIES + BASELINE_AC_SERIES if grid and grid.ac else ())
-    rows = {name: np.full(n_t, np.nan) for name in names}
+    whens = (("grid", "grid_or_null") if grid else ()) + (("ac",) if grid and grid.ac else ())
+    rows = {name: np.full(n_t, np.nan) for name in names(INTERVALS_FILE, *whens)[2:]}
+    per_interval = recorded(INTERVALS_FILE, whens)
+    per_household = recorded(AGENTS_FILE, whens)
+    ac_names = [name for name in rows if name.startswith(AC_PREFIX)]
+    baseline_ac_names = [name for name in rows if name.startswith("baseline_" + AC_PREFIX)]
     cost_total = np.zeros(n)
     baseline_total = np.zeros(n)
     showcase = Showcase()
@@ -150,60 +152,32 @@ def simulate(
                 bg = (bg_p[i], bg_q[i]) if grid is not None else ()
                 res = step.run(plan, community.outcome, *bg)
                 base = baseline.run(observed, *bg)
-                cleared, match, pairing = res.cleared, res.match, res.pairing
-                price, volume, flows, plan = (res.price_per_kwh, res.volume_kwh, res.flows,
-                                              res.plan)
-                generation, curtailed, bill = res.generation_kwh, res.curtailed_kwh, res.bill
-                trade_fee = res.trade_fee
+                match, pairing, flows, plan = res.match, res.pairing, res.flows, res.plan
                 if grid is not None:
-                    outcome = res.outcome
-                    assert outcome is not None
-                    rows["violations_before_reclear"][t] = res.violations_before_reclear
-                    _record_grid(rows, t, outcome, dt_h)
-                    assert base.outcome is not None
-                    rows["baseline_violations"][t] = base.outcome.check.violations
+                    assert res.outcome is not None and base.outcome is not None
                     if grid.ac is not None:
-                        for name, value in zip(AC_SERIES, grid.ac_check(outcome), strict=True):
-                            rows[name][t] = value
-                        for name, value in zip(BASELINE_AC_SERIES, grid.ac_check(base.outcome),
+                        for name, value in zip(ac_names, grid.ac_check(res.outcome),
                                                strict=True):
                             rows[name][t] = value
-                    outcomes.append(outcome)
+                        for name, value in zip(baseline_ac_names, grid.ac_check(base.outcome),
+                                               strict=True):
+                            rows[name][t] = value
+                    outcomes.append(res.outcome)
                 community.commit(flows)
                 if storage is not None:
-                    storage.observe(slot, price)
-                base_cost = base.bill.cost
-                rows["baseline_curtailed_kwh"][t] = base.curtailed_kwh.sum()
-
-                _record_agents(block, i, generation, plan.demand_kwh, curtailed, flows,
-                               bill.grid_import_kwh, bill.grid_export_kwh, bill.cost, base_cost,
-                               baseline.community.stored_kwh)
-                block["imbalance_kwh"][i] = bill.imbalance_kwh
-                block["imbalance_cost"][i] = bill.imbalance_cost
-                rows["clearing_price_per_kwh"][t] = price
-                rows["p2p_kwh"][t] = volume
-                rows["grid_import_kwh"][t] = bill.grid_import_kwh.sum()
-                rows["grid_export_kwh"][t] = bill.grid_export_kwh.sum()
-                rows["imbalance_kwh"][t] = bill.imbalance_kwh.sum()
-                rows["imbalance_cost"][t] = bill.imbalance_cost.sum()
-                rows["cost"][t] = bill.cost.sum()
-                rows["baseline_cost"][t] = base_cost.sum()
-                rows["grid_fees"][t] = bill.fees.sum()
-                rows["market_surplus"][t] = pairing.energy_kwh @ (
-                    pairing.price_per_kwh - pairing.seller_price_per_kwh)
-                rows["seller_price_per_kwh"][t] = (
-                    pairing.energy_kwh @ pairing.seller_price_per_kwh / volume
-                    if volume > 0 else np.nan
-                )
-                rows["welfare"][t] = cleared.welfare
-                rows["optimal_welfare"][t] = cleared.optimal_welfare
-                cost_total += bill.cost
-                baseline_total += base_cost
+                    storage.observe(slot, res.price_per_kwh)
+                for name, source, of_baseline in per_interval:
+                    rows[name][t] = (base if of_baseline else res).value(source)
+                for name, source, of_baseline in per_household:
+                    block[name][i] = (base if of_baseline else res).value(source)
+                block["baseline_stored_kwh"][i] = baseline.community.stored_kwh
+                cost_total += res.bill.cost
+                baseline_total += base.bill.cost
                 if len(pairing.energy_kwh):
                     trade_parts.append((
                         np.full(len(pairing.buyer), t), pairing.buyer, pairing.seller,
                         pairing.energy_kwh, pairing.price_per_kwh, pairing.seller_price_per_kwh,
-                        trade_fee, pairing.buy_kind, pairing.sell_kind,
+                        res.trade_fee, pairing.buy_kind, pairing.sell_kind,
                     ))
                 if match.volume_kwh > showcase.volume_kwh:
                     buy = plan.is_buy
@@ -217,14 +191,6 @@ def simulate(
                 books_out.write_block(*(np.concatenate(c) for c in zip(*book_parts, strict=True)))
             if grid is not None:
                 grid.write_block(t0, outcomes)
-            sl = slice(t0, t0 + n_block)
-            for name, col in (
-                ("generation_kwh", "generation_kwh"), ("demand_kwh", "demand_kwh"),
-                ("battery_kwh", "battery_kwh"), ("ev_kwh", "ev_kwh"),
-                ("battery_soc_kwh", "soc_kwh"), ("ev_soc_kwh", "ev_soc_kwh"),
-                ("curtailed_kwh", "curtailed_kwh"),
-            ):
-                rows[name][sl] = block[col].sum(axis=1)
             if progress is not None:
                 progress(t0 + n_block, n_t)
     finally:
@@ -238,13 +204,9 @@ def simulate(
     intervals = pd.DataFrame({"t": np.arange(n_t, dtype=np.int32), "timestamp": stamps})
     for name, values in rows.items():
         intervals[name] = values
-    for name in ("violations", "violations_before_reclear", "violations_background",
-                 "baseline_violations"):
-        if name in intervals:
-            intervals[name] = intervals[name].astype("int64")
-    for name in ("recleared", "solved_with_pyomo"):
-        if name in intervals:
-            intervals[name] = intervals[name].astype(bool)
+    for c in columns(INTERVALS_FILE)[2:]:
+        if c.name in intervals and c.dtype != "float64":
+            intervals[c.name] = intervals[c.name].astype(c.dtype)
     return EngineOutput(
         intervals=intervals,
         households=households_frame(hh, buses),
@@ -254,46 +216,6 @@ def simulate(
         showcase=showcase,
         trade_rows=trades_out.rows,
     )
-
-
-def _record_grid(rows: dict[str, np.ndarray], t: int, outcome: GridOutcome, dt_h: float) -> None:
-    chk = outcome.check
-    rows["losses_kwh"][t] = chk.losses_kw * dt_h
-    rows["v_min_pu"][t] = chk.v_min_pu
-    rows["v_max_pu"][t] = chk.v_max_pu
-    rows["max_line_loading_frac"][t] = chk.max_line_loading_frac
-    rows["violations"][t] = chk.violations
-    rows["recleared"][t] = outcome.recleared
-    rows["solved_with_pyomo"][t] = chk.solved_with == "pyomo"
-
-
-def _record_agents(
-    block: dict[str, np.ndarray],
-    i: int,
-    generation_kwh: np.ndarray,
-    demand_kwh: np.ndarray,
-    curtailed_kwh: np.ndarray,
-    flows: Flows,
-    grid_import: np.ndarray,
-    grid_export: np.ndarray,
-    cost: np.ndarray,
-    baseline_cost: np.ndarray,
-    baseline_stored_kwh: np.ndarray,
-) -> None:
-    block["generation_kwh"][i] = generation_kwh
-    block["demand_kwh"][i] = demand_kwh
-    block["curtailed_kwh"][i] = curtailed_kwh
-    block["battery_kwh"][i] = flows.battery_kwh
-    block["ev_kwh"][i] = flows.ev_kwh
-    block["soc_kwh"][i] = flows.battery_soc_kwh
-    block["ev_soc_kwh"][i] = flows.ev_soc_kwh
-    block["bought_p2p_kwh"][i] = flows.bought_kwh
-    block["sold_p2p_kwh"][i] = flows.sold_kwh
-    block["grid_import_kwh"][i] = grid_import
-    block["grid_export_kwh"][i] = grid_export
-    block["cost"][i] = cost
-    block["baseline_cost"][i] = baseline_cost
-    block["baseline_stored_kwh"][i] = baseline_stored_kwh
 
 
 def _write_trades(writer: TradesWriter, parts: list[tuple[np.ndarray, ...]]) -> None:

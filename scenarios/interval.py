@@ -18,8 +18,11 @@ feeder's instructions) committed them to (:mod:`market.settlement`).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -289,12 +292,15 @@ class GridFees:
 
 
 @dataclass(frozen=True, slots=True)
-class StepResult:
-    """One interval through the market and the feeder.
+class IntervalResult:
+    """One interval through the market and the feeder: the market outcome, the grid
+    outcome, every household's flows and bill (imbalance included).
 
-    ``plan`` is the plan as finally cleared (orders dropped or shrunk by the feeder);
-    ``order_filled_kwh`` and ``ev_deferred_kwh`` refer to the orders of the plan that
-    went in, so that an agent can apply its own fills.
+    The results files and the live payloads are derived from it through one table
+    (:data:`scenarios.results_schema.COLUMNS`, each column's ``source`` read by
+    :meth:`value`). ``plan`` is the plan as finally cleared (orders dropped or shrunk by
+    the feeder); ``order_filled_kwh`` and ``ev_deferred_kwh`` refer to the orders of the
+    plan that went in, so that an agent can apply its own fills.
     """
 
     plan: Plan
@@ -315,7 +321,48 @@ class StepResult:
     committed_net_kwh: np.ndarray
     """What the orders and the feeder's instructions committed each household to inject
     [kWh]: a later, corrected reading is settled against it (:func:`market.settlement.settle`)."""
+    interval_hours: float
     violations_before_reclear: int = 0
+
+    @property
+    def seller_price_per_kwh(self) -> float:
+        """Volume-weighted price the sellers receive; NaN without trades."""
+        p = self.pairing
+        return float(p.energy_kwh @ p.seller_price_per_kwh / self.volume_kwh) if (
+            self.volume_kwh > 0) else float("nan")
+
+    @property
+    def market_surplus(self) -> float:
+        """What the buyers pay minus what the sellers receive [currency]."""
+        p = self.pairing
+        return float(p.energy_kwh @ (p.price_per_kwh - p.seller_price_per_kwh))
+
+    @property
+    def losses_kwh(self) -> float:
+        assert self.outcome is not None
+        return float(self.outcome.check.losses_kw * self.interval_hours)
+
+    @property
+    def solved_with_pyomo(self) -> bool:
+        assert self.outcome is not None
+        return self.outcome.check.solved_with == "pyomo"
+
+    @property
+    def ev_deferred_or_zero_kwh(self) -> np.ndarray:
+        d = self.ev_deferred_kwh
+        return d if d is not None else np.zeros(len(self.net_kwh))
+
+    def value(self, source: str) -> Any:
+        """The value a schema column's ``source`` names: an attribute path
+        (``bill.cost``), summed over the households with a ``sum:`` prefix."""
+        path, total = _source(source)
+        value = path(self)
+        return value.sum() if total else value
+
+
+@functools.cache
+def _source(source: str) -> tuple[Callable[[IntervalResult], Any], bool]:
+    return operator.attrgetter(source.removeprefix("sum:")), source.startswith("sum:")
 
 
 def no_market(
@@ -357,6 +404,7 @@ class MarketStep:
             else no_market
         )
         self.optimal = mk.mechanism in SINGLE_PRICE or not p2p
+        self.interval_hours = scenario.simulation.interval_hours
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
         self.tariffs = Tariffs(
             mk.retail_price_per_kwh,
@@ -372,7 +420,7 @@ class MarketStep:
         flows_of: FlowsOf,
         bg_p: np.ndarray | None = None,
         bg_q: np.ndarray | None = None,
-    ) -> StepResult:
+    ) -> IntervalResult:
         """Clear ``plan``; ``flows_of`` turns fills into what the households did (the
         metered side of the bill: generation − demand − battery − ev); the plan's orders,
         their fills and the feeder's instructions are the committed side
@@ -459,7 +507,7 @@ class MarketStep:
             self.tariffs,
             np.bincount(pairing.buyer, trade_fee, n),
         )
-        return StepResult(
+        return IntervalResult(
             plan=plan,
             cleared=cleared,
             match=match,
@@ -476,5 +524,6 @@ class MarketStep:
             trade_fee=trade_fee,
             bill=bill,
             committed_net_kwh=committed,
+            interval_hours=self.interval_hours,
             violations_before_reclear=before,
         )

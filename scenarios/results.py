@@ -16,38 +16,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-INTERVALS_FILE = "intervals.parquet"
-AGENTS_FILE = "agents.parquet"
-TRADES_FILE = "trades.parquet"
-BUSES_FILE = "buses.parquet"
-LINES_FILE = "lines.parquet"
-HOUSEHOLDS_FILE = "households.parquet"
-BOOKS_FILE = "books.parquet"
+from scenarios.results_schema import AGENTS_FILE as AGENTS_FILE
+from scenarios.results_schema import BOOKS_FILE as BOOKS_FILE
+from scenarios.results_schema import BUSES_FILE as BUSES_FILE
+from scenarios.results_schema import FILES, arrow_schema, names
+from scenarios.results_schema import HOUSEHOLDS_FILE as HOUSEHOLDS_FILE
+from scenarios.results_schema import INTERVALS_FILE as INTERVALS_FILE
+from scenarios.results_schema import LINES_FILE as LINES_FILE
+from scenarios.results_schema import TRADES_FILE as TRADES_FILE
+
 KPIS_FILE = "kpis.json"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"
 
-# Columns of agents.parquet after t, agent_id and bus, in order; float64, [kWh] or money.
-# grid_import/export_kwh are metered (imbalance included); imbalance_kwh is metered minus
-# committed net (positive: surplus), imbalance_cost its money (market.settlement).
-AGENT_VALUE_COLUMNS = (
-    "generation_kwh",
-    "demand_kwh",
-    "curtailed_kwh",
-    "battery_kwh",
-    "ev_kwh",
-    "soc_kwh",
-    "ev_soc_kwh",
-    "bought_p2p_kwh",
-    "sold_p2p_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "imbalance_kwh",
-    "imbalance_cost",
-    "cost",
-    "baseline_cost",
-    "baseline_stored_kwh",
-)
+# Columns of agents.parquet after t, agent_id and bus, in order; float64, [kWh] or money
+# (the schema table says which, and the signs).
+AGENT_VALUE_COLUMNS = names(AGENTS_FILE)[3:]
 
 _COMPRESSION = "zstd"
 _COMPRESSION_LEVEL = 1
@@ -88,12 +72,6 @@ class AgentsWriter:
     """Streams ``agents.parquet``: one row per household and interval."""
 
     def __init__(self, out_dir: Path, agent_ids: np.ndarray, buses: np.ndarray | None) -> None:
-        fields = [
-            pa.field("t", pa.int32()),
-            pa.field("agent_id", _id_type()),
-            pa.field("bus", _id_type()),
-        ]
-        fields += [pa.field(c, pa.float64()) for c in AGENT_VALUE_COLUMNS]
         self._ids = pa.array(agent_ids.astype(str), pa.string())
         self._has_bus = buses is not None
         if buses is not None:
@@ -101,7 +79,8 @@ class AgentsWriter:
             self._bus_dict = pa.array(labels, pa.string())
             self._bus_index = bus_index.astype(np.int32)
         self._n = len(agent_ids)
-        self._stream = TableStream(out_dir / AGENTS_FILE, pa.schema(fields), ["agent_id", "bus"])
+        self._stream = TableStream(out_dir / AGENTS_FILE, arrow_schema(AGENTS_FILE),
+                                   ["agent_id", "bus"])
 
     def write_block(self, t0: int, values: Mapping[str, np.ndarray]) -> None:
         """Write a block; ``values`` maps each value column to a (T, n) array."""
@@ -129,19 +108,7 @@ class AgentsWriter:
 class TradesWriter:
     """Streams ``trades.parquet``: one row per trade."""
 
-    SCHEMA = pa.schema(
-        [
-            pa.field("t", pa.int32()),
-            pa.field("buyer_id", _id_type()),
-            pa.field("seller_id", _id_type()),
-            pa.field("energy_kwh", pa.float64()),
-            pa.field("price_per_kwh", pa.float64()),
-            pa.field("seller_price_per_kwh", pa.float64()),
-            pa.field("grid_fee", pa.float64()),
-            pa.field("buy_kind", _id_type()),
-            pa.field("sell_kind", _id_type()),
-        ]
-    )
+    SCHEMA = arrow_schema(TRADES_FILE)
     """``buy_kind``/``sell_kind``: which of the buyer's and the seller's orders the trade
     fills (``net``, ``battery``, ``ev``: with ``t``, the agent and the side, one row of
     books.parquet, whose limit the trade's price respects)."""
@@ -190,16 +157,7 @@ class BooksWriter:
     """Streams ``books.parquet`` (``[output] order_books = true``): one row per order as
     submitted to the market, before any re-clearing by the feeder."""
 
-    SCHEMA = pa.schema(
-        [
-            pa.field("t", pa.int32()),
-            pa.field("agent_id", _id_type()),
-            pa.field("side", _id_type()),
-            pa.field("kind", _id_type()),
-            pa.field("energy_kwh", pa.float64()),
-            pa.field("price_per_kwh", pa.float64()),
-        ]
-    )
+    SCHEMA = arrow_schema(BOOKS_FILE)
     SIDES = pa.array(["buy", "sell"], pa.string())
     KINDS = pa.array(["net", "battery", "ev"], pa.string())  # agents.community.KIND_*
 
@@ -265,15 +223,8 @@ def read_results(out_dir: str | Path) -> dict[str, Any]:
     """
     out = Path(out_dir)
     result: dict[str, Any] = {}
-    for name, file in (
-        ("intervals", INTERVALS_FILE),
-        ("agents", AGENTS_FILE),
-        ("trades", TRADES_FILE),
-        ("households", HOUSEHOLDS_FILE),
-        ("buses", BUSES_FILE),
-        ("lines", LINES_FILE),
-        ("books", BOOKS_FILE),
-    ):
+    for file in (*FILES, HOUSEHOLDS_FILE):
+        name = file.removesuffix(".parquet")
         if (out / file).exists():
             result[name] = pd.read_parquet(out / file)
     for name, file in (("kpis", KPIS_FILE), ("manifest", MANIFEST_FILE)):

@@ -28,6 +28,7 @@ from scenarios.results import (
     write_json,
     write_table,
 )
+from scenarios.results_schema import columns
 from scenarios.schema import Scenario
 
 _VERSIONED = (
@@ -35,8 +36,6 @@ _VERSIONED = (
     "pandapower", "simbench", "plotly", "pydantic",
 )
 
-# Grid columns of intervals.parquet that only the grid check fills.
-_GRID_COLUMNS = ("losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac")
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,10 @@ def _versions() -> dict[str, str | None]:
 
 def _grid_columns(intervals: pd.DataFrame) -> pd.DataFrame:
     """The grid columns when the feeder is not checked: not computed (null)."""
-    for name in _GRID_COLUMNS:
-        intervals[name] = np.nan
-    intervals["violations"] = pd.array([pd.NA] * len(intervals), dtype="Int64")
+    for c in columns(INTERVALS_FILE):
+        if c.when == "grid_or_null":
+            intervals[c.name] = (np.nan if c.dtype == "float64" else
+                                 pd.array([pd.NA] * len(intervals), dtype=c.dtype.capitalize()))
     return intervals
 
 

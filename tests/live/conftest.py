@@ -25,6 +25,7 @@ from live.broker import free_port
 from live.bus import BrokerConfig
 from live.emulator import MeterEmulator
 from live.fleet import AgentFleet
+from live.payloads import RESULT_FIELDS
 from scenarios.loader import load_scenario
 from scenarios.runner import run as run_batch
 from scenarios.schema import Scenario
@@ -232,7 +233,8 @@ def assert_equal_to_batch(
     *,
     books: Any,
 ) -> None:
-    """Every live interval's price, volume, utility flows, voltages (``market/result``)
+    """Every live interval's ``market/result`` field from the results schema (price,
+    volume, utility flows, money, welfare, voltages, violations)
     and trades (``books``: the ``market/book`` payloads of the same intervals) equal the
     batch engine's for the same interval."""
     intervals, trades = batch_tables(scenario, out)
@@ -245,22 +247,17 @@ def assert_equal_to_batch(
         t = r["t"]
         row = intervals.loc[intervals["t"] == t].iloc[0]
         where = f"t={t}"
-        price = r["price_per_kwh"]
-        if math.isnan(row["clearing_price_per_kwh"]):
-            assert price is None, where
-        else:
-            assert price is not None and abs(price - row["clearing_price_per_kwh"]) < tol, where
-        for key, col in (
-            ("volume_kwh", "p2p_kwh"),
-            ("grid_import_kwh", "grid_import_kwh"),
-            ("grid_export_kwh", "grid_export_kwh"),
-        ):
-            assert abs(r[key] - row[col]) < tol, f"{where} {key}: {r[key]} vs {row[col]}"
-        grid = r["grid"]
-        for key in ("v_min_pu", "v_max_pu"):
-            assert abs(grid[key] - row[key]) < tol, f"{where} {key}"
-        assert grid["violations"] == row["violations"], where
-        assert grid["recleared"] == bool(row["recleared"]), where
+        # every field the results schema publishes (live name) equals its batch column
+        for c in RESULT_FIELDS:
+            nested = c.live.startswith("grid.")
+            got = (r["grid"] if nested else r)[c.live.removeprefix("grid.")]
+            want, what = row[c.name], f"{where} {c.live}: {got} live, {row[c.name]} batch"
+            if c.dtype == "float64" and math.isnan(want):
+                assert got is None, what
+            elif c.dtype == "float64":
+                assert got is not None and abs(got - want) < tol, what
+            else:
+                assert got == want, what
         batch = trades.loc[trades["t"] == t].sort_values(["buyer_id", "seller_id"])
         live = sorted(
             (x["buyer"], x["seller"], x["energy_kwh"], x["price_per_kwh"])
