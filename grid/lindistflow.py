@@ -138,6 +138,9 @@ class FeederModel:
         interface's own ``solve`` every time (``update_parameters`` only). The same switch
         governs :meth:`clear_constrained` (order sizes, prices, caps and injections
         written into its HiGHS model in bulk, see :class:`grid.clearing_model.ClearingModel`).
+        The fast path is taken only where :func:`grid.highs_direct.direct_model` allows it
+        (a tested Pyomo version, ``P2PGRID_STOCK_THIRD_PARTY`` not set); otherwise the
+        model stays on the stock path, with the same solutions.
     """
 
     def __init__(
