@@ -16,22 +16,28 @@ One interval for every household at once (arrays of length ``n``):
    the utility. With the ``price_aware`` storage strategy, batteries and EVs also place
    flexible orders (charge when cheap, discharge when dear, see
    :class:`agents.strategy.PriceAwareStorage`) that happen only if matched.
-3. **Apply fills.** Battery and EV energy = self-consumption + filled flexible orders;
-   states of charge advance.
+3. **Apply fills.** Each device's energy = self-consumption + its filled flexible
+   orders; states of charge advance.
+
+The devices are the kinds registered in :mod:`agents.devices` (battery, EV, …), run in
+registration order: the community knows no device by name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from agents.devices import DEVICE_KINDS, Battery, Device, Ev, Step
 from agents.households import Households
 from agents.own_need import OwnNeed
-from agents.storage import battery_limits, ev_limits, next_soc
 from agents.strategy import PriceAwareStorage
+from market.orders import OrderKind
 
-KIND_NET, KIND_BATTERY, KIND_EV = 0, 1, 2
+KIND_NET = int(OrderKind.NET)
+KIND_BATTERY, KIND_EV = Battery.kind, Ev.kind
 TINY_KWH = 1e-9
 
 
@@ -39,16 +45,18 @@ TINY_KWH = 1e-9
 class Plan:
     """What each household does before the market, and the orders it places.
 
+    ``self_kwh`` is each device's own energy before the market (by device name),
+    ``drawn_kwh`` what leaves a device's store other than at its terminal (EV driving).
     Orders are arrays of length ``m``: ``household`` (row in the table), ``is_buy``,
-    ``energy_kwh`` (> 0), ``price_per_kwh`` (limit) and ``kind`` (KIND_NET for the
-    inflexible net position, KIND_BATTERY / KIND_EV for flexible storage orders).
+    ``energy_kwh`` (> 0), ``price_per_kwh`` (limit) and ``kind`` (``OrderKind.NET`` for
+    the inflexible net position, a device's code, :mod:`agents.devices`, for its
+    flexible orders).
     """
 
     generation_kwh: np.ndarray
     demand_kwh: np.ndarray
-    battery_self_kwh: np.ndarray
-    ev_self_kwh: np.ndarray
-    ev_drive_kwh: np.ndarray
+    self_kwh: Mapping[str, np.ndarray]
+    drawn_kwh: Mapping[str, np.ndarray]
     ev_deferrable_kwh: np.ndarray
     net_kwh: np.ndarray
     household: np.ndarray
@@ -56,6 +64,23 @@ class Plan:
     energy_kwh: np.ndarray
     price_per_kwh: np.ndarray
     kind: np.ndarray
+
+    @property
+    def battery_self_kwh(self) -> np.ndarray:
+        return self.self_kwh[Battery.name]
+
+    @property
+    def ev_self_kwh(self) -> np.ndarray:
+        return self.self_kwh[Ev.name]
+
+    def postpone(self, deferred_kwh: np.ndarray) -> Plan:
+        """The plan with ``deferred_kwh`` (at most :attr:`ev_deferrable_kwh`) taken off
+        the own energy of the device kind whose default the feeder may postpone."""
+        own = dict(self.self_kwh)
+        for kind in DEVICE_KINDS:
+            if kind.defers:
+                own[kind.name] = own[kind.name] - deferred_kwh
+        return replace(self, self_kwh=own)
 
     def with_orders(self, keep: np.ndarray, energy_kwh: np.ndarray | None = None) -> Plan:
         """The plan with only the orders in ``keep`` (and their energies replaced by
@@ -73,14 +98,40 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Flows:
-    """What each household did in the interval [kWh]; charging positive."""
+    """What each household did in the interval [kWh]; charging positive.
 
-    battery_kwh: np.ndarray
-    ev_kwh: np.ndarray
+    ``device_kwh`` and ``soc_kwh`` hold each registered device's energy and state of
+    charge at the end of the interval, by device name, in registration order.
+    """
+
+    device_kwh: Mapping[str, np.ndarray]
     bought_kwh: np.ndarray
     sold_kwh: np.ndarray
-    battery_soc_kwh: np.ndarray
-    ev_soc_kwh: np.ndarray
+    soc_kwh: Mapping[str, np.ndarray]
+
+    @property
+    def battery_kwh(self) -> np.ndarray:
+        return self.device_kwh[Battery.name]
+
+    @property
+    def ev_kwh(self) -> np.ndarray:
+        return self.device_kwh[Ev.name]
+
+    @property
+    def battery_soc_kwh(self) -> np.ndarray:
+        return self.soc_kwh[Battery.name]
+
+    @property
+    def ev_soc_kwh(self) -> np.ndarray:
+        return self.soc_kwh[Ev.name]
+
+    def net_kwh(self, generation_kwh: np.ndarray, demand_kwh: np.ndarray) -> np.ndarray:
+        """Each household's position at its meter with these flows (generation less
+        demand less every device's energy) [kWh, positive = export]."""
+        net = generation_kwh - demand_kwh
+        for energy in self.device_kwh.values():
+            net = net - energy
+        return net
 
 
 def device_flows(
@@ -88,26 +139,27 @@ def device_flows(
 ) -> Flows:
     """Each household's energies with these fills (``filled_kwh`` per order) [kWh].
 
-    Battery and EV: self-consumption plus the flexible orders as filled, less the EV
-    charging the feeder postponed (``ev_deferred_kwh``); P2P bought and sold. States of
-    charge are zeros here (:meth:`Community.outcome` advances them; the live market
-    leaves them to the agents).
+    Each registered device: its self-consumption (zero where the plan has none, as in a
+    live market's reading) plus its flexible orders as filled, less what the feeder
+    postponed of a deferring device's energy (``ev_deferred_kwh``); P2P bought and
+    sold. States of charge are zeros here (:meth:`Community.outcome` advances them; the
+    live market leaves them to the agents).
     """
     n = len(plan.generation_kwh)
     signed = np.where(plan.is_buy, filled_kwh, -filled_kwh)
-    battery = plan.battery_self_kwh + np.bincount(
-        plan.household, signed * (plan.kind == KIND_BATTERY), n
-    )
-    ev = plan.ev_self_kwh + np.bincount(plan.household, signed * (plan.kind == KIND_EV), n)
-    if ev_deferred_kwh is not None:
-        ev = ev - ev_deferred_kwh
+    energy = {}
+    for kind in DEVICE_KINDS:
+        own = plan.self_kwh.get(kind.name)
+        fills = np.bincount(plan.household, signed * (plan.kind == kind.kind), n)
+        e = fills if own is None else own + fills
+        if kind.defers and ev_deferred_kwh is not None:
+            e = e - ev_deferred_kwh
+        energy[kind.name] = e
     return Flows(
-        battery_kwh=battery,
-        ev_kwh=ev,
+        device_kwh=energy,
         bought_kwh=np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n),
         sold_kwh=np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n),
-        battery_soc_kwh=np.zeros(n),
-        ev_soc_kwh=np.zeros(n),
+        soc_kwh={kind.name: np.zeros(n) for kind in DEVICE_KINDS},
     )
 
 
@@ -130,8 +182,9 @@ class Community:
         self.hh = households
         self.dt_h = interval_hours
         self.storage = storage
-        self.battery_soc_kwh = households.battery_soc0_kwh.copy()
-        self.ev_soc_kwh = households.ev_departure_soc_kwh.copy()
+        self.devices: dict[str, Device] = {
+            kind.name: kind(households, interval_hours) for kind in DEVICE_KINDS
+        }
         self._idx = np.arange(households.n)
         self.need: OwnNeed | None = None
         if storage is not None:
@@ -156,67 +209,50 @@ class Community:
         ev_drive_kwh: np.ndarray,
         ev_intervals_to_departure: np.ndarray,
     ) -> Plan:
-        """Net each household's own PV, load and storage; order the rest."""
-        hh, dt_h = self.hh, self.dt_h
-        b_ch, b_dis = battery_limits(
-            self.battery_soc_kwh,
-            hh.battery_soc_min_kwh,
-            hh.battery_soc_max_kwh,
-            hh.battery_power_kw,
-            hh.battery_eta_charge,
-            hh.battery_eta_discharge,
-            dt_h,
-        )
-        e_must, e_ch, e_dis = ev_limits(
-            self.ev_soc_kwh,
-            hh.ev_kwh,
-            hh.ev_soc_min_kwh,
-            hh.ev_departure_soc_kwh,
-            hh.ev_trip_kwh_mean,
-            hh.ev_charger_kw,
-            hh.ev_eta,
-            hh.ev_v2g,
-            ev_present,
-            ev_intervals_to_departure,
-            dt_h,
-        )
-        # A plugged-in EV charges at once until it holds its departure SoC; of that, only
-        # the least-laxity part cannot wait (the feeder may defer the rest).
-        to_target = np.clip((hh.ev_departure_soc_kwh - self.ev_soc_kwh) / hh.ev_eta, 0.0, e_ch)
-        e_default = np.maximum(to_target, e_must)
-        net0 = generation_kwh - demand_kwh - e_default
-        self._own = (slot, net0)
-        b_self = np.clip(net0, -b_dis, b_ch)
-        rest = net0 - b_self
-        e_flex = np.clip(rest, -e_dis, e_ch - e_default)
-        net = rest - e_flex
-        e_self = e_default + e_flex
-        ev_deferrable = np.maximum(np.minimum(e_self, e_default) - e_must, 0.0)
+        """Net each household's own PV, load and devices; order the rest."""
+        n = self.hh.n
+        step = self._step(slot, ev_present, ev_drive_kwh, ev_intervals_to_departure)
+        devices = list(self.devices.values())
+        limits = [d.limits(step) for d in devices]
+        defaults = [d.default_kwh(lim) for d, lim in zip(devices, limits, strict=True)]
+        rest = generation_kwh - demand_kwh
+        for default in defaults:
+            if default is not None:
+                rest = rest - default
+        self._own = (slot, rest)
+        own: dict[str, np.ndarray] = {}
+        deferrable: np.ndarray | None = None
+        for d, lim, default in zip(devices, limits, defaults, strict=True):
+            take = d.absorb(rest, default, lim)
+            rest = rest - take
+            own[d.name] = take if default is None else default + take
+            if d.defers and default is not None:
+                part = d.deferrable_kwh(own[d.name], default, lim)
+                deferrable = part if deferrable is None else deferrable + part
+        net = rest
 
         parts_hh = [self._idx]
         parts_buy = [net < 0]
         parts_kwh = [np.abs(net)]
         parts_price = [np.where(net < 0, bid_price, ask_price)]
-        parts_kind = [np.full(hh.n, KIND_NET, dtype=np.int8)]
-        flexible = self._flexible(
-            slot, b_self, b_ch, b_dis, e_self, e_ch, ev_intervals_to_departure
-        )
-        for kind, is_buy, kwh, price in flexible:
-            parts_hh.append(self._idx)
-            parts_buy.append(np.full(hh.n, is_buy))
-            parts_kwh.append(kwh)
-            parts_price.append(price)
-            parts_kind.append(np.full(hh.n, kind, dtype=np.int8))
+        parts_kind = [np.full(n, KIND_NET, dtype=np.int8)]
+        for d, lim in zip(devices, limits, strict=True):
+            for is_buy, kwh, price in d.orders(step, lim, own[d.name]):
+                parts_hh.append(self._idx)
+                parts_buy.append(np.full(n, is_buy))
+                parts_kwh.append(kwh)
+                parts_price.append(np.broadcast_to(price, (n,)))
+                parts_kind.append(np.full(n, d.kind, dtype=np.int8))
         household = np.concatenate(parts_hh)
         energy = np.concatenate(parts_kwh)
         keep = energy > TINY_KWH
+        drawn = {d.name: x for d in devices if (x := d.drawn_kwh(step)) is not None}
         return Plan(
             generation_kwh=generation_kwh,
             demand_kwh=demand_kwh,
-            battery_self_kwh=b_self,
-            ev_self_kwh=e_self,
-            ev_drive_kwh=ev_drive_kwh,
-            ev_deferrable_kwh=ev_deferrable,
+            self_kwh=own,
+            drawn_kwh=drawn,
+            ev_deferrable_kwh=np.zeros(n) if deferrable is None else deferrable,
             net_kwh=net,
             household=household[keep],
             is_buy=np.concatenate(parts_buy)[keep],
@@ -225,51 +261,32 @@ class Community:
             kind=np.concatenate(parts_kind)[keep],
         )
 
-    def _flexible(
+    def _step(
         self,
         slot: int,
-        b_self: np.ndarray,
-        b_ch: np.ndarray,
-        b_dis: np.ndarray,
-        e_self: np.ndarray,
-        e_ch: np.ndarray,
+        ev_present: np.ndarray,
+        ev_drive_kwh: np.ndarray,
         ev_intervals_to_departure: np.ndarray,
-    ) -> list[tuple[int, bool, np.ndarray, np.ndarray]]:
-        """The storage rule's orders ``(kind, is_buy, energy, limit)``, one per household.
-
-        A battery buys up to what its owner will need at the start of the next interval
-        (:class:`agents.own_need.OwnNeed`) and offers only what it holds above that; an
-        EV buys charging above what it already takes, but not the room the household's
-        own forecast surplus will fill before the car leaves (bought energy there would
-        only push that surplus out to be sold for less). Nothing while the forecast is
-        still being learnt (the first day).
-        """
+    ) -> Step:
+        """The interval as the devices see it. The storage rule signals nothing while
+        the own-need forecast is still being learnt (the first day)."""
         storage, need = self.storage, self.need
-        if storage is None or need is None or not need.ready:
-            return []
-        direction = storage.signal(slot)
-        if direction == 0:
-            return []
-        hh = self.hh
-        nxt = (slot + 1) % len(storage.expected)
-        after = next_soc(
-            self.battery_soc_kwh, b_self, hh.battery_eta_charge, hh.battery_eta_discharge
+        direction = 0
+        next_slot = slot + 1
+        if storage is not None and need is not None and need.ready:
+            direction = storage.signal(slot)
+            next_slot = (slot + 1) % len(storage.expected)
+        return Step(
+            slot=slot,
+            next_slot=next_slot,
+            interval_hours=self.dt_h,
+            ev_present=ev_present,
+            ev_drive_kwh=ev_drive_kwh,
+            ev_intervals_to_departure=ev_intervals_to_departure,
+            storage=storage,
+            need=need,
+            direction=direction,
         )
-        spare = after - hh.battery_soc_min_kwh - need.need_kwh(nxt)
-        battery_rt = hh.battery_eta_charge * hh.battery_eta_discharge
-        if direction < 0:
-            offer = np.maximum(spare, 0.0) * hh.battery_eta_discharge
-            sell = np.where(b_self <= 0, np.minimum(b_dis + b_self, offer), 0.0)
-            return [(KIND_BATTERY, False, sell, storage.sell_limit(slot, battery_rt))]
-        room = np.maximum(-spare, 0.0) / hh.battery_eta_charge
-        buy = np.where(b_self >= 0, np.minimum(b_ch - b_self, room), 0.0)
-        ev_room = (hh.ev_kwh - self.ev_soc_kwh) / hh.ev_eta - e_self
-        ev_room -= need.surplus_kwh(nxt, ev_intervals_to_departure - 1)
-        ev_buy = np.clip(ev_room, 0.0, e_ch - e_self)
-        return [
-            (KIND_BATTERY, True, buy, storage.buy_limit(slot, battery_rt)),
-            (KIND_EV, True, ev_buy, storage.buy_limit(slot, hh.ev_eta * hh.ev_eta)),
-        ]
 
     def outcome(
         self, plan: Plan, filled_kwh: np.ndarray, ev_deferred_kwh: np.ndarray | None = None
@@ -280,30 +297,27 @@ class Community:
         ``ev_deferrable_kwh``). Pure: the states of charge are not advanced until
         :meth:`commit`.
         """
-        hh = self.hh
         flows = device_flows(plan, filled_kwh, ev_deferred_kwh)
-        return replace(
-            flows,
-            battery_soc_kwh=next_soc(
-                self.battery_soc_kwh,
-                flows.battery_kwh,
-                hh.battery_eta_charge,
-                hh.battery_eta_discharge,
-            ),
-            ev_soc_kwh=next_soc(self.ev_soc_kwh, flows.ev_kwh, hh.ev_eta, hh.ev_eta)
-            - plan.ev_drive_kwh,
-        )
+        soc = {
+            name: d.next_soc(flows.device_kwh[name], plan.drawn_kwh.get(name))
+            for name, d in self.devices.items()
+        }
+        return replace(flows, soc_kwh=soc)
 
     @property
     def stored_kwh(self) -> np.ndarray:
-        """Energy held in each household's battery and EV now [kWh]."""
-        return self.battery_soc_kwh + self.ev_soc_kwh
+        """Energy held in each household's devices now [kWh]."""
+        socs = [d.soc_kwh for d in self.devices.values()]
+        total = socs[0]
+        for soc in socs[1:]:
+            total = total + soc
+        return total
 
     def commit(self, flows: Flows) -> None:
         """Advance the states of charge to the end of the interval (and learn the
         households' own positions of the interval last planned)."""
-        self.battery_soc_kwh = flows.battery_soc_kwh
-        self.ev_soc_kwh = flows.ev_soc_kwh
+        for name, d in self.devices.items():
+            d.soc_kwh = flows.soc_kwh[name]
         if self.need is not None and self._own is not None:
             self.need.observe(*self._own)
             self._own = None

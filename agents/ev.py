@@ -81,7 +81,7 @@ def draw_ev_schedule(
 
     Parameters
     ----------
-    households : the static table (EVs are the rows with ``ev_kwh > 0``)
+    households : the static table (EVs are the rows with ``ev_capacity_kwh > 0``)
     weekday : (days,) day of week of each simulated day, Monday = 0
     intervals_per_day : intervals in 24 h
     interval_hours : interval length [h]

@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 
 STREAM_HOUSEHOLDS = 101
+#: attributes whose ``households.parquet`` column (part of the results contract, kept as
+#: it was) has another name: the capacities
+FILE_COLUMNS = {"battery_capacity_kwh": "battery_kwh", "ev_capacity_kwh": "ev_kwh"}
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,13 @@ class Households:
     annual_kwh : yearly household consumption [kWh]
     pv_kwp, pv_tilt_deg, pv_azimuth_deg : rooftop PV size [kWp] and orientation [deg]
         (azimuth 180 = south); kWp is 0 without PV
-    battery_kwh : usable-span capacity [kWh], 0 without a battery
+    battery_capacity_kwh : usable-span capacity [kWh], 0 without a battery
     battery_power_kw : charge and discharge limit at the AC terminal [kW]
     battery_eta_charge, battery_eta_discharge : one-way efficiencies (their product is
         the round-trip efficiency)
     battery_soc_min_kwh, battery_soc_max_kwh : state-of-charge limits [kWh]
     battery_soc0_kwh : initial state of charge [kWh]
-    ev_kwh : EV battery capacity [kWh], 0 without an EV
+    ev_capacity_kwh : EV battery capacity [kWh], 0 without an EV
     ev_charger_kw : charger power [kW]; ev_v2g: whether it can discharge to the grid
     ev_eta : one-way charger efficiency
     ev_departure_soc_kwh : state of charge every departure must have [kWh]
@@ -74,14 +77,14 @@ class Households:
     pv_kwp: np.ndarray
     pv_tilt_deg: np.ndarray
     pv_azimuth_deg: np.ndarray
-    battery_kwh: np.ndarray
+    battery_capacity_kwh: np.ndarray
     battery_power_kw: np.ndarray
     battery_eta_charge: np.ndarray
     battery_eta_discharge: np.ndarray
     battery_soc_min_kwh: np.ndarray
     battery_soc_max_kwh: np.ndarray
     battery_soc0_kwh: np.ndarray
-    ev_kwh: np.ndarray
+    ev_capacity_kwh: np.ndarray
     ev_charger_kw: np.ndarray
     ev_v2g: np.ndarray
     ev_eta: np.ndarray
@@ -95,11 +98,12 @@ class Households:
 
     @property
     def has_ev(self) -> np.ndarray:
-        return self.ev_kwh > 0
+        return self.ev_capacity_kwh > 0
 
     def to_frame(self) -> pd.DataFrame:
-        """The table as a DataFrame indexed by ``agent_id``."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        """The table as a DataFrame indexed by ``agent_id``, columns named as in
+        ``households.parquet`` (:data:`FILE_COLUMNS`)."""
+        data = {FILE_COLUMNS.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
         return pd.DataFrame(data).set_index("agent_id")
 
 
@@ -147,14 +151,14 @@ def sample_households(spec: HouseholdSpec, seed: int) -> Households:
         pv_kwp=pv_kwp,
         pv_tilt_deg=tilt,
         pv_azimuth_deg=azimuth,
-        battery_kwh=bat_kwh,
+        battery_capacity_kwh=bat_kwh,
         battery_power_kw=spec.battery_c_rate * bat_kwh,
         battery_eta_charge=np.full(n, eta_one_way),
         battery_eta_discharge=np.full(n, eta_one_way),
         battery_soc_min_kwh=soc_min,
         battery_soc_max_kwh=soc_max,
         battery_soc0_kwh=spec.battery_initial_soc_frac * bat_kwh,
-        ev_kwh=ev_kwh,
+        ev_capacity_kwh=ev_kwh,
         ev_charger_kw=np.where(has_ev, spec.ev_charger_kw, 0.0),
         ev_v2g=v2g,
         ev_eta=np.full(n, spec.ev_efficiency),

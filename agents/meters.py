@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from agents.devices import DEVICE_KINDS
 from agents.households import Households
 
 FORMATS = ("tasmota", "shelly", "dsmr", "generic")
@@ -262,24 +263,14 @@ def as_metered(generation_kwh: np.ndarray, demand_kwh: np.ndarray) -> tuple[np.n
 
 
 def without_devices(hh: Households, mask: np.ndarray) -> Households:
-    """The table with the batteries and EVs of the households in ``mask`` removed
+    """The table with every registered device of the households in ``mask`` removed
     (a meter-backed household trades its metered net position only)."""
     zero = {
-        name: np.where(mask, 0.0, getattr(hh, name))
-        for name in (
-            "battery_kwh",
-            "battery_power_kw",
-            "battery_soc_min_kwh",
-            "battery_soc_max_kwh",
-            "battery_soc0_kwh",
-            "ev_kwh",
-            "ev_charger_kw",
-            "ev_departure_soc_kwh",
-            "ev_soc_min_kwh",
-            "ev_trip_kwh_mean",
-        )
+        name: np.where(mask, np.zeros_like(getattr(hh, name)), getattr(hh, name))
+        for kind in DEVICE_KINDS
+        for name in kind.columns
     }
-    return replace(hh, ev_v2g=hh.ev_v2g & ~mask, **zero)
+    return replace(hh, **zero)
 
 
 # --- native payloads, for the emulator (the inverse of the readers) -----------------

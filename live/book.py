@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from agents.community import Plan
-from live.protocol import ORDER_KINDS
+from agents.devices import kind_names
 
 #: Fewest orders pooled in one step of the anonymous book curve.
 ORDERS_PER_LEVEL = 5
@@ -86,7 +86,7 @@ def full_book(t: int, interval_start: str, ids: list[str], plan: Plan, res: Any)
         "orders": {
             "agent": names[plan.household].tolist(),
             "side": np.where(plan.is_buy, "buy", "sell").tolist(),
-            "kind": np.asarray(ORDER_KINDS, dtype=object)[plan.kind].tolist(),
+            "kind": np.asarray(kind_names(), dtype=object)[plan.kind].tolist(),
             "energy_kwh": plan.energy_kwh.tolist(),
             "price_per_kwh": plan.price_per_kwh.tolist(),
             "filled_kwh": np.asarray(res.order_filled_kwh, dtype=float).tolist(),

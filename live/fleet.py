@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from agents.community import KIND_BATTERY, KIND_NET, Community, Plan
+from agents.community import KIND_NET, Community, Plan
+from agents.devices import kind_names
 from agents.strategy import PriceAwareStorage
 from live.bus import BrokerConfig, Bus, settle_heap
 from live.market import topics_for
-from live.protocol import ORDER_KINDS
 from live.runfilter import RunFilter
 from scenarios.interval import CommunityInputs
 from scenarios.schema import Scenario
@@ -254,9 +254,10 @@ class AgentFleet:
             plan.price_per_kwh.tolist(),
         )
         gen, demand = plan.generation_kwh.tolist(), plan.demand_kwh.tolist()
-        soc, deferrable = (self.community.battery_soc_kwh.tolist(), plan.ev_deferrable_kwh.tolist())
+        devices = self.community.devices
+        soc, deferrable = (devices["battery"].soc_kwh.tolist(), plan.ev_deferrable_kwh.tolist())
         battery, ev = plan.battery_self_kwh.tolist(), plan.ev_self_kwh.tolist()
-        ev_soc = self.community.ev_soc_kwh.tolist()
+        ev_soc = devices["ev"].soc_kwh.tolist()
         messages: list[tuple[str, Any]] = []
         for row in self.rows.tolist():
             agent = self.ids[row]
@@ -306,4 +307,4 @@ class AgentFleet:
 def _kind(kind: int) -> dict[str, str]:
     if kind == KIND_NET:
         return {}
-    return {"kind": ORDER_KINDS[1 if kind == KIND_BATTERY else 2]}
+    return {"kind": kind_names()[kind]}

@@ -639,9 +639,8 @@ class MarketService:
         plan = Plan(
             generation_kwh=gen,
             demand_kwh=demand,
-            battery_self_kwh=battery,
-            ev_self_kwh=ev,
-            ev_drive_kwh=np.zeros(n),
+            self_kwh={"battery": battery, "ev": ev},
+            drawn_kwh={},
             ev_deferrable_kwh=deferrable,
             net_kwh=net_kwh,
             household=household,

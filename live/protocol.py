@@ -90,8 +90,9 @@ from typing import Any
 
 import orjson
 
+from agents.devices import kind_names
+
 VERSION = 1
-ORDER_KINDS = ("net", "battery", "ev")
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -162,7 +163,7 @@ class Order:
     is_buy: bool
     energy_kwh: float
     price_per_kwh: float
-    kind: int  # 0 net, 1 battery, 2 ev (agents.community.KIND_*)
+    kind: int  # 0 net, else a device's code (agents.devices.kind_names)
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -321,8 +322,9 @@ def read_orders(
                 f"orders[{i}].price_per_kwh = {price!r} is absurd (beyond ±{max_price:g})"
             )
         kind = o.get("kind", "net")
-        if kind not in ORDER_KINDS:
-            raise Rejected(f"orders[{i}].kind must be one of {', '.join(ORDER_KINDS)}")
+        kinds = kind_names()
+        if kind not in kinds:
+            raise Rejected(f"orders[{i}].kind must be one of {', '.join(kinds)}")
         assert energy is not None
-        out.append(Order(side == "buy", energy, float(price), ORDER_KINDS.index(kind)))
+        out.append(Order(side == "buy", energy, float(price), kinds.index(kind)))
     return out

@@ -38,7 +38,6 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("order_id", "bus")
 MAX_LISTED_PROBLEMS: int = 20
 """Problems spelled out in an :class:`OrderError` message; the rest are counted."""
 
-_SIDES = ("buy", "sell")
 _ENERGY_RULE = "must be a finite number > 0"
 _PRICE_RULE = "must be a finite number"
 _NUMERIC_INFERRED = frozenset({"floating", "integer", "mixed-integer-float", "decimal", "empty"})

@@ -30,6 +30,10 @@ class Side(IntEnum):
     SELL = 1
 
 
+#: each side's word in the results files and on the wire, indexed by its code
+SIDE_NAMES = ("buy", "sell")
+
+
 class OrderKind(IntEnum):
     """The one kind the market treats specially; other kinds are flexible device codes.
 

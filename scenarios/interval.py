@@ -435,7 +435,7 @@ class MarketStep:
         flows = flows_of(plan, filled, None)
         generation = plan.generation_kwh
         curtailed = np.zeros(n)
-        net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+        net = flows.net_kwh(generation, plan.demand_kwh)
         outcome = None
         before = 0
         if grid is not None:
@@ -452,12 +452,12 @@ class MarketStep:
                 cleared = clear_plan(kept, self.core, self.rng, self.optimal)
                 match, pairing = cleared.match, cleared.pairing
                 deferred = outcome.ev_deferred_kwh
-                plan = replace(kept, ev_self_kwh=kept.ev_self_kwh - deferred)
+                plan = kept.postpone(deferred)
                 filled = cleared.filled_kwh
                 order_filled = np.zeros(len(order_filled))
                 order_filled[kept_rows] = filled
                 flows = flows_of(plan, filled, None)
-                net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+                net = flows.net_kwh(generation, plan.demand_kwh)
                 outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
                 price, volume = match.price_per_kwh, match.volume_kwh
             elif outcome.recleared:
@@ -470,7 +470,7 @@ class MarketStep:
                                 bought_kwh=bought, sold_kwh=sold)
                 curtailed = outcome.curtailed_kwh
                 generation = generation - curtailed
-                net = generation - plan.demand_kwh - flows.battery_kwh - flows.ev_kwh
+                net = flows.net_kwh(generation, plan.demand_kwh)
                 outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
                 volume = float(pairing.energy_kwh.sum())
                 price = (

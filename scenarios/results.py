@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from agents.devices import kind_names
+from market.orders import SIDE_NAMES, Side
 from scenarios.results_schema import AGENTS_FILE as AGENTS_FILE
 from scenarios.results_schema import BOOKS_FILE as BOOKS_FILE
 from scenarios.results_schema import BUSES_FILE as BUSES_FILE
@@ -132,8 +134,8 @@ class TradesWriter:
         sell_kind: np.ndarray,
     ) -> None:
         """Write a block of trades; ``buyer``/``seller`` are household rows, the kinds
-        ``agents.community.KIND_*`` of the orders they fill."""
-        kinds = BooksWriter.KINDS
+        order-kind codes of the orders they fill (named by :func:`order_kinds`)."""
+        kinds = order_kinds()
         self._stream.write(
             {
                 "t": t.astype(np.int32),
@@ -158,8 +160,7 @@ class BooksWriter:
     submitted to the market, before any re-clearing by the feeder."""
 
     SCHEMA = arrow_schema(BOOKS_FILE)
-    SIDES = pa.array(["buy", "sell"], pa.string())
-    KINDS = pa.array(["net", "battery", "ev"], pa.string())  # agents.community.KIND_*
+    SIDES = pa.array(SIDE_NAMES, pa.string())
 
     def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
         self._ids = pa.array(agent_ids.astype(str), pa.string())
@@ -176,13 +177,13 @@ class BooksWriter:
         price_per_kwh: np.ndarray,
     ) -> None:
         """Write a block of orders; ``household`` are household rows."""
-        side = np.where(is_buy, 0, 1).astype(np.int32)
+        side = np.where(is_buy, Side.BUY, Side.SELL).astype(np.int32)
         self._stream.write(
             {
                 "t": t.astype(np.int32),
                 "agent_id": pa.DictionaryArray.from_arrays(household.astype(np.int32), self._ids),
                 "side": pa.DictionaryArray.from_arrays(side, self.SIDES),
-                "kind": pa.DictionaryArray.from_arrays(kind.astype(np.int32), self.KINDS),
+                "kind": pa.DictionaryArray.from_arrays(kind.astype(np.int32), order_kinds()),
                 "energy_kwh": energy_kwh,
                 "price_per_kwh": price_per_kwh,
             }
@@ -191,6 +192,11 @@ class BooksWriter:
 
     def close(self) -> None:
         self._stream.close()
+
+
+def order_kinds() -> pa.Array:
+    """The order kinds' names by code (``net``, then the registered devices)."""
+    return pa.array(kind_names(), pa.string())
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

@@ -21,14 +21,14 @@ def _households(n: int, **columns) -> Households:
         "pv_kwp": zero,
         "pv_tilt_deg": zero,
         "pv_azimuth_deg": zero,
-        "battery_kwh": zero,
+        "battery_capacity_kwh": zero,
         "battery_power_kw": zero,
         "battery_eta_charge": np.ones(n),
         "battery_eta_discharge": np.ones(n),
         "battery_soc_min_kwh": zero,
         "battery_soc_max_kwh": zero,
         "battery_soc0_kwh": zero,
-        "ev_kwh": zero,
+        "ev_capacity_kwh": zero,
         "ev_charger_kw": zero,
         "ev_v2g": np.zeros(n, bool),
         "ev_eta": np.ones(n),
@@ -45,7 +45,7 @@ def _cars(v2g: list[bool]) -> Households:
     """60 kWh cars needing 48 kWh at departure, floor 12 kWh, 11 kW chargers, eta 1."""
     return _households(
         len(v2g),
-        ev_kwh=60.0,
+        ev_capacity_kwh=60.0,
         ev_charger_kw=11.0,
         ev_v2g=np.array(v2g),
         ev_departure_soc_kwh=48.0,
@@ -84,12 +84,12 @@ def test_v2g_car_charges_on_arrival_like_any_car() -> None:
     Import = demand + charging, the same for both, so no higher peak with V2G.
     """
     community = Community(_cars([True, False]), 0.25, None)
-    community.ev_soc_kwh = np.array([40.0, 40.0])
+    community.devices["ev"].soc_kwh = np.array([40.0, 40.0])
     ev, imported = _park(community, 0.5, 8)
     charge = [2.75, 2.75, 2.5, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert ev == [[c, c] for c in charge]
     assert imported == [[c + 0.5, c + 0.5] for c in charge]
-    np.testing.assert_allclose(community.ev_soc_kwh, [48.0, 48.0])
+    np.testing.assert_allclose(community.devices["ev"].soc_kwh, [48.0, 48.0])
 
 
 def test_v2g_gives_only_what_is_above_its_departure_soc_and_next_drive() -> None:
@@ -99,11 +99,11 @@ def test_v2g_gives_only_what_is_above_its_departure_soc_and_next_drive() -> None
     like its plain neighbour; never more."""
     hh = _cars([True, True, False])
     community = Community(replace(hh, ev_trip_kwh_mean=np.array([0.0, 1.0, 0.0])), 0.25, None)
-    community.ev_soc_kwh = np.array([50.0, 50.0, 50.0])
+    community.devices["ev"].soc_kwh = np.array([50.0, 50.0, 50.0])
     ev, imported = _park(community, 0.5, 6)
     assert ev == [[-0.5, -0.5, 0.0]] * 2 + [[-0.5, 0.0, 0.0]] * 2 + [[0.0, 0.0, 0.0]] * 2
     assert imported == ([[0.0, 0.0, 0.5]] * 2 + [[0.0, 0.5, 0.5]] * 2 + [[0.5, 0.5, 0.5]] * 2)
-    np.testing.assert_allclose(community.ev_soc_kwh, [48.0, 49.0, 50.0])
+    np.testing.assert_allclose(community.devices["ev"].soc_kwh, [48.0, 49.0, 50.0])
 
 
 # --- the price-aware rule: four 6-hour intervals a day (night, morning, midday, evening)
@@ -124,7 +124,7 @@ def _battery_pair() -> Community:
     the start, and a storage rule that expects the prices EXPECTED."""
     hh = _households(
         2,
-        battery_kwh=10.0,
+        battery_capacity_kwh=10.0,
         battery_power_kw=10.0,
         battery_soc_max_kwh=10.0,
         battery_soc0_kwh=5.0,
@@ -189,13 +189,13 @@ def test_price_aware_sells_only_what_the_owner_will_not_need() -> None:
     community = _battery_pair()
     for slot in range(4):
         assert _interval(community, slot) == {}
-    np.testing.assert_allclose(community.battery_soc_kwh, [0.0, 8.0])
+    np.testing.assert_allclose(community.devices["battery"].soc_kwh, [0.0, 8.0])
     np.testing.assert_allclose(community.need.need_kwh(0), [10.0, 1.0])
     np.testing.assert_allclose(community.need.need_kwh(3), [10.0, 3.0])
     assert _interval(community, 0) == {}
     assert _interval(community, 1) == {}
     assert _interval(community, 2, fill_battery_buy=True) == {(0, "buy"): (10.0, 0.10)}
-    np.testing.assert_allclose(community.battery_soc_kwh, [10.0, 10.0])
+    np.testing.assert_allclose(community.devices["battery"].soc_kwh, [10.0, 10.0])
     assert _interval(community, 3) == {(1, "sell"): (7.0, 0.28)}
 
 
@@ -228,7 +228,7 @@ def test_price_aware_ev_leaves_room_for_the_households_own_surplus() -> None:
     """
     hh = _households(
         2,
-        ev_kwh=60.0,
+        ev_capacity_kwh=60.0,
         ev_charger_kw=11.0,
         ev_departure_soc_kwh=48.0,
         ev_soc_min_kwh=12.0,
@@ -237,7 +237,7 @@ def test_price_aware_ev_leaves_room_for_the_households_own_surplus() -> None:
     storage.expected[:] = [0.20, 0.10, 0.18, 0.28]  # median 0.19: buy at interval 1 only
     storage.new_day()
     community = Community(hh, 6.0, storage)
-    community.ev_soc_kwh = np.array([48.0, 45.0])
+    community.devices["ev"].soc_kwh = np.array([48.0, 45.0])
     day = np.array([[-1.0, -1.0], [-1.0, -1.0], [-1.0, 4.0], [-1.0, -1.0]])
 
     def interval(slot: int, left: int = 10**9, apply: bool = True) -> dict:
@@ -266,7 +266,7 @@ def test_price_aware_ev_leaves_room_for_the_households_own_surplus() -> None:
         }
 
     assert [interval(s) for s in range(4)] == [{}, {}, {}, {}]
-    np.testing.assert_allclose(community.ev_soc_kwh, [48.0, 52.0])
+    np.testing.assert_allclose(community.devices["ev"].soc_kwh, [48.0, 52.0])
     assert interval(0) == {}
     assert interval(1, apply=False) == {0: (12.0, 0.10)}
     assert interval(1, left=4) == {0: (12.0, 0.10), 1: (4.0, 0.10)}

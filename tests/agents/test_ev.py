@@ -35,7 +35,7 @@ WEEK = np.array([0, 1, 2, 3, 4, 5, 6] * 2)
 def test_households_sampling_is_exact_and_seeded() -> None:
     hh = sample_households(SPEC, seed=3)
     assert hh.has_ev.sum() == 30 and (hh.pv_kwp > 0).sum() == 25
-    assert (hh.battery_kwh > 0).sum() == 15
+    assert (hh.battery_capacity_kwh > 0).sum() == 15
     assert not (hh.ev_v2g & ~hh.has_ev).any()
     again = sample_households(SPEC, seed=3)
     np.testing.assert_array_equal(hh.pv_kwp, again.pv_kwp)

@@ -136,7 +136,8 @@ def test_batch_models_meter_households_as_price_takers(e2e_scenario: Scenario, n
 
     inputs = CommunityInputs(e2e_scenario)
     rows = inputs.meter_rows
-    assert (inputs.hh.battery_kwh[rows] == 0).all() and (inputs.hh.ev_kwh[rows] == 0).all()
+    hh = inputs.hh
+    assert (hh.battery_capacity_kwh[rows] == 0).all() and (hh.ev_capacity_kwh[rows] == 0).all()
     blk = inputs.at(0)
     assert (blk.bids[:, rows] == inputs.band.high).all()
     assert (blk.asks[:, rows] == inputs.band.low).all()

@@ -38,9 +38,8 @@ def test_postponed_ev_charging_is_committed_and_a_reading_without_orders_is_bill
         plan = Plan(
             generation_kwh=np.array([0.0, 1.0, 0.0, 0.0]),
             demand_kwh=np.array([1.0, 0.0, 0.0, 1.0]),
-            battery_self_kwh=np.zeros(4),
-            ev_self_kwh=np.array([2.0, 0.0, 1.5, 0.0]),
-            ev_drive_kwh=np.zeros(4),
+            self_kwh={"battery": np.zeros(4), "ev": np.array([2.0, 0.0, 1.5, 0.0])},
+            drawn_kwh={},
             ev_deferrable_kwh=np.array([2.0, 0.0, 1.5, 0.0]),
             net_kwh=np.array([-3.0, 1.0, -1.5, 0.0]),
             household=np.array([0, 1, 2]),

@@ -97,9 +97,8 @@ def _export_plan(buyer_kwh: float) -> Plan:
     return Plan(
         generation_kwh=generation,
         demand_kwh=demand,
-        battery_self_kwh=zeros,
-        ev_self_kwh=zeros,
-        ev_drive_kwh=zeros,
+        self_kwh={"battery": zeros, "ev": zeros},
+        drawn_kwh={},
         ev_deferrable_kwh=zeros,
         net_kwh=generation - demand,
         household=np.arange(6),

@@ -15,9 +15,8 @@ def _plan(household, is_buy, energy, price, kind, generation, demand, deferrable
     return Plan(
         generation_kwh=np.asarray(generation, float),
         demand_kwh=np.asarray(demand, float),
-        battery_self_kwh=zeros,
-        ev_self_kwh=zeros,
-        ev_drive_kwh=zeros,
+        self_kwh={"battery": zeros, "ev": zeros},
+        drawn_kwh={},
         ev_deferrable_kwh=zeros if deferrable is None else np.asarray(deferrable, float),
         net_kwh=zeros,
         household=np.asarray(household),

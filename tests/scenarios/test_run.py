@@ -128,7 +128,7 @@ def test_every_ev_leaves_with_its_required_soc(busy_run, check_departures) -> No
     ev_soc = ev_soc[hh.agent_id].to_numpy()
     evs = hh.has_ev
     assert (ev_soc[:, evs] >= hh.ev_soc_min_kwh[evs] - 1e-6).all()
-    assert (ev_soc[:, evs] <= hh.ev_kwh[evs] + 1e-6).all()
+    assert (ev_soc[:, evs] <= hh.ev_capacity_kwh[evs] + 1e-6).all()
     ev_kwh = busy_run["agents"].pivot(index="t", columns="agent_id", values="ev_kwh")
     ev_kwh = ev_kwh[hh.agent_id].to_numpy()
     assert (np.abs(ev_kwh) <= hh.ev_charger_kw * 0.25 + 1e-9).all()
