@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from grid import AcPowerFlow, FeederModel, assign_households, load_feeder
+from market.orders import Side
 
 N_INTERVALS = 300
 SEED = 1
@@ -123,12 +124,13 @@ def book(f, n: int, seed: int) -> tuple[tuple, dict]:
     """Arguments of ``clear_constrained`` for a random book of ``n`` orders on ``f``."""
     rng = np.random.default_rng(seed)
     bus = assign_households(f, n, seed)
-    side = rng.choice([-1, 1], n)
+    sell = rng.choice([-1, 1], n) > 0
+    side = np.where(sell, Side.SELL, Side.BUY)
     kwh = rng.uniform(0.05, 2.0, n)
     price = rng.uniform(0.08, 0.29, n)
     flexible = rng.uniform(size=n) < 0.2
     factor = rng.uniform(0.4, 1.0)  # background per unit of its annual peak
-    curt = np.bincount(bus[side > 0], kwh[side > 0] / 0.25, f.n_bus)
+    curt = np.bincount(bus[sell], kwh[sell] / 0.25, f.n_bus)
     args = (f.background_injection_kw(factor), f.background_injection_kvar(factor), bus, side,
             kwh, price, curt, 0.32, 0.08, 0.25)  # fmt: skip
     return args, {"order_flexible": flexible}

@@ -79,14 +79,14 @@ transformer's flow.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.solver.solvers.highs import Highs
 
+from grid.clearing import clear_constrained
+from grid.clearing_model import ClearingModel
 from grid.distflow import (
     FlowState,
     Linearisation,
@@ -99,140 +99,10 @@ from grid.distflow import (
     tree_of,
 )
 from grid.feeders import Feeder
+from grid.highs_direct import direct_model, make_solver
+from grid.limits import THERMAL_MARGIN_FRAC, V_MARGIN_PU, V_MAX_PU, V_MIN_PU, Limits
+from grid.network import add_network
 from grid.results import ConstrainedClearing, GridCheck
-
-#: Sides of the thermal-limit polygon.
-POLYGON_SIDES = 12
-#: Penalty on a voltage-limit slack [currency/h per p.u.^2 of squared voltage].
-PENALTY_VOLTAGE = 1.0e6
-#: Penalty on a thermal-limit slack [currency/h per p.u. of power].
-PENALTY_THERMAL = 1.0e6
-#: Tolerance when counting violations [p.u. and fraction].
-VIOLATION_TOL = 1e-6
-
-
-def make_solver() -> Highs:
-    """A persistent HiGHS solver with change detection reduced to parameter updates."""
-    opt = Highs()
-    au = opt.config.auto_updates
-    au.check_for_new_or_removed_constraints = False
-    au.check_for_new_or_removed_vars = False
-    au.check_for_new_or_removed_params = False
-    au.check_for_new_objective = False
-    au.update_constraints = False
-    au.update_vars = False
-    au.update_named_expressions = False
-    au.update_objective = False
-    au.update_parameters = True
-    opt.config.load_solutions = False
-    opt.config.raise_exception_on_nonoptimal_result = True
-    return opt
-
-
-def add_network(
-    m: pyo.ConcreteModel,
-    tree: Tree,
-    lin: Linearisation,
-    v_band_pu: tuple[float, float],
-    thermal_margin_frac: float = 0.0,
-) -> None:
-    """Add the linearised DistFlow network to ``m`` (all quantities in p.u.).
-
-    ``v_band_pu`` is the allowed voltage band ``(v_lo, v_hi)`` over which the thermal
-    limits take the chord of ``V_from = sqrt(w_from)`` (see the module docstring).
-
-    Adds ``m.p_inj``/``m.q_inj`` (mutable injections), ``m.w_lo``/``m.w_hi`` (mutable
-    squared-voltage limits), variables ``P``, ``Q``, ``w`` (``w`` of the slack fixed to
-    ``m.w_slack``), the penalised slacks, and the active/reactive bus balances
-    ``m.bal_p[j]``/``m.bal_q[j]`` written as
-    ``inflow - r ell - outflow + m.dec_p[j] == -p_inj[j]``, where ``m.dec_p`` is an
-    expression the caller may fill with decision terms (curtailment, import, ...).
-    The penalty cost of the slacks is ``m.penalty``.
-    """
-    n, nl = tree.n_bus, tree.n_line
-    buses, lines = range(n), range(nl)
-    slack = tree.slack
-    m.p_inj = pyo.Param(buses, mutable=True, initialize=0.0)
-    m.q_inj = pyo.Param(buses, mutable=True, initialize=0.0)
-    m.w_lo = pyo.Param(mutable=True, initialize=0.0)
-    m.w_hi = pyo.Param(mutable=True, initialize=4.0)
-    m.w_slack = pyo.Param(mutable=True, initialize=1.0)
-    m.P = pyo.Var(lines)
-    m.Q = pyo.Var(lines)
-    m.w = pyo.Var(buses)
-    m.s_hi = pyo.Var(buses, bounds=(0, None))
-    m.s_lo = pyo.Var(buses, bounds=(0, None))
-    m.s_line = pyo.Var(lines, bounds=(0, None))
-    m.fix_slack = pyo.Constraint(expr=m.w[slack] == m.w_slack)
-    r, x = tree.r_pu, tree.x_pu
-    frm, to = tree.from_bus, tree.to_bus
-
-    def ell(l_: int) -> Any:
-        return (
-            float(lin.c0[l_])
-            + float(lin.g_p[l_]) * m.P[l_]
-            + float(lin.g_q[l_]) * m.Q[l_]
-            + float(lin.g_w[l_]) * m.w[int(frm[l_])]
-        )
-
-    m.ell = pyo.Expression(lines, rule=lambda m, l_: ell(l_))
-    into: dict[int, list[int]] = {j: [] for j in buses}
-    out: dict[int, list[int]] = {j: [] for j in buses}
-    for l_ in lines:
-        into[int(to[l_])].append(l_)
-        out[int(frm[l_])].append(l_)
-    if not hasattr(m, "dec_p"):
-        m.dec_p = pyo.Expression(buses, initialize=0.0)
-
-    g_sh, b_sh = tree.g_shunt_pu, tree.b_shunt_pu
-
-    def bal_p(m: Any, j: int) -> Any:
-        arrive = sum(m.P[l_] - float(r[l_]) * m.ell[l_] for l_ in into[j])
-        leave = sum(m.P[l_] for l_ in out[j])
-        shunt = float(g_sh[j]) * m.w[j] if g_sh[j] else 0.0
-        return arrive - leave - shunt + m.dec_p[j] == -m.p_inj[j]
-
-    def bal_q(m: Any, j: int) -> Any:
-        arrive = sum(m.Q[l_] - float(x[l_]) * m.ell[l_] for l_ in into[j])
-        leave = sum(m.Q[l_] for l_ in out[j])
-        extra = m.q_grid if j == slack else 0.0
-        shunt = float(b_sh[j]) * m.w[j] if b_sh[j] else 0.0
-        return arrive - leave - shunt + extra == -m.q_inj[j]
-
-    m.q_grid = pyo.Var()
-    m.bal_p = pyo.Constraint(buses, rule=bal_p)
-    m.bal_q = pyo.Constraint(buses, rule=bal_q)
-
-    def drop(m: Any, l_: int) -> Any:
-        i, j = int(frm[l_]), int(to[l_])
-        zz = float(r[l_] ** 2 + x[l_] ** 2)
-        return (
-            m.w[j]
-            == m.w[i] - 2.0 * (float(r[l_]) * m.P[l_] + float(x[l_]) * m.Q[l_]) + zz * m.ell[l_]
-        )
-
-    m.drop = pyo.Constraint(lines, rule=drop)
-    non_slack = [j for j in buses if j != slack]
-    m.v_hi = pyo.Constraint(non_slack, rule=lambda m, j: m.w[j] - m.s_hi[j] <= m.w_hi)
-    m.v_lo = pyo.Constraint(non_slack, rule=lambda m, j: m.w[j] + m.s_lo[j] >= m.w_lo)
-    angles = [2.0 * math.pi * (k + 0.5) / POLYGON_SIDES for k in range(POLYGON_SIDES)]
-    shrink = math.cos(math.pi / POLYGON_SIDES)
-    m.sides = pyo.Set(initialize=range(POLYGON_SIDES))
-    v_lo, v_hi = (float(v) for v in v_band_pu)
-
-    def thermal(m: Any, l_: int, k: int) -> Any:
-        # |S| <= s V_from, V_from by its chord v_lo + (w - v_lo^2) / (v_lo + v_hi)
-        a = angles[k]
-        s_lim = float(tree.s_max_pu[l_]) * shrink * (1.0 - thermal_margin_frac)
-        return math.cos(a) * m.P[l_] + math.sin(a) * m.Q[l_] - m.s_line[l_] - s_lim / (
-            v_lo + v_hi
-        ) * m.w[int(frm[l_])] <= s_lim * v_lo * v_hi / (v_lo + v_hi)
-
-    m.thermal = pyo.Constraint(lines, m.sides, rule=thermal)
-    m.penalty = pyo.Expression(
-        expr=PENALTY_VOLTAGE * (pyo.quicksum(m.s_hi.values()) + pyo.quicksum(m.s_lo.values()))
-        + PENALTY_THERMAL * pyo.quicksum(m.s_line.values())
-    )
 
 
 class FeederModel:
@@ -267,36 +137,38 @@ class FeederModel:
         Pyomo's per-solve bookkeeping (about 2/3 of the time). ``False`` uses the
         interface's own ``solve`` every time (``update_parameters`` only). The same switch
         governs :meth:`clear_constrained` (order sizes, prices, caps and injections
-        written into its HiGHS model in bulk, see :class:`grid.clearing.ClearingModel`).
+        written into its HiGHS model in bulk, see :class:`grid.clearing_model.ClearingModel`).
+        The fast path is taken only where :func:`grid.highs_direct.direct_model` allows it
+        (a tested Pyomo version, ``P2PGRID_STOCK_THIRD_PARTY`` not set); otherwise the
+        model stays on the stock path, with the same solutions.
     """
 
     def __init__(
         self,
         feeder: Feeder,
-        v_min_pu: float = 0.95,
-        v_max_pu: float = 1.05,
-        v_margin_pu: float = 0.01,
+        v_min_pu: float = V_MIN_PU,
+        v_max_pu: float = V_MAX_PU,
+        v_margin_pu: float = V_MARGIN_PU,
         *,
         operating_point_kw: np.ndarray | None = None,
         operating_point_kvar: np.ndarray | None = None,
         screen_band_pu: float = 0.01,
         screen_loading_frac: float = 0.9,
-        thermal_margin_frac: float = 0.05,
+        thermal_margin_frac: float = THERMAL_MARGIN_FRAC,
         direct_updates: bool = True,
     ) -> None:
-        if not 0 < v_min_pu + v_margin_pu < v_max_pu - v_margin_pu:
-            raise ValueError(
-                f"voltage limits leave no room: v_min_pu={v_min_pu}, v_max_pu={v_max_pu}, "
-                f"v_margin_pu={v_margin_pu}"
-            )
         self.feeder = feeder
-        self.v_min_pu = float(v_min_pu)
-        self.v_max_pu = float(v_max_pu)
-        self.v_margin_pu = float(v_margin_pu)
+        #: the limits the model holds and counts violations of (:mod:`grid.limits`)
+        self.limits = Limits(
+            float(v_min_pu), float(v_max_pu), float(v_margin_pu), float(thermal_margin_frac)
+        )
+        self.v_min_pu = self.limits.v_min_pu
+        self.v_max_pu = self.limits.v_max_pu
+        self.v_margin_pu = self.limits.v_margin_pu
         self.screen_band_pu = float(screen_band_pu)
         self.screen_loading_frac = float(screen_loading_frac)
-        self.thermal_margin_frac = float(thermal_margin_frac)
-        self.loading_limit_frac = 1.0 - self.thermal_margin_frac
+        self.thermal_margin_frac = self.limits.thermal_margin_frac
+        self.loading_limit_frac = self.limits.loading_limit_frac
         self.tree: Tree = tree_of(feeder)
         s = feeder.s_base_kva
         p0 = (
@@ -313,13 +185,25 @@ class FeederModel:
         self.operating_point: FlowState = solve_distflow(self.tree, p0 / s, q0 / s, self.w_slack_pu)
         self.lin: Linearisation = linearise(self.tree, self.operating_point)
         self.map: LinearMap = linear_map(self.tree, self.lin, self.w_slack_pu)
-        self.v_lo_pu = self.v_min_pu + self.v_margin_pu
-        self.v_hi_pu = self.v_max_pu - self.v_margin_pu
+        self.v_lo_pu = self.limits.v_lo_pu
+        self.v_hi_pu = self.limits.v_hi_pu
         self._check_model = self._build_check_model()
         self._check_solver = make_solver()
         self.direct_updates = bool(direct_updates)
         self._direct: dict[str, Any] | None = None
-        self._clearing: Any = None  # grid.clearing.ClearingModel, built on first use
+        self._clearing: ClearingModel | None = None  # built on first use
+
+    @classmethod
+    def with_limits(cls, feeder: Feeder, limits: Limits, **options: Any) -> FeederModel:
+        """The model of ``feeder`` holding ``limits`` (``options`` as for the constructor)."""
+        return cls(
+            feeder,
+            limits.v_min_pu,
+            limits.v_max_pu,
+            limits.v_margin_pu,
+            thermal_margin_frac=limits.thermal_margin_frac,
+            **options,
+        )
 
     # ------------------------------------------------------------------ building
     def _build_check_model(self) -> pyo.ConcreteModel:
@@ -354,8 +238,8 @@ class FeederModel:
         out_of_slack = t.from_bus == t.slack
         # shunts sit at the LV bus of a transformer, never at the slack: all flows out
         import_pu = float(np.sum(p_line_pu[out_of_slack]))
-        bus_bad = (v < self.v_lo_pu - VIOLATION_TOL) | (v > self.v_hi_pu + VIOLATION_TOL)
-        line_bad = loading > self.loading_limit_frac + VIOLATION_TOL
+        bus_bad = self.limits.bus_violation(v)
+        line_bad = self.limits.line_violation(loading)
         return GridCheck(
             v_pu=v,
             line_p_kw=p_line_pu * s,
@@ -400,6 +284,14 @@ class FeederModel:
         near = (v.min(axis=-1) < self.v_lo_pu + band) | (v.max(axis=-1) > self.v_hi_pu - band)
         near |= loading.max(axis=-1) > self.screen_loading_frac
         return v, loading, near
+
+    def screen_violations(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> np.ndarray:
+        """Limits the injections break in the screen, per interval (shape ``(...)``):
+        exact for the linear model, vectorised over intervals."""
+        v, loading, _ = self.screen(p_kw, q_kvar)
+        bus_bad = self.limits.bus_violation(v)
+        line_bad = self.limits.line_violation(loading)
+        return bus_bad.sum(axis=-1) + line_bad.sum(axis=-1)
 
     def check(
         self, p_kw: np.ndarray, q_kvar: np.ndarray, *, force_solve: bool = False
@@ -448,20 +340,18 @@ class FeederModel:
 
     def _init_direct(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> None:
         """Map the balance rows and flow/voltage columns of the HiGHS model Pyomo built."""
-        opt, m, s = self._check_solver, self._check_model, self.feeder.s_base_kva
-        try:
-            highs = opt._solver_model
-            row_of = opt._pyomo_con_to_solver_con_map
-            col_of = opt._pyomo_var_to_solver_var_map
-        except AttributeError:  # another Pyomo version: stay on the public path
+        m, s = self._check_model, self.feeder.s_base_kva
+        direct = direct_model(self._check_solver)
+        if direct is None:  # the stock path (grid.highs_direct)
             self.direct_updates = False
             return
+        highs = direct.highs
         highs.setOptionValue("output_flag", False)
-        rows = np.array([row_of[c] for c in [*m.bal_p.values(), *m.bal_q.values()]], dtype=np.int32)
+        rows = direct.rows([*m.bal_p.values(), *m.bal_q.values()])
         lower = np.asarray(highs.getLp().row_lower_)[rows]
         # row bound = -injection - constant part of the row body
         inj = np.concatenate([np.asarray(p_kw, float), np.asarray(q_kvar, float)]) / s
-        cols = np.array([col_of[id(v)] for v in m._value_vars], dtype=np.int64)
+        cols = direct.cols(m._value_vars, np.int64)
         self._direct = {"highs": highs, "rows": rows, "offset": -lower - inj, "cols": cols}
 
     def _solve_check_direct(self, p_pu: np.ndarray, q_pu: np.ndarray) -> GridCheck:
@@ -516,8 +406,6 @@ class FeederModel:
         p2p: bool = True,
     ) -> ConstrainedClearing:
         """Network-constrained clearing of one interval; see :mod:`grid.clearing`."""
-        from grid.clearing import clear_constrained
-
         return clear_constrained(
             self,
             p_fixed_kw,

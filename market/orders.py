@@ -105,3 +105,7 @@ class Orders:
             price_per_kwh=self.price_per_kwh[keep],
             kind=self.kind[keep],
         )
+
+
+#: Energy below this is no order and no fill [kWh] (rounding noise of the clearing).
+TINY_KWH = 1e-9

@@ -16,7 +16,7 @@ difference (pay-as-bid, McAfee after a trade reduction) is the market operator's
 mechanism's clearing of the book, before any network re-clearing: ``welfare`` at the
 declared limit prices and ``optimal_welfare``, the LP welfare optimum of the same book
 (the uniform auction's welfare, :mod:`market.quality`). Intervals re-cleared with the
-feeder keep the re-clearing's pricing (``grid_stage.pair_fills``: one price per trade
+feeder keep the re-clearing's pricing (``grid.pairing.pair_fills``: one price per trade
 for buyer and seller, whatever the mechanism), so their market surplus is 0.
 
 Grid fees (``market.grid_fee_model``): ``flat`` charges ``grid_fee_per_kwh`` per kWh;

@@ -22,6 +22,10 @@ limits. A probe run therefore fails when, in any interval,
 3. a line (the transformer included) that carries power towards the substation
    (``p_kw < 0``, reverse flow) is above its loading limit after the check.
 
+Limits, margins and the tolerance are the feeder model's own (:mod:`grid.limits`, built from
+the scenario by :func:`scenarios.grid_stage.scenario_limits`), so a probe fails on exactly
+the violations the run's check counts.
+
 The background load alone never breaks any of these (it is load: it lowers voltages and
 drives forward flow), so every such violation is the community's. Under-voltage and
 forward-flow overloads (load and EV charging) are not PV hosting limits and are not
@@ -46,7 +50,6 @@ lock-step, so with a Dask ``client`` their probes run in parallel.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,8 +59,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from grid import FeederModel
 from scenarios.errors import ScenarioError
+from scenarios.grid_stage import scenario_limits
 from scenarios.loader import load_scenario
 from scenarios.out_dir import make_out_dir
 from scenarios.results import BUSES_FILE, INTERVALS_FILE, LINES_FILE, write_json
@@ -71,8 +74,6 @@ PARAMETERS = ("pv_share", "pv_kwp")
 CASES = ("with_storage", "without_storage")
 CURTAIL_TOL_KWH = 1e-6
 """Curtailment above this [kWh] in an interval fails the probe."""
-LIMIT_TOL = 1e-6
-"""Tolerance on the limits [p.u. and fraction of rating] when a limit counts as broken."""
 ACTIVE_TOL_PU = 1e-3
 """How close to the upper voltage limit a bus must be to count as binding [p.u.]."""
 ACTIVE_TOL_LOADING = 0.01
@@ -84,12 +85,6 @@ HOSTING_FILE = "hosting.json"
 
 HostingProgress = Callable[[str, float, bool], None]
 """``progress(case, value, passed)`` after each probe."""
-
-
-def loading_limit_frac() -> float:
-    """The loading limit of the feeder model the engine builds [fraction of rating]."""
-    margin = inspect.signature(FeederModel.__init__).parameters["thermal_margin_frac"].default
-    return 1.0 - float(margin)
 
 
 @dataclass(frozen=True)
@@ -135,9 +130,8 @@ def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
     if scenario.grid.check == "off":
         raise ScenarioError(["grid.check: hosting capacity needs the grid check ('pyomo')"])
     out = Path(out_dir)
-    g = scenario.grid
-    v_hi = g.v_max_pu - g.v_margin_pu
-    load_hi = loading_limit_frac()
+    limits = scenario_limits(scenario)
+    v_hi, load_hi = limits.v_hi_pu, limits.loading_limit_frac
     iv = pd.read_parquet(out / INTERVALS_FILE, columns=["t", "curtailed_kwh"])
     buses = pd.read_parquet(out / BUSES_FILE, columns=["t", "bus", "v_pu"])
     lines = pd.read_parquet(out / LINES_FILE, columns=["t", "line", "p_kw", "loading_frac"])
@@ -146,8 +140,9 @@ def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
     reverse = lines[lines["p_kw"] < 0]
 
     curtailed_t = set(iv.loc[iv["curtailed_kwh"] > CURTAIL_TOL_KWH, "t"].astype(int))
-    over_t = set(buses.loc[buses["v_pu"] > v_hi + LIMIT_TOL, "t"].astype(int))
-    overload_t = set(reverse.loc[reverse["loading_frac"] > load_hi + LIMIT_TOL, "t"].astype(int))
+    over_t = set(buses.loc[limits.over_voltage(buses["v_pu"].to_numpy()), "t"].astype(int))
+    overload = limits.line_violation(reverse["loading_frac"].to_numpy())
+    overload_t = set(reverse.loc[overload, "t"].astype(int))
     failing = curtailed_t | over_t | overload_t
     v_max = float(buses["v_pu"].max()) if len(buses) else float("nan")
     rev_max = float(reverse["loading_frac"].max()) if len(reverse) else 0.0

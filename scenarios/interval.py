@@ -34,12 +34,13 @@ from agents.meters import as_metered, without_devices
 from agents.profiles import ProfileSource, Site
 from agents.strategy import PriceBand, draw_limit_prices
 from grid import electrical_distance_pu
+from grid.pairing import Pairing
 from market.fees import distance_fee_per_kwh
 from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
 from market.quality import welfare
 from market.settlement import Bill, Tariffs, committed_net_kwh, settle, trade_payments
 from market.uniform import Matching, clear_uniform, make_matching
-from scenarios.grid_stage import GridOutcome, GridStage, Pairing
+from scenarios.grid_stage import GridOutcome, GridStage
 from scenarios.preflight import require_profiles
 from scenarios.schema import Scenario
 

@@ -146,11 +146,21 @@ def test_cycles_finds_a_cycle_and_only_it():
 
 
 def test_no_import_cycle():
-    # grid/'s own cycles (lindistflow <-> clearing, feeders <-> the feeder readers) are
-    # being untangled on the grid-coupling branch; this exception goes when it lands
-    found = [c for c in cycles(import_graph()) if not all(m.startswith("grid.") for m in c)]
+    found = cycles(import_graph())
     described = ["  " + " <-> ".join(component) for component in found]
     assert not found, "import cycles between modules:\n" + "\n".join(described)
+
+
+def test_grid_imports_only_market_and_itself() -> None:
+    """grid/ imports nothing of the rooms above it (DESIGN.md, "Layout")."""
+    bad = {
+        (name, dep)
+        for name, deps in import_graph().items()
+        if name.split(".")[0] == "grid"
+        for dep in deps
+        if dep.split(".")[0] not in {"grid", "market"}
+    }
+    assert bad == set()
 
 
 @pytest.mark.parametrize("package", ["market", "grid", "scenarios", "live.dashboard"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from grid import Feeder, FeederError, assign_households, load_feeder
-from grid.feeders import IEEE33_BASE_CASE_FLOW_KVA, ieee33_base_case_flow_kva
+from grid.named_feeders import IEEE33_BASE_CASE_FLOW_KVA, ieee33_base_case_flow_kva
 
 
 def test_ieee33_tables(ieee33: Feeder) -> None:

@@ -12,6 +12,7 @@ import pandapower.networks as pn
 import pytest
 
 from grid import AcPowerFlow, Feeder, FeederModel, load_feeder, validate_feeder
+from market.orders import Side
 
 
 def _case33bw_current_loading(ieee33: Feeder, scale: float) -> np.ndarray:
@@ -95,7 +96,8 @@ def test_clearing_limits_the_current_at_low_voltage(tmp_path: Path) -> None:
     model = FeederModel(f, v_min_pu=0.90, v_max_pu=1.05, thermal_margin_frac=0.0)
     h = 0.25
     res = model.clear_constrained(
-        np.zeros(3), np.zeros(3), order_bus=np.array([2, 1]), order_side=np.array([1, -1]),
+        np.zeros(3), np.zeros(3), order_bus=np.array([2, 1]),
+        order_side=np.array([Side.SELL, Side.BUY]),
         order_kwh=np.array([50.0, 30.0]), order_price_per_kwh=np.array([0.10, 0.25]),
         curtailable_kw=np.array([0.0, 0.0, 200.0]), retail_price_per_kwh=0.30,
         feed_in_price_per_kwh=0.05, interval_hours=h,

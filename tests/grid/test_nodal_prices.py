@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from grid import FeederModel, load_feeder
+from market.orders import Side
 
 from .conftest import HAND_FEEDER
 
@@ -32,7 +33,7 @@ def _clear(model: FeederModel, load2_kw: float, deferrable2_kw: float):
     """A fixed load at bus 2, a small P2P trade at bus 1, EV charging deferrable at bus 2."""
     return model.clear_constrained(
         np.array([0.0, 0.0, -load2_kw]), np.zeros(3),
-        order_bus=np.array([1, 1]), order_side=np.array([1, -1]),
+        order_bus=np.array([1, 1]), order_side=np.array([Side.SELL, Side.BUY]),
         order_kwh=np.array([5.0, 5.0]), order_price_per_kwh=np.array([0.10, 0.20]),
         curtailable_kw=np.zeros(3), retail_price_per_kwh=RETAIL,
         feed_in_price_per_kwh=FEED_IN, interval_hours=H,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from grid import AcPowerFlow, Feeder, FeederModel, assign_households, load_feeder
+from market.orders import Side
 
 H = 0.25
 V_MIN, V_MAX = 0.95, 1.05
@@ -41,7 +42,7 @@ def test_noon_pv_export_is_detected_and_curtailed(lv) -> None:
     assert chk.line_violation[0]  # the transformer
     assert ac.run(p, q).loading_frac.max() > 1.1
     res = model.clear_constrained(
-        np.zeros(f.n_bus), q, hh, np.where(sell, 1, -1), np.abs(net_kw) * H,
+        np.zeros(f.n_bus), q, hh, np.where(sell, Side.SELL, Side.BUY), np.abs(net_kw) * H,
         rng.uniform(0.10, 0.25, 60),
         np.bincount(hh[sell], weights=np.full(50, 7.0), minlength=f.n_bus), 0.30, 0.08, H,
     )  # fmt: skip
@@ -67,7 +68,7 @@ def test_evening_ev_charging_is_detected_and_deferred(lv) -> None:
     chk = model.check(p, q)
     assert chk.solved_with == "pyomo" and chk.violations > 0
     res = model.clear_constrained(
-        np.zeros(f.n_bus), q, hh, -np.ones(60), -net_kw * H, rng.uniform(0.10, 0.25, 60),
+        np.zeros(f.n_bus), q, hh, np.full(60, Side.BUY), -net_kw * H, rng.uniform(0.10, 0.25, 60),
         np.zeros(f.n_bus), 0.30, 0.08, H,
         deferrable_kw=np.bincount(hh, weights=ev_kw, minlength=f.n_bus),
     )  # fmt: skip

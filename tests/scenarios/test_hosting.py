@@ -9,13 +9,13 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios import ScenarioError, load_scenario, run
+from scenarios.grid_stage import scenario_limits
 from scenarios.hosting import (
     CASES,
     HOSTING_FILE,
     PROBES_FILE,
     assess,
     hosting_capacity,
-    loading_limit_frac,
     probe_scenario,
     read_hosting,
 )
@@ -84,7 +84,10 @@ def test_failing_probe_names_the_element_at_its_limit(scan: dict, bisected) -> N
             ].iloc[0]
             assert row["p_kw"] < 0  # reverse flow
             assert row["loading_frac"] == pytest.approx(binding.worst_value)
-            assert binding.worst_value > loading_limit_frac() - 0.01
+            assert (
+                binding.worst_value
+                > scenario_limits(load_scenario(SMALL)).loading_limit_frac - 0.01
+            )
         else:
             buses = pd.read_parquet(failing.out_dir / "buses.parquet")
             row = buses[

@@ -12,14 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from agents.community import KIND_BATTERY, KIND_EV, KIND_NET, Plan
-from scenarios.grid_stage import pair_fills
+from grid.pairing import pair_fills
+from market.orders import OrderKind, Orders
 
 N_HH = 6
+#: two device codes besides the net position (battery and EV in a run)
+KINDS = [OrderKind.NET, 1, 2]
 
 
 @st.composite
-def _stressed(draw: st.DrawFn, one_side: bool = False) -> tuple[Plan, np.ndarray, float]:
+def _stressed(draw: st.DrawFn, one_side: bool = False) -> tuple[Orders, np.ndarray, float]:
     """Orders (at most one per household, side and kind), arbitrary fills of them (the
     network may force any), prices on a 1-cent grid, and a P2P dual price."""
     keys = draw(
@@ -27,7 +29,7 @@ def _stressed(draw: st.DrawFn, one_side: bool = False) -> tuple[Plan, np.ndarray
             st.tuples(
                 st.integers(0, N_HH - 1),
                 st.booleans(),
-                st.sampled_from([KIND_NET, KIND_BATTERY, KIND_EV]),
+                st.sampled_from(KINDS),
             ),
             min_size=1,
             max_size=14,
@@ -45,14 +47,10 @@ def _stressed(draw: st.DrawFn, one_side: bool = False) -> tuple[Plan, np.ndarray
     frac = draw(hnp.arrays(np.float64, n, elements=st.sampled_from([0.0, 0.3, 1.0])))
     price = draw(hnp.arrays(np.int64, n, elements=st.integers(5, 35))) / 100.0
     dual = draw(st.sampled_from([0.02, 0.12, 0.2, 0.4, float("nan")]))
-    zeros = np.zeros(N_HH)
-    plan = Plan(
-        zeros, zeros, {}, {}, zeros, zeros, household, is_buy, energy, price, kind
-    )
-    return plan, energy * frac, dual
+    return Orders.build(household, is_buy, energy, price, kind), energy * frac, dual
 
 
-def _limit(plan: Plan, household: np.ndarray, buy: bool, kind: np.ndarray) -> np.ndarray:
+def _limit(plan: Orders, household: np.ndarray, buy: bool, kind: np.ndarray) -> np.ndarray:
     """The limit of the order (household, side, kind) of each trade."""
     key = {
         (int(h), bool(b), int(k)): p
@@ -66,8 +64,8 @@ def _limit(plan: Plan, household: np.ndarray, buy: bool, kind: np.ndarray) -> np
 @settings(max_examples=300, deadline=None)
 @given(_stressed())
 def test_every_trade_respects_its_own_orders_limits(case) -> None:
-    plan, filled, dual = case
-    p = pair_fills(plan, filled, dual)
+    plan, filled, dual = case  # the orders, their fills, the P2P dual
+    p = pair_fills(plan, filled, dual, N_HH)
     assert (p.energy_kwh > 0).all()
     assert (p.buyer != p.seller).all()
     bid = _limit(plan, p.buyer, True, p.buy_kind)
@@ -87,8 +85,8 @@ def test_every_trade_respects_its_own_orders_limits(case) -> None:
 def test_the_paired_volume_is_the_most_any_rational_pairing_trades(case) -> None:
     """Against an LP over every (buy, sell) pair whose bid >= ask: max sum x, each order's
     trades within its fill."""
-    plan, filled, dual = case
-    p = pair_fills(plan, filled, dual)
+    plan, filled, dual = case  # the orders, their fills, the P2P dual
+    p = pair_fills(plan, filled, dual, N_HH)
     buy = np.flatnonzero(plan.is_buy & (filled > 0))
     sell = np.flatnonzero(~plan.is_buy & (filled > 0))
     pairs = [(i, j) for i in buy for j in sell if plan.price_per_kwh[i] >= plan.price_per_kwh[j]]

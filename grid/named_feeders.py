@@ -1,0 +1,265 @@
+"""The feeders a scenario names: ``ieee33``, ``radial:<households>``, ``simbench:<code>`` and
+feeder files, and :func:`load_feeder`, which picks one by its name.
+
+The tables and their conventions are :class:`grid.feeders.Feeder`'s; the readers of
+feeder files and SimBench grids are :mod:`grid.feeder_files` and
+:mod:`grid.simbench_feeders`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grid.cables import (
+    TRANSFORMER_SIZES_KVA,
+)
+from grid.errors import FeederError
+from grid.feeder_files import read_feeder_file
+from grid.feeders import Feeder, build_feeder, cable_record, transformer_record
+from grid.simbench_feeders import simbench_feeder
+
+#: Headroom of the ieee33 thermal ratings over the base-case apparent flow (see ``ieee33``).
+IEEE33_RATING_HEADROOM = 1.5
+#: Smallest ieee33 line rating [kVA].
+IEEE33_RATING_FLOOR_KVA = 200.0
+
+
+# --------------------------------------------------------------------------- ieee33
+
+
+@functools.lru_cache(maxsize=1)
+def ieee33() -> Feeder:
+    """The IEEE 33-bus feeder of Baran & Wu (1989) from pandapower's ``case33bw``.
+
+    Built once per process (pandapower takes about a second to read the case); the
+    returned feeder is shared, so treat its tables as read-only.
+
+    12.66 kV, 32 in-service branches (the five tie switches are left open), 3715 kW /
+    2300 kvar of base load that stays on as background load: the published case is its
+    annual peak, scaled per interval by the scenario's calendar (``[grid] background``,
+    :mod:`scenarios.background`).
+    Bus labels are Baran & Wu's numbers ``"1"``...``"33"`` (bus 1 = substation = slack).
+
+    Thermal ratings: the case ships none. Each branch gets
+    ``max(IEEE33_RATING_FLOOR_KVA, ceil(1.5 * S_base / 10) * 10)`` kVA, where ``S_base`` is
+    the branch's sending-end apparent power in the published AC base case (pandapower
+    ``runpp``, stored to 0.1 kVA in :data:`IEEE33_BASE_CASE_FLOW_KVA`): the
+    base case loads every branch to at most 67 %, the floor of 200 kVA keeps the lightly
+    loaded laterals from being the binding limit of every household added. This is a
+    documented modelling choice, not a published rating.
+
+    References
+    ----------
+    M. E. Baran and F. F. Wu, "Network reconfiguration in distribution systems for loss
+    reduction and load balancing", IEEE Trans. Power Delivery 4(2), 1401-1407, 1989.
+    """
+    import pandapower.networks as pn
+
+    net = pn.case33bw()
+    vn = net.bus["vn_kv"].to_numpy(float)
+    p = net.load.groupby("bus")["p_mw"].sum().reindex(net.bus.index, fill_value=0.0) * 1000.0
+    q = net.load.groupby("bus")["q_mvar"].sum().reindex(net.bus.index, fill_value=0.0) * 1000.0
+    slack = int(net.ext_grid["bus"].iloc[0])
+    buses = [
+        {
+            "bus": str(b + 1),
+            "vn_kv": vn[i],
+            "base_p_kw": float(p.loc[b]),
+            "base_q_kvar": float(q.loc[b]),
+            "household_bus": bool(b != slack and p.loc[b] > 0.0),
+        }
+        for i, b in enumerate(net.bus.index)
+    ]
+    ln = net.line[net.line["in_service"]]
+    s_base = _ieee33_base_case_flow_kva()
+    lines = []
+    for k, (_, row) in enumerate(ln.iterrows()):
+        rating = max(
+            IEEE33_RATING_FLOOR_KVA, math.ceil(IEEE33_RATING_HEADROOM * s_base[k] / 10) * 10
+        )
+        lines.append(
+            {
+                "line": f"{int(row.from_bus) + 1}-{int(row.to_bus) + 1}",
+                "from_bus": str(int(row.from_bus) + 1),
+                "to_bus": str(int(row.to_bus) + 1),
+                "r_ohm": float(row.r_ohm_per_km * row.length_km),
+                "x_ohm": float(row.x_ohm_per_km * row.length_km),
+                "s_max_kva": float(rating),
+                "kind": "line",
+                "length_km": float(row.length_km),
+            }
+        )
+    return build_feeder(
+        "ieee33",
+        buses,
+        lines,
+        slack_bus=str(slack + 1),
+        v_slack_pu=float(net.ext_grid["vm_pu"].iloc[0]),
+        s_base_kva=1000.0,
+        source="ieee33",
+    )
+
+
+#: Sending-end apparent power of the 32 in-service case33bw branches in the published AC
+#: base case [kVA] (pandapower 3.5 ``runpp``, in branch order), from which ``ieee33``
+#: derives its ratings. Kept as data so loading the feeder needs no power flow;
+#: ``tests/grid/test_feeders.py`` re-derives it with pandapower.
+IEEE33_BASE_CASE_FLOW_KVA: tuple[float, ...] = (
+    4612.8, 4091.2, 2901.7, 2735.5, 2648.5, 1215.8, 987.8, 759.2, 691.4, 624.3, 570.2,
+    500.1, 427.7, 285.8, 225.5, 162.0, 98.6, 395.4, 296.7, 197.2, 98.6, 1045.0,
+    938.4, 466.8, 1360.9, 1298.6, 1236.1, 1166.7, 1026.6, 472.0, 304.5, 72.1,
+)  # fmt: skip
+
+
+def _ieee33_base_case_flow_kva() -> np.ndarray:
+    if IEEE33_BASE_CASE_FLOW_KVA:
+        return np.asarray(IEEE33_BASE_CASE_FLOW_KVA)
+    return ieee33_base_case_flow_kva()
+
+
+def ieee33_base_case_flow_kva() -> np.ndarray:
+    """Sending-end apparent power of each in-service case33bw branch, AC base case [kVA]."""
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    net = pn.case33bw()
+    pp.runpp(net, numba=False)
+    res = net.res_line.loc[net.line["in_service"]]
+    return np.hypot(res["p_from_mw"], res["q_from_mvar"]).to_numpy() * 1000.0
+
+
+# --------------------------------------------------------------------------- radial
+
+
+#: Design of the generated LV feeder ``radial:<households>``.
+RADIAL_HOUSEHOLDS_PER_CABINET = 3
+RADIAL_CABINETS_PER_FEEDER = 8
+RADIAL_KVA_PER_HOUSEHOLD = 3.0
+RADIAL_MAIN_CABLE = "NAYY 4x150 SE"
+RADIAL_MAIN_SEGMENT_KM = 0.040
+RADIAL_SERVICE_CABLE = "NAYY 4x50 SE"
+RADIAL_SERVICE_KM = 0.030
+RADIAL_MAX_HOUSEHOLDS = 300
+
+
+def radial(households: int) -> Feeder:
+    """A generated LV feeder sized for ``households`` households (deterministic).
+
+    Layout: a 20/0.4 kV transformer (MV bus = slack, 1.0 p.u.) of the smallest standard
+    size in :data:`grid.cables.TRANSFORMER_SIZES_KVA` with at least 3 kVA per household;
+    ``ceil(households / 24)`` main cables (NAYY 4x150 SE, 270 A = 187 kVA) leave the LV
+    busbar, each with up to 8 cable cabinets 40 m apart; from every cabinet a 30 m
+    NAYY 4x50 SE service lateral (142 A = 98 kVA) feeds a household bus hosting about
+    three households. The feeder has no background load.
+
+    Sizing rationale: with an after-diversity maximum demand of about 2 kW per household
+    and up to ~6 kWp PV on half of them, 24 households load a main cable to below 100 kW
+    either way, i.e. a voltage rise/drop of about 2-3 % along its 320 m.
+    """
+    if households < 1 or households > RADIAL_MAX_HOUSEHOLDS:
+        raise FeederError(
+            [
+                f"radial:{households}: the number of households must be between 1 and "
+                f"{RADIAL_MAX_HOUSEHOLDS} for one LV transformer (use ieee33 or a feeder "
+                "file for larger communities)"
+            ],
+            f"radial:{households}",
+        )
+    need_kva = RADIAL_KVA_PER_HOUSEHOLD * households
+    sn = min(
+        (s for s in TRANSFORMER_SIZES_KVA if s >= need_kva), default=max(TRANSFORMER_SIZES_KVA)
+    )
+    vk, vkr = TRANSFORMER_SIZES_KVA[sn]
+    per_feeder = RADIAL_HOUSEHOLDS_PER_CABINET * RADIAL_CABINETS_PER_FEEDER
+    n_feeders = math.ceil(households / per_feeder)
+    hh_split = np.full(n_feeders, households // n_feeders)
+    hh_split[: households % n_feeders] += 1
+    buses: list[dict[str, Any]] = [
+        {"bus": "mv", "vn_kv": 20.0, "base_p_kw": 0.0, "base_q_kvar": 0.0, "household_bus": False},
+        {"bus": "lv", "vn_kv": 0.4, "base_p_kw": 0.0, "base_q_kvar": 0.0, "household_bus": False},
+    ]
+    lines: list[dict[str, Any]] = [transformer_record("trafo", "mv", "lv", sn, vk, vkr, 20.0, 0.4)]
+    for f in range(n_feeders):
+        n_cab = math.ceil(hh_split[f] / RADIAL_HOUSEHOLDS_PER_CABINET)
+        prev = "lv"
+        for c in range(n_cab):
+            cab, house = f"f{f + 1}c{c + 1}", f"f{f + 1}h{c + 1}"
+            for lab, hh in ((cab, False), (house, True)):
+                buses.append(
+                    {
+                        "bus": lab,
+                        "vn_kv": 0.4,
+                        "base_p_kw": 0.0,
+                        "base_q_kvar": 0.0,
+                        "household_bus": hh,
+                    }
+                )
+            lines.append(
+                cable_record(f"{prev}-{cab}", prev, cab, RADIAL_MAIN_CABLE, RADIAL_MAIN_SEGMENT_KM)
+            )
+            lines.append(
+                cable_record(f"{cab}-{house}", cab, house, RADIAL_SERVICE_CABLE, RADIAL_SERVICE_KM)
+            )
+            prev = cab
+    return build_feeder(
+        f"radial:{households}",
+        buses,
+        lines,
+        slack_bus="mv",
+        s_base_kva=1000.0,
+        source=f"radial:{households}",
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def load_feeder(spec: str, *, households: int) -> Feeder:
+    """Load a feeder by name or file.
+
+    Parameters
+    ----------
+    spec : str
+        ``"ieee33"``, ``"radial:<households>"`` (``"radial"`` alone uses ``households``),
+        ``"simbench:<code>"`` (needs ``pip install "p2pgrid[simbench]"``), a path to a JSON
+        feeder file, or a path to a directory (or its ``buses.csv``) holding the CSV pair
+        ``buses.csv`` + ``lines.csv`` (format in :mod:`grid.feeder_files`).
+    households : int
+        Size of the community; used by ``radial`` and to check that it fits.
+
+    Returns
+    -------
+    Feeder
+
+    Raises
+    ------
+    FeederError
+        Unknown name, malformed file (every problem listed with its location).
+    """
+    s = str(spec).strip()
+    if s == "ieee33":
+        return ieee33()
+    if s == "radial" or s.startswith("radial:"):
+        arg = s.partition(":")[2] or str(households)
+        try:
+            n = int(arg)
+        except ValueError:
+            raise FeederError([f"radial:{arg}: {arg!r} is not a number of households"], s) from None
+        return radial(n)
+    if s.startswith("simbench:"):
+        return simbench_feeder(s.partition(":")[2])
+    path = Path(s)
+    if path.suffix.lower() == ".json" or path.is_dir() or path.suffix.lower() == ".csv":
+        return read_feeder_file(path)
+    raise FeederError(
+        [
+            f"unknown feeder {s!r}: expected 'ieee33', 'radial:<households>', "
+            "'simbench:<code>', a .json feeder file or a directory with buses.csv and lines.csv"
+        ],
+        s,
+    )
