@@ -95,6 +95,7 @@ RetainHandler = Callable[[str, bytes, bool], None]
 # CONNACK refusals (MQTT 3.1.1 codes 4 and 5) that retrying cannot cure
 _REFUSED_CREDENTIALS = frozenset({"Bad user name or password", "Not authorized"})
 
+
 def topic_matcher(pattern: str) -> Callable[[str], bool]:
     """A predicate ``topic -> bool`` for one subscription pattern (``+`` and ``#``).
 

@@ -686,9 +686,7 @@ class MarketService:
             res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
         else:
             res = self.step.run(plan, market_flows)
-        grid_rows = (
-            self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
-        )
+        grid_rows = self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
         start = self.stamps[t].isoformat()
         result = result_payload(t, start, res, grid_rows, counts, book_curve(plan))
         settlements = settlement_payloads(t, self.ids, res, where, self._book.estimated)

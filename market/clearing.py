@@ -153,7 +153,11 @@ def _clear_book(
     """Clear a validated book with the array core ``name`` (``rng`` unused)."""
     core = ARRAY_MECHANISMS[name]
     m = core(
-        book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh, None,
+        book.buy_kwh,
+        book.buy_price_per_kwh,
+        book.sell_kwh,
+        book.sell_price_per_kwh,
+        None,
         **_owners(book),
     )
     return _result(book, m)
@@ -173,12 +177,20 @@ def _clear_cda_book(book: OrderBook, rng: np.random.Generator | None = None) -> 
         key[book.buy_rows] = np.arange(book.buy_rows.shape[0])
         key[book.sell_rows] = book.buy_rows.shape[0] + np.arange(book.sell_rows.shape[0])
         m = clear_cda(
-            book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh,
-            arrival=key, **_owners(book),
+            book.buy_kwh,
+            book.buy_price_per_kwh,
+            book.sell_kwh,
+            book.sell_price_per_kwh,
+            arrival=key,
+            **_owners(book),
         )
     else:
         m = clear_cda(
-            book.buy_kwh, book.buy_price_per_kwh, book.sell_kwh, book.sell_price_per_kwh, rng,
+            book.buy_kwh,
+            book.buy_price_per_kwh,
+            book.sell_kwh,
+            book.sell_price_per_kwh,
+            rng,
             **_owners(book),
         )
     return _result(book, m)

@@ -92,5 +92,6 @@ def array_mechanism(
         )
     )
 
+
 SINGLE_PRICE: frozenset[str] = frozenset({"uniform"})
 """Mechanisms whose matching is by construction the welfare optimum of the book."""

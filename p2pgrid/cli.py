@@ -21,6 +21,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
 def progress_columns(unit: str) -> tuple:
     """A progress bar's columns; the description (a scenario name) printed as is."""
     return (
@@ -43,17 +45,16 @@ def validate(file: ScenarioArg, set_: SetOption = None) -> None:
         check_runnable(scenario, source=str(file))
     except ScenarioError as exc:
         raise fail(exc) from None
-    console.print(Text.assemble(("ok", "green"), f": {file} is a valid scenario "
-                                f"({scenario.name!r})"))
+    console.print(
+        Text.assemble(("ok", "green"), f": {file} is a valid scenario ({scenario.name!r})")
+    )
     console.print_json(scenario.model_dump_json())
 
 
 @app.command()
 def run(
     file: ScenarioArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results directory.")] = Path(
-        "results"
-    ),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results directory.")] = Path("results"),
     days: Annotated[int | None, typer.Option(help="Override simulation.days.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override simulation.seed.")] = None,
     set_: SetOption = None,
@@ -77,9 +78,18 @@ def run(
         except ScenarioError as exc:
             raise fail(exc) from None
     table = Table(title=f"{scenario.name}: KPIs", show_header=False)
-    for key in ("self_sufficiency", "self_consumption", "p2p_share", "p2p_kwh",
-                "community_savings", "mean_price_per_kwh", "peak_import_kw",
-                "violation_hours", "curtailed_kwh", "recleared_intervals"):
+    for key in (
+        "self_sufficiency",
+        "self_consumption",
+        "p2p_share",
+        "p2p_kwh",
+        "community_savings",
+        "mean_price_per_kwh",
+        "peak_import_kw",
+        "violation_hours",
+        "curtailed_kwh",
+        "recleared_intervals",
+    ):
         table.add_row(key, format_kpi(key, result.kpis.get(key), scenario.market.currency))
     console.print(table)
     console.print(f"results: {result.out_dir}")
@@ -89,11 +99,10 @@ def run(
 @app.command()
 def compare(
     file: ScenarioArg,
-    mechanisms: Annotated[str, typer.Option(
-        help="Comma-separated market mechanisms to compare.")] = "uniform,pay_as_bid,mcafee,cda",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results directory.")] = Path(
-        "compare"
-    ),
+    mechanisms: Annotated[
+        str, typer.Option(help="Comma-separated market mechanisms to compare.")
+    ] = "uniform,pay_as_bid,mcafee,cda",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results directory.")] = Path("compare"),
     days: Annotated[int | None, typer.Option(help="Override simulation.days.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override simulation.seed.")] = None,
     set_: SetOption = None,
@@ -115,7 +124,9 @@ def compare(
         tasks = {name: bar.add_task(f"{scenario.name} · {name}", total=total) for name in names}
         try:
             result = compare_runs(
-                scenario, names, out,
+                scenario,
+                names,
+                out,
                 progress=lambda name, done, _total: bar.update(tasks[name], completed=done),
             )
         except ScenarioError as exc:
@@ -124,9 +135,16 @@ def compare(
     table.add_column("KPI")
     for name in names:
         table.add_column(name, justify="right")
-    for key in ("efficiency", "p2p_kwh", "p2p_share", "mean_price_per_kwh",
-                "mean_seller_price_per_kwh", "market_surplus", "community_savings",
-                "savings_gini"):
+    for key in (
+        "efficiency",
+        "p2p_kwh",
+        "p2p_share",
+        "mean_price_per_kwh",
+        "mean_seller_price_per_kwh",
+        "market_surplus",
+        "community_savings",
+        "savings_gini",
+    ):
         cells = [format_kpi(key, v, scenario.market.currency) for v in result.table[key]]
         table.add_row(key, *cells)
     console.print(table)
@@ -136,10 +154,12 @@ def compare(
 
 @app.command("validate-grid")
 def validate_grid(
-    feeder: Annotated[str, typer.Argument(
-        help="ieee33 | radial:<households> | simbench:<code> | feeder file.")],
-    households: Annotated[int, typer.Option(
-        help="Community size, for feeders sized by it (radial).")] = 40,
+    feeder: Annotated[
+        str, typer.Argument(help="ieee33 | radial:<households> | simbench:<code> | feeder file.")
+    ],
+    households: Annotated[
+        int, typer.Option(help="Community size, for feeders sized by it (radial).")
+    ] = 40,
     buses: Annotated[bool, typer.Option("--buses", help="Also print every bus.")] = False,
 ) -> None:
     """Compare the linear feeder model with pandapower's AC power flow at several loads."""

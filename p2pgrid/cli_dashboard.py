@@ -54,9 +54,7 @@ def dashboard(
     from live.dashboard.sources import RunSource, Source
 
     if (run is None) == (broker is None):
-        raise fail(
-            "give exactly one of --run DIR (a finished run) or --broker URL (a live market)"
-        )
+        raise fail("give exactly one of --run DIR (a finished run) or --broker URL (a live market)")
     if replay_speed is not None and not replay_speed > 0:
         raise fail("--replay-speed must be positive (intervals per second)")
     if replay_speed is not None and run is None:

@@ -131,8 +131,15 @@ def household_savings(run_dir: Path) -> pd.DataFrame:
     retail = manifest["scenario"]["market"]["retail_price_per_kwh"]
     cost, baseline, stored_delta = np.zeros(len(ids)), np.zeros(len(ids)), np.zeros(len(ids))
     parquet = pq.ParquetFile(run_dir / AGENTS_FILE)
-    columns = ["t", "agent_id", "cost", "baseline_cost", "soc_kwh", "ev_soc_kwh",
-               "baseline_stored_kwh"]
+    columns = [
+        "t",
+        "agent_id",
+        "cost",
+        "baseline_cost",
+        "soc_kwh",
+        "ev_soc_kwh",
+        "baseline_stored_kwh",
+    ]
     for batch in parquet.iter_batches(columns=columns):
         col = {name: batch.column(i) for i, name in enumerate(columns)}
         agent = col["agent_id"]
@@ -142,7 +149,8 @@ def household_savings(run_dir: Path) -> pd.DataFrame:
         baseline += np.bincount(rows, col["baseline_cost"].to_numpy(), len(ids))
         end = col["t"].to_numpy() == last_t
         stored_delta[rows[end]] = (
-            col["soc_kwh"].to_numpy()[end] + col["ev_soc_kwh"].to_numpy()[end]
+            col["soc_kwh"].to_numpy()[end]
+            + col["ev_soc_kwh"].to_numpy()[end]
             - col["baseline_stored_kwh"].to_numpy()[end]
         )
     saved = kpi_household_savings(cost, baseline, stored_delta, retail)

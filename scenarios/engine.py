@@ -132,8 +132,9 @@ def simulate(
             blk = inputs.block(first_day, n_days)
             if grid is not None:
                 bg_p, bg_q = grid.background(stamps[t0 : t0 + n_block])
-                rows["violations_background"][t0 : t0 + n_block] = (
-                    grid.background_violations(bg_p, bg_q))
+                rows["violations_background"][t0 : t0 + n_block] = grid.background_violations(
+                    bg_p, bg_q
+                )
             block = {name: np.empty((n_block, n)) for name in AGENT_VALUE_COLUMNS}
             trade_parts: list[tuple[np.ndarray, ...]] = []
             book_parts: list[tuple[np.ndarray, ...]] = []
@@ -146,9 +147,16 @@ def simulate(
                 observed = blk.observed(t, ipd)
                 plan = community.plan(*observed)
                 if books_out is not None:
-                    book_parts.append((np.full(len(plan.household), t), plan.household,
-                                       plan.is_buy, plan.kind, plan.energy_kwh,
-                                       plan.price_per_kwh))
+                    book_parts.append(
+                        (
+                            np.full(len(plan.household), t),
+                            plan.household,
+                            plan.is_buy,
+                            plan.kind,
+                            plan.energy_kwh,
+                            plan.price_per_kwh,
+                        )
+                    )
                 bg = (bg_p[i], bg_q[i]) if grid is not None else ()
                 res = step.run(plan, community.outcome, *bg)
                 base = baseline.run(observed, *bg)
@@ -156,11 +164,11 @@ def simulate(
                 if grid is not None:
                     assert res.outcome is not None and base.outcome is not None
                     if grid.ac is not None:
-                        for name, value in zip(ac_names, grid.ac_check(res.outcome),
-                                               strict=True):
+                        for name, value in zip(ac_names, grid.ac_check(res.outcome), strict=True):
                             rows[name][t] = value
-                        for name, value in zip(baseline_ac_names, grid.ac_check(base.outcome),
-                                               strict=True):
+                        for name, value in zip(
+                            baseline_ac_names, grid.ac_check(base.outcome), strict=True
+                        ):
                             rows[name][t] = value
                     outcomes.append(res.outcome)
                 community.commit(flows)
@@ -174,16 +182,29 @@ def simulate(
                 cost_total += res.bill.cost
                 baseline_total += base.bill.cost
                 if len(pairing.energy_kwh):
-                    trade_parts.append((
-                        np.full(len(pairing.buyer), t), pairing.buyer, pairing.seller,
-                        pairing.energy_kwh, pairing.price_per_kwh, pairing.seller_price_per_kwh,
-                        res.trade_fee, pairing.buy_kind, pairing.sell_kind,
-                    ))
+                    trade_parts.append(
+                        (
+                            np.full(len(pairing.buyer), t),
+                            pairing.buyer,
+                            pairing.seller,
+                            pairing.energy_kwh,
+                            pairing.price_per_kwh,
+                            pairing.seller_price_per_kwh,
+                            res.trade_fee,
+                            pairing.buy_kind,
+                            pairing.sell_kind,
+                        )
+                    )
                 if match.volume_kwh > showcase.volume_kwh:
                     buy = plan.is_buy
                     showcase = Showcase(
-                        t, match.volume_kwh, plan.energy_kwh[buy], plan.price_per_kwh[buy],
-                        plan.energy_kwh[~buy], plan.price_per_kwh[~buy], match.price_per_kwh,
+                        t,
+                        match.volume_kwh,
+                        plan.energy_kwh[buy],
+                        plan.price_per_kwh[buy],
+                        plan.energy_kwh[~buy],
+                        plan.price_per_kwh[~buy],
+                        match.price_per_kwh,
                     )
             agents_out.write_block(t0, block)
             _write_trades(trades_out, trade_parts)

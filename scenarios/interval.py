@@ -328,8 +328,11 @@ class IntervalResult:
     def seller_price_per_kwh(self) -> float:
         """Volume-weighted price the sellers receive; NaN without trades."""
         p = self.pairing
-        return float(p.energy_kwh @ p.seller_price_per_kwh / self.volume_kwh) if (
-            self.volume_kwh > 0) else float("nan")
+        return (
+            float(p.energy_kwh @ p.seller_price_per_kwh / self.volume_kwh)
+            if (self.volume_kwh > 0)
+            else float("nan")
+        )
 
     @property
     def market_surplus(self) -> float:
@@ -466,8 +469,9 @@ class MarketStep:
                 pairing = outcome.pairing
                 # fills that no counterparty's limit accepts are not traded (pair_fills)
                 bought, sold = pairing.traded_kwh(n)
-                flows = replace(flows_of(plan, outcome.filled_kwh, deferred),
-                                bought_kwh=bought, sold_kwh=sold)
+                flows = replace(
+                    flows_of(plan, outcome.filled_kwh, deferred), bought_kwh=bought, sold_kwh=sold
+                )
                 curtailed = outcome.curtailed_kwh
                 generation = generation - curtailed
                 net = flows.net_kwh(generation, plan.demand_kwh)

@@ -138,22 +138,23 @@ def compute_kpis(
         "min_price_per_kwh": float(prices.min()) if p2p > 0 else None,
         "max_price_per_kwh": float(prices.max()) if p2p > 0 else None,
         "community_cost": cost,
-        **_savings_kpis(cost_total, baseline_cost_total, end_stored_delta_kwh,
-                        retail_price_per_kwh),
+        **_savings_kpis(
+            cost_total, baseline_cost_total, end_stored_delta_kwh, retail_price_per_kwh
+        ),
         "grid_fees": float(intervals["grid_fees"].sum()),
         **_market_kpis(intervals, p2p),
         "peak_import_kw": float(intervals["grid_import_kwh"].max() / interval_hours),
         "peak_export_kw": float(intervals["grid_export_kwh"].max() / interval_hours),
-        "violation_hours": (
-            float((violations > 0).sum() * interval_hours) if checked else None
-        ),
+        "violation_hours": (float((violations > 0).sum() * interval_hours) if checked else None),
         "violation_hours_background": (
             float((intervals["violations_background"] > 0).sum() * interval_hours)
-            if "violations_background" in intervals else None
+            if "violations_background" in intervals
+            else None
         ),
         "baseline_violation_hours": (
             float((intervals["baseline_violations"] > 0).sum() * interval_hours)
-            if checked and "baseline_violations" in intervals else None
+            if checked and "baseline_violations" in intervals
+            else None
         ),
         "curtailed_kwh": float(curtailed.sum()) if curtailed is not None else 0.0,
         "baseline_curtailed_kwh": (
@@ -164,16 +165,24 @@ def compute_kpis(
         ),
         "losses_kwh": (
             float(intervals["losses_kwh"].sum())
-            if "losses_kwh" in intervals and intervals["losses_kwh"].notna().any() else None
+            if "losses_kwh" in intervals and intervals["losses_kwh"].notna().any()
+            else None
         ),
         **_ac_kpis(intervals),
     }
 
 
 SAVINGS_KPIS = (
-    "baseline_cost", "end_stored_energy_delta_kwh", "end_stored_energy_value",
-    "community_savings", "savings_frac", "savings_gini", "household_savings_min",
-    "household_savings_median", "household_savings_max", "households_better_off_frac",
+    "baseline_cost",
+    "end_stored_energy_delta_kwh",
+    "end_stored_energy_value",
+    "community_savings",
+    "savings_frac",
+    "savings_gini",
+    "household_savings_min",
+    "household_savings_median",
+    "household_savings_max",
+    "households_better_off_frac",
 )
 
 
@@ -187,13 +196,21 @@ def _savings_kpis(
     if baseline_cost_total is None or len(cost_total) == 0:
         return dict.fromkeys(SAVINGS_KPIS)
     savings = household_savings(
-        cost_total, baseline_cost_total, end_stored_delta_kwh, retail_price_per_kwh)
+        cost_total, baseline_cost_total, end_stored_delta_kwh, retail_price_per_kwh
+    )
     baseline = float(baseline_cost_total.sum())
     stored_delta = float(end_stored_delta_kwh.sum())
     values = (
-        baseline, stored_delta, retail_price_per_kwh * stored_delta, float(savings.sum()),
-        _ratio(float(savings.sum()), abs(baseline)), gini(savings), float(savings.min()),
-        float(np.median(savings)), float(savings.max()), float(np.mean(savings >= -1e-9)),
+        baseline,
+        stored_delta,
+        retail_price_per_kwh * stored_delta,
+        float(savings.sum()),
+        _ratio(float(savings.sum()), abs(baseline)),
+        gini(savings),
+        float(savings.min()),
+        float(np.median(savings)),
+        float(savings.max()),
+        float(np.mean(savings >= -1e-9)),
     )
     return dict(zip(SAVINGS_KPIS, values, strict=True))
 
@@ -230,5 +247,6 @@ def _ac_kpis(intervals: pd.DataFrame) -> dict[str, Any]:
         "baseline_ac_v_min_pu": float(intervals["baseline_ac_v_min_pu"].min()),
         "baseline_ac_v_max_pu": float(intervals["baseline_ac_v_max_pu"].max()),
         "baseline_ac_max_line_loading_frac": float(
-            intervals["baseline_ac_max_line_loading_frac"].max()),
+            intervals["baseline_ac_max_line_loading_frac"].max()
+        ),
     }

@@ -36,21 +36,37 @@ _KPI_LABELS: Sequence[tuple[str, str]] = (
 def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any]) -> go.Figure:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(
-        go.Bar(x=iv["timestamp"], y=iv["p2p_kwh"], name="P2P volume [kWh]",
-               marker_color="#9ecae1", opacity=0.7),
+        go.Bar(
+            x=iv["timestamp"],
+            y=iv["p2p_kwh"],
+            name="P2P volume [kWh]",
+            marker_color="#9ecae1",
+            opacity=0.7,
+        ),
         secondary_y=True,
     )
     fig.add_trace(
-        go.Scatter(x=iv["timestamp"], y=iv["clearing_price_per_kwh"], name="clearing price",
-                   mode="lines", line={"color": "#d62728"}, connectgaps=False),
+        go.Scatter(
+            x=iv["timestamp"],
+            y=iv["clearing_price_per_kwh"],
+            name="clearing price",
+            mode="lines",
+            line={"color": "#d62728"},
+            connectgaps=False,
+        ),
         secondary_y=False,
     )
     for key, label, dash in (
         ("retail_price_per_kwh", "retail", "dash"),
         ("feed_in_price_per_kwh", "feed-in", "dot"),
     ):
-        fig.add_hline(y=market[key], line_dash=dash, line_color="grey",
-                      annotation_text=label, secondary_y=False)
+        fig.add_hline(
+            y=market[key],
+            line_dash=dash,
+            line_color="grey",
+            annotation_text=label,
+            secondary_y=False,
+        )
     fig.update_layout(title="Clearing price and P2P volume", hovermode="x unified")
     fig.update_yaxes(title_text=f"price [{market['currency']}/kWh]", secondary_y=False)
     fig.update_yaxes(title_text="P2P volume [kWh]", secondary_y=True)
@@ -69,34 +85,46 @@ def _flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
         ("p2p_kwh", "traded P2P", 1, "#d62728"),
     )
     for col, name, sign, color in series:
-        fig.add_trace(go.Scatter(
-            x=iv["timestamp"], y=sign * iv[col] / interval_hours, name=name, mode="lines",
-            line={"color": color, "width": 1.2},
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=iv["timestamp"],
+                y=sign * iv[col] / interval_hours,
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 1.2},
+            )
+        )
     fig.update_layout(
         title="Community energy flows (sources positive, uses negative)",
-        yaxis_title="power [kW]", hovermode="x unified",
+        yaxis_title="power [kW]",
+        hovermode="x unified",
     )
     return fig
 
 
 def _soc_figure(iv: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=iv["timestamp"], y=iv["battery_soc_kwh"], name="home batteries",
-                             mode="lines"))
+    fig.add_trace(
+        go.Scatter(x=iv["timestamp"], y=iv["battery_soc_kwh"], name="home batteries", mode="lines")
+    )
     fig.add_trace(go.Scatter(x=iv["timestamp"], y=iv["ev_soc_kwh"], name="EVs", mode="lines"))
-    fig.update_layout(title="Stored energy (sum over households)", yaxis_title="energy [kWh]",
-                      hovermode="x unified")
+    fig.update_layout(
+        title="Stored energy (sum over households)",
+        yaxis_title="energy [kWh]",
+        hovermode="x unified",
+    )
     return fig
 
 
 def _savings_figure(savings: np.ndarray, currency: str) -> go.Figure:
-    fig = go.Figure(go.Histogram(x=savings, nbinsx=min(40, max(5, len(savings) // 3)),
-                                 marker_color="#2ca02c"))
+    fig = go.Figure(
+        go.Histogram(x=savings, nbinsx=min(40, max(5, len(savings) // 3)), marker_color="#2ca02c")
+    )
     fig.add_vline(x=0, line_color="black")
     fig.update_layout(
         title="Household savings against the no-P2P baseline",
-        xaxis_title=f"savings over the run [{currency}]", yaxis_title="households",
+        xaxis_title=f"savings over the run [{currency}]",
+        yaxis_title="households",
     )
     return fig
 
@@ -115,16 +143,37 @@ def _book_figure(show: Showcase, when: str, currency: str) -> go.Figure:
     if show.t >= 0:
         bx, by = _step_curve(show.buy_kwh, show.buy_price_per_kwh, descending=True)
         sx, sy = _step_curve(show.sell_kwh, show.sell_price_per_kwh, descending=False)
-        fig.add_trace(go.Scatter(x=bx, y=by, name="demand (bids)", mode="lines",
-                                 line={"shape": "linear", "color": "#1f77b4"}))
-        fig.add_trace(go.Scatter(x=sx, y=sy, name="supply (asks)", mode="lines",
-                                 line={"shape": "linear", "color": "#ff7f0e"}))
-        fig.add_trace(go.Scatter(x=[show.volume_kwh], y=[show.price_per_kwh],
-                                 name="clearing point", mode="markers",
-                                 marker={"size": 12, "color": "#d62728"}))
+        fig.add_trace(
+            go.Scatter(
+                x=bx,
+                y=by,
+                name="demand (bids)",
+                mode="lines",
+                line={"shape": "linear", "color": "#1f77b4"},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=sx,
+                y=sy,
+                name="supply (asks)",
+                mode="lines",
+                line={"shape": "linear", "color": "#ff7f0e"},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[show.volume_kwh],
+                y=[show.price_per_kwh],
+                name="clearing point",
+                mode="markers",
+                marker={"size": 12, "color": "#d62728"},
+            )
+        )
     fig.update_layout(
         title=f"Supply and demand at {when} (the interval with the most P2P trade)",
-        xaxis_title="energy [kWh]", yaxis_title=f"limit price [{currency}/kWh]",
+        xaxis_title="energy [kWh]",
+        yaxis_title=f"limit price [{currency}/kWh]",
     )
     return fig
 
@@ -141,9 +190,7 @@ def render_report(
 ) -> str:
     """The report page as one self-contained HTML string."""
     currency = market["currency"]
-    when = (
-        str(intervals["timestamp"].iloc[showcase.t]) if showcase.t >= 0 else "no interval"
-    )
+    when = str(intervals["timestamp"].iloc[showcase.t]) if showcase.t >= 0 else "no interval"
     figures = [
         _price_figure(intervals, market),
         _flows_figure(intervals, interval_hours),
@@ -154,10 +201,12 @@ def render_report(
     ]
     parts = []
     for i, fig in enumerate(figures):
-        fig.update_layout(template="plotly_white", height=420,
-                          margin={"l": 60, "r": 30, "t": 60, "b": 50})
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0),
-                                 config={"displaylogo": False}))
+        fig.update_layout(
+            template="plotly_white", height=420, margin={"l": 60, "r": 30, "t": 60, "b": 50}
+        )
+        parts.append(
+            fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+        )
     cards = "".join(
         f'<div class="kpi"><div class="v">{format_kpi(k, kpis.get(k), currency)}</div>'
         f'<div class="l">{html.escape(label)}</div></div>'
@@ -211,45 +260,86 @@ def grid_figures(
 
     def matrix(frame: pd.DataFrame, key: str, value: str, how: str) -> pd.DataFrame:
         grouped = frame.assign(_b=t_bucket.loc[frame["t"]].to_numpy())
-        table = grouped.pivot_table(index=key, columns="_b", values=value, aggfunc=how,
-                                    observed=True, sort=False)
+        table = grouped.pivot_table(
+            index=key, columns="_b", values=value, aggfunc=how, observed=True, sort=False
+        )
         return table
 
     order = list(dict.fromkeys(buses["bus"].astype(str)))
     v_low = matrix(buses, "bus", "v_pu", "min").reindex(order)
-    v_fig = go.Figure(go.Heatmap(
-        z=v_low.to_numpy(), x=starts.to_numpy(), y=order, zmin=v_min_pu - 0.02,
-        zmax=v_max_pu + 0.02, colorscale="RdBu", colorbar={"title": "v [p.u.]"},
-    ))
+    v_fig = go.Figure(
+        go.Heatmap(
+            z=v_low.to_numpy(),
+            x=starts.to_numpy(),
+            y=order,
+            zmin=v_min_pu - 0.02,
+            zmax=v_max_pu + 0.02,
+            colorscale="RdBu",
+            colorbar={"title": "v [p.u.]"},
+        )
+    )
     v_fig.update_layout(
         title=f"Voltage along the feeder{label} — limits {v_min_pu}–{v_max_pu} p.u.",
-        yaxis_title="bus (from the slack)", yaxis=NAMES_AXIS,
+        yaxis_title="bus (from the slack)",
+        yaxis=NAMES_AXIS,
     )
     band = go.Figure()
-    band.add_trace(go.Scatter(x=intervals["timestamp"], y=intervals["v_max_pu"],
-                              name="highest bus voltage", mode="lines"))
-    band.add_trace(go.Scatter(x=intervals["timestamp"], y=intervals["v_min_pu"],
-                              name="lowest bus voltage", mode="lines"))
+    band.add_trace(
+        go.Scatter(
+            x=intervals["timestamp"],
+            y=intervals["v_max_pu"],
+            name="highest bus voltage",
+            mode="lines",
+        )
+    )
+    band.add_trace(
+        go.Scatter(
+            x=intervals["timestamp"],
+            y=intervals["v_min_pu"],
+            name="lowest bus voltage",
+            mode="lines",
+        )
+    )
     for limit in (v_min_pu, v_max_pu):
         band.add_hline(y=limit, line_dash="dash", line_color="red")
-    band.update_layout(title="Voltage band over time", yaxis_title="voltage [p.u.]",
-                       hovermode="x unified")
+    band.update_layout(
+        title="Voltage band over time", yaxis_title="voltage [p.u.]", hovermode="x unified"
+    )
 
     load_order = list(dict.fromkeys(lines["line"].astype(str)))
     loading = matrix(lines, "line", "loading_frac", "max").reindex(load_order)
-    l_fig = go.Figure(go.Heatmap(
-        z=100 * loading.to_numpy(), x=starts.to_numpy(), y=load_order, zmin=0, zmax=110,
-        colorscale="YlOrRd", colorbar={"title": "loading [%]"},
-    ))
-    l_fig.update_layout(title=f"Line and transformer loading{label}",
-                        yaxis=NAMES_AXIS)
+    l_fig = go.Figure(
+        go.Heatmap(
+            z=100 * loading.to_numpy(),
+            x=starts.to_numpy(),
+            y=load_order,
+            zmin=0,
+            zmax=110,
+            colorscale="YlOrRd",
+            colorbar={"title": "loading [%]"},
+        )
+    )
+    l_fig.update_layout(title=f"Line and transformer loading{label}", yaxis=NAMES_AXIS)
 
     c_fig = make_subplots(specs=[[{"secondary_y": True}]])
-    c_fig.add_trace(go.Bar(x=intervals["timestamp"], y=intervals["curtailed_kwh"],
-                           name="curtailed PV [kWh]", marker_color="#ff7f0e"))
-    c_fig.add_trace(go.Scatter(x=intervals["timestamp"], y=intervals["violations_before_reclear"],
-                               name="limits broken before re-clearing", mode="lines",
-                               line={"color": "#d62728"}), secondary_y=True)
+    c_fig.add_trace(
+        go.Bar(
+            x=intervals["timestamp"],
+            y=intervals["curtailed_kwh"],
+            name="curtailed PV [kWh]",
+            marker_color="#ff7f0e",
+        )
+    )
+    c_fig.add_trace(
+        go.Scatter(
+            x=intervals["timestamp"],
+            y=intervals["violations_before_reclear"],
+            name="limits broken before re-clearing",
+            mode="lines",
+            line={"color": "#d62728"},
+        ),
+        secondary_y=True,
+    )
     c_fig.update_layout(title="Curtailment and re-cleared intervals", hovermode="x unified")
     c_fig.update_yaxes(title_text="energy [kWh]", secondary_y=False)
     c_fig.update_yaxes(title_text="limits broken", secondary_y=True)
@@ -259,8 +349,15 @@ def grid_figures(
     if len(priced):
         prices = matrix(priced, "bus", "nodal_price_per_kwh", "mean").reindex(order)
         x = starts.loc[prices.columns].to_numpy()
-        n_fig.add_trace(go.Heatmap(z=prices.to_numpy(), x=x, y=order, colorscale="Viridis",
-                                   colorbar={"title": f"{currency}/kWh"}))
+        n_fig.add_trace(
+            go.Heatmap(
+                z=prices.to_numpy(),
+                x=x,
+                y=order,
+                colorscale="Viridis",
+                colorbar={"title": f"{currency}/kWh"},
+            )
+        )
     n_fig.update_layout(
         title="Nodal prices where the market was re-cleared with the feeder"
         + ("" if len(priced) else f" ({_why_no_nodal_prices(intervals)})"),
@@ -275,5 +372,7 @@ def _why_no_nodal_prices(intervals: pd.DataFrame) -> str:
     if broken == 0:
         return "none: no limit was broken"
     own = int((intervals["violations_background"] > 0).sum())
-    return (f"none: {broken} intervals broke a limit, {own} of them by the feeder's own load "
-            "alone; none was re-cleared to within the limits, so no interval has a price")
+    return (
+        f"none: {broken} intervals broke a limit, {own} of them by the feeder's own load "
+        "alone; none was re-cleared to within the limits, so no interval has a price"
+    )

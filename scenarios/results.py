@@ -81,8 +81,9 @@ class AgentsWriter:
             self._bus_dict = pa.array(labels, pa.string())
             self._bus_index = bus_index.astype(np.int32)
         self._n = len(agent_ids)
-        self._stream = TableStream(out_dir / AGENTS_FILE, arrow_schema(AGENTS_FILE),
-                                   ["agent_id", "bus"])
+        self._stream = TableStream(
+            out_dir / AGENTS_FILE, arrow_schema(AGENTS_FILE), ["agent_id", "bus"]
+        )
 
     def write_block(self, t0: int, values: Mapping[str, np.ndarray]) -> None:
         """Write a block; ``values`` maps each value column to a (T, n) array."""
@@ -117,8 +118,9 @@ class TradesWriter:
 
     def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
         self._ids = pa.array(agent_ids.astype(str), pa.string())
-        self._stream = TableStream(out_dir / TRADES_FILE, self.SCHEMA,
-                                   ["buyer_id", "seller_id", "buy_kind", "sell_kind"])
+        self._stream = TableStream(
+            out_dir / TRADES_FILE, self.SCHEMA, ["buyer_id", "seller_id", "buy_kind", "sell_kind"]
+        )
         self.rows = 0
 
     def write_block(

@@ -32,10 +32,19 @@ from scenarios.results_schema import columns
 from scenarios.schema import Scenario
 
 _VERSIONED = (
-    "p2pgrid", "numpy", "pandas", "pyarrow", "pvlib", "demandlib", "pyomo", "highspy",
-    "pandapower", "simbench", "plotly", "pydantic",
+    "p2pgrid",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pvlib",
+    "demandlib",
+    "pyomo",
+    "highspy",
+    "pandapower",
+    "simbench",
+    "plotly",
+    "pydantic",
 )
-
 
 
 @dataclass(frozen=True)
@@ -62,8 +71,11 @@ def _grid_columns(intervals: pd.DataFrame) -> pd.DataFrame:
     """The grid columns when the feeder is not checked: not computed (null)."""
     for c in columns(INTERVALS_FILE):
         if c.when == "grid_or_null":
-            intervals[c.name] = (np.nan if c.dtype == "float64" else
-                                 pd.array([pd.NA] * len(intervals), dtype=c.dtype.capitalize()))
+            intervals[c.name] = (
+                np.nan
+                if c.dtype == "float64"
+                else pd.array([pd.NA] * len(intervals), dtype=c.dtype.capitalize())
+            )
     return intervals
 
 
@@ -89,22 +101,37 @@ def run(
 
     retail = scenario.market.retail_price_per_kwh
     kpis = compute_kpis(
-        intervals, output.cost_total, output.baseline_cost_total, output.end_stored_delta_kwh,
-        retail, sim.interval_hours, scenario.market.currency,
+        intervals,
+        output.cost_total,
+        output.baseline_cost_total,
+        output.end_stored_delta_kwh,
+        retail,
+        sim.interval_hours,
+        scenario.market.currency,
     )
     kpis["grid_check"] = scenario.grid.check
     write_json(kpis, out / KPIS_FILE)
     extra = []
     if scenario.grid.check != "off":
         extra = grid_figures(
-            intervals, pd.read_parquet(out / BUSES_FILE), pd.read_parquet(out / LINES_FILE),
-            scenario.grid.v_min_pu, scenario.grid.v_max_pu, scenario.market.currency,
+            intervals,
+            pd.read_parquet(out / BUSES_FILE),
+            pd.read_parquet(out / LINES_FILE),
+            scenario.grid.v_min_pu,
+            scenario.grid.v_max_pu,
+            scenario.market.currency,
         )
     page = render_report(
-        scenario.name, kpis, intervals,
-        household_savings(output.cost_total, output.baseline_cost_total,
-                          output.end_stored_delta_kwh, retail),
-        output.showcase, scenario.market.model_dump(), sim.interval_hours, extra,
+        scenario.name,
+        kpis,
+        intervals,
+        household_savings(
+            output.cost_total, output.baseline_cost_total, output.end_stored_delta_kwh, retail
+        ),
+        output.showcase,
+        scenario.market.model_dump(),
+        sim.interval_hours,
+        extra,
     )
     (out / REPORT_FILE).write_text(page, encoding="utf-8")
     wall = time.perf_counter() - started

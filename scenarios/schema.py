@@ -145,8 +145,15 @@ class Community(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> Community:
         problems = []
-        for name in ("annual_kwh", "pv_kwp", "pv_tilt_deg", "pv_azimuth_deg", "battery_kwh",
-                     "ev_kwh", "ev_km_per_day"):
+        for name in (
+            "annual_kwh",
+            "pv_kwp",
+            "pv_tilt_deg",
+            "pv_azimuth_deg",
+            "battery_kwh",
+            "ev_kwh",
+            "ev_km_per_day",
+        ):
             value = getattr(self, name)
             if value[0] > value[1]:
                 problems.append(f"{name}: lower bound {value[0]} is above upper bound {value[1]}")
@@ -160,9 +167,7 @@ class Community(_Section):
                 f"battery_soc_max_frac ({self.battery_soc_max_frac})"
             )
         if not (
-            self.battery_soc_min_frac
-            <= self.battery_initial_soc_frac
-            <= self.battery_soc_max_frac
+            self.battery_soc_min_frac <= self.battery_initial_soc_frac <= self.battery_soc_max_frac
         ):
             problems.append(
                 f"battery_initial_soc_frac: {self.battery_initial_soc_frac} must lie between "

@@ -1,5 +1,5 @@
-"""The project's own code is ruff-clean (lint and import order), as configured in
-pyproject.toml. Only the project's folders are linted: a stray script in the checkout
+"""The project's own code is ruff-clean (lint, import order and formatting), as configured
+in pyproject.toml. Only the project's folders are linted: a stray script in the checkout
 (a notebook export, a scratch file) is not the project's code."""
 
 import subprocess
@@ -27,6 +27,16 @@ def test_ruff_clean() -> None:
         lint_targets(ROOT)
     )
     proc = ruff(ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_clean() -> None:
+    proc = subprocess.run(
+        ["ruff", "format", "--check", *lint_targets(ROOT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -108,5 +108,6 @@ def live_kpis(
     """The KPIs of ``kpis.json`` over the live intervals ``rows`` (up to ``t``)."""
     cost, base = money.totals(t)
     retail = money.tariffs.retail_price_per_kwh if money.tariffs is not None else 0.0
-    return compute_kpis(interval_frame(rows), cost, base, np.zeros(len(cost)), retail,
-                        interval_hours, currency)
+    return compute_kpis(
+        interval_frame(rows), cost, base, np.zeros(len(cost)), retail, interval_hours, currency
+    )

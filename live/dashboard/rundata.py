@@ -495,8 +495,13 @@ def read_run(path: str | Path) -> RunData:
     if t_idx.min() < 0 or t_idx.max() >= n_t:
         raise RunDirError(f"{out}: {AGENTS_FILE} has intervals outside 0..{n_t - 1}")
     values: dict[str, np.ndarray] = {}
-    for col in (*AGENT_COLUMNS, "ev_soc_kwh", "baseline_cost", "baseline_stored_kwh",
-                "curtailed_kwh"):
+    for col in (
+        *AGENT_COLUMNS,
+        "ev_soc_kwh",
+        "baseline_cost",
+        "baseline_stored_kwh",
+        "curtailed_kwh",
+    ):
         arr = np.full((n_t, n), np.nan)
         if col in agents:
             arr[t_idx, a_idx] = agents[col].to_numpy(float)

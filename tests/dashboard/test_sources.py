@@ -175,8 +175,7 @@ def test_running_savings_value_the_stored_energy_difference(tmp_path: Path) -> N
     run_dir = tmp_path / "two-days"
     scenario = {
         "simulation": {"start": "2026-06-15", "days": 2, "seed": 3},
-        "community": {"households": 16, "pv_share": 0.6, "battery_share": 0.4,
-                      "ev_share": 0.3},
+        "community": {"households": 16, "pv_share": 0.6, "battery_share": 0.4, "ev_share": 0.3},
         "grid": {"feeder": "radial:16", "check": "pyomo"},
     }
     run_scenario(load_scenario(scenario), run_dir)

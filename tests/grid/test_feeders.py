@@ -32,8 +32,9 @@ def test_background_at_factor_one_is_the_published_case(ieee33: Feeder) -> None:
     assert p.shape == (2, 33)
     np.testing.assert_allclose(-p.sum(axis=1), [0.5 * 3715.0, 3715.0])
     np.testing.assert_allclose(ieee33.background_injection_kw(1.0), ieee33.base_injection_kw())
-    np.testing.assert_allclose(-ieee33.background_injection_kvar(factor).sum(axis=1),
-                               [0.5 * 2300.0, 2300.0])
+    np.testing.assert_allclose(
+        -ieee33.background_injection_kvar(factor).sum(axis=1), [0.5 * 2300.0, 2300.0]
+    )
 
 
 @pytest.mark.parametrize("n, trafo_kva, n_feeders", [(10, 100, 1), (60, 250, 3), (200, 630, 9)])

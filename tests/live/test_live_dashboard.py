@@ -110,10 +110,12 @@ def check_against_ledger(base: str, ledger: list[dict[str, Any]]) -> None:
         # strictly better than that price and what is at least as good (ties may split)
         better = (lambda a, b: a > b) if side == "buy" else (lambda a, b: a < b)
         for cum, p in zip(np.cumsum(levels[:, 0]), levels[:, 1], strict=True):
-            strictly = sum(orders["energy_kwh"][i] for i in rows
-                           if better(orders["price_per_kwh"][i], p))
-            at_least = strictly + sum(orders["energy_kwh"][i] for i in rows
-                                      if orders["price_per_kwh"][i] == p)
+            strictly = sum(
+                orders["energy_kwh"][i] for i in rows if better(orders["price_per_kwh"][i], p)
+            )
+            at_least = strictly + sum(
+                orders["energy_kwh"][i] for i in rows if orders["price_per_kwh"][i] == p
+            )
             assert strictly - 1e-9 <= cum <= at_least + 1e-9
     assert "trades" not in res and "agent" not in str(res["book"])
     want = book_curves(buy[:, 0], buy[:, 1], sell[:, 0], sell[:, 1])

@@ -51,6 +51,7 @@ close_when_complete = true
 reconnect_grace_s = 1.0
 """
 
+
 @pytest.fixture(autouse=True)
 def _stock_client_leaks() -> Any:
     """paho's stock client leaves the socket of a failed TLS handshake open (FastClient

@@ -202,8 +202,12 @@ def test_dataframe_api_agrees_with_the_array_core(orders: pd.DataFrame) -> None:
     buys = orders[orders["side"] == "buy"]
     sells = orders[orders["side"] == "sell"]
     m = clear_uniform(
-        buys["energy_kwh"], buys["price_per_kwh"], sells["energy_kwh"], sells["price_per_kwh"],
-        buy_owner=buys["agent_id"].to_numpy(), sell_owner=sells["agent_id"].to_numpy(),
+        buys["energy_kwh"],
+        buys["price_per_kwh"],
+        sells["energy_kwh"],
+        sells["price_per_kwh"],
+        buy_owner=buys["agent_id"].to_numpy(),
+        sell_owner=sells["agent_id"].to_numpy(),
     )
     assert res.volume_kwh == m.volume_kwh
     assert (res.trades["buyer_id"] != res.trades["seller_id"]).all()  # never with itself

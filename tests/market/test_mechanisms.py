@@ -148,8 +148,10 @@ def test_mcafee_truthful_book_with_one_side_exhausted_trades_at_a_tariff() -> No
     # exhausted, p0 = (feed-in 0.08 + next ask 0.08) / 2 = 0.08: buyers pay the feed-in
     # price. Three buyers, two sellers: p0 = (0.29 + 0.29) / 2: sellers get 0.29.
     # Pure McAfee drops a pair in both and the operator keeps 0.21 per kWh traded.
-    for bids, asks, price in (([VALUE] * 2, [FEED_IN] * 3, FEED_IN),
-                              ([VALUE] * 3, [FEED_IN] * 2, VALUE)):
+    for bids, asks, price in (
+        ([VALUE] * 2, [FEED_IN] * 3, FEED_IN),
+        ([VALUE] * 3, [FEED_IN] * 2, VALUE),
+    ):
         book = _units(bids, asks)
         m = clear_mcafee(*book, outside_bid_per_kwh=FEED_IN, outside_ask_per_kwh=VALUE)
         assert _trades(m) == [(0, 0, 1.0, price, price), (1, 1, 1.0, price, price)]

@@ -15,7 +15,10 @@ BUSY = {
     "name": "busy",
     "simulation": {"start": "2026-06-19", "days": 3, "seed": 5},
     "community": {
-        "households": 24, "pv_share": 0.6, "battery_share": 0.5, "ev_share": 0.5,
+        "households": 24,
+        "pv_share": 0.6,
+        "battery_share": 0.5,
+        "ev_share": 0.5,
         "v2g_share": 0.6,
     },
     "grid": {"feeder": "radial:24", "check": "pyomo"},
@@ -46,8 +49,9 @@ def departures_met(scenario, agents) -> int:
     hh = sample_households(household_spec(scenario), sim.seed)
     stamps = timeline(scenario)
     ipd = sim.intervals_per_day
-    sched = draw_ev_schedule(hh, stamps[::ipd].dayofweek.to_numpy(), ipd, sim.interval_hours,
-                             sim.seed)
+    sched = draw_ev_schedule(
+        hh, stamps[::ipd].dayofweek.to_numpy(), ipd, sim.interval_hours, sim.seed
+    )
     ev_soc = agents.pivot(index="t", columns="agent_id", values="ev_soc_kwh")
     ev_soc = ev_soc[hh.agent_id].to_numpy()
     count = 0

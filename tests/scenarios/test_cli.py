@@ -20,11 +20,13 @@ def p2pgrid(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 def test_run_demo_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = p2pgrid("run", str(DEMO), "--out", str(out), "--days", "1", "--set",
-                   "community.households=12")
+    proc = p2pgrid(
+        "run", str(DEMO), "--out", str(out), "--days", "1", "--set", "community.households=12"
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"report:  {out / 'report.html'}" in proc.stdout.replace("\n", "") or (
-        str(out / "report.html") in proc.stdout.replace("\n", ""))
+        str(out / "report.html") in proc.stdout.replace("\n", "")
+    )
     kpis = json.loads((out / "kpis.json").read_text())
     assert kpis["intervals"] == 96
     manifest = json.loads((out / "manifest.json").read_text())
@@ -41,12 +43,18 @@ def test_validate_ok() -> None:
 @pytest.mark.parametrize(
     ("content", "sets", "expected"),
     [
-        ('name = "x"\n[market]\nmechanism = "uniformm"\n', [],
-         "market.mechanism: 'uniformm' is not one of uniform"),
+        (
+            'name = "x"\n[market]\nmechanism = "uniformm"\n',
+            [],
+            "market.mechanism: 'uniformm' is not one of uniform",
+        ),
         ('name = "x"\n[simulation\n', [], "not valid TOML"),
         ('name = "x"\n', ["community.pv_share=2"], "community.pv_share"),
-        ('name = "x"\n[communty]\nhouseholds = 3\n', [],
-         "communty: unknown key (did you mean 'community'?)"),
+        (
+            'name = "x"\n[communty]\nhouseholds = 3\n',
+            [],
+            "communty: unknown key (did you mean 'community'?)",
+        ),
     ],
 )
 def test_scenario_mistakes_exit_2_without_traceback(

@@ -11,8 +11,14 @@ from scenarios import ScenarioError, load_scenario, read_results, run
 STRESSED = {
     "name": "stressed",
     "simulation": {"start": "2026-06-20", "days": 1, "seed": 3},
-    "community": {"households": 30, "pv_share": 1.0, "pv_kwp": [8.0, 10.0],
-                  "battery_share": 0.3, "ev_share": 0.6, "v2g_share": 0.5},
+    "community": {
+        "households": 30,
+        "pv_share": 1.0,
+        "pv_kwp": [8.0, 10.0],
+        "battery_share": 0.3,
+        "ev_share": 0.6,
+        "v2g_share": 0.5,
+    },
     "grid": {"feeder": "radial:30", "check": "pyomo+ac"},
 }
 
@@ -110,9 +116,13 @@ def test_unknown_feeder_is_a_scenario_error(tmp_path) -> None:
 
 def test_report_has_the_feeder_figures(stressed) -> None:
     page = (stressed["out"] / "report.html").read_text()
-    for title in ("Voltage along the feeder", "Voltage band over time",
-                  "Line and transformer loading", "Curtailment and re-cleared intervals",
-                  "Nodal prices where the market was re-cleared"):
+    for title in (
+        "Voltage along the feeder",
+        "Voltage band over time",
+        "Line and transformer loading",
+        "Curtailment and re-cleared intervals",
+        "Nodal prices where the market was re-cleared",
+    ):
         assert title in page, title
 
 
@@ -120,8 +130,14 @@ def test_report_has_the_feeder_figures(stressed) -> None:
 # charging on arrival in a January evening overloads the transformer.
 EVENING_EVS = {
     "simulation": {"start": "2026-01-13", "days": 1, "seed": 3},
-    "community": {"households": 36, "pv_share": 0.2, "battery_share": 0.2, "ev_share": 1.0,
-                  "v2g_share": 0.3, "ev_charger_kw": 22.0},
+    "community": {
+        "households": 36,
+        "pv_share": 0.2,
+        "battery_share": 0.2,
+        "ev_share": 1.0,
+        "v2g_share": 0.3,
+        "ev_charger_kw": 22.0,
+    },
     "grid": {"feeder": "radial:30", "check": "pyomo+ac"},
 }
 

@@ -11,25 +11,59 @@ from scenarios import load_scenario, read_results, run
 from scenarios.interval import household_spec
 
 INTERVAL_COLUMNS = [
-    "t", "timestamp", "clearing_price_per_kwh", "p2p_kwh", "grid_import_kwh",
-    "grid_export_kwh", "losses_kwh", "v_min_pu", "v_max_pu", "max_line_loading_frac",
-    "violations", "curtailed_kwh", "imbalance_kwh", "imbalance_cost",
+    "t",
+    "timestamp",
+    "clearing_price_per_kwh",
+    "p2p_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "losses_kwh",
+    "v_min_pu",
+    "v_max_pu",
+    "max_line_loading_frac",
+    "violations",
+    "curtailed_kwh",
+    "imbalance_kwh",
+    "imbalance_cost",
 ]
 AGENT_COLUMNS = [
-    "t", "agent_id", "bus", "generation_kwh", "demand_kwh", "battery_kwh", "ev_kwh",
-    "soc_kwh", "bought_p2p_kwh", "sold_p2p_kwh", "grid_import_kwh", "grid_export_kwh",
-    "imbalance_kwh", "imbalance_cost", "cost",
+    "t",
+    "agent_id",
+    "bus",
+    "generation_kwh",
+    "demand_kwh",
+    "battery_kwh",
+    "ev_kwh",
+    "soc_kwh",
+    "bought_p2p_kwh",
+    "sold_p2p_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "imbalance_kwh",
+    "imbalance_cost",
+    "cost",
 ]
 TRADE_COLUMNS = [
-    "t", "buyer_id", "seller_id", "energy_kwh", "price_per_kwh", "seller_price_per_kwh",
+    "t",
+    "buyer_id",
+    "seller_id",
+    "energy_kwh",
+    "price_per_kwh",
+    "seller_price_per_kwh",
     "grid_fee",
 ]
 
 
 def test_files_and_columns(busy_run) -> None:
     out = busy_run["out"]
-    for name in ("intervals.parquet", "agents.parquet", "trades.parquet", "kpis.json",
-                 "manifest.json", "report.html"):
+    for name in (
+        "intervals.parquet",
+        "agents.parquet",
+        "trades.parquet",
+        "kpis.json",
+        "manifest.json",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
     for name in ("buses.parquet", "lines.parquet", "households.parquet"):
         assert (out / name).is_file(), name
@@ -68,8 +102,10 @@ def utility_money(a: pd.DataFrame, mk) -> pd.Series:
     """What the utility is paid per row of agents.parquet: the committed exchange
     (export − import − imbalance) at retail / feed-in, plus the imbalance money."""
     committed = a.grid_export_kwh - a.grid_import_kwh - a.imbalance_kwh
-    energy = (np.maximum(-committed, 0) * mk.retail_price_per_kwh
-              - np.maximum(committed, 0) * mk.feed_in_price_per_kwh)
+    energy = (
+        np.maximum(-committed, 0) * mk.retail_price_per_kwh
+        - np.maximum(committed, 0) * mk.feed_in_price_per_kwh
+    )
     return energy + a.imbalance_cost
 
 
@@ -95,9 +131,11 @@ def test_trades_add_up_to_positions_and_respect_the_band(busy_run) -> None:
     sold = tr.groupby(["t", "seller_id"], observed=True).energy_kwh.sum()
     idx = a.set_index(["t", "agent_id"])
     np.testing.assert_allclose(
-        idx.bought_p2p_kwh.loc[bought.index].to_numpy(), bought.to_numpy(), atol=1e-9)
+        idx.bought_p2p_kwh.loc[bought.index].to_numpy(), bought.to_numpy(), atol=1e-9
+    )
     np.testing.assert_allclose(
-        idx.sold_p2p_kwh.loc[sold.index].to_numpy(), sold.to_numpy(), atol=1e-9)
+        idx.sold_p2p_kwh.loc[sold.index].to_numpy(), sold.to_numpy(), atol=1e-9
+    )
     assert idx.bought_p2p_kwh.sum() == pytest.approx(tr.energy_kwh.sum())
     # every limit price lies in [feed-in, retail - fee], so every trade price does too
     lo, hi = mk.feed_in_price_per_kwh, mk.retail_price_per_kwh - mk.grid_fee_per_kwh
@@ -146,8 +184,7 @@ def test_kpis_are_consistent(busy_run) -> None:
     assert k["community_savings"] > 0  # trading at prices inside the band saves money
     gen, cons = k["generation_kwh"], k["consumption_kwh"]
     assert gen - cons == pytest.approx(k["grid_export_kwh"] - k["grid_import_kwh"])
-    assert k["violation_hours"] == pytest.approx(
-        (iv["violations"] > 0).sum() * 0.25)
+    assert k["violation_hours"] == pytest.approx((iv["violations"] > 0).sum() * 0.25)
     assert iv["v_min_pu"].between(0.9, 1.1).all() and iv["violations"].notna().all()
     assert k["curtailed_kwh"] == pytest.approx(iv["curtailed_kwh"].sum())
 
@@ -158,8 +195,13 @@ def test_report_is_offline_and_has_the_figures(busy_run) -> None:
     assert not re.search(r"<(script|link)[^>]+(src|href)=", page)
     assert len(page) > 3_000_000
     assert page.count('class="plotly-graph-div"') >= 5
-    for title in ("Clearing price and P2P volume", "Community energy flows",
-                  "Stored energy", "Household savings", "Supply and demand"):
+    for title in (
+        "Clearing price and P2P volume",
+        "Community energy flows",
+        "Stored energy",
+        "Household savings",
+        "Supply and demand",
+    ):
         assert title in page
 
 
@@ -170,8 +212,11 @@ def _tables(out) -> dict[str, pd.DataFrame]:
 
 
 def test_grid_off_leaves_grid_columns_null_and_no_grid_files(tmp_path, busy_data) -> None:
-    data = {**busy_data, "simulation": {**busy_data["simulation"], "days": 1},
-            "grid": {"check": "off"}}
+    data = {
+        **busy_data,
+        "simulation": {**busy_data["simulation"], "days": 1},
+        "grid": {"check": "off"},
+    }
     run(load_scenario(data), tmp_path)
     tables = read_results(tmp_path)
     assert "buses" not in tables and "lines" not in tables
@@ -183,9 +228,12 @@ def test_grid_off_leaves_grid_columns_null_and_no_grid_files(tmp_path, busy_data
 
 
 def test_same_seed_same_files_other_seed_differs(tmp_path, busy_data) -> None:
-    small = {**busy_data, "simulation": {**busy_data["simulation"], "days": 1},
-             "community": {**busy_data["community"], "households": 10},
-             "grid": {"feeder": "radial:10"}}
+    small = {
+        **busy_data,
+        "simulation": {**busy_data["simulation"], "days": 1},
+        "community": {**busy_data["community"], "households": 10},
+        "grid": {"feeder": "radial:10"},
+    }
     runs = {}
     for label, seed in (("a", 5), ("b", 5), ("c", 6)):
         scenario = load_scenario(small, [f"simulation.seed={seed}"])
@@ -194,7 +242,8 @@ def test_same_seed_same_files_other_seed_differs(tmp_path, busy_data) -> None:
     for name in ("intervals", "agents", "trades", "buses", "lines"):
         pd.testing.assert_frame_equal(runs["a"][name], runs["b"][name])
         assert (tmp_path / "a" / f"{name}.parquet").read_bytes() == (
-            tmp_path / "b" / f"{name}.parquet").read_bytes()
+            tmp_path / "b" / f"{name}.parquet"
+        ).read_bytes()
     assert runs["a"]["kpis"] == runs["b"]["kpis"]
     assert not runs["a"]["agents"].equals(runs["c"]["agents"])
     assert runs["a"]["kpis"] != runs["c"]["kpis"]

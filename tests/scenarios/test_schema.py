@@ -32,8 +32,13 @@ def test_every_key_has_a_default() -> None:
 def test_overrides_apply_with_types() -> None:
     scenario = load_scenario(
         {"community": {"pv_share": 0.2}},
-        ["community.pv_share=0.8", "market.mechanism=uniform", "simulation.days=3",
-         "community.pv_kwp=[2.0, 4.0]", 'name="x y"'],
+        [
+            "community.pv_share=0.8",
+            "market.mechanism=uniform",
+            "simulation.days=3",
+            "community.pv_kwp=[2.0, 4.0]",
+            'name="x y"',
+        ],
     )
     assert scenario.community.pv_share == 0.8
     assert scenario.simulation.days == 3
@@ -51,8 +56,12 @@ def test_all_problems_reported_together_with_paths() -> None:
     data = {
         "nmae": "typo at the top",
         "simulation": {"days": 0, "interval_minutes": 7, "timezone": "Mars/Olympus"},
-        "community": {"households": "many", "pv_share": 1.5, "battery_kwh": [10, 5],
-                      "pv_shar": 0.3},
+        "community": {
+            "households": "many",
+            "pv_share": 1.5,
+            "battery_kwh": [10, 5],
+            "pv_shar": 0.3,
+        },
         "market": {"mechanism": "uniformm"},
         "grid": {"v_min_pu": 1.06, "v_max_pu": 1.05},
     }
@@ -78,19 +87,28 @@ def test_all_problems_reported_together_with_paths() -> None:
 
 def test_impossible_combinations() -> None:
     data = {
-        "community": {"battery_kwh": [10, 5], "battery_soc_min_frac": 0.9,
-                      "battery_soc_max_frac": 0.5},
-        "market": {"retail_price_per_kwh": 0.10, "feed_in_price_per_kwh": 0.08,
-                   "grid_fee_per_kwh": 0.03},
+        "community": {
+            "battery_kwh": [10, 5],
+            "battery_soc_min_frac": 0.9,
+            "battery_soc_max_frac": 0.5,
+        },
+        "market": {
+            "retail_price_per_kwh": 0.10,
+            "feed_in_price_per_kwh": 0.08,
+            "grid_fee_per_kwh": 0.03,
+        },
     }
     with pytest.raises(ScenarioError) as info:
         load_scenario(data)
     problems = info.value.problems
     assert "community.battery_kwh: lower bound 10.0 is above upper bound 5.0" in problems
     assert "community.battery_soc_min_frac: 0.9 must be below battery_soc_max_frac (0.5)" in (
-        problems)
-    assert any(p.startswith("market.feed_in_price_per_kwh: 0.08 plus grid_fee_per_kwh (0.03)")
-               for p in problems)
+        problems
+    )
+    assert any(
+        p.startswith("market.feed_in_price_per_kwh: 0.08 plus grid_fee_per_kwh (0.03)")
+        for p in problems
+    )
 
 
 def test_imbalance_prices_default_to_the_tariffs_and_must_not_pay_to_seek() -> None:
@@ -98,26 +116,42 @@ def test_imbalance_prices_default_to_the_tariffs_and_must_not_pay_to_seek() -> N
 
     tariffs = MarketStep(load_scenario({"grid": {"check": "off"}}), 2, None).tariffs
     assert (tariffs.shortfall_price_per_kwh, tariffs.surplus_price_per_kwh) == (0.32, 0.08)
-    own = load_scenario({"grid": {"check": "off"}, "market": {
-        "imbalance_shortfall_price_per_kwh": 0.5, "imbalance_surplus_price_per_kwh": 0.0}})
+    own = load_scenario(
+        {
+            "grid": {"check": "off"},
+            "market": {
+                "imbalance_shortfall_price_per_kwh": 0.5,
+                "imbalance_surplus_price_per_kwh": 0.0,
+            },
+        }
+    )
     tariffs = MarketStep(own, 2, None).tariffs
     assert (tariffs.shortfall_price_per_kwh, tariffs.surplus_price_per_kwh) == (0.5, 0.0)
     with pytest.raises(ScenarioError) as info:
-        load_scenario({"market": {"imbalance_shortfall_price_per_kwh": 0.2,
-                                  "imbalance_surplus_price_per_kwh": 0.1}})
+        load_scenario(
+            {
+                "market": {
+                    "imbalance_shortfall_price_per_kwh": 0.2,
+                    "imbalance_surplus_price_per_kwh": 0.1,
+                }
+            }
+        )
     problems = " ".join(info.value.problems)
     assert "imbalance_shortfall_price_per_kwh: 0.2 is below retail_price_per_kwh (0.32)" in (
-        problems)
+        problems
+    )
     with pytest.raises(ScenarioError) as info:
         load_scenario({"market": {"imbalance_surplus_price_per_kwh": 0.1}})
     assert "imbalance_surplus_price_per_kwh: 0.1 is above feed_in_price_per_kwh (0.08)" in (
-        " ".join(info.value.problems))
+        " ".join(info.value.problems)
+    )
 
 
 def test_simbench_needs_quarter_hours() -> None:
     with pytest.raises(ScenarioError, match="multiple of 15"):
-        load_scenario({"community": {"profiles": "simbench"},
-                       "simulation": {"interval_minutes": 10}})
+        load_scenario(
+            {"community": {"profiles": "simbench"}, "simulation": {"interval_minutes": 10}}
+        )
 
 
 def test_malformed_toml_names_file_and_line(tmp_path: Path) -> None:
@@ -147,8 +181,7 @@ def test_yaml_accepted(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("name: y\nsimulation:\n  days: 3\ncommunity:\n  households: 5\n")
     scenario = load_scenario(path)
-    assert (scenario.name, scenario.simulation.days, scenario.community.households) == (
-        "y", 3, 5)
+    assert (scenario.name, scenario.simulation.days, scenario.community.households) == ("y", 3, 5)
 
 
 def test_start_timestamp_is_local_midnight() -> None:

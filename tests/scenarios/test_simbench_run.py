@@ -9,11 +9,13 @@ pytest.importorskip("simbench")
 
 
 def test_simbench_profiles_on_a_simbench_grid(tmp_path) -> None:
-    scenario = load_scenario({
-        "simulation": {"start": "2026-05-04", "days": 1, "seed": 2},
-        "community": {"households": 12, "profiles": "simbench"},
-        "grid": {"feeder": "simbench:1-LV-rural1--0-sw"},
-    })
+    scenario = load_scenario(
+        {
+            "simulation": {"start": "2026-05-04", "days": 1, "seed": 2},
+            "community": {"households": 12, "profiles": "simbench"},
+            "grid": {"feeder": "simbench:1-LV-rural1--0-sw"},
+        }
+    )
     run(scenario, tmp_path)
     t = read_results(tmp_path)
     a, b, hh = t["agents"], t["buses"], t["households"]
