@@ -9,8 +9,9 @@ engine, are registered in :data:`market.mechanisms.ARRAY_MECHANISMS`:
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from market.lazy import lazy_namespace
 
 if TYPE_CHECKING:
     from market.book import OrderBook, OrderError, order_book, validate_orders
@@ -67,14 +68,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS, globals())
