@@ -30,6 +30,7 @@ strategy). After the last interval it waits up to an interval for late meters' e
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter, deque
@@ -238,6 +239,7 @@ class MarketService:
         self._book.closed = True
         self._changed = threading.Event()
         self._wall_start, self._wall_len = time.time(), 1.0
+        self._arrival_s = -math.inf  # the last arrival stamp: the arrival clock never goes back
         self._stop = threading.Event()
         self.bus = Bus(
             broker,
@@ -433,13 +435,19 @@ class MarketService:
         self._changed.set()
 
     def _sim_now(self) -> float:
+        """The simulated time of arrival (called under the lock), for samples without one.
+
+        Paced, simulated time runs on with the wall clock between gates; a gate that closes
+        late (a loaded machine) leaves stamps past its interval's end, and the next interval's
+        clock starts at its own start: the stamps never go back (the previous one is the
+        floor), so a meter's samples stamped on arrival keep their order.
+        """
         start = self._start_s + self._book.t * self.interval_s  # also past the last interval
         frac = (time.time() - self._wall_start) / self._wall_len
         if self.speed <= 0:  # unpaced: the open interval's end at most
             frac = min(max(frac, 0.0), 1.0)
-        # paced, simulated time runs on with the wall clock between gates (arrival stamps
-        # of meters without a time keep their order)
-        return start + frac * self.interval_s
+        self._arrival_s = max(self._arrival_s, start + frac * self.interval_s)
+        return self._arrival_s
 
     # --- the interval loop ------------------------------------------------------------
     def _complete(self, t: int) -> bool:

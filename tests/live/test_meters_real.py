@@ -28,10 +28,11 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
+from live.bus import BrokerConfig
 from live.contract import contract
 from live.emulator import MeterEmulator
 from live.ledger import read_ledger
-from live.market import MarketService, topics_for
+from live.market import IntervalBook, MarketService, topics_for
 from market.settlement import utility_energy_cost
 from scenarios.interval import MarketStep
 from scenarios.loader import load_scenario
@@ -560,3 +561,27 @@ def test_a_gate_does_not_wait_for_a_tasmota_whose_last_will_says_offline(
     assert got["errors"] == []
     assert [r["counts"]["meters_incomplete"] for r in market.results] == [1, 1, 1]
     assert market.stats.meter_companions == 1
+
+
+def test_arrival_stamps_never_go_back_when_a_gate_closes_late(tmp_path: Path) -> None:
+    """The cause of a CI failure on a loaded machine: paced, a gate that closed 30 % late
+    had stamped samples at 1.3 intervals past the interval's start, and the next interval's
+    clock began at its own start, so a Shelly's next sample (no ``ts``, stamped on arrival)
+    was "older than the previous one" and rejected. The arrival clock never goes back."""
+    path = tmp_path / "own-clock.toml"
+    path.write_text(OWN_CLOCK, encoding="utf-8")
+    market = MarketService(
+        load_scenario(path), BrokerConfig("127.0.0.1", 1), tmp_path / "state", speed=SPEED
+    )
+    wall_len = market.interval_s / SPEED
+    market._book, market._wall_len = IntervalBook(0), wall_len
+    market._wall_start = time.time() - 1.3 * wall_len  # the gate of 0 closes 30 % late
+    late = market._sim_now()
+    assert late == pytest.approx(market._start_s + 1.3 * market.interval_s, rel=1e-6)
+    market._book, market._wall_start = IntervalBook(1), time.time()  # interval 1 opens
+    assert market._sim_now() >= late
+    time.sleep(0.5 * wall_len)  # and runs on with the wall clock once it has caught up
+    assert market._sim_now() == pytest.approx(
+        market._start_s + 1.5 * market.interval_s, abs=0.1 * market.interval_s
+    )
+    market._close()
