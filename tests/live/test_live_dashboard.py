@@ -24,7 +24,7 @@ from live.dashboard.server import start_dashboard
 from live.fleet import AgentFleet
 from live.ledger import read_ledger
 from live.market import MarketService, topics_for
-from scenarios.loader import load_scenario
+from scenarios.config.loader import load_scenario
 
 INTERVALS = 5
 SCENARIO = """
