@@ -691,9 +691,9 @@ class MarketService:
         self.stats.orders += counts["orders"]
         if self.grid is not None:
             bg_p, bg_q = self.grid.background(self.stamps[t : t + 1])
-            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
+            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0], t=t)
         else:
-            res = self.step.run(plan, market_flows)
+            res = self.step.run(plan, market_flows, t=t)
         grid_rows = self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
         start = self.stamps[t].isoformat()
         result = result_payload(t, start, res, grid_rows, counts, book_curve(plan))
