@@ -213,7 +213,7 @@ class MarketService:
         self._offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.corrections = MeterCorrections(
-            {m.id: m.household for m in live.meters}, self.step.tariffs
+            {m.id: m.household for m in live.meters}, self.step.fees.tariffs
         )
         self.ledger = Ledger(
             state_dir, self.topics.community, fingerprint(scenario.model_dump_json())
