@@ -17,7 +17,7 @@ CHARGER_KW, MIN_KW, DT_H = 22.0, 4.2, 0.25
 EVENING = 72  # 18:00
 
 
-def _scenario(dimming: bool, share: float = 1.0):
+def _scenario(dimming: bool, min_kw: float):
     """12 households with a 22 kW wallbox each on the LV feeder generated for 30 (its
     transformer sized for 30 households), at 18:00 on a January evening."""
     return load_scenario(
@@ -26,17 +26,18 @@ def _scenario(dimming: bool, share: float = 1.0):
             "community": {"households": N, "pv_share": 0.0, "battery_share": 0.0, "ev_share": 1.0},
             "grid": {
                 "feeder": "radial:30",
-                "controllable_share": share,
+                "controllable_share": 1.0,
                 "dimming": dimming,
-                "dimming_min_kw": MIN_KW,
+                "dimming_min_kw": min_kw,
             },
         }
     )
 
 
-def _must_charge_plan() -> Plan:
-    """Every car must charge at full power now (nothing the feeder may postpone): 5.5 kWh
-    of EV charging and 0.25 kWh of demand per household, all bought from the utility."""
+def _must_charge_plan(deferrable_kwh: float = 0.0) -> Plan:
+    """Every car charges at full power now, of which ``deferrable_kwh`` could wait (none by
+    default): 5.5 kWh of EV charging and 0.25 kWh of demand per household, all bought from
+    the utility."""
     ev = np.full(N, CHARGER_KW * DT_H)
     demand = np.full(N, 0.25)
     return Plan(
@@ -44,7 +45,7 @@ def _must_charge_plan() -> Plan:
         demand_kwh=demand,
         self_kwh={"battery": np.zeros(N), "ev": ev},
         drawn_kwh={},
-        ev_deferrable_kwh=np.zeros(N),
+        ev_deferrable_kwh=np.full(N, deferrable_kwh),
         net_kwh=-(ev + demand),
         household=np.arange(N),
         is_buy=np.ones(N, bool),
@@ -54,12 +55,13 @@ def _must_charge_plan() -> Plan:
     )
 
 
-def _one_interval(tmp_path, dimming: bool):
-    scenario = _scenario(dimming)
+def _one_interval(tmp_path, dimming: bool, min_kw: float = MIN_KW, deferrable_kwh: float = 0.0):
+    scenario = _scenario(dimming, min_kw)
     grid = GridStage(scenario, N, tmp_path)
     step = MarketStep(scenario, N, grid)
     bg_p, bg_q = grid.background(timeline(scenario)[EVENING : EVENING + 1])
-    res = step.run(_must_charge_plan(), device_flows, bg_p[0], bg_q[0], t=EVENING)
+    plan = _must_charge_plan(deferrable_kwh)
+    res = step.run(plan, device_flows, bg_p[0], bg_q[0], t=EVENING)
     return scenario, grid, res
 
 
@@ -94,6 +96,23 @@ def test_without_dimming_the_same_case_is_violated(tmp_path) -> None:
     assert violation_hours == 0.25
     np.testing.assert_allclose(res.flows.ev_kwh, 5.5)
     np.testing.assert_allclose(res.dimmed_or_zero_kwh, 0.0)
+    grid.close()
+
+
+def test_what_dimming_leaves_is_then_deferred(tmp_path) -> None:
+    """A guaranteed 10 kW is not enough here: dimming cuts 5.5 − 2.5 = 3 kWh per car first,
+    then the re-clearing defers part of the 2 kWh that could still wait (5 of 5.5 could)."""
+    _, grid, res = _one_interval(tmp_path, True, min_kw=10.0, deferrable_kwh=5.0)
+    np.testing.assert_allclose(res.dimmed_kwh, 3.0)
+    np.testing.assert_allclose(res.ev_shortfall_kwh, 0.0)  # the cut could all wait
+    assert res.outcome.recleared and res.outcome.check.violations == 0
+    deferred = res.ev_deferred_kwh
+    assert (deferred > 0).all() and (deferred <= 2.0 + 1e-9).all()
+    np.testing.assert_allclose(res.flows.ev_kwh, 2.5 - deferred)
+    assert (res.flows.ev_kwh >= 0.5 - 1e-9).all()  # the 0.5 kWh that cannot wait is charged
+    np.testing.assert_allclose(res.bill.grid_import_kwh, 0.25 + res.flows.ev_kwh)
+    np.testing.assert_allclose(res.bill.imbalance_kwh, 0.0, atol=1e-12)
+    assert len(res.order_filled_kwh) == N  # fills refer to the orders as submitted
     grid.close()
 
 
