@@ -98,6 +98,16 @@ class Plan:
                 deferrable = np.maximum(deferrable - cut, 0.0)
         return replace(self, self_kwh=own, ev_deferrable_kwh=deferrable, net_kwh=net)
 
+    def dimmed_shortfall_kwh(self, own_cut_kwh: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The part of ``own_cut_kwh`` on the deferring kinds beyond what the feeder could
+        have postponed: least-laxity EV charging, which the car lacks at departure (it
+        charges at full power from then on, so it never makes it up) [kWh AC]."""
+        cut = np.zeros(len(self.net_kwh))
+        for kind in DEVICE_KINDS:
+            if kind.defers and kind.name in own_cut_kwh:
+                cut = cut + own_cut_kwh[kind.name]
+        return np.maximum(cut - self.ev_deferrable_kwh, 0.0)
+
     def with_orders(self, keep: np.ndarray, energy_kwh: np.ndarray | None = None) -> Plan:
         """The plan with only the orders in ``keep`` (and their energies replaced by
         ``energy_kwh``, given for every order, when given)."""

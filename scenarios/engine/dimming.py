@@ -119,12 +119,11 @@ class Dimming:
             return None
         keep = energy > TINY_KWH
         cuts = {k.name: c for k, c in zip(self.kinds, own_cut, strict=True)}
-        defers = own_cut[[k.defers for k in self.kinds]].sum(axis=0)
         return Dimmed(
             plan=plan.dim(cuts).with_orders(keep, energy),
             rows=np.flatnonzero(keep),
             dimmed_kwh=own_total + flex_cut.sum(axis=0),
             own_cut_kwh=own_total,
-            ev_shortfall_kwh=np.maximum(defers - plan.ev_deferrable_kwh, 0.0),
+            ev_shortfall_kwh=plan.dimmed_shortfall_kwh(cuts),
             violations=broken,
         )
