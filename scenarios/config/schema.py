@@ -371,6 +371,13 @@ class Scenario(_Section):
                 "the feeder, which needs the feeder in the run: set grid.check to 'pyomo' "
                 "or 'pyomo+ac' (it is 'off'), or use market.grid_fee_model = 'flat'"
             )
+        g = self.grid
+        if g.controllable_share > 0 and g.dimming and g.check == "off":
+            problems.append(
+                f"grid.controllable_share = {g.controllable_share}: the grid operator dims "
+                "registered devices where the feeder check finds a limit broken, which needs "
+                "grid.check = 'pyomo' or 'pyomo+ac' (it is 'off'), or set grid.dimming = false"
+            )
         problems += check_meter_households(self.live, self.community.households)
         if problems:
             raise ValueError("; ".join(problems))

@@ -7,7 +7,7 @@ import pytest
 from agents.households.community import KIND_NET, Plan, device_flows
 from grid import AcPowerFlow
 from grid.dimming import dimming_cuts
-from scenarios import load_scenario, read_results, run
+from scenarios import ScenarioError, load_scenario, read_results, run
 from scenarios.engine.dimming import registered_households
 from scenarios.engine.grid_stage import GridStage
 from scenarios.engine.interval import MarketStep, timeline
@@ -196,3 +196,10 @@ def test_evening_wallboxes_are_dimmed_before_deferral(tmp_path, check_departures
     # AC (pandapower) of every interval, as the run checked it
     assert (iv.ac_v_min_pu >= g.v_min_pu - 0.005).all()
     assert (iv.ac_max_line_loading_frac <= 1.0).all()
+
+
+def test_dimming_without_the_feeder_check_is_a_scenario_error() -> None:
+    with pytest.raises(ScenarioError, match=r"grid\.controllable_share = 0\.5: .*grid\.check"):
+        load_scenario({"grid": {"check": "off", "controllable_share": 0.5}})
+    # registered but not dimmed: fine without the feeder
+    load_scenario({"grid": {"check": "off", "controllable_share": 0.5, "dimming": False}})
