@@ -238,7 +238,7 @@ def _publish_interval(client: mqtt.Client, t: int) -> None:
                 {
                     "v": 1,
                     "t": t,
-                    "bought_p2p_kwh": 1.0 if i == 0 else 0.0,
+                    "bought_kwh": 1.0 if i == 0 else 0.0,
                     "grid_import_kwh": 0.1 * i,
                     "cost": 0.1 * (i + 1),
                 }
