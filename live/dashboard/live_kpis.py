@@ -56,8 +56,9 @@ class HouseholdMoney:
         values = list(positions.values())
         cost = np.array([v.get("cost", np.nan) for v in values], float)
         if self.tariffs is not None:
-            energy = np.array([[v.get(k, np.nan) for k in _POSITION] for v in values], float)
-            base = metered_baseline_cost(*energy.reshape(len(values), 4).T, self.tariffs)
+            e = np.array([[v.get(k, np.nan) for k in _POSITION] for v in values], float)
+            e = e.reshape(len(values), len(_POSITION))
+            base = metered_baseline_cost(e[:, 0], e[:, 1], e[:, 2], e[:, 3], self.tariffs)
         else:
             base = np.full(len(values), np.nan)
         self._cost[t] = (rows, cost, base)

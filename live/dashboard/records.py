@@ -37,3 +37,14 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         {c: jsonable(v) for c, v in zip(cols, row, strict=True)}
         for row in zip(*arrays, strict=True)
     ]
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float, in nested dicts and lists too, as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value

@@ -18,8 +18,8 @@ import pytest
 
 from live.book import ORDERS_PER_LEVEL
 from live.broker import free_port
-from live.dashboard.mqtt_source import MqttSource, wait_connected
 from live.dashboard.curves import book_curves
+from live.dashboard.mqtt_source import MqttSource, wait_connected
 from live.dashboard.server import start_dashboard
 from live.fleet import AgentFleet
 from live.ledger import read_ledger
@@ -195,7 +195,8 @@ def test_dashboard_over_mqtt_shows_the_book_and_feeder_of_a_real_market(
     mosquitto, scenario_file: Path, tmp_path: Path
 ) -> None:
     """The MQTT source watching a real market (not a test publisher): every settlement
-    is read by the codec (live.payloads.decode_settlement), and the newest interval's book and feeder are drawn."""
+    is read by the codec (live.payloads.decode_settlement), and the newest interval's
+    book and feeder are drawn."""
     scenario = load_scenario(scenario_file)
     community = topics_for(scenario).community
     source = MqttSource(
