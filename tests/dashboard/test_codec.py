@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from live.bus import BrokerConfig, BrokerUrlError
+from live.bus import BrokerConfig, BrokerUrlError, Bus
 from live.dashboard.market_source import MarketSource
-from live.dashboard.mqtt_source import MqttSource
+from live.dashboard.mqtt_source import MqttSource, wait_connected
 from live.payloads import (
     COMMUNITY_SUMS,
     RESULT_FIELDS,
@@ -42,9 +42,34 @@ def test_broker_url_and_topics_are_the_transports() -> None:
         "p2pgrid/c/agents/+/settlement",
         "p2pgrid/c/agents/+/reading",
     }
-    # an observer: no last will, nothing published on connect
-    assert source.bus.announce is False and source.bus.client._will is False
     assert Topics.agent_of(t.settlement("h0007")) == "h0007"
+
+
+def _retained(port: int, pattern: str) -> list[str]:
+    """The topics of the retained messages a fresh subscriber to ``pattern`` receives."""
+    got: list[str] = []
+    bus = Bus(BrokerConfig("127.0.0.1", port), "probe", "p2pgrid/probe", announce=False)
+    bus.subscribe(
+        pattern, lambda topic, _payload, retained: retained and got.append(topic), 1, True
+    )
+    bus.start()
+    time.sleep(0.5)
+    bus.stop()
+    return got
+
+
+def test_the_mqtt_source_is_a_silent_observer(mosquitto: Any) -> None:
+    """Watching a broker, the dashboard publishes nothing: no retained online/offline
+    status left behind (a client that announces itself does leave one)."""
+    source = MqttSource(mosquitto.url, "c")
+    source.start()
+    try:
+        assert wait_connected(source)
+    finally:
+        source.stop()
+    assert _retained(mosquitto.port, "p2pgrid/c/#") == []
+    Bus(BrokerConfig("127.0.0.1", mosquitto.port), "fleet", "p2pgrid/c").start().stop()
+    assert len(_retained(mosquitto.port, "p2pgrid/c/#")) == 1  # its status/<id>
 
 
 def test_decoders_invert_the_encoders_field_tables() -> None:
