@@ -59,8 +59,8 @@ from live.broker import free_port
 from live.bus import BrokerConfig
 from live.fleet import AgentFleet
 from live.market import MarketService, topics_for
-from scenarios.loader import load_scenario
-from scenarios.schema import Scenario
+from scenarios.config.loader import load_scenario
+from scenarios.config.schema import Scenario
 
 TARGET_RATIO = 0.80
 INFLIGHT = 1_000

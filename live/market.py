@@ -14,7 +14,7 @@ Per interval ``t``:
    interval ``t`` comes ``t × interval / X`` after the first, never earlier;
 4. build the book in a canonical order (kind, household, order in message) — arrival
    order never matters — and run it through the batch engine's own step
-   (:class:`scenarios.interval.MarketStep`: clear, grid check and re-clear, settle);
+   (:class:`scenarios.engine.interval.MarketStep`: clear, grid check and re-clear, settle);
    every household is billed on its metered net (its reading; zero without one), its
    orders being commitments: the difference is imbalance (:mod:`market.settlement`);
 5. append the interval to the ledger (fsync), then publish the anonymous
@@ -22,8 +22,8 @@ Per interval ``t``:
    household's ``agents/<id>/settlement``, and the corrections of earlier settlements
    whose late meter energy has come (:mod:`live.corrections`).
 
-Meter-backed households' readings come from their meters (:mod:`agents.meters`,
-:mod:`agents.meter_tracker`: samples outside the window around the market's clock are
+Meter-backed households' readings come from their meters (:mod:`agents.meters.formats`,
+:mod:`agents.meters.tracker`: samples outside the window around the market's clock are
 rejected); the market places their orders (price takers unless the scenario names a
 strategy). After the last interval it waits up to an interval for late meters' energy.
 """
@@ -45,10 +45,10 @@ import numpy as np
 
 # the readings' storage (plan.battery_self_kwh / ev_self_kwh) plus the flexible fills,
 # less postponed EV charging: the households' metered flows as the market knows them
-from agents.community import KIND_NET, TINY_KWH, Plan
-from agents.community import device_flows as market_flows
-from agents.meter_tracker import MeterTracker, check_window
-from agents.meters import MeterPayloadError, is_companion, online_state, read_meter
+from agents.households.community import KIND_NET, TINY_KWH, Plan
+from agents.households.community import device_flows as market_flows
+from agents.meters.formats import MeterPayloadError, is_companion, online_state, read_meter
+from agents.meters.tracker import MeterTracker, check_window
 from live.book import book_curve, full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
 from live.corrections import MeterCorrections
@@ -65,10 +65,10 @@ from live.protocol import (
     read_orders,
     read_reading,
 )
-from scenarios.grid_stage import GridStage
-from scenarios.interval import CommunityInputs, MarketStep, price_band, timeline
-from scenarios.schema import Scenario
-from scenarios.schema_live import household_ids
+from scenarios.config.schema import Scenario
+from scenarios.config.schema_live import household_ids
+from scenarios.engine.grid_stage import GridStage
+from scenarios.engine.interval import CommunityInputs, MarketStep, price_band, timeline
 
 Log = Callable[[str], None]
 RESULTS_KEPT = 200

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from live.dashboard.records import jsonable
-from scenarios.results_schema import BUSES_FILE, LINES_FILE
+from scenarios.results.schema import BUSES_FILE, LINES_FILE
 
 
 def depths(buses: list[str], parent: dict[str, str]) -> list[int]:

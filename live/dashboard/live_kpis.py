@@ -1,10 +1,10 @@
 """KPIs and household money of a live market, from what it publishes.
 
-The KPIs are :func:`scenarios.kpis.compute_kpis`, the function that writes a batch
+The KPIs are :func:`scenarios.kpis.compute.compute_kpis`, the function that writes a batch
 run's ``kpis.json`` and serves its replay, applied to the interval rows the dashboard
 builds from ``market/result`` and the settlements (as intervals.parquet's columns, the
 results schema's), and to each household's bill. The no-P2P baseline of a live
-household is :func:`scenarios.kpis.metered_baseline_cost`, with the same stored energy.
+household is :func:`scenarios.kpis.compute.metered_baseline_cost`, with the same stored energy.
 Without the tariffs (``p2pgrid dashboard --broker`` without ``--scenario``) there is no
 baseline and the savings KPIs are None.
 """
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from market.settlement import Tariffs
-from scenarios.kpis import compute_kpis, metered_baseline_cost
-from scenarios.results_schema import INTERVALS_FILE, columns
+from scenarios.kpis.compute import compute_kpis, metered_baseline_cost
+from scenarios.results.schema import INTERVALS_FILE, columns
 
 #: intervals.parquet's numeric columns: the required ones always in the KPIs' table
 #: (null where the market published nothing), the conditional ones (the grid's) only

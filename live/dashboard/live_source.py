@@ -41,7 +41,7 @@ from live.payloads import (
     decode_result,
     decode_settlement,
 )
-from scenarios.results_schema import TRADES_FILE, names
+from scenarios.results.schema import TRADES_FILE, names
 
 REVISION_DELAY_S = 0.25
 MAX_T = 10_000_000
@@ -79,7 +79,7 @@ class LiveSource(Source):
         command passes its scenario's.
     households
         Optional static table of the households (``households.parquet``'s columns, from
-        :func:`scenarios.households_table.scenario_households`): their bus and devices in
+        :func:`scenarios.results.households_table.scenario_households`): their bus and devices in
         the household table, every household listed before it first reports.
     """
 

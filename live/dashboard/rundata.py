@@ -1,7 +1,7 @@
 """A finished run's results directory, opened for the dashboard (read-only).
 
 ``read_run`` checks the directory against the results contract (DESIGN.md, the results
-schema :mod:`scenarios.results_schema` read through :func:`scenarios.results.read_table`)
+schema :mod:`scenarios.results.schema` read through :func:`scenarios.results.files.read_table`)
 and loads the tables into arrays indexed ``[interval, household]`` so that a household
 table or a feeder snapshot of one interval is a slice, not a scan. Every problem found is
 reported together in one :class:`RunDirError`.
@@ -26,8 +26,8 @@ import pandas as pd
 from live.dashboard.curves import book_curves, revealed_book
 from live.dashboard.feeder import Feeder, feeder_payload, read_feeder
 from live.dashboard.records import jsonable, records
-from scenarios.kpis import compute_kpis, household_savings
-from scenarios.results import (
+from scenarios.kpis.compute import compute_kpis, household_savings
+from scenarios.results.files import (
     AGENT_VALUE_COLUMNS,
     AGENTS_FILE,
     BOOKS_FILE,

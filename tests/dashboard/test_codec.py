@@ -20,7 +20,7 @@ from live.payloads import (
     decode_settlement,
 )
 from live.protocol import Topics
-from scenarios.results_schema import AGENTS_FILE, INTERVALS_FILE, names
+from scenarios.results.schema import AGENTS_FILE, INTERVALS_FILE, names
 
 TARIFFS = {"retail_price_per_kwh": 0.30, "feed_in_price_per_kwh": 0.10}
 

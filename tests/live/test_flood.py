@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from live.market import MarketService, topics_for
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 REPLAYS, JUNK, BUDGET, LIMIT = 1_000, 400, 40, 12
 FLOODED = (2, 3)  # intervals whose h0001 orders are replayed

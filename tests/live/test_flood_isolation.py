@@ -13,7 +13,7 @@ import pytest
 from live.bus import BrokerConfig
 from live.market import IntervalBook, MarketService, topics_for
 from live.protocol import Order, Reading
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 T, LIMIT = 2, 12
 

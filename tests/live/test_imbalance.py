@@ -13,7 +13,7 @@ import pytest
 
 from live.ledger import read_ledger
 from live.market import MarketService, topics_for
-from scenarios.loader import load_scenario
+from scenarios.config.loader import load_scenario
 
 SCENARIO = {
     "name": "imbalance",

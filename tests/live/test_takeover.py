@@ -19,7 +19,7 @@ from live.broker import free_port
 from live.bus import BrokerConfig
 from live.market import MarketService, market_client_id, topics_for
 from p2pgrid.cli import app
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 from .conftest import Mosquitto
 

@@ -25,8 +25,8 @@ from live.bus import BrokerConfig, Bus
 from live.fleet import AgentFleet
 from live.market import MarketService, topics_for
 from live.paho_client import FastClient, client_class
-from scenarios.loader import load_scenario
-from scenarios.schema import Scenario
+from scenarios.config.loader import load_scenario
+from scenarios.config.schema import Scenario
 
 HOUSEHOLDS = 6
 INTERVALS = 4
