@@ -29,6 +29,7 @@ import pandas as pd
 
 from live.book import decode_curve, decode_trades
 from live.dashboard.curves import book_curves, revealed_book
+from live.dashboard.devices import static_columns
 from live.dashboard.feeder import feeder_payload, live_feeder
 from live.dashboard.live_kpis import HouseholdMoney, live_kpis, tariffs_of
 from live.dashboard.records import records
@@ -47,12 +48,6 @@ REVISION_DELAY_S = 0.25
 MAX_T = 10_000_000
 #: a household's values, in the table's order: the settlement's, then the reading's
 HOUSEHOLD_VALUES = tuple(dict.fromkeys(c.name for c in SETTLEMENT_FIELDS + READING_FIELDS))
-# household-table column ← households.parquet column (the sampled devices)
-_DEVICES = (
-    ("pv_kwp", "pv_kwp"),
-    ("battery_kwh", "battery_kwh_capacity"),
-    ("ev_kwh", "ev_kwh_capacity"),
-)
 _TRADE_COLUMNS = [c for c in names(TRADES_FILE) if not c.endswith("_kind")]
 
 
@@ -287,17 +282,7 @@ class LiveSource(Source):
             agents = list(self._agents)
             values = [self._agent_values(t, a) for a in agents]
             bill, base = self.money.totals(t)
-        static = self._static.reindex(agents)
-        frame = pd.DataFrame(
-            {
-                "bus": static["bus"] if "bus" in static else None,
-                **{
-                    name: static[column].astype(float) if column in static else np.nan
-                    for column, name in _DEVICES
-                },
-            },
-            index=agents,
-        )
+        frame = pd.DataFrame(static_columns(self._static.reindex(agents)), index=agents)
         frame = frame.join(
             pd.DataFrame(values, index=agents, columns=list(HOUSEHOLD_VALUES), dtype=float)
         )

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from live.dashboard.curves import book_curves, revealed_book
+from live.dashboard.devices import static_columns
 from live.dashboard.feeder import Feeder, feeder_payload, read_feeder
 from live.dashboard.records import jsonable, records
 from scenarios.kpis.compute import compute_kpis, household_savings
@@ -104,7 +105,6 @@ class RunData:
     def household_table(self, t: int) -> pd.DataFrame:
         """Each household's position in interval ``t`` and its bill up to ``t``."""
         v = self.values
-        hh = self.households
         bill = v["cost"][: t + 1].sum(axis=0)
         base = v["baseline_cost"][: t + 1].sum(axis=0)
         saved = household_savings(bill, base, self.stored_delta_kwh(t), self.retail_price)
@@ -112,12 +112,7 @@ class RunData:
         frame = pd.DataFrame(
             {
                 "agent_id": self.agent_ids,
-                "bus": hh["bus"].to_numpy() if "bus" in hh else None,
-                "pv_kwp": hh.get("pv_kwp", pd.Series(np.nan, index=hh.index)).to_numpy(),
-                "battery_kwh_capacity": hh.get(
-                    "battery_kwh", pd.Series(np.nan, index=hh.index)
-                ).to_numpy(),
-                "ev_kwh_capacity": hh.get("ev_kwh", pd.Series(np.nan, index=hh.index)).to_numpy(),
+                **static_columns(self.households),
                 "generation_kwh": gen,
                 "demand_kwh": dem,
                 "net_kwh": gen - dem - v["battery_kwh"][t] - v["ev_kwh"][t],
