@@ -161,6 +161,8 @@ def settlement_payloads(
 
 def _decoded(c: Column, value: Any) -> Any:
     """``value`` as column ``c``'s type, or None (absent, null, or not of that type)."""
+    if type(value) is float:  # most fields: a float column's JSON number
+        return value if c.dtype == "float64" and math.isfinite(value) else None
     if c.dtype == "bool":
         return value if isinstance(value, bool) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
