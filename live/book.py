@@ -18,13 +18,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from agents.devices import kind_names
 from agents.households.community import Plan
+from live.payloads import number
 
 #: Fewest orders pooled in one step of the anonymous book curve.
 ORDERS_PER_LEVEL = 5
@@ -98,16 +98,6 @@ def full_book(t: int, interval_start: str, ids: list[str], plan: Plan, res: Any)
     }
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        x = float(value)
-    except OverflowError:
-        return None
-    return x if math.isfinite(x) else None
-
-
 def decode_curve(side: Any) -> tuple[np.ndarray, np.ndarray]:
     """One side of a result's ``book`` as arrays (energy [kWh], price [currency/kWh]):
     its steps ``[energy_kwh, price_per_kwh]`` (or orders ``{energy_kwh,
@@ -115,9 +105,9 @@ def decode_curve(side: Any) -> tuple[np.ndarray, np.ndarray]:
     kwh, price = [], []
     for step in side if isinstance(side, list) else []:
         if isinstance(step, dict):
-            e, p = _finite(step.get("energy_kwh")), _finite(step.get("price_per_kwh"))
+            e, p = number(step.get("energy_kwh")), number(step.get("price_per_kwh"))
         elif isinstance(step, list | tuple) and len(step) == 2:
-            e, p = _finite(step[0]), _finite(step[1])
+            e, p = number(step[0]), number(step[1])
         else:
             continue
         if e is not None and p is not None and e > 0:
@@ -134,11 +124,11 @@ def decode_trades(payload: dict[str, Any], t: int) -> list[dict[str, Any]]:
     for tr in payload.get("trades") or []:
         if not isinstance(tr, dict):
             continue
-        energy, price = _finite(tr.get("energy_kwh")), _finite(tr.get("price_per_kwh"))
+        energy, price = number(tr.get("energy_kwh")), number(tr.get("price_per_kwh"))
         if energy is None or price is None:
             continue
-        seller_price = _finite(tr.get("seller_price_per_kwh"))
-        fee = _finite(tr.get("grid_fee"))
+        seller_price = number(tr.get("seller_price_per_kwh"))
+        fee = number(tr.get("grid_fee"))
         rows.append(
             {
                 "t": t,

@@ -159,20 +159,28 @@ def settlement_payloads(
 # --- decoders: a payload's fields under the results columns' names ---------------------
 
 
-def _decoded(c: Column, value: Any) -> Any:
-    """``value`` as column ``c``'s type, or None (absent, null, or not of that type)."""
-    if type(value) is float:  # most fields: a float column's JSON number
-        return value if c.dtype == "float64" and math.isfinite(value) else None
-    if c.dtype == "bool":
-        return value if isinstance(value, bool) else None
+def number(value: Any) -> float | None:
+    """A payload's JSON number as a finite float; None for anything else (null, text,
+    true/false, NaN, an integer beyond the float range)."""
+    if type(value) is float:  # the common case first
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if c.dtype.startswith("int"):
-        return value if isinstance(value, int) else None
     try:
         return num(float(value))
-    except OverflowError:  # an integer beyond the float range
+    except OverflowError:
         return None
+
+
+def _decoded(c: Column, value: Any) -> Any:
+    """``value`` as column ``c``'s type, or None (absent, null, or not of that type)."""
+    if c.dtype == "float64":
+        return number(value)
+    if c.dtype == "bool":
+        return value if isinstance(value, bool) else None
+    if c.dtype.startswith("int"):
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return number(value)
 
 
 def decode_result(payload: dict[str, Any]) -> dict[str, Any]:

@@ -47,11 +47,10 @@ from live.dashboard.responses import (
     frame_records,
     wants_csv,
 )
-from live.dashboard.sources import Source
+from live.dashboard.sources import MAX_T, Source
 
 STATIC_DIR = Path(str(files("live.dashboard") / "static"))
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-MAX_T = 10_000_000
 
 FormatQuery = Annotated[
     Format | None,

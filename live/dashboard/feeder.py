@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from live.dashboard.records import jsonable
+from live.payloads import number
 from scenarios.results.schema import BUSES_FILE, LINES_FILE
 
 
@@ -139,15 +140,6 @@ def read_feeder(
     )
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return jsonable(float(value))
-    except OverflowError:  # an integer beyond the float range
-        return None
-
-
 def live_feeder(grid: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
     """The bus and line rows of a live result's ``grid`` object (rows as in
     buses.parquet and lines.parquet); None when it carries no buses."""
@@ -162,9 +154,9 @@ def live_feeder(grid: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] 
             {
                 "bus": name,
                 "depth": depth,
-                "v_pu": _finite(b.get("v_pu")),
-                "p_kw": _finite(b.get("p_kw")),
-                "nodal_price_per_kwh": _finite(b.get("nodal_price_per_kwh")),
+                "v_pu": number(b.get("v_pu")),
+                "p_kw": number(b.get("p_kw")),
+                "nodal_price_per_kwh": number(b.get("nodal_price_per_kwh")),
             }
             for name, depth, b in zip(names, depths(names, parent), buses, strict=True)
         ],
@@ -173,8 +165,8 @@ def live_feeder(grid: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] 
                 "line": str(x.get("line", "")),
                 "from_bus": str(x.get("from_bus", "")),
                 "to_bus": str(x.get("to_bus", "")),
-                "loading_frac": _finite(x.get("loading_frac")),
-                "p_kw": _finite(x.get("p_kw")),
+                "loading_frac": number(x.get("loading_frac")),
+                "p_kw": number(x.get("p_kw")),
             }
             for x in lines
         ],

@@ -33,7 +33,7 @@ from live.dashboard.devices import static_columns
 from live.dashboard.feeder import feeder_payload, live_feeder
 from live.dashboard.live_kpis import HouseholdMoney, live_kpis, tariffs_of
 from live.dashboard.records import records
-from live.dashboard.sources import Source
+from live.dashboard.sources import MAX_T, Source
 from live.payloads import (
     COMMUNITY_SUMS,
     READING_FIELDS,
@@ -45,14 +45,13 @@ from live.payloads import (
 from scenarios.results.schema import TRADES_FILE, names
 
 REVISION_DELAY_S = 0.25
-MAX_T = 10_000_000
 #: a household's values, in the table's order: the settlement's, then the reading's
 HOUSEHOLD_VALUES = tuple(dict.fromkeys(c.name for c in SETTLEMENT_FIELDS + READING_FIELDS))
 _TRADE_COLUMNS = [c for c in names(TRADES_FILE) if not c.endswith("_kind")]
 
 
 def interval_of(payload: dict[str, Any]) -> int | None:
-    """A payload's interval index ``t``, None unless an integer in [0, 10,000,000]."""
+    """A payload's interval index ``t``, None unless an integer in [0, MAX_T]."""
     t = payload.get("t")
     if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= MAX_T:
         return None
