@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from agents.meters.formats import format_names
 from p2pgrid.broker_options import BROKER_GROUP, BrokerOptions, broker_options
 from p2pgrid.console import console, fail
 from p2pgrid.options import ScenarioArg, SetOption, overrides
@@ -289,7 +290,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--format",
-                help="tasmota|shelly|dsmr|generic (default: every meter FILE declares, "
+                help=f"{'|'.join(format_names())} (default: every meter FILE declares, "
                 "else generic).",
             ),
         ] = None,
@@ -316,12 +317,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Emulate smart meters publishing native payloads from the profile generators."""
 
-        from agents.meters.formats import FORMATS
         from live.emulator import MeterEmulator, emulated_scenario
         from scenarios.config.schema import Scenario
 
-        if fmt is not None and fmt not in FORMATS:
-            raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if fmt is not None and fmt not in format_names():
+            raise fail(f"--format: {fmt!r} is not one of {', '.join(format_names())}")
         if clock and speed <= 0:
             raise fail("--own-clock needs --speed > 0")
         scenario = _load(file, set_) if file is not None else Scenario()

@@ -11,15 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from agents.meters.formats import (
-    MeterPayloadError,
-    Sample,
-    dsmr_payload,
-    generic_payload,
-    read_meter,
-    shelly_payloads,
-    tasmota_payload,
-)
+from agents.meters.formats import MeterPayloadError, Sample, meter_format, read_meter
 from agents.meters.tracker import MeterTracker
 from live.bus import BrokerConfig, encode
 from live.emulator import MeterEmulator
@@ -31,20 +23,25 @@ TZ = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 6, 1, tzinfo=TZ).timestamp()
 
 
+def _encoded(fmt: str, sample: Sample) -> dict[str, str]:
+    """What the emulator sends for ``sample`` in format ``fmt``: suffix -> JSON."""
+    return {k: json.dumps(v) for k, v in meter_format(fmt).encode(sample, TZ).items()}
+
+
 def test_each_format_round_trips_through_its_adapter() -> None:
-    local = datetime.fromtimestamp(T0 + 900, TZ)
-    s = read_meter(
-        "tasmota", "tele/SENSOR", json.dumps(tasmota_payload(local, 12.5, 3.25, -1.2)), TZ
-    )
+    (sensor,) = _encoded("tasmota", Sample(T0 + 900, 12.5, 3.25, -1.2)).values()
+    s = read_meter("tasmota", "tele/SENSOR", sensor, TZ)
     assert (s.time_s, s.import_kwh, s.export_kwh, s.power_kw) == (T0 + 900, 12.5, 3.25, -1.2)
-    shelly = shelly_payloads(T0 + 900, 12.5, 3.25, 2.0)
-    s = read_meter("shelly", "status/emdata:0", json.dumps(shelly["status/emdata:0"]), TZ)
+    shelly = _encoded("shelly", Sample(T0 + 900, 12.5, 3.25, 2.0))
+    s = read_meter("shelly", "status/emdata:0", shelly["status/emdata:0"], TZ)
     assert s.import_kwh == pytest.approx(12.5) and s.export_kwh == pytest.approx(3.25)
-    s = read_meter("shelly", "status/em:0", json.dumps(shelly["status/em:0"]), TZ)
+    s = read_meter("shelly", "status/em:0", shelly["status/em:0"], TZ)
     assert s.power_kw == pytest.approx(2.0) and s.import_kwh is None
-    s = read_meter("dsmr", "json", json.dumps(dsmr_payload(local, 12.5, 3.25, -0.5)), TZ)
+    (telegram,) = _encoded("dsmr", Sample(T0 + 900, 12.5, 3.25, -0.5)).values()
+    s = read_meter("dsmr", "json", telegram, TZ)
     assert (s.time_s, s.import_kwh, s.export_kwh, s.power_kw) == (T0 + 900, 12.5, 3.25, -0.5)
-    s = read_meter("generic", "reading", json.dumps(generic_payload(T0, None, None, 1.0)), TZ)
+    (reading,) = _encoded("generic", Sample(T0, power_kw=1.0)).values()
+    s = read_meter("generic", "reading", reading, TZ)
     assert s.power_kw == 1.0 and s.import_kwh is None
 
 

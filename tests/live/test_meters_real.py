@@ -332,7 +332,7 @@ def test_shelly_gen2_without_ts_keeps_its_counters(mosquitto, tmp_path: Path) ->
     path = tmp_path / "shelly.toml"
     path.write_text(SHELLY, encoding="utf-8")
     scenario = load_scenario(path)
-    run = run_own_clock(scenario, mosquitto.config, tmp_path / "state", shelly_ts=False)
+    run = run_own_clock(scenario, mosquitto.config, tmp_path / "state", unstamped=("shelly",))
     assert run.market.stats.intervals == INTERVALS
     assert run.got["errors"] == [] and run.got["contract"] == []
     final = final_versions(run.got["settlement"])
