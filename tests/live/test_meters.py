@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from agents.meters.formats import MeterPayloadError, Sample, meter_format, read_meter
+from agents.meters.formats import (
+    MeterPayloadError,
+    Sample,
+    format_names,
+    meter_format,
+    read_meter,
+)
 from agents.meters.tracker import MeterTracker
 from live.bus import BrokerConfig, encode
 from live.emulator import MeterEmulator
@@ -43,6 +49,27 @@ def test_each_format_round_trips_through_its_adapter() -> None:
     (reading,) = _encoded("generic", Sample(T0, power_kw=1.0)).values()
     s = read_meter("generic", "reading", reading, TZ)
     assert s.power_kw == 1.0 and s.import_kwh is None
+
+
+@pytest.mark.parametrize("fmt", format_names())
+@pytest.mark.parametrize(
+    "sample",
+    [
+        Sample(T0 + 900, 12.5, 3.25, -1.2),
+        Sample(T0 + 600, 7.0, 0.5),  # counters only
+        Sample(None, power_kw=0.8),  # power only, without a time (stamped on arrival)
+    ],
+)
+def test_every_registered_format_decodes_what_it_encodes(fmt: str, sample: Sample) -> None:
+    """What the emulator sends in each format reads back as the sample (Shelly's two
+    messages together): every field that is not None, and only those."""
+    got = [read_meter(fmt, k, v, TZ) for k, v in _encoded(fmt, sample).items()]
+    fields = ("time_s", "import_kwh", "export_kwh", "power_kw")
+    for name in fields:
+        values = [v for s in got if (v := getattr(s, name)) is not None]
+        want = getattr(sample, name)
+        assert values == ([] if want is None else [pytest.approx(want)] * len(values)), name
+        assert want is None or values, name
 
 
 @pytest.mark.parametrize(

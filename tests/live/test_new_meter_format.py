@@ -11,13 +11,12 @@ change to the market, the schema or the CLI.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from agents.meters.base import MeterFormat, Sample, counter, json_object, number
@@ -143,8 +142,23 @@ def test_the_schema_refuses_a_format_not_registered(tmp_path: Path) -> None:
         load_scenario(path)
 
 
+def test_a_name_is_registered_once_and_must_be_one_topic_level(tiny: Any) -> None:
+    with pytest.raises(ValueError, match="'shelly' is already registered"):
+        register(replace(TINY, name="shelly"))
+    with pytest.raises(ValueError, match="'tiny/v2' is not one MQTT topic level"):
+        register(replace(TINY, name="tiny/v2"))
+    with pytest.raises(ValueError, match="'tiny' is not registered"):
+        unregister(replace(TINY))  # an equal format, not the registered one
+    assert format_names()[-1] == "tiny"
+
+
 def test_a_registered_format_is_emulated_and_settled_over_mosquitto(
-    mosquitto: Any, tmp_path: Path, tiny: Any, equal_to_batch: Any
+    mosquitto: Any,
+    tmp_path: Path,
+    tiny: Any,
+    equal_to_batch: Any,
+    market_thread: Any,
+    mqtt_client: Any,
 ) -> None:
     """Every interval is complete (no estimate), nothing is rejected, each tiny meter's
     household is settled with the profile's energy at its grid connection (counters,
@@ -154,25 +168,15 @@ def test_a_registered_format_is_emulated_and_settled_over_mosquitto(
     path.write_text(SCENARIO, encoding="utf-8")
     scenario = load_scenario(path)
     config, state = mosquitto.config, tmp_path / "state"
-    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tiny-1")
-    device.connect("127.0.0.1", config.port)
-    device.loop_start()
     status = topics_for(scenario).meter("tiny", "tiny-1", "status")
-    device.publish(status, b"up", qos=1, retain=True).wait_for_publish(10)
+    with mqtt_client(config, "tiny-1") as device:  # the real device's retained last will
+        device.publish(status, b"up", qos=1, retain=True).wait_for_publish(10)
     market = MarketService(scenario, config, state, speed=0, intervals=INTERVALS)
     meters = MeterEmulator(scenario, config, power_only=("tiny-power",)).start()
-    runner = threading.Thread(target=market.run, daemon=True)
     try:
-        runner.start()
-        runner.join(60)
-        if runner.is_alive():
-            market.stop()
-            runner.join(10)
-            pytest.fail("the market did not settle every interval")
+        market_thread(market).finish(60)
     finally:
         meters.stop()
-        device.loop_stop()
-        device.disconnect()
     assert sum(market.stats.rejected.values()) == 0
     assert market.stats.meter_companions == 1
     ledger = read_ledger(state)
