@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from agents.meters.formats import format_names
 from p2pgrid.broker_options import BROKER_GROUP, BrokerOptions, broker_options
 from p2pgrid.console import console, fail
 from p2pgrid.options import ScenarioArg, SetOption, overrides
@@ -290,8 +289,8 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--format",
-                help=f"{'|'.join(format_names())} (default: every meter FILE declares, "
-                "else generic).",
+                help="A registered meter format: tasmota, shelly, … (an unknown one is "
+                "answered with the list; default: every meter FILE declares, else generic).",
             ),
         ] = None,
         count: Annotated[int, typer.Option(help="Meters, when the scenario maps none.")] = 1,
@@ -317,6 +316,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Emulate smart meters publishing native payloads from the profile generators."""
 
+        from agents.meters.formats import format_names
         from live.emulator import MeterEmulator, emulated_scenario
         from scenarios.config.schema import Scenario
 

@@ -3,9 +3,10 @@
 :data:`TINY` below is the whole format, as a module in ``agents/meters/`` would declare
 it: a tiny JSON meter that sends ``{"t": unix s, "in_wh": …, "out_wh": …, "w": …}`` on
 ``meters/tiny/<id>/data`` (watt-hours and watts) and says ``up`` / ``down`` on its
-``status`` last will. Registered from the test, the scenario schema accepts it, the
+``status`` last will. Registered from the test, the scenario schema accepts it (and
+names it when it refuses another), ``p2pgrid meters emulate --format`` lists it, the
 emulator publishes it and the live market settles it over a real Mosquitto, with no
-change to the market, the schema or the CLI.
+change to the market, the schema, the emulator or the CLI.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from typer.testing import CliRunner
 
 from agents.meters.base import MeterFormat, Sample, counter, json_object, number
 from agents.meters.formats import (
@@ -31,6 +33,7 @@ from agents.meters.formats import (
 from live.emulator import MeterEmulator
 from live.ledger import read_ledger
 from live.market import MarketService, topics_for
+from p2pgrid.cli import app
 from scenarios.config.loader import load_scenario
 from scenarios.errors import ScenarioError
 
@@ -140,6 +143,14 @@ def test_the_schema_refuses_a_format_not_registered(tmp_path: Path) -> None:
     path.write_text(SCENARIO, encoding="utf-8")
     with pytest.raises(ScenarioError, match="'tiny' is not one of tasmota, shelly, dsmr, generic"):
         load_scenario(path)
+
+
+def test_the_cli_lists_the_registered_formats(tiny: Any) -> None:
+    """``p2pgrid meters emulate --format`` refuses an unknown name with the registry's."""
+    args = ["meters", "emulate", "--format", "zigbee", "--broker", "mqtt://127.0.0.1:1"]
+    got = CliRunner().invoke(app, args)
+    assert got.exit_code == 2
+    assert "'zigbee' is not one of tasmota, shelly, dsmr, generic, tiny" in got.output
 
 
 def test_a_name_is_registered_once_and_must_be_one_topic_level(tiny: Any) -> None:
