@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,7 +64,7 @@ class MeterFormat:
     encode: Encode
     companions: tuple[str, ...] = ()
     companion_prefixes: tuple[str, ...] = ()
-    online: tuple[str, Mapping[str, bool]] | None = field(default=None)
+    online: tuple[str, Mapping[str, bool]] | None = None
 
     def read(self, suffix: str, payload: bytes | str, tz: ZoneInfo) -> Sample:
         """The payload on ``suffix`` as a sample; raises :class:`MeterPayloadError`."""
