@@ -51,6 +51,34 @@ def test_each_format_round_trips_through_its_adapter() -> None:
     assert s.power_kw == 1.0 and s.import_kwh is None
 
 
+def test_each_format_sends_its_native_payload() -> None:
+    """The wire as the emulator writes it, key for key in the devices' order (compared
+    as JSON text): 12.5 kWh imported, 3.25 exported, 1.2 kW exported (−1200 W; 5.22 A at
+    230 V; −400 W a phase) at 00:15 local time (UTC+2) on 2026-06-01."""
+    ts = T0 + 900
+    sent = {f: meter_format(f).encode(Sample(ts, 12.5, 3.25, -1.2), TZ) for f in format_names()}
+    energy = {"TotalStartTime": "2024-01-01T00:00:00", "Total": 12.5, "ExportActive": 3.25}
+    energy |= {"Power": -1200.0, "Voltage": 230, "Current": 1200 / 230, "Factor": 1.0}
+    em = {"id": 0, "ts": ts, "a_act_power": -400.0, "b_act_power": -400.0}
+    em |= {"c_act_power": -400.0, "total_act_power": -1200.0}
+    dsmr = {"timestamp": "2026-06-01T00:15:00+02:00", "electricity_delivered_1": 12.5}
+    dsmr |= {"electricity_delivered_2": 0.0, "electricity_returned_1": 3.25}
+    dsmr |= {"electricity_returned_2": 0.0, "electricity_currently_delivered": 0.0}
+    dsmr |= {"electricity_currently_returned": 1.2}
+    want = {
+        "tasmota": {"tele/SENSOR": {"Time": "2026-06-01T00:15:00", "ENERGY": energy}},
+        "shelly": {
+            "status/emdata:0": {"id": 0, "ts": ts, "total_act": 12500.0, "total_act_ret": 3250.0},
+            "status/em:0": em,
+        },
+        "dsmr": {"json": dsmr},
+        "generic": {
+            "reading": {"ts": ts, "import_kwh": 12.5, "export_kwh": 3.25, "power_kw": -1.2}
+        },
+    }
+    assert json.dumps(sent) == json.dumps(want)
+
+
 @pytest.mark.parametrize("fmt", format_names())
 @pytest.mark.parametrize(
     "sample",
