@@ -153,7 +153,9 @@ def test_browse_selects_an_interval(run_dir: Path, page: Any, wait_js: Any) -> N
         wait_js(
             pg,
             f"document.getElementById('chart-book').dataset.t === '{t}' && "
-            f"document.getElementById('chart-voltage').dataset.t === '{t}'",
+            f"document.getElementById('chart-voltage').dataset.t === '{t}' && "
+            # the KPIs come by their own request: wait for those of intervals 0..t
+            f"document.getElementById('kpi-intervals')?.dataset.value === '{t + 1}'",
         )
         shown = float(pg.get_attribute("#kpi-p2p_kwh", "data-value"))
         assert math.isclose(shown, run.intervals["p2p_kwh"].iloc[: t + 1].sum(), rel_tol=1e-12)
@@ -238,7 +240,7 @@ def _publish_interval(client: mqtt.Client, t: int) -> None:
                 {
                     "v": 1,
                     "t": t,
-                    "bought_p2p_kwh": 1.0 if i == 0 else 0.0,
+                    "bought_kwh": 1.0 if i == 0 else 0.0,
                     "grid_import_kwh": 0.1 * i,
                     "cost": 0.1 * (i + 1),
                 }
