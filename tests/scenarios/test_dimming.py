@@ -193,6 +193,8 @@ def test_evening_wallboxes_are_dimmed_before_deferral(tmp_path, check_departures
     soc = a.merge(hh[["battery_kwh"]], left_on="agent_id", right_index=True)
     assert (soc.soc_kwh <= 0.95 * soc.battery_kwh_y + 1e-9).all()
     assert (soc.soc_kwh >= 0.05 * soc.battery_kwh_y - 1e-9).all()
+    # the report shows the dimming events
+    assert "dimmed by the grid operator" in (tmp_path / "report.html").read_text()
     # AC (pandapower) of every interval, as the run checked it
     assert (iv.ac_v_min_pu >= g.v_min_pu - 0.005).all()
     assert (iv.ac_max_line_loading_frac <= 1.0).all()
