@@ -19,8 +19,7 @@ feeder's instructions) committed them to (:mod:`market.settlement`).
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,10 +27,13 @@ import numpy as np
 import pandas as pd
 
 from agents.devices.ev_trips import EvSchedule, EvWindow, draw_ev_schedule
+from agents.households.buildings import HeatPumpSpec
 from agents.households.community import KIND_NET, Flows, Plan
 from agents.households.table import Households, HouseholdSpec, sample_households
 from agents.meters.formats import as_metered, without_devices
 from agents.profiles.source import ProfileSource, Site
+from agents.profiles.weather import AirTemperature
+from agents.profiles.weather_file import check_covers, read_epw_temperature
 from agents.strategies.bidding import PriceBand, draw_limit_prices
 from grid import electrical_distance_pu
 from grid.pairing import Pairing
@@ -58,7 +60,9 @@ def household_spec(scenario: Scenario) -> HouseholdSpec:
     """The ``[community]`` keys that shape the household table."""
     c = scenario.community
     names = HouseholdSpec.__dataclass_fields__
-    return HouseholdSpec(**{k: v for k, v in c.model_dump().items() if k in names})
+    keys = c.model_dump()
+    heat = HeatPumpSpec(**{k: keys[k] for k in HeatPumpSpec.__dataclass_fields__})
+    return HouseholdSpec(**{k: v for k, v in keys.items() if k in names}, heat=heat)
 
 
 def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
@@ -66,6 +70,7 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
     sim, c = scenario.simulation, scenario.community
     site = Site(c.latitude, c.longitude, c.altitude_m, sim.timezone)
     start = sim.start_timestamp()
+    air = air_temperature(scenario)
     if c.profiles == "simbench":
         from agents.profiles.simbench import SimbenchProfiles
 
@@ -80,6 +85,7 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
             hh.pv_kwp,
             sim.seed,
             grid_code=c.simbench_code,
+            air=air,
         )
     from agents.profiles.source import SyntheticProfiles
 
@@ -93,6 +99,27 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
         hh.pv_tilt_deg,
         hh.pv_azimuth_deg,
         sim.seed,
+        air=air,
+    )
+
+
+def air_temperature(scenario: Scenario) -> AirTemperature:
+    """The community's air temperature: a weather file's, or the seeded model's."""
+    sim, c = scenario.simulation, scenario.community
+    table, offset = None, 0.0
+    if c.weather_file is not None:
+        table, offset = read_epw_temperature(c.weather_file)
+        check_covers(table, timeline(scenario), offset, c.weather_file)
+    return AirTemperature(
+        sim.start_timestamp(),
+        sim.days,
+        c.longitude,
+        c.latitude,
+        sim.seed,
+        c.temp_anomaly_sd_k,
+        c.temp_anomaly_persistence,
+        table,
+        offset,
     )
 
 
@@ -122,6 +149,7 @@ class Block:
     bids: np.ndarray
     asks: np.ndarray
     ev: EvWindow
+    outdoor_temp_c: np.ndarray
 
     @property
     def n(self) -> int:
@@ -140,6 +168,7 @@ class Block:
             ev.present[i],
             ev.drive_kwh[i],
             ev.intervals_to_departure[i],
+            {"outdoor_temp_c": float(self.outdoor_temp_c[i])},
         )
 
 
@@ -209,6 +238,7 @@ class CommunityInputs:
             bids,
             asks,
             self.schedule.window(first_day, n_days),
+            window.outdoor_temp_c,
         )
 
     def at(self, t: int) -> Block:
@@ -365,7 +395,16 @@ class IntervalResult:
 
 @functools.cache
 def _source(source: str) -> tuple[Callable[[IntervalResult], Any], bool]:
-    return operator.attrgetter(source.removeprefix("sum:")), source.startswith("sum:")
+    """A getter of the dotted path (each step an attribute, or a key of a mapping)."""
+    parts = source.removeprefix("sum:").split(".")
+
+    def get(result: IntervalResult) -> Any:
+        value: Any = result
+        for part in parts:
+            value = value[part] if isinstance(value, Mapping) else getattr(value, part)
+        return value
+
+    return get, source.startswith("sum:")
 
 
 def no_market(
