@@ -13,6 +13,7 @@ readers and the README's table of results columns (:func:`render_markdown`) all 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -265,6 +266,21 @@ def columns(file: str) -> tuple[Column, ...]:
 def names(file: str, *whens: str) -> tuple[str, ...]:
     """The names of ``file``'s columns present under the conditions ``whens`` (and always)."""
     return tuple(c.name for c in columns(file) if c.when in ("", *whens))
+
+
+def device_energy_columns(file: str) -> tuple[str, ...]:
+    """The columns of ``file`` holding a device's energy (sign "+ charging"): battery,
+    EV, heat pump, … (the Σ devices of the energy balance)."""
+    return tuple(c.name for c in columns(file) if c.sign == CHARGE)
+
+
+def metered_net_kwh(frame: Any, file: str = AGENTS_FILE) -> Any:
+    """The energy balance's left side per row: generation − demand − Σ device energy
+    [kWh]; it equals sold − bought + export − import (DESIGN.md)."""
+    net = frame["generation_kwh"] - frame["demand_kwh"]
+    for name in device_energy_columns(file):
+        net = net - frame[name]
+    return net
 
 
 def arrow_schema(file: str) -> pa.Schema:
