@@ -125,7 +125,7 @@ def sample_heat_pumps(spec: HeatPumpSpec, n: int, seed: int) -> HeatPumpTable:
         hp_sink_slope=curve[:, 1],
         hp_power_kw=np.where(owner, design_kw / design_cop, 0.0),
         hp_backup_kw=np.where(owner, spec.heat_pump_backup_kw, 0.0),
-        indoor_temp_min_c=np.full(n, spec.indoor_temp_min_c),
-        indoor_temp_max_c=np.full(n, spec.indoor_temp_max_c),
+        indoor_temp_min_c=np.where(owner, spec.indoor_temp_min_c, 0.0),
+        indoor_temp_max_c=np.where(owner, spec.indoor_temp_max_c, 0.0),
         hp_flexible=owner & (spec.heat_pump_mode == "flexible"),
     )
