@@ -111,3 +111,38 @@ def test_temperature_anomaly_is_a_seeded_ar1() -> None:
         pd.DatetimeIndex([noon]), 13.4, 52.52
     )
     assert shift[0] == pytest.approx(x[2], abs=1e-9)
+
+
+def test_flexible_heat_pumps_buy_only_what_is_matched(tmp_path: Path) -> None:
+    """With the price-aware storage strategy, flexible heat pumps place buy orders (kind
+    ``heat_pump``) at the strategy's charge limit; a fill never exceeds the order, and a
+    household's heat-pump energy is its thermostat default plus self-consumed PV plus
+    those fills — which keeps the house inside the band."""
+    sc = load_scenario(
+        {
+            "simulation": {"start": "2026-04-06", "days": 4},
+            "grid": {"check": "off"},
+            "output": {"order_books": True},
+            "community": {
+                "households": 30,
+                "heat_pump_share": 0.5,
+                "pv_share": 0.8,
+                "pv_kwp": [6.0, 12.0],
+                "heat_pump_mode": "flexible",
+            },
+        }
+    )
+    run(sc, tmp_path)
+    books = pd.read_parquet(tmp_path / "books.parquet")
+    mine = books[books.kind == "heat_pump"]
+    assert len(mine) > 0 and (mine.side == "buy").all()
+    trades = pd.read_parquet(tmp_path / "trades.parquet")
+    got = trades[trades.buy_kind == "heat_pump"].groupby(["t", "buyer_id"], observed=True)
+    ordered = mine.groupby(["t", "agent_id"], observed=True).energy_kwh.sum()
+    filled = got.energy_kwh.sum()
+    assert filled.sum() > 0, "no heat-pump order was matched: a weak test"
+    assert (filled <= ordered.reindex(filled.index) + 1e-9).all()
+    a = pd.read_parquet(tmp_path / "agents.parquet")
+    hp = a[a.indoor_temp_c.notna()]
+    assert hp.indoor_temp_c.max() <= 22.0 + 1e-9 and hp.indoor_temp_c.min() >= 20.0 - 1e-9
+    assert hp.indoor_temp_c.max() > 20.5, "no pre-heating: a weak test"
