@@ -4,7 +4,7 @@ agents and the meter emulator all see).
 :class:`CommunityInputs` draws the households, their profiles, the outdoor air
 temperature, EV trips and limit prices, in blocks of :data:`BLOCK_DAYS` days (the same
 draws whoever asks). Meter-backed households (``[live] meters``) have no devices of their
-own and see their grid connection (:func:`agents.meters.formats.as_metered`); price takers
+own and see their grid connection (:func:`agents.meters.connection.as_metered`); price takers
 bid ``retail − fee`` and ask ``feed_in``.
 """
 
@@ -18,7 +18,7 @@ import pandas as pd
 from agents.devices.ev_trips import EvSchedule, EvWindow, draw_ev_schedule
 from agents.households.buildings import HeatPumpSpec
 from agents.households.table import Households, HouseholdSpec, sample_households
-from agents.meters.formats import as_metered, without_devices
+from agents.meters.connection import as_metered, without_devices
 from agents.profiles.source import ProfileSource, Site
 from agents.profiles.weather import AirTemperature
 from agents.profiles.weather_file import check_covers, read_epw_temperature
