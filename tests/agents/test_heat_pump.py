@@ -3,6 +3,8 @@ seasonal performance, comfort band, unmet heat, and pre-heating on own PV."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -173,3 +175,28 @@ def test_pre_heating_moves_heat_pump_energy_into_pv_hours() -> None:
     grid = {m: np.maximum(r["kwh"][:, 0] - gen[:, 0], 0.0).sum() for m, r in run.items()}
     assert grid["flexible"] < grid["thermostat"]
     assert HeatPump.name == "heat_pump"
+
+
+def test_limits_through_the_device_protocol() -> None:
+    """What dimming reads: the most a heat pump can draw in an interval is its electric
+    limit plus its backup, P·Δt + B·Δt; households without one draw nothing."""
+    spec = _spec(4, building_classes=("SFH.05",), heat_pump_backup_kw=6.0)
+    hh = sample_households(replace_share(spec, 0.5), 1)
+    com = Community(hh, 0.25, None)
+    n = hh.n
+    idle = np.zeros(n)
+    plan = com.plan(0, idle, idle, idle, idle, np.zeros(n, bool), idle, idle,
+                    {"outdoor_temp_c": -5.0})  # fmt: skip
+    device = com.devices["heat_pump"]
+    top = device.max_draw_kwh(plan.limits["heat_pump"])
+    expected = np.where(hh.hp_source > 0, hh.hp_power_kw * 0.25 + 6.0 * 0.25, 0.0)
+    np.testing.assert_allclose(top, expected)
+    assert (hh.hp_source > 0).sum() == 2
+    # at -5 degC the thermostat draws, and never more than the limit
+    own = plan.self_kwh["heat_pump"]
+    assert np.all(own[hh.hp_source > 0] > 0) and np.all(own <= top + 1e-12)
+
+
+def replace_share(spec: HouseholdSpec, share: float) -> HouseholdSpec:
+    assert spec.heat is not None
+    return replace(spec, heat=replace(spec.heat, heat_pump_share=share))
