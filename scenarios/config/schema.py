@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from market import MECHANISMS
+from scenarios.config.schema_heat import HeatKeys
 from scenarios.config.schema_live import LiveSection, check_meter_households
 
 
@@ -102,7 +103,7 @@ class Simulation(_Section):
         return self.days * self.intervals_per_day
 
 
-class Community(_Section):
+class Community(HeatKeys, _Section):
     """The households: how many, which devices they own, how they bid."""
 
     households: int = Field(40, ge=1, le=200_000)
