@@ -40,7 +40,7 @@ from agents.meters import (
     tasmota_payload,
 )
 from live.bus import BrokerConfig, Bus
-from live.market import topics_for
+from live.protocol import topics_for
 from live.runfilter import RunFilter
 from scenarios.interval import CommunityInputs
 from scenarios.schema import Scenario

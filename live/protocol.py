@@ -86,11 +86,15 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from agents.devices import kind_names
+from market.orders import OrderKind
+
+if TYPE_CHECKING:
+    from scenarios.schema import Scenario
 
 VERSION = 1
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -142,6 +146,59 @@ class Topics:
     def status(self, client_id: str) -> str:
         return f"{self.root}/status/{client_id}"
 
+    @property
+    def meters(self) -> str:
+        """Every meter's topics (the market's subscription)."""
+        return f"{self.root}/meters/#"
+
+    def agent_topic(self, topic: str) -> tuple[str, str]:
+        """``(agent id, what)`` of an ``agents/<agent id>/<what>`` topic."""
+        parts = topic.split("/")
+        return parts[-2], parts[-1]
+
+    def meter_topic(self, topic: str) -> tuple[str, str, str]:
+        """``(format, meter id, suffix)`` of a :meth:`meter` topic (empty when missing)."""
+        rest = topic[len(self.root) + len("/meters/") :]
+        fmt, _, tail = rest.partition("/")
+        meter_id, _, suffix = tail.partition("/")
+        return fmt, meter_id, suffix
+
+
+def clock_payload(
+    run: str, t: int, interval_start: str, interval_minutes: int, gate_closes_at: str | None
+) -> dict[str, Any]:
+    """The retained ``clock`` of interval ``t`` (``gate_closes_at`` None: asked again
+    after a reconnect)."""
+    return {
+        "v": VERSION,
+        "run": run,
+        "t": t,
+        "interval_start": interval_start,
+        "interval_minutes": interval_minutes,
+        "gate_closes_at": gate_closes_at,
+    }
+
+
+def done_payload(run: str, t: int) -> dict[str, Any]:
+    """The retained ``clock`` after the last interval (``t``: the one after it)."""
+    return {"v": VERSION, "run": run, "t": t, "done": True}
+
+
+def error_payload(topic: str, reason: str, **extra: Any) -> dict[str, Any]:
+    """An ``errors`` report: the rejected message's topic and the reason (both cut short),
+    plus ``count`` / ``by_category`` for what is reported at gate closure."""
+    return {"v": VERSION, "topic": topic[:300], "reason": reason[:500], **extra}
+
+
+def topics_for(scenario: Scenario) -> Topics:
+    """The topics of a scenario's community (``[live] community``, else its name)."""
+    return Topics(scenario.live.community or community_slug(scenario.name))
+
+
+def market_client_id(topics: Topics) -> str:
+    """The market's fixed MQTT client id (its persistent session)."""
+    return f"p2pgrid-market-{topics.community}"
+
 
 class Rejected(ValueError):
     """A message the market refuses; ``str(exc)`` is the reason."""
@@ -164,6 +221,47 @@ class Order:
     energy_kwh: float
     price_per_kwh: float
     kind: int  # 0 net, else a device's code (agents.devices.kind_names)
+
+
+def reading_payload(t: int, r: Reading) -> dict[str, Any]:
+    """A household's ``agents/<id>/reading`` of interval ``t`` (the states of charge only
+    when known)."""
+    return {
+        "v": VERSION,
+        "t": t,
+        "generation_kwh": r.generation_kwh,
+        "demand_kwh": r.demand_kwh,
+        **({} if r.soc_kwh is None else {"soc_kwh": r.soc_kwh}),
+        "ev_deferrable_kwh": r.ev_deferrable_kwh,
+        "battery_kwh": r.battery_kwh,
+        "ev_kwh": r.ev_kwh,
+        **({} if r.ev_soc_kwh is None else {"ev_soc_kwh": r.ev_soc_kwh}),
+    }
+
+
+def orders_payload(t: int, orders: list[Order]) -> dict[str, Any]:
+    """A household's ``agents/<id>/orders`` of interval ``t`` (``kind`` only when not
+    ``net``, the default)."""
+    kinds = kind_names()
+    return {
+        "v": VERSION,
+        "t": t,
+        "orders": [
+            {
+                "side": "buy" if o.is_buy else "sell",
+                "energy_kwh": o.energy_kwh,
+                "price_per_kwh": o.price_per_kwh,
+                **({} if o.kind == OrderKind.NET else {"kind": kinds[o.kind]}),
+            }
+            for o in orders
+        ],
+    }
+
+
+def status_payload(status: str) -> dict[str, Any]:
+    """A client's retained ``status/<username or client id>``: ``online``, ``offline``
+    (also its last will) or ``done``."""
+    return {"v": VERSION, "status": status}
 
 
 def encode(payload: dict[str, Any]) -> bytes:
