@@ -25,7 +25,6 @@ carry none): the market stamps them on arrival.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import datetime
@@ -40,7 +39,7 @@ from agents.meters import (
     tasmota_payload,
 )
 from live.bus import BrokerConfig, Bus
-from live.protocol import topics_for
+from live.protocol import read_clock, topics_for
 from live.runfilter import RunFilter
 from scenarios.interval import CommunityInputs
 from scenarios.schema import Scenario
@@ -139,11 +138,8 @@ class MeterEmulator:
             self.bus.stop()
 
     def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
-        try:
-            clock = json.loads(payload)
-        except ValueError:
-            return
-        if not isinstance(clock, dict) or not self.runs.accept(clock, retained):
+        clock = read_clock(payload)
+        if clock is None or not self.runs.accept(clock, retained):
             return
         if clock.get("done"):
             self.done.set()

@@ -18,7 +18,6 @@ simulated household's topics and nothing else.
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -31,7 +30,14 @@ import orjson
 from agents.community import Community, Plan
 from agents.strategy import PriceAwareStorage
 from live.bus import BrokerConfig, Bus
-from live.protocol import Order, Reading, orders_payload, reading_payload, topics_for
+from live.protocol import (
+    Order,
+    Reading,
+    orders_payload,
+    read_clock,
+    reading_payload,
+    topics_for,
+)
 from live.runfilter import RunFilter
 from scenarios.interval import CommunityInputs
 from scenarios.schema import Scenario
@@ -93,11 +99,8 @@ class AgentFleet:
         self._thread = threading.Thread(target=self._work, name="fleet", daemon=True)
 
     def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
-        try:
-            clock = json.loads(payload)
-        except ValueError:
-            return
-        if isinstance(clock, dict) and self.runs.accept(clock, retained):
+        clock = read_clock(payload)
+        if clock is not None and self.runs.accept(clock, retained):
             self._events.put(("clock", topic, payload))
 
     def _enqueue(self, kind: str) -> Any:
@@ -135,9 +138,8 @@ class AgentFleet:
             if kind == "settle":
                 self._on_settlement(topic, payload)
             elif kind == "clock":
-                try:
-                    clock = json.loads(payload)
-                except ValueError:
+                clock = read_clock(payload)
+                if clock is None:
                     continue
                 if clock.get("run") != self._run:
                     # a run adopted from a stale retained clock was replaced (live.runfilter):

@@ -179,6 +179,16 @@ def clock_payload(
     }
 
 
+def read_clock(payload: bytes) -> dict[str, Any] | None:
+    """A ``clock`` as the JSON object it is (None when it is not one: ignored); which run's
+    clock drives a client is :mod:`live.runfilter`'s."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def done_payload(run: str, t: int) -> dict[str, Any]:
     """The retained ``clock`` after the last interval (``t``: the one after it)."""
     return {"v": VERSION, "run": run, "t": t, "done": True}
@@ -322,7 +332,7 @@ def _energy(
     return x
 
 
-def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]) -> None:
+def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: frozenset[str]) -> None:
     """``v``, ``t`` and identity; unknown keys are errors."""
     if not allowed.issuperset(data):
         raise Rejected(f"unknown keys {sorted(set(data) - allowed)}")
