@@ -1,24 +1,27 @@
-"""The anonymous view of an interval's book, in ``market/result`` (every account reads it).
+"""What the market publishes about an interval's book, in two views.
 
-:func:`book_curve`: the supply and demand step curves, bids highest first and asks lowest
-first, no household ids and no single order: each step pools at least
-:data:`ORDERS_PER_LEVEL` orders (consecutive in price; a remainder joins the step before
-it) at the pool's marginal price (the lowest bid, the highest ask of the pool), so the
-curve never shows more than is bid above, or asked below, each price. A side with fewer
-orders than that is published as no steps at all (its volume is still in the result's
-totals). Random limit prices rarely repeat, so steps per distinct price would expose
-every order's size and price.
-
-The operator's full view, ``market/book`` (the ``market`` and ``operator`` accounts alone
-read it, :mod:`live.acl`), every order with its household, kind and fill and every trade
-with buyer and seller, is :func:`live.payloads.book_payload`.
+- :func:`book_curve`: the anonymous view for ``market/result`` (every account reads it):
+  the supply and demand step curves, bids highest first and asks lowest first, no
+  household ids and no single order: each step pools at least
+  :data:`ORDERS_PER_LEVEL` orders (consecutive in price; a remainder joins the step
+  before it) at the pool's marginal price (the lowest bid, the highest ask of the
+  pool), so the curve never shows more than is bid above, or asked below, each price.
+  A side with fewer orders than that is published as no steps at all (its volume is
+  still in the result's totals). Random limit prices rarely repeat, so steps per
+  distinct price would expose every order's size and price.
+- :func:`full_book`: the operator's ``market/book`` (the ``market`` and ``operator``
+  accounts alone read it, :mod:`live.acl`): every order with its household, kind and
+  fill, and every trade with buyer and seller.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from agents.community import Plan
+from agents.devices import kind_names
 
 #: Fewest orders pooled in one step of the anonymous book curve.
 ORDERS_PER_LEVEL = 5
@@ -43,4 +46,50 @@ def book_curve(plan: Plan) -> dict[str, list[list[float]]]:
     return {
         "buy": _levels(plan.energy_kwh[buy], plan.price_per_kwh[buy], True),
         "sell": _levels(plan.energy_kwh[~buy], plan.price_per_kwh[~buy], False),
+    }
+
+
+def trade_rows(ids: list[str], res: Any) -> list[dict[str, Any]]:
+    """Every trade of a cleared interval: ``{buyer, seller, energy_kwh, price_per_kwh
+    (the buyer's), seller_price_per_kwh, grid_fee}``."""
+    p = res.pairing
+    return [
+        {
+            "buyer": ids[b],
+            "seller": ids[s],
+            "energy_kwh": float(e),
+            "price_per_kwh": float(pb),
+            "seller_price_per_kwh": float(ps),
+            "grid_fee": float(f),
+        }
+        for b, s, e, pb, ps, f in zip(
+            p.buyer.tolist(),
+            p.seller.tolist(),
+            p.energy_kwh.tolist(),
+            p.price_per_kwh.tolist(),
+            p.seller_price_per_kwh.tolist(),
+            res.trade_fee.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def full_book(t: int, interval_start: str, ids: list[str], plan: Plan, res: Any) -> dict[str, Any]:
+    """The ``market/book`` payload of interval ``t``: ``orders`` (columns ``agent``,
+    ``side``, ``kind``, ``energy_kwh``, ``price_per_kwh``, ``filled_kwh``, one entry per
+    order in the market's canonical order) and ``trades`` (:func:`trade_rows`)."""
+    names = np.asarray(ids, dtype=object)
+    return {
+        "v": 1,
+        "t": t,
+        "interval_start": interval_start,
+        "orders": {
+            "agent": names[plan.household].tolist(),
+            "side": np.where(plan.is_buy, "buy", "sell").tolist(),
+            "kind": np.asarray(kind_names(), dtype=object)[plan.kind].tolist(),
+            "energy_kwh": plan.energy_kwh.tolist(),
+            "price_per_kwh": plan.price_per_kwh.tolist(),
+            "filled_kwh": np.asarray(res.order_filled_kwh, dtype=float).tolist(),
+        },
+        "trades": trade_rows(ids, res),
     }

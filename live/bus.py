@@ -36,7 +36,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 
 from live.paho_client import client_class
-from live.protocol import encode, status_payload
+from live.protocol import encode
 
 DEFAULT_WINDOW = 2_000
 
@@ -186,7 +186,7 @@ class Bus:
                 ) from exc
             if config.insecure:
                 c.tls_insecure_set(True)
-        c.will_set(self.status_topic, encode(status_payload("offline")), qos=1, retain=True)
+        c.will_set(self.status_topic, encode({"v": 1, "status": "offline"}), qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -253,7 +253,7 @@ class Bus:
     def stop(self, status: str = "offline") -> None:
         """Publish the retained status and disconnect cleanly."""
         if self.connected.is_set():
-            self.publish(self.status_topic, status_payload(status), qos=1, retain=True)
+            self.publish(self.status_topic, {"v": 1, "status": status}, qos=1, retain=True)
             self.drain(5.0)
         self.client.disconnect()
         self.client.loop_stop()
@@ -308,7 +308,7 @@ class Bus:
         self.disconnected_at = None
         for pattern, qos in self._subs.items():
             client.subscribe(pattern, qos)
-        client.publish(self.status_topic, encode(status_payload("online")), qos=1, retain=True)
+        client.publish(self.status_topic, encode({"v": 1, "status": "online"}), qos=1, retain=True)
         self.connected.set()
 
     def _on_disconnect(

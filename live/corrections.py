@@ -9,8 +9,8 @@ settlement is re-issued with ``version`` k+1, ``"estimated": false`` and the tru
 metered energy: the trades (and what was paid and received for them) and the committed
 net (the order the market placed from the estimate) stand, and the true metered net
 minus that commitment is the household's imbalance, settled at the imbalance prices,
-through the same settlement function as every interval (:func:`live.payloads.rebilled`,
-:func:`market.settlement.settle`). The last version of every interval is what counts;
+through the same settlement function as every interval
+(:func:`market.settlement.settle`). The last version of every interval is what counts;
 over a run, the settled meter energy equals the counters' difference.
 
 Corrections are found at every gate and once more after the last interval (the market
@@ -28,9 +28,45 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from agents.meter_tracker import MeterTracker
-from live.payloads import rebilled
-from market.settlement import Tariffs
+from market.settlement import Tariffs, settle
+
+
+def rebill(
+    payload: dict[str, Any], import_kwh: float, export_kwh: float, tariffs: Tariffs
+) -> dict[str, Any]:
+    """The settlement ``payload`` with the metered energy ``import_kwh`` / ``export_kwh``
+    instead of its estimate: the next ``version``; the same trades, fees and committed
+    net; the difference to the commitment is imbalance (:func:`market.settlement.settle`)."""
+    metered = export_kwh - import_kwh - payload["battery_kwh"] - payload["ev_kwh"]
+
+    def one(key: str) -> np.ndarray:
+        return np.array([float(payload[key])])
+
+    bill = settle(
+        np.array([metered]),
+        one("committed_net_kwh"),
+        one("bought_kwh"),
+        one("sold_kwh"),
+        one("paid"),
+        one("received"),
+        tariffs,
+        one("fees"),
+    )
+    return {
+        **payload,
+        "version": int(payload.get("version", 1)) + 1,
+        "estimated": False,
+        "generation_kwh": export_kwh,
+        "demand_kwh": import_kwh,
+        **{
+            key: float(getattr(bill, key)[0])
+            for key in ("grid_import_kwh", "grid_export_kwh", "imbalance_kwh", "imbalance_cost")
+        },
+        "cost": float(bill.cost[0]),
+    }
 
 
 class MeterCorrections:
@@ -63,7 +99,7 @@ class MeterCorrections:
                     out.append(
                         {
                             "agent": self.households[meter_id],
-                            "settlement": rebilled(old, imp, exp, self.tariffs),
+                            "settlement": rebill(old, imp, exp, self.tariffs),
                         }
                     )
         for key in [k for k in self.held if k[1] not in trackers[k[0]].pending]:

@@ -39,7 +39,8 @@ from agents.meters import (
     tasmota_payload,
 )
 from live.bus import BrokerConfig, Bus
-from live.protocol import read_clock, topics_for
+from live.clock import read_clock
+from live.protocol import topics_for
 from live.runfilter import RunFilter
 from scenarios.interval import CommunityInputs
 from scenarios.schema import Scenario

@@ -30,11 +30,11 @@ import orjson
 from agents.community import Community, Plan
 from agents.strategy import PriceAwareStorage
 from live.bus import BrokerConfig, Bus
+from live.clock import read_clock
 from live.protocol import (
     Order,
     Reading,
     orders_payload,
-    read_clock,
     reading_payload,
     topics_for,
 )
@@ -172,7 +172,7 @@ class AgentFleet:
             return
         if not isinstance(data, dict) or data.get("t") != self._planned[0]:
             return  # a repeat of an interval already applied, or not ours yet
-        agent, _ = self.topics.agent_topic(topic)
+        agent = self.topics.agent_of(topic)
         if agent not in self._settled:
             self.stats.settlements += 1
         self._settled[agent] = data

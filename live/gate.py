@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from live.bus import Bus
+from live.clock import clock_payload, done_payload
 from live.ingest import Ingest
-from live.protocol import clock_payload, done_payload
 from live.stats import IngestWindow, MarketStats
 from scenarios.schema import Scenario
 

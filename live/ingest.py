@@ -31,11 +31,11 @@ from agents.meter_tracker import MeterTracker, check_window
 from agents.meters import MeterPayloadError, is_companion, online_state, read_meter
 from live.bus import Bus
 from live.protocol import (
+    VERSION,
     Order,
     Reading,
     Rejected,
     Topics,
-    error_payload,
     parse_json,
     read_orders,
     read_reading,
@@ -134,7 +134,11 @@ class Ingest:
         self.report(topic, reason)
 
     def report(self, topic: str, reason: str, **extra: Any) -> None:
-        self.bus.publish(self.topics.errors, error_payload(topic, reason, **extra), qos=0)
+        self.bus.publish(
+            self.topics.errors,
+            {"v": VERSION, "topic": topic[:300], "reason": reason[:500], **extra},
+            qos=0,
+        )
 
     def flooding(
         self, topic: str, sender: str, limit: int, complete: Callable[[IntervalBook], bool]
@@ -196,7 +200,7 @@ class Ingest:
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
         """A household's ``reading`` or ``orders``."""
-        agent, kind = self.topics.agent_topic(topic)
+        agent = self.topics.agent_of(topic)
         live = self.live
         try:
             row = self.row.get(agent)
@@ -218,7 +222,7 @@ class Ingest:
                 book = self.book
                 if book.closed:
                     raise Rejected(f"the gate of t={book.t} is closed")
-                if kind == "reading":
+                if topic.endswith("/reading"):
                     book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
                 else:
                     book.orders[row] = read_orders(
@@ -244,7 +248,7 @@ class Ingest:
 
     def on_meter(self, topic: str, payload: bytes) -> None:
         """A meter's sample, or a companion message of a real device."""
-        fmt, meter_id, suffix = self.topics.meter_topic(topic)
+        fmt, meter_id, suffix = self.topics.meter_of(topic)
         try:
             meter = self.meters.get(meter_id)
             if meter is None:

@@ -15,7 +15,7 @@
      one), its orders being commitments: the difference is imbalance
      (:mod:`market.settlement`);
   2. append the interval to the ledger (fsync), then publish the anonymous
-     ``market/result``, the operator's ``market/book`` (:mod:`live.payloads`) and every
+     ``market/result``, the operator's ``market/book`` (:mod:`live.book`) and every
      household's ``agents/<id>/settlement``, and the corrections of earlier settlements
      whose late meter energy has come (:mod:`live.corrections`).
 
@@ -38,16 +38,16 @@ import numpy as np
 # less postponed EV charging: the households' metered flows as the market knows them
 from agents.community import device_flows as market_flows
 from agents.meter_tracker import MeterTracker
-from live.book import book_curve
+from live.book import book_curve, full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
 from live.corrections import MeterCorrections
 from live.gate import ArrivalClock, Gate
 from live.heap import freeze_interval, settle_heap
 from live.ingest import Ingest
 from live.ledger import Ledger, LedgerError, fingerprint, rng_from_json, rng_to_json
-from live.payloads import book_payload, result_payload, settlement_payloads
+from live.payloads import result_payload, settlement_payloads
 from live.plan import Planner
-from live.protocol import market_client_id, reading_payload, topics_for
+from live.protocol import Topics, reading_payload, topics_for
 from live.stats import MarketStats
 from scenarios.grid_stage import GridStage
 from scenarios.interval import MarketStep, timeline
@@ -56,6 +56,10 @@ from scenarios.schema_live import household_ids
 
 Log = Callable[[str], None]
 RESULTS_KEPT = 200
+
+
+def market_client_id(topics: Topics) -> str:
+    return f"p2pgrid-market-{topics.community}"
 
 
 class MarketListener(Protocol):
@@ -164,7 +168,7 @@ class MarketService:
         """The last :data:`RESULTS_KEPT` intervals' ``market/result`` (the ledger holds
         every one)."""
         self.books: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
-        """The same intervals' ``market/book`` (:func:`live.payloads.book_payload`)."""
+        """The same intervals' ``market/book`` (:func:`live.book.full_book`)."""
         self.listeners: list[MarketListener] = []
         """Told every clock and every interval the market publishes, after the ledger
         commit (the in-process dashboard)."""
@@ -296,7 +300,7 @@ class MarketService:
         return {
             "t": t,
             "result": result,
-            "book": book_payload(t, start, self.ids, plan, res),
+            "book": full_book(t, start, self.ids, plan, res),
             "settlements": settlements,
             "rng": rng_to_json(dict(self.step.rng.bit_generator.state)),
             **({"corrections": corrections} if self.trackers else {}),

@@ -8,22 +8,14 @@
   ``agents/<id>/settlement``,
 
 so that a column added to the table once is written by the batch engine and published
-by the live market alike. Also the operator's ``market/book`` (every order and trade,
-:func:`book_payload`) and a settlement re-issued with a late meter's true energy
-(:func:`rebilled`, the late-energy rule of :mod:`live.corrections`).
+by the live market alike.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
-from agents.community import Plan
-from agents.devices import kind_names
-from market.settlement import Tariffs, settle
 from scenarios.interval import IntervalResult
 from scenarios.results_schema import (
     AGENTS_FILE,
@@ -48,21 +40,6 @@ def _scalar(c: Column, value: Any) -> Any:
     if c.dtype.startswith("int"):
         return int(value)
     return num(value)
-
-
-def _trades(res: IntervalResult) -> Iterator[tuple[int, int, float, float, float, float]]:
-    """Every trade of a cleared interval: buyer and seller rows, energy, the buyer's and
-    the seller's price, the grid fee."""
-    p = res.pairing
-    return zip(
-        p.buyer.tolist(),
-        p.seller.tolist(),
-        p.energy_kwh.tolist(),
-        p.price_per_kwh.tolist(),
-        p.seller_price_per_kwh.tolist(),
-        res.trade_fee.tolist(),
-        strict=True,
-    )
 
 
 def result_payload(
@@ -116,7 +93,16 @@ def settlement_payloads(
     for (row, i), f in zip(where, res.order_filled_kwh.tolist(), strict=True):
         fills.setdefault(row, {})[i] = f
     trades: dict[int, list[dict[str, Any]]] = {}
-    for b, s, e, pb, ps, fee in _trades(res):
+    p = res.pairing
+    for b, s, e, pb, ps, fee in zip(
+        p.buyer.tolist(),
+        p.seller.tolist(),
+        p.energy_kwh.tolist(),
+        p.price_per_kwh.tolist(),
+        p.seller_price_per_kwh.tolist(),
+        res.trade_fee.tolist(),
+        strict=True,
+    ):
         trades.setdefault(b, []).append(
             {
                 "side": "buy",
@@ -151,72 +137,3 @@ def settlement_payloads(
             "trades": trades.get(row, []),
         }
     return out
-
-
-def book_payload(
-    t: int, interval_start: str, ids: list[str], plan: Plan, res: IntervalResult
-) -> dict[str, Any]:
-    """The operator's ``market/book`` of interval ``t``: ``orders`` (columns ``agent``,
-    ``side``, ``kind``, ``energy_kwh``, ``price_per_kwh``, ``filled_kwh``, one entry per
-    order in the market's canonical order) and ``trades`` (``{buyer, seller, energy_kwh,
-    price_per_kwh (the buyer's), seller_price_per_kwh, grid_fee}``)."""
-    names = np.asarray(ids, dtype=object)
-    return {
-        "v": 1,
-        "t": t,
-        "interval_start": interval_start,
-        "orders": {
-            "agent": names[plan.household].tolist(),
-            "side": np.where(plan.is_buy, "buy", "sell").tolist(),
-            "kind": np.asarray(kind_names(), dtype=object)[plan.kind].tolist(),
-            "energy_kwh": plan.energy_kwh.tolist(),
-            "price_per_kwh": plan.price_per_kwh.tolist(),
-            "filled_kwh": np.asarray(res.order_filled_kwh, dtype=float).tolist(),
-        },
-        "trades": [
-            {
-                "buyer": ids[b],
-                "seller": ids[s],
-                "energy_kwh": float(e),
-                "price_per_kwh": float(pb),
-                "seller_price_per_kwh": float(ps),
-                "grid_fee": float(f),
-            }
-            for b, s, e, pb, ps, f in _trades(res)
-        ],
-    }
-
-
-def rebilled(
-    payload: dict[str, Any], import_kwh: float, export_kwh: float, tariffs: Tariffs
-) -> dict[str, Any]:
-    """The settlement ``payload`` with the metered energy ``import_kwh`` / ``export_kwh``
-    instead of its estimate: the next ``version``; the same trades, fees and committed
-    net; the difference to the commitment is imbalance (:func:`market.settlement.settle`)."""
-    metered = export_kwh - import_kwh - payload["battery_kwh"] - payload["ev_kwh"]
-
-    def one(key: str) -> np.ndarray:
-        return np.array([float(payload[key])])
-
-    bill = settle(
-        np.array([metered]),
-        one("committed_net_kwh"),
-        one("bought_kwh"),
-        one("sold_kwh"),
-        one("paid"),
-        one("received"),
-        tariffs,
-        one("fees"),
-    )
-    return {
-        **payload,
-        "version": int(payload.get("version", 1)) + 1,
-        "estimated": False,
-        "generation_kwh": export_kwh,
-        "demand_kwh": import_kwh,
-        **{
-            key: float(getattr(bill, key)[0])
-            for key in ("grid_import_kwh", "grid_export_kwh", "imbalance_kwh", "imbalance_cost")
-        },
-        "cost": float(bill.cost[0]),
-    }

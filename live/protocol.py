@@ -105,6 +105,11 @@ def community_slug(name: str) -> str:
     return _SLUG.sub("-", name).strip("-")[:64] or "community"
 
 
+def topics_for(scenario: Scenario) -> Topics:
+    """The topics of a scenario's community (``[live] community``, else its name)."""
+    return Topics(scenario.live.community or community_slug(scenario.name))
+
+
 @dataclass(frozen=True)
 class Topics:
     """Every topic of one community."""
@@ -131,6 +136,17 @@ class Topics:
     def errors(self) -> str:
         return f"{self.root}/errors"
 
+    @property
+    def meters(self) -> str:
+        """Every meter's topics (the market's subscription)."""
+        return f"{self.root}/meters/#"
+
+    def meter_of(self, topic: str) -> tuple[str, str, str]:
+        """``(format, meter id, suffix)`` of a :meth:`meter` topic (empty when missing)."""
+        fmt, _, tail = topic[len(self.root) + len("/meters/") :].partition("/")
+        meter_id, _, suffix = tail.partition("/")
+        return fmt, meter_id, suffix
+
     def reading(self, agent: str) -> str:
         return f"{self.root}/agents/{agent}/reading"
 
@@ -146,68 +162,10 @@ class Topics:
     def status(self, client_id: str) -> str:
         return f"{self.root}/status/{client_id}"
 
-    @property
-    def meters(self) -> str:
-        """Every meter's topics (the market's subscription)."""
-        return f"{self.root}/meters/#"
-
-    def agent_topic(self, topic: str) -> tuple[str, str]:
-        """``(agent id, what)`` of an ``agents/<agent id>/<what>`` topic."""
-        parts = topic.split("/")
-        return parts[-2], parts[-1]
-
-    def meter_topic(self, topic: str) -> tuple[str, str, str]:
-        """``(format, meter id, suffix)`` of a :meth:`meter` topic (empty when missing)."""
-        rest = topic[len(self.root) + len("/meters/") :]
-        fmt, _, tail = rest.partition("/")
-        meter_id, _, suffix = tail.partition("/")
-        return fmt, meter_id, suffix
-
-
-def clock_payload(
-    run: str, t: int, interval_start: str, interval_minutes: int, gate_closes_at: str | None
-) -> dict[str, Any]:
-    """The retained ``clock`` of interval ``t`` (``gate_closes_at`` None: asked again
-    after a reconnect)."""
-    return {
-        "v": VERSION,
-        "run": run,
-        "t": t,
-        "interval_start": interval_start,
-        "interval_minutes": interval_minutes,
-        "gate_closes_at": gate_closes_at,
-    }
-
-
-def read_clock(payload: bytes) -> dict[str, Any] | None:
-    """A ``clock`` as the JSON object it is (None when it is not one: ignored); which run's
-    clock drives a client is :mod:`live.runfilter`'s."""
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def done_payload(run: str, t: int) -> dict[str, Any]:
-    """The retained ``clock`` after the last interval (``t``: the one after it)."""
-    return {"v": VERSION, "run": run, "t": t, "done": True}
-
-
-def error_payload(topic: str, reason: str, **extra: Any) -> dict[str, Any]:
-    """An ``errors`` report: the rejected message's topic and the reason (both cut short),
-    plus ``count`` / ``by_category`` for what is reported at gate closure."""
-    return {"v": VERSION, "topic": topic[:300], "reason": reason[:500], **extra}
-
-
-def topics_for(scenario: Scenario) -> Topics:
-    """The topics of a scenario's community (``[live] community``, else its name)."""
-    return Topics(scenario.live.community or community_slug(scenario.name))
-
-
-def market_client_id(topics: Topics) -> str:
-    """The market's fixed MQTT client id (its persistent session)."""
-    return f"p2pgrid-market-{topics.community}"
+    @staticmethod
+    def agent_of(topic: str) -> str:
+        """The agent id of an ``agents/<agent_id>/…`` topic (reading, orders, settlement)."""
+        return topic.split("/")[-2]
 
 
 class Rejected(ValueError):
@@ -266,12 +224,6 @@ def orders_payload(t: int, orders: list[Order]) -> dict[str, Any]:
             for o in orders
         ],
     }
-
-
-def status_payload(status: str) -> dict[str, Any]:
-    """A client's retained ``status/<username or client id>``: ``online``, ``offline``
-    (also its last will) or ``done``."""
-    return {"v": VERSION, "status": status}
 
 
 def encode(payload: dict[str, Any]) -> bytes:

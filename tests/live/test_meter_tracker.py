@@ -19,7 +19,7 @@ from agents.meter_tracker import (
     check_window,
 )
 from agents.meters import MeterPayloadError, Sample, is_companion, online_state, read_meter
-from live.payloads import rebilled
+from live.corrections import rebill
 from market.settlement import Tariffs
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -199,7 +199,7 @@ def test_a_correction_settles_the_difference_as_imbalance() -> None:
         "cost": 0.6 * 0.32 + 0.08 + 0.012,
         "trades": [{"side": "buy", "counterparty": "h0002", "energy_kwh": 0.4}],
     }
-    fixed = rebilled(estimated, 1.5, 0.0, Tariffs(0.32, 0.08, 0.03))
+    fixed = rebill(estimated, 1.5, 0.0, Tariffs(0.32, 0.08, 0.03))
     assert fixed["version"] == 2 and fixed["estimated"] is False
     assert fixed["demand_kwh"] == 1.5 and fixed["trades"] == estimated["trades"]
     assert fixed["grid_import_kwh"] == pytest.approx(1.1)
