@@ -21,7 +21,7 @@ from live.bus import BrokerConfig
 from live.fleet import AgentFleet
 from live.ledger import Ledger, pack
 from live.market import MarketService
-from scenarios.loader import load_scenario
+from scenarios.config.loader import load_scenario
 
 TOML = """
 name = "ledger-bench"

@@ -60,8 +60,8 @@ from live.bus import BrokerConfig
 from live.fleet import AgentFleet
 from live.market import MarketService
 from live.protocol import topics_for
-from scenarios.loader import load_scenario
-from scenarios.schema import Scenario
+from scenarios.config.loader import load_scenario
+from scenarios.config.schema import Scenario
 
 TARGET_RATIO = 0.80
 INFLIGHT = 1_000

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from scenarios.sweep import local_cluster_client, run_sweep
-from scenarios.sweep_file import SweepSpec, load_sweep
+from scenarios.studies.sweep import local_cluster_client, run_sweep
+from scenarios.studies.sweep_file import SweepSpec, load_sweep
 
 SWEEP = (
     Path(__file__).resolve().parents[1] / "scenarios" / "library" / "sweeps" / "ieee33-week.toml"

@@ -20,7 +20,7 @@ hour ``h`` is local wall-clock time ``[h, h + 1)``. The load is piecewise consta
 as the tables give it.
 
 The residential alternative (the BDEW H0 profile, the households' own shape) lives with the
-household load model in :mod:`agents.load`; the scenario chooses (``[grid] background``).
+household load model in :mod:`agents.profiles.load`; the scenario chooses (``[grid] background``).
 """
 
 from __future__ import annotations

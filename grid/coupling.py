@@ -1,6 +1,6 @@
 """Re-clearing an interval with the feeder in the model, on the market's order arrays.
 
-:func:`reclear` is step 3 of the grid stage of an interval (``scenarios/grid_stage.py``):
+:func:`reclear` is step 3 of the grid stage of an interval (``scenarios/engine/grid_stage.py``):
 welfare over the same orders (:class:`market.orders.Orders`) with the feeder's limits, PV
 curtailment and the utility at the slack (:meth:`grid.FeederModel.clear_constrained`),
 flexible storage orders flowing only as far as they are filled. Around that solve:

@@ -108,7 +108,7 @@ class Feeder:
 
         ``-base_p_kw * factor``, ``factor`` the background load in per unit of the bus
         table's snapshot (the calendars of :mod:`grid.background` and
-        :mod:`scenarios.background`): negative because the background is load and
+        :mod:`scenarios.engine.background`): negative because the background is load and
         injections are positive when exporting. Zero on feeders without background load.
         """
         return -np.multiply.outer(

@@ -1,8 +1,8 @@
 """The feeder's limits: voltage band, safety margins and the tolerance of a violation.
 
 One place for what the feeder model (:class:`grid.FeederModel`), the grid stage of a run
-(``scenarios/grid_stage.py``) and the hosting-capacity study (``scenarios/hosting.py``)
-call a broken limit:
+(``scenarios/engine/grid_stage.py``) and the hosting-capacity study
+(``scenarios/studies/hosting.py``) call a broken limit:
 
 - a bus is under-voltage below ``v_lo_pu = v_min_pu + v_margin_pu`` and over-voltage above
   ``v_hi_pu = v_max_pu - v_margin_pu`` (the margin covers the linear model's error, see

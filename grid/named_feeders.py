@@ -42,7 +42,7 @@ def ieee33() -> Feeder:
     12.66 kV, 32 in-service branches (the five tie switches are left open), 3715 kW /
     2300 kvar of base load that stays on as background load: the published case is its
     annual peak, scaled per interval by the scenario's calendar (``[grid] background``,
-    :mod:`scenarios.background`).
+    :mod:`scenarios.engine.background`).
     Bus labels are Baran & Wu's numbers ``"1"``...``"33"`` (bus 1 = substation = slack).
 
     Thermal ratings: the case ships none. Each branch gets

@@ -1,6 +1,6 @@
 """What the market's orders can do for a broken limit, decided before any re-clearing.
 
-The grid stage of an interval (``scenarios/grid_stage.py``) re-clears only where the market
+The grid stage of an interval (``scenarios/engine/grid_stage.py``) re-clears only where the market
 holds something that could relieve the broken limits (:func:`can_relieve`), and replaces
 the re-clearing by its known optimum where only an under-voltage is broken that stays
 broken without any flexible charging (:func:`saturated_relief`). Both work on the market's

@@ -28,8 +28,8 @@ import secrets
 from pathlib import Path
 
 from live.protocol import topics_for
-from scenarios.schema import Scenario
-from scenarios.schema_live import household_ids
+from scenarios.config.schema import Scenario
+from scenarios.config.schema_live import household_ids
 
 PBKDF2_ITERATIONS = 101
 

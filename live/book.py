@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.community import Plan
 from agents.devices import kind_names
+from agents.households.community import Plan
 
 #: Fewest orders pooled in one step of the anonymous book curve.
 ORDERS_PER_LEVEL = 5

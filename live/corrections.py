@@ -2,7 +2,7 @@
 
 A meter that publishes on its own clock has not reached the end of an interval when the
 interval's gate closes. Its household is then settled with a substitute value
-(:meth:`agents.meter_tracker.MeterTracker.settle`: the energy known so far plus the last
+(:meth:`agents.meters.tracker.MeterTracker.settle`: the energy known so far plus the last
 rate until the interval's end), and its ``agents/<id>/settlement`` says
 ``"estimated": true``. When the meter's counters reach the end of that interval, the
 settlement is re-issued with ``version`` k+1, ``"estimated": false`` and the true
@@ -18,7 +18,7 @@ waits up to an interval for the late meters); each is committed to the ledger wi
 interval (or, after the last one, in a correction record) before it is published, and
 the estimates still open are committed too, so a restarted market re-issues them.
 
-An estimate that no counter has corrected :data:`agents.meter_tracker.PAST_INTERVALS`
+An estimate that no counter has corrected :data:`agents.meters.tracker.PAST_INTERVALS`
 intervals later stands (its last version stays ``"estimated": true``); the difference
 to the true energy is settled on the meter's oldest intervals still open when its
 counters come back (never below zero energy).
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.meter_tracker import MeterTracker
+from agents.meters.tracker import MeterTracker
 from market.settlement import Tariffs, settle
 
 

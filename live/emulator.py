@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agents.meters import (
+from agents.meters.formats import (
     dsmr_payload,
     generic_payload,
     shelly_payloads,
@@ -42,9 +42,9 @@ from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
 from live.protocol import topics_for
 from live.runfilter import RunFilter
-from scenarios.interval import CommunityInputs
-from scenarios.schema import Scenario
-from scenarios.schema_live import Meter, household_ids
+from scenarios.config.schema import Scenario
+from scenarios.config.schema_live import Meter, household_ids
+from scenarios.engine.interval import CommunityInputs
 
 STREAM_METERS = 707
 RESEND_INTERVALS = 8

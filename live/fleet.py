@@ -1,11 +1,11 @@
 """The scenario's simulated households as MQTT agents (``p2pgrid agents``).
 
 The fleet holds the same community the batch engine simulates (struct of arrays, drawn
-from the seed by :class:`scenarios.interval.CommunityInputs`) and speaks for each of its
+from the seed by :class:`scenarios.engine.interval.CommunityInputs`) and speaks for each of its
 households on that household's own topics: on every ``clock`` for interval ``t`` it
-plans (:meth:`agents.community.Community.plan`), publishes each household's reading and
+plans (:meth:`agents.households.community.Community.plan`), publishes each household's reading and
 orders, and, once the settlements of ``t`` are in, applies every household's fills
-(:meth:`~agents.community.Community.outcome`, ``commit``) before it plans ``t + 1``.
+(:meth:`~agents.households.community.Community.outcome`, ``commit``) before it plans ``t + 1``.
 A repeated clock for an unsettled interval (after a market restart or a broker
 reconnect) makes it send the same messages again; repeated settlements are ignored.
 Only the clock of its run drives it (:mod:`live.runfilter`): never a retained clock
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from agents.community import Community, Plan
-from agents.strategy import PriceAwareStorage
+from agents.households.community import Community, Plan
+from agents.strategies.bidding import PriceAwareStorage
 from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
 from live.protocol import (
@@ -39,8 +39,8 @@ from live.protocol import (
     topics_for,
 )
 from live.runfilter import RunFilter
-from scenarios.interval import CommunityInputs
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
+from scenarios.engine.interval import CommunityInputs
 
 SETTLEMENT_WAIT_S = 10.0
 

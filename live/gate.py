@@ -33,7 +33,7 @@ from live.bus import Bus
 from live.clock import clock_payload, done_payload
 from live.ingest import Ingest
 from live.stats import IngestWindow, MarketStats
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 if TYPE_CHECKING:
     from live.market import MarketListener

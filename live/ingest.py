@@ -1,7 +1,7 @@
 """What the market accepts for the interval it collects (paho's network thread).
 
 Every incoming message is parsed here: a household's reading or orders
-(:mod:`live.protocol`), a meter's sample (:mod:`agents.meters`, dated by the meter or,
+(:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
 without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
 earlier one, so re-sent orders are never counted twice.
@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agents.meter_tracker import MeterTracker, check_window
-from agents.meters import MeterPayloadError, is_companion, online_state, read_meter
+from agents.meters.formats import MeterPayloadError, is_companion, online_state, read_meter
+from agents.meters.tracker import MeterTracker, check_window
 from live.bus import Bus
 from live.protocol import (
     VERSION,
@@ -41,7 +41,7 @@ from live.protocol import (
     read_reading,
 )
 from live.stats import MarketStats
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 if TYPE_CHECKING:
     from live.gate import ArrivalClock

@@ -9,7 +9,7 @@
 
   1. build the book in a canonical order (:mod:`live.plan`: kind, household, order in
      message; arrival order never matters; meter-backed households' readings come from
-     their meters, :mod:`agents.meter_tracker`) and run it through the batch engine's own
+     their meters, :mod:`agents.meters.tracker`) and run it through the batch engine's own
      step (:class:`scenarios.interval.MarketStep`: clear, grid check and re-clear,
      settle); every household is billed on its metered net (its reading; zero without
      one), its orders being commitments: the difference is imbalance
@@ -36,8 +36,8 @@ import numpy as np
 
 # the readings' storage (plan.battery_self_kwh / ev_self_kwh) plus the flexible fills,
 # less postponed EV charging: the households' metered flows as the market knows them
-from agents.community import device_flows as market_flows
-from agents.meter_tracker import MeterTracker
+from agents.households.community import device_flows as market_flows
+from agents.meters.tracker import MeterTracker
 from live.book import book_curve, full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
 from live.corrections import MeterCorrections
@@ -49,10 +49,10 @@ from live.payloads import result_payload, settlement_payloads
 from live.plan import Planner
 from live.protocol import Topics, reading_payload, topics_for
 from live.stats import MarketStats
-from scenarios.grid_stage import GridStage
-from scenarios.interval import MarketStep, timeline
-from scenarios.schema import Scenario
-from scenarios.schema_live import household_ids
+from scenarios.config.schema import Scenario
+from scenarios.config.schema_live import household_ids
+from scenarios.engine.grid_stage import GridStage
+from scenarios.engine.interval import MarketStep, timeline
 
 Log = Callable[[str], None]
 RESULTS_KEPT = 200

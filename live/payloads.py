@@ -1,6 +1,6 @@
 """The market's interval payloads, built from the step's
-:class:`~scenarios.interval.IntervalResult` through the results schema
-(:data:`scenarios.results_schema.COLUMNS`): a column with a ``live`` name is published,
+:class:`~scenarios.engine.interval.IntervalResult` through the results schema
+(:data:`scenarios.results.schema.COLUMNS`): a column with a ``live`` name is published,
 
 - from ``intervals.parquet``'s columns, in ``market/result`` (``grid.x`` inside its
   ``grid`` object, which is null without the grid check);
@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from scenarios.interval import IntervalResult
-from scenarios.results_schema import (
+from scenarios.engine.interval import IntervalResult
+from scenarios.results.schema import (
     AGENTS_FILE,
     INTERVALS_FILE,
     SETTLEMENT,

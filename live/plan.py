@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.community import KIND_NET, TINY_KWH, Plan
-from agents.meter_tracker import MeterTracker
+from agents.households.community import KIND_NET, TINY_KWH, Plan
+from agents.meters.tracker import MeterTracker
 from live.ingest import IntervalBook
 from live.protocol import Order
-from scenarios.interval import CommunityInputs, price_band
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
+from scenarios.engine.interval import CommunityInputs, price_band
 
 Where = list[tuple[int, int]]
 """Each order's (household row, index in its message), in the plan's order."""

@@ -94,7 +94,7 @@ from agents.devices import kind_names
 from market.orders import OrderKind
 
 if TYPE_CHECKING:
-    from scenarios.schema import Scenario
+    from scenarios.config.schema import Scenario
 
 VERSION = 1
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -14,7 +14,7 @@ from live.emulator import MeterEmulator
 from live.fleet import AgentFleet, FleetStats
 from live.market import MarketService
 from live.stats import MarketStats
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 
 @dataclass
@@ -44,7 +44,7 @@ def attach_dashboard(
     from live.dashboard.market_source import MarketSource
     from live.dashboard.server import start_dashboard
     from live.ledger import has_ledger, read_ledger
-    from scenarios.households_table import scenario_households
+    from scenarios.results.households_table import scenario_households
 
     source = MarketSource(
         market.topics.community,

@@ -13,7 +13,7 @@ from rich.text import Text
 from p2pgrid.console import console, err_console, fail
 from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
-from scenarios.kpi_format import format_kpi
+from scenarios.kpis.format import format_kpi
 
 app = typer.Typer(
     help="p2pgrid: peer-to-peer energy trading on a distribution feeder.",
@@ -37,8 +37,8 @@ def progress_columns(unit: str) -> tuple:
 @app.command()
 def validate(file: ScenarioArg, set_: SetOption = None) -> None:
     """Check a scenario file and print the scenario as it would run."""
-    from scenarios.loader import load_scenario
-    from scenarios.preflight import check_runnable
+    from scenarios.config.loader import load_scenario
+    from scenarios.config.preflight import check_runnable
 
     try:
         scenario = load_scenario(file, overrides(set_))
@@ -61,8 +61,8 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and write its results files, KPIs and HTML report."""
-    from scenarios.loader import load_scenario
-    from scenarios.runner import run as run_scenario
+    from scenarios.config.loader import load_scenario
+    from scenarios.engine.runner import run as run_scenario
 
     try:
         scenario = load_scenario(file, overrides(set_, days, seed))
@@ -109,9 +109,9 @@ def compare(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario once per market mechanism and compare them side by side."""
-    from scenarios.compare import compare as compare_runs
-    from scenarios.compare import parse_mechanisms
-    from scenarios.loader import load_scenario
+    from scenarios.config.loader import load_scenario
+    from scenarios.studies.compare import compare as compare_runs
+    from scenarios.studies.compare import parse_mechanisms
 
     try:
         names = parse_mechanisms(mechanisms)

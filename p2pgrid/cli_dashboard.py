@@ -75,9 +75,9 @@ def dashboard(
         minutes = 15
         households = None
         if scenario is not None:
+            from scenarios.config.loader import load_scenario
             from scenarios.errors import ScenarioError
-            from scenarios.households_table import scenario_households
-            from scenarios.loader import load_scenario
+            from scenarios.results.households_table import scenario_households
 
             try:
                 sc = load_scenario(scenario)

@@ -15,7 +15,7 @@ from p2pgrid.broker_options import BROKER_GROUP, BrokerOptions, broker_options
 from p2pgrid.console import console, fail
 from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
-from scenarios.out_dir import make_out_dir
+from scenarios.results.out_dir import make_out_dir
 
 SpeedOpt = Annotated[
     float,
@@ -29,7 +29,7 @@ SpeedOpt = Annotated[
 
 
 def _load(file: Path, sets: list[str] | None):
-    from scenarios.loader import load_scenario
+    from scenarios.config.loader import load_scenario
 
     try:
         return load_scenario(file, overrides(sets))
@@ -316,9 +316,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Emulate smart meters publishing native payloads from the profile generators."""
 
-        from agents.meters import FORMATS
+        from agents.meters.formats import FORMATS
         from live.emulator import MeterEmulator, emulated_scenario
-        from scenarios.schema import Scenario
+        from scenarios.config.schema import Scenario
 
         if fmt is not None and fmt not in FORMATS:
             raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from p2pgrid.console import console, err_console, error, fail
 from scenarios.errors import ScenarioError
-from scenarios.kpi_format import format_kpi
+from scenarios.kpis.format import format_kpi
 
 SetOption = Annotated[
     list[str] | None,
@@ -63,8 +63,8 @@ def sweep(
 
     Re-running into the same --out skips the variants already finished.
     """
-    from scenarios.sweep import KPI_TABLE, run_sweep
-    from scenarios.sweep_file import load_sweep
+    from scenarios.studies.sweep import KPI_TABLE, run_sweep
+    from scenarios.studies.sweep_file import load_sweep
 
     try:
         spec = load_sweep(file, set_ or [])
@@ -120,7 +120,7 @@ def sweep(
     if len(result.table) > 40:
         console.print(f"… {len(result.table) - 40} more in {out / KPI_TABLE}")
     console.print(f"ran {result.ran}, reused {result.reused}, failed {len(result.failed)}")
-    console.print(f"KPIs:   {out / KPI_TABLE}  (scenarios.sweep.open_kpis for DuckDB)")
+    console.print(f"KPIs:   {out / KPI_TABLE}  (scenarios.studies.sweep.open_kpis for DuckDB)")
     console.print(f"report: {result.report_path}")
     if result.failed:
         for vid, message in result.failed.items():
@@ -163,8 +163,8 @@ def hosting_capacity(
 ) -> None:
     """Largest PV penetration the feeder hosts without a PV violation, with and without
     batteries/V2G, and the bus or line that binds (bisection with the grid check)."""
-    from scenarios.hosting import hosting_capacity as search
-    from scenarios.loader import load_scenario
+    from scenarios.config.loader import load_scenario
+    from scenarios.studies.hosting import hosting_capacity as search
 
     sets = list(set_ or [])
     if days is not None:
@@ -175,7 +175,7 @@ def hosting_capacity(
         raise fail(exc) from None
     client = None
     if scheduler or workers:
-        from scenarios.sweep import connect_client
+        from scenarios.studies.sweep import connect_client
 
         try:
             client = connect_client(scheduler, workers)

@@ -7,21 +7,21 @@ from typing import TYPE_CHECKING
 from market.lazy import lazy_namespace
 
 if TYPE_CHECKING:
+    from scenarios.config.loader import load_scenario
+    from scenarios.config.schema import Scenario
+    from scenarios.engine.runner import RunResult, run
     from scenarios.errors import ScenarioError
-    from scenarios.loader import load_scenario
-    from scenarios.results import read_results
-    from scenarios.runner import RunResult, run
-    from scenarios.schema import Scenario
+    from scenarios.results.files import read_results
 
 #: Public name -> the submodule defining it, imported on first use (PEP 562), so that
 #: importing one submodule (or the CLI's --help) does not import the whole package.
 _EXPORTS = {
-    "RunResult": "scenarios.runner",
-    "Scenario": "scenarios.schema",
+    "RunResult": "scenarios.engine.runner",
+    "Scenario": "scenarios.config.schema",
     "ScenarioError": "scenarios.errors",
-    "load_scenario": "scenarios.loader",
-    "read_results": "scenarios.results",
-    "run": "scenarios.runner",
+    "load_scenario": "scenarios.config.loader",
+    "read_results": "scenarios.results.files",
+    "run": "scenarios.engine.runner",
 }
 
 __all__ = [

@@ -133,10 +133,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_graph_sees_module_and_function_level_imports():
     graph = import_graph()
-    # module level, through the lazy package table: scenarios.schema -> market.clearing
-    assert "market.clearing" in graph["scenarios.schema"]
+    # module level, through the lazy package table: scenarios.config.schema -> market.clearing
+    assert "market.clearing" in graph["scenarios.config.schema"]
     # function level: p2pgrid.cli_live imports the loader inside its commands
-    assert "scenarios.loader" in graph["p2pgrid.cli_live"]
+    assert "scenarios.config.loader" in graph["p2pgrid.cli_live"]
 
 
 def test_cycles_finds_a_cycle_and_only_it():

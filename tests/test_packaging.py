@@ -108,3 +108,14 @@ def test_license_file_matches_pyproject():
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License\n")
     assert "Permission is hereby granted, free of charge" in text
+
+
+def test_every_package_folder_is_listed():
+    """A subfolder with an ``__init__.py`` that ``[tool.setuptools] packages`` does not list
+    is missing from a wheel (an editable install hides it)."""
+    folders = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in {p.split(".")[0] for p in PACKAGES}
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert folders == set(PACKAGES)

@@ -16,9 +16,9 @@ IGNORE = re.compile(r"#\s*type:\s*ignore(\[[^\]]*\])?(?P<rest>.*)$")
 BEFORE_MYPY = {
     "grid/feeder_files.py": 2,
     "grid/lindistflow.py": 1,
-    "scenarios/hosting.py": 1,
-    "scenarios/sweep.py": 2,
-    "scenarios/sweep_file.py": 6,
+    "scenarios/studies/hosting.py": 1,
+    "scenarios/studies/sweep.py": 2,
+    "scenarios/studies/sweep_file.py": 6,
 }
 
 

@@ -15,7 +15,7 @@ interval and the whole fleet at once:
 - :meth:`Device.next_soc` — how its energy (own plus filled orders) advances its state.
 
 AC energies are per interval [kWh], positive when the device takes energy. The community
-(:class:`agents.community.Community`) runs the registered kinds in registration order
+(:class:`agents.households.community.Community`) runs the registered kinds in registration order
 (:mod:`agents.devices`); the registry assigns each kind its order-kind code.
 """
 
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from agents.households import Households
-    from agents.own_need import OwnNeed
-    from agents.strategy import PriceAwareStorage
+    from agents.devices.own_need import OwnNeed
+    from agents.households.table import Households
+    from agents.strategies.bidding import PriceAwareStorage
 
 #: one flexible order per household: (is_buy, energy [kWh], limit [currency/kWh])
 DeviceOrder = tuple[bool, np.ndarray, np.ndarray]
@@ -41,7 +41,7 @@ class Step:
 
     ``direction`` is the storage rule's signal (+1 charge, −1 discharge, 0 none: also
     without a rule or while its forecast is still being learnt); ``need`` the
-    households' learnt own need (:class:`agents.own_need.OwnNeed`), ``next_slot`` the
+    households' learnt own need (:class:`agents.devices.own_need.OwnNeed`), ``next_slot`` the
     interval of the day after this one.
     """
 

@@ -1,6 +1,6 @@
 """Home batteries as a device kind: self-consumption first, then the storage rule's
 orders (a battery buys up to what its owner will need at the start of the next interval,
-:class:`agents.own_need.OwnNeed`, and offers only what it holds above that)."""
+:class:`agents.devices.own_need.OwnNeed`, and offers only what it holds above that)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.devices.base import Device, DeviceOrder, Step
-from agents.storage import battery_limits, next_soc
+from agents.devices.storage import battery_limits, next_soc
 
 if TYPE_CHECKING:
-    from agents.households import Households
+    from agents.households.table import Households
 
 
 class Battery(Device):

@@ -2,7 +2,7 @@
 SoC (of which only the least-laxity part cannot wait; the rest the feeder may postpone),
 soaks up the household's surplus left after the battery (or, with V2G, covers what
 deficit is left from energy above its departure SoC plus a day's driving,
-:func:`agents.storage.ev_limits`), and with the storage rule bids for charging above what
+:func:`agents.devices.storage.ev_limits`), and with the storage rule bids for charging above what
 it already takes, but not for the room the household's own forecast surplus will fill
 before it leaves (bought energy there would only push that surplus out to be sold for
 less)."""
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.devices.base import Device, DeviceOrder, Step
-from agents.storage import ev_limits, next_soc
+from agents.devices.storage import ev_limits, next_soc
 
 if TYPE_CHECKING:
-    from agents.households import Households
+    from agents.households.table import Households
 
 #: (must charge, max charge, max discharge, default charge) this interval [kWh AC]
 EvLimits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]

@@ -1,6 +1,6 @@
 """KPIs and household money of a live market, from what it publishes.
 
-The KPIs are :func:`scenarios.kpis.compute_kpis`, the function that writes a batch
+The KPIs are :func:`scenarios.kpis.compute.compute_kpis`, the function that writes a batch
 run's ``kpis.json`` and serves its replay, applied to the interval rows the dashboard
 builds from ``market/result`` and the settlements, and to each household's bill.
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from market.settlement import Tariffs, settle
-from scenarios.kpis import compute_kpis
+from scenarios.kpis.compute import compute_kpis
 
 #: Interval-row columns compute_kpis reads; the grid's only when a result carried a grid.
 ENERGY_COLUMNS = (

@@ -172,7 +172,7 @@ class MqttSource(Source):
         command passes its scenario's.
     households
         Optional static table of the households (``households.parquet``'s columns, from
-        :func:`scenarios.households_table.scenario_households`): their bus and devices in
+        :func:`scenarios.results.households_table.scenario_households`): their bus and devices in
         the household table, every household listed before it first reports.
     """
 

@@ -25,8 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scenarios.kpis import compute_kpis, household_savings
-from scenarios.results import (
+from scenarios.kpis.compute import compute_kpis, household_savings
+from scenarios.results.files import (
     AGENTS_FILE,
     BUSES_FILE,
     HOUSEHOLDS_FILE,

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from agents.community import KIND_BATTERY, KIND_EV, Community
-from agents.households import Households
-from agents.strategy import PriceAwareStorage, PriceBand
+from agents.households.community import KIND_BATTERY, KIND_EV, Community
+from agents.households.table import Households
+from agents.strategies.bidding import PriceAwareStorage, PriceBand
 
 BAND = PriceBand(feed_in_price_per_kwh=0.08, retail_price_per_kwh=0.32, grid_fee_per_kwh=0.03)
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from agents.ev import NO_TRIP, draw_ev_schedule
-from agents.households import HouseholdSpec, sample_households
+from agents.devices.ev_trips import NO_TRIP, draw_ev_schedule
+from agents.households.table import HouseholdSpec, sample_households
 
 SPEC = HouseholdSpec(
     households=50,

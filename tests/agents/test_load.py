@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.load import (
+from agents.profiles.load import (
     H0LoadModel,
     bdew_h0_kwh_per_kwh,
     easter_sunday,
     german_public_holidays,
 )
-from agents.profiles import ProfileSource, Site, SyntheticProfiles
+from agents.profiles.source import ProfileSource, Site, SyntheticProfiles
 
 BERLIN = Site(latitude=52.52, longitude=13.40, altitude_m=34.0, timezone="Europe/Berlin")
 START_2025 = pd.Timestamp("2025-01-01", tz="Europe/Berlin")

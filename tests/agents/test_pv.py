@@ -7,9 +7,9 @@ import pandas as pd
 import pvlib
 import pytest
 
-from agents.profiles import Site, SyntheticProfiles
-from agents.pv import INVERTER_ETA_NOM, PVModel, plane_of_array_w_m2
-from agents.weather import CLEAR_SKY_INDEX_MONTHLY, CloudModel
+from agents.profiles.pv import INVERTER_ETA_NOM, PVModel, plane_of_array_w_m2
+from agents.profiles.source import Site, SyntheticProfiles
+from agents.profiles.weather import CLEAR_SKY_INDEX_MONTHLY, CloudModel
 
 BERLIN = Site(latitude=52.52, longitude=13.40, altitude_m=34.0, timezone="Europe/Berlin")
 START_2025 = pd.Timestamp("2025-01-01", tz="Europe/Berlin")

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.profiles import ProfileSource, Site
-from agents.simbench_profiles import (
+from agents.profiles.simbench import (
     SIMBENCH_INSTALL_HINT,
     SimbenchProfiles,
     load_simbench_profiles,
 )
+from agents.profiles.source import ProfileSource, Site
 
 needs_simbench = pytest.mark.skipif(
     importlib.util.find_spec("simbench") is None, reason="simbench is not installed"

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.storage import battery_limits, ev_limits, next_soc
+from agents.devices.storage import battery_limits, ev_limits, next_soc
 
 
 def test_battery_limits_hand_case() -> None:

@@ -1,4 +1,4 @@
-"""The live dashboard's KPIs are kpis.json's (scenarios.kpis), on hand-solved numbers."""
+"""The live dashboard's KPIs are kpis.json's (scenarios.kpis.compute), on hand-solved numbers."""
 
 import json
 from pathlib import Path
@@ -12,7 +12,7 @@ from live.dashboard.rundata import read_run
 from live.dashboard.server import start_dashboard
 from live.dashboard.sources import RunSource
 from scenarios import load_scenario
-from scenarios.households_table import scenario_households
+from scenarios.results.households_table import scenario_households
 
 TARIFFS = {"retail_price_per_kwh": 0.30, "feed_in_price_per_kwh": 0.10, "currency": "EUR"}
 

@@ -10,8 +10,8 @@ import pytest
 from grid import FeederModel, load_feeder
 from grid.limits import VIOLATION_TOL, Limits
 from scenarios import load_scenario
-from scenarios.grid_stage import GridStage, scenario_limits
-from scenarios.hosting import assess
+from scenarios.engine.grid_stage import GridStage, scenario_limits
+from scenarios.studies.hosting import assess
 
 
 def test_limits_by_hand() -> None:

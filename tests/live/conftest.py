@@ -26,9 +26,9 @@ from live.bus import BrokerConfig
 from live.emulator import MeterEmulator
 from live.fleet import AgentFleet
 from live.payloads import RESULT_FIELDS
-from scenarios.loader import load_scenario
-from scenarios.runner import run as run_batch
-from scenarios.schema import Scenario
+from scenarios.config.loader import load_scenario
+from scenarios.config.schema import Scenario
+from scenarios.engine.runner import run as run_batch
 
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None

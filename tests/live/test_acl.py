@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from live.protocol import topics_for
 from p2pgrid.cli import app
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 
 def _client(port: int, user: str, password: str, name: str) -> mqtt.Client:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from live.bus import BrokerConfig
 from live.market import MarketService
 from live.protocol import Order, topics_for
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 T = 3
 json_values = st.recursive(

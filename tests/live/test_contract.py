@@ -20,7 +20,7 @@ from live.bus import BrokerConfig
 from live.contract import contract
 from live.market import MarketService
 from live.protocol import topics_for
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 INTERVALS = 6
 BAD = b'{"v": 1, "t": 0}'  # a reading without its energies

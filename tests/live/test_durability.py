@@ -11,7 +11,7 @@ from typing import Any
 
 from live.ledger import read_ledger
 from live.market import MarketService
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 INTERVALS = 30
 

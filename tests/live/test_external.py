@@ -14,8 +14,8 @@ import pytest
 
 from live.bus import BrokerConfig
 from live.market import MarketService
+from scenarios.config.loader import load_scenario
 from scenarios.errors import ScenarioError
-from scenarios.loader import load_scenario
 
 INTERVALS = 5
 DEMAND_KWH = 0.4

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 
 from live.market import MarketService
 from live.protocol import topics_for
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 REPLAYS, JUNK, BUDGET, LIMIT = 1_000, 400, 40, 12
 FLOODED = (2, 3)  # intervals whose h0001 orders are replayed

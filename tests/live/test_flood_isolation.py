@@ -13,7 +13,7 @@ import pytest
 from live.bus import BrokerConfig
 from live.market import MarketService
 from live.protocol import Order, Reading, topics_for
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 T, LIMIT = 2, 12
 

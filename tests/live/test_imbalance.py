@@ -14,7 +14,7 @@ import pytest
 from live.ledger import read_ledger
 from live.market import MarketService
 from live.protocol import topics_for
-from scenarios.loader import load_scenario
+from scenarios.config.loader import load_scenario
 
 SCENARIO = {
     "name": "imbalance",

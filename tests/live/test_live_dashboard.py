@@ -25,7 +25,7 @@ from live.fleet import AgentFleet
 from live.ledger import read_ledger
 from live.market import MarketService
 from live.protocol import topics_for
-from scenarios.loader import load_scenario
+from scenarios.config.loader import load_scenario
 
 INTERVALS = 5
 SCENARIO = """

@@ -13,8 +13,8 @@ import pytest
 
 from live.ledger import read_ledger
 from live.runner import DashboardOptions, run_live
-from scenarios.households_table import scenario_households
-from scenarios.loader import load_scenario
+from scenarios.config.loader import load_scenario
+from scenarios.results.households_table import scenario_households
 
 INTERVALS = 14  # midnight to 2 pm: night-time battery discharge, then PV and trade
 SCENARIO = """

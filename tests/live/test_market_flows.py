@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.community import KIND_NET, Plan
+from agents.households.community import KIND_NET, Plan
 from live.market import market_flows
 from scenarios import load_scenario
-from scenarios.grid_stage import GridStage
-from scenarios.interval import MarketStep
+from scenarios.engine.grid_stage import GridStage
+from scenarios.engine.interval import MarketStep
 
 TZ = "Europe/Berlin"
 

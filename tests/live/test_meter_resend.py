@@ -16,8 +16,8 @@ import pytest
 from live.emulator import MeterEmulator
 from live.ledger import read_ledger
 from live.market import MarketService
+from scenarios.config.loader import load_scenario
 from scenarios.errors import ScenarioError
-from scenarios.loader import load_scenario
 
 FOUR_METERS = (Path(__file__).parent / "four_meters.toml").read_text(encoding="utf-8")
 

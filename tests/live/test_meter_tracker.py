@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agents.meter_tracker import (
+from agents.meters.formats import MeterPayloadError, Sample, is_companion, online_state, read_meter
+from agents.meters.tracker import (
     AHEAD_INTERVALS,
     PAST_INTERVALS,
     SPREAD_INTERVALS,
     MeterTracker,
     check_window,
 )
-from agents.meters import MeterPayloadError, Sample, is_companion, online_state, read_meter
 from live.corrections import rebill
 from market.settlement import Tariffs
 

@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from agents.meter_tracker import MeterTracker
-from agents.meters import (
+from agents.meters.formats import (
     MeterPayloadError,
     Sample,
     dsmr_payload,
@@ -21,9 +20,10 @@ from agents.meters import (
     shelly_payloads,
     tasmota_payload,
 )
+from agents.meters.tracker import MeterTracker
 from live.bus import BrokerConfig, encode
 from live.emulator import MeterEmulator
-from scenarios.loader import load_scenario
+from scenarios.config.loader import load_scenario
 
 FOUR_METERS = (Path(__file__).parent / "four_meters.toml").read_text(encoding="utf-8")
 

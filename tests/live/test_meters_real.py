@@ -35,9 +35,9 @@ from live.ledger import read_ledger
 from live.market import MarketService
 from live.protocol import topics_for
 from market.settlement import utility_energy_cost
-from scenarios.interval import MarketStep
-from scenarios.loader import load_scenario
-from scenarios.schema import Scenario
+from scenarios.config.loader import load_scenario
+from scenarios.config.schema import Scenario
+from scenarios.engine.interval import MarketStep
 
 FOUR_METERS = (Path(__file__).parent / "four_meters.toml").read_text(encoding="utf-8")
 INTERVALS, SPEED, EVERY_S = 10, 3600.0, 360.0  # an hour a second, from midnight

@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 
 from agents.devices import Device, DeviceOrder, Step, kind_names, register, unregister
-from agents.households import Households
+from agents.households.table import Households
 from live.ledger import read_ledger
 from live.market import MarketService
 from scenarios import run
-from scenarios.loader import load_scenario
-from scenarios.schema import Scenario
+from scenarios.config.loader import load_scenario
+from scenarios.config.schema import Scenario
 
 #: kWh per interval: > 0 taken if matched (a buy), < 0 given if matched (a sell)
 SCHEDULE_KWH = {"h0001": 0.5, "h0002": 0.5, "h0003": -0.3, "h0004": -0.3}

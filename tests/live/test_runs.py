@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 
 from live.fleet import AgentFleet
 from live.ledger import read_ledger
-from scenarios.loader import load_scenario
+from scenarios.config.loader import load_scenario
 
 from .conftest import start_live
 

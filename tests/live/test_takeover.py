@@ -20,7 +20,7 @@ from live.bus import BrokerConfig
 from live.market import MarketService, market_client_id
 from live.protocol import topics_for
 from p2pgrid.cli import app
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 from .conftest import Mosquitto
 

@@ -26,8 +26,8 @@ from live.fleet import AgentFleet
 from live.market import MarketService
 from live.paho_client import FastClient, client_class
 from live.protocol import topics_for
-from scenarios.loader import load_scenario
-from scenarios.schema import Scenario
+from scenarios.config.loader import load_scenario
+from scenarios.config.schema import Scenario
 
 HOUSEHOLDS = 6
 INTERVALS = 4

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.ev import NO_TRIP, draw_ev_schedule
-from agents.households import sample_households
+from agents.devices.ev_trips import NO_TRIP, draw_ev_schedule
+from agents.households.table import sample_households
 from scenarios import load_scenario, read_results, run
-from scenarios.interval import household_spec, timeline
+from scenarios.engine.interval import household_spec, timeline
 
 # A small, busy community: many batteries, EVs and V2G, so every path is exercised.
 BUSY = {
@@ -72,7 +72,7 @@ def check_departures():
 @pytest.fixture(scope="module")
 def client():
     """A local Dask cluster of 2 single-threaded worker processes, one per test module."""
-    from scenarios.sweep import local_cluster_client
+    from scenarios.studies.sweep import local_cluster_client
 
     c = local_cluster_client(2)
     yield c

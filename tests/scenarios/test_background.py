@@ -8,9 +8,9 @@ import pytest
 
 from grid.background import RTS_WEEKLY_PEAK_PU, rts_factor
 from scenarios import load_scenario
-from scenarios.background import background_factor
-from scenarios.grid_stage import GridStage
-from scenarios.interval import timeline
+from scenarios.engine.background import background_factor
+from scenarios.engine.grid_stage import GridStage
+from scenarios.engine.interval import timeline
 
 
 def test_rts_calendar_by_hand() -> None:

@@ -4,11 +4,11 @@ equal end states of stored energy."""
 import numpy as np
 import pytest
 
-from agents.community import KIND_NET, Plan
+from agents.households.community import KIND_NET, Plan
 from market.settlement import Tariffs
 from scenarios import load_scenario, read_results, run
-from scenarios.grid_stage import GridStage
-from scenarios.kpis import household_savings
+from scenarios.engine.grid_stage import GridStage
+from scenarios.kpis.compute import household_savings
 
 # Issue 11: 60 households with 10-20 kWp each on a feeder sized for the community, three
 # June days. Unchecked, the baseline's noon export overloaded the transformer to 264 %

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from p2pgrid.cli import app
-from scenarios import sweep
-from scenarios.kpi_format import format_kpi
+from scenarios.kpis.format import format_kpi
+from scenarios.studies import sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scenarios" / "library" / "demo.toml"

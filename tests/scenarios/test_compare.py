@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from scenarios import ScenarioError
-from scenarios.compare import household_savings, parse_mechanisms
-from scenarios.kpis import gini
+from scenarios.kpis.compute import gini
+from scenarios.studies.compare import household_savings, parse_mechanisms
 
 MECHANISMS = ["uniform", "pay_as_bid", "mcafee", "cda"]
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "library" / "demo.toml"

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.community import KIND_BATTERY, KIND_NET, Plan
+from agents.households.community import KIND_BATTERY, KIND_NET, Plan
 from scenarios import load_scenario
-from scenarios.grid_stage import GridStage
+from scenarios.engine.grid_stage import GridStage
 
 
 def _plan(household, is_buy, energy, price, kind, generation, demand, deferrable=None) -> Plan:

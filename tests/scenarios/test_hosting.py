@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios import ScenarioError, load_scenario, run
-from scenarios.grid_stage import scenario_limits
-from scenarios.hosting import (
+from scenarios.engine.grid_stage import scenario_limits
+from scenarios.studies.hosting import (
     CASES,
     HOSTING_FILE,
     PROBES_FILE,

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from scenarios.report import grid_figures
+from scenarios.reports.run import grid_figures
 
 
 def test_bus_and_line_names_are_categories_not_dates_or_numbers() -> None:

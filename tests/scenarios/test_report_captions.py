@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from scenarios.report import _why_no_nodal_prices
+from scenarios.reports.run import _why_no_nodal_prices
 
 
 def test_caption_without_nodal_prices_names_broken_limits() -> None:

@@ -1,4 +1,4 @@
-"""The results schema (scenarios/results_schema.py) is the one table the files, the live
+"""The results schema (scenarios/results/schema.py) is the one table the files, the live
 payloads and the README follow: the stored golden results have exactly its columns and
 dtypes, every live field it names is in the AsyncAPI contract, and the README's table of
 results columns is the table rendered."""
@@ -14,7 +14,7 @@ import pytest
 
 from live.contract import contract
 from live.payloads import RESULT_FIELDS, SETTLEMENT_FIELDS
-from scenarios.results_schema import (
+from scenarios.results.schema import (
     ARROW,
     COLUMNS,
     FILES,
@@ -42,8 +42,8 @@ def test_readme_table_of_results_columns_is_the_schema_rendered() -> None:
     )
     assert found, "README.md has no results-columns markers"
     assert found.group(1) == render_markdown(), (
-        "README's results columns differ from scenarios/results_schema.py: paste "
-        "`python -m scenarios.results_schema` between the markers"
+        "README's results columns differ from scenarios/results/schema.py: paste "
+        "`python -m scenarios.results.schema` between the markers"
     )
 
 
@@ -89,7 +89,7 @@ def test_every_published_field_is_in_the_asyncapi_contract() -> None:
 
 
 def test_every_source_names_an_attribute_of_the_interval_result() -> None:
-    from scenarios.interval import IntervalResult
+    from scenarios.engine.interval import IntervalResult
 
     fields = set(IntervalResult.__dataclass_fields__) | {
         n for n in dir(IntervalResult) if isinstance(getattr(IntervalResult, n), property)

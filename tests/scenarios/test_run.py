@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.households import sample_households
+from agents.households.table import sample_households
 from scenarios import load_scenario, read_results, run
-from scenarios.interval import household_spec
+from scenarios.engine.interval import household_spec
 
 INTERVAL_COLUMNS = [
     "t",

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from scenarios import ScenarioError, load_scenario
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
@@ -112,7 +112,7 @@ def test_impossible_combinations() -> None:
 
 
 def test_imbalance_prices_default_to_the_tariffs_and_must_not_pay_to_seek() -> None:
-    from scenarios.interval import MarketStep
+    from scenarios.engine.interval import MarketStep
 
     tariffs = MarketStep(load_scenario({"grid": {"check": "off"}}), 2, None).tariffs
     assert (tariffs.shortfall_price_per_kwh, tariffs.surplus_price_per_kwh) == (0.32, 0.08)

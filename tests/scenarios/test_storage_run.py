@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from scenarios import load_scenario, read_results, run
-from scenarios.schema import Scenario
+from scenarios.config.schema import Scenario
 
 
 def _run(tmp_path, name: str, scenario: Scenario) -> dict:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios import run
-from scenarios.sweep import (
+from scenarios.studies.sweep import (
     DONE_FILE,
     ERROR_FILE,
     KPI_TABLE,
@@ -22,7 +22,7 @@ from scenarios.sweep import (
     open_kpis,
     run_sweep,
 )
-from scenarios.sweep_file import load_sweep
+from scenarios.studies.sweep_file import load_sweep
 
 TABLES = ("intervals", "agents", "trades", "buses", "lines", "households")
 
@@ -226,7 +226,7 @@ def test_local_cluster_does_not_need_port_8787() -> None:
     # when another cluster or program holds it
     import socket
 
-    from scenarios.sweep import local_cluster_client
+    from scenarios.studies.sweep import local_cluster_client
 
     holder = socket.socket()
     try:

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios import ScenarioError
-from scenarios.sweep_file import derived_seed, load_sweep
+from scenarios.studies.sweep_file import derived_seed, load_sweep
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
@@ -223,7 +223,7 @@ def test_cli_dry_run_lists_the_variants(tmp_path: Path) -> None:
 def test_kpi_table_with_mixed_kinds_of_a_swept_key_is_writable(tmp_path: Path) -> None:
     import pandas as pd
 
-    from scenarios.sweep import _typed_table
+    from scenarios.studies.sweep import _typed_table
 
     common = {"status": "ok", "error": None, "reused": False, "seed": 1, "worker": "w"}
     rows = [

@@ -1,0 +1,1 @@
+"""The households: their static table and the community's state over the run."""

@@ -1,0 +1,1 @@
+"""Time series the households live by: load and PV profiles, the weather, SimBench profiles."""

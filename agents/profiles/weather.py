@@ -1,0 +1,194 @@
+"""Seeded weather for the community: one sky over a small feeder, and air temperature.
+
+Cloudiness is expressed as the *clear-sky index* ``k = GHI / GHI_clear`` against the
+Ineichen-Perez clear sky (Ineichen & Perez 2002). The model has two layers:
+
+1. **Daily state** ``K_d`` (drawn once per run for all ``days`` in ``__init__``): a latent
+   stationary AR(1) standard-normal sequence over days with lag-1 correlation
+   ``DAILY_PERSISTENCE`` (day-to-day persistence of weather), mapped through the normal
+   CDF onto a Beta distribution with the seasonal mean ``mu(day of year)`` and
+   concentration ``DAILY_CONCENTRATION`` (``a = mu * c``, ``b = (1 - mu) * c``; with
+   ``c = 2.5`` the daily standard deviation is about 0.25-0.28, spanning overcast to
+   clear days).
+2. **Intra-day variability** (drawn per block from ``(seed, block, stream)``):
+   ``k_t = K_d * (1 + s(K_d) * x_t)``, where ``x_t`` is a stationary AR(1) standard-normal
+   process with lag-1 correlation ``INTRADAY_PHI_15MIN`` per 15 min, reset at each block,
+   and ``s(K) = INTRADAY_SD_MAX * 4 K (1 - K)``: broken-cloud days vary most, clear and
+   overcast days least. ``k_t`` is clipped to ``[K_MIN, K_MAX]`` (``K_MAX > 1`` allows
+   brief cloud enhancement).
+
+Climatology (``CLEAR_SKY_INDEX_MONTHLY``): monthly mean clear-sky index for Berlin,
+obtained by dividing rounded long-term monthly global horizontal irradiation for Berlin
+[kWh/m2] (18, 33, 70, 115, 150, 155, 155, 130, 87, 50, 21, 13; about 1,000 kWh/m2/yr,
+the order of the DWD and PVGIS climatology for Berlin -- rounded approximations, not a
+data product) by the pvlib Ineichen clear-sky irradiation at 52.52 N, 13.40 E, 34 m with
+pvlib's Linke turbidity climatology. The persistence, concentration and intra-day
+parameters are modelling assumptions (judgement), not fitted to measurements. The same
+clear-sky-index climatology is used at every site (it is a Central-European sky); for
+southern-hemisphere sites the seasons are shifted by half a year.
+
+Air temperature (``TEMP_AIR_MONTHLY_C``): rounded monthly means for Berlin (about the
+DWD 1991-2020 normals), interpolated to the day, plus a diurnal cosine with half-range
+``TEMP_DIURNAL_HALF_RANGE_K`` peaking at 15:00 local solar time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from agents.profiles.load import aggregated_ar1_sd, ar1_blocks
+
+__all__ = [
+    "CLEAR_SKY_INDEX_MONTHLY",
+    "DAILY_CONCENTRATION",
+    "DAILY_PERSISTENCE",
+    "INTRADAY_PHI_15MIN",
+    "INTRADAY_SD_MAX",
+    "TEMP_AIR_MONTHLY_C",
+    "TEMP_DIURNAL_HALF_RANGE_K",
+    "CloudModel",
+    "ambient_temperature_c",
+    "seasonal",
+]
+
+#: Monthly mean clear-sky index GHI / GHI_clear, January..December [-] (Berlin).
+CLEAR_SKY_INDEX_MONTHLY: tuple[float, ...] = (
+    0.49, 0.52, 0.61, 0.68, 0.68, 0.67, 0.68, 0.69, 0.68, 0.63, 0.51, 0.48,
+)  # fmt: skip
+#: Lag-1 correlation of the latent daily weather state [-].
+DAILY_PERSISTENCE: float = 0.5
+#: Beta concentration of the daily clear-sky index [-].
+DAILY_CONCENTRATION: float = 2.5
+#: Lag-1 correlation of intra-day cloud variability per 15 min [-].
+INTRADAY_PHI_15MIN: float = 0.7
+#: Largest relative standard deviation of intra-day variability (at K = 0.5) [-].
+INTRADAY_SD_MAX: float = 0.35
+#: Bounds of the clear-sky index per interval [-].
+K_MIN: float = 0.02
+K_MAX: float = 1.2
+#: Monthly mean air temperature, January..December [degC] (Berlin).
+TEMP_AIR_MONTHLY_C: tuple[float, ...] = (
+    1.0, 2.0, 5.0, 10.0, 14.5, 17.5, 19.5, 19.0, 15.0, 10.0, 5.0, 2.0,
+)  # fmt: skip
+#: Half of the mean daily temperature range [K].
+TEMP_DIURNAL_HALF_RANGE_K: float = 4.0
+
+#: Random streams of this module (distinct from every other module's streams).
+STREAM_CLOUD_DAILY: int = 21
+STREAM_CLOUD_INTRADAY: int = 22
+
+_MID_MONTH_DOY = np.array([16.0, 45.5, 75.0, 105.5, 136.0, 166.5, 197.0, 228.0, 258.5, 289.0,
+                           319.5, 350.0])  # fmt: skip
+
+
+def seasonal(monthly: tuple[float, ...], day_of_year: np.ndarray, latitude: float) -> np.ndarray:
+    """Interpolate a monthly climatology to (fractional) days of the year.
+
+    Parameters
+    ----------
+    monthly : tuple of 12 float
+        Values for January..December, taken at mid-month.
+    day_of_year : numpy.ndarray
+        Day of year [d], 1-based, fractional allowed.
+    latitude : float
+        Site latitude [deg]; south of the equator the climatology is shifted by half a
+        year.
+
+    Returns
+    -------
+    numpy.ndarray
+        Periodic linear interpolation, same shape as ``day_of_year``.
+    """
+    doy = np.asarray(day_of_year, dtype=np.float64)
+    if latitude < 0:
+        doy = doy + 365.25 / 2
+    return np.interp(doy, _MID_MONTH_DOY, np.asarray(monthly, dtype=np.float64), period=365.25)
+
+
+def ambient_temperature_c(times: pd.DatetimeIndex, longitude: float, latitude: float) -> np.ndarray:
+    """Climatological air temperature [degC] at tz-aware ``times``.
+
+    Monthly mean (``TEMP_AIR_MONTHLY_C``) plus
+    ``TEMP_DIURNAL_HALF_RANGE_K * cos(2 pi (h_solar - 15) / 24)`` with the local mean
+    solar hour ``h_solar = h_UTC + longitude / 15``.
+    """
+    utc = times.tz_convert("UTC")
+    hour = utc.hour + utc.minute / 60.0 + utc.second / 3600.0
+    solar_hour = (np.asarray(hour, dtype=np.float64) + longitude / 15.0) % 24.0
+    doy = np.asarray(utc.dayofyear, dtype=np.float64) + solar_hour / 24.0
+    mean = seasonal(TEMP_AIR_MONTHLY_C, doy, latitude)
+    return mean + TEMP_DIURNAL_HALF_RANGE_K * np.cos(2.0 * np.pi * (solar_hour - 15.0) / 24.0)
+
+
+class CloudModel:
+    """Seeded clear-sky index of the community sky, window by window.
+
+    Parameters
+    ----------
+    day_of_year : numpy.ndarray
+        ``(days,)`` local day of year of each block's start [d].
+    interval_minutes : int
+        Interval length [min].
+    latitude : float
+        Site latitude [deg] (hemisphere of the climatology).
+    seed : int
+        Seed of all random draws.
+    clear_sky_only : bool, optional
+        If True, ``k = 1`` everywhere (no clouds). Default False.
+
+    Attributes
+    ----------
+    daily_index : numpy.ndarray
+        ``(days,)`` daily clear-sky index ``K_d`` [-].
+    """
+
+    def __init__(
+        self,
+        day_of_year: np.ndarray,
+        interval_minutes: int,
+        latitude: float,
+        seed: int,
+        clear_sky_only: bool = False,
+    ) -> None:
+        self.interval_minutes = int(interval_minutes)
+        self.intervals_per_day = 1440 // self.interval_minutes
+        self.seed = int(seed)
+        self.clear_sky_only = bool(clear_sky_only)
+        doy = np.asarray(day_of_year, dtype=np.float64)
+        days = doy.shape[0]
+        if self.clear_sky_only:
+            self.daily_index = np.ones(days)
+        else:
+            mu = seasonal(CLEAR_SKY_INDEX_MONTHLY, doy + 0.5, latitude)
+            rng = np.random.default_rng([self.seed, STREAM_CLOUD_DAILY])
+            z = rng.standard_normal(days + 1)
+            latent = ar1_blocks(z[1:], z[0], DAILY_PERSISTENCE)
+            u = stats.norm.cdf(latent)
+            k = stats.beta.ppf(u, mu * DAILY_CONCENTRATION, (1.0 - mu) * DAILY_CONCENTRATION)
+            self.daily_index = np.clip(k, K_MIN, 1.0)
+        self._phi = INTRADAY_PHI_15MIN ** (self.interval_minutes / 15.0)
+        self._sd_max = aggregated_ar1_sd(INTRADAY_SD_MAX, INTRADAY_PHI_15MIN, interval_minutes)
+
+    def clear_sky_index(self, first_block: int, n_blocks: int) -> np.ndarray:
+        """Clear-sky index per interval of a window.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_blocks * intervals_per_day,)`` clear-sky index [-].
+        """
+        ipd = self.intervals_per_day
+        if self.clear_sky_only:
+            return np.ones(n_blocks * ipd)
+        out = np.empty((n_blocks, ipd))
+        for j in range(n_blocks):  # loop over days only
+            block = first_block + j
+            rng = np.random.default_rng([self.seed, block, STREAM_CLOUD_INTRADAY])
+            z = rng.standard_normal(ipd + 1)
+            x = ar1_blocks(z[1:], z[0], self._phi)
+            kd = self.daily_index[block]
+            spread = self._sd_max * 4.0 * kd * (1.0 - kd)
+            out[j] = np.clip(kd * (1.0 + spread * x), K_MIN, K_MAX)
+        return out.reshape(-1)

@@ -1,0 +1,1 @@
+"""Bidding strategies, vectorised over households."""

@@ -1,0 +1,1 @@
+"""Scenario configuration: the schema, its [live] section, the loader, preflight checks."""

@@ -1,0 +1,331 @@
+"""The scenario schema: every key, its type, unit, default and bounds.
+
+A scenario is a frozen, validated tree of pydantic models. Every key has a default;
+unknown keys, wrong types, out-of-range values and impossible combinations are all
+collected and reported together by :func:`scenarios.config.loader.load_scenario` as one
+:class:`~scenarios.errors.ScenarioError` naming each key path.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from typing import Annotated, Literal
+
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from market import MECHANISMS
+from scenarios.config.schema_live import LiveSection, check_meter_households
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+NonNegRange = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Simulation(_Section):
+    """When and how finely the community is simulated."""
+
+    start: str = "2026-06-01"
+    """Local date (``YYYY-MM-DD``), or an ISO timestamp at local midnight, of the first
+    interval; a TOML/YAML date or datetime literal (``start = 2026-06-01``) is the same."""
+    days: int = Field(2, ge=1, le=3660)
+    interval_minutes: Literal[5, 10, 15, 20, 30, 60] = 15
+    timezone: str = "Europe/Berlin"
+    seed: int = Field(1, ge=0, lt=2**32)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _date_literal(cls, value: object) -> object:
+        # TOML and YAML read `start = 2026-06-21` as a date (or a datetime): the same
+        # day as the string "2026-06-21"
+        if isinstance(value, datetime.date):  # datetime.datetime is a date too
+            return value.isoformat()
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _parsable_start(cls, value: str) -> str:
+        try:
+            pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"{value!r} is not a date or ISO timestamp") from None
+        return value
+
+    @model_validator(mode="after")
+    def _starts_at_midnight(self) -> Simulation:
+        # the profile generators lay whole days out from the first interval
+        local = self.start_timestamp()
+        if local != local.normalize():
+            raise ValueError(
+                f"start {self.start!r} is {local.strftime('%H:%M')} in {self.timezone}, but a "
+                "run starts at local midnight (give a date, or a timestamp at 00:00 local time)"
+            )
+        return self
+
+    def start_timestamp(self) -> pd.Timestamp:
+        """First interval as a tz-aware timestamp (local midnight for a bare date)."""
+        ts = pd.Timestamp(self.start)
+        if ts.tzinfo is None:
+            return ts.tz_localize(self.timezone)
+        return ts.tz_convert(self.timezone)
+
+    @property
+    def intervals_per_day(self) -> int:
+        return 1440 // self.interval_minutes
+
+    @property
+    def interval_hours(self) -> float:
+        return self.interval_minutes / 60.0
+
+    @property
+    def n_intervals(self) -> int:
+        return self.days * self.intervals_per_day
+
+
+class Community(_Section):
+    """The households: how many, which devices they own, how they bid."""
+
+    households: int = Field(40, ge=1, le=200_000)
+    profiles: Literal["synthetic", "simbench"] = "synthetic"
+    simbench_code: str = "1-LV-rural1--0-sw"
+    """SimBench grid whose household and PV profiles are used when profiles = "simbench"."""
+    latitude: float = Field(52.52, ge=-90, le=90)
+    longitude: float = Field(13.40, ge=-180, le=180)
+    altitude_m: float = Field(35.0, ge=-500, le=9000)
+    annual_kwh: NonNegRange = (2000.0, 5500.0)
+    """Household yearly consumption [kWh], sampled uniformly per household."""
+    pv_share: Share = 0.5
+    pv_kwp: NonNegRange = (3.0, 10.0)
+    pv_tilt_deg: tuple[float, float] = (20.0, 45.0)
+    pv_azimuth_deg: tuple[float, float] = (120.0, 240.0)
+    battery_share: Share = 0.3
+    battery_kwh: NonNegRange = (5.0, 13.5)
+    battery_c_rate: float = Field(0.5, gt=0, le=4)
+    """Power limit as a fraction of capacity per hour [1/h]."""
+    battery_round_trip_efficiency: float = Field(0.90, gt=0, le=1)
+    battery_soc_min_frac: Share = 0.05
+    battery_soc_max_frac: Share = 0.95
+    battery_initial_soc_frac: Share = 0.5
+    ev_share: Share = 0.2
+    v2g_share: Share = 0.5
+    """Of the EV owners, the share with a bidirectional (V2G) charger."""
+    ev_kwh: NonNegRange = (40.0, 80.0)
+    ev_charger_kw: float = Field(11.0, gt=0, le=350)
+    ev_efficiency: float = Field(0.92, gt=0, le=1)
+    """One-way charger efficiency (AC to battery and back)."""
+    ev_departure_soc_frac: Share = 0.8
+    ev_soc_min_frac: Share = 0.2
+    ev_km_per_day: NonNegRange = (10.0, 60.0)
+    ev_kwh_per_km: float = Field(0.18, gt=0, le=1)
+    strategy: Literal["zic", "truthful"] = "zic"
+    """Bidding strategy of the households' net positions."""
+    storage_strategy: Literal["price_aware", "self_consumption"] = "price_aware"
+    """Whether batteries and EVs also trade flexibly (price_aware) or only self-consume."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Community:
+        problems = []
+        for name in (
+            "annual_kwh",
+            "pv_kwp",
+            "pv_tilt_deg",
+            "pv_azimuth_deg",
+            "battery_kwh",
+            "ev_kwh",
+            "ev_km_per_day",
+        ):
+            value = getattr(self, name)
+            if value[0] > value[1]:
+                problems.append(f"{name}: lower bound {value[0]} is above upper bound {value[1]}")
+        if not (0 <= self.pv_tilt_deg[0] and self.pv_tilt_deg[1] <= 90):
+            problems.append(f"pv_tilt_deg: {list(self.pv_tilt_deg)} must lie within [0, 90]")
+        if not (0 <= self.pv_azimuth_deg[0] and self.pv_azimuth_deg[1] <= 360):
+            problems.append(f"pv_azimuth_deg: {list(self.pv_azimuth_deg)} must lie within [0, 360]")
+        if self.battery_soc_min_frac >= self.battery_soc_max_frac:
+            problems.append(
+                f"battery_soc_min_frac: {self.battery_soc_min_frac} must be below "
+                f"battery_soc_max_frac ({self.battery_soc_max_frac})"
+            )
+        if not (
+            self.battery_soc_min_frac <= self.battery_initial_soc_frac <= self.battery_soc_max_frac
+        ):
+            problems.append(
+                f"battery_initial_soc_frac: {self.battery_initial_soc_frac} must lie between "
+                f"battery_soc_min_frac ({self.battery_soc_min_frac}) and "
+                f"battery_soc_max_frac ({self.battery_soc_max_frac})"
+            )
+        if self.ev_soc_min_frac >= self.ev_departure_soc_frac:
+            problems.append(
+                f"ev_soc_min_frac: {self.ev_soc_min_frac} must be below "
+                f"ev_departure_soc_frac ({self.ev_departure_soc_frac})"
+            )
+        if self.pv_share > 0 and self.pv_kwp[1] <= 0:
+            problems.append("pv_kwp: households with PV need a positive size")
+        if self.battery_share > 0 and self.battery_kwh[0] <= 0:
+            problems.append("battery_kwh: households with a battery need a positive capacity")
+        if self.ev_share > 0 and self.ev_kwh[0] <= 0:
+            problems.append("ev_kwh: EV owners need a positive battery capacity")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class MarketSection(_Section):
+    """The market design and the utility's tariffs [currency/kWh]."""
+
+    mechanism: str = "uniform"
+    """uniform | pay_as_bid | mcafee | cda (``market.MECHANISMS``)."""
+    retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
+    feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
+    grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
+    """Paid by the buyer on every P2P kWh, on top of the trade price (with the distance
+    model: the fee between households on the same bus)."""
+    grid_fee_model: Literal["flat", "distance"] = "flat"
+    """flat: ``grid_fee_per_kwh`` on every kWh; distance: plus
+    ``grid_fee_distance_per_kwh × d / d_max`` by the electrical distance ``d`` between
+    the buyer's and the seller's bus (``market.fees``); needs the feeder in the run."""
+    grid_fee_distance_per_kwh: float = Field(0.02, ge=0, le=100)
+    """Extra fee per kWh between the two farthest household buses (distance model)."""
+    imbalance_shortfall_price_per_kwh: float | None = Field(None, ge=0, le=100)
+    """What the utility charges for a kWh a household used or failed to deliver beyond
+    its orders (metered below committed, ``market.settlement``); default: retail."""
+    imbalance_surplus_price_per_kwh: float | None = Field(None, ge=0, le=100)
+    """What the utility pays for a kWh a household injected beyond its orders; default:
+    feed-in."""
+    currency: str = Field("EUR", min_length=1, max_length=8)
+
+    @field_validator("mechanism")
+    @classmethod
+    def _known_mechanism(cls, value: str) -> str:
+        if value not in MECHANISMS:
+            raise ValueError(f"{value!r} is not one of {', '.join(MECHANISMS)}")
+        return value
+
+    @property
+    def max_grid_fee_per_kwh(self) -> float:
+        """The largest fee a P2P kWh can carry [currency/kWh]."""
+        extra = self.grid_fee_distance_per_kwh if self.grid_fee_model == "distance" else 0.0
+        return self.grid_fee_per_kwh + extra
+
+    @model_validator(mode="after")
+    def _tariffs_leave_room(self) -> MarketSection:
+        if self.feed_in_price_per_kwh + self.max_grid_fee_per_kwh >= self.retail_price_per_kwh:
+            fee = (
+                f"grid_fee_per_kwh ({self.grid_fee_per_kwh})"
+                if self.grid_fee_model == "flat"
+                else f"grid_fee_per_kwh ({self.grid_fee_per_kwh}) + grid_fee_distance_per_kwh "
+                f"({self.grid_fee_distance_per_kwh})"
+            )
+            raise ValueError(
+                f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus {fee} "
+                f"must be below retail_price_per_kwh "
+                f"({self.retail_price_per_kwh}), or no P2P trade can benefit both sides"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _imbalance_not_worth_seeking(self) -> MarketSection:
+        short = self.imbalance_shortfall_price_per_kwh
+        surplus = self.imbalance_surplus_price_per_kwh
+        if short is not None and short < self.retail_price_per_kwh:
+            raise ValueError(
+                f"imbalance_shortfall_price_per_kwh: {short} is below retail_price_per_kwh "
+                f"({self.retail_price_per_kwh}): a household could gain by selling energy it "
+                "does not have, or by not ordering what it uses"
+            )
+        if surplus is not None and surplus > self.feed_in_price_per_kwh:
+            raise ValueError(
+                f"imbalance_surplus_price_per_kwh: {surplus} is above feed_in_price_per_kwh "
+                f"({self.feed_in_price_per_kwh}): a household could gain by not ordering "
+                "what it injects"
+            )
+        return self
+
+
+class GridSection(_Section):
+    """The distribution feeder and its limits."""
+
+    feeder: str = "ieee33"
+    """ieee33 | radial:<households> | simbench:<code> | path to a feeder file (JSON or CSV pair)."""
+    v_min_pu: float = Field(0.95, gt=0.5, lt=1.5)
+    v_max_pu: float = Field(1.05, gt=0.5, lt=1.5)
+    v_margin_pu: float = Field(0.01, ge=0, lt=0.1)
+    """Safety margin inside the voltage limits, so that what the linear model calls
+    feasible is feasible in AC (LinDistFlow is optimistic under low voltage)."""
+    household_power_factor: float = Field(0.97, gt=0.5, le=1.0)
+    """Power factor of household demand (inductive); PV and storage run at unity."""
+    check: Literal["off", "pyomo", "pyomo+ac"] = "pyomo"
+    background: Literal["bdew_h0", "rts", "peak"] = "bdew_h0"
+    """Calendar of the feeder's own (background) load, whose bus table holds its annual
+    peak: ``bdew_h0`` the residential BDEW H0 profile (the households' own shape),
+    ``rts`` the IEEE RTS weekly x daily x hourly utility load, ``peak`` the snapshot on
+    every interval (a worst case). See :mod:`scenarios.engine.background`."""
+
+    @model_validator(mode="after")
+    def _limits_ordered(self) -> GridSection:
+        if self.v_min_pu + self.v_margin_pu >= self.v_max_pu - self.v_margin_pu:
+            raise ValueError(
+                f"v_min_pu: {self.v_min_pu} plus the margin ({self.v_margin_pu}) must stay "
+                f"below v_max_pu ({self.v_max_pu}) minus the margin"
+            )
+        return self
+
+
+class OutputSection(_Section):
+    """Optional extra results files (off by default: the core files stay as they are)."""
+
+    order_books: bool = False
+    """Also write books.parquet: every interval's order book as submitted (``t, agent_id,
+    side, kind, energy_kwh, price_per_kwh``), for the dashboard's supply and demand
+    curves of a finished run. Adds about one row per household and interval."""
+
+
+class Scenario(_Section):
+    """A whole scenario as run."""
+
+    name: str = Field("scenario", min_length=1, max_length=200)
+    simulation: Simulation = Simulation()
+    community: Community = Community()
+    market: MarketSection = MarketSection()
+    grid: GridSection = GridSection()
+    live: LiveSection = LiveSection()
+    output: OutputSection = OutputSection()
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Scenario:
+        problems = []
+        if self.community.profiles == "simbench" and self.simulation.interval_minutes % 15:
+            problems.append(
+                "community.profiles = 'simbench' needs simulation.interval_minutes to be a "
+                f"multiple of 15 (got {self.simulation.interval_minutes})"
+            )
+        if self.market.grid_fee_model == "distance" and self.grid.check == "off":
+            problems.append(
+                "market.grid_fee_model = 'distance' charges by the electrical distance on "
+                "the feeder, which needs the feeder in the run: set grid.check to 'pyomo' "
+                "or 'pyomo+ac' (it is 'off'), or use market.grid_fee_model = 'flat'"
+            )
+        problems += check_meter_households(self.live, self.community.households)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

@@ -1,0 +1,115 @@
+"""The ``[live]`` scenario section: the live market's topic root, gate and limits, and the
+smart meters that back households.
+
+A meter-backed household is what its meter sees at the grid connection: no battery and
+no EV of its own, ``generation_kwh`` = energy exported and ``demand_kwh`` = energy
+imported in the interval (:func:`agents.meters.formats.as_metered`). Its orders are placed by
+the market from its readings, as a price taker (bids at ``retail − fee``, asks at
+``feed_in``) unless the meter names a strategy. The batch engine models the same
+households the same way, so that a batch run and a live run of one scenario agree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+METER_FORMATS = ("tasmota", "shelly", "dsmr", "generic")
+_TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Meter(_Section):
+    """One smart meter and the household it backs."""
+
+    id: str = Field(pattern=_TOPIC_LEVEL.pattern)
+    """Meter id as it appears in its topic (``meters/<format>/<id>/…``)."""
+    format: Literal["tasmota", "shelly", "dsmr", "generic"]
+    household: str = Field(pattern=_TOPIC_LEVEL.pattern)
+    """Agent id of the household (``h0001`` …) whose grid connection the meter measures."""
+    strategy: Literal["price_taker", "zic", "truthful"] = "price_taker"
+
+
+class LiveSection(_Section):
+    """The live market over MQTT (``p2pgrid live``)."""
+
+    community: str = Field("", pattern=r"^([A-Za-z0-9_.-]{1,64})?$")
+    """Topic root ``p2pgrid/<community>/``; empty means the scenario's name, slugified."""
+    gate_fraction: float = Field(0.8, gt=0, le=1)
+    """Share of an interval's wall time after which its gate closes."""
+    close_when_complete: bool | None = None
+    """Close the gate before ``gate_closes_at`` once every household and meter is in.
+    Default (null): only at ``--speed 0``; at ``--speed > 0`` the gate closes at the time
+    the clock announced. Either way the next interval's clock comes on the simulated
+    clock (``--speed X``: X times real time), never earlier."""
+    complete_timeout_s: float = Field(30.0, gt=0, le=86_400)
+    """At ``--speed 0`` (no wall-clock gate), the longest a gate waits for every
+    household and meter [s]: then it closes anyway and the interval is cleared without
+    what is missing (counted in ``counts.missing_agents`` and
+    ``counts.meters_incomplete``), so a meter that never reports cannot stall the market."""
+    reconnect_grace_s: float = Field(2.0, ge=0, le=600)
+    """A gate never closes while the market is cut off from the broker; after it
+    reconnects the gate stays open at least this long [s] for re-sent orders."""
+    max_payload_bytes: int = Field(16_384, ge=256, le=1_048_576)
+    max_orders_per_message: int = Field(16, ge=1, le=1000)
+    max_messages_per_interval: int = Field(12, ge=2, le=10_000)
+    """Messages one agent may send per interval (a meter four times as many); more are
+    dropped as a flood: reported once when it starts and once, with the count, when the
+    gate closes."""
+    max_error_reports_per_interval: int = Field(1000, ge=10, le=1_000_000)
+    """Rejections reported one by one on ``errors`` per interval; beyond it they are
+    counted and reported in one summary when the gate closes (a stream of junk never
+    doubles itself on the broker)."""
+    max_power_kw: float = Field(1000.0, gt=0, le=1e6)
+    """Readings and orders above this power over the interval are rejected as absurd."""
+    max_price_per_kwh: float = Field(10.0, gt=0, le=1e4)
+    meters: tuple[Meter, ...] = ()
+    external: tuple[str, ...] = ()
+    """Agent ids of households run by third-party clients (``["h0003", ...]``): the
+    simulated households of ``p2pgrid live`` / ``p2pgrid agents`` do not speak for them,
+    and the market waits for their reading and orders like any other household's."""
+
+    @model_validator(mode="after")
+    def _unique(self) -> LiveSection:
+        problems = []
+        ids = [m.id for m in self.meters]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(f"meters: meter id {dup!r} appears more than once")
+        homes = [m.household for m in self.meters]
+        for dup in sorted({h for h in homes if homes.count(h) > 1}):
+            problems.append(f"meters: household {dup!r} has more than one meter")
+        for dup in sorted({h for h in self.external if self.external.count(h) > 1}):
+            problems.append(f"external: household {dup!r} appears more than once")
+        for both in sorted(set(self.external) & set(homes)):
+            problems.append(f"external: household {both!r} is backed by a meter (live.meters)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def household_ids(n: int) -> list[str]:
+    """The agent ids of a community of ``n`` households (as :mod:`agents.households.table`)."""
+    width = max(4, len(str(n)))
+    return [f"h{i + 1:0{width}d}" for i in range(n)]
+
+
+def check_meter_households(live: LiveSection, n_households: int) -> list[str]:
+    """Problems with meters and external households that name households the community
+    does not have."""
+    known = set(household_ids(n_households))
+    first = household_ids(n_households)[0]
+    return [
+        f"live.meters: meter {m.id!r} names household {m.household!r}, which is not one of "
+        f"the {n_households} households ({first} …)"
+        for m in live.meters
+        if m.household not in known
+    ] + [
+        f"live.external: {h!r} is not one of the {n_households} households ({first} …)"
+        for h in live.external
+        if h not in known
+    ]

@@ -1,0 +1,3 @@
+"""The engine: the community's inputs, the interval step, the baseline, the feeder stage,
+the batch loop and the run.
+"""

@@ -1,0 +1,3 @@
+"""Key performance indicators: one module computes them (batch, replay and live), one
+formats them.
+"""

@@ -1,0 +1,252 @@
+"""Key performance indicators of a run (``kpis.json``).
+
+Definitions (community level, over the whole run; energies [kWh], money in the
+scenario's currency):
+
+- ``consumption_kwh`` = household demand + net EV charging + net battery uptake (the
+  storage losses and change of stored energy); then
+  ``generation − consumption = grid_export − grid_import`` for the community.
+- ``self_sufficiency`` = 1 − grid_import / consumption: the share of consumption met
+  from the community's own generation (Luthander et al. 2015, Appl. Energy 142).
+- ``self_consumption`` = 1 − grid_export / generation: the share of PV used inside the
+  community, by its owner or a neighbour.
+- ``p2p_share`` = p2p / (p2p + grid_import): of all energy the households bought, the
+  share bought from neighbours.
+- ``violation_hours`` counts hours with any voltage or thermal limit broken after
+  clearing; ``violation_hours_background`` those the feeder's own background load breaks
+  without the community (the linear model's screen of the background alone).
+- ``community_savings`` = baseline cost − cost + ``end_stored_energy_value``, where the
+  baseline is the same households, devices and profiles on the same feeder with no P2P
+  market (self-consumption only, the utility as the only counterparty), checked by the
+  same grid rules: where a limit would break it is curtailed and its EV charging
+  deferred by the same re-clearing (:mod:`scenarios.engine.baseline`), so a feasible run is
+  compared with a feasible baseline. ``baseline_curtailed_kwh`` and
+  ``baseline_violation_hours`` are the baseline's own curtailment and violation hours.
+- ``end_stored_energy_delta_kwh`` = energy stored in batteries and EVs at the end of the
+  run minus the baseline's [kWh]; ``end_stored_energy_value`` = that times the retail
+  price. Savings are thus not bought by leaving storage emptier than the baseline (say,
+  EV charging deferred past the end and never made up): a missing kWh would have to be
+  bought at retail, and a kWh more saves a retail purchase. Each household's saving is
+  valued the same way (:func:`household_savings`).
+  A live market (the dashboard, :mod:`live.dashboard.live_kpis`) runs no baseline
+  community: its baseline is each household's metered energy with the utility alone, with
+  the same stored energy (delta 0).
+- ``market_surplus``: what buyers paid minus what sellers received over the run; the
+  market operator keeps it (pay-as-bid, McAfee). Money balance of the households:
+  ``community_cost = utility imports + imbalance_cost − exports + grid_fees +
+  market_surplus``.
+  ``imbalance_cost`` (intervals.parquet, ``market.settlement``) is zero for the batch
+  engine's households, which order exactly their net position.
+- ``welfare`` / ``optimal_welfare``: gains from trade of the mechanism's clearings at
+  the declared limit prices and the LP welfare optimum of the same books, summed over
+  the intervals (before network re-clearing); ``efficiency`` = their ratio (allocative
+  efficiency of the mechanism, 1 for the uniform auction).
+- ``savings_gini``: Gini coefficient of the households' savings,
+  ``Σ_i Σ_j |s_i − s_j| / (2 n² mean(s))``; 0 when all save the same, larger when the
+  savings are concentrated. Defined only when the mean saving is positive; with some
+  negative savings it can exceed 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return float(num / den) if den > 0 else None
+
+
+def gini(values: np.ndarray) -> float | None:
+    """Gini coefficient ``Σ_i Σ_j |x_i − x_j| / (2 n² mean)``; None unless mean > 0.
+
+    Computed in ``O(n log n)`` from the sorted values:
+    ``Σ_i (2 i − n − 1) x_(i) / (n² mean)`` with ranks ``i = 1..n``.
+    """
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = x.shape[0]
+    if n == 0:
+        return None
+    mean = float(x.mean())
+    if mean <= 0:
+        return None
+    rank = np.arange(1, n + 1, dtype=np.float64)
+    return float(((2 * rank - n - 1) @ x) / (n * n * mean))
+
+
+def household_savings(
+    cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray,
+    end_stored_delta_kwh: np.ndarray,
+    retail_price_per_kwh: float,
+) -> np.ndarray:
+    """Each household's savings against the no-P2P baseline [currency]:
+    ``baseline cost − cost + retail × (stored energy − the baseline's stored energy)``,
+    the stored energies [kWh] at the end of the run (or of the intervals summed)."""
+    return baseline_cost_total - cost_total + retail_price_per_kwh * end_stored_delta_kwh
+
+
+def compute_kpis(
+    intervals: pd.DataFrame,
+    cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray | None,
+    end_stored_delta_kwh: np.ndarray,
+    retail_price_per_kwh: float,
+    interval_hours: float,
+    currency: str,
+) -> dict[str, Any]:
+    """KPIs from the interval table and each household's run totals.
+
+    The batch run, its replay and the live dashboard all compute their KPIs here;
+    ``baseline_cost_total`` None (a live market watched without its tariffs) leaves the
+    savings KPIs None.
+
+    ``end_stored_delta_kwh``: each household's stored energy at the end of the intervals
+    minus its baseline's [kWh], valued at ``retail_price_per_kwh`` in the savings.
+    """
+    gen = float(intervals["generation_kwh"].sum())
+    demand = float(intervals["demand_kwh"].sum())
+    consumption = demand + float(intervals["ev_kwh"].sum() + intervals["battery_kwh"].sum())
+    imported = float(intervals["grid_import_kwh"].sum())
+    exported = float(intervals["grid_export_kwh"].sum())
+    p2p = float(intervals["p2p_kwh"].sum())
+    traded = intervals["p2p_kwh"] > 0
+    prices = intervals.loc[traded, "clearing_price_per_kwh"]
+    volume = intervals.loc[traded, "p2p_kwh"]
+    cost = float(cost_total.sum())
+    violations = intervals.get("violations")
+    checked = violations is not None and violations.notna().any()
+    curtailed = intervals.get("curtailed_kwh")
+    base_curtailed = intervals.get("baseline_curtailed_kwh")
+    return {
+        "currency": currency,
+        "intervals": len(intervals),
+        "hours": len(intervals) * interval_hours,
+        "generation_kwh": gen,
+        "demand_kwh": demand,
+        "consumption_kwh": consumption,
+        "grid_import_kwh": imported,
+        "grid_export_kwh": exported,
+        "p2p_kwh": p2p,
+        "self_sufficiency": _ratio(consumption - imported, consumption),
+        "self_consumption": _ratio(gen - exported, gen),
+        "p2p_share": _ratio(p2p, p2p + imported),
+        "intervals_with_trade": int(traded.sum()),
+        "mean_price_per_kwh": float(np.average(prices, weights=volume)) if p2p > 0 else None,
+        "min_price_per_kwh": float(prices.min()) if p2p > 0 else None,
+        "max_price_per_kwh": float(prices.max()) if p2p > 0 else None,
+        "community_cost": cost,
+        **_savings_kpis(
+            cost_total, baseline_cost_total, end_stored_delta_kwh, retail_price_per_kwh
+        ),
+        "grid_fees": float(intervals["grid_fees"].sum()),
+        **_market_kpis(intervals, p2p),
+        "peak_import_kw": float(intervals["grid_import_kwh"].max() / interval_hours),
+        "peak_export_kw": float(intervals["grid_export_kwh"].max() / interval_hours),
+        "violation_hours": (float((violations > 0).sum() * interval_hours) if checked else None),
+        "violation_hours_background": (
+            float((intervals["violations_background"] > 0).sum() * interval_hours)
+            if "violations_background" in intervals
+            else None
+        ),
+        "baseline_violation_hours": (
+            float((intervals["baseline_violations"] > 0).sum() * interval_hours)
+            if checked and "baseline_violations" in intervals
+            else None
+        ),
+        "curtailed_kwh": float(curtailed.sum()) if curtailed is not None else 0.0,
+        "baseline_curtailed_kwh": (
+            float(base_curtailed.sum()) if base_curtailed is not None else 0.0
+        ),
+        "recleared_intervals": (
+            int(intervals["recleared"].sum()) if "recleared" in intervals else None
+        ),
+        "losses_kwh": (
+            float(intervals["losses_kwh"].sum())
+            if "losses_kwh" in intervals and intervals["losses_kwh"].notna().any()
+            else None
+        ),
+        **_ac_kpis(intervals),
+    }
+
+
+SAVINGS_KPIS = (
+    "baseline_cost",
+    "end_stored_energy_delta_kwh",
+    "end_stored_energy_value",
+    "community_savings",
+    "savings_frac",
+    "savings_gini",
+    "household_savings_min",
+    "household_savings_median",
+    "household_savings_max",
+    "households_better_off_frac",
+)
+
+
+def _savings_kpis(
+    cost_total: np.ndarray,
+    baseline_cost_total: np.ndarray | None,
+    end_stored_delta_kwh: np.ndarray,
+    retail_price_per_kwh: float,
+) -> dict[str, Any]:
+    """The savings against the no-P2P baseline, None without a baseline or households."""
+    if baseline_cost_total is None or len(cost_total) == 0:
+        return dict.fromkeys(SAVINGS_KPIS)
+    savings = household_savings(
+        cost_total, baseline_cost_total, end_stored_delta_kwh, retail_price_per_kwh
+    )
+    baseline = float(baseline_cost_total.sum())
+    stored_delta = float(end_stored_delta_kwh.sum())
+    values = (
+        baseline,
+        stored_delta,
+        retail_price_per_kwh * stored_delta,
+        float(savings.sum()),
+        _ratio(float(savings.sum()), abs(baseline)),
+        gini(savings),
+        float(savings.min()),
+        float(np.median(savings)),
+        float(savings.max()),
+        float(np.mean(savings >= -1e-9)),
+    )
+    return dict(zip(SAVINGS_KPIS, values, strict=True))
+
+
+def _market_kpis(intervals: pd.DataFrame, p2p_kwh: float) -> dict[str, Any]:
+    """Market surplus, seller prices, welfare and efficiency of the mechanism."""
+    if "market_surplus" not in intervals:
+        return {}
+    traded = intervals["p2p_kwh"] > 0
+    best = float(intervals["optimal_welfare"].sum())
+    got = float(intervals["welfare"].sum())
+    seller = intervals.loc[traded, "seller_price_per_kwh"]
+    volume = intervals.loc[traded, "p2p_kwh"]
+    return {
+        "market_surplus": float(intervals["market_surplus"].sum()),
+        "mean_seller_price_per_kwh": (
+            float(np.average(seller, weights=volume)) if p2p_kwh > 0 else None
+        ),
+        "welfare": got,
+        "optimal_welfare": best,
+        "efficiency": got / best if best > 0 else None,
+    }
+
+
+def _ac_kpis(intervals: pd.DataFrame) -> dict[str, Any]:
+    """How far the linear feeder model was from pandapower's AC power flow (pyomo+ac)."""
+    if "ac_max_v_error_pu" not in intervals:
+        return {}
+    return {
+        "ac_max_voltage_error_pu": float(intervals["ac_max_v_error_pu"].max()),
+        "ac_v_min_pu": float(intervals["ac_v_min_pu"].min()),
+        "ac_v_max_pu": float(intervals["ac_v_max_pu"].max()),
+        "ac_max_line_loading_frac": float(intervals["ac_max_line_loading_frac"].max()),
+        "baseline_ac_v_min_pu": float(intervals["baseline_ac_v_min_pu"].min()),
+        "baseline_ac_v_max_pu": float(intervals["baseline_ac_v_max_pu"].max()),
+        "baseline_ac_max_line_loading_frac": float(
+            intervals["baseline_ac_max_line_loading_frac"].max()
+        ),
+    }

@@ -1,0 +1,378 @@
+"""The run's ``report.html``: KPIs and plotly figures, readable offline.
+
+plotly.js is embedded once, from the installed plotly package; the page loads nothing
+from the network.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from scenarios.engine.batch import Showcase
+from scenarios.kpis.format import format_kpi
+
+_KPI_LABELS: Sequence[tuple[str, str]] = (
+    ("self_sufficiency", "Self-sufficiency"),
+    ("self_consumption", "Self-consumption"),
+    ("p2p_share", "P2P share of purchases"),
+    ("p2p_kwh", "P2P energy"),
+    ("community_savings", "Community savings"),
+    ("savings_frac", "Savings vs no-P2P"),
+    ("mean_price_per_kwh", "Mean P2P price"),
+    ("households_better_off_frac", "Households better off"),
+    ("peak_import_kw", "Peak import"),
+    ("violation_hours", "Violation hours"),
+    ("curtailed_kwh", "Curtailed"),
+)
+
+
+def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any]) -> go.Figure:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=iv["timestamp"],
+            y=iv["p2p_kwh"],
+            name="P2P volume [kWh]",
+            marker_color="#9ecae1",
+            opacity=0.7,
+        ),
+        secondary_y=True,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=iv["timestamp"],
+            y=iv["clearing_price_per_kwh"],
+            name="clearing price",
+            mode="lines",
+            line={"color": "#d62728"},
+            connectgaps=False,
+        ),
+        secondary_y=False,
+    )
+    for key, label, dash in (
+        ("retail_price_per_kwh", "retail", "dash"),
+        ("feed_in_price_per_kwh", "feed-in", "dot"),
+    ):
+        fig.add_hline(
+            y=market[key],
+            line_dash=dash,
+            line_color="grey",
+            annotation_text=label,
+            secondary_y=False,
+        )
+    fig.update_layout(title="Clearing price and P2P volume", hovermode="x unified")
+    fig.update_yaxes(title_text=f"price [{market['currency']}/kWh]", secondary_y=False)
+    fig.update_yaxes(title_text="P2P volume [kWh]", secondary_y=True)
+    return fig
+
+
+def _flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
+    fig = go.Figure()
+    series = (
+        ("generation_kwh", "PV generation", 1, "#ff7f0e"),
+        ("demand_kwh", "household demand", -1, "#1f77b4"),
+        ("ev_kwh", "EV charging", -1, "#9467bd"),
+        ("battery_kwh", "battery charging", -1, "#2ca02c"),
+        ("grid_import_kwh", "grid import", 1, "#7f7f7f"),
+        ("grid_export_kwh", "grid export", -1, "#bcbd22"),
+        ("p2p_kwh", "traded P2P", 1, "#d62728"),
+    )
+    for col, name, sign, color in series:
+        fig.add_trace(
+            go.Scatter(
+                x=iv["timestamp"],
+                y=sign * iv[col] / interval_hours,
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 1.2},
+            )
+        )
+    fig.update_layout(
+        title="Community energy flows (sources positive, uses negative)",
+        yaxis_title="power [kW]",
+        hovermode="x unified",
+    )
+    return fig
+
+
+def _soc_figure(iv: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=iv["timestamp"], y=iv["battery_soc_kwh"], name="home batteries", mode="lines")
+    )
+    fig.add_trace(go.Scatter(x=iv["timestamp"], y=iv["ev_soc_kwh"], name="EVs", mode="lines"))
+    fig.update_layout(
+        title="Stored energy (sum over households)",
+        yaxis_title="energy [kWh]",
+        hovermode="x unified",
+    )
+    return fig
+
+
+def _savings_figure(savings: np.ndarray, currency: str) -> go.Figure:
+    fig = go.Figure(
+        go.Histogram(x=savings, nbinsx=min(40, max(5, len(savings) // 3)), marker_color="#2ca02c")
+    )
+    fig.add_vline(x=0, line_color="black")
+    fig.update_layout(
+        title="Household savings against the no-P2P baseline",
+        xaxis_title=f"savings over the run [{currency}]",
+        yaxis_title="households",
+    )
+    return fig
+
+
+def _step_curve(kwh: np.ndarray, price: np.ndarray, descending: bool) -> tuple[list, list]:
+    order = np.argsort(-price if descending else price, kind="stable")
+    q = np.concatenate([[0.0], np.cumsum(kwh[order])])
+    p = price[order]
+    x = np.repeat(q, 2)[1:-1]
+    y = np.repeat(p, 2)
+    return x.tolist(), y.tolist()
+
+
+def _book_figure(show: Showcase, when: str, currency: str) -> go.Figure:
+    fig = go.Figure()
+    if show.t >= 0:
+        bx, by = _step_curve(show.buy_kwh, show.buy_price_per_kwh, descending=True)
+        sx, sy = _step_curve(show.sell_kwh, show.sell_price_per_kwh, descending=False)
+        fig.add_trace(
+            go.Scatter(
+                x=bx,
+                y=by,
+                name="demand (bids)",
+                mode="lines",
+                line={"shape": "linear", "color": "#1f77b4"},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=sx,
+                y=sy,
+                name="supply (asks)",
+                mode="lines",
+                line={"shape": "linear", "color": "#ff7f0e"},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[show.volume_kwh],
+                y=[show.price_per_kwh],
+                name="clearing point",
+                mode="markers",
+                marker={"size": 12, "color": "#d62728"},
+            )
+        )
+    fig.update_layout(
+        title=f"Supply and demand at {when} (the interval with the most P2P trade)",
+        xaxis_title="energy [kWh]",
+        yaxis_title=f"limit price [{currency}/kWh]",
+    )
+    return fig
+
+
+def render_report(
+    title: str,
+    kpis: Mapping[str, Any],
+    intervals: pd.DataFrame,
+    household_savings: np.ndarray,
+    showcase: Showcase,
+    market: Mapping[str, Any],
+    interval_hours: float,
+    extra_figures: Sequence[go.Figure] = (),
+) -> str:
+    """The report page as one self-contained HTML string."""
+    currency = market["currency"]
+    when = str(intervals["timestamp"].iloc[showcase.t]) if showcase.t >= 0 else "no interval"
+    figures = [
+        _price_figure(intervals, market),
+        _flows_figure(intervals, interval_hours),
+        _soc_figure(intervals),
+        _savings_figure(household_savings, currency),
+        _book_figure(showcase, when, currency),
+        *extra_figures,
+    ]
+    parts = []
+    for i, fig in enumerate(figures):
+        fig.update_layout(
+            template="plotly_white", height=420, margin={"l": 60, "r": 30, "t": 60, "b": 50}
+        )
+        parts.append(
+            fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+        )
+    cards = "".join(
+        f'<div class="kpi"><div class="v">{format_kpi(k, kpis.get(k), currency)}</div>'
+        f'<div class="l">{html.escape(label)}</div></div>'
+        for k, label in _KPI_LABELS
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(title)} — p2pgrid report</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
+.kpis{{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}}
+.kpi{{border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:150px}}
+.kpi .v{{font-size:1.4em;font-weight:600}} .kpi .l{{color:#666;font-size:.85em}}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{len(intervals)} intervals from {html.escape(str(intervals["timestamp"].iloc[0]))}</p>
+<div class="kpis">{cards}</div>
+{"".join(parts)}
+</body></html>
+"""
+
+
+MAX_HEATMAP_COLUMNS = 700
+
+
+def _time_buckets(timestamps: pd.Series) -> tuple[np.ndarray, int]:
+    """Group intervals into at most MAX_HEATMAP_COLUMNS consecutive buckets."""
+    n = len(timestamps)
+    size = max(1, -(-n // MAX_HEATMAP_COLUMNS))
+    return np.arange(n) // size, size
+
+
+#: Bus and line names are labels, not numbers or dates (``1-2`` is not 17 May 2011),
+#: drawn in feeder order from the top.
+NAMES_AXIS = {"type": "category", "autorange": "reversed"}
+
+
+def grid_figures(
+    intervals: pd.DataFrame,
+    buses: pd.DataFrame,
+    lines: pd.DataFrame,
+    v_min_pu: float,
+    v_max_pu: float,
+    currency: str,
+) -> list[go.Figure]:
+    """Voltage along the feeder over time, line loadings, curtailment and nodal prices."""
+    bucket, size = _time_buckets(intervals["timestamp"])
+    starts = intervals["timestamp"].groupby(bucket).first()
+    label = "" if size == 1 else f" (extremes over {size} intervals)"
+    t_bucket = pd.Series(bucket, index=intervals["t"].to_numpy())
+
+    def matrix(frame: pd.DataFrame, key: str, value: str, how: str) -> pd.DataFrame:
+        grouped = frame.assign(_b=t_bucket.loc[frame["t"]].to_numpy())
+        table = grouped.pivot_table(
+            index=key, columns="_b", values=value, aggfunc=how, observed=True, sort=False
+        )
+        return table
+
+    order = list(dict.fromkeys(buses["bus"].astype(str)))
+    v_low = matrix(buses, "bus", "v_pu", "min").reindex(order)
+    v_fig = go.Figure(
+        go.Heatmap(
+            z=v_low.to_numpy(),
+            x=starts.to_numpy(),
+            y=order,
+            zmin=v_min_pu - 0.02,
+            zmax=v_max_pu + 0.02,
+            colorscale="RdBu",
+            colorbar={"title": "v [p.u.]"},
+        )
+    )
+    v_fig.update_layout(
+        title=f"Voltage along the feeder{label} — limits {v_min_pu}–{v_max_pu} p.u.",
+        yaxis_title="bus (from the slack)",
+        yaxis=NAMES_AXIS,
+    )
+    band = go.Figure()
+    band.add_trace(
+        go.Scatter(
+            x=intervals["timestamp"],
+            y=intervals["v_max_pu"],
+            name="highest bus voltage",
+            mode="lines",
+        )
+    )
+    band.add_trace(
+        go.Scatter(
+            x=intervals["timestamp"],
+            y=intervals["v_min_pu"],
+            name="lowest bus voltage",
+            mode="lines",
+        )
+    )
+    for limit in (v_min_pu, v_max_pu):
+        band.add_hline(y=limit, line_dash="dash", line_color="red")
+    band.update_layout(
+        title="Voltage band over time", yaxis_title="voltage [p.u.]", hovermode="x unified"
+    )
+
+    load_order = list(dict.fromkeys(lines["line"].astype(str)))
+    loading = matrix(lines, "line", "loading_frac", "max").reindex(load_order)
+    l_fig = go.Figure(
+        go.Heatmap(
+            z=100 * loading.to_numpy(),
+            x=starts.to_numpy(),
+            y=load_order,
+            zmin=0,
+            zmax=110,
+            colorscale="YlOrRd",
+            colorbar={"title": "loading [%]"},
+        )
+    )
+    l_fig.update_layout(title=f"Line and transformer loading{label}", yaxis=NAMES_AXIS)
+
+    c_fig = make_subplots(specs=[[{"secondary_y": True}]])
+    c_fig.add_trace(
+        go.Bar(
+            x=intervals["timestamp"],
+            y=intervals["curtailed_kwh"],
+            name="curtailed PV [kWh]",
+            marker_color="#ff7f0e",
+        )
+    )
+    c_fig.add_trace(
+        go.Scatter(
+            x=intervals["timestamp"],
+            y=intervals["violations_before_reclear"],
+            name="limits broken before re-clearing",
+            mode="lines",
+            line={"color": "#d62728"},
+        ),
+        secondary_y=True,
+    )
+    c_fig.update_layout(title="Curtailment and re-cleared intervals", hovermode="x unified")
+    c_fig.update_yaxes(title_text="energy [kWh]", secondary_y=False)
+    c_fig.update_yaxes(title_text="limits broken", secondary_y=True)
+
+    priced = buses[buses["nodal_price_per_kwh"].notna()]
+    n_fig = go.Figure()
+    if len(priced):
+        prices = matrix(priced, "bus", "nodal_price_per_kwh", "mean").reindex(order)
+        x = starts.loc[prices.columns].to_numpy()
+        n_fig.add_trace(
+            go.Heatmap(
+                z=prices.to_numpy(),
+                x=x,
+                y=order,
+                colorscale="Viridis",
+                colorbar={"title": f"{currency}/kWh"},
+            )
+        )
+    n_fig.update_layout(
+        title="Nodal prices where the market was re-cleared with the feeder"
+        + ("" if len(priced) else f" ({_why_no_nodal_prices(intervals)})"),
+        yaxis=NAMES_AXIS,
+    )
+    return [v_fig, band, l_fig, c_fig, n_fig]
+
+
+def _why_no_nodal_prices(intervals: pd.DataFrame) -> str:
+    """Why no interval has nodal prices: no limit broken, or which limits stayed broken."""
+    broken = int((intervals["violations_before_reclear"] > 0).sum())
+    if broken == 0:
+        return "none: no limit was broken"
+    own = int((intervals["violations_background"] > 0).sum())
+    return (
+        f"none: {broken} intervals broke a limit, {own} of them by the feeder's own load "
+        "alone; none was re-cleared to within the limits, so no interval has a price"
+    )

@@ -1,0 +1,237 @@
+"""The sweep page ``sweep.html``: KPIs over the swept parameters, readable offline.
+
+plotly.js is embedded once, from the installed plotly package; the page loads nothing
+from the network.
+
+Layout of a KPI over the parameters: with two or more swept keys, a heatmap over the
+first two (the mean over any others), or a scatter coloured by the KPI when the
+variants do not fill that grid (random samples); with one key, a line; with none
+varying, a bar per variant.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from scenarios.kpis.format import format_kpi
+from scenarios.results.files import INTERVALS_FILE
+from scenarios.studies.sweep_file import SweepSpec
+
+MAX_PRICE_BOXES = 80
+"""Most variants whose price distributions are drawn (evenly spaced over the sweep)."""
+
+_FIGURE_KPIS: tuple[tuple[str, str], ...] = (
+    ("community_savings", "Community savings vs no-P2P [{currency}]"),
+    ("self_sufficiency", "Self-sufficiency [-]"),
+    ("violation_hours", "Violation hours after clearing [h]"),
+    ("curtailed_kwh", "PV curtailed by the grid check [kWh]"),
+)
+
+_TABLE_KPIS: tuple[tuple[str, str], ...] = (
+    ("self_sufficiency", "self-suff."),
+    ("p2p_share", "P2P share"),
+    ("community_savings", "savings"),
+    ("mean_price_per_kwh", "mean price"),
+    ("violation_hours", "violations"),
+    ("violation_hours_background", "bg violations"),
+    ("curtailed_kwh", "curtailed"),
+    ("wall_time_s", "wall time"),
+)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "[" + ", ".join(_label(v) for v in value) + "]"
+    return str(value)
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    values = [v for v in series if v is not None]
+    return bool(values) and all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        for v in values
+    )
+
+
+def _axes(ok: pd.DataFrame, keys: list[str]) -> list[str]:
+    """Swept keys that take more than one value among the finished variants."""
+    return [k for k in keys if ok[k].map(_label).nunique() > 1]
+
+
+def _axis_values(series: pd.Series) -> pd.Series:
+    return series.astype(float) if _is_numeric(series) else series.map(_label)
+
+
+def _kpi_figure(ok: pd.DataFrame, axes: list[str], kpi: str, title: str) -> go.Figure:
+    fig = go.Figure()
+    z = pd.to_numeric(ok[kpi], errors="coerce") if kpi in ok else pd.Series(dtype=float)
+    if len(axes) >= 2:
+        x, y = _axis_values(ok[axes[0]]), _axis_values(ok[axes[1]])
+        frame = pd.DataFrame({"x": x.to_numpy(), "y": y.to_numpy(), "z": z.to_numpy()})
+        grid = frame.groupby(["y", "x"], sort=True)["z"].mean().unstack("x")
+        filled = grid.notna().to_numpy().mean() if grid.size else 0.0
+        if filled >= 0.75:
+            fig.add_trace(
+                go.Heatmap(
+                    x=[_label(v) if not _is_numeric(x) else v for v in grid.columns],
+                    y=[_label(v) if not _is_numeric(y) else v for v in grid.index],
+                    z=grid.to_numpy(),
+                    colorbar={"title": kpi},
+                    hoverongaps=False,
+                    texttemplate="%{z:.3g}",
+                )
+            )
+        else:
+            fig.add_trace(
+                go.Scatter(
+                    x=frame["x"],
+                    y=frame["y"],
+                    mode="markers",
+                    text=ok["variant"],
+                    marker={
+                        "color": frame["z"],
+                        "size": 11,
+                        "colorscale": "Viridis",
+                        "showscale": True,
+                        "colorbar": {"title": kpi},
+                    },
+                )
+            )
+        more = f" (mean over {', '.join(axes[2:])})" if len(axes) > 2 else ""
+        fig.update_layout(title=title + more, xaxis_title=axes[0], yaxis_title=axes[1])
+    elif len(axes) == 1:
+        x = _axis_values(ok[axes[0]])
+        frame = pd.DataFrame({"x": x.to_numpy(), "z": z.to_numpy()})
+        mean = frame.groupby("x", sort=True)["z"].mean()
+        fig.add_trace(
+            go.Scatter(x=mean.index, y=mean.to_numpy(), mode="lines+markers", name="mean")
+        )
+        if len(frame) > len(mean):
+            fig.add_trace(
+                go.Scatter(
+                    x=frame["x"],
+                    y=frame["z"],
+                    mode="markers",
+                    name="variants",
+                    marker={"opacity": 0.5},
+                )
+            )
+        fig.update_layout(title=title, xaxis_title=axes[0], yaxis_title=kpi)
+    else:
+        fig.add_trace(go.Bar(x=ok["variant"], y=z))
+        fig.update_layout(title=title, xaxis_title="variant", yaxis_title=kpi)
+    return fig
+
+
+def _short(row: pd.Series, axes: list[str]) -> str:
+    parts = [f"{k.rsplit('.', 1)[-1]}={_label(row[k])}" for k in axes]
+    return f"{row['variant']} " + " ".join(parts) if parts else str(row["variant"])
+
+
+def _price_figure(
+    ok: pd.DataFrame, axes: list[str], variants_dir: Path, currency: str
+) -> tuple[go.Figure, str]:
+    pick = ok
+    note = ""
+    if len(ok) > MAX_PRICE_BOXES:
+        index = np.unique(np.linspace(0, len(ok) - 1, MAX_PRICE_BOXES).round().astype(int))
+        pick = ok.iloc[index]
+        note = f" ({len(pick)} of {len(ok)} variants, evenly spaced)"
+    fig = go.Figure()
+    for _, row in pick.iterrows():
+        path = variants_dir / str(row["variant"]) / INTERVALS_FILE
+        if not path.is_file():
+            continue
+        iv = pd.read_parquet(path, columns=["clearing_price_per_kwh", "p2p_kwh"])
+        traded = iv.loc[iv["p2p_kwh"] > 0, "clearing_price_per_kwh"]
+        fig.add_trace(go.Box(y=traded, name=_short(row, axes), boxmean=True))
+    fig.update_layout(
+        title="P2P clearing price per interval with trade" + note,
+        yaxis_title=f"price [{currency}/kWh]",
+        showlegend=False,
+    )
+    return fig, note
+
+
+def _table_html(table: pd.DataFrame, keys: list[str], currency: str) -> str:
+    head = ["variant", "status", *keys, "seed", *(label for _, label in _TABLE_KPIS)]
+    rows = []
+    for _, row in table.iterrows():
+        cells = [html.escape(str(row["variant"])), html.escape(str(row["status"]))]
+        cells += [html.escape(_label(row[k])) for k in keys]
+        cells.append(str(row["seed"]))
+        for key, _ in _TABLE_KPIS:
+            cells.append(format_kpi(key, row.get(key), currency))
+        style = ' class="failed"' if row["status"] != "ok" else ""
+        rows.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+
+
+def _failures_html(table: pd.DataFrame) -> str:
+    failed = table[table["status"] != "ok"]
+    if failed.empty:
+        return "<p>Every variant finished.</p>"
+    items = "".join(
+        f"<li><b>{html.escape(str(r['variant']))}</b>: <pre>{html.escape(str(r['error']))}</pre>"
+        "</li>"
+        for _, r in failed.iterrows()
+    )
+    return f"<h2>Failed variants ({len(failed)})</h2><ul>{items}</ul>"
+
+
+def render_sweep(spec: SweepSpec, table: pd.DataFrame, variants_dir: Path) -> str:
+    """The sweep page as one self-contained HTML string."""
+    ok = table[table["status"] == "ok"].reset_index(drop=True)
+    currency = str(ok["currency"].iloc[0]) if "currency" in ok and len(ok) else "EUR"
+    axes = _axes(ok, spec.keys) if len(ok) else []
+    figures: list[go.Figure] = []
+    if len(ok):
+        for kpi, title in _FIGURE_KPIS:
+            if kpi in ok and pd.to_numeric(ok[kpi], errors="coerce").notna().any():
+                figures.append(_kpi_figure(ok, axes, kpi, title.format(currency=currency)))
+        figures.append(_price_figure(ok, axes, variants_dir, currency)[0])
+    parts = []
+    for i, fig in enumerate(figures):
+        fig.update_layout(
+            template="plotly_white", height=480, margin={"l": 70, "r": 30, "t": 70, "b": 60}
+        )
+        parts.append(
+            fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+        )
+    keys = ", ".join(spec.keys)
+    seeds = (
+        "common random numbers: every variant uses the base seed"
+        if spec.seed_rule == "common"
+        else "one seed per variant, derived from the base seed and its parameters"
+    )
+    counts = table["status"].value_counts()
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(spec.name)} — parameter sweep</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
+table{{border-collapse:collapse;margin:16px 0;font-size:13px}}
+td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}
+tr.failed td{{background:#fde8e8}}
+pre{{white-space:pre-wrap;font-size:12px}}
+</style></head><body>
+<h1>{html.escape(spec.name)}: parameter sweep</h1>
+<p>{len(table)} variants over {html.escape(keys)}; {int(counts.get("ok", 0))} finished,
+{int(counts.get("failed", 0))} failed. Seeds: {html.escape(seeds)}. Each variant's full
+results, report and scenario are in <code>variants/&lt;id&gt;/</code>; the KPI table is
+<code>kpis.parquet</code>.</p>
+{"".join(parts)}
+{_failures_html(table)}
+<h2>All variants</h2>
+{_table_html(table, spec.keys, currency)}
+</body></html>
+"""

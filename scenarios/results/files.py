@@ -1,0 +1,240 @@
+"""Writing and reading a run's results files (the contract in DESIGN.md).
+
+Large tables (``agents``, ``trades``, and the grid tables) are streamed to Parquet one
+block of intervals at a time, so a year × 1,000 households never sits in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from agents.devices import kind_names
+from market.orders import SIDE_NAMES, Side
+from scenarios.results.schema import AGENTS_FILE as AGENTS_FILE
+from scenarios.results.schema import BOOKS_FILE as BOOKS_FILE
+from scenarios.results.schema import BUSES_FILE as BUSES_FILE
+from scenarios.results.schema import FILES, arrow_schema, names
+from scenarios.results.schema import HOUSEHOLDS_FILE as HOUSEHOLDS_FILE
+from scenarios.results.schema import INTERVALS_FILE as INTERVALS_FILE
+from scenarios.results.schema import LINES_FILE as LINES_FILE
+from scenarios.results.schema import TRADES_FILE as TRADES_FILE
+
+KPIS_FILE = "kpis.json"
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.html"
+
+# Columns of agents.parquet after t, agent_id and bus, in order; float64, [kWh] or money
+# (the schema table says which, and the signs).
+AGENT_VALUE_COLUMNS = names(AGENTS_FILE)[3:]
+
+_COMPRESSION = "zstd"
+_COMPRESSION_LEVEL = 1
+
+
+class TableStream:
+    """Append record batches of one schema to a Parquet file, created on the first write:
+    a stream never written (the feeder tables of a live market) leaves no file."""
+
+    def __init__(self, path: Path, schema: pa.Schema, dictionary_columns: list[str]) -> None:
+        self.path = path
+        self.schema = schema
+        self._dictionary_columns = dictionary_columns
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, columns: Mapping[str, pa.Array | np.ndarray]) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(
+                self.path,
+                self.schema,
+                compression=_COMPRESSION,
+                compression_level=_COMPRESSION_LEVEL,
+                use_dictionary=self._dictionary_columns,
+            )
+        self._writer.write_table(pa.table(dict(columns), schema=self.schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _id_type() -> pa.DataType:
+    return pa.dictionary(pa.int32(), pa.string())
+
+
+class AgentsWriter:
+    """Streams ``agents.parquet``: one row per household and interval."""
+
+    def __init__(self, out_dir: Path, agent_ids: np.ndarray, buses: np.ndarray | None) -> None:
+        self._ids = pa.array(agent_ids.astype(str), pa.string())
+        self._has_bus = buses is not None
+        if buses is not None:
+            labels, bus_index = np.unique(buses.astype(str), return_inverse=True)
+            self._bus_dict = pa.array(labels, pa.string())
+            self._bus_index = bus_index.astype(np.int32)
+        self._n = len(agent_ids)
+        self._stream = TableStream(
+            out_dir / AGENTS_FILE, arrow_schema(AGENTS_FILE), ["agent_id", "bus"]
+        )
+
+    def write_block(self, t0: int, values: Mapping[str, np.ndarray]) -> None:
+        """Write a block; ``values`` maps each value column to a (T, n) array."""
+        n_t = next(iter(values.values())).shape[0]
+        rows = n_t * self._n
+        index = pa.array(np.tile(np.arange(self._n, dtype=np.int32), n_t))
+        if self._has_bus:
+            bus_index = pa.array(np.tile(self._bus_index, n_t))
+            bus = pa.DictionaryArray.from_arrays(bus_index, self._bus_dict)
+        else:
+            bus = pa.nulls(rows, _id_type())
+        columns: dict[str, Any] = {
+            "t": np.repeat(np.arange(t0, t0 + n_t, dtype=np.int32), self._n),
+            "agent_id": pa.DictionaryArray.from_arrays(index, self._ids),
+            "bus": bus,
+        }
+        for name in AGENT_VALUE_COLUMNS:
+            columns[name] = np.ascontiguousarray(values[name]).reshape(rows)
+        self._stream.write(columns)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class TradesWriter:
+    """Streams ``trades.parquet``: one row per trade."""
+
+    SCHEMA = arrow_schema(TRADES_FILE)
+    """``buy_kind``/``sell_kind``: which of the buyer's and the seller's orders the trade
+    fills (``net``, ``battery``, ``ev``: with ``t``, the agent and the side, one row of
+    books.parquet, whose limit the trade's price respects)."""
+
+    def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
+        self._ids = pa.array(agent_ids.astype(str), pa.string())
+        self._stream = TableStream(
+            out_dir / TRADES_FILE, self.SCHEMA, ["buyer_id", "seller_id", "buy_kind", "sell_kind"]
+        )
+        self.rows = 0
+
+    def write_block(
+        self,
+        t: np.ndarray,
+        buyer: np.ndarray,
+        seller: np.ndarray,
+        energy_kwh: np.ndarray,
+        price_per_kwh: np.ndarray,
+        seller_price_per_kwh: np.ndarray,
+        grid_fee: np.ndarray,
+        buy_kind: np.ndarray,
+        sell_kind: np.ndarray,
+    ) -> None:
+        """Write a block of trades; ``buyer``/``seller`` are household rows, the kinds
+        order-kind codes of the orders they fill (named by :func:`order_kinds`)."""
+        kinds = order_kinds()
+        self._stream.write(
+            {
+                "t": t.astype(np.int32),
+                "buyer_id": pa.DictionaryArray.from_arrays(buyer.astype(np.int32), self._ids),
+                "seller_id": pa.DictionaryArray.from_arrays(seller.astype(np.int32), self._ids),
+                "energy_kwh": energy_kwh,
+                "price_per_kwh": price_per_kwh,
+                "seller_price_per_kwh": seller_price_per_kwh,
+                "grid_fee": grid_fee,
+                "buy_kind": pa.DictionaryArray.from_arrays(buy_kind.astype(np.int32), kinds),
+                "sell_kind": pa.DictionaryArray.from_arrays(sell_kind.astype(np.int32), kinds),
+            }
+        )
+        self.rows += len(t)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class BooksWriter:
+    """Streams ``books.parquet`` (``[output] order_books = true``): one row per order as
+    submitted to the market, before any re-clearing by the feeder."""
+
+    SCHEMA = arrow_schema(BOOKS_FILE)
+    SIDES = pa.array(SIDE_NAMES, pa.string())
+
+    def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
+        self._ids = pa.array(agent_ids.astype(str), pa.string())
+        self._stream = TableStream(out_dir / BOOKS_FILE, self.SCHEMA, ["agent_id", "side", "kind"])
+        self.rows = 0
+
+    def write_block(
+        self,
+        t: np.ndarray,
+        household: np.ndarray,
+        is_buy: np.ndarray,
+        kind: np.ndarray,
+        energy_kwh: np.ndarray,
+        price_per_kwh: np.ndarray,
+    ) -> None:
+        """Write a block of orders; ``household`` are household rows."""
+        side = np.where(is_buy, Side.BUY, Side.SELL).astype(np.int32)
+        self._stream.write(
+            {
+                "t": t.astype(np.int32),
+                "agent_id": pa.DictionaryArray.from_arrays(household.astype(np.int32), self._ids),
+                "side": pa.DictionaryArray.from_arrays(side, self.SIDES),
+                "kind": pa.DictionaryArray.from_arrays(kind.astype(np.int32), order_kinds()),
+                "energy_kwh": energy_kwh,
+                "price_per_kwh": price_per_kwh,
+            }
+        )
+        self.rows += len(t)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def order_kinds() -> pa.Array:
+    """The order kinds' names by code (``net``, then the registered devices)."""
+    return pa.array(kind_names(), pa.string())
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write a small table whole (intervals, households)."""
+    frame.to_parquet(path, index=False, compression=_COMPRESSION)
+
+
+def write_json(data: Mapping[str, Any], path: Path) -> None:
+    """Write JSON with NaN/inf as null (JSON has no NaN)."""
+    path.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def read_results(out_dir: str | Path) -> dict[str, Any]:
+    """Open a results directory: the tables as DataFrames, KPIs and manifest as dicts.
+
+    The two large tables are read whole; open them with pyarrow or DuckDB for
+    year-long runs.
+    """
+    out = Path(out_dir)
+    result: dict[str, Any] = {}
+    for file in (*FILES, HOUSEHOLDS_FILE):
+        name = file.removesuffix(".parquet")
+        if (out / file).exists():
+            result[name] = pd.read_parquet(out / file)
+    for name, file in (("kpis", KPIS_FILE), ("manifest", MANIFEST_FILE)):
+        result[name] = json.loads((out / file).read_text(encoding="utf-8"))
+    return result

@@ -1,0 +1,282 @@
+"""The results schema: one declarative table of every column a run writes and every
+field the live market publishes about an interval (after PyPSA's component-attribute
+tables).
+
+Each :class:`Column` names its file, dtype, unit, sign convention, when it is present,
+where :class:`scenarios.engine.interval.IntervalResult` holds its value (``source``) and the
+field it is published as on MQTT (``live``: ``market/result`` for ``intervals.parquet``,
+``agents/<id>/settlement`` for ``agents.parquet``; a dotted name nests, ``grid.x``).
+The batch writers, the engine's recording, the live codec (:mod:`live.payloads`), the
+readers and the README's table of results columns (:func:`render_markdown`) all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+INTERVALS_FILE = "intervals.parquet"
+AGENTS_FILE = "agents.parquet"
+TRADES_FILE = "trades.parquet"
+BUSES_FILE = "buses.parquet"
+LINES_FILE = "lines.parquet"
+HOUSEHOLDS_FILE = "households.parquet"
+BOOKS_FILE = "books.parquet"
+SETTLEMENT = "agents/<id>/settlement"
+"""The live settlement's fields that no results file has (the rest are agents.parquet's)."""
+
+WHEN = {
+    "": "always",
+    "grid": 'with the grid check (`grid.check != "off"`)',
+    "grid_or_null": "always; null without the grid check",
+    "ac": 'with `grid.check = "pyomo+ac"`',
+    "books": "with `[output] order_books = true`",
+}
+"""When a column is present (the README's wording)."""
+
+ARROW = {
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "id": pa.dictionary(pa.int32(), pa.string()),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a results file (or one field of a live payload)."""
+
+    file: str
+    name: str
+    dtype: str
+    unit: str
+    sign: str
+    description: str
+    when: str = ""
+    source: str = ""
+    """Attribute path on the interval's :class:`~scenarios.engine.interval.IntervalResult`
+    (``baseline.…``: on the baseline's); ``sum:`` sums it over the households. Empty: the
+    engine or writer fills it (keys, timestamps, the AC check, end states)."""
+    live: str = ""
+    """The field's name in the live payload; empty: not published."""
+
+    @property
+    def required(self) -> bool:
+        return self.when == ""
+
+
+C = Column
+IV, A, S = INTERVALS_FILE, AGENTS_FILE, SETTLEMENT
+KWH, MONEY, PRICE = "kWh", "currency", "currency/kWh"
+CHARGE = "+ charging"
+PAYS = "+ household pays"
+GRID, GRID_OR_NULL, AC = "grid", "grid_or_null", "ac"
+
+# A table, one column a line: the formatter's layout would spread it over 600 lines.
+# fmt: off
+COLUMNS: tuple[Column, ...] = (
+    # intervals.parquet: one row per interval
+    C(IV, "t", "int32", "", "", "interval index, 0 at the start"),
+    C(IV, "timestamp", "timestamp", "", "", "interval start, tz-aware in the scenario's timezone"),
+    C(IV, "clearing_price_per_kwh", "float64", PRICE, "",
+      "clearing price (traded-volume weighted when re-cleared); null without trades",
+      source="price_per_kwh", live="price_per_kwh"),
+    C(IV, "seller_price_per_kwh", "float64", PRICE, "",
+      "volume-weighted price the sellers receive; null without trades",
+      source="seller_price_per_kwh", live="seller_price_per_kwh"),
+    C(IV, "p2p_kwh", "float64", KWH, "", "energy traded peer to peer",
+      source="volume_kwh", live="volume_kwh"),
+    C(IV, "grid_import_kwh", "float64", KWH, "", "metered import from the utility",
+      source="sum:bill.grid_import_kwh", live="grid_import_kwh"),
+    C(IV, "grid_export_kwh", "float64", KWH, "", "metered export to the utility",
+      source="sum:bill.grid_export_kwh", live="grid_export_kwh"),
+    C(IV, "imbalance_kwh", "float64", KWH, "+ surplus", "metered minus committed net injection",
+      source="sum:bill.imbalance_kwh", live="imbalance_kwh"),
+    C(IV, "imbalance_cost", "float64", MONEY, PAYS, "money of the imbalance",
+      source="sum:bill.imbalance_cost", live="imbalance_cost"),
+    C(IV, "generation_kwh", "float64", KWH, "", "community PV generation after curtailment",
+      source="sum:generation_kwh"),
+    C(IV, "demand_kwh", "float64", KWH, "", "community demand", source="sum:plan.demand_kwh"),
+    C(IV, "battery_kwh", "float64", KWH, CHARGE, "community battery energy",
+      source="sum:flows.battery_kwh"),
+    C(IV, "ev_kwh", "float64", KWH, CHARGE, "community EV energy", source="sum:flows.ev_kwh"),
+    C(IV, "battery_soc_kwh", "float64", KWH, "", "energy in the batteries at the end",
+      source="sum:flows.battery_soc_kwh"),
+    C(IV, "ev_soc_kwh", "float64", KWH, "", "energy in the EVs at the end",
+      source="sum:flows.ev_soc_kwh"),
+    C(IV, "cost", "float64", MONEY, PAYS, "the households' bills", source="sum:bill.cost",
+      live="cost"),
+    C(IV, "baseline_cost", "float64", MONEY, PAYS, "the no-P2P baseline's bills",
+      source="baseline.sum:bill.cost"),
+    C(IV, "grid_fees", "float64", MONEY, "", "grid fees on P2P trades", source="sum:bill.fees",
+      live="grid_fees"),
+    C(IV, "market_surplus", "float64", MONEY, "",
+      "what buyers pay minus what sellers receive (pay-as-bid, McAfee)",
+      source="market_surplus", live="market_surplus"),
+    C(IV, "welfare", "float64", MONEY, "",
+      "welfare of the mechanism's clearing at the limit prices, before re-clearing",
+      source="cleared.welfare", live="welfare"),
+    C(IV, "optimal_welfare", "float64", MONEY, "", "the welfare optimum of the same book",
+      source="cleared.optimal_welfare", live="optimal_welfare"),
+    C(IV, "curtailed_kwh", "float64", KWH, "", "PV curtailed by the feeder's re-clearing",
+      source="sum:curtailed_kwh", live="grid.curtailed_kwh"),
+    C(IV, "baseline_curtailed_kwh", "float64", KWH, "", "PV the baseline curtails",
+      source="baseline.sum:curtailed_kwh"),
+    C(IV, "losses_kwh", "float64", KWH, "", "feeder losses", GRID_OR_NULL,
+      source="losses_kwh", live="grid.losses_kwh"),
+    C(IV, "v_min_pu", "float64", "pu", "", "lowest bus voltage", GRID_OR_NULL,
+      source="outcome.check.v_min_pu", live="grid.v_min_pu"),
+    C(IV, "v_max_pu", "float64", "pu", "", "highest bus voltage", GRID_OR_NULL,
+      source="outcome.check.v_max_pu", live="grid.v_max_pu"),
+    C(IV, "max_line_loading_frac", "float64", "frac", "", "largest line loading", GRID_OR_NULL,
+      source="outcome.check.max_line_loading_frac", live="grid.max_line_loading_frac"),
+    C(IV, "violations", "int64", "count", "", "limit violations after re-clearing",
+      GRID_OR_NULL, source="outcome.check.violations", live="grid.violations"),
+    C(IV, "violations_before_reclear", "int64", "count", "",
+      "limit violations of the market's clearing", GRID,
+      source="violations_before_reclear", live="grid.violations_before_reclear"),
+    C(IV, "violations_background", "int64", "count", "",
+      "violations of the background load alone", GRID),
+    C(IV, "recleared", "bool", "", "", "re-cleared with the feeder in the model", GRID,
+      source="outcome.recleared", live="grid.recleared"),
+    C(IV, "solved_with_pyomo", "bool", "", "", "the check solved the Pyomo model", GRID,
+      source="solved_with_pyomo"),
+    C(IV, "baseline_violations", "int64", "count", "", "the baseline's violations", GRID,
+      source="baseline.outcome.check.violations"),
+    *(
+        C(IV, f"{who}ac_{name}", "float64", unit, "", f"AC check{of}: {what}", AC)
+        for who, of in (("", ""), ("baseline_", " of the baseline"))
+        for name, unit, what in (
+            ("v_min_pu", "pu", "lowest voltage"),
+            ("v_max_pu", "pu", "highest voltage"),
+            ("max_v_error_pu", "pu", "largest voltage difference to the linear model"),
+            ("max_line_loading_frac", "frac", "largest line loading"),
+        )
+    ),
+    # agents.parquet: one row per household and interval
+    C(A, "t", "int32", "", "", "interval index"),
+    C(A, "agent_id", "id", "", "", "household id"),
+    C(A, "bus", "id", "", "", "the household's bus; null without the grid check"),
+    C(A, "generation_kwh", "float64", KWH, "", "PV generation after curtailment (metered)",
+      source="generation_kwh", live="generation_kwh"),
+    C(A, "demand_kwh", "float64", KWH, "", "demand (metered)", source="plan.demand_kwh",
+      live="demand_kwh"),
+    C(A, "curtailed_kwh", "float64", KWH, "", "PV curtailed by the feeder",
+      source="curtailed_kwh", live="curtailed_kwh"),
+    C(A, "battery_kwh", "float64", KWH, CHARGE, "home battery energy",
+      source="flows.battery_kwh", live="battery_kwh"),
+    C(A, "ev_kwh", "float64", KWH, CHARGE, "EV energy", source="flows.ev_kwh", live="ev_kwh"),
+    C(A, "soc_kwh", "float64", KWH, "", "battery state of charge at the end",
+      source="flows.battery_soc_kwh"),
+    C(A, "ev_soc_kwh", "float64", KWH, "", "EV state of charge at the end",
+      source="flows.ev_soc_kwh"),
+    C(A, "bought_p2p_kwh", "float64", KWH, "", "bought peer to peer", source="flows.bought_kwh",
+      live="bought_kwh"),
+    C(A, "sold_p2p_kwh", "float64", KWH, "", "sold peer to peer", source="flows.sold_kwh",
+      live="sold_kwh"),
+    C(A, "grid_import_kwh", "float64", KWH, "", "metered import (imbalance included)",
+      source="bill.grid_import_kwh", live="grid_import_kwh"),
+    C(A, "grid_export_kwh", "float64", KWH, "", "metered export (imbalance included)",
+      source="bill.grid_export_kwh", live="grid_export_kwh"),
+    C(A, "imbalance_kwh", "float64", KWH, "+ surplus", "metered minus committed net injection",
+      source="bill.imbalance_kwh", live="imbalance_kwh"),
+    C(A, "imbalance_cost", "float64", MONEY, PAYS, "money of the imbalance",
+      source="bill.imbalance_cost", live="imbalance_cost"),
+    C(A, "cost", "float64", MONEY, PAYS, "the bill", source="bill.cost", live="cost"),
+    C(A, "baseline_cost", "float64", MONEY, PAYS, "the no-P2P baseline's bill",
+      source="baseline.bill.cost"),
+    C(A, "baseline_stored_kwh", "float64", KWH, "",
+      "energy the baseline holds in battery and EV at the end"),
+    # the live settlement's own fields
+    C(S, "committed_net_kwh", "float64", KWH, "+ injection",
+      "net injection the orders and the feeder's instructions committed to",
+      source="committed_net_kwh", live="committed_net_kwh"),
+    C(S, "paid", "float64", MONEY, "", "paid for P2P purchases", source="bill.p2p_paid",
+      live="paid"),
+    C(S, "received", "float64", MONEY, "", "received for P2P sales",
+      source="bill.p2p_received", live="received"),
+    C(S, "fees", "float64", MONEY, "", "grid fees paid", source="bill.fees", live="fees"),
+    C(S, "ev_deferred_kwh", "float64", KWH, "", "EV charging the feeder postponed",
+      source="ev_deferred_or_zero_kwh", live="ev_deferred_kwh"),
+    # trades.parquet: one row per trade
+    C(TRADES_FILE, "t", "int32", "", "", "interval index"),
+    C(TRADES_FILE, "buyer_id", "id", "", "", "buyer household"),
+    C(TRADES_FILE, "seller_id", "id", "", "", "seller household"),
+    C(TRADES_FILE, "energy_kwh", "float64", KWH, "", "traded energy"),
+    C(TRADES_FILE, "price_per_kwh", "float64", PRICE, "", "what the buyer pays"),
+    C(TRADES_FILE, "seller_price_per_kwh", "float64", PRICE, "", "what the seller receives"),
+    C(TRADES_FILE, "grid_fee", "float64", MONEY, "", "grid fee, paid by the buyer"),
+    C(TRADES_FILE, "buy_kind", "id", "", "", "the buyer's order filled: net, battery, ev"),
+    C(TRADES_FILE, "sell_kind", "id", "", "", "the seller's order filled: net, battery, ev"),
+    # books.parquet: one row per order as submitted
+    C(BOOKS_FILE, "t", "int32", "", "", "interval index", "books"),
+    C(BOOKS_FILE, "agent_id", "id", "", "", "household", "books"),
+    C(BOOKS_FILE, "side", "id", "", "", "buy or sell", "books"),
+    C(BOOKS_FILE, "kind", "id", "", "", "net, battery or ev", "books"),
+    C(BOOKS_FILE, "energy_kwh", "float64", KWH, "", "ordered energy", "books"),
+    C(BOOKS_FILE, "price_per_kwh", "float64", PRICE, "", "limit price", "books"),
+    # buses.parquet and lines.parquet: one row per bus (line) and interval
+    C(BUSES_FILE, "t", "int32", "", "", "interval index", GRID),
+    C(BUSES_FILE, "bus", "id", "", "", "bus", GRID),
+    C(BUSES_FILE, "p_kw", "float64", "kW", "+ export", "net injection, background included",
+      GRID),
+    C(BUSES_FILE, "q_kvar", "float64", "kvar", "+ export", "reactive injection", GRID),
+    C(BUSES_FILE, "v_pu", "float64", "pu", "", "voltage", GRID),
+    C(BUSES_FILE, "nodal_price_per_kwh", "float64", PRICE, "",
+      "nodal price where re-cleared, else null", GRID),
+    C(LINES_FILE, "t", "int32", "", "", "interval index", GRID),
+    C(LINES_FILE, "line", "id", "", "", "line", GRID),
+    C(LINES_FILE, "from_bus", "id", "", "", "sending bus", GRID),
+    C(LINES_FILE, "to_bus", "id", "", "", "receiving bus", GRID),
+    C(LINES_FILE, "p_kw", "float64", "kW", "+ from → to", "active flow", GRID),
+    C(LINES_FILE, "q_kvar", "float64", "kvar", "+ from → to", "reactive flow", GRID),
+    C(LINES_FILE, "loading_frac", "float64", "frac", "", "current over rated current", GRID),
+)
+# fmt: on
+
+FILES = tuple(dict.fromkeys(c.file for c in COLUMNS if c.file.endswith(".parquet")))
+
+
+def columns(file: str) -> tuple[Column, ...]:
+    """The columns of ``file`` in the order written."""
+    found = tuple(c for c in COLUMNS if c.file == file)
+    if not found:
+        raise KeyError(f"no results file {file!r} in the schema; known: {', '.join(FILES)}")
+    return found
+
+
+def names(file: str, *whens: str) -> tuple[str, ...]:
+    """The names of ``file``'s columns present under the conditions ``whens`` (and always)."""
+    return tuple(c.name for c in columns(file) if c.when in ("", *whens))
+
+
+def arrow_schema(file: str) -> pa.Schema:
+    """The Arrow schema of a streamed file (every column has an Arrow dtype)."""
+    return pa.schema([pa.field(c.name, ARROW[c.dtype]) for c in columns(file)])
+
+
+def render_markdown() -> str:
+    """The README's table of results columns (between its ``results-columns`` markers);
+    ``live``: the field of ``market/result`` (intervals) or of the settlement (agents)."""
+    head = [
+        "| column | dtype | unit | sign | present | live | what |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines = []
+    for file in (*FILES, SETTLEMENT):
+        title = f"`{file}`" if file != SETTLEMENT else f"`{file}` (live only)"
+        lines += [f"**{title}**", "", *head]
+        for c in columns(file):
+            live = f"`{c.live}`" if c.live else ""
+            lines.append(
+                f"| `{c.name}` | {c.dtype} | {c.unit} | {c.sign} | {WHEN[c.when]} | {live} | "
+                f"{c.description} |"
+            )
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

@@ -1,0 +1,1 @@
+"""Studies over many runs: mechanism comparison, parameter sweeps, hosting capacity."""

@@ -1,0 +1,224 @@
+"""Market mechanisms side by side: the same scenario once per mechanism.
+
+``p2pgrid compare FILE --mechanisms uniform,pay_as_bid,mcafee,cda --out DIR`` runs the
+scenario once per mechanism with everything else unchanged (same seed, so the same
+households, profiles, limit prices and EV trips; only ``market.mechanism`` differs)
+and writes
+
+==========================  ======================================================
+``<mechanism>/``            that run's full results (the files of ``p2pgrid run``)
+``comparison.parquet``      one row per mechanism, the columns of :data:`COLUMNS`
+``comparison.csv``          the same table as CSV
+``household_savings.parquet``  one row per household and mechanism: ``agent_id``,
+                            ``mechanism``, ``savings`` [currency] over the run
+``compare.html``            figures and the table, readable offline
+==========================  ======================================================
+
+Definitions follow ``kpis.json`` (:mod:`scenarios.kpis.compute`): ``efficiency`` is the
+mechanism's welfare at the declared limit prices over the LP welfare optimum of the
+same books (computed in the engine per interval, before network re-clearing);
+``market_surplus`` is what the market operator keeps; ``savings_gini`` the Gini
+coefficient of household savings against the no-P2P baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from market import MECHANISMS
+from scenarios.config.loader import validate_scenario
+from scenarios.config.schema import Scenario
+from scenarios.engine.runner import run
+from scenarios.errors import ScenarioError
+from scenarios.kpis.compute import household_savings as kpi_household_savings
+from scenarios.results.files import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, MANIFEST_FILE
+from scenarios.results.out_dir import make_out_dir
+
+COMPARISON_FILE = "comparison.parquet"
+COMPARISON_CSV = "comparison.csv"
+SAVINGS_FILE = "household_savings.parquet"
+COMPARE_REPORT = "compare.html"
+
+COLUMNS: tuple[str, ...] = (
+    "p2p_kwh",
+    "p2p_share",
+    "self_sufficiency",
+    "welfare",
+    "optimal_welfare",
+    "efficiency",
+    "market_surplus",
+    "grid_fees",
+    "mean_price_per_kwh",
+    "mean_seller_price_per_kwh",
+    "community_savings",
+    "savings_frac",
+    "household_savings_min",
+    "household_savings_median",
+    "household_savings_max",
+    "households_better_off_frac",
+    "savings_gini",
+    "recleared_intervals",
+    "curtailed_kwh",
+)
+"""KPIs copied from each run's ``kpis.json`` into the comparison table (after
+``mechanism``; ``wall_time_s`` is appended)."""
+
+CompareProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Where the comparison is, and its tables."""
+
+    out_dir: Path
+    table: pd.DataFrame
+    savings: pd.DataFrame
+    report_path: Path
+
+
+def parse_mechanisms(text: str | Sequence[str]) -> list[str]:
+    """Mechanism names from ``"uniform,pay_as_bid"`` (or a list), checked.
+
+    Raises
+    ------
+    ScenarioError
+        Unknown or repeated names, or none at all, each reported.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = [s.strip() for s in items if s.strip()]
+    problems = []
+    if not names:
+        problems.append("--mechanisms: give at least one of " + ", ".join(MECHANISMS))
+    seen: set[str] = set()
+    for name in names:
+        if name not in MECHANISMS:
+            problems.append(f"--mechanisms: {name!r} is not one of {', '.join(MECHANISMS)}")
+        elif name in seen:
+            problems.append(f"--mechanisms: {name!r} is listed twice")
+        seen.add(name)
+    if problems:
+        raise ScenarioError(problems, source="command line")
+    return names
+
+
+def with_mechanism(scenario: Scenario, mechanism: str) -> Scenario:
+    """The scenario with ``market.mechanism`` replaced (validated again)."""
+    data = scenario.model_dump()
+    data["market"] = {**data["market"], "mechanism": mechanism}
+    return validate_scenario(data)
+
+
+def household_savings(run_dir: Path) -> pd.DataFrame:
+    """Each household's savings over a run [currency], as in ``kpis.json``:
+    ``Σ (baseline_cost − cost)`` plus the retail value of the energy it has stored at the
+    end more than its baseline (:func:`scenarios.kpis.compute.household_savings`).
+
+    Reads ``agents.parquet`` in record batches (the columns it needs), so a year-long run
+    of many households does not have to fit in memory.
+    """
+    ids = pd.read_parquet(run_dir / HOUSEHOLDS_FILE, columns=["agent_id"])["agent_id"]
+    ids = ids.astype(str).to_numpy()
+    where = {a: i for i, a in enumerate(ids)}
+    manifest = json.loads((run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    last_t = manifest["intervals"] - 1
+    retail = manifest["scenario"]["market"]["retail_price_per_kwh"]
+    cost, baseline, stored_delta = np.zeros(len(ids)), np.zeros(len(ids)), np.zeros(len(ids))
+    parquet = pq.ParquetFile(run_dir / AGENTS_FILE)
+    columns = [
+        "t",
+        "agent_id",
+        "cost",
+        "baseline_cost",
+        "soc_kwh",
+        "ev_soc_kwh",
+        "baseline_stored_kwh",
+    ]
+    for batch in parquet.iter_batches(columns=columns):
+        col = {name: batch.column(i) for i, name in enumerate(columns)}
+        agent = col["agent_id"]
+        lookup = np.array([where[a] for a in agent.dictionary.to_pylist()], dtype=np.int64)
+        rows = lookup[agent.indices.to_numpy(zero_copy_only=False)]
+        cost += np.bincount(rows, col["cost"].to_numpy(), len(ids))
+        baseline += np.bincount(rows, col["baseline_cost"].to_numpy(), len(ids))
+        end = col["t"].to_numpy() == last_t
+        stored_delta[rows[end]] = (
+            col["soc_kwh"].to_numpy()[end]
+            + col["ev_soc_kwh"].to_numpy()[end]
+            - col["baseline_stored_kwh"].to_numpy()[end]
+        )
+    saved = kpi_household_savings(cost, baseline, stored_delta, retail)
+    return pd.DataFrame({"agent_id": ids, "savings": saved})
+
+
+def compare(
+    scenario: Scenario,
+    mechanisms: Sequence[str],
+    out_dir: str | Path,
+    progress: CompareProgress | None = None,
+) -> Comparison:
+    """Run ``scenario`` once per mechanism and write the comparison.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario; its ``market.mechanism`` is replaced by each of ``mechanisms``.
+    mechanisms : sequence of str
+        Keys of ``market.MECHANISMS``.
+    out_dir : path
+        Directory for the runs (one subdirectory per mechanism) and the comparison.
+    progress : callable, optional
+        ``progress(mechanism, done_intervals, total_intervals)``.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ScenarioError
+        Unknown mechanisms, or a scenario that cannot be run.
+    """
+    from scenarios.reports.compare import render_comparison
+
+    names = parse_mechanisms(mechanisms)
+    out = make_out_dir(out_dir)
+    rows: list[dict[str, object]] = []
+    savings: list[pd.DataFrame] = []
+    intervals: dict[str, pd.DataFrame] = {}
+    for name in names:
+        variant = with_mechanism(scenario, name)
+        callback = None
+        if progress is not None:
+            callback = lambda done, total, _n=name: progress(_n, done, total)  # noqa: E731
+        result = run(variant, out / name, progress=callback)
+        row: dict[str, object] = {"mechanism": name}
+        row.update({key: result.kpis.get(key) for key in COLUMNS})
+        row["wall_time_s"] = result.wall_time_s
+        rows.append(row)
+        saved = household_savings(out / name)
+        saved.insert(1, "mechanism", name)
+        savings.append(saved)
+        intervals[name] = pd.read_parquet(
+            out / name / INTERVALS_FILE,
+            columns=["timestamp", "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh"],
+        )
+    table = pd.DataFrame(rows)
+    for key in COLUMNS:
+        table[key] = pd.to_numeric(table[key], errors="coerce").astype("float64")
+    savings_frame = pd.concat(savings, ignore_index=True)
+    table.to_parquet(out / COMPARISON_FILE, index=False)
+    table.to_csv(out / COMPARISON_CSV, index=False)
+    savings_frame.to_parquet(out / SAVINGS_FILE, index=False)
+    page = render_comparison(
+        scenario.name, table, savings_frame, intervals, scenario.market.currency
+    )
+    report = out / COMPARE_REPORT
+    report.write_text(page, encoding="utf-8")
+    return Comparison(out, table, savings_frame, report)
