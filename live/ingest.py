@@ -115,9 +115,9 @@ class Ingest:
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
     ) -> None:
-        """Collect for interval ``t`` from now (or ``closed``: accept meter samples only,
-        after the last interval), its wall-clock interval ``wall_len`` from
-        ``wall_start``."""
+        """Start collecting for interval ``t`` (``closed``: meter samples only, after the
+        last interval); the arrival clock runs it ``wall_len`` wall seconds from
+        ``wall_start`` (default: now)."""
         with self.lock:
             self.book = IntervalBook(t, closed=closed)
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)

@@ -10,7 +10,7 @@
   1. build the book in a canonical order (:mod:`live.plan`: kind, household, order in
      message; arrival order never matters; meter-backed households' readings come from
      their meters, :mod:`agents.meters.tracker`) and run it through the batch engine's own
-     step (:class:`scenarios.interval.MarketStep`: clear, grid check and re-clear,
+     step (:class:`scenarios.engine.interval.MarketStep`: clear, grid check and re-clear,
      settle); every household is billed on its metered net (its reading; zero without
      one), its orders being commitments: the difference is imbalance
      (:mod:`market.settlement`);

@@ -1,8 +1,8 @@
-"""An interval's book as the step's :class:`~agents.community.Plan`.
+"""An interval's book as the step's :class:`~agents.households.community.Plan`.
 
 The households' readings and orders as accepted (:mod:`live.ingest`), and for every
 meter-backed household its reading from its meter (:meth:`MeterTracker.settle
-<agents.meter_tracker.MeterTracker.settle>`: an estimate when the meter is late) and its
+<agents.meters.tracker.MeterTracker.settle>`: an estimate when the meter is late) and its
 net order placed by the market: a price taker (bids at the retail price, asks at the
 feed-in price) unless the scenario names a strategy. The orders are put in a canonical
 order (kind, household, order in message): arrival order never matters.
