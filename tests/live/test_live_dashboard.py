@@ -23,8 +23,7 @@ from live.dashboard.rundata import book_curves
 from live.dashboard.server import start_dashboard
 from live.fleet import AgentFleet
 from live.ledger import read_ledger
-from live.market import MarketService
-from live.protocol import topics_for
+from live.market import MarketService, topics_for
 from scenarios.config.loader import load_scenario
 
 INTERVALS = 5
