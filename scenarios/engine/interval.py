@@ -5,7 +5,7 @@ per-interval market step (clear → grid check / re-clear → settle).
 prices from the scenario's seed, in blocks of :data:`BLOCK_DAYS` days (the same draws
 whoever asks: the batch engine, the live agents or the meter emulator). Meter-backed
 households (``[live] meters``) have no devices of their own and see their grid
-connection (:func:`agents.meters.formats.as_metered`); price takers bid ``retail − fee`` and ask
+connection (:func:`agents.meters.connection.as_metered`); price takers bid ``retail − fee`` and ask
 ``feed_in``.
 
 :class:`MarketStep` clears one interval's plan. The batch engine passes the community's
@@ -30,7 +30,7 @@ import pandas as pd
 from agents.devices.ev_trips import EvSchedule, EvWindow, draw_ev_schedule
 from agents.households.community import KIND_NET, Flows, Plan
 from agents.households.table import Households, HouseholdSpec, sample_households
-from agents.meters.formats import as_metered, without_devices
+from agents.meters.connection import as_metered, without_devices
 from agents.profiles.source import ProfileSource, Site
 from agents.strategies.bidding import PriceBand, draw_limit_prices
 from grid import electrical_distance_pu
