@@ -41,7 +41,8 @@ def rebill(
     """The settlement ``payload`` with the metered energy ``import_kwh`` / ``export_kwh``
     instead of its estimate: the next ``version``; the same trades, fees and committed
     net; the difference to the commitment is imbalance (:func:`market.settlement.settle`)."""
-    metered = export_kwh - import_kwh - payload["battery_kwh"] - payload["ev_kwh"]
+    devices = payload["battery_kwh"] + payload["ev_kwh"] + payload.get("heat_pump_kwh", 0.0)
+    metered = export_kwh - import_kwh - devices
 
     def one(key: str) -> np.ndarray:
         return np.array([float(payload[key])])

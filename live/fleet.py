@@ -258,12 +258,20 @@ class AgentFleet:
         soc, deferrable = (devices["battery"].soc_kwh.tolist(), plan.ev_deferrable_kwh.tolist())
         battery, ev = plan.battery_self_kwh.tolist(), plan.ev_self_kwh.tolist()
         ev_soc = devices["ev"].soc_kwh.tolist()
+        heat_pump = plan.self_kwh["heat_pump"].tolist()
         messages: list[tuple[str, Any]] = []
         for row in self.rows.tolist():
             agent = self.ids[row]
-            # its storage on its own; the market adds the flexible fills
+            # its devices on their own; the market adds the flexible fills
             reading = Reading(
-                gen[row], demand[row], soc[row], deferrable[row], battery[row], ev[row], ev_soc[row]
+                gen[row],
+                demand[row],
+                soc[row],
+                deferrable[row],
+                battery[row],
+                ev[row],
+                ev_soc[row],
+                heat_pump[row],
             )
             messages.append((self.topics.reading(agent), reading_payload(t, reading)))
             orders = [Order(buy[j], energy[j], price[j], kinds[j]) for j in order_rows.get(row, [])]

@@ -80,15 +80,14 @@ class Planner:
         energy of ``t`` (under the ingest lock)."""
         n = self.n
         gen, demand, deferrable = np.zeros(n), np.zeros(n), np.zeros(n)
-        battery, ev = np.zeros(n), np.zeros(n)
+        battery, ev, heat_pump = np.zeros(n), np.zeros(n), np.zeros(n)
         for row, r in book.readings.items():
-            gen[row], demand[row], deferrable[row], battery[row], ev[row] = (
+            gen[row], demand[row], deferrable[row] = (
                 r.generation_kwh,
                 r.demand_kwh,
                 r.ev_deferrable_kwh,
-                r.battery_kwh,
-                r.ev_kwh,
             )
+            battery[row], ev[row], heat_pump[row] = r.battery_kwh, r.ev_kwh, r.heat_pump_kwh
         meter_orders, incomplete = self._meter_orders(book, t, gen, demand)
         entries = []  # (kind, row, index, order)
         for row, orders in book.orders.items():
@@ -108,7 +107,7 @@ class Planner:
         plan = Plan(
             generation_kwh=gen,
             demand_kwh=demand,
-            self_kwh={"battery": battery, "ev": ev},
+            self_kwh={"battery": battery, "ev": ev, "heat_pump": heat_pump},
             drawn_kwh={},
             ev_deferrable_kwh=deferrable,
             net_kwh=net_kwh,

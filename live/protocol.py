@@ -8,15 +8,18 @@ table in DESIGN.md, all optional for a third-party agent:
 
 - a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone) and
   the energy its storage drew on its own in the interval, ``battery_kwh`` and ``ev_kwh``
-  (signed, charging positive; 0 when absent), apart from what its flexible orders are
-  filled for (dispatched by the market, so added by it). The market bills the metered
-  net ``generation − demand − battery − ev`` (:mod:`market.settlement`): what it
+  (signed, charging positive; 0 when absent), and its heat pump's, ``heat_pump_kwh``
+  (thermostat and backup heater, >= 0; 0 when absent), apart from what its flexible
+  orders are filled for (dispatched by the market, so added by it). The market bills the
+  metered net ``generation − demand − battery − ev − heat_pump``
+  (:mod:`market.settlement`): what it
   differs by from the household's orders is imbalance. A household that sends no
   reading is metered at zero. It may also carry ``ev_soc_kwh``, the car's state of
   charge (shown on the dashboard, like ``soc_kwh``);
 - an order may carry ``kind``: ``net`` (default: the household's inflexible position,
-  what is not matched goes to the utility), ``battery`` or ``ev`` (flexible storage
-  orders, which happen only as far as they are filled);
+  what is not matched goes to the utility), ``battery``, ``ev`` or ``heat_pump``
+  (flexible device orders — storage, pre-heating —, which happen only as far as they
+  are filled);
 - ``status/<username>`` (``status/<client_id>`` for a connection without a username;
   retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
 
@@ -65,9 +68,10 @@ account reads it; no household ids):
     ``paid``,
     ``received``, ``fees``, ``cost`` (positive when the household pays),
     ``ev_deferred_kwh``, ``curtailed_kwh``, ``generation_kwh`` (after curtailment),
-    ``demand_kwh``, ``battery_kwh`` and ``ev_kwh`` (storage as metered: the reading's
-    plus the flexible fills less postponed EV charging, positive when charging;
-    ``generation − demand − battery − ev = sold − bought + export − import``),
+    ``demand_kwh``, ``battery_kwh``, ``ev_kwh`` and ``heat_pump_kwh`` (devices as
+    metered: the reading's plus the flexible fills less postponed EV charging, positive
+    when charging; ``generation − demand − battery − ev − heat_pump = sold − bought +
+    export − import``),
     ``trades``: ``[{side, counterparty, energy_kwh, price_per_kwh, grid_fee}]``. The
     dashboard reads them back through :func:`live.payloads.decode_settlement`.
 
@@ -181,6 +185,7 @@ class Reading:
     battery_kwh: float = 0.0
     ev_kwh: float = 0.0
     ev_soc_kwh: float | None = None
+    heat_pump_kwh: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +209,7 @@ def reading_payload(t: int, r: Reading) -> dict[str, Any]:
         "battery_kwh": r.battery_kwh,
         "ev_kwh": r.ev_kwh,
         **({} if r.ev_soc_kwh is None else {"ev_soc_kwh": r.ev_soc_kwh}),
+        "heat_pump_kwh": r.heat_pump_kwh,
     }
 
 
@@ -316,6 +322,7 @@ _READING_KEYS = frozenset(
         "battery_kwh",
         "ev_kwh",
         "ev_soc_kwh",
+        "heat_pump_kwh",
     )
 )
 _ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
@@ -331,10 +338,11 @@ def read_reading(data: dict[str, Any], agent: str, t_now: int, max_kwh: float) -
     deferrable = _energy(data, "ev_deferrable_kwh", max_kwh, required=False) or 0.0
     battery = _signed_energy(data, "battery_kwh", max_kwh)
     ev = _signed_energy(data, "ev_kwh", max_kwh)
+    heat_pump = _energy(data, "heat_pump_kwh", max_kwh, required=False) or 0.0
     assert gen is not None and demand is not None
     if deferrable > demand + gen + max_kwh:  # pragma: no cover - bounded above already
         raise Rejected("ev_deferrable_kwh is absurd")
-    return Reading(gen, demand, soc, deferrable, battery, ev, ev_soc)
+    return Reading(gen, demand, soc, deferrable, battery, ev, ev_soc, heat_pump)
 
 
 def _signed_energy(data: dict[str, Any], key: str, max_kwh: float) -> float:

@@ -377,6 +377,9 @@ def assert_equal_to_batch(
         # every field the results schema publishes (live name) equals its batch column
         for c in RESULT_FIELDS:
             nested = c.live.startswith("grid.")
+            if nested and r["grid"] is None:  # no feeder check: no grid object
+                assert scenario.grid.check == "off", f"{where}: grid is null"
+                continue
             got = (r["grid"] if nested else r)[c.live.removeprefix("grid.")]
             want, what = row[c.name], f"{where} {c.live}: {got} live, {row[c.name]} batch"
             if c.dtype == "float64" and math.isnan(want):
@@ -385,7 +388,10 @@ def assert_equal_to_batch(
                 assert got is not None and abs(got - want) < tol, what
             else:
                 assert got == want, what
-        batch = trades.loc[trades["t"] == t].sort_values(["buyer_id", "seller_id"])
+        # two trades of one pair (a net and a device order of the same buyer) by energy
+        batch = trades.loc[trades["t"] == t].sort_values(
+            ["buyer_id", "seller_id", "energy_kwh", "price_per_kwh"]
+        )
         live = sorted(
             (x["buyer"], x["seller"], x["energy_kwh"], x["price_per_kwh"])
             for x in book_of[t]["trades"]

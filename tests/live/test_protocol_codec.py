@@ -24,7 +24,7 @@ T, MAX_KWH = 7, 50.0
 
 
 def test_reading_round_trip_with_and_without_states_of_charge() -> None:
-    full = Reading(1.5, 0.25, 4.0, 0.5, -0.75, 1.25, 30.0)
+    full = Reading(1.5, 0.25, 4.0, 0.5, -0.75, 1.25, 30.0, 2.5)
     data = json.loads(encode(reading_payload(T, full)))
     assert data == {
         "v": 1,
@@ -36,6 +36,7 @@ def test_reading_round_trip_with_and_without_states_of_charge() -> None:
         "battery_kwh": -0.75,
         "ev_kwh": 1.25,
         "ev_soc_kwh": 30.0,
+        "heat_pump_kwh": 2.5,
     }
     assert read_reading(data, "h0001", T, MAX_KWH) == full
     bare = Reading(2.0, 1.0, None, 0.0)  # no battery, no car: no states of charge sent
