@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from agents.households.community import Community, Plan
+from agents.households.community import Community, Plan, device_flows
 from agents.strategies.bidding import PriceAwareStorage
 from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
@@ -205,6 +205,7 @@ class AgentFleet:
         deferred = np.zeros(n)
         price = float("nan")
         any_deferred = False
+        dimmed: dict[int, dict[str, Any]] = {}
         for row in self.rows:
             agent = self.ids[row]
             s = self._settled.get(agent)
@@ -221,7 +222,12 @@ class AgentFleet:
                 any_deferred = True
             if s.get("price_per_kwh") is not None:
                 price = float(s["price_per_kwh"])
-        flows = self.community.outcome(plan, filled, deferred if any_deferred else None)
+            if s.get("dimmed_kwh"):
+                dimmed[int(row)] = s
+        ev_deferred = deferred if any_deferred else None
+        if dimmed:
+            plan = as_dimmed(plan, filled, ev_deferred, dimmed)
+        flows = self.community.outcome(plan, filled, ev_deferred)
         self.community.commit(flows)
         if self.storage is not None:
             self.storage.observe(t % self.ipd, price)
@@ -290,3 +296,21 @@ class AgentFleet:
                 self.stats.orders_sent += len(payload["orders"])
         if resend:
             self.stats.resent += 1
+
+
+def as_dimmed(
+    plan: Plan, filled: np.ndarray, deferred: np.ndarray | None, settled: dict[int, dict]
+) -> Plan:
+    """The plan with the own energy of each dimmed household's devices cut (§14a: the
+    grid operator dimmed them) so that they draw what its settlement says
+    (``<device>_kwh``: ``battery_kwh``, ``ev_kwh``, ``heat_pump_kwh``); ``filled`` holds
+    the fills of its dimmed orders already. ``settled``: settlement by household row."""
+    planned = device_flows(plan, filled, deferred).device_kwh
+    rows = np.fromiter(settled, np.int64, len(settled))
+    cuts = {}
+    for name, energy in planned.items():
+        got = [settled[r].get(f"{name}_kwh", energy[r]) for r in rows.tolist()]
+        cut = np.zeros(len(energy))
+        cut[rows] = energy[rows] - np.asarray(got, dtype=float)
+        cuts[name] = cut
+    return plan.dim(cuts)

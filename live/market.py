@@ -102,11 +102,6 @@ class MarketService:
         log: Log | None = None,
     ) -> None:
         sim, live = scenario.simulation, scenario.live
-        if scenario.grid.controllable_share > 0 and scenario.grid.dimming:
-            raise ValueError(
-                "grid.controllable_share: §14a dimming is not in the live market yet (a "
-                "settlement cannot tell an agent its dimmed charging); set grid.dimming = false"
-            )
         self.scenario = scenario
         self.log = log or (lambda _msg: None)
         self.topics = topics_for(scenario)

@@ -9,10 +9,9 @@ table in DESIGN.md, all optional for a third-party agent:
 - a reading may carry ``ev_deferrable_kwh`` (EV charging the feeder may postpone) and
   the energy its storage drew on its own in the interval, ``battery_kwh`` and ``ev_kwh``
   (signed, charging positive; 0 when absent), and its heat pump's, ``heat_pump_kwh``
-  (thermostat and backup heater, >= 0; 0 when absent), apart from what its flexible
-  orders are filled for (dispatched by the market, so added by it). The market bills the
-  metered net ``generation − demand − battery − ev − heat_pump``
-  (:mod:`market.settlement`): what it
+  (thermostat and backup, >= 0; 0 when absent), apart from what its flexible orders are
+  filled for (dispatched by the market, so added by it). The market bills the metered net
+  ``generation − demand − battery − ev − heat_pump`` (:mod:`market.settlement`): what it
   differs by from the household's orders is imbalance. A household that sends no
   reading is metered at zero. It may also carry ``ev_soc_kwh``, the car's state of
   charge (shown on the dashboard, like ``soc_kwh``);
@@ -67,7 +66,8 @@ account reads it; no household ids):
     committed net, positive: surplus), ``imbalance_cost`` (at the imbalance prices),
     ``paid``,
     ``received``, ``fees``, ``cost`` (positive when the household pays),
-    ``ev_deferred_kwh``, ``curtailed_kwh``, ``generation_kwh`` (after curtailment),
+    ``ev_deferred_kwh``, ``curtailed_kwh``, ``dimmed_kwh`` (§14a: the draw the operator
+    cut; energies and fills are as dimmed), ``generation_kwh`` (after curtailment),
     ``demand_kwh``, ``battery_kwh``, ``ev_kwh`` and ``heat_pump_kwh`` (devices as
     metered: the reading's plus the flexible fills less postponed EV charging, positive
     when charging; ``generation − demand − battery − ev − heat_pump = sold − bought +

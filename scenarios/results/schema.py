@@ -133,7 +133,7 @@ COLUMNS: tuple[Column, ...] = (
       source="baseline.sum:curtailed_kwh"),
     C(IV, "dimmed_kwh", "float64", KWH, "",
       "controllable devices' planned draw the grid operator dimmed (§14a EnWG)",
-      source="sum:dimmed_or_zero_kwh"),
+      source="sum:dimmed_or_zero_kwh", live="dimmed_kwh"),
     C(IV, "ev_shortfall_kwh", "float64", KWH, "",
       "least-laxity EV charging dimmed: missing at departure",
       source="sum:ev_shortfall_or_zero_kwh"),
@@ -215,7 +215,8 @@ COLUMNS: tuple[Column, ...] = (
       "energy the baseline holds in battery and EV at the end"),
     C(A, "dimmed_kwh", "float64", KWH, "",
       "planned draw of its controllable devices (own charging, flexible buy orders) the grid "
-      "operator dimmed to the guaranteed minimum (§14a EnWG)", source="dimmed_or_zero_kwh"),
+      "operator dimmed to the guaranteed minimum (§14a EnWG)", source="dimmed_or_zero_kwh",
+      live="dimmed_kwh"),
     C(A, "ev_shortfall_kwh", "float64", KWH, "",
       "least-laxity EV charging dimmed: the car leaves with this much less (× efficiency)",
       source="ev_shortfall_or_zero_kwh"),
