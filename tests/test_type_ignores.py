@@ -18,7 +18,6 @@ BEFORE_MYPY = {
     "grid/lindistflow.py": 1,
     "scenarios/studies/hosting.py": 1,
     "scenarios/studies/sweep.py": 2,
-    "scenarios/studies/sweep_file.py": 6,
 }
 
 

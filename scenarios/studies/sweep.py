@@ -59,7 +59,7 @@ from scenarios.config.schema import Scenario
 from scenarios.errors import ScenarioError
 from scenarios.results.files import KPIS_FILE, write_json
 from scenarios.results.out_dir import make_out_dir
-from scenarios.studies.sweep_file import SweepSpec, Variant
+from scenarios.studies.sweep_variants import SweepSpec, Variant
 
 if TYPE_CHECKING:
     import duckdb

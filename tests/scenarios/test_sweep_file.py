@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios import ScenarioError
-from scenarios.studies.sweep_file import derived_seed, load_sweep
+from scenarios.studies.sweep_file import load_sweep
+from scenarios.studies.sweep_variants import derived_seed
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
