@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from scenarios.studies.sweep import local_cluster_client, run_sweep
+from scenarios.studies.dask_cluster import local_cluster_client
+from scenarios.studies.sweep import run_sweep
 from scenarios.studies.sweep_file import load_sweep
 from scenarios.studies.sweep_variants import SweepSpec
 

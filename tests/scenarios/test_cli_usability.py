@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios.kpis.format import format_kpi
-from scenarios.studies import sweep
+from scenarios.studies import dask_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scenarios" / "library" / "demo.toml"
@@ -108,7 +108,7 @@ def _closed_port() -> int:
 
 
 def test_unreachable_scheduler_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sweep, "SCHEDULER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(dask_cluster, "SCHEDULER_TIMEOUT_S", 1.0)
     address = f"tcp://127.0.0.1:{_closed_port()}"
     file = tmp_path / "s.toml"
     file.write_text(
