@@ -68,7 +68,8 @@ from live.protocol import (
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
 from scenarios.engine.grid_stage import GridStage
-from scenarios.engine.interval import CommunityInputs, MarketStep, price_band, timeline
+from scenarios.engine.inputs import CommunityInputs, price_band, timeline
+from scenarios.engine.interval import MarketStep
 
 Log = Callable[[str], None]
 RESULTS_KEPT = 200

@@ -40,7 +40,8 @@ from agents.strategies.bidding import PriceAwareStorage
 from scenarios.config.schema import Scenario
 from scenarios.engine.baseline import Baseline
 from scenarios.engine.grid_stage import GridOutcome, GridStage
-from scenarios.engine.interval import BLOCK_DAYS, CommunityInputs, MarketStep, timeline
+from scenarios.engine.inputs import BLOCK_DAYS, CommunityInputs, timeline
+from scenarios.engine.interval import MarketStep
 from scenarios.results.files import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.results.households_table import households_frame
 from scenarios.results.schema import AGENTS_FILE, INTERVALS_FILE, columns, names

@@ -8,7 +8,7 @@ import pytest
 
 from agents.households.table import sample_households
 from scenarios import load_scenario, read_results, run
-from scenarios.engine.interval import household_spec
+from scenarios.engine.inputs import household_spec
 
 INTERVAL_COLUMNS = [
     "t",
