@@ -1,5 +1,5 @@
 """The feeders a scenario names: ``ieee33``, ``radial:<households>``, ``simbench:<code>`` and
-feeder files, and :func:`load_feeder`, which picks one by its name.
+feeder files; :func:`parse_feeder` reads the name, :func:`load_feeder` builds the feeder.
 
 The tables and their conventions are :class:`grid.feeders.Feeder`'s; the readers of
 feeder files and SimBench grids are :mod:`grid.feeder_files` and
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,18 @@ RADIAL_SERVICE_KM = 0.030
 RADIAL_MAX_HOUSEHOLDS = 300
 
 
+def _check_radial_size(households: int) -> None:
+    if households < 1 or households > RADIAL_MAX_HOUSEHOLDS:
+        raise FeederError(
+            [
+                f"radial:{households}: the number of households must be between 1 and "
+                f"{RADIAL_MAX_HOUSEHOLDS} for one LV transformer (use ieee33 or a feeder "
+                "file for larger communities)"
+            ],
+            f"radial:{households}",
+        )
+
+
 def radial(households: int) -> Feeder:
     """A generated LV feeder sized for ``households`` households (deterministic).
 
@@ -161,15 +175,7 @@ def radial(households: int) -> Feeder:
     and up to ~6 kWp PV on half of them, 24 households load a main cable to below 100 kW
     either way, i.e. a voltage rise/drop of about 2-3 % along its 320 m.
     """
-    if households < 1 or households > RADIAL_MAX_HOUSEHOLDS:
-        raise FeederError(
-            [
-                f"radial:{households}: the number of households must be between 1 and "
-                f"{RADIAL_MAX_HOUSEHOLDS} for one LV transformer (use ieee33 or a feeder "
-                "file for larger communities)"
-            ],
-            f"radial:{households}",
-        )
+    _check_radial_size(households)
     need_kva = RADIAL_KVA_PER_HOUSEHOLD * households
     sn = min(
         (s for s in TRANSFORMER_SIZES_KVA if s >= need_kva), default=max(TRANSFORMER_SIZES_KVA)
@@ -219,8 +225,20 @@ def radial(households: int) -> Feeder:
 # --------------------------------------------------------------------------- entry points
 
 
-def load_feeder(spec: str, *, households: int) -> Feeder:
-    """Load a feeder by name or file.
+@dataclass(frozen=True)
+class FeederSpec:
+    """A feeder as a scenario names it, read but not built (:func:`parse_feeder`)."""
+
+    spec: str
+    load: Callable[[], Feeder]
+    """Builds the feeder; raises :class:`grid.errors.FeederError` for a malformed file."""
+    generated: bool = False
+    """ieee33 or radial:<households>: built from code, so reading the name has found every
+    problem there can be (``p2pgrid validate`` need not build it)."""
+
+
+def parse_feeder(spec: str, *, households: int) -> FeederSpec:
+    """Read a feeder's name (or file path) without building the feeder yet.
 
     Parameters
     ----------
@@ -234,28 +252,30 @@ def load_feeder(spec: str, *, households: int) -> Feeder:
 
     Returns
     -------
-    Feeder
+    FeederSpec
+        Its ``load()`` builds the feeder (reading the file, if it is one).
 
     Raises
     ------
     FeederError
-        Unknown name, malformed file (every problem listed with its location).
+        Unknown name, a bad ``radial`` size.
     """
     s = str(spec).strip()
     if s == "ieee33":
-        return ieee33()
+        return FeederSpec(s, ieee33, generated=True)
     if s == "radial" or s.startswith("radial:"):
         arg = s.partition(":")[2] or str(households)
         try:
             n = int(arg)
         except ValueError:
             raise FeederError([f"radial:{arg}: {arg!r} is not a number of households"], s) from None
-        return radial(n)
+        _check_radial_size(n)
+        return FeederSpec(s, functools.partial(radial, n), generated=True)
     if s.startswith("simbench:"):
-        return simbench_feeder(s.partition(":")[2])
+        return FeederSpec(s, functools.partial(simbench_feeder, s.partition(":")[2]))
     path = Path(s)
     if path.suffix.lower() == ".json" or path.is_dir() or path.suffix.lower() == ".csv":
-        return read_feeder_file(path)
+        return FeederSpec(s, functools.partial(read_feeder_file, path))
     raise FeederError(
         [
             f"unknown feeder {s!r}: expected 'ieee33', 'radial:<households>', "
@@ -263,3 +283,14 @@ def load_feeder(spec: str, *, households: int) -> Feeder:
         ],
         s,
     )
+
+
+def load_feeder(spec: str, *, households: int) -> Feeder:
+    """Load a feeder by name or file: :func:`parse_feeder` then its ``load()``.
+
+    Raises
+    ------
+    FeederError
+        Unknown name, malformed file (every problem listed with its location).
+    """
+    return parse_feeder(spec, households=households).load()

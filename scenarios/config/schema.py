@@ -9,10 +9,10 @@ collected and reported together by :func:`scenarios.config.loader.load_scenario`
 from __future__ import annotations
 
 import datetime
+import re
 import zoneinfo
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,8 +21,29 @@ from pydantic import (
     model_validator,
 )
 
-from market import MECHANISMS
+from market.mechanisms import ARRAY_MECHANISMS as MECHANISMS
 from scenarios.config.schema_live import LiveSection, check_meter_households
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+_ISO_START = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?"
+)
+"""The ISO forms of ``simulation.start`` the standard library reads as pandas does; any
+other text goes to pandas (imported only then: it is most of ``p2pgrid validate``'s
+start-up)."""
+
+
+def _iso_start(start: str) -> datetime.datetime | None:
+    """``start`` read by the standard library, or None when it is not in an ISO form."""
+    if not _ISO_START.fullmatch(start):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(start)
+    except ValueError:
+        return None
 
 
 class _Section(BaseModel):
@@ -65,6 +86,10 @@ class Simulation(_Section):
     @field_validator("start")
     @classmethod
     def _parsable_start(cls, value: str) -> str:
+        if _iso_start(value) is not None:
+            return value
+        import pandas as pd
+
         try:
             pd.Timestamp(value)
         except (ValueError, TypeError):
@@ -74,8 +99,15 @@ class Simulation(_Section):
     @model_validator(mode="after")
     def _starts_at_midnight(self) -> Simulation:
         # the profile generators lay whole days out from the first interval
-        local = self.start_timestamp()
-        if local != local.normalize():
+        iso = _iso_start(self.start)
+        if iso is not None:
+            tz = zoneinfo.ZoneInfo(self.timezone)
+            local = iso.replace(tzinfo=tz) if iso.tzinfo is None else iso.astimezone(tz)
+            midnight = local.time() == datetime.time(0)
+        else:
+            stamp = self.start_timestamp()
+            local, midnight = stamp, stamp == stamp.normalize()
+        if not midnight:
             raise ValueError(
                 f"start {self.start!r} is {local.strftime('%H:%M')} in {self.timezone}, but a "
                 "run starts at local midnight (give a date, or a timestamp at 00:00 local time)"
@@ -84,6 +116,8 @@ class Simulation(_Section):
 
     def start_timestamp(self) -> pd.Timestamp:
         """First interval as a tz-aware timestamp (local midnight for a bare date)."""
+        import pandas as pd
+
         ts = pd.Timestamp(self.start)
         if ts.tzinfo is None:
             return ts.tz_localize(self.timezone)

@@ -56,6 +56,20 @@ def test_validate_rejects_an_unknown_feeder_as_run_does(tmp_path: Path) -> None:
     assert off.returncode == 0, off.stderr
 
 
+def test_validate_rejects_a_radial_feeder_too_large_as_run_does(tmp_path: Path) -> None:
+    """validate reads a generated feeder's name without building it (so it need not import
+    pandas); the size check is the one the builder runs."""
+    from grid.named_feeders import RADIAL_MAX_HOUSEHOLDS
+
+    size = RADIAL_MAX_HOUSEHOLDS + 1
+    message = f"grid.feeder: radial:{size}: the number of households must be between 1 and"
+    too_big = ("--set", f"grid.feeder='radial:{size}'")
+    validate = clean_exit_2(p2pgrid("validate", str(DEMO), *too_big))
+    run = clean_exit_2(p2pgrid("run", str(DEMO), *too_big, "--out", str(tmp_path / "o")))
+    assert message in validate and message in run
+    assert f"{RADIAL_MAX_HOUSEHOLDS} for one LV transformer" in validate
+
+
 def test_missing_simbench_is_a_clean_error_with_the_install_hint_in_brackets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
