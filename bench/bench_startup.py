@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 
 TARGET_S = 0.5
-DEMO = Path(__file__).resolve().parents[1] / "scenarios" / "library" / "demo.toml"
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "scenarios" / "library" / "demo.toml"
 #: ``python -m p2pgrid.cli`` is what the console script runs (``p2pgrid.cli:main``),
-#: without depending on where the script was installed.
+#: without depending on where the script was installed; run from this checkout's root, so
+#: that it is this checkout's package that starts.
 COMMAND = [sys.executable, "-m", "p2pgrid.cli"]
 
 
@@ -31,7 +33,7 @@ def wall_times(args: list[str], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([*COMMAND, *args], check=True, capture_output=True)
+        subprocess.run([*COMMAND, *args], check=True, capture_output=True, cwd=ROOT)
         times.append(time.perf_counter() - start)
     return times
 
