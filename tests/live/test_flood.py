@@ -95,6 +95,8 @@ def test_flood_from_one_client_is_dropped_counted_and_reported_once(
     assert len(budget) == 1 and budget[0]["count"] == JUNK - BUDGET
     assert budget[0]["by_category"] == {"unknown": JUNK - BUDGET}
     assert stats.rejected["unknown"] == JUNK
-    # 2,400 bad messages, a few dozen reports
+    # 2,400 bad messages, a few dozen reports, and no other report
+    reported = started + summaries + unknown + budget
+    assert [e for e in errors if e not in reported] == []
     assert len(errors) == len(started) + len(summaries) + BUDGET + 1
     assert Counter(stats.rejected) == Counter(flood=stats.rejected["flood"], unknown=JUNK)
