@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime
 import re
+import warnings
 import zoneinfo
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
@@ -23,6 +25,7 @@ from pydantic import (
 
 from market.mechanisms import ARRAY_MECHANISMS as MECHANISMS
 from scenarios.config.schema_live import LiveSection, check_meter_households
+from scenarios.errors import RenamedKeyWarning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +47,58 @@ def _iso_start(start: str) -> datetime.datetime | None:
         return datetime.datetime.fromisoformat(start)
     except ValueError:
         return None
+
+
+RENAMED_KEYS = {
+    "community.battery_kwh": "community.battery_capacity_kwh",
+    "community.ev_kwh": "community.ev_capacity_kwh",
+}
+"""Old key paths -> their names now, accepted with a :class:`RenamedKeyWarning` (issue 13:
+``battery_kwh`` and ``ev_kwh`` in agents.parquet are energies per interval, the scenario
+keys are capacity ranges)."""
+
+
+def renamed_key(path: str) -> str:
+    """The current name of key ``path`` (dotted); warns when ``path`` is an old name."""
+    new = RENAMED_KEYS.get(path)
+    if new is None:
+        return path
+    warnings.warn(
+        f"{path} is renamed {new}: write {new} (the old name still works for now)",
+        RenamedKeyWarning,
+        stacklevel=3,
+    )
+    return new
+
+
+def old_names(path: str) -> list[str]:
+    """The old names of key ``path`` (dotted), for a setter that replaces the key whatever
+    its spelling in the file."""
+    return [old for old, new in RENAMED_KEYS.items() if new == path]
+
+
+def _renamed_in_section(section: str, data: object) -> object:
+    """``data`` of a section with its old key names replaced (a warning each); an old name
+    given beside its new name is an error naming both."""
+    if not isinstance(data, Mapping):
+        return data
+    out = dict(data)
+    problems = []
+    for key in list(out):
+        path = f"{section}.{key}"
+        if path not in RENAMED_KEYS:
+            continue
+        new = RENAMED_KEYS[path].partition(".")[2]
+        if new in out:
+            problems.append(
+                f"{key}: the old name of {section}.{new}, which is also given "
+                f"(keep only {section}.{new})"
+            )
+            continue
+        out[renamed_key(path).partition(".")[2]] = out.pop(key)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return out
 
 
 class _Section(BaseModel):
@@ -153,7 +208,9 @@ class Community(_Section):
     pv_tilt_deg: tuple[float, float] = (20.0, 45.0)
     pv_azimuth_deg: tuple[float, float] = (120.0, 240.0)
     battery_share: Share = 0.3
-    battery_kwh: NonNegRange = (5.0, 13.5)
+    battery_capacity_kwh: NonNegRange = (5.0, 13.5)
+    """Usable capacity of a home battery [kWh], sampled uniformly per battery household
+    (formerly ``battery_kwh``)."""
     battery_c_rate: float = Field(0.5, gt=0, le=4)
     """Power limit as a fraction of capacity per hour [1/h]."""
     battery_round_trip_efficiency: float = Field(0.90, gt=0, le=1)
@@ -163,7 +220,9 @@ class Community(_Section):
     ev_share: Share = 0.2
     v2g_share: Share = 0.5
     """Of the EV owners, the share with a bidirectional (V2G) charger."""
-    ev_kwh: NonNegRange = (40.0, 80.0)
+    ev_capacity_kwh: NonNegRange = (40.0, 80.0)
+    """Battery capacity of an EV [kWh], sampled uniformly per EV owner (formerly
+    ``ev_kwh``)."""
     ev_charger_kw: float = Field(11.0, gt=0, le=350)
     ev_efficiency: float = Field(0.92, gt=0, le=1)
     """One-way charger efficiency (AC to battery and back)."""
@@ -176,6 +235,11 @@ class Community(_Section):
     storage_strategy: Literal["price_aware", "self_consumption"] = "price_aware"
     """Whether batteries and EVs also trade flexibly (price_aware) or only self-consume."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: object) -> object:
+        return _renamed_in_section("community", data)
+
     @model_validator(mode="after")
     def _consistent(self) -> Community:
         problems = []
@@ -184,8 +248,8 @@ class Community(_Section):
             "pv_kwp",
             "pv_tilt_deg",
             "pv_azimuth_deg",
-            "battery_kwh",
-            "ev_kwh",
+            "battery_capacity_kwh",
+            "ev_capacity_kwh",
             "ev_km_per_day",
         ):
             value = getattr(self, name)
@@ -215,10 +279,12 @@ class Community(_Section):
             )
         if self.pv_share > 0 and self.pv_kwp[1] <= 0:
             problems.append("pv_kwp: households with PV need a positive size")
-        if self.battery_share > 0 and self.battery_kwh[0] <= 0:
-            problems.append("battery_kwh: households with a battery need a positive capacity")
-        if self.ev_share > 0 and self.ev_kwh[0] <= 0:
-            problems.append("ev_kwh: EV owners need a positive battery capacity")
+        if self.battery_share > 0 and self.battery_capacity_kwh[0] <= 0:
+            problems.append(
+                "battery_capacity_kwh: households with a battery need a positive capacity"
+            )
+        if self.ev_share > 0 and self.ev_capacity_kwh[0] <= 0:
+            problems.append("ev_capacity_kwh: EV owners need a positive battery capacity")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from scenarios.config.schema import Scenario
+from scenarios.config.schema import Scenario, old_names, renamed_key
 
 
 def _field_model(model: type[BaseModel], name: str) -> type[BaseModel] | None:
@@ -45,21 +45,46 @@ def scenario_key_kind(path: str) -> tuple[Literal["leaf", "section"] | None, str
 def flatten_keys(
     table: Mapping[str, Any], where: str, problems: list[str], prefix: str = ""
 ) -> dict[str, Any]:
-    """Dotted scenario key paths → values, from dotted keys and/or nested tables."""
+    """Dotted scenario key paths → values, from dotted keys and/or nested tables.
+
+    A key's old name (:data:`scenarios.config.schema.RENAMED_KEYS`) counts as its new name,
+    with a warning; the two names of one key given together are a problem naming both.
+    """
     out: dict[str, Any] = {}
+    _flatten_into(out, {}, table, where, problems, prefix)
+    return out
+
+
+def _flatten_into(
+    out: dict[str, Any],
+    spelled: dict[str, str],
+    table: Mapping[str, Any],
+    where: str,
+    problems: list[str],
+    prefix: str,
+) -> None:
     for key, value in table.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
+        written = f"{prefix}.{key}" if prefix else str(key)
+        path = renamed_key(written)
         kind, hint = scenario_key_kind(path)
         if kind == "section" and isinstance(value, Mapping):
-            out.update(flatten_keys(value, where, problems, path))
+            _flatten_into(out, spelled, value, where, problems, path)
         elif kind == "leaf":
+            if path in out:
+                names = {spelled[path], written} - {path}
+                problems.append(
+                    f"{where}.{names.pop()}: the old name of {path}, which is also given "
+                    f"(keep only {path})"
+                    if names
+                    else f"{where}.{path}: given twice (keep one)"
+                )
             out[path] = value
+            spelled[path] = written
         elif kind == "section":
             problems.append(f"{where}.{path}: is a section of the scenario, not a key")
         else:
             suggestion = f" (did you mean {hint!r}?)" if hint else ""
             problems.append(f"{where}.{path}: not a scenario key{suggestion}")
-    return out
 
 
 def set_key(data: dict[str, Any], path: str, value: Any) -> None:
@@ -72,4 +97,6 @@ def set_key(data: dict[str, Any], path: str, value: Any) -> None:
             child = {}
             node[part] = child
         node = child
+    for old in old_names(path):  # replaces the key however the base spells it
+        node.pop(old.rpartition(".")[2], None)
     node[parts[-1]] = value

@@ -70,6 +70,16 @@ def test_validate_rejects_a_radial_feeder_too_large_as_run_does(tmp_path: Path) 
     assert f"{RADIAL_MAX_HOUSEHOLDS} for one LV transformer" in validate
 
 
+def test_an_old_capacity_key_is_a_one_line_warning_naming_the_new_key() -> None:
+    proc = p2pgrid("validate", str(DEMO), "--set", "community.ev_kwh=[30, 50]")
+    assert proc.returncode == 0, proc.stderr
+    assert flat(proc.stderr) == (
+        "warning: community.ev_kwh is renamed community.ev_capacity_kwh: write "
+        "community.ev_capacity_kwh (the old name still works for now)"
+    )
+    assert '"ev_capacity_kwh": [ 30.0, 50.0 ]' in flat(proc.stdout)
+
+
 def test_missing_simbench_is_a_clean_error_with_the_install_hint_in_brackets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
