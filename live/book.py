@@ -12,6 +12,8 @@
 - :func:`full_book`: the operator's ``market/book`` (the ``market`` and ``operator``
   accounts alone read it, :mod:`live.acl`): every order with its household, kind and
   fill, and every trade with buyer and seller.
+
+:func:`decode_curve` and :func:`decode_trades` read them back (the dashboard).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from agents.devices import kind_names
 from agents.households.community import Plan
+from live.payloads import number
 
 #: Fewest orders pooled in one step of the anonymous book curve.
 ORDERS_PER_LEVEL = 5
@@ -93,3 +96,48 @@ def full_book(t: int, interval_start: str, ids: list[str], plan: Plan, res: Any)
         },
         "trades": trade_rows(ids, res),
     }
+
+
+def decode_curve(side: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One side of a result's ``book`` as arrays (energy [kWh], price [currency/kWh]):
+    its steps ``[energy_kwh, price_per_kwh]`` (or orders ``{energy_kwh,
+    price_per_kwh}``); malformed entries and empty steps are left out."""
+    kwh, price = [], []
+    for step in side if isinstance(side, list) else []:
+        if isinstance(step, dict):
+            e, p = number(step.get("energy_kwh")), number(step.get("price_per_kwh"))
+        elif isinstance(step, list | tuple) and len(step) == 2:
+            e, p = number(step[0]), number(step[1])
+        else:
+            continue
+        if e is not None and p is not None and e > 0:
+            kwh.append(e)
+            price.append(p)
+    return np.asarray(kwh, float), np.asarray(price, float)
+
+
+def decode_trades(payload: dict[str, Any], t: int) -> list[dict[str, Any]]:
+    """The trades of a ``market/book`` as rows of trades.parquet (``t``, ``buyer_id``,
+    ``seller_id``, …); a trade without a finite energy and price is left out, a missing
+    seller price is the buyer's, a missing grid fee 0."""
+    rows = []
+    for tr in payload.get("trades") or []:
+        if not isinstance(tr, dict):
+            continue
+        energy, price = number(tr.get("energy_kwh")), number(tr.get("price_per_kwh"))
+        if energy is None or price is None:
+            continue
+        seller_price = number(tr.get("seller_price_per_kwh"))
+        fee = number(tr.get("grid_fee"))
+        rows.append(
+            {
+                "t": t,
+                "buyer_id": str(tr.get("buyer", "")),
+                "seller_id": str(tr.get("seller", "")),
+                "energy_kwh": energy,
+                "price_per_kwh": price,
+                "seller_price_per_kwh": price if seller_price is None else seller_price,
+                "grid_fee": 0.0 if fee is None else fee,
+            }
+        )
+    return rows

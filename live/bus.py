@@ -14,7 +14,9 @@
   unacknowledged at once, so paho's 16-bit message ids never wrap onto a message still
   in flight (paho silently loses QoS 1 messages beyond 65,535 in flight); a publisher
   blocks only while the queue itself is full;
-- username/password and TLS from :class:`BrokerConfig`.
+- username/password and TLS from :class:`BrokerConfig`;
+- an observer (``announce=False``, the dashboard) publishes nothing, no status either;
+  :meth:`Bus.watch` tells it when the connection comes and goes.
 
 The client itself, and everything that knows paho's internals, is in
 :mod:`live.paho_client` (an optimised client on tested paho versions, paho's stock
@@ -91,6 +93,8 @@ class BrokerConfig:
 
 Handler = Callable[[str, bytes], None]
 RetainHandler = Callable[[str, bytes, bool], None]
+Watcher = Callable[[str, str], None]
+"""``watcher(state, reason)``: ``connected`` (reason ""), or ``disconnected`` and why."""
 
 # CONNACK refusals (MQTT 3.1.1 codes 4 and 5) that retrying cannot cure
 _REFUSED_CREDENTIALS = frozenset({"Bad user name or password", "Not authorized"})
@@ -128,6 +132,8 @@ class Bus:
     client_id : a fixed id (the market's, for its persistent session)
     persistent : keep the session at the broker across reconnects (clean_session False)
     window : most QoS 1 messages unacknowledged at once
+    announce : publish the retained online/offline status (and its last will); False
+        for a read-only observer
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class Bus:
         client_id: str | None = None,
         persistent: bool = False,
         window: int = DEFAULT_WINDOW,
+        announce: bool = True,
     ) -> None:
         if not 1 <= window <= 60_000:
             raise ValueError("window must lie in [1, 60000] (paho's message ids are 16 bit)")
@@ -148,6 +155,8 @@ class Bus:
         self.status_topic = f"{status_root}/status/{config.username or self.client_id}"
         self._subs: dict[str, int] = {}
         self._handlers: list[tuple[Callable[[str], bool], Any, bool]] = []
+        self._watchers: list[Watcher] = []
+        self.announce = announce
         self._queue_limit = 4 * window
         self.connected = threading.Event()
         self.connects = 0
@@ -186,9 +195,12 @@ class Bus:
                 ) from exc
             if config.insecure:
                 c.tls_insecure_set(True)
-        c.will_set(self.status_topic, encode({"v": 1, "status": "offline"}), qos=1, retain=True)
+        if announce:
+            offline = encode({"v": 1, "status": "offline"})
+            c.will_set(self.status_topic, offline, qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
+        c.on_connect_fail = self._on_connect_fail
         c.on_message = self._on_message
         self.client = c
         self.refused: str | None = None
@@ -252,7 +264,7 @@ class Bus:
 
     def stop(self, status: str = "offline") -> None:
         """Publish the retained status and disconnect cleanly."""
-        if self.connected.is_set():
+        if self.connected.is_set() and self.announce:
             self.publish(self.status_topic, {"v": 1, "status": status}, qos=1, retain=True)
             self.drain(5.0)
         self.client.disconnect()
@@ -268,6 +280,16 @@ class Bus:
         self._handlers.append((topic_matcher(pattern), handler, retained))
         if self.connected.is_set():
             self.client.subscribe(pattern, qos)
+
+    def watch(self, watcher: Watcher) -> None:
+        """Call ``watcher(state, reason)`` (network thread) on every change of the
+        connection: ``connected``, or ``disconnected`` with the broker's reason, its
+        refusal (``refused: …``) or ``connection refused or unreachable``."""
+        self._watchers.append(watcher)
+
+    def _tell(self, state: str, reason: str = "") -> None:
+        for watcher in self._watchers:
+            watcher(state, reason)
 
     # --- publishing ---------------------------------------------------------------
     def publish(
@@ -301,6 +323,7 @@ class Bus:
     ) -> None:
         if reason.is_failure:
             self.refused = str(reason)
+            self._tell("disconnected", f"refused: {reason}")
             return
         self.refused = None
         self.connects += 1
@@ -308,8 +331,11 @@ class Bus:
         self.disconnected_at = None
         for pattern, qos in self._subs.items():
             client.subscribe(pattern, qos)
-        client.publish(self.status_topic, encode({"v": 1, "status": "online"}), qos=1, retain=True)
+        if self.announce:
+            online = encode({"v": 1, "status": "online"})
+            client.publish(self.status_topic, online, qos=1, retain=True)
         self.connected.set()
+        self._tell("connected")
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -318,6 +344,10 @@ class Bus:
             self.dropped = str(reason)  # closed before accepting the connection
         self.connected.clear()
         self.disconnected_at = time.monotonic()
+        self._tell("disconnected", str(reason))
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._tell("disconnected", "connection refused or unreachable")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:

@@ -69,7 +69,7 @@ account reads it; no household ids):
     plus the flexible fills less postponed EV charging, positive when charging;
     ``generation − demand − battery − ev = sold − bought + export − import``),
     ``trades``: ``[{side, counterparty, energy_kwh, price_per_kwh, grid_fee}]``. The
-    dashboard reads these names through :data:`live.dashboard.mqtt_source.SETTLEMENT_MAP`.
+    dashboard reads them back through :func:`live.payloads.decode_settlement`.
 
 ``errors``: ``{topic, reason}`` for a rejected message; a flood (more than
 ``[live] max_messages_per_interval`` messages from one sender in an interval) is reported
@@ -141,6 +141,11 @@ class Topics:
 
     def status(self, client_id: str) -> str:
         return f"{self.root}/status/{client_id}"
+
+    @staticmethod
+    def agent_of(topic: str) -> str:
+        """The agent id of an ``agents/<agent_id>/…`` topic (reading, orders, settlement)."""
+        return topic.split("/")[-2]
 
 
 class Rejected(ValueError):

@@ -20,11 +20,6 @@ a cookie so its own requests carry it) or that cookie.
 
 from __future__ import annotations
 
-import io
-import json
-import math
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,27 +28,30 @@ import pandas as pd
 import plotly
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
-    JSONResponse,
-    Response,
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from live.dashboard.api_docs import render_api_docs
-from live.dashboard.sources import Source
+from live.dashboard.events import event_stream
+from live.dashboard.guard import install_guard
+from live.dashboard.records import json_safe
+from live.dashboard.responses import (
+    Format,
+    Unavailable,
+    as_frame,
+    csv_response,
+    frame_records,
+    wants_csv,
+)
+from live.dashboard.sources import MAX_T, Source
 
 STATIC_DIR = Path(str(files("live.dashboard") / "static"))
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-TOKEN_COOKIE = "p2pgrid_token"
-HEARTBEAT_S = 10.0
-MAX_T = 10_000_000
 
-Format = Literal["json", "csv"]
 FormatQuery = Annotated[
     Format | None,
     Query(description="Response format; default JSON, or CSV when `Accept: text/csv`."),
@@ -62,63 +60,6 @@ TQuery = Annotated[
     int | None,
     Query(ge=0, le=MAX_T, description="Interval index; default the newest visible interval."),
 ]
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
-
-
-class _Unavailable(HTTPException):
-    def __init__(self, message: str) -> None:
-        super().__init__(status_code=404, detail=message)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _wants_csv(request: Request, fmt: Format | None) -> bool:
-    if fmt is not None:
-        return fmt == "csv"
-    accept = request.headers.get("accept", "")
-    return "text/csv" in accept and "application/json" not in accept
-
-
-def _csv(frame: pd.DataFrame, name: str) -> Response:
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False)
-    return Response(
-        buf.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'inline; filename="{name}.csv"'},
-    )
-
-
-def _frame(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    return rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = json.loads(frame.to_json(orient="records", date_format="iso", double_precision=15))
-    return out
-
-
-def _check_token(request: Request, token: str) -> bool:
-    header = request.headers.get("authorization", "")
-    offered = [
-        header[7:] if header.lower().startswith("bearer ") else "",
-        request.query_params.get("token", ""),
-        request.cookies.get(TOKEN_COOKIE, ""),
-    ]
-    return any(o and secrets.compare_digest(o.encode(), token.encode()) for o in offered)
 
 
 def create_app(source: Source, token: str | None = None) -> FastAPI:
@@ -134,60 +75,19 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
     )
     app.state.source = source
 
-    @app.middleware("http")
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if token is not None and not _check_token(request, token):
-            return JSONResponse(
-                {
-                    "detail": "a token is required: open the URL printed by `p2pgrid dashboard` "
-                    "(…?token=…) or send `Authorization: Bearer TOKEN`"
-                },
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if token is not None and request.query_params.get("token") == token:
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
-            problems.append(f"{where}: {err.get('msg', 'invalid')}")
-        return JSONResponse(
-            {
-                "detail": "; ".join(problems) or "invalid request",
-                "errors": json.loads(json.dumps(exc.errors(), default=str)),
-            },
-            status_code=422,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+    install_guard(app, token)
 
     # ------------------------------------------------------------------ helpers
     def resolve_t(t: int | None) -> int:
         latest = source.latest_t()
         if t is None:
             if latest < 0:
-                raise _Unavailable("no interval yet: the market has not cleared one")
+                raise Unavailable("no interval yet: the market has not cleared one")
             return latest
         if not source.has_interval(t):
             if latest < 0:
-                raise _Unavailable(f"interval {t} is not available: no interval yet")
-            raise _Unavailable(f"interval {t} is not available (intervals 0..{latest} are)")
+                raise Unavailable(f"interval {t} is not available: no interval yet")
+            raise Unavailable(f"interval {t} is not available (intervals 0..{latest} are)")
         return t
 
     # ------------------------------------------------------------------ page
@@ -213,11 +113,11 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
     @app.get("/api/runs", summary="What this dashboard shows (one run or one live market)")
     async def runs(request: Request, format: FormatQuery = None) -> Any:
         rows = [{**source.meta(), **source.status()}]
-        return _csv(_frame(rows), "runs") if _wants_csv(request, format) else rows
+        return csv_response(as_frame(rows), "runs") if wants_csv(request, format) else rows
 
     @app.get("/api/meta", summary="Name, tariffs, limits and size of the market")
     async def meta() -> dict[str, Any]:
-        return _json_safe(source.meta())
+        return json_safe(source.meta())
 
     @app.get("/api/status", summary="State of the source (replaying, connected, …)")
     async def status() -> dict[str, Any]:
@@ -225,9 +125,11 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
 
     @app.get("/api/kpis", summary="KPIs over the intervals up to t")
     async def kpis(request: Request, t: TQuery = None, format: FormatQuery = None) -> Any:
-        data = _json_safe(source.kpis(resolve_t(t)))
-        if _wants_csv(request, format):
-            return _csv(pd.DataFrame({"kpi": list(data), "value": list(data.values())}), "kpis")
+        data = json_safe(source.kpis(resolve_t(t)))
+        if wants_csv(request, format):
+            return csv_response(
+                pd.DataFrame({"kpi": list(data), "value": list(data.values())}), "kpis"
+            )
         return data
 
     @app.get("/api/intervals", summary="Interval rows (community totals, price, grid)")
@@ -240,14 +142,16 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
         if stop is not None and stop < start:
             raise HTTPException(422, f"stop ({stop}) must not be below start ({start})")
         rows = source.interval_rows(start, MAX_T if stop is None else stop)
-        return _csv(_frame(rows), "intervals") if _wants_csv(request, format) else rows
+        return csv_response(as_frame(rows), "intervals") if wants_csv(request, format) else rows
 
     @app.get("/api/intervals/{t}", summary="One interval row")
     async def interval(
         request: Request, t: Annotated[int, PathParam(ge=0, le=MAX_T)], format: FormatQuery = None
     ) -> Any:
         rows = source.interval_rows(resolve_t(t), t)
-        return _csv(_frame(rows), f"interval-{t}") if _wants_csv(request, format) else rows[0]
+        return (
+            csv_response(as_frame(rows), f"interval-{t}") if wants_csv(request, format) else rows[0]
+        )
 
     @app.get("/api/intervals/{t}/book", summary="Supply and demand curves of interval t")
     async def book(
@@ -255,11 +159,11 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
     ) -> Any:
         data = source.book(resolve_t(t))
         if data is None:
-            raise _Unavailable(f"no order book for interval {t}")
-        if _wants_csv(request, format):
+            raise Unavailable(f"no order book for interval {t}")
+        if wants_csv(request, format):
             parts = [pd.DataFrame({"side": side, **data[side]}) for side in ("demand", "supply")]
-            return _csv(pd.concat(parts, ignore_index=True), f"book-{t}")
-        return _json_safe(data)
+            return csv_response(pd.concat(parts, ignore_index=True), f"book-{t}")
+        return json_safe(data)
 
     @app.get(
         "/api/intervals/{t}/feeder",
@@ -275,13 +179,13 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
     ) -> Any:
         data = source.feeder(resolve_t(t))
         if data is None:
-            raise _Unavailable(
+            raise Unavailable(
                 "no feeder state: this run or market has no grid check "
                 "(or does not publish per-bus values)"
             )
-        if _wants_csv(request, format):
-            return _csv(pd.DataFrame(data[table]), f"feeder-{table}-{t}")
-        return _json_safe(data)
+        if wants_csv(request, format):
+            return csv_response(pd.DataFrame(data[table]), f"feeder-{table}-{t}")
+        return json_safe(data)
 
     @app.get("/api/households", summary="Each household's position at t and bill up to t")
     async def households(
@@ -313,14 +217,14 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
             frame = frame[hit]
         frame = frame.sort_values(sort, ascending=order == "asc", kind="stable", na_position="last")
         page_ = frame.iloc[offset : offset + limit]
-        if _wants_csv(request, format):
-            return _csv(page_, f"households-{at}")
+        if wants_csv(request, format):
+            return csv_response(page_, f"households-{at}")
         return {
             "t": at,
             "total": len(frame),
             "offset": offset,
             "limit": limit,
-            "items": _records(page_),
+            "items": frame_records(page_),
         }
 
     @app.get("/api/households/{agent_id}", summary="One household: attributes and series")
@@ -332,9 +236,9 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
         data = source.household(agent_id)
         if data is None:
             raise HTTPException(404, f"unknown household {agent_id!r}")
-        if _wants_csv(request, format):
-            return _csv(_frame(data["series"]), f"household-{agent_id}")
-        return _json_safe(data)
+        if wants_csv(request, format):
+            return csv_response(as_frame(data["series"]), f"household-{agent_id}")
+        return json_safe(data)
 
     @app.get("/api/trades", summary="Trades, paged (newest intervals last)")
     async def trades(
@@ -359,9 +263,14 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
             raise HTTPException(404, f"unknown household {agent_id!r}")
         frame = source.trades(t_from, MAX_T if t_to is None else t_to, agent_id)
         page_ = frame.iloc[offset : offset + limit]
-        if _wants_csv(request, format):
-            return _csv(page_, "trades")
-        return {"total": len(frame), "offset": offset, "limit": limit, "items": _records(page_)}
+        if wants_csv(request, format):
+            return csv_response(page_, "trades")
+        return {
+            "total": len(frame),
+            "offset": offset,
+            "limit": limit,
+            "items": frame_records(page_),
+        }
 
     @app.get(
         "/api/events",
@@ -386,37 +295,8 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
                 start = int(last_event_id)
             except ValueError:
                 raise HTTPException(422, "Last-Event-ID must be an event sequence number") from None
-        cursor = source.log.last_seq if start is None else max(start, 0)
-
-        async def stream() -> AsyncIterator[str]:
-            nonlocal cursor
-            yield "retry: 1000\n\n"
-            # the current state first, so a new client can draw without waiting
-            yield _sse_comment(f"connected at seq {cursor}")
-            while True:
-                batch = source.log.after(cursor)
-                if batch:
-                    for i, event in enumerate(batch):
-                        full = i == len(batch) - 1
-                        data = json.dumps(
-                            _json_safe(source.event_payload(event, full)), separators=(",", ":")
-                        )
-                        yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
-                        cursor = event.seq
-                    continue
-                if source.log.closed or await request.is_disconnected():
-                    return
-                if not await source.log.wait(cursor, HEARTBEAT_S):
-                    yield _sse_comment("keep-alive")
-
-        return StreamingResponse(
-            stream(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        return event_stream(
+            source, request, source.log.last_seq if start is None else max(start, 0)
         )
 
     return app
-
-
-def _sse_comment(text: str) -> str:
-    return f": {text}\n\n"

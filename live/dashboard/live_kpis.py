@@ -2,12 +2,9 @@
 
 The KPIs are :func:`scenarios.kpis.compute.compute_kpis`, the function that writes a batch
 run's ``kpis.json`` and serves its replay, applied to the interval rows the dashboard
-builds from ``market/result`` and the settlements, and to each household's bill.
-
-A live market runs no baseline community, so the no-P2P baseline of a live household is
-its *metered* net position (``sold − bought + export − import`` of its settlement,
-DESIGN.md's balance) settled with the utility alone (:func:`market.settlement.settle`
-with no trades, the batch baseline's tariff rule), with the same stored energy.
+builds from ``market/result`` and the settlements (as intervals.parquet's columns, the
+results schema's), and to each household's bill. The no-P2P baseline of a live
+household is :func:`scenarios.kpis.compute.metered_baseline_cost`, with the same stored energy.
 Without the tariffs (``p2pgrid dashboard --broker`` without ``--scenario``) there is no
 baseline and the savings KPIs are None.
 """
@@ -19,23 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from market.settlement import Tariffs, settle
-from scenarios.kpis.compute import compute_kpis
+from market.settlement import Tariffs
+from scenarios.kpis.compute import compute_kpis, metered_baseline_cost
+from scenarios.results.schema import INTERVALS_FILE, columns
 
-#: Interval-row columns compute_kpis reads; the grid's only when a result carried a grid.
-ENERGY_COLUMNS = (
-    "generation_kwh",
-    "demand_kwh",
-    "battery_kwh",
-    "ev_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "p2p_kwh",
-    "clearing_price_per_kwh",
-    "grid_fees",
-)
-GRID_COLUMNS = ("violations", "curtailed_kwh", "recleared", "losses_kwh")
-_POSITION = ("sold_p2p_kwh", "bought_p2p_kwh", "grid_export_kwh", "grid_import_kwh")
+#: intervals.parquet's numeric columns: the required ones always in the KPIs' table
+#: (null where the market published nothing), the conditional ones (the grid's) only
+#: when some interval carried them
+_NUMERIC = tuple(c for c in columns(INTERVALS_FILE) if c.dtype in ("float64", "int64", "bool"))
+_POSITION = ("bought_p2p_kwh", "sold_p2p_kwh", "grid_import_kwh", "grid_export_kwh")
 
 
 def tariffs_of(market: dict[str, Any]) -> Tariffs | None:
@@ -62,16 +51,14 @@ class HouseholdMoney:
         return self.index.setdefault(agent_id, len(self.index))
 
     def record(self, t: int, positions: dict[str, dict[str, float]]) -> None:
-        """Interval ``t``'s settlements (dashboard names, :data:`SETTLEMENT_MAP`)."""
+        """Interval ``t``'s settlements (:func:`live.payloads.decode_settlement`)."""
         rows = np.fromiter((self.row(a) for a in positions), np.int64, len(positions))
         values = list(positions.values())
         cost = np.array([v.get("cost", np.nan) for v in values], float)
-        sign = np.array([1.0, -1.0, 1.0, -1.0])
-        net = np.array([[v.get(k, np.nan) for k in _POSITION] for v in values], float)
-        net = net.reshape(len(values), len(_POSITION)) @ sign
         if self.tariffs is not None:
-            zero = np.zeros(len(values))
-            base = settle(net, net, zero, zero, zero, zero, self.tariffs).cost
+            e = np.array([[v.get(k, np.nan) for k in _POSITION] for v in values], float)
+            e = e.reshape(len(values), len(_POSITION))
+            base = metered_baseline_cost(e[:, 0], e[:, 1], e[:, 2], e[:, 3], self.tariffs)
         else:
             base = np.full(len(values), np.nan)
         self._cost[t] = (rows, cost, base)
@@ -89,13 +76,15 @@ class HouseholdMoney:
 
 def interval_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The dashboard's live interval rows as the numeric table compute_kpis reads."""
-    frame = pd.DataFrame(rows)
-    has_grid = len(frame) > 0 and "violations" in frame and frame["violations"].notna().any()
-    columns = ENERGY_COLUMNS + (GRID_COLUMNS if has_grid else ())
-    return pd.DataFrame(
-        {c: pd.to_numeric(frame[c], errors="coerce") if c in frame else np.nan for c in columns},
-        index=range(len(frame)),
-    ).astype(float)
+    frame = pd.DataFrame(rows, index=range(len(rows)))
+    table = {}
+    for c in _NUMERIC:
+        values = pd.to_numeric(frame[c.name], errors="coerce") if c.name in frame else None
+        if c.required:
+            table[c.name] = np.nan if values is None else values
+        elif values is not None and values.notna().any():
+            table[c.name] = values
+    return pd.DataFrame(table, index=range(len(rows))).astype(float)
 
 
 def live_kpis(

@@ -6,10 +6,9 @@ It reads exactly what the market publishes (``clock``, ``market/result``,
 handed over by the market (:class:`live.market.MarketListener`) right after each
 interval is committed to the ledger and published, so the dashboard needs no MQTT
 connection of its own: no second client on a broker that may enforce an ACL, and no
-second copy of every settlement on the wire. The payloads are interpreted by
-:class:`MqttSource`'s own code (``SETTLEMENT_MAP``, the result's ``book`` and
-``grid.buses``/``grid.lines``), so what the page shows is what a dashboard watching
-the broker would show.
+second copy of every settlement on the wire. The payloads are read by
+:class:`live.dashboard.live_source.LiveSource`, as for a dashboard watching the broker
+(:class:`live.dashboard.mqtt_source.MqttSource`), so the page shows the same.
 """
 
 from __future__ import annotations
@@ -18,10 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from live.dashboard.mqtt_source import READING_MAP, SETTLEMENT_MAP, MqttSource, map_payload
+from live.bus import BrokerConfig
+from live.dashboard.live_source import LiveSource, interval_of
 
 
-class MarketSource(MqttSource):
+class MarketSource(LiveSource):
     """A live market in this process.
 
     Parameters
@@ -32,7 +32,7 @@ class MarketSource(MqttSource):
         The market's broker address, shown on the page (no connection is made).
     market, interval_minutes, households
         Tariffs, limits, interval length and the static household table, as for
-        :class:`MqttSource`.
+        :class:`live.dashboard.live_source.LiveSource`.
     """
 
     def __init__(
@@ -43,21 +43,14 @@ class MarketSource(MqttSource):
         interval_minutes: int = 15,
         households: pd.DataFrame | None = None,
     ) -> None:
-        super().__init__(broker, community, market, interval_minutes, households)
-        self._state = "connected"
-
-    def start(self) -> None:
-        self._set_state("connected")
-
-    def stop(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+        config = BrokerConfig.from_url(broker)
+        where = f"{config.host}:{config.port}"
+        super().__init__(community, where, market, interval_minutes, households)
+        self.url = broker
 
     # --- live.market.MarketListener ------------------------------------------------
     def clock(self, payload: dict[str, Any]) -> None:
-        self._on_clock(payload)
+        self.on_clock(payload)
 
     def interval(
         self,
@@ -69,24 +62,28 @@ class MarketSource(MqttSource):
         """One committed interval (and its ``market/book``: this process is the market's,
         the operator's view): the row is built once, with every household in it, and
         pushed to the browsers as one event."""
-        t = self._t(result)
-        if t is None:
+        if interval_of(result) is None:
             return
-        with self._lock:
+        with self._lock:  # held across: the result's row is built once, not revised
             for agent, payload in readings.items():
-                self.money.row(agent)
-                self._readings[t][agent] = map_payload(payload, READING_MAP)
+                self.on_reading(agent, payload)
             for agent, payload in settlements.items():
-                self.money.row(agent)
-                self._positions[t][agent] = map_payload(payload, SETTLEMENT_MAP)
+                self.on_settlement(agent, payload)
         if book is not None:
-            self._on_book(book)
-        self._on_result(result)
+            self.on_book(book)
+        self.on_result(result)
 
     def status(self) -> dict[str, Any]:
-        out = super().status()
-        latest = out["latest_t"]
-        out["message"] = f"live (in-process): {self.community} on {self.broker}" + (
-            f", interval {latest}" if latest >= 0 else ", waiting for the market"
-        )
-        return out
+        latest = self.latest_t()
+        with self._lock:
+            errors = self._errors
+        return {
+            "state": "connected",
+            "message": f"live (in-process): {self.community} on {self.url}"
+            + (f", interval {latest}" if latest >= 0 else ", waiting for the market"),
+            "latest_t": latest,
+            "clock_t": interval_of(self._clock) if self._clock else None,
+            "errors": errors,
+            "last_error": self._last_error,
+            "intervals": len(self._rows),
+        }

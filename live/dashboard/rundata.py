@@ -1,20 +1,20 @@
 """A finished run's results directory, opened for the dashboard (read-only).
 
-``read_run`` checks the directory against the results contract (DESIGN.md) and loads
-the tables into arrays indexed ``[interval, household]`` so that a household table or
-a feeder snapshot of one interval is a slice, not a scan. Every problem found is
+``read_run`` checks the directory against the results contract (DESIGN.md, the results
+schema :mod:`scenarios.results.schema` read through :func:`scenarios.results.files.read_table`)
+and loads the tables into arrays indexed ``[interval, household]`` so that a household
+table or a feeder snapshot of one interval is a slice, not a scan. Every problem found is
 reported together in one :class:`RunDirError`.
 
-The order book is not part of the results files. When a run directory holds an
-optional ``books.parquet`` (``t, side, energy_kwh, price_per_kwh``) the supply and
-demand curves are drawn from it; otherwise they are *revealed from the fills*
-(:func:`revealed_book`).
+The order book is not part of the required results files. When a run directory holds
+``books.parquet`` (``[output] order_books = true``) the supply and demand curves are
+drawn from it; otherwise they are *revealed from the fills*
+(:func:`live.dashboard.curves.revealed_book`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,12 +22,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from live.dashboard.curves import book_curves, revealed_book
+from live.dashboard.devices import static_columns
+from live.dashboard.feeder import Feeder, feeder_payload, read_feeder
+from live.dashboard.records import jsonable, records
 from scenarios.kpis.compute import compute_kpis, household_savings
 from scenarios.results.files import (
+    AGENT_VALUE_COLUMNS,
     AGENTS_FILE,
+    BOOKS_FILE,
     BUSES_FILE,
     HOUSEHOLDS_FILE,
     INTERVALS_FILE,
@@ -35,53 +39,8 @@ from scenarios.results.files import (
     LINES_FILE,
     MANIFEST_FILE,
     TRADES_FILE,
-)
-
-BOOKS_FILE = "books.parquet"
-"""Optional per-interval order book: ``t, side ("buy"/"sell"), energy_kwh, price_per_kwh``."""
-
-INTERVAL_COLUMNS = (
-    "t",
-    "timestamp",
-    "clearing_price_per_kwh",
-    "p2p_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-)
-AGENT_COLUMNS = (
-    "generation_kwh",
-    "demand_kwh",
-    "battery_kwh",
-    "ev_kwh",
-    "soc_kwh",
-    "bought_p2p_kwh",
-    "sold_p2p_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "cost",
-)
-TRADE_COLUMNS = ("t", "buyer_id", "seller_id", "energy_kwh", "price_per_kwh")
-
-# Columns of the household table (position at t and bill up to t), in order.
-HOUSEHOLD_TABLE_COLUMNS = (
-    "agent_id",
-    "bus",
-    "pv_kwp",
-    "battery_kwh_capacity",
-    "ev_kwh_capacity",
-    "generation_kwh",
-    "demand_kwh",
-    "net_kwh",
-    "bought_p2p_kwh",
-    "sold_p2p_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "soc_kwh",
-    "ev_soc_kwh",
-    "cost_t",
-    "bill",
-    "baseline_bill",
-    "savings",
+    ResultsFileError,
+    read_table,
 )
 
 
@@ -89,16 +48,11 @@ class RunDirError(Exception):
     """A results directory that is missing, incomplete or unreadable."""
 
 
-def _missing(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> list[str]:
-    lost = [c for c in columns if c not in frame.columns]
-    return [f"{name}: missing column(s) {', '.join(lost)}"] if lost else []
-
-
-def _read_parquet(path: Path, problems: list[str]) -> pd.DataFrame | None:
+def _read_parquet(path: Path, problems: list[str], *whens: str) -> pd.DataFrame | None:
     try:
-        return pq.read_table(path).to_pandas()
-    except (OSError, pa.ArrowException, ValueError) as exc:
-        problems.append(f"{path.name}: not a readable Parquet file ({exc})")
+        return read_table(path, *whens)
+    except ResultsFileError as exc:
+        problems.append(str(exc))
         return None
 
 
@@ -112,53 +66,6 @@ def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
         problems.append(f"{path.name}: expected a JSON object")
         return None
     return data
-
-
-def _jsonable(value: Any) -> Any:
-    """A plain-JSON value: NaN/inf → None, numpy scalars → Python, timestamps → ISO."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of ``frame`` as JSON-ready dicts."""
-    cols = list(frame.columns)
-    out = []
-    arrays = []
-    for c in cols:
-        s = frame[c]
-        if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s):
-            arrays.append([None if pd.isna(v) else v.isoformat() for v in s])
-        elif isinstance(s.dtype, pd.CategoricalDtype):
-            arrays.append(s.astype(object).where(s.notna(), None).tolist())
-        else:
-            arrays.append(s.astype(object).where(s.notna(), None).tolist())
-    for row in zip(*arrays, strict=True):
-        out.append({c: _jsonable(v) for c, v in zip(cols, row, strict=True)})
-    return out
-
-
-@dataclass
-class Feeder:
-    """Buses and lines of the feeder with values per interval (``[t, element]``)."""
-
-    bus: np.ndarray  # labels, feeder order
-    depth: np.ndarray  # hops from the slack bus
-    v_pu: np.ndarray
-    p_kw: np.ndarray
-    nodal_price_per_kwh: np.ndarray
-    line: np.ndarray
-    from_bus: np.ndarray
-    to_bus: np.ndarray
-    loading_frac: np.ndarray
-    line_p_kw: np.ndarray
 
 
 @dataclass(eq=False)
@@ -198,7 +105,6 @@ class RunData:
     def household_table(self, t: int) -> pd.DataFrame:
         """Each household's position in interval ``t`` and its bill up to ``t``."""
         v = self.values
-        hh = self.households
         bill = v["cost"][: t + 1].sum(axis=0)
         base = v["baseline_cost"][: t + 1].sum(axis=0)
         saved = household_savings(bill, base, self.stored_delta_kwh(t), self.retail_price)
@@ -206,12 +112,7 @@ class RunData:
         frame = pd.DataFrame(
             {
                 "agent_id": self.agent_ids,
-                "bus": hh["bus"].to_numpy() if "bus" in hh else None,
-                "pv_kwp": hh.get("pv_kwp", pd.Series(np.nan, index=hh.index)).to_numpy(),
-                "battery_kwh_capacity": hh.get(
-                    "battery_kwh", pd.Series(np.nan, index=hh.index)
-                ).to_numpy(),
-                "ev_kwh_capacity": hh.get("ev_kwh", pd.Series(np.nan, index=hh.index)).to_numpy(),
+                **static_columns(self.households),
                 "generation_kwh": gen,
                 "demand_kwh": dem,
                 "net_kwh": gen - dem - v["battery_kwh"][t] - v["ev_kwh"][t],
@@ -273,7 +174,7 @@ class RunData:
         )
         if "grid_check" in self.kpis:
             kpis["grid_check"] = self.kpis["grid_check"]
-        return {k: _jsonable(v) for k, v in kpis.items()}
+        return {k: jsonable(v) for k, v in kpis.items()}
 
     def book(self, t: int) -> dict[str, Any]:
         """Supply and demand curves of interval ``t`` with its clearing point."""
@@ -308,132 +209,16 @@ class RunData:
 
     def feeder_state(self, t: int) -> dict[str, Any] | None:
         """Voltage, injection and nodal price at every bus, loading of every line, at ``t``."""
-        f = self.feeder
-        if f is None:
+        if self.feeder is None:
             return None
-        return {
-            "t": t,
-            "timestamp": self.interval_records[t].get("timestamp"),
-            "v_min_limit_pu": self.grid.get("v_min_pu"),
-            "v_max_limit_pu": self.grid.get("v_max_pu"),
-            "curtailed_kwh": self.interval_records[t].get("curtailed_kwh"),
-            "buses": [
-                {
-                    "bus": str(b),
-                    "depth": int(d),
-                    "v_pu": _jsonable(float(v)),
-                    "p_kw": _jsonable(float(p)),
-                    "nodal_price_per_kwh": _jsonable(float(c)),
-                }
-                for b, d, v, p, c in zip(
-                    f.bus, f.depth, f.v_pu[t], f.p_kw[t], f.nodal_price_per_kwh[t], strict=True
-                )
-            ],
-            "lines": [
-                {
-                    "line": str(n),
-                    "from_bus": str(a),
-                    "to_bus": str(b),
-                    "loading_frac": _jsonable(float(x)),
-                    "p_kw": _jsonable(float(p)),
-                }
-                for n, a, b, x, p in zip(
-                    f.line, f.from_bus, f.to_bus, f.loading_frac[t], f.line_p_kw[t], strict=True
-                )
-            ],
-        }
-
-
-def _step(kwh: np.ndarray, price: np.ndarray, descending: bool) -> dict[str, list[float]]:
-    """A step curve through cumulative energy [kWh] at the limit prices, best first."""
-    keep = kwh > 0
-    kwh, price = kwh[keep], price[keep]
-    if not len(kwh):
-        return {"energy_kwh": [], "price_per_kwh": []}
-    order = np.argsort(-price if descending else price, kind="stable")
-    q = np.concatenate([[0.0], np.cumsum(kwh[order])])
-    p = price[order]
-    return {"energy_kwh": np.repeat(q, 2)[1:-1].tolist(), "price_per_kwh": np.repeat(p, 2).tolist()}
-
-
-def book_curves(
-    buy_kwh: np.ndarray, buy_price: np.ndarray, sell_kwh: np.ndarray, sell_price: np.ndarray
-) -> dict[str, Any]:
-    """Demand (bids, highest first) and supply (asks, lowest first) step curves."""
-    return {"demand": _step(buy_kwh, buy_price, True), "supply": _step(sell_kwh, sell_price, False)}
-
-
-def revealed_book(
-    trades: pd.DataFrame,
-    import_kwh: np.ndarray,
-    export_kwh: np.ndarray,
-    retail: float | None,
-    feed_in: float | None,
-) -> dict[str, Any]:
-    """Supply and demand as the fills reveal them, when the book itself is not stored.
-
-    Matched demand is drawn at the price each buyer paid, matched supply at the price each
-    seller received. What went to the utility instead was not matched in the market: the
-    buyers' limits lay at or below the clearing price and the sellers' at or above it, so
-    it is drawn at the bound every limit respects — unmatched demand at the feed-in
-    tariff, unmatched supply at the retail tariff. The curves therefore meet at the
-    clearing point; their shape away from it is a bound, not the book.
-    """
-    energy = trades["energy_kwh"].to_numpy(float)
-    paid = trades["price_per_kwh"].to_numpy(float)
-    got = (
-        trades["seller_price_per_kwh"].to_numpy(float) if "seller_price_per_kwh" in trades else paid
-    )
-    got = np.where(np.isfinite(got), got, paid)
-    low = feed_in if feed_in is not None else 0.0
-    high = retail if retail is not None else (float(paid.max()) if len(paid) else 1.0)
-    b_kwh = np.append(energy, float(np.nansum(import_kwh)))
-    b_price = np.append(paid, low)
-    s_kwh = np.append(energy, float(np.nansum(export_kwh)))
-    s_price = np.append(got, high)
-    return book_curves(b_kwh, b_price, s_kwh, s_price)
-
-
-def _feeder(
-    buses: pd.DataFrame, lines: pd.DataFrame, n_t: int, problems: list[str]
-) -> Feeder | None:
-    bus_order = list(dict.fromkeys(buses.loc[buses["t"] == buses["t"].min(), "bus"].astype(str)))
-    line_order = list(dict.fromkeys(lines.loc[lines["t"] == lines["t"].min(), "line"].astype(str)))
-    nb, nl = len(bus_order), len(line_order)
-    if len(buses) != n_t * nb or len(lines) != n_t * nl:
-        problems.append(
-            f"{BUSES_FILE}/{LINES_FILE}: expected one row per element and interval "
-            f"({n_t} × {nb} buses, {n_t} × {nl} lines), found {len(buses)} and {len(lines)}"
+        row = self.interval_records[t]
+        return feeder_payload(
+            t,
+            row.get("timestamp"),
+            (self.grid.get("v_min_pu"), self.grid.get("v_max_pu")),
+            row.get("curtailed_kwh"),
+            *self.feeder.elements(t),
         )
-        return None
-
-    def grid_of(frame: pd.DataFrame, key: str, order: list[str], col: str) -> np.ndarray:
-        pos = pd.Index(order).get_indexer(frame[key].astype(str))
-        out = np.full((n_t, len(order)), np.nan)
-        out[frame["t"].to_numpy(), pos] = frame[col].to_numpy(float)
-        return out
-
-    first = lines[lines["t"] == lines["t"].min()]
-    link = dict(zip(first["to_bus"].astype(str), first["from_bus"].astype(str), strict=True))
-    depth = np.zeros(nb, dtype=int)
-    for i, b in enumerate(bus_order):
-        hops, cur = 0, b
-        while cur in link and hops <= nb:
-            cur, hops = link[cur], hops + 1
-        depth[i] = hops
-    frm = first.set_index(first["line"].astype(str))
-    return Feeder(
-        bus=np.array(bus_order, dtype=object),
-        depth=depth,
-        v_pu=grid_of(buses, "bus", bus_order, "v_pu"),
-        p_kw=grid_of(buses, "bus", bus_order, "p_kw"),
-        nodal_price_per_kwh=grid_of(buses, "bus", bus_order, "nodal_price_per_kwh"),
-        line=np.array(line_order, dtype=object),
-        from_bus=frm.loc[line_order, "from_bus"].astype(str).to_numpy(),
-        to_bus=frm.loc[line_order, "to_bus"].astype(str).to_numpy(),
-        loading_frac=grid_of(lines, "line", line_order, "loading_frac"),
-        line_p_kw=grid_of(lines, "line", line_order, "p_kw"),
-    )
 
 
 def read_run(path: str | Path) -> RunData:
@@ -468,12 +253,6 @@ def read_run(path: str | Path) -> RunData:
     households = None
     if (out / HOUSEHOLDS_FILE).is_file():
         households = _read_parquet(out / HOUSEHOLDS_FILE, problems)
-    if intervals is not None:
-        problems += _missing(intervals, INTERVALS_FILE, INTERVAL_COLUMNS)
-    if agents is not None:
-        problems += _missing(agents, AGENTS_FILE, ("t", "agent_id", *AGENT_COLUMNS))
-    if trades is not None:
-        problems += _missing(trades, TRADES_FILE, TRADE_COLUMNS)
     if problems:
         raise RunDirError(f"{out}: " + "; ".join(problems))
     assert intervals is not None and agents is not None and trades is not None
@@ -495,16 +274,9 @@ def read_run(path: str | Path) -> RunData:
     if t_idx.min() < 0 or t_idx.max() >= n_t:
         raise RunDirError(f"{out}: {AGENTS_FILE} has intervals outside 0..{n_t - 1}")
     values: dict[str, np.ndarray] = {}
-    for col in (
-        *AGENT_COLUMNS,
-        "ev_soc_kwh",
-        "baseline_cost",
-        "baseline_stored_kwh",
-        "curtailed_kwh",
-    ):
+    for col in AGENT_VALUE_COLUMNS:
         arr = np.full((n_t, n), np.nan)
-        if col in agents:
-            arr[t_idx, a_idx] = agents[col].to_numpy(float)
+        arr[t_idx, a_idx] = agents[col].to_numpy(float)
         values[col] = arr
     if np.isnan(values["cost"]).any():
         raise RunDirError(f"{out}: {AGENTS_FILE} lacks a row for some household and interval")
@@ -527,25 +299,13 @@ def read_run(path: str | Path) -> RunData:
 
     feeder = None
     if (out / BUSES_FILE).is_file() and (out / LINES_FILE).is_file():
-        buses = _read_parquet(out / BUSES_FILE, problems)
-        lines = _read_parquet(out / LINES_FILE, problems)
-        if buses is not None:
-            problems += _missing(buses, BUSES_FILE, ("t", "bus", "v_pu", "p_kw"))
-        if lines is not None:
-            problems += _missing(
-                lines, LINES_FILE, ("t", "line", "from_bus", "to_bus", "loading_frac")
-            )
+        buses = _read_parquet(out / BUSES_FILE, problems, "grid")
+        lines = _read_parquet(out / LINES_FILE, problems, "grid")
         if not problems and buses is not None and lines is not None:
-            if "nodal_price_per_kwh" not in buses:
-                buses["nodal_price_per_kwh"] = np.nan
-            if "p_kw" not in lines:
-                lines["p_kw"] = np.nan
-            feeder = _feeder(buses, lines, n_t, problems)
+            feeder = read_feeder(buses, lines, n_t, problems)
     books = None
     if (out / BOOKS_FILE).is_file():
-        books = _read_parquet(out / BOOKS_FILE, problems)
-        if books is not None:
-            problems += _missing(books, BOOKS_FILE, ("t", "side", "energy_kwh", "price_per_kwh"))
+        books = _read_parquet(out / BOOKS_FILE, problems, "books")
     if problems:
         raise RunDirError(f"{out}: " + "; ".join(problems))
 

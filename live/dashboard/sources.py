@@ -20,7 +20,11 @@ from typing import Any
 
 import pandas as pd
 
-from live.dashboard.rundata import RunData, records
+from live.dashboard.records import records
+from live.dashboard.rundata import RunData
+
+MAX_T = 10_000_000
+"""The largest interval index a source serves (the API's bound, a payload's ``t``)."""
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ scenario's currency):
   bought at retail, and a kWh more saves a retail purchase. Each household's saving is
   valued the same way (:func:`household_savings`).
   A live market (the dashboard, :mod:`live.dashboard.live_kpis`) runs no baseline
-  community: its baseline is each household's metered energy with the utility alone, with
-  the same stored energy (delta 0).
+  community: its baseline is each household's metered energy with the utility alone
+  (:func:`metered_baseline_cost`), with the same stored energy (delta 0).
 - ``market_surplus``: what buyers paid minus what sellers received over the run; the
   market operator keeps it (pay-as-bid, McAfee). Money balance of the households:
   ``community_cost = utility imports + imbalance_cost − exports + grid_fees +
@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from market.settlement import Tariffs, settle
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -86,6 +88,22 @@ def household_savings(
     ``baseline cost − cost + retail × (stored energy − the baseline's stored energy)``,
     the stored energies [kWh] at the end of the run (or of the intervals summed)."""
     return baseline_cost_total - cost_total + retail_price_per_kwh * end_stored_delta_kwh
+
+
+def metered_baseline_cost(
+    bought_kwh: np.ndarray,
+    sold_kwh: np.ndarray,
+    grid_import_kwh: np.ndarray,
+    grid_export_kwh: np.ndarray,
+    tariffs: Tariffs,
+) -> np.ndarray:
+    """A live household's no-P2P baseline cost of one interval [currency]: its metered
+    net ``sold − bought + export − import`` (DESIGN.md's balance) settled with the
+    utility alone (:func:`market.settlement.settle` with no trades, the batch baseline's
+    tariff rule). A live market runs no baseline community; this is its baseline."""
+    net = sold_kwh - bought_kwh + grid_export_kwh - grid_import_kwh
+    zero = np.zeros(len(net))
+    return settle(net, net, zero, zero, zero, zero, tariffs).cost
 
 
 def compute_kpis(

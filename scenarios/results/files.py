@@ -223,6 +223,30 @@ def _clean(value: Any) -> Any:
     return value
 
 
+class ResultsFileError(ValueError):
+    """A results file that cannot be read, or lacks a column the schema requires."""
+
+
+def read_table(path: Path, *whens: str) -> pd.DataFrame:
+    """One results table, checked against the schema: every column it requires (and the
+    columns present under the conditions ``whens``, :func:`names`) must be there.
+
+    Raises
+    ------
+    ResultsFileError
+        When the file is not readable Parquet, or lacks such columns (all named).
+    """
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise ResultsFileError(f"{path.name}: not a readable Parquet file ({exc})") from None
+    if path.name in FILES:
+        lost = [c for c in names(path.name, *whens) if c not in frame.columns]
+        if lost:
+            raise ResultsFileError(f"{path.name}: missing column(s) {', '.join(lost)}")
+    return frame
+
+
 def read_results(out_dir: str | Path) -> dict[str, Any]:
     """Open a results directory: the tables as DataFrames, KPIs and manifest as dicts.
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from live.dashboard import RunSource, read_run, start_dashboard
-from live.dashboard.rundata import book_curves
+from live.dashboard.curves import book_curves
 from scenarios import ScenarioError, load_scenario, run
 
 BOOKS = {

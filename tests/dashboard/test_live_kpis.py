@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from live.dashboard.devices import DEVICE_COLUMNS
 from live.dashboard.market_source import MarketSource
 from live.dashboard.rundata import read_run
 from live.dashboard.server import start_dashboard
@@ -152,6 +153,10 @@ def test_scenario_households_are_the_runs(run_dir: Path) -> None:
     assert (table["bus"] == w["bus"]).all()
     assert table["pv_kwp"].tolist() == w["pv_kwp"].tolist()
     assert table["ev_kwh_capacity"].tolist() == w["ev_kwh"].tolist()
+    # the finished run's table shows the same static columns (one mapping, devices.py)
+    ran = read_run(run_dir).household_table(0).set_index("agent_id")
+    for column in ("bus", *DEVICE_COLUMNS):
+        pd.testing.assert_series_equal(ran[column], table[column], check_dtype=False)
 
 
 # the KPI cards the page draws (dashboard.js KPIS)

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from live.dashboard import RunDirError, RunSource, read_run, start_dashboard
-from live.dashboard.mqtt_source import SETTLEMENT_MAP, map_payload, parse_broker
 from scenarios import load_scenario
 from scenarios import run as run_scenario
 
@@ -78,30 +77,6 @@ def test_replay_and_catch_up(run_dir: Path) -> None:
         assert "book" not in rest[0] and "book" in rest[-1]
     finally:
         server.stop()
-
-
-def test_settlement_mapping_and_broker_urls() -> None:
-    got = map_payload(
-        {
-            "t": 3,
-            "bill": {"cost": 0.5, "import_kwh": 1.25},
-            "sold_kwh": 2.0,
-            "bought_p2p_kwh": float("nan"),
-            "extra": 1,
-        },
-        SETTLEMENT_MAP,
-    )
-    assert got == {"cost": 0.5, "grid_import_kwh": 1.25, "sold_p2p_kwh": 2.0}
-    assert parse_broker("mqtt://u:p%40ss@broker.local:1884") == {
-        "host": "broker.local",
-        "port": 1884,
-        "tls": False,
-        "username": "u",
-        "password": "p@ss",
-    }
-    assert parse_broker("mqtts://h")["port"] == 8883
-    with pytest.raises(ValueError, match="scheme"):
-        parse_broker("http://h:1")
 
 
 def p2pgrid(*args: str) -> subprocess.CompletedProcess[str]:

@@ -18,12 +18,13 @@ import pytest
 
 from live.book import ORDERS_PER_LEVEL
 from live.broker import free_port
-from live.dashboard.mqtt_source import SETTLEMENT_MAP, MqttSource, map_payload, wait_connected
-from live.dashboard.rundata import book_curves
+from live.dashboard.curves import book_curves
+from live.dashboard.mqtt_source import MqttSource, wait_connected
 from live.dashboard.server import start_dashboard
 from live.fleet import AgentFleet
 from live.ledger import read_ledger
 from live.market import MarketService, topics_for
+from live.payloads import decode_settlement
 from scenarios.config.loader import load_scenario
 
 INTERVALS = 5
@@ -194,7 +195,8 @@ def test_dashboard_over_mqtt_shows_the_book_and_feeder_of_a_real_market(
     mosquitto, scenario_file: Path, tmp_path: Path
 ) -> None:
     """The MQTT source watching a real market (not a test publisher): every settlement
-    maps through SETTLEMENT_MAP, and the newest interval's book and feeder are drawn."""
+    is read by the codec (live.payloads.decode_settlement), and the newest interval's
+    book and feeder are drawn."""
     scenario = load_scenario(scenario_file)
     community = topics_for(scenario).community
     source = MqttSource(
@@ -222,9 +224,10 @@ def test_dashboard_over_mqtt_shows_the_book_and_feeder_of_a_real_market(
         )
         time.sleep(0.5)
         check_against_ledger(base, ledger)
-        # every settlement field the dashboard draws comes through SETTLEMENT_MAP
+        # every settlement field the dashboard draws comes through the codec, under
+        # agents.parquet's column names
         payload = ledger[-1]["settlements"]["h0001"]
-        mapped = map_payload(payload, SETTLEMENT_MAP)
+        mapped = decode_settlement(payload)
         drawn = {
             "bought_p2p_kwh": "bought_kwh",
             "sold_p2p_kwh": "sold_kwh",

@@ -89,6 +89,14 @@ def test_live_dashboard_kpis_and_households_from_the_ledger(mosquitto, tmp_path:
     assert kpis["recleared_intervals"] == sum(g["recleared"] for g in grids)
     assert kpis["violation_hours"] == sum(g["violations"] > 0 for g in grids) * 1.0
     assert kpis["losses_kwh"] == pytest.approx(sum(g["losses_kwh"] for g in grids), rel=1e-9)
+    # the market's own columns of market/result, read back through the codec: the
+    # operator's surplus and the mechanism's welfare, as kpis.json has them
+    results = [rec["result"] for rec in ledger]
+    surplus = sum(r["market_surplus"] for r in results)
+    assert kpis["market_surplus"] == pytest.approx(surplus, rel=1e-9, abs=1e-12)
+    welfare, best = sum(r["welfare"] for r in results), sum(r["optimal_welfare"] for r in results)
+    assert best > 0 and kpis["welfare"] == pytest.approx(welfare, rel=1e-9)
+    assert kpis["efficiency"] == pytest.approx(welfare / best, rel=1e-9)
     peak = max(sum(x["grid_import_kwh"] for x in interval) for interval in s)
     assert kpis["peak_import_kw"] == pytest.approx(peak / 1.0, rel=1e-9)  # 60-min intervals
 
