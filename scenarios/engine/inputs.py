@@ -2,7 +2,7 @@
 emulator share.
 
 :class:`CommunityInputs` draws the households, their profiles, EV trips and limit
-prices from the scenario's seed, in blocks of :data:`BLOCK_DAYS` days (the same draws
+prices from the scenario's seed, in windows of :data:`WINDOW_DAYS` days (the same draws
 whoever asks: the batch engine, the live agents or the meter emulator). Meter-backed
 households (``[live] meters``) have no devices of their own and see their grid
 connection (:func:`agents.meters.formats.as_metered`); price takers bid ``retail − fee`` and ask
@@ -24,8 +24,8 @@ from agents.strategies.bidding import PriceBand, draw_limit_prices
 from scenarios.config.preflight import require_profiles
 from scenarios.config.schema import Scenario
 
-BLOCK_DAYS = 7
-"""Days of intervals simulated and written per block (bounds memory)."""
+WINDOW_DAYS = 7
+"""Days of intervals simulated and written per window (bounds memory)."""
 
 
 def household_spec(scenario: Scenario) -> HouseholdSpec:
@@ -86,8 +86,8 @@ def price_band(scenario: Scenario) -> PriceBand:
 
 
 @dataclass(frozen=True)
-class Block:
-    """A block of whole days of inputs, arrays of shape (intervals, households)."""
+class InputWindow:
+    """A window of whole days of inputs, arrays of shape (intervals, households)."""
 
     first_day: int
     t0: int
@@ -151,9 +151,9 @@ class CommunityInputs:
             sim.interval_hours,
             sim.seed,
         )
-        self._block: Block | None = None
+        self._window: InputWindow | None = None
 
-    def block(self, first_day: int, n_days: int) -> Block:
+    def window(self, first_day: int, n_days: int) -> InputWindow:
         """Inputs of days ``first_day … first_day + n_days − 1``."""
         sc = self.scenario
         ipd = sc.simulation.intervals_per_day
@@ -175,7 +175,7 @@ class CommunityInputs:
             gen[:, rows], demand[:, rows] = as_metered(gen[:, rows], demand[:, rows])
             bids[:, self.price_takers] = self.band.high
             asks[:, self.price_takers] = self.band.low
-        return Block(
+        return InputWindow(
             first_day,
             first_day * ipd,
             gen,
@@ -185,12 +185,12 @@ class CommunityInputs:
             self.schedule.window(first_day, n_days),
         )
 
-    def at(self, t: int) -> Block:
-        """The block holding interval ``t`` (cached: live callers walk forward)."""
+    def at(self, t: int) -> InputWindow:
+        """The window holding interval ``t`` (cached: live callers walk forward)."""
         sim = self.scenario.simulation
-        blk = self._block
-        if blk is None or not (blk.t0 <= t < blk.t0 + blk.n):
-            first_day = (t // sim.intervals_per_day) // BLOCK_DAYS * BLOCK_DAYS
-            blk = self.block(first_day, min(BLOCK_DAYS, sim.days - first_day))
-            self._block = blk
-        return blk
+        win = self._window
+        if win is None or not (win.t0 <= t < win.t0 + win.n):
+            first_day = (t // sim.intervals_per_day) // WINDOW_DAYS * WINDOW_DAYS
+            win = self.window(first_day, min(WINDOW_DAYS, sim.days - first_day))
+            self._window = win
+        return win
