@@ -1,13 +1,14 @@
-"""Smart-meter emulator (``p2pgrid meters emulate``): native Tasmota, Shelly, DSMR-reader
-or generic payloads from the same profile generators the simulator uses.
+"""Smart-meter emulator (``p2pgrid meters emulate``): native payloads of every registered
+format (:mod:`agents.meters.formats`: each format encodes its own) from the same profile
+generators the simulator uses.
 
 Each emulated meter measures the grid connection of the household the scenario maps it
 to (``[[live.meters]]``), so its interval energies are exactly what the batch engine
 uses for that household. On each ``clock`` for interval ``t`` it publishes
 ``samples_per_interval`` samples spread over ``t`` (simulated timestamps; the last one
 at the end of ``t``) with cumulative import and export counters that start at a random
-reading, and the power of the interval. ``power_only`` meters (generic format) publish
-power alone, so the market integrates power over time.
+reading, and the power of the interval. ``power_only`` meters publish power alone, so
+the market integrates power over time.
 
 A ``clock`` for an interval already served (a market restarted while collecting it, or
 asking again after a reconnect) is answered with the same samples again, with the same
@@ -18,9 +19,9 @@ ignores the samples it already has. Only the clock of its run drives it
 On its own clock (``own_clock_s``, as a real meter): from the first ``clock`` it sees,
 every meter publishes a sample every ``own_clock_s`` simulated seconds, paced at
 ``speed`` simulated seconds per wall second, whatever the market's gates do; the
-counters are the interval energies accumulated up to the sample's time. ``shelly_ts =
-False`` leaves out Shelly's ``ts`` (a real Gen2 device's ``em:0`` and ``emdata:0``
-carry none): the market stamps them on arrival.
+counters are the interval energies accumulated up to the sample's time. ``unstamped``
+formats leave out the samples' time (``("shelly",)``: a real Gen2 device's ``em:0`` and
+``emdata:0`` carry no ``ts``): the market stamps them on arrival.
 """
 
 from __future__ import annotations
@@ -28,17 +29,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agents.meters.formats import (
-    dsmr_payload,
-    generic_payload,
-    shelly_payloads,
-    tasmota_payload,
-)
+from agents.meters.formats import Sample, meter_format
 from live.bus import BrokerConfig, Bus
 from live.market import topics_for
 from live.runfilter import RunFilter
@@ -83,10 +78,12 @@ class MeterEmulator:
         bus: Bus | None = None,
         own_clock_s: float | None = None,
         speed: float = 900.0,
-        shelly_ts: bool = True,
+        unstamped: tuple[str, ...] = (),
     ) -> None:
         """``bus``: publish through that (started and stopped by its owner) instead of a
-        connection of the emulator's own: the market's, in the market's process."""
+        connection of the emulator's own: the market's, in the market's process.
+        ``power_only``: ids of meters that send power alone; ``unstamped``: formats
+        whose samples carry no time (the market stamps them on arrival)."""
         self.scenario = scenario
         self.topics = topics_for(scenario)
         self.meters = [m for m in scenario.live.meters if formats is None or m.format in formats]
@@ -94,7 +91,7 @@ class MeterEmulator:
         self.samples = samples_per_interval
         if own_clock_s is not None and (own_clock_s <= 0 or speed <= 0):
             raise ValueError("own_clock_s and speed must be positive")
-        self.own_clock_s, self.speed, self.shelly_ts = own_clock_s, speed, shelly_ts
+        self.own_clock_s, self.speed, self.unstamped = own_clock_s, speed, set(unstamped)
         self._anchor: tuple[float, int] | None = None
         """Own clock: (wall time, interval) of the first clock seen."""
         self.inputs = CommunityInputs(scenario)
@@ -259,21 +256,15 @@ class MeterEmulator:
     def _publish(
         self, meter: Meter, time_s: float, imp: float, exp: float, power_kw: float
     ) -> None:
-        local = datetime.fromtimestamp(time_s, self.tz)
-        topic = lambda suffix: self.topics.meter(meter.format, meter.id, suffix)  # noqa: E731
-        if meter.format == "tasmota":
-            out = {topic("tele/SENSOR"): tasmota_payload(local, imp, exp, power_kw)}
-        elif meter.format == "shelly":
-            out = {
-                topic(k): v if self.shelly_ts else {x: y for x, y in v.items() if x != "ts"}
-                for k, v in shelly_payloads(time_s, imp, exp, power_kw).items()
-            }
-        elif meter.format == "dsmr":
-            out = {topic("json"): dsmr_payload(local, imp, exp, power_kw)}
-        elif meter.id in self.power_only:
-            out = {topic("reading"): generic_payload(time_s, None, None, power_kw)}
-        else:
-            out = {topic("reading"): generic_payload(time_s, imp, exp, power_kw)}
+        power_only = meter.id in self.power_only
+        sample = Sample(
+            None if meter.format in self.unstamped else time_s,
+            None if power_only else imp,
+            None if power_only else exp,
+            power_kw,
+        )
+        encoded = meter_format(meter.format).encode(sample, self.tz)
+        out = {self.topics.meter(meter.format, meter.id, k): v for k, v in encoded.items()}
         for name, payload in out.items():
             self.bus.publish(name, payload, qos=1)
             self.published += 1

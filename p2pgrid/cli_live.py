@@ -289,8 +289,8 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--format",
-                help="tasmota|shelly|dsmr|generic (default: every meter FILE declares, "
-                "else generic).",
+                help="A registered meter format: tasmota, shelly, … (an unknown one is "
+                "answered with the list; default: every meter FILE declares, else generic).",
             ),
         ] = None,
         count: Annotated[int, typer.Option(help="Meters, when the scenario maps none.")] = 1,
@@ -316,12 +316,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Emulate smart meters publishing native payloads from the profile generators."""
 
-        from agents.meters.formats import FORMATS
+        from agents.meters.formats import format_names
         from live.emulator import MeterEmulator, emulated_scenario
         from scenarios.config.schema import Scenario
 
-        if fmt is not None and fmt not in FORMATS:
-            raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if fmt is not None and fmt not in format_names():
+            raise fail(f"--format: {fmt!r} is not one of {', '.join(format_names())}")
         if clock and speed <= 0:
             raise fail("--own-clock needs --speed > 0")
         scenario = _load(file, set_) if file is not None else Scenario()

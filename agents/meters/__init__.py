@@ -1,1 +1,3 @@
-"""Smart meters: native payload formats and each meter's interval energy from its samples."""
+"""Smart meters: native payload formats (one module each, registered in
+:mod:`agents.meters.formats`) and each meter's interval energy from its samples
+(:mod:`agents.meters.tracker`)."""

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.meters.formats import MeterPayloadError, Sample
+from agents.meters.base import MeterPayloadError, Sample
 
 RECENT_INTERVALS = 2
 """How far back (in intervals) a repeated sample is recognised as a repeat."""

@@ -3,7 +3,7 @@ smart meters that back households.
 
 A meter-backed household is what its meter sees at the grid connection: no battery and
 no EV of its own, ``generation_kwh`` = energy exported and ``demand_kwh`` = energy
-imported in the interval (:func:`agents.meters.formats.as_metered`). Its orders are placed by
+imported in the interval (:func:`agents.meters.connection.as_metered`). Its orders are placed by
 the market from its readings, as a price taker (bids at ``retail − fee``, asks at
 ``feed_in``) unless the meter names a strategy. The batch engine models the same
 households the same way, so that a batch run and a live run of one scenario agree.
@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-METER_FORMATS = ("tasmota", "shelly", "dsmr", "generic")
+from agents.meters.formats import format_names
+
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -29,10 +30,19 @@ class Meter(_Section):
 
     id: str = Field(pattern=_TOPIC_LEVEL.pattern)
     """Meter id as it appears in its topic (``meters/<format>/<id>/…``)."""
-    format: Literal["tasmota", "shelly", "dsmr", "generic"]
+    format: str
+    """A registered meter format (:data:`agents.meters.formats.FORMATS`)."""
     household: str = Field(pattern=_TOPIC_LEVEL.pattern)
     """Agent id of the household (``h0001`` …) whose grid connection the meter measures."""
     strategy: Literal["price_taker", "zic", "truthful"] = "price_taker"
+
+    @field_validator("format")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        names = format_names()
+        if value not in names:
+            raise ValueError(f"{value!r} is not one of {', '.join(names)} (the meter formats)")
+        return value
 
 
 class LiveSection(_Section):

@@ -5,7 +5,7 @@ emulator share.
 prices from the scenario's seed, in windows of :data:`WINDOW_DAYS` days (the same draws
 whoever asks: the batch engine, the live agents or the meter emulator). Meter-backed
 households (``[live] meters``) have no devices of their own and see their grid
-connection (:func:`agents.meters.formats.as_metered`); price takers bid ``retail − fee`` and ask
+connection (:func:`agents.meters.connection.as_metered`); price takers bid ``retail − fee`` and ask
 ``feed_in``.
 """
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from agents.devices.ev_trips import EvSchedule, EvWindow, draw_ev_schedule
 from agents.households.table import Households, HouseholdSpec, sample_households
-from agents.meters.formats import as_metered, without_devices
+from agents.meters.connection import as_metered, without_devices
 from agents.profiles.source import ProfileSource, Site
 from agents.strategies.bidding import PriceBand, draw_limit_prices
 from scenarios.config.preflight import require_profiles

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import paho.mqtt.client as mqtt
 import pandas as pd
 import pytest
 
@@ -25,6 +27,7 @@ from live.broker import free_port
 from live.bus import BrokerConfig
 from live.emulator import MeterEmulator
 from live.fleet import AgentFleet
+from live.market import MarketService
 from live.payloads import RESULT_FIELDS
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
@@ -196,6 +199,130 @@ def households_and_meters(
 def live_clients() -> Callable[..., Any]:
     """:func:`households_and_meters`, as a context manager."""
     return households_and_meters
+
+
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` every 10 ms; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def waiting() -> Callable[..., None]:
+    """:func:`wait_until`."""
+    return wait_until
+
+
+@dataclass
+class MarketThread:
+    """A :class:`MarketService` running in a thread of the test."""
+
+    market: MarketService
+    thread: threading.Thread
+
+    def wait_collecting(self, t: int, timeout: float = 30.0) -> None:
+        """Until the gate of interval ``t`` is open; fails if the market ended before."""
+        wait_until(
+            lambda: self.market.collecting(t) or not self.thread.is_alive(),
+            f"the market's gate of t={t}",
+            timeout,
+        )
+        assert self.thread.is_alive(), f"the market ended before the gate of t={t}"
+
+    def finish(self, timeout: float, what: str = "the market did not settle every interval"):
+        """Until the market has run its intervals; else stop it and fail with ``what``."""
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.market.stop()
+            self.thread.join(10)
+            pytest.fail(what)
+
+
+def start_market(market: MarketService) -> MarketThread:
+    """``market.run()`` in a daemon thread (:meth:`MarketThread.finish` joins it)."""
+    thread = threading.Thread(target=market.run, daemon=True)
+    thread.start()
+    return MarketThread(market, thread)
+
+
+@pytest.fixture
+def market_thread() -> Callable[[MarketService], MarketThread]:
+    """:func:`start_market`."""
+    return start_market
+
+
+@contextmanager
+def paho_client(
+    config: BrokerConfig,
+    client_id: str,
+    subscribe: list[tuple[str, int]] | None = None,
+    on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
+) -> Iterator[mqtt.Client]:
+    """A plain paho client on the test's broker (a real device, a recorder), connected
+    and, with ``subscribe``, subscribed (the broker has acknowledged) before it is
+    yielded; disconnected on leaving."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    ready = threading.Event()
+    if on_message is not None:
+        client.on_message = on_message
+    if subscribe:
+        client.on_subscribe = lambda *_: ready.set()
+        client.on_connect = lambda c, *_: c.subscribe(subscribe)
+    client.connect(config.host, config.port)
+    client.loop_start()
+    try:
+        assert not subscribe or ready.wait(10), f"{client_id} not subscribed in 10 s"
+        yield client
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+@pytest.fixture
+def mqtt_client() -> Callable[..., Any]:
+    """:func:`paho_client`, as a context manager."""
+    return paho_client
+
+
+TWO_METERS = """
+name = "live-two-meters"
+[simulation]
+start = "2026-06-01"
+days = 1
+interval_minutes = 30
+seed = 5
+[community]
+households = 2
+[grid]
+check = "off"
+[live]
+close_when_complete = true
+complete_timeout_s = {timeout}
+[[live.meters]]
+id = "tas-1"
+format = "tasmota"
+household = "h0001"
+[[live.meters]]
+id = "gen-1"
+format = "generic"
+household = "h0002"
+"""
+
+
+@pytest.fixture
+def two_meters(tmp_path: Path) -> Callable[[float], Path]:
+    """``two_meters(complete_timeout_s)``: the file of a scenario whose two households
+    are backed by a Tasmota (``tas-1``, h0001) and a generic meter (``gen-1``, h0002),
+    for the tests that keep one of them silent or offline."""
+
+    def write(complete_timeout_s: float) -> Path:
+        path = tmp_path / "two-meters.toml"
+        path.write_text(TWO_METERS.format(timeout=complete_timeout_s), encoding="utf-8")
+        return path
+
+    return write
 
 
 @pytest.fixture(scope="session")

@@ -61,15 +61,8 @@ class HeldEmulator(MeterEmulator):
         super().publish_interval(t)
 
 
-def _wait(predicate: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
 def test_market_killed_while_collecting_gets_the_meters_samples_again(
-    mosquitto, live_cli: Any, tmp_path: Path, equal_to_batch: Any
+    mosquitto, live_cli: Any, tmp_path: Path, equal_to_batch: Any, waiting: Any, market_thread: Any
 ) -> None:
     path = tmp_path / "metered.toml"
     path.write_text(METERED, encoding="utf-8")
@@ -82,9 +75,9 @@ def test_market_killed_while_collecting_gets_the_meters_samples_again(
         proc = live_cli(path, mosquitto.port, state, TOTAL, "--no-agents")
         # the market collects KILLED_AT: the fast meters have published it, the slow
         # one not yet
-        _wait(lambda: slow.holding.is_set() or proc.poll() is not None, "the gate of t=3")
+        waiting(lambda: slow.holding.is_set() or proc.poll() is not None, "the gate of t=3")
         assert proc.poll() is None, proc.stderr.read().decode()
-        _wait(lambda: fast.last_t == KILLED_AT, "the fast meters' samples of t=3")
+        waiting(lambda: fast.last_t == KILLED_AT, "the fast meters' samples of t=3")
         assert fast.bus.drain(10)
         time.sleep(0.3)  # delivered to the market, which took them into its trackers
         proc.send_signal(signal.SIGKILL)
@@ -92,15 +85,10 @@ def test_market_killed_while_collecting_gets_the_meters_samples_again(
         assert len(read_ledger(state)) == KILLED_AT
 
         market = MarketService(scenario, config, state, speed=0, intervals=TOTAL)
-        runner = threading.Thread(target=market.run, daemon=True)
-        runner.start()
-        _wait(lambda: market.collecting(KILLED_AT), "the restarted market's gate of t=3")
+        running = market_thread(market)
+        running.wait_collecting(KILLED_AT)
         slow.release.set()  # the slow meter answers both clocks of t=3: one is a repeat
-        runner.join(30)
-        if runner.is_alive():
-            market.stop()
-            runner.join(10)
-            pytest.fail("the restarted market did not finish")
+        running.finish(30, "the restarted market did not finish")
     finally:
         slow.release.set()
         if proc is not None:
@@ -124,52 +112,22 @@ def test_market_killed_while_collecting_gets_the_meters_samples_again(
     equal_to_batch(results, scenario, tmp_path / "batch", books=[r["book"] for r in ledger])
 
 
-UNREPORTED = """
-name = "live-meter-missing"
-[simulation]
-start = "2026-06-01"
-days = 1
-interval_minutes = 30
-seed = 5
-[community]
-households = 2
-[grid]
-check = "off"
-[live]
-close_when_complete = true
-complete_timeout_s = 0.5
-[[live.meters]]
-id = "tas-1"
-format = "tasmota"
-household = "h0001"
-[[live.meters]]
-id = "gen-silent"
-format = "generic"
-household = "h0002"
-"""
-
-
 def test_a_meter_that_never_reports_closes_the_gate_after_the_timeout(
-    mosquitto, tmp_path: Path
+    mosquitto, tmp_path: Path, market_thread: Any, two_meters: Any
 ) -> None:
-    path = tmp_path / "unreported.toml"
-    path.write_text(UNREPORTED, encoding="utf-8")
-    scenario = load_scenario(path)
+    """``gen-1`` never reports: each gate closes after ``complete_timeout_s`` (0.5 s)."""
+    scenario = load_scenario(two_meters(0.5))
     config = mosquitto.config
     logged: list[str] = []
     meters = MeterEmulator(scenario, config, formats=("tasmota",)).start()
     market = MarketService(
         scenario, config, tmp_path / "state", speed=0, intervals=3, log=logged.append
     )
-    runner = threading.Thread(target=market.run, daemon=True)
     began = time.monotonic()
     try:
-        runner.start()
-        runner.join(15)
-        if runner.is_alive():
-            market.stop()
-            runner.join(10)
-            pytest.fail("the market waited for the silent meter beyond the timeout")
+        market_thread(market).finish(
+            15, "the market waited for the silent meter beyond the timeout"
+        )
     finally:
         meters.stop()
     assert time.monotonic() - began < 10
@@ -181,15 +139,10 @@ def test_a_meter_that_never_reports_closes_the_gate_after_the_timeout(
     assert sum("gate closed after 0.5 s" in line for line in logged) == 3
     # the emulated meter's energy is in, the silent one's household has none
     assert market.trackers["tas-1"].last is not None
-    assert market.trackers["gen-silent"].last is None
+    assert market.trackers["gen-1"].last is None
 
 
 @pytest.mark.parametrize("value", [0, -1])
-def test_complete_timeout_must_be_positive(tmp_path: Path, value: float) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(
-        UNREPORTED.replace("complete_timeout_s = 0.5", f"complete_timeout_s = {value}"),
-        encoding="utf-8",
-    )
+def test_complete_timeout_must_be_positive(two_meters: Any, value: float) -> None:
     with pytest.raises(ScenarioError, match="complete_timeout_s"):
-        load_scenario(path)
+        load_scenario(two_meters(value))

@@ -5,8 +5,6 @@ would be lost)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ reconnect_grace_s = 0.5
 
 
 def test_restarted_market_continues_the_meters_counters(
-    mosquitto, tmp_path: Path, equal_to_batch: Any
+    mosquitto, tmp_path: Path, equal_to_batch: Any, market_thread: Any
 ) -> None:
     path = tmp_path / "metered.toml"
     path.write_text(METERED, encoding="utf-8")
@@ -59,19 +57,14 @@ def test_restarted_market_continues_the_meters_counters(
     # the meters kept counting while the market was down (a real meter does): the next
     # samples continue the counters and carry no sample at the start of the interval
     market = MarketService(scenario, config, state, speed=0, intervals=TOTAL)
-    runner = threading.Thread(target=market.run, daemon=True)
-    runner.start()
-    deadline = time.monotonic() + 30
-    while not market.collecting(FIRST):
-        assert time.monotonic() < deadline and runner.is_alive()
-        time.sleep(0.01)
+    running = market_thread(market)
+    running.wait_collecting(FIRST)
     second = MeterEmulator(scenario, config)
     second.import_kwh, second.export_kwh = first.import_kwh, first.export_kwh
     second.last_t = first.last_t
     second.start()
     try:
-        runner.join(60)
-        assert not runner.is_alive(), "the restarted market did not finish"
+        running.finish(60, "the restarted market did not finish")
     finally:
         second.stop()
     ledger = read_ledger(state)

@@ -14,11 +14,9 @@ import pytest
 from agents.meters.formats import (
     MeterPayloadError,
     Sample,
-    dsmr_payload,
-    generic_payload,
+    format_names,
+    meter_format,
     read_meter,
-    shelly_payloads,
-    tasmota_payload,
 )
 from agents.meters.tracker import MeterTracker
 from live.bus import BrokerConfig, encode
@@ -31,21 +29,75 @@ TZ = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 6, 1, tzinfo=TZ).timestamp()
 
 
+def _encoded(fmt: str, sample: Sample) -> dict[str, str]:
+    """What the emulator sends for ``sample`` in format ``fmt``: suffix -> JSON."""
+    return {k: json.dumps(v) for k, v in meter_format(fmt).encode(sample, TZ).items()}
+
+
 def test_each_format_round_trips_through_its_adapter() -> None:
-    local = datetime.fromtimestamp(T0 + 900, TZ)
-    s = read_meter(
-        "tasmota", "tele/SENSOR", json.dumps(tasmota_payload(local, 12.5, 3.25, -1.2)), TZ
-    )
+    (sensor,) = _encoded("tasmota", Sample(T0 + 900, 12.5, 3.25, -1.2)).values()
+    s = read_meter("tasmota", "tele/SENSOR", sensor, TZ)
     assert (s.time_s, s.import_kwh, s.export_kwh, s.power_kw) == (T0 + 900, 12.5, 3.25, -1.2)
-    shelly = shelly_payloads(T0 + 900, 12.5, 3.25, 2.0)
-    s = read_meter("shelly", "status/emdata:0", json.dumps(shelly["status/emdata:0"]), TZ)
+    shelly = _encoded("shelly", Sample(T0 + 900, 12.5, 3.25, 2.0))
+    s = read_meter("shelly", "status/emdata:0", shelly["status/emdata:0"], TZ)
     assert s.import_kwh == pytest.approx(12.5) and s.export_kwh == pytest.approx(3.25)
-    s = read_meter("shelly", "status/em:0", json.dumps(shelly["status/em:0"]), TZ)
+    s = read_meter("shelly", "status/em:0", shelly["status/em:0"], TZ)
     assert s.power_kw == pytest.approx(2.0) and s.import_kwh is None
-    s = read_meter("dsmr", "json", json.dumps(dsmr_payload(local, 12.5, 3.25, -0.5)), TZ)
+    (telegram,) = _encoded("dsmr", Sample(T0 + 900, 12.5, 3.25, -0.5)).values()
+    s = read_meter("dsmr", "json", telegram, TZ)
     assert (s.time_s, s.import_kwh, s.export_kwh, s.power_kw) == (T0 + 900, 12.5, 3.25, -0.5)
-    s = read_meter("generic", "reading", json.dumps(generic_payload(T0, None, None, 1.0)), TZ)
+    (reading,) = _encoded("generic", Sample(T0, power_kw=1.0)).values()
+    s = read_meter("generic", "reading", reading, TZ)
     assert s.power_kw == 1.0 and s.import_kwh is None
+
+
+def test_each_format_sends_its_native_payload() -> None:
+    """The wire as the emulator writes it, key for key in the devices' order (compared
+    as JSON text): 12.5 kWh imported, 3.25 exported, 1.2 kW exported (−1200 W; 5.22 A at
+    230 V; −400 W a phase) at 00:15 local time (UTC+2) on 2026-06-01."""
+    ts = T0 + 900
+    sent = {f: meter_format(f).encode(Sample(ts, 12.5, 3.25, -1.2), TZ) for f in format_names()}
+    energy = {"TotalStartTime": "2024-01-01T00:00:00", "Total": 12.5, "ExportActive": 3.25}
+    energy |= {"Power": -1200.0, "Voltage": 230, "Current": 1200 / 230, "Factor": 1.0}
+    em = {"id": 0, "ts": ts, "a_act_power": -400.0, "b_act_power": -400.0}
+    em |= {"c_act_power": -400.0, "total_act_power": -1200.0}
+    dsmr = {"timestamp": "2026-06-01T00:15:00+02:00", "electricity_delivered_1": 12.5}
+    dsmr |= {"electricity_delivered_2": 0.0, "electricity_returned_1": 3.25}
+    dsmr |= {"electricity_returned_2": 0.0, "electricity_currently_delivered": 0.0}
+    dsmr |= {"electricity_currently_returned": 1.2}
+    want = {
+        "tasmota": {"tele/SENSOR": {"Time": "2026-06-01T00:15:00", "ENERGY": energy}},
+        "shelly": {
+            "status/emdata:0": {"id": 0, "ts": ts, "total_act": 12500.0, "total_act_ret": 3250.0},
+            "status/em:0": em,
+        },
+        "dsmr": {"json": dsmr},
+        "generic": {
+            "reading": {"ts": ts, "import_kwh": 12.5, "export_kwh": 3.25, "power_kw": -1.2}
+        },
+    }
+    assert json.dumps(sent) == json.dumps(want)
+
+
+@pytest.mark.parametrize("fmt", format_names())
+@pytest.mark.parametrize(
+    "sample",
+    [
+        Sample(T0 + 900, 12.5, 3.25, -1.2),
+        Sample(T0 + 600, 7.0, 0.5),  # counters only
+        Sample(None, power_kw=0.8),  # power only, without a time (stamped on arrival)
+    ],
+)
+def test_every_registered_format_decodes_what_it_encodes(fmt: str, sample: Sample) -> None:
+    """What the emulator sends in each format reads back as the sample (Shelly's two
+    messages together): every field that is not None, and only those."""
+    got = [read_meter(fmt, k, v, TZ) for k, v in _encoded(fmt, sample).items()]
+    fields = ("time_s", "import_kwh", "export_kwh", "power_kw")
+    for name in fields:
+        values = [v for s in got if (v := getattr(s, name)) is not None]
+        want = getattr(sample, name)
+        assert values == ([] if want is None else [pytest.approx(want)] * len(values)), name
+        assert want is None or values, name
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,9 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,44 +57,43 @@ check = "off"
 )
 
 
-@contextmanager
-def recording(config: Any, root: str) -> Iterator[dict[str, list[Any]]]:
-    """Every settlement and error the market publishes, as received, and what about
-    them breaks ``live/asyncapi.yaml`` (``contract``)."""
-    got: dict[str, list[Any]] = {"settlement": [], "errors": [], "contract": []}
-    ready = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="recorder")
+Recorded = dict[str, list[Any]]
 
-    def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        kind = "errors" if msg.topic.endswith("/errors") else "settlement"
-        got[kind].append((msg.topic, json.loads(msg.payload)))
-        got["contract"].extend(contract().check(msg.topic, msg.payload))
 
-    client.on_message = on_message
-    client.on_subscribe = lambda *_: ready.set()
-    client.on_connect = lambda c, *_: c.subscribe(
-        [(f"{root}/agents/+/settlement", 1), (f"{root}/errors", 1)]
-    )
-    client.connect("127.0.0.1", config.port)
-    client.loop_start()
-    assert ready.wait(10)
-    try:
-        yield got
-    finally:
-        client.loop_stop()
-        client.disconnect()
+@pytest.fixture
+def recording(mqtt_client: Any) -> Callable[[Any, str], AbstractContextManager[Recorded]]:
+    """``with recording(config, root) as got``: every settlement and error the market
+    publishes, as received, and what about them breaks ``live/asyncapi.yaml``
+    (``got["contract"]``)."""
+
+    @contextmanager
+    def record(config: Any, root: str) -> Iterator[Recorded]:
+        got: Recorded = {"settlement": [], "errors": [], "contract": []}
+
+        def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+            kind = "errors" if msg.topic.endswith("/errors") else "settlement"
+            got[kind].append((msg.topic, json.loads(msg.payload)))
+            got["contract"].extend(contract().check(msg.topic, msg.payload))
+
+        subscribe = [(f"{root}/agents/+/settlement", 1), (f"{root}/errors", 1)]
+        with mqtt_client(config, "recorder", subscribe, on_message):
+            yield got
+
+    return record
 
 
 @dataclass
 class Run:
     market: MarketService
     meters: MeterEmulator
-    got: dict[str, list[Any]]
+    got: Recorded
     first: tuple[np.ndarray, np.ndarray]
     """The meters' counters (import, export) when they started."""
 
 
-def run_own_clock(scenario: Scenario, config: Any, state: Path, **emulator: Any) -> Run:
+def run_own_clock(
+    scenario: Scenario, config: Any, state: Path, recording: Any, **emulator: Any
+) -> Run:
     market = MarketService(scenario, config, state, speed=SPEED, intervals=INTERVALS)
     meters = MeterEmulator(scenario, config, own_clock_s=EVERY_S, speed=SPEED, **emulator)
     first = meters.import_kwh.copy(), meters.export_kwh.copy()
@@ -125,12 +123,14 @@ def metered(meters: MeterEmulator) -> dict[str, tuple[float, float]]:
     return {m.household: (imp[i], exp[i]) for i, m in enumerate(meters.meters)}
 
 
-def test_own_clock_meters_settle_every_counted_kwh(mosquitto, tmp_path: Path) -> None:
+def test_own_clock_meters_settle_every_counted_kwh(
+    mosquitto, tmp_path: Path, recording: Any
+) -> None:
     path = tmp_path / "own-clock.toml"
     path.write_text(OWN_CLOCK, encoding="utf-8")
     scenario = load_scenario(path)
     state = tmp_path / "state"
-    run = run_own_clock(scenario, mosquitto.config, state)
+    run = run_own_clock(scenario, mosquitto.config, state, recording)
     market, meters, got = run.market, run.meters, run.got
 
     assert market.stats.intervals == INTERVALS
@@ -257,7 +257,7 @@ class RealDevices(MeterEmulator):
 
 @pytest.mark.parametrize("speed", [0.0, 1800.0])
 def test_absurd_timestamps_are_reported_and_change_nothing(
-    mosquitto, tmp_path: Path, equal_to_batch: Any, speed: float
+    mosquitto, tmp_path: Path, equal_to_batch: Any, recording: Any, market_thread: Any, speed: float
 ) -> None:
     """Unpaced, and paced at one 30-minute interval a second (where every gate must
     close on time: never behind the clock)."""
@@ -269,15 +269,9 @@ def test_absurd_timestamps_are_reported_and_change_nothing(
     meters = RealDevices(scenario, config)
     with recording(config, market.topics.root) as got:
         meters.start()
-        runner = threading.Thread(target=market.run, daemon=True)
         began = time.monotonic()
         try:
-            runner.start()
-            runner.join(90)
-            if runner.is_alive():
-                market.stop()
-                runner.join(10)
-                pytest.fail("the market did not settle every interval")
+            market_thread(market).finish(90)
         finally:
             meters.stop()
     took = time.monotonic() - began
@@ -321,7 +315,9 @@ household = "h0002"
 """
 
 
-def test_shelly_gen2_without_ts_keeps_its_counters(mosquitto, tmp_path: Path) -> None:
+def test_shelly_gen2_without_ts_keeps_its_counters(
+    mosquitto, tmp_path: Path, recording: Any
+) -> None:
     """``em:0`` and ``emdata:0`` without ``ts``, stamped on arrival (so at different
     moments): the counters stay the energy, import and export apart. Settled, plus what
     the arrival stamps put past the last interval's end (still in the tracker), is the
@@ -332,7 +328,9 @@ def test_shelly_gen2_without_ts_keeps_its_counters(mosquitto, tmp_path: Path) ->
     path = tmp_path / "shelly.toml"
     path.write_text(SHELLY, encoding="utf-8")
     scenario = load_scenario(path)
-    run = run_own_clock(scenario, mosquitto.config, tmp_path / "state", shelly_ts=False)
+    run = run_own_clock(
+        scenario, mosquitto.config, tmp_path / "state", recording, unstamped=("shelly",)
+    )
     assert run.market.stats.intervals == INTERVALS
     assert run.got["errors"] == [] and run.got["contract"] == []
     final = final_versions(run.got["settlement"])
@@ -393,7 +391,9 @@ class LateMeters(MeterEmulator):
             super()._publish(meter, time_s, *rest)
 
 
-def test_a_restarted_market_still_corrects_its_estimates(mosquitto, tmp_path: Path) -> None:
+def test_a_restarted_market_still_corrects_its_estimates(
+    mosquitto, tmp_path: Path, recording: Any, market_thread: Any
+) -> None:
     """The first market stops after interval 2 with interval 2 estimated (its meters'
     last samples come with the next clock); the ledger holds that estimate, and the
     restarted market re-issues it (``version`` 2) with the true energy. Every interval
@@ -416,16 +416,11 @@ def test_a_restarted_market_still_corrects_its_estimates(mosquitto, tmp_path: Pa
         second = LateMeters(scenario, config)
         second.import_kwh, second.export_kwh = first.import_kwh, first.export_kwh
         second.last_t, second.held = first.last_t, first.held
-        runner = threading.Thread(target=market.run, daemon=True)
-        runner.start()
-        deadline = time.monotonic() + 30
-        while not market.collecting(FIRST_RUN):  # the clock the meters see is t=3's
-            assert time.monotonic() < deadline and runner.is_alive()
-            time.sleep(0.01)
+        running = market_thread(market)
+        running.wait_collecting(FIRST_RUN)  # the clock the meters see is t=3's
         second.start()
         try:
-            runner.join(60)
-            assert not runner.is_alive(), "the restarted market did not finish"
+            running.finish(60, "the restarted market did not finish")
         finally:
             second.stop()
     assert got["errors"] == [] and got["contract"] == []
@@ -448,7 +443,7 @@ def test_a_restarted_market_still_corrects_its_estimates(mosquitto, tmp_path: Pa
 
 
 def test_meters_emulate_file_publishes_every_meter_the_file_declares(
-    mosquitto, tmp_path: Path
+    mosquitto, tmp_path: Path, mqtt_client: Any, waiting: Any
 ) -> None:
     """``p2pgrid meters emulate FILE`` (as the README writes it): one clock, then done;
     every declared meter (tasmota, shelly, dsmr, generic) publishes its native topics."""
@@ -456,107 +451,67 @@ def test_meters_emulate_file_publishes_every_meter_the_file_declares(
     path.write_text(LATE + FOUR_METERS, encoding="utf-8")
     root = topics_for(load_scenario(path)).root
     seen: set[str] = set()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="watcher")
-    client.on_message = lambda c, u, msg: seen.add(msg.topic[len(root) + 1 :])
-    ready = threading.Event()
-    client.on_subscribe = lambda *_: ready.set()
-    client.on_connect = lambda c, *_: c.subscribe(f"{root}/meters/#", 1)
-    client.connect("127.0.0.1", mosquitto.port)
-    client.loop_start()
-    assert ready.wait(10)
-    gate = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)  # a run in progress
-    clock = {
-        "v": 1,
-        "run": "r1",
-        "t": 0,
-        "interval_start": "2026-06-01T00:00:00+02:00",
-        "gate_closes_at": gate.isoformat(),
-    }
-    client.publish(f"{root}/clock", json.dumps(clock), qos=1, retain=True).wait_for_publish(10)
-    cli = (sys.executable, "-c", "from p2pgrid.cli import main; main()")
-    url = f"mqtt://127.0.0.1:{mosquitto.port}"
-    proc = subprocess.Popen(
-        [*cli, "meters", "emulate", str(path), "--broker", url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        want = {
-            "meters/tasmota/tas-1/tele/SENSOR",
-            "meters/shelly/shelly-1/status/emdata:0",
-            "meters/shelly/shelly-1/status/em:0",
-            "meters/dsmr/dsmr-1/json",
-            "meters/generic/gen-1/reading",
+    watch = [(f"{root}/meters/#", 1)]
+    with mqtt_client(
+        mosquitto.config, "watcher", watch, lambda c, u, msg: seen.add(msg.topic[len(root) + 1 :])
+    ) as client:
+        gate = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)  # a run in progress
+        clock = {
+            "v": 1,
+            "run": "r1",
+            "t": 0,
+            "interval_start": "2026-06-01T00:00:00+02:00",
+            "gate_closes_at": gate.isoformat(),
         }
-        deadline = time.monotonic() + 60
-        while not want <= seen:
-            assert proc.poll() is None and time.monotonic() < deadline, seen
-            time.sleep(0.05)
-        done = {"v": 1, "run": "r1", "t": 1, "done": True}
-        client.publish(f"{root}/clock", json.dumps(done), qos=1, retain=True)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        client.loop_stop()
-        client.disconnect()
+        client.publish(f"{root}/clock", json.dumps(clock), qos=1, retain=True).wait_for_publish(10)
+        cli = (sys.executable, "-c", "from p2pgrid.cli import main; main()")
+        url = f"mqtt://127.0.0.1:{mosquitto.port}"
+        proc = subprocess.Popen(
+            [*cli, "meters", "emulate", str(path), "--broker", url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            want = {
+                "meters/tasmota/tas-1/tele/SENSOR",
+                "meters/shelly/shelly-1/status/emdata:0",
+                "meters/shelly/shelly-1/status/em:0",
+                "meters/dsmr/dsmr-1/json",
+                "meters/generic/gen-1/reading",
+            }
+            waiting(lambda: want <= seen or proc.poll() is not None, "every meter's topics", 60)
+            assert proc.poll() is None, seen
+            done = {"v": 1, "run": "r1", "t": 1, "done": True}
+            client.publish(f"{root}/clock", json.dumps(done), qos=1, retain=True)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 0, err.decode()
     assert b"4 meter(s) (dsmr, generic, shelly, tasmota)" in out
     assert seen == want
 
 
-OFFLINE = """
-name = "meters-offline"
-[simulation]
-start = "2026-06-01"
-days = 1
-interval_minutes = 30
-seed = 5
-[community]
-households = 2
-[grid]
-check = "off"
-[live]
-close_when_complete = true
-complete_timeout_s = 8
-[[live.meters]]
-id = "tas-off"
-format = "tasmota"
-household = "h0001"
-[[live.meters]]
-id = "gen-1"
-format = "generic"
-household = "h0002"
-"""
-
-
 def test_a_gate_does_not_wait_for_a_tasmota_whose_last_will_says_offline(
-    mosquitto, tmp_path: Path
+    mosquitto, tmp_path: Path, recording: Any, mqtt_client: Any, two_meters: Any
 ) -> None:
     """A Tasmota's retained ``LWT`` is ``Offline``: each gate closes as soon as the other
     meter is in, not after ``complete_timeout_s`` (8 s); the offline meter counts in
     ``meters_incomplete``, and nothing is reported."""
-    path = tmp_path / "offline.toml"
-    path.write_text(OFFLINE, encoding="utf-8")
-    scenario = load_scenario(path)
+    scenario = load_scenario(two_meters(8))
     config = mosquitto.config
-    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tasmota-off")
-    device.connect("127.0.0.1", config.port)
-    device.loop_start()
-    topic = topics_for(scenario).meter("tasmota", "tas-off", "tele/LWT")
-    device.publish(topic, b"Offline", qos=1, retain=True).wait_for_publish(10)
+    topic = topics_for(scenario).meter("tasmota", "tas-1", "tele/LWT")
     market = MarketService(scenario, config, tmp_path / "state", speed=0, intervals=3)
     meters = MeterEmulator(scenario, config, formats=("generic",))
-    with recording(config, market.topics.root) as got:
+    with mqtt_client(config, "tasmota-off") as device, recording(config, market.topics.root) as got:
+        device.publish(topic, b"Offline", qos=1, retain=True).wait_for_publish(10)
         meters.start()
         began = time.monotonic()
         try:
             market.run()
         finally:
             meters.stop()
-            device.loop_stop()
-            device.disconnect()
     assert time.monotonic() - began < 8
     assert got["errors"] == []
     assert [r["counts"]["meters_incomplete"] for r in market.results] == [1, 1, 1]
