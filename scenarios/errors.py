@@ -26,4 +26,4 @@ class ScenarioError(ValueError):
 
 class RenamedKeyWarning(FutureWarning):
     """A scenario (or sweep file) uses a key's old name: it still works, under the new name
-    the warning gives (:data:`scenarios.config.schema.RENAMED_KEYS`)."""
+    the warning gives (:data:`scenarios.config.renamed_keys.RENAMED_KEYS`)."""

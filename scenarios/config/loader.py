@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from scenarios.config.schema import Scenario, old_names, renamed_key
+from scenarios.config.renamed_keys import old_names, renamed_key
+from scenarios.config.schema import Scenario
 from scenarios.errors import ScenarioError
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
-import warnings
 import zoneinfo
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
@@ -24,8 +22,8 @@ from pydantic import (
 )
 
 from market.mechanisms import ARRAY_MECHANISMS as MECHANISMS
+from scenarios.config.renamed_keys import renamed_in_section
 from scenarios.config.schema_live import LiveSection, check_meter_households
-from scenarios.errors import RenamedKeyWarning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,58 +45,6 @@ def _iso_start(start: str) -> datetime.datetime | None:
         return datetime.datetime.fromisoformat(start)
     except ValueError:
         return None
-
-
-RENAMED_KEYS = {
-    "community.battery_kwh": "community.battery_capacity_kwh",
-    "community.ev_kwh": "community.ev_capacity_kwh",
-}
-"""Old key paths -> their names now, accepted with a :class:`RenamedKeyWarning` (issue 13:
-``battery_kwh`` and ``ev_kwh`` in agents.parquet are energies per interval, the scenario
-keys are capacity ranges)."""
-
-
-def renamed_key(path: str) -> str:
-    """The current name of key ``path`` (dotted); warns when ``path`` is an old name."""
-    new = RENAMED_KEYS.get(path)
-    if new is None:
-        return path
-    warnings.warn(
-        f"{path} is renamed {new}: write {new} (the old name still works for now)",
-        RenamedKeyWarning,
-        stacklevel=3,
-    )
-    return new
-
-
-def old_names(path: str) -> list[str]:
-    """The old names of key ``path`` (dotted), for a setter that replaces the key whatever
-    its spelling in the file."""
-    return [old for old, new in RENAMED_KEYS.items() if new == path]
-
-
-def _renamed_in_section(section: str, data: object) -> object:
-    """``data`` of a section with its old key names replaced (a warning each); an old name
-    given beside its new name is an error naming both."""
-    if not isinstance(data, Mapping):
-        return data
-    out = dict(data)
-    problems = []
-    for key in list(out):
-        path = f"{section}.{key}"
-        if path not in RENAMED_KEYS:
-            continue
-        new = RENAMED_KEYS[path].partition(".")[2]
-        if new in out:
-            problems.append(
-                f"{key}: the old name of {section}.{new}, which is also given "
-                f"(keep only {section}.{new})"
-            )
-            continue
-        out[renamed_key(path).partition(".")[2]] = out.pop(key)
-    if problems:
-        raise ValueError("; ".join(problems))
-    return out
 
 
 class _Section(BaseModel):
@@ -238,7 +184,7 @@ class Community(_Section):
     @model_validator(mode="before")
     @classmethod
     def _renamed_keys(cls, data: object) -> object:
-        return _renamed_in_section("community", data)
+        return renamed_in_section("community", data)
 
     @model_validator(mode="after")
     def _consistent(self) -> Community:

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from scenarios.config.schema import Scenario, old_names, renamed_key
+from scenarios.config.renamed_keys import old_names, renamed_key
+from scenarios.config.schema import Scenario
 
 
 def _field_model(model: type[BaseModel], name: str) -> type[BaseModel] | None:
@@ -47,7 +48,7 @@ def flatten_keys(
 ) -> dict[str, Any]:
     """Dotted scenario key paths → values, from dotted keys and/or nested tables.
 
-    A key's old name (:data:`scenarios.config.schema.RENAMED_KEYS`) counts as its new name,
+    A key's old name (:data:`scenarios.config.renamed_keys.RENAMED_KEYS`) counts as its new name,
     with a warning; the two names of one key given together are a problem naming both.
     """
     out: dict[str, Any] = {}
