@@ -5,18 +5,22 @@ The run loads its feeder with :func:`scenario_feeder` and its profiles after
 both, so a scenario it calls valid gets past the run's set-up (an unknown feeder name, a
 bad feeder file, an optional package the scenario needs but that is not installed). A
 generated feeder (``ieee33``, ``radial:<households>``) has no problem its name does not
-show, so validate reads the name and does not build it (:func:`grid.named_feeders.parse_feeder`).
+show, so validate reads the name and does not build it (:func:`grid.feeder_names.parse_feeder`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from grid import Feeder, FeederError
-from grid.named_feeders import parse_feeder
+from grid.errors import FeederError
+from grid.feeder_names import parse_feeder
 from scenarios.config.schema import Scenario
 from scenarios.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from grid.feeders import Feeder
 
 
 @contextlib.contextmanager

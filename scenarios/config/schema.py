@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from market.mechanisms import ARRAY_MECHANISMS as MECHANISMS
+from market.mechanism_names import MECHANISM_NAMES
 from scenarios.config.renamed_keys import renamed_in_section
 from scenarios.config.schema_live import LiveSection, check_meter_households
 
@@ -240,7 +240,7 @@ class MarketSection(_Section):
     """The market design and the utility's tariffs [currency/kWh]."""
 
     mechanism: str = "uniform"
-    """uniform | pay_as_bid | mcafee | cda (``market.MECHANISMS``)."""
+    """uniform | pay_as_bid | mcafee | cda (``market.mechanism_names.MECHANISM_NAMES``)."""
     retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
     feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
     grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
@@ -263,8 +263,8 @@ class MarketSection(_Section):
     @field_validator("mechanism")
     @classmethod
     def _known_mechanism(cls, value: str) -> str:
-        if value not in MECHANISMS:
-            raise ValueError(f"{value!r} is not one of {', '.join(MECHANISMS)}")
+        if value not in MECHANISM_NAMES:
+            raise ValueError(f"{value!r} is not one of {', '.join(MECHANISM_NAMES)}")
         return value
 
     @property

@@ -59,7 +59,7 @@ def test_validate_rejects_an_unknown_feeder_as_run_does(tmp_path: Path) -> None:
 def test_validate_rejects_a_radial_feeder_too_large_as_run_does(tmp_path: Path) -> None:
     """validate reads a generated feeder's name without building it (so it need not import
     pandas); the size check is the one the builder runs."""
-    from grid.named_feeders import RADIAL_MAX_HOUSEHOLDS
+    from grid.radial_design import RADIAL_MAX_HOUSEHOLDS
 
     size = RADIAL_MAX_HOUSEHOLDS + 1
     message = f"grid.feeder: radial:{size}: the number of households must be between 1 and"
