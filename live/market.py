@@ -177,6 +177,11 @@ class MarketService:
         log: Log | None = None,
     ) -> None:
         sim, live = scenario.simulation, scenario.live
+        if scenario.grid.controllable_share > 0 and scenario.grid.dimming:
+            raise ValueError(
+                "grid.controllable_share: §14a dimming is not in the live market yet (a "
+                "settlement cannot tell an agent its dimmed charging); set grid.dimming = false"
+            )
         self.scenario = scenario
         self.log = log or (lambda _msg: None)
         self.topics = topics_for(scenario)
@@ -214,7 +219,7 @@ class MarketService:
         self._offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.corrections = MeterCorrections(
-            {m.id: m.household for m in live.meters}, self.step.tariffs
+            {m.id: m.household for m in live.meters}, self.step.fees.tariffs
         )
         self.ledger = Ledger(
             state_dir, self.topics.community, fingerprint(scenario.model_dump_json())
@@ -692,9 +697,9 @@ class MarketService:
         self.stats.orders += counts["orders"]
         if self.grid is not None:
             bg_p, bg_q = self.grid.background(self.stamps[t : t + 1])
-            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
+            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0], t=t)
         else:
-            res = self.step.run(plan, market_flows)
+            res = self.step.run(plan, market_flows, t=t)
         grid_rows = self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
         start = self.stamps[t].isoformat()
         result = result_payload(t, start, res, grid_rows, counts, book_curve(plan))

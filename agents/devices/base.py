@@ -69,6 +69,10 @@ class Device:
     columns: ClassVar[tuple[str, ...]] = ()
     #: whether the feeder may postpone part of its default energy (see :meth:`deferrable_kwh`)
     defers: ClassVar[bool] = False
+    #: whether it is a controllable device under §14a EnWG: where its household is
+    #: registered, the grid operator may dim its draw (own charging and flexible buy
+    #: orders) to a guaranteed minimum per device (``scenarios/engine/dimming.py``)
+    controllable: ClassVar[bool] = False
 
     def __init__(self, households: Households, interval_hours: float) -> None:
         self.hh = households

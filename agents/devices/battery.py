@@ -24,6 +24,7 @@ class Battery(Device):
         "battery_soc_max_kwh",
         "battery_soc0_kwh",
     )
+    controllable = True
 
     def __init__(self, households: Households, interval_hours: float) -> None:
         super().__init__(households, interval_hours)

@@ -34,6 +34,7 @@ class Ev(Device):
         "ev_trip_kwh_mean",
     )
     defers = True
+    controllable = True
 
     def __init__(self, households: Households, interval_hours: float) -> None:
         super().__init__(households, interval_hours)

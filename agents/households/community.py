@@ -82,6 +82,32 @@ class Plan:
                 own[kind.name] = own[kind.name] - deferred_kwh
         return replace(self, self_kwh=own)
 
+    def dim(self, own_cut_kwh: Mapping[str, np.ndarray]) -> Plan:
+        """The plan with each named device kind's own energy cut by ``own_cut_kwh`` (§14a
+        dimming; orders unchanged): the cut is first what the feeder could have postponed,
+        and the household's net position grows by it."""
+        own = dict(self.self_kwh)
+        deferrable, net = self.ev_deferrable_kwh, self.net_kwh
+        for kind in DEVICE_KINDS:
+            cut = own_cut_kwh.get(kind.name)
+            if cut is None:
+                continue
+            own[kind.name] = own.get(kind.name, np.zeros_like(cut)) - cut
+            net = net + cut
+            if kind.defers:
+                deferrable = np.maximum(deferrable - cut, 0.0)
+        return replace(self, self_kwh=own, ev_deferrable_kwh=deferrable, net_kwh=net)
+
+    def dimmed_shortfall_kwh(self, own_cut_kwh: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The part of ``own_cut_kwh`` on the deferring kinds beyond what the feeder could
+        have postponed: least-laxity EV charging, which the car lacks at departure (it
+        charges at full power from then on, so it never makes it up) [kWh AC]."""
+        cut = np.zeros(len(self.net_kwh))
+        for kind in DEVICE_KINDS:
+            if kind.defers and kind.name in own_cut_kwh:
+                cut = cut + own_cut_kwh[kind.name]
+        return np.maximum(cut - self.ev_deferrable_kwh, 0.0)
+
     def with_orders(self, keep: np.ndarray, energy_kwh: np.ndarray | None = None) -> Plan:
         """The plan with only the orders in ``keep`` (and their energies replaced by
         ``energy_kwh``, given for every order, when given)."""

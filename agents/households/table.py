@@ -107,7 +107,7 @@ class Households:
         return pd.DataFrame(data).set_index("agent_id")
 
 
-def _owners(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
+def draw_owners(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
     """Exactly ``round(share * n)`` owners, placed at random."""
     k = round(share * n)
     mask = np.zeros(n, dtype=bool)
@@ -128,18 +128,18 @@ def sample_households(spec: HouseholdSpec, seed: int) -> Households:
         return rng.uniform(bounds[0], bounds[1], n)
 
     annual = uniform(spec.annual_kwh)
-    has_pv = _owners(rng, n, spec.pv_share)
+    has_pv = draw_owners(rng, n, spec.pv_share)
     pv_kwp = np.where(has_pv, uniform(spec.pv_kwp), 0.0)
     tilt = uniform(spec.pv_tilt_deg)
     azimuth = uniform(spec.pv_azimuth_deg)
 
-    has_bat = _owners(rng, n, spec.battery_share)
+    has_bat = draw_owners(rng, n, spec.battery_share)
     bat_kwh = np.where(has_bat, uniform(spec.battery_capacity_kwh), 0.0)
     eta_one_way = np.sqrt(spec.battery_round_trip_efficiency)
     soc_min = spec.battery_soc_min_frac * bat_kwh
     soc_max = spec.battery_soc_max_frac * bat_kwh
 
-    has_ev = _owners(rng, n, spec.ev_share)
+    has_ev = draw_owners(rng, n, spec.ev_share)
     v2g = has_ev & (rng.uniform(size=n) < spec.v2g_share)
     ev_kwh = np.where(has_ev, uniform(spec.ev_capacity_kwh), 0.0)
     km = uniform(spec.ev_km_per_day)

@@ -14,16 +14,15 @@ import zoneinfo
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
-from market.mechanism_names import MECHANISM_NAMES
 from scenarios.config.renamed_keys import renamed_in_section
 from scenarios.config.schema_live import LiveSection, check_meter_households
+from scenarios.config.schema_market import MarketSection
+from scenarios.config.section import Section as _Section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,10 +44,6 @@ def _iso_start(start: str) -> datetime.datetime | None:
         return datetime.datetime.fromisoformat(start)
     except ValueError:
         return None
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 NonNegRange = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
@@ -236,78 +231,6 @@ class Community(_Section):
         return self
 
 
-class MarketSection(_Section):
-    """The market design and the utility's tariffs [currency/kWh]."""
-
-    mechanism: str = "uniform"
-    """uniform | pay_as_bid | mcafee | cda (``market.mechanism_names.MECHANISM_NAMES``)."""
-    retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
-    feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
-    grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
-    """Paid by the buyer on every P2P kWh, on top of the trade price (with the distance
-    model: the fee between households on the same bus)."""
-    grid_fee_model: Literal["flat", "distance"] = "flat"
-    """flat: ``grid_fee_per_kwh`` on every kWh; distance: plus
-    ``grid_fee_distance_per_kwh × d / d_max`` by the electrical distance ``d`` between
-    the buyer's and the seller's bus (``market.fees``); needs the feeder in the run."""
-    grid_fee_distance_per_kwh: float = Field(0.02, ge=0, le=100)
-    """Extra fee per kWh between the two farthest household buses (distance model)."""
-    imbalance_shortfall_price_per_kwh: float | None = Field(None, ge=0, le=100)
-    """What the utility charges for a kWh a household used or failed to deliver beyond
-    its orders (metered below committed, ``market.settlement``); default: retail."""
-    imbalance_surplus_price_per_kwh: float | None = Field(None, ge=0, le=100)
-    """What the utility pays for a kWh a household injected beyond its orders; default:
-    feed-in."""
-    currency: str = Field("EUR", min_length=1, max_length=8)
-
-    @field_validator("mechanism")
-    @classmethod
-    def _known_mechanism(cls, value: str) -> str:
-        if value not in MECHANISM_NAMES:
-            raise ValueError(f"{value!r} is not one of {', '.join(MECHANISM_NAMES)}")
-        return value
-
-    @property
-    def max_grid_fee_per_kwh(self) -> float:
-        """The largest fee a P2P kWh can carry [currency/kWh]."""
-        extra = self.grid_fee_distance_per_kwh if self.grid_fee_model == "distance" else 0.0
-        return self.grid_fee_per_kwh + extra
-
-    @model_validator(mode="after")
-    def _tariffs_leave_room(self) -> MarketSection:
-        if self.feed_in_price_per_kwh + self.max_grid_fee_per_kwh >= self.retail_price_per_kwh:
-            fee = (
-                f"grid_fee_per_kwh ({self.grid_fee_per_kwh})"
-                if self.grid_fee_model == "flat"
-                else f"grid_fee_per_kwh ({self.grid_fee_per_kwh}) + grid_fee_distance_per_kwh "
-                f"({self.grid_fee_distance_per_kwh})"
-            )
-            raise ValueError(
-                f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus {fee} "
-                f"must be below retail_price_per_kwh "
-                f"({self.retail_price_per_kwh}), or no P2P trade can benefit both sides"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _imbalance_not_worth_seeking(self) -> MarketSection:
-        short = self.imbalance_shortfall_price_per_kwh
-        surplus = self.imbalance_surplus_price_per_kwh
-        if short is not None and short < self.retail_price_per_kwh:
-            raise ValueError(
-                f"imbalance_shortfall_price_per_kwh: {short} is below retail_price_per_kwh "
-                f"({self.retail_price_per_kwh}): a household could gain by selling energy it "
-                "does not have, or by not ordering what it uses"
-            )
-        if surplus is not None and surplus > self.feed_in_price_per_kwh:
-            raise ValueError(
-                f"imbalance_surplus_price_per_kwh: {surplus} is above feed_in_price_per_kwh "
-                f"({self.feed_in_price_per_kwh}): a household could gain by not ordering "
-                "what it injects"
-            )
-        return self
-
-
 class GridSection(_Section):
     """The distribution feeder and its limits."""
 
@@ -321,6 +244,16 @@ class GridSection(_Section):
     household_power_factor: float = Field(0.97, gt=0.5, le=1.0)
     """Power factor of household demand (inductive); PV and storage run at unity."""
     check: Literal["off", "pyomo", "pyomo+ac"] = "pyomo"
+    controllable_share: Share = 0.0
+    """Share of households whose wallbox, battery (and any other §14a-controllable device
+    kind) is registered with the grid operator as controllable (§14a EnWG), drawn from the
+    seed like the device shares."""
+    dimming: bool = True
+    """Whether the grid operator dims registered devices when the feeder is stressed,
+    before curtailing or deferring anything else (off: the same devices are not dimmed)."""
+    dimming_min_kw: float = Field(4.2, ge=0, le=1000)
+    """Power every dimmed device keeps [kW]: 4.2 kW by §14a EnWG and BNetzA BK6-22-300
+    (determination of 27 Nov 2023); ``grid.dimming`` turns the dimming off."""
     background: Literal["bdew_h0", "rts", "peak"] = "bdew_h0"
     """Calendar of the feeder's own (background) load, whose bus table holds its annual
     peak: ``bdew_h0`` the residential BDEW H0 profile (the households' own shape),
@@ -370,6 +303,13 @@ class Scenario(_Section):
                 "market.grid_fee_model = 'distance' charges by the electrical distance on "
                 "the feeder, which needs the feeder in the run: set grid.check to 'pyomo' "
                 "or 'pyomo+ac' (it is 'off'), or use market.grid_fee_model = 'flat'"
+            )
+        g = self.grid
+        if g.controllable_share > 0 and g.dimming and g.check == "off":
+            problems.append(
+                f"grid.controllable_share = {g.controllable_share}: the grid operator dims "
+                "registered devices where the feeder check finds a limit broken, which needs "
+                "grid.check = 'pyomo' or 'pyomo+ac' (it is 'off'), or set grid.dimming = false"
             )
         problems += check_meter_households(self.live, self.community.households)
         if problems:

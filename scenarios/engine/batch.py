@@ -159,8 +159,8 @@ def simulate(
                         )
                     )
                 bg = (bg_p[i], bg_q[i]) if grid is not None else ()
-                res = step.run(plan, community.outcome, *bg)
-                base = baseline.run(observed, *bg)
+                res = step.run(plan, community.outcome, *bg, t=t)
+                base = baseline.run(observed, *bg, t=t)
                 match, pairing, flows, plan = res.match, res.pairing, res.flows, res.plan
                 if grid is not None:
                     assert res.outcome is not None and base.outcome is not None

@@ -21,16 +21,16 @@ from typing import Any
 import numpy as np
 
 from agents.households.community import KIND_NET, Flows, Plan
-from grid import electrical_distance_pu
 from grid.pairing import Pairing
-from market.fees import distance_fee_per_kwh
 from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
 from market.quality import welfare
-from market.settlement import Bill, Tariffs, committed_net_kwh, settle, trade_payments
+from market.settlement import Bill, committed_net_kwh, settle, trade_payments
 from market.uniform import Matching, clear_uniform, make_matching
 from scenarios.config.schema import Scenario
+from scenarios.engine.dimming import Dimming
+from scenarios.engine.fees import GridFees
 from scenarios.engine.grid_stage import GridOutcome, GridStage
-from scenarios.engine.inputs import price_band
+from scenarios.engine.inputs import price_band, timeline
 
 STREAM_CDA = 303
 """Random stream of the continuous double auction's arrival order."""
@@ -81,33 +81,6 @@ def clear_plan(
     return Cleared(match, filled, pairing, got, best)
 
 
-class GridFees:
-    """Grid fee per P2P trade [currency], flat or by electrical distance."""
-
-    def __init__(self, scenario: Scenario, grid: GridStage | None) -> None:
-        mk = scenario.market
-        self.flat_per_kwh = mk.grid_fee_per_kwh
-        self.by_bus: np.ndarray | None = None
-        self.household_bus: np.ndarray | None = None
-        if mk.grid_fee_model == "distance":
-            if grid is None:  # the schema forbids it; keep the message if called directly
-                raise ValueError("market.grid_fee_model = 'distance' needs grid.check != 'off'")
-            self.by_bus = distance_fee_per_kwh(
-                electrical_distance_pu(grid.feeder),
-                grid.feeder.household_buses,
-                mk.grid_fee_per_kwh,
-                mk.grid_fee_distance_per_kwh,
-            )
-            self.household_bus = grid.bus
-
-    def per_trade(self, pairing: Pairing) -> np.ndarray:
-        """Fee of each trade [currency], paid by its buyer."""
-        if self.by_bus is None or self.household_bus is None:
-            return self.flat_per_kwh * pairing.energy_kwh
-        rate = self.by_bus[self.household_bus[pairing.buyer], self.household_bus[pairing.seller]]
-        return rate * pairing.energy_kwh
-
-
 @dataclass(frozen=True, slots=True)
 class IntervalResult:
     """One interval through the market and the feeder: the market outcome, the grid
@@ -140,6 +113,10 @@ class IntervalResult:
     [kWh]: a later, corrected reading is settled against it (:func:`market.settlement.settle`)."""
     interval_hours: float
     violations_before_reclear: int = 0
+    dimmed_kwh: np.ndarray | None = None
+    """Planned draw of controllable devices the grid operator dimmed (§14a EnWG) [kWh]."""
+    ev_shortfall_kwh: np.ndarray | None = None
+    """Least-laxity EV charging dimmed: missing at departure [kWh AC]."""
 
     @property
     def seller_price_per_kwh(self) -> float:
@@ -170,6 +147,16 @@ class IntervalResult:
     @property
     def ev_deferred_or_zero_kwh(self) -> np.ndarray:
         d = self.ev_deferred_kwh
+        return d if d is not None else np.zeros(len(self.net_kwh))
+
+    @property
+    def dimmed_or_zero_kwh(self) -> np.ndarray:
+        d = self.dimmed_kwh
+        return d if d is not None else np.zeros(len(self.net_kwh))
+
+    @property
+    def ev_shortfall_or_zero_kwh(self) -> np.ndarray:
+        d = self.ev_shortfall_kwh
         return d if d is not None else np.zeros(len(self.net_kwh))
 
     def value(self, source: str) -> Any:
@@ -213,7 +200,8 @@ class MarketStep:
         self.n = n_households
         self.grid = grid
         self.p2p = p2p
-        self.fees = GridFees(scenario, grid)
+        self.fees = GridFees(scenario, grid, timeline(scenario))
+        self.dimming = Dimming.of(scenario, n_households) if grid is not None else None
         band = price_band(scenario)
         # McAfee closes a book with an exhausted side at the outside prices
         self.core: ArrayMechanism = (
@@ -226,13 +214,7 @@ class MarketStep:
         self.optimal = mk.mechanism in SINGLE_PRICE or not p2p
         self.interval_hours = scenario.simulation.interval_hours
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
-        self.tariffs = Tariffs(
-            mk.retail_price_per_kwh,
-            mk.feed_in_price_per_kwh,
-            mk.grid_fee_per_kwh,
-            mk.imbalance_shortfall_price_per_kwh,
-            mk.imbalance_surplus_price_per_kwh,
-        )
+        self.tariffs = self.fees.base
 
     def run(
         self,
@@ -240,12 +222,14 @@ class MarketStep:
         flows_of: FlowsOf,
         bg_p: np.ndarray | None = None,
         bg_q: np.ndarray | None = None,
+        t: int | None = None,
     ) -> IntervalResult:
-        """Clear ``plan``; ``flows_of`` turns fills into what the households did (the
-        metered side of the bill: generation − demand − battery − ev); the plan's orders,
-        their fills and the feeder's instructions are the committed side
-        (:mod:`market.settlement`)."""
+        """Clear ``plan`` (interval ``t``: the time-variable grid fee needs it);
+        ``flows_of`` turns fills into what the households did (the metered side of the
+        bill: generation − demand − battery − ev); the plan's orders, their fills and
+        the feeder's instructions are the committed side (:mod:`market.settlement`)."""
         n, grid = self.n, self.grid
+        tariffs = self.fees.tariffs(t)
         submitted = plan
         cleared = clear_plan(plan, self.core, self.rng, self.optimal)
         match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
@@ -258,14 +242,28 @@ class MarketStep:
         net = flows.net_kwh(generation, plan.demand_kwh)
         outcome = None
         before = 0
+        rows = np.arange(len(plan.energy_kwh))
+        dim = None
         if grid is not None:
             assert bg_p is not None and bg_q is not None
-            outcome = grid.check(plan, net, bg_p, bg_q, self.tariffs, filled, self.p2p)
-            before = outcome.violations_before_reclear
+            if self.dimming is not None:
+                dim = self.dimming.dim(grid, plan, filled, net, bg_p, bg_q)
+            if dim is not None:
+                # §14a: dimmed before anything else; the market clears the dimmed plan
+                plan, rows = dim.plan, dim.rows
+                cleared = clear_plan(plan, self.core, self.rng, self.optimal)
+                match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
+                price, volume = match.price_per_kwh, match.volume_kwh
+                order_filled = np.zeros(len(submitted.energy_kwh))
+                order_filled[rows] = filled
+                flows = flows_of(plan, filled, None)
+                net = flows.net_kwh(generation, plan.demand_kwh)
+            outcome = grid.check(plan, net, bg_p, bg_q, tariffs, filled, self.p2p)
+            before = outcome.violations_before_reclear if dim is None else dim.violations
             if outcome.dropped_orders is not None:
                 # the limit cannot be restored: clear again without those orders and
                 # with the buyers' deferred EV charging taken off their orders
-                kept_rows = np.flatnonzero(~outcome.dropped_orders)
+                kept_rows = rows[np.flatnonzero(~outcome.dropped_orders)]
                 subset = plan.with_orders(~outcome.dropped_orders)
                 kept, keep = GridStage.shrink_buy_orders(subset, outcome.ev_deferred_kwh)
                 kept_rows = kept_rows[keep]
@@ -274,7 +272,7 @@ class MarketStep:
                 deferred = outcome.ev_deferred_kwh
                 plan = kept.postpone(deferred)
                 filled = cleared.filled_kwh
-                order_filled = np.zeros(len(order_filled))
+                order_filled = np.zeros(len(submitted.energy_kwh))
                 order_filled[kept_rows] = filled
                 flows = flows_of(plan, filled, None)
                 net = flows.net_kwh(generation, plan.demand_kwh)
@@ -282,7 +280,8 @@ class MarketStep:
                 price, volume = match.price_per_kwh, match.volume_kwh
             elif outcome.recleared:
                 deferred = outcome.ev_deferred_kwh
-                order_filled = outcome.filled_kwh
+                order_filled = np.zeros(len(submitted.energy_kwh))
+                order_filled[rows] = outcome.filled_kwh
                 pairing = outcome.pairing
                 # fills that no counterparty's limit accepts are not traded (pair_fills)
                 bought, sold = pairing.traded_kwh(n)
@@ -307,7 +306,7 @@ class MarketStep:
             pairing.price_per_kwh,
             pairing.seller_price_per_kwh,
         )
-        trade_fee = self.fees.per_trade(pairing)
+        trade_fee = self.fees.per_trade(pairing, tariffs)
         committed = committed_net_kwh(
             n,
             submitted.household,
@@ -316,8 +315,10 @@ class MarketStep:
             submitted.energy_kwh,
             order_filled,
         )
-        # the feeder's instructions: curtailed PV not injected, postponed EV charging not drawn
+        # the feeder's instructions: curtailed PV not injected, postponed EV charging and
+        # dimmed own charging not drawn
         committed = committed - curtailed + (0.0 if deferred is None else deferred)
+        committed = committed + (0.0 if dim is None else dim.own_cut_kwh)
         bill = settle(
             net,
             committed,
@@ -325,7 +326,7 @@ class MarketStep:
             flows.sold_kwh,
             paid,
             received,
-            self.tariffs,
+            tariffs,
             np.bincount(pairing.buyer, trade_fee, n),
         )
         return IntervalResult(
@@ -347,4 +348,6 @@ class MarketStep:
             committed_net_kwh=committed,
             interval_hours=self.interval_hours,
             violations_before_reclear=before,
+            dimmed_kwh=None if dim is None else dim.dimmed_kwh,
+            ev_shortfall_kwh=None if dim is None else dim.ev_shortfall_kwh,
         )
