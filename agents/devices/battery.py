@@ -70,6 +70,11 @@ class Battery(Device):
         buy = np.where(self_kwh >= 0, np.minimum(charge - self_kwh, room), 0.0)
         return [(True, buy, storage.buy_limit(step.slot, round_trip))]
 
-    def next_soc(self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None) -> np.ndarray:
+    def max_draw_kwh(self, lim: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return lim[0]
+
+    def next_soc(
+        self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None, lim: object = None
+    ) -> np.ndarray:
         hh = self.hh
         return next_soc(self.soc_kwh, ac_kwh, hh.battery_eta_charge, hh.battery_eta_discharge)

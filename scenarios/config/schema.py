@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from scenarios.config.renamed_keys import renamed_in_section
+from scenarios.config.schema_heat import HeatKeys
 from scenarios.config.schema_live import LiveSection, check_meter_households
 from scenarios.config.schema_market import MarketSection
 from scenarios.config.section import Section as _Section
@@ -132,7 +133,7 @@ class Simulation(_Section):
         return self.days * self.intervals_per_day
 
 
-class Community(_Section):
+class Community(HeatKeys, _Section):
     """The households: how many, which devices they own, how they bid."""
 
     households: int = Field(40, ge=1, le=200_000)

@@ -1,12 +1,11 @@
-"""The community's inputs, which the batch engine, the live market and the meter
-emulator share.
+"""The community's inputs, drawn from the scenario's seed (what the batch engine, the live
+agents and the meter emulator all see).
 
-:class:`CommunityInputs` draws the households, their profiles, EV trips and limit
-prices from the scenario's seed, in windows of :data:`WINDOW_DAYS` days (the same draws
-whoever asks: the batch engine, the live agents or the meter emulator). Meter-backed
-households (``[live] meters``) have no devices of their own and see their grid
-connection (:func:`agents.meters.connection.as_metered`); price takers bid ``retail − fee`` and ask
-``feed_in``.
+:class:`CommunityInputs` draws the households, their profiles, the outdoor air
+temperature, EV trips and limit prices, in windows of :data:`WINDOW_DAYS` days (the same
+draws whoever asks). Meter-backed households (``[live] meters``) have no devices of their
+own and see their grid connection (:func:`agents.meters.connection.as_metered`); price takers
+bid ``retail − fee`` and ask ``feed_in``.
 """
 
 from __future__ import annotations
@@ -17,9 +16,12 @@ import numpy as np
 import pandas as pd
 
 from agents.devices.ev_trips import EvSchedule, EvWindow, draw_ev_schedule
+from agents.households.buildings import HeatPumpSpec
 from agents.households.table import Households, HouseholdSpec, sample_households
 from agents.meters.connection import as_metered, without_devices
 from agents.profiles.source import ProfileSource, Site
+from agents.profiles.weather import AirTemperature
+from agents.profiles.weather_file import check_covers, read_epw_temperature
 from agents.strategies.bidding import PriceBand, draw_limit_prices
 from scenarios.config.preflight import require_profiles
 from scenarios.config.schema import Scenario
@@ -32,7 +34,9 @@ def household_spec(scenario: Scenario) -> HouseholdSpec:
     """The ``[community]`` keys that shape the household table."""
     c = scenario.community
     names = HouseholdSpec.__dataclass_fields__
-    return HouseholdSpec(**{k: v for k, v in c.model_dump().items() if k in names})
+    keys = c.model_dump()
+    heat = HeatPumpSpec(**{k: keys[k] for k in HeatPumpSpec.__dataclass_fields__})
+    return HouseholdSpec(**{k: v for k, v in keys.items() if k in names}, heat=heat)
 
 
 def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
@@ -40,6 +44,7 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
     sim, c = scenario.simulation, scenario.community
     site = Site(c.latitude, c.longitude, c.altitude_m, sim.timezone)
     start = sim.start_timestamp()
+    air = air_temperature(scenario)
     if c.profiles == "simbench":
         from agents.profiles.simbench import SimbenchProfiles
 
@@ -54,6 +59,7 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
             hh.pv_kwp,
             sim.seed,
             grid_code=c.simbench_code,
+            air=air,
         )
     from agents.profiles.source import SyntheticProfiles
 
@@ -67,6 +73,27 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
         hh.pv_tilt_deg,
         hh.pv_azimuth_deg,
         sim.seed,
+        air=air,
+    )
+
+
+def air_temperature(scenario: Scenario) -> AirTemperature:
+    """The community's air temperature: a weather file's, or the seeded model's."""
+    sim, c = scenario.simulation, scenario.community
+    table, offset = None, 0.0
+    if c.weather_file is not None:
+        table, offset = read_epw_temperature(c.weather_file)
+        check_covers(table, timeline(scenario), offset, c.weather_file)
+    return AirTemperature(
+        sim.start_timestamp(),
+        sim.days,
+        c.longitude,
+        c.latitude,
+        sim.seed,
+        c.temp_anomaly_sd_k,
+        c.temp_anomaly_persistence,
+        table,
+        offset,
     )
 
 
@@ -96,6 +123,7 @@ class InputWindow:
     bids: np.ndarray
     asks: np.ndarray
     ev: EvWindow
+    outdoor_temp_c: np.ndarray
 
     @property
     def n(self) -> int:
@@ -114,6 +142,7 @@ class InputWindow:
             ev.present[i],
             ev.drive_kwh[i],
             ev.intervals_to_departure[i],
+            {"outdoor_temp_c": float(self.outdoor_temp_c[i])},
         )
 
 
@@ -183,6 +212,7 @@ class CommunityInputs:
             bids,
             asks,
             self.schedule.window(first_day, n_days),
+            window.outdoor_temp_c,
         )
 
     def at(self, t: int) -> InputWindow:

@@ -1,6 +1,6 @@
-"""The per-interval market step (clear → grid check / re-clear → settle), which the
-batch engine and the live market share; the community's inputs it clears are
-:mod:`scenarios.engine.inputs`.
+"""What the batch engine and the live market share: the per-interval market step (clear →
+grid check / re-clear → settle); the community's inputs are drawn by
+:class:`scenarios.engine.inputs.CommunityInputs`.
 
 :class:`MarketStep` clears one interval's plan. The batch engine passes the community's
 own :meth:`agents.households.community.Community.outcome` for the physics; the live market, which
@@ -13,8 +13,7 @@ feeder's instructions) committed them to (:mod:`market.settlement`).
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -169,7 +168,16 @@ class IntervalResult:
 
 @functools.cache
 def _source(source: str) -> tuple[Callable[[IntervalResult], Any], bool]:
-    return operator.attrgetter(source.removeprefix("sum:")), source.startswith("sum:")
+    """A getter of the dotted path (each step an attribute, or a key of a mapping)."""
+    parts = source.removeprefix("sum:").split(".")
+
+    def get(result: IntervalResult) -> Any:
+        value: Any = result
+        for part in parts:
+            value = value[part] if isinstance(value, Mapping) else getattr(value, part)
+        return value
+
+    return get, source.startswith("sum:")
 
 
 def no_market(

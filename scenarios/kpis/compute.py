@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from market.settlement import Tariffs, settle
+from scenarios.results.schema import INTERVALS_FILE, device_energy_columns
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -131,7 +132,8 @@ def compute_kpis(
     """
     gen = float(intervals["generation_kwh"].sum())
     demand = float(intervals["demand_kwh"].sum())
-    consumption = demand + float(intervals["ev_kwh"].sum() + intervals["battery_kwh"].sum())
+    devices = [c for c in device_energy_columns(INTERVALS_FILE) if c in intervals]
+    consumption = demand + float(sum(intervals[c].sum() for c in devices))
     imported = float(intervals["grid_import_kwh"].sum())
     exported = float(intervals["grid_export_kwh"].sum())
     p2p = float(intervals["p2p_kwh"].sum())
