@@ -63,7 +63,8 @@ def main() -> None:
         f" household-intervals, grid check off{'' if full else ' (not the full size)'}"
     )
     print(f"without heat pumps     : {without[0]:8.1f} s wall, {without[1]:8.1f} s CPU")
-    print(f"with {args.share:.0%} heat pumps   : {with_hp[0]:8.1f} s wall, {with_hp[1]:8.1f} s CPU")
+    label = f"with {args.share:.0%} heat pumps"
+    print(f"{label:<23}: {with_hp[0]:8.1f} s wall, {with_hp[1]:8.1f} s CPU")
     wall_ratio, cpu_ratio = with_hp[0] / without[0], with_hp[1] / without[1]
     verdict = "PASS" if wall_ratio <= TARGET_RATIO else "MISS"
     print(
