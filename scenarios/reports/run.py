@@ -80,11 +80,14 @@ def _flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
         ("demand_kwh", "household demand", -1, "#1f77b4"),
         ("ev_kwh", "EV charging", -1, "#9467bd"),
         ("battery_kwh", "battery charging", -1, "#2ca02c"),
+        ("heat_pump_kwh", "heat pumps", -1, "#8c564b"),
         ("grid_import_kwh", "grid import", 1, "#7f7f7f"),
         ("grid_export_kwh", "grid export", -1, "#bcbd22"),
         ("p2p_kwh", "traded P2P", 1, "#d62728"),
     )
     for col, name, sign, color in series:
+        if col == "heat_pump_kwh" and not iv.get(col, pd.Series([0.0])).gt(0).any():
+            continue  # drawn for runs with heat pumps only
         fig.add_trace(
             go.Scatter(
                 x=iv["timestamp"],

@@ -13,7 +13,7 @@ import pytest
 from scenarios import run
 from scenarios.config.loader import load_scenario
 from scenarios.reports.heat import fleet_heat, heat_figures
-from scenarios.reports.run import grid_figures
+from scenarios.reports.run import _flows_figure, grid_figures
 
 DT_H = 0.25
 BAND = (20.0, 22.0)
@@ -73,6 +73,9 @@ def test_heat_figures_show_the_parquet_numbers(hp_run: Path) -> None:
     assert np.isnan(np.asarray(cop.data[0].y)[~drew]).all()
     assert cop.layout.yaxis.title.text == "COP [-]"
     assert power.layout.xaxis.title.text == "outdoor temperature [°C]"
+    # the community flows count the heat pumps among the uses (negative) [kW]
+    flows = {t.name: np.asarray(t.y) for t in _flows_figure(iv, DT_H).data}
+    np.testing.assert_allclose(flows["heat pumps"], -iv.heat_pump_kwh / DT_H, rtol=1e-12)
 
 
 def test_fleet_heat_reads_row_groups_that_split_intervals(hp_run: Path, tmp_path: Path) -> None:
@@ -100,6 +103,7 @@ def test_report_has_heat_figures_only_with_heat_pumps(hp_run: Path, tmp_path: Pa
     assert not any(t in plain for t in titles)
     iv, _agents, hh = _files(tmp_path)
     assert heat_figures(iv, tmp_path / "agents.parquet", hh, BAND, DT_H) == []
+    assert "heat pumps" not in {t.name for t in _flows_figure(iv, DT_H).data}
 
 
 def _grid_case(dimmed: list[float], shortfall: list[float]) -> list:
