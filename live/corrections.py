@@ -26,6 +26,7 @@ counters come back (never below zero energy).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -75,10 +76,11 @@ class MeterCorrections:
     Parameters
     ----------
     households : the household (agent id) of each meter id
-    tariffs : the market's tariffs
+    tariffs : the market's tariffs of interval ``t`` (they vary with the time-variable
+        grid fee, ``market.fees``)
     """
 
-    def __init__(self, households: dict[str, str], tariffs: Tariffs) -> None:
+    def __init__(self, households: dict[str, str], tariffs: Callable[[int], Tariffs]) -> None:
         self.households = households
         self.tariffs = tariffs
         self.held: dict[tuple[str, int], dict[str, Any]] = {}
@@ -99,7 +101,7 @@ class MeterCorrections:
                     out.append(
                         {
                             "agent": self.households[meter_id],
-                            "settlement": rebill(old, imp, exp, self.tariffs),
+                            "settlement": rebill(old, imp, exp, self.tariffs(t)),
                         }
                     )
         for key in [k for k in self.held if k[1] not in trackers[k[0]].pending]:

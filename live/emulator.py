@@ -39,7 +39,7 @@ from live.protocol import topics_for
 from live.runfilter import RunFilter
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import Meter, household_ids
-from scenarios.engine.interval import CommunityInputs
+from scenarios.engine.inputs import CommunityInputs
 
 STREAM_METERS = 707
 RESEND_INTERVALS = 8

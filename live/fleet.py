@@ -1,7 +1,7 @@
 """The scenario's simulated households as MQTT agents (``p2pgrid agents``).
 
 The fleet holds the same community the batch engine simulates (struct of arrays, drawn
-from the seed by :class:`scenarios.engine.interval.CommunityInputs`) and speaks for each of its
+from the seed by :class:`scenarios.engine.inputs.CommunityInputs`) and speaks for each of its
 households on that household's own topics: on every ``clock`` for interval ``t`` it
 plans (:meth:`agents.households.community.Community.plan`), publishes each household's reading and
 orders, and, once the settlements of ``t`` are in, applies every household's fills
@@ -40,7 +40,7 @@ from live.protocol import (
 )
 from live.runfilter import RunFilter
 from scenarios.config.schema import Scenario
-from scenarios.engine.interval import CommunityInputs
+from scenarios.engine.inputs import CommunityInputs
 
 SETTLEMENT_WAIT_S = 10.0
 

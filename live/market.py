@@ -52,7 +52,8 @@ from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
 from scenarios.engine.grid_stage import GridStage
-from scenarios.engine.interval import MarketStep, timeline
+from scenarios.engine.inputs import timeline
+from scenarios.engine.interval import MarketStep
 
 Log = Callable[[str], None]
 RESULTS_KEPT = 200
@@ -101,6 +102,11 @@ class MarketService:
         log: Log | None = None,
     ) -> None:
         sim, live = scenario.simulation, scenario.live
+        if scenario.grid.controllable_share > 0 and scenario.grid.dimming:
+            raise ValueError(
+                "grid.controllable_share: §14a dimming is not in the live market yet (a "
+                "settlement cannot tell an agent its dimmed charging); set grid.dimming = false"
+            )
         self.scenario = scenario
         self.log = log or (lambda _msg: None)
         self.topics = topics_for(scenario)
@@ -122,7 +128,7 @@ class MarketService:
         )
         self.step = MarketStep(scenario, n, self.grid)
         self.corrections = MeterCorrections(
-            {m.id: m.household for m in live.meters}, self.step.tariffs
+            {m.id: m.household for m in live.meters}, self.step.fees.tariffs
         )
         self.ledger = Ledger(
             state_dir, self.topics.community, fingerprint(scenario.model_dump_json())
@@ -286,9 +292,9 @@ class MarketService:
         self.stats.orders += counts["orders"]
         if self.grid is not None:
             bg_p, bg_q = self.grid.background(self.stamps[t : t + 1])
-            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0])
+            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0], t=t)
         else:
-            res = self.step.run(plan, market_flows)
+            res = self.step.run(plan, market_flows, t=t)
         grid_rows = self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
         start = self.stamps[t].isoformat()
         result = result_payload(t, start, res, grid_rows, counts, book_curve(plan))

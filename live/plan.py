@@ -17,7 +17,7 @@ from agents.meters.tracker import MeterTracker
 from live.ingest import IntervalBook
 from live.protocol import Order
 from scenarios.config.schema import Scenario
-from scenarios.engine.interval import CommunityInputs, price_band
+from scenarios.engine.inputs import CommunityInputs, price_band
 
 Where = list[tuple[int, int]]
 """Each order's (household row, index in its message), in the plan's order."""

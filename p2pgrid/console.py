@@ -17,8 +17,12 @@ err_console = Console(stderr=True, markup=False, highlight=False)
 
 
 def error(message: object, prefix: str = "error") -> None:
-    """``error: message`` on stderr, the prefix in bold red."""
-    err_console.print(Text.assemble((f"{prefix}: ", "bold red"), str(message)))
+    """``error: message`` on stderr, the prefix in bold red; wrapped to a terminal's
+    width, but never into a log or a pipe (a path stays whole for grep and for tools)."""
+    err_console.print(
+        Text.assemble((f"{prefix}: ", "bold red"), str(message)),
+        soft_wrap=not err_console.is_terminal,
+    )
 
 
 def fail(message: object, code: int = 2) -> typer.Exit:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from agents.devices.base import Device, DeviceOrder, Step
 from agents.devices.battery import Battery
 from agents.devices.ev import Ev
+from agents.devices.heat_pump import HeatPump
 
 DEVICE_KINDS: list[type[Device]] = []
 
@@ -39,6 +40,7 @@ def kind_names() -> tuple[str, ...]:
 
 register(Battery)
 register(Ev)
+register(HeatPump)
 
 __all__ = [
     "DEVICE_KINDS",
@@ -46,6 +48,7 @@ __all__ = [
     "Device",
     "DeviceOrder",
     "Ev",
+    "HeatPump",
     "Step",
     "kind_names",
     "register",

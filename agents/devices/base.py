@@ -21,7 +21,8 @@ AC energies are per interval [kWh], positive when the device takes energy. The c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -42,7 +43,8 @@ class Step:
     ``direction`` is the storage rule's signal (+1 charge, −1 discharge, 0 none: also
     without a rule or while its forecast is still being learnt); ``need`` the
     households' learnt own need (:class:`agents.devices.own_need.OwnNeed`), ``next_slot`` the
-    interval of the day after this one.
+    interval of the day after this one; ``inputs`` the interval's other observations by
+    name (``outdoor_temp_c`` [°C], the community's air temperature).
     """
 
     slot: int
@@ -54,6 +56,7 @@ class Step:
     storage: PriceAwareStorage | None
     need: OwnNeed | None
     direction: int
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Device:
@@ -69,6 +72,15 @@ class Device:
     columns: ClassVar[tuple[str, ...]] = ()
     #: whether the feeder may postpone part of its default energy (see :meth:`deferrable_kwh`)
     defers: ClassVar[bool] = False
+    #: whether it is a controllable device under §14a EnWG: where its household is
+    #: registered, the grid operator may dim its draw (own charging and flexible buy
+    #: orders) to a guaranteed minimum per device (``scenarios/engine/dimming.py``)
+    controllable: ClassVar[bool] = False
+    #: whether its state is stored electric energy (valued at the end of a run)
+    stores_electricity: ClassVar[bool] = True
+    #: its own per-household results (``agents.parquet`` columns) and their value where
+    #: a household has none or nothing computed them (see :meth:`results`)
+    result_columns: ClassVar[dict[str, float]] = {}
 
     def __init__(self, households: Households, interval_hours: float) -> None:
         self.hh = households
@@ -98,6 +110,21 @@ class Device:
         """Energy leaving its store other than at the AC terminal (driving) [kWh]."""
         return None
 
-    def next_soc(self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None) -> np.ndarray:
-        """State after an interval of AC energy ``ac_kwh`` (pure) [kWh]."""
+    def max_draw_kwh(self, lim: Any) -> np.ndarray | None:
+        """The most electric energy it can draw this interval [kWh] (None: it draws
+        nothing of its own), for a grid operator's dimming."""
+        return None
+
+    def next_soc(
+        self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None, lim: Any = None
+    ) -> np.ndarray:
+        """State after an interval of AC energy ``ac_kwh`` with this interval's limits
+        ``lim`` (pure) [kWh]."""
         return self.soc_kwh
+
+    def results(
+        self, ac_kwh: np.ndarray, soc_kwh: np.ndarray, lim: Any = None
+    ) -> dict[str, np.ndarray]:
+        """Its :attr:`result_columns` after an interval of AC energy ``ac_kwh`` ending
+        in state ``soc_kwh`` (pure)."""
+        return {}

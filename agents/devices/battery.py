@@ -24,6 +24,7 @@ class Battery(Device):
         "battery_soc_max_kwh",
         "battery_soc0_kwh",
     )
+    controllable = True
 
     def __init__(self, households: Households, interval_hours: float) -> None:
         super().__init__(households, interval_hours)
@@ -69,6 +70,11 @@ class Battery(Device):
         buy = np.where(self_kwh >= 0, np.minimum(charge - self_kwh, room), 0.0)
         return [(True, buy, storage.buy_limit(step.slot, round_trip))]
 
-    def next_soc(self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None) -> np.ndarray:
+    def max_draw_kwh(self, lim: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return lim[0]
+
+    def next_soc(
+        self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None, lim: object = None
+    ) -> np.ndarray:
         hh = self.hh
         return next_soc(self.soc_kwh, ac_kwh, hh.battery_eta_charge, hh.battery_eta_discharge)

@@ -34,6 +34,7 @@ class Ev(Device):
         "ev_trip_kwh_mean",
     )
     defers = True
+    controllable = True
 
     def __init__(self, households: Households, interval_hours: float) -> None:
         super().__init__(households, interval_hours)
@@ -84,7 +85,12 @@ class Ev(Device):
     def drawn_kwh(self, step: Step) -> np.ndarray:
         return step.ev_drive_kwh
 
-    def next_soc(self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None) -> np.ndarray:
+    def max_draw_kwh(self, lim: EvLimits) -> np.ndarray:
+        return lim[1]
+
+    def next_soc(
+        self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None, lim: object = None
+    ) -> np.ndarray:
         hh = self.hh
         soc = next_soc(self.soc_kwh, ac_kwh, hh.ev_eta, hh.ev_eta)
         return soc if drawn_kwh is None else soc - drawn_kwh

@@ -26,7 +26,8 @@ registration order: the community knows no device by name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,9 @@ class Plan:
     Orders are arrays of length ``m``: ``household`` (row in the table), ``is_buy``,
     ``energy_kwh`` (> 0), ``price_per_kwh`` (limit) and ``kind`` (``OrderKind.NET`` for
     the inflexible net position, a device's code, :mod:`agents.devices`, for its
-    flexible orders).
+    flexible orders). ``limits`` holds each device's limits of the interval (by name,
+    for its state update), ``inputs`` the interval's other observations
+    (:attr:`agents.devices.base.Step.inputs`).
     """
 
     generation_kwh: np.ndarray
@@ -64,6 +67,8 @@ class Plan:
     energy_kwh: np.ndarray
     price_per_kwh: np.ndarray
     kind: np.ndarray
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def battery_self_kwh(self) -> np.ndarray:
@@ -81,6 +86,32 @@ class Plan:
             if kind.defers:
                 own[kind.name] = own[kind.name] - deferred_kwh
         return replace(self, self_kwh=own)
+
+    def dim(self, own_cut_kwh: Mapping[str, np.ndarray]) -> Plan:
+        """The plan with each named device kind's own energy cut by ``own_cut_kwh`` (§14a
+        dimming; orders unchanged): the cut is first what the feeder could have postponed,
+        and the household's net position grows by it."""
+        own = dict(self.self_kwh)
+        deferrable, net = self.ev_deferrable_kwh, self.net_kwh
+        for kind in DEVICE_KINDS:
+            cut = own_cut_kwh.get(kind.name)
+            if cut is None:
+                continue
+            own[kind.name] = own.get(kind.name, np.zeros_like(cut)) - cut
+            net = net + cut
+            if kind.defers:
+                deferrable = np.maximum(deferrable - cut, 0.0)
+        return replace(self, self_kwh=own, ev_deferrable_kwh=deferrable, net_kwh=net)
+
+    def dimmed_shortfall_kwh(self, own_cut_kwh: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The part of ``own_cut_kwh`` on the deferring kinds beyond what the feeder could
+        have postponed: least-laxity EV charging, which the car lacks at departure (it
+        charges at full power from then on, so it never makes it up) [kWh AC]."""
+        cut = np.zeros(len(self.net_kwh))
+        for kind in DEVICE_KINDS:
+            if kind.defers and kind.name in own_cut_kwh:
+                cut = cut + own_cut_kwh[kind.name]
+        return np.maximum(cut - self.ev_deferrable_kwh, 0.0)
 
     def with_orders(self, keep: np.ndarray, energy_kwh: np.ndarray | None = None) -> Plan:
         """The plan with only the orders in ``keep`` (and their energies replaced by
@@ -101,13 +132,16 @@ class Flows:
     """What each household did in the interval [kWh]; charging positive.
 
     ``device_kwh`` and ``soc_kwh`` hold each registered device's energy and state of
-    charge at the end of the interval, by device name, in registration order.
+    charge at the end of the interval, by device name, in registration order;
+    ``results`` every device's own results columns
+    (:attr:`agents.devices.base.Device.result_columns`), by column name.
     """
 
     device_kwh: Mapping[str, np.ndarray]
     bought_kwh: np.ndarray
     sold_kwh: np.ndarray
     soc_kwh: Mapping[str, np.ndarray]
+    results: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def battery_kwh(self) -> np.ndarray:
@@ -160,6 +194,11 @@ def device_flows(
         bought_kwh=np.bincount(plan.household, np.where(plan.is_buy, filled_kwh, 0.0), n),
         sold_kwh=np.bincount(plan.household, np.where(plan.is_buy, 0.0, filled_kwh), n),
         soc_kwh={kind.name: np.zeros(n) for kind in DEVICE_KINDS},
+        results={
+            col: np.full(n, fill)
+            for kind in DEVICE_KINDS
+            for col, fill in kind.result_columns.items()
+        },
     )
 
 
@@ -208,10 +247,13 @@ class Community:
         ev_present: np.ndarray,
         ev_drive_kwh: np.ndarray,
         ev_intervals_to_departure: np.ndarray,
+        inputs: Mapping[str, Any] | None = None,
     ) -> Plan:
-        """Net each household's own PV, load and devices; order the rest."""
+        """Net each household's own PV, load and devices; order the rest (``inputs``:
+        the interval's other observations, :attr:`agents.devices.base.Step.inputs`)."""
         n = self.hh.n
-        step = self._step(slot, ev_present, ev_drive_kwh, ev_intervals_to_departure)
+        inputs = {} if inputs is None else inputs
+        step = self._step(slot, ev_present, ev_drive_kwh, ev_intervals_to_departure, inputs)
         devices = list(self.devices.values())
         limits = [d.limits(step) for d in devices]
         defaults = [d.default_kwh(lim) for d, lim in zip(devices, limits, strict=True)]
@@ -259,6 +301,8 @@ class Community:
             energy_kwh=energy[keep],
             price_per_kwh=np.concatenate(parts_price)[keep],
             kind=np.concatenate(parts_kind)[keep],
+            limits={d.name: lim for d, lim in zip(devices, limits, strict=True)},
+            inputs=inputs,
         )
 
     def _step(
@@ -267,6 +311,7 @@ class Community:
         ev_present: np.ndarray,
         ev_drive_kwh: np.ndarray,
         ev_intervals_to_departure: np.ndarray,
+        inputs: Mapping[str, Any],
     ) -> Step:
         """The interval as the devices see it. The storage rule signals nothing while
         the own-need forecast is still being learnt (the first day)."""
@@ -286,6 +331,7 @@ class Community:
             storage=storage,
             need=need,
             direction=direction,
+            inputs=inputs,
         )
 
     def outcome(
@@ -298,16 +344,18 @@ class Community:
         :meth:`commit`.
         """
         flows = device_flows(plan, filled_kwh, ev_deferred_kwh)
-        soc = {
-            name: d.next_soc(flows.device_kwh[name], plan.drawn_kwh.get(name))
-            for name, d in self.devices.items()
-        }
-        return replace(flows, soc_kwh=soc)
+        soc, results = {}, dict(flows.results)
+        for name, d in self.devices.items():
+            lim, ac = plan.limits.get(name), flows.device_kwh[name]
+            soc[name] = d.next_soc(ac, plan.drawn_kwh.get(name), lim)
+            results.update(d.results(ac, soc[name], lim))
+        return replace(flows, soc_kwh=soc, results=results)
 
     @property
     def stored_kwh(self) -> np.ndarray:
-        """Energy held in each household's devices now [kWh]."""
-        socs = [d.soc_kwh for d in self.devices.values()]
+        """Electric energy held in each household's devices now [kWh] (a building's
+        stored heat is not: :attr:`agents.devices.base.Device.stores_electricity`)."""
+        socs = [d.soc_kwh for d in self.devices.values() if d.stores_electricity]
         total = socs[0]
         for soc in socs[1:]:
             total = total + soc

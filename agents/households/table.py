@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from agents.households.buildings import HeatPumpSpec, HeatPumpTable, sample_heat_pumps
+
 STREAM_HOUSEHOLDS = 101
 #: attributes whose ``households.parquet`` column (part of the results contract, kept as
 #: it was) has another name: the capacities
@@ -46,6 +48,7 @@ class HouseholdSpec:
     ev_soc_min_frac: float
     ev_km_per_day: tuple[float, float]
     ev_kwh_per_km: float
+    heat: HeatPumpSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Households:
     ev_departure_soc_kwh : state of charge every departure must have [kWh]
     ev_soc_min_kwh : floor that V2G never goes below [kWh]
     ev_trip_kwh_mean : mean energy of a day's driving [kWh]
+    hp_source … indoor_temp_max_c : the building and heat pump
+        (:class:`agents.households.buildings.HeatPumpTable`; zeros without one)
     """
 
     agent_id: np.ndarray
@@ -91,6 +96,21 @@ class Households:
     ev_departure_soc_kwh: np.ndarray
     ev_soc_min_kwh: np.ndarray
     ev_trip_kwh_mean: np.ndarray
+    hp_source: np.ndarray
+    floor_area_m2: np.ndarray
+    building_h_kw_k: np.ndarray
+    building_c_kwh_k: np.ndarray
+    internal_gains_kw: np.ndarray
+    hp_cop_a: np.ndarray
+    hp_cop_b: np.ndarray
+    hp_cop_c: np.ndarray
+    hp_sink_offset_c: np.ndarray
+    hp_sink_slope: np.ndarray
+    hp_power_kw: np.ndarray
+    hp_backup_kw: np.ndarray
+    indoor_temp_min_c: np.ndarray
+    indoor_temp_max_c: np.ndarray
+    hp_flexible: np.ndarray
 
     @property
     def n(self) -> int:
@@ -107,7 +127,7 @@ class Households:
         return pd.DataFrame(data).set_index("agent_id")
 
 
-def _owners(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
+def draw_owners(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
     """Exactly ``round(share * n)`` owners, placed at random."""
     k = round(share * n)
     mask = np.zeros(n, dtype=bool)
@@ -128,23 +148,25 @@ def sample_households(spec: HouseholdSpec, seed: int) -> Households:
         return rng.uniform(bounds[0], bounds[1], n)
 
     annual = uniform(spec.annual_kwh)
-    has_pv = _owners(rng, n, spec.pv_share)
+    has_pv = draw_owners(rng, n, spec.pv_share)
     pv_kwp = np.where(has_pv, uniform(spec.pv_kwp), 0.0)
     tilt = uniform(spec.pv_tilt_deg)
     azimuth = uniform(spec.pv_azimuth_deg)
 
-    has_bat = _owners(rng, n, spec.battery_share)
+    has_bat = draw_owners(rng, n, spec.battery_share)
     bat_kwh = np.where(has_bat, uniform(spec.battery_kwh), 0.0)
     eta_one_way = np.sqrt(spec.battery_round_trip_efficiency)
     soc_min = spec.battery_soc_min_frac * bat_kwh
     soc_max = spec.battery_soc_max_frac * bat_kwh
 
-    has_ev = _owners(rng, n, spec.ev_share)
+    has_ev = draw_owners(rng, n, spec.ev_share)
     v2g = has_ev & (rng.uniform(size=n) < spec.v2g_share)
     ev_kwh = np.where(has_ev, uniform(spec.ev_kwh), 0.0)
     km = uniform(spec.ev_km_per_day)
 
     width = max(4, len(str(n)))
+    heat = spec.heat or HeatPumpSpec(0.0, 0.0, ("SFH.05",), 20.0, 22.0, 0.0)
+    table = sample_heat_pumps(heat, n, seed)
     return Households(
         agent_id=np.array([f"h{i + 1:0{width}d}" for i in range(n)]),
         annual_kwh=annual,
@@ -165,4 +187,5 @@ def sample_households(spec: HouseholdSpec, seed: int) -> Households:
         ev_departure_soc_kwh=spec.ev_departure_soc_frac * ev_kwh,
         ev_soc_min_kwh=spec.ev_soc_min_frac * ev_kwh,
         ev_trip_kwh_mean=np.where(has_ev, km * spec.ev_kwh_per_km, 0.0),
+        **{f.name: getattr(table, f.name) for f in fields(HeatPumpTable)},
     )

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from agents.profiles.weather import ambient_temperature_c
+from agents.profiles.weather import AirTemperature, ambient_temperature_c
 
 __all__ = [
     "ALBEDO",
@@ -90,6 +90,8 @@ class PVModel:
         ``(N,)`` tilt from horizontal [deg].
     azimuth_deg : numpy.ndarray
         ``(N,)`` azimuth [deg], 180 = south (pvlib convention).
+    air : AirTemperature, optional
+        The community's air temperature (default: the site's climatology).
     """
 
     def __init__(
@@ -101,7 +103,9 @@ class PVModel:
         pv_kwp: np.ndarray,
         tilt_deg: np.ndarray,
         azimuth_deg: np.ndarray,
+        air: AirTemperature | None = None,
     ) -> None:
+        self.air = air
         self.latitude = float(latitude)
         self.longitude = float(longitude)
         self.altitude_m = float(altitude_m)
@@ -208,7 +212,11 @@ class PVModel:
             self._tilt[0],
             self._azimuth[0],
         )
-        temp_air = ambient_temperature_c(times, self.longitude, self.latitude)[:, np.newaxis]
+        temp_air = (
+            self.air.at(times)
+            if self.air is not None
+            else ambient_temperature_c(times, self.longitude, self.latitude)
+        )[:, np.newaxis]
         temp_cell = pvlib.temperature.faiman(poa, temp_air, WIND_SPEED_M_S)
         dc_kw = pvlib.pvsystem.pvwatts_dc(poa, temp_cell, self._kwp, GAMMA_PDC_PER_K)
         dc_kw = dc_kw * (1.0 - SYSTEM_LOSSES_PERCENT / 100.0)

@@ -46,6 +46,7 @@ from agents.profiles.source import (
     household_array,
     raise_problems,
 )
+from agents.profiles.weather import AirTemperature
 
 __all__ = [
     "DEFAULT_GRID_CODE",
@@ -207,6 +208,9 @@ class SimbenchProfiles:
         Seed of the profile assignment.
     grid_code : str, optional
         SimBench grid whose profiles are used. Default ``"1-LV-rural1--0-sw"``.
+    air : AirTemperature, optional
+        The outdoor temperature reported with the profiles (heat demand; SimBench's PV
+        profiles are given, not modelled).
 
     Raises
     ------
@@ -226,8 +230,10 @@ class SimbenchProfiles:
         pv_kwp: np.ndarray,
         seed: int,
         grid_code: str = DEFAULT_GRID_CODE,
+        air: AirTemperature | None = None,
     ) -> None:
         import_simbench()
+        self.air = air or AirTemperature(start, days, site.longitude, site.latitude, int(seed))
         timeline, problems = Timeline.build(start, days, interval_minutes, site.timezone)
         annual = household_array("annual_kwh", annual_kwh, None, problems)
         n = annual.shape[0]
@@ -292,4 +298,4 @@ class SimbenchProfiles:
         pv = _interval_energy_2d(self._cum_pv, pos, dt)
         demand = np.maximum(load[:, self.load_profile_index], 0.0) * self.annual_kwh
         generation = np.maximum(pv[:, self.pv_profile_index], 0.0) * self.pv_kwp
-        return ProfileWindow(demand_kwh=demand, generation_kwh=generation)
+        return ProfileWindow(demand, generation, self.air.at(times))

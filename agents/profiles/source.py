@@ -29,7 +29,7 @@ import pandas as pd
 
 from agents.profiles.load import H0LoadModel
 from agents.profiles.pv import PVModel
-from agents.profiles.weather import CloudModel
+from agents.profiles.weather import AirTemperature, CloudModel
 
 __all__ = [
     "ProfileSource",
@@ -73,10 +73,14 @@ class ProfileWindow:
     generation_kwh : numpy.ndarray
         ``(T, N)`` float64, PV AC energy per interval [kWh]; 0 for households without
         PV and at night.
+    outdoor_temp_c : numpy.ndarray
+        ``(T,)`` air temperature at each interval's start [°C]
+        (:class:`agents.profiles.weather.AirTemperature`).
     """
 
     demand_kwh: np.ndarray
     generation_kwh: np.ndarray
+    outdoor_temp_c: np.ndarray
 
 
 @runtime_checkable
@@ -243,6 +247,8 @@ class SyntheticProfiles:
     clear_sky_only : bool, optional
         If True, PV sees the Ineichen clear sky every day (no cloudiness model); useful
         for an upper bound. Default False.
+    air : AirTemperature, optional
+        Air temperature of PV cells and buildings (default: the site's climatology).
 
     Notes
     -----
@@ -264,6 +270,7 @@ class SyntheticProfiles:
         seed: int,
         *,
         clear_sky_only: bool = False,
+        air: AirTemperature | None = None,
     ) -> None:
         timeline, problems = Timeline.build(start, days, interval_minutes, site.timezone)
         annual = household_array("annual_kwh", annual_kwh, None, problems)
@@ -292,6 +299,9 @@ class SyntheticProfiles:
         self.site = site
         self.timeline = timeline
         self.seed = int(seed)
+        self.air = air or AirTemperature(
+            timeline.start, timeline.days, site.longitude, site.latitude, self.seed
+        )
         self._load = H0LoadModel(
             first_timestamp=timeline.start,
             last_timestamp=timeline.timestamps(timeline.days - 1, 1)[-1],
@@ -315,6 +325,7 @@ class SyntheticProfiles:
             pv_kwp=kwp,
             tilt_deg=tilt,
             azimuth_deg=azimuth,
+            air=self.air,
         )
 
     def window(self, first_block: int, n_blocks: int) -> ProfileWindow:
@@ -330,4 +341,4 @@ class SyntheticProfiles:
         demand = self._load.energy_kwh(times, first_block, n_blocks)
         k = self._sky.clear_sky_index(first_block, n_blocks)
         generation = self._pv.energy_kwh(times, k)
-        return ProfileWindow(demand_kwh=demand, generation_kwh=generation)
+        return ProfileWindow(demand, generation, self.air.at(times))

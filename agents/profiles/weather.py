@@ -28,8 +28,16 @@ clear-sky-index climatology is used at every site (it is a Central-European sky)
 southern-hemisphere sites the seasons are shifted by half a year.
 
 Air temperature (``TEMP_AIR_MONTHLY_C``): rounded monthly means for Berlin (about the
-DWD 1991-2020 normals), interpolated to the day, plus a diurnal cosine with half-range
-``TEMP_DIURNAL_HALF_RANGE_K`` peaking at 15:00 local solar time.
+DWD 1991-2020 normals of Berlin-Tempelhof / Potsdam, Deutscher Wetterdienst, "Vieljährige
+Mittelwerte"; rounded approximations, not a data product), interpolated to the day (for
+southern-hemisphere sites shifted by half a year, as the sky), plus a diurnal cosine
+with half-range ``TEMP_DIURNAL_HALF_RANGE_K`` peaking at 15:00 local solar time (the
+site's longitude sets solar time). :class:`AirTemperature` adds day-to-day persistence:
+a seeded stationary AR(1) anomaly over days, ``x_d = φ·x_{d−1} + sqrt(1 − φ²)·σ·ε_d``
+(lag-1 correlation ``φ``, standard deviation ``σ``: scenario keys, σ = 0 by default),
+interpolated linearly between day centres; or it reads a TMY/EPW file's air temperature
+(:mod:`agents.profiles.weather_file`). The same :class:`AirTemperature` drives the PV
+cell temperature and the buildings' heat demand.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ __all__ = [
     "INTRADAY_SD_MAX",
     "TEMP_AIR_MONTHLY_C",
     "TEMP_DIURNAL_HALF_RANGE_K",
+    "AirTemperature",
     "CloudModel",
     "ambient_temperature_c",
     "seasonal",
@@ -78,6 +87,7 @@ TEMP_DIURNAL_HALF_RANGE_K: float = 4.0
 #: Random streams of this module (distinct from every other module's streams).
 STREAM_CLOUD_DAILY: int = 21
 STREAM_CLOUD_INTRADAY: int = 22
+STREAM_TEMP_DAILY: int = 23
 
 _MID_MONTH_DOY = np.array([16.0, 45.5, 75.0, 105.5, 136.0, 166.5, 197.0, 228.0, 258.5, 289.0,
                            319.5, 350.0])  # fmt: skip
@@ -120,6 +130,59 @@ def ambient_temperature_c(times: pd.DatetimeIndex, longitude: float, latitude: f
     doy = np.asarray(utc.dayofyear, dtype=np.float64) + solar_hour / 24.0
     mean = seasonal(TEMP_AIR_MONTHLY_C, doy, latitude)
     return mean + TEMP_DIURNAL_HALF_RANGE_K * np.cos(2.0 * np.pi * (solar_hour - 15.0) / 24.0)
+
+
+class AirTemperature:
+    """The community's air temperature [°C] at any instants of the run.
+
+    Parameters
+    ----------
+    start : tz-aware first instant of the run (day 0 of the anomaly)
+    days : length of the run [d]
+    longitude, latitude : site [deg]
+    seed : seed of the anomaly
+    anomaly_sd_k : standard deviation of the daily anomaly [K] (0: climatology only)
+    persistence : lag-1 correlation of the daily anomaly [-]
+    hourly_c : a weather file's temperature by (month, day, hour) of its own clock
+        (``(12, 31, 24)``, :func:`agents.profiles.weather_file.read_epw_temperature`),
+        replacing the synthetic model when given
+    utc_offset_h : the weather file's clock [h east of UTC]
+    """
+
+    def __init__(
+        self,
+        start: pd.Timestamp,
+        days: int,
+        longitude: float,
+        latitude: float,
+        seed: int,
+        anomaly_sd_k: float = 0.0,
+        persistence: float = 0.8,
+        hourly_c: np.ndarray | None = None,
+        utc_offset_h: float = 0.0,
+    ) -> None:
+        self.start = start
+        self.longitude, self.latitude = longitude, latitude
+        self.hourly_c, self.utc_offset_h = hourly_c, utc_offset_h
+        self.daily_anomaly_k = np.zeros(days + 1)
+        if anomaly_sd_k > 0:
+            rng = np.random.default_rng([seed, STREAM_TEMP_DAILY])
+            z = rng.standard_normal(days + 2)
+            self.daily_anomaly_k = anomaly_sd_k * ar1_blocks(z[1:], z[0], persistence)
+
+    def at(self, times: pd.DatetimeIndex) -> np.ndarray:
+        """Air temperature [°C] at tz-aware ``times`` (inside the run)."""
+        if self.hourly_c is not None:
+            clock = times.tz_convert("UTC") + pd.Timedelta(hours=self.utc_offset_h)
+            month, day, hour = (np.asarray(x) for x in (clock.month, clock.day, clock.hour))
+            day = np.where((month == 2) & (day == 29), 28, day)  # a TMY has no 29 February
+            return self.hourly_c[month - 1, day - 1, hour]
+        out = ambient_temperature_c(times, self.longitude, self.latitude)
+        if not self.daily_anomaly_k.any():
+            return out
+        elapsed_d = np.asarray((times - self.start) / pd.Timedelta(days=1), dtype=np.float64)
+        centres = np.arange(len(self.daily_anomaly_k)) + 0.5
+        return out + np.interp(elapsed_d, centres, self.daily_anomaly_k)
 
 
 class CloudModel:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from market import MECHANISMS
+from scenarios.config.schema_heat import HeatKeys
 from scenarios.config.schema_live import LiveSection, check_meter_households
 
 
@@ -102,7 +103,7 @@ class Simulation(_Section):
         return self.days * self.intervals_per_day
 
 
-class Community(_Section):
+class Community(HeatKeys, _Section):
     """The households: how many, which devices they own, how they bid."""
 
     households: int = Field(40, ge=1, le=200_000)
@@ -200,12 +201,24 @@ class MarketSection(_Section):
     grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
     """Paid by the buyer on every P2P kWh, on top of the trade price (with the distance
     model: the fee between households on the same bus)."""
-    grid_fee_model: Literal["flat", "distance"] = "flat"
+    grid_fee_model: Literal["flat", "distance", "time_variable"] = "flat"
     """flat: ``grid_fee_per_kwh`` on every kWh; distance: plus
     ``grid_fee_distance_per_kwh × d / d_max`` by the electrical distance ``d`` between
-    the buyer's and the seller's bus (``market.fees``); needs the feeder in the run."""
+    the buyer's and the seller's bus (``market.fees``); needs the feeder in the run;
+    time_variable: §14a EnWG module 3, the ``grid_fee_levels_per_kwh`` by time window on
+    P2P energy and on imports (retail moves by the level's difference to the standard)."""
     grid_fee_distance_per_kwh: float = Field(0.02, ge=0, le=100)
     """Extra fee per kWh between the two farthest household buses (distance model)."""
+    grid_fee_levels_per_kwh: tuple[float, float, float] = (0.0345, 0.0862, 0.1084)
+    """Module 3: (low, standard, high) grid fee [currency/kWh]. Default: the 2025 low-voltage
+    price sheet of Elektrizitätswerk Wanfried (3.45 / 8.62 / 10.84 ct/kWh net)."""
+    grid_fee_low_hours: tuple[float, float] = (1.0, 4.0)
+    """Module 3: local ``[start, end)`` hours of the low level (default 01:00–04:00)."""
+    grid_fee_high_hours: tuple[float, float] = (17.0, 19.0)
+    """Module 3: local ``[start, end)`` hours of the high level (default 17:00–19:00)."""
+    grid_fee_window_months: tuple[int, ...] = (1, 2, 3, 10, 11, 12)
+    """Module 3: months in which the windows apply (default quarters 1 and 4); the
+    standard level all day in the others."""
     imbalance_shortfall_price_per_kwh: float | None = Field(None, ge=0, le=100)
     """What the utility charges for a kWh a household used or failed to deliver beyond
     its orders (metered below committed, ``market.settlement``); default: retail."""
@@ -223,19 +236,43 @@ class MarketSection(_Section):
 
     @property
     def max_grid_fee_per_kwh(self) -> float:
-        """The largest fee a P2P kWh can carry [currency/kWh]."""
+        """The largest fee a P2P kWh can carry above what retail includes [currency/kWh]
+        (module 3: the standard level, as retail moves with the level)."""
+        if self.grid_fee_model == "time_variable":
+            return self.grid_fee_levels_per_kwh[1]
         extra = self.grid_fee_distance_per_kwh if self.grid_fee_model == "distance" else 0.0
         return self.grid_fee_per_kwh + extra
 
     @model_validator(mode="after")
+    def _fee_windows(self) -> MarketSection:
+        problems = []
+        low, standard, high = self.grid_fee_levels_per_kwh
+        if not 0 <= low <= standard <= high:
+            problems.append(
+                f"grid_fee_levels_per_kwh: {list(self.grid_fee_levels_per_kwh)} must be "
+                "(low, standard, high) with 0 <= low <= standard <= high"
+            )
+        for name in ("grid_fee_low_hours", "grid_fee_high_hours"):
+            window = getattr(self, name)
+            if not all(0 <= h <= 24 for h in window):
+                problems.append(f"{name}: {list(window)} must be hours within [0, 24]")
+        bad = [m for m in self.grid_fee_window_months if not 1 <= m <= 12]
+        if bad:
+            problems.append(f"grid_fee_window_months: {bad} are not months (1-12)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _tariffs_leave_room(self) -> MarketSection:
         if self.feed_in_price_per_kwh + self.max_grid_fee_per_kwh >= self.retail_price_per_kwh:
-            fee = (
-                f"grid_fee_per_kwh ({self.grid_fee_per_kwh})"
-                if self.grid_fee_model == "flat"
-                else f"grid_fee_per_kwh ({self.grid_fee_per_kwh}) + grid_fee_distance_per_kwh "
-                f"({self.grid_fee_distance_per_kwh})"
-            )
+            fee = {
+                "flat": f"grid_fee_per_kwh ({self.grid_fee_per_kwh})",
+                "distance": f"grid_fee_per_kwh ({self.grid_fee_per_kwh}) + "
+                f"grid_fee_distance_per_kwh ({self.grid_fee_distance_per_kwh})",
+                "time_variable": "the standard level of grid_fee_levels_per_kwh "
+                f"({self.grid_fee_levels_per_kwh[1]})",
+            }[self.grid_fee_model]
             raise ValueError(
                 f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus {fee} "
                 f"must be below retail_price_per_kwh "
@@ -275,6 +312,16 @@ class GridSection(_Section):
     household_power_factor: float = Field(0.97, gt=0.5, le=1.0)
     """Power factor of household demand (inductive); PV and storage run at unity."""
     check: Literal["off", "pyomo", "pyomo+ac"] = "pyomo"
+    controllable_share: Share = 0.0
+    """Share of households whose wallbox, battery (and any other §14a-controllable device
+    kind) is registered with the grid operator as controllable (§14a EnWG), drawn from the
+    seed like the device shares."""
+    dimming: bool = True
+    """Whether the grid operator dims registered devices when the feeder is stressed,
+    before curtailing or deferring anything else (off: the same devices are not dimmed)."""
+    dimming_min_kw: float = Field(4.2, ge=0, le=1000)
+    """Power every dimmed device keeps [kW]: 4.2 kW by §14a EnWG and BNetzA BK6-22-300
+    (determination of 27 Nov 2023); ``grid.dimming`` turns the dimming off."""
     background: Literal["bdew_h0", "rts", "peak"] = "bdew_h0"
     """Calendar of the feeder's own (background) load, whose bus table holds its annual
     peak: ``bdew_h0`` the residential BDEW H0 profile (the households' own shape),
@@ -324,6 +371,13 @@ class Scenario(_Section):
                 "market.grid_fee_model = 'distance' charges by the electrical distance on "
                 "the feeder, which needs the feeder in the run: set grid.check to 'pyomo' "
                 "or 'pyomo+ac' (it is 'off'), or use market.grid_fee_model = 'flat'"
+            )
+        g = self.grid
+        if g.controllable_share > 0 and g.dimming and g.check == "off":
+            problems.append(
+                f"grid.controllable_share = {g.controllable_share}: the grid operator dims "
+                "registered devices where the feeder check finds a limit broken, which needs "
+                "grid.check = 'pyomo' or 'pyomo+ac' (it is 'off'), or set grid.dimming = false"
             )
         problems += check_meter_households(self.live, self.community.households)
         if problems:

@@ -40,10 +40,15 @@ class Baseline:
         self.step = MarketStep(scenario, households.n, stage, p2p=False)
 
     def run(
-        self, observed: tuple, bg_p: np.ndarray | None = None, bg_q: np.ndarray | None = None
+        self,
+        observed: tuple,
+        bg_p: np.ndarray | None = None,
+        bg_q: np.ndarray | None = None,
+        t: int | None = None,
     ) -> IntervalResult:
-        """One interval: plan, check on the feeder (curtail / defer), settle, advance."""
+        """One interval (``t``): plan, check on the feeder (dim / curtail / defer),
+        settle, advance."""
         plan = self.community.plan(*observed)
-        res = self.step.run(plan, self.community.outcome, bg_p, bg_q)
+        res = self.step.run(plan, self.community.outcome, bg_p, bg_q, t)
         self.community.commit(res.flows)
         return res

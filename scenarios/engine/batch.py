@@ -40,7 +40,8 @@ from agents.strategies.bidding import PriceAwareStorage
 from scenarios.config.schema import Scenario
 from scenarios.engine.baseline import Baseline
 from scenarios.engine.grid_stage import GridOutcome, GridStage
-from scenarios.engine.interval import BLOCK_DAYS, CommunityInputs, MarketStep, timeline
+from scenarios.engine.inputs import BLOCK_DAYS, CommunityInputs, timeline
+from scenarios.engine.interval import MarketStep
 from scenarios.results.files import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.results.households_table import households_frame
 from scenarios.results.schema import AGENTS_FILE, INTERVALS_FILE, columns, names
@@ -158,8 +159,8 @@ def simulate(
                         )
                     )
                 bg = (bg_p[i], bg_q[i]) if grid is not None else ()
-                res = step.run(plan, community.outcome, *bg)
-                base = baseline.run(observed, *bg)
+                res = step.run(plan, community.outcome, *bg, t=t)
+                base = baseline.run(observed, *bg, t=t)
                 match, pairing, flows, plan = res.match, res.pairing, res.flows, res.plan
                 if grid is not None:
                     assert res.outcome is not None and base.outcome is not None

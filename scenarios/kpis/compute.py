@@ -37,6 +37,11 @@ scenario's currency):
   market_surplus``.
   ``imbalance_cost`` (intervals.parquet, ``market.settlement``) is zero for the batch
   engine's households, which order exactly their net position.
+- ``dimmed_kwh``: the controllable devices' planned draw the grid operator dimmed to the
+  guaranteed minimum under §14a EnWG (``grid.controllable_share``, ``grid.dimming_min_kw``,
+  :mod:`scenarios.engine.dimming`); ``dimming_hours`` the hours in which it dimmed;
+  ``ev_shortfall_kwh`` the least-laxity EV charging it dimmed (what the cars lack at
+  departure, before the charger's efficiency); ``baseline_dimmed_kwh`` the baseline's.
 - ``welfare`` / ``optimal_welfare``: gains from trade of the mechanism's clearings at
   the declared limit prices and the LP welfare optimum of the same books, summed over
   the intervals (before network re-clearing); ``efficiency`` = their ratio (allocative
@@ -55,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from market.settlement import Tariffs, settle
+from scenarios.results.schema import INTERVALS_FILE, device_energy_columns
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -126,7 +132,8 @@ def compute_kpis(
     """
     gen = float(intervals["generation_kwh"].sum())
     demand = float(intervals["demand_kwh"].sum())
-    consumption = demand + float(intervals["ev_kwh"].sum() + intervals["battery_kwh"].sum())
+    devices = [c for c in device_energy_columns(INTERVALS_FILE) if c in intervals]
+    consumption = demand + float(sum(intervals[c].sum() for c in devices))
     imported = float(intervals["grid_import_kwh"].sum())
     exported = float(intervals["grid_export_kwh"].sum())
     p2p = float(intervals["p2p_kwh"].sum())
@@ -186,7 +193,23 @@ def compute_kpis(
             if "losses_kwh" in intervals and intervals["losses_kwh"].notna().any()
             else None
         ),
+        **_dimming_kpis(intervals, interval_hours),
         **_ac_kpis(intervals),
+    }
+
+
+def _dimming_kpis(intervals: pd.DataFrame, interval_hours: float) -> dict[str, Any]:
+    """§14a dimming over the run (zero where the table has no dimming columns)."""
+
+    def total(name: str) -> float:
+        return float(intervals[name].sum()) if name in intervals else 0.0
+
+    dimmed = intervals.get("dimmed_kwh")
+    return {
+        "dimmed_kwh": total("dimmed_kwh"),
+        "dimming_hours": float((dimmed > 0).sum() * interval_hours) if dimmed is not None else 0.0,
+        "ev_shortfall_kwh": total("ev_shortfall_kwh"),
+        "baseline_dimmed_kwh": total("baseline_dimmed_kwh"),
     }
 
 

@@ -330,6 +330,15 @@ def grid_figures(
             marker_color="#ff7f0e",
         )
     )
+    if "dimmed_kwh" in intervals:  # results written before §14a dimming have none
+        c_fig.add_trace(
+            go.Bar(
+                x=intervals["timestamp"],
+                y=intervals["dimmed_kwh"],
+                name="dimmed by the grid operator (§14a) [kWh]",
+                marker_color="#9467bd",
+            )
+        )
     c_fig.add_trace(
         go.Scatter(
             x=intervals["timestamp"],

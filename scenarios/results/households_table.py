@@ -10,7 +10,7 @@ from agents.households.table import Households
 from grid import assign_households
 from scenarios.config.preflight import scenario_feeder
 from scenarios.config.schema import Scenario
-from scenarios.engine.interval import community_households
+from scenarios.engine.inputs import community_households
 
 
 def households_frame(hh: Households, buses: np.ndarray | None) -> pd.DataFrame:

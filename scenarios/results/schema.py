@@ -13,6 +13,7 @@ readers and the README's table of results columns (:func:`render_markdown`) all 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -106,6 +107,12 @@ COLUMNS: tuple[Column, ...] = (
       source="sum:flows.battery_soc_kwh"),
     C(IV, "ev_soc_kwh", "float64", KWH, "", "energy in the EVs at the end",
       source="sum:flows.ev_soc_kwh"),
+    C(IV, "heat_pump_kwh", "float64", KWH, CHARGE, "community heat-pump energy, backup included",
+      source="sum:flows.device_kwh.heat_pump"),
+    C(IV, "unmet_heat_kwh", "float64", KWH, "", "heat the heat pumps and backups did not deliver",
+      source="sum:flows.results.unmet_heat_kwh"),
+    C(IV, "outdoor_temp_c", "float64", "°C", "", "outdoor air temperature at the interval start",
+      source="plan.inputs.outdoor_temp_c"),
     C(IV, "cost", "float64", MONEY, PAYS, "the households' bills", source="sum:bill.cost",
       live="cost"),
     C(IV, "baseline_cost", "float64", MONEY, PAYS, "the no-P2P baseline's bills",
@@ -124,6 +131,14 @@ COLUMNS: tuple[Column, ...] = (
       source="sum:curtailed_kwh", live="grid.curtailed_kwh"),
     C(IV, "baseline_curtailed_kwh", "float64", KWH, "", "PV the baseline curtails",
       source="baseline.sum:curtailed_kwh"),
+    C(IV, "dimmed_kwh", "float64", KWH, "",
+      "controllable devices' planned draw the grid operator dimmed (§14a EnWG)",
+      source="sum:dimmed_or_zero_kwh"),
+    C(IV, "ev_shortfall_kwh", "float64", KWH, "",
+      "least-laxity EV charging dimmed: missing at departure",
+      source="sum:ev_shortfall_or_zero_kwh"),
+    C(IV, "baseline_dimmed_kwh", "float64", KWH, "", "what the baseline dims",
+      source="baseline.sum:dimmed_or_zero_kwh"),
     C(IV, "losses_kwh", "float64", KWH, "", "feeder losses", GRID_OR_NULL,
       source="losses_kwh", live="grid.losses_kwh"),
     C(IV, "v_min_pu", "float64", "pu", "", "lowest bus voltage", GRID_OR_NULL,
@@ -168,6 +183,15 @@ COLUMNS: tuple[Column, ...] = (
     C(A, "battery_kwh", "float64", KWH, CHARGE, "home battery energy",
       source="flows.battery_kwh", live="battery_kwh"),
     C(A, "ev_kwh", "float64", KWH, CHARGE, "EV energy", source="flows.ev_kwh", live="ev_kwh"),
+    C(A, "heat_pump_kwh", "float64", KWH, CHARGE,
+      "heat-pump energy, backup heater included (0 without one)",
+      source="flows.device_kwh.heat_pump"),
+    C(A, "indoor_temp_c", "float64", "°C", "",
+      "indoor temperature at the end; NaN without a heat pump",
+      source="flows.results.indoor_temp_c"),
+    C(A, "unmet_heat_kwh", "float64", KWH, "",
+      "heat the heat pump and backup could not deliver to hold the lower setpoint",
+      source="flows.results.unmet_heat_kwh"),
     C(A, "soc_kwh", "float64", KWH, "", "battery state of charge at the end",
       source="flows.battery_soc_kwh"),
     C(A, "ev_soc_kwh", "float64", KWH, "", "EV state of charge at the end",
@@ -189,6 +213,12 @@ COLUMNS: tuple[Column, ...] = (
       source="baseline.bill.cost"),
     C(A, "baseline_stored_kwh", "float64", KWH, "",
       "energy the baseline holds in battery and EV at the end"),
+    C(A, "dimmed_kwh", "float64", KWH, "",
+      "planned draw of its controllable devices (own charging, flexible buy orders) the grid "
+      "operator dimmed to the guaranteed minimum (§14a EnWG)", source="dimmed_or_zero_kwh"),
+    C(A, "ev_shortfall_kwh", "float64", KWH, "",
+      "least-laxity EV charging dimmed: the car leaves with this much less (× efficiency)",
+      source="ev_shortfall_or_zero_kwh"),
     # the live settlement's own fields
     C(S, "committed_net_kwh", "float64", KWH, "+ injection",
       "net injection the orders and the feeder's instructions committed to",
@@ -250,6 +280,21 @@ def columns(file: str) -> tuple[Column, ...]:
 def names(file: str, *whens: str) -> tuple[str, ...]:
     """The names of ``file``'s columns present under the conditions ``whens`` (and always)."""
     return tuple(c.name for c in columns(file) if c.when in ("", *whens))
+
+
+def device_energy_columns(file: str) -> tuple[str, ...]:
+    """The columns of ``file`` holding a device's energy (sign "+ charging"): battery,
+    EV, heat pump, … (the Σ devices of the energy balance)."""
+    return tuple(c.name for c in columns(file) if c.sign == CHARGE)
+
+
+def metered_net_kwh(frame: Any, file: str = AGENTS_FILE) -> Any:
+    """The energy balance's left side per row: generation − demand − Σ device energy
+    [kWh]; it equals sold − bought + export − import (DESIGN.md)."""
+    net = frame["generation_kwh"] - frame["demand_kwh"]
+    for name in device_energy_columns(file):
+        net = net - frame[name]
+    return net
 
 
 def arrow_schema(file: str) -> pa.Schema:

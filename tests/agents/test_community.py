@@ -1,10 +1,11 @@
 """Community.plan on hand-built households: V2G next to its own charging, and the
 price-aware storage rule against the owner's own need."""
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 
+from agents.households.buildings import HeatPumpTable
 from agents.households.community import KIND_BATTERY, KIND_EV, Community
 from agents.households.table import Households
 from agents.strategies.bidding import PriceAwareStorage, PriceBand
@@ -35,6 +36,7 @@ def _households(n: int, **columns) -> Households:
         "ev_departure_soc_kwh": zero,
         "ev_soc_min_kwh": zero,
         "ev_trip_kwh_mean": zero,
+        **{f.name: np.zeros(n) for f in fields(HeatPumpTable)},
     }
     for name, value in columns.items():
         table[name] = np.broadcast_to(value, (n,)).copy()

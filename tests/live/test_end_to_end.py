@@ -133,7 +133,7 @@ def test_end_to_end_over_the_embedded_broker(
 
 @pytest.mark.parametrize("n", [1])
 def test_batch_models_meter_households_as_price_takers(e2e_scenario: Scenario, n: int) -> None:
-    from scenarios.engine.interval import CommunityInputs
+    from scenarios.engine.inputs import CommunityInputs
 
     inputs = CommunityInputs(e2e_scenario)
     rows = inputs.meter_rows

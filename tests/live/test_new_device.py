@@ -77,7 +77,7 @@ def _device_energy(trades: pd.DataFrame, n_t: int) -> pd.DataFrame:
 def test_a_registered_device_runs_through_the_batch_engine(
     scheduled: type[Scheduled], e2e_file: Path, tmp_path: Path
 ) -> None:
-    assert kind_names() == ("net", "battery", "ev", "scheduled")
+    assert kind_names() == ("net", "battery", "ev", "heat_pump", "scheduled")
     scenario = _scenario(e2e_file)
     out = tmp_path / "batch"
     run(scenario, out)
@@ -106,6 +106,7 @@ def test_a_registered_device_runs_through_the_batch_engine(
         - agents.demand_kwh
         - agents.battery_kwh
         - agents.ev_kwh
+        - agents.heat_pump_kwh
         - agents.sold_p2p_kwh
         + agents.bought_p2p_kwh
         - agents.grid_export_kwh

@@ -8,7 +8,7 @@ import pytest
 from agents.devices.ev_trips import NO_TRIP, draw_ev_schedule
 from agents.households.table import sample_households
 from scenarios import load_scenario, read_results, run
-from scenarios.engine.interval import household_spec, timeline
+from scenarios.engine.inputs import household_spec, timeline
 
 # A small, busy community: many batteries, EVs and V2G, so every path is exercised.
 BUSY = {

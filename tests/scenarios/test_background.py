@@ -10,7 +10,7 @@ from grid.background import RTS_WEEKLY_PEAK_PU, rts_factor
 from scenarios import load_scenario
 from scenarios.engine.background import background_factor
 from scenarios.engine.grid_stage import GridStage
-from scenarios.engine.interval import timeline
+from scenarios.engine.inputs import timeline
 
 
 def test_rts_calendar_by_hand() -> None:

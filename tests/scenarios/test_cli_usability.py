@@ -49,6 +49,8 @@ def test_validate_rejects_an_unknown_feeder_as_run_does(tmp_path: Path) -> None:
         for cmd, extra in (("validate", ()), ("run", ("--out", str(tmp_path / "o2"))))
     ]
     for text in both:
+        # not wrapped when stderr is not a terminal (a long path was split as "feeder. json")
+        assert f"{bad}:" in text
         assert f"grid.feeder: {bad}: buses: must be a non-empty list" in text
         assert f"grid.feeder: {bad}: lines: must be a non-empty list" in text
     # without the grid check the run never loads the feeder, and validate agrees
@@ -185,3 +187,16 @@ def test_python_dash_m_runs_the_command_line() -> None:
     assert proc.returncode == 0, proc.stderr
     # the console wraps long lines (a long checkout path) where it is not a terminal
     assert "is a valid scenario ('demo')" in " ".join(proc.stdout.split())
+
+
+def test_an_error_into_a_pipe_is_not_wrapped(tmp_path: Path) -> None:
+    """stderr is a pipe here: the message names a 200-character path on one line, as
+    written (rich had wrapped it at 80 columns, splitting the path)."""
+    bad = tmp_path / ("d" * 200) / "feeder.json"
+    bad.parent.mkdir()
+    bad.write_text("{}", encoding="utf-8")
+    proc = p2pgrid("validate", str(DEMO), "--set", f"grid.feeder='{bad}'")
+    assert proc.returncode == 2
+    assert any(
+        f"{bad}: buses: must be a non-empty list" in line for line in proc.stderr.splitlines()
+    )

@@ -8,7 +8,8 @@ import pytest
 
 from agents.households.table import sample_households
 from scenarios import load_scenario, read_results, run
-from scenarios.engine.interval import household_spec
+from scenarios.engine.inputs import household_spec
+from scenarios.results.schema import metered_net_kwh
 
 INTERVAL_COLUMNS = [
     "t",
@@ -82,7 +83,7 @@ def test_files_and_columns(busy_run) -> None:
 
 def test_energy_balance_per_household_and_interval(busy_run) -> None:
     a = busy_run["agents"]
-    lhs = a.generation_kwh - a.demand_kwh - a.battery_kwh - a.ev_kwh
+    lhs = metered_net_kwh(a)
     rhs = a.sold_p2p_kwh - a.bought_p2p_kwh + a.grid_export_kwh - a.grid_import_kwh
     assert np.abs(lhs - rhs).max() < 1e-6
     # nobody imports and exports in the same interval
