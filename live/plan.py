@@ -55,8 +55,8 @@ class Planner:
         how many meters were estimated."""
         bids = asks = None
         if self.inputs is not None:
-            blk = self.inputs.at(t)
-            bids, asks = blk.bids[t - blk.t0], blk.asks[t - blk.t0]
+            win = self.inputs.at(t)
+            bids, asks = win.bids[t - win.t0], win.asks[t - win.t0]
         orders: dict[int, Order] = {}
         estimates = 0
         for meter, row in self.meters:
