@@ -81,7 +81,7 @@ class Gate:
     Parameters
     ----------
     scenario : the validated scenario (its ``[live]`` gate settings)
-    stamps : every interval's start (:func:`scenarios.engine.interval.timeline`)
+    stamps : every interval's start (:func:`scenarios.engine.inputs.timeline`)
     speed : simulated seconds per wall second (0: unpaced, each gate as soon as complete)
     run_id : the run, carried in every clock
     bus : the market's connection
