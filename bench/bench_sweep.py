@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from scenarios.studies.sweep import local_cluster_client, run_sweep
-from scenarios.studies.sweep_file import SweepSpec, load_sweep
+from scenarios.studies.dask_cluster import local_cluster_client
+from scenarios.studies.sweep import run_sweep
+from scenarios.studies.sweep_file import load_sweep
+from scenarios.studies.sweep_variants import SweepSpec
 
 SWEEP = (
     Path(__file__).resolve().parents[1] / "scenarios" / "library" / "sweeps" / "ieee33-week.toml"

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from grid.ac import AcPowerFlow, AcResult, FeederValidation, validate_feeder, voltage_error_pu
     from grid.distance import electrical_distance_pu, path_branches
     from grid.errors import FeederError
+    from grid.feeder_names import load_feeder
     from grid.feeders import Feeder, assign_households
     from grid.lindistflow import FeederModel
-    from grid.named_feeders import load_feeder
     from grid.results import ConstrainedClearing, GridCheck
 
 #: Public name -> the submodule defining it, imported on first use (PEP 562), so that
@@ -31,7 +31,7 @@ _EXPORTS = {
     "GridCheck": "grid.results",
     "assign_households": "grid.feeders",
     "electrical_distance_pu": "grid.distance",
-    "load_feeder": "grid.named_feeders",
+    "load_feeder": "grid.feeder_names",
     "path_branches": "grid.distance",
     "validate_feeder": "grid.ac",
     "voltage_error_pu": "grid.ac",

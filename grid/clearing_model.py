@@ -26,7 +26,7 @@ from grid.results import GridCheck
 PENALTY_PRICED_FRAC = 1e-3
 
 
-#: The pools of order slots of every bus, in their order within the bus's block of slots:
+#: The pools of order slots of every bus, in their order within the bus's range of slots:
 #: inflexible sells, inflexible buys, flexible sells, flexible buys.
 POOL_NAMES = ("sell", "buy", "sell_flexible", "buy_flexible")
 #: Smallest pool size; pools grow by doubling (see :func:`reserve_order_slots`).
@@ -88,7 +88,7 @@ class ClearingModel:
         s = fm.feeder.s_base_kva
         self.n_bus = n
         self.s_base = s
-        #: slots per bus, and first slot of each pool within the bus's block
+        #: slots per bus, and first slot of each pool within the bus's range
         self.stride = 2 * sf + 2 * sx
         self.pool_offset = np.array([0, sf, 2 * sf, 2 * sf + sx])
         pool_size = [sf, sf, sx, sx]

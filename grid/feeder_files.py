@@ -45,8 +45,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from grid.cables import CABLE_TYPES, cable_s_max_kva, transformer_impedance_ohm
 from grid.errors import FeederError
 from grid.feeders import Feeder, build_feeder
@@ -125,6 +123,8 @@ def _read_json(path: Path) -> Feeder:
 
 
 def _read_csv_pair(directory: Path) -> Feeder:
+    import pandas as pd  # here: only a CSV feeder needs the reader
+
     src = str(directory)
     problems: list[str] = []
     tables: dict[str, list[dict[str, Any]]] = {}

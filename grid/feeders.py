@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from grid.cables import (
     CABLE_TYPES,
@@ -36,6 +35,9 @@ from grid.cables import (
     transformer_impedance_ohm,
 )
 from grid.errors import FeederError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BUS_COLUMNS = ["bus", "vn_kv", "base_p_kw", "base_q_kvar", "household_bus"]
 LINE_COLUMNS = [
@@ -168,6 +170,8 @@ def build_feeder(
     FeederError
         If the network is not radial and connected from the slack, listing every problem.
     """
+    import pandas as pd  # here: naming a feeder (p2pgrid validate) must not import pandas
+
     bus_df = pd.DataFrame(list(buses), columns=BUS_COLUMNS)
     bus_df["bus"] = bus_df["bus"].astype(str)
     bus_df = bus_df.astype(

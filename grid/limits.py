@@ -2,7 +2,7 @@
 
 One place for what the feeder model (:class:`grid.FeederModel`), the grid stage of a run
 (``scenarios/engine/grid_stage.py``) and the hosting-capacity study
-(``scenarios/studies/hosting.py``) call a broken limit:
+(``scenarios/studies/hosting_assessment.py``) call a broken limit:
 
 - a bus is under-voltage below ``v_lo_pu = v_min_pu + v_margin_pu`` and over-voltage above
   ``v_hi_pu = v_max_pu - v_margin_pu`` (the margin covers the linear model's error, see

@@ -1,5 +1,6 @@
 """The feeders a scenario names: ``ieee33``, ``radial:<households>``, ``simbench:<code>`` and
-feeder files, and :func:`load_feeder`, which picks one by its name.
+feeder files, built from their tables (:mod:`grid.feeder_names` reads a feeder's name and
+loads it).
 
 The tables and their conventions are :class:`grid.feeders.Feeder`'s; the readers of
 feeder files and SimBench grids are :mod:`grid.feeder_files` and
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,10 +18,17 @@ import numpy as np
 from grid.cables import (
     TRANSFORMER_SIZES_KVA,
 )
-from grid.errors import FeederError
-from grid.feeder_files import read_feeder_file
 from grid.feeders import Feeder, build_feeder, cable_record, transformer_record
-from grid.simbench_feeders import simbench_feeder
+from grid.radial_design import (
+    RADIAL_CABINETS_PER_FEEDER,
+    RADIAL_HOUSEHOLDS_PER_CABINET,
+    RADIAL_KVA_PER_HOUSEHOLD,
+    RADIAL_MAIN_CABLE,
+    RADIAL_MAIN_SEGMENT_KM,
+    RADIAL_SERVICE_CABLE,
+    RADIAL_SERVICE_KM,
+    check_radial_size,
+)
 
 #: Headroom of the ieee33 thermal ratings over the base-case apparent flow (see ``ieee33``).
 IEEE33_RATING_HEADROOM = 1.5
@@ -136,17 +143,6 @@ def ieee33_base_case_flow_kva() -> np.ndarray:
 # --------------------------------------------------------------------------- radial
 
 
-#: Design of the generated LV feeder ``radial:<households>``.
-RADIAL_HOUSEHOLDS_PER_CABINET = 3
-RADIAL_CABINETS_PER_FEEDER = 8
-RADIAL_KVA_PER_HOUSEHOLD = 3.0
-RADIAL_MAIN_CABLE = "NAYY 4x150 SE"
-RADIAL_MAIN_SEGMENT_KM = 0.040
-RADIAL_SERVICE_CABLE = "NAYY 4x50 SE"
-RADIAL_SERVICE_KM = 0.030
-RADIAL_MAX_HOUSEHOLDS = 300
-
-
 def radial(households: int) -> Feeder:
     """A generated LV feeder sized for ``households`` households (deterministic).
 
@@ -161,15 +157,7 @@ def radial(households: int) -> Feeder:
     and up to ~6 kWp PV on half of them, 24 households load a main cable to below 100 kW
     either way, i.e. a voltage rise/drop of about 2-3 % along its 320 m.
     """
-    if households < 1 or households > RADIAL_MAX_HOUSEHOLDS:
-        raise FeederError(
-            [
-                f"radial:{households}: the number of households must be between 1 and "
-                f"{RADIAL_MAX_HOUSEHOLDS} for one LV transformer (use ieee33 or a feeder "
-                "file for larger communities)"
-            ],
-            f"radial:{households}",
-        )
+    check_radial_size(households)
     need_kva = RADIAL_KVA_PER_HOUSEHOLD * households
     sn = min(
         (s for s in TRANSFORMER_SIZES_KVA if s >= need_kva), default=max(TRANSFORMER_SIZES_KVA)
@@ -213,53 +201,4 @@ def radial(households: int) -> Feeder:
         slack_bus="mv",
         s_base_kva=1000.0,
         source=f"radial:{households}",
-    )
-
-
-# --------------------------------------------------------------------------- entry points
-
-
-def load_feeder(spec: str, *, households: int) -> Feeder:
-    """Load a feeder by name or file.
-
-    Parameters
-    ----------
-    spec : str
-        ``"ieee33"``, ``"radial:<households>"`` (``"radial"`` alone uses ``households``),
-        ``"simbench:<code>"`` (needs ``pip install "p2pgrid[simbench]"``), a path to a JSON
-        feeder file, or a path to a directory (or its ``buses.csv``) holding the CSV pair
-        ``buses.csv`` + ``lines.csv`` (format in :mod:`grid.feeder_files`).
-    households : int
-        Size of the community; used by ``radial`` and to check that it fits.
-
-    Returns
-    -------
-    Feeder
-
-    Raises
-    ------
-    FeederError
-        Unknown name, malformed file (every problem listed with its location).
-    """
-    s = str(spec).strip()
-    if s == "ieee33":
-        return ieee33()
-    if s == "radial" or s.startswith("radial:"):
-        arg = s.partition(":")[2] or str(households)
-        try:
-            n = int(arg)
-        except ValueError:
-            raise FeederError([f"radial:{arg}: {arg!r} is not a number of households"], s) from None
-        return radial(n)
-    if s.startswith("simbench:"):
-        return simbench_feeder(s.partition(":")[2])
-    path = Path(s)
-    if path.suffix.lower() == ".json" or path.is_dir() or path.suffix.lower() == ".csv":
-        return read_feeder_file(path)
-    raise FeederError(
-        [
-            f"unknown feeder {s!r}: expected 'ieee33', 'radial:<households>', "
-            "'simbench:<code>', a .json feeder file or a directory with buses.csv and lines.csv"
-        ],
-        s,
     )

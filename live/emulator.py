@@ -199,9 +199,9 @@ class MeterEmulator:
 
     def _energy(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Every meter's ``(import, export)`` [kWh] in interval ``t``."""
-        blk = self.inputs.at(t)
-        i = t - blk.t0
-        return blk.demand_kwh[i, self.rows], blk.generation_kwh[i, self.rows]
+        win = self.inputs.at(t)
+        i = t - win.t0
+        return win.demand_kwh[i, self.rows], win.generation_kwh[i, self.rows]
 
     def publish_interval(self, t: int) -> None:
         """Every meter's samples of interval ``t`` (and, in the first interval served, a

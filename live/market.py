@@ -616,8 +616,8 @@ class MarketService:
         incomplete = 0
         bids = asks = None
         if self._inputs is not None:
-            blk = self._inputs.at(t)
-            bids, asks = blk.bids[t - blk.t0], blk.asks[t - blk.t0]
+            win = self._inputs.at(t)
+            bids, asks = win.bids[t - win.t0], win.asks[t - win.t0]
         meter_orders: dict[int, Order] = {}
         for m in self.scenario.live.meters:
             row = self.row[m.household]

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from p2pgrid.console import console, err_console, fail
+from p2pgrid.console import console, err_console, fail, show_scenario_warnings
 from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
 from scenarios.kpis.format import format_kpi
@@ -236,6 +236,7 @@ def main() -> None:
 
     from p2pgrid.cli_live import optional_dashboard_value
 
+    show_scenario_warnings()
     app(args=optional_dashboard_value(sys.argv[1:]), prog_name="p2pgrid")
 
 

@@ -175,7 +175,7 @@ def hosting_capacity(
         raise fail(exc) from None
     client = None
     if scheduler or workers:
-        from scenarios.studies.sweep import connect_client
+        from scenarios.studies.dask_cluster import connect_client
 
         try:
             client = connect_client(scheduler, workers)

@@ -8,9 +8,14 @@ name) prints exactly as written. Styles are given with ``style=`` or
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import typer
 from rich.console import Console
 from rich.text import Text
+
+from scenarios.errors import RenamedKeyWarning
 
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False, highlight=False)
@@ -29,3 +34,17 @@ def fail(message: object, code: int = 2) -> typer.Exit:
     """Report ``message`` and return the exit to raise (code 2: the user's mistake)."""
     error(message)
     return typer.Exit(code=code)
+
+
+def show_scenario_warnings() -> None:
+    """Print a scenario's warnings (an old key name, :class:`RenamedKeyWarning`) as
+    ``warning: message`` lines on stderr instead of Python's ``file:line`` reports."""
+    python_way = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *where: Any, **kw: Any) -> None:
+        if issubclass(category, RenamedKeyWarning):
+            err_console.print(Text.assemble(("warning: ", "bold yellow"), str(message)))
+        else:
+            python_way(message, category, *where, **kw)
+
+    warnings.showwarning = show

@@ -22,3 +22,8 @@ class ScenarioError(ValueError):
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''}{where}:"
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+class RenamedKeyWarning(FutureWarning):
+    """A scenario (or sweep file) uses a key's old name: it still works, under the new name
+    the warning gives (:data:`scenarios.config.renamed_keys.RENAMED_KEYS`)."""

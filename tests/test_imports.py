@@ -133,8 +133,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_graph_sees_module_and_function_level_imports():
     graph = import_graph()
-    # module level, through the lazy package table: scenarios.config.schema -> market.clearing
-    assert "market.clearing" in graph["scenarios.config.schema"]
+    # module level, through the lazy package table: scenarios.studies.compare -> market.clearing
+    assert "market.clearing" in graph["scenarios.studies.compare"]
     # function level: p2pgrid.cli_live imports the loader inside its commands
     assert "scenarios.config.loader" in graph["p2pgrid.cli_live"]
 
@@ -192,3 +192,30 @@ def test_start_up_imports_nothing_heavy(statement: str) -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+VALIDATE_PROBE = """
+import atexit, runpy, sys
+atexit.register(lambda: print(sorted(set(sys.modules) & set({heavy!r})), file=sys.stderr))
+sys.argv = ["p2pgrid", "validate", {file!r}, *{extra!r}]
+runpy.run_module("p2pgrid.cli", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("--set", "grid.feeder=ieee33"), ("--set", "simulation.start=2026-06-15T00:00+02:00")],
+)
+def test_validate_imports_no_numpy_pandas_or_solver(extra: tuple[str, ...]) -> None:
+    """``p2pgrid validate`` of a scenario on a generated feeder reads the scenario and the
+    feeder's name with pydantic only (issue 13: validate under 0.5 s, measured by
+    bench/bench_startup.py): numpy, pandas, scipy and pyomo stay unloaded."""
+    import subprocess
+    import sys
+
+    demo = str(ROOT / "scenarios" / "library" / "demo.toml")
+    heavy = ("numpy", "pandas", "scipy", "pyomo", "pyarrow", "pandapower")
+    probe = VALIDATE_PROBE.format(heavy=heavy, file=demo, extra=list(extra))
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "[]"

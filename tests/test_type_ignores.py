@@ -15,10 +15,8 @@ IGNORE = re.compile(r"#\s*type:\s*ignore(\[[^\]]*\])?(?P<rest>.*)$")
 #: Ignores without a reason on the line when mypy joined CI (file -> how many).
 BEFORE_MYPY = {
     "grid/feeder_files.py": 2,
-    "grid/lindistflow.py": 1,
     "scenarios/studies/hosting.py": 1,
     "scenarios/studies/sweep.py": 2,
-    "scenarios/studies/sweep_file.py": 6,
 }
 
 

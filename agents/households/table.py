@@ -33,7 +33,7 @@ class HouseholdSpec:
     pv_tilt_deg: tuple[float, float]
     pv_azimuth_deg: tuple[float, float]
     battery_share: float
-    battery_kwh: tuple[float, float]
+    battery_capacity_kwh: tuple[float, float]
     battery_c_rate: float
     battery_round_trip_efficiency: float
     battery_soc_min_frac: float
@@ -41,7 +41,7 @@ class HouseholdSpec:
     battery_initial_soc_frac: float
     ev_share: float
     v2g_share: float
-    ev_kwh: tuple[float, float]
+    ev_capacity_kwh: tuple[float, float]
     ev_charger_kw: float
     ev_efficiency: float
     ev_departure_soc_frac: float
@@ -154,14 +154,14 @@ def sample_households(spec: HouseholdSpec, seed: int) -> Households:
     azimuth = uniform(spec.pv_azimuth_deg)
 
     has_bat = draw_owners(rng, n, spec.battery_share)
-    bat_kwh = np.where(has_bat, uniform(spec.battery_kwh), 0.0)
+    bat_kwh = np.where(has_bat, uniform(spec.battery_capacity_kwh), 0.0)
     eta_one_way = np.sqrt(spec.battery_round_trip_efficiency)
     soc_min = spec.battery_soc_min_frac * bat_kwh
     soc_max = spec.battery_soc_max_frac * bat_kwh
 
     has_ev = draw_owners(rng, n, spec.ev_share)
     v2g = has_ev & (rng.uniform(size=n) < spec.v2g_share)
-    ev_kwh = np.where(has_ev, uniform(spec.ev_kwh), 0.0)
+    ev_kwh = np.where(has_ev, uniform(spec.ev_capacity_kwh), 0.0)
     km = uniform(spec.ev_km_per_day)
 
     width = max(4, len(str(n)))

@@ -26,12 +26,12 @@ to a metered data set):
   ``H0_SHIFT_SD_MINUTES`` rounded to 15 min and clipped to ``+-H0_SHIFT_MAX_MINUTES``,
   drawn once per run (households get up and cook at different times);
 * a daily level factor, lognormal with mean 1 and log-standard deviation
-  ``DAILY_SIGMA``, drawn per block (day-to-day variation);
+  ``DAILY_SIGMA``, drawn per day (day-to-day variation);
 * a multiplicative intra-day noise ``exp(sigma * x_t - sigma**2 / 2)`` where ``x_t`` is a
   stationary AR(1) standard-normal process with lag-1 correlation ``NOISE_PHI_15MIN``
   per 15 min and log-standard deviation ``NOISE_SIGMA``; its state is reset (drawn from
-  the stationary distribution) at the start of every block, and the noise of each block
-  is rescaled so that it does not change that block's energy. With these values (15-min,
+  the stationary distribution) at the start of every day, and the noise of each day
+  is rescaled so that it does not change that day's energy. With these values (15-min,
   Berlin 2025) a single household's demand divided by the community mean has a
   standard deviation of about 0.6, and its highest 15-min demand in a year is about
   10 times its annual mean (the community mean peaks at about 2.4 times its mean).
@@ -58,7 +58,7 @@ __all__ = [
     "NOISE_SIGMA",
     "H0LoadModel",
     "aggregated_ar1_sd",
-    "ar1_blocks",
+    "ar1_days",
     "bdew_h0_kwh_per_kwh",
     "easter_sunday",
     "german_public_holidays",
@@ -79,7 +79,7 @@ DAILY_SIGMA: float = 0.12
 
 #: Random streams of this module (distinct from every other module's streams).
 STREAM_LOAD_HOUSEHOLD: int = 11
-STREAM_LOAD_BLOCK: int = 12
+STREAM_LOAD_DAY: int = 12
 
 _GRID_MINUTES = 15  # resolution of the BDEW profile
 
@@ -176,8 +176,8 @@ def interval_energy(
     return np.interp(start + duration_minutes, grid, cum) - np.interp(start, grid, cum)
 
 
-def ar1_blocks(eps: np.ndarray, x_init: np.ndarray, phi: float) -> np.ndarray:
-    """Stationary standard-normal AR(1) paths, one per block and household.
+def ar1_days(eps: np.ndarray, x_init: np.ndarray, phi: float) -> np.ndarray:
+    """Stationary standard-normal AR(1) paths, one per day and household.
 
     ``x_0 = phi * x_init + sqrt(1 - phi**2) * eps_0`` and
     ``x_t = phi * x_{t-1} + sqrt(1 - phi**2) * eps_t``, filtered along axis 0 with
@@ -285,15 +285,15 @@ class H0LoadModel:
         per_shift = interval_energy(self._cum, starts, self.interval_minutes)
         return per_shift[:, self.shift_index]
 
-    def energy_kwh(self, times: pd.DatetimeIndex, first_block: int, n_blocks: int) -> np.ndarray:
-        """Household demand per interval for a window of whole blocks.
+    def energy_kwh(self, times: pd.DatetimeIndex, first_day: int, n_days: int) -> np.ndarray:
+        """Household demand per interval for a window of whole days.
 
         Parameters
         ----------
         times : pandas.DatetimeIndex
-            ``(n_blocks * intervals_per_day,)`` tz-aware interval starts (local zone).
-        first_block, n_blocks : int
-            The blocks ``times`` covers (they seed the random draws).
+            ``(n_days * intervals_per_day,)`` tz-aware interval starts (local zone).
+        first_day, n_days : int
+            The days ``times`` covers (they seed the random draws).
 
         Returns
         -------
@@ -302,13 +302,13 @@ class H0LoadModel:
         """
         ipd = self.intervals_per_day
         n = self.annual_kwh.shape[0]
-        shape = self.shape_kwh_per_kwh(times).reshape(n_blocks, ipd, n)
+        shape = self.shape_kwh_per_kwh(times).reshape(n_days, ipd, n)
         out = np.empty_like(shape)
         half_var = 0.5 * self._sigma**2
-        for j in range(n_blocks):  # loop over days only; each block is independent
-            rng = np.random.default_rng([self.seed, first_block + j, STREAM_LOAD_BLOCK])
+        for j in range(n_days):  # loop over days only; each day is independent
+            rng = np.random.default_rng([self.seed, first_day + j, STREAM_LOAD_DAY])
             z = rng.standard_normal((ipd + 2, n))
-            x = ar1_blocks(z[2:], z[0], self._phi)
+            x = ar1_days(z[2:], z[0], self._phi)
             noise = np.exp(self._sigma * x - half_var)
             h = shape[j]
             weighted = np.einsum("tn,tn->n", h, noise)
@@ -316,7 +316,7 @@ class H0LoadModel:
             scale = np.divide(plain, weighted, out=np.ones(n), where=weighted > 0)
             daily = np.exp(DAILY_SIGMA * z[1] - 0.5 * DAILY_SIGMA**2)
             out[j] = h * noise * (scale * daily * self.annual_kwh)
-        return out.reshape(n_blocks * ipd, n)
+        return out.reshape(n_days * ipd, n)
 
 
 def h0_peak_factor(times: pd.DatetimeIndex, interval_minutes: int) -> np.ndarray:

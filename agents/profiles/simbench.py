@@ -282,16 +282,16 @@ class SimbenchProfiles:
         pos = pos + np.asarray(minute_of_day, dtype=np.float64)
         return np.mod(pos, self._year_minutes)
 
-    def window(self, first_block: int, n_blocks: int) -> ProfileWindow:
-        """Profiles of blocks ``first_block .. first_block + n_blocks - 1``.
+    def window(self, first_day: int, n_days: int) -> ProfileWindow:
+        """Profiles of days ``first_day .. first_day + n_days - 1``.
 
         Returns
         -------
         ProfileWindow
-            ``(n_blocks * intervals_per_day, N)`` demand and generation [kWh].
+            ``(n_days * intervals_per_day, N)`` demand and generation [kWh].
         """
-        self.timeline.check_window(first_block, n_blocks)
-        times = self.timeline.timestamps(first_block, n_blocks)
+        self.timeline.check_window(first_day, n_days)
+        times = self.timeline.timestamps(first_day, n_days)
         pos = self.profile_position_minutes(times)
         dt = self.timeline.interval_minutes
         load = _interval_energy_2d(self._cum_load, pos, dt)

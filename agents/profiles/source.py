@@ -1,10 +1,10 @@
 """Household demand and rooftop-PV generation profiles: the common interface.
 
 The engine simulates a regular timeline ``timestamps = start + t * interval`` in elapsed
-time, where ``start`` is the tz-aware local midnight of the first day. A *block* is 24 h
+time, where ``start`` is the tz-aware local midnight of the first day. A *day* is 24 h
 of elapsed time, ``intervals_per_day = 1440 // interval_minutes`` intervals; daylight
 saving days are not special. The engine asks a :class:`ProfileSource` for one window of
-whole blocks at a time, so a year of a large community never sits in memory at once.
+whole days at a time, so a year of a large community never sits in memory at once.
 
 Two sources implement the protocol:
 
@@ -16,7 +16,7 @@ Two sources implement the protocol:
 
 Both are deterministic and window-invariant: ``window(d, 2)`` equals ``window(d, 1)``
 stacked on ``window(d + 1, 1)`` exactly, because every random draw is seeded by
-``(seed, block, stream)`` or drawn once per run in ``__init__``.
+``(seed, day, stream)`` or drawn once per run in ``__init__``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Site:
 
 @dataclass(frozen=True)
 class ProfileWindow:
-    """Demand and generation of all households for a window of whole blocks.
+    """Demand and generation of all households for a window of whole days.
 
     Parameters
     ----------
@@ -89,8 +89,8 @@ class ProfileSource(Protocol):
 
     n_households: int
 
-    def window(self, first_block: int, n_blocks: int) -> ProfileWindow:
-        """Return the profiles of blocks ``first_block .. first_block + n_blocks - 1``."""
+    def window(self, first_day: int, n_days: int) -> ProfileWindow:
+        """Return the profiles of days ``first_day .. first_day + n_days - 1``."""
         ...
 
 
@@ -103,7 +103,7 @@ class Timeline:
     start : pandas.Timestamp
         Tz-aware local midnight of the first day (converted to ``timezone``).
     days : int
-        Number of 24-h blocks in the run.
+        Number of 24-h days in the run.
     interval_minutes : int
         Interval length [min]; must divide 1440.
     """
@@ -159,33 +159,33 @@ class Timeline:
 
     @property
     def intervals_per_day(self) -> int:
-        """Intervals per 24-h block."""
+        """Intervals per 24-h day."""
         return 1440 // self.interval_minutes
 
-    def check_window(self, first_block: int, n_blocks: int) -> None:
+    def check_window(self, first_day: int, n_days: int) -> None:
         """Raise ``ValueError`` unless the window lies inside the run."""
-        if n_blocks < 1 or first_block < 0 or first_block + n_blocks > self.days:
+        if n_days < 1 or first_day < 0 or first_day + n_days > self.days:
             raise ValueError(
-                f"window(first_block={first_block}, n_blocks={n_blocks}) is outside the "
-                f"run of {self.days} day(s): need 0 <= first_block and "
-                f"1 <= n_blocks and first_block + n_blocks <= {self.days}"
+                f"window(first_day={first_day}, n_days={n_days}) is outside the "
+                f"run of {self.days} day(s): need 0 <= first_day and "
+                f"1 <= n_days and first_day + n_days <= {self.days}"
             )
 
-    def timestamps(self, first_block: int, n_blocks: int) -> pd.DatetimeIndex:
+    def timestamps(self, first_day: int, n_days: int) -> pd.DatetimeIndex:
         """Interval start times of a window (tz-aware, elapsed-time spacing).
 
         Returns
         -------
         pandas.DatetimeIndex
-            ``n_blocks * intervals_per_day`` timestamps in the local time zone.
+            ``n_days * intervals_per_day`` timestamps in the local time zone.
         """
         ipd = self.intervals_per_day
-        t = np.arange(first_block * ipd, (first_block + n_blocks) * ipd, dtype=np.int64)
+        t = np.arange(first_day * ipd, (first_day + n_days) * ipd, dtype=np.int64)
         return self.start + pd.to_timedelta(t * self.interval_minutes, unit="min")
 
-    def block_start(self, block: np.ndarray) -> pd.DatetimeIndex:
-        """Local start time of each block in ``block``."""
-        return self.start + pd.to_timedelta(np.asarray(block, dtype=np.int64) * 1440, unit="min")
+    def day_start(self, day: np.ndarray) -> pd.DatetimeIndex:
+        """Local start time of each day in ``day``."""
+        return self.start + pd.to_timedelta(np.asarray(day, dtype=np.int64) * 1440, unit="min")
 
 
 def household_array(
@@ -309,9 +309,9 @@ class SyntheticProfiles:
             annual_kwh=annual,
             seed=self.seed,
         )
-        block_days = timeline.block_start(np.arange(timeline.days))
+        day_starts = timeline.day_start(np.arange(timeline.days))
         self._sky = CloudModel(
-            day_of_year=np.asarray(block_days.dayofyear),
+            day_of_year=np.asarray(day_starts.dayofyear),
             interval_minutes=timeline.interval_minutes,
             latitude=site.latitude,
             seed=self.seed,
@@ -328,17 +328,17 @@ class SyntheticProfiles:
             air=self.air,
         )
 
-    def window(self, first_block: int, n_blocks: int) -> ProfileWindow:
-        """Profiles of blocks ``first_block .. first_block + n_blocks - 1``.
+    def window(self, first_day: int, n_days: int) -> ProfileWindow:
+        """Profiles of days ``first_day .. first_day + n_days - 1``.
 
         Returns
         -------
         ProfileWindow
-            ``(n_blocks * intervals_per_day, N)`` demand and generation [kWh].
+            ``(n_days * intervals_per_day, N)`` demand and generation [kWh].
         """
-        self.timeline.check_window(first_block, n_blocks)
-        times = self.timeline.timestamps(first_block, n_blocks)
-        demand = self._load.energy_kwh(times, first_block, n_blocks)
-        k = self._sky.clear_sky_index(first_block, n_blocks)
+        self.timeline.check_window(first_day, n_days)
+        times = self.timeline.timestamps(first_day, n_days)
+        demand = self._load.energy_kwh(times, first_day, n_days)
+        k = self._sky.clear_sky_index(first_day, n_days)
         generation = self._pv.energy_kwh(times, k)
         return ProfileWindow(demand, generation, self.air.at(times))

@@ -10,9 +10,9 @@ Ineichen-Perez clear sky (Ineichen & Perez 2002). The model has two layers:
    concentration ``DAILY_CONCENTRATION`` (``a = mu * c``, ``b = (1 - mu) * c``; with
    ``c = 2.5`` the daily standard deviation is about 0.25-0.28, spanning overcast to
    clear days).
-2. **Intra-day variability** (drawn per block from ``(seed, block, stream)``):
+2. **Intra-day variability** (drawn per day from ``(seed, day, stream)``):
    ``k_t = K_d * (1 + s(K_d) * x_t)``, where ``x_t`` is a stationary AR(1) standard-normal
-   process with lag-1 correlation ``INTRADAY_PHI_15MIN`` per 15 min, reset at each block,
+   process with lag-1 correlation ``INTRADAY_PHI_15MIN`` per 15 min, reset at each day,
    and ``s(K) = INTRADAY_SD_MAX * 4 K (1 - K)``: broken-cloud days vary most, clear and
    overcast days least. ``k_t`` is clipped to ``[K_MIN, K_MAX]`` (``K_MAX > 1`` allows
    brief cloud enhancement).
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from agents.profiles.load import aggregated_ar1_sd, ar1_blocks
+from agents.profiles.load import aggregated_ar1_sd, ar1_days
 
 __all__ = [
     "CLEAR_SKY_INDEX_MONTHLY",
@@ -168,7 +168,7 @@ class AirTemperature:
         if anomaly_sd_k > 0:
             rng = np.random.default_rng([seed, STREAM_TEMP_DAILY])
             z = rng.standard_normal(days + 2)
-            self.daily_anomaly_k = anomaly_sd_k * ar1_blocks(z[1:], z[0], persistence)
+            self.daily_anomaly_k = anomaly_sd_k * ar1_days(z[1:], z[0], persistence)
 
     def at(self, times: pd.DatetimeIndex) -> np.ndarray:
         """Air temperature [°C] at tz-aware ``times`` (inside the run)."""
@@ -191,7 +191,7 @@ class CloudModel:
     Parameters
     ----------
     day_of_year : numpy.ndarray
-        ``(days,)`` local day of year of each block's start [d].
+        ``(days,)`` local day of year of each day's start [d].
     interval_minutes : int
         Interval length [min].
     latitude : float
@@ -227,31 +227,31 @@ class CloudModel:
             mu = seasonal(CLEAR_SKY_INDEX_MONTHLY, doy + 0.5, latitude)
             rng = np.random.default_rng([self.seed, STREAM_CLOUD_DAILY])
             z = rng.standard_normal(days + 1)
-            latent = ar1_blocks(z[1:], z[0], DAILY_PERSISTENCE)
+            latent = ar1_days(z[1:], z[0], DAILY_PERSISTENCE)
             u = stats.norm.cdf(latent)
             k = stats.beta.ppf(u, mu * DAILY_CONCENTRATION, (1.0 - mu) * DAILY_CONCENTRATION)
             self.daily_index = np.clip(k, K_MIN, 1.0)
         self._phi = INTRADAY_PHI_15MIN ** (self.interval_minutes / 15.0)
         self._sd_max = aggregated_ar1_sd(INTRADAY_SD_MAX, INTRADAY_PHI_15MIN, interval_minutes)
 
-    def clear_sky_index(self, first_block: int, n_blocks: int) -> np.ndarray:
+    def clear_sky_index(self, first_day: int, n_days: int) -> np.ndarray:
         """Clear-sky index per interval of a window.
 
         Returns
         -------
         numpy.ndarray
-            ``(n_blocks * intervals_per_day,)`` clear-sky index [-].
+            ``(n_days * intervals_per_day,)`` clear-sky index [-].
         """
         ipd = self.intervals_per_day
         if self.clear_sky_only:
-            return np.ones(n_blocks * ipd)
-        out = np.empty((n_blocks, ipd))
-        for j in range(n_blocks):  # loop over days only
-            block = first_block + j
-            rng = np.random.default_rng([self.seed, block, STREAM_CLOUD_INTRADAY])
+            return np.ones(n_days * ipd)
+        out = np.empty((n_days, ipd))
+        for j in range(n_days):  # loop over days only
+            day = first_day + j
+            rng = np.random.default_rng([self.seed, day, STREAM_CLOUD_INTRADAY])
             z = rng.standard_normal(ipd + 1)
-            x = ar1_blocks(z[1:], z[0], self._phi)
-            kd = self.daily_index[block]
+            x = ar1_days(z[1:], z[0], self._phi)
+            kd = self.daily_index[day]
             spread = self._sd_max * 4.0 * kd * (1.0 - kd)
             out[j] = np.clip(kd * (1.0 + spread * x), K_MIN, K_MAX)
         return out.reshape(-1)

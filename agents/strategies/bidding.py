@@ -41,18 +41,18 @@ class PriceBand:
 
 
 def draw_limit_prices(
-    strategy: str, band: PriceBand, shape: tuple[int, int], seed: int, block: int
+    strategy: str, band: PriceBand, shape: tuple[int, int], seed: int, first_day: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Limit prices of the households' net positions for a window of intervals.
 
     Returns ``(bid, ask)`` arrays of ``shape`` (intervals × households)
     [currency/kWh]; the engine uses the bid where a household buys and the ask where it
-    sells. Deterministic per (seed, block).
+    sells. Deterministic per (seed, first_day): the first day of the window.
     """
     if strategy == "truthful":
         return np.full(shape, band.high), np.full(shape, band.low)
     if strategy == "zic":
-        rng = np.random.default_rng([seed, block, STREAM_BIDS])
+        rng = np.random.default_rng([seed, first_day, STREAM_BIDS])
         u = rng.uniform(size=(2, *shape))
         span = band.high - band.low
         return band.low + span * u[0], band.low + span * u[1]

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from scenarios.config.renamed_keys import old_names, renamed_key
 from scenarios.config.schema import Scenario
 from scenarios.errors import ScenarioError
 
@@ -67,6 +68,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         if not sep or not key:
             problems.append(f"--set {item!r}: expected key.path=value")
             continue
+        key = renamed_key(key)
         parts = key.split(".")
         node = result
         for depth, part in enumerate(parts[:-1]):
@@ -77,6 +79,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
                 break
             node = child
         else:
+            for old in old_names(key):  # the override replaces the key however it is spelt
+                node.pop(old.rpartition(".")[2], None)
             node[parts[-1]] = _parse_value(raw.strip())
     if problems:
         raise ScenarioError(problems, source="command line")

@@ -3,26 +3,50 @@
 The run loads its feeder with :func:`scenario_feeder` and its profiles after
 :func:`require_profiles`; ``p2pgrid validate`` calls :func:`check_runnable`, which runs
 both, so a scenario it calls valid gets past the run's set-up (an unknown feeder name, a
-bad feeder file, an optional package the scenario needs but that is not installed).
+bad feeder file, an optional package the scenario needs but that is not installed). A
+generated feeder (``ieee33``, ``radial:<households>``) has no problem its name does not
+show, so validate reads the name and does not build it (:func:`grid.feeder_names.parse_feeder`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from grid import Feeder, FeederError, load_feeder
+from grid.errors import FeederError
+from grid.feeder_names import parse_feeder
 from scenarios.config.schema import Scenario
 from scenarios.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from grid.feeders import Feeder
+
+
+@contextlib.contextmanager
+def _under_grid_feeder() -> Iterator[None]:
+    """The feeder's problems, reported under ``grid.feeder``."""
+    try:
+        yield
+    except FeederError as exc:
+        raise ScenarioError([f"grid.feeder: {p}" for p in exc.problems]) from None
 
 
 def scenario_feeder(scenario: Scenario, n_households: int | None = None) -> Feeder:
     """The scenario's feeder, sized for ``n_households`` (default: its community);
     problems under ``grid.feeder``."""
     n = scenario.community.households if n_households is None else n_households
-    try:
-        return load_feeder(scenario.grid.feeder, households=n)
-    except FeederError as exc:
-        raise ScenarioError([f"grid.feeder: {p}" for p in exc.problems]) from None
+    with _under_grid_feeder():
+        return parse_feeder(scenario.grid.feeder, households=n).load()
+
+
+def check_feeder(scenario: Scenario) -> None:
+    """Raise what :func:`scenario_feeder` would, building the feeder only when its name
+    cannot tell (a feeder file, a SimBench grid)."""
+    with _under_grid_feeder():
+        spec = parse_feeder(scenario.grid.feeder, households=scenario.community.households)
+        if not spec.generated:
+            spec.load()
 
 
 def require_profiles(scenario: Scenario) -> None:
@@ -46,7 +70,7 @@ def check_runnable(scenario: Scenario, source: str | None = None) -> None:
     problems: list[str] = []
     checks: list[Callable[[Scenario], object]] = [require_profiles]
     if scenario.grid.check != "off":
-        checks.append(scenario_feeder)
+        checks.append(check_feeder)
     for check in checks:
         try:
             check(scenario)

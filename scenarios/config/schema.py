@@ -9,25 +9,42 @@ collected and reported together by :func:`scenarios.config.loader.load_scenario`
 from __future__ import annotations
 
 import datetime
+import re
 import zoneinfo
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import pandas as pd
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
-from market import MECHANISMS
+from scenarios.config.renamed_keys import renamed_in_section
 from scenarios.config.schema_heat import HeatKeys
 from scenarios.config.schema_live import LiveSection, check_meter_households
+from scenarios.config.schema_market import MarketSection
+from scenarios.config.section import Section as _Section
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+_ISO_START = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?"
+)
+"""The ISO forms of ``simulation.start`` the standard library reads as pandas does; any
+other text goes to pandas (imported only then: it is most of ``p2pgrid validate``'s
+start-up)."""
+
+
+def _iso_start(start: str) -> datetime.datetime | None:
+    """``start`` read by the standard library, or None when it is not in an ISO form."""
+    if not _ISO_START.fullmatch(start):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(start)
+    except ValueError:
+        return None
 
 
 NonNegRange = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
@@ -66,6 +83,10 @@ class Simulation(_Section):
     @field_validator("start")
     @classmethod
     def _parsable_start(cls, value: str) -> str:
+        if _iso_start(value) is not None:
+            return value
+        import pandas as pd
+
         try:
             pd.Timestamp(value)
         except (ValueError, TypeError):
@@ -75,8 +96,15 @@ class Simulation(_Section):
     @model_validator(mode="after")
     def _starts_at_midnight(self) -> Simulation:
         # the profile generators lay whole days out from the first interval
-        local = self.start_timestamp()
-        if local != local.normalize():
+        iso = _iso_start(self.start)
+        if iso is not None:
+            tz = zoneinfo.ZoneInfo(self.timezone)
+            local = iso.replace(tzinfo=tz) if iso.tzinfo is None else iso.astimezone(tz)
+            midnight = local.time() == datetime.time(0)
+        else:
+            stamp = self.start_timestamp()
+            local, midnight = stamp, stamp == stamp.normalize()
+        if not midnight:
             raise ValueError(
                 f"start {self.start!r} is {local.strftime('%H:%M')} in {self.timezone}, but a "
                 "run starts at local midnight (give a date, or a timestamp at 00:00 local time)"
@@ -85,6 +113,8 @@ class Simulation(_Section):
 
     def start_timestamp(self) -> pd.Timestamp:
         """First interval as a tz-aware timestamp (local midnight for a bare date)."""
+        import pandas as pd
+
         ts = pd.Timestamp(self.start)
         if ts.tzinfo is None:
             return ts.tz_localize(self.timezone)
@@ -120,7 +150,9 @@ class Community(HeatKeys, _Section):
     pv_tilt_deg: tuple[float, float] = (20.0, 45.0)
     pv_azimuth_deg: tuple[float, float] = (120.0, 240.0)
     battery_share: Share = 0.3
-    battery_kwh: NonNegRange = (5.0, 13.5)
+    battery_capacity_kwh: NonNegRange = (5.0, 13.5)
+    """Usable capacity of a home battery [kWh], sampled uniformly per battery household
+    (formerly ``battery_kwh``)."""
     battery_c_rate: float = Field(0.5, gt=0, le=4)
     """Power limit as a fraction of capacity per hour [1/h]."""
     battery_round_trip_efficiency: float = Field(0.90, gt=0, le=1)
@@ -130,7 +162,9 @@ class Community(HeatKeys, _Section):
     ev_share: Share = 0.2
     v2g_share: Share = 0.5
     """Of the EV owners, the share with a bidirectional (V2G) charger."""
-    ev_kwh: NonNegRange = (40.0, 80.0)
+    ev_capacity_kwh: NonNegRange = (40.0, 80.0)
+    """Battery capacity of an EV [kWh], sampled uniformly per EV owner (formerly
+    ``ev_kwh``)."""
     ev_charger_kw: float = Field(11.0, gt=0, le=350)
     ev_efficiency: float = Field(0.92, gt=0, le=1)
     """One-way charger efficiency (AC to battery and back)."""
@@ -143,6 +177,11 @@ class Community(HeatKeys, _Section):
     storage_strategy: Literal["price_aware", "self_consumption"] = "price_aware"
     """Whether batteries and EVs also trade flexibly (price_aware) or only self-consume."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: object) -> object:
+        return renamed_in_section("community", data)
+
     @model_validator(mode="after")
     def _consistent(self) -> Community:
         problems = []
@@ -151,8 +190,8 @@ class Community(HeatKeys, _Section):
             "pv_kwp",
             "pv_tilt_deg",
             "pv_azimuth_deg",
-            "battery_kwh",
-            "ev_kwh",
+            "battery_capacity_kwh",
+            "ev_capacity_kwh",
             "ev_km_per_day",
         ):
             value = getattr(self, name)
@@ -182,120 +221,14 @@ class Community(HeatKeys, _Section):
             )
         if self.pv_share > 0 and self.pv_kwp[1] <= 0:
             problems.append("pv_kwp: households with PV need a positive size")
-        if self.battery_share > 0 and self.battery_kwh[0] <= 0:
-            problems.append("battery_kwh: households with a battery need a positive capacity")
-        if self.ev_share > 0 and self.ev_kwh[0] <= 0:
-            problems.append("ev_kwh: EV owners need a positive battery capacity")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-
-class MarketSection(_Section):
-    """The market design and the utility's tariffs [currency/kWh]."""
-
-    mechanism: str = "uniform"
-    """uniform | pay_as_bid | mcafee | cda (``market.MECHANISMS``)."""
-    retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
-    feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
-    grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
-    """Paid by the buyer on every P2P kWh, on top of the trade price (with the distance
-    model: the fee between households on the same bus)."""
-    grid_fee_model: Literal["flat", "distance", "time_variable"] = "flat"
-    """flat: ``grid_fee_per_kwh`` on every kWh; distance: plus
-    ``grid_fee_distance_per_kwh × d / d_max`` by the electrical distance ``d`` between
-    the buyer's and the seller's bus (``market.fees``); needs the feeder in the run;
-    time_variable: §14a EnWG module 3, the ``grid_fee_levels_per_kwh`` by time window on
-    P2P energy and on imports (retail moves by the level's difference to the standard)."""
-    grid_fee_distance_per_kwh: float = Field(0.02, ge=0, le=100)
-    """Extra fee per kWh between the two farthest household buses (distance model)."""
-    grid_fee_levels_per_kwh: tuple[float, float, float] = (0.0345, 0.0862, 0.1084)
-    """Module 3: (low, standard, high) grid fee [currency/kWh]. Default: the 2025 low-voltage
-    price sheet of Elektrizitätswerk Wanfried (3.45 / 8.62 / 10.84 ct/kWh net)."""
-    grid_fee_low_hours: tuple[float, float] = (1.0, 4.0)
-    """Module 3: local ``[start, end)`` hours of the low level (default 01:00–04:00)."""
-    grid_fee_high_hours: tuple[float, float] = (17.0, 19.0)
-    """Module 3: local ``[start, end)`` hours of the high level (default 17:00–19:00)."""
-    grid_fee_window_months: tuple[int, ...] = (1, 2, 3, 10, 11, 12)
-    """Module 3: months in which the windows apply (default quarters 1 and 4); the
-    standard level all day in the others."""
-    imbalance_shortfall_price_per_kwh: float | None = Field(None, ge=0, le=100)
-    """What the utility charges for a kWh a household used or failed to deliver beyond
-    its orders (metered below committed, ``market.settlement``); default: retail."""
-    imbalance_surplus_price_per_kwh: float | None = Field(None, ge=0, le=100)
-    """What the utility pays for a kWh a household injected beyond its orders; default:
-    feed-in."""
-    currency: str = Field("EUR", min_length=1, max_length=8)
-
-    @field_validator("mechanism")
-    @classmethod
-    def _known_mechanism(cls, value: str) -> str:
-        if value not in MECHANISMS:
-            raise ValueError(f"{value!r} is not one of {', '.join(MECHANISMS)}")
-        return value
-
-    @property
-    def max_grid_fee_per_kwh(self) -> float:
-        """The largest fee a P2P kWh can carry above what retail includes [currency/kWh]
-        (module 3: the standard level, as retail moves with the level)."""
-        if self.grid_fee_model == "time_variable":
-            return self.grid_fee_levels_per_kwh[1]
-        extra = self.grid_fee_distance_per_kwh if self.grid_fee_model == "distance" else 0.0
-        return self.grid_fee_per_kwh + extra
-
-    @model_validator(mode="after")
-    def _fee_windows(self) -> MarketSection:
-        problems = []
-        low, standard, high = self.grid_fee_levels_per_kwh
-        if not 0 <= low <= standard <= high:
+        if self.battery_share > 0 and self.battery_capacity_kwh[0] <= 0:
             problems.append(
-                f"grid_fee_levels_per_kwh: {list(self.grid_fee_levels_per_kwh)} must be "
-                "(low, standard, high) with 0 <= low <= standard <= high"
+                "battery_capacity_kwh: households with a battery need a positive capacity"
             )
-        for name in ("grid_fee_low_hours", "grid_fee_high_hours"):
-            window = getattr(self, name)
-            if not all(0 <= h <= 24 for h in window):
-                problems.append(f"{name}: {list(window)} must be hours within [0, 24]")
-        bad = [m for m in self.grid_fee_window_months if not 1 <= m <= 12]
-        if bad:
-            problems.append(f"grid_fee_window_months: {bad} are not months (1-12)")
+        if self.ev_share > 0 and self.ev_capacity_kwh[0] <= 0:
+            problems.append("ev_capacity_kwh: EV owners need a positive battery capacity")
         if problems:
             raise ValueError("; ".join(problems))
-        return self
-
-    @model_validator(mode="after")
-    def _tariffs_leave_room(self) -> MarketSection:
-        if self.feed_in_price_per_kwh + self.max_grid_fee_per_kwh >= self.retail_price_per_kwh:
-            fee = {
-                "flat": f"grid_fee_per_kwh ({self.grid_fee_per_kwh})",
-                "distance": f"grid_fee_per_kwh ({self.grid_fee_per_kwh}) + "
-                f"grid_fee_distance_per_kwh ({self.grid_fee_distance_per_kwh})",
-                "time_variable": "the standard level of grid_fee_levels_per_kwh "
-                f"({self.grid_fee_levels_per_kwh[1]})",
-            }[self.grid_fee_model]
-            raise ValueError(
-                f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus {fee} "
-                f"must be below retail_price_per_kwh "
-                f"({self.retail_price_per_kwh}), or no P2P trade can benefit both sides"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _imbalance_not_worth_seeking(self) -> MarketSection:
-        short = self.imbalance_shortfall_price_per_kwh
-        surplus = self.imbalance_surplus_price_per_kwh
-        if short is not None and short < self.retail_price_per_kwh:
-            raise ValueError(
-                f"imbalance_shortfall_price_per_kwh: {short} is below retail_price_per_kwh "
-                f"({self.retail_price_per_kwh}): a household could gain by selling energy it "
-                "does not have, or by not ordering what it uses"
-            )
-        if surplus is not None and surplus > self.feed_in_price_per_kwh:
-            raise ValueError(
-                f"imbalance_surplus_price_per_kwh: {surplus} is above feed_in_price_per_kwh "
-                f"({self.feed_in_price_per_kwh}): a household could gain by not ordering "
-                "what it injects"
-            )
         return self
 
 

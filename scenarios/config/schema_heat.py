@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agents.households.buildings import BUILDING_CLASSES
+from agents.households.building_classes import BUILDING_CLASSES
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 

@@ -14,15 +14,12 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agents.meters.formats import format_names
+from scenarios.config.section import Section as _Section
 
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class Meter(_Section):

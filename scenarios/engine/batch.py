@@ -40,7 +40,7 @@ from agents.strategies.bidding import PriceAwareStorage
 from scenarios.config.schema import Scenario
 from scenarios.engine.baseline import Baseline
 from scenarios.engine.grid_stage import GridOutcome, GridStage
-from scenarios.engine.inputs import BLOCK_DAYS, CommunityInputs, timeline
+from scenarios.engine.inputs import WINDOW_DAYS, CommunityInputs, timeline
 from scenarios.engine.interval import MarketStep
 from scenarios.results.files import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.results.households_table import households_frame
@@ -126,26 +126,26 @@ def simulate(
     showcase = Showcase()
 
     try:
-        for first_day in range(0, sim.days, BLOCK_DAYS):
-            n_days = min(BLOCK_DAYS, sim.days - first_day)
+        for first_day in range(0, sim.days, WINDOW_DAYS):
+            n_days = min(WINDOW_DAYS, sim.days - first_day)
             t0 = first_day * ipd
-            n_block = n_days * ipd
-            blk = inputs.block(first_day, n_days)
+            n_window = n_days * ipd
+            win = inputs.window(first_day, n_days)
             if grid is not None:
-                bg_p, bg_q = grid.background(stamps[t0 : t0 + n_block])
-                rows["violations_background"][t0 : t0 + n_block] = grid.background_violations(
+                bg_p, bg_q = grid.background(stamps[t0 : t0 + n_window])
+                rows["violations_background"][t0 : t0 + n_window] = grid.background_violations(
                     bg_p, bg_q
                 )
-            block = {name: np.empty((n_block, n)) for name in AGENT_VALUE_COLUMNS}
+            values = {name: np.empty((n_window, n)) for name in AGENT_VALUE_COLUMNS}
             trade_parts: list[tuple[np.ndarray, ...]] = []
             book_parts: list[tuple[np.ndarray, ...]] = []
             outcomes: list[GridOutcome] = []
-            for i in range(n_block):
+            for i in range(n_window):
                 t = t0 + i
                 slot = t % ipd
                 if storage is not None and slot == 0:
                     storage.new_day()
-                observed = blk.observed(t, ipd)
+                observed = win.observed(t, ipd)
                 plan = community.plan(*observed)
                 if books_out is not None:
                     book_parts.append(
@@ -178,8 +178,8 @@ def simulate(
                 for name, source, of_baseline in per_interval:
                     rows[name][t] = (base if of_baseline else res).value(source)
                 for name, source, of_baseline in per_household:
-                    block[name][i] = (base if of_baseline else res).value(source)
-                block["baseline_stored_kwh"][i] = baseline.community.stored_kwh
+                    values[name][i] = (base if of_baseline else res).value(source)
+                values["baseline_stored_kwh"][i] = baseline.community.stored_kwh
                 cost_total += res.bill.cost
                 baseline_total += base.bill.cost
                 if len(pairing.energy_kwh):
@@ -207,14 +207,14 @@ def simulate(
                         plan.price_per_kwh[~buy],
                         match.price_per_kwh,
                     )
-            agents_out.write_block(t0, block)
+            agents_out.write_window(t0, values)
             _write_trades(trades_out, trade_parts)
             if books_out is not None and book_parts:
-                books_out.write_block(*(np.concatenate(c) for c in zip(*book_parts, strict=True)))
+                books_out.write_orders(*(np.concatenate(c) for c in zip(*book_parts, strict=True)))
             if grid is not None:
-                grid.write_block(t0, outcomes)
+                grid.write_window(t0, outcomes)
             if progress is not None:
-                progress(t0 + n_block, n_t)
+                progress(t0 + n_window, n_t)
     finally:
         agents_out.close()
         trades_out.close()
@@ -246,4 +246,4 @@ def _write_trades(writer: TradesWriter, parts: list[tuple[np.ndarray, ...]]) -> 
     t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    writer.write_block(t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind)
+    writer.write_trades(t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind)

@@ -302,8 +302,8 @@ class GridStage:
         err = float(np.abs(outcome.check.v_pu - ac.v_pu).max())
         return float(ac.v_pu.min()), float(ac.v_pu.max()), err, float(ac.loading_frac.max())
 
-    def write_block(self, t0: int, outcomes: list[GridOutcome]) -> None:
-        """Append a block of intervals to buses.parquet and lines.parquet."""
+    def write_window(self, t0: int, outcomes: list[GridOutcome]) -> None:
+        """Append a window of intervals to buses.parquet and lines.parquet."""
         n_t, nb = len(outcomes), self.n_bus
         nl = len(self.line_labels)
         t = np.arange(t0, t0 + n_t, dtype=np.int32)

@@ -2,7 +2,7 @@
 agents and the meter emulator all see).
 
 :class:`CommunityInputs` draws the households, their profiles, the outdoor air
-temperature, EV trips and limit prices, in blocks of :data:`BLOCK_DAYS` days (the same
+temperature, EV trips and limit prices, in windows of :data:`WINDOW_DAYS` days (the same
 draws whoever asks). Meter-backed households (``[live] meters``) have no devices of their
 own and see their grid connection (:func:`agents.meters.connection.as_metered`); price takers
 bid ``retail − fee`` and ask ``feed_in``.
@@ -26,8 +26,8 @@ from agents.strategies.bidding import PriceBand, draw_limit_prices
 from scenarios.config.preflight import require_profiles
 from scenarios.config.schema import Scenario
 
-BLOCK_DAYS = 7
-"""Days of intervals simulated and written per block (bounds memory)."""
+WINDOW_DAYS = 7
+"""Days of intervals simulated and written per window (bounds memory)."""
 
 
 def household_spec(scenario: Scenario) -> HouseholdSpec:
@@ -113,8 +113,8 @@ def price_band(scenario: Scenario) -> PriceBand:
 
 
 @dataclass(frozen=True)
-class Block:
-    """A block of whole days of inputs, arrays of shape (intervals, households)."""
+class InputWindow:
+    """A window of whole days of inputs, arrays of shape (intervals, households)."""
 
     first_day: int
     t0: int
@@ -180,9 +180,9 @@ class CommunityInputs:
             sim.interval_hours,
             sim.seed,
         )
-        self._block: Block | None = None
+        self._window: InputWindow | None = None
 
-    def block(self, first_day: int, n_days: int) -> Block:
+    def window(self, first_day: int, n_days: int) -> InputWindow:
         """Inputs of days ``first_day … first_day + n_days − 1``."""
         sc = self.scenario
         ipd = sc.simulation.intervals_per_day
@@ -204,7 +204,7 @@ class CommunityInputs:
             gen[:, rows], demand[:, rows] = as_metered(gen[:, rows], demand[:, rows])
             bids[:, self.price_takers] = self.band.high
             asks[:, self.price_takers] = self.band.low
-        return Block(
+        return InputWindow(
             first_day,
             first_day * ipd,
             gen,
@@ -215,12 +215,12 @@ class CommunityInputs:
             window.outdoor_temp_c,
         )
 
-    def at(self, t: int) -> Block:
-        """The block holding interval ``t`` (cached: live callers walk forward)."""
+    def at(self, t: int) -> InputWindow:
+        """The window holding interval ``t`` (cached: live callers walk forward)."""
         sim = self.scenario.simulation
-        blk = self._block
-        if blk is None or not (blk.t0 <= t < blk.t0 + blk.n):
-            first_day = (t // sim.intervals_per_day) // BLOCK_DAYS * BLOCK_DAYS
-            blk = self.block(first_day, min(BLOCK_DAYS, sim.days - first_day))
-            self._block = blk
-        return blk
+        win = self._window
+        if win is None or not (win.t0 <= t < win.t0 + win.n):
+            first_day = (t // sim.intervals_per_day) // WINDOW_DAYS * WINDOW_DAYS
+            win = self.window(first_day, min(WINDOW_DAYS, sim.days - first_day))
+            self._window = win
+        return win

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 
 from scenarios.kpis.format import format_kpi
 from scenarios.results.files import INTERVALS_FILE
-from scenarios.studies.sweep_file import SweepSpec
+from scenarios.studies.sweep_variants import SweepSpec
 
 MAX_PRICE_BOXES = 80
 """Most variants whose price distributions are drawn (evenly spaced over the sweep)."""

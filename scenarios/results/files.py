@@ -1,7 +1,7 @@
 """Writing and reading a run's results files (the contract in DESIGN.md).
 
 Large tables (``agents``, ``trades``, and the grid tables) are streamed to Parquet one
-block of intervals at a time, so a year × 1,000 households never sits in memory.
+window of intervals at a time, so a year × 1,000 households never sits in memory.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ class AgentsWriter:
             out_dir / AGENTS_FILE, arrow_schema(AGENTS_FILE), ["agent_id", "bus"]
         )
 
-    def write_block(self, t0: int, values: Mapping[str, np.ndarray]) -> None:
-        """Write a block; ``values`` maps each value column to a (T, n) array."""
+    def write_window(self, t0: int, values: Mapping[str, np.ndarray]) -> None:
+        """Write a window of intervals; ``values`` maps each value column to a (T, n) array."""
         n_t = next(iter(values.values())).shape[0]
         rows = n_t * self._n
         index = pa.array(np.tile(np.arange(self._n, dtype=np.int32), n_t))
@@ -123,7 +123,7 @@ class TradesWriter:
         )
         self.rows = 0
 
-    def write_block(
+    def write_trades(
         self,
         t: np.ndarray,
         buyer: np.ndarray,
@@ -135,7 +135,7 @@ class TradesWriter:
         buy_kind: np.ndarray,
         sell_kind: np.ndarray,
     ) -> None:
-        """Write a block of trades; ``buyer``/``seller`` are household rows, the kinds
+        """Write trades; ``buyer``/``seller`` are household rows, the kinds
         order-kind codes of the orders they fill (named by :func:`order_kinds`)."""
         kinds = order_kinds()
         self._stream.write(
@@ -169,7 +169,7 @@ class BooksWriter:
         self._stream = TableStream(out_dir / BOOKS_FILE, self.SCHEMA, ["agent_id", "side", "kind"])
         self.rows = 0
 
-    def write_block(
+    def write_orders(
         self,
         t: np.ndarray,
         household: np.ndarray,
@@ -178,7 +178,7 @@ class BooksWriter:
         energy_kwh: np.ndarray,
         price_per_kwh: np.ndarray,
     ) -> None:
-        """Write a block of orders; ``household`` are household rows."""
+        """Write orders; ``household`` are household rows."""
         side = np.where(is_buy, Side.BUY, Side.SELL).astype(np.int32)
         self._stream.write(
             {

@@ -17,201 +17,49 @@
 ``sweep.html``             the comparison page (:mod:`scenarios.reports.sweep`)
 =========================  =========================================================
 
-Cluster. By default a ``distributed.LocalCluster`` with one single-threaded worker
-process per core (the engine is numpy + Pyomo/HiGHS: processes, not threads; BLAS and
-OpenMP pools are pinned to one thread in each worker); ``scheduler="tcp://host:8786"``
-connects to a running scheduler, ``client=`` uses a Dask ``Client`` you already have.
-Workers must be able to import this package and write to ``out_dir`` (a shared
-filesystem when the cluster spans machines).
+The Dask cluster: :mod:`scenarios.studies.dask_cluster`; one variant's run, its
+``done.json`` and resuming: :mod:`scenarios.studies.sweep_worker`.
 
 Determinism. A variant is the same :class:`~scenarios.config.schema.Scenario` with the same
 seed whether it runs in a sweep or alone (``p2pgrid run variants/<id>/scenario.yaml``),
 and the engine is deterministic, so its results files are the same.
-
-Completeness and resuming. ``done.json`` is written (atomically, by rename) only after
-``run`` has written every results file; it records the SHA-256 fingerprint of the
-variant's scenario. A re-run skips every variant whose ``done.json`` matches its
-scenario and reruns the others from scratch (a variant cut off half-way, one that
-failed, or one whose scenario changed). Failures — an invalid value in the grid, or an
-exception in the run — are recorded with their error text in ``kpis.parquet`` and
-``variants/<id>/error.txt``; they never stop the other variants.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import resource
-import shutil
-import socket
-import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import yaml
 
-from scenarios.config.schema import Scenario
-from scenarios.errors import ScenarioError
 from scenarios.results.files import KPIS_FILE, write_json
 from scenarios.results.out_dir import make_out_dir
-from scenarios.studies.sweep_file import SweepSpec, Variant
+from scenarios.studies.dask_cluster import connect_client
+from scenarios.studies.sweep_variants import SweepSpec, Variant
+from scenarios.studies.sweep_worker import (
+    DONE_FILE,
+    ERROR_FILE,
+    fingerprint,
+    is_complete,
+    run_variant,
+)
 
 if TYPE_CHECKING:
     import duckdb
     from distributed import Client
 
 VARIANTS_DIR = "variants"
-DONE_FILE = "done.json"
-ERROR_FILE = "error.txt"
-SCENARIO_FILE = "scenario.yaml"
 KPI_TABLE = "kpis.parquet"
 SWEEP_FILE = "sweep.json"
 SWEEP_REPORT = "sweep.html"
 
-WORKER_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "VECLIB_MAXIMUM_THREADS": "1",
-    "NUMEXPR_NUM_THREADS": "1",
-}
-"""Environment of local worker processes: one BLAS/OpenMP thread each."""
 
 SweepProgress = Callable[[int, int, str, str], None]
 """``progress(done, total, variant_id, status)`` after each variant (status ok | failed
 | reused)."""
-
-
-def fingerprint(scenario: Scenario) -> str:
-    """SHA-256 of the scenario's canonical JSON: what ``done.json`` vouches for."""
-    return hashlib.sha256(scenario.model_dump_json().encode("utf-8")).hexdigest()
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process so far [MB] (Linux: ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def is_complete(variant_dir: Path, scenario: Scenario) -> bool:
-    """Whether ``variant_dir`` holds the finished results of ``scenario``."""
-    marker = variant_dir / DONE_FILE
-    if not marker.is_file():
-        return False
-    try:
-        done = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    return done.get("fingerprint") == fingerprint(scenario) and (variant_dir / KPIS_FILE).is_file()
-
-
-def run_variant(variant_id: str, scenario_data: Mapping[str, Any], out_dir: str) -> dict[str, Any]:
-    """Run one variant into ``out_dir`` (a worker task; never raises).
-
-    The directory is emptied first, so nothing of an earlier, unfinished attempt is
-    left; ``done.json`` is written last.
-
-    Returns
-    -------
-    dict
-        ``variant``, ``status`` (ok | failed), ``error`` (text or None),
-        ``wall_time_s``, ``cpu_time_s`` (CPU time of the run), ``peak_rss_mb`` of the
-        worker process, ``worker``.
-    """
-    from scenarios.engine.runner import run
-
-    started = time.perf_counter()
-    cpu_started = time.process_time()
-    out = Path(out_dir)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    try:
-        scenario = Scenario.model_validate(dict(scenario_data))
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
-        (out / SCENARIO_FILE).write_text(
-            yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-        )
-        result = run(scenario, out)
-        wall = time.perf_counter() - started
-        info = {
-            "variant": variant_id,
-            "fingerprint": fingerprint(scenario),
-            "wall_time_s": wall,
-            "cpu_time_s": time.process_time() - cpu_started,
-            "peak_rss_mb": _peak_rss_mb(),
-            "worker": worker,
-        }
-        tmp = out / (DONE_FILE + ".tmp")
-        write_json(info, tmp)
-        tmp.replace(out / DONE_FILE)
-        return {**info, "status": "ok", "error": None, "run_wall_time_s": result.wall_time_s}
-    except Exception as exc:  # a failing variant must not end the sweep
-        error = f"{type(exc).__name__}: {exc}"
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / ERROR_FILE).write_text(error + "\n\n" + traceback.format_exc(), "utf-8")
-        except OSError:
-            pass
-        return {
-            "variant": variant_id,
-            "status": "failed",
-            "error": error,
-            "wall_time_s": time.perf_counter() - started,
-            "peak_rss_mb": _peak_rss_mb(),
-            "worker": worker,
-        }
-
-
-def local_cluster_client(n_workers: int | None = None) -> Client:
-    """A Dask client on a new local cluster: ``n_workers`` processes (default: all cores),
-    one thread each, BLAS pinned to one thread, its HTTP server on a free port.
-
-    Close it with ``client.close(); client.cluster.close()``.
-    """
-    import logging
-
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=n_workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # its HTTP server on a free port: 8787 may be taken
-        silence_logs=logging.ERROR,
-        env=WORKER_ENV,
-    )
-    return Client(cluster)
-
-
-#: How long to try to reach a ``--scheduler`` before giving up [s].
-SCHEDULER_TIMEOUT_S = 10.0
-
-
-def connect_client(scheduler: str | None, n_workers: int | None = None) -> Client:
-    """A client on the Dask ``scheduler`` (``tcp://host:8786``) or, without one, on a new
-    local cluster of ``n_workers`` (:func:`local_cluster_client`).
-
-    Raises
-    ------
-    ScenarioError
-        The scheduler cannot be reached within :data:`SCHEDULER_TIMEOUT_S`, or its
-        address is not one Dask knows.
-    """
-    if not scheduler:
-        return local_cluster_client(n_workers)
-    from distributed import Client
-
-    try:
-        return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
-    except (OSError, ValueError) as exc:  # OSError: refused or timed out; ValueError: scheme
-        raise ScenarioError(
-            [f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc})"]
-        ) from None
 
 
 @dataclass(frozen=True)

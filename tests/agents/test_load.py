@@ -185,7 +185,7 @@ def test_load_follows_local_wall_clock_across_dst() -> None:
     assert model.shape_kwh_per_kwh(twice)[:, 0] == pytest.approx([h0_at("2025-10-26 02:15")] * 2)
 
 
-def test_dst_block_is_24_elapsed_hours() -> None:
+def test_dst_day_is_24_elapsed_hours() -> None:
     src = make_source(3, days=3, start=pd.Timestamp("2025-03-29", tz="Europe/Berlin"))
     times = src.timeline.timestamps(1, 1)
     assert len(times) == 96

@@ -45,12 +45,12 @@ def make_source(
     )
 
 
-def run_year(src: SyntheticProfiles, block_days: int = 7) -> np.ndarray:
+def run_year(src: SyntheticProfiles, window_days: int = 7) -> np.ndarray:
     days = src.timeline.days
     return np.vstack(
         [
-            src.window(d, min(block_days, days - d)).generation_kwh
-            for d in range(0, days, block_days)
+            src.window(d, min(window_days, days - d)).generation_kwh
+            for d in range(0, days, window_days)
         ]
     )
 
@@ -75,7 +75,7 @@ def test_annual_yield_in_plausible_band_for_berlin(cloudy: np.ndarray, clear: np
         src = make_source(
             seed=seed, interval_minutes=60, kwp=south, tilt=TILT[:1], azimuth=AZIMUTH[:1]
         )
-        yields.append(run_year(src, block_days=73).sum())
+        yields.append(run_year(src, window_days=73).sum())
     assert 850.0 < np.mean(yields) < 1050.0, yields
     assert all(750.0 < y < 1150.0 for y in yields), yields
     assert 750.0 < cloudy[:, 0].sum() < 1150.0

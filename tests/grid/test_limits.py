@@ -11,7 +11,7 @@ from grid import FeederModel, load_feeder
 from grid.limits import VIOLATION_TOL, Limits
 from scenarios import load_scenario
 from scenarios.engine.grid_stage import GridStage, scenario_limits
-from scenarios.studies.hosting import assess
+from scenarios.studies.hosting_assessment import assess
 
 
 def test_limits_by_hand() -> None:

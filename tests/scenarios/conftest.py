@@ -72,7 +72,7 @@ def check_departures():
 @pytest.fixture(scope="module")
 def client():
     """A local Dask cluster of 2 single-threaded worker processes, one per test module."""
-    from scenarios.studies.sweep import local_cluster_client
+    from scenarios.studies.dask_cluster import local_cluster_client
 
     c = local_cluster_client(2)
     yield c

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios.kpis.format import format_kpi
-from scenarios.studies import sweep
+from scenarios.studies import dask_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scenarios" / "library" / "demo.toml"
@@ -56,6 +56,30 @@ def test_validate_rejects_an_unknown_feeder_as_run_does(tmp_path: Path) -> None:
     # without the grid check the run never loads the feeder, and validate agrees
     off = p2pgrid("validate", str(DEMO), "--set", "grid.feeder=ieee34", "--set", "grid.check=off")
     assert off.returncode == 0, off.stderr
+
+
+def test_validate_rejects_a_radial_feeder_too_large_as_run_does(tmp_path: Path) -> None:
+    """validate reads a generated feeder's name without building it (so it need not import
+    pandas); the size check is the one the builder runs."""
+    from grid.radial_design import RADIAL_MAX_HOUSEHOLDS
+
+    size = RADIAL_MAX_HOUSEHOLDS + 1
+    message = f"grid.feeder: radial:{size}: the number of households must be between 1 and"
+    too_big = ("--set", f"grid.feeder='radial:{size}'")
+    validate = clean_exit_2(p2pgrid("validate", str(DEMO), *too_big))
+    run = clean_exit_2(p2pgrid("run", str(DEMO), *too_big, "--out", str(tmp_path / "o")))
+    assert message in validate and message in run
+    assert f"{RADIAL_MAX_HOUSEHOLDS} for one LV transformer" in validate
+
+
+def test_an_old_capacity_key_is_a_one_line_warning_naming_the_new_key() -> None:
+    proc = p2pgrid("validate", str(DEMO), "--set", "community.ev_kwh=[30, 50]")
+    assert proc.returncode == 0, proc.stderr
+    assert flat(proc.stderr) == (
+        "warning: community.ev_kwh is renamed community.ev_capacity_kwh: write "
+        "community.ev_capacity_kwh (the old name still works for now)"
+    )
+    assert '"ev_capacity_kwh": [ 30.0, 50.0 ]' in flat(proc.stdout)
 
 
 def test_missing_simbench_is_a_clean_error_with_the_install_hint_in_brackets(
@@ -110,7 +134,7 @@ def _closed_port() -> int:
 
 
 def test_unreachable_scheduler_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sweep, "SCHEDULER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(dask_cluster, "SCHEDULER_TIMEOUT_S", 1.0)
     address = f"tcp://127.0.0.1:{_closed_port()}"
     file = tmp_path / "s.toml"
     file.write_text(

@@ -10,15 +10,9 @@ from typer.testing import CliRunner
 from p2pgrid.cli import app
 from scenarios import ScenarioError, load_scenario, run
 from scenarios.engine.grid_stage import scenario_limits
-from scenarios.studies.hosting import (
-    CASES,
-    HOSTING_FILE,
-    PROBES_FILE,
-    assess,
-    hosting_capacity,
-    probe_scenario,
-    read_hosting,
-)
+from scenarios.studies.hosting import HOSTING_FILE, PROBES_FILE, hosting_capacity, read_hosting
+from scenarios.studies.hosting_assessment import assess
+from scenarios.studies.hosting_probes import CASES, probe_scenario
 
 N = 12
 # A small LV feeder with large arrays, so that PV reaches its limits within 12 households.

@@ -59,7 +59,7 @@ def test_all_problems_reported_together_with_paths() -> None:
         "community": {
             "households": "many",
             "pv_share": 1.5,
-            "battery_kwh": [10, 5],
+            "battery_capacity_kwh": [10, 5],
             "pv_shar": 0.3,
         },
         "market": {"mechanism": "uniformm"},
@@ -88,7 +88,7 @@ def test_all_problems_reported_together_with_paths() -> None:
 def test_impossible_combinations() -> None:
     data = {
         "community": {
-            "battery_kwh": [10, 5],
+            "battery_capacity_kwh": [10, 5],
             "battery_soc_min_frac": 0.9,
             "battery_soc_max_frac": 0.5,
         },
@@ -101,7 +101,7 @@ def test_impossible_combinations() -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario(data)
     problems = info.value.problems
-    assert "community.battery_kwh: lower bound 10.0 is above upper bound 5.0" in problems
+    assert "community.battery_capacity_kwh: lower bound 10.0 is above upper bound 5.0" in problems
     assert "community.battery_soc_min_frac: 0.9 must be below battery_soc_max_frac (0.5)" in (
         problems
     )
@@ -228,3 +228,52 @@ def test_start_as_a_time_of_day_is_refused() -> None:
     with pytest.raises(ScenarioError) as err:
         load_scenario({}, ["simulation.start=10:00:00"])
     assert "simulation.start" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "value"),
+    [("battery_kwh", "battery_capacity_kwh", [6.0, 9.0]), ("ev_kwh", "ev_capacity_kwh", [30, 50])],
+)
+def test_old_capacity_keys_work_with_a_warning_naming_the_new_key(old, new, value) -> None:
+    """``[community] battery_kwh``/``ev_kwh`` named capacities while agents.parquet's
+    columns of the same names are energies per interval: the keys are now
+    ``*_capacity_kwh``; the old spelling is read as the new one."""
+    from scenarios.engine.inputs import community_households
+    from scenarios.errors import RenamedKeyWarning
+
+    current = load_scenario({"community": {new: value}})
+    with pytest.warns(RenamedKeyWarning, match=rf"community\.{old} is renamed community\.{new}"):
+        renamed = load_scenario({"community": {old: value}})
+    assert getattr(renamed.community, new) == tuple(float(v) for v in value)
+    assert renamed == current
+    with pytest.warns(RenamedKeyWarning, match=rf"write community\.{new}"):
+        overridden = load_scenario({}, [f"community.{old}={value}"])
+    assert overridden == current
+    # the same households: capacities drawn from the same range with the same seed
+    capacity = f"{old.removesuffix('_kwh')}_capacity_kwh"
+    drawn = getattr(community_households(renamed), capacity)
+    assert drawn.max() <= value[1] and drawn[drawn > 0].min() >= value[0]
+    assert (drawn == getattr(community_households(current), capacity)).all()
+
+
+def test_old_and_new_capacity_key_together_is_an_error_naming_both() -> None:
+    data = {"community": {"battery_kwh": [5, 10], "battery_capacity_kwh": [5, 10]}}
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(data)
+    assert info.value.problems == [
+        "community.battery_kwh: the old name of community.battery_capacity_kwh, which is "
+        "also given (keep only community.battery_capacity_kwh)"
+    ]
+
+
+def test_an_override_replaces_a_capacity_key_however_either_side_spells_it() -> None:
+    from scenarios.errors import RenamedKeyWarning
+
+    new_file = {"community": {"battery_capacity_kwh": [5, 10]}}
+    old_file = {"community": {"battery_kwh": [5, 10]}}
+    with pytest.warns(RenamedKeyWarning):
+        by_old = load_scenario(new_file, ["community.battery_kwh=[6, 8]"])
+    assert by_old.community.battery_capacity_kwh == (6.0, 8.0)
+    # no warning (warnings are errors here): the override replaces the file's old key
+    by_new = load_scenario(old_file, ["community.battery_capacity_kwh=[6, 8]"])
+    assert by_new == by_old

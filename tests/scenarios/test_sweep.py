@@ -12,17 +12,9 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios import run
-from scenarios.studies.sweep import (
-    DONE_FILE,
-    ERROR_FILE,
-    KPI_TABLE,
-    SCENARIO_FILE,
-    SWEEP_REPORT,
-    VARIANTS_DIR,
-    open_kpis,
-    run_sweep,
-)
+from scenarios.studies.sweep import KPI_TABLE, SWEEP_REPORT, VARIANTS_DIR, open_kpis, run_sweep
 from scenarios.studies.sweep_file import load_sweep
+from scenarios.studies.sweep_worker import DONE_FILE, ERROR_FILE, SCENARIO_FILE
 
 TABLES = ("intervals", "agents", "trades", "buses", "lines", "households")
 
@@ -226,7 +218,7 @@ def test_local_cluster_does_not_need_port_8787() -> None:
     # when another cluster or program holds it
     import socket
 
-    from scenarios.studies.sweep import local_cluster_client
+    from scenarios.studies.dask_cluster import local_cluster_client
 
     holder = socket.socket()
     try:

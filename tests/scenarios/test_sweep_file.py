@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from p2pgrid.cli import app
 from scenarios import ScenarioError
-from scenarios.studies.sweep_file import derived_seed, load_sweep
+from scenarios.studies.sweep_file import load_sweep
+from scenarios.studies.sweep_variants import derived_seed
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
@@ -236,3 +237,24 @@ def test_kpi_table_with_mixed_kinds_of_a_swept_key_is_writable(tmp_path: Path) -
     assert list(back["k"]) == ["1", '"a"']
     assert [list(v) for v in back["n"]] == [[1.0, 2.0], [2.0, 3.0]]
     assert back["self_sufficiency"].dtype == "float64"
+
+
+def test_old_capacity_key_in_a_sweep_is_the_new_key_with_a_warning() -> None:
+    from scenarios.errors import RenamedKeyWarning
+
+    with pytest.warns(RenamedKeyWarning, match="community.ev_kwh is renamed"):
+        old = load_sweep(sweep(parameters={"community.ev_kwh": [[40, 60], [60, 80]]}))
+    new = load_sweep(sweep(parameters={"community.ev_capacity_kwh": [[40, 60], [60, 80]]}))
+    assert old.keys == new.keys == ["community.ev_capacity_kwh"]
+    assert [v.scenario for v in old.variants()] == [v.scenario for v in new.variants()]
+    assert [v.scenario.community.ev_capacity_kwh for v in old.variants()] == [(40, 60), (60, 80)]
+
+
+def test_old_and_new_name_of_a_swept_key_is_an_error_naming_both() -> None:
+    params = {"community.battery_capacity_kwh": [[5, 9]], "community": {"battery_kwh": [[5, 9]]}}
+    with pytest.raises(ScenarioError) as info, pytest.warns(FutureWarning):
+        load_sweep(sweep(parameters=params))
+    assert (
+        "parameters.community.battery_kwh: the old name of community.battery_capacity_kwh, "
+        "which is also given (keep only community.battery_capacity_kwh)"
+    ) in info.value.problems

@@ -1,0 +1,119 @@
+"""The ``[market]`` section of a scenario: the market design, the utility's tariffs and
+the grid fees."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from market.mechanism_names import MECHANISM_NAMES
+from scenarios.config.section import Section
+
+
+class MarketSection(Section):
+    """The market design and the utility's tariffs [currency/kWh]."""
+
+    mechanism: str = "uniform"
+    """uniform | pay_as_bid | mcafee | cda (``market.mechanism_names.MECHANISM_NAMES``)."""
+    retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
+    feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
+    grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
+    """Paid by the buyer on every P2P kWh, on top of the trade price (with the distance
+    model: the fee between households on the same bus)."""
+    grid_fee_model: Literal["flat", "distance", "time_variable"] = "flat"
+    """flat: ``grid_fee_per_kwh`` on every kWh; distance: plus
+    ``grid_fee_distance_per_kwh × d / d_max`` by the electrical distance ``d`` between
+    the buyer's and the seller's bus (``market.fees``); needs the feeder in the run;
+    time_variable: §14a EnWG module 3, the ``grid_fee_levels_per_kwh`` by time window on
+    P2P energy and on imports (retail moves by the level's difference to the standard)."""
+    grid_fee_distance_per_kwh: float = Field(0.02, ge=0, le=100)
+    """Extra fee per kWh between the two farthest household buses (distance model)."""
+    grid_fee_levels_per_kwh: tuple[float, float, float] = (0.0345, 0.0862, 0.1084)
+    """Module 3: (low, standard, high) grid fee [currency/kWh]. Default: the 2025 low-voltage
+    price sheet of Elektrizitätswerk Wanfried (3.45 / 8.62 / 10.84 ct/kWh net)."""
+    grid_fee_low_hours: tuple[float, float] = (1.0, 4.0)
+    """Module 3: local ``[start, end)`` hours of the low level (default 01:00–04:00)."""
+    grid_fee_high_hours: tuple[float, float] = (17.0, 19.0)
+    """Module 3: local ``[start, end)`` hours of the high level (default 17:00–19:00)."""
+    grid_fee_window_months: tuple[int, ...] = (1, 2, 3, 10, 11, 12)
+    """Module 3: months in which the windows apply (default quarters 1 and 4); the
+    standard level all day in the others."""
+    imbalance_shortfall_price_per_kwh: float | None = Field(None, ge=0, le=100)
+    """What the utility charges for a kWh a household used or failed to deliver beyond
+    its orders (metered below committed, ``market.settlement``); default: retail."""
+    imbalance_surplus_price_per_kwh: float | None = Field(None, ge=0, le=100)
+    """What the utility pays for a kWh a household injected beyond its orders; default:
+    feed-in."""
+    currency: str = Field("EUR", min_length=1, max_length=8)
+
+    @field_validator("mechanism")
+    @classmethod
+    def _known_mechanism(cls, value: str) -> str:
+        if value not in MECHANISM_NAMES:
+            raise ValueError(f"{value!r} is not one of {', '.join(MECHANISM_NAMES)}")
+        return value
+
+    @property
+    def max_grid_fee_per_kwh(self) -> float:
+        """The largest fee a P2P kWh can carry above what retail includes [currency/kWh]
+        (module 3: the standard level, as retail moves with the level)."""
+        if self.grid_fee_model == "time_variable":
+            return self.grid_fee_levels_per_kwh[1]
+        extra = self.grid_fee_distance_per_kwh if self.grid_fee_model == "distance" else 0.0
+        return self.grid_fee_per_kwh + extra
+
+    @model_validator(mode="after")
+    def _fee_windows(self) -> MarketSection:
+        problems = []
+        low, standard, high = self.grid_fee_levels_per_kwh
+        if not 0 <= low <= standard <= high:
+            problems.append(
+                f"grid_fee_levels_per_kwh: {list(self.grid_fee_levels_per_kwh)} must be "
+                "(low, standard, high) with 0 <= low <= standard <= high"
+            )
+        for name in ("grid_fee_low_hours", "grid_fee_high_hours"):
+            window = getattr(self, name)
+            if not all(0 <= h <= 24 for h in window):
+                problems.append(f"{name}: {list(window)} must be hours within [0, 24]")
+        bad = [m for m in self.grid_fee_window_months if not 1 <= m <= 12]
+        if bad:
+            problems.append(f"grid_fee_window_months: {bad} are not months (1-12)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _tariffs_leave_room(self) -> MarketSection:
+        if self.feed_in_price_per_kwh + self.max_grid_fee_per_kwh >= self.retail_price_per_kwh:
+            fee = {
+                "flat": f"grid_fee_per_kwh ({self.grid_fee_per_kwh})",
+                "distance": f"grid_fee_per_kwh ({self.grid_fee_per_kwh}) + "
+                f"grid_fee_distance_per_kwh ({self.grid_fee_distance_per_kwh})",
+                "time_variable": "the standard level of grid_fee_levels_per_kwh "
+                f"({self.grid_fee_levels_per_kwh[1]})",
+            }[self.grid_fee_model]
+            raise ValueError(
+                f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus {fee} "
+                f"must be below retail_price_per_kwh "
+                f"({self.retail_price_per_kwh}), or no P2P trade can benefit both sides"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _imbalance_not_worth_seeking(self) -> MarketSection:
+        short = self.imbalance_shortfall_price_per_kwh
+        surplus = self.imbalance_surplus_price_per_kwh
+        if short is not None and short < self.retail_price_per_kwh:
+            raise ValueError(
+                f"imbalance_shortfall_price_per_kwh: {short} is below retail_price_per_kwh "
+                f"({self.retail_price_per_kwh}): a household could gain by selling energy it "
+                "does not have, or by not ordering what it uses"
+            )
+        if surplus is not None and surplus > self.feed_in_price_per_kwh:
+            raise ValueError(
+                f"imbalance_surplus_price_per_kwh: {surplus} is above feed_in_price_per_kwh "
+                f"({self.feed_in_price_per_kwh}): a household could gain by not ordering "
+                "what it injects"
+            )
+        return self
