@@ -136,15 +136,16 @@ def hosting_capacity(
     over: Annotated[
         str,
         typer.Option(
-            help="What to increase: pv_share (share of households with PV) or pv_kwp (kWp "
-            "per PV household)."
+            help="What to increase: pv_share (share of households with PV), pv_kwp (kWp "
+            "per PV household) or heat_pump_share (share of households with a heat pump: "
+            "with and without §14a dimming, with and without the market)."
         ),
     ] = "pv_share",
     low: Annotated[
-        float | None, typer.Option("--min", help="Lower end of the search (pv_share 0, pv_kwp 1).")
+        float | None, typer.Option("--min", help="Lower end of the search (shares 0, pv_kwp 1).")
     ] = None,
     high: Annotated[
-        float | None, typer.Option("--max", help="Upper end of the search (pv_share 1, pv_kwp 30).")
+        float | None, typer.Option("--max", help="Upper end of the search (shares 1, pv_kwp 30).")
     ] = None,
     tol: Annotated[float, typer.Option(help="Resolution of a pv_kwp search [kWp].")] = 0.5,
     days: Annotated[int | None, typer.Option(help="Override simulation.days.")] = None,
@@ -162,7 +163,8 @@ def hosting_capacity(
     quiet: QuietOption = False,
 ) -> None:
     """Largest PV penetration the feeder hosts without a PV violation, with and without
-    batteries/V2G, and the bus or line that binds (bisection with the grid check)."""
+    batteries/V2G, or the largest heat-pump share, with and without §14a dimming and the
+    market, and the bus or line that binds (bisection with the grid check)."""
     from scenarios.config.loader import load_scenario
     from scenarios.studies.hosting import hosting_capacity as search
 
@@ -203,10 +205,11 @@ def hosting_capacity(
             client.close()
             if cluster is not None:
                 cluster.close()
-    unit = "" if over == "pv_share" else " kWp"
+    unit = " kWp" if over == "pv_kwp" else ""
+    what = "heat-pump" if over == "heat_pump_share" else "PV"
     table = Table(
-        title=f"{scenario.name} on {scenario.grid.feeder}: PV hosting capacity "
-        f"({over}, {scenario.simulation.days} day(s))"
+        title=f"{scenario.name} on {scenario.grid.feeder}: {what} hosting capacity "
+        f"({over}, {scenario.simulation.days} day(s) from {scenario.simulation.start})"
     )
     for column in ("case", "hosting capacity", "first violation at", "binding element", "probes"):
         table.add_column(column)
