@@ -1,6 +1,5 @@
-"""The TABULA building classes by name, without numpy (the scenario schema checks
-``building_classes`` against them, and ``p2pgrid validate`` loads no numpy); their
-source and use are documented in :mod:`agents.households.buildings`."""
+"""The TABULA building classes a heat-pump household's building is drawn from (data only:
+the scenario schema checks ``building_classes`` against it without importing numpy)."""
 
 from __future__ import annotations
 
@@ -20,4 +19,3 @@ BUILDING_CLASSES: dict[str, tuple[int, float, float, float]] = {
     "SFH.11": (2010, 186.8, 1.04 + 0.51, 82.2),
     "SFH.12": (2016, 186.8, 0.76 + 0.51, 69.5),
 }
-FLOOR_HEATING_FROM_YEAR = 2002

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.devices.thermal import COP_COEFFICIENTS, HEATING_CURVES, cop, sink_temp_c, source_temp_c
-from agents.households.building_classes import BUILDING_CLASSES, FLOOR_HEATING_FROM_YEAR
+from agents.households.building_classes import BUILDING_CLASSES
 
 STREAM_HEAT_PUMPS = 104
 #: Norm outdoor temperature of the design heat load [°C] (Berlin, DIN/TS 12831-1).
@@ -33,6 +33,8 @@ DESIGN_TEMP_C: float = -14.0
 C_M_WH_M2K: float = 45.0
 #: TABULA internal gains of residential use [W/m²].
 INTERNAL_GAINS_W_M2: float = 3.0
+
+FLOOR_HEATING_FROM_YEAR = 2002
 
 
 @dataclass(frozen=True)

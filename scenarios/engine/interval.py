@@ -1,6 +1,6 @@
-"""The per-interval market step (clear → grid check / re-clear → settle), which the
-batch engine and the live market share; the community's inputs it clears are
-:mod:`scenarios.engine.inputs`.
+"""What the batch engine and the live market share: the per-interval market step (clear →
+grid check / re-clear → settle); the community's inputs are drawn by
+:class:`scenarios.engine.inputs.CommunityInputs`.
 
 :class:`MarketStep` clears one interval's plan. The batch engine passes the community's
 own :meth:`agents.households.community.Community.outcome` for the physics; the live market, which

@@ -68,8 +68,7 @@ def _spec(n: int, **heat: object) -> HouseholdSpec:
         battery_capacity_kwh=(0.0, 0.0), battery_c_rate=0.5, battery_round_trip_efficiency=0.9,
         battery_soc_min_frac=0.05, battery_soc_max_frac=0.95, battery_initial_soc_frac=0.5,
         ev_share=0.0, v2g_share=0.0, ev_capacity_kwh=(0.0, 0.0), ev_charger_kw=11.0,
-        ev_efficiency=0.9,
-        ev_departure_soc_frac=0.8, ev_soc_min_frac=0.2, ev_km_per_day=(0.0, 0.0),
+        ev_efficiency=0.9, ev_departure_soc_frac=0.8, ev_soc_min_frac=0.2, ev_km_per_day=(0.0, 0.0),
         ev_kwh_per_km=0.18, heat=HeatPumpSpec(**keys),  # type: ignore[arg-type]
     )  # fmt: skip
 
