@@ -7,8 +7,10 @@ variants still finishes, then exits with code 1.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -24,6 +26,9 @@ from rich.table import Table
 from p2pgrid.console import console, err_console, error, fail
 from scenarios.errors import ScenarioError
 from scenarios.kpis.format import format_kpi
+
+if TYPE_CHECKING:
+    from scenarios.studies.hosting_probes import Probe
 
 SetOption = Annotated[
     list[str] | None,
@@ -211,18 +216,31 @@ def hosting_capacity(
         title=f"{scenario.name} on {scenario.grid.feeder}: {what} hosting capacity "
         f"({over}, {scenario.simulation.days} day(s) from {scenario.simulation.start})"
     )
-    for column in ("case", "hosting capacity", "first violation at", "binding element", "probes"):
+    heat = over == "heat_pump_share"
+    headers = ["case", "hosting capacity", "first violation at", "binding element", "probes"]
+    for column in headers + ["dimmed / unmet heat at capacity [kWh]"] * heat:
         table.add_column(column)
     for case, r in report.cases.items():
         cap = "below the range" if r.capacity is None else f"{r.capacity:.4g}{unit}"
         if r.first_failing is None:
             cap = f"≥ {cap} (no violation up to --max)"
         first = "—" if r.first_failing is None else f"{r.first_failing:.4g}{unit}"
-        table.add_row(
-            case, cap, first, r.binding.describe() if r.binding else "—", str(len(r.probes))
-        )
+        row = [case, cap, first, r.binding.describe() if r.binding else "—", str(len(r.probes))]
+        if heat:
+            row.append(_dimmed_and_unmet(r.probes, r.capacity))
+        table.add_row(*row)
     console.print(table)
     console.print(f"probes: {out / 'probes.parquet'}   summary: {out / 'hosting.json'}")
+
+
+def _dimmed_and_unmet(probes: Sequence[Probe], capacity: float | None) -> str:
+    """``dimmed / unmet heat`` [kWh] of the probe at the capacity (the baseline records
+    no unmet heat: —)."""
+    at = next((p.assessment for p in probes if p.value == capacity), None)
+    if at is None:
+        return "—"
+    unmet = "—" if math.isnan(at.unmet_heat_kwh) else f"{at.unmet_heat_kwh:.0f}"
+    return f"{at.dimmed_kwh:.0f} / {unmet}"
 
 
 def register(app: typer.Typer) -> None:

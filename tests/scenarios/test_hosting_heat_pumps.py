@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from p2pgrid.cli import app
@@ -137,3 +138,24 @@ def test_bad_over_lists_the_accepted_values(tmp_path: Path) -> None:
     text = " ".join(res.output.split())
     assert "'heatpumps' is not one of pv_share, pv_kwp, heat_pump_share" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_prints_the_cases_and_reuses_the_probes(
+    searched: HostingCapacity, tmp_path: Path
+) -> None:
+    file = tmp_path / "weak.yaml"
+    file.write_text(yaml.safe_dump(WEAK_JANUARY), encoding="utf-8")
+    args = ["hosting-capacity", str(file), "--over", "heat_pump_share"]
+    res = CliRunner().invoke(
+        app, [*args, "--out", str(searched.out_dir), "-q"], env={"COLUMNS": "250"}
+    )
+    assert res.exit_code == 0, res.output
+    assert "heat-pump hosting capacity (heat_pump_share, 1 day(s) from 2027-01-15)" in res.output
+    rows = {line.split("│")[1].strip(): line.split("│") for line in res.output.splitlines()
+            if line.startswith("│")}  # fmt: skip
+    assert rows["p2p_dimming"][2].strip() == "0.5"
+    assert rows["p2p_no_dimming"][2].strip() == "0.25"
+    dimmed = searched.cases["p2p_dimming"].probes
+    at = next(p.assessment for p in dimmed if p.value == 0.5)
+    assert rows["p2p_dimming"][6].strip() == f"{at.dimmed_kwh:.0f} / {at.unmet_heat_kwh:.0f}"
+    assert rows["baseline_no_dimming"][6].strip() == "0 / —"
