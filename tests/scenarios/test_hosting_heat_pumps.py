@@ -66,6 +66,14 @@ def test_dimming_hosts_more_heat_pumps(searched: HostingCapacity) -> None:
         assert with_dim >= without
     dimmed = {p.value: p.assessment.dimmed_kwh for p in searched.cases["p2p_dimming"].probes}
     assert dimmed[0.0] == 0.0 and dimmed[0.5] > 0.0  # the operator dimmed the heat pumps
+    # a dimmed heat pump (and backup) draws the guaranteed 4.2 kW, 4.2 kWh per hourly
+    # interval, never less; its house cools below the band and the lack is reported
+    run_dir = next(p.out_dir for p in searched.cases["p2p_dimming"].probes if p.value == 0.5)
+    agents = pd.read_parquet(run_dir / "agents.parquet")
+    cut = agents[agents["dimmed_kwh"] > 0]
+    assert len(cut) > 0
+    assert np.allclose(cut["heat_pump_kwh"], 4.2, atol=1e-9)
+    assert (cut["indoor_temp_c"] < 20.0).all() and (cut["unmet_heat_kwh"] > 0).all()
     not_dimmed = searched.cases["p2p_no_dimming"].probes
     assert all(p.assessment.dimmed_kwh == 0.0 for p in not_dimmed)
 
