@@ -20,7 +20,7 @@ import orjson
 from live.bus import BrokerConfig
 from live.fleet import AgentFleet
 from live.ledger import Ledger, pack
-from live.market import IntervalBook, MarketService
+from live.market import MarketService
 from scenarios.config.loader import load_scenario
 
 TOML = """
@@ -74,11 +74,11 @@ def main() -> None:
         fleet = AgentFleet(scenario, BrokerConfig(port=1))
         old_bytes = new_bytes = 0
         for t in range(k):
-            market._book = IntervalBook(t)
+            market.ingest.open(t)
             _, _, messages = fleet.messages(t)
             for topic, payload in messages:
-                market._on_agent(topic, orjson.dumps(payload))
-            market._book.closed = True
+                market.ingest.on_agent(topic, orjson.dumps(payload))
+            market.ingest.book.closed = True
             record = market._clear(t)
             old_bytes += len(old_line(record))
             new_bytes += len(pack({"community": "x", **record}))

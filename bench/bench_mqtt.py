@@ -58,7 +58,8 @@ import paho.mqtt.client as mqtt
 from live.broker import free_port
 from live.bus import BrokerConfig
 from live.fleet import AgentFleet
-from live.market import MarketService, topics_for
+from live.market import MarketService
+from live.protocol import topics_for
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
 

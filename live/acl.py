@@ -27,7 +27,7 @@ import os
 import secrets
 from pathlib import Path
 
-from live.market import topics_for
+from live.protocol import topics_for
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
 
@@ -45,7 +45,8 @@ def mosquitto_hash(password: str, salt: bytes | None = None) -> str:
 
 
 def acl_text(scenario: Scenario) -> str:
-    root = topics_for(scenario).root
+    topics = topics_for(scenario)
+    root = topics.root
     meters = scenario.live.meters
     lines = [
         f"# p2pgrid ACL for {root}/ (written by p2pgrid acl)",
@@ -60,23 +61,23 @@ def acl_text(scenario: Scenario) -> str:
         "",
         "# the simulated households' gateway (p2pgrid agents)",
         "user fleet",
-        f"topic write {root}/agents/+/reading",
-        f"topic write {root}/agents/+/orders",
-        f"topic read {root}/agents/+/settlement",
+        f"topic write {topics.reading('+')}",
+        f"topic write {topics.orders('+')}",
+        f"topic read {topics.settlement('+')}",
         "",
         "# meter emulator (p2pgrid meters emulate)",
         "user meters",
-        *(f"topic write {root}/meters/{m.format}/{m.id}/#" for m in meters),
+        *(f"topic write {topics.meter(m.format, m.id, '#')}" for m in meters),
         "",
         "# every account: its own topics only",
-        f"pattern write {root}/agents/%u/reading",
-        f"pattern write {root}/agents/%u/orders",
-        f"pattern read {root}/agents/%u/settlement",
-        f"pattern write {root}/meters/+/%u/#",
-        f"pattern readwrite {root}/status/%u",
-        f"pattern read {root}/clock",
-        f"pattern read {root}/market/result",
-        f"pattern read {root}/errors",
+        f"pattern write {topics.reading('%u')}",
+        f"pattern write {topics.orders('%u')}",
+        f"pattern read {topics.settlement('%u')}",
+        f"pattern write {topics.meter('+', '%u', '#')}",
+        f"pattern readwrite {topics.status('%u')}",
+        f"pattern read {topics.clock}",
+        f"pattern read {topics.result}",
+        f"pattern read {topics.errors}",
         "",
     ]
     return "\n".join(lines)

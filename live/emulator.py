@@ -26,7 +26,6 @@ formats leave out the samples' time (``("shelly",)``: a real Gen2 device's ``em:
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from zoneinfo import ZoneInfo
@@ -35,7 +34,8 @@ import numpy as np
 
 from agents.meters.formats import Sample, meter_format
 from live.bus import BrokerConfig, Bus
-from live.market import topics_for
+from live.clock import read_clock
+from live.protocol import topics_for
 from live.runfilter import RunFilter
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import Meter, household_ids
@@ -136,11 +136,8 @@ class MeterEmulator:
             self.bus.stop()
 
     def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
-        try:
-            clock = json.loads(payload)
-        except ValueError:
-            return
-        if not isinstance(clock, dict) or not self.runs.accept(clock, retained):
+        clock = read_clock(payload)
+        if clock is None or not self.runs.accept(clock, retained):
             return
         if clock.get("done"):
             self.done.set()

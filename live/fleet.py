@@ -18,7 +18,6 @@ simulated household's topics and nothing else.
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -28,11 +27,17 @@ from typing import Any
 import numpy as np
 import orjson
 
-from agents.devices import kind_names
-from agents.households.community import KIND_NET, Community, Plan
+from agents.households.community import Community, Plan
 from agents.strategies.bidding import PriceAwareStorage
 from live.bus import BrokerConfig, Bus
-from live.market import topics_for
+from live.clock import read_clock
+from live.protocol import (
+    Order,
+    Reading,
+    orders_payload,
+    reading_payload,
+    topics_for,
+)
 from live.runfilter import RunFilter
 from scenarios.config.schema import Scenario
 from scenarios.engine.inputs import CommunityInputs
@@ -90,15 +95,12 @@ class AgentFleet:
         self.runs = RunFilter(run)
         """Only the clock of this run (given, or adopted: :mod:`live.runfilter`)."""
         self.bus.subscribe(self.topics.clock, self._on_clock, retained=True)
-        self.bus.subscribe(f"{self.topics.root}/agents/+/settlement", self._enqueue("settle"))
+        self.bus.subscribe(self.topics.settlement("+"), self._enqueue("settle"))
         self._thread = threading.Thread(target=self._work, name="fleet", daemon=True)
 
     def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
-        try:
-            clock = json.loads(payload)
-        except ValueError:
-            return
-        if isinstance(clock, dict) and self.runs.accept(clock, retained):
+        clock = read_clock(payload)
+        if clock is not None and self.runs.accept(clock, retained):
             self._events.put(("clock", topic, payload))
 
     def _enqueue(self, kind: str) -> Any:
@@ -136,9 +138,8 @@ class AgentFleet:
             if kind == "settle":
                 self._on_settlement(topic, payload)
             elif kind == "clock":
-                try:
-                    clock = json.loads(payload)
-                except ValueError:
+                clock = read_clock(payload)
+                if clock is None:
                     continue
                 if clock.get("run") != self._run:
                     # a run adopted from a stale retained clock was replaced (live.runfilter):
@@ -171,7 +172,7 @@ class AgentFleet:
             return
         if not isinstance(data, dict) or data.get("t") != self._planned[0]:
             return  # a repeat of an interval already applied, or not ours yet
-        agent = topic.split("/")[-2]
+        agent = self.topics.agent_of(topic)
         if agent not in self._settled:
             self.stats.settlements += 1
         self._settled[agent] = data
@@ -260,33 +261,13 @@ class AgentFleet:
         messages: list[tuple[str, Any]] = []
         for row in self.rows.tolist():
             agent = self.ids[row]
-            messages.append(
-                (
-                    self.topics.reading(agent),
-                    {
-                        "v": 1,
-                        "t": t,
-                        "generation_kwh": gen[row],
-                        "demand_kwh": demand[row],
-                        "soc_kwh": soc[row],
-                        "ev_deferrable_kwh": deferrable[row],
-                        # its storage on its own; the market adds the flexible fills
-                        "battery_kwh": battery[row],
-                        "ev_kwh": ev[row],
-                        "ev_soc_kwh": ev_soc[row],
-                    },
-                )
+            # its storage on its own; the market adds the flexible fills
+            reading = Reading(
+                gen[row], demand[row], soc[row], deferrable[row], battery[row], ev[row], ev_soc[row]
             )
-            orders = [
-                {
-                    "side": "buy" if buy[j] else "sell",
-                    "energy_kwh": energy[j],
-                    "price_per_kwh": price[j],
-                    **_kind(kinds[j]),
-                }
-                for j in order_rows.get(row, [])
-            ]
-            messages.append((self.topics.orders(agent), {"v": 1, "t": t, "orders": orders}))
+            messages.append((self.topics.reading(agent), reading_payload(t, reading)))
+            orders = [Order(buy[j], energy[j], price[j], kinds[j]) for j in order_rows.get(row, [])]
+            messages.append((self.topics.orders(agent), orders_payload(t, orders)))
         return plan, order_rows, messages
 
     def _send(self, messages: list[tuple[str, Any]], resend: bool) -> None:
@@ -301,9 +282,3 @@ class AgentFleet:
                 self.stats.orders_sent += len(payload["orders"])
         if resend:
             self.stats.resent += 1
-
-
-def _kind(kind: int) -> dict[str, str]:
-    if kind == KIND_NET:
-        return {}
-    return {"kind": kind_names()[kind]}

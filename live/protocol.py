@@ -86,11 +86,15 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from agents.devices import kind_names
+from market.orders import OrderKind
+
+if TYPE_CHECKING:
+    from scenarios.config.schema import Scenario
 
 VERSION = 1
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -99,6 +103,11 @@ _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 def community_slug(name: str) -> str:
     """The topic-root level for a scenario name."""
     return _SLUG.sub("-", name).strip("-")[:64] or "community"
+
+
+def topics_for(scenario: Scenario) -> Topics:
+    """The topics of a scenario's community (``[live] community``, else its name)."""
+    return Topics(scenario.live.community or community_slug(scenario.name))
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,17 @@ class Topics:
     @property
     def errors(self) -> str:
         return f"{self.root}/errors"
+
+    @property
+    def meters(self) -> str:
+        """Every meter's topics (the market's subscription)."""
+        return f"{self.root}/meters/#"
+
+    def meter_of(self, topic: str) -> tuple[str, str, str]:
+        """``(format, meter id, suffix)`` of a :meth:`meter` topic (empty when missing)."""
+        fmt, _, tail = topic[len(self.root) + len("/meters/") :].partition("/")
+        meter_id, _, suffix = tail.partition("/")
+        return fmt, meter_id, suffix
 
     def reading(self, agent: str) -> str:
         return f"{self.root}/agents/{agent}/reading"
@@ -169,6 +189,41 @@ class Order:
     energy_kwh: float
     price_per_kwh: float
     kind: int  # 0 net, else a device's code (agents.devices.kind_names)
+
+
+def reading_payload(t: int, r: Reading) -> dict[str, Any]:
+    """A household's ``agents/<id>/reading`` of interval ``t`` (the states of charge only
+    when known)."""
+    return {
+        "v": VERSION,
+        "t": t,
+        "generation_kwh": r.generation_kwh,
+        "demand_kwh": r.demand_kwh,
+        **({} if r.soc_kwh is None else {"soc_kwh": r.soc_kwh}),
+        "ev_deferrable_kwh": r.ev_deferrable_kwh,
+        "battery_kwh": r.battery_kwh,
+        "ev_kwh": r.ev_kwh,
+        **({} if r.ev_soc_kwh is None else {"ev_soc_kwh": r.ev_soc_kwh}),
+    }
+
+
+def orders_payload(t: int, orders: list[Order]) -> dict[str, Any]:
+    """A household's ``agents/<id>/orders`` of interval ``t`` (``kind`` only when not
+    ``net``, the default)."""
+    kinds = kind_names()
+    return {
+        "v": VERSION,
+        "t": t,
+        "orders": [
+            {
+                "side": "buy" if o.is_buy else "sell",
+                "energy_kwh": o.energy_kwh,
+                "price_per_kwh": o.price_per_kwh,
+                **({} if o.kind == OrderKind.NET else {"kind": kinds[o.kind]}),
+            }
+            for o in orders
+        ],
+    }
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -229,7 +284,7 @@ def _energy(
     return x
 
 
-def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: set[str]) -> None:
+def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: frozenset[str]) -> None:
     """``v``, ``t`` and identity; unknown keys are errors."""
     if not allowed.issuperset(data):
         raise Rejected(f"unknown keys {sorted(set(data) - allowed)}")

@@ -12,7 +12,8 @@ from live.broker import EmbeddedBroker
 from live.bus import BrokerConfig
 from live.emulator import MeterEmulator
 from live.fleet import AgentFleet, FleetStats
-from live.market import MarketService, MarketStats
+from live.market import MarketService
+from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 
 

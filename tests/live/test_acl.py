@@ -11,7 +11,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from typer.testing import CliRunner
 
-from live.market import topics_for
+from live.protocol import topics_for
 from p2pgrid.cli import app
 from scenarios.config.schema import Scenario
 

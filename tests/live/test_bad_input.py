@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from live.bus import BrokerConfig
-from live.market import IntervalBook, MarketService, topics_for
-from live.protocol import Order
+from live.market import MarketService
+from live.protocol import Order, topics_for
 from scenarios.config.schema import Scenario
 
 T = 3
@@ -73,17 +73,17 @@ def test_fuzz_every_topic_rejects_with_a_reason_and_spares_other_agents(
 ) -> None:
     market = MarketService(e2e_scenario, BrokerConfig(port=1), tmp_path / "state", speed=0)
     reported: list[dict[str, Any]] = []
-    market._reject = lambda topic, reason, cat: (  # type: ignore[method-assign]
+    market.ingest.reject = lambda topic, reason, cat: (  # type: ignore[method-assign]
         reported.append({"topic": topic, "reason": reason}),
         market.stats.rejected.update([cat]),
     )
     root = topics_for(e2e_scenario).root
-    market._book = IntervalBook(T)
+    market.ingest.open(T)
     good = json.dumps(
         {"v": 1, "t": T, "orders": [{"side": "buy", "energy_kwh": 0.5, "price_per_kwh": 0.2}]}
     ).encode()
-    market._on_agent(f"{root}/agents/h0001/orders", good)
-    before = market._book.orders[0]
+    market.ingest.on_agent(f"{root}/agents/h0001/orders", good)
+    before = market.ingest.book.orders[0]
     assert before == [Order(True, 0.5, 0.2, 0)]
 
     @settings(
@@ -91,27 +91,27 @@ def test_fuzz_every_topic_rejects_with_a_reason_and_spares_other_agents(
     )
     @given(topic=topics, payload=payloads)
     def check(topic: str, payload: bytes) -> None:
-        market._book.messages.clear()
+        market.ingest.book.messages.clear()
         n_before = len(reported)
-        accepted_before = dict(market._book.orders), dict(market._book.readings)
-        handler = market._on_meter if topic.startswith("meters/") else market._on_agent
+        accepted_before = dict(market.ingest.book.orders), dict(market.ingest.book.readings)
+        handler = market.ingest.on_meter if topic.startswith("meters/") else market.ingest.on_agent
         handler(f"{root}/{topic}", payload)  # must not raise
         if len(reported) == n_before:
             # accepted: only that topic's own agent (h0002) or meter changed
             if topic.startswith("agents/"):
                 assert topic.startswith("agents/h0002/")
                 orders, readings = accepted_before
-                assert {k: v for k, v in market._book.orders.items() if k != 1} == {
+                assert {k: v for k, v in market.ingest.book.orders.items() if k != 1} == {
                     k: v for k, v in orders.items() if k != 1
                 }
-                assert {k: v for k, v in market._book.readings.items() if k != 1} == {
+                assert {k: v for k, v in market.ingest.book.readings.items() if k != 1} == {
                     k: v for k, v in readings.items() if k != 1
                 }
-                for o in market._book.orders.get(1, []):
-                    assert math.isfinite(o.energy_kwh) and 0 < o.energy_kwh <= market.max_kwh
+                for o in market.ingest.book.orders.get(1, []):
+                    assert math.isfinite(o.energy_kwh) and 0 < o.energy_kwh <= market.ingest.max_kwh
         else:
             assert reported[-1]["reason"], "a rejection without a reason"
-        assert market._book.orders[0] == before, "another agent's orders changed"
+        assert market.ingest.book.orders[0] == before, "another agent's orders changed"
 
     check()
     assert sum(market.stats.rejected.values()) == len(reported) > 0

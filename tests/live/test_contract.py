@@ -18,7 +18,8 @@ import pytest
 
 from live.bus import BrokerConfig
 from live.contract import contract
-from live.market import MarketService, topics_for
+from live.market import MarketService
+from live.protocol import topics_for
 from scenarios.config.schema import Scenario
 
 INTERVALS = 6

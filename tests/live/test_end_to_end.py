@@ -17,7 +17,8 @@ from live.bus import BrokerConfig
 from live.emulator import MeterEmulator
 from live.fleet import AgentFleet
 from live.ledger import read_ledger
-from live.market import MarketService, topics_for
+from live.market import MarketService
+from live.protocol import topics_for
 from scenarios.config.schema import Scenario
 
 INTERVALS = 30

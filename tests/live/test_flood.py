@@ -13,7 +13,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from live.market import MarketService, topics_for
+from live.market import MarketService
+from live.protocol import topics_for
 from scenarios.config.schema import Scenario
 
 REPLAYS, JUNK, BUDGET, LIMIT = 1_000, 400, 40, 12

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from live.bus import BrokerConfig
-from live.market import IntervalBook, MarketService, topics_for
-from live.protocol import Order, Reading
+from live.market import MarketService
+from live.protocol import Order, Reading, topics_for
 from scenarios.config.schema import Scenario
 
 T, LIMIT = 2, 12
@@ -24,17 +24,17 @@ def market(e2e_scenario: Scenario, tmp_path: Path):
     scenario = e2e_scenario.model_copy(update={"live": live})
     m = MarketService(scenario, BrokerConfig(port=1), tmp_path / "state", speed=0)
     m.reports = []
-    m._report = lambda topic, reason, **extra: m.reports.append(  # type: ignore[method-assign]
+    m.ingest.report = lambda topic, reason, **extra: m.reports.append(  # type: ignore[method-assign]
         {"topic": topic, "reason": reason, **extra}
     )
-    m._book = IntervalBook(T)
+    m.ingest.open(T)
     yield m
     m.ledger.close()
 
 
 def _send(market: MarketService, agent: str, kind: str, payload: dict[str, Any]) -> None:
     root = topics_for(market.scenario).root
-    market._on_agent(f"{root}/agents/{agent}/{kind}", json.dumps(payload).encode())
+    market.ingest.on_agent(f"{root}/agents/{agent}/{kind}", json.dumps(payload).encode())
 
 
 READING = {"v": 1, "t": T, "generation_kwh": 1.5, "demand_kwh": 0.25}
@@ -46,7 +46,7 @@ def test_junk_on_another_households_topic_does_not_silence_it(market: MarketServ
         _send(market, "h0002", "orders", {"v": 1, "t": T, "junk": i})
     _send(market, "h0002", "reading", READING)
     _send(market, "h0002", "orders", ORDERS)
-    book = market._book
+    book = market.ingest.book
     assert book.readings[1] == Reading(1.5, 0.25, None, 0.0)
     assert book.orders[1] == [Order(False, 1.25, 0.2, 0)]
     assert not book.flooded  # parsed and rejected one by one, nothing dropped unread
@@ -62,18 +62,18 @@ def test_flood_after_gate_closure_is_reported_at_the_next_clock(market: MarketSe
     _send(market, "h0003", "reading", READING)
     for _ in range(LIMIT + 4):  # 1 + 16 messages: 5 beyond the limit
         _send(market, "h0003", "orders", ORDERS)
-    book = market._book
+    book = market.ingest.book
     book.closed = True
-    market._report_dropped(book)
+    market.ingest.report_dropped(book)
     assert [r["count"] for r in market.reports if "count" in r] == [5]
     for _ in range(7):  # between gate closure and the next clock
         _send(market, "h0003", "orders", ORDERS)
-    market._report_dropped(book)
+    market.ingest.report_dropped(book)
     late = [r for r in market.reports if "count" in r][1:]
     assert [r["count"] for r in late] == [7]
     assert "after the gate closed, interval 2" in late[0]["reason"]
     assert market.stats.rejected["flood"] == 12
-    market._report_dropped(book)  # nothing new: nothing reported twice
+    market.ingest.report_dropped(book)  # nothing new: nothing reported twice
     assert len([r for r in market.reports if "count" in r]) == 2
 
 
@@ -100,7 +100,7 @@ def test_ordinary_rejections_are_named(
     _send(market, "h0004", kind, payload)
     assert len(market.reports) == 1 and market.reports[0]["reason"].startswith(reason)
     assert "internal" not in market.stats.rejected
-    assert 3 not in market._book.readings and 3 not in market._book.orders
+    assert 3 not in market.ingest.book.readings and 3 not in market.ingest.book.orders
 
 
 def test_an_integer_of_5000_digits_is_invalid_json_not_an_internal_error(
@@ -108,7 +108,7 @@ def test_an_integer_of_5000_digits_is_invalid_json_not_an_internal_error(
 ) -> None:
     root = topics_for(market.scenario).root
     body = b'{"v": 1, "t": 2, "generation_kwh": ' + b"9" * 5000 + b', "demand_kwh": 0}'
-    market._on_agent(f"{root}/agents/h0004/reading", body)
+    market.ingest.on_agent(f"{root}/agents/h0004/reading", body)
     assert market.reports[0]["reason"].startswith("invalid JSON: Exceeds the limit")
     assert dict(market.stats.rejected) == {"invalid": 1}
 
@@ -134,6 +134,6 @@ def test_meter_payload_rejections_are_named(
     market: MarketService, topic: str, payload: bytes, reason: str
 ) -> None:
     root = topics_for(market.scenario).root
-    market._on_meter(f"{root}/meters/{topic}", payload)
+    market.ingest.on_meter(f"{root}/meters/{topic}", payload)
     assert len(market.reports) == 1 and market.reports[0]["reason"].startswith(reason)
     assert dict(market.stats.rejected) == {"meter": 1}

@@ -12,7 +12,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from live.ledger import read_ledger
-from live.market import MarketService, topics_for
+from live.market import MarketService
+from live.protocol import topics_for
 from scenarios.config.loader import load_scenario
 
 SCENARIO = {

@@ -31,7 +31,8 @@ from live.bus import BrokerConfig
 from live.contract import contract
 from live.emulator import MeterEmulator
 from live.ledger import read_ledger
-from live.market import IntervalBook, MarketService, topics_for
+from live.market import MarketService
+from live.protocol import topics_for
 from market.settlement import utility_energy_cost
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
@@ -528,15 +529,15 @@ def test_arrival_stamps_never_go_back_when_a_gate_closes_late(tmp_path: Path) ->
     market = MarketService(
         load_scenario(path), BrokerConfig("127.0.0.1", 1), tmp_path / "state", speed=SPEED
     )
-    wall_len = market.interval_s / SPEED
-    market._book, market._wall_len = IntervalBook(0), wall_len
-    market._wall_start = time.time() - 1.3 * wall_len  # the gate of 0 closes 30 % late
-    late = market._sim_now()
-    assert late == pytest.approx(market._start_s + 1.3 * market.interval_s, rel=1e-6)
-    market._book, market._wall_start = IntervalBook(1), time.time()  # interval 1 opens
-    assert market._sim_now() >= late
+    clock, wall_len = market.arrival, market.gate.wall_len
+    assert wall_len == pytest.approx(market.interval_s / SPEED)
+    market.ingest.open(0, time.time() - 1.3 * wall_len, wall_len)  # gate of 0 closes 30 % late
+    late = clock.now()
+    assert late == pytest.approx(clock.start_s + 1.3 * market.interval_s, rel=1e-6)
+    market.ingest.open(1, time.time(), wall_len)  # interval 1 opens
+    assert clock.now() >= late
     time.sleep(0.5 * wall_len)  # and runs on with the wall clock once it has caught up
-    assert market._sim_now() == pytest.approx(
-        market._start_s + 1.5 * market.interval_s, abs=0.1 * market.interval_s
+    assert clock.now() == pytest.approx(
+        clock.start_s + 1.5 * market.interval_s, abs=0.1 * market.interval_s
     )
     market._close()

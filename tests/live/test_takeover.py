@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from live.broker import free_port
 from live.bus import BrokerConfig
-from live.market import MarketService, market_client_id, topics_for
+from live.market import MarketService, market_client_id
+from live.protocol import topics_for
 from p2pgrid.cli import app
 from scenarios.config.schema import Scenario
 

@@ -23,8 +23,9 @@ import pytest
 
 from live.bus import BrokerConfig, Bus
 from live.fleet import AgentFleet
-from live.market import MarketService, topics_for
+from live.market import MarketService
 from live.paho_client import FastClient, client_class
+from live.protocol import topics_for
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
 

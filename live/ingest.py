@@ -1,0 +1,298 @@
+"""What the market accepts for the interval it collects (paho's network thread).
+
+Every incoming message is parsed here: a household's reading or orders
+(:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
+without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
+companion message (STATE, last will: not energy). An agent's later message replaces its
+earlier one, so re-sent orders are never counted twice.
+
+Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
+times that for a meter) in an interval are dropped unparsed once the sender is complete;
+until then every message is parsed (junk on another household's topic must not use up
+that household's budget). The error-report budget: every rejection is counted and
+reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per interval; what
+was dropped or not reported is reported once, with counts, when the gate closes
+(:meth:`Ingest.report_dropped`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from agents.meters.formats import MeterPayloadError, is_companion, online_state, read_meter
+from agents.meters.tracker import MeterTracker, check_window
+from live.bus import Bus
+from live.protocol import (
+    VERSION,
+    Order,
+    Reading,
+    Rejected,
+    Topics,
+    parse_json,
+    read_orders,
+    read_reading,
+)
+from live.stats import MarketStats
+from scenarios.config.schema import Scenario
+
+if TYPE_CHECKING:
+    from live.gate import ArrivalClock
+
+
+@dataclass
+class IntervalBook:
+    """What has been accepted for the interval being collected."""
+
+    t: int
+    readings: dict[int, Reading] = field(default_factory=dict)
+    orders: dict[int, list[Order]] = field(default_factory=dict)
+    messages: Counter[str] = field(default_factory=Counter)
+    order_messages: int = 0
+    closed: bool = False
+    flooded: Counter[str] = field(default_factory=Counter)
+    """Messages dropped per sender beyond its limit."""
+    reports: int = 0
+    unreported: Counter[str] = field(default_factory=Counter)
+    """Rejections per category beyond the interval's report budget."""
+    flooded_reported: Counter[str] = field(default_factory=Counter)
+    unreported_reported: Counter[str] = field(default_factory=Counter)
+    dropped_reported: bool = False
+    """What :meth:`Ingest.report_dropped` has reported (at gate closure)."""
+    estimated: set[int] = field(default_factory=set)
+    """Meter-backed households settled with an estimate (their meter was late)."""
+
+
+class Ingest:
+    """The messages of the interval being collected, for the book of that interval.
+
+    Parameters
+    ----------
+    scenario : the validated scenario (its ``[live]`` limits and meters)
+    topics : the community's topics
+    bus : where rejections are reported (``errors``)
+    stats : the market's counters
+    row : each household's row, by agent id
+    metered : whether each row is backed by a meter (its readings come from the meter)
+    trackers : each meter's tracker, by meter id
+    arrival : the arrival clock, which stamps samples that carry no time
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        topics: Topics,
+        bus: Bus,
+        stats: MarketStats,
+        row: dict[str, int],
+        metered: np.ndarray,
+        trackers: dict[str, MeterTracker],
+        arrival: ArrivalClock,
+    ) -> None:
+        sim, self.live = scenario.simulation, scenario.live
+        self.topics, self.bus, self.stats = topics, bus, stats
+        self.row, self.metered, self.trackers, self.arrival = row, metered, trackers, arrival
+        self.meters = {m.id: m for m in self.live.meters}
+        self.max_kwh = self.live.max_power_kw * sim.interval_hours
+        self.tz = ZoneInfo(sim.timezone)
+        self.sim_rows = int((~metered).sum())
+        """Households whose reading and orders come as messages (not from a meter)."""
+        self.lock = threading.Lock()
+        """Guards the book, the trackers, the offline meters and the arrival clock."""
+        self.changed = threading.Event()
+        """Set when the book may have become complete (the gate looks again)."""
+        self.offline: set[str] = set()
+        """Meters whose last will says they are offline: a gate does not wait for them."""
+        self.book = IntervalBook(0, closed=True)
+
+    def open(
+        self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
+    ) -> None:
+        """Start collecting for interval ``t`` (``closed``: meter samples only, after the
+        last interval); the arrival clock runs it ``wall_len`` wall seconds from
+        ``wall_start`` (default: now)."""
+        with self.lock:
+            self.book = IntervalBook(t, closed=closed)
+            self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
+
+    # --- rejections and the report budget ----------------------------------------------
+    def reject(self, topic: str, reason: str, category: str) -> None:
+        self.stats.rejected[category] += 1
+        with self.lock:
+            book = self.book
+            if book.reports >= self.live.max_error_reports_per_interval:
+                book.unreported[category] += 1
+                return
+            book.reports += 1
+        self.report(topic, reason)
+
+    def report(self, topic: str, reason: str, **extra: Any) -> None:
+        self.bus.publish(
+            self.topics.errors,
+            {"v": VERSION, "topic": topic[:300], "reason": reason[:500], **extra},
+            qos=0,
+        )
+
+    def flooding(
+        self, topic: str, sender: str, limit: int, complete: Callable[[IntervalBook], bool]
+    ) -> bool:
+        """Count a message of ``sender``; True (and counted, the first one reported) when
+        it is beyond ``limit`` this interval and ``complete(book)`` (the sender's reading
+        and orders, or its meter's samples, are in). Checked before anything is parsed.
+
+        Until a sender is complete its messages are always parsed: anyone may publish on
+        a topic when the broker has no ACL, and junk on another household's topic must
+        not use up that household's budget and silence it."""
+        with self.lock:
+            book = self.book
+            book.messages[sender] += 1
+            if book.messages[sender] <= limit or not complete(book):
+                return False
+            book.flooded[sender] += 1
+            first, t = book.flooded[sender] == 1, book.t
+        if first:
+            self.reject(
+                topic,
+                f"flood: more than {limit} messages from {sender} in interval {t}; the rest "
+                "are dropped, counted, and reported once when the gate closes",
+                "flood",
+            )
+        else:
+            self.stats.rejected["flood"] += 1
+        return True
+
+    def report_dropped(self, book: IntervalBook | None = None) -> None:
+        """At gate closure: one report per flooding sender and one for the rejections
+        beyond the report budget, with their counts; called again when the next clock
+        opens, for what was dropped while the gate was closed (reported as such).
+        ``book``: the interval's (default: the current one)."""
+        with self.lock:
+            book = self.book if book is None else book
+            flooded, book.flooded_reported = book.flooded - book.flooded_reported, +book.flooded
+            unreported = book.unreported - book.unreported_reported
+            book.unreported_reported = +book.unreported
+            late, book.dropped_reported = book.dropped_reported, True
+        when = f"after the gate closed, interval {book.t}" if late else f"in interval {book.t}"
+        root = self.topics.root
+        for sender, k in sorted(flooded.items()):
+            where = "meters/+" if sender in self.meters else "agents"
+            self.report(
+                f"{root}/{where}/{sender}/#",
+                f"flood: {k} messages from {sender} dropped {when}",
+                count=k,
+            )
+        if unreported:
+            k = sum(unreported.values())
+            self.report(
+                f"{root}/#",
+                f"{k} more messages rejected {when} than reported one by one",
+                count=k,
+                by_category=dict(sorted(unreported.items())),
+            )
+
+    # --- messages ----------------------------------------------------------------------
+    def on_agent(self, topic: str, payload: bytes) -> None:
+        """A household's ``reading`` or ``orders``."""
+        agent = self.topics.agent_of(topic)
+        live = self.live
+        try:
+            row = self.row.get(agent)
+            if row is None:
+                raise Rejected(f"unknown agent {agent!r}")
+            if self.metered[row]:
+                raise Rejected(
+                    f"{agent} is backed by a meter; its readings and orders come from the meter"
+                )
+            if self.flooding(
+                topic,
+                agent,
+                live.max_messages_per_interval,
+                lambda b: row in b.readings and row in b.orders,
+            ):
+                return
+            data = parse_json(payload, live.max_payload_bytes)
+            with self.lock:
+                book = self.book
+                if book.closed:
+                    raise Rejected(f"the gate of t={book.t} is closed")
+                if topic.endswith("/reading"):
+                    book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
+                else:
+                    book.orders[row] = read_orders(
+                        data,
+                        agent,
+                        book.t,
+                        self.max_kwh,
+                        live.max_price_per_kwh,
+                        live.max_orders_per_message,
+                    )
+                    book.order_messages += 1
+                # wake the gate only when the book may be complete (not per message)
+                full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
+        except Rejected as exc:
+            reason = str(exc)
+            self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
+            return
+        except Exception as exc:
+            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
+            return
+        if full:
+            self.changed.set()
+
+    def on_meter(self, topic: str, payload: bytes) -> None:
+        """A meter's sample, or a companion message of a real device."""
+        fmt, meter_id, suffix = self.topics.meter_of(topic)
+        try:
+            meter = self.meters.get(meter_id)
+            if meter is None:
+                raise Rejected(f"unknown meter {meter_id!r}")
+            if meter.format != fmt:
+                raise Rejected(f"meter {meter_id!r} is a {meter.format} meter, not {fmt}")
+            if is_companion(fmt, suffix):  # a real device's STATE, LWT, …: not energy
+                self.stats.meter_companions += 1
+                online = online_state(fmt, suffix, payload)
+                if online is not None:
+                    with self.lock:
+                        if online:
+                            self.offline.discard(meter_id)
+                        else:
+                            self.offline.add(meter_id)
+                    self.changed.set()
+                return
+            tracker = self.trackers[meter_id]
+            if self.flooding(
+                topic,
+                meter_id,
+                4 * self.live.max_messages_per_interval,
+                lambda b: tracker.covers(b.t),
+            ):
+                return
+            if len(payload) > self.live.max_payload_bytes:
+                raise Rejected(f"payload of {len(payload)} bytes is above the limit")
+            sample = read_meter(fmt, suffix, payload, self.tz)
+            with self.lock:
+                time_s = sample.time_s
+                if time_s is None:  # stamp it with the simulated time of arrival
+                    time_s = self.arrival.now()
+                    sample = replace(sample, time_s=time_s)
+                clock = self.arrival
+                check_window(
+                    time_s, clock.start_s + self.book.t * clock.interval_s, clock.interval_s
+                )
+                tracker.add(sample)
+                self.offline.discard(meter_id)
+                self.stats.meter_samples += 1
+        except (Rejected, MeterPayloadError) as exc:
+            self.reject(topic, f"meter: {exc}", "meter")
+            return
+        except Exception as exc:
+            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
+            return
+        self.changed.set()
