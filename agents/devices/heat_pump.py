@@ -33,12 +33,11 @@ import numpy as np
 
 from agents.devices.base import Device, DeviceOrder, Step
 from agents.devices.thermal import (
-    cop,
     decay,
     end_temp_c,
+    heat_delivered_kwh,
+    heat_pump_cop,
     heat_to_reach_kw,
-    sink_temp_c,
-    source_temp_c,
 )
 
 if TYPE_CHECKING:
@@ -104,8 +103,10 @@ class HeatPump(Device):
         h, gains = hh.building_h_kw_k, hh.internal_gains_kw
         need = np.maximum(heat_to_reach_kw(t0, hh.indoor_temp_min_c, t_out, h, a) - gains, 0.0)
         band = np.maximum(heat_to_reach_kw(t0, hh.indoor_temp_max_c, t_out, h, a) - gains, 0.0)
-        sink = sink_temp_c(t_out, hh.hp_sink_offset_c, hh.hp_sink_slope)
-        c = cop(sink - source_temp_c(t_out, self.ground), hh.hp_cop_a, hh.hp_cop_b, hh.hp_cop_c)
+        c = heat_pump_cop(
+            t_out, self.ground, hh.hp_sink_offset_c, hh.hp_sink_slope,
+            hh.hp_cop_a, hh.hp_cop_b, hh.hp_cop_c,
+        )  # fmt: skip
         c = np.where(self.owner, c, 1.0)
         hp_max = hh.hp_power_kw * dt
         backup_max = hh.hp_backup_kw * dt
@@ -148,8 +149,7 @@ class HeatPump(Device):
         return None if lim is None else lim.hp_max_kwh + lim.backup_max_kwh
 
     def _heat_kwh(self, ac_kwh: np.ndarray, lim: HeatPumpLimits) -> np.ndarray:
-        hp_el = np.clip(ac_kwh, 0.0, lim.hp_max_kwh)
-        return hp_el * lim.cop + np.maximum(ac_kwh - hp_el, 0.0)
+        return heat_delivered_kwh(ac_kwh, lim.hp_max_kwh, lim.cop)
 
     def next_soc(
         self, ac_kwh: np.ndarray, drawn_kwh: np.ndarray | None, lim: object = None

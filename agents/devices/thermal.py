@@ -52,14 +52,37 @@ def cop(lift_k: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.n
     return COP_CORRECTION * (a + b * d + c * d * d)
 
 
-def sink_temp_c(t_out_c: float, offset_c: np.ndarray, slope: np.ndarray) -> np.ndarray:
+def sink_temp_c(t_out_c: float | np.ndarray, offset_c: np.ndarray, slope: np.ndarray) -> np.ndarray:
     """Supply temperature by the heating curve [°C]."""
     return offset_c + slope * t_out_c
 
 
-def source_temp_c(t_out_c: float, ground: np.ndarray) -> np.ndarray:
+def source_temp_c(t_out_c: float | np.ndarray, ground: np.ndarray) -> np.ndarray:
     """Heat source temperature [°C]: outdoor air, or the brine of a ground collector."""
     return np.where(ground, SOIL_TEMP_C - GROUND_BRINE_DROP_K, t_out_c)
+
+
+def heat_pump_cop(
+    t_out_c: float | np.ndarray,
+    ground: np.ndarray,
+    sink_offset_c: np.ndarray,
+    sink_slope: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    c: np.ndarray,
+) -> np.ndarray:
+    """A heat pump's COP at outdoor temperature ``t_out_c`` [°C]: the regression at the
+    lift from its source to its heating curve's supply temperature (arrays broadcast:
+    a column of temperatures against a row of heat pumps gives interval × heat pump)."""
+    sink = sink_temp_c(t_out_c, sink_offset_c, sink_slope)
+    return cop(sink - source_temp_c(t_out_c, ground), a, b, c)
+
+
+def heat_delivered_kwh(el_kwh: np.ndarray, hp_max_kwh: np.ndarray, cop: np.ndarray) -> np.ndarray:
+    """Heat [kWh] from electric energy ``el_kwh``: the heat pump first, up to its
+    ``hp_max_kwh``, at ``cop``; the rest by the resistive backup (COP 1)."""
+    hp_el = np.clip(el_kwh, 0.0, hp_max_kwh)
+    return hp_el * cop + np.maximum(el_kwh - hp_el, 0.0)
 
 
 def decay(h_kw_k: np.ndarray, c_kwh_k: np.ndarray, interval_hours: float) -> np.ndarray:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.devices.thermal import COP_COEFFICIENTS, HEATING_CURVES, cop, sink_temp_c, source_temp_c
+from agents.devices.thermal import COP_COEFFICIENTS, HEATING_CURVES, heat_pump_cop
 from agents.households.building_classes import BUILDING_CLASSES
 
 STREAM_HEAT_PUMPS = 104
@@ -93,10 +93,9 @@ def sample_heat_pumps(spec: HeatPumpSpec, n: int, seed: int) -> HeatPumpTable:
     coef = np.where(ground[:, None], COP_COEFFICIENTS["ground"], COP_COEFFICIENTS["air"])
     curve = np.where(floor[:, None], HEATING_CURVES["floor"], HEATING_CURVES["radiator"])
     design_kw = h * (spec.indoor_temp_min_c - DESIGN_TEMP_C)
-    lift = sink_temp_c(DESIGN_TEMP_C, curve[:, 0], curve[:, 1]) - source_temp_c(
-        DESIGN_TEMP_C, ground
+    design_cop = heat_pump_cop(
+        DESIGN_TEMP_C, ground, curve[:, 0], curve[:, 1], coef[:, 0], coef[:, 1], coef[:, 2]
     )
-    design_cop = cop(lift, coef[:, 0], coef[:, 1], coef[:, 2])
     return HeatPumpTable(
         hp_source=np.where(owner, np.where(ground, 2, 1), 0).astype(np.int8),
         floor_area_m2=area,

@@ -16,8 +16,10 @@ import pandas as pd
 from scenarios.config.schema import Scenario
 from scenarios.engine.batch import ProgressCallback, simulate
 from scenarios.kpis.compute import compute_kpis, household_savings
+from scenarios.reports.heat import heat_figures
 from scenarios.reports.run import grid_figures, render_report
 from scenarios.results.files import (
+    AGENTS_FILE,
     BUSES_FILE,
     HOUSEHOLDS_FILE,
     INTERVALS_FILE,
@@ -121,6 +123,8 @@ def run(
             scenario.grid.v_max_pu,
             scenario.market.currency,
         )
+    band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
+    extra += heat_figures(intervals, out / AGENTS_FILE, output.households, band, sim.interval_hours)
     page = render_report(
         scenario.name,
         kpis,

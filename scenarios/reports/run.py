@@ -80,11 +80,14 @@ def _flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
         ("demand_kwh", "household demand", -1, "#1f77b4"),
         ("ev_kwh", "EV charging", -1, "#9467bd"),
         ("battery_kwh", "battery charging", -1, "#2ca02c"),
+        ("heat_pump_kwh", "heat pumps", -1, "#8c564b"),
         ("grid_import_kwh", "grid import", 1, "#7f7f7f"),
         ("grid_export_kwh", "grid export", -1, "#bcbd22"),
         ("p2p_kwh", "traded P2P", 1, "#d62728"),
     )
     for col, name, sign, color in series:
+        if col == "heat_pump_kwh" and not iv.get(col, pd.Series([0.0])).gt(0).any():
+            continue  # drawn for runs with heat pumps only
         fig.add_trace(
             go.Scatter(
                 x=iv["timestamp"],
@@ -239,6 +242,12 @@ def _time_buckets(timestamps: pd.Series) -> tuple[np.ndarray, int]:
     return np.arange(n) // size, size
 
 
+#: The curtailment figure's bars of a run that dimmed: column, label, colour.
+_DIMMING_BARS = (
+    ("dimmed_kwh", "dimmed by the grid operator (§14a) [kWh]", "#9467bd"),
+    ("ev_shortfall_kwh", "of it EV charging missing at departure [kWh]", "#17becf"),
+)
+
 #: Bus and line names are labels, not numbers or dates (``1-2`` is not 17 May 2011),
 #: drawn in feeder order from the top.
 NAMES_AXIS = {"type": "category", "autorange": "reversed"}
@@ -330,14 +339,11 @@ def grid_figures(
             marker_color="#ff7f0e",
         )
     )
-    if "dimmed_kwh" in intervals:  # results written before §14a dimming have none
+    # §14a dimming, where the run dimmed (results written before it have no such columns)
+    dimmed = int(intervals["dimmed_kwh"].gt(0).sum()) if "dimmed_kwh" in intervals else 0
+    for col, name, color in _DIMMING_BARS if dimmed else ():
         c_fig.add_trace(
-            go.Bar(
-                x=intervals["timestamp"],
-                y=intervals["dimmed_kwh"],
-                name="dimmed by the grid operator (§14a) [kWh]",
-                marker_color="#9467bd",
-            )
+            go.Bar(x=intervals["timestamp"], y=intervals[col], name=name, marker_color=color)
         )
     c_fig.add_trace(
         go.Scatter(
@@ -349,7 +355,8 @@ def grid_figures(
         ),
         secondary_y=True,
     )
-    c_fig.update_layout(title="Curtailment and re-cleared intervals", hovermode="x unified")
+    what = f"Curtailment, §14a dimming ({dimmed} intervals dimmed)" if dimmed else "Curtailment"
+    c_fig.update_layout(title=f"{what} and re-cleared intervals", hovermode="x unified")
     c_fig.update_yaxes(title_text="energy [kWh]", secondary_y=False)
     c_fig.update_yaxes(title_text="limits broken", secondary_y=True)
 
