@@ -14,6 +14,11 @@ inputs (``outdoor_temp_c``).
   the household's own PV surplus (self-consumption, like a battery) and with the storage
   strategy's buy orders while it signals charging, filled only if matched.
 
+Heat pumps are §14a controllable devices (:attr:`HeatPump.controllable`): where the
+household is registered (``grid.controllable_share``) the grid operator may dim the
+thermostat's draw to the guaranteed minimum; the house then cools and what the band
+lacks is ``unmet_heat_kwh``.
+
 Whatever electric energy the device ends up with (dimmed or deferred included) is split
 heat pump first (up to its limit), backup after: the heat delivered follows from it,
 and so the indoor temperature.
@@ -77,7 +82,8 @@ class HeatPump(Device):
         "hp_backup_kw",
     )
     stores_electricity = False
-    controllable = True  # §14a EnWG: a heat pump (with its backup heater) is one device
+    #: a §14a controllable device (heat pump and backup dimmed together, as one device)
+    controllable = True
     result_columns: ClassVar[dict[str, float]] = {"indoor_temp_c": np.nan, "unmet_heat_kwh": 0.0}
 
     def __init__(self, households: Households, interval_hours: float) -> None:
