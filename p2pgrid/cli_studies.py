@@ -7,8 +7,10 @@ variants still finishes, then exits with code 1.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -24,6 +26,9 @@ from rich.table import Table
 from p2pgrid.console import console, err_console, error, fail
 from scenarios.errors import ScenarioError
 from scenarios.kpis.format import format_kpi
+
+if TYPE_CHECKING:
+    from scenarios.studies.hosting_probes import Probe
 
 SetOption = Annotated[
     list[str] | None,
@@ -136,15 +141,16 @@ def hosting_capacity(
     over: Annotated[
         str,
         typer.Option(
-            help="What to increase: pv_share (share of households with PV) or pv_kwp (kWp "
-            "per PV household)."
+            help="What to increase: pv_share (share of households with PV), pv_kwp (kWp "
+            "per PV household) or heat_pump_share (share of households with a heat pump: "
+            "with and without §14a dimming, with and without the market)."
         ),
     ] = "pv_share",
     low: Annotated[
-        float | None, typer.Option("--min", help="Lower end of the search (pv_share 0, pv_kwp 1).")
+        float | None, typer.Option("--min", help="Lower end of the search (shares 0, pv_kwp 1).")
     ] = None,
     high: Annotated[
-        float | None, typer.Option("--max", help="Upper end of the search (pv_share 1, pv_kwp 30).")
+        float | None, typer.Option("--max", help="Upper end of the search (shares 1, pv_kwp 30).")
     ] = None,
     tol: Annotated[float, typer.Option(help="Resolution of a pv_kwp search [kWp].")] = 0.5,
     days: Annotated[int | None, typer.Option(help="Override simulation.days.")] = None,
@@ -162,7 +168,8 @@ def hosting_capacity(
     quiet: QuietOption = False,
 ) -> None:
     """Largest PV penetration the feeder hosts without a PV violation, with and without
-    batteries/V2G, and the bus or line that binds (bisection with the grid check)."""
+    batteries/V2G, or the largest heat-pump share, with and without §14a dimming and the
+    market, and the bus or line that binds (bisection with the grid check)."""
     from scenarios.config.loader import load_scenario
     from scenarios.studies.hosting import hosting_capacity as search
 
@@ -203,23 +210,37 @@ def hosting_capacity(
             client.close()
             if cluster is not None:
                 cluster.close()
-    unit = "" if over == "pv_share" else " kWp"
+    unit = " kWp" if over == "pv_kwp" else ""
+    what = "heat-pump" if over == "heat_pump_share" else "PV"
     table = Table(
-        title=f"{scenario.name} on {scenario.grid.feeder}: PV hosting capacity "
-        f"({over}, {scenario.simulation.days} day(s))"
+        title=f"{scenario.name} on {scenario.grid.feeder}: {what} hosting capacity "
+        f"({over}, {scenario.simulation.days} day(s) from {scenario.simulation.start})"
     )
-    for column in ("case", "hosting capacity", "first violation at", "binding element", "probes"):
+    heat = over == "heat_pump_share"
+    headers = ["case", "hosting capacity", "first violation at", "binding element", "probes"]
+    for column in headers + ["dimmed / unmet heat at capacity [kWh]"] * heat:
         table.add_column(column)
     for case, r in report.cases.items():
         cap = "below the range" if r.capacity is None else f"{r.capacity:.4g}{unit}"
         if r.first_failing is None:
             cap = f"≥ {cap} (no violation up to --max)"
         first = "—" if r.first_failing is None else f"{r.first_failing:.4g}{unit}"
-        table.add_row(
-            case, cap, first, r.binding.describe() if r.binding else "—", str(len(r.probes))
-        )
+        row = [case, cap, first, r.binding.describe() if r.binding else "—", str(len(r.probes))]
+        if heat:
+            row.append(_dimmed_and_unmet(r.probes, r.capacity))
+        table.add_row(*row)
     console.print(table)
     console.print(f"probes: {out / 'probes.parquet'}   summary: {out / 'hosting.json'}")
+
+
+def _dimmed_and_unmet(probes: Sequence[Probe], capacity: float | None) -> str:
+    """``dimmed / unmet heat`` [kWh] of the probe at the capacity (the baseline records
+    no unmet heat: —)."""
+    at = next((p.assessment for p in probes if p.value == capacity), None)
+    if at is None:
+        return "—"
+    unmet = "—" if math.isnan(at.unmet_heat_kwh) else f"{at.unmet_heat_kwh:.0f}"
+    return f"{at.dimmed_kwh:.0f} / {unmet}"
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,11 @@ inputs (``outdoor_temp_c``).
   the household's own PV surplus (self-consumption, like a battery) and with the storage
   strategy's buy orders while it signals charging, filled only if matched.
 
+Heat pumps are §14a controllable devices (:attr:`HeatPump.controllable`): where the
+household is registered (``grid.controllable_share``) the grid operator may dim the
+thermostat's draw to the guaranteed minimum; the house then cools and what the band
+lacks is ``unmet_heat_kwh``.
+
 Whatever electric energy the device ends up with (dimmed or deferred included) is split
 heat pump first (up to its limit), backup after: the heat delivered follows from it,
 and so the indoor temperature.
@@ -51,7 +56,11 @@ class HeatPumpLimits:
     decay: np.ndarray
     cop: np.ndarray
     need_heat_kwh: np.ndarray
-    """Heat that ends the interval at ``T_min``."""
+    """Heat that ends the interval at ``T_min`` (what the thermostat asks for)."""
+    band_need_kwh: np.ndarray
+    """The band's own need of the interval: ``need_heat_kwh`` for a house in the band, the
+    heat that holds ``T_min`` for one already below it (its earlier shortfall was counted
+    as unmet when it happened, and is not counted again while it recovers)."""
     default_kwh: np.ndarray
     """Electric energy the thermostat draws (heat pump plus backup)."""
     hp_max_kwh: np.ndarray
@@ -73,6 +82,8 @@ class HeatPump(Device):
         "hp_backup_kw",
     )
     stores_electricity = False
+    #: a §14a controllable device (heat pump and backup dimmed together, as one device)
+    controllable = True
     result_columns: ClassVar[dict[str, float]] = {"indoor_temp_c": np.nan, "unmet_heat_kwh": 0.0}
 
     def __init__(self, households: Households, interval_hours: float) -> None:
@@ -95,6 +106,8 @@ class HeatPump(Device):
         t0 = np.where(self.owner, self.temp_c(self.soc_kwh), 0.0)
         h, gains = hh.building_h_kw_k, hh.internal_gains_kw
         need = np.maximum(heat_to_reach_kw(t0, hh.indoor_temp_min_c, t_out, h, a) - gains, 0.0)
+        t_held = np.maximum(t0, hh.indoor_temp_min_c)
+        hold = np.maximum(heat_to_reach_kw(t_held, hh.indoor_temp_min_c, t_out, h, a) - gains, 0)
         band = np.maximum(heat_to_reach_kw(t0, hh.indoor_temp_max_c, t_out, h, a) - gains, 0.0)
         c = heat_pump_cop(
             t_out, self.ground, hh.hp_sink_offset_c, hh.hp_sink_slope,
@@ -113,6 +126,7 @@ class HeatPump(Device):
             decay=a,
             cop=c,
             need_heat_kwh=need_kwh,
+            band_need_kwh=np.where(self.owner, hold * dt, 0.0),
             default_kwh=hp_el + backup,
             hp_max_kwh=hp_max,
             backup_max_kwh=backup_max,
@@ -160,6 +174,6 @@ class HeatPump(Device):
     ) -> dict[str, np.ndarray]:
         if not isinstance(lim, HeatPumpLimits):
             return {}
-        unmet = lim.need_heat_kwh - self._heat_kwh(ac_kwh, lim)
+        unmet = lim.band_need_kwh - self._heat_kwh(ac_kwh, lim)
         unmet = np.where(unmet > TINY_KWH, unmet, 0.0)
         return {"indoor_temp_c": self.temp_c(soc_kwh), "unmet_heat_kwh": unmet}

@@ -246,9 +246,9 @@ class GridSection(_Section):
     """Power factor of household demand (inductive); PV and storage run at unity."""
     check: Literal["off", "pyomo", "pyomo+ac"] = "pyomo"
     controllable_share: Share = 0.0
-    """Share of households whose wallbox, battery (and any other §14a-controllable device
-    kind) is registered with the grid operator as controllable (§14a EnWG), drawn from the
-    seed like the device shares."""
+    """Share of households whose wallbox, battery, heat pump (and any other
+    §14a-controllable device kind) is registered with the grid operator as controllable
+    (§14a EnWG), drawn from the seed like the device shares."""
     dimming: bool = True
     """Whether the grid operator dims registered devices when the feeder is stressed,
     before curtailing or deferring anything else (off: the same devices are not dimmed)."""

@@ -2,8 +2,8 @@
 
 With ``grid.controllable_share > 0`` and ``grid.dimming`` on, a share of the households
 (drawn from the seed, :func:`registered_households`) have their controllable devices
-(every registered device kind with ``controllable``, :mod:`agents.devices`: wallboxes and
-batteries today) registered with the grid operator. When the market's clearing of an
+(every registered device kind with ``controllable``, :mod:`agents.devices`: wallboxes,
+batteries and heat pumps) registered with the grid operator. When the market's clearing of an
 interval breaks a feeder limit that their consumption loads (:func:`grid.dimming.relieves`),
 the operator dims every registered device to the guaranteed minimum
 ``grid.dimming_min_kw`` per device (:func:`grid.dimming.dimming_cuts`) before the grid

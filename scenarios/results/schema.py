@@ -190,7 +190,7 @@ COLUMNS: tuple[Column, ...] = (
       "indoor temperature at the end; NaN without a heat pump",
       source="flows.results.indoor_temp_c"),
     C(A, "unmet_heat_kwh", "float64", KWH, "",
-      "heat the heat pump and backup could not deliver to hold the lower setpoint",
+      "heat the band needed in the interval and did not get (not counted again as it recovers)",
       source="flows.results.unmet_heat_kwh"),
     C(A, "soc_kwh", "float64", KWH, "", "battery state of charge at the end",
       source="flows.battery_soc_kwh"),

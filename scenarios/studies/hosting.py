@@ -1,4 +1,5 @@
-"""PV hosting capacity of a feeder: bisection over PV penetration with the grid check on.
+"""Hosting capacity of a feeder: bisection over PV or heat-pump penetration with the grid
+check on.
 
 ``p2pgrid hosting-capacity FILE`` (or :func:`hosting_capacity`) finds the largest PV
 penetration — the share of households with PV (``pv_share``, the default) or the PV
@@ -9,14 +10,21 @@ that the feeder takes over the simulated period without a PV violation, in two c
 - ``without_storage``: no home batteries and no V2G (``community.battery_share = 0``,
   ``community.v2g_share = 0``; EVs still charge).
 
+Over ``heat_pump_share`` (the share of households heated by a heat pump) it finds the
+largest share the feeder takes without a load-side violation, with and without §14a
+dimming, with and without the market (the cases of :mod:`scenarios.studies.hosting_probes`),
+over the scenario's own dates (heat pumps bind in winter: give a January scenario).
+
 What counts as a violation and what binds: :mod:`scenarios.studies.hosting_assessment`;
 the probe runs: :mod:`scenarios.studies.hosting_probes`.
 
-Search. ``pv_share`` is searched over whole numbers of PV households ``k = 0..n``
-(penetration ``k / n``; owners are nested as ``k`` grows, since they are drawn from one
-permutation); ``pv_kwp`` over ``[low, high]`` to within ``tol``. The bisection assumes that
-a run which fails keeps failing with more PV; every probe is kept (``probes.parquet``) so
-that can be checked. Every probe is a full run, kept under ``<case>/<probe>/``; a re-run
+Search. ``pv_share`` and ``heat_pump_share`` are searched over whole numbers of
+households ``k = 0..n`` (penetration ``k / n``; owners are nested as ``k`` grows, since
+they are drawn from one permutation); ``pv_kwp`` over ``[low, high]`` to within ``tol``.
+The bisection assumes that a run which fails keeps failing with more PV (heat pumps);
+every probe is kept (``probes.parquet``) so that can be checked. Every probe is a full
+run, kept under ``<case>/<probe>/`` (a heat-pump case's market and baseline read one run,
+under ``dimming/`` or ``no_dimming/``); a re-run
 reuses finished probes (the sweep's ``done.json`` marker). Both cases are bisected in
 lock-step, so with a Dask ``client`` their probes run in parallel.
 """
@@ -37,7 +45,13 @@ from scenarios.errors import ScenarioError
 from scenarios.results.files import write_json
 from scenarios.results.out_dir import make_out_dir
 from scenarios.studies.hosting_assessment import Binding
-from scenarios.studies.hosting_probes import CASES, PARAMETERS, Probe, probe_scenario, run_probes
+from scenarios.studies.hosting_probes import (
+    PARAMETERS,
+    Probe,
+    parameter_cases,
+    probe_scenario,
+    run_probes,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -83,8 +97,12 @@ class HostingCapacity:
 
 
 def _step(value: float, households: int, parameter: str) -> float:
-    """Map a search coordinate to the parameter (pv_share searches over households)."""
-    return value / households if parameter == "pv_share" else value
+    """Map a search coordinate to the parameter (shares search over households)."""
+    return value / households if parameter in DISCRETE else value
+
+
+DISCRETE = ("pv_share", "heat_pump_share")
+"""The parameters searched over whole households."""
 
 
 def hosting_capacity(
@@ -94,11 +112,11 @@ def hosting_capacity(
     low: float | None = None,
     high: float | None = None,
     tol: float = 0.5,
-    cases: Sequence[str] = CASES,
+    cases: Sequence[str] | None = None,
     client: Client | None = None,
     progress: HostingProgress | None = None,
 ) -> HostingCapacity:
-    """Bisect the PV penetration the feeder hosts without a PV violation.
+    """Bisect the PV or heat-pump penetration the feeder hosts within its limits.
 
     Parameters
     ----------
@@ -106,15 +124,17 @@ def hosting_capacity(
         With ``grid.check`` on.
     out_dir : path
         Where every probe's results go (reused on a re-run).
-    parameter : {"pv_share", "pv_kwp"}
+    parameter : {"pv_share", "pv_kwp", "heat_pump_share"}
         ``pv_share``: share of households with PV, searched over whole households;
-        ``pv_kwp``: the size of every PV household's array [kWp].
+        ``pv_kwp``: the size of every PV household's array [kWp]; ``heat_pump_share``:
+        share of households with a heat pump, searched over whole households.
     low, high : float, optional
-        Search range; defaults 0 and 1 for ``pv_share``, 1 and 30 kWp for ``pv_kwp``.
+        Search range; defaults 0 and 1 for the shares, 1 and 30 kWp for ``pv_kwp``.
     tol : float
-        Resolution of the ``pv_kwp`` search [kWp] (``pv_share`` resolves one household).
-    cases : sequence of str
-        Some of :data:`CASES`.
+        Resolution of the ``pv_kwp`` search [kWp] (a share resolves one household).
+    cases : sequence of str, optional
+        Some of the parameter's cases (:func:`~scenarios.studies.hosting_probes.parameter_cases`);
+        default all.
     client : distributed.Client, optional
         Run the probes of the cases in parallel on this client.
     progress : callable, optional
@@ -127,20 +147,22 @@ def hosting_capacity(
     """
     problems = []
     if parameter not in PARAMETERS:
-        problems.append(f"parameter: {parameter!r} is not one of {', '.join(PARAMETERS)}")
+        problems.append(f"parameter (--over): {parameter!r} is not one of {', '.join(PARAMETERS)}")
+    known = parameter_cases(parameter)
+    cases = known if cases is None else tuple(cases)
     if scenario.grid.check == "off":
         problems.append(
             "grid.check: hosting capacity needs the grid check ('pyomo' or 'pyomo+ac'), not 'off'"
         )
-    bad_cases = [c for c in cases if c not in CASES]
+    bad_cases = [c for c in cases if c not in known]
     if bad_cases or not cases:
-        problems.append(f"cases: give some of {', '.join(CASES)} (got {list(cases)})")
+        problems.append(f"cases: give some of {', '.join(known)} (got {list(cases)})")
     n = scenario.community.households
-    if parameter == "pv_share":
+    if parameter in DISCRETE:
         low = 0.0 if low is None else low
         high = 1.0 if high is None else high
         if not 0.0 <= low < high <= 1.0:
-            problems.append(f"range: pv_share needs 0 ≤ low < high ≤ 1 (got {low}, {high})")
+            problems.append(f"range: {parameter} needs 0 ≤ low < high ≤ 1 (got {low}, {high})")
         lo_k, hi_k = int(np.ceil(low * n - 1e-9)), int(np.floor(high * n + 1e-9))
         if lo_k >= hi_k:
             problems.append(f"range: [{low}, {high}] holds fewer than two whole households of {n}")
@@ -161,7 +183,7 @@ def hosting_capacity(
             probe_scenario(scenario, case, parameter, _step(k, n, parameter))
 
     out = make_out_dir(out_dir)
-    discrete = parameter == "pv_share"
+    discrete = parameter in DISCRETE
     searches = {c: _Search(float(lo_k), float(hi_k)) for c in cases}
     found: dict[str, list[Probe]] = {c: [] for c in cases}
 
@@ -210,14 +232,14 @@ def hosting_capacity(
         probes = tuple(sorted(found[case], key=lambda p: p.value))
         results[case] = CaseResult(case, cap, fail, binding, probes)
 
-    table = probes_table(results)
+    table = probes_table(results, parameter)
     table.to_parquet(out / PROBES_FILE, index=False)
     report = HostingCapacity(parameter, float(low), float(high), results, out, table)
     write_json(hosting_json(report, scenario), out / HOSTING_FILE)
     return report
 
 
-def probes_table(results: dict[str, CaseResult]) -> pd.DataFrame:
+def probes_table(results: dict[str, CaseResult], parameter: str) -> pd.DataFrame:
     """Every probe of every case: value, verdict and what bound."""
     rows = []
     for result in results.values():
@@ -225,14 +247,20 @@ def probes_table(results: dict[str, CaseResult]) -> pd.DataFrame:
             a = p.assessment
             rows.append(
                 {
+                    "parameter": parameter,
                     "case": p.case,
                     "value": p.value,
                     "households_with_pv": p.households_with_pv,
+                    "households_with_heat_pump": p.households_with_heat_pump,
                     "passed": a.passed,
                     "failing_intervals": a.failing_intervals,
                     "curtailed_kwh": a.curtailed_kwh,
                     "v_max_pu": a.v_max_pu,
                     "max_reverse_loading_frac": a.max_reverse_loading_frac,
+                    "v_min_pu": a.v_min_pu,
+                    "max_forward_loading_frac": a.max_forward_loading_frac,
+                    "dimmed_kwh": a.dimmed_kwh,
+                    "unmet_heat_kwh": a.unmet_heat_kwh,
                     "binding_kind": a.binding.kind if a.binding else None,
                     "binding_element": a.binding.element if a.binding else None,
                     "binding_limit": a.binding.limit if a.binding else None,

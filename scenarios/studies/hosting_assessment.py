@@ -1,4 +1,21 @@
-"""PV hosting limits of a finished run: whether it passes and which element binds.
+"""Hosting limits of a finished run: whether it passes and which element binds.
+
+Two sides. PV (``pv_share``, ``pv_kwp``) is hosted up to the *export* limits below; heat
+pumps (``heat_pump_share``) up to the *import* limits: a heat-pump probe fails in any
+interval where, after the check, a bus is below the lower voltage limit
+``grid.v_min_pu + grid.v_margin_pu`` or a line (transformer included) carrying power
+from the substation (``p_kw > 0``) is above its loading limit. §14a dimming that removes
+such a violation is hosted (that is how dimming raises the capacity); the dimmed energy
+and any heat not delivered are reported with the probe. The background load counts with
+the community here (it is load too): on a feeder whose background alone breaks the lower
+voltage limit (``ieee33``) no heat-pump share passes.
+
+Without the market (the run's baseline, :mod:`scenarios.engine.baseline`, whose check is
+the same but which writes no bus or line tables) a probe fails in any interval where
+the baseline breaks more limits than the background alone (``baseline_violations >
+violations_background``); no binding element is named for it.
+
+The export side follows.
 
 What counts as a violation. On real feeders the feeder's own background load breaks the
 lower voltage limit on its own (on ``ieee33`` in every interval, see
@@ -54,7 +71,10 @@ rating]; the re-clearing holds the loading circle with an inscribed polygon, whi
 up to about half a percent inside it."""
 
 ElementKind = Literal["bus", "line"]
-LimitKind = Literal["over-voltage", "reverse-flow overload"]
+LimitKind = Literal[
+    "over-voltage", "reverse-flow overload", "under-voltage", "forward-flow overload"
+]
+Side = Literal["export", "import"]
 
 
 @dataclass(frozen=True)
@@ -90,10 +110,14 @@ class Assessment:
     v_max_pu: float
     max_reverse_loading_frac: float
     binding: Binding | None
+    v_min_pu: float = float("nan")
+    max_forward_loading_frac: float = 0.0
+    dimmed_kwh: float = 0.0
+    unmet_heat_kwh: float = 0.0
 
 
-def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
-    """Check a finished run (grid check on) against the PV hosting limits.
+def assess(out_dir: str | Path, scenario: Scenario, side: Side = "export") -> Assessment:
+    """Check a finished run (grid check on) against the hosting limits of ``side``.
 
     See the module docstring for the definition of a violation.
     """
@@ -102,12 +126,36 @@ def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
     out = Path(out_dir)
     limits = scenario_limits(scenario)
     v_hi, load_hi = limits.v_hi_pu, limits.loading_limit_frac
-    iv = pd.read_parquet(out / INTERVALS_FILE, columns=["t", "curtailed_kwh"])
+    iv = pd.read_parquet(out / INTERVALS_FILE, columns=_INTERVAL_COLUMNS)
     buses = pd.read_parquet(out / BUSES_FILE, columns=["t", "bus", "v_pu"])
     lines = pd.read_parquet(out / LINES_FILE, columns=["t", "line", "p_kw", "loading_frac"])
     buses["bus"] = buses["bus"].astype(str)
     lines["line"] = lines["line"].astype(str)
-    reverse = lines[lines["p_kw"] < 0]
+    reverse, forward = lines[lines["p_kw"] < 0], lines[lines["p_kw"] > 0]
+    extra = {
+        "v_min_pu": float(buses["v_pu"].min()) if len(buses) else float("nan"),
+        "max_forward_loading_frac": float(forward["loading_frac"].max()) if len(forward) else 0.0,
+        "dimmed_kwh": float(iv["dimmed_kwh"].sum()),
+        "unmet_heat_kwh": float(iv["unmet_heat_kwh"].sum()),
+    }
+    if side == "import":
+        under_t = set(buses.loc[limits.under_voltage(buses["v_pu"].to_numpy()), "t"].astype(int))
+        over_fwd = limits.line_violation(forward["loading_frac"].to_numpy())
+        failing = under_t | set(forward.loc[over_fwd, "t"].astype(int))
+        b, f = buses[buses["t"].isin(failing)], forward[forward["t"].isin(failing)]
+        checks: tuple[_Check, ...] = (
+            (b, "bus", "v_pu", limits.v_lo_pu, ACTIVE_TOL_PU, "under-voltage", -1),
+            (f, "line", "loading_frac", load_hi, ACTIVE_TOL_LOADING, "forward-flow overload", 1),
+        )
+        return Assessment(
+            passed=not failing,
+            failing_intervals=len(failing),
+            curtailed_kwh=float(iv["curtailed_kwh"].sum()),
+            v_max_pu=float(buses["v_pu"].max()) if len(buses) else float("nan"),
+            max_reverse_loading_frac=float(reverse["loading_frac"].max()) if len(reverse) else 0.0,
+            binding=_binding(checks) if failing else None,
+            **extra,
+        )
 
     curtailed_t = set(iv.loc[iv["curtailed_kwh"] > CURTAIL_TOL_KWH, "t"].astype(int))
     over_t = set(buses.loc[limits.over_voltage(buses["v_pu"].to_numpy()), "t"].astype(int))
@@ -116,7 +164,12 @@ def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
     failing = curtailed_t | over_t | overload_t
     v_max = float(buses["v_pu"].max()) if len(buses) else float("nan")
     rev_max = float(reverse["loading_frac"].max()) if len(reverse) else 0.0
-    binding = _binding(failing, buses, reverse, v_hi, load_hi) if failing else None
+    b, r = buses[buses["t"].isin(failing)], reverse[reverse["t"].isin(failing)]
+    export_checks: tuple[_Check, ...] = (
+        (b, "bus", "v_pu", v_hi, ACTIVE_TOL_PU, "over-voltage", 1),
+        (r, "line", "loading_frac", load_hi, ACTIVE_TOL_LOADING, "reverse-flow overload", 1),
+    )
+    binding = _binding(export_checks) if failing else None
     return Assessment(
         passed=not failing,
         failing_intervals=len(failing),
@@ -124,45 +177,60 @@ def assess(out_dir: str | Path, scenario: Scenario) -> Assessment:
         v_max_pu=v_max,
         max_reverse_loading_frac=rev_max,
         binding=binding,
+        **extra,
     )
 
 
-def _binding(
-    failing: set[int], buses: pd.DataFrame, reverse: pd.DataFrame, v_hi: float, load_hi: float
-) -> Binding:
-    """The element at its upper limit in the most failing intervals."""
-    b = buses[buses["t"].isin(failing)]
-    r = reverse[reverse["t"].isin(failing)]
+def assess_baseline(out_dir: str | Path, scenario: Scenario) -> Assessment:
+    """The run's baseline (no market) against all limits, beyond the background's own."""
+    if scenario.grid.check == "off":
+        raise ScenarioError(["grid.check: hosting capacity needs the grid check ('pyomo')"])
+    columns = [*_INTERVAL_COLUMNS, "baseline_violations", "violations_background"]
+    columns += ["baseline_curtailed_kwh", "baseline_dimmed_kwh"]
+    iv = pd.read_parquet(Path(out_dir) / INTERVALS_FILE, columns=columns)
+    failing = int((iv["baseline_violations"] > iv["violations_background"]).sum())
+    return Assessment(
+        passed=failing == 0,
+        failing_intervals=failing,
+        curtailed_kwh=float(iv["baseline_curtailed_kwh"].sum()),
+        v_max_pu=float("nan"),
+        max_reverse_loading_frac=float("nan"),
+        binding=None,
+        v_min_pu=float("nan"),
+        max_forward_loading_frac=float("nan"),
+        dimmed_kwh=float(iv["baseline_dimmed_kwh"].sum()),
+        unmet_heat_kwh=float("nan"),
+    )
+
+
+_INTERVAL_COLUMNS = ["t", "curtailed_kwh", "dimmed_kwh", "unmet_heat_kwh"]
+
+_Check = tuple[pd.DataFrame, ElementKind, str, float, float, LimitKind, int]
+
+
+def _binding(checks: tuple[_Check, ...]) -> Binding:
+    """The element at its limit in the most failing intervals (then the one furthest
+    over it); ``checks`` = (frame of the failing intervals, kind, column, limit,
+    tolerance, limit name, +1 for an upper / −1 for a lower limit)."""
     candidates: list[tuple[int, float, Binding]] = []
-    checks: tuple[tuple[pd.DataFrame, ElementKind, str, float, float, LimitKind], ...] = (
-        (b, "bus", "v_pu", v_hi, ACTIVE_TOL_PU, "over-voltage"),
-        (r, "line", "loading_frac", load_hi, ACTIVE_TOL_LOADING, "reverse-flow overload"),
-    )
-    for frame, kind, column, limit, tol, name in checks:
-        active = frame[frame[column] >= limit - tol]
+    for frame, kind, column, limit, tol, name, sign in checks:
+        active = frame[sign * (frame[column] - limit) >= -tol]
         for element, part in active.groupby(kind, sort=True):
-            worst = part.loc[part[column].idxmax()]
+            worst = part.loc[(sign * part[column]).idxmax()]
             hits = int(part["t"].nunique())
-            excess = float(worst[column]) / limit
+            excess = sign * (float(worst[column]) - limit)
             candidates.append(
                 (
                     hits,
                     excess,
                     Binding(
-                        kind,
-                        str(element),
-                        name,
-                        float(worst[column]),
-                        limit,
-                        int(worst["t"]),
-                        hits,
+                        kind, str(element), name, float(worst[column]), limit, int(worst["t"]), hits
                     ),
                 )
             )
     if candidates:
         return max(candidates, key=lambda c: (c[0], c[1]))[2]
-    # nothing sits at a limit (should not happen): name the highest voltage
-    worst = b.loc[b["v_pu"].idxmax()]
-    return Binding(
-        "bus", str(worst["bus"]), "over-voltage", float(worst["v_pu"]), v_hi, int(worst["t"]), 0
-    )
+    # nothing sits at a limit (should not happen): name the bus furthest towards its limit
+    frame, kind, column, limit, _, name, sign = checks[0]
+    worst = frame.loc[(sign * frame[column]).idxmax()]
+    return Binding(kind, str(worst[kind]), name, float(worst[column]), limit, int(worst["t"]), 0)
