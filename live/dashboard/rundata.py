@@ -42,6 +42,7 @@ from scenarios.results.files import (
     ResultsFileError,
     read_table,
 )
+from scenarios.results.schema import metered_net_kwh
 
 
 class RunDirError(Exception):
@@ -115,7 +116,7 @@ class RunData:
                 **static_columns(self.households),
                 "generation_kwh": gen,
                 "demand_kwh": dem,
-                "net_kwh": gen - dem - v["battery_kwh"][t] - v["ev_kwh"][t],
+                "net_kwh": metered_net_kwh({k: a[t] for k, a in v.items()}),
                 "bought_p2p_kwh": v["bought_p2p_kwh"][t],
                 "sold_p2p_kwh": v["sold_p2p_kwh"][t],
                 "grid_import_kwh": v["grid_import_kwh"][t],

@@ -41,15 +41,24 @@ _COMPRESSION_LEVEL = 1
 
 class TableStream:
     """Append record batches of one schema to a Parquet file, created on the first write:
-    a stream never written (the feeder tables of a live market) leaves no file."""
+    a stream never written (the feeder tables of a live market) leaves no file, unless it
+    is ``always`` written (a run without a trade still has its ``trades.parquet``)."""
 
-    def __init__(self, path: Path, schema: pa.Schema, dictionary_columns: list[str]) -> None:
+    def __init__(
+        self, path: Path, schema: pa.Schema, dictionary_columns: list[str], always: bool = False
+    ) -> None:
         self.path = path
         self.schema = schema
         self._dictionary_columns = dictionary_columns
+        self._always = always
         self._writer: pq.ParquetWriter | None = None
 
     def write(self, columns: Mapping[str, pa.Array | np.ndarray]) -> None:
+        self._open()
+        assert self._writer is not None
+        self._writer.write_table(pa.table(dict(columns), schema=self.schema))
+
+    def _open(self) -> None:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(
@@ -59,9 +68,10 @@ class TableStream:
                 compression_level=_COMPRESSION_LEVEL,
                 use_dictionary=self._dictionary_columns,
             )
-        self._writer.write_table(pa.table(dict(columns), schema=self.schema))
 
     def close(self) -> None:
+        if self._always:
+            self._open()
         if self._writer is not None:
             self._writer.close()
 
@@ -119,7 +129,10 @@ class TradesWriter:
     def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
         self._ids = pa.array(agent_ids.astype(str), pa.string())
         self._stream = TableStream(
-            out_dir / TRADES_FILE, self.SCHEMA, ["buyer_id", "seller_id", "buy_kind", "sell_kind"]
+            out_dir / TRADES_FILE,
+            self.SCHEMA,
+            ["buyer_id", "seller_id", "buy_kind", "sell_kind"],
+            always=True,
         )
         self.rows = 0
 
