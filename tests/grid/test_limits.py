@@ -66,7 +66,9 @@ def test_model_stage_and_hosting_count_the_same_violations(tmp_path) -> None:
     out = tmp_path / "run"
     out.mkdir()
     # t 0: half a tolerance over both limits; t 1: twice over the voltage; t 2: the loading
-    pd.DataFrame({"t": [0, 1, 2], "curtailed_kwh": 0.0}).to_parquet(out / "intervals.parquet")
+    pd.DataFrame(
+        {"t": [0, 1, 2], "curtailed_kwh": 0.0, "dimmed_kwh": 0.0, "unmet_heat_kwh": 0.0}
+    ).to_parquet(out / "intervals.parquet")
     v_hi, load_hi = lim.v_hi_pu, lim.loading_limit_frac
     pd.DataFrame({"t": [0, 1, 2], "bus": "b", "v_pu": [v_hi + half, v_hi + twice, 1.0]}).to_parquet(
         out / "buses.parquet"

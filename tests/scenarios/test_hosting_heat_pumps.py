@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from p2pgrid.cli import app
+from p2pgrid.console import console
 from scenarios import load_scenario
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.studies.hosting import HostingCapacity, hosting_capacity, read_hosting
@@ -149,8 +150,11 @@ def test_bad_over_lists_the_accepted_values(tmp_path: Path) -> None:
 
 
 def test_cli_prints_the_cases_and_reuses_the_probes(
-    searched: HostingCapacity, tmp_path: Path
+    searched: HostingCapacity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the console's width is read once, when p2pgrid.console is first imported (COLUMNS
+    # in the runner's env comes too late if another test imported it): set it here
+    monkeypatch.setattr(console, "width", 250)
     file = tmp_path / "weak.yaml"
     file.write_text(yaml.safe_dump(WEAK_JANUARY), encoding="utf-8")
     args = ["hosting-capacity", str(file), "--over", "heat_pump_share"]
