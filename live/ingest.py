@@ -13,6 +13,10 @@ that household's budget). The error-report budget: every rejection is counted an
 reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per interval; what
 was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
+
+For the audit ledger, the raw bytes of every accepted reading, orders message and meter
+sample taken as energy, and the count of each household's rejected messages, are kept
+until the interval is settled (:attr:`Ingest.provenance`, :mod:`live.provenance`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from live.protocol import (
     read_orders,
     read_reading,
 )
+from live.provenance import Provenance
 from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 
@@ -111,6 +116,9 @@ class Ingest:
         self.offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
+        self.provenance = Provenance()
+        """The raw messages each household's accepted inputs came from, and its rejected
+        messages, until the interval is settled (:mod:`live.provenance`)."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -123,9 +131,24 @@ class Ingest:
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
 
     # --- rejections and the report budget ----------------------------------------------
-    def reject(self, topic: str, reason: str, category: str) -> None:
+    def sender_row(self, topic: str) -> int | None:
+        """The household row a message on ``topic`` is from (its agent id, or its meter's
+        household), None when it names no household of the community."""
+        if topic.startswith(f"{self.topics.root}/meters/"):
+            meter = self.meters.get(self.topics.meter_of(topic)[1])
+            return None if meter is None else self.row.get(meter.household)
+        return self.row.get(self.topics.agent_of(topic))
+
+    def _count_rejected(self, topic: str, category: str) -> None:
+        """Count a rejection (under the lock): by category, and by household."""
         self.stats.rejected[category] += 1
+        row = self.sender_row(topic)
+        if row is not None:
+            self.provenance.reject(row)
+
+    def reject(self, topic: str, reason: str, category: str) -> None:
         with self.lock:
+            self._count_rejected(topic, category)
             book = self.book
             if book.reports >= self.live.max_error_reports_per_interval:
                 book.unreported[category] += 1
@@ -165,7 +188,8 @@ class Ingest:
                 "flood",
             )
         else:
-            self.stats.rejected["flood"] += 1
+            with self.lock:
+                self._count_rejected(topic, "flood")
         return True
 
     def report_dropped(self, book: IntervalBook | None = None) -> None:
@@ -224,6 +248,7 @@ class Ingest:
                     raise Rejected(f"the gate of t={book.t} is closed")
                 if topic.endswith("/reading"):
                     book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
+                    self.provenance.reading(row, payload)
                 else:
                     book.orders[row] = read_orders(
                         data,
@@ -234,6 +259,7 @@ class Ingest:
                         live.max_orders_per_message,
                     )
                     book.order_messages += 1
+                    self.provenance.order(row, payload)
                 # wake the gate only when the book may be complete (not per message)
                 full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         except Rejected as exc:
@@ -287,6 +313,8 @@ class Ingest:
                     time_s, clock.start_s + self.book.t * clock.interval_s, clock.interval_s
                 )
                 tracker.add(sample)
+                if tracker.last is sample:  # taken as energy (not a repeat, not power only)
+                    self.provenance.sample(self.row[meter.household], payload)
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
