@@ -10,8 +10,9 @@ metered energy: the trades (and what was paid and received for them) and the com
 net (the order the market placed from the estimate) stand, and the true metered net
 minus that commitment is the household's imbalance, settled at the imbalance prices,
 through the same settlement function as every interval
-(:func:`market.settlement.settle`). The last version of every interval is what counts;
-over a run, the settled meter energy equals the counters' difference.
+(:func:`scenarios.audit.rebill.rebill`: :func:`market.settlement.settle`). The last
+version of every interval is what counts; over a run, the settled meter energy equals
+the counters' difference.
 
 Corrections are found at every gate and once more after the last interval (the market
 waits up to an interval for the late meters); each is committed to the ledger with the
@@ -29,46 +30,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from agents.meters.tracker import MeterTracker
-from market.settlement import Tariffs, settle
-
-
-def rebill(
-    payload: dict[str, Any], import_kwh: float, export_kwh: float, tariffs: Tariffs
-) -> dict[str, Any]:
-    """The settlement ``payload`` with the metered energy ``import_kwh`` / ``export_kwh``
-    instead of its estimate: the next ``version``; the same trades, fees and committed
-    net; the difference to the commitment is imbalance (:func:`market.settlement.settle`)."""
-    devices = payload["battery_kwh"] + payload["ev_kwh"] + payload.get("heat_pump_kwh", 0.0)
-    metered = export_kwh - import_kwh - devices
-
-    def one(key: str) -> np.ndarray:
-        return np.array([float(payload[key])])
-
-    bill = settle(
-        np.array([metered]),
-        one("committed_net_kwh"),
-        one("bought_kwh"),
-        one("sold_kwh"),
-        one("paid"),
-        one("received"),
-        tariffs,
-        one("fees"),
-    )
-    return {
-        **payload,
-        "version": int(payload.get("version", 1)) + 1,
-        "estimated": False,
-        "generation_kwh": export_kwh,
-        "demand_kwh": import_kwh,
-        **{
-            key: float(getattr(bill, key)[0])
-            for key in ("grid_import_kwh", "grid_export_kwh", "imbalance_kwh", "imbalance_cost")
-        },
-        "cost": float(bill.cost[0]),
-    }
+from market.settlement import Tariffs
+from scenarios.audit.rebill import rebill
 
 
 class MeterCorrections:

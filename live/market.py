@@ -38,14 +38,13 @@ import numpy as np
 # less postponed EV charging: the households' metered flows as the market knows them
 from agents.households.community import device_flows as market_flows
 from agents.meters.tracker import MeterTracker
-from live.book import book_curve, full_book
+from live.book import full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
 from live.corrections import MeterCorrections
 from live.gate import ArrivalClock, Gate
 from live.heap import freeze_interval, settle_heap
 from live.ingest import Ingest
 from live.ledger import Ledger, LedgerError, fingerprint, rng_from_json, rng_to_json
-from live.payloads import result_payload, settlement_payloads
 from live.plan import Planner
 from live.protocol import Topics, reading_payload, topics_for
 from live.stats import MarketStats
@@ -54,6 +53,7 @@ from scenarios.config.schema_live import household_ids
 from scenarios.engine.grid_stage import GridStage
 from scenarios.engine.inputs import timeline
 from scenarios.engine.interval import MarketStep
+from scenarios.results.payloads import book_curve, result_payload, settlement_payloads
 
 Log = Callable[[str], None]
 RESULTS_KEPT = 200

@@ -1,6 +1,8 @@
-"""The market's interval payloads, built from the step's
+"""Reading the market's interval payloads back. They are built from the step's
 :class:`~scenarios.engine.interval.IntervalResult` through the results schema
-(:data:`scenarios.results.schema.COLUMNS`): a column with a ``live`` name is published,
+(:data:`scenarios.results.schema.COLUMNS`) by :mod:`scenarios.results.payloads` (so that
+the batch engine's audit ledger holds the same payloads): a column with a ``live`` name
+is published,
 
 - from ``intervals.parquet``'s columns, in ``market/result`` (``grid.x`` inside its
   ``grid`` object, which is null without the grid check);
@@ -20,7 +22,7 @@ from dataclasses import fields
 from typing import Any
 
 from live.protocol import Reading
-from scenarios.engine.interval import IntervalResult
+from scenarios.results.payloads import RESULT_FIELDS, SETTLEMENT_FIELDS, num
 from scenarios.results.schema import (
     AGENTS_FILE,
     INTERVALS_FILE,
@@ -29,8 +31,6 @@ from scenarios.results.schema import (
     columns,
 )
 
-RESULT_FIELDS = tuple(c for c in columns(INTERVALS_FILE) if c.live)
-SETTLEMENT_FIELDS = tuple(c for c in columns(AGENTS_FILE) + columns(SETTLEMENT) if c.live)
 READING_FIELDS = tuple(
     c for c in columns(AGENTS_FILE) if c.name in {f.name for f in fields(Reading)}
 )
@@ -44,116 +44,6 @@ COMMUNITY_SUMS = {
 }
 """intervals.parquet's column → the household column (agents.parquet's or the
 settlement's) it sums over the community, as the schema's sources say."""
-
-
-def num(x: float | None) -> float | None:
-    """A finite float, or None (JSON has no NaN)."""
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-def _scalar(c: Column, value: Any) -> Any:
-    if c.dtype == "bool":
-        return bool(value)
-    if c.dtype.startswith("int"):
-        return int(value)
-    return num(value)
-
-
-def result_payload(
-    t: int,
-    interval_start: str,
-    res: IntervalResult,
-    grid_rows: tuple[list[dict], list[dict]] | None,
-    counts: dict[str, int],
-    book: dict[str, Any],
-) -> dict[str, Any]:
-    """The anonymous ``market/result`` of interval ``t``; ``grid_rows`` are the feeder's
-    bus and line rows (None without the grid check)."""
-    top: dict[str, Any] = {}
-    grid: dict[str, Any] | None = {} if res.outcome is not None else None
-    for c in RESULT_FIELDS:
-        nested = c.live.startswith("grid.")
-        if nested and grid is None:
-            continue
-        value = _scalar(c, res.value(c.source))
-        if nested:
-            assert grid is not None
-            grid[c.live.removeprefix("grid.")] = value
-        else:
-            top[c.live] = value
-    if grid is not None:
-        assert grid_rows is not None
-        grid["buses"], grid["lines"] = grid_rows
-    return {
-        "v": 1,
-        "t": t,
-        "interval_start": interval_start,
-        **top,
-        "grid": grid,
-        "counts": counts,
-        "book": book,
-    }
-
-
-def settlement_payloads(
-    t: int,
-    ids: list[str],
-    res: IntervalResult,
-    where: list[tuple[int, int]],
-    estimated: set[int],
-) -> dict[str, dict[str, Any]]:
-    """Every household's ``agents/<id>/settlement`` (version 1) of interval ``t``;
-    ``where`` is each order's (household row, index in its message), ``estimated`` the
-    rows settled on a late meter's estimate."""
-    n = len(ids)
-    fills: dict[int, dict[int, float]] = {}
-    for (row, i), f in zip(where, res.order_filled_kwh.tolist(), strict=True):
-        fills.setdefault(row, {})[i] = f
-    trades: dict[int, list[dict[str, Any]]] = {}
-    p = res.pairing
-    for b, s, e, pb, ps, fee in zip(
-        p.buyer.tolist(),
-        p.seller.tolist(),
-        p.energy_kwh.tolist(),
-        p.price_per_kwh.tolist(),
-        p.seller_price_per_kwh.tolist(),
-        res.trade_fee.tolist(),
-        strict=True,
-    ):
-        trades.setdefault(b, []).append(
-            {
-                "side": "buy",
-                "counterparty": ids[s],
-                "energy_kwh": e,
-                "price_per_kwh": pb,
-                "grid_fee": fee,
-            }
-        )
-        trades.setdefault(s, []).append(
-            {
-                "side": "sell",
-                "counterparty": ids[b],
-                "energy_kwh": e,
-                "price_per_kwh": ps,
-                "grid_fee": 0.0,
-            }
-        )
-    price = num(res.price_per_kwh)
-    values = {c.live: res.value(c.source).tolist() for c in SETTLEMENT_FIELDS}
-    out = {}
-    for row in range(n):
-        f = fills.get(row, {})
-        out[ids[row]] = {
-            "v": 1,
-            "t": t,
-            "version": 1,
-            "estimated": row in estimated,
-            "price_per_kwh": price,
-            "filled_kwh": [f[i] for i in sorted(f)],
-            **{name: column[row] for name, column in values.items()},
-            "trades": trades.get(row, []),
-        }
-    return out
 
 
 # --- decoders: a payload's fields under the results columns' names ---------------------

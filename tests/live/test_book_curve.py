@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from live.book import ORDERS_PER_LEVEL, _levels
+from scenarios.results.payloads import ORDERS_PER_LEVEL, _levels
 
 
 def test_steps_pool_orders_at_their_marginal_price_by_hand() -> None:

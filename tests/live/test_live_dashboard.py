@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from live.book import ORDERS_PER_LEVEL
 from live.broker import free_port
 from live.dashboard.curves import book_curves
 from live.dashboard.mqtt_source import MqttSource, wait_connected
@@ -26,6 +25,7 @@ from live.ledger import read_ledger
 from live.market import MarketService, topics_for
 from live.payloads import decode_settlement
 from scenarios.config.loader import load_scenario
+from scenarios.results.payloads import ORDERS_PER_LEVEL
 
 INTERVALS = 5
 SCENARIO = """

@@ -19,8 +19,8 @@ from agents.meters.tracker import (
     MeterTracker,
     check_window,
 )
-from live.corrections import rebill
 from market.settlement import Tariffs
+from scenarios.audit.rebill import rebill
 
 TZ = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 6, 1, tzinfo=TZ).timestamp()
