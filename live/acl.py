@@ -7,8 +7,9 @@ everything, ``market/book`` included: the dashboard's account), ``fleet`` (the
 simulated households' gateway: their readings and orders, their settlements), one account
 per household (username = agent id) and one per meter (username = meter id). Pattern
 rules with ``%u`` tie each account to its own topics; every account may read the clock,
-the anonymous ``market/result`` and ``errors``, and write its own retained status
-(``status/%u``). Only ``market`` and ``operator`` read ``market/book`` (every order and
+the anonymous ``market/result``, ``errors`` and the audit ledger's signed
+``ledger/checkpoint``, and write its own retained status (``status/%u``); a household
+reads only its own ``settlement`` and ``bill``. Only ``market`` and ``operator`` read ``market/book`` (every order and
 trade with household ids).
 
 ``mosquitto.conf`` enforces it: no anonymous clients, the password and ACL files, and
@@ -64,6 +65,7 @@ def acl_text(scenario: Scenario) -> str:
         f"topic write {topics.reading('+')}",
         f"topic write {topics.orders('+')}",
         f"topic read {topics.settlement('+')}",
+        f"topic read {topics.bill('+')}",
         "",
         "# meter emulator (p2pgrid meters emulate)",
         "user meters",
@@ -73,11 +75,13 @@ def acl_text(scenario: Scenario) -> str:
         f"pattern write {topics.reading('%u')}",
         f"pattern write {topics.orders('%u')}",
         f"pattern read {topics.settlement('%u')}",
+        f"pattern read {topics.bill('%u')}",
         f"pattern write {topics.meter('+', '%u', '#')}",
         f"pattern readwrite {topics.status('%u')}",
         f"pattern read {topics.clock}",
         f"pattern read {topics.result}",
         f"pattern read {topics.errors}",
+        f"pattern read {topics.checkpoint}",
         "",
     ]
     return "\n".join(lines)

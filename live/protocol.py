@@ -160,6 +160,14 @@ class Topics:
     def settlement(self, agent: str) -> str:
         return f"{self.root}/agents/{agent}/settlement"
 
+    def bill(self, agent: str) -> str:
+        return f"{self.root}/agents/{agent}/bill"
+
+    @property
+    def checkpoint(self) -> str:
+        """The audit ledger's latest signed checkpoint (retained)."""
+        return f"{self.root}/ledger/checkpoint"
+
     def meter(self, fmt: str, meter_id: str, suffix: str) -> str:
         return f"{self.root}/meters/{fmt}/{meter_id}/{suffix}"
 

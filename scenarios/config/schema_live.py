@@ -80,6 +80,15 @@ class LiveSection(_Section):
     """Agent ids of households run by third-party clients (``["h0003", ...]``): the
     simulated households of ``p2pgrid live`` / ``p2pgrid agents`` do not speak for them,
     and the market waits for their reading and orders like any other household's."""
+    checkpoint_every: int = Field(96, ge=1, le=1_000_000)
+    """Interval entries of the audit ledger per signed checkpoint (``<state>/ledger/``,
+    :mod:`scenarios.audit`): every this many the market publishes the checkpoint
+    (retained, ``ledger/checkpoint``) and every household's bill (``agents/<id>/bill``);
+    also after the last interval."""
+    market_key: str = ""
+    """The market's Ed25519 key file (``p2pgrid keys new``), which signs the checkpoints;
+    empty: the market generates one in ``<state>/ledger/market.key`` on its first start
+    and reuses it."""
 
     @model_validator(mode="after")
     def _unique(self) -> LiveSection:
