@@ -9,8 +9,8 @@ per household (username = agent id) and one per meter (username = meter id). Pat
 rules with ``%u`` tie each account to its own topics; every account may read the clock,
 the anonymous ``market/result``, ``errors`` and the audit ledger's signed
 ``ledger/checkpoint``, and write its own retained status (``status/%u``); a household
-reads only its own ``settlement`` and ``bill``. Only ``market`` and ``operator`` read ``market/book`` (every order and
-trade with household ids).
+reads only its own ``settlement`` and ``bill``. Only ``market`` and ``operator`` read
+``market/book`` (every order and trade with household ids).
 
 ``mosquitto.conf`` enforces it: no anonymous clients, the password and ACL files, and
 ``use_username_as_clientid true``, so that the broker names every client after its
