@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.meters.tracker import MeterTracker
+from live.audit import supersedes
 from market.settlement import Tariffs
 from scenarios.audit.rebill import rebill
 
@@ -56,17 +57,21 @@ class MeterCorrections:
         self.held[(meter_id, int(payload["t"]))] = payload
 
     def due(self, trackers: dict[str, MeterTracker]) -> list[dict[str, Any]]:
-        """The corrections the trackers' samples allow now, ``[{agent, settlement}]`` in
-        meter and interval order; forgets estimates that stand (no longer pending)."""
+        """The corrections the trackers' samples allow now, ``[{agent, settlement,
+        supersedes}]`` in meter and interval order (``supersedes``: the audit ledger's
+        name of the version replaced, :func:`live.audit.supersedes`); forgets estimates
+        that stand (no longer pending)."""
         out = []
         for meter_id, tr in trackers.items():
             for t, imp, exp in tr.corrections():
                 old = self.held.pop((meter_id, t), None)
                 if old is not None:
+                    agent = self.households[meter_id]
                     out.append(
                         {
-                            "agent": self.households[meter_id],
+                            "agent": agent,
                             "settlement": rebill(old, imp, exp, self.tariffs(t)),
+                            "supersedes": supersedes(agent, old),
                         }
                     )
         for key in [k for k in self.held if k[1] not in trackers[k[0]].pending]:

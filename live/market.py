@@ -14,13 +14,17 @@
      settle); every household is billed on its metered net (its reading; zero without
      one), its orders being commitments: the difference is imbalance
      (:mod:`market.settlement`);
-  2. append the interval to the ledger (fsync), then publish the anonymous
-     ``market/result``, the operator's ``market/book`` (:mod:`live.book`) and every
-     household's ``agents/<id>/settlement``, and the corrections of earlier settlements
-     whose late meter energy has come (:mod:`live.corrections`).
+  2. enter the interval in the audit ledger (:mod:`live.audit`: its inputs, raw messages,
+     clearing, settlements and corrections), append it to the state ledger (fsync: the
+     commit point), then publish the anonymous ``market/result``, the operator's
+     ``market/book`` (:mod:`live.book`) and every household's
+     ``agents/<id>/settlement``, and the corrections of earlier settlements whose late
+     meter energy has come (:mod:`live.corrections`); when a checkpoint is due, the
+     signed checkpoint (retained) and every household's bill.
 
-  After a restart it resumes from the ledger: the step's random state, the meters'
-  counters and open estimates, the last interval published again.
+  After a restart it resumes from the state ledger: the step's random state, the
+  meters' counters and open estimates, the last interval published again; the audit
+  ledger is cut back to what the state ledger committed and continues in a new session.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 # less postponed EV charging: the households' metered flows as the market knows them
 from agents.households.community import device_flows as market_flows
 from agents.meters.tracker import MeterTracker
+from live.audit import LiveAudit
 from live.book import full_book
 from live.bus import DEFAULT_WINDOW, BrokerConfig, Bus
 from live.corrections import MeterCorrections
@@ -112,7 +117,7 @@ class MarketService:
         n = scenario.community.households
         self.n = n
         self.ids = household_ids(n)
-        row = {a: i for i, a in enumerate(self.ids)}
+        self.row = row = {a: i for i, a in enumerate(self.ids)}
         metered = np.zeros(n, dtype=bool)
         metered[[row[m.household] for m in live.meters]] = True
         start_s = self.stamps[0].timestamp()
@@ -143,6 +148,15 @@ class MarketService:
         if latest is not None and "meters" in latest:
             self._restore_meters(latest["meters"])
             self.corrections.restore(latest.get("estimates", []))
+        self.meter_rows = np.flatnonzero(metered).tolist()
+        self.audit = LiveAudit(
+            scenario,
+            state_dir,
+            self.topics.community,
+            self.run_id,
+            None if latest is None else latest.get("audit_seq"),
+        )
+        """The audit ledger, ``<state>/ledger/`` (:mod:`live.audit`)."""
         self.stats = MarketStats()
         self._stop = threading.Event()
         self.bus = Bus(
@@ -217,11 +231,15 @@ class MarketService:
                 if self._stop.is_set():
                     break
                 began = time.perf_counter()
-                record = self._clear(t)
+                record, entry = self._clear(t)
                 if self.trackers:
                     record |= self._meter_state()
+                self.audit.interval(**entry)
+                self.audit.corrections(record.get("corrections", []), self.row, entry["messages"])
+                record["audit_seq"] = self.audit.seq
                 self.ledger.append(record)
                 self._publish(record)
+                self.stats.checkpoints += self.audit.publish(self.bus, self.topics)
                 freeze_interval()  # opt-in (live/heap.py)
                 self.stats.clear_s.append(time.perf_counter() - began)
                 self.stats.intervals += 1
@@ -230,6 +248,9 @@ class MarketService:
             self.ingest.report_dropped()
             if t >= self.end:
                 self._close_out()
+            # the session's last checkpoint (the run's when it is complete) and bills
+            self.stats.checkpoints += self.audit.publish(self.bus, self.topics, last=True)
+            if t >= self.end:
                 self.gate.done(t)
             self.bus.drain(30.0)
         finally:
@@ -238,6 +259,8 @@ class MarketService:
         return self.stats
 
     def _close(self) -> None:
+        if hasattr(self, "audit"):
+            self.audit.close()
         self.ledger.close()
         if self.grid is not None:
             self.grid.close()
@@ -266,15 +289,18 @@ class MarketService:
         self._publish(record)
         for tail in self.ledger.tail:
             self._publish_corrections(tail)
+        self.audit.republish(self.bus, self.topics)
 
     # --- clearing and publishing -------------------------------------------------------
-    def _clear(self, t: int) -> dict[str, Any]:
-        """The ledger record of interval ``t``, whose gate has closed."""
+    def _clear(self, t: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The state ledger record of interval ``t``, whose gate has closed, and its
+        audit entry (:meth:`live.audit.LiveAudit.interval`'s arguments)."""
         ingest = self.ingest
         with ingest.lock:
             book = ingest.book
             corrections = self.corrections.due(self.trackers)  # before t's gate expires any
             plan, where, counts = self.planner.plan(book, t)
+            taken = ingest.provenance.take()
             counts["meter_corrections"] = len(corrections)
             if self.listeners:  # the in-process dashboard also sees the readings
                 self._told_readings = {
@@ -285,6 +311,7 @@ class MarketService:
         self.stats.readings += counts["readings"]
         self.stats.order_messages += counts["order_messages"]
         self.stats.orders += counts["orders"]
+        rng_before = rng_to_json(dict(self.step.rng.bit_generator.state))
         if self.grid is not None:
             bg_p, bg_q = self.grid.background(self.stamps[t : t + 1])
             res = self.step.run(plan, market_flows, bg_p[0], bg_q[0], t=t)
@@ -298,7 +325,7 @@ class MarketService:
             for m in self.scenario.live.meters:
                 if t in self.trackers[m.id].pending:
                     self.corrections.hold(m.id, settlements[m.household])
-        return {
+        record = {
             "t": t,
             "result": result,
             "book": full_book(t, start, self.ids, plan, res),
@@ -306,6 +333,18 @@ class MarketService:
             "rng": rng_to_json(dict(self.step.rng.bit_generator.state)),
             **({"corrections": corrections} if self.trackers else {}),
         }
+        entry = {
+            "t": t,
+            "plan": plan,
+            "where": where,
+            "readings": sorted({*book.readings, *self.meter_rows}),
+            "settlements": settlements,
+            "clearing": result,
+            "rng_before": rng_before,
+            "messages": taken.messages(self.ids),
+            "estimated": [self.ids[row] for row in sorted(book.estimated)],
+        }
+        return record, entry
 
     def _publish(self, record: dict[str, Any]) -> None:
         self.results.append(record["result"])
@@ -336,7 +375,13 @@ class MarketService:
         self.gate.close_out(self.end)
         with self.ingest.lock:
             corrections = self.corrections.due(self.trackers)
+            taken = self.ingest.provenance.take()
         if corrections:
-            record = {"corrections": corrections, **self._meter_state()}
+            self.audit.corrections(corrections, self.row, taken.messages(self.ids))
+            record = {
+                "corrections": corrections,
+                **self._meter_state(),
+                "audit_seq": self.audit.seq,
+            }
             self.ledger.append_corrections(record)
             self._publish_corrections(record)

@@ -28,6 +28,8 @@ class MarketStats:
     """Messages a real meter sends besides its energy (Tasmota STATE, LWT, …), ignored."""
     corrections: int = 0
     """Settlements re-issued with the late meters' true energy."""
+    checkpoints: int = 0
+    """Audit ledger checkpoints published (each followed by every household's bill)."""
     rejected: Counter[str] = field(default_factory=Counter)
     behind: int = 0
     max_lag_s: float = 0.0
