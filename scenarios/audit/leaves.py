@@ -58,6 +58,11 @@ def leaf_hashes(leaves: Iterable[Any]) -> list[bytes]:
     return [merkle.leaf_hash(canonical(leaf)) for leaf in leaves]
 
 
+def leaf_hex(leaf: Any) -> str:
+    """One leaf's hash, as hex (what a correction's ``supersedes`` names)."""
+    return merkle.leaf_hash(canonical(leaf)).hex()
+
+
 def leaves_root(leaves: Sequence[Any]) -> tuple[str, list[bytes]]:
     """The hex Merkle root over the leaves, and their leaf hashes."""
     hashes = leaf_hashes(leaves)
