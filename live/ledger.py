@@ -277,14 +277,3 @@ def read_ledger(directory: Path) -> list[dict[str, Any]]:
     for seg in _segments(directory):
         out.extend(rec for _, rec in _frames(seg.read_bytes()))
     return out
-
-
-def rng_to_json(state: dict[str, Any]) -> dict[str, Any]:
-    """A numpy bit generator's state for the ledger: its 128-bit words as strings (JSON
-    numbers that large do not survive every reader)."""
-    return {**state, "state": {k: str(v) for k, v in state["state"].items()}}
-
-
-def rng_from_json(saved: dict[str, Any]) -> dict[str, Any]:
-    """The inverse of :func:`rng_to_json` (older ledgers wrote the words as numbers)."""
-    return {**saved, "state": {k: int(v) for k, v in saved["state"].items()}}

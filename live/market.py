@@ -49,10 +49,11 @@ from live.corrections import MeterCorrections
 from live.gate import ArrivalClock, Gate
 from live.heap import freeze_interval, settle_heap
 from live.ingest import Ingest
-from live.ledger import Ledger, LedgerError, fingerprint, rng_from_json, rng_to_json
+from live.ledger import Ledger, LedgerError, fingerprint
 from live.plan import Planner
 from live.protocol import Topics, reading_payload, topics_for
 from live.stats import MarketStats
+from scenarios.audit.leaves import rng_from_json, rng_to_json
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
 from scenarios.engine.grid_stage import GridStage

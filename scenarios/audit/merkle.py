@@ -44,17 +44,33 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree, the leaves first and the root last (build once, then
+    take any number of proofs with :func:`path`)."""
+    out = [list(leaves)]
+    while len(out[-1]) > 1:
+        out.append(_up(out[-1]))
+    return out
+
+
+def path(tree: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
+    """The sibling hashes from leaf ``index`` up to the root of a tree's :func:`levels`."""
+    if not 0 <= index < len(tree[0]):
+        raise IndexError(f"leaf {index} of {len(tree[0])}")
+    out, i = [], index
+    for level in tree[:-1]:
+        sibling = i ^ 1
+        if sibling < len(level):
+            out.append(level[sibling])
+        i //= 2
+    return out
+
+
 def proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """The sibling hashes from leaf ``index`` up to the root."""
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf {index} of {len(leaves)}")
-    path, level, i = [], list(leaves), index
-    while len(level) > 1:
-        sibling = i ^ 1
-        if sibling < len(level):
-            path.append(level[sibling])
-        level, i = _up(level), i // 2
-    return path
+    return path(levels(leaves), index)
 
 
 def fold(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:

@@ -38,6 +38,7 @@ import pandas as pd
 from agents.households.community import Community
 from agents.strategies.bidding import PriceAwareStorage
 from scenarios.config.schema import Scenario
+from scenarios.engine.audit_batch import BatchLedger
 from scenarios.engine.baseline import Baseline
 from scenarios.engine.grid_stage import GridOutcome, GridStage
 from scenarios.engine.inputs import WINDOW_DAYS, CommunityInputs, timeline
@@ -93,8 +94,11 @@ def simulate(
     scenario: Scenario,
     out_dir: Path,
     progress: ProgressCallback | None = None,
+    ledger: bool = False,
 ) -> EngineOutput:
-    """Run the interval loop, streaming agents, trades and grid tables to ``out_dir``."""
+    """Run the interval loop, streaming agents, trades and grid tables to ``out_dir``;
+    with ``ledger``, every interval also into the audit ledger ``out_dir/ledger/``
+    (:mod:`scenarios.engine.audit_batch`)."""
     sim = scenario.simulation
     ipd, dt_h = sim.intervals_per_day, sim.interval_hours
     n_t = sim.n_intervals
@@ -110,6 +114,7 @@ def simulate(
     community = Community(hh, dt_h, storage)
     baseline = Baseline(scenario, hh, grid)
     step = MarketStep(scenario, n, grid)
+    audit = BatchLedger(scenario, out_dir, stamps, grid) if ledger else None
 
     buses = None if grid is None else grid.bus_labels[grid.bus]
     agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
@@ -159,7 +164,11 @@ def simulate(
                         )
                     )
                 bg = (bg_p[i], bg_q[i]) if grid is not None else ()
+                if audit is not None:
+                    rng_before = audit.rng_state(step.rng)
                 res = step.run(plan, community.outcome, *bg, t=t)
+                if audit is not None:
+                    audit.record(t, plan, rng_before, res)
                 base = baseline.run(observed, *bg, t=t)
                 match, pairing, flows, plan = res.match, res.pairing, res.flows, res.plan
                 if grid is not None:
@@ -222,6 +231,8 @@ def simulate(
             books_out.close()
         if grid is not None:
             grid.close()
+        if audit is not None:
+            audit.close()
 
     intervals = pd.DataFrame({"t": np.arange(n_t, dtype=np.int32), "timestamp": stamps})
     for name, values in rows.items():

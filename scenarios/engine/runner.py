@@ -85,16 +85,18 @@ def run(
     scenario: Scenario,
     out_dir: str | Path,
     progress: ProgressCallback | None = None,
+    ledger: bool = False,
 ) -> RunResult:
     """Run ``scenario`` and write every results file into ``out_dir``.
 
     Files (DESIGN.md): intervals.parquet, agents.parquet, trades.parquet,
-    households.parquet (the sampled static table), kpis.json, manifest.json, report.html.
+    households.parquet (the sampled static table), kpis.json, manifest.json, report.html;
+    with ``ledger``, the audit ledger ``ledger/`` (:mod:`scenarios.engine.audit_batch`).
     """
     started = time.perf_counter()
     out = make_out_dir(out_dir)
     sim = scenario.simulation
-    output = simulate(scenario, out, progress)
+    output = simulate(scenario, out, progress, ledger)
     intervals = output.intervals
     if scenario.grid.check == "off":
         intervals = _grid_columns(intervals)
