@@ -22,8 +22,8 @@ from live.emulator import MeterEmulator
 from live.ledger import read_ledger
 from live.market import MarketService
 from market.settlement import utility_energy_cost
-from scenarios.audit.ledger import read_chain
 from scenarios.audit.leaves import leaf_hex
+from scenarios.audit.ledger import read_chain
 from scenarios.config.loader import load_scenario
 from scenarios.engine.interval import MarketStep
 
