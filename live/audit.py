@@ -46,9 +46,8 @@ from agents.households.community import Plan
 from live.bus import Bus
 from live.protocol import Topics
 from live.provenance import InputMessages
-from scenarios.audit import merkle
-from scenarios.audit.canonical import canonical
 from scenarios.audit.keys import MARKET_KEY, KeyPair, Registry
+from scenarios.audit.leaves import leaf_hex, settlement_leaves
 from scenarios.audit.ledger import (
     CHAIN_FILE,
     CHECKPOINTS_FILE,
@@ -85,17 +84,7 @@ def registry(scenario: Scenario) -> Registry:
 
 def settlement_leaf(agent: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     """A settlement payload as its ledger leaf (:mod:`scenarios.audit.leaves`)."""
-    return {
-        "agent": agent,
-        "t": int(payload["t"]),
-        "version": int(payload.get("version", 1)),
-        "settlement": dict(payload),
-    }
-
-
-def leaf_hex(leaf: Any) -> str:
-    """A leaf's hash (hex), as the entry's Merkle tree has it."""
-    return merkle.leaf_hash(canonical(leaf)).hex()
+    return settlement_leaves(int(payload["t"]), [agent], {agent: payload})[0]
 
 
 def supersedes(agent: str, previous: Mapping[str, Any]) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def recording(mqtt_client: Any, config: Any, root: str) -> Iterator[dict[str, li
     def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         kind = "checkpoint" if msg.topic.endswith("/checkpoint") else "bill"
         got[kind].append((msg.topic, json.loads(msg.payload)))
-        got["contract"].extend(contract().check(msg.topic, msg.payload))
+        got["contract"].extend(contract().check(msg.topic, bytes(msg.payload)))
 
     subscribe = [(f"{root}/agents/+/bill", 1), (f"{root}/ledger/checkpoint", 1)]
     with mqtt_client(config, "audit-recorder", subscribe, on_message):
