@@ -59,6 +59,13 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Override simulation.seed.")] = None,
     set_: SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ledger: Annotated[
+        bool,
+        typer.Option(
+            "--ledger",
+            help="Also write the audit ledger OUT/ledger/ (p2pgrid ledger verify OUT checks it).",
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario and write its results files, KPIs and HTML report."""
     from scenarios.config.loader import load_scenario
@@ -73,7 +80,10 @@ def run(
         task = bar.add_task(scenario.name, total=scenario.simulation.n_intervals)
         try:
             result = run_scenario(
-                scenario, out, progress=lambda done, total: bar.update(task, completed=done)
+                scenario,
+                out,
+                progress=lambda done, total: bar.update(task, completed=done),
+                ledger=ledger,
             )
         except ScenarioError as exc:
             raise fail(exc) from None
@@ -94,6 +104,10 @@ def run(
     console.print(table)
     console.print(f"results: {result.out_dir}")
     console.print(f"report:  {result.report_path}")
+    if ledger:
+        console.print(
+            f"ledger:  {result.out_dir / 'ledger'} (market.key is the operator's private key)"
+        )
 
 
 @app.command()
@@ -228,6 +242,10 @@ _register_dashboard(app)  # p2pgrid dashboard
 from p2pgrid.cli_live import register as _register_live  # noqa: E402
 
 _register_live(app)
+
+from p2pgrid.cli_ledger import register as _register_ledger  # noqa: E402
+
+_register_ledger(app)  # p2pgrid ledger verify | bill | dispute
 
 
 def main() -> None:

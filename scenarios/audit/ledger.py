@@ -91,6 +91,11 @@ def read_chain(directory: Path, start: int = 0) -> Iterator[dict[str, Any]]:
         yield entry
 
 
+def read_entry(directory: Path, offset: int) -> dict[str, Any]:
+    """The entry whose line starts at byte ``offset``."""
+    return next(read_chain(directory, offset))
+
+
 def read_checkpoints(directory: Path) -> list[dict[str, Any]]:
     """Every whole checkpoint line, in order."""
     out = []
