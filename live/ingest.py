@@ -44,7 +44,7 @@ from live.protocol import (
     read_orders,
     read_reading,
 )
-from live.provenance import Provenance
+from live.provenance import Provenance, signed
 from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 
@@ -248,7 +248,7 @@ class Ingest:
                     raise Rejected(f"the gate of t={book.t} is closed")
                 if topic.endswith("/reading"):
                     book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
-                    self.provenance.reading(row, payload)
+                    self.provenance.reading(row, payload, signed(data))
                 else:
                     book.orders[row] = read_orders(
                         data,
@@ -259,7 +259,7 @@ class Ingest:
                         live.max_orders_per_message,
                     )
                     book.order_messages += 1
-                    self.provenance.order(row, payload)
+                    self.provenance.order(row, payload, signed(data))
                 # wake the gate only when the book may be complete (not per message)
                 full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         except Rejected as exc:
