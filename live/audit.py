@@ -153,28 +153,48 @@ class LiveAudit:
         committed: int | None,
     ) -> None:
         self.dir = state_dir / LEDGER_DIR
-        self.dir.mkdir(parents=True, exist_ok=True)
-        key = market_key(scenario, self.dir)
+        self.scenario, self.community, self.run, self.committed = (
+            scenario,
+            community,
+            run,
+            committed,
+        )
         self.cut = 0
         """Audit entries cut on opening (written by a market killed before its commit)."""
+        self._writer: AuditWriter | None = None
+
+    @property
+    def writer(self) -> AuditWriter:
+        """The ledger's writer, opened on first use (a market that is only constructed
+        leaves no file open): a ledger on disk is cut back to the committed entries and
+        resumed in a new session, else a new one starts with its genesis."""
+        if self._writer is not None:
+            return self._writer
+        self.dir.mkdir(parents=True, exist_ok=True)
+        key = market_key(self.scenario, self.dir)
         if _has_genesis(self.dir):
-            self.cut = cut_chain(self.dir, 0 if committed is None else committed)
-            self.writer = AuditWriter.open(self.dir, key, fsync=True)
+            self.cut = cut_chain(self.dir, 0 if self.committed is None else self.committed)
+            self._writer = AuditWriter.open(self.dir, key, fsync=True)
         else:  # new, or killed while writing its genesis
             for name in (CHAIN_FILE, CHECKPOINTS_FILE, SCENARIO_FILE, KEYS_FILE):
                 (self.dir / name).unlink(missing_ok=True)
             shutil.rmtree(self.dir / "private", ignore_errors=True)
-            self.writer = AuditWriter(
+            self._writer = AuditWriter(
                 self.dir,
-                scenario,
-                registry(scenario),
+                self.scenario,
+                registry(self.scenario),
                 key,
-                run,
-                scenario.live.checkpoint_every,
+                self.run,
+                self.scenario.live.checkpoint_every,
                 fsync=True,
                 origin="live",
-                community=community,
+                community=self.community,
             )
+        return self._writer
+
+    def open(self) -> None:
+        """Open the writer now (the market's start: the genesis, or the cut and resume)."""
+        _ = self.writer
 
     @property
     def seq(self) -> int:
@@ -265,8 +285,11 @@ class LiveAudit:
         """Close the ledger's files, without a checkpoint: one only ever follows a commit
         (:meth:`publish`), and a market stopped between its audit write and its state
         commit must leave that entry to be cut on the restart."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
         try:
-            self.writer.close(checkpoint=False)  # type: ignore[call-arg]
+            writer.close(checkpoint=False)  # type: ignore[call-arg]
         except TypeError:  # a writer without that option: its files, as close() would
-            self.writer._chain.close()
-            self.writer._cps.close()
+            writer._chain.close()
+            writer._cps.close()

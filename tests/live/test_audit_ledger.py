@@ -210,10 +210,10 @@ def test_an_audit_entry_the_state_ledger_never_committed_is_cut_on_restart(
         assert interval_entries(state)[-1]["t"] == dies_at
         assert [r["t"] for r in read_ledger(state)] == list(range(dies_at))
         again = MarketService(scenario, mosquitto.config, state, speed=0, intervals=total)
-        assert again.audit.cut == 1
         running = market_thread(again)
         running.finish(60, "the restarted market did not finish")
         assert fleet.wait(20)
+    assert again.audit.cut == 1
     headers = interval_entries(state)
     assert [h["t"] for h in headers] == list(range(total))
     assert [h["session"] for h in headers] == [0] * dies_at + [1] * (total - dies_at)
