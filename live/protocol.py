@@ -75,6 +75,10 @@ account reads it; no household ids):
     ``trades``: ``[{side, counterparty, energy_kwh, price_per_kwh, grid_fee}]``. The
     dashboard reads them back through :func:`live.payloads.decode_settlement`.
 
+``ledger/checkpoint`` (retained) and ``agents/<agent_id>/bill``: the audit ledger's
+    signed checkpoint and, after each, every household's bill with its Merkle proofs
+    (:mod:`live.audit`, :mod:`scenarios.audit`).
+
 ``errors``: ``{topic, reason}`` for a rejected message; a flood (more than
 ``[live] max_messages_per_interval`` messages from one sender in an interval) is reported
 when it starts and, with ``count``, when the gate closes; rejections beyond
@@ -318,20 +322,8 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: frozense
 
 
 _READING_KEYS = frozenset(
-    (
-        "v",
-        "t",
-        "agent_id",
-        "agent",
-        "generation_kwh",
-        "demand_kwh",
-        "soc_kwh",
-        "ev_deferrable_kwh",
-        "battery_kwh",
-        "ev_kwh",
-        "ev_soc_kwh",
-        "heat_pump_kwh",
-    )
+    ("v", "t", "agent_id", "agent", "generation_kwh", "demand_kwh", "soc_kwh")
+    + ("ev_deferrable_kwh", "battery_kwh", "ev_kwh", "ev_soc_kwh", "heat_pump_kwh")
 )
 _ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
 _ORDER_KEYS = frozenset(("side", "energy_kwh", "price_per_kwh", "kind"))
