@@ -188,7 +188,8 @@ class _Verifier:
             else:
                 r.corrections += 1
                 self.correction(seq, t, header, inputs, settlements, entry["_offset"])
-        except (LeafError, KeyError, TypeError, ValueError) as exc:
+        except (LeafError, KeyError, TypeError, ValueError, OverflowError, IndexError) as exc:
+            # whatever a changed ledger holds, the verifier reports it and goes on
             r.add(seq, t, f"cannot be replayed: {exc!r}")
         self.clock["replay"] += time.perf_counter() - began
 
