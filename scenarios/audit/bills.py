@@ -28,9 +28,9 @@ from typing import Any
 
 from scenarios.audit import merkle
 from scenarios.audit.canonical import CanonicalError, canonical, digest
+from scenarios.audit.chain import read_chain
 from scenarios.audit.keys import MARKET_KEY, Registry, SignatureError, fingerprint
 from scenarios.audit.leaves import leaf_hashes
-from scenarios.audit.ledger import read_chain
 
 MONEY_TOLERANCE = 0.005
 

@@ -39,10 +39,7 @@ import orjson
 
 from scenarios.audit import merkle
 from scenarios.audit.canonical import CanonicalError, digest
-from scenarios.audit.compare import first_difference
-from scenarios.audit.keys import MARKET_KEY, Registry, SignatureError
-from scenarios.audit.leaves import LeafError, leaves_root
-from scenarios.audit.ledger import (
+from scenarios.audit.chain import (
     KEYS_FILE,
     PRIVATE_DIR,
     SCENARIO_FILE,
@@ -52,6 +49,9 @@ from scenarios.audit.ledger import (
     read_checkpoints,
     read_entry,
 )
+from scenarios.audit.compare import first_difference
+from scenarios.audit.keys import MARKET_KEY, Registry, SignatureError
+from scenarios.audit.leaves import LeafError, leaves_root
 from scenarios.audit.replay import Replayer
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
