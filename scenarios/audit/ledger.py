@@ -127,6 +127,10 @@ class AuditWriter:
         self._checkpoints = 0
         self._last_checkpoint: dict[str, Any] | None = None
         self._pending_offset = 0
+        self._window_hashes: dict[str, tuple[list[bytes], list[bytes]]] = {}
+        """Entry hash → its input and settlement leaf hashes, for the entries since the
+        last checkpoint (what :meth:`bills` needs, not computed twice)."""
+        self._cp_hashes: tuple[int, dict[str, tuple[list[bytes], list[bytes]]]] = (-1, {})
         self._offsets: dict[int, int] = {}
         """Byte offset in the chain of each checkpoint's first entry (this process's)."""
         (self.dir / PRIVATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -213,10 +217,16 @@ class AuditWriter:
         return offset
 
     def _append(
-        self, body: dict[str, Any], inputs: Sequence[Any], settlements: Sequence[Any]
+        self,
+        body: dict[str, Any],
+        inputs: Sequence[Any],
+        settlements: Sequence[Any],
+        hashes: tuple[list[bytes], list[bytes]] | None = None,
     ) -> dict[str, Any]:
         header = {"seq": self.seq, "kind": body.pop("kind"), "prev": self.last_hash, **body}
         h = digest(header)
+        if hashes is not None:
+            self._window_hashes[h] = hashes
         offset = self._write(
             self._chain,
             {"hash": h, "header": header, "inputs": inputs, "settlements": settlements},
@@ -261,8 +271,8 @@ class AuditWriter:
         estimated = sorted(set(estimated), key=self.ids.index) if estimated else []
         inputs = inputs_from_plan(t, plan, self.ids, readings, signed, estimated, rejected, where)
         leaves = settlement_leaves(t, self.ids, settlements)
-        inputs_root, _ = leaves_root(inputs)
-        settlements_root, _ = leaves_root(leaves)
+        inputs_root, input_hashes = leaves_root(inputs)
+        settlements_root, settlement_hashes = leaves_root(leaves)
         header = self._append(
             {
                 "kind": "interval",
@@ -278,6 +288,7 @@ class AuditWriter:
             },
             inputs,
             leaves,
+            (input_hashes, settlement_hashes),
         )
         self.last_t = t
         self._pending_intervals += 1
@@ -295,8 +306,8 @@ class AuditWriter:
         that corrected it (:func:`correction_input`), the settlement leaves of the new
         versions, and ``supersedes``: ``{agent, version, leaf}`` of each version replaced
         (``leaf``: the hex leaf hash of that version's settlement leaf)."""
-        inputs_root, _ = leaves_root(inputs)
-        settlements_root, _ = leaves_root(settlements)
+        inputs_root, input_hashes = leaves_root(inputs)
+        settlements_root, settlement_hashes = leaves_root(settlements)
         return self._append(
             {
                 "kind": "correction",
@@ -311,6 +322,7 @@ class AuditWriter:
             },
             list(inputs),
             list(settlements),
+            (input_hashes, settlement_hashes),
         )
 
     # --- checkpoints -------------------------------------------------------------------
@@ -342,6 +354,8 @@ class AuditWriter:
         self._cps.flush()
         self._last_checkpoint = signed
         self._offsets[self._checkpoints] = self._pending_offset
+        self._cp_hashes = (self._checkpoints, self._window_hashes)
+        self._window_hashes = {}
         self._checkpoints += 1
         self._pending_offset = self._chain.tell()
         self._pending.clear()
@@ -351,7 +365,9 @@ class AuditWriter:
     def bills(self, checkpoint: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """Every household's bill under ``checkpoint`` (one this writer emitted)."""
         self._chain.flush()
-        return bills_of(self.dir, checkpoint, self._offsets.get(int(checkpoint["seq"])))
+        seq = int(checkpoint["seq"])
+        known = self._cp_hashes[1] if self._cp_hashes[0] == seq else None
+        return bills_of(self.dir, checkpoint, self._offsets.get(seq), known)
 
     def close(self) -> dict[str, Any] | None:
         """Emit the last checkpoint (if any entry is not yet in one) and close the files."""

@@ -168,6 +168,7 @@ def write_signed_ledger(directory: Path) -> dict[str, Any]:
     step = MarketStep(scenario, n, None)
     win = inputs.window(0, 1)
     held: dict[str, Any] = {}
+    bills: dict[int, Any] = {}
     raw_of: dict[int, list[str]] = {}
     for t in range(sim.n_intervals):
         if t == RESTART_AT:  # kill -9 mid-line, then a new process resumes
@@ -227,9 +228,18 @@ def write_signed_ledger(directory: Path) -> dict[str, Any]:
                 settlement_leaves(ESTIMATED_T, [ids[0]], {ids[0]: new}),
                 [{"agent": ids[0], "version": 1, "leaf": leaf_hex(old)}],
             )
-        writer.checkpoint()
+        cp = writer.checkpoint()
+        if cp is not None:
+            bills[cp["seq"]] = writer.bills(cp)
     writer.close()
-    return {"ids": ids, "keys": keys, "market": market, "held": held, "raw_of": raw_of}
+    return {
+        "ids": ids,
+        "keys": keys,
+        "market": market,
+        "held": held,
+        "raw_of": raw_of,
+        "bills": bills,
+    }
 
 
 @pytest.fixture(scope="session")

@@ -187,3 +187,15 @@ def test_run_with_ledger_from_the_command_line(tmp_path) -> None:
     assert "operator's private key" in text
     code, text = cli("ledger", "verify", str(out / "ledger"))
     assert code == 0 and text.startswith("ledger: ok: 97 entries (96 intervals")
+
+
+def test_the_writers_bills_are_the_ledgers(signed_ledger) -> None:
+    """The bills the live market publishes after a checkpoint (from the hashes it kept)
+    are the ones anyone cuts from the ledger."""
+    d = signed_ledger["dir"]
+    cps = read_checkpoints(d)
+    # the first checkpoint came before the restart; the others from the resumed writer
+    assert sorted(signed_ledger["bills"]) == [0, 1, 2]
+    for k, bills in signed_ledger["bills"].items():
+        assert bills == bills_of(d, cps[k])
+        assert all(verify_bill(b).ok for b in bills.values())
