@@ -28,9 +28,9 @@ from typing import Any
 
 from scenarios.audit import merkle
 from scenarios.audit.canonical import CanonicalError, canonical, digest
+from scenarios.audit.chain import read_chain
 from scenarios.audit.keys import MARKET_KEY, Registry, SignatureError, fingerprint
 from scenarios.audit.leaves import leaf_hashes
-from scenarios.audit.ledger import read_chain
 
 MONEY_TOLERANCE = 0.005
 
@@ -65,10 +65,14 @@ def total_cost(settlement_leaves: Sequence[Mapping[str, Any]]) -> float:
 
 
 def bills_of(
-    directory: Path, checkpoint: Mapping[str, Any], offset: int | None = None
+    directory: Path,
+    checkpoint: Mapping[str, Any],
+    offset: int | None = None,
+    known: Mapping[str, tuple[list[bytes], list[bytes]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every household's bill under ``checkpoint`` (``offset``: where its first entry's
-    line starts in the chain, when known)."""
+    line starts in the chain, when known; ``known``: entry hash → its input and
+    settlement leaf hashes, when the writer has them)."""
     entries = _entries(Path(directory), checkpoint, offset)
     cp_tree = merkle.levels([merkle.leaf_hash(bytes.fromhex(e["hash"])) for e in entries])
     items: dict[str, list[dict[str, Any]]] = {}
@@ -76,8 +80,10 @@ def bills_of(
         settlements, inputs = entry["settlements"], entry["inputs"]
         if not settlements:
             continue
-        s_tree = merkle.levels(leaf_hashes(settlements))
-        i_tree = merkle.levels(leaf_hashes(inputs)) if inputs else None
+        hashes = (known or {}).get(entry["hash"])
+        i_hashes, s_hashes = hashes or (leaf_hashes(inputs), leaf_hashes(settlements))
+        s_tree = merkle.levels(s_hashes)
+        i_tree = merkle.levels(i_hashes) if inputs else None
         input_at = {leaf["agent"]: k for k, leaf in enumerate(inputs)}
         entry_path = [h.hex() for h in merkle.path(cp_tree, i)]
         for j, leaf in enumerate(settlements):

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.audit.bills import bills_of, verify_bill
-from scenarios.audit.keys import Registry, SignatureError
-from scenarios.audit.ledger import (
+from scenarios.audit.chain import (
     KEYS_FILE,
     PRIVATE_DIR,
     SCENARIO_FILE,
@@ -29,6 +28,7 @@ from scenarios.audit.ledger import (
     read_chain,
     read_checkpoints,
 )
+from scenarios.audit.keys import Registry, SignatureError
 from scenarios.audit.verify import _meters_of, check_raw, verify
 from scenarios.config.schema import Scenario
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,86 +36,44 @@ import orjson
 
 from agents.households.community import Plan
 from scenarios.audit import merkle
+from scenarios.audit.bills import bills_of
 from scenarios.audit.canonical import digest
+from scenarios.audit.chain import (
+    CHAIN_FILE,
+    CHECKPOINTS_FILE,
+    KEYS_FILE,
+    MARKET_KEY_FILE,
+    PRIVATE_DIR,
+    SCENARIO_FILE,
+    LedgerFormatError,
+    _drop_torn_line,
+    ledger_dir,
+    read_chain,
+    read_checkpoints,
+    read_entry,
+)
 from scenarios.audit.keys import MARKET_KEY, KeyPair, Registry
 from scenarios.audit.leaves import READING_KEYS, inputs_from_plan, leaves_root, settlement_leaves
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
 
-SCENARIO_FILE, KEYS_FILE = "scenario.json", "keys.json"
-CHAIN_FILE, CHECKPOINTS_FILE, PRIVATE_DIR = "chain.jsonl", "checkpoints.jsonl", "private"
-MARKET_KEY_FILE = "market.key"
-"""The market operator's private key of a batch run's ledger (never needed to verify)."""
+__all__ = [
+    "CHAIN_FILE",
+    "CHECKPOINTS_FILE",
+    "DEFAULT_EVERY",
+    "KEYS_FILE",
+    "MARKET_KEY_FILE",
+    "PRIVATE_DIR",
+    "SCENARIO_FILE",
+    "AuditWriter",
+    "LedgerFormatError",
+    "correction_input",
+    "ledger_dir",
+    "read_chain",
+    "read_checkpoints",
+    "read_entry",
+]
 DEFAULT_EVERY = 96
-
-
-class LedgerFormatError(ValueError):
-    """A ledger directory that cannot be read as one (named, with what is wrong)."""
-
-
-def ledger_dir(path: Path) -> Path:
-    """``path`` itself when it holds a chain, else its ``ledger/`` folder."""
-    path = Path(path)
-    if (path / CHAIN_FILE).exists():
-        return path
-    if (path / "ledger" / CHAIN_FILE).exists():
-        return path / "ledger"
-    raise LedgerFormatError(f"{path}: no {CHAIN_FILE} here nor in {path / 'ledger'}")
-
-
-def _lines(path: Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
-    """(byte offset, line) of every whole line of a JSON-lines file (from ``start``)."""
-    if not path.exists():
-        return
-    with path.open("rb") as fh:
-        fh.seek(start)
-        offset = start
-        for line in fh:
-            if line.endswith(b"\n"):
-                yield offset, line
-            offset += len(line)
-
-
-def read_chain(directory: Path, start: int = 0) -> Iterator[dict[str, Any]]:
-    """Every entry of the chain in order (from byte ``start``, a line's start), each with
-    its line's byte offset added (``_offset``); a torn last line (no newline) is not an
-    entry."""
-    for offset, line in _lines(Path(directory) / CHAIN_FILE, start):
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise LedgerFormatError(f"{CHAIN_FILE} at byte {offset}: not JSON ({exc})") from exc
-        if not isinstance(entry, dict) or not isinstance(entry.get("header"), dict):
-            raise LedgerFormatError(f"{CHAIN_FILE} at byte {offset}: not a ledger entry")
-        entry["_offset"] = offset
-        yield entry
-
-
-def read_entry(directory: Path, offset: int) -> dict[str, Any]:
-    """The entry whose line starts at byte ``offset``."""
-    return next(read_chain(directory, offset))
-
-
-def read_checkpoints(directory: Path) -> list[dict[str, Any]]:
-    """Every whole checkpoint line, in order."""
-    out = []
-    for offset, line in _lines(Path(directory) / CHECKPOINTS_FILE):
-        try:
-            out.append(orjson.loads(line))
-        except orjson.JSONDecodeError as exc:
-            raise LedgerFormatError(f"{CHECKPOINTS_FILE} at byte {offset}: not JSON") from exc
-    return out
-
-
-def _drop_torn_line(path: Path) -> None:
-    """Cut a file back to its last newline (a line torn by a killed writer)."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end != len(data):
-        with path.open("r+b") as fh:
-            fh.truncate(end)
 
 
 class AuditWriter:
@@ -169,6 +127,10 @@ class AuditWriter:
         self._checkpoints = 0
         self._last_checkpoint: dict[str, Any] | None = None
         self._pending_offset = 0
+        self._window_hashes: dict[str, tuple[list[bytes], list[bytes]]] = {}
+        """Entry hash → its input and settlement leaf hashes, for the entries since the
+        last checkpoint (what :meth:`bills` needs, not computed twice)."""
+        self._cp_hashes: tuple[int, dict[str, tuple[list[bytes], list[bytes]]]] = (-1, {})
         self._offsets: dict[int, int] = {}
         """Byte offset in the chain of each checkpoint's first entry (this process's)."""
         (self.dir / PRIVATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -255,10 +217,16 @@ class AuditWriter:
         return offset
 
     def _append(
-        self, body: dict[str, Any], inputs: Sequence[Any], settlements: Sequence[Any]
+        self,
+        body: dict[str, Any],
+        inputs: Sequence[Any],
+        settlements: Sequence[Any],
+        hashes: tuple[list[bytes], list[bytes]] | None = None,
     ) -> dict[str, Any]:
         header = {"seq": self.seq, "kind": body.pop("kind"), "prev": self.last_hash, **body}
         h = digest(header)
+        if hashes is not None:
+            self._window_hashes[h] = hashes
         offset = self._write(
             self._chain,
             {"hash": h, "header": header, "inputs": inputs, "settlements": settlements},
@@ -303,8 +271,8 @@ class AuditWriter:
         estimated = sorted(set(estimated), key=self.ids.index) if estimated else []
         inputs = inputs_from_plan(t, plan, self.ids, readings, signed, estimated, rejected, where)
         leaves = settlement_leaves(t, self.ids, settlements)
-        inputs_root, _ = leaves_root(inputs)
-        settlements_root, _ = leaves_root(leaves)
+        inputs_root, input_hashes = leaves_root(inputs)
+        settlements_root, settlement_hashes = leaves_root(leaves)
         header = self._append(
             {
                 "kind": "interval",
@@ -320,6 +288,7 @@ class AuditWriter:
             },
             inputs,
             leaves,
+            (input_hashes, settlement_hashes),
         )
         self.last_t = t
         self._pending_intervals += 1
@@ -337,8 +306,8 @@ class AuditWriter:
         that corrected it (:func:`correction_input`), the settlement leaves of the new
         versions, and ``supersedes``: ``{agent, version, leaf}`` of each version replaced
         (``leaf``: the hex leaf hash of that version's settlement leaf)."""
-        inputs_root, _ = leaves_root(inputs)
-        settlements_root, _ = leaves_root(settlements)
+        inputs_root, input_hashes = leaves_root(inputs)
+        settlements_root, settlement_hashes = leaves_root(settlements)
         return self._append(
             {
                 "kind": "correction",
@@ -353,6 +322,7 @@ class AuditWriter:
             },
             list(inputs),
             list(settlements),
+            (input_hashes, settlement_hashes),
         )
 
     # --- checkpoints -------------------------------------------------------------------
@@ -384,6 +354,8 @@ class AuditWriter:
         self._cps.flush()
         self._last_checkpoint = signed
         self._offsets[self._checkpoints] = self._pending_offset
+        self._cp_hashes = (self._checkpoints, self._window_hashes)
+        self._window_hashes = {}
         self._checkpoints += 1
         self._pending_offset = self._chain.tell()
         self._pending.clear()
@@ -392,10 +364,10 @@ class AuditWriter:
 
     def bills(self, checkpoint: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """Every household's bill under ``checkpoint`` (one this writer emitted)."""
-        from scenarios.audit.bills import bills_of
-
         self._chain.flush()
-        return bills_of(self.dir, checkpoint, self._offsets.get(int(checkpoint["seq"])))
+        seq = int(checkpoint["seq"])
+        known = self._cp_hashes[1] if self._cp_hashes[0] == seq else None
+        return bills_of(self.dir, checkpoint, self._offsets.get(seq), known)
 
     def close(self) -> dict[str, Any] | None:
         """Emit the last checkpoint (if any entry is not yet in one) and close the files."""

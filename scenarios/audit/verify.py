@@ -39,10 +39,7 @@ import orjson
 
 from scenarios.audit import merkle
 from scenarios.audit.canonical import CanonicalError, digest
-from scenarios.audit.compare import first_difference
-from scenarios.audit.keys import MARKET_KEY, Registry, SignatureError
-from scenarios.audit.leaves import LeafError, leaves_root
-from scenarios.audit.ledger import (
+from scenarios.audit.chain import (
     KEYS_FILE,
     PRIVATE_DIR,
     SCENARIO_FILE,
@@ -52,6 +49,9 @@ from scenarios.audit.ledger import (
     read_checkpoints,
     read_entry,
 )
+from scenarios.audit.compare import first_difference
+from scenarios.audit.keys import MARKET_KEY, Registry, SignatureError
+from scenarios.audit.leaves import LeafError, leaves_root
 from scenarios.audit.replay import Replayer
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
@@ -135,10 +135,10 @@ class _Verifier:
 
     def run(self) -> Report:
         r = self.report
+        began = time.perf_counter()
         for entry in read_chain(self.dir):
-            began = time.perf_counter()
             self.entry(entry)
-            self.clock["read"] += time.perf_counter() - began
+        self.clock["read"] += time.perf_counter() - began
         r.entries = len(self.hashes)
         began = time.perf_counter()
         self.checkpoints()
@@ -177,18 +177,20 @@ class _Verifier:
             r.add(seq, t, f"an entry of kind {kind!r} without an interval")
             return
         inputs, settlements = entry.get("inputs", []), entry.get("settlements", [])
-        if not self.leaves(seq, t, header, inputs, settlements):
+        hashes = self.leaves(seq, t, header, inputs, settlements)
+        if hashes is None:
             return
         self.signatures(seq, t, inputs)
         began = time.perf_counter()
         try:
             if kind == "interval":
                 r.intervals += 1
-                self.interval(seq, t, header, inputs, settlements, entry["_offset"])
+                self.interval(seq, t, header, inputs, settlements, hashes, entry["_offset"])
             else:
                 r.corrections += 1
-                self.correction(seq, t, header, inputs, settlements, entry["_offset"])
-        except (LeafError, KeyError, TypeError, ValueError) as exc:
+                self.correction(seq, t, header, inputs, settlements, hashes, entry["_offset"])
+        except (LeafError, KeyError, TypeError, ValueError, OverflowError, IndexError) as exc:
+            # whatever a changed ledger holds, the verifier reports it and goes on
             r.add(seq, t, f"cannot be replayed: {exc!r}")
         self.clock["replay"] += time.perf_counter() - began
 
@@ -211,22 +213,24 @@ class _Verifier:
 
     def leaves(
         self, seq: int, t: int, header: Mapping[str, Any], inputs: Any, settlements: Any
-    ) -> bool:
+    ) -> list[bytes] | None:
+        """The settlement leaves' hashes when the leaves have the ledger's form."""
         r = self.report
+        hashes: list[bytes] = []
         try:
             for name, leaves in (("inputs", inputs), ("settlements", settlements)):
-                root, _ = leaves_root(leaves)
+                root, hashes = leaves_root(leaves)
                 if header.get(f"n_{name}") != len(leaves):
                     r.add(seq, t, f"n_{name} is {header.get(f'n_{name}')}, {len(leaves)} leaves")
                 if header.get(f"{name}_root") != root:
                     r.add(seq, t, f"the {name} leaves do not fold to {name}_root (changed)")
         except CanonicalError as exc:
             r.add(seq, t, f"a leaf has no canonical form ({exc})")
-            return False
+            return None
         for leaf in [*inputs, *settlements]:
             if not isinstance(leaf, dict) or leaf.get("t") != t:
                 r.add(seq, t, f"a leaf of another interval: {str(leaf)[:80]}")
-                return False
+                return None
         if header.get("kind") == "interval":
             if t <= self.last_t:
                 r.add(seq, t, f"interval {t} comes after interval {self.last_t}")
@@ -234,8 +238,8 @@ class _Verifier:
             agents = [leaf.get("agent") for leaf in settlements]
             if agents != self.ids or any(leaf.get("version") != 1 for leaf in settlements):
                 r.add(seq, t, "the settlements are not every household's version 1 in row order")
-                return False
-        return True
+                return None
+        return hashes
 
     def signatures(self, seq: int, t: int, inputs: list[dict[str, Any]]) -> None:
         began = time.perf_counter()
@@ -267,9 +271,9 @@ class _Verifier:
         header: Mapping[str, Any],
         inputs: list[dict[str, Any]],
         settlements: list[dict[str, Any]],
+        hashes: list[bytes],
         offset: int,
     ) -> None:
-        _, hashes = leaves_root(settlements)
         for j, (leaf, h) in enumerate(zip(settlements, hashes, strict=True)):
             self.latest[(leaf["agent"], t)] = (1, h.hex(), offset, j)
         if self.replayer is None:
@@ -291,12 +295,12 @@ class _Verifier:
         header: Mapping[str, Any],
         inputs: list[dict[str, Any]],
         settlements: list[dict[str, Any]],
+        hashes: list[bytes],
         offset: int,
     ) -> None:
         r = self.report
         metered = {leaf["agent"]: leaf for leaf in inputs}
         replaced = {s.get("agent"): s for s in header.get("supersedes", [])}
-        _, hashes = leaves_root(settlements)
         for j, (leaf, h) in enumerate(zip(settlements, hashes, strict=True)):
             agent = leaf["agent"]
             last = self.latest.get((agent, t))
