@@ -322,8 +322,8 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: frozense
 
 
 _READING_KEYS = frozenset(
-    ("v", "t", "agent_id", "agent", "generation_kwh", "demand_kwh", "soc_kwh")
-    + ("ev_deferrable_kwh", "battery_kwh", "ev_kwh", "ev_soc_kwh", "heat_pump_kwh")
+    {"v", "t", "agent_id", "agent", "generation_kwh", "demand_kwh", "soc_kwh"}
+    | {"ev_deferrable_kwh", "battery_kwh", "ev_kwh", "ev_soc_kwh", "heat_pump_kwh"}
 )
 _ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
 _ORDER_KEYS = frozenset(("side", "energy_kwh", "price_per_kwh", "kind"))

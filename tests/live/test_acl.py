@@ -90,7 +90,7 @@ def test_acl_lets_a_household_read_its_own_bill_and_everyone_the_checkpoint(
     forger.publish(topics.checkpoint, b'{"v":1,"seq":9}', qos=1, retain=True).wait_for_publish(5)
     got: list[tuple[str, bytes]] = []
     h1 = _client(broker.port, "h0001", creds["h0001"], "acl-h0001")
-    h1.on_message = lambda c, u, m: got.append((m.topic, m.payload))
+    h1.on_message = lambda c, u, m: got.append((m.topic, bytes(m.payload)))
     subscribed = threading.Event()
     h1.on_subscribe = lambda *_: subscribed.set()
     _connected(h1).subscribe([(topics.bill("+"), 1), (topics.checkpoint, 1)])
