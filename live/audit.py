@@ -281,15 +281,17 @@ class LiveAudit:
             bus.publish(topics.checkpoint, cps[-1], retain=True)
         self.publish(bus, topics)
 
-    def close(self) -> None:
-        """Close the ledger's files, without a checkpoint: one only ever follows a commit
-        (:meth:`publish`), and a market stopped between its audit write and its state
-        commit must leave that entry to be cut on the restart."""
+    def close(self, committed: int | None) -> None:
+        """Close the ledger's files; ``committed``: the last entry the state ledger names.
+        When that is the last entry written, the writer closes as usual (a last
+        checkpoint included if one is due); else (a market stopped by an exception
+        between its audit write and its state commit) without a checkpoint: one only
+        ever follows a commit, and the restart cuts the uncommitted entries."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
-        try:
-            writer.close(checkpoint=False)  # type: ignore[call-arg]
-        except TypeError:  # a writer without that option: its files, as close() would
+        if committed == writer.seq - 1:
+            writer.close()
+        else:  # AuditWriter has no close without a checkpoint (asked for): its files
             writer._chain.close()
             writer._cps.close()

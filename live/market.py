@@ -262,7 +262,8 @@ class MarketService:
 
     def _close(self) -> None:
         if hasattr(self, "audit"):
-            self.audit.close()
+            latest = self.ledger.latest
+            self.audit.close(None if latest is None else latest.get("audit_seq"))
         self.ledger.close()
         if self.grid is not None:
             self.grid.close()
