@@ -441,6 +441,18 @@ def test_a_restarted_market_still_corrects_its_estimates(
         for c in r.get("corrections", [])
     ]
     assert corrected_after_restart.count(FIRST_RUN - 1) == 4
+    # the audit ledger: the restarted market's corrections supersede the estimates the
+    # first one entered (their leaves, as restored from the state ledger), and verify
+    # re-derives both versions across the two sessions
+    verified = subprocess.run(
+        [sys.executable, "-c", "from p2pgrid.cli import main; main()", "ledger", "verify"]
+        + [str(state)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_meters_emulate_file_publishes_every_meter_the_file_declares(
