@@ -18,6 +18,14 @@ bench/bench_ledger.py does), then each interval is committed as
 
 It prints the per-interval time without the audit ledger (clear + state ledger +
 publish) and with it, and the ratio; the raw message and bill sizes.
+
+Signatures (``--signed``): until the signing branch is on this one, the ingest refuses a
+``"sig"`` field, so the signed path is measured beside it: every household's key, each
+interval's messages signed as an emulator signs them (not the market's time), then what
+the market adds per interval: each message's signature verified under the topic's key
+(:meth:`scenarios.audit.keys.Registry.verify`, on the ingest's network thread) and every
+signed message stored in ``private/`` (:meth:`AuditWriter.private`, fsynced per file as
+the live writer is configured).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -35,6 +44,7 @@ from live.bus import BrokerConfig
 from live.fleet import AgentFleet
 from live.market import MarketService
 from live.protocol import encode
+from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
 
 TOML = """
@@ -76,11 +86,35 @@ def feed(market: MarketService, fleet: AgentFleet, t: int) -> int:
     return len(messages)
 
 
+def signed_messages(
+    fleet: AgentFleet,
+    t: int,
+    keys: dict[str, KeyPair],
+    registry: Registry,
+    writer: Any,
+    timer: Timer,
+) -> None:
+    """Interval ``t``'s messages signed by their households; the market's verify and
+    private-store time (see the module docstring)."""
+    _, _, messages = fleet.messages(t)
+    signed = [(topic, keys[topic.split("/")[-2]].sign(p)) for topic, p in messages]
+    raw = [orjson.dumps(p) for _, p in signed]
+    t0 = time.perf_counter()
+    for (topic, _), data in zip(signed, raw, strict=True):
+        registry.verify(orjson.loads(data), topic.split("/")[-2])
+    t1 = time.perf_counter()
+    for data in raw:
+        writer.private(data)
+    timer.add("verify", t1 - t0)
+    timer.add("private_signed", time.perf_counter() - t1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--households", type=int, default=5000)
     ap.add_argument("--intervals", type=int, default=6)
     ap.add_argument("--every", type=int, default=3, help="intervals per checkpoint")
+    ap.add_argument("--signed", action="store_true", help="measure verify + private store")
     args = ap.parse_args()
     n, k = args.households, args.intervals
     timer = Timer()
@@ -92,11 +126,15 @@ def main() -> None:
         market = MarketService(scenario, BrokerConfig(port=1), work / "state", speed=0)
         fleet = AgentFleet(scenario, BrokerConfig(port=1))
         topics, audit = market.topics, market.audit
+        keys = {a: KeyPair.new(a) for a in market.ids} if args.signed else {}
+        registry = Registry({a: k.public_b64 for a, k in keys.items()})
         raw_bytes = messages = 0
         bill_bytes: list[int] = []
         cp_s: list[float] = []
         for t in range(k):
             messages += feed(market, fleet, t)
+            if args.signed:
+                signed_messages(fleet, t, keys, registry, audit.writer, timer)
             t0 = time.perf_counter()
             record, entry = market._clear(t)
             t1 = time.perf_counter()
@@ -167,8 +205,14 @@ def main() -> None:
         f"MB/interval; a bill of {args.every} intervals "
         f"{statistics.fmean(bill_bytes or [0]) / 1e3:.1f} kB"
     )
-    print("  (signatures: not on main yet when this was written; the ratio above is the")
-    print("   ledger's alone)")
+    if args.signed:
+        verify, store = timer.mean("verify"), timer.mean("private_signed")
+        print(f"  signed: verify every message      {verify * 1e3:9.1f} ms (ingest thread)")
+        print(f"  signed: private/ store (fsync)    {store * 1e3:9.1f} ms")
+        print(
+            f"  with signatures, per interval:    {(with_audit + verify + store) * 1e3:9.1f} ms "
+            f"({(verify + store) / base:.2f}× the interval without the ledger added by them)"
+        )
 
 
 if __name__ == "__main__":
