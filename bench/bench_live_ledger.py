@@ -24,26 +24,28 @@ Signatures (``--signed``): until the signing branch is on this one, the ingest r
 interval's messages signed as an emulator signs them (not the market's time), then what
 the market adds per interval: each message's signature verified under the topic's key
 (:meth:`scenarios.audit.keys.Registry.verify`, on the ingest's network thread) and every
-signed message stored in ``private/`` (:meth:`AuditWriter.private`, fsynced per file as
-the live writer is configured).
+signed message stored in ``private/`` (:meth:`live.audit.LiveAudit.store`: the files,
+then one sync of their file system).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 
+from live.audit import LiveAudit
 from live.bus import BrokerConfig
 from live.fleet import AgentFleet
 from live.market import MarketService
 from live.protocol import encode
+from live.provenance import InputMessages
 from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
 
@@ -91,7 +93,7 @@ def signed_messages(
     t: int,
     keys: dict[str, KeyPair],
     registry: Registry,
-    writer: Any,
+    audit: LiveAudit,
     timer: Timer,
 ) -> None:
     """Interval ``t``'s messages signed by their households; the market's verify and
@@ -103,8 +105,7 @@ def signed_messages(
     for (topic, _), data in zip(signed, raw, strict=True):
         registry.verify(orjson.loads(data), topic.split("/")[-2])
     t1 = time.perf_counter()
-    for data in raw:
-        writer.private(data)
+    audit.store(InputMessages({}, {hashlib.sha256(d).hexdigest(): d for d in raw}, {}))
     timer.add("verify", t1 - t0)
     timer.add("private_signed", time.perf_counter() - t1)
 
@@ -134,7 +135,7 @@ def main() -> None:
         for t in range(k):
             messages += feed(market, fleet, t)
             if args.signed:
-                signed_messages(fleet, t, keys, registry, audit.writer, timer)
+                signed_messages(fleet, t, keys, registry, audit, timer)
             t0 = time.perf_counter()
             record, entry = market._clear(t)
             t1 = time.perf_counter()
@@ -208,7 +209,7 @@ def main() -> None:
     if args.signed:
         verify, store = timer.mean("verify"), timer.mean("private_signed")
         print(f"  signed: verify every message      {verify * 1e3:9.1f} ms (ingest thread)")
-        print(f"  signed: private/ store (fsync)    {store * 1e3:9.1f} ms")
+        print(f"  signed: private/ store (syncfs)   {store * 1e3:9.1f} ms")
         print(
             f"  with signatures, per interval:    {(with_audit + verify + store) * 1e3:9.1f} ms "
             f"({(verify + store) / base:.2f}× the interval without the ledger added by them)"

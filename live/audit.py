@@ -34,6 +34,7 @@ file out of what is handed to auditors (verifying needs only the public key in
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -121,6 +122,18 @@ def cut_chain(directory: Path, last_seq: int) -> int:
             fh.flush()
             os.fsync(fh.fileno())
     return cut
+
+
+def sync_file_system(path: Path) -> None:
+    """Flush the file system holding ``path`` to disk (Linux ``syncfs``; elsewhere
+    ``sync``)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _has_genesis(directory: Path) -> bool:
@@ -214,8 +227,7 @@ class LiveAudit:
         estimated: Iterable[str],
     ) -> None:
         """Enter interval ``t``'s raw messages and its entry (see the module docstring)."""
-        for raw in messages.raw.values():
-            self.writer.private(raw)
+        self.store(messages)
         self.writer.interval(
             t,
             plan,
@@ -229,6 +241,23 @@ class LiveAudit:
             where=where,
         )
 
+    def store(self, messages: InputMessages) -> None:
+        """The raw signed messages into ``private/``, made durable by one sync of their
+        file system before the entry that names them is written, not by an fsync per
+        file (10,000 files an interval at 5,000 households: ~40 s of fsyncs on this
+        machine's disk, against well under a second)."""
+        if not messages.raw:
+            return
+        writer = self.writer
+        fsync, writer.fsync = writer.fsync, False
+        try:
+            for raw in messages.raw.values():
+                writer.private(raw)
+        finally:
+            writer.fsync = fsync
+        if fsync:
+            sync_file_system(self.dir / "private")
+
     def corrections(
         self,
         items: Sequence[Mapping[str, Any]],
@@ -239,8 +268,7 @@ class LiveAudit:
         MeterCorrections.due`) re-settle, households in row order; the input leaves name
         the meter samples that came since the previous gate (``messages``)."""
         if messages is not None:
-            for raw in messages.raw.values():
-                self.writer.private(raw)
+            self.store(messages)
         by_t: dict[int, list[Mapping[str, Any]]] = {}
         for item in items:
             by_t.setdefault(int(item["settlement"]["t"]), []).append(item)
