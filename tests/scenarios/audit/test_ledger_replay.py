@@ -80,3 +80,26 @@ def test_replay_with_deferred_ev_charging(tmp_path) -> None:
         leaf["settlement"]["ev_deferred_kwh"] for e in found["entries"] for leaf in e["settlements"]
     )
     assert deferred > 0
+
+
+def test_replay_with_dimmed_wallboxes(tmp_path) -> None:
+    """§14a: the registered wallboxes are dimmed before anything else (the market then
+    clears the dimmed plan twice: the random state is the one before the first)."""
+    data = {**EVENING_EVS, "grid": {**EVENING_EVS["grid"], "controllable_share": 1.0}}
+    data["market"] = {"mechanism": "cda"}
+    found = _run_and_verify(data, tmp_path)
+    assert (found["intervals"].dimmed_kwh > 0).sum() >= 4
+
+
+def test_replay_with_heat_pumps(tmp_path) -> None:
+    data = {
+        "name": "heat",
+        "simulation": {"start": "2026-01-13", "days": 1, "seed": 4},
+        "community": {"households": 20, "heat_pump_share": 0.6, "pv_share": 0.3},
+        "grid": {"feeder": "radial:20", "check": "pyomo"},
+    }
+    found = _run_and_verify(data, tmp_path)
+    heat = sum(
+        leaf["settlement"]["heat_pump_kwh"] for e in found["entries"] for leaf in e["settlements"]
+    )
+    assert heat > 10.0
