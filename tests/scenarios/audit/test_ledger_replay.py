@@ -3,11 +3,10 @@ on a feeder at its limits, where the network re-clears the market."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
+from market.mechanism_names import MECHANISM_NAMES
 from scenarios import load_scenario, read_results, run
 from scenarios.audit.ledger import read_chain
 from scenarios.audit.verify import verify
@@ -64,9 +63,8 @@ def _run_and_verify(data: dict, out) -> dict:
     return {"entries": entries, "intervals": iv}
 
 
-# energy sharing (issue 16) too, where the market has it
-HAS_SHARING = importlib.util.find_spec("market.mechanism_names") is not None
-MECHANISMS = ["uniform", "pay_as_bid", "mcafee", "cda"] + (["sharing"] if HAS_SHARING else [])
+# every mechanism the market has (energy sharing too, issue 16)
+MECHANISMS = list(MECHANISM_NAMES)
 
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
