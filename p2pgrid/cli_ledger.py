@@ -61,6 +61,12 @@ def verify(
         str | None,
         typer.Option("--market-key", help="The market's public key (base64) to trust."),
     ] = None,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay/--no-replay", help="Re-run every interval (default) or check hashes only."
+        ),
+    ] = True,
 ) -> None:
     """Re-check a whole ledger (chain, checkpoints, signatures, replay), or one bill."""
     if bill is not None:
@@ -70,7 +76,7 @@ def verify(
         raise fail("give a ledger folder, or --bill FILE")
     from scenarios.audit.verify import verify as verify_ledger
 
-    report = verify_ledger(_ledger(directory))
+    report = verify_ledger(_ledger(directory), replay=replay)
     if not report.ok:
         for problem in report.problems[:20]:
             console.print(problem.line(), soft_wrap=True)
@@ -88,6 +94,7 @@ def verify(
     console.print(
         f"time: read and hash {s['read']:.2f} s, signatures {s['signatures']:.2f} s, "
         f"replay {s['replay']:.2f} s, checkpoints {s['checkpoints']:.2f} s"
+        + ("" if replay else " (not replayed: --no-replay)")
     )
 
 

@@ -63,7 +63,7 @@ def _fast(obj: Any) -> bytes | None:
     if not out.isascii() or _ODD[0] in out or _ODD[1] in out:
         return None
     out = _INTEGRAL.sub(b"", out)
-    if b"-0" in out:
+    if b"-0," in out or b"-0]" in out or b"-0}" in out:
         out = _NEGATIVE_ZERO.sub(b"0", out)
     try:
         same = orjson.loads(out)[0] == obj

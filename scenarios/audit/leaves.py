@@ -40,13 +40,16 @@ from agents.households.community import KIND_NET, Plan
 from scenarios.audit import merkle
 from scenarios.audit.canonical import canonical
 
-READING_KEYS = (
-    "generation_kwh",
-    "demand_kwh",
-    *(f"{kind.name}_kwh" for kind in DEVICE_KINDS),
-    "ev_deferrable_kwh",
-)
-"""The keys of an input leaf's ``reading``, in order."""
+
+def reading_keys() -> tuple[str, ...]:
+    """The keys of an input leaf's ``reading``, in order (one per device kind registered
+    now: a kind registered later, :func:`agents.devices.register`, is in them)."""
+    return (
+        "generation_kwh",
+        "demand_kwh",
+        *(f"{kind.name}_kwh" for kind in DEVICE_KINDS),
+        "ev_deferrable_kwh",
+    )
 
 
 class LeafError(ValueError):
@@ -110,6 +113,7 @@ def inputs_from_plan(
     columns += [plan.self_kwh.get(k.name, np.zeros(n)) for k in DEVICE_KINDS]
     columns.append(plan.ev_deferrable_kwh)
     values = np.column_stack(columns).tolist()
+    keys = reading_keys()
     orders: dict[int, list[list[Any]]] = {}
     index: dict[int, list[int]] = {}
     for i, (h, b, e, p, k) in enumerate(
@@ -136,9 +140,7 @@ def inputs_from_plan(
             {
                 "agent": agent,
                 "t": t,
-                "reading": dict(zip(READING_KEYS, values[row], strict=True))
-                if has_reading[row]
-                else None,
+                "reading": dict(zip(keys, values[row], strict=True)) if has_reading[row] else None,
                 "orders": orders.get(row, []),
                 "estimated": agent in estimated,
                 "signed": list(signed.get(agent, [])),
@@ -161,6 +163,7 @@ def plan_from_inputs(n: int, row: Mapping[str, int], inputs: Sequence[Mapping[st
     gen, demand, deferrable = np.zeros(n), np.zeros(n), np.zeros(n)
     own = {k.name: np.zeros(n) for k in DEVICE_KINDS}
     orders: dict[int, tuple[int, bool, float, float, int]] = {}
+    keys = reading_keys()
     for leaf in inputs:
         agent = str(leaf.get("agent"))
         if agent not in row:
@@ -168,8 +171,8 @@ def plan_from_inputs(n: int, row: Mapping[str, int], inputs: Sequence[Mapping[st
         r = row[agent]
         reading = leaf.get("reading")
         if reading is not None:
-            if not isinstance(reading, Mapping) or set(reading) != set(READING_KEYS):
-                raise LeafError(f"{agent}: reading has not the keys {list(READING_KEYS)}")
+            if not isinstance(reading, Mapping) or set(reading) != set(keys):
+                raise LeafError(f"{agent}: reading has not the keys {list(keys)}")
             gen[r] = _number(reading["generation_kwh"], f"{agent} generation_kwh")
             demand[r] = _number(reading["demand_kwh"], f"{agent} demand_kwh")
             deferrable[r] = _number(reading["ev_deferrable_kwh"], f"{agent} ev_deferrable_kwh")

@@ -53,7 +53,7 @@ from scenarios.audit.chain import (
     read_entry,
 )
 from scenarios.audit.keys import MARKET_KEY, KeyPair, Registry
-from scenarios.audit.leaves import READING_KEYS, inputs_from_plan, leaves_root, settlement_leaves
+from scenarios.audit.leaves import inputs_from_plan, leaves_root, reading_keys, settlement_leaves
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
 
@@ -382,7 +382,7 @@ def correction_input(
 ) -> dict[str, Any]:
     """The input leaf of a meter's corrected energy: ``generation_kwh`` = export,
     ``demand_kwh`` = import, every other reading key 0."""
-    reading = dict.fromkeys(READING_KEYS, 0.0)
+    reading = dict.fromkeys(reading_keys(), 0.0)
     reading["generation_kwh"], reading["demand_kwh"] = float(export_kwh), float(import_kwh)
     return {
         "agent": agent,

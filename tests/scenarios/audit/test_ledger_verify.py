@@ -4,6 +4,7 @@ the replay; signed messages, erasure, corrections and restarts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import orjson
@@ -11,15 +12,18 @@ import pytest
 from typer.testing import CliRunner
 
 from p2pgrid.cli import app
-from scenarios.audit.keys import Registry, SignatureError
+from scenarios.audit.keys import KeyPair, Registry, SignatureError
 from scenarios.audit.ledger import (
     CHAIN_FILE,
     CHECKPOINTS_FILE,
     PRIVATE_DIR,
+    AuditWriter,
+    LedgerFormatError,
     read_chain,
     read_checkpoints,
 )
 from scenarios.audit.verify import check_raw, verify
+from scenarios.config.schema import Scenario
 
 from .conftest import (
     CORRECTED_AT,
@@ -224,3 +228,35 @@ def test_a_message_signed_by_another_household_is_not_accepted(signed_ledger) ->
 def test_verify_names_a_missing_ledger(tmp_path) -> None:
     res = runner.invoke(app, ["ledger", "verify", str(tmp_path)])
     assert res.exit_code == 2 and "no chain.jsonl" in res.output
+
+
+@pytest.mark.parametrize("name", ["scenario.json", "keys.json"])
+def test_a_changed_scenario_or_key_file_fails_at_the_genesis(small_run, tmp_path, name) -> None:
+    d = copy_ledger(small_run["out"] / "ledger", tmp_path / "ledger")
+    data = json.loads((d / name).read_text())
+    if name == "keys.json":
+        data["keys"]["h0001"] = KeyPair.new("h0001").public_b64
+    else:
+        data["market"]["retail_price_per_kwh"] = 0.5
+    (d / name).write_text(json.dumps(data))
+    code, out = ledger_verify(d)
+    assert code == 1 and out[0] == f"ledger: entry 0: genesis: {name} is not the " + (
+        "key registry the run recorded" if name == "keys.json" else "scenario the run recorded"
+    )
+
+
+def test_no_replay_checks_the_hashes_only(small_run, tmp_path) -> None:
+    d = copy_ledger(small_run["out"] / "ledger", tmp_path / "ledger")
+    reforge(d, lambda e: e["inputs"][:1] and e["inputs"][0]["reading"].update(demand_kwh=9.0))
+    assert verify(d, replay=False).ok  # consistent hashes and signatures...
+    res = runner.invoke(app, ["ledger", "verify", str(d), "--no-replay"])
+    assert res.exit_code == 0 and "not replayed" in res.output
+    assert not verify(d).ok  # ...but not the market's results
+
+
+def test_a_ledger_is_never_overwritten_and_resumes_only_with_its_key(signed_ledger) -> None:
+    scenario = Scenario.model_validate_json((signed_ledger["dir"] / "scenario.json").read_text())
+    with pytest.raises(LedgerFormatError, match="already here"):
+        AuditWriter(signed_ledger["dir"], scenario, Registry(), signed_ledger["market"], "x")
+    with pytest.raises(LedgerFormatError, match="not the genesis's"):
+        AuditWriter.open(signed_ledger["dir"], KeyPair.new("market"))
