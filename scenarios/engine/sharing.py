@@ -1,0 +1,68 @@
+"""A scenario's energy-sharing contract as the market's :class:`~market.sharing.SharingRule`.
+
+Member ids (``[market.sharing] shares`` and ``priority``) become arrays over the
+community's household rows, the owner codes the engine's array core receives; the
+internal price follows ``price_rule`` (:mod:`scenarios.config.schema_sharing`), and each
+shared kWh carries the jurisdiction's grid fee and levies (:mod:`market.sharing_fees`),
+billed to the member it is allocated to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from market.sharing import SharingRule
+from market.sharing_fees import SharedCharges
+from scenarios.config.schema import Scenario
+
+
+def shared_charges_of(scenario: Scenario) -> SharedCharges:
+    """The grid fee and levies per shared kWh of the scenario [currency/kWh]."""
+    mk = scenario.market
+    return mk.sharing.charges(mk.grid_fee_per_kwh)
+
+
+def internal_price_per_kwh(scenario: Scenario) -> float:
+    """The internal price of a shared kWh [currency/kWh]."""
+    mk = scenario.market
+    charges = shared_charges_of(scenario).total_per_kwh
+    return mk.sharing.price_per_kwh_of(mk.retail_price_per_kwh, mk.feed_in_price_per_kwh, charges)
+
+
+def sharing_rule(scenario: Scenario, agent_ids: Sequence[str]) -> SharingRule:
+    """The scenario's key, shares by household row, priority by row and internal price.
+
+    Raises
+    ------
+    ValueError
+        A share or priority group names an id that is not a member (the schema checks
+        this too; kept for callers that build a community of their own).
+    """
+    sh = scenario.market.sharing
+    row = {a: i for i, a in enumerate(agent_ids)}
+    n = len(row)
+
+    def rows_of(ids: Sequence[str], what: str) -> np.ndarray:
+        missing = [a for a in ids if a not in row]
+        if missing:
+            raise ValueError(f"market.sharing.{what}: {missing} are not members of the community")
+        return np.array([row[a] for a in ids], dtype=np.int64)
+
+    shares = None
+    table = sh.share_table()
+    if table:
+        shares = np.zeros(n)
+        shares[rows_of(list(table), "shares")] = list(table.values())
+    priority = None
+    if sh.priority:
+        priority = np.full(n, len(sh.priority), dtype=np.int64)
+        for group, ids in enumerate(sh.priority):
+            priority[rows_of(ids, "priority")] = group
+    return SharingRule(
+        key=sh.key,
+        price_per_kwh=internal_price_per_kwh(scenario),
+        shares=shares,
+        priority=priority,
+    )
