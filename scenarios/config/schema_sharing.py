@@ -6,7 +6,9 @@ Static shares come from the scenario (``shares = {h0001 = 0.1, …}``) or from a
 (``shares = "shares.csv"``, a path as given, relative to the working directory) with the
 header ``member_id,share`` and one row per member: ``member_id`` an agent id of the
 community (``h0001`` …), ``share`` a fraction of the community's surplus (≥ 0; all shares
-together ≤ 1; members not listed have none). ``priority`` lists ordered groups of member
+together ≤ 1; members not listed have none). Without ``shares`` the static key gives every
+member the same share, ``1 / members`` (so that ``compare`` can put it beside the others on
+any community). ``priority`` lists ordered groups of member
 ids (``priority = [["h0051"], ["h0001", "h0002"]]``): the first group is served first, the
 members in no group last (:mod:`market.sharing`).
 
@@ -78,7 +80,8 @@ class SharingSection(Section):
     key: SharingKey = "proportional"
     """static | proportional | equal (:mod:`market.sharing`)."""
     shares: dict[str, float] | str | None = None
-    """static: each member's share of the surplus, or the path of a shares CSV file."""
+    """static: each member's share of the surplus, or the path of a shares CSV file;
+    default ``1 / members`` each."""
     priority: tuple[tuple[str, ...], ...] = ()
     """Ordered groups of member ids served first (optional)."""
     price_rule: Literal["fixed", "fraction"] = "fraction"
@@ -104,8 +107,6 @@ class SharingSection(Section):
         problems = []
         if self.price_rule == "fixed" and self.price_per_kwh is None:
             problems.append("price_rule = 'fixed' needs price_per_kwh")
-        if self.key == "static" and self.shares is None:
-            problems.append("key = 'static' needs shares (a table of member shares or a CSV path)")
         try:
             table = self.share_table()
         except ValueError as exc:

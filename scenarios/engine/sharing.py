@@ -55,6 +55,8 @@ def sharing_rule(scenario: Scenario, agent_ids: Sequence[str]) -> SharingRule:
     if table:
         shares = np.zeros(n)
         shares[rows_of(list(table), "shares")] = list(table.values())
+    elif sh.key == "static":  # no shares given: the same for every member
+        shares = np.full(n, 1.0 / n)
     priority = None
     if sh.priority:
         priority = np.full(n, len(sh.priority), dtype=np.int64)
