@@ -109,18 +109,20 @@ def glass_fill(demand_kwh: np.ndarray, weight: np.ndarray, supply_kwh: float) ->
     if live.size == 0 or supply_kwh <= 0:
         return out
     dl, wl = d[live], w[live]
-    level = dl / wl
+    with np.errstate(over="ignore"):  # a tiny weight's level may be inf: it sorts last
+        level = dl / wl
     order = level.argsort(kind="stable")
     lv, ds, ws = level[order], dl[order], wl[order]
     before = np.concatenate(([0.0], ds.cumsum()[:-1]))
     tail_w = ws[::-1].cumsum()[::-1]
-    total_at = before + lv * tail_w
+    with np.errstate(over="ignore", invalid="ignore"):
+        total_at = before + lv * tail_w
     k = int(total_at.searchsorted(supply_kwh, side="left"))
     if k >= lv.shape[0]:  # enough for everybody
         out[live] = dl
         return out
-    lam = (supply_kwh - before[k]) / tail_w[k]
-    out[live] = np.minimum(dl, wl * lam)
+    # w_j λ as (w_j / Σ_{i≥k} w_(i)) · what is left: no overflow for tiny weights
+    out[live] = np.minimum(dl, (wl / tail_w[k]) * (supply_kwh - before[k]))
     return out
 
 
