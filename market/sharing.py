@@ -121,8 +121,10 @@ def glass_fill(demand_kwh: np.ndarray, weight: np.ndarray, supply_kwh: float) ->
     if k >= lv.shape[0]:  # enough for everybody
         out[live] = dl
         return out
-    # w_j λ as (w_j / Σ_{i≥k} w_(i)) · what is left: no overflow for tiny weights
-    out[live] = np.minimum(dl, (wl / tail_w[k]) * (supply_kwh - before[k]))
+    # w_j λ as (w_j / Σ_{i≥k} w_(i)) · what is left (> 0): exact for tiny weights; the
+    # ratio of a member satisfied below the level may overflow to inf, and min() takes d_j
+    with np.errstate(over="ignore"):
+        out[live] = np.minimum(dl, (wl / tail_w[k]) * (supply_kwh - before[k]))
     return out
 
 
