@@ -152,7 +152,7 @@ def test_bad_shares_csv_names_the_line(tmp_path: Path) -> None:
 
 
 def test_sharing_needs_the_flat_fee_model() -> None:
-    with pytest.raises(ScenarioError, match="needs market.grid_fee_model = 'flat'"):
+    with pytest.raises(ScenarioError, match=r"needs market\.grid_fee_model = 'flat'"):
         _scenario({}, grid_fee_model="time_variable")
 
 
