@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "scenarios" / "library"
 CASES = [
     # file, members, special member, its kWp, charges per shared kWh, internal price
-    ("energy-community-de.toml", 51, "h0051", 99.0, 0.09 + 0.047, 0.08 + 0.5 * (0.35 - 0.137 - 0.08)),
+    ("energy-community-de.toml", 51, "h0051", 99.0, 0.137, 0.08 + 0.5 * (0.35 - 0.137 - 0.08)),
     ("energy-community-at.toml", 31, "h0031", 40.0, 0.06 * (1 - 0.57), 0.12),
 ]  # fmt: skip
 
