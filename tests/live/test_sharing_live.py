@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import paho.mqtt.client as mqtt
+import pandas as pd
 import pytest
 
 from live.bus import BrokerConfig
