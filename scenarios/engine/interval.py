@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.households.community import KIND_NET, TINY_KWH, Flows, Plan
+from agents.households.community import KIND_NET, Flows, Plan
 from grid.pairing import Pairing
 from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
 from market.quality import welfare
@@ -30,7 +30,7 @@ from scenarios.engine.dimming import Dimming
 from scenarios.engine.fees import GridFees
 from scenarios.engine.grid_stage import GridOutcome, GridStage
 from scenarios.engine.inputs import community_households, price_band, timeline
-from scenarios.engine.sharing import sharing_rule
+from scenarios.engine.sharing import share_net, sharing_rule
 
 STREAM_CDA = 303
 """Random stream of the continuous double auction's arrival order."""
@@ -244,25 +244,6 @@ class MarketStep:
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
         self.tariffs = self.fees.base
 
-    def share_net(self, net_kwh: np.ndarray) -> Pairing:
-        """The sharing core's trades on net positions ``net_kwh`` (export positive)."""
-        sell = np.flatnonzero(net_kwh > TINY_KWH)
-        buy = np.flatnonzero(net_kwh < -TINY_KWH)
-        zb, zs = np.zeros(len(buy)), np.zeros(len(sell))
-        m = self.core(
-            -net_kwh[buy], zb, net_kwh[sell], zs, self.rng, buy_owner=buy, sell_owner=sell
-        )
-        kind = np.full(len(m.trade_kwh), KIND_NET, dtype=np.int64)
-        return Pairing(
-            buyer=buy[m.trade_buy],
-            seller=sell[m.trade_sell],
-            energy_kwh=m.trade_kwh,
-            price_per_kwh=m.buyer_price_per_kwh,
-            seller_price_per_kwh=m.seller_price_per_kwh,
-            buy_kind=kind,
-            sell_kind=kind.copy(),
-        )
-
     def run(
         self,
         plan: Plan,
@@ -342,7 +323,7 @@ class MarketStep:
                 net = flows.net_kwh(generation, plan.demand_kwh)
                 outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
                 if self.sharing:  # the allocation of the net positions the feeder left
-                    pairing = self.share_net(net)
+                    pairing = share_net(self.core, self.rng, net)
                     bought, sold = pairing.traded_kwh(n)
                     flows = replace(flows, bought_kwh=bought, sold_kwh=sold)
                 volume = float(pairing.energy_kwh.sum())

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from agents.households.community import KIND_NET, TINY_KWH
+from grid.pairing import Pairing
+from market.mechanisms import ArrayMechanism
 from market.sharing import SharingRule
 from market.sharing_fees import SharedCharges
 from scenarios.config.schema import Scenario
@@ -67,4 +70,24 @@ def sharing_rule(scenario: Scenario, agent_ids: Sequence[str]) -> SharingRule:
         price_per_kwh=internal_price_per_kwh(scenario),
         shares=shares,
         priority=priority,
+    )
+
+
+def share_net(core: ArrayMechanism, rng: np.random.Generator, net_kwh: np.ndarray) -> Pairing:
+    """The sharing core's trades on the net positions ``net_kwh`` (export positive) of the
+    household rows: after the feeder re-cleared an interval (curtailment, deferral), the
+    allocation is made on what is left."""
+    sell = np.flatnonzero(net_kwh > TINY_KWH)
+    buy = np.flatnonzero(net_kwh < -TINY_KWH)
+    zb, zs = np.zeros(len(buy)), np.zeros(len(sell))
+    m = core(-net_kwh[buy], zb, net_kwh[sell], zs, rng, buy_owner=buy, sell_owner=sell)
+    kind = np.full(len(m.trade_kwh), KIND_NET, dtype=np.int64)
+    return Pairing(
+        buyer=buy[m.trade_buy],
+        seller=sell[m.trade_sell],
+        energy_kwh=m.trade_kwh,
+        price_per_kwh=m.buyer_price_per_kwh,
+        seller_price_per_kwh=m.seller_price_per_kwh,
+        buy_kind=kind,
+        sell_kind=kind.copy(),
     )
