@@ -18,7 +18,7 @@ from agents.households.community import KIND_NET, Plan, device_flows
 from market.sharing_fees import AT_EEG_REDUCTION, shared_charges
 from scenarios import ScenarioError, load_scenario
 from scenarios.engine.interval import MarketStep
-from scenarios.engine.sharing import internal_price_per_kwh, sharing_rule
+from scenarios.engine.sharing import internal_price_per_kwh, member_terms, sharing_rule
 
 RETAIL, FEED_IN, FEE, LEVIES = 0.32, 0.08, 0.10, 0.05
 
@@ -120,6 +120,10 @@ def test_shares_and_priority_by_member(tmp_path: Path) -> None:
     rule = sharing_rule(scenario, ["h0001", "h0002", "h0003", "h0004"])
     np.testing.assert_allclose(rule.shares, [0.25, 0.0, 0.5, 0.0])
     np.testing.assert_array_equal(rule.priority, [2, 1, 0, 2])
+    terms = member_terms(scenario, ["h0001", "h0002", "h0003", "h0004"])
+    np.testing.assert_allclose(terms["share"], [0.25, 0.0, 0.5, 0.0])
+    np.testing.assert_array_equal(terms["priority"], [2, 1, 0, 2])
+    assert list(terms["load"]) == ["household"] * 4
     # the same key in the mechanism's name
     s2 = _scenario({}, households=4, mechanism="sharing:equal")
     assert (s2.market.mechanism, s2.market.sharing.key) == ("sharing", "equal")
