@@ -58,10 +58,11 @@ def main() -> None:
     for key in ("proportional", "equal", "static"):
         for label, prio in (("", None), ("+priority", priority)):
             rule = SharingRule(key=key, price_per_kwh=0.15, shares=shares, priority=prio)
-            t = timed(
-                lambda r=rule: clear_sharing(bq, bp, sq, sp, buy_owner=bo, sell_owner=so, rule=r),
-                repeats,
-            )
+
+            def allocation(r: SharingRule = rule) -> object:
+                return clear_sharing(bq, bp, sq, sp, buy_owner=bo, sell_owner=so, rule=r)
+
+            t = timed(allocation, repeats)
             med, p90 = float(np.median(t)), float(np.quantile(t, 0.9))
             verdict = "ok" if med < TARGET_S else "OVER"
             print(

@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 from agents.households.community import KIND_NET, Plan, device_flows
 from market.sharing_fees import AT_EEG_REDUCTION, shared_charges
 from scenarios import ScenarioError, load_scenario
+from scenarios.config.schema import Scenario
 from scenarios.engine.interval import MarketStep
 from scenarios.engine.sharing import internal_price_per_kwh, member_terms, sharing_rule
 
 RETAIL, FEED_IN, FEE, LEVIES = 0.32, 0.08, 0.10, 0.05
 
 
-def _scenario(sharing: dict, households: int = 2, **market: object) -> object:
+def _scenario(sharing: dict, households: int = 2, **market: object) -> Scenario:
     return load_scenario(
         {
             "simulation": {"days": 1, "interval_minutes": 60},
@@ -120,6 +121,7 @@ def test_shares_and_priority_by_member(tmp_path: Path) -> None:
         {"key": "static", "shares": str(csv), "priority": [["h0003"], ["h0002"]]}, households=4
     )
     rule = sharing_rule(scenario, ["h0001", "h0002", "h0003", "h0004"])
+    assert rule.shares is not None and rule.priority is not None
     np.testing.assert_allclose(rule.shares, [0.25, 0.0, 0.5, 0.0])
     np.testing.assert_array_equal(rule.priority, [2, 1, 0, 2])
     terms = member_terms(scenario, ["h0001", "h0002", "h0003", "h0004"])
