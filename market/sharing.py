@@ -226,9 +226,7 @@ def clear_sharing(
     return make_matching(n_buy, n_sell, tb, ts, tq, prices, prices.copy())
 
 
-def _pair(
-    buy_kwh: np.ndarray, sell_kwh: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pair(buy_kwh: np.ndarray, sell_kwh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trades between two lists of energies with equal sums, along their cumulative sums:
     the breakpoints merged (two sorted runs: a linear-time stable merge), segment ``k``
     facing the buyer and the seller whose runs it lies in (as in
