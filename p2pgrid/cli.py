@@ -229,6 +229,10 @@ from p2pgrid.cli_live import register as _register_live  # noqa: E402
 
 _register_live(app)
 
+from p2pgrid.cli_exports import register as _register_exports  # noqa: E402
+
+_register_exports(app)  # p2pgrid export
+
 
 def main() -> None:
     """Console-script entry point."""
