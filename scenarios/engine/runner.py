@@ -19,6 +19,7 @@ from scenarios.kpis.compute import compute_kpis, household_savings
 from scenarios.kpis.member_types import member_type_kpis
 from scenarios.reports.feeder_sharing import feeder_sharing_figures, shared_flows_between_buses
 from scenarios.reports.heat import heat_figures
+from scenarios.reports.member_types import member_type_figures
 from scenarios.reports.run import grid_figures, render_report
 from scenarios.results.files import (
     AGENTS_FILE,
@@ -137,6 +138,7 @@ def run(
         )
         what = "shared" if scenario.market.mechanism == "sharing" else "traded P2P"
         extra += feeder_sharing_figures(flows, what)
+    extra += member_type_figures(kpis, scenario.market.currency)
     band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
     extra += heat_figures(intervals, out / AGENTS_FILE, output.households, band, sim.interval_hours)
     page = render_report(

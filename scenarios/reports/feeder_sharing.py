@@ -155,7 +155,8 @@ def feeder_sharing_figures(flows: pd.DataFrame, what: str = "shared") -> list[go
         )
     )
     heat.update_layout(
-        title=f"{what.capitalize()} energy from bus (sellers) to bus (buyers) over the run [kWh]",
+        title=f"{what[:1].upper()}{what[1:]} energy from bus (sellers) to bus (buyers) over "
+        "the run [kWh]",
         xaxis_title="to bus (buyers)",
         yaxis_title="from bus (sellers)",
         xaxis={"type": "category"},

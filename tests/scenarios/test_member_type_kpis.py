@@ -200,3 +200,12 @@ def test_a_run_writes_them_as_its_files_say(small_run: Path) -> None:
     assert kpis["self_sufficiency_shared"] == pytest.approx(
         kpis["p2p_kwh"] / kpis["consumption_kwh"]
     )
+
+
+def test_the_report_shows_the_member_types(small_run: Path) -> None:
+    page = (small_run / "report.html").read_text(encoding="utf-8")
+    assert "Savings per member type against the no-P2P baseline" in page
+    assert "mean savings per member over the run [EUR]" in page
+    kpis = json.loads((small_run / "kpis.json").read_text(encoding="utf-8"))
+    members = kpis["pv_members"]
+    assert f"{members} members, P2P share" in page
