@@ -79,7 +79,7 @@ class AgentFleet:
         self.rows = np.flatnonzero(~self.inputs.metered & ~external)
         self.ipd = sim.intervals_per_day
         self.storage = None
-        if scenario.community.storage_strategy == "price_aware":
+        if scenario.community.storage_strategy == "price_aware" and not scenario.market.is_sharing:
             self.storage = PriceAwareStorage(self.inputs.band, self.ipd)
         self.community = Community(hh, sim.interval_hours, self.storage)
         self.stats = FleetStats()

@@ -105,7 +105,7 @@ def simulate(
     n = hh.n
     grid = GridStage(scenario, n, out_dir) if scenario.grid.check != "off" else None
     storage = None
-    if scenario.community.storage_strategy == "price_aware":
+    if scenario.community.storage_strategy == "price_aware" and not scenario.market.is_sharing:
         storage = PriceAwareStorage(inputs.band, ipd)
     community = Community(hh, dt_h, storage)
     baseline = Baseline(scenario, hh, grid)

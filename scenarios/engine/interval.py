@@ -13,7 +13,7 @@ feeder's instructions) committed them to (:mod:`market.settlement`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,7 +29,8 @@ from scenarios.config.schema import Scenario
 from scenarios.engine.dimming import Dimming
 from scenarios.engine.fees import GridFees
 from scenarios.engine.grid_stage import GridOutcome, GridStage
-from scenarios.engine.inputs import price_band, timeline
+from scenarios.engine.inputs import community_households, price_band, timeline
+from scenarios.engine.sharing import share_net, sharing_rule
 
 STREAM_CDA = 303
 """Random stream of the continuous double auction's arrival order."""
@@ -199,22 +200,41 @@ class MarketStep:
     With ``p2p=False`` it is the no-P2P baseline's step: no order is matched, neither by
     the mechanism nor by the feeder's re-clearing, so the utility is the only
     counterparty, while the feeder check, curtailment and EV deferral are the same code.
+
+    Under ``market.mechanism = "sharing"`` the core allocates the net positions by the
+    community's key (:mod:`market.sharing`; ``agent_ids`` name the household rows, drawn
+    from the scenario when not given). Sharing moves no energy, so the feeder is checked
+    and, where a limit breaks, re-cleared as in the baseline (curtailment and deferral, no
+    trade by limit prices); the allocation is then made on the net positions that remain.
     """
 
     def __init__(
-        self, scenario: Scenario, n_households: int, grid: GridStage | None, p2p: bool = True
+        self,
+        scenario: Scenario,
+        n_households: int,
+        grid: GridStage | None,
+        p2p: bool = True,
+        agent_ids: Sequence[str] | None = None,
     ) -> None:
         mk = scenario.market
         self.n = n_households
         self.grid = grid
         self.p2p = p2p
+        self.sharing = p2p and mk.is_sharing
         self.fees = GridFees(scenario, grid, timeline(scenario))
         self.dimming = Dimming.of(scenario, n_households) if grid is not None else None
         band = price_band(scenario)
+        rule = None
+        if self.sharing:
+            ids = community_households(scenario).agent_id if agent_ids is None else agent_ids
+            rule = sharing_rule(scenario, list(ids))
         # McAfee closes a book with an exhausted side at the outside prices
         self.core: ArrayMechanism = (
             array_mechanism(
-                mk.mechanism, outside_bid_per_kwh=band.low, outside_ask_per_kwh=band.high
+                mk.mechanism,
+                outside_bid_per_kwh=band.low,
+                outside_ask_per_kwh=band.high,
+                sharing=rule,
             )
             if p2p
             else no_market
@@ -266,7 +286,9 @@ class MarketStep:
                 order_filled[rows] = filled
                 flows = flows_of(plan, filled, None)
                 net = flows.net_kwh(generation, plan.demand_kwh)
-            outcome = grid.check(plan, net, bg_p, bg_q, tariffs, filled, self.p2p)
+            outcome = grid.check(
+                plan, net, bg_p, bg_q, tariffs, filled, self.p2p and not self.sharing
+            )
             before = outcome.violations_before_reclear if dim is None else dim.violations
             if outcome.dropped_orders is not None:
                 # the limit cannot be restored: clear again without those orders and
@@ -300,6 +322,10 @@ class MarketStep:
                 generation = generation - curtailed
                 net = flows.net_kwh(generation, plan.demand_kwh)
                 outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
+                if self.sharing:  # the allocation of the net positions the feeder left
+                    pairing = share_net(self.core, self.rng, net)
+                    bought, sold = pairing.traded_kwh(n)
+                    flows = replace(flows, bought_kwh=bought, sold_kwh=sold)
                 volume = float(pairing.energy_kwh.sum())
                 price = (
                     float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))
