@@ -66,6 +66,15 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(out)
 
 
+@pytest.fixture(scope="session")
+def small_sharing_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SMALL community sharing its surplus by the proportional key instead of trading."""
+    out = tmp_path_factory.mktemp("small-sharing")
+    data = {**SMALL, "market": {"mechanism": "sharing", "sharing": {"key": "proportional"}}}
+    run(load_scenario(data), out)
+    return Path(out)
+
+
 def departures_met(scenario, agents) -> int:
     """Assert every EV leaves with its departure SoC; return how many departures there were."""
     sim = scenario.simulation

@@ -143,3 +143,17 @@ def test_cli_export(spring: Path, tmp_path: Path) -> None:
     refused = runner.invoke(app, ["export", str(spring), "--format", "eda"])
     assert refused.exit_code == 2
     assert "'eda' is not one of csv" in refused.output
+
+
+def test_a_sharing_run_exports_its_allocations(small_sharing_run: Path, tmp_path: Path) -> None:
+    export = export_csv(small_sharing_run, tmp_path / "x")
+    trades = pd.read_parquet(small_sharing_run / "trades.parquet")
+    trades["buyer_id"] = trades["buyer_id"].astype(str)
+    allocated = trades.groupby("buyer_id")["energy_kwh"].sum()
+    assert allocated.sum() > 0
+    for path in export.member_files:
+        member = path.parent.name
+        got = _read(path)["allocated_kwh"].sum()
+        assert got == pytest.approx(allocated.get(member, 0.0), rel=1e-12, abs=1e-12)
+    community = _read(tmp_path / "x" / "community.csv")
+    np.testing.assert_allclose(community["allocated_kwh"], community["shared_kwh"], atol=1e-12)

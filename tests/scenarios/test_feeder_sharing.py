@@ -91,3 +91,56 @@ def test_run_by_bus_equals_the_members_totals(small_run: Path) -> None:
     page = (small_run / "report.html").read_text(encoding="utf-8")
     assert "Where traded P2P energy flows on the feeder" in page
     assert "energy from bus (sellers) to bus (buyers) over the run [kWh]" in page
+
+
+def test_hosting_capacity_runs_with_a_sharing_key(tmp_path: Path) -> None:
+    """``p2pgrid hosting-capacity`` with ``market.mechanism = "sharing:equal"``: every
+    probe is a sharing run, and sharing moves no energy, so each probe's feeder verdicts
+    and curtailment are its no-sharing baseline's."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from p2pgrid.cli import app
+
+    scenario = tmp_path / "hc.toml"
+    scenario.write_text(
+        'name = "hc-sharing"\n'
+        '[simulation]\nstart = "2026-06-15"\ndays = 1\nseed = 1\n'
+        "[community]\nhouseholds = 8\npv_kwp = [25.0, 40.0]\nbattery_share = 0.5\n"
+        '[grid]\nfeeder = "radial:8"\ncheck = "pyomo"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "hc"
+    args = ["hosting-capacity", str(scenario), "--out", str(out), "-q"]
+    done = CliRunner().invoke(app, [*args, "--set", "market.mechanism=sharing:equal"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads((out / "hosting.json").read_text(encoding="utf-8"))
+    probes = sorted(out.glob("*/pv_share-*"))
+    assert len(probes) >= 4
+    traded = 0
+    for probe in probes:
+        market = json.loads((probe / "manifest.json").read_text(encoding="utf-8"))["scenario"][
+            "market"
+        ]
+        assert (market["mechanism"], market["sharing"]["key"]) == ("sharing", "equal")
+        intervals = pd.read_parquet(probe / "intervals.parquet")
+        assert (intervals["violations"] == intervals["baseline_violations"]).all(), probe
+        np.testing.assert_allclose(
+            intervals["curtailed_kwh"], intervals["baseline_curtailed_kwh"], atol=1e-9
+        )
+        traded += len(pd.read_parquet(probe / "trades.parquet"))
+    assert traded > 0
+    for case, result in summary["cases"].items():
+        # the range held both outcomes, and the search named what binds
+        assert result["capacity"] is not None and result["first_failing"] is not None, case
+        assert result["capacity"] < result["first_failing"]
+        assert result["binding"]["element"], case
+
+
+def test_a_sharing_run_shows_where_the_shared_energy_flows(small_sharing_run: Path) -> None:
+    page = (small_sharing_run / "report.html").read_text(encoding="utf-8")
+    trades = pd.read_parquet(small_sharing_run / "trades.parquet")
+    total = trades["energy_kwh"].sum()
+    assert f"Where shared energy flows on the feeder: {total:,.1f} kWh over the run" in page
+    assert "Shared energy from bus (sellers) to bus (buyers) over the run [kWh]" in page

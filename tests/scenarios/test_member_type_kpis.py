@@ -209,3 +209,35 @@ def test_the_report_shows_the_member_types(small_run: Path) -> None:
     kpis = json.loads((small_run / "kpis.json").read_text(encoding="utf-8"))
     members = kpis["pv_members"]
     assert f"{members} members, P2P share" in page
+
+
+def test_a_sharing_run(small_sharing_run: Path) -> None:
+    """With a sharing key every allocation is a trade at the internal price: the owners'
+    gain over feed-in is their shared energy times the internal price minus feed-in, and
+    a member's P2P share is its allocated energy over its metered consumption."""
+    kpis = json.loads((small_sharing_run / "kpis.json").read_text(encoding="utf-8"))
+    trades = pd.read_parquet(small_sharing_run / "trades.parquet")
+    agents = pd.read_parquet(small_sharing_run / "agents.parquet")
+    households = pd.read_parquet(small_sharing_run / "households.parquet")
+    market = json.loads((small_sharing_run / "manifest.json").read_text(encoding="utf-8"))[
+        "scenario"
+    ]["market"]
+    assert market["mechanism"] == "sharing" and len(trades) > 0
+    internal = trades["seller_price_per_kwh"].unique()
+    assert len(internal) == 1  # one internal price for every shared kWh
+    pv = set(households.loc[households["pv_kwp"] > 0, "agent_id"])
+    shared_by_pv = trades.loc[trades["seller_id"].astype(str).isin(pv), "energy_kwh"].sum()
+    assert shared_by_pv > 0
+    assert kpis["pv_sharing_gain"] == pytest.approx(
+        shared_by_pv * (internal[0] - market["feed_in_price_per_kwh"]), rel=1e-9
+    )
+    non = households.loc[households["pv_kwp"] == 0, "agent_id"]
+    assert agents.loc[agents["agent_id"].astype(str).isin(non), "sold_p2p_kwh"].sum() == 0
+    assert kpis["self_sufficiency_shared"] == pytest.approx(
+        trades["energy_kwh"].sum() / kpis["consumption_kwh"]
+    )
+    # buyers pay less than retail, sellers get more than feed-in: nobody loses, so the
+    # Gini is the standard one and the savings of every type are positive
+    assert kpis["households_better_off_frac"] == 1.0
+    for name in ("pv", "non_owner"):
+        assert kpis[f"{name}_savings"] > 0 and 0 <= kpis[f"{name}_savings_gini"] < 1
