@@ -10,8 +10,9 @@ Layout (written into the export directory):
   column's unit and meaning, and the files written.
 
 Every file: UTF-8, comma-separated, a header row, ``.`` as decimal point, energies in
-kWh at full float precision (they round-trip to the results files' values), rows in
-time order. Columns (:data:`COLUMNS`):
+kWh at full float precision (the shortest decimal that reads back as the same float,
+so ``1.5e-7`` may appear; they round-trip to the results files' values), nothing quoted,
+rows in time order. Columns (:data:`COLUMNS`):
 
 - ``start``, ``end``: the interval's start and end, ISO 8601 local time in the
   scenario's timezone *with its UTC offset* (``2026-10-25T02:00:00+02:00`` and, an hour
@@ -48,6 +49,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from scenarios.results.files import ResultsFileError
@@ -151,6 +154,16 @@ def _month_frames(
         yield current, pd.concat(pending, ignore_index=True)
 
 
+def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """One file of the layout: the header line, then the rows (Arrow's writer: floats
+    in their shortest round-trip form, nothing quoted; a -0.0 is written as 0)."""
+    table = pa.table({k: v + 0.0 if v.dtype.kind == "f" else v for k, v in columns.items()})
+    with path.open("wb") as handle:
+        handle.write((",".join(columns) + "\n").encode("utf-8"))
+        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        pacsv.write_csv(table, handle, options)
+
+
 def _interval_columns(starts: pd.Series, minutes: int) -> tuple[np.ndarray, np.ndarray]:
     """``start`` and ``end`` strings per interval (ISO 8601 with the UTC offset)."""
     ends = starts + pd.Timedelta(minutes=minutes)
@@ -198,22 +211,24 @@ def export_csv(run_dir: str | Path, out_dir: str | Path) -> Export:
                 raise ResultsFileError(
                     f"{AGENTS_FILE}: member {member} lacks intervals (or has some twice) in {month}"
                 )
-            table = pd.DataFrame(
+            path = out / MEMBERS_DIR / member / f"{month}.csv"
+            path.parent.mkdir(exist_ok=True)
+            _write_csv(
+                path,
                 {
                     "start": start_s[t[lo:hi]],
                     "end": end_s[t[lo:hi]],
                     **{name: energy[name][order[lo:hi]] for name in COLUMNS},
-                }
+                },
             )
-            path = out / MEMBERS_DIR / member / f"{month}.csv"
-            path.parent.mkdir(exist_ok=True)
-            table.to_csv(path, index=False, lineterminator="\n")
             result.member_files.append(path)
     if not (seen == n).all():
         raise ResultsFileError(f"{AGENTS_FILE}: not one row per member in every interval")
-    table = pd.DataFrame({"start": start_s, "end": end_s, "members": np.full(n_t, n), **community})
     result.community_file = out / COMMUNITY_FILE
-    table.to_csv(result.community_file, index=False, lineterminator="\n")
+    _write_csv(
+        result.community_file,
+        {"start": start_s, "end": end_s, "members": np.full(n_t, n), **community},
+    )
     result.layout_file = out / LAYOUT_FILE
     result.layout_file.write_text(
         json.dumps(_layout(result, run), indent=2) + "\n", encoding="utf-8"
