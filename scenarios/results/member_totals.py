@@ -2,8 +2,7 @@
 
 ``agents.parquet`` and ``trades.parquet`` are read in record batches (only the columns
 needed), so a year-long run of many households never has to fit in memory. The KPIs
-per member type (:mod:`scenarios.kpis.member_types`) and the report's feeder view
-(:mod:`scenarios.reports.feeder_sharing`) read these totals.
+per member type (:mod:`scenarios.kpis.member_types`) read these totals.
 """
 
 from __future__ import annotations

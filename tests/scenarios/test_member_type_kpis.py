@@ -241,3 +241,19 @@ def test_a_sharing_run(small_sharing_run: Path) -> None:
     assert kpis["households_better_off_frac"] == 1.0
     for name in ("pv", "non_owner"):
         assert kpis[f"{name}_savings"] > 0 and 0 <= kpis[f"{name}_savings_gini"] < 1
+
+
+def test_member_totals_name_what_is_missing(small_run: Path, tmp_path: Path) -> None:
+    from scenarios.results.files import ResultsFileError
+    from scenarios.results.member_totals import member_totals
+
+    totals = member_totals(small_run)
+    agents = pd.read_parquet(small_run / "agents.parquet")
+    assert totals["bought_p2p_kwh"].sum() == pytest.approx(agents["bought_p2p_kwh"].sum())
+    assert list(totals["agent_id"]) == list(
+        pd.read_parquet(small_run / "households.parquet")["agent_id"]
+    )
+    for name in ("households.parquet", "intervals.parquet", "agents.parquet"):
+        (tmp_path / name).write_bytes((small_run / name).read_bytes())
+    with pytest.raises(ResultsFileError, match=r"no trades\.parquet"):
+        member_totals(tmp_path)
