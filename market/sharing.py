@@ -227,16 +227,26 @@ def clear_sharing(
 
 
 def _pair(buy_kwh: np.ndarray, sell_kwh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Trades between two lists of energies with equal sums, along their cumulative sums
-    (merge of the breakpoints; segments shorter than the sliver tolerance dropped)."""
+    """Trades between two lists of energies with equal sums, along their cumulative sums:
+    the breakpoints merged (two sorted runs: a linear-time stable merge), segment ``k``
+    facing the buyer and the seller whose runs it lies in (as in
+    :func:`market.uniform.merit_order`); segments shorter than the sliver tolerance are
+    dropped."""
+    n_buy = buy_kwh.shape[0]
     cb, cs = buy_kwh.cumsum(), sell_kwh.cumsum()
-    end = min(cb[-1], cs[-1])
-    points = np.concatenate((cb[:-1], cs[:-1]))
-    points = np.sort(points[points < end])
-    bounds = np.concatenate(([0.0], points, [end]))
-    length = np.diff(bounds)
-    mid = bounds[:-1] + 0.5 * length
-    tb = np.minimum(cb.searchsorted(mid, side="right"), len(cb) - 1)
-    ts = np.minimum(cs.searchsorted(mid, side="right"), len(cs) - 1)
+    end = float(min(cb[-1], cs[-1]))
+    points = np.concatenate((cb, cs))
+    merge = points.argsort(kind="stable")
+    points = points[merge]
+    n_inner = int(points.searchsorted(end, side="left"))
+    seg_buy = np.empty(n_inner + 1, dtype=np.int64)
+    seg_buy[0] = 0
+    np.add.accumulate(merge[:n_inner] < n_buy, dtype=np.int64, out=seg_buy[1:])
+    seg_sell = np.arange(n_inner + 1) - seg_buy
+    bounds = np.empty(n_inner + 2)
+    bounds[0], bounds[1:-1], bounds[-1] = 0.0, points[:n_inner], end
+    length = bounds[1:] - bounds[:-1]
     keep = length > max(ZERO_KWH, 64 * np.finfo(np.float64).eps * end)
-    return tb[keep].astype(np.int64), ts[keep].astype(np.int64), length[keep]
+    tb = np.minimum(seg_buy[keep], n_buy - 1)
+    ts = np.minimum(seg_sell[keep], sell_kwh.shape[0] - 1)
+    return tb, ts, length[keep]

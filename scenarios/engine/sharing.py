@@ -91,3 +91,22 @@ def share_net(core: ArrayMechanism, rng: np.random.Generator, net_kwh: np.ndarra
         buy_kind=kind,
         sell_kind=kind.copy(),
     )
+
+
+def member_terms(scenario: Scenario, agent_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each member's terms under the scenario's contract, aligned with ``agent_ids``:
+    ``share`` (the static key's share, NaN under the other keys), ``priority`` (its group,
+    0 first; members in no group share the last number) and ``load`` (``household``, or
+    a ``[[community.members]]`` entry's load shape). For exports and KPIs that read a run's
+    manifest: ``member_terms(validate_scenario(manifest["scenario"]), households.agent_id)``.
+    """
+    rule = sharing_rule(scenario, agent_ids)
+    n = len(agent_ids)
+    given = {m.id: m.load for m in scenario.community.members}
+    return {
+        "share": rule.shares
+        if rule.key == "static" and rule.shares is not None
+        else np.full(n, np.nan),
+        "priority": rule.priority if rule.priority is not None else np.zeros(n, dtype=np.int64),
+        "load": np.array([given.get(a, "household") for a in agent_ids]),
+    }

@@ -68,7 +68,7 @@ class Settlements:
         data = json.loads(msg.payload)
         with self.lock:
             self.got[(data["t"], agent)] = data
-            self.raw.append((msg.topic, msg.payload))
+            self.raw.append((msg.topic, bytes(msg.payload)))
 
     def close(self) -> None:
         self.client.disconnect()

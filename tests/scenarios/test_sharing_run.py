@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from market.sharing import allocate
 from scenarios import load_scenario, read_results, run
 from scenarios.studies.compare import compare, with_mechanism
 
@@ -129,10 +130,21 @@ def test_the_school_is_served_first_and_loads_on_weekdays(shared: dict) -> None:
     np.testing.assert_allclose(school.bought_p2p_kwh, np.minimum(need, surplus), atol=1e-9)
 
 
-def test_recleared_intervals_keep_the_contract(shared: dict) -> None:
-    iv = shared["intervals"]
+def test_every_interval_is_the_key_on_the_metered_net_positions(shared: dict) -> None:
+    """Re-cleared intervals included (the feeder curtailed PV first): each member's
+    allocation is the static key with the school's priority applied to the metered net
+    positions (market.sharing.allocate, recomputed here from agents.parquet)."""
+    a = shared["agents"]
     assert shared["kpis"]["recleared_intervals"] > 0
-    assert (iv.curtailed_kwh.fillna(0) >= 0).all()
+    assert a.curtailed_kwh.sum() > 0
+    ids = [f"h{i:04d}" for i in range(1, 22)]
+    shares = np.array([0.04] * 20 + [0.2])
+    priority = np.array([1] * 20 + [0])
+    for t, rows in a.groupby("t"):
+        rows = rows.set_index("agent_id").loc[ids]
+        net = _net(rows).to_numpy()
+        want = allocate(np.maximum(-net, 0), np.maximum(net, 0).sum(), "static", shares, priority)
+        np.testing.assert_allclose(rows.bought_p2p_kwh, want, atol=1e-9, err_msg=f"t={t}")
 
 
 @pytest.fixture(scope="module")

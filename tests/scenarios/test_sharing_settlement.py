@@ -13,17 +13,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.households.community import KIND_NET, Plan, device_flows
 from market.sharing_fees import AT_EEG_REDUCTION, shared_charges
 from scenarios import ScenarioError, load_scenario
+from scenarios.config.schema import Scenario
 from scenarios.engine.interval import MarketStep
-from scenarios.engine.sharing import internal_price_per_kwh, sharing_rule
+from scenarios.engine.sharing import internal_price_per_kwh, member_terms, sharing_rule
 
 RETAIL, FEED_IN, FEE, LEVIES = 0.32, 0.08, 0.10, 0.05
 
 
-def _scenario(sharing: dict, households: int = 2, **market: object) -> object:
+def _scenario(sharing: dict, households: int = 2, **market: object) -> Scenario:
     return load_scenario(
         {
             "simulation": {"days": 1, "interval_minutes": 60},
@@ -118,8 +121,13 @@ def test_shares_and_priority_by_member(tmp_path: Path) -> None:
         {"key": "static", "shares": str(csv), "priority": [["h0003"], ["h0002"]]}, households=4
     )
     rule = sharing_rule(scenario, ["h0001", "h0002", "h0003", "h0004"])
+    assert rule.shares is not None and rule.priority is not None
     np.testing.assert_allclose(rule.shares, [0.25, 0.0, 0.5, 0.0])
     np.testing.assert_array_equal(rule.priority, [2, 1, 0, 2])
+    terms = member_terms(scenario, ["h0001", "h0002", "h0003", "h0004"])
+    np.testing.assert_allclose(terms["share"], [0.25, 0.0, 0.5, 0.0])
+    np.testing.assert_array_equal(terms["priority"], [2, 1, 0, 2])
+    assert list(terms["load"]) == ["household"] * 4
     # the same key in the mechanism's name
     s2 = _scenario({}, households=4, mechanism="sharing:equal")
     assert (s2.market.mechanism, s2.market.sharing.key) == ("sharing", "equal")
@@ -164,3 +172,55 @@ def test_unknown_or_repeated_member_entries() -> None:
     twice = [{"id": "h0001", "annual_kwh": 1.0}, {"id": "h0001", "annual_kwh": 2.0}]
     with pytest.raises(ScenarioError, match="'h0001' is listed twice"):
         load_scenario({**base, "community": {"households": 3, "members": twice}})
+
+
+def _plan_of(net: np.ndarray) -> Plan:
+    """Members with these net positions (export positive), one net order each."""
+    n = len(net)
+    zeros = np.zeros(n)
+    rows = np.flatnonzero(np.abs(net) > 1e-9)
+    return Plan(
+        generation_kwh=np.maximum(net, 0.0),
+        demand_kwh=np.maximum(-net, 0.0),
+        self_kwh={"battery": zeros, "ev": zeros},
+        drawn_kwh={},
+        ev_deferrable_kwh=zeros,
+        net_kwh=net,
+        household=rows,
+        is_buy=net[rows] < 0,
+        energy_kwh=np.abs(net[rows]),
+        price_per_kwh=np.full(len(rows), 0.2),
+        kind=np.full(len(rows), KIND_NET, np.int8),
+    )
+
+
+_STEPS: dict[tuple[str, str, int], MarketStep] = {}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.floats(-8.0, 8.0), min_size=3, max_size=8),
+    st.sampled_from(["static", "proportional", "equal"]),
+    st.sampled_from(["de_42c", "at_eeg", "fr_acc"]),
+)
+def test_money_balance_of_any_interval(net: list[float], key: str, jurisdiction: str) -> None:
+    """Members' costs = supplier (residual at retail) + grid fees and levies − feed-in +
+    internal payments (zero in sum); allocation + residual = consumption; allocation ≤
+    consumption; Σ allocation ≤ Σ surplus."""
+    x = np.array(net)
+    n = len(x)
+    if (key, jurisdiction, n) not in _STEPS:
+        s = _scenario({"key": key, "jurisdiction": jurisdiction}, households=n)
+        _STEPS[(key, jurisdiction, n)] = MarketStep(s, n, None)
+    step = _STEPS[(key, jurisdiction, n)]
+    res = step.run(_plan_of(x), device_flows, t=0)
+    b, bought = res.bill, res.flows.bought_kwh
+    need, have = np.maximum(-x, 0.0), np.maximum(x, 0.0)
+    assert (bought <= need + 1e-9).all() and bought.sum() <= have.sum() + 1e-9
+    np.testing.assert_allclose(bought + b.grid_import_kwh, need, atol=1e-9)
+    np.testing.assert_allclose(res.flows.sold_kwh + b.grid_export_kwh, have, atol=1e-9)
+    assert b.p2p_paid.sum() == pytest.approx(b.p2p_received.sum(), abs=1e-12)
+    charges = step.fees.shared_per_kwh
+    np.testing.assert_allclose(b.fees, charges * bought, atol=1e-12)
+    supplier = b.grid_import_kwh.sum() * RETAIL - b.grid_export_kwh.sum() * FEED_IN
+    assert b.cost.sum() == pytest.approx(supplier + b.fees.sum(), abs=1e-9)
