@@ -136,7 +136,7 @@ def run(
         flows = shared_flows_between_buses(
             out / TRADES_FILE, output.households, buses["bus"].astype(str).unique()
         )
-        what = "shared" if scenario.market.mechanism == "sharing" else "traded P2P"
+        what = "shared" if scenario.market.is_sharing else "traded P2P"
         extra += feeder_sharing_figures(flows, what)
     extra += member_type_figures(kpis, scenario.market.currency)
     band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)

@@ -7,7 +7,10 @@ Layout (written into the export directory):
   month in the scenario's timezone), one row per interval of the run in that month;
 - ``community.csv``: one row per interval of the run, the members' sums;
 - ``layout.json``: this layout, machine-readable: timezone, interval length, each
-  column's unit and meaning, and the files written.
+  column's unit and meaning, the files written, and for a sharing run the contract
+  (``sharing``: the scenario's ``[market.sharing]`` without the shares table, and per
+  member its static ``share`` — null under a dynamic key —, ``priority_group``, 0 served
+  first, and ``load``, the load shape).
 
 Every file: UTF-8, comma-separated, a header row, ``.`` as decimal point, energies in
 kWh at full float precision (the shortest decimal that reads back as the same float,
@@ -53,6 +56,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from scenarios.config.loader import validate_scenario
+from scenarios.engine.sharing import member_terms
+from scenarios.errors import ScenarioError
 from scenarios.results.files import ResultsFileError
 from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE
 
@@ -85,6 +91,8 @@ class Export:
     out_dir: Path
     timezone: str
     interval_minutes: int
+    contract: dict[str, Any] | None = None
+    """A sharing run's contract as ``layout.json`` gives it; None for an auction."""
     member_files: list[Path] = field(default_factory=list)
     community_file: Path | None = None
     layout_file: Path | None = None
@@ -103,8 +111,34 @@ def _energy(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def _read_run(run_dir: Path) -> tuple[pd.Series, list[str], str, int]:
-    """Interval starts (tz-aware), member ids, timezone and interval length."""
+def _contract(scenario_data: dict[str, Any], ids: list[str]) -> dict[str, Any] | None:
+    """A sharing run's contract and each member's terms (module docstring)."""
+    try:
+        scenario = validate_scenario(scenario_data)
+    except ScenarioError as exc:
+        raise ResultsFileError(
+            f"manifest.json: the scenario as run does not validate: {exc}"
+        ) from None
+    if not scenario.market.is_sharing:
+        return None
+    terms = member_terms(scenario, ids)
+    share, group, load = terms["share"], terms["priority"], terms["load"]
+    return {
+        "sharing": scenario.market.sharing.model_dump(mode="json", exclude={"shares"}),
+        "members": {
+            a: {
+                "share": None if np.isnan(share[i]) else float(share[i]),
+                "priority_group": int(group[i]),
+                "load": str(load[i]),
+            }
+            for i, a in enumerate(ids)
+        },
+    }
+
+
+def _read_run(run_dir: Path) -> tuple[pd.Series, list[str], str, int, dict[str, Any]]:
+    """Interval starts (tz-aware), member ids, timezone, interval length, and the
+    scenario as run (the manifest's)."""
     for name in (INTERVALS_FILE, AGENTS_FILE, HOUSEHOLDS_FILE, "manifest.json"):
         if not (run_dir / name).is_file():
             raise ResultsFileError(f"{run_dir}: no {name} (not a results directory of a run?)")
@@ -118,7 +152,7 @@ def _read_run(run_dir: Path) -> tuple[pd.Series, list[str], str, int]:
     if starts.dt.tz is None:
         raise ResultsFileError(f"{INTERVALS_FILE}: timestamps carry no timezone")
     ids = pd.read_parquet(run_dir / HOUSEHOLDS_FILE, columns=["agent_id"])["agent_id"]
-    return starts.dt.tz_convert(tz), list(ids.astype(str)), tz, minutes
+    return starts.dt.tz_convert(tz), list(ids.astype(str)), tz, minutes, manifest["scenario"]
 
 
 def _months(starts: pd.Series) -> np.ndarray:
@@ -181,13 +215,13 @@ def export_csv(run_dir: str | Path, out_dir: str | Path) -> Export:
         per member and interval in order of t.
     """
     run = Path(run_dir)
-    starts, ids, tz, minutes = _read_run(run)
+    starts, ids, tz, minutes, scenario = _read_run(run)
     where = {a: i for i, a in enumerate(ids)}
     start_s, end_s = _interval_columns(starts, minutes)
     month_of_t = _months(starts)
     out = Path(out_dir)
     (out / MEMBERS_DIR).mkdir(parents=True, exist_ok=True)
-    result = Export(out, tz, minutes)
+    result = Export(out, tz, minutes, _contract(scenario, ids))
     n, n_t = len(ids), len(starts)
     community = {name: np.zeros(n_t) for name in COLUMNS}
     seen = np.zeros(n_t, dtype=np.int64)
@@ -257,4 +291,5 @@ def _layout(export: Export, run_dir: Path) -> dict[str, Any]:
         "community_columns": {"members": {"unit": "count", "what": "members summed"}},
         "files": [str(p.relative_to(export.out_dir)) for p in export.member_files]
         + [COMMUNITY_FILE],
+        "contract": export.contract,
     }

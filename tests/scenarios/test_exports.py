@@ -157,3 +157,21 @@ def test_a_sharing_run_exports_its_allocations(small_sharing_run: Path, tmp_path
         assert got == pytest.approx(allocated.get(member, 0.0), rel=1e-12, abs=1e-12)
     community = _read(tmp_path / "x" / "community.csv")
     np.testing.assert_allclose(community["allocated_kwh"], community["shared_kwh"], atol=1e-12)
+
+
+def test_layout_names_the_sharing_contract(
+    small_sharing_run: Path, spring: Path, tmp_path: Path
+) -> None:
+    layout = json.loads(export_csv(small_sharing_run, tmp_path / "s").layout_file.read_text())
+    contract = layout["contract"]
+    assert contract["sharing"]["key"] == "proportional" and "shares" not in contract["sharing"]
+    households = pd.read_parquet(small_sharing_run / "households.parquet")
+    assert sorted(contract["members"]) == sorted(households["agent_id"])
+    # a dynamic key has no static shares; no priority groups: everyone in group 0
+    assert all(
+        terms == {"share": None, "priority_group": 0, "load": "household"}
+        for terms in contract["members"].values()
+    )
+    # an auction run has no contract
+    auction = export_csv(spring, tmp_path / "a")
+    assert json.loads(auction.layout_file.read_text())["contract"] is None
