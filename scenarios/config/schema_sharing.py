@@ -33,7 +33,7 @@ from scenarios.config.section import Section
 
 SharingKey = Literal["static", "proportional", "equal"]
 Jurisdiction = Literal["de_42c", "at_eeg", "fr_acc"]
-assert SharingKey.__args__ == SHARING_KEYS and Jurisdiction.__args__ == JURISDICTIONS  # type: ignore[attr-defined]
+assert SharingKey.__args__ == SHARING_KEYS and Jurisdiction.__args__ == JURISDICTIONS  # type: ignore[attr-defined]  # Literal's __args__ is not in its stub
 
 SHARES_COLUMNS = ("member_id", "share")
 """The header of a static-shares CSV file."""
