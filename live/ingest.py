@@ -13,6 +13,12 @@ that household's budget). The error-report budget: every rejection is counted an
 reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per interval; what
 was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
+
+Every rejection and every flood drop is also counted against the household whose topic
+(or meter) it came on (:meth:`Ingest.rejected_rows`): its reliability's
+``rejected_per_interval`` (:mod:`market.reliability`). Without an ACL anyone may publish
+on a household's topic, so that count is the household's only where the broker
+authenticates publishers (:mod:`live.acl`).
 """
 
 from __future__ import annotations
@@ -68,6 +74,9 @@ class IntervalBook:
     """What :meth:`Ingest.report_dropped` has reported (at gate closure)."""
     estimated: set[int] = field(default_factory=set)
     """Meter-backed households settled with an estimate (their meter was late)."""
+    rejected: Counter[int] = field(default_factory=Counter)
+    """Messages rejected per household row (on its topic, or from its meter), besides
+    the flood drops counted in :attr:`flooded` (:meth:`Ingest.rejected_rows`)."""
 
 
 class Ingest:
@@ -123,10 +132,14 @@ class Ingest:
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
 
     # --- rejections and the report budget ----------------------------------------------
-    def reject(self, topic: str, reason: str, category: str) -> None:
+    def reject(self, topic: str, reason: str, category: str, row: int | None = None) -> None:
+        """Count and report a rejected message (``row``: the household it is counted
+        against, its reliability's ``rejected_per_interval``)."""
         self.stats.rejected[category] += 1
         with self.lock:
             book = self.book
+            if row is not None:
+                book.rejected[row] += 1
             if book.reports >= self.live.max_error_reports_per_interval:
                 book.unreported[category] += 1
                 return
@@ -197,11 +210,24 @@ class Ingest:
                 by_category=dict(sorted(unreported.items())),
             )
 
+    def rejected_rows(self, book: IntervalBook) -> dict[int, int]:
+        """The messages rejected in ``book``'s interval per household row: those refused
+        on its topic (or from its meter) and those dropped as its (or its meter's) flood.
+        Call under :attr:`lock`."""
+        out = Counter(book.rejected)
+        for sender, k in book.flooded.items():
+            meter = self.meters.get(sender)
+            row = self.row.get(meter.household if meter is not None else sender)
+            if row is not None:
+                out[row] += k
+        return dict(out)
+
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
         """A household's ``reading`` or ``orders``."""
         agent = self.topics.agent_of(topic)
         live = self.live
+        row = None
         try:
             row = self.row.get(agent)
             if row is None:
@@ -238,10 +264,10 @@ class Ingest:
                 full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         except Rejected as exc:
             reason = str(exc)
-            self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
+            self.reject(topic, reason, reason.split(" ")[0].split(":")[0], row)
             return
         except Exception as exc:
-            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
+            self.reject(topic, f"internal error handling the message: {exc!r}", "internal", row)
             return
         if full:
             self.changed.set()
@@ -249,8 +275,9 @@ class Ingest:
     def on_meter(self, topic: str, payload: bytes) -> None:
         """A meter's sample, or a companion message of a real device."""
         fmt, meter_id, suffix = self.topics.meter_of(topic)
+        meter = self.meters.get(meter_id)
+        row = self.row.get(meter.household) if meter is not None else None
         try:
-            meter = self.meters.get(meter_id)
             if meter is None:
                 raise Rejected(f"unknown meter {meter_id!r}")
             if meter.format != fmt:
@@ -290,9 +317,9 @@ class Ingest:
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
-            self.reject(topic, f"meter: {exc}", "meter")
+            self.reject(topic, f"meter: {exc}", "meter", row)
             return
         except Exception as exc:
-            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
+            self.reject(topic, f"internal error handling the message: {exc!r}", "internal", row)
             return
         self.changed.set()

@@ -8,6 +8,15 @@ knows only what the agents sent, passes its book-keeping equivalent. Either way 
 orders are cleared, checked on the feeder, re-cleared if needed and settled by this one
 piece of code: on what the households metered, against what their orders (and the
 feeder's instructions) committed them to (:mod:`market.settlement`).
+
+Every settled interval also updates the households' reliability scores
+(:mod:`market.reliability`: delivered against committed energy, estimated readings and
+rejected messages over ``[market] reliability_window`` intervals); the live market
+passes each interval's conduct (estimated, rejected), the batch engine none. With
+``[market] derate_unreliable`` each household's sell orders enter the clearing
+multiplied by its delivery ratio up to the previous interval (orders derated below
+:data:`market.orders.TINY_KWH` are left out); the derated orders are what it committed
+to. Batch, live and a replay of the ledger share this step, so they derate alike.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ import numpy as np
 from agents.households.community import KIND_NET, Flows, Plan
 from grid.pairing import Pairing
 from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
+from market.orders import TINY_KWH
 from market.quality import welfare
+from market.reliability import Conduct, Reliability, Scores, derate
 from market.settlement import Bill, committed_net_kwh, settle, trade_payments
 from market.uniform import Matching, clear_uniform, make_matching
 from scenarios.config.schema import Scenario
@@ -116,6 +127,9 @@ class IntervalResult:
     """Planned draw of controllable devices the grid operator dimmed (§14a EnWG) [kWh]."""
     ev_shortfall_kwh: np.ndarray | None = None
     """Least-laxity EV charging dimmed: missing at departure [kWh AC]."""
+    reliability: Scores | None = None
+    """Every household's reliability scores with this interval (:mod:`market.reliability`);
+    :meth:`MarketStep.run` always sets them."""
 
     @property
     def seller_price_per_kwh(self) -> float:
@@ -223,6 +237,9 @@ class MarketStep:
         self.interval_hours = scenario.simulation.interval_hours
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
         self.tariffs = self.fees.base
+        self.reliability = Reliability(n_households, mk.reliability_window)
+        """The households' rolling reliability window (restored by a restarted market)."""
+        self.derate = mk.derate_unreliable and p2p
 
     def run(
         self,
@@ -231,18 +248,28 @@ class MarketStep:
         bg_p: np.ndarray | None = None,
         bg_q: np.ndarray | None = None,
         t: int | None = None,
+        conduct: Conduct | None = None,
     ) -> IntervalResult:
         """Clear ``plan`` (interval ``t``: the time-variable grid fee needs it);
         ``flows_of`` turns fills into what the households did (the metered side of the
         bill: generation − demand − battery − ev); the plan's orders, their fills and
-        the feeder's instructions are the committed side (:mod:`market.settlement`)."""
+        the feeder's instructions are the committed side (:mod:`market.settlement`);
+        ``conduct`` (live) the households' estimated readings and rejected messages."""
         n, grid = self.n, self.grid
         tariffs = self.fees.tariffs(t)
+        rows = np.arange(len(plan.energy_kwh))
         submitted = plan
+        if self.derate:
+            ratio = self.reliability.scores.delivery_ratio
+            energy = derate(plan.household, plan.is_buy, plan.energy_kwh, ratio)
+            submitted = plan.with_orders(rows, energy)
+            rows = np.flatnonzero(energy > TINY_KWH)
+            plan = submitted.with_orders(rows)
         cleared = clear_plan(plan, self.core, self.rng, self.optimal)
         match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
         price, volume = match.price_per_kwh, match.volume_kwh
-        order_filled = filled
+        order_filled = np.zeros(len(submitted.energy_kwh))
+        order_filled[rows] = filled
         deferred: np.ndarray | None = None
         flows = flows_of(plan, filled, None)
         generation = plan.generation_kwh
@@ -250,7 +277,6 @@ class MarketStep:
         net = flows.net_kwh(generation, plan.demand_kwh)
         outcome = None
         before = 0
-        rows = np.arange(len(plan.energy_kwh))
         dim = None
         if grid is not None:
             assert bg_p is not None and bg_q is not None
@@ -258,7 +284,7 @@ class MarketStep:
                 dim = self.dimming.dim(grid, plan, filled, net, bg_p, bg_q)
             if dim is not None:
                 # §14a: dimmed before anything else; the market clears the dimmed plan
-                plan, rows = dim.plan, dim.rows
+                plan, rows = dim.plan, rows[dim.rows]
                 cleared = clear_plan(plan, self.core, self.rng, self.optimal)
                 match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
                 price, volume = match.price_per_kwh, match.volume_kwh
@@ -337,6 +363,7 @@ class MarketStep:
             tariffs,
             np.bincount(pairing.buyer, trade_fee, n),
         )
+        scores = self.reliability.update(net, committed, conduct)
         return IntervalResult(
             plan=plan,
             cleared=cleared,
@@ -358,4 +385,5 @@ class MarketStep:
             violations_before_reclear=before,
             dimmed_kwh=None if dim is None else dim.dimmed_kwh,
             ev_shortfall_kwh=None if dim is None else dim.ev_shortfall_kwh,
+            reliability=scores,
         )
