@@ -132,14 +132,10 @@ class Ingest:
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
 
     # --- rejections and the report budget ----------------------------------------------
-    def reject(self, topic: str, reason: str, category: str, row: int | None = None) -> None:
-        """Count and report a rejected message (``row``: the household it is counted
-        against, its reliability's ``rejected_per_interval``)."""
+    def reject(self, topic: str, reason: str, category: str) -> None:
         self.stats.rejected[category] += 1
         with self.lock:
             book = self.book
-            if row is not None:
-                book.rejected[row] += 1
             if book.reports >= self.live.max_error_reports_per_interval:
                 book.unreported[category] += 1
                 return
@@ -210,6 +206,12 @@ class Ingest:
                 by_category=dict(sorted(unreported.items())),
             )
 
+    def count_against(self, row: int | None) -> None:
+        """Count a rejected message against household ``row`` (None: no household's)."""
+        if row is not None:
+            with self.lock:
+                self.book.rejected[row] += 1
+
     def rejected_rows(self, book: IntervalBook) -> dict[int, int]:
         """The messages rejected in ``book``'s interval per household row: those refused
         on its topic (or from its meter) and those dropped as its (or its meter's) flood.
@@ -264,10 +266,12 @@ class Ingest:
                 full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         except Rejected as exc:
             reason = str(exc)
-            self.reject(topic, reason, reason.split(" ")[0].split(":")[0], row)
+            self.count_against(row)
+            self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
             return
         except Exception as exc:
-            self.reject(topic, f"internal error handling the message: {exc!r}", "internal", row)
+            self.count_against(row)
+            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
         if full:
             self.changed.set()
@@ -317,9 +321,11 @@ class Ingest:
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
-            self.reject(topic, f"meter: {exc}", "meter", row)
+            self.count_against(row)
+            self.reject(topic, f"meter: {exc}", "meter")
             return
         except Exception as exc:
-            self.reject(topic, f"internal error handling the message: {exc!r}", "internal", row)
+            self.count_against(row)
+            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
         self.changed.set()
