@@ -39,6 +39,7 @@ loop over households. Corrections of an interval's metered energy after it settl
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,15 +71,20 @@ class Conduct:
         return cls(np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64))
 
     @classmethod
-    def of(cls, n: int, estimated: Any = (), rejected: Any = None) -> Conduct:
-        """From the rows settled on an estimate (any iterable of rows) and the rejected
-        messages per row (a mapping row → count, or an array of length ``n``)."""
+    def of(
+        cls,
+        n: int,
+        estimated: Iterable[int] = (),
+        rejected: Mapping[int, int] | np.ndarray | None = None,
+    ) -> Conduct:
+        """From the rows settled on an estimate and the rejected messages per row (a
+        mapping row → count, or an array of length ``n``)."""
         est = np.zeros(n, dtype=bool)
         est[np.fromiter(estimated, dtype=np.int64)] = True
         rej = np.zeros(n, dtype=np.int64)
-        if isinstance(rejected, dict):
+        if isinstance(rejected, Mapping):
             if rejected:
-                rej[np.fromiter(rejected, dtype=np.int64)] = list(rejected.values())
+                rej[np.fromiter(rejected.keys(), dtype=np.int64)] = list(rejected.values())
         elif rejected is not None:
             rej[:] = np.asarray(rejected, dtype=np.int64)
         return cls(est, rej)

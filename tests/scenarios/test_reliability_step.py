@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from agents.households.community import KIND_NET, Plan, device_flows
+from market.mechanism_names import MECHANISM_NAMES
 from market.reliability import Conduct
 from scenarios import load_scenario
 from scenarios.engine.interval import MarketStep
@@ -152,3 +153,30 @@ def test_the_window_must_be_at_least_one_interval() -> None:
 
     with pytest.raises(ScenarioError, match="reliability_window"):
         load_scenario({"market": {"reliability_window": 0}})
+
+
+@pytest.mark.parametrize("mechanism", MECHANISM_NAMES)
+def test_every_mechanism_clears_the_derated_ask(mechanism: str) -> None:
+    scenario = load_scenario(
+        {
+            "simulation": {"days": 1, "interval_minutes": 60},
+            "community": {"households": 3},
+            "market": {"mechanism": mechanism, "reliability_window": WINDOW,
+                       "derate_unreliable": True},
+            "grid": {"check": "off"},
+        }
+    )  # fmt: skip
+    step = MarketStep(scenario, 3, None)
+    first = step.run(_plan(3.0), device_flows, t=0)
+    res = step.run(_plan(3.0), device_flows, t=1)
+    # t0: the 5 kWh ask against bids of 4 at 0.30 and 4 at 0.25 trades in full, except
+    # that McAfee drops the marginal trade (h2's 1 kWh): p0 = (0.25, the rest of h2's bid,
+    # + 0.29, the outside ask: retail 0.32 − fee 0.03) / 2 = 0.27 lies above h2's 0.25.
+    # t1: the marginal trade is h1's 3 kWh, p0 = (0.30 + 0.29) / 2 = 0.295 ≤ 0.30: kept
+    assert first.volume_kwh == pytest.approx(4.0 if mechanism == "mcafee" else 5.0)
+    # t1: the ask derated to 3 kWh, all of it to h1 (bid 0.30), in every mechanism
+    assert res.plan.energy_kwh[~res.plan.is_buy] == pytest.approx([3.0])
+    assert res.volume_kwh == pytest.approx(3.0)
+    assert res.flows.bought_kwh == pytest.approx([0.0, 3.0, 0.0])
+    if mechanism == "mcafee":
+        assert res.pairing.price_per_kwh == pytest.approx([0.295])
