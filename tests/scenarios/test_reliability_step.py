@@ -180,3 +180,62 @@ def test_every_mechanism_clears_the_derated_ask(mechanism: str) -> None:
     assert res.flows.bought_kwh == pytest.approx([0.0, 3.0, 0.0])
     if mechanism == "mcafee":
         assert res.pairing.price_per_kwh == pytest.approx([0.295])
+
+
+def test_an_order_derated_away_keeps_every_fill_in_place_through_dimming(tmp_path) -> None:
+    """Wallboxes at full power on a feeder for 30 (tests/scenarios/test_dimming.py's case)
+    and, first in the book, a 1 kWh ask of h0, which delivered nothing of its last
+    commitment, then h1's 0.5 kWh of PV: h0's ask is derated to 0 and left out, the book
+    is dimmed and cleared again without it, and every fill lands on its order as
+    submitted (h1's on the second)."""
+    from scenarios.engine.grid_stage import GridStage
+    from scenarios.engine.inputs import timeline
+
+    n, evening, dt_h = 12, 72, 0.25
+    scenario = load_scenario(
+        {
+            "simulation": {"start": "2026-01-13", "days": 1, "seed": 3},
+            "community": {"households": n, "pv_share": 0.0, "battery_share": 0.0,
+                          "ev_share": 1.0},
+            "market": {"derate_unreliable": True},
+            "grid": {"feeder": "radial:30", "controllable_share": 1.0, "dimming_min_kw": 4.2},
+        }
+    )  # fmt: skip
+    grid = GridStage(scenario, n, tmp_path)
+    step = MarketStep(scenario, n, grid)
+    committed = np.zeros(n)
+    committed[0] = 1.0
+    step.reliability.update(np.zeros(n), committed, None)  # h0: 1 kWh owed, 0 delivered
+    ev, demand, gen = np.full(n, 22.0 * dt_h), np.full(n, 0.25), np.zeros(n)
+    ev[1], demand[1], gen[1] = 0.0, 0.0, 0.5  # h1: PV only
+    buyers = [h for h in range(n) if h != 1]
+    plan = Plan(
+        generation_kwh=gen,
+        demand_kwh=demand,
+        self_kwh={"battery": np.zeros(n), "ev": ev},
+        drawn_kwh={},
+        ev_deferrable_kwh=np.zeros(n),
+        net_kwh=gen - ev - demand,
+        household=np.array([0, 1, *buyers]),
+        is_buy=np.array([False, False, *[True] * len(buyers)]),
+        energy_kwh=np.array([1.0, 0.5, *(ev + demand)[buyers]]),
+        price_per_kwh=np.array([0.05, 0.05, *[0.25] * len(buyers)]),
+        kind=np.full(len(buyers) + 2, KIND_NET, np.int8),
+    )
+    bg_p, bg_q = grid.background(timeline(scenario)[evening : evening + 1])
+    res = step.run(plan, device_flows, bg_p[0], bg_q[0], t=evening)
+    grid.close()
+    assert res.violations_before_reclear > 0 and res.outcome is not None
+    assert res.outcome.check.violations == 0 and not res.outcome.recleared  # dimming did it
+    np.testing.assert_allclose(res.dimmed_kwh[buyers], (22.0 - 4.2) * dt_h)
+    # h0's ask was left out, h1's 0.5 kWh traded: the fills in the places submitted
+    assert res.volume_kwh == pytest.approx(0.5)
+    filled = res.order_filled_kwh
+    assert len(filled) == len(plan.energy_kwh)
+    assert filled[0] == 0.0 and filled[1] == pytest.approx(0.5)
+    assert filled[2:].sum() == pytest.approx(0.5)
+    np.testing.assert_allclose(res.flows.bought_kwh.sum(), 0.5)
+    assert res.flows.sold_kwh[1] == pytest.approx(0.5) and res.flows.sold_kwh[0] == 0.0
+    # h0 committed nothing to export (its ask derated to 0), h1 its 0.5 kWh
+    assert res.committed_net_kwh[1] == pytest.approx(0.5)
+    np.testing.assert_allclose(res.bill.imbalance_kwh, 0.0, atol=1e-9)
