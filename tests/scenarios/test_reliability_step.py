@@ -174,10 +174,13 @@ def test_every_mechanism_clears_the_derated_ask(mechanism: str) -> None:
     # + 0.29, the outside ask: retail 0.32 − fee 0.03) / 2 = 0.27 lies above h2's 0.25.
     # t1: the marginal trade is h1's 3 kWh, p0 = (0.30 + 0.29) / 2 = 0.295 ≤ 0.30: kept
     assert first.volume_kwh == pytest.approx(4.0 if mechanism == "mcafee" else 5.0)
-    # t1: the ask derated to 3 kWh, all of it to h1 (bid 0.30), in every mechanism
+    # t1: the ask derated to 3 kWh, all of it traded, in every mechanism: to h1 (bid 0.30)
+    # in the auctions; an energy-sharing key (main's "sharing", proportional by default)
+    # splits it by the equal 4 kWh bids
     assert res.plan.energy_kwh[~res.plan.is_buy] == pytest.approx([3.0])
     assert res.volume_kwh == pytest.approx(3.0)
-    assert res.flows.bought_kwh == pytest.approx([0.0, 3.0, 0.0])
+    bought = [0.0, 1.5, 1.5] if mechanism == "sharing" else [0.0, 3.0, 0.0]
+    assert res.flows.bought_kwh == pytest.approx(bought)
     if mechanism == "mcafee":
         assert res.pairing.price_per_kwh == pytest.approx([0.295])
 
