@@ -13,6 +13,12 @@ that household's budget). The error-report budget: every rejection is counted an
 reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per interval; what
 was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
+
+Every rejection and every flood drop is also counted against the household whose topic
+(or meter) it came on (:meth:`Ingest.rejected_rows`): its reliability's
+``rejected_per_interval`` (:mod:`market.reliability`). Without an ACL anyone may publish
+on a household's topic, so that count is the household's only where the broker
+authenticates publishers (:mod:`live.acl`).
 """
 
 from __future__ import annotations
@@ -68,6 +74,9 @@ class IntervalBook:
     """What :meth:`Ingest.report_dropped` has reported (at gate closure)."""
     estimated: set[int] = field(default_factory=set)
     """Meter-backed households settled with an estimate (their meter was late)."""
+    rejected: Counter[int] = field(default_factory=Counter)
+    """Messages rejected per household row (on its topic, or from its meter), besides
+    the flood drops counted in :attr:`flooded` (:meth:`Ingest.rejected_rows`)."""
 
 
 class Ingest:
@@ -197,11 +206,30 @@ class Ingest:
                 by_category=dict(sorted(unreported.items())),
             )
 
+    def count_against(self, row: int | None) -> None:
+        """Count a rejected message against household ``row`` (None: no household's)."""
+        if row is not None:
+            with self.lock:
+                self.book.rejected[row] += 1
+
+    def rejected_rows(self, book: IntervalBook) -> dict[int, int]:
+        """The messages rejected in ``book``'s interval per household row: those refused
+        on its topic (or from its meter) and those dropped as its (or its meter's) flood.
+        Call under :attr:`lock`."""
+        out = Counter(book.rejected)
+        for sender, k in book.flooded.items():
+            meter = self.meters.get(sender)
+            row = self.row.get(meter.household if meter is not None else sender)
+            if row is not None:
+                out[row] += k
+        return dict(out)
+
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
         """A household's ``reading`` or ``orders``."""
         agent = self.topics.agent_of(topic)
         live = self.live
+        row = None
         try:
             row = self.row.get(agent)
             if row is None:
@@ -238,9 +266,11 @@ class Ingest:
                 full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         except Rejected as exc:
             reason = str(exc)
+            self.count_against(row)
             self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
             return
         except Exception as exc:
+            self.count_against(row)
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
         if full:
@@ -249,8 +279,9 @@ class Ingest:
     def on_meter(self, topic: str, payload: bytes) -> None:
         """A meter's sample, or a companion message of a real device."""
         fmt, meter_id, suffix = self.topics.meter_of(topic)
+        meter = self.meters.get(meter_id)
+        row = self.row.get(meter.household) if meter is not None else None
         try:
-            meter = self.meters.get(meter_id)
             if meter is None:
                 raise Rejected(f"unknown meter {meter_id!r}")
             if meter.format != fmt:
@@ -290,9 +321,11 @@ class Ingest:
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1
         except (Rejected, MeterPayloadError) as exc:
+            self.count_against(row)
             self.reject(topic, f"meter: {exc}", "meter")
             return
         except Exception as exc:
+            self.count_against(row)
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
         self.changed.set()

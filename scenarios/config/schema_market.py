@@ -50,6 +50,14 @@ class MarketSection(Section):
     """What the utility pays for a kWh a household injected beyond its orders; default:
     feed-in."""
     currency: str = Field("EUR", min_length=1, max_length=8)
+    reliability_window: int = Field(96, ge=1, le=2976)
+    """Intervals over which each household's reliability scores are computed (a rolling
+    window, :mod:`market.reliability`; 96 = a day of 15-minute intervals; at most 2976, a
+    month of them)."""
+    derate_unreliable: bool = False
+    """Multiply each household's sell orders' energy by its delivery ratio (over the
+    window up to the previous interval) before the clearing; a new household starts at 1
+    (:class:`scenarios.engine.interval.MarketStep`)."""
 
     @model_validator(mode="before")
     @classmethod

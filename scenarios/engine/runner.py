@@ -95,8 +95,9 @@ def run(
     """Run ``scenario`` and write every results file into ``out_dir``.
 
     Files (DESIGN.md): intervals.parquet, agents.parquet, trades.parquet,
-    households.parquet (the sampled static table), kpis.json, manifest.json, report.html;
-    with ``ledger``, the audit ledger ``ledger/`` (:mod:`scenarios.engine.audit_batch`).
+    households.parquet (the sampled static table and the reliability scores), kpis.json,
+    manifest.json, report.html; with ``ledger``, the audit ledger ``ledger/``
+    (:mod:`scenarios.engine.audit_batch`).
     """
     started = time.perf_counter()
     out = make_out_dir(out_dir)
