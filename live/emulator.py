@@ -22,12 +22,17 @@ every meter publishes a sample every ``own_clock_s`` simulated seconds, paced at
 counters are the interval energies accumulated up to the sample's time. ``unstamped``
 formats leave out the samples' time (``("shelly",)``: a real Gen2 device's ``em:0`` and
 ``emdata:0`` carry no ``ts``): the market stamps them on arrival.
+
+With keys (``keys``: ``--keys DIR``, else the folder of the scenario's ``[live] keys``)
+each meter signs every sample with its own key, ``DIR/<meter_id>.key``, by wrapping: the
+native JSON object with ``"sig"`` added (:mod:`live.signatures`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -37,6 +42,7 @@ from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
 from live.protocol import topics_for
 from live.runfilter import RunFilter
+from live.signatures import signers_for
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import Meter, household_ids
 from scenarios.engine.inputs import CommunityInputs
@@ -79,15 +85,20 @@ class MeterEmulator:
         own_clock_s: float | None = None,
         speed: float = 900.0,
         unstamped: tuple[str, ...] = (),
+        keys: Path | None = None,
     ) -> None:
         """``bus``: publish through that (started and stopped by its owner) instead of a
         connection of the emulator's own: the market's, in the market's process.
         ``power_only``: ids of meters that send power alone; ``unstamped``: formats
-        whose samples carry no time (the market stamps them on arrival)."""
+        whose samples carry no time (the market stamps them on arrival). ``keys``: the
+        folder of every meter's private key (each must be there); default: the keys
+        found beside the scenario's ``[live] keys``."""
         self.scenario = scenario
         self.topics = topics_for(scenario)
         self.meters = [m for m in scenario.live.meters if formats is None or m.format in formats]
         self.power_only = set(power_only)
+        self.signers = signers_for(scenario.live, [m.id for m in self.meters], keys)
+        """The meters' private keys by meter id (none: samples go unsigned)."""
         self.samples = samples_per_interval
         if own_clock_s is not None and (own_clock_s <= 0 or speed <= 0):
             raise ValueError("own_clock_s and speed must be positive")
@@ -261,6 +272,9 @@ class MeterEmulator:
             power_kw,
         )
         encoded = meter_format(meter.format).encode(sample, self.tz)
+        pair = self.signers.get(meter.id)
+        if pair is not None:
+            encoded = {k: pair.sign(v) for k, v in encoded.items()}
         out = {self.topics.meter(meter.format, meter.id, k): v for k, v in encoded.items()}
         for name, payload in out.items():
             self.bus.publish(name, payload, qos=1)

@@ -40,6 +40,7 @@ from live.protocol import (
     read_orders,
     read_reading,
 )
+from live.signatures import SignatureRejected, Signatures
 from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 
@@ -111,6 +112,8 @@ class Ingest:
         self.offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
+        self.signatures = Signatures.for_live(self.live)
+        """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -218,6 +221,7 @@ class Ingest:
             ):
                 return
             data = parse_json(payload, live.max_payload_bytes)
+            self.signatures.check(data, agent)  # the topic's agent, outside the lock
             with self.lock:
                 book = self.book
                 if book.closed:
@@ -276,6 +280,7 @@ class Ingest:
                 return
             if len(payload) > self.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
+            payload, _signed = self.signatures.meter_payload(payload, meter_id)
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self.lock:
                 time_s = sample.time_s
@@ -289,6 +294,9 @@ class Ingest:
                 tracker.add(sample)
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1
+        except SignatureRejected as exc:
+            self.reject(topic, str(exc), "signature")
+            return
         except (Rejected, MeterPayloadError) as exc:
             self.reject(topic, f"meter: {exc}", "meter")
             return

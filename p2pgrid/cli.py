@@ -229,6 +229,10 @@ from p2pgrid.cli_live import register as _register_live  # noqa: E402
 
 _register_live(app)
 
+from p2pgrid.cli_keys import register as _register_keys  # noqa: E402
+
+_register_keys(app)  # p2pgrid keys new | show
+
 
 def main() -> None:
     """Console-script entry point."""
