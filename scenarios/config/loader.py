@@ -165,7 +165,9 @@ def resolve_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     against ``folder``."""
     for section, key in PATH_KEYS:
         table = data.get(section)
-        value = table.get(key) if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            continue
+        value = table.get(key)
         if isinstance(value, str) and value and not Path(value).is_absolute():
             data = {**data, section: {**table, key: str((folder / value).resolve())}}
     return data
