@@ -4,7 +4,9 @@ Every incoming message is parsed here: a household's reading or orders
 (:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
 without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
-earlier one, so re-sent orders are never counted twice.
+earlier one, so re-sent orders are never counted twice. A message's signature is
+checked as it arrives, before it can touch the book (:mod:`live.signatures`: under the
+key of the identity its topic names; ``[live] require_signatures`` refuses unsigned ones).
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
 times that for a meter) in an interval are dropped unparsed once the sender is complete;
