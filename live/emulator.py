@@ -25,7 +25,8 @@ formats leave out the samples' time (``("shelly",)``: a real Gen2 device's ``em:
 
 With keys (``keys``: ``--keys DIR``, else the folder of the scenario's ``[live] keys``)
 each meter signs every sample with its own key, ``DIR/<meter_id>.key``, by wrapping: the
-native JSON object with ``"sig"`` added (:mod:`live.signatures`).
+native JSON object with ``"sig"`` added (:mod:`live.signatures`); an OCMF meter signs its
+records with its own ECDSA key, ``DIR/<meter_id>.pem`` (:mod:`agents.meters.ocmf`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
 from live.protocol import topics_for
 from live.runfilter import RunFilter
-from live.signatures import signers_for
+from live.signatures import native_signers, signers_for
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import Meter, household_ids
 from scenarios.engine.inputs import CommunityInputs
@@ -57,6 +58,11 @@ def emulated_scenario(scenario: Scenario, fmt: str, count: int) -> Scenario:
     already maps meters of that format (then those are used)."""
     if any(m.format == fmt for m in scenario.live.meters):
         return scenario
+    if meter_format(fmt).verify is not None:
+        raise ValueError(
+            f"{fmt} meters sign their records with their own keys: declare them in the "
+            "scenario's [[live.meters]] with their public_key"
+        )
     n = scenario.community.households
     if count > n:
         raise ValueError(f"--count {count} is above the community's {n} households")
@@ -97,8 +103,11 @@ class MeterEmulator:
         self.topics = topics_for(scenario)
         self.meters = [m for m in scenario.live.meters if formats is None or m.format in formats]
         self.power_only = set(power_only)
-        self.signers = signers_for(scenario.live, [m.id for m in self.meters], keys)
+        wrapping = [m.id for m in self.meters if meter_format(m.format).sign is None]
+        self.signers = signers_for(scenario.live, wrapping, keys)
         """The meters' private keys by meter id (none: samples go unsigned)."""
+        self.native = native_signers(self.meters, scenario.live, keys)
+        """The keys of the meters that sign natively (OCMF: ``DIR/<meter_id>.pem``)."""
         self.samples = samples_per_interval
         if own_clock_s is not None and (own_clock_s <= 0 or speed <= 0):
             raise ValueError("own_clock_s and speed must be positive")
@@ -271,9 +280,12 @@ class MeterEmulator:
             None if power_only else exp,
             power_kw,
         )
-        encoded = meter_format(meter.format).encode(sample, self.tz)
+        fmt = meter_format(meter.format)
+        encoded = fmt.encode(sample, self.tz)
         pair = self.signers.get(meter.id)
-        if pair is not None:
+        if fmt.sign is not None:
+            encoded = fmt.sign(encoded, self.native[meter.id])
+        elif pair is not None:
             encoded = {k: pair.sign(v) for k, v in encoded.items()}
         out = {self.topics.meter(meter.format, meter.id, k): v for k, v in encoded.items()}
         for name, payload in out.items():

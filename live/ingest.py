@@ -282,7 +282,7 @@ class Ingest:
                 return
             if len(payload) > self.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
-            payload, _signed = self.signatures.meter_payload(payload, meter_id)
+            payload, _signed = self.signatures.meter_payload(payload, meter, suffix)
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self.lock:
                 time_s = sample.time_s

@@ -19,7 +19,8 @@ Meters sign by wrapping: a meter whose native payload is a JSON object (Tasmota'
 it would send it unsigned; the market verifies it and hands the format's decoder the
 object without ``"sig"``. A payload that is not a JSON object (Tasmota's plain-text
 ``LWT``) cannot be wrapped. Companion messages (STATE, LWT, …: no energy) are not
-checked; a meter format that signs natively (OCMF) is checked by its own rule.
+checked. A meter format that signs natively (OCMF, :mod:`agents.meters.ocmf`) is checked
+by its own rule, always, with the meter's ``[[live.meters]] public_key``.
 
 The rules (:class:`Signatures`):
 
@@ -43,10 +44,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from agents.meters.formats import MeterPayloadError, meter_format
 from live.protocol import Rejected
 from scenarios.audit.canonical import SIGNATURE_FIELD, unsigned
 from scenarios.audit.keys import KeyError_, KeyPair, Registry, SignatureError
-from scenarios.config.schema_live import LiveSection
+from scenarios.config.schema_live import LiveSection, Meter
 
 
 class SignatureRejected(Rejected):
@@ -83,11 +85,21 @@ class Signatures:
             raise SignatureRejected(f"signature: {exc}") from None
         return True
 
-    def meter_payload(self, payload: bytes, meter_id: str) -> tuple[bytes, bool]:
+    def meter_payload(self, payload: bytes, meter: Meter, suffix: str) -> tuple[bytes, bool]:
         """A meter's native payload to decode (its ``"sig"`` checked and removed) and
-        whether it was signed; raises :class:`SignatureRejected`. A payload that is not
-        a JSON object is passed on as it is (its decoder says what is wrong with it),
-        unless signatures are required: it cannot carry one."""
+        whether it was signed; raises :class:`SignatureRejected`.
+
+        A format that signs natively (OCMF) is checked by its own rule, with the meter's
+        ``public_key``, always. Else a payload that is not a JSON object is passed on as
+        it is (its decoder says what is wrong with it), unless signatures are required:
+        it cannot carry one."""
+        fmt = meter_format(meter.format)
+        if fmt.verify is not None:
+            try:
+                fmt.verify(suffix, payload, meter.public_key)
+            except MeterPayloadError as exc:
+                raise SignatureRejected(f"signature: {meter.format}: {exc}") from None
+            return payload, True
         data = _json_object(payload)
         if data is None:
             if self.required:
@@ -96,7 +108,7 @@ class Signatures:
                     "[live] require_signatures"
                 )
             return payload, False
-        if not self.check(data, meter_id):
+        if not self.check(data, meter.id):
             return payload, False
         return json.dumps(unsigned(data)).encode("utf-8"), True
 
@@ -162,3 +174,31 @@ def signers_for(live: LiveSection, ids: Iterable[str], given: Path | None) -> di
     directory, strict = key_dir(live, given)
     registry = Registry.load(Path(live.keys)) if live.keys else None
     return load_signers(ids, directory, strict, registry)
+
+
+def native_signers(
+    meters: Iterable[Meter], live: LiveSection, given: Path | None
+) -> dict[str, Any]:
+    """The private keys of the meters whose format signs natively (OCMF), to emulate
+    them: ``DIR/<meter_id>.pem`` (PKCS#8 PEM, unencrypted) in ``--keys DIR`` or beside the
+    scenario's ``[live] keys``. Every such meter needs one: its records are worthless
+    unsigned (:class:`KeyError_` naming it)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    native = [m for m in meters if meter_format(m.format).sign is not None]
+    if not native:
+        return {}
+    directory, _ = key_dir(live, given)
+    out: dict[str, Any] = {}
+    for m in native:
+        path = None if directory is None else directory / f"{m.id}.pem"
+        if path is None or not path.is_file():
+            raise KeyError_(
+                f"meter {m.id!r} is a {m.format} meter and signs its records itself: its "
+                f"private key must be at {'<--keys DIR>' if path is None else path}"
+            )
+        try:
+            out[m.id] = load_pem_private_key(path.read_bytes(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise KeyError_(f"{path}: not an unencrypted PEM private key ({exc})") from None
+    return out

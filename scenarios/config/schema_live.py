@@ -17,7 +17,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agents.meters.formats import format_names
+from agents.meters.formats import format_names, meter_format
+from agents.meters.ocmf import load_public_key
 from scenarios.audit.keys import KeyError_, Registry
 from scenarios.config.section import Section as _Section
 
@@ -34,6 +35,30 @@ class Meter(_Section):
     household: str = Field(pattern=_TOPIC_LEVEL.pattern)
     """Agent id of the household (``h0001`` …) whose grid connection the meter measures."""
     strategy: Literal["price_taker", "zic", "truthful"] = "price_taker"
+    public_key: str = ""
+    """For a meter that signs its readings itself (``ocmf``): its public key, the hex of
+    the DER SubjectPublicKeyInfo (an ECDSA key on the curve its records name). Meters of
+    the other formats sign by wrapping, with the key ``[live] keys`` registers."""
+
+    @model_validator(mode="after")
+    def _key(self) -> Meter:
+        native = meter_format(self.format).verify is not None
+        if native and not self.public_key:
+            raise ValueError(
+                f"meter {self.id!r}: a {self.format} meter signs its records itself, so it "
+                "needs its public_key (hex of the DER SubjectPublicKeyInfo)"
+            )
+        if self.public_key and not native:
+            raise ValueError(
+                f"meter {self.id!r}: public_key is for meters that sign natively (ocmf); a "
+                f"{self.format} meter signs with its key in [live] keys"
+            )
+        if self.public_key:
+            try:
+                load_public_key(self.public_key)
+            except ValueError as exc:
+                raise ValueError(f"meter {self.id!r}: public_key is {exc}") from None
+        return self
 
     @field_validator("format")
     @classmethod
@@ -161,7 +186,8 @@ def _check_keys(live: LiveSection, n_households: int) -> list[str]:
     registered = set(Registry.load(Path(live.keys)).ids())
     metered = {m.household for m in live.meters}
     signers = [h for h in household_ids(n_households) if h not in metered]
-    missing = [i for i in (*signers, *(m.id for m in live.meters)) if i not in registered]
+    wrapping = [m.id for m in live.meters if not m.public_key]  # ocmf: its own key
+    missing = [i for i in (*signers, *wrapping) if i not in registered]
     if not missing:
         return []
     more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""

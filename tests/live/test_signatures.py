@@ -23,7 +23,6 @@ import pandas as pd
 import pytest
 
 from agents.meters.formats import Sample, meter_format
-from live.bus import BrokerConfig
 from live.contract import contract
 from live.ledger import read_ledger
 from live.market import MarketService
@@ -33,7 +32,7 @@ from p2pgrid.cli_keys import key_ids
 from scenarios.audit.canonical import canonical
 from scenarios.audit.keys import KeyError_, KeyPair, Registry
 from scenarios.config.loader import load_scenario
-from scenarios.config.schema import Scenario
+from scenarios.config.schema_live import Meter
 from scenarios.engine.runner import run as run_batch
 from scenarios.errors import ScenarioError
 
@@ -89,31 +88,6 @@ def reading(t: int, generation: float, demand: float) -> dict[str, Any]:
     return {"v": 1, "t": t, "generation_kwh": generation, "demand_kwh": demand}
 
 
-class Harness:
-    """The market's ingest without a broker: messages in, the reports it would publish
-    on ``errors`` recorded."""
-
-    def __init__(self, scenario: Scenario, state: Path) -> None:
-        self.market = MarketService(scenario, BrokerConfig(port=1), state, speed=0)
-        self.ingest = self.market.ingest
-        self.errors: list[dict[str, Any]] = []
-        self.ingest.report = lambda topic, reason, **extra: self.errors.append(  # type: ignore[method-assign]
-            {"topic": topic, "reason": reason, **extra}
-        )
-        self.root = self.market.topics.root
-
-    def agent(self, agent: str, what: str, payload: dict[str, Any] | bytes) -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.ingest.on_agent(f"{self.root}/agents/{agent}/{what}", body)
-
-    def meter(self, fmt: str, meter_id: str, suffix: str, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.ingest.on_meter(f"{self.root}/meters/{fmt}/{meter_id}/{suffix}", body)
-
-    def close(self) -> None:
-        self.market.ledger.close()
-
-
 def test_the_scenario_names_its_keys_relative_to_its_file(tmp_path: Path) -> None:
     path, _ = signed_scenario(tmp_path)
     scenario = load_scenario(path)
@@ -148,9 +122,11 @@ def test_the_codec_accepts_sig_and_still_refuses_other_unknown_keys() -> None:
         read_reading({**reading(3, 0.5, 0.25), "sigma": 1}, "h0001", 3, 10.0)
 
 
-def test_forged_and_unsigned_messages_are_rejected_and_change_nobody(tmp_path: Path) -> None:
+def test_forged_and_unsigned_messages_are_rejected_and_change_nobody(
+    tmp_path: Path, ingest_harness: Any
+) -> None:
     path, pairs = signed_scenario(tmp_path)
-    h = Harness(load_scenario(path), tmp_path / "state")
+    h = ingest_harness(load_scenario(path), tmp_path / "state")
     h.ingest.open(0)
     good = pairs["h0002"].sign(reading(0, 0.5, 0.25))
     h.agent("h0002", "reading", good)
@@ -180,10 +156,10 @@ def test_forged_and_unsigned_messages_are_rejected_and_change_nobody(tmp_path: P
 
 
 def test_without_required_signatures_unsigned_passes_but_a_bad_signature_never(
-    tmp_path: Path,
+    tmp_path: Path, ingest_harness: Any
 ) -> None:
     path, pairs = signed_scenario(tmp_path, required=False)
-    h = Harness(load_scenario(path), tmp_path / "state")
+    h = ingest_harness(load_scenario(path), tmp_path / "state")
     h.ingest.open(0)
     h.agent("h0003", "reading", reading(0, 0.0, 0.4))
     bad = {**pairs["h0003"].sign(reading(0, 0.0, 0.4)), "generation_kwh": 0.1}
@@ -195,11 +171,11 @@ def test_without_required_signatures_unsigned_passes_but_a_bad_signature_never(
     h.close()
 
 
-def test_meters_sign_by_wrapping_their_native_json(tmp_path: Path) -> None:
+def test_meters_sign_by_wrapping_their_native_json(tmp_path: Path, ingest_harness: Any) -> None:
     """Tasmota and generic meters: the native object plus "sig" over its canonical bytes."""
     path, pairs = signed_scenario(tmp_path)
     scenario = load_scenario(path)
-    h = Harness(scenario, tmp_path / "state")
+    h = ingest_harness(scenario, tmp_path / "state")
     h.ingest.open(0)
     tz = h.ingest.tz
     start = h.market.stamps[0].timestamp()
@@ -252,10 +228,12 @@ def test_the_check_alone() -> None:
     pair = KeyPair.new("m1")
     check = Signatures(Registry({"m1": pair.public_b64}), required=True)
     assert check.check(pair.sign({"t": 1}), "m1") is True
-    body, signed = check.meter_payload(json.dumps(pair.sign({"ts": 1.5})).encode(), "m1")
+    meter = Meter(id="m1", format="generic", household="h0001")
+    wrapped = json.dumps(pair.sign({"ts": 1.5})).encode()
+    body, signed = check.meter_payload(wrapped, meter, "reading")
     assert signed and json.loads(body) == {"ts": 1.5}
     with pytest.raises(SignatureRejected, match="not a JSON object"):
-        check.meter_payload(b"Online", "m1")
+        check.meter_payload(b"Online", meter, "reading")
     # no keys registered: a signed message cannot be checked, so it is not accepted
     with pytest.raises(SignatureRejected, match="no public key registered for 'm1'"):
         Signatures().check(pair.sign({"t": 1}), "m1")
@@ -266,7 +244,7 @@ INTERVALS = 4
 
 
 def test_a_signed_run_settles_everyone_and_rejects_every_forgery(
-    mosquitto: Any, live_clients: Any, market_thread: Any, tmp_path: Path
+    mosquitto: Any, live_clients: Any, market_thread: Any, waiting: Any, tmp_path: Path
 ) -> None:
     path, pairs = signed_scenario(tmp_path, required=True)
     scenario = load_scenario(path)
@@ -304,8 +282,11 @@ def test_a_signed_run_settles_everyone_and_rejects_every_forgery(
                 errors.append(json.loads(msg.payload))
             elif msg.topic == f"{root}/clock" and not msg.retain:
                 clock = json.loads(msg.payload)
-                if isinstance(clock.get("t"), int) and not clock.get("done"):
-                    attack(client, clock["t"])
+                # not the last interval: its gate may close (and the market end) before
+                # the attack arrives
+                t = clock.get("t")
+                if isinstance(t, int) and not clock.get("done") and t < INTERVALS - 1:
+                    attack(client, t)
 
     attacker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="attacker")
     attacker.on_message = on_message
@@ -322,6 +303,7 @@ def test_a_signed_run_settles_everyone_and_rejects_every_forgery(
             running = market_thread(market)
             running.finish(90)
             fleet.wait(20)
+        waiting(lambda: len(errors) >= len(sent), "every rejection reported on errors", 10)
     finally:
         attacker.loop_stop()
         attacker.disconnect()
@@ -332,7 +314,7 @@ def test_a_signed_run_settles_everyone_and_rejects_every_forgery(
         assert r["counts"]["readings"] == 4 and r["counts"]["meter_readings"] == 2
     assert market.stats.readings == fleet.stats.readings_sent == 4 * INTERVALS
     # every attack rejected, on errors with its topic and reason
-    assert market.stats.rejected["signature"] == len(sent) == 6 * INTERVALS
+    assert market.stats.rejected["signature"] == len(sent) == 6 * (INTERVALS - 1)
     assert sum(market.stats.rejected.values()) == len(sent)
     got = sorted((e["topic"], e["reason"]) for e in errors)
     assert len(got) == len(sent)
@@ -342,7 +324,7 @@ def test_a_signed_run_settles_everyone_and_rejects_every_forgery(
         assert any(t == topic and words in r for t, r in got), (topic, words)
     # the wire follows the contract, signed payloads included
     signed = [(t, p) for t, p in seen if b'"sig"' in p and "/errors" not in t]
-    assert len(signed) > 6 * INTERVALS
+    assert len(signed) > 6 * (INTERVALS - 1)
     problems = [x for t, p in seen for x in contract().check(t, p)]
     assert problems == []
     # every household's settlement is the batch engine's: nobody's position moved
