@@ -5,7 +5,7 @@ canonical bytes of the payload less ``sig``, Ed25519 verify under the topic's ke
 what that adds to the market's per-interval time at ``--households`` (default 5,000)
 households × (reading + orders).
 
-    python bench/bench_signatures.py [--households 5000] [--intervals 3]
+    python bench/bench_signatures.py [--households 5000] [--intervals 3] [--mqtt]
 
 No broker: the market's own ingest (:meth:`live.ingest.Ingest.on_agent`, what paho's
 network thread calls per message) is fed the fleet's messages in-process, as the
@@ -14,12 +14,17 @@ gate's clearing, settlement and ledger commit (``MarketService._clear`` and the 
 append), the same community once unsigned (no keys) and once signed with
 ``require_signatures``. Verification runs on the ingest path as messages arrive (while
 the gate is open), so over MQTT it overlaps the wait for the messages; here it is
-counted in full. Numbers are this machine's (its CPU count is printed).
+counted in full. ``--mqtt`` also runs both over a real Mosquitto (``bench_mqtt.py``'s
+ingest measurement: ``--publishers`` processes publish each interval's messages at QoS 1,
+timed from their start to the market's gate closing on a full book, plus the clearing):
+the live market's per-interval time, unsigned and signed. Numbers are this machine's
+(its CPU count is printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import tempfile
 import time
@@ -77,6 +82,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--households", type=int, default=5000)
     ap.add_argument("--intervals", type=int, default=3)
+    ap.add_argument("--mqtt", action="store_true", help="also over a real Mosquitto")
+    ap.add_argument("--publishers", type=int, default=2, help="--mqtt publisher processes")
     args = ap.parse_args()
     n, k = args.households, args.intervals
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,11 +126,11 @@ def main() -> None:
             runs[name].append(market_interval(sc, work / f"state-{i}", rounds))
         rejected = sum(r[2] for rs in runs.values() for r in rs)
 
-        def med(name: str, part: int) -> float:
-            return float(np.median([x for r in runs[name] for x in r[part]]))
+        def med(name: str, ingest: bool) -> float:
+            return float(np.median([x for r in runs[name] for x in (r[0] if ingest else r[1])]))
 
-        ing_p, ing_s = med("plain", 0), med("signed", 0)
-        clr_p, clr_s = med("plain", 1), med("signed", 1)
+        ing_p, ing_s = med("plain", True), med("signed", True)
+        clr_p, clr_s = med("plain", False), med("signed", False)
         verify_us = (ing_s - ing_p) / per_interval * 1e6
         sign_us = sign_s / n_msg * 1e6
         total_p, total_s = ing_p + clr_p, ing_s + clr_s
@@ -159,6 +166,55 @@ def main() -> None:
             f"{(total_s - total_p) / (interval_s / 900):.0%}"
         )
         print(f"  rejected: {rejected} (must be 0: every signed message verified)")
+        if args.mqtt:
+            over_mqtt(work, n, plain_rounds, signed_rounds, args.publishers)
+
+
+def over_mqtt(
+    work: Path,
+    n: int,
+    plain_rounds: list[list[tuple[str, bytes]]],
+    signed_rounds: list[list[tuple[str, bytes]]],
+    publishers: int,
+) -> None:
+    """The live market's per-interval time over Mosquitto, unsigned and signed."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_mqtt", Path(__file__).with_name("bench_mqtt.py")
+    )
+    assert spec is not None and spec.loader is not None
+    bench_mqtt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_mqtt)
+    proc, port = bench_mqtt.start_mosquitto(work)
+    root = "p2pgrid/signatures-bench"
+    times: dict[str, list[float]] = {"plain": [], "signed": []}
+    try:
+        for trial in range(2):
+            for name, rounds in (("plain", plain_rounds), ("signed", signed_rounds)):
+                keys = 'keys = "keys.json"\nrequire_signatures = true' if name == "signed" else ""
+                file = work / f"mqtt-{name}-{trial}.toml"
+                community = f"sig-{name}-{trial}"  # a fresh community: no session carries over
+                text = TOML.format(n=n, keys=keys).replace("signatures-bench", community)
+                file.write_text(text, encoding="utf-8")
+                mine = f"p2pgrid/{community}"
+                batches = [[(t.replace(root, mine, 1), b) for t, b in r] for r in rounds]
+                rate, info = bench_mqtt.market_rate(
+                    port, load_scenario(file), batches, publishers, work / f"mqtt-{name}-{trial}"
+                )
+                per_round = len(batches[0]) / rate + float(np.median(info["clear_s"]))
+                times[name].append(per_round)
+                print(
+                    f"  over Mosquitto, trial {trial + 1}, {name:6s}: {rate:8,.0f} msg/s "
+                    f"ingested, {per_round * 1e3:6.0f} ms per interval, "
+                    f"{info['rejected']} rejected"
+                )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    plain, signed = float(np.median(times["plain"])), float(np.median(times["signed"]))
+    print(
+        f"  live market per interval over Mosquitto: {plain * 1e3:.0f} ms unsigned, "
+        f"{signed * 1e3:.0f} ms signed ({(signed - plain) / plain:+.0%}; target under +10 %)"
+    )
 
 
 if __name__ == "__main__":
