@@ -2,7 +2,8 @@
 
 ``keys new FILE --out DIR`` writes one key pair per household of the scenario (agent ids
 ``h0001`` …, as :func:`scenarios.config.schema_live.household_ids`), per meter of its
-``[[live.meters]]`` (by meter id; ``--no-meters`` leaves them out) and for the market
+``[[live.meters]]`` (by meter id; ``--no-meters`` leaves them out; not for an ``ocmf``
+meter, which signs with its own key, its ``public_key``) and for the market
 (``market``, the key of the ledger's checkpoints); ``--households N`` instead of FILE:
 ``N`` households and the market. Into DIR go every private key, ``<id>.key`` (mode
 0600: give each household and meter its own and keep the rest), and ``keys.json``, the
@@ -75,7 +76,9 @@ def register(app: typer.Typer) -> None:
             except ScenarioError as exc:
                 raise fail(exc) from None
             n = scenario.community.households
-            meter_ids = [m.id for m in scenario.live.meters] if meters else []
+            # an ocmf meter signs with its own key (its public_key): none made for it
+            wrapping = [m.id for m in scenario.live.meters if not m.public_key]
+            meter_ids = wrapping if meters else []
         else:
             assert households is not None
             n = households
