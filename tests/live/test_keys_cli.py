@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
@@ -82,3 +83,44 @@ def test_agents_with_keys_missing_fail_naming_them(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "--keys" in proc.stderr and "no key file for h0002" in proc.stderr
     json.loads((keys / "keys.json").read_text())  # untouched
+
+
+def test_live_signs_with_keys_and_requires_signatures(
+    mosquitto: Any, live_cli: Any, tmp_path: Path
+) -> None:
+    """``p2pgrid live FILE --keys DIR`` with ``require_signatures``: the simulated
+    households and emulated meter sign, nothing is rejected, every interval settles."""
+    keys = tmp_path / "private"
+    file = tmp_path / "keys-cli.toml"
+    file.write_text(SCENARIO, encoding="utf-8")
+    assert p2pgrid("keys", "new", str(file), "--out", str(keys)).returncode == 0
+    # the scenario names only the public registry, elsewhere: the keys come from --keys
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "keys.json").write_bytes((keys / "keys.json").read_bytes())
+    signed = SCENARIO.replace(
+        "[[live.meters]]",
+        '[live]\nkeys = "public/keys.json"\nrequire_signatures = true\n'
+        "close_when_complete = true\ncomplete_timeout_s = 3\n[[live.meters]]",
+    ).replace("[community]", '[grid]\ncheck = "off"\n[community]')
+    file.write_text(signed, encoding="utf-8")
+    proc = live_cli(
+        file,
+        mosquitto.port,
+        tmp_path / "state",
+        3,
+        "--emulate-meters",
+        "--keys",
+        str(keys),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "settled 3 intervals · 6 readings" in out and "· 0 rejected" in out, out
+    # without --keys the simulated households have no keys beside public/keys.json:
+    # their 2 readings and 2 orders messages are rejected, and nobody took part (exit 1)
+    proc = live_cli(file, mosquitto.port, tmp_path / "state2", 1, stdout=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "settled 1 intervals · 0 readings" in out and "· 4 rejected" in out, out

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.meters.formats import MeterPayloadError, read_meter
 from agents.meters.ocmf import MeterSignatureError, verify
+from live.contract import contract
 from live.emulator import MeterEmulator
 from live.fleet import AgentFleet
 from live.ledger import read_ledger
@@ -66,6 +67,7 @@ def test_a_signed_record_verifies_and_reads_its_registers() -> None:
     key, public = p256()
     text = record(key)
     verify("record", text.encode(), public)
+    assert contract().check("p2pgrid/c/meters/ocmf/m1/record", text) == []
     s = read_meter("ocmf", "record", text.encode(), TZ)
     # 1.8.0 in kWh, 2.8.0 in Wh (1250 Wh = 1.25 kWh); the tariff register 1.8.1 ignored
     assert (s.time_s, s.import_kwh, s.export_kwh, s.power_kw) == (T_0015, 2935.6, 1.25, None)
@@ -116,6 +118,7 @@ def test_ocpp_signed_meter_value_carries_the_record_and_its_public_key_is_ignore
         ).encode()
 
     verify("signed_meter_value", smv(record(key)), public)
+    assert contract().check("p2pgrid/c/meters/ocmf/m1/signed_meter_value", smv(record(key))) == []
     s = read_meter("ocmf", "signed_meter_value", smv(record(key)), TZ)
     assert (s.import_kwh, s.export_kwh) == (2935.6, 1.25)
     claimed = base64.b64encode(bytes.fromhex(attacker_public)).decode()
