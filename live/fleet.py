@@ -278,6 +278,7 @@ class AgentFleet:
         heat_pump = plan.self_kwh["heat_pump"].tolist()
         messages: list[tuple[str, Any]] = []
         signers = self.signers
+        run = {} if self._run is None else {"run": self._run}  # binds a signature to it
         for row in self.rows.tolist():
             agent = self.ids[row]
             # its devices on their own; the market adds the flexible fills
@@ -294,8 +295,8 @@ class AgentFleet:
             orders = [Order(buy[j], energy[j], price[j], kinds[j]) for j in order_rows.get(row, [])]
             pair = signers.get(agent)
             for topic, payload in (
-                (self.topics.reading(agent), reading_payload(t, reading)),
-                (self.topics.orders(agent), orders_payload(t, orders)),
+                (self.topics.reading(agent), reading_payload(t, reading) | run),
+                (self.topics.orders(agent), orders_payload(t, orders) | run),
             ):
                 messages.append((topic, payload if pair is None else pair.sign(payload)))
         return plan, order_rows, messages

@@ -42,7 +42,7 @@ from live.protocol import (
     read_orders,
     read_reading,
 )
-from live.signatures import SignatureRejected, Signatures
+from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 
@@ -116,6 +116,8 @@ class Ingest:
         self.book = IntervalBook(0, closed=True)
         self.signatures = Signatures.for_live(self.live)
         """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
+        self.run: str | None = None
+        """The market's run id (set by the market): a message naming another is refused."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -224,6 +226,7 @@ class Ingest:
                 return
             data = parse_json(payload, live.max_payload_bytes)
             self.signatures.check(data, agent)  # the topic's agent, outside the lock
+            check_run(data, self.run)
             with self.lock:
                 book = self.book
                 if book.closed:

@@ -32,6 +32,11 @@ The rules (:class:`Signatures`):
 - every rejection is reported on ``errors`` as ``signature: <why>`` (category
   ``signature`` in the flood and report-budget summaries) and changes nobody's book.
 
+Replay: a signed message is bound to its interval (``t``, checked as for any message)
+and, when it carries ``run`` (the run id of the ``clock``; the simulated households
+always send it), to its run: a reading or orders message naming another run is
+rejected (``run: …``), so a signature recorded in one run cannot be played into another.
+
 Verification runs on the ingest path as each message arrives (the MQTT network thread,
 while the gate is open), outside the book's lock, so the gate's clearing does not wait
 for it.
@@ -111,6 +116,13 @@ class Signatures:
         if not self.check(data, meter.id):
             return payload, False
         return json.dumps(unsigned(data)).encode("utf-8"), True
+
+
+def check_run(data: dict[str, Any], run: str | None) -> None:
+    """Raise :class:`Rejected` when ``data`` names a ``run`` other than ``run`` (the
+    market's; None: not known, nothing checked)."""
+    if run is not None and "run" in data and data["run"] != run:
+        raise Rejected(f"run: the message is for run {data['run']!r}, this market runs {run!r}")
 
 
 def _json_object(payload: bytes) -> dict[str, Any] | None:

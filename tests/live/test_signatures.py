@@ -23,7 +23,9 @@ import pandas as pd
 import pytest
 
 from agents.meters.formats import Sample, meter_format
+from live.bus import BrokerConfig
 from live.contract import contract
+from live.fleet import AgentFleet
 from live.ledger import read_ledger
 from live.market import MarketService
 from live.protocol import Reading, read_reading
@@ -168,6 +170,26 @@ def test_without_required_signatures_unsigned_passes_but_a_bad_signature_never(
     assert [e["reason"] for e in h.errors] == [
         "signature: signature does not verify under 'h0003''s key"
     ]
+    h.close()
+
+
+def test_a_signature_of_another_run_is_not_replayed(tmp_path: Path, ingest_harness: Any) -> None:
+    path, pairs = signed_scenario(tmp_path)
+    h = ingest_harness(load_scenario(path), tmp_path / "state")
+    run = h.market.run_id
+    assert h.ingest.run == run
+    h.ingest.open(0)
+    old = pairs["h0002"].sign({**reading(0, 3.0, 0.0), "run": "an-earlier-run"})
+    h.agent("h0002", "reading", old)
+    assert h.ingest.book.readings == {}
+    assert h.errors[-1]["reason"].startswith("run: the message is for run 'an-earlier-run'")
+    h.agent("h0002", "reading", pairs["h0002"].sign({**reading(0, 3.0, 0.0), "run": run}))
+    assert h.ingest.book.readings == {1: Reading(3.0, 0.0, None, 0.0)}
+    # the simulated households name the run of the clock they answer, inside the signature
+    fleet = AgentFleet(h.market.scenario, BrokerConfig(port=1))
+    fleet._run = run
+    _, _, messages = fleet.messages(0)
+    assert all(p["run"] == run and p["sig"]["key"] == t.split("/")[-2] for t, p in messages)
     h.close()
 
 
