@@ -49,7 +49,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agents.meters.formats import MeterPayloadError, meter_format
+from agents.meters.base import MeterSignatureError
+from agents.meters.formats import meter_format
 from live.protocol import Rejected
 from scenarios.audit.canonical import SIGNATURE_FIELD, unsigned
 from scenarios.audit.keys import KeyError_, KeyPair, Registry, SignatureError
@@ -102,7 +103,7 @@ class Signatures:
         if fmt.verify is not None:
             try:
                 fmt.verify(suffix, payload, meter.public_key)
-            except MeterPayloadError as exc:
+            except MeterSignatureError as exc:  # not of the format at all: the decoder's
                 raise SignatureRejected(f"signature: {meter.format}: {exc}") from None
             return payload, True
         data = _json_object(payload)

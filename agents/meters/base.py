@@ -21,6 +21,11 @@ class MeterPayloadError(ValueError):
     """A meter payload that cannot be read; the message says why."""
 
 
+class MeterSignatureError(MeterPayloadError):
+    """A payload of a natively signing format (OCMF) whose signature is missing,
+    malformed, of another key, or wrong."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One meter sample in our names.
@@ -45,7 +50,8 @@ a payload is a JSON object (a dict) or, for a format that is not JSON, its text.
 Verify = Callable[[str, bytes | str, str], None]
 """``(suffix, payload, public key) -> None``: a format whose devices sign their payloads
 themselves (OCMF) checks a payload's signature under the meter's ``public_key``, raising
-:class:`MeterPayloadError` when it does not hold."""
+:class:`MeterSignatureError` when it does not hold (:class:`MeterPayloadError` when the
+payload is not of the format at all)."""
 Sign = Callable[[dict[str, Any], Any], dict[str, Any]]
 """``(encoded, private key) -> encoded``: the emulator's side of :data:`Verify`."""
 

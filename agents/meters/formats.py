@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from agents.meters.base import MeterFormat, MeterPayloadError, Sample
+from agents.meters.base import MeterFormat, MeterPayloadError, MeterSignatureError, Sample
 from agents.meters.dsmr import DSMR
 from agents.meters.generic import GENERIC
 from agents.meters.ocmf import OCMF
@@ -102,6 +102,7 @@ __all__ = [
     "FORMATS",
     "MeterFormat",
     "MeterPayloadError",
+    "MeterSignatureError",
     "Sample",
     "format_names",
     "is_companion",

@@ -58,7 +58,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agents.meters.base import MeterFormat, MeterPayloadError, Sample, iso_time, json_object, number
+from agents.meters.base import (
+    MeterFormat,
+    MeterPayloadError,
+    MeterSignatureError,
+    Sample,
+    iso_time,
+    json_object,
+    number,
+)
 
 RECORD, SIGNED_METER_VALUE = "record", "signed_meter_value"
 DEFAULT_SA = "ECDSA-secp256r1-SHA256"
@@ -75,10 +83,6 @@ CURVES: dict[str, type[ec.EllipticCurve] | None] = {
 _OBIS = re.compile(r"^(?:[0-9A-Za-z]+-[0-9A-Za-z]+:)?(\d+)\.(\d+)\.(\d+)(?:\*\d+)?$")
 _UNITS = {"kWh": 1.0, "Wh": 1e-3}
 _CARRIED = ("TM", "TX", "RI", "RU", "RT", "EF", "ST")
-
-
-class MeterSignatureError(MeterPayloadError):
-    """An OCMF record whose signature is missing, malformed, of another key, or wrong."""
 
 
 def _ocmf_string(suffix: str, payload: bytes | str) -> str:

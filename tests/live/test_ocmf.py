@@ -19,8 +19,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agents.meters.base import MeterSignatureError
 from agents.meters.formats import MeterPayloadError, read_meter
-from agents.meters.ocmf import MeterSignatureError, verify
+from agents.meters.ocmf import verify
 from live.contract import contract
 from live.emulator import MeterEmulator
 from live.fleet import AgentFleet
