@@ -212,6 +212,10 @@ def test_the_market_takes_a_signed_record_and_rejects_a_forged_one(
     )
     assert h.market.trackers["ocmf-1"].state() == before
     assert h.market.stats.rejected["signature"] == 1
+    # not a record at all: a meter rejection, not a signature one
+    h.raw("ocmf", "ocmf-1", "record", b"hello")
+    assert h.errors[-1]["reason"].startswith("meter: not an OCMF record")
+    assert h.market.stats.rejected["meter"] == 1
     h.close()
 
 
