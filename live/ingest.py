@@ -4,7 +4,9 @@ Every incoming message is parsed here: a household's reading or orders
 (:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
 without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
-earlier one, so re-sent orders are never counted twice.
+earlier one, so re-sent orders are never counted twice. A message's signature is
+checked as it arrives, before it can touch the book (:mod:`live.signatures`: under the
+key of the identity its topic names; ``[live] require_signatures`` refuses unsigned ones).
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
 times that for a meter) in an interval are dropped unparsed once the sender is complete;
@@ -46,6 +48,7 @@ from live.protocol import (
     read_orders,
     read_reading,
 )
+from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 
@@ -120,6 +123,10 @@ class Ingest:
         self.offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
+        self.signatures = Signatures.for_live(self.live)
+        """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
+        self.run: str | None = None
+        """The market's run id (set by the market): a message naming another is refused."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -246,6 +253,8 @@ class Ingest:
             ):
                 return
             data = parse_json(payload, live.max_payload_bytes)
+            self.signatures.check(data, agent)  # the topic's agent, outside the lock
+            check_run(data, self.run)
             with self.lock:
                 book = self.book
                 if book.closed:
@@ -307,6 +316,7 @@ class Ingest:
                 return
             if len(payload) > self.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
+            payload, _signed = self.signatures.meter_payload(payload, meter, suffix)
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self.lock:
                 time_s = sample.time_s
@@ -320,6 +330,9 @@ class Ingest:
                 tracker.add(sample)
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1
+        except SignatureRejected as exc:
+            self.reject(topic, str(exc), "signature")
+            return
         except (Rejected, MeterPayloadError) as exc:
             self.count_against(row)
             self.reject(topic, f"meter: {exc}", "meter")

@@ -168,6 +168,7 @@ class MarketService:
             scenario, self.topics, self.bus, self.stats, row, metered, self.trackers, self.arrival
         )
         """Every message received, into the open interval's book (:mod:`live.ingest`)."""
+        self.ingest.run = self.run_id
         self.ingest.open(self.ledger.next_t, closed=True)
         self.bus.subscribe(self.topics.reading("+"), self.ingest.on_agent)
         self.bus.subscribe(self.topics.orders("+"), self.ingest.on_agent)

@@ -251,6 +251,10 @@ from p2pgrid.cli_exports import register as _register_exports  # noqa: E402
 
 _register_exports(app)  # p2pgrid export
 
+from p2pgrid.cli_keys import register as _register_keys  # noqa: E402
+
+_register_keys(app)  # p2pgrid keys new | show
+
 
 def main() -> None:
     """Console-script entry point."""
