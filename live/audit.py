@@ -77,9 +77,9 @@ def market_key(scenario: Scenario, directory: Path) -> KeyPair:
 
 
 def registry(scenario: Scenario) -> Registry:
-    """The households' and meters' public keys the scenario registers (``[live] keys``,
-    when the scenario schema has it), else none."""
-    path = getattr(scenario.live, "keys", "")
+    """The households' and meters' public keys the scenario registers (``[live] keys``),
+    else none."""
+    path = scenario.live.keys
     return Registry.load(Path(path)) if path else Registry()
 
 
@@ -153,8 +153,8 @@ class LiveAudit:
     state_dir : the market's state directory
     community : the community's topic level (in the genesis and every checkpoint)
     run : the run id (the state ledger's, carried in every clock)
-    committed : the last audit entry the state ledger names (its latest record's
-        ``audit_seq``); None when the state ledger holds no record yet
+    latest : the state ledger's latest record (its ``audit_seq``: the last audit entry it
+        committed); None when it holds none yet
     """
 
     def __init__(
@@ -163,15 +163,11 @@ class LiveAudit:
         state_dir: Path,
         community: str,
         run: str,
-        committed: int | None,
+        latest: Mapping[str, Any] | None,
     ) -> None:
         self.dir = state_dir / LEDGER_DIR
-        self.scenario, self.community, self.run, self.committed = (
-            scenario,
-            community,
-            run,
-            committed,
-        )
+        self.scenario, self.community, self.run = scenario, community, run
+        self.committed: int | None = None if latest is None else latest.get("audit_seq")
         self.cut = 0
         """Audit entries cut on opening (written by a market killed before its commit)."""
         self._writer: AuditWriter | None = None
@@ -258,12 +254,23 @@ class LiveAudit:
         if fsync:
             sync_file_system(self.dir / "private")
 
+    def enter(
+        self,
+        entry: Mapping[str, Any],
+        corrections: Sequence[Mapping[str, Any]],
+        row: Mapping[str, int],
+    ) -> int:
+        """:meth:`interval` (``entry``: its arguments), then :meth:`corrections` of the
+        same gate; the last entry's seq (what the state record names)."""
+        self.interval(**entry)
+        return self.corrections(corrections, row, entry["messages"])
+
     def corrections(
         self,
         items: Sequence[Mapping[str, Any]],
         row: Mapping[str, int],
         messages: InputMessages | None = None,
-    ) -> None:
+    ) -> int:
         """One correction entry per interval the ``items`` (:meth:`live.corrections.
         MeterCorrections.due`) re-settle, households in row order; the input leaves name
         the meter samples that came since the previous gate (``messages``)."""
@@ -289,6 +296,7 @@ class LiveAudit:
             self.writer.correction(
                 t, LATE_METER_DATA, inputs, leaves, [c["supersedes"] for c in group]
             )
+        return self.seq
 
     def publish(self, bus: Bus, topics: Topics, last: bool = False) -> bool:
         """Publish the checkpoint when one is due (``last``: the run's last), retained,
@@ -309,16 +317,17 @@ class LiveAudit:
             bus.publish(topics.checkpoint, cps[-1], retain=True)
         self.publish(bus, topics)
 
-    def close(self, committed: int | None) -> None:
-        """Close the ledger's files; ``committed``: the last entry the state ledger names.
-        When that is the last entry written, the writer closes as usual (a last
-        checkpoint included if one is due); else (a market stopped by an exception
-        between its audit write and its state commit) without a checkpoint: one only
-        ever follows a commit, and the restart cuts the uncommitted entries."""
+    def close(self, latest: Mapping[str, Any] | None) -> None:
+        """Close the ledger's files; ``latest``: the state ledger's latest record. When
+        the last entry it names (``audit_seq``) is the last one written, the writer
+        closes as usual (a last checkpoint included if one is due); else (a market
+        stopped by an exception between its audit write and its state commit) without
+        a checkpoint: one only ever follows a commit, and the restart cuts the
+        uncommitted entries."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
-        if committed == writer.seq - 1:
+        if latest is not None and latest.get("audit_seq") == writer.seq - 1:
             writer.close()
         else:  # AuditWriter has no close without a checkpoint (asked for): its files
             writer._chain.close()

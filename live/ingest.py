@@ -4,7 +4,9 @@ Every incoming message is parsed here: a household's reading or orders
 (:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
 without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
-earlier one, so re-sent orders are never counted twice.
+earlier one, so re-sent orders are never counted twice. A message's signature is
+checked as it arrives, before it can touch the book (:mod:`live.signatures`: under the
+key of the identity its topic names; ``[live] require_signatures`` refuses unsigned ones).
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
 times that for a meter) in an interval are dropped unparsed once the sender is complete;
@@ -14,9 +16,15 @@ reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per inter
 was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
 
-For the audit ledger, the raw bytes of every accepted reading, orders message and meter
-sample taken as energy, and the count of each household's rejected messages, are kept
-until the interval is settled (:attr:`Ingest.provenance`, :mod:`live.provenance`).
+Every rejection and every flood drop is also counted against the household whose topic
+(or meter) it came on (:meth:`Ingest.rejected_rows`): its reliability's
+``rejected_per_interval`` (:mod:`market.reliability`). Without an ACL anyone may publish
+on a household's topic, so that count is the household's only where the broker
+authenticates publishers (:mod:`live.acl`).
+
+For the audit ledger, the raw bytes of every signed reading, orders message and meter
+sample accepted (a sample: taken as energy) are kept until the interval is settled
+(:attr:`Ingest.provenance`, :mod:`live.provenance`).
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ from live.protocol import (
     read_orders,
     read_reading,
 )
-from live.provenance import Provenance, signed
+from live.provenance import Provenance
+from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 
@@ -73,6 +82,9 @@ class IntervalBook:
     """What :meth:`Ingest.report_dropped` has reported (at gate closure)."""
     estimated: set[int] = field(default_factory=set)
     """Meter-backed households settled with an estimate (their meter was late)."""
+    rejected: Counter[int] = field(default_factory=Counter)
+    """Messages rejected per household row (on its topic, or from its meter), besides
+    the flood drops counted in :attr:`flooded` (:meth:`Ingest.rejected_rows`)."""
 
 
 class Ingest:
@@ -116,9 +128,13 @@ class Ingest:
         self.offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
+        self.signatures = Signatures.for_live(self.live)
+        """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
         self.provenance = Provenance()
-        """The raw messages each household's accepted inputs came from, and its rejected
-        messages, until the interval is settled (:mod:`live.provenance`)."""
+        """The raw signed messages each household's accepted inputs came from, until the
+        interval is settled (:mod:`live.provenance`)."""
+        self.run: str | None = None
+        """The market's run id (set by the market): a message naming another is refused."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -131,24 +147,9 @@ class Ingest:
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
 
     # --- rejections and the report budget ----------------------------------------------
-    def sender_row(self, topic: str) -> int | None:
-        """The household row a message on ``topic`` is from (its agent id, or its meter's
-        household), None when it names no household of the community."""
-        if topic.startswith(f"{self.topics.root}/meters/"):
-            meter = self.meters.get(self.topics.meter_of(topic)[1])
-            return None if meter is None else self.row.get(meter.household)
-        return self.row.get(self.topics.agent_of(topic))
-
-    def _count_rejected(self, topic: str, category: str) -> None:
-        """Count a rejection (under the lock): by category, and by household."""
-        self.stats.rejected[category] += 1
-        row = self.sender_row(topic)
-        if row is not None:
-            self.provenance.reject(row)
-
     def reject(self, topic: str, reason: str, category: str) -> None:
+        self.stats.rejected[category] += 1
         with self.lock:
-            self._count_rejected(topic, category)
             book = self.book
             if book.reports >= self.live.max_error_reports_per_interval:
                 book.unreported[category] += 1
@@ -188,8 +189,7 @@ class Ingest:
                 "flood",
             )
         else:
-            with self.lock:
-                self._count_rejected(topic, "flood")
+            self.stats.rejected["flood"] += 1
         return True
 
     def report_dropped(self, book: IntervalBook | None = None) -> None:
@@ -221,11 +221,30 @@ class Ingest:
                 by_category=dict(sorted(unreported.items())),
             )
 
+    def count_against(self, row: int | None) -> None:
+        """Count a rejected message against household ``row`` (None: no household's)."""
+        if row is not None:
+            with self.lock:
+                self.book.rejected[row] += 1
+
+    def rejected_rows(self, book: IntervalBook) -> dict[int, int]:
+        """The messages rejected in ``book``'s interval per household row: those refused
+        on its topic (or from its meter) and those dropped as its (or its meter's) flood.
+        Call under :attr:`lock`."""
+        out = Counter(book.rejected)
+        for sender, k in book.flooded.items():
+            meter = self.meters.get(sender)
+            row = self.row.get(meter.household if meter is not None else sender)
+            if row is not None:
+                out[row] += k
+        return dict(out)
+
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
         """A household's ``reading`` or ``orders``."""
         agent = self.topics.agent_of(topic)
         live = self.live
+        row = None
         try:
             row = self.row.get(agent)
             if row is None:
@@ -242,13 +261,15 @@ class Ingest:
             ):
                 return
             data = parse_json(payload, live.max_payload_bytes)
+            signed = self.signatures.check(data, agent)  # the topic's agent, outside the lock
+            check_run(data, self.run)
             with self.lock:
                 book = self.book
                 if book.closed:
                     raise Rejected(f"the gate of t={book.t} is closed")
                 if topic.endswith("/reading"):
                     book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
-                    self.provenance.reading(row, payload, signed(data))
+                    self.provenance.reading(row, payload, signed)
                 else:
                     book.orders[row] = read_orders(
                         data,
@@ -259,14 +280,16 @@ class Ingest:
                         live.max_orders_per_message,
                     )
                     book.order_messages += 1
-                    self.provenance.order(row, payload, signed(data))
+                    self.provenance.order(row, payload, signed)
                 # wake the gate only when the book may be complete (not per message)
                 full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         except Rejected as exc:
             reason = str(exc)
+            self.count_against(row)
             self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
             return
         except Exception as exc:
+            self.count_against(row)
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
         if full:
@@ -275,8 +298,9 @@ class Ingest:
     def on_meter(self, topic: str, payload: bytes) -> None:
         """A meter's sample, or a companion message of a real device."""
         fmt, meter_id, suffix = self.topics.meter_of(topic)
+        meter = self.meters.get(meter_id)
+        row = self.row.get(meter.household) if meter is not None else None
         try:
-            meter = self.meters.get(meter_id)
             if meter is None:
                 raise Rejected(f"unknown meter {meter_id!r}")
             if meter.format != fmt:
@@ -302,6 +326,8 @@ class Ingest:
                 return
             if len(payload) > self.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
+            raw = payload  # as received, for the audit ledger's private store
+            payload, signed = self.signatures.meter_payload(payload, meter, suffix)
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self.lock:
                 time_s = sample.time_s
@@ -313,14 +339,19 @@ class Ingest:
                     time_s, clock.start_s + self.book.t * clock.interval_s, clock.interval_s
                 )
                 tracker.add(sample)
-                if tracker.last is sample:  # taken as energy (not a repeat, not power only)
-                    self.provenance.sample(self.row[meter.household], payload)
+                if signed and tracker.last is sample:  # taken as energy: its inputs
+                    self.provenance.sample(self.row[meter.household], raw)
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1
+        except SignatureRejected as exc:
+            self.reject(topic, str(exc), "signature")
+            return
         except (Rejected, MeterPayloadError) as exc:
+            self.count_against(row)
             self.reject(topic, f"meter: {exc}", "meter")
             return
         except Exception as exc:
+            self.count_against(row)
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
         self.changed.set()

@@ -22,9 +22,12 @@
      meter energy has come (:mod:`live.corrections`); when a checkpoint is due, the
      signed checkpoint (retained) and every household's bill.
 
-  After a restart it resumes from the state ledger: the step's random state, the
-  meters' counters and open estimates, the last interval published again; the audit
-  ledger is cut back to what the state ledger committed and continues in a new session.
+  After a restart it resumes from the state ledger: the step's random state, the meters'
+  counters and open estimates, the households' reliability window (each record holds
+  its interval's contribution, :mod:`market.reliability`; the last
+  ``[market] reliability_window`` records rebuild the window exactly), the last interval
+  published again; the audit ledger is cut back to what the state ledger committed and
+  continues in a new session.
 """
 
 from __future__ import annotations
@@ -49,10 +52,11 @@ from live.corrections import MeterCorrections
 from live.gate import ArrivalClock, Gate
 from live.heap import freeze_interval, settle_heap
 from live.ingest import Ingest
-from live.ledger import Ledger, LedgerError, fingerprint
+from live.ledger import Ledger, LedgerError, fingerprint, recent_values
 from live.plan import Planner
 from live.protocol import Topics, reading_payload, topics_for
 from live.stats import MarketStats
+from market.reliability import Conduct, slot_from_json, slot_to_json
 from scenarios.audit.leaves import rng_from_json, rng_to_json
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
@@ -145,18 +149,14 @@ class MarketService:
             )
         if self.ledger.last is not None and "rng" in self.ledger.last:
             self.step.rng.bit_generator.state = rng_from_json(self.ledger.last["rng"])
+        if self.ledger.last is not None:
+            self._restore_reliability(state_dir)
         latest = self.ledger.latest
         if latest is not None and "meters" in latest:
             self._restore_meters(latest["meters"])
             self.corrections.restore(latest.get("estimates", []))
         self.meter_rows = np.flatnonzero(metered).tolist()
-        self.audit = LiveAudit(
-            scenario,
-            state_dir,
-            self.topics.community,
-            self.run_id,
-            None if latest is None else latest.get("audit_seq"),
-        )
+        self.audit = LiveAudit(scenario, state_dir, self.topics.community, self.run_id, latest)
         """The audit ledger, ``<state>/ledger/`` (:mod:`live.audit`)."""
         self.stats = MarketStats()
         self._stop = threading.Event()
@@ -176,6 +176,7 @@ class MarketService:
             scenario, self.topics, self.bus, self.stats, row, metered, self.trackers, self.arrival
         )
         """Every message received, into the open interval's book (:mod:`live.ingest`)."""
+        self.ingest.run = self.run_id
         self.ingest.open(self.ledger.next_t, closed=True)
         self.bus.subscribe(self.topics.reading("+"), self.ingest.on_agent)
         self.bus.subscribe(self.topics.orders("+"), self.ingest.on_agent)
@@ -236,9 +237,9 @@ class MarketService:
                 record, entry = self._clear(t)
                 if self.trackers:
                     record |= self._meter_state()
-                self.audit.interval(**entry)
-                self.audit.corrections(record.get("corrections", []), self.row, entry["messages"])
-                record["audit_seq"] = self.audit.seq
+                record["audit_seq"] = self.audit.enter(
+                    entry, record.get("corrections", []), self.row
+                )
                 self.ledger.append(record)
                 self._publish(record)
                 self.stats.checkpoints += self.audit.publish(self.bus, self.topics)
@@ -262,8 +263,7 @@ class MarketService:
 
     def _close(self) -> None:
         if hasattr(self, "audit"):
-            latest = self.ledger.latest
-            self.audit.close(None if latest is None else latest.get("audit_seq"))
+            self.audit.close(self.ledger.latest)
         self.ledger.close()
         if self.grid is not None:
             self.grid.close()
@@ -285,6 +285,13 @@ class MarketService:
             if tr is not None:  # else the scenario no longer maps that meter
                 tr.restore(st)
 
+    def _restore_reliability(self, state_dir: Path) -> None:
+        """The reliability window from the last ``window`` interval records' slots (a
+        ledger written before the scores has none: its window starts afresh)."""
+        window = self.step.reliability
+        for saved in recent_values(state_dir, "reliability", window.window):
+            window.push(slot_from_json(saved, self.n))
+
     def _republish(self, record: dict[str, Any]) -> None:
         """After a restart: the last committed interval again (agents ignore repeats)."""
         self.stats.republished += 1
@@ -303,6 +310,8 @@ class MarketService:
             book = ingest.book
             corrections = self.corrections.due(self.trackers)  # before t's gate expires any
             plan, where, counts = self.planner.plan(book, t)
+            rejected = ingest.rejected_rows(book)
+            conduct = Conduct.of(self.n, book.estimated, rejected)
             taken = ingest.provenance.take()
             counts["meter_corrections"] = len(corrections)
             if self.listeners:  # the in-process dashboard also sees the readings
@@ -317,9 +326,9 @@ class MarketService:
         rng_before = rng_to_json(dict(self.step.rng.bit_generator.state))
         if self.grid is not None:
             bg_p, bg_q = self.grid.background(self.stamps[t : t + 1])
-            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0], t=t)
+            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0], t=t, conduct=conduct)
         else:
-            res = self.step.run(plan, market_flows, t=t)
+            res = self.step.run(plan, market_flows, t=t, conduct=conduct)
         grid_rows = self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
         start = self.stamps[t].isoformat()
         result = result_payload(t, start, res, grid_rows, counts, book_curve(plan))
@@ -334,6 +343,7 @@ class MarketService:
             "book": full_book(t, start, self.ids, plan, res),
             "settlements": settlements,
             "rng": rng_to_json(dict(self.step.rng.bit_generator.state)),
+            "reliability": slot_to_json(self.step.reliability.last_slot),
             **({"corrections": corrections} if self.trackers else {}),
         }
         entry = {
@@ -344,7 +354,7 @@ class MarketService:
             "settlements": settlements,
             "clearing": result,
             "rng_before": rng_before,
-            "messages": taken.messages(self.ids),
+            "messages": taken.messages(self.ids, rejected),
             "estimated": [self.ids[row] for row in sorted(book.estimated)],
         }
         return record, entry
@@ -380,11 +390,7 @@ class MarketService:
             corrections = self.corrections.due(self.trackers)
             taken = self.ingest.provenance.take()
         if corrections:
-            self.audit.corrections(corrections, self.row, taken.messages(self.ids))
-            record = {
-                "corrections": corrections,
-                **self._meter_state(),
-                "audit_seq": self.audit.seq,
-            }
+            seq = self.audit.corrections(corrections, self.row, taken.messages(self.ids))
+            record = {"corrections": corrections, **self._meter_state(), "audit_seq": seq}
             self.ledger.append_corrections(record)
             self._publish_corrections(record)

@@ -1,20 +1,20 @@
-"""Where each household's inputs of an interval came from: the raw signed messages
-(exactly the bytes received) and how many of its messages the market rejected.
+"""Where each household's inputs of an interval came from: the raw signed messages,
+exactly the bytes received.
 
 The ingest (:mod:`live.ingest`) keeps, per household row, the raw bytes of the signed
 reading and orders message it accepted for the open interval (a later message replaces
-an earlier one, as in the book), every signed meter sample its meter's tracker took as
-energy since the previous interval was settled (a repeat, or a power sample beside
-counters, is no energy and not kept), and a count of the messages rejected on its
-topics (its ``agents/<id>/…`` topics, its meter's ``meters/…/<meter id>/…``; floods
-included). Only signed messages (a JSON object with ``"sig"``,
-:mod:`scenarios.audit.keys`) are kept: what the audit ledger's ``private/`` keeps is what
-anyone can check again against the sender's key; an unsigned message proves nothing
-beyond what the input leaf already says.
-It keeps references to the payloads only (no copy, no hashing on the network thread);
-:meth:`Provenance.take` hands them over when the interval is settled (under the ingest
-lock, O(1)) and :meth:`Taken.messages` hashes them on the market's thread. Nothing is
-kept past the interval's commit.
+an earlier one, as in the book: an unsigned one drops the signed one it replaces), and
+every signed meter sample its meter's tracker took as energy since the previous
+interval was settled (a repeat, or a power sample beside counters, is no energy and not
+kept). Only signed messages (their signature checked on arrival, :mod:`live.signatures`)
+are kept: what the audit ledger's ``private/`` holds is what anyone can check again
+against the sender's key; an unsigned message proves nothing beyond what the input leaf
+already says. It keeps references to the payloads only (no copy, no hashing on the
+network thread); :meth:`Provenance.take` hands them over when the interval is settled
+(under the ingest lock, O(1)) and :meth:`Taken.messages` hashes them on the market's
+thread, with the interval's rejected messages per household
+(:meth:`live.ingest.Ingest.rejected_rows`, the count the reliability scores use too).
+Nothing is kept past the interval's commit.
 
 The hashes are the SHA-256 of the raw bytes (lowercase hex): the names of the files in
 the audit ledger's ``private/`` folder and the ``signed`` list of each household's
@@ -24,34 +24,8 @@ input leaf (``scenarios/audit``).
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
-
-from scenarios.audit.canonical import SIGNATURE_FIELD
-
-_SIG = f'"{SIGNATURE_FIELD}"'.encode()
-
-
-def signed(data: Mapping[str, Any]) -> bool:
-    """Whether a parsed message carries a signature (checked by :mod:`live.signatures`
-    where the scenario registers keys)."""
-    return SIGNATURE_FIELD in data
-
-
-def signed_raw(payload: bytes) -> bool:
-    """Whether a raw JSON payload (a meter's native one, as received) is an object with a
-    signature at its top level (parsed only when it names one)."""
-    if _SIG not in payload:
-        return False
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(data, dict) and SIGNATURE_FIELD in data
 
 
 @dataclass(frozen=True)
@@ -74,10 +48,10 @@ class Taken:
     readings: dict[int, bytes] = field(default_factory=dict)
     orders: dict[int, bytes] = field(default_factory=dict)
     samples: dict[int, list[bytes]] = field(default_factory=dict)
-    rejected: Counter[int] = field(default_factory=Counter)
 
-    def messages(self, ids: list[str]) -> InputMessages:
-        """Hashed, by agent id (``ids``: the agent id of each row), rows in order."""
+    def messages(self, ids: list[str], rejected: Mapping[int, int] | None = None) -> InputMessages:
+        """Hashed, by agent id (``ids``: the agent id of each row), rows in order, with
+        the ``rejected`` messages per row."""
         signed: dict[str, list[str]] = {}
         raw: dict[str, bytes] = {}
         rows = sorted(set(self.readings) | set(self.orders) | set(self.samples))
@@ -93,8 +67,8 @@ class Taken:
                 raw[h] = payload
                 hashes.append(h)
             signed[ids[row]] = hashes
-        rejected = {ids[row]: k for row, k in sorted(self.rejected.items()) if k}
-        return InputMessages(signed, raw, rejected)
+        counts = {ids[row]: k for row, k in sorted((rejected or {}).items()) if k}
+        return InputMessages(signed, raw, counts)
 
 
 class Provenance(Taken):
@@ -115,15 +89,11 @@ class Provenance(Taken):
             self.orders.pop(row, None)
 
     def sample(self, row: int, payload: bytes) -> None:
-        """A meter sample of ``row``'s meter taken as energy (kept when signed)."""
-        if signed_raw(payload):
-            self.samples.setdefault(row, []).append(payload)
-
-    def reject(self, row: int) -> None:
-        self.rejected[row] += 1
+        """A signed sample of ``row``'s meter, taken as energy."""
+        self.samples.setdefault(row, []).append(payload)
 
     def take(self) -> Taken:
         """Everything kept so far (emptied here): called when an interval is settled."""
-        taken = Taken(self.readings, self.orders, self.samples, self.rejected)
-        self.readings, self.orders, self.samples, self.rejected = {}, {}, {}, Counter()
+        taken = Taken(self.readings, self.orders, self.samples)
+        self.readings, self.orders, self.samples = {}, {}, {}
         return taken

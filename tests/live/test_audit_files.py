@@ -52,12 +52,12 @@ def test_the_chain_is_cut_back_to_the_committed_entry(tmp_path: Path) -> None:
 def test_signed_messages_are_stored_by_their_sha256_and_the_writer_keeps_fsyncing(
     e2e_scenario: Scenario, tmp_path: Path
 ) -> None:
-    audit = LiveAudit(e2e_scenario, tmp_path, "c", "run-1", None)
+    audit = LiveAudit(e2e_scenario, tmp_path, "c", "run-1", None)  # a new state ledger
     audit.open()
     raw = [b'{"v":1,"t":0,"sig":{}}', b'{"v": 1, "t": 0, "orders": [], "sig": {}}']
     audit.store(InputMessages({"h0001": [sha(r) for r in raw]}, {sha(r): r for r in raw}, {}))
     private = tmp_path / "ledger" / "private"
     assert {p.name: p.read_bytes() for p in private.iterdir()} == {f"{sha(r)}.json": r for r in raw}
     assert audit.writer.fsync
-    audit.close(0)  # only the genesis: committed
+    audit.close({"audit_seq": 0})  # the state ledger committed the genesis
     assert [c["seq"] for c in read_checkpoints(tmp_path / "ledger")] == [0]

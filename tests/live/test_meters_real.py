@@ -38,6 +38,7 @@ from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
 from scenarios.engine.interval import MarketStep
 
+CLI_VERIFY = (sys.executable, "-c", "from p2pgrid.cli import main; main()", "ledger", "verify")
 FOUR_METERS = (Path(__file__).parent / "four_meters.toml").read_text(encoding="utf-8")
 INTERVALS, SPEED, EVERY_S = 10, 3600.0, 360.0  # an hour a second, from midnight
 OWN_CLOCK = (
@@ -74,7 +75,7 @@ def recording(mqtt_client: Any) -> Callable[[Any, str], AbstractContextManager[R
         def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
             kind = "errors" if msg.topic.endswith("/errors") else "settlement"
             got[kind].append((msg.topic, json.loads(msg.payload)))
-            got["contract"].extend(contract().check(msg.topic, msg.payload))
+            got["contract"].extend(contract().check(msg.topic, bytes(msg.payload)))
 
         subscribe = [(f"{root}/agents/+/settlement", 1), (f"{root}/errors", 1)]
         with mqtt_client(config, "recorder", subscribe, on_message):
@@ -178,6 +179,21 @@ def test_own_clock_meters_settle_every_counted_kwh(
             + s["fees"]
         )
         assert s["cost"] == pytest.approx(cost, abs=1e-9)
+
+    # reliability (window 96 > the run): each first version's estimated_share is the
+    # household's estimated intervals so far over the intervals so far; a correction
+    # keeps the scores of the version it replaces
+    for agent in want:
+        v1 = {
+            s["t"]: s
+            for topic, s in got["settlement"]
+            if s["version"] == 1 and topic.split("/")[-2] == agent
+        }
+        for t, s in v1.items():
+            late = sum(v1[u]["estimated"] for u in range(t + 1))
+            assert s["estimated_share"] == pytest.approx(late / (t + 1)), (agent, t)
+            assert final[(agent, t)]["estimated_share"] == s["estimated_share"]
+        assert v1[INTERVALS - 1]["estimated_share"] > 0
 
     # the ledger holds every version the wire carried (a restart re-issues from it)
     ledger = read_ledger(state)
@@ -404,7 +420,8 @@ def test_a_restarted_market_still_corrects_its_estimates(
     scenario = load_scenario(path)
     config, state = mosquitto.config, tmp_path / "state"
     with recording(config, topics_for(scenario).root) as got:
-        first = LateMeters(scenario, config).start()
+        first = LateMeters(scenario, config)
+        first.start()
         try:
             MarketService(scenario, config, state, speed=0, intervals=FIRST_RUN).run()
         finally:
@@ -445,8 +462,7 @@ def test_a_restarted_market_still_corrects_its_estimates(
     # first one entered (their leaves, as restored from the state ledger), and verify
     # re-derives both versions across the two sessions
     verified = subprocess.run(
-        [sys.executable, "-c", "from p2pgrid.cli import main; main()", "ledger", "verify"]
-        + [str(state)],
+        [*CLI_VERIFY, str(state)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -13,7 +13,7 @@ from pathlib import Path
 from live.bus import BrokerConfig
 from live.market import MarketService
 from live.protocol import topics_for
-from scenarios.audit.keys import KeyPair
+from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.schema import Scenario
 
 T = 2
@@ -26,27 +26,31 @@ def sha(data: bytes) -> str:
 def test_ingest_keeps_each_households_signed_messages_until_taken(
     e2e_scenario: Scenario, tmp_path: Path
 ) -> None:
-    market = MarketService(e2e_scenario, BrokerConfig(port=1), tmp_path / "state", speed=0)
+    h1, h4, tas = KeyPair.new("h0001"), KeyPair.new("h0004"), KeyPair.new("tas-1")
+    keys = tmp_path / "keys.json"
+    Registry({k.id: k.public_b64 for k in (h1, h4, tas)}).save(keys)
+    live = e2e_scenario.live.model_copy(update={"keys": str(keys)})
+    scenario = e2e_scenario.model_copy(update={"live": live})
+    market = MarketService(scenario, BrokerConfig(port=1), tmp_path / "state", speed=0)
     ingest = market.ingest
     ingest.report = lambda *a, **k: None  # type: ignore[method-assign]  # no broker here
-    root = topics_for(e2e_scenario).root
-    h1, tas = KeyPair.new("h0001"), KeyPair.new("tas-1")
+    root = topics_for(scenario).root
 
     def signed(key: KeyPair, payload: dict) -> bytes:
         return json.dumps(key.sign(payload), indent=1).encode()  # any spacing: as received
 
     ingest.open(T)
-    # what the ingest hands over for a signed reading and orders (the signature check
-    # itself is live/signatures.py's, on the ingest path)
     reading = signed(h1, {"v": 1, "t": T, "generation_kwh": 0.5, "demand_kwh": 0.25})
     order = {"side": "buy", "energy_kwh": 0.5, "price_per_kwh": 0.2}
     first = signed(h1, {"v": 1, "t": T, "orders": [order]})
     second = signed(h1, {"v": 1, "t": T, "orders": [{**order, "energy_kwh": 0.4}]})
-    with ingest.lock:
-        ingest.provenance.reading(0, reading, True)
-        ingest.provenance.order(0, first, True)
-        ingest.provenance.order(0, second, True)  # replaces the first
-        ingest.provenance.reading(3, reading, True)  # h0004's, replaced by an unsigned one
+    ingest.on_agent(f"{root}/agents/h0001/reading", reading)
+    ingest.on_agent(f"{root}/agents/h0001/orders", first)
+    ingest.on_agent(f"{root}/agents/h0001/orders", second)  # replaces the first
+    forged = signed(h1, {"v": 1, "t": T, "generation_kwh": 9.0, "demand_kwh": 0.0})
+    ingest.on_agent(f"{root}/agents/h0004/reading", forged)  # h0001's key: rejected, h0004
+    h4_reading = signed(h4, {"v": 1, "t": T, "generation_kwh": 0.5, "demand_kwh": 0.25})
+    ingest.on_agent(f"{root}/agents/h0004/reading", h4_reading)  # then replaced unsigned
     unsigned = b'{"v": 1, "t": 2, "generation_kwh": 0.5, "demand_kwh": 0.25}'
     ingest.on_agent(f"{root}/agents/h0003/reading", unsigned)  # accepted, nothing to keep
     ingest.on_agent(f"{root}/agents/h0004/reading", unsigned)
@@ -54,7 +58,7 @@ def test_ingest_keeps_each_households_signed_messages_until_taken(
     ingest.on_agent(f"{root}/agents/h0002/orders", b'{"v": 1, "t": 1, "orders": []}')  # stale
     ingest.on_agent(f"{root}/agents/h0021/reading", unsigned)  # h0021 is tas-1's: rejected
     ingest.on_agent(f"{root}/agents/nobody/reading", unsigned)  # no household: not counted
-    assert ingest.book.readings.keys() == {2, 3}
+    assert ingest.book.readings.keys() == {0, 2, 3}
     # tas-1 backs h0021: a baseline, the same sample again (a repeat), then energy; an
     # unsigned gen-1 sample (h0024) is taken as energy, with nothing to keep
     sensor = "tele/SENSOR"
@@ -72,15 +76,16 @@ def test_ingest_keeps_each_households_signed_messages_until_taken(
     ingest.on_meter(f"{root}/meters/generic/gen-1/reading", gen)
     ingest.on_meter(f"{root}/meters/generic/gen-1/reading", b'{"ts": "soon"}')  # rejected
     assert market.trackers["tas-1"].duplicates == 1 and market.trackers["gen-1"].last
-    assert sum(market.stats.rejected.values()) == 5
+    assert sum(market.stats.rejected.values()) == 6
 
     with ingest.lock:
         taken = ingest.provenance.take()
-    got = taken.messages(market.ids)
+        rejected = ingest.rejected_rows(ingest.book)
+    got = taken.messages(market.ids, rejected)
     assert got.signed == {"h0001": [sha(reading), sha(second)], "h0021": [sha(s0), sha(s1)]}
     assert got.raw[sha(second)] == second and got.raw[sha(s0)] == s0
     assert len(got.raw) == 4
-    assert got.rejected == {"h0002": 2, "h0021": 1, "h0024": 1}
+    assert got.rejected == {"h0002": 2, "h0004": 1, "h0021": 1, "h0024": 1}
     # taken: the next interval starts empty
     again = ingest.provenance.take().messages(market.ids)
     assert again.signed == {} and again.raw == {} and again.rejected == {}

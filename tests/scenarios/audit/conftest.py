@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from agents.households.community import Community
+from market.reliability import Conduct
 from scenarios import load_scenario, read_results, run
 from scenarios.audit import merkle
 from scenarios.audit.canonical import digest
@@ -176,10 +177,11 @@ def write_signed_ledger(directory: Path) -> dict[str, Any]:
                 fh.write(b'{"hash": "0123')
             writer._chain.close()  # the dead process's files (every line was synced)
             writer._cps.close()
-            state = step.rng.bit_generator.state
+            state, window = step.rng.bit_generator.state, step.reliability
             writer = AuditWriter.open(directory, market)
             step = MarketStep(scenario, n, None)
             step.rng.bit_generator.state = state
+            step.reliability = window  # the live market rebuilds it from its state ledger
         plan = community.plan(*win.observed(t, sim.intervals_per_day))
         signed = {}
         for row, a in enumerate(ids):
@@ -192,9 +194,9 @@ def write_signed_ledger(directory: Path) -> dict[str, Any]:
             signed[a] = [writer.private(orjson.dumps(keys[a].sign(reading)))]
         raw_of[t] = [h for a in ids for h in signed[a]]
         rng = rng_to_json(step.rng.bit_generator.state)
-        res = step.run(plan, community.outcome, t=t)
-        community.commit(res.flows)
         estimated = {0} if t == ESTIMATED_T else set()
+        res = step.run(plan, community.outcome, t=t, conduct=Conduct.of(n, estimated))
+        community.commit(res.flows)
         settlements = settlement_payloads(t, ids, res, order_where(plan), estimated)
         clearing = result_payload(
             t, stamps[t].isoformat(), res, None, {"readings": n}, book_curve(plan)
