@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 
 from live.bus import BrokerConfig
 from live.contract import contract
@@ -115,13 +117,16 @@ def test_every_message_of_a_live_run_follows_the_contract(
     assert len(sent) == len(recorder.messages) - 1
     problems = [p for topic, payload in sent for p in c.check(topic, payload)]
     assert problems == [], "\n".join(problems[:20])
-    seen = {c.channel(topic).name for topic, _ in recorder.messages}
+    channels = [c.channel(topic) for topic, _ in recorder.messages]
+    seen = {ch.name for ch in channels if ch is not None}  # None: checked above
     expected = {
         "clock",
         "reading",
         "orders",
         "settlement",
         "result",
+        "checkpoint",
+        "bill",
         "errors",
         "status",
         "tasmotaSensor",
@@ -156,3 +161,21 @@ def test_what_the_contract_forbids_the_market_rejects(payload: bytes) -> None:
     assert contract().check(topic, payload)
     with pytest.raises(Rejected):
         read_reading(parse_json(payload, 16_384), "h0001", 0, 100.0)
+
+
+def test_the_contract_document_names_no_key_twice() -> None:
+    """YAML keeps the last of two equal keys silently: two helpers adding a schema of the
+    same name would lose one without a word."""
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        keys = [loader.construct_object(k) for k, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        assert not twice, f"live/asyncapi.yaml names {twice} twice (line {node.start_mark.line})"
+        return yaml.SafeLoader.construct_mapping(loader, node)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    text = resources.files("live").joinpath("asyncapi.yaml").read_text(encoding="utf-8")
+    assert yaml.load(text, Loader=Strict)["asyncapi"].startswith("3.")
