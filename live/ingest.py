@@ -39,7 +39,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agents.meters.formats import MeterPayloadError, is_companion, online_state, read_meter
+from agents.meters.formats import (
+    MeterPayloadError,
+    is_companion,
+    meter_format,
+    online_state,
+    read_meter,
+)
 from agents.meters.tracker import MeterTracker, check_window
 from live.bus import Bus
 from live.protocol import (
@@ -328,6 +334,8 @@ class Ingest:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
             raw = payload  # as received, for the audit ledger's private store
             payload, signed = self.signatures.meter_payload(payload, meter, suffix)
+            # kept when its "sig" is one the ledger's verify checks again (OCMF: not yet)
+            signed = signed and meter_format(fmt).verify is None
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self.lock:
                 time_s = sample.time_s
@@ -339,7 +347,7 @@ class Ingest:
                     time_s, clock.start_s + self.book.t * clock.interval_s, clock.interval_s
                 )
                 tracker.add(sample)
-                if signed and tracker.last is sample:  # taken as energy: its inputs
+                if signed and tracker.last is sample:  # taken as energy: an input
                     self.provenance.sample(self.row[meter.household], raw)
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1

@@ -8,8 +8,10 @@ every signed meter sample its meter's tracker took as energy since the previous
 interval was settled (a repeat, or a power sample beside counters, is no energy and not
 kept). Only signed messages (their signature checked on arrival, :mod:`live.signatures`)
 are kept: what the audit ledger's ``private/`` holds is what anyone can check again
-against the sender's key; an unsigned message proves nothing beyond what the input leaf
-already says. It keeps references to the payloads only (no copy, no hashing on the
+against the sender's key (``p2pgrid ledger verify``); an unsigned message proves nothing
+beyond what the input leaf already says. A meter format that signs natively (OCMF) is
+checked at the door but not kept yet: the ledger's verify re-checks a ``"sig"`` field
+only. It keeps references to the payloads only (no copy, no hashing on the
 network thread); :meth:`Provenance.take` hands them over when the interval is settled
 (under the ingest lock, O(1)) and :meth:`Taken.messages` hashes them on the market's
 thread, with the interval's rejected messages per household
