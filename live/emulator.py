@@ -22,12 +22,18 @@ every meter publishes a sample every ``own_clock_s`` simulated seconds, paced at
 counters are the interval energies accumulated up to the sample's time. ``unstamped``
 formats leave out the samples' time (``("shelly",)``: a real Gen2 device's ``em:0`` and
 ``emdata:0`` carry no ``ts``): the market stamps them on arrival.
+
+With keys (``keys``: ``--keys DIR``, else the folder of the scenario's ``[live] keys``)
+each meter signs every sample with its own key, ``DIR/<meter_id>.key``, by wrapping: the
+native JSON object with ``"sig"`` added (:mod:`live.signatures`); an OCMF meter signs its
+records with its own ECDSA key, ``DIR/<meter_id>.pem`` (:mod:`agents.meters.ocmf`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -37,6 +43,7 @@ from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
 from live.protocol import topics_for
 from live.runfilter import RunFilter
+from live.signatures import native_signers, signers_for
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import Meter, household_ids
 from scenarios.engine.inputs import CommunityInputs
@@ -51,6 +58,11 @@ def emulated_scenario(scenario: Scenario, fmt: str, count: int) -> Scenario:
     already maps meters of that format (then those are used)."""
     if any(m.format == fmt for m in scenario.live.meters):
         return scenario
+    if meter_format(fmt).verify is not None:
+        raise ValueError(
+            f"{fmt} meters sign their records with their own keys: declare them in the "
+            "scenario's [[live.meters]] with their public_key"
+        )
     n = scenario.community.households
     if count > n:
         raise ValueError(f"--count {count} is above the community's {n} households")
@@ -79,15 +91,23 @@ class MeterEmulator:
         own_clock_s: float | None = None,
         speed: float = 900.0,
         unstamped: tuple[str, ...] = (),
+        keys: Path | None = None,
     ) -> None:
         """``bus``: publish through that (started and stopped by its owner) instead of a
         connection of the emulator's own: the market's, in the market's process.
         ``power_only``: ids of meters that send power alone; ``unstamped``: formats
-        whose samples carry no time (the market stamps them on arrival)."""
+        whose samples carry no time (the market stamps them on arrival). ``keys``: the
+        folder of every meter's private key (each must be there); default: the keys
+        found beside the scenario's ``[live] keys``."""
         self.scenario = scenario
         self.topics = topics_for(scenario)
         self.meters = [m for m in scenario.live.meters if formats is None or m.format in formats]
         self.power_only = set(power_only)
+        wrapping = [m.id for m in self.meters if meter_format(m.format).sign is None]
+        self.signers = signers_for(scenario.live, wrapping, keys)
+        """The meters' private keys by meter id (none: samples go unsigned)."""
+        self.native = native_signers(self.meters, scenario.live, keys)
+        """The keys of the meters that sign natively (OCMF: ``DIR/<meter_id>.pem``)."""
         self.samples = samples_per_interval
         if own_clock_s is not None and (own_clock_s <= 0 or speed <= 0):
             raise ValueError("own_clock_s and speed must be positive")
@@ -260,7 +280,13 @@ class MeterEmulator:
             None if power_only else exp,
             power_kw,
         )
-        encoded = meter_format(meter.format).encode(sample, self.tz)
+        fmt = meter_format(meter.format)
+        encoded = fmt.encode(sample, self.tz)
+        pair = self.signers.get(meter.id)
+        if fmt.sign is not None:
+            encoded = fmt.sign(encoded, self.native[meter.id])
+        elif pair is not None:
+            encoded = {k: pair.sign(v) for k, v in encoded.items()}
         out = {self.topics.meter(meter.format, meter.id, k): v for k, v in encoded.items()}
         for name, payload in out.items():
             self.bus.publish(name, payload, qos=1)

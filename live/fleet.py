@@ -14,6 +14,10 @@ an earlier run left on the broker.
 One MQTT connection serves the whole fleet (a gateway; 5,000 clients in one process
 would measure the machine, not the market); the ACL lets that one account write every
 simulated household's topics and nothing else.
+
+With keys (``keys``: ``--keys DIR``, else the folder of the scenario's ``[live] keys``)
+each household signs its reading and orders with its own key, ``DIR/<agent_id>.key``
+(:mod:`live.signatures`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +44,7 @@ from live.protocol import (
     topics_for,
 )
 from live.runfilter import RunFilter
+from live.signatures import signers_for
 from scenarios.config.schema import Scenario
 from scenarios.engine.inputs import CommunityInputs
 
@@ -66,9 +72,12 @@ class AgentFleet:
         broker: BrokerConfig,
         run: str | None = None,
         bus: Bus | None = None,
+        keys: Path | None = None,
     ) -> None:
         """``bus``: speak through that (started and stopped by its owner) instead of a
-        connection of the fleet's own: the market's, in the market's process."""
+        connection of the fleet's own: the market's, in the market's process. ``keys``:
+        the folder of every household's private key (each must be there); default: the
+        keys found beside the scenario's ``[live] keys``."""
         sim = scenario.simulation
         self.scenario = scenario
         self.topics = topics_for(scenario)
@@ -77,9 +86,11 @@ class AgentFleet:
         self.ids = [str(a) for a in hh.agent_id]
         external = np.isin(self.ids, scenario.live.external)
         self.rows = np.flatnonzero(~self.inputs.metered & ~external)
+        self.signers = signers_for(scenario.live, [self.ids[r] for r in self.rows], keys)
+        """The households' private keys by agent id (none: messages go unsigned)."""
         self.ipd = sim.intervals_per_day
         self.storage = None
-        if scenario.community.storage_strategy == "price_aware":
+        if scenario.community.storage_strategy == "price_aware" and not scenario.market.is_sharing:
             self.storage = PriceAwareStorage(self.inputs.band, self.ipd)
         self.community = Community(hh, sim.interval_hours, self.storage)
         self.stats = FleetStats()
@@ -266,6 +277,8 @@ class AgentFleet:
         ev_soc = devices["ev"].soc_kwh.tolist()
         heat_pump = plan.self_kwh["heat_pump"].tolist()
         messages: list[tuple[str, Any]] = []
+        signers = self.signers
+        run = {} if self._run is None else {"run": self._run}  # binds a signature to it
         for row in self.rows.tolist():
             agent = self.ids[row]
             # its devices on their own; the market adds the flexible fills
@@ -279,9 +292,13 @@ class AgentFleet:
                 ev_soc[row],
                 heat_pump[row],
             )
-            messages.append((self.topics.reading(agent), reading_payload(t, reading)))
             orders = [Order(buy[j], energy[j], price[j], kinds[j]) for j in order_rows.get(row, [])]
-            messages.append((self.topics.orders(agent), orders_payload(t, orders)))
+            pair = signers.get(agent)
+            for topic, payload in (
+                (self.topics.reading(agent), reading_payload(t, reading) | run),
+                (self.topics.orders(agent), orders_payload(t, orders) | run),
+            ):
+                messages.append((topic, payload if pair is None else pair.sign(payload)))
         return plan, order_rows, messages
 
     def _send(self, messages: list[tuple[str, Any]], resend: bool) -> None:

@@ -4,7 +4,9 @@ Every incoming message is parsed here: a household's reading or orders
 (:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
 without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
-earlier one, so re-sent orders are never counted twice.
+earlier one, so re-sent orders are never counted twice. A message's signature is
+checked as it arrives, before it can touch the book (:mod:`live.signatures`: under the
+key of the identity its topic names; ``[live] require_signatures`` refuses unsigned ones).
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
 times that for a meter) in an interval are dropped unparsed once the sender is complete;
@@ -13,6 +15,12 @@ that household's budget). The error-report budget: every rejection is counted an
 reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per interval; what
 was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
+
+Every rejection and every flood drop is also counted against the household whose topic
+(or meter) it came on (:meth:`Ingest.rejected_rows`): its reliability's
+``rejected_per_interval`` (:mod:`market.reliability`). Without an ACL anyone may publish
+on a household's topic, so that count is the household's only where the broker
+authenticates publishers (:mod:`live.acl`).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from live.protocol import (
     read_orders,
     read_reading,
 )
+from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
 from scenarios.config.schema import Scenario
 
@@ -68,6 +77,9 @@ class IntervalBook:
     """What :meth:`Ingest.report_dropped` has reported (at gate closure)."""
     estimated: set[int] = field(default_factory=set)
     """Meter-backed households settled with an estimate (their meter was late)."""
+    rejected: Counter[int] = field(default_factory=Counter)
+    """Messages rejected per household row (on its topic, or from its meter), besides
+    the flood drops counted in :attr:`flooded` (:meth:`Ingest.rejected_rows`)."""
 
 
 class Ingest:
@@ -111,6 +123,10 @@ class Ingest:
         self.offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
+        self.signatures = Signatures.for_live(self.live)
+        """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
+        self.run: str | None = None
+        """The market's run id (set by the market): a message naming another is refused."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -197,11 +213,30 @@ class Ingest:
                 by_category=dict(sorted(unreported.items())),
             )
 
+    def count_against(self, row: int | None) -> None:
+        """Count a rejected message against household ``row`` (None: no household's)."""
+        if row is not None:
+            with self.lock:
+                self.book.rejected[row] += 1
+
+    def rejected_rows(self, book: IntervalBook) -> dict[int, int]:
+        """The messages rejected in ``book``'s interval per household row: those refused
+        on its topic (or from its meter) and those dropped as its (or its meter's) flood.
+        Call under :attr:`lock`."""
+        out = Counter(book.rejected)
+        for sender, k in book.flooded.items():
+            meter = self.meters.get(sender)
+            row = self.row.get(meter.household if meter is not None else sender)
+            if row is not None:
+                out[row] += k
+        return dict(out)
+
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
         """A household's ``reading`` or ``orders``."""
         agent = self.topics.agent_of(topic)
         live = self.live
+        row = None
         try:
             row = self.row.get(agent)
             if row is None:
@@ -218,6 +253,8 @@ class Ingest:
             ):
                 return
             data = parse_json(payload, live.max_payload_bytes)
+            self.signatures.check(data, agent)  # the topic's agent, outside the lock
+            check_run(data, self.run)
             with self.lock:
                 book = self.book
                 if book.closed:
@@ -238,9 +275,11 @@ class Ingest:
                 full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         except Rejected as exc:
             reason = str(exc)
+            self.count_against(row)
             self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
             return
         except Exception as exc:
+            self.count_against(row)
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
         if full:
@@ -249,8 +288,9 @@ class Ingest:
     def on_meter(self, topic: str, payload: bytes) -> None:
         """A meter's sample, or a companion message of a real device."""
         fmt, meter_id, suffix = self.topics.meter_of(topic)
+        meter = self.meters.get(meter_id)
+        row = self.row.get(meter.household) if meter is not None else None
         try:
-            meter = self.meters.get(meter_id)
             if meter is None:
                 raise Rejected(f"unknown meter {meter_id!r}")
             if meter.format != fmt:
@@ -276,6 +316,7 @@ class Ingest:
                 return
             if len(payload) > self.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
+            payload, _signed = self.signatures.meter_payload(payload, meter, suffix)
             sample = read_meter(fmt, suffix, payload, self.tz)
             with self.lock:
                 time_s = sample.time_s
@@ -289,10 +330,15 @@ class Ingest:
                 tracker.add(sample)
                 self.offline.discard(meter_id)
                 self.stats.meter_samples += 1
+        except SignatureRejected as exc:
+            self.reject(topic, str(exc), "signature")
+            return
         except (Rejected, MeterPayloadError) as exc:
+            self.count_against(row)
             self.reject(topic, f"meter: {exc}", "meter")
             return
         except Exception as exc:
+            self.count_against(row)
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
             return
         self.changed.set()

@@ -18,7 +18,11 @@ whole record yet): at most two segments, never the whole ledger. A market killed
 any moment leaves either a whole last frame or a torn one; opening the ledger drops a
 torn tail, so the last whole frame is the last committed interval. A restarted market
 resumes after it, re-publishes that interval (agents ignore repeats), and so never
-settles an interval twice.
+settles an interval twice. Each interval record also holds its interval's contribution
+to the households' reliability window (``reliability``, :mod:`market.reliability`); a
+restarted market rebuilds the window from the last ``[market] reliability_window``
+records (:func:`recent_values`: the newest segment and the one before for the default
+window of 96, further back only for a window longer than a segment).
 
 Besides the interval records, *correction records* (``{"corrects_after": t, …}``) may
 follow the last interval, in its segment: the late meter energy settled after the run's
@@ -277,3 +281,19 @@ def read_ledger(directory: Path) -> list[dict[str, Any]]:
     for seg in _segments(directory):
         out.extend(rec for _, rec in _frames(seg.read_bytes()))
     return out
+
+
+def recent_values(directory: Path, key: str, k: int) -> list[Any]:
+    """``key`` of each of the last ``k`` interval records that hold it, oldest first
+    (fewer when the ledger holds fewer), reading segments from the newest back only as
+    far as needed and keeping nothing else of the records."""
+    found: list[Any] = []
+    for seg in reversed(_segments(directory)):
+        values = [
+            rec[key] for _, rec in _frames(seg.read_bytes())
+            if "corrects_after" not in rec and key in rec
+        ]  # fmt: skip
+        found = values + found
+        if len(found) >= k:
+            break
+    return found[-k:] if k > 0 else []

@@ -20,7 +20,10 @@
      whose late meter energy has come (:mod:`live.corrections`).
 
   After a restart it resumes from the ledger: the step's random state, the meters'
-  counters and open estimates, the last interval published again.
+  counters and open estimates, the households' reliability window (each record holds
+  its interval's contribution, :mod:`market.reliability`; the last
+  ``[market] reliability_window`` records rebuild the window exactly), the last interval
+  published again.
 """
 
 from __future__ import annotations
@@ -44,10 +47,11 @@ from live.corrections import MeterCorrections
 from live.gate import ArrivalClock, Gate
 from live.heap import freeze_interval, settle_heap
 from live.ingest import Ingest
-from live.ledger import Ledger, LedgerError, fingerprint
+from live.ledger import Ledger, LedgerError, fingerprint, recent_values
 from live.plan import Planner
 from live.protocol import Topics, reading_payload, topics_for
 from live.stats import MarketStats
+from market.reliability import Conduct, slot_from_json, slot_to_json
 from scenarios.audit.leaves import rng_from_json, rng_to_json
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
@@ -140,6 +144,8 @@ class MarketService:
             )
         if self.ledger.last is not None and "rng" in self.ledger.last:
             self.step.rng.bit_generator.state = rng_from_json(self.ledger.last["rng"])
+        if self.ledger.last is not None:
+            self._restore_reliability(state_dir)
         latest = self.ledger.latest
         if latest is not None and "meters" in latest:
             self._restore_meters(latest["meters"])
@@ -162,6 +168,7 @@ class MarketService:
             scenario, self.topics, self.bus, self.stats, row, metered, self.trackers, self.arrival
         )
         """Every message received, into the open interval's book (:mod:`live.ingest`)."""
+        self.ingest.run = self.run_id
         self.ingest.open(self.ledger.next_t, closed=True)
         self.bus.subscribe(self.topics.reading("+"), self.ingest.on_agent)
         self.bus.subscribe(self.topics.orders("+"), self.ingest.on_agent)
@@ -260,6 +267,13 @@ class MarketService:
             if tr is not None:  # else the scenario no longer maps that meter
                 tr.restore(st)
 
+    def _restore_reliability(self, state_dir: Path) -> None:
+        """The reliability window from the last ``window`` interval records' slots (a
+        ledger written before the scores has none: its window starts afresh)."""
+        window = self.step.reliability
+        for saved in recent_values(state_dir, "reliability", window.window):
+            window.push(slot_from_json(saved, self.n))
+
     def _republish(self, record: dict[str, Any]) -> None:
         """After a restart: the last committed interval again (agents ignore repeats)."""
         self.stats.republished += 1
@@ -276,6 +290,7 @@ class MarketService:
             book = ingest.book
             corrections = self.corrections.due(self.trackers)  # before t's gate expires any
             plan, where, counts = self.planner.plan(book, t)
+            conduct = Conduct.of(self.n, book.estimated, ingest.rejected_rows(book))
             counts["meter_corrections"] = len(corrections)
             if self.listeners:  # the in-process dashboard also sees the readings
                 self._told_readings = {
@@ -288,9 +303,9 @@ class MarketService:
         self.stats.orders += counts["orders"]
         if self.grid is not None:
             bg_p, bg_q = self.grid.background(self.stamps[t : t + 1])
-            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0], t=t)
+            res = self.step.run(plan, market_flows, bg_p[0], bg_q[0], t=t, conduct=conduct)
         else:
-            res = self.step.run(plan, market_flows, t=t)
+            res = self.step.run(plan, market_flows, t=t, conduct=conduct)
         grid_rows = self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
         start = self.stamps[t].isoformat()
         result = result_payload(t, start, res, grid_rows, counts, book_curve(plan))
@@ -305,6 +320,7 @@ class MarketService:
             "book": full_book(t, start, self.ids, plan, res),
             "settlements": settlements,
             "rng": rng_to_json(dict(self.step.rng.bit_generator.state)),
+            "reliability": slot_to_json(self.step.reliability.last_slot),
             **({"corrections": corrections} if self.trackers else {}),
         }
 

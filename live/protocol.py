@@ -19,6 +19,8 @@ table in DESIGN.md, all optional for a third-party agent:
   what is not matched goes to the utility), ``battery``, ``ev`` or ``heat_pump``
   (flexible device orders — storage, pre-heating —, which happen only as far as they
   are filled);
+- a reading or an orders message may carry ``sig``, its signature, and ``run``, the run
+  it is meant for (checked by :mod:`live.signatures`; the exact bytes signed are there);
 - ``status/<username>`` (``status/<client_id>`` for a connection without a username;
   retained): ``{"v": 1, "status": "online" | "offline" | "done"}``.
 
@@ -310,22 +312,10 @@ def check_header(data: dict[str, Any], agent: str, t_now: int, allowed: frozense
 
 
 _READING_KEYS = frozenset(
-    (
-        "v",
-        "t",
-        "agent_id",
-        "agent",
-        "generation_kwh",
-        "demand_kwh",
-        "soc_kwh",
-        "ev_deferrable_kwh",
-        "battery_kwh",
-        "ev_kwh",
-        "ev_soc_kwh",
-        "heat_pump_kwh",
-    )
+    "v t agent_id agent generation_kwh demand_kwh soc_kwh ev_deferrable_kwh battery_kwh "
+    "ev_kwh ev_soc_kwh heat_pump_kwh run sig".split()
 )
-_ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders"))
+_ORDERS_KEYS = frozenset(("v", "t", "agent_id", "agent", "orders", "run", "sig"))
 _ORDER_KEYS = frozenset(("side", "energy_kwh", "price_per_kwh", "kind"))
 
 

@@ -76,6 +76,7 @@ def run_live(
     log: Callable[[str], None] | None = None,
     dashboard: DashboardOptions | None = None,
     keep_dashboard: bool = False,
+    keys: Path | None = None,
 ) -> LiveRun:
     """The market (in this thread) plus the simulated agents and emulated meters; with
     ``broker`` None an embedded broker is started first.
@@ -83,6 +84,8 @@ def run_live(
     With ``dashboard``, the web dashboard serves the market from this process (its URL
     is logged); with ``keep_dashboard`` it is left running and returned in
     :attr:`LiveRun.dashboard` (the caller stops it), else it stops with the market.
+    ``keys``: the folder of the households' and meters' private keys the simulated
+    agents and emulated meters sign with (default: beside the scenario's ``[live] keys``).
     """
     log = log or (lambda _m: None)
     with ExitStack() as stack:
@@ -110,11 +113,15 @@ def run_live(
             # through the market's own connection: a broker that binds client ids to
             # accounts (p2pgrid acl) would let a second connection of the market's
             # account take over the first
-            fleet = AgentFleet(scenario, broker, run=market.run_id, bus=market.bus).start()
+            fleet = AgentFleet(
+                scenario, broker, run=market.run_id, bus=market.bus, keys=keys
+            ).start()
             stack.callback(fleet.stop)
         meters = None
         if emulate_meters and scenario.live.meters:
-            meters = MeterEmulator(scenario, broker, run=market.run_id, bus=market.bus).start()
+            meters = MeterEmulator(
+                scenario, broker, run=market.run_id, bus=market.bus, keys=keys
+            ).start()
             stack.callback(meters.stop)
         stats = market.run()
         return LiveRun(

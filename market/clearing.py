@@ -201,6 +201,7 @@ MECHANISMS: dict[str, Mechanism] = {
     "pay_as_bid": partial(_clear_book, "pay_as_bid"),
     "mcafee": partial(_clear_book, "mcafee"),
     "cda": _clear_cda_book,
+    "sharing": partial(_clear_book, "sharing"),
 }
 """Clearing mechanisms by name, as used by ``market.clear`` and ``market.mechanism``
 (the keys of :data:`market.mechanisms.ARRAY_MECHANISMS`)."""
@@ -233,7 +234,11 @@ def clear(
           orders as documented in :func:`market.discriminatory.clear_mcafee`;
         - ``"cda"``: continuous double auction with price-time priority, trades at the
           resting order's price (:func:`market.cda.clear_cda`); the rows arrive in
-          the frame's order unless ``rng`` is given.
+          the frame's order unless ``rng`` is given;
+        - ``"sharing"``: the sell orders' surplus allocated to the buy orders in
+          proportion to their energy, at the book's mean limit price
+          (:func:`market.sharing.clear_sharing`; a community's key, shares and price
+          are bound in the engine).
     rng : numpy.random.Generator, optional
         Only for ``"cda"``: draw a random arrival order instead of the row order.
 

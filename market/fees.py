@@ -1,5 +1,8 @@
 """Grid fees on peer-to-peer trades, paid by the buyer on top of the trade price.
 
+(Energy sharing charges each shared kWh the jurisdiction's grid fee and levies instead:
+:mod:`market.sharing_fees`.)
+
 Three forms (scenario key ``market.grid_fee_model``):
 
 - ``flat``: ``fee = grid_fee_per_kwh × energy`` on every trade.

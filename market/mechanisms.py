@@ -20,6 +20,10 @@ bound (McAfee closes a book whose one side is exhausted with them).
                (:func:`market.discriminatory.clear_mcafee`)
 ``cda``        continuous double auction, price-time priority, random arrival
                (:func:`market.cda.clear_cda`)
+``sharing``    energy sharing by an allocation key on the net positions, at an
+               internal price (:func:`market.sharing.clear_sharing`); registered
+               with the ``proportional`` key at the book's mean limit price, bound
+               to a community's contract by :func:`array_mechanism`
 =============  ================================================================
 """
 
@@ -33,6 +37,7 @@ import numpy as np
 
 from market.cda import clear_cda
 from market.discriminatory import clear_mcafee, clear_pay_as_bid
+from market.sharing import SharingRule, clear_sharing
 from market.uniform import Matching, clear_uniform
 
 __all__ = ["ARRAY_MECHANISMS", "SINGLE_PRICE", "ArrayMechanism", "array_mechanism"]
@@ -63,6 +68,7 @@ ARRAY_MECHANISMS: dict[str, ArrayMechanism] = {
     "pay_as_bid": _ignoring_rng(clear_pay_as_bid),
     "mcafee": _ignoring_rng(clear_mcafee),
     "cda": clear_cda,  # raises without rng
+    "sharing": clear_sharing,
 }
 """Array cores by mechanism name (the engine's hot path); McAfee without outside prices."""
 
@@ -72,6 +78,7 @@ def array_mechanism(
     *,
     outside_bid_per_kwh: float = -math.inf,
     outside_ask_per_kwh: float = math.inf,
+    sharing: SharingRule | None = None,
 ) -> ArrayMechanism:
     """The array core ``name`` with the community's outside prices [currency/kWh].
 
@@ -79,9 +86,13 @@ def array_mechanism(
     ``outside_ask_per_kwh`` what a buyer's kWh from the utility is worth to it (retail
     minus the largest grid fee). Only McAfee uses them, as the ``(k+1)``-th bid and ask
     of a book whose one side is exhausted (:func:`market.discriminatory.clear_mcafee`);
-    the other mechanisms have no such rule and are returned as registered.
+    ``sharing`` is bound to the community's :class:`~market.sharing.SharingRule` (key,
+    shares, priority, internal price); the other mechanisms have no such rule and are
+    returned as registered.
     """
     core = ARRAY_MECHANISMS[name]
+    if name == "sharing" and sharing is not None:
+        return partial(clear_sharing, rule=sharing)
     if name != "mcafee":
         return core
     return _ignoring_rng(

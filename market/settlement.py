@@ -33,6 +33,14 @@ received + fees``, and over all households
 last term (the market surplus, kept by the market operator) zero for mechanisms in
 which buyers and sellers face one price.
 
+The same formula bills an energy-sharing contract (``market.mechanism = "sharing"``,
+:mod:`market.sharing`): each allocation is a trade at the community's internal price, so a
+member pays ``shared × internal price`` (``paid``) plus the jurisdiction's grid fee and levies
+on it (``fees``, :mod:`market.sharing_fees`), its residual supply at retail (the committed
+import) and gets feed-in for the surplus not shared (the committed export); the internal
+payments sum to zero over the members, and
+``Σ cost = Σ residual × retail − Σ feed-in + Σ fees``.
+
 A household whose orders are exactly its net position (the batch engine's simulated
 agents, which know their interval exactly, and meter-backed households whose orders
 the market places from the meter) has zero imbalance up to rounding (positions below

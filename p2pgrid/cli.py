@@ -247,6 +247,14 @@ from p2pgrid.cli_ledger import register as _register_ledger  # noqa: E402
 
 _register_ledger(app)  # p2pgrid ledger verify | bill | dispute
 
+from p2pgrid.cli_exports import register as _register_exports  # noqa: E402
+
+_register_exports(app)  # p2pgrid export
+
+from p2pgrid.cli_keys import register as _register_keys  # noqa: E402
+
+_register_keys(app)  # p2pgrid keys new | show
+
 
 def main() -> None:
     """Console-script entry point."""

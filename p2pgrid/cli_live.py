@@ -39,6 +39,16 @@ def _load(file: Path, sets: list[str] | None):
 
 DASHBOARD_DEFAULT = "127.0.0.1:8050"
 
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys",
+        metavar="DIR",
+        help="Sign every message with the private keys in DIR (`p2pgrid keys new`; "
+        "default: the keys beside the scenario's [live] keys).",
+    ),
+]
+
 
 def parse_host_port(value: str) -> tuple[str, int]:
     """``HOST:PORT``, ``[v6]:PORT``, ``HOST`` or ``PORT`` → (host, port), defaults filled."""
@@ -124,6 +134,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Dashboard token (generated when bound beyond the loopback)."),
         ] = None,
+        keys: KeysOpt = None,
         set_: SetOption = None,
     ) -> None:
         """Run the live market (and the scenario's simulated agents) over MQTT.
@@ -135,6 +146,7 @@ def register(app: typer.Typer) -> None:
         from live.bus import BrokerConfig
         from live.ledger import LedgerError
         from live.runner import DashboardOptions, run_live
+        from scenarios.audit.keys import KeyError_
 
         scenario = _load(file, set_)
         cfg: BrokerConfig | None = broker.config()
@@ -163,7 +175,10 @@ def register(app: typer.Typer) -> None:
                 log=lambda msg: console.print(msg, highlight=False, soft_wrap=True),
                 dashboard=board,
                 keep_dashboard=True,
+                keys=keys,
             )
+        except KeyError_ as exc:
+            raise fail(f"--keys: {exc}") from None
         except ConnectionError as exc:
             raise fail(f"{exc}", code=1) from None
         except BrokerStartError as exc:
@@ -210,17 +225,21 @@ def register(app: typer.Typer) -> None:
                 "starts); default: the first run whose clock is live.",
             ),
         ] = None,
+        keys: KeysOpt = None,
         set_: SetOption = None,
     ) -> None:
         """Run the scenario's simulated households against a live market."""
         from live.fleet import AgentFleet
+        from scenarios.audit.keys import KeyError_
 
         scenario = _load(file, set_)
         cfg = broker.config()
         if cfg is None:
             raise fail("--broker is required")
         try:
-            fleet = AgentFleet(scenario, cfg, run=run_id).start()
+            fleet = AgentFleet(scenario, cfg, run=run_id, keys=keys).start()
+        except KeyError_ as exc:
+            raise fail(f"--keys: {exc}") from None
         except ConnectionError as exc:
             raise fail(f"{exc}", code=1) from None
         _wait(fleet.done)
@@ -312,12 +331,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         samples: Annotated[int, typer.Option(help="Samples per interval.")] = 3,
+        keys: KeysOpt = None,
         set_: SetOption = None,
     ) -> None:
         """Emulate smart meters publishing native payloads from the profile generators."""
 
         from agents.meters.formats import format_names
         from live.emulator import MeterEmulator, emulated_scenario
+        from scenarios.audit.keys import KeyError_
         from scenarios.config.schema import Scenario
 
         if fmt is not None and fmt not in format_names():
@@ -344,12 +365,15 @@ def register(app: typer.Typer) -> None:
                 samples_per_interval=samples,
                 own_clock_s=(every or interval_s / samples) if clock else None,
                 speed=speed if clock else 900.0,
+                keys=keys,
             )
             kinds = sorted({m.format for m in em.meters})
             console.print(
                 f"{len(em.meters)} meter(s) ({', '.join(kinds)}) on {em.topics.root}/meters/"
             )
             em.start()
+        except KeyError_ as exc:
+            raise fail(f"--keys: {exc}") from None
         except ConnectionError as exc:
             raise fail(f"{exc}", code=1) from None
         _wait(em.done)

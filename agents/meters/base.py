@@ -21,6 +21,11 @@ class MeterPayloadError(ValueError):
     """A meter payload that cannot be read; the message says why."""
 
 
+class MeterSignatureError(MeterPayloadError):
+    """A payload of a natively signing format (OCMF) whose signature is missing,
+    malformed, of another key, or wrong."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One meter sample in our names.
@@ -38,9 +43,17 @@ class Sample:
 
 Decode = Callable[[str, bytes | str, ZoneInfo], Sample]
 """``(suffix, payload, tz) -> Sample``; ``tz`` is the zone of a local timestamp."""
-Encode = Callable[[Sample, ZoneInfo], dict[str, dict[str, Any]]]
+Encode = Callable[[Sample, ZoneInfo], dict[str, Any]]
 """``(sample, tz) -> {suffix: payload}``: what a device of the format sends for the
-sample (the inverse of :data:`Decode`; a field that is None in the sample is left out)."""
+sample (the inverse of :data:`Decode`; a field that is None in the sample is left out);
+a payload is a JSON object (a dict) or, for a format that is not JSON, its text."""
+Verify = Callable[[str, bytes | str, str], None]
+"""``(suffix, payload, public key) -> None``: a format whose devices sign their payloads
+themselves (OCMF) checks a payload's signature under the meter's ``public_key``, raising
+:class:`MeterSignatureError` when it does not hold (:class:`MeterPayloadError` when the
+payload is not of the format at all)."""
+Sign = Callable[[dict[str, Any], Any], dict[str, Any]]
+"""``(encoded, private key) -> encoded``: the emulator's side of :data:`Verify`."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,9 @@ class MeterFormat:
     companion_prefixes : … and by prefix (Tasmota's ``stat/`` command results)
     online : ``(suffix, {payload: online})``: where the device's MQTT last will says
         whether it is online (one of the companions), None if it has none
+    verify, sign : for a format whose devices sign natively (:data:`Verify`,
+        :data:`Sign`); None for the others, which sign by wrapping their JSON
+        (:mod:`live.signatures`)
     """
 
     name: str
@@ -65,6 +81,8 @@ class MeterFormat:
     companions: tuple[str, ...] = ()
     companion_prefixes: tuple[str, ...] = ()
     online: tuple[str, Mapping[str, bool]] | None = None
+    verify: Verify | None = None
+    sign: Sign | None = None
 
     def read(self, suffix: str, payload: bytes | str, tz: ZoneInfo) -> Sample:
         """The payload on ``suffix`` as a sample; raises :class:`MeterPayloadError`."""

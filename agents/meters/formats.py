@@ -8,6 +8,7 @@ tasmota    ``tele/SENSOR``                                  :mod:`agents.meters.
 shelly     ``status/emdata:0``, ``status/em:0``             :mod:`agents.meters.shelly`
 dsmr       ``json`` (DSMR-reader's ``dsmr/json``)           :mod:`agents.meters.dsmr`
 generic    ``reading``                                      :mod:`agents.meters.generic`
+ocmf       ``record``, ``signed_meter_value`` (signed)       :mod:`agents.meters.ocmf`
 =========  ==============================================  ==========================
 
 Each module declares one :class:`~agents.meters.base.MeterFormat`: its name, the topic
@@ -31,9 +32,10 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from agents.meters.base import MeterFormat, MeterPayloadError, Sample
+from agents.meters.base import MeterFormat, MeterPayloadError, MeterSignatureError, Sample
 from agents.meters.dsmr import DSMR
 from agents.meters.generic import GENERIC
+from agents.meters.ocmf import OCMF
 from agents.meters.shelly import SHELLY
 from agents.meters.tasmota import TASMOTA
 
@@ -93,13 +95,14 @@ def online_state(fmt: str, suffix: str, payload: bytes) -> bool | None:
     return None if known is None else known.online_state(suffix, payload)
 
 
-for _fmt in (TASMOTA, SHELLY, DSMR, GENERIC):
+for _fmt in (TASMOTA, SHELLY, DSMR, GENERIC, OCMF):
     register(_fmt)
 
 __all__ = [
     "FORMATS",
     "MeterFormat",
     "MeterPayloadError",
+    "MeterSignatureError",
     "Sample",
     "format_names",
     "is_companion",

@@ -9,8 +9,10 @@ households' flows (a batch run's :meth:`~agents.households.community.Community.o
 gives the same energies; only states of charge differ, and no payload carries them).
 The settlements and the anonymous ``market/result`` are rebuilt by the functions that
 built them (:mod:`scenarios.results.payloads`) and compared field by field
-(:mod:`scenarios.audit.compare`). A correction is re-derived from the version it
-supersedes and its metered energy by :func:`scenarios.audit.rebill.rebill`.
+(:mod:`scenarios.audit.compare`); the households' conduct (estimated readings, rejected
+messages) from the header and the input leaves feeds their reliability scores, whose
+window runs on over the whole ledger, sessions included. A correction is re-derived from
+the version it supersedes and its metered energy by :func:`scenarios.audit.rebill.rebill`.
 
 Determinism. The feeder's re-clearing solves a persistent Pyomo/HiGHS model that
 warm-starts from its previous solve, so the sequence of solves matters. The replay makes
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from agents.households.community import device_flows
+from market.reliability import Conduct
 from scenarios.audit.leaves import plan_from_inputs, rng_from_json, where_from_inputs
 from scenarios.audit.rebill import rebill
 from scenarios.config.schema import Scenario
@@ -125,17 +128,19 @@ class Replayer:
         plan = plan_from_inputs(self.n, self.row, inputs)
         where = where_from_inputs(self.row, inputs)
         step.rng.bit_generator.state = rng_from_json(header["rng"])
+        estimated = {self.row[a] for a in header.get("estimated", []) if a in self.row}
+        rejected = {self.row[leaf["agent"]]: int(leaf.get("rejected", 0)) for leaf in inputs}
+        conduct = Conduct.of(self.n, estimated, rejected)
         if self.grid is not None:
-            res = step.run(plan, device_flows, *self.background(t), t=t)
+            res = step.run(plan, device_flows, *self.background(t), t=t, conduct=conduct)
         else:
-            res = step.run(plan, device_flows, t=t)
+            res = step.run(plan, device_flows, t=t, conduct=conduct)
         grid_rows = self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
         recorded = header.get("clearing") or {}
         counts = recorded.get("counts", {}) if isinstance(recorded, Mapping) else {}
         clearing = result_payload(
             t, self.stamps[t].isoformat(), res, grid_rows, counts, book_curve(plan)
         )
-        estimated = {self.row[a] for a in header.get("estimated", []) if a in self.row}
         return clearing, settlement_payloads(t, self.ids, res, where, estimated), res
 
     def correction(

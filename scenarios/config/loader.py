@@ -18,7 +18,8 @@ from scenarios.errors import ScenarioError
 
 
 def read_scenario_file(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML (or YAML) scenario file into a plain dict, without validating it.
+    """Parse a TOML (or YAML) scenario file into a plain dict, without validating it
+    (the relative paths of :data:`PATH_KEYS` made absolute against the file's folder).
 
     Raises
     ------
@@ -40,7 +41,7 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
         raise ScenarioError([f"not valid YAML: {exc}"], source=str(path)) from None
     if not isinstance(data, dict):
         raise ScenarioError(["the top level must be a table of keys"], source=str(path))
-    return data
+    return resolve_paths(data, path.parent)
 
 
 def _parse_value(text: str) -> Any:
@@ -151,6 +152,25 @@ def validate_scenario(data: Mapping[str, Any], source: str | None = None) -> Sce
         for error in exc.errors():
             problems.extend(_section_problems(error))
         raise ScenarioError(problems, source=source) from None
+
+
+PATH_KEYS = (("live", "keys"),)
+"""Keys that name a file: a relative path in a scenario file is relative to the file's
+folder (a ``--set`` value, or a dict's, stays as given: relative to the working
+directory)."""
+
+
+def resolve_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``data`` with every :data:`PATH_KEYS` value that is a relative path made absolute
+    against ``folder``."""
+    for section, key in PATH_KEYS:
+        table = data.get(section)
+        if not isinstance(table, dict):
+            continue
+        value = table.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data = {**data, section: {**table, key: str((folder / value).resolve())}}
+    return data
 
 
 def load_scenario(

@@ -21,8 +21,10 @@ from pydantic import (
 
 from scenarios.config.renamed_keys import renamed_in_section
 from scenarios.config.schema_heat import HeatKeys
-from scenarios.config.schema_live import LiveSection, check_meter_households
+from scenarios.config.schema_live import LiveSection, check_meter_households, household_ids
 from scenarios.config.schema_market import MarketSection
+from scenarios.config.schema_members import Member, check_members
+from scenarios.config.schema_sharing import check_sharing_members
 from scenarios.config.section import Section as _Section
 
 if TYPE_CHECKING:
@@ -175,7 +177,10 @@ class Community(HeatKeys, _Section):
     strategy: Literal["zic", "truthful"] = "zic"
     """Bidding strategy of the households' net positions."""
     storage_strategy: Literal["price_aware", "self_consumption"] = "price_aware"
-    """Whether batteries and EVs also trade flexibly (price_aware) or only self-consume."""
+    """Whether batteries and EVs also trade flexibly (price_aware) or only self-consume
+    (always under ``market.mechanism = "sharing"``: allocation keys have no prices)."""
+    members: tuple[Member, ...] = ()
+    """Members given instead of drawn (a school, …): :mod:`scenarios.config.schema_members`."""
 
     @model_validator(mode="before")
     @classmethod
@@ -313,6 +318,16 @@ class Scenario(_Section):
                 "grid.check = 'pyomo' or 'pyomo+ac' (it is 'off'), or set grid.dimming = false"
             )
         problems += check_meter_households(self.live, self.community.households)
+        ids = household_ids(self.community.households)
+        problems += check_members(self.community.members, ids)
+        if self.market.is_sharing:
+            problems += check_sharing_members(self.market.sharing, ids)
+            if self.market.grid_fee_model != "flat":
+                problems.append(
+                    "market.mechanism = 'sharing' charges each shared kWh the jurisdiction's "
+                    "fee ([market.sharing]): it needs market.grid_fee_model = 'flat' (it is "
+                    f"{self.market.grid_fee_model!r})"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

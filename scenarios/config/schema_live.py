@@ -12,11 +12,14 @@ households the same way, so that a batch run and a live run of one scenario agre
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agents.meters.formats import format_names
+from agents.meters.formats import format_names, meter_format
+from agents.meters.ocmf import load_public_key
+from scenarios.audit.keys import KeyError_, Registry
 from scenarios.config.section import Section as _Section
 
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -32,6 +35,30 @@ class Meter(_Section):
     household: str = Field(pattern=_TOPIC_LEVEL.pattern)
     """Agent id of the household (``h0001`` …) whose grid connection the meter measures."""
     strategy: Literal["price_taker", "zic", "truthful"] = "price_taker"
+    public_key: str = ""
+    """For a meter that signs its readings itself (``ocmf``): its public key, the hex of
+    the DER SubjectPublicKeyInfo (an ECDSA key on the curve its records name). Meters of
+    the other formats sign by wrapping, with the key ``[live] keys`` registers."""
+
+    @model_validator(mode="after")
+    def _key(self) -> Meter:
+        native = meter_format(self.format).verify is not None
+        if native and not self.public_key:
+            raise ValueError(
+                f"meter {self.id!r}: a {self.format} meter signs its records itself, so it "
+                "needs its public_key (hex of the DER SubjectPublicKeyInfo)"
+            )
+        if self.public_key and not native:
+            raise ValueError(
+                f"meter {self.id!r}: public_key is for meters that sign natively (ocmf); a "
+                f"{self.format} meter signs with its key in [live] keys"
+            )
+        if self.public_key:
+            try:
+                load_public_key(self.public_key)
+            except ValueError as exc:
+                raise ValueError(f"meter {self.id!r}: public_key is {exc}") from None
+        return self
 
     @field_validator("format")
     @classmethod
@@ -80,6 +107,26 @@ class LiveSection(_Section):
     """Agent ids of households run by third-party clients (``["h0003", ...]``): the
     simulated households of ``p2pgrid live`` / ``p2pgrid agents`` do not speak for them,
     and the market waits for their reading and orders like any other household's."""
+    keys: str = ""
+    """The public key registry (``keys.json`` of ``p2pgrid keys new``; a path relative
+    to the scenario file's folder): whose signature the market checks on a reading, an
+    order message or a meter sample (:mod:`live.signatures`). Empty: none registered,
+    and any signed message is rejected (its signature cannot be checked)."""
+    require_signatures: bool = False
+    """Reject every unsigned reading, order message and meter sample too (a message
+    whose signature does not verify is rejected either way)."""
+
+    @field_validator("keys")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"no file at {value!r} (the keys.json of `p2pgrid keys new`)")
+        if value:
+            try:
+                Registry.load(Path(value))
+            except KeyError_ as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _unique(self) -> LiveSection:
@@ -94,6 +141,11 @@ class LiveSection(_Section):
             problems.append(f"external: household {dup!r} appears more than once")
         for both in sorted(set(self.external) & set(homes)):
             problems.append(f"external: household {both!r} is backed by a meter (live.meters)")
+        if self.require_signatures and not self.keys:
+            problems.append(
+                "require_signatures: true needs the public keys to check them by "
+                "(live.keys = the keys.json of `p2pgrid keys new`)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -110,13 +162,36 @@ def check_meter_households(live: LiveSection, n_households: int) -> list[str]:
     does not have."""
     known = set(household_ids(n_households))
     first = household_ids(n_households)[0]
+    return (
+        _check_keys(live, n_households)
+        + [
+            f"live.meters: meter {m.id!r} names household {m.household!r}, which is not one of "
+            f"the {n_households} households ({first} …)"
+            for m in live.meters
+            if m.household not in known
+        ]
+        + [
+            f"live.external: {h!r} is not one of the {n_households} households ({first} …)"
+            for h in live.external
+            if h not in known
+        ]
+    )
+
+
+def _check_keys(live: LiveSection, n_households: int) -> list[str]:
+    """With ``require_signatures``: every household that signs (not meter-backed) and
+    every meter has a key in the registry (else it could never take part)."""
+    if not (live.require_signatures and live.keys):
+        return []
+    registered = set(Registry.load(Path(live.keys)).ids())
+    metered = {m.household for m in live.meters}
+    signers = [h for h in household_ids(n_households) if h not in metered]
+    wrapping = [m.id for m in live.meters if not m.public_key]  # ocmf: its own key
+    missing = [i for i in (*signers, *wrapping) if i not in registered]
+    if not missing:
+        return []
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
     return [
-        f"live.meters: meter {m.id!r} names household {m.household!r}, which is not one of "
-        f"the {n_households} households ({first} …)"
-        for m in live.meters
-        if m.household not in known
-    ] + [
-        f"live.external: {h!r} is not one of the {n_households} households ({first} …)"
-        for h in live.external
-        if h not in known
+        f"live.require_signatures: {', '.join(missing[:5])}{more} have no public key in "
+        f"{live.keys} (live.keys): their messages would all be rejected"
     ]

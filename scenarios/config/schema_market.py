@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from market.mechanism_names import MECHANISM_NAMES
+from market.mechanism_names import SHARING, all_names, split_mechanism
+from scenarios.config.schema_sharing import SharingSection
 from scenarios.config.section import Section
 
 
@@ -15,7 +16,10 @@ class MarketSection(Section):
     """The market design and the utility's tariffs [currency/kWh]."""
 
     mechanism: str = "uniform"
-    """uniform | pay_as_bid | mcafee | cda (``market.mechanism_names.MECHANISM_NAMES``)."""
+    """uniform | pay_as_bid | mcafee | cda | sharing (``market.mechanism_names``);
+    ``sharing:<key>`` is read as ``sharing`` with ``[market.sharing] key = <key>``."""
+    sharing: SharingSection = SharingSection()
+    """The energy-sharing contract, used with ``mechanism = "sharing"``."""
     retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
     feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
     grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)
@@ -46,18 +50,53 @@ class MarketSection(Section):
     """What the utility pays for a kWh a household injected beyond its orders; default:
     feed-in."""
     currency: str = Field("EUR", min_length=1, max_length=8)
+    reliability_window: int = Field(96, ge=1, le=2976)
+    """Intervals over which each household's reliability scores are computed (a rolling
+    window, :mod:`market.reliability`; 96 = a day of 15-minute intervals; at most 2976, a
+    month of them)."""
+    derate_unreliable: bool = False
+    """Multiply each household's sell orders' energy by its delivery ratio (over the
+    window up to the previous interval) before the clearing; a new household starts at 1
+    (:class:`scenarios.engine.interval.MarketStep`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sharing_key_in_name(cls, data: object) -> object:
+        """``mechanism = "sharing:equal"`` → ``"sharing"`` with ``sharing.key = "equal"``
+        (the name's key wins over a ``key`` given in the section)."""
+        if not isinstance(data, dict) or not isinstance(data.get("mechanism"), str):
+            return data
+        base, key = split_or_keep(data["mechanism"])
+        if key is None:
+            return data
+        sharing = data.get("sharing") or {}
+        if isinstance(sharing, SharingSection):
+            sharing = sharing.model_dump()
+        return {**data, "mechanism": base, "sharing": {**sharing, "key": key}}
 
     @field_validator("mechanism")
     @classmethod
     def _known_mechanism(cls, value: str) -> str:
-        if value not in MECHANISM_NAMES:
-            raise ValueError(f"{value!r} is not one of {', '.join(MECHANISM_NAMES)}")
+        if value not in all_names():
+            raise ValueError(f"{value!r} is not one of {', '.join(all_names())}")
         return value
+
+    @property
+    def is_sharing(self) -> bool:
+        """An energy-sharing community (allocation keys, no bids)."""
+        return self.mechanism == SHARING
+
+    @property
+    def label(self) -> str:
+        """The mechanism's name with its sharing key (``sharing:equal``)."""
+        return f"{SHARING}:{self.sharing.key}" if self.is_sharing else self.mechanism
 
     @property
     def max_grid_fee_per_kwh(self) -> float:
         """The largest fee a P2P kWh can carry above what retail includes [currency/kWh]
         (module 3: the standard level, as retail moves with the level)."""
+        if self.is_sharing:  # what a shared kWh carries (market.sharing_fees)
+            return self.sharing.charges(self.grid_fee_per_kwh).total_per_kwh
         if self.grid_fee_model == "time_variable":
             return self.grid_fee_levels_per_kwh[1]
         extra = self.grid_fee_distance_per_kwh if self.grid_fee_model == "distance" else 0.0
@@ -87,12 +126,14 @@ class MarketSection(Section):
     def _tariffs_leave_room(self) -> MarketSection:
         if self.feed_in_price_per_kwh + self.max_grid_fee_per_kwh >= self.retail_price_per_kwh:
             fee = {
+                "sharing": "the grid fee and levies a shared kWh carries "
+                f"({self.max_grid_fee_per_kwh:.6g}, [market.sharing])",
                 "flat": f"grid_fee_per_kwh ({self.grid_fee_per_kwh})",
                 "distance": f"grid_fee_per_kwh ({self.grid_fee_per_kwh}) + "
                 f"grid_fee_distance_per_kwh ({self.grid_fee_distance_per_kwh})",
                 "time_variable": "the standard level of grid_fee_levels_per_kwh "
                 f"({self.grid_fee_levels_per_kwh[1]})",
-            }[self.grid_fee_model]
+            }["sharing" if self.is_sharing else self.grid_fee_model]
             raise ValueError(
                 f"feed_in_price_per_kwh: {self.feed_in_price_per_kwh} plus {fee} "
                 f"must be below retail_price_per_kwh "
@@ -117,3 +158,12 @@ class MarketSection(Section):
                 "what it injects"
             )
         return self
+
+
+def split_or_keep(name: str) -> tuple[str, str | None]:
+    """:func:`market.mechanism_names.split_mechanism`, keeping an unknown name as it is (the
+    field validator reports it)."""
+    try:
+        return split_mechanism(name)
+    except ValueError:
+        return name, None

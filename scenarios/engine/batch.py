@@ -45,7 +45,7 @@ from scenarios.engine.inputs import WINDOW_DAYS, CommunityInputs, timeline
 from scenarios.engine.interval import MarketStep
 from scenarios.results.files import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.results.households_table import households_frame
-from scenarios.results.schema import AGENTS_FILE, INTERVALS_FILE, columns, names
+from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, columns, names
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -109,7 +109,7 @@ def simulate(
     n = hh.n
     grid = GridStage(scenario, n, out_dir) if scenario.grid.check != "off" else None
     storage = None
-    if scenario.community.storage_strategy == "price_aware":
+    if scenario.community.storage_strategy == "price_aware" and not scenario.market.is_sharing:
         storage = PriceAwareStorage(inputs.band, ipd)
     community = Community(hh, dt_h, storage)
     baseline = Baseline(scenario, hh, grid)
@@ -240,9 +240,11 @@ def simulate(
     for c in columns(INTERVALS_FILE)[2:]:
         if c.name in intervals and c.dtype != "float64":
             intervals[c.name] = intervals[c.name].astype(c.dtype)
+    # the reliability scores over the run's final window, as the last interval left them
+    scores = {c.name: res.value(c.source) for c in columns(HOUSEHOLDS_FILE)}
     return EngineOutput(
         intervals=intervals,
-        households=households_frame(hh, buses),
+        households=households_frame(hh, buses, scores),
         cost_total=cost_total,
         baseline_cost_total=baseline_total,
         end_stored_delta_kwh=community.stored_kwh - baseline.community.stored_kwh,

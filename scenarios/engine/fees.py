@@ -1,5 +1,9 @@
 """The grid fees of a run (``market.grid_fee_model``) and the utility's prices per interval.
 
+Under ``market.mechanism = "sharing"`` every shared kWh carries the jurisdiction's grid
+fee and levies (:mod:`market.sharing_fees`), billed to the member it is allocated to
+(``trades.parquet`` ``grid_fee`` holds both); the residual supply is at retail.
+
 ``flat`` and ``distance`` charge P2P trades only (retail is the same in every interval);
 ``time_variable`` (§14a EnWG module 3, :func:`market.fees.time_variable_fee_per_kwh`)
 sets each interval's level from its local clock time and month, on P2P energy and on
@@ -44,6 +48,9 @@ class GridFees:
         self.household_bus: np.ndarray | None = None
         self.by_t: np.ndarray | None = None
         self.standard_per_kwh = mk.grid_fee_levels_per_kwh[1]
+        self.shared_per_kwh: float | None = None
+        if mk.is_sharing:
+            self.shared_per_kwh = mk.sharing.charges(mk.grid_fee_per_kwh).total_per_kwh
         if mk.grid_fee_model == "distance":
             if grid is None:  # the schema forbids it; keep the message if called directly
                 raise ValueError("market.grid_fee_model = 'distance' needs grid.check != 'off'")
@@ -76,6 +83,8 @@ class GridFees:
     def per_trade(self, pairing: Pairing, tariffs: Tariffs) -> np.ndarray:
         """Fee of each trade [currency], paid by its buyer, under the interval's
         ``tariffs``."""
+        if self.shared_per_kwh is not None:
+            return self.shared_per_kwh * pairing.energy_kwh
         if self.by_bus is None or self.household_bus is None:
             return tariffs.grid_fee_per_kwh * pairing.energy_kwh
         rate = self.by_bus[self.household_bus[pairing.buyer], self.household_bus[pairing.seller]]

@@ -10,7 +10,7 @@ bid ``retail − fee`` and ask ``feed_in``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from agents.devices.ev_trips import EvSchedule, EvWindow, draw_ev_schedule
 from agents.households.buildings import HeatPumpSpec
 from agents.households.table import Households, HouseholdSpec, sample_households
 from agents.meters.connection import as_metered, without_devices
+from agents.profiles.daytime import weekday_daytime_kwh
 from agents.profiles.source import ProfileSource, Site
 from agents.profiles.weather import AirTemperature
 from agents.profiles.weather_file import check_covers, read_epw_temperature
@@ -148,10 +149,40 @@ class InputWindow:
 
 def community_households(scenario: Scenario) -> Households:
     """The scenario's households as sampled from its seed; a household behind a smart
-    meter (``[[live.meters]]``) keeps no simulated devices (the meter measures them)."""
+    meter (``[[live.meters]]``) keeps no simulated devices (the meter measures them); a
+    ``[[community.members]]`` entry replaces its member's consumption and PV and keeps no
+    devices (:mod:`scenarios.config.schema_members`)."""
     hh = sample_households(household_spec(scenario), scenario.simulation.seed)
+    members = scenario.community.members
+    if members:
+        ids = hh.agent_id.tolist()
+        rows = np.array([ids.index(m.id) for m in members], dtype=np.int64)
+        given = {
+            name: getattr(hh, name).copy()
+            for name in ("annual_kwh", "pv_kwp", "pv_tilt_deg", "pv_azimuth_deg")
+        }
+        for name, values in given.items():
+            values[rows] = [getattr(m, name) for m in members]
+        hh = without_devices(replace(hh, **given), np.isin(hh.agent_id, [m.id for m in members]))
     metered = np.isin(hh.agent_id, [m.household for m in scenario.live.meters])
     return without_devices(hh, metered) if metered.any() else hh
+
+
+def member_loads(
+    scenario: Scenario, ids: list[str], stamps: pd.DatetimeIndex
+) -> list[tuple[int, np.ndarray]]:
+    """``(row, demand_kwh per interval)`` of the members whose load is not a household's."""
+    sim = scenario.simulation
+    return [
+        (
+            ids.index(m.id),
+            weekday_daytime_kwh(
+                stamps, m.annual_kwh, m.load_hours, m.base_load_frac, sim.interval_hours
+            ),
+        )
+        for m in scenario.community.members
+        if m.load == "weekday_daytime"
+    ]
 
 
 class CommunityInputs:
@@ -173,6 +204,7 @@ class CommunityInputs:
         self.metered[self.meter_rows] = True
         self.hh = hh
         self.profiles = make_profiles(scenario, hh)
+        self.member_loads = member_loads(scenario, ids, self.stamps)
         self.schedule: EvSchedule = draw_ev_schedule(
             hh,
             self.stamps[:: sim.intervals_per_day].dayofweek.to_numpy(),
@@ -188,6 +220,11 @@ class CommunityInputs:
         ipd = sc.simulation.intervals_per_day
         window = self.profiles.window(first_day, n_days)
         gen, demand = window.generation_kwh, window.demand_kwh
+        if self.member_loads:
+            demand = demand.copy()
+            t0 = first_day * ipd
+            for row, load in self.member_loads:
+                demand[:, row] = load[t0 : t0 + demand.shape[0]]
         bids, asks = draw_limit_prices(
             sc.community.strategy, self.band, demand.shape, sc.simulation.seed, first_day
         )

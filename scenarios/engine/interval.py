@@ -8,12 +8,21 @@ knows only what the agents sent, passes its book-keeping equivalent. Either way 
 orders are cleared, checked on the feeder, re-cleared if needed and settled by this one
 piece of code: on what the households metered, against what their orders (and the
 feeder's instructions) committed them to (:mod:`market.settlement`).
+
+Every settled interval also updates the households' reliability scores
+(:mod:`market.reliability`: delivered against committed energy, estimated readings and
+rejected messages over ``[market] reliability_window`` intervals); the live market
+passes each interval's conduct (estimated, rejected), the batch engine none. With
+``[market] derate_unreliable`` each household's sell orders enter the clearing
+multiplied by its delivery ratio up to the previous interval (orders derated below
+:data:`market.orders.TINY_KWH` are left out); the derated orders are what it committed
+to. Batch, live and a replay of the ledger share this step, so they derate alike.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,62 +31,23 @@ import numpy as np
 from agents.households.community import KIND_NET, Flows, Plan
 from grid.pairing import Pairing
 from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
-from market.quality import welfare
+from market.orders import TINY_KWH
+from market.reliability import Conduct, Reliability, Scores, derate
 from market.settlement import Bill, committed_net_kwh, settle, trade_payments
-from market.uniform import Matching, clear_uniform, make_matching
+from market.uniform import Matching
 from scenarios.config.schema import Scenario
 from scenarios.engine.dimming import Dimming
 from scenarios.engine.fees import GridFees
 from scenarios.engine.grid_stage import GridOutcome, GridStage
-from scenarios.engine.inputs import price_band, timeline
+from scenarios.engine.inputs import community_households, price_band, timeline
+from scenarios.engine.plan_clearing import Cleared, clear_plan, no_market
+from scenarios.engine.sharing import share_net, sharing_rule
 
 STREAM_CDA = 303
 """Random stream of the continuous double auction's arrival order."""
 
 FlowsOf = Callable[[Plan, np.ndarray, "np.ndarray | None"], Flows]
 """``(plan, filled_kwh per order, ev_deferred_kwh or None) -> Flows``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Cleared:
-    """One interval's clearing: the matching, fills per order, trades and quality."""
-
-    match: Matching
-    filled_kwh: np.ndarray
-    pairing: Pairing
-    welfare: float
-    optimal_welfare: float
-
-
-def clear_plan(
-    plan: Plan, core: ArrayMechanism, rng: np.random.Generator, optimal: bool
-) -> Cleared:
-    """Clear the plan's orders with the mechanism's array core.
-
-    ``optimal`` says that the mechanism's matching is the welfare optimum (uniform), so
-    the optimum need not be computed again.
-    """
-    buy = np.flatnonzero(plan.is_buy)
-    sell = np.flatnonzero(~plan.is_buy)
-    bq, bp = plan.energy_kwh[buy], plan.price_per_kwh[buy]
-    sq, sp = plan.energy_kwh[sell], plan.price_per_kwh[sell]
-    owners = plan.household[buy], plan.household[sell]
-    match = core(bq, bp, sq, sp, rng, buy_owner=owners[0], sell_owner=owners[1])
-    filled = np.zeros(len(plan.energy_kwh))
-    filled[buy] = match.buy_filled_kwh
-    filled[sell] = match.sell_filled_kwh
-    pairing = Pairing(
-        buyer=owners[0][match.trade_buy],
-        seller=owners[1][match.trade_sell],
-        energy_kwh=match.trade_kwh,
-        price_per_kwh=match.buyer_price_per_kwh,
-        seller_price_per_kwh=match.seller_price_per_kwh,
-        buy_kind=plan.kind[buy][match.trade_buy],
-        sell_kind=plan.kind[sell][match.trade_sell],
-    )
-    got = welfare(bp, sp, match)
-    best = got if optimal else welfare(bp, sp, clear_uniform(bq, bp, sq, sp))
-    return Cleared(match, filled, pairing, got, best)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +86,9 @@ class IntervalResult:
     """Planned draw of controllable devices the grid operator dimmed (§14a EnWG) [kWh]."""
     ev_shortfall_kwh: np.ndarray | None = None
     """Least-laxity EV charging dimmed: missing at departure [kWh AC]."""
+    reliability: Scores | None = None
+    """Every household's reliability scores with this interval (:mod:`market.reliability`);
+    :meth:`MarketStep.run` always sets them."""
 
     @property
     def seller_price_per_kwh(self) -> float:
@@ -180,41 +153,47 @@ def _source(source: str) -> tuple[Callable[[IntervalResult], Any], bool]:
     return get, source.startswith("sum:")
 
 
-def no_market(
-    buy_kwh: np.ndarray,
-    buy_price: np.ndarray,
-    sell_kwh: np.ndarray,
-    sell_price: np.ndarray,
-    rng: np.random.Generator | None,
-    **owners: np.ndarray | None,
-) -> Matching:
-    """The array core of the no-P2P baseline: nothing is matched."""
-    none_i, none_f = np.zeros(0, np.int64), np.zeros(0)
-    return make_matching(len(buy_kwh), len(sell_kwh), none_i, none_i, none_f, none_f, none_f)
-
-
 class MarketStep:
     """Clear → grid check (re-clear) → settle, for one interval at a time.
 
     With ``p2p=False`` it is the no-P2P baseline's step: no order is matched, neither by
     the mechanism nor by the feeder's re-clearing, so the utility is the only
     counterparty, while the feeder check, curtailment and EV deferral are the same code.
+
+    Under ``market.mechanism = "sharing"`` the core allocates the net positions by the
+    community's key (:mod:`market.sharing`; ``agent_ids`` name the household rows, drawn
+    from the scenario when not given). Sharing moves no energy, so the feeder is checked
+    and, where a limit breaks, re-cleared as in the baseline (curtailment and deferral, no
+    trade by limit prices); the allocation is then made on the net positions that remain.
     """
 
     def __init__(
-        self, scenario: Scenario, n_households: int, grid: GridStage | None, p2p: bool = True
+        self,
+        scenario: Scenario,
+        n_households: int,
+        grid: GridStage | None,
+        p2p: bool = True,
+        agent_ids: Sequence[str] | None = None,
     ) -> None:
         mk = scenario.market
         self.n = n_households
         self.grid = grid
         self.p2p = p2p
+        self.sharing = p2p and mk.is_sharing
         self.fees = GridFees(scenario, grid, timeline(scenario))
         self.dimming = Dimming.of(scenario, n_households) if grid is not None else None
         band = price_band(scenario)
+        rule = None
+        if self.sharing:
+            ids = community_households(scenario).agent_id if agent_ids is None else agent_ids
+            rule = sharing_rule(scenario, list(ids))
         # McAfee closes a book with an exhausted side at the outside prices
         self.core: ArrayMechanism = (
             array_mechanism(
-                mk.mechanism, outside_bid_per_kwh=band.low, outside_ask_per_kwh=band.high
+                mk.mechanism,
+                outside_bid_per_kwh=band.low,
+                outside_ask_per_kwh=band.high,
+                sharing=rule,
             )
             if p2p
             else no_market
@@ -223,6 +202,9 @@ class MarketStep:
         self.interval_hours = scenario.simulation.interval_hours
         self.rng = np.random.default_rng([scenario.simulation.seed, STREAM_CDA])
         self.tariffs = self.fees.base
+        self.reliability = Reliability(n_households, mk.reliability_window)
+        """The households' rolling reliability window (restored by a restarted market)."""
+        self.derate = mk.derate_unreliable and p2p
 
     def run(
         self,
@@ -231,18 +213,28 @@ class MarketStep:
         bg_p: np.ndarray | None = None,
         bg_q: np.ndarray | None = None,
         t: int | None = None,
+        conduct: Conduct | None = None,
     ) -> IntervalResult:
         """Clear ``plan`` (interval ``t``: the time-variable grid fee needs it);
         ``flows_of`` turns fills into what the households did (the metered side of the
         bill: generation − demand − battery − ev); the plan's orders, their fills and
-        the feeder's instructions are the committed side (:mod:`market.settlement`)."""
+        the feeder's instructions are the committed side (:mod:`market.settlement`);
+        ``conduct`` (live) the households' estimated readings and rejected messages."""
         n, grid = self.n, self.grid
         tariffs = self.fees.tariffs(t)
+        rows = np.arange(len(plan.energy_kwh))
         submitted = plan
+        if self.derate:
+            ratio = self.reliability.scores.delivery_ratio
+            energy = derate(plan.household, plan.is_buy, plan.energy_kwh, ratio)
+            submitted = plan.with_orders(rows, energy)
+            rows = np.flatnonzero(energy > TINY_KWH)
+            plan = submitted.with_orders(rows)
         cleared = clear_plan(plan, self.core, self.rng, self.optimal)
         match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
         price, volume = match.price_per_kwh, match.volume_kwh
-        order_filled = filled
+        order_filled = np.zeros(len(submitted.energy_kwh))
+        order_filled[rows] = filled
         deferred: np.ndarray | None = None
         flows = flows_of(plan, filled, None)
         generation = plan.generation_kwh
@@ -250,7 +242,6 @@ class MarketStep:
         net = flows.net_kwh(generation, plan.demand_kwh)
         outcome = None
         before = 0
-        rows = np.arange(len(plan.energy_kwh))
         dim = None
         if grid is not None:
             assert bg_p is not None and bg_q is not None
@@ -258,7 +249,7 @@ class MarketStep:
                 dim = self.dimming.dim(grid, plan, filled, net, bg_p, bg_q)
             if dim is not None:
                 # §14a: dimmed before anything else; the market clears the dimmed plan
-                plan, rows = dim.plan, dim.rows
+                plan, rows = dim.plan, rows[dim.rows]
                 cleared = clear_plan(plan, self.core, self.rng, self.optimal)
                 match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
                 price, volume = match.price_per_kwh, match.volume_kwh
@@ -266,7 +257,9 @@ class MarketStep:
                 order_filled[rows] = filled
                 flows = flows_of(plan, filled, None)
                 net = flows.net_kwh(generation, plan.demand_kwh)
-            outcome = grid.check(plan, net, bg_p, bg_q, tariffs, filled, self.p2p)
+            outcome = grid.check(
+                plan, net, bg_p, bg_q, tariffs, filled, self.p2p and not self.sharing
+            )
             before = outcome.violations_before_reclear if dim is None else dim.violations
             if outcome.dropped_orders is not None:
                 # the limit cannot be restored: clear again without those orders and
@@ -300,6 +293,10 @@ class MarketStep:
                 generation = generation - curtailed
                 net = flows.net_kwh(generation, plan.demand_kwh)
                 outcome = grid.recheck(outcome, net, plan.demand_kwh, bg_p, bg_q)
+                if self.sharing:  # the allocation of the net positions the feeder left
+                    pairing = share_net(self.core, self.rng, net)
+                    bought, sold = pairing.traded_kwh(n)
+                    flows = replace(flows, bought_kwh=bought, sold_kwh=sold)
                 volume = float(pairing.energy_kwh.sum())
                 price = (
                     float(np.average(pairing.price_per_kwh, weights=pairing.energy_kwh))
@@ -337,6 +334,7 @@ class MarketStep:
             tariffs,
             np.bincount(pairing.buyer, trade_fee, n),
         )
+        scores = self.reliability.update(net, committed, conduct)
         return IntervalResult(
             plan=plan,
             cleared=cleared,
@@ -358,4 +356,5 @@ class MarketStep:
             violations_before_reclear=before,
             dimmed_kwh=None if dim is None else dim.dimmed_kwh,
             ev_shortfall_kwh=None if dim is None else dim.ev_shortfall_kwh,
+            reliability=scores,
         )

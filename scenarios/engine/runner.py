@@ -16,7 +16,10 @@ import pandas as pd
 from scenarios.config.schema import Scenario
 from scenarios.engine.batch import ProgressCallback, simulate
 from scenarios.kpis.compute import compute_kpis, household_savings
+from scenarios.kpis.member_types import member_type_kpis
+from scenarios.reports.feeder_sharing import feeder_sharing_figures, shared_flows_between_buses
 from scenarios.reports.heat import heat_figures
+from scenarios.reports.member_types import member_type_figures
 from scenarios.reports.run import grid_figures, render_report
 from scenarios.results.files import (
     AGENTS_FILE,
@@ -27,9 +30,11 @@ from scenarios.results.files import (
     LINES_FILE,
     MANIFEST_FILE,
     REPORT_FILE,
+    TRADES_FILE,
     write_json,
     write_table,
 )
+from scenarios.results.member_totals import member_totals
 from scenarios.results.out_dir import make_out_dir
 from scenarios.results.schema import columns
 
@@ -90,8 +95,9 @@ def run(
     """Run ``scenario`` and write every results file into ``out_dir``.
 
     Files (DESIGN.md): intervals.parquet, agents.parquet, trades.parquet,
-    households.parquet (the sampled static table), kpis.json, manifest.json, report.html;
-    with ``ledger``, the audit ledger ``ledger/`` (:mod:`scenarios.engine.audit_batch`).
+    households.parquet (the sampled static table and the reliability scores), kpis.json,
+    manifest.json, report.html; with ``ledger``, the audit ledger ``ledger/``
+    (:mod:`scenarios.engine.audit_batch`).
     """
     started = time.perf_counter()
     out = make_out_dir(out_dir)
@@ -113,18 +119,29 @@ def run(
         sim.interval_hours,
         scenario.market.currency,
     )
+    members = member_totals(out)
+    kpis.update(
+        member_type_kpis(members, output.households, retail, scenario.market.feed_in_price_per_kwh)
+    )
     kpis["grid_check"] = scenario.grid.check
     write_json(kpis, out / KPIS_FILE)
     extra = []
     if scenario.grid.check != "off":
+        buses = pd.read_parquet(out / BUSES_FILE)
         extra = grid_figures(
             intervals,
-            pd.read_parquet(out / BUSES_FILE),
+            buses,
             pd.read_parquet(out / LINES_FILE),
             scenario.grid.v_min_pu,
             scenario.grid.v_max_pu,
             scenario.market.currency,
         )
+        flows = shared_flows_between_buses(
+            out / TRADES_FILE, output.households, buses["bus"].astype(str).unique()
+        )
+        what = "shared" if scenario.market.is_sharing else "traded P2P"
+        extra += feeder_sharing_figures(flows, what)
+    extra += member_type_figures(kpis, scenario.market.currency)
     band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
     extra += heat_figures(intervals, out / AGENTS_FILE, output.households, band, sim.interval_hours)
     page = render_report(

@@ -46,10 +46,19 @@ scenario's currency):
   the declared limit prices and the LP welfare optimum of the same books, summed over
   the intervals (before network re-clearing); ``efficiency`` = their ratio (allocative
   efficiency of the mechanism, 1 for the uniform auction).
-- ``savings_gini``: Gini coefficient of the households' savings,
-  ``Σ_i Σ_j |s_i − s_j| / (2 n² mean(s))``; 0 when all save the same, larger when the
-  savings are concentrated. Defined only when the mean saving is positive; with some
-  negative savings it can exceed 1.
+- ``self_sufficiency_own`` = 1 − (grid_import + p2p) / consumption: the share of
+  consumption met behind the households' own meters (own PV, net of their storage);
+  ``self_sufficiency_shared`` = p2p / consumption: the share met by energy bought from
+  (shared by) other members. They add up to ``self_sufficiency``: with an energy-sharing
+  key the first is what each member reaches alone (the allocation moves no energy), the
+  second what the community adds.
+- ``savings_gini``: Gini coefficient of the households' savings (:func:`gini`); 0 when
+  all save the same, towards 1 the more the savings are concentrated on few households.
+  Savings can be negative (a household worse off than with the utility alone), so the
+  mean absolute difference is normalised by the mean *absolute* saving, not the mean
+  (see :func:`gini` for why, and the bound).
+- ``savings_jain``: Jain's fairness index of the savings (:func:`jain`),
+  ``(Σ s)² / (n Σ s²)``; 1 when all save the same.
 """
 
 from __future__ import annotations
@@ -68,20 +77,53 @@ def _ratio(num: float, den: float) -> float | None:
 
 
 def gini(values: np.ndarray) -> float | None:
-    """Gini coefficient ``Σ_i Σ_j |x_i − x_j| / (2 n² mean)``; None unless mean > 0.
+    """Gini coefficient ``Σ_i Σ_j |x_i − x_j| / (2 n² mean(|x|))``; None when every
+    value is 0 (or there is none).
+
+    For non-negative values ``mean(|x|) = mean(x)`` and this is the standard Gini,
+    ``0 ≤ G ≤ (n − 1)/n``. Savings may be negative; the standard formula then exceeds 1
+    and is undefined for a mean ≤ 0, and the usual repairs distort it: dropping or
+    zeroing the negative values hides exactly the households a fairness index should
+    show (De Battisti, Porro & Vernizzi 2019, Electron. J. Appl. Stat. Anal. 12(1)), and
+    shifting by the minimum makes the index depend on the worst value and not be
+    invariant to a common saving. Normalising by the mean absolute value keeps every
+    household, is scale invariant, and keeps the bound (after the normalisations of
+    Raffinetti, Siletti & Vernizzi 2015, Stat. Methods Appl. 24(3)): since
+    ``|x_i − x_j| ≤ |x_i| + |x_j|``, ``Σ_i Σ_j |x_i − x_j| ≤ 2 (n − 1) Σ|x|``, so
+    ``0 ≤ G ≤ (n − 1)/n``, the maximum when one household gains and one loses and the
+    rest are at 0. Read it as relative variability of the savings.
 
     Computed in ``O(n log n)`` from the sorted values:
-    ``Σ_i (2 i − n − 1) x_(i) / (n² mean)`` with ranks ``i = 1..n``.
+    ``Σ_i (2 i − n − 1) x_(i) / (n Σ|x|)`` with ranks ``i = 1..n``.
     """
     x = np.sort(np.asarray(values, dtype=np.float64))
     n = x.shape[0]
     if n == 0:
         return None
-    mean = float(x.mean())
-    if mean <= 0:
+    scale = float(np.abs(x).sum())
+    if scale <= 0:
         return None
     rank = np.arange(1, n + 1, dtype=np.float64)
-    return float(((2 * rank - n - 1) @ x) / (n * n * mean))
+    return float(((2 * rank - n - 1) @ x) / (n * scale))
+
+
+def jain(values: np.ndarray) -> float | None:
+    """Jain's fairness index ``(Σ x)² / (n Σ x²)`` (Jain, Chiu & Hawe 1984, DEC-TR-301);
+    None when every value is 0 (or there is none).
+
+    For non-negative values ``1/n ≤ J ≤ 1``: 1 when all are equal, ``k/n`` when ``k``
+    share equally and the rest get nothing. It is computed on the values as they are:
+    by Cauchy–Schwarz ``0 ≤ J ≤ 1`` for any signs, 1 only when all are equal; gains and
+    losses cancel in ``Σ x``, so savings of mixed signs read as less fair (``J = 0``
+    when they sum to zero), which is the intent: a community where some lose what
+    others gain is not fair.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = x.shape[0]
+    squares = float(x @ x)
+    if n == 0 or squares <= 0:
+        return None
+    return float(x.sum() ** 2 / (n * squares))
 
 
 def household_savings(
@@ -157,6 +199,8 @@ def compute_kpis(
         "p2p_kwh": p2p,
         "self_sufficiency": _ratio(consumption - imported, consumption),
         "self_consumption": _ratio(gen - exported, gen),
+        "self_sufficiency_own": _ratio(consumption - imported - p2p, consumption),
+        "self_sufficiency_shared": _ratio(p2p, consumption),
         "p2p_share": _ratio(p2p, p2p + imported),
         "intervals_with_trade": int(traded.sum()),
         "mean_price_per_kwh": float(np.average(prices, weights=volume)) if p2p > 0 else None,
@@ -220,6 +264,7 @@ SAVINGS_KPIS = (
     "community_savings",
     "savings_frac",
     "savings_gini",
+    "savings_jain",
     "household_savings_min",
     "household_savings_median",
     "household_savings_max",
@@ -248,6 +293,7 @@ def _savings_kpis(
         float(savings.sum()),
         _ratio(float(savings.sum()), abs(baseline)),
         gini(savings),
+        jain(savings),
         float(savings.min()),
         float(np.median(savings)),
         float(savings.max()),

@@ -3,9 +3,9 @@ line's tables and the HTML reports.
 
 The kind of a KPI follows from its name (DESIGN.md "Units, signs, time": units go in
 names): ``_per_kwh`` a price, ``_kwh`` energy, ``_kw`` power, ``_frac`` and the shares a
-percentage, ``_hours`` hours, ``_pu`` per unit, ``_s`` seconds; money carries no suffix
-and is listed in :data:`MONEY`. Money is written with two decimals and thousands
-separators, never in scientific notation.
+percentage, ``_hours`` hours, ``_pu`` per unit, ``_s`` seconds; money carries no unit
+suffix: it is listed in :data:`MONEY` or ends in one of :data:`MONEY_SUFFIXES`. Money is
+written with two decimals and thousands separators, never in scientific notation.
 """
 
 from __future__ import annotations
@@ -28,18 +28,29 @@ MONEY = frozenset(
         "household_savings_max",
     }
 )
-SHARES = frozenset({"self_sufficiency", "self_consumption", "p2p_share", "efficiency"})
+#: money by suffix: the KPIs per member type (``pv_savings``, ``pv_surplus_revenue``, …)
+MONEY_SUFFIXES = ("_cost", "_savings", "_savings_mean", "_revenue", "_gain")
+SHARES = frozenset(
+    {
+        "self_sufficiency",
+        "self_consumption",
+        "self_sufficiency_own",
+        "self_sufficiency_shared",
+        "p2p_share",
+        "efficiency",
+    }
+)
 MISSING = "—"
 
 
 def kpi_kind(key: str) -> str:
     """``money``, ``price``, ``pct``, ``energy``, ``power``, ``hours``, ``pu``, ``seconds``
     or ``number``."""
-    if key in MONEY or key.endswith("_cost"):
+    if key in MONEY or key.endswith(MONEY_SUFFIXES):
         return "money"
     if key.endswith("_per_kwh"):
         return "price"
-    if key in SHARES or key.endswith("_frac"):
+    if key in SHARES or key.endswith(("_frac", "_share")):
         return "pct"
     for suffix, kind in (
         ("_kwh", "energy"),

@@ -268,7 +268,7 @@ def read_results(out_dir: str | Path) -> dict[str, Any]:
     """
     out = Path(out_dir)
     result: dict[str, Any] = {}
-    for file in (*FILES, HOUSEHOLDS_FILE):
+    for file in FILES:
         name = file.removesuffix(".parquet")
         if (out / file).exists():
             result[name] = pd.read_parquet(out / file)

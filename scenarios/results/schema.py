@@ -74,6 +74,19 @@ KWH, MONEY, PRICE = "kWh", "currency", "currency/kWh"
 CHARGE = "+ charging"
 PAYS = "+ household pays"
 GRID, GRID_OR_NULL, AC = "grid", "grid_or_null", "ac"
+RELIABILITY = (
+    (
+        "delivery_ratio",
+        "frac",
+        "of the export its orders committed it to, the share its meter delivered",
+    ),
+    ("take_ratio", "frac", "of the import its orders committed it to, the share it took"),
+    ("estimated_share", "frac", "share of intervals settled on a substitute (late) reading"),
+    ("rejected_per_interval", "1/interval", "messages of it the market rejected, per interval"),
+)
+"""The reliability scores over the last ``[market] reliability_window`` intervals
+(:mod:`market.reliability`): in households.parquet the run's final window, in every
+settlement the window up to that interval."""
 
 # A table, one column a line: the formatter's layout would spread it over 600 lines.
 # fmt: off
@@ -231,6 +244,8 @@ COLUMNS: tuple[Column, ...] = (
     C(S, "fees", "float64", MONEY, "", "grid fees paid", source="bill.fees", live="fees"),
     C(S, "ev_deferred_kwh", "float64", KWH, "", "EV charging the feeder postponed",
       source="ev_deferred_or_zero_kwh", live="ev_deferred_kwh"),
+    *(C(S, name, "float64", unit, "", f"{what} (window up to this interval)",
+        source=f"reliability.{name}", live=name) for name, unit, what in RELIABILITY),
     # trades.parquet: one row per trade
     C(TRADES_FILE, "t", "int32", "", "", "interval index"),
     C(TRADES_FILE, "buyer_id", "id", "", "", "buyer household"),
@@ -264,6 +279,10 @@ COLUMNS: tuple[Column, ...] = (
     C(LINES_FILE, "p_kw", "float64", "kW", "+ from → to", "active flow", GRID),
     C(LINES_FILE, "q_kvar", "float64", "kvar", "+ from → to", "reactive flow", GRID),
     C(LINES_FILE, "loading_frac", "float64", "frac", "", "current over rated current", GRID),
+    # households.parquet: one row per household (after the static household
+    # table's columns, Households.to_frame)
+    *(C(HOUSEHOLDS_FILE, name, "float64", unit, "", f"{what} (the run's final window)",
+        source=f"reliability.{name}") for name, unit, what in RELIABILITY),
 )
 # fmt: on
 
@@ -303,6 +322,12 @@ def arrow_schema(file: str) -> pa.Schema:
     return pa.schema([pa.field(c.name, ARROW[c.dtype]) for c in columns(file)])
 
 
+TITLE_NOTES = {
+    SETTLEMENT: " (live only)",
+    HOUSEHOLDS_FILE: " (after the household table's own columns: agent_id, bus, devices)",
+}
+
+
 def render_markdown() -> str:
     """The README's table of results columns (between its ``results-columns`` markers);
     ``live``: the field of ``market/result`` (intervals) or of the settlement (agents)."""
@@ -312,7 +337,7 @@ def render_markdown() -> str:
     ]
     lines = []
     for file in (*FILES, SETTLEMENT):
-        title = f"`{file}`" if file != SETTLEMENT else f"`{file}` (live only)"
+        title = f"`{file}`" + TITLE_NOTES.get(file, "")
         lines += [f"**{title}**", "", *head]
         for c in columns(file):
             live = f"`{c.live}`" if c.live else ""

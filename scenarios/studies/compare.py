@@ -6,7 +6,8 @@ households, profiles, limit prices and EV trips; only ``market.mechanism`` diffe
 and writes
 
 ==========================  ======================================================
-``<mechanism>/``            that run's full results (the files of ``p2pgrid run``)
+``<mechanism>/``            that run's full results (the files of ``p2pgrid run``;
+                            ``sharing:equal`` runs in ``sharing-equal/``)
 ``comparison.parquet``      one row per mechanism, the columns of :data:`COLUMNS`
 ``comparison.csv``          the same table as CSV
 ``household_savings.parquet``  one row per household and mechanism: ``agent_id``,
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from market import MECHANISMS
+from market.mechanism_names import all_names
 from scenarios.config.loader import validate_scenario
 from scenarios.config.schema import Scenario
 from scenarios.engine.runner import run
@@ -94,12 +95,13 @@ def parse_mechanisms(text: str | Sequence[str]) -> list[str]:
     items = text.split(",") if isinstance(text, str) else list(text)
     names = [s.strip() for s in items if s.strip()]
     problems = []
+    valid = all_names()
     if not names:
-        problems.append("--mechanisms: give at least one of " + ", ".join(MECHANISMS))
+        problems.append("--mechanisms: give at least one of " + ", ".join(valid))
     seen: set[str] = set()
     for name in names:
-        if name not in MECHANISMS:
-            problems.append(f"--mechanisms: {name!r} is not one of {', '.join(MECHANISMS)}")
+        if name not in valid:
+            problems.append(f"--mechanisms: {name!r} is not one of {', '.join(valid)}")
         elif name in seen:
             problems.append(f"--mechanisms: {name!r} is listed twice")
         seen.add(name)
@@ -108,8 +110,15 @@ def parse_mechanisms(text: str | Sequence[str]) -> list[str]:
     return names
 
 
+def run_dir_name(mechanism: str) -> str:
+    """The subdirectory of a mechanism's run: its name, ``sharing:equal`` as
+    ``sharing-equal`` (no colon in a path)."""
+    return mechanism.replace(":", "-")
+
+
 def with_mechanism(scenario: Scenario, mechanism: str) -> Scenario:
-    """The scenario with ``market.mechanism`` replaced (validated again)."""
+    """The scenario with ``market.mechanism`` replaced (validated again);
+    ``sharing:<key>`` also sets ``[market.sharing] key``."""
     data = scenario.model_dump()
     data["market"] = {**data["market"], "mechanism": mechanism}
     return validate_scenario(data)
@@ -170,7 +179,7 @@ def compare(
     scenario : Scenario
         The scenario; its ``market.mechanism`` is replaced by each of ``mechanisms``.
     mechanisms : sequence of str
-        Keys of ``market.MECHANISMS``.
+        Keys of ``market.MECHANISMS``, or ``sharing:<key>`` for an allocation key.
     out_dir : path
         Directory for the runs (one subdirectory per mechanism) and the comparison.
     progress : callable, optional
@@ -197,16 +206,17 @@ def compare(
         callback = None
         if progress is not None:
             callback = lambda done, total, _n=name: progress(_n, done, total)  # noqa: E731
-        result = run(variant, out / name, progress=callback)
+        run_dir = out / run_dir_name(name)
+        result = run(variant, run_dir, progress=callback)
         row: dict[str, object] = {"mechanism": name}
         row.update({key: result.kpis.get(key) for key in COLUMNS})
         row["wall_time_s"] = result.wall_time_s
         rows.append(row)
-        saved = household_savings(out / name)
+        saved = household_savings(run_dir)
         saved.insert(1, "mechanism", name)
         savings.append(saved)
         intervals[name] = pd.read_parquet(
-            out / name / INTERVALS_FILE,
+            run_dir / INTERVALS_FILE,
             columns=["timestamp", "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh"],
         )
     table = pd.DataFrame(rows)

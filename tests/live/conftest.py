@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import math
 import os
 import shutil
@@ -624,3 +625,40 @@ def start_tls_broker_for(tmp_path: Path):
     yield start
     for broker in started:
         broker.broker.stop()
+
+
+# --- the market's ingest without a broker ----------------------------------------------
+
+
+class Harness:
+    """The market's ingest without a broker: messages in, the reports it would publish
+    on ``errors`` recorded."""
+
+    def __init__(self, scenario: Scenario, state: Path) -> None:
+        self.market = MarketService(scenario, BrokerConfig(port=1), state, speed=0)
+        self.ingest = self.market.ingest
+        self.errors: list[dict[str, Any]] = []
+        self.ingest.report = lambda topic, reason, **extra: self.errors.append(  # type: ignore[method-assign]
+            {"topic": topic, "reason": reason, **extra}
+        )
+        self.root = self.market.topics.root
+
+    def agent(self, agent: str, what: str, payload: dict[str, Any] | bytes) -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.ingest.on_agent(f"{self.root}/agents/{agent}/{what}", body)
+
+    def meter(self, fmt: str, meter_id: str, suffix: str, payload: dict[str, Any]) -> None:
+        self.raw(fmt, meter_id, suffix, json.dumps(payload).encode())
+
+    def raw(self, fmt: str, meter_id: str, suffix: str, body: bytes) -> None:
+        self.ingest.on_meter(f"{self.root}/meters/{fmt}/{meter_id}/{suffix}", body)
+
+    def close(self) -> None:
+        self.market.ledger.close()
+
+
+@pytest.fixture
+def ingest_harness() -> type[Harness]:
+    """``Harness(scenario, state_dir)``: the market's ingest without a broker (call
+    ``close()`` at the end)."""
+    return Harness

@@ -60,6 +60,13 @@ def test_market_killed_with_sigkill_resumes_without_double_settlement(
     assert sum(r["counts"]["missing_agents"] for r in results) == 0
     assert sum(r["counts"]["meters_incomplete"] for r in results) == 0
     equal_to_batch(results, e2e_scenario, tmp_path / "batch", books=[r["book"] for r in ledger])
+    # reliability across the kill: households that deliver what they order (the fleet's
+    # and the meters' orders are their readings), no late meter, nothing rejected: every
+    # score exactly as a batch run's households.parquet has it
+    scores = ("delivery_ratio", "take_ratio", "estimated_share", "rejected_per_interval")
+    for r in ledger:
+        got = {tuple(s[k] for k in scores) for s in r["settlements"].values()}
+        assert got == {(1.0, 1.0, 0.0, 0.0)}, r["t"]
 
 
 def test_broker_killed_and_restarted_loses_no_accepted_order(

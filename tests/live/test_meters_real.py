@@ -179,6 +179,21 @@ def test_own_clock_meters_settle_every_counted_kwh(
         )
         assert s["cost"] == pytest.approx(cost, abs=1e-9)
 
+    # reliability (window 96 > the run): each first version's estimated_share is the
+    # household's estimated intervals so far over the intervals so far; a correction
+    # keeps the scores of the version it replaces
+    for agent in want:
+        v1 = {
+            s["t"]: s
+            for topic, s in got["settlement"]
+            if s["version"] == 1 and topic.split("/")[-2] == agent
+        }
+        for t, s in v1.items():
+            late = sum(v1[u]["estimated"] for u in range(t + 1))
+            assert s["estimated_share"] == pytest.approx(late / (t + 1)), (agent, t)
+            assert final[(agent, t)]["estimated_share"] == s["estimated_share"]
+        assert v1[INTERVALS - 1]["estimated_share"] > 0
+
     # the ledger holds every version the wire carried (a restart re-issues from it)
     ledger = read_ledger(state)
     issued = [(a, s) for r in ledger for a, s in r.get("settlements", {}).items()]

@@ -116,13 +116,13 @@ household = "h0003"
 def test_the_schema_knows_a_format_once_it_is_registered(tmp_path: Path, tiny: Any) -> None:
     path = tmp_path / "tiny.toml"
     path.write_text(SCENARIO, encoding="utf-8")
-    assert format_names() == ("tasmota", "shelly", "dsmr", "generic", "tiny")
+    assert format_names() == ("tasmota", "shelly", "dsmr", "generic", "ocmf", "tiny")
     assert {m.format for m in load_scenario(path).live.meters} == {"tiny", "generic"}
     # an unknown name is refused with the registry's names, the new one included
     path.write_text(SCENARIO.replace('"generic"', '"zigbee"'), encoding="utf-8")
     with pytest.raises(ScenarioError) as err:
         load_scenario(path)
-    assert "'zigbee' is not one of tasmota, shelly, dsmr, generic, tiny" in str(err.value)
+    assert "'zigbee' is not one of tasmota, shelly, dsmr, generic, ocmf, tiny" in str(err.value)
     # the registry's readers: its payload, its companion, its last will
     tz = ZoneInfo("UTC")
     sent = TINY.encode(Sample(1000.0, 12.5, 3.25, -0.75), tz)
@@ -141,7 +141,8 @@ def test_the_schema_knows_a_format_once_it_is_registered(tmp_path: Path, tiny: A
 def test_the_schema_refuses_a_format_not_registered(tmp_path: Path) -> None:
     path = tmp_path / "tiny.toml"
     path.write_text(SCENARIO, encoding="utf-8")
-    with pytest.raises(ScenarioError, match="'tiny' is not one of tasmota, shelly, dsmr, generic"):
+    known = "tasmota, shelly, dsmr, generic, ocmf"
+    with pytest.raises(ScenarioError, match=f"'tiny' is not one of {known}"):
         load_scenario(path)
 
 
@@ -150,7 +151,7 @@ def test_the_cli_lists_the_registered_formats(tiny: Any) -> None:
     args = ["meters", "emulate", "--format", "zigbee", "--broker", "mqtt://127.0.0.1:1"]
     got = CliRunner().invoke(app, args)
     assert got.exit_code == 2
-    assert "'zigbee' is not one of tasmota, shelly, dsmr, generic, tiny" in got.output
+    assert "'zigbee' is not one of tasmota, shelly, dsmr, generic, ocmf, tiny" in got.output
 
 
 def test_a_name_is_registered_once_and_must_be_one_topic_level(tiny: Any) -> None:

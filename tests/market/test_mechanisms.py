@@ -28,6 +28,7 @@ from market.discriminatory import mcafee_outcome
 from market.mechanism_names import MECHANISM_NAMES
 
 NAMES = ("uniform", "pay_as_bid", "mcafee", "cda")
+"""The auctions (their limit prices bind; sharing's allocation keys are in test_sharing)."""
 
 
 def _arr(values: list[float]) -> np.ndarray:
@@ -319,7 +320,7 @@ def test_nan_price_is_rejected_for_every_mechanism(name: str) -> None:
 
 
 def test_registries_have_the_same_mechanisms() -> None:
-    assert tuple(MECHANISMS) == tuple(ARRAY_MECHANISMS) == MECHANISM_NAMES == NAMES
+    assert tuple(MECHANISMS) == tuple(ARRAY_MECHANISMS) == MECHANISM_NAMES == (*NAMES, "sharing")
     with pytest.raises(ValueError, match="not one of uniform, pay_as_bid, mcafee, cda"):
         clear(_orders(), mechanism="vickrey")
 

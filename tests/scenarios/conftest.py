@@ -43,6 +43,38 @@ def busy_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return tables
 
 
+# A small community with every member type, one June day on its own feeder: the fairness
+# KPIs, the meter exports and the report's feeder view (issue 16) read its files.
+SMALL = {
+    "name": "small-community",
+    "simulation": {"start": "2026-06-15", "days": 1, "seed": 3},
+    "community": {
+        "households": 12,
+        "pv_share": 0.5,
+        "battery_share": 0.25,
+        "ev_share": 0.25,
+    },
+    "grid": {"feeder": "radial:12", "check": "pyomo"},
+}
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The results directory of the SMALL scenario's run."""
+    out = tmp_path_factory.mktemp("small-community")
+    run(load_scenario(SMALL), out)
+    return Path(out)
+
+
+@pytest.fixture(scope="session")
+def small_sharing_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SMALL community sharing its surplus by the proportional key instead of trading."""
+    out = tmp_path_factory.mktemp("small-sharing")
+    data = {**SMALL, "market": {"mechanism": "sharing", "sharing": {"key": "proportional"}}}
+    run(load_scenario(data), out)
+    return Path(out)
+
+
 def departures_met(scenario, agents) -> int:
     """Assert every EV leaves with its departure SoC; return how many departures there were."""
     sim = scenario.simulation

@@ -155,4 +155,6 @@ def test_gini_by_hand() -> None:
     # 32 / (2 · 16 · 3) = 1/3
     assert gini(np.array([3.0, 1.0, 6.0, 2.0])) == pytest.approx(1 / 3)
     assert gini(np.array([2.0, 2.0, 2.0])) == 0.0
-    assert gini(np.array([-1.0, 0.5])) is None
+    # a mean ≤ 0 is defined too (normalised by the mean |saving|: 2 · 1.5 / (2 · 2 · 1.5)),
+    # at the bound (n − 1)/n: one gains, one loses
+    assert gini(np.array([-1.0, 0.5])) == pytest.approx(0.5)

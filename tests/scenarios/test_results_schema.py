@@ -6,18 +6,21 @@ results columns is the table rendered."""
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from agents.households.table import FILE_COLUMNS, Households
 from live.contract import contract
 from live.payloads import RESULT_FIELDS, SETTLEMENT_FIELDS
 from scenarios.results.schema import (
     ARROW,
     COLUMNS,
     FILES,
+    HOUSEHOLDS_FILE,
     INTERVALS_FILE,
     columns,
     names,
@@ -25,6 +28,8 @@ from scenarios.results.schema import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+#: households.parquet's columns before the schema's (Households.to_frame, with the bus)
+STATIC = ["agent_id", "bus", *(FILE_COLUMNS.get(f.name, f.name) for f in fields(Households)[1:])]
 GOLDEN = ROOT / "tests" / "golden"
 #: the conditions each golden case's scenario meets (tests/golden/cases.py)
 WHENS = {
@@ -58,9 +63,14 @@ def test_rendered_table_has_a_row_per_column() -> None:
 @pytest.mark.parametrize("case", sorted(WHENS))
 def test_golden_files_have_the_schema_columns_and_dtypes(case: str) -> None:
     whens = WHENS[case]
-    written = {p.name for p in (GOLDEN / case).glob("*.parquet")} - {"households.parquet"}
+    written = {p.name for p in (GOLDEN / case).glob("*.parquet")}
     assert written == {f for f in FILES if any(c.when in ("", *whens) for c in columns(f))}, case
-    for file in sorted(written):
+    # households.parquet: the household table's own columns, then the schema's
+    scored = pq.read_schema(GOLDEN / case / HOUSEHOLDS_FILE).names
+    assert scored[: len(STATIC)] == STATIC and scored[len(STATIC) :] == list(
+        names(HOUSEHOLDS_FILE)
+    ), case
+    for file in sorted(written - {HOUSEHOLDS_FILE}):
         schema = pq.read_schema(GOLDEN / case / file)
         want = names(file, *whens) if file == INTERVALS_FILE else names(file, "grid", "books")
         assert schema.names == list(want), f"{case}/{file}"

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from agents.households.community import Community
+from market.reliability import Conduct
 from scenarios import load_scenario, read_results, run
 from scenarios.audit import merkle
 from scenarios.audit.canonical import digest
@@ -188,11 +189,12 @@ def write_signed_ledger(directory: Path, data: dict[str, Any] = SIGNED) -> dict[
                 fh.write(b'{"hash": "0123')
             writer._chain.close()  # the dead process's files (every line was synced)
             writer._cps.close()
-            state = step.rng.bit_generator.state
+            state, window = step.rng.bit_generator.state, step.reliability
             writer = AuditWriter.open(directory, market)
             grid = new_grid()
             step = MarketStep(scenario, n, grid)
             step.rng.bit_generator.state = state
+            step.reliability = window  # the live market rebuilds it from its state ledger
         plan = community.plan(*win.observed(t, sim.intervals_per_day))
         signed = {}
         for row, a in enumerate(ids):
@@ -205,13 +207,14 @@ def write_signed_ledger(directory: Path, data: dict[str, Any] = SIGNED) -> dict[
             signed[a] = [writer.private(orjson.dumps(keys[a].sign(reading)))]
         raw_of[t] = [h for a in ids for h in signed[a]]
         rng = rng_to_json(step.rng.bit_generator.state)
+        estimated = {0} if t == ESTIMATED_T else set()
+        conduct = Conduct.of(n, estimated)
         if grid is not None:
             bg_p, bg_q = grid.background(stamps[t : t + 1])
-            res = step.run(plan, community.outcome, bg_p[0], bg_q[0], t=t)
+            res = step.run(plan, community.outcome, bg_p[0], bg_q[0], t=t, conduct=conduct)
         else:
-            res = step.run(plan, community.outcome, t=t)
+            res = step.run(plan, community.outcome, t=t, conduct=conduct)
         community.commit(res.flows)
-        estimated = {0} if t == ESTIMATED_T else set()
         settlements = settlement_payloads(t, ids, res, order_where(plan), estimated)
         rows = grid.rows(res.outcome) if grid is not None and res.outcome is not None else None
         clearing = result_payload(
