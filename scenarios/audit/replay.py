@@ -16,12 +16,13 @@ the version it supersedes and its metered energy by :func:`scenarios.audit.rebil
 
 Determinism. The feeder's re-clearing solves a persistent Pyomo/HiGHS model that
 warm-starts from its previous solve, so the sequence of solves matters. The replay makes
-the same sequence: one :class:`~scenarios.engine.grid_stage.GridStage` of its own per
-``session`` (the batch run's no-P2P baseline solves on a twin with a model of its own,
-:meth:`~scenarios.engine.grid_stage.GridStage.twin`, so it never touched the run's), the
-intervals in ledger order, and, for a live ledger (``origin = "live"`` in the genesis),
-the market's start-up solve (:meth:`~scenarios.engine.grid_stage.GridStage.prepare`) at
-the start of each session, as a restarted market made. The feeder's background load is
+the same sequence: the intervals in ledger order, one
+:class:`~scenarios.engine.grid_stage.GridStage` of its own per ``session`` (swapped into
+the replay's one market step; the batch run's no-P2P baseline solves on a twin with a
+model of its own, :meth:`~scenarios.engine.grid_stage.GridStage.twin`, so it never
+touched the run's), and, for a live ledger (``origin = "live"`` in the genesis), the
+market's start-up solve (:meth:`~scenarios.engine.grid_stage.GridStage.prepare`) at the
+start of each session, as a restarted market made. The feeder's background load is
 computed as the origin computed it (a batch run per window of
 :data:`scenarios.engine.inputs.WINDOW_DAYS` days, the live market per interval).
 """
@@ -76,9 +77,11 @@ class Replayer:
         self._scratch.cleanup()
 
     def _start(self, session: int) -> MarketStep:
-        """A new session: a grid stage and a market step of their own; the households'
-        reliability window carries over, as a restarted market rebuilds it."""
-        window = self.step.reliability if self.step is not None else None
+        """A new session: a grid stage of its own (a new feeder model, as a restarted
+        market builds), solved once first for a live ledger (as the market does before
+        its first gate). The market step itself is kept: what a restarted market
+        restores from its ledger (the random state, set per interval anyway, and any
+        state the step carries over intervals) is what the replay's step holds."""
         if self.grid is not None:
             self.grid.close()
         self.grid = None
@@ -86,9 +89,10 @@ class Replayer:
             self.grid = GridStage(self.scenario, self.n, Path(self._scratch.name))
             if self.origin == "live":
                 self.grid.prepare()
-        self.step = MarketStep(self.scenario, self.n, self.grid)
-        if window is not None:
-            self.step.reliability = window
+        if self.step is None:
+            self.step = MarketStep(self.scenario, self.n, self.grid)
+        else:
+            self.step.grid = self.grid
         self.session = session
         self._background = None
         return self.step

@@ -33,6 +33,7 @@ from scenarios.audit.ledger import (
 )
 from scenarios.audit.rebill import rebill
 from scenarios.config.schema_live import household_ids
+from scenarios.engine.grid_stage import GridStage
 from scenarios.engine.inputs import CommunityInputs, timeline
 from scenarios.engine.interval import MarketStep
 from scenarios.results.payloads import book_curve, result_payload, settlement_payloads
@@ -141,13 +142,13 @@ def reforge(directory: Path, mutate: Any, key: KeyPair | None = None) -> None:
     (directory / CHECKPOINTS_FILE).write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in cps))
 
 
-def write_signed_ledger(directory: Path) -> dict[str, Any]:
+def write_signed_ledger(directory: Path, data: dict[str, Any] = SIGNED) -> dict[str, Any]:
     """A market's ledger written through :class:`AuditWriter` as the live market does:
     every household signs its reading (kept in ``private/``), household 0 is settled on
     an estimate in interval ``ESTIMATED_T`` and corrected by late meter data in
     ``CORRECTED_AT``; at ``RESTART_AT`` the process dies mid-line and a new one resumes
     the ledger (``AuditWriter.open``) with a new market step."""
-    scenario = load_scenario(SIGNED)
+    scenario = load_scenario(data)
     sim = scenario.simulation
     inputs = CommunityInputs(scenario)
     n = inputs.hh.n
@@ -166,7 +167,18 @@ def write_signed_ledger(directory: Path) -> dict[str, Any]:
         fsync=True,
         origin="live",
     )
-    step = MarketStep(scenario, n, None)
+    scratch = directory.parent / "grid"
+
+    def new_grid() -> GridStage | None:
+        """A market process's feeder stage, solved once before its first gate."""
+        if scenario.grid.check == "off":
+            return None
+        stage = GridStage(scenario, n, scratch)
+        stage.prepare()
+        return stage
+
+    grid = new_grid()
+    step = MarketStep(scenario, n, grid)
     win = inputs.window(0, 1)
     held: dict[str, Any] = {}
     bills: dict[int, Any] = {}
@@ -179,7 +191,8 @@ def write_signed_ledger(directory: Path) -> dict[str, Any]:
             writer._cps.close()
             state, window = step.rng.bit_generator.state, step.reliability
             writer = AuditWriter.open(directory, market)
-            step = MarketStep(scenario, n, None)
+            grid = new_grid()
+            step = MarketStep(scenario, n, grid)
             step.rng.bit_generator.state = state
             step.reliability = window  # the live market rebuilds it from its state ledger
         plan = community.plan(*win.observed(t, sim.intervals_per_day))
@@ -195,11 +208,17 @@ def write_signed_ledger(directory: Path) -> dict[str, Any]:
         raw_of[t] = [h for a in ids for h in signed[a]]
         rng = rng_to_json(step.rng.bit_generator.state)
         estimated = {0} if t == ESTIMATED_T else set()
-        res = step.run(plan, community.outcome, t=t, conduct=Conduct.of(n, estimated))
+        conduct = Conduct.of(n, estimated)
+        if grid is not None:
+            bg_p, bg_q = grid.background(stamps[t : t + 1])
+            res = step.run(plan, community.outcome, bg_p[0], bg_q[0], t=t, conduct=conduct)
+        else:
+            res = step.run(plan, community.outcome, t=t, conduct=conduct)
         community.commit(res.flows)
         settlements = settlement_payloads(t, ids, res, order_where(plan), estimated)
+        rows = grid.rows(res.outcome) if grid is not None and res.outcome is not None else None
         clearing = result_payload(
-            t, stamps[t].isoformat(), res, None, {"readings": n}, book_curve(plan)
+            t, stamps[t].isoformat(), res, rows, {"readings": n}, book_curve(plan)
         )
         writer.interval(
             t,
@@ -234,6 +253,8 @@ def write_signed_ledger(directory: Path) -> dict[str, Any]:
         if cp is not None:
             bills[cp["seq"]] = writer.bills(cp)
     writer.close()
+    if grid is not None:
+        grid.close()
     return {
         "ids": ids,
         "keys": keys,

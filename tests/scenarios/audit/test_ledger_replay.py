@@ -11,6 +11,8 @@ from scenarios import load_scenario, read_results, run
 from scenarios.audit.ledger import read_chain
 from scenarios.audit.verify import verify
 
+from .conftest import RESTART_AT, write_signed_ledger
+
 # 30 households, all with 8-10 kWp of PV, on a feeder sized for the community: the noon
 # export overloads it and the feeder re-clears (tests/scenarios/test_grid_run.py).
 STRESSED = {
@@ -111,3 +113,18 @@ def test_replay_with_heat_pumps(tmp_path) -> None:
         leaf["settlement"]["heat_pump_kwh"] for e in found["entries"] for leaf in e["settlements"]
     )
     assert heat > 10.0
+
+
+def test_live_ledger_on_a_stressed_feeder_across_a_restart(tmp_path) -> None:
+    """Written as the live market writes (a feeder stage per process, solved once before
+    its first gate; background per interval), killed before noon and resumed: the replay
+    rebuilds the stage at the new session and re-clears the noon intervals as the
+    restarted market did."""
+    found = write_signed_ledger(tmp_path / "ledger", {**STRESSED, "market": {"mechanism": "cda"}})
+    report = verify(tmp_path / "ledger")
+    assert report.ok, [p.line() for p in report.problems[:5]]
+    entries = [e for e in read_chain(tmp_path / "ledger") if e["header"]["kind"] == "interval"]
+    recleared = [e["header"]["t"] for e in entries if e["header"]["clearing"]["grid"]["recleared"]]
+    assert recleared and min(recleared) > RESTART_AT  # after the restart
+    assert {e["header"]["session"] for e in entries} == {0, 1}
+    assert report.signatures == 96 * len(found["ids"]) + 1
