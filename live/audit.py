@@ -47,7 +47,7 @@ from agents.households.community import Plan
 from live.bus import Bus
 from live.protocol import Topics
 from live.provenance import InputMessages
-from scenarios.audit.keys import MARKET_KEY, KeyPair, Registry
+from scenarios.audit.keys import MARKET_KEY, KeyPair, Registry, fingerprint
 from scenarios.audit.leaves import leaf_hex, settlement_leaves
 from scenarios.audit.ledger import (
     CHAIN_FILE,
@@ -201,9 +201,16 @@ class LiveAudit:
             )
         return self._writer
 
-    def open(self) -> None:
-        """Open the writer now (the market's start: the genesis, or the cut and resume)."""
-        _ = self.writer
+    def open(self) -> str:
+        """Open the writer now (the market's start: the genesis, or the cut and resume);
+        a line for the market's log: where, the session, the market key's fingerprint
+        (what a household checks its bill's checkpoint against)."""
+        writer = self.writer
+        cut = f", {self.cut} uncommitted entries cut" if self.cut else ""
+        return (
+            f"audit ledger {self.dir} (session {writer.session}{cut}); market key "
+            f"{fingerprint(writer.key.public_b64)}"
+        )
 
     @property
     def seq(self) -> int:

@@ -218,7 +218,7 @@ class MarketService:
         if self.grid is not None:
             self.grid.prepare()
         settle_heap()  # opt-in (live/heap.py)
-        self.audit.open()
+        self.log(self.audit.open())
         try:
             self.bus.start(timeout=30.0)
         except ConnectionError:

@@ -29,6 +29,7 @@ from live.ledger import read_ledger
 from live.market import MarketService
 from live.protocol import topics_for
 from scenarios.audit.bills import verify_bill
+from scenarios.audit.keys import fingerprint
 from scenarios.audit.ledger import read_chain, read_checkpoints
 from scenarios.config.loader import load_scenario
 
@@ -209,11 +210,19 @@ def test_an_audit_entry_the_state_ledger_never_committed_is_cut_on_restart(
         # the audit chain holds interval 5, which no state record names
         assert interval_entries(state)[-1]["t"] == dies_at
         assert [r["t"] for r in read_ledger(state)] == list(range(dies_at))
-        again = MarketService(scenario, mosquitto.config, state, speed=0, intervals=total)
+        logged: list[str] = []
+        again = MarketService(
+            scenario, mosquitto.config, state, speed=0, intervals=total, log=logged.append
+        )
         running = market_thread(again)
         running.finish(60, "the restarted market did not finish")
         assert fleet.wait(20)
     assert again.audit.cut == 1
+    genesis = next(read_chain(state / "ledger"))["header"]
+    said = (
+        f"(session 1, 1 uncommitted entries cut); market key {fingerprint(genesis['market_key'])}"
+    )
+    assert any(said in line for line in logged), logged
     headers = interval_entries(state)
     assert [h["t"] for h in headers] == list(range(total))
     assert [h["session"] for h in headers] == [0] * dies_at + [1] * (total - dies_at)
