@@ -16,6 +16,7 @@ import pandas as pd
 from scenarios.config.schema import Scenario
 from scenarios.engine.batch import ProgressCallback, simulate
 from scenarios.kpis.compute import compute_kpis, household_savings
+from scenarios.reports.feeder_report import feeder_map_figures
 from scenarios.reports.heat import heat_figures
 from scenarios.reports.run import grid_figures, render_report
 from scenarios.results.files import (
@@ -117,14 +118,19 @@ def run(
     write_json(kpis, out / KPIS_FILE)
     extra = []
     if scenario.grid.check != "off":
-        extra = grid_figures(
-            intervals,
-            pd.read_parquet(out / BUSES_FILE),
-            pd.read_parquet(out / LINES_FILE),
-            scenario.grid.v_min_pu,
-            scenario.grid.v_max_pu,
-            scenario.market.currency,
-        )
+        buses, lines = pd.read_parquet(out / BUSES_FILE), pd.read_parquet(out / LINES_FILE)
+        limits = (scenario.grid.v_min_pu, scenario.grid.v_max_pu)
+        if output.feeder is not None:
+            extra = feeder_map_figures(
+                output.feeder,
+                output.households,
+                intervals,
+                buses,
+                lines,
+                limits,
+                scenario.market.currency,
+            )
+        extra += grid_figures(intervals, buses, lines, *limits, scenario.market.currency)
     band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
     extra += heat_figures(intervals, out / AGENTS_FILE, output.households, band, sim.interval_hours)
     page = render_report(
