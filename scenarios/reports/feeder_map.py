@@ -236,6 +236,7 @@ def map_traces(base: MapBase, style: Mapping[str, Sequence[Any]]) -> list[go.Sca
         marker={
             "color": list(style["node_color"]),
             "size": list(style["node_size"]),
+            "opacity": 1.0,
             "line": {"color": "#333", "width": 0.8},
         },
         text=list(style["node_text"]),
