@@ -125,10 +125,15 @@ function drawSeries(rows) {
     mode: "lines", line: { color: colors[i], width: 1.2 } })),
   { ...LAYOUT, title: { text: "Community energy flows (sources +, uses −)" },
     yaxis: { title: { text: "power [kW]" } } }, CONFIG);
+  // home batteries (left) and EVs (right) each on their own axis: a car fleet ten times
+  // the batteries' size must not flatten their curve
   Plotly.react("chart-soc", d("chart-soc").map((s, i) => ({ ...s,
-    name: ["home batteries", "EVs"][i], mode: "lines" })),
+    name: ["home batteries (left)", "EVs (right)"][i], mode: "lines",
+    line: { color: ["#2ca02c", "#9467bd"][i] }, yaxis: ["y", "y2"][i] })),
   { ...LAYOUT, title: { text: "Stored energy, sum over households" },
-    yaxis: { title: { text: "energy [kWh]" } } }, CONFIG);
+    yaxis: { title: { text: "home batteries [kWh]" }, rangemode: "tozero" },
+    yaxis2: { title: { text: "EVs [kWh]" }, overlaying: "y", side: "right",
+      showgrid: false, rangemode: "tozero" } }, CONFIG);
   const g = d("chart-grid-time");
   Plotly.react("chart-grid-time", [
     { ...g[0], name: "lowest bus voltage", mode: "lines" },
