@@ -43,7 +43,13 @@ from live.payloads import (
     decode_result,
     decode_settlement,
 )
-from scenarios.results.schema import TRADES_FILE, names
+from scenarios.results.schema import (
+    AGENTS_FILE,
+    TRADES_FILE,
+    device_energy_columns,
+    metered_net_kwh,
+    names,
+)
 
 REVISION_DELAY_S = 0.25
 #: a household's values, in the table's order: the settlement's, then the reading's
@@ -297,6 +303,12 @@ class LiveSource(Source):
         frame = frame.join(
             pd.DataFrame(values, index=agents, columns=list(HOUSEHOLD_VALUES), dtype=float)
         )
+        # the metered balance, as a run's table (a device a settlement omits drew nothing)
+        devices = {
+            d: frame[d].fillna(0.0) if d in frame else 0.0
+            for d in device_energy_columns(AGENTS_FILE)
+        }
+        frame["net_kwh"] = metered_net_kwh(frame.assign(**devices))
         frame["bill"] = bill
         frame["baseline_bill"] = np.nan if base is None else base
         frame["savings"] = frame["baseline_bill"] - frame["bill"]
