@@ -22,7 +22,6 @@ a cookie so its own requests carry it) or that cookie.
 
 from __future__ import annotations
 
-import threading
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -77,8 +76,6 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.source = source
-    if source.map is not None:  # a SimBench feeder takes seconds to load: not on a request
-        threading.Thread(target=source.map.warm, name="p2pgrid-map", daemon=True).start()
 
     install_guard(app, token)
 

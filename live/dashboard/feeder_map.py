@@ -155,12 +155,6 @@ class MapBuilder:
         data: dict[str, Any] = json.loads(fig.to_json())
         return data
 
-    def warm(self) -> None:
-        """Build the map now when the scenario's feeder is known (a SimBench grid takes
-        seconds to load): called on a background thread as the server starts."""
-        if self.spec:
-            self.base(None, wait=True)
-
 
 def opening_interval(intervals: pd.DataFrame, v_limits: tuple[Any, Any]) -> int:
     """The interval a finished run opens on: the worst grid state when some interval

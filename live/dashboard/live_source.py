@@ -264,6 +264,7 @@ class LiveSource(Source):
             "intervals": len(self._rows),
             "replay_speed": None,
             "has_feeder": None,
+            "has_map": True,  # laid out from the scenario's feeder or the published branches
             "book_source": "market/result book, or revealed from fills",
         }
 

@@ -286,6 +286,7 @@ class RunSource(Source):
             "intervals": run.n_intervals,
             "replay_speed": self.replay_speed,
             "has_feeder": run.feeder is not None,
+            "has_map": self.map is not None,
             # a finished run opens on its most telling interval (browsing only)
             "opening_t": None if self.replay_speed else self.opening_t,
             "book_source": "order book" if run.books is not None else "revealed from fills",

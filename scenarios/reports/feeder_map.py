@@ -208,8 +208,8 @@ def map_traces(base: MapBase, style: Mapping[str, Sequence[Any]]) -> list[go.Sca
     x1, y1 = lay.x[lay.to_pos], lay.y[lay.to_pos]
     edges = [
         go.Scatter(
-            x=[x0[k], x1[k]],
-            y=[y0[k], y1[k]],
+            x=[float(x0[k]), float(x1[k])],
+            y=[float(y0[k]), float(y1[k])],
             mode="lines",
             line={"color": style["edge_color"][k], "width": EDGE_WIDTH},
             hoverinfo="skip",
@@ -220,8 +220,8 @@ def map_traces(base: MapBase, style: Mapping[str, Sequence[Any]]) -> list[go.Sca
         for k in range(len(lay.line))
     ]
     hover = go.Scatter(
-        x=(x0 + x1) / 2,
-        y=(y0 + y1) / 2,
+        x=((x0 + x1) / 2).tolist(),
+        y=((y0 + y1) / 2).tolist(),
         mode="markers",
         marker={"size": 6, "color": list(style["edge_color"]), "symbol": "diamond"},
         text=list(style["edge_text"]),
@@ -229,9 +229,9 @@ def map_traces(base: MapBase, style: Mapping[str, Sequence[Any]]) -> list[go.Sca
         showlegend=False,
         meta="edge-hover",
     )
-    nodes = go.Scatter(
-        x=lay.x,
-        y=lay.y,
+    nodes = go.Scatter(  # plain lists: the page reads them (not base64 typed arrays)
+        x=lay.x.tolist(),
+        y=lay.y.tolist(),
         mode="markers",
         marker={
             "color": list(style["node_color"]),

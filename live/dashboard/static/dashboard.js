@@ -240,10 +240,12 @@ function drawFeeder(f) {
 // ------------------------------------------------------------------ feeder map
 // The figure comes once from api/feeder/map; each feeder state's `map` then restyles the
 // drawn traces (edge colours, bus colours, sizes and hover texts), nothing is re-drawn.
+// A feeder state without `map` (the layout still loading on the server) is drawn by
+// fetching the figure of its interval, which waits for the layout.
 function drawMap(f) {
   const M = P.map;
-  if (!f || !f.map) return;
-  if (M.drawn) { restyleMap(f); return; }
+  if (!f || !P.meta.has_map || M.failed) return;
+  if (M.drawn && f.map) { restyleMap(f); return; }
   M.pending = f;
   if (M.loading) return;
   M.loading = true;
@@ -252,9 +254,13 @@ function drawMap(f) {
     return Plotly.react("chart-map", fig.data, { ...fig.layout, height: undefined,
       autosize: true }, CONFIG).then(() => {
       M.drawn = true; M.title = fig.layout.title.text;
-      restyleMap(M.pending); M.pending = null;
+      const next = M.pending; M.pending = null;
+      if (next.map) restyleMap(next);
+      else if (next.t !== d.t) drawMap(next);
+      else $("chart-map").dataset.t = String(d.t);
     });
-  }).catch((e) => P.errors.push(String(e))).finally(() => { M.loading = false; });
+  }).catch((e) => { M.failed = e.status === 404; P.errors.push(String(e)); })
+    .finally(() => { M.loading = false; });
 }
 function restyleMap(f) {
   const m = f.map, el = $("chart-map");
