@@ -1,12 +1,13 @@
 """The dashboard's feeder map: drawn once, then restyled interval by interval.
 
-The map's layout is computed once per source (:class:`MapBuilder`): from the scenario's
-feeder when the source knows it (a run's manifest, a live market's scenario: SimBench
-geodata or the tree layout of :mod:`grid.layout`), else from the branches of the first
-feeder state a live market publishes (``grid.lines``' ``from_bus`` / ``to_bus``). The
-page fetches the whole figure once (``/api/feeder/map``); every feeder state it receives
-afterwards (``/api/intervals/{t}/feeder`` and the pushed events) carries ``map``: the
-colours, sizes and texts of that interval for ``Plotly.restyle``
+The map's layout is computed once per source (:class:`MapBuilder`), as the server starts
+(:meth:`MapBuilder.prepare`): from the scenario's feeder when the source knows it (a
+run's manifest, a live market's scenario: SimBench geodata or the tree layout of
+:mod:`grid.layout`), else from the branches of the first feeder state a live market
+publishes (``grid.lines``' ``from_bus`` / ``to_bus``). The page fetches the whole figure
+once (``/api/feeder/map``); every feeder state it receives afterwards
+(``/api/intervals/{t}/feeder`` and the pushed events) carries ``map``: the colours, sizes
+and texts of that interval for ``Plotly.restyle``
 (:func:`scenarios.reports.feeder_map.restyle_arrays`), so a new interval re-colours the
 drawn map instead of re-drawing it. The drawing rules are the report's
 (:mod:`scenarios.reports.feeder_map`).
@@ -154,6 +155,15 @@ class MapBuilder:
         fig.update_layout(template="plotly_white", margin={"l": 20, "r": 20, "t": 70, "b": 20})
         data: dict[str, Any] = json.loads(fig.to_json())
         return data
+
+    def prepare(self) -> None:
+        """Build the map now when the scenario's feeder is known (a SimBench grid takes
+        seconds to load), else import the layout's libraries (seconds, once), so that no
+        pushed interval waits for either: called as the server starts, before it serves."""
+        if self.spec:
+            self.base(None, wait=True)
+        else:
+            import pandapower.plotting.generic_geodata  # noqa: F401
 
 
 def opening_interval(intervals: pd.DataFrame, v_limits: tuple[Any, Any]) -> int:
