@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from grid import load_feeder
 from live.dashboard import MqttSource, RunSource, read_run, start_dashboard
 from scenarios import load_scenario, run
-from scenarios.reports.feeder_map import VIOLATION_COLOR, grid_stress
+from scenarios.reports.feeder_map import VIOLATION_COLOR, grid_stress, loading_colors
 from scenarios.reports.sweep import render_sweep
 from scenarios.studies.sweep_file import load_sweep
 
@@ -53,7 +53,8 @@ MAP_COUNTS = """(id) => { const gd = id ? document.getElementById(id) :
   const bus = gd.data.find(t => t.meta === 'bus');
   return {edges: gd.data.filter(t => t.meta === 'edge').length, nodes: bus.x.length,
           colors: bus.marker.color, names: gd.data.filter(t => t.meta === 'edge')
-            .map(t => t.name)}; }"""
+            .map(t => t.name), edge_colors: gd.data.filter(t => t.meta === 'edge')
+            .map(t => t.line.color)}; }"""
 
 
 def _scenario(spec: str) -> dict[str, Any]:
@@ -214,8 +215,9 @@ def test_a_bus_under_the_limit_has_the_violation_colour(
     # the report's first map is the same worst interval
     pg.goto(serve_dir(out) + "report.html")
     wait_js(pg, "document.querySelectorAll('.js-plotly-plot').length > 8")
-    colors = np.array(pg.evaluate(MAP_COUNTS, "")["colors"])
-    np.testing.assert_array_equal(colors == VIOLATION_COLOR, under)
+    drawn = pg.evaluate(MAP_COUNTS, "")
+    np.testing.assert_array_equal(np.array(drawn["colors"]) == VIOLATION_COLOR, under)
+    assert drawn["edge_colors"] == loading_colors(data.feeder.loading_frac[worst])
 
 
 def test_a_run_without_broken_limits_opens_on_its_most_trade(
