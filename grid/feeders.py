@@ -6,7 +6,9 @@ slack bus. Conventions, stated once here:
 - ``buses`` (index = bus position ``0..n_bus-1``): ``bus`` label, ``vn_kv`` [kV],
   ``base_p_kw`` / ``base_q_kvar`` the feeder's own background load at its annual peak
   (scaled per interval by a background factor, :meth:`Feeder.background_injection_kw`),
-  **load positive** [kW, kvar], ``household_bus`` (bool, where households may sit).
+  **load positive** [kW, kvar], ``household_bus`` (bool, where households may sit), and
+  where the network data has them the bus's geodata ``x`` (longitude) and ``y`` (latitude)
+  [degrees] (:mod:`grid.layout` draws the feeder map from them).
 - ``lines`` (index = line position ``0..n_line-1``), one row per branch, oriented away from
   the slack (``from_bus`` is the parent): ``line`` label, ``from_bus`` / ``to_bus`` bus
   *positions* (int), ``r_ohm`` / ``x_ohm`` series impedance referred to the voltage of
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 BUS_COLUMNS = ["bus", "vn_kv", "base_p_kw", "base_q_kvar", "household_bus"]
+#: Optional bus columns, kept when a bus record has them: geodata [degrees]
+GEO_COLUMNS = ["x", "y"]
 LINE_COLUMNS = [
     "line",
     "from_bus",
@@ -154,7 +158,8 @@ def build_feeder(
         Feeder name.
     buses : sequence of mapping
         Records with ``bus`` (label), ``vn_kv`` [kV], ``base_p_kw`` [kW], ``base_q_kvar``
-        [kvar] (load positive) and ``household_bus`` (bool).
+        [kvar] (load positive) and ``household_bus`` (bool); optionally geodata ``x``
+        / ``y`` [degrees of longitude / latitude].
     lines : sequence of mapping
         Records with ``line``, ``from_bus``/``to_bus`` (labels), ``r_ohm``, ``x_ohm``,
         ``s_max_kva`` and optionally ``kind`` and the transformer/cable columns.
@@ -172,7 +177,8 @@ def build_feeder(
     """
     import pandas as pd  # here: naming a feeder (p2pgrid validate) must not import pandas
 
-    bus_df = pd.DataFrame(list(buses), columns=BUS_COLUMNS)
+    geo = [c for c in GEO_COLUMNS if any(c in b for b in buses)]
+    bus_df = pd.DataFrame(list(buses), columns=BUS_COLUMNS + geo)
     bus_df["bus"] = bus_df["bus"].astype(str)
     bus_df = bus_df.astype(
         {"vn_kv": float, "base_p_kw": float, "base_q_kvar": float, "household_bus": bool}

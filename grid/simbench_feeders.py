@@ -6,11 +6,13 @@ ships its grids with the ``simbench`` package. The LV grids have one MV/LV trans
 and radial cable feeders; households go on the buses that carry SimBench loads. The
 SimBench loads themselves are *not* kept as background: the community's households
 replace them (LV feeders have no background load). The transformer keeps its no-load
-(iron) losses ``pfe_kw`` and magnetising current ``i0_percent``.
+(iron) losses ``pfe_kw`` and magnetising current ``i0_percent``. The buses keep their
+geodata (longitude ``x``, latitude ``y``) for the feeder map (:mod:`grid.layout`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -55,6 +57,19 @@ def simbench_feeder(code: str) -> Feeder:
     return _from_pandapower(net, spec)
 
 
+def _lon_lat(geo: Any) -> dict[str, float]:
+    """A bus's GeoJSON point (pandapower's ``bus.geo``) as ``x`` / ``y``; NaN when it has
+    none or it is not a point."""
+    try:
+        point = json.loads(geo) if isinstance(geo, str) else {}
+        if point.get("type") != "Point":
+            raise ValueError(geo)
+        lon, lat = point["coordinates"]
+        return {"x": float(lon), "y": float(lat)}
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return {"x": math.nan, "y": math.nan}
+
+
 def _from_pandapower(net: Any, spec: str) -> Feeder:
     problems: list[str] = []
     if len(net.ext_grid) != 1:
@@ -89,6 +104,7 @@ def _from_pandapower(net: Any, spec: str) -> Feeder:
             "base_p_kw": 0.0,
             "base_q_kvar": 0.0,
             "household_bus": b in load_buses,
+            **_lon_lat(net.bus.at[b, "geo"] if "geo" in net.bus else None),
         }
         for b in net.bus.index
         if net.bus.at[b, "in_service"] and b in used

@@ -53,6 +53,7 @@ def attach_dashboard(
             **scenario.market.model_dump(),
             "v_min_pu": scenario.grid.v_min_pu,
             "v_max_pu": scenario.grid.v_max_pu,
+            "feeder": scenario.grid.feeder if scenario.grid.check != "off" else None,
         },
         scenario.simulation.interval_minutes,
         scenario_households(scenario),

@@ -88,6 +88,7 @@ def dashboard(
                 **sc.market.model_dump(),
                 "v_min_pu": sc.grid.v_min_pu,
                 "v_max_pu": sc.grid.v_max_pu,
+                "feeder": sc.grid.feeder if sc.grid.check != "off" else None,
             }
             minutes = sc.simulation.interval_minutes
         try:

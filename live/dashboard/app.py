@@ -6,7 +6,9 @@ Routes (OpenAPI docs at ``/docs``, schema at ``/openapi.json``):
   package, so the page loads nothing from outside the server.
 - ``GET /api/runs``, ``/api/meta``, ``/api/status`` — what is being shown.
 - ``GET /api/kpis``, ``/api/intervals``, ``/api/intervals/{t}``,
-  ``/api/intervals/{t}/book``, ``/api/intervals/{t}/feeder`` — the market and feeder.
+  ``/api/intervals/{t}/book``, ``/api/intervals/{t}/feeder`` — the market and feeder;
+  ``/api/feeder/map`` — the feeder map's plotly figure (drawn once; each feeder state
+  then carries ``map``, its colours for ``Plotly.restyle``: :mod:`live.dashboard.feeder_map`).
 - ``GET /api/households``, ``/api/households/{agent_id}``, ``/api/trades`` (paged).
 - ``GET /api/events`` — Server-Sent Events, one per interval; a reconnecting client
   sends ``Last-Event-ID`` (browsers do) or ``?since=SEQ`` and receives what it missed.
@@ -177,7 +179,7 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
         ] = "buses",
         format: FormatQuery = None,
     ) -> Any:
-        data = source.feeder(resolve_t(t))
+        data = source.feeder_view(resolve_t(t))
         if data is None:
             raise Unavailable(
                 "no feeder state: this run or market has no grid check "
@@ -186,6 +188,20 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
         if wants_csv(request, format):
             return csv_response(pd.DataFrame(data[table]), f"feeder-{table}-{t}")
         return json_safe(data)
+
+    @app.get("/api/feeder/map", summary="The feeder map (a plotly figure) showing interval t")
+    def feeder_map(t: TQuery = None) -> Any:
+        # a plain def: the first call may build the layout (seconds for a SimBench grid),
+        # on the server's worker threads, not on its event loop
+        if source.map is None:
+            raise Unavailable("no feeder map: this run or market has no grid check")
+        at = source.latest_t() if t is None else resolve_t(t)
+        state = source.feeder(at) if at >= 0 else None
+        when = f"interval {at}" if state is not None else "no interval yet"
+        figure = source.map.figure(state, f"Feeder map — {when}")
+        if figure is None:
+            raise Unavailable(source.map.problem or "no feeder map yet: no feeder state known")
+        return {"t": at if state is not None else None, "figure": figure}
 
     @app.get("/api/households", summary="Each household's position at t and bill up to t")
     async def households(

@@ -31,6 +31,7 @@ from live.book import decode_curve, decode_trades
 from live.dashboard.curves import book_curves, revealed_book
 from live.dashboard.devices import static_columns
 from live.dashboard.feeder import feeder_payload, live_feeder
+from live.dashboard.feeder_map import MapBuilder
 from live.dashboard.live_kpis import HouseholdMoney, live_kpis, tariffs_of
 from live.dashboard.records import records
 from live.dashboard.sources import MAX_T, Source
@@ -42,7 +43,13 @@ from live.payloads import (
     decode_result,
     decode_settlement,
 )
-from scenarios.results.schema import TRADES_FILE, names
+from scenarios.results.schema import (
+    AGENTS_FILE,
+    TRADES_FILE,
+    device_energy_columns,
+    metered_net_kwh,
+    names,
+)
 
 REVISION_DELAY_S = 0.25
 #: a household's values, in the table's order: the settlement's, then the reading's
@@ -69,8 +76,9 @@ class LiveSource(Source):
         The market's broker address, shown on the page.
     market
         Optional tariffs and limits to draw (``currency``, ``retail_price_per_kwh``,
-        ``feed_in_price_per_kwh``, ``v_min_pu``, ``v_max_pu``, ``mechanism``); the live
-        command passes its scenario's.
+        ``feed_in_price_per_kwh``, ``v_min_pu``, ``v_max_pu``, ``mechanism``) and the
+        scenario's ``feeder`` (its ``grid.feeder``: the feeder map's layout, else the map
+        is laid out from the published branches); the live command passes its scenario's.
     households
         Optional static table of the households (``households.parquet``'s columns, from
         :func:`scenarios.results.households_table.scenario_households`): their bus and devices in
@@ -112,6 +120,16 @@ class LiveSource(Source):
         self._last_error: str | None = None
         self._pending: set[int] = set()
         self._timer: threading.Timer | None = None
+        static = self._static
+        self.map = MapBuilder(
+            self.market.get("feeder"),
+            len(static) or int(self.market.get("households") or 0),
+            {str(a): str(b) for a, b in static["bus"].items() if b is not None}
+            if "bus" in static
+            else {},
+            (self.market.get("v_min_pu"), self.market.get("v_max_pu")),
+            self.market.get("currency", "EUR"),
+        )
 
     def stop(self) -> None:
         with self._lock:
@@ -246,6 +264,7 @@ class LiveSource(Source):
             "intervals": len(self._rows),
             "replay_speed": None,
             "has_feeder": None,
+            "has_map": True,  # laid out from the scenario's feeder or the published branches
             "book_source": "market/result book, or revealed from fills",
         }
 
@@ -285,6 +304,12 @@ class LiveSource(Source):
         frame = frame.join(
             pd.DataFrame(values, index=agents, columns=list(HOUSEHOLD_VALUES), dtype=float)
         )
+        # the metered balance, as a run's table (a device a settlement omits drew nothing)
+        devices = {
+            d: frame[d].fillna(0.0) if d in frame else 0.0
+            for d in device_energy_columns(AGENTS_FILE)
+        }
+        frame["net_kwh"] = metered_net_kwh(frame.assign(**devices))
         frame["bill"] = bill
         frame["baseline_bill"] = np.nan if base is None else base
         frame["savings"] = frame["baseline_bill"] - frame["bill"]

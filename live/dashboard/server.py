@@ -117,6 +117,8 @@ def start_dashboard(
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="p2pgrid-dashboard", daemon=True
     )
+    if source.map is not None:  # the feeder map's layout, before anything is served
+        source.map.prepare()
     source.start()
     thread.start()
     deadline = time.monotonic() + 10
@@ -139,6 +141,8 @@ def serve_dashboard(
     """
     token = resolve_token(host, token)
     sock = _bind(host, port)  # an address in use raises OSError here, not inside uvicorn
+    if source.map is not None:  # the feeder map's layout, before anything is served
+        source.map.prepare()
     source.start()
     try:
         uvicorn.Server(_config(source, host, sock.getsockname()[1], token)).run(sockets=[sock])

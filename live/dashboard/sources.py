@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from live.dashboard.feeder_map import MapBuilder, opening_interval
 from live.dashboard.records import records
 from live.dashboard.rundata import RunData
 
@@ -109,6 +110,8 @@ class Source(ABC):
 
     def __init__(self) -> None:
         self.log = EventLog()
+        self.map: MapBuilder | None = None
+        """The feeder map (:mod:`live.dashboard.feeder_map`), None without a feeder."""
 
     def start(self) -> None:  # noqa: B027 — optional hook, nothing to start by default
         """Begin producing events (replay thread, MQTT connection)."""
@@ -161,6 +164,16 @@ class Source(ABC):
     def feeder(self, t: int) -> dict[str, Any] | None:
         """Voltage at every bus, line loadings, nodal prices at ``t``; None if unknown."""
 
+    def feeder_view(self, t: int) -> dict[str, Any] | None:
+        """:meth:`feeder` plus ``map``, the feeder map's restyle arrays of ``t`` (left out
+        while the map is not built)."""
+        data = self.feeder(t)
+        if data is not None and self.map is not None:
+            arrays = self.map.arrays(data)
+            if arrays is not None:
+                data = {**data, "map": arrays}
+        return data
+
     def event_payload(self, event: Event, full: bool) -> dict[str, Any]:
         """What an SSE client receives for ``event``.
 
@@ -183,8 +196,16 @@ class Source(ABC):
             if latest >= 0 and (event.kind != "interval" or event.t == latest):
                 payload["kpis"] = self.kpis(latest)
                 payload["book"] = self.book(latest)
-                payload["feeder"] = self.feeder(latest)
+                payload["feeder"] = self.feeder_view(latest)
         return payload
+
+
+def _household_bus(households: pd.DataFrame) -> dict[str, str]:
+    """Household id → bus label of a static household table (empty without buses)."""
+    if "bus" not in households or "agent_id" not in households:
+        return {}
+    known = households[households["bus"].notna()]
+    return dict(zip(known["agent_id"].astype(str), known["bus"].astype(str), strict=True))
 
 
 class RunSource(Source):
@@ -210,6 +231,18 @@ class RunSource(Source):
         self._cursor = -1 if replay_speed else run.n_intervals - 1
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        spec = run.grid.get("feeder")
+        if run.feeder is not None:
+            self.map = MapBuilder(
+                str(spec) if spec else None,
+                run.n_households,
+                _household_bus(run.households),
+                (run.grid.get("v_min_pu"), run.grid.get("v_max_pu")),
+                run.market.get("currency", "EUR"),
+            )
+        self.opening_t = opening_interval(
+            run.intervals, (run.grid.get("v_min_pu"), run.grid.get("v_max_pu"))
+        )
 
     # ---------------------------------------------------------------- replay
     def start(self) -> None:
@@ -253,6 +286,9 @@ class RunSource(Source):
             "intervals": run.n_intervals,
             "replay_speed": self.replay_speed,
             "has_feeder": run.feeder is not None,
+            "has_map": self.map is not None,
+            # a finished run opens on its most telling interval (browsing only)
+            "opening_t": None if self.replay_speed else self.opening_t,
             "book_source": "order book" if run.books is not None else "revealed from fills",
         }
 

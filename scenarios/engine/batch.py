@@ -37,6 +37,7 @@ import pandas as pd
 
 from agents.households.community import Community
 from agents.strategies.bidding import PriceAwareStorage
+from grid.feeders import Feeder
 from scenarios.config.schema import Scenario
 from scenarios.engine.audit_batch import BatchLedger
 from scenarios.engine.baseline import Baseline
@@ -74,6 +75,8 @@ class EngineOutput:
     end_stored_delta_kwh: np.ndarray
     showcase: Showcase
     trade_rows: int
+    feeder: Feeder | None = None
+    """The feeder the grid check ran on (None when it is off): the report's map."""
 
 
 AC_PREFIX = "ac_"
@@ -250,6 +253,7 @@ def simulate(
         end_stored_delta_kwh=community.stored_kwh - baseline.community.stored_kwh,
         showcase=showcase,
         trade_rows=trades_out.rows,
+        feeder=grid.feeder if grid is not None else None,
     )
 
 

@@ -17,6 +17,7 @@ from scenarios.config.schema import Scenario
 from scenarios.engine.batch import ProgressCallback, simulate
 from scenarios.kpis.compute import compute_kpis, household_savings
 from scenarios.kpis.member_types import member_type_kpis
+from scenarios.reports.feeder_report import feeder_map_figures
 from scenarios.reports.feeder_sharing import feeder_sharing_figures, shared_flows_between_buses
 from scenarios.reports.heat import heat_figures
 from scenarios.reports.member_types import member_type_figures
@@ -127,15 +128,19 @@ def run(
     write_json(kpis, out / KPIS_FILE)
     extra = []
     if scenario.grid.check != "off":
-        buses = pd.read_parquet(out / BUSES_FILE)
-        extra = grid_figures(
-            intervals,
-            buses,
-            pd.read_parquet(out / LINES_FILE),
-            scenario.grid.v_min_pu,
-            scenario.grid.v_max_pu,
-            scenario.market.currency,
-        )
+        buses, lines = pd.read_parquet(out / BUSES_FILE), pd.read_parquet(out / LINES_FILE)
+        limits = (scenario.grid.v_min_pu, scenario.grid.v_max_pu)
+        if output.feeder is not None:
+            extra = feeder_map_figures(
+                output.feeder,
+                output.households,
+                intervals,
+                buses,
+                lines,
+                limits,
+                scenario.market.currency,
+            )
+        extra += grid_figures(intervals, buses, lines, *limits, scenario.market.currency)
         flows = shared_flows_between_buses(
             out / TRADES_FILE, output.households, buses["bus"].astype(str).unique()
         )

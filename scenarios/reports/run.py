@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from scenarios.engine.batch import Showcase
 from scenarios.kpis.format import format_kpi
+from scenarios.reports.energy import flows_figure, stored_energy_figure
 
 _KPI_LABELS: Sequence[tuple[str, str]] = (
     ("self_sufficiency", "Self-sufficiency"),
@@ -70,52 +71,6 @@ def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any]) -> go.Figure:
     fig.update_layout(title="Clearing price and P2P volume", hovermode="x unified")
     fig.update_yaxes(title_text=f"price [{market['currency']}/kWh]", secondary_y=False)
     fig.update_yaxes(title_text="P2P volume [kWh]", secondary_y=True)
-    return fig
-
-
-def _flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
-    fig = go.Figure()
-    series = (
-        ("generation_kwh", "PV generation", 1, "#ff7f0e"),
-        ("demand_kwh", "household demand", -1, "#1f77b4"),
-        ("ev_kwh", "EV charging", -1, "#9467bd"),
-        ("battery_kwh", "battery charging", -1, "#2ca02c"),
-        ("heat_pump_kwh", "heat pumps", -1, "#8c564b"),
-        ("grid_import_kwh", "grid import", 1, "#7f7f7f"),
-        ("grid_export_kwh", "grid export", -1, "#bcbd22"),
-        ("p2p_kwh", "traded P2P", 1, "#d62728"),
-    )
-    for col, name, sign, color in series:
-        if col == "heat_pump_kwh" and not iv.get(col, pd.Series([0.0])).gt(0).any():
-            continue  # drawn for runs with heat pumps only
-        fig.add_trace(
-            go.Scatter(
-                x=iv["timestamp"],
-                y=sign * iv[col] / interval_hours,
-                name=name,
-                mode="lines",
-                line={"color": color, "width": 1.2},
-            )
-        )
-    fig.update_layout(
-        title="Community energy flows (sources positive, uses negative)",
-        yaxis_title="power [kW]",
-        hovermode="x unified",
-    )
-    return fig
-
-
-def _soc_figure(iv: pd.DataFrame) -> go.Figure:
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(x=iv["timestamp"], y=iv["battery_soc_kwh"], name="home batteries", mode="lines")
-    )
-    fig.add_trace(go.Scatter(x=iv["timestamp"], y=iv["ev_soc_kwh"], name="EVs", mode="lines"))
-    fig.update_layout(
-        title="Stored energy (sum over households)",
-        yaxis_title="energy [kWh]",
-        hovermode="x unified",
-    )
     return fig
 
 
@@ -196,8 +151,8 @@ def render_report(
     when = str(intervals["timestamp"].iloc[showcase.t]) if showcase.t >= 0 else "no interval"
     figures = [
         _price_figure(intervals, market),
-        _flows_figure(intervals, interval_hours),
-        _soc_figure(intervals),
+        flows_figure(intervals, interval_hours),
+        stored_energy_figure(intervals),
         _savings_figure(household_savings, currency),
         _book_figure(showcase, when, currency),
         *extra_figures,
@@ -205,10 +160,17 @@ def render_report(
     parts = []
     for i, fig in enumerate(figures):
         fig.update_layout(
-            template="plotly_white", height=420, margin={"l": 60, "r": 30, "t": 60, "b": 50}
+            template="plotly_white",
+            height=fig.layout.height or 420,
+            margin={"l": 60, "r": 30, "t": 60, "b": 50},
         )
         parts.append(
-            fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+            fig.to_html(
+                full_html=False,
+                include_plotlyjs=(i == 0),
+                config={"displaylogo": False},
+                auto_play=False,
+            )
         )
     cards = "".join(
         f'<div class="kpi"><div class="v">{format_kpi(k, kpis.get(k), currency)}</div>'

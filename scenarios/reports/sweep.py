@@ -7,6 +7,16 @@ Layout of a KPI over the parameters: with two or more swept keys, a heatmap over
 first two (the mean over any others), or a scatter coloured by the KPI when the
 variants do not fill that grid (random samples); with one key, a line; with none
 varying, a bar per variant.
+
+Rules that keep the panels honest:
+
+- a key swept over listed values (a grid, not a random sample) is discrete: its axis is
+  categorical, one tick per value, in sweep order (not a continuous axis padded to
+  values never run, such as a battery share of -0.1);
+- a KPI that is the same in every variant gets no panel, one line saying so;
+- a colour bar is centred on zero (diverging ``RdBu``) only for a signed KPI (money, such
+  as the savings, which may be either side of zero); the others span their own range
+  on ``Viridis``.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from scenarios.kpis.format import format_kpi
+from scenarios.kpis.format import format_kpi, kpi_kind
 from scenarios.results.files import INTERVALS_FILE
 from scenarios.studies.sweep_variants import SweepSpec
 
@@ -66,27 +76,68 @@ def _axes(ok: pd.DataFrame, keys: list[str]) -> list[str]:
     return [k for k in keys if ok[k].map(_label).nunique() > 1]
 
 
-def _axis_values(series: pd.Series) -> pd.Series:
-    return series.astype(float) if _is_numeric(series) else series.map(_label)
+def _axis_values(series: pd.Series, discrete: bool) -> pd.Series:
+    if discrete or not _is_numeric(series):
+        return series.map(_label)
+    return series.astype(float)
 
 
-def _kpi_figure(ok: pd.DataFrame, axes: list[str], kpi: str, title: str) -> go.Figure:
+def _category_order(series: pd.Series) -> list[str]:
+    """A discrete key's values as axis labels: numbers in ascending order, others in
+    the order the sweep ran them."""
+    values = list(dict.fromkeys(v for v in series if v is not None))
+    if _is_numeric(series):
+        values.sort()
+    return [_label(v) for v in values]
+
+
+def is_signed(kpi: str) -> bool:
+    """Whether a KPI may be either side of zero (money: savings, costs), so that its
+    colour bar is centred on zero."""
+    return kpi_kind(kpi) == "money"
+
+
+def is_constant(values: pd.Series) -> bool:
+    """Whether every finished variant has the same value (within 1e-12, relative)."""
+    z = pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
+    return len(z) > 0 and bool(np.ptp(z) <= 1e-12 * max(1.0, float(np.abs(z).max())))
+
+
+def _colors(kpi: str, z: np.ndarray, prefix: str) -> dict[str, Any]:
+    """Colour-scale settings (``prefix`` "z" for a heatmap, "c" for markers)."""
+    if is_signed(kpi):
+        return {"colorscale": "RdBu", f"{prefix}mid": 0.0}
+    finite = z[np.isfinite(z)]
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    return {"colorscale": "Viridis", f"{prefix}min": lo, f"{prefix}max": hi}
+
+
+def _kpi_figure(
+    ok: pd.DataFrame, axes: list[str], discrete: set[str], kpi: str, title: str
+) -> go.Figure:
     fig = go.Figure()
     z = pd.to_numeric(ok[kpi], errors="coerce") if kpi in ok else pd.Series(dtype=float)
+    cat = {"type": "category", "categoryorder": "array"}
     if len(axes) >= 2:
-        x, y = _axis_values(ok[axes[0]]), _axis_values(ok[axes[1]])
+        ax, ay = axes[0], axes[1]
+        x, y = _axis_values(ok[ax], ax in discrete), _axis_values(ok[ay], ay in discrete)
         frame = pd.DataFrame({"x": x.to_numpy(), "y": y.to_numpy(), "z": z.to_numpy()})
         grid = frame.groupby(["y", "x"], sort=True)["z"].mean().unstack("x")
+        if ax in discrete:
+            grid = grid.reindex(columns=_category_order(ok[ax]))
+        if ay in discrete:
+            grid = grid.reindex(index=_category_order(ok[ay]))
         filled = grid.notna().to_numpy().mean() if grid.size else 0.0
         if filled >= 0.75:
             fig.add_trace(
                 go.Heatmap(
-                    x=[_label(v) if not _is_numeric(x) else v for v in grid.columns],
-                    y=[_label(v) if not _is_numeric(y) else v for v in grid.index],
+                    x=list(grid.columns),
+                    y=list(grid.index),
                     z=grid.to_numpy(),
                     colorbar={"title": kpi},
                     hoverongaps=False,
                     texttemplate="%{z:.3g}",
+                    **_colors(kpi, grid.to_numpy(float), "z"),
                 )
             )
         else:
@@ -99,20 +150,27 @@ def _kpi_figure(ok: pd.DataFrame, axes: list[str], kpi: str, title: str) -> go.F
                     marker={
                         "color": frame["z"],
                         "size": 11,
-                        "colorscale": "Viridis",
                         "showscale": True,
                         "colorbar": {"title": kpi},
+                        **_colors(kpi, frame["z"].to_numpy(float), "c"),
                     },
                 )
             )
         more = f" (mean over {', '.join(axes[2:])})" if len(axes) > 2 else ""
-        fig.update_layout(title=title + more, xaxis_title=axes[0], yaxis_title=axes[1])
+        fig.update_layout(title=title + more, xaxis_title=ax, yaxis_title=ay)
+        if ax in discrete:
+            fig.update_xaxes(**cat, categoryarray=_category_order(ok[ax]))
+        if ay in discrete:
+            fig.update_yaxes(**cat, categoryarray=_category_order(ok[ay]))
     elif len(axes) == 1:
-        x = _axis_values(ok[axes[0]])
+        ax = axes[0]
+        x = _axis_values(ok[ax], ax in discrete)
         frame = pd.DataFrame({"x": x.to_numpy(), "z": z.to_numpy()})
         mean = frame.groupby("x", sort=True)["z"].mean()
+        if ax in discrete:
+            mean = mean.reindex(_category_order(ok[ax]))
         fig.add_trace(
-            go.Scatter(x=mean.index, y=mean.to_numpy(), mode="lines+markers", name="mean")
+            go.Scatter(x=list(mean.index), y=mean.to_numpy(), mode="lines+markers", name="mean")
         )
         if len(frame) > len(mean):
             fig.add_trace(
@@ -124,7 +182,9 @@ def _kpi_figure(ok: pd.DataFrame, axes: list[str], kpi: str, title: str) -> go.F
                     marker={"opacity": 0.5},
                 )
             )
-        fig.update_layout(title=title, xaxis_title=axes[0], yaxis_title=kpi)
+        fig.update_layout(title=title, xaxis_title=ax, yaxis_title=kpi)
+        if ax in discrete:
+            fig.update_xaxes(**cat, categoryarray=_category_order(ok[ax]))
     else:
         fig.add_trace(go.Bar(x=ok["variant"], y=z))
         fig.update_layout(title=title, xaxis_title="variant", yaxis_title=kpi)
@@ -193,20 +253,35 @@ def render_sweep(spec: SweepSpec, table: pd.DataFrame, variants_dir: Path) -> st
     ok = table[table["status"] == "ok"].reset_index(drop=True)
     currency = str(ok["currency"].iloc[0]) if "currency" in ok and len(ok) else "EUR"
     axes = _axes(ok, spec.keys) if len(ok) else []
-    figures: list[go.Figure] = []
+    discrete = {p.key for p in spec.parameters if not p.random}
+    figures: list[go.Figure | str] = []
     if len(ok):
         for kpi, title in _FIGURE_KPIS:
-            if kpi in ok and pd.to_numeric(ok[kpi], errors="coerce").notna().any():
-                figures.append(_kpi_figure(ok, axes, kpi, title.format(currency=currency)))
+            if kpi not in ok or not pd.to_numeric(ok[kpi], errors="coerce").notna().any():
+                continue
+            label = title.format(currency=currency)
+            if is_constant(ok[kpi]):
+                value = format_kpi(kpi, pd.to_numeric(ok[kpi], errors="coerce").dropna().iloc[0])
+                figures.append(
+                    f'<p class="constant"><b>{html.escape(label)}</b>: {html.escape(value)} '
+                    "in every variant (no panel drawn).</p>"
+                )
+            else:
+                figures.append(_kpi_figure(ok, axes, discrete, kpi, label))
         figures.append(_price_figure(ok, axes, variants_dir, currency)[0])
     parts = []
-    for i, fig in enumerate(figures):
+    plotly_js = True  # embedded once, with the first figure
+    for fig in figures:
+        if isinstance(fig, str):
+            parts.append(fig)
+            continue
         fig.update_layout(
             template="plotly_white", height=480, margin={"l": 70, "r": 30, "t": 70, "b": 60}
         )
         parts.append(
-            fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+            fig.to_html(full_html=False, include_plotlyjs=plotly_js, config={"displaylogo": False})
         )
+        plotly_js = False
     keys = ", ".join(spec.keys)
     seeds = (
         "common random numbers: every variant uses the base seed"

@@ -111,23 +111,12 @@ def test_replay_pushes_every_interval(
             f"__p2p.hhT === {n - 1} && "
             "document.querySelectorAll('#hh-table tbody tr').length === 16",
         )
-        col = [
-            c
-            for c, _ in [
-                ("agent_id", 0),
-                ("bus", 1),
-                ("pv_kwp", 2),
-                ("net_kwh", 3),
-                ("bought_p2p_kwh", 4),
-                ("sold_p2p_kwh", 5),
-                ("grid_import_kwh", 6),
-                ("grid_export_kwh", 7),
-                ("soc_kwh", 8),
-                ("ev_soc_kwh", 9),
-                ("bill", 10),
-                ("savings", 11),
-            ]
-        ].index("bill")
+        headers = pg.eval_on_selector_all("#hh-table th", "ths => ths.map(th => th.dataset.col)")
+        col = headers.index("bill")
+        # the static columns of households.parquet are shown (bus, devices, V2G)
+        for c in ("bus", "pv_kwp", "battery_kwh_capacity", "ev_kwh_capacity", "ev_v2g"):
+            assert c in headers, headers
+        assert "heat_pump_kw" not in headers  # no heat pump in this run
 
         def bills() -> list[float]:
             return [
@@ -310,8 +299,13 @@ def test_live_mqtt_market(
         pg.click("#hh-table th[data-col=bill]")
         pg.click("#hh-table th[data-col=bill]")
         wait_js(pg, "document.querySelector('#hh-table tbody td').textContent === 'a4'")
+        col = pg.eval_on_selector_all("#hh-table th", "ths => ths.map(th => th.dataset.col)").index(
+            "bill"
+        )
         bill = float(
-            pg.eval_on_selector("#hh-table tbody tr td:nth-child(11)", "td => td.dataset.value")
+            pg.eval_on_selector(
+                f"#hh-table tbody tr td:nth-child({col + 1})", "td => td.dataset.value"
+            )
         )
         assert bill == pytest.approx(0.4 * n)
         screenshot(pg, tmp_path / "dashboard-live.png", record_property)

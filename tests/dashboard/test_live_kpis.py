@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from live.dashboard.devices import DEVICE_COLUMNS
+from live.dashboard.devices import DEVICE_COLUMNS, FLAG_COLUMNS
 from live.dashboard.market_source import MarketSource
 from live.dashboard.rundata import read_run
 from live.dashboard.server import start_dashboard
@@ -114,6 +114,10 @@ def test_live_household_table_has_bills_baselines_and_savings() -> None:
     assert hh.loc["a", "baseline_bill"] == pytest.approx(0.25)
     assert hh.loc["b", "savings"] == pytest.approx(0.16)
     assert hh.loc["a", "cost"] == pytest.approx(0.45)  # the interval's own bill
+    # the metered balance as a run's table has it: a at t=1 generates 0, uses 2 and
+    # discharges 0.5 (battery -0.5): 0 - 2 + 0.5 = -1.5 = its import; b exports 0.5
+    assert hh.loc["a", "net_kwh"] == pytest.approx(-1.5)
+    assert hh.loc["b", "net_kwh"] == pytest.approx(0.5)
 
 
 def test_without_tariffs_there_is_no_baseline() -> None:
@@ -155,9 +159,11 @@ def test_scenario_households_are_the_runs(run_dir: Path) -> None:
     assert (table["bus"] == w["bus"]).all()
     assert table["pv_kwp"].tolist() == w["pv_kwp"].tolist()
     assert table["ev_kwh_capacity"].tolist() == w["ev_kwh"].tolist()
+    assert table["ev_v2g"].tolist() == w["ev_v2g"].tolist()
+    assert table["heat_pump_kw"].tolist() == w["hp_power_kw"].tolist()
     # the finished run's table shows the same static columns (one mapping, devices.py)
     ran = read_run(run_dir).household_table(0).set_index("agent_id")
-    for column in ("bus", *DEVICE_COLUMNS):
+    for column in ("bus", *DEVICE_COLUMNS, *FLAG_COLUMNS):
         pd.testing.assert_series_equal(ran[column], table[column], check_dtype=False)
 
 

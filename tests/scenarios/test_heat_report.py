@@ -12,8 +12,9 @@ import pytest
 
 from scenarios import run
 from scenarios.config.loader import load_scenario
+from scenarios.reports.energy import flows_figure
 from scenarios.reports.heat import fleet_heat, heat_figures
-from scenarios.reports.run import _flows_figure, grid_figures
+from scenarios.reports.run import grid_figures
 
 DT_H = 0.25
 BAND = (20.0, 22.0)
@@ -74,7 +75,7 @@ def test_heat_figures_show_the_parquet_numbers(hp_run: Path) -> None:
     assert cop.layout.yaxis.title.text == "COP [-]"
     assert power.layout.xaxis.title.text == "outdoor temperature [°C]"
     # the community flows count the heat pumps among the uses (negative) [kW]
-    flows = {t.name: np.asarray(t.y) for t in _flows_figure(iv, DT_H).data}
+    flows = {t.name: np.asarray(t.y) for t in flows_figure(iv, DT_H).data}
     np.testing.assert_allclose(flows["heat pumps"], -iv.heat_pump_kwh / DT_H, rtol=1e-12)
 
 
@@ -103,7 +104,7 @@ def test_report_has_heat_figures_only_with_heat_pumps(hp_run: Path, tmp_path: Pa
     assert not any(t in plain for t in titles)
     iv, _agents, hh = _files(tmp_path)
     assert heat_figures(iv, tmp_path / "agents.parquet", hh, BAND, DT_H) == []
-    assert "heat pumps" not in {t.name for t in _flows_figure(iv, DT_H).data}
+    assert "heat pumps" not in {t.name for t in flows_figure(iv, DT_H).data}
 
 
 def _grid_case(dimmed: list[float], shortfall: list[float]) -> list:

@@ -1,12 +1,13 @@
 /* p2pgrid dashboard: draws the REST API's data with plotly.js and applies the
    Server-Sent Events pushed each interval (Plotly.extendTraces for appended intervals,
-   Plotly.react for snapshots). Nothing is loaded from outside this server. */
+   Plotly.react for snapshots, Plotly.restyle for the feeder map, drawn once).
+   Nothing is loaded from outside this server. */
 "use strict";
 
 const P = (window.__p2p = {
   meta: null, status: null, rows: [], byT: new Map(), latestT: -1, selectedT: null,
   updates: 0, lastSeq: 0, latencies: [], receipts: [], drawn: [], hh: [], hhSort: { col: "agent_id", dir: "asc" },
-  hhT: null, errors: [],
+  hhT: null, errors: [], map: { drawn: false, loading: false, pending: null, restyles: 0 },
 });
 
 const CONFIG = { displaylogo: false, responsive: true };
@@ -25,12 +26,19 @@ const KPIS = [
   ["peak_import_kw", "Peak import [kW]", "num"],
   ["intervals", "Intervals", "int"],
 ];
+// household columns: id, bus and devices (sizes), the interval's position, the bill so
+// far; the heat-pump column only when some household has one
 const HH_COLS = [
   ["agent_id", "household"], ["bus", "bus"], ["pv_kwp", "PV [kWp]"],
+  ["battery_kwh_capacity", "battery [kWh]"], ["ev_kwh_capacity", "EV [kWh]"],
+  ["ev_v2g", "V2G"], ["heat_pump_kw", "heat pump [kW]"],
   ["net_kwh", "net [kWh]"], ["bought_p2p_kwh", "bought P2P"], ["sold_p2p_kwh", "sold P2P"],
-  ["grid_import_kwh", "import"], ["grid_export_kwh", "export"], ["soc_kwh", "battery [kWh]"],
-  ["ev_soc_kwh", "EV [kWh]"], ["bill", "bill so far"], ["savings", "savings"],
+  ["grid_import_kwh", "import"], ["grid_export_kwh", "export"], ["soc_kwh", "battery SoC"],
+  ["ev_soc_kwh", "EV SoC"], ["bill", "bill so far"], ["savings", "savings"],
 ];
+function hhCols() {
+  return HH_COLS.filter(([c]) => c !== "heat_pump_kw" || P.hh.some((r) => r[c] > 0));
+}
 const HH_SHOWN = 200;
 
 // ------------------------------------------------------------------ helpers
@@ -117,10 +125,15 @@ function drawSeries(rows) {
     mode: "lines", line: { color: colors[i], width: 1.2 } })),
   { ...LAYOUT, title: { text: "Community energy flows (sources +, uses −)" },
     yaxis: { title: { text: "power [kW]" } } }, CONFIG);
+  // home batteries (left) and EVs (right) each on their own axis: a car fleet ten times
+  // the batteries' size must not flatten their curve
   Plotly.react("chart-soc", d("chart-soc").map((s, i) => ({ ...s,
-    name: ["home batteries", "EVs"][i], mode: "lines" })),
+    name: ["home batteries (left)", "EVs (right)"][i], mode: "lines",
+    line: { color: ["#2ca02c", "#9467bd"][i] }, yaxis: ["y", "y2"][i] })),
   { ...LAYOUT, title: { text: "Stored energy, sum over households" },
-    yaxis: { title: { text: "energy [kWh]" } } }, CONFIG);
+    yaxis: { title: { text: "home batteries [kWh]" }, rangemode: "tozero" },
+    yaxis2: { title: { text: "EVs [kWh]" }, overlaying: "y", side: "right",
+      showgrid: false, rangemode: "tozero" } }, CONFIG);
   const g = d("chart-grid-time");
   Plotly.react("chart-grid-time", [
     { ...g[0], name: "lowest bus voltage", mode: "lines" },
@@ -167,6 +180,7 @@ function drawBook(book) {
 }
 function drawFeeder(f) {
   const m = P.meta;
+  drawMap(f);
   for (const id of ["chart-voltage", "chart-loading", "chart-nodal"]) $(id).dataset.t = "";
   if (!f) {
     const note = m.has_feeder === false || P.status?.state === "connected" ||
@@ -223,6 +237,43 @@ function drawFeeder(f) {
   yaxis: { title: { text: `price [${m.currency || ""}/kWh]` } } }, CONFIG);
   $("chart-nodal").dataset.t = String(f.t);
 }
+// ------------------------------------------------------------------ feeder map
+// The figure comes once from api/feeder/map; each feeder state's `map` then restyles the
+// drawn traces (edge colours, bus colours, sizes and hover texts), nothing is re-drawn.
+// A feeder state without `map` (the layout still loading on the server) is drawn by
+// fetching the figure of its interval, which waits for the layout.
+function drawMap(f) {
+  const M = P.map;
+  if (!f || !P.meta.has_map || M.failed) return;
+  if (M.drawn && f.map) { restyleMap(f); return; }
+  M.pending = f;
+  if (M.loading) return;
+  M.loading = true;
+  api(`api/feeder/map?t=${f.t}`).then((d) => {
+    const fig = d.figure;
+    return Plotly.react("chart-map", fig.data, { ...fig.layout, height: undefined,
+      autosize: true }, CONFIG).then(() => {
+      M.drawn = true; M.title = fig.layout.title.text;
+      const next = M.pending; M.pending = null;
+      if (next.map) restyleMap(next);
+      else if (next.t !== d.t) drawMap(next);
+      else $("chart-map").dataset.t = String(d.t);
+    });
+  }).catch((e) => { M.failed = e.status === 404; P.errors.push(String(e)); })
+    .finally(() => { M.loading = false; });
+}
+function restyleMap(f) {
+  const m = f.map, el = $("chart-map");
+  Plotly.restyle(el, { "line.color": m.edge_color }, m.edges);
+  Plotly.restyle(el, { "marker.color": [m.edge_color], text: [m.edge_text] }, [m.edge_hover]);
+  Plotly.restyle(el, { "marker.color": [m.node_color], "marker.size": [m.node_size],
+    text: [m.node_text] }, [m.nodes]);
+  const when = f.timestamp ? xOf(f) : "";
+  Plotly.relayout(el, { "title.text": P.map.title.replace(/^[^<]*/,
+    `Feeder map — interval ${f.t} ${when}`) });
+  el.dataset.t = String(f.t);
+  P.map.restyles += 1;
+}
 function drawKpis(k) {
   if (!k) return;
   const cur = P.meta.currency || "";
@@ -234,7 +285,12 @@ function drawKpis(k) {
 // ------------------------------------------------------------------ household table
 function hhHeader() {
   const tr = document.querySelector("#hh-table thead tr");
-  tr.innerHTML = HH_COLS.map(([c, l]) => `<th data-col="${c}">${l}</th>`).join("");
+  const cols = hhCols();
+  if (tr.dataset.cols === cols.map(([c]) => c).join()) return;
+  tr.dataset.cols = cols.map(([c]) => c).join();
+  tr.innerHTML = cols.map(([c, l]) => `<th data-col="${c}">${l}</th>`).join("");
+  if (tr.dataset.listening) return;
+  tr.dataset.listening = "1";
   tr.addEventListener("click", (e) => {
     const th = e.target.closest("th");
     if (!th) return;
@@ -260,13 +316,15 @@ function renderHouseholds() {
     if (y === null || y === undefined) return -1;
     return (x < y ? -1 : 1) * s;
   });
+  hhHeader();
   for (const th of document.querySelectorAll("#hh-table th")) {
     th.dataset.sort = th.dataset.col === col ? dir : "";
   }
   const cur = P.meta.currency || "";
   $("hh-table").querySelector("tbody").innerHTML = rows.slice(0, HH_SHOWN).map((r) =>
-    "<tr>" + HH_COLS.map(([c]) => {
+    "<tr>" + hhCols().map(([c]) => {
       const v = r[c];
+      if (typeof v === "boolean") return `<td data-value="${v}">${v ? "yes" : "no"}</td>`;
       if (typeof v !== "number") return `<td>${escapeHtml(v ?? "—")}</td>`;
       const digits = c === "bill" || c === "savings" ? 2 : 3;
       return `<td data-value="${v}">${v.toFixed(digits)}${c === "bill" ||
@@ -289,14 +347,15 @@ function loadHouseholds(t, immediate) {
 }
 
 // ------------------------------------------------------------------ interval selection
-function showInterval(t) {
+// interval t's book, feeder, map and households; the KPIs over 0..kpiT (default t)
+function showInterval(t, kpiT) {
   $("t-label").textContent = String(t);
   const row = P.byT.get(t);
   $("t-time").textContent = row && row.timestamp ? xOf(row) : "";
   return Promise.all([
     api(`api/intervals/${t}/book`).then(drawBook).catch(() => null),
     api(`api/intervals/${t}/feeder`).then(drawFeeder).catch(() => drawFeeder(null)),
-    api(`api/kpis?t=${t}`).then(drawKpis).catch(() => null),
+    api(`api/kpis?t=${kpiT ?? t}`).then(drawKpis).catch(() => null),
   ]).then(() => loadHouseholds(t, true));
 }
 function setLatest(t) {
@@ -416,7 +475,14 @@ async function main() {
   upsert(rows);
   drawSeries(P.rows);
   setLatest(st.latest_t);
-  if (st.latest_t >= 0) await showInterval(st.latest_t);
+  // a finished run opens on its most telling interval (the most P2P trade, or the worst
+  // grid state when limits were broken: api/meta's opening_t), not on the last night;
+  // its KPI cards are the whole run's
+  const opening = P.meta.opening_t;
+  if (st.state === "browsing" && opening !== null && opening !== undefined && opening >= 0) {
+    P.selectedT = opening; $("follow").checked = false; $("t-slider").value = String(opening);
+    await showInterval(opening, st.latest_t);  // the KPI cards: the whole run
+  } else if (st.latest_t >= 0) await showInterval(st.latest_t);
   else { drawBook(null); drawFeeder(null); }
   const slider = $("t-slider");
   let pending = null;
