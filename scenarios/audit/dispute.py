@@ -168,7 +168,7 @@ def dispute(path: Path, agent: str, t: int) -> Dispute:
         metered = next((x for x in entry["inputs"] if x.get("agent") == agent), None)
         if kind == "interval":
             d.entry, d.inputs = seq, metered
-            d.clearing = header.get("clearing") or {}
+            d.clearing = entry.get("clearing") or {}
             d.interval_start = str(d.clearing.get("interval_start", ""))
         if leaf is None:
             continue

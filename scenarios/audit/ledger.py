@@ -5,9 +5,11 @@ is a directory (``ledger/``):
 
 - ``scenario.json``: the scenario as run (what replay loads);
 - ``keys.json``: the public key registry (households, meters and ``"market"``);
-- ``chain.jsonl``: one entry per line, ``{"hash", "header", "inputs", "settlements"}``,
-  ``hash = digest(header)`` (SHA-256 of the header's RFC 8785 bytes); ``inputs`` and
-  ``settlements`` are bound to the header by their Merkle roots
+- ``chain.jsonl``: one entry per line, ``{"hash", "header", "clearing", "inputs",
+  "settlements"}``, ``hash = digest(header)`` (SHA-256 of the header's RFC 8785 bytes);
+  an interval's ``clearing`` (its anonymous ``market/result``) is bound to the header by
+  its digest (the header's ``clearing``), ``inputs`` and ``settlements`` by their Merkle
+  roots
   (:mod:`scenarios.audit.leaves`). Every header has ``seq`` (0, 1, …), ``kind``
   (``genesis`` | ``interval`` | ``correction``) and ``prev`` (the previous entry's hash;
   null for the genesis);
@@ -222,6 +224,7 @@ class AuditWriter:
         inputs: Sequence[Any],
         settlements: Sequence[Any],
         hashes: tuple[list[bytes], list[bytes]] | None = None,
+        clearing: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         header = {"seq": self.seq, "kind": body.pop("kind"), "prev": self.last_hash, **body}
         h = digest(header)
@@ -229,7 +232,13 @@ class AuditWriter:
             self._window_hashes[h] = hashes
         offset = self._write(
             self._chain,
-            {"hash": h, "header": header, "inputs": inputs, "settlements": settlements},
+            {
+                "hash": h,
+                "header": header,
+                **({} if clearing is None else {"clearing": clearing}),
+                "inputs": inputs,
+                "settlements": settlements,
+            },
         )
         if not self._pending:
             self._pending_offset = offset
@@ -283,12 +292,13 @@ class AuditWriter:
                 "n_inputs": len(inputs),
                 "settlements_root": settlements_root,
                 "n_settlements": len(leaves),
-                "clearing": dict(clearing),
+                "clearing": digest(dict(clearing)),
                 "estimated": list(estimated),
             },
             inputs,
             leaves,
             (input_hashes, settlement_hashes),
+            dict(clearing),
         )
         self.last_t = t
         self._pending_intervals += 1

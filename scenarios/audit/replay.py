@@ -119,7 +119,10 @@ class Replayer:
         return p[t - t0], q[t - t0]
 
     def interval(
-        self, header: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]]
+        self,
+        header: Mapping[str, Any],
+        inputs: Sequence[Mapping[str, Any]],
+        recorded: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], IntervalResult]:
         """Interval ``header["t"]`` again: its ``market/result``, every household's
         settlement payload, and the step's result."""
@@ -136,7 +139,6 @@ class Replayer:
         else:
             res = step.run(plan, device_flows, t=t, conduct=conduct)
         grid_rows = self.grid.rows(res.outcome) if self.grid is not None and res.outcome else None
-        recorded = header.get("clearing") or {}
         counts = recorded.get("counts", {}) if isinstance(recorded, Mapping) else {}
         clearing = result_payload(
             t, self.stamps[t].isoformat(), res, grid_rows, counts, book_curve(plan)

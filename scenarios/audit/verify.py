@@ -185,7 +185,13 @@ class _Verifier:
         try:
             if kind == "interval":
                 r.intervals += 1
-                self.interval(seq, t, header, inputs, settlements, hashes, entry["_offset"])
+                clearing = entry.get("clearing")
+                if digest(clearing) != header.get("clearing"):
+                    r.add(seq, t, "clearing is not the one the header names (its digest differs)")
+                    return
+                self.interval(
+                    seq, t, header, clearing, inputs, settlements, hashes, entry["_offset"]
+                )
             else:
                 r.corrections += 1
                 self.correction(seq, t, header, inputs, settlements, hashes, entry["_offset"])
@@ -269,6 +275,7 @@ class _Verifier:
         seq: int,
         t: int,
         header: Mapping[str, Any],
+        recorded: Mapping[str, Any],
         inputs: list[dict[str, Any]],
         settlements: list[dict[str, Any]],
         hashes: list[bytes],
@@ -278,8 +285,8 @@ class _Verifier:
             self.latest[(leaf["agent"], t)] = (1, h.hex(), offset, j)
         if self.replayer is None:
             return
-        clearing, payloads, _ = self.replayer.interval(header, inputs)
-        found = first_difference(header.get("clearing"), clearing)
+        clearing, payloads, _ = self.replayer.interval(header, inputs, recorded)
+        found = first_difference(recorded, clearing)
         if found is not None:
             self.report.add(seq, t, f"clearing {found}")
         for leaf in settlements:

@@ -59,7 +59,7 @@ def _run_and_verify(data: dict, out) -> dict:
     )
     assert np.abs(ledger_cost - cost.to_numpy()).max() < 0.005
     iv = tables["intervals"]
-    price = [e["header"]["clearing"]["price_per_kwh"] for e in entries]
+    price = [e["clearing"]["price_per_kwh"] for e in entries]
     recorded = np.array([np.nan if p is None else p for p in price])
     np.testing.assert_allclose(recorded, iv.clearing_price_per_kwh.to_numpy(), atol=1e-9)
     return {"entries": entries, "intervals": iv}
@@ -73,7 +73,7 @@ MECHANISMS = list(MECHANISM_NAMES)
 def test_replay_is_the_run_for_every_mechanism_with_reclearing(tmp_path, mechanism) -> None:
     data = {**STRESSED, "market": {"mechanism": mechanism}}
     found = _run_and_verify(data, tmp_path)
-    recleared = [e["header"]["clearing"]["grid"]["recleared"] for e in found["entries"]]
+    recleared = [e["clearing"]["grid"]["recleared"] for e in found["entries"]]
     if mechanism == "sharing":  # sharing moves no energy: the feeder only curtails
         assert found["intervals"].curtailed_kwh.sum() > 0
         return
@@ -124,7 +124,7 @@ def test_live_ledger_on_a_stressed_feeder_across_a_restart(tmp_path) -> None:
     report = verify(tmp_path / "ledger")
     assert report.ok, [p.line() for p in report.problems[:5]]
     entries = [e for e in read_chain(tmp_path / "ledger") if e["header"]["kind"] == "interval"]
-    recleared = [e["header"]["t"] for e in entries if e["header"]["clearing"]["grid"]["recleared"]]
+    recleared = [e["header"]["t"] for e in entries if e["clearing"]["grid"]["recleared"]]
     assert recleared and min(recleared) > RESTART_AT  # after the restart
     assert {e["header"]["session"] for e in entries} == {0, 1}
     assert report.signatures == 96 * len(found["ids"]) + 1

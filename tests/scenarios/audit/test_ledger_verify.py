@@ -148,7 +148,7 @@ def test_a_changed_rng_state_changes_the_replayed_clearing(signed_ledger, tmp_pa
 
     def other_state(e: dict) -> None:
         h = e["header"]
-        if h["kind"] == "interval" and h["clearing"]["volume_kwh"] > 0:
+        if h["kind"] == "interval" and e["clearing"]["volume_kwh"] > 0:
             h["rng"]["state"]["state"] = str((int(h["rng"]["state"]["state"]) * 7 + 12345) % 2**128)
             changed.append(h["t"])
 
