@@ -9,17 +9,18 @@ persistent HiGHS interface, or on the direct path of :mod:`grid.highs_direct`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import highspy
 import numpy as np
-import pyomo.environ as pyo
 
 from grid.distflow import Linearisation, Tree
 from grid.feeders import Feeder
 from grid.highs_direct import direct_model, make_solver
 from grid.network import PENALTY_THERMAL, PENALTY_VOLTAGE, add_network
 from grid.results import GridCheck
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
 
 #: A limit whose slack has a reduced cost below this fraction of its penalty weight is
 #: priced by the penalty: the interval's nodal prices are not reported (NaN).
@@ -80,6 +81,8 @@ class ClearingModel:
     """
 
     def __init__(self, fm: FeederModel, fixed_slots: int, flexible_slots: int) -> None:
+        import pyomo.environ as pyo  # the first clearing imports Pyomo (see grid.lindistflow)
+
         self.fixed_slots = int(fixed_slots)
         self.flexible_slots = int(flexible_slots)
         sf, sx = self.fixed_slots, self.flexible_slots
@@ -266,6 +269,8 @@ class ClearingModel:
         self._highs = highs
 
     def _solve_direct(self, up: SlotUpdate) -> SlotSolution:
+        import highspy
+
         highs, s, n = self._highs, self.s_base, self.n_bus
         # only the slots used now or in the previous interval change (unused: size 0,
         # price 0, as on the Pyomo path)

@@ -30,7 +30,10 @@ or objectives), and HiGHS warm-starts from the previous basis.
 (:class:`grid.distflow.LinearMap`), vectorised over buses and intervals. An interval whose
 voltages are at least ``screen_band_pu`` inside the tightened limits and whose branches are
 loaded below ``screen_loading_frac`` is reported from the screen; every other interval is
-solved by the Pyomo model, which is the authority.
+solved by the Pyomo model, which is the authority. The Pyomo models (check and clearing)
+are built, and Pyomo imported, by the first interval that needs one: a run the screen
+settles throughout never imports Pyomo (its import, with the ``scipy.stats`` it pulls in,
+takes longer than a small run's simulation; ``bench/bench_startup.py``).
 
 Accuracy (default margin ``v_margin_pu = 0.01``). The linearisation is exact at its
 operating point (the feeder's base case on ieee33; zero injections on LV feeders, where it
@@ -98,7 +101,6 @@ from grid.distflow import (
     tree_of,
 )
 from grid.feeders import Feeder
-from grid.highs_direct import make_solver
 from grid.limits import THERMAL_MARGIN_FRAC, V_MARGIN_PU, V_MAX_PU, V_MIN_PU, Limits
 from grid.results import ConstrainedClearing, GridCheck
 
@@ -185,8 +187,10 @@ class FeederModel(CheckSolve):
         self.map: LinearMap = linear_map(self.tree, self.lin, self.w_slack_pu)
         self.v_lo_pu = self.limits.v_lo_pu
         self.v_hi_pu = self.limits.v_hi_pu
-        self._check_model = self._build_check_model()
-        self._check_solver = make_solver()
+        # built by the first interval the screen does not settle (CheckSolve.solve_check):
+        # a run whose every interval passes the screen never imports Pyomo
+        self._check_model = None
+        self._check_solver = None
         self.direct_updates = bool(direct_updates)
         self._direct: dict[str, Any] | None = None
         self._clearing: ClearingModel | None = None  # built on first use
