@@ -9,7 +9,7 @@ persistent HiGHS interface, or on the direct path of :mod:`grid.highs_direct`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,9 +18,6 @@ from grid.feeders import Feeder
 from grid.highs_direct import direct_model, make_solver
 from grid.network import PENALTY_THERMAL, PENALTY_VOLTAGE, add_network
 from grid.results import GridCheck
-
-if TYPE_CHECKING:
-    import pyomo.environ as pyo
 
 #: A limit whose slack has a reduced cost below this fraction of its penalty weight is
 #: priced by the penalty: the interval's nodal prices are not reported (NaN).
@@ -47,7 +44,7 @@ class FeederModel(Protocol):
     direct_updates: bool
     _clearing: ClearingModel | None
 
-    def set_limits(self, m: pyo.ConcreteModel) -> None: ...
+    def set_limits(self, m: Any) -> None: ...  # m: a pyomo ConcreteModel
 
     def state(
         self, p_line_pu: np.ndarray, q_line_pu: np.ndarray, w_pu: np.ndarray, solved_with: str
