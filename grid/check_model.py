@@ -22,7 +22,7 @@ from grid.network import add_network
 from grid.results import GridCheck
 
 if TYPE_CHECKING:
-    import pyomo.environ as pyo
+    import pyomo.core as pyo
 
 
 class CheckSolve:
@@ -43,7 +43,7 @@ class CheckSolve:
 
     # ------------------------------------------------------------------ building
     def _build_check_model(self) -> pyo.ConcreteModel:
-        import pyomo.environ as pyo
+        import pyomo.core as pyo
 
         m = pyo.ConcreteModel(name=f"check {self.feeder.name}")
         m.p_grid = pyo.Var()

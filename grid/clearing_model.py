@@ -78,7 +78,7 @@ class ClearingModel:
     """
 
     def __init__(self, fm: FeederModel, fixed_slots: int, flexible_slots: int) -> None:
-        import pyomo.environ as pyo  # the first clearing imports Pyomo (see grid.lindistflow)
+        import pyomo.core as pyo  # the first clearing imports Pyomo (see grid.lindistflow)
 
         self.fixed_slots = int(fixed_slots)
         self.flexible_slots = int(flexible_slots)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from grid.distflow import Linearisation, Tree
 
 if TYPE_CHECKING:
-    import pyomo.environ as pyo
+    import pyomo.core as pyo
 
 #: Sides of the thermal-limit polygon.
 POLYGON_SIDES = 12
@@ -45,7 +45,7 @@ def add_network(
     expression the caller may fill with decision terms (curtailment, import, ...).
     The penalty cost of the slacks is ``m.penalty``.
     """
-    import pyomo.environ as pyo  # imported by the first model built (see grid.lindistflow)
+    import pyomo.core as pyo  # imported by the first model built (see grid.lindistflow)
 
     n, nl = tree.n_bus, tree.n_line
     buses, lines = range(n), range(nl)
