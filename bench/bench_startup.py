@@ -7,22 +7,31 @@ feeder file, a SimBench grid or a start that is not an ISO date or timestamp, an
 solver, the profile generators or the engine (``tests/test_imports.py`` holds that).
 
 Issue 18 item 6: a small run (the demo, 10 households x 1 day, ``radial:40`` with the
-feeder check) spends most of its time importing. The run case prints its wall time and
-its *import time*: the sum of the top-level entries of ``python -X importtime`` (every
-import the process makes, nested ones counted once), with the heavy packages it loaded.
+feeder check) spends most of its time importing. The run case prints its wall and CPU
+time and its *import time*: the sum of the top-level entries of ``python -X importtime``
+(every import the process makes, nested ones counted once), the CPU time of the same
+imports in a fresh process (robust to a busy machine), and the heavy packages it loaded.
 The run imports the Pyomo stack only when an interval needs the Pyomo model (the screen
 settles every interval of this demo, :class:`grid.lindistflow.FeederModel`), and the
 profile generators reach SciPy only through pvlib (no ``scipy.stats``/``scipy.signal``).
 
-Measured on the shared 2-core machine (load average 3-4, so wall times are about twice an
-idle machine's; medians of 5 runs), before (commit d3e99c4) and after issue 18 item 6:
+Measured on the shared 2-core machine at load average 3.5-3.8 (wall times there are up to
+twice an idle machine's and vary run to run; the CPU figures do not), medians of 5 runs,
+before (commit d3e99c4, this script run on that tree) and after issue 18 item 6:
 
 =====================================  ==========  ==========
 demo, 10 households x 1 day            before      after
 =====================================  ==========  ==========
-import time [s]                        3.1         see below
-wall time [s]                          6.2         see below
+imports, CPU [s]                       2.32        1.55
+run, CPU [s]                           4.16        3.15
+imports, wall [s] (busy machine)       4.05        3.48
 =====================================  ==========  ==========
+
+What is left of the 1.55 s: pvlib 0.59 (its package imports scipy.integrate, .special,
+.optimize and .interpolate for modules the PV model does not use), pandas 0.30, numpy 0.12, typer,
+rich, pydantic and plotly 0.16, p2pgrid's own modules 0.34 (the scenario schema's pydantic
+models 0.14). pvlib and pandas are used by the run itself, so an import-only change cannot
+take a run with PV below about 1.2 s of imports.
 
     python bench/bench_startup.py            # 7 runs each (5 for the run)
     python bench/bench_startup.py --runs 15
