@@ -91,7 +91,7 @@ def test_radial600_passes_the_check_on_a_light_load(radial600) -> None:
 
 def test_radial600_linear_model_against_ac(radial600) -> None:
     """``validate_feeder`` cases (the validation load puts the transformer, the most loaded
-    branch, at its rating): the errors of radial:300 (today's largest, also 6 % vk), not
+    branch, at its rating): the errors of radial:300 (the largest before issue 18, also 6 % vk), not
     more; the model's loadings are below AC's by the losses (in the load cases), and a
     transformer the model loads to its limit (1 - thermal margin) is within its rating in
     AC."""
