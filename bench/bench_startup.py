@@ -1,4 +1,4 @@
-"""Benchmark: start-up of the ``p2pgrid`` command, ``--help`` and ``validate FILE``.
+"""Benchmark: start-up of the ``p2pgrid`` command: ``--help``, ``validate FILE`` and a small run.
 
 Targets (issue 13): ``p2pgrid --help`` and ``p2pgrid validate FILE`` each under 0.5 s wall
 time, the median of N fresh processes (each pays Python's own start-up too). ``validate``
@@ -6,16 +6,45 @@ reads the scenario with pydantic and the feeder's name; it imports pandas only f
 feeder file, a SimBench grid or a start that is not an ISO date or timestamp, and never the
 solver, the profile generators or the engine (``tests/test_imports.py`` holds that).
 
-    python bench/bench_startup.py            # 7 runs each
+Issue 18 item 6: a small run (the demo, 10 households x 1 day, ``radial:40`` with the
+feeder check) spends most of its time importing. The run case prints its wall and CPU
+time and its *import time*: the sum of the top-level entries of ``python -X importtime``
+(every import the process makes, nested ones counted once), the CPU time of the same
+imports in a fresh process (robust to a busy machine), and the heavy packages it loaded.
+The run imports the Pyomo stack only when an interval needs the Pyomo model (the screen
+settles every interval of this demo, :class:`grid.lindistflow.FeederModel`), and the
+profile generators reach SciPy only through pvlib (no ``scipy.stats``/``scipy.signal``).
+
+Measured on the shared 2-core machine at load average 3.5-3.8 (wall times there are up to
+twice an idle machine's and vary run to run; the CPU figures do not), medians of 5 runs,
+before (commit d3e99c4, this script run on that tree) and after issue 18 item 6:
+
+=====================================  ==========  ==========
+demo, 10 households x 1 day            before      after
+=====================================  ==========  ==========
+imports, CPU [s]                       2.32        1.55
+run, CPU [s]                           4.16        3.15
+imports, wall [s] (busy machine)       4.05        3.48
+=====================================  ==========  ==========
+
+What is left of the 1.55 s: pvlib 0.59 (its package imports scipy.integrate, .special,
+.optimize and .interpolate for modules the PV model does not use), pandas 0.30, numpy 0.12, typer,
+rich, pydantic and plotly 0.16, p2pgrid's own modules 0.34 (the scenario schema's pydantic
+models 0.14). pvlib and pandas are used by the run itself, so an import-only change cannot
+take a run with PV below about 1.2 s of imports.
+
+    python bench/bench_startup.py            # 7 runs each (5 for the run)
     python bench/bench_startup.py --runs 15
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +55,23 @@ DEMO = ROOT / "scenarios" / "library" / "demo.toml"
 #: without depending on where the script was installed; run from this checkout's root, so
 #: that it is this checkout's package that starts.
 COMMAND = [sys.executable, "-m", "p2pgrid.cli"]
+SMALL_RUN = ["--set", "simulation.days=1", "--set", "community.households=10"]
+#: third-party packages whose import the run case reports (loaded or not)
+HEAVY = (
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "scipy.stats",
+    "scipy.signal",
+    "pvlib",
+    "pyomo",
+    "highspy",
+    "plotly",
+    "pandapower",
+    "dask",
+    "fastapi",
+    "cryptography",
+)
 
 
 def wall_times(args: list[str], runs: int) -> list[float]:
@@ -38,10 +84,85 @@ def wall_times(args: list[str], runs: int) -> list[float]:
     return times
 
 
+def import_seconds(importtime_log: str) -> tuple[float, set[str], list[str]]:
+    """Total import time [s] of a ``-X importtime`` log (top-level entries, each counting
+    its nested imports once), the names of every module imported and the top-level ones in
+    the order they were imported."""
+    total_us, names, top = 0, set(), []
+    for line in importtime_log.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        _, cumulative, name = line.split("|")
+        names.add(name.strip())
+        if not name.startswith("  "):  # top level: its cumulative time holds its children
+            total_us += int(cumulative)
+            top.append(name.strip())
+    return total_us / 1e6, names, top
+
+
+#: Imports ``NAMES`` in order in a fresh process and prints the CPU time they took.
+CPU_PROBE = """
+import importlib, time
+start = time.process_time()
+for name in {names!r}:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+print(time.process_time() - start)
+"""
+
+
+def import_cpu_seconds(top_level: list[str]) -> float:
+    """CPU time [s] of importing ``top_level`` (a run's top-level imports, in order) in a
+    fresh process: the run's import cost without the wall-clock noise of a busy machine."""
+    probe = CPU_PROBE.format(names=top_level)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def children_cpu_s() -> float:
+    """User + system CPU time [s] of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def small_run(
+    file: Path, runs: int
+) -> tuple[list[float], list[float], list[float], list[float], set[str]]:
+    """Wall times, CPU times, import times and import CPU times of ``runs`` small runs of
+    ``file``, and the modules imported."""
+    import_cpus: list[float] = []
+    walls: list[float] = []
+    cpus: list[float] = []
+    imports: list[float] = []
+    names: set[str] = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(runs):
+            args = ["run", str(file), *SMALL_RUN, "--out", str(Path(tmp) / f"run{k}")]
+            start, cpu = time.perf_counter(), children_cpu_s()
+            done = subprocess.run(
+                [sys.executable, "-X", "importtime", *COMMAND[1:], *args],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            walls.append(time.perf_counter() - start)
+            cpus.append(children_cpu_s() - cpu)
+            seconds, names, top = import_seconds(done.stderr)
+            imports.append(seconds)
+            import_cpus.append(import_cpu_seconds(top))
+    return walls, cpus, imports, import_cpus, names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--file", type=Path, default=DEMO, help="Scenario for validate.")
+    parser.add_argument("--run-runs", type=int, default=5, help="Runs of the small run.")
+    parser.add_argument("--file", type=Path, default=DEMO, help="Scenario for validate/run.")
     opts = parser.parse_args()
     cases = {"--help": ["--help"], "validate": ["validate", str(opts.file)]}
     python = [sys.executable, "-c", "pass"]
@@ -62,6 +183,17 @@ def main() -> None:
     for name, median in results.items():
         verdict = "ok" if median < TARGET_S else "OVER"
         print(f"{name} target {TARGET_S} s: {verdict}")
+    walls, cpus, imports, import_cpus, names = small_run(opts.file, opts.run_runs)
+    print(f"p2pgrid run (10 households x 1 day), medians of {opts.run_runs} runs (min):")
+    for label, values in (
+        ("wall", walls),
+        ("CPU", cpus),
+        ("imports (wall)", imports),
+        ("imports (CPU)", import_cpus),
+    ):
+        print(f"  {label:<15} {statistics.median(values):.3f} s ({min(values):.3f})")
+    print("  loaded:     " + ", ".join(h for h in HEAVY if h in names))
+    print("  not loaded: " + ", ".join(h for h in HEAVY if h not in names))
 
 
 if __name__ == "__main__":

@@ -10,18 +10,19 @@ linearisation and the limits.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import highspy
 import numpy as np
-import pyomo.environ as pyo
 
 from grid.distflow import Linearisation, Tree, loading_frac
 from grid.feeders import Feeder
-from grid.highs_direct import direct_model
+from grid.highs_direct import direct_model, make_solver
 from grid.limits import Limits
 from grid.network import add_network
 from grid.results import GridCheck
+
+if TYPE_CHECKING:
+    import pyomo.core as pyo
 
 
 class CheckSolve:
@@ -36,12 +37,14 @@ class CheckSolve:
     w_slack_pu: float
     thermal_margin_frac: float
     direct_updates: bool
-    _check_model: pyo.ConcreteModel
+    _check_model: pyo.ConcreteModel | None
     _check_solver: Any
     _direct: dict[str, Any] | None
 
     # ------------------------------------------------------------------ building
     def _build_check_model(self) -> pyo.ConcreteModel:
+        import pyomo.core as pyo
+
         m = pyo.ConcreteModel(name=f"check {self.feeder.name}")
         m.p_grid = pyo.Var()
         slack = self.tree.slack
@@ -93,7 +96,11 @@ class CheckSolve:
 
     # ------------------------------------------------------------------ solve
     def solve_check(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> GridCheck:
-        """Solve the Pyomo check model for fixed injections [kW, kvar]."""
+        """Solve the Pyomo check model for fixed injections [kW, kvar] (built, and Pyomo
+        imported, by the first call)."""
+        if self._check_model is None:
+            self._check_model = self._build_check_model()
+            self._check_solver = make_solver()
         m, s = self._check_model, self.feeder.s_base_kva
         if self._direct is not None:
             return self._solve_check_direct(
@@ -111,6 +118,7 @@ class CheckSolve:
     def _init_direct(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> None:
         """Map the balance rows and flow/voltage columns of the HiGHS model Pyomo built."""
         m, s = self._check_model, self.feeder.s_base_kva
+        assert m is not None  # built by the solve before
         direct = direct_model(self._check_solver)
         if direct is None:  # the stock path (grid.highs_direct)
             self.direct_updates = False
@@ -125,6 +133,8 @@ class CheckSolve:
         self._direct = {"highs": highs, "rows": rows, "offset": -lower - inj, "cols": cols}
 
     def _solve_check_direct(self, p_pu: np.ndarray, q_pu: np.ndarray) -> GridCheck:
+        import highspy
+
         d = self._direct
         assert d is not None
         bound = -np.concatenate([p_pu, q_pu]) - d["offset"]

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import highspy
 import numpy as np
-import pyomo.environ as pyo
 
 from grid.distflow import Linearisation, Tree
 from grid.feeders import Feeder
@@ -46,7 +44,7 @@ class FeederModel(Protocol):
     direct_updates: bool
     _clearing: ClearingModel | None
 
-    def set_limits(self, m: pyo.ConcreteModel) -> None: ...
+    def set_limits(self, m: Any) -> None: ...  # m: a pyomo ConcreteModel
 
     def state(
         self, p_line_pu: np.ndarray, q_line_pu: np.ndarray, w_pu: np.ndarray, solved_with: str
@@ -80,6 +78,8 @@ class ClearingModel:
     """
 
     def __init__(self, fm: FeederModel, fixed_slots: int, flexible_slots: int) -> None:
+        import pyomo.core as pyo  # the first clearing imports Pyomo (see grid.lindistflow)
+
         self.fixed_slots = int(fixed_slots)
         self.flexible_slots = int(flexible_slots)
         sf, sx = self.fixed_slots, self.flexible_slots
@@ -266,6 +266,8 @@ class ClearingModel:
         self._highs = highs
 
     def _solve_direct(self, up: SlotUpdate) -> SlotSolution:
+        import highspy
+
         highs, s, n = self._highs, self.s_base, self.n_bus
         # only the slots used now or in the previous interval change (unused: size 0,
         # price 0, as on the Pyomo path)

@@ -25,11 +25,12 @@ import functools
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyomo.version
-from pyomo.contrib.solver.solvers.highs import Highs
+
+if TYPE_CHECKING:
+    from pyomo.contrib.solver.solvers.highs import Highs
 
 #: The Pyomo versions (major, minor) whose private maps the fast path was tested with.
 TESTED_PYOMO = ((6, 10),)
@@ -48,6 +49,8 @@ def stock_forced() -> bool:
 
 def make_solver() -> Highs:
     """A persistent HiGHS solver with change detection reduced to parameter updates."""
+    from pyomo.contrib.solver.solvers.highs import Highs
+
     opt = Highs()
     au = opt.config.auto_updates
     au.check_for_new_or_removed_constraints = False
@@ -77,6 +80,8 @@ def _warn_untested(version: str) -> None:
 
 def pyomo_tested(version_info: tuple[Any, ...] | None = None) -> bool:
     """Whether the Pyomo version (default: the installed one) is in the tested range."""
+    import pyomo.version
+
     info = pyomo.version.version_info if version_info is None else version_info
     return (int(info[0]), int(info[1])) in TESTED_PYOMO
 
@@ -104,6 +109,8 @@ def direct_model(opt: Highs) -> DirectModel | None:
     if stock_forced():
         return None
     if not pyomo_tested():
+        import pyomo.version
+
         _warn_untested(pyomo.version.version)
         return None
     try:

@@ -30,7 +30,12 @@ or objectives), and HiGHS warm-starts from the previous basis.
 (:class:`grid.distflow.LinearMap`), vectorised over buses and intervals. An interval whose
 voltages are at least ``screen_band_pu`` inside the tightened limits and whose branches are
 loaded below ``screen_loading_frac`` is reported from the screen; every other interval is
-solved by the Pyomo model, which is the authority.
+solved by the Pyomo model, which is the authority. The Pyomo models (check and clearing)
+are built, and Pyomo imported, by the first interval that needs one: a run the screen
+settles throughout never imports Pyomo (its import, with the ``scipy.stats`` it pulls in,
+takes longer than a small run's simulation; ``bench/bench_startup.py``). They import
+``pyomo.core`` (the modelling layer) and the HiGHS interface class directly, not
+``pyomo.environ``, whose solver plugins they do not use (0.17 s less CPU).
 
 Accuracy (default margin ``v_margin_pu = 0.01``). The linearisation is exact at its
 operating point (the feeder's base case on ieee33; zero injections on LV feeders, where it
@@ -45,6 +50,7 @@ voltage [p.u.]          x0.5        x1.0        x1.3        pv
 =====================  ==========  ==========  ==========  ==========
 ieee33                  0.0009      0           0.0004      0.0045
 radial:60               0.0003      0.0015      0.0026      0.0003
+radial:600              0.0007      0.0028      0.0050      0.0006
 simbench semiurb4       0.0003      0.0015      0.0026      0.0003
 =====================  ==========  ==========  ==========  ==========
 
@@ -53,6 +59,7 @@ loading [-]             x0.5        x1.0        x1.3        pv
 =====================  ==========  ==========  ==========  ==========
 ieee33                  0.012       0           0.005       0.029
 radial:60               0.010       0.043       0.075       0.003
+radial:600              0.012       0.050       0.089       0.001
 simbench semiurb4       0.006       0.025       0.044       0.003
 =====================  ==========  ==========  ==========  ==========
 
@@ -68,9 +75,11 @@ a badly overloaded interval, not a bound with room to spare.
 
 The LV loading error is the losses, which a linearisation around zero flow leaves out of
 the sending-end flows (its flows are too small by them): 2.5-4.3 % of the rating at full
-load. ``thermal_margin_frac`` (default 0.05) of each rating is kept free for it, so a branch
-the model loads to its limit of 0.95 is at most about 0.99 in AC; a planner who needs
-certainty runs ``check = "pyomo+ac"``.
+load, 5.0 % on the 6 %-vk transformers of ``radial:N`` above 210 households (800 kVA and
+up: radial:300 0.0495, radial:600 0.050, ``tests/grid/test_large_radial.py``).
+``thermal_margin_frac`` (default 0.05) of each rating is kept free for it, so a branch
+the model loads to its limit of 0.95 is at most about 0.99 in AC (0.995 on radial:600); a
+planner who needs certainty runs ``check = "pyomo+ac"``.
 
 Transformer no-load (iron) losses are a shunt at the transformer's LV bus
 (:func:`grid.distflow.tree_of`): they are in ``losses_kw``, in the import and in the
@@ -98,7 +107,6 @@ from grid.distflow import (
     tree_of,
 )
 from grid.feeders import Feeder
-from grid.highs_direct import make_solver
 from grid.limits import THERMAL_MARGIN_FRAC, V_MARGIN_PU, V_MAX_PU, V_MIN_PU, Limits
 from grid.results import ConstrainedClearing, GridCheck
 
@@ -185,8 +193,10 @@ class FeederModel(CheckSolve):
         self.map: LinearMap = linear_map(self.tree, self.lin, self.w_slack_pu)
         self.v_lo_pu = self.limits.v_lo_pu
         self.v_hi_pu = self.limits.v_hi_pu
-        self._check_model = self._build_check_model()
-        self._check_solver = make_solver()
+        # built by the first interval the screen does not settle (CheckSolve.solve_check):
+        # a run whose every interval passes the screen never imports Pyomo
+        self._check_model = None
+        self._check_solver = None
         self.direct_updates = bool(direct_updates)
         self._direct: dict[str, Any] | None = None
         self._clearing: ClearingModel | None = None  # built on first use

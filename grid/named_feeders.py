@@ -156,6 +156,16 @@ def radial(households: int) -> Feeder:
     Sizing rationale: with an after-diversity maximum demand of about 2 kW per household
     and up to ~6 kWp PV on half of them, 24 households load a main cable to below 100 kW
     either way, i.e. a voltage rise/drop of about 2-3 % along its 320 m.
+
+    Larger communities get more main cables of the same design, never longer ones (a
+    main cable's voltage drop does not grow with the community), and a bigger transformer:
+    ``radial:300`` has 13 main cables and 1000 kVA (vk 6 %), ``radial:600`` 25 and 2000 kVA,
+    up to ``radial:833`` (35 main cables, 2500 kVA, EN 50464-1's largest rating; larger
+    sizes are refused, :func:`grid.radial_design.check_radial_size`). Above about a dozen
+    main cables this stands for a substation whose transformer feeds several LV boards;
+    the busbars between them are not modelled (their impedance is small against the
+    transformer's). The transformer is the binding limit of every size: the main cables
+    together are rated far above it (13 x 187 kVA at 300 households).
     """
     check_radial_size(households)
     need_kva = RADIAL_KVA_PER_HOUSEHOLD * households

@@ -10,11 +10,12 @@ Pyomo model; :class:`grid.lindistflow.FeederModel` builds its check model on it 
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import pyomo.environ as pyo
+from typing import TYPE_CHECKING, Any
 
 from grid.distflow import Linearisation, Tree
+
+if TYPE_CHECKING:
+    import pyomo.core as pyo
 
 #: Sides of the thermal-limit polygon.
 POLYGON_SIDES = 12
@@ -44,6 +45,8 @@ def add_network(
     expression the caller may fill with decision terms (curtailment, import, ...).
     The penalty cost of the slacks is ``m.penalty``.
     """
+    import pyomo.core as pyo  # imported by the first model built (see grid.lindistflow)
+
     n, nl = tree.n_bus, tree.n_line
     buses, lines = range(n), range(nl)
     slack = tree.slack

@@ -176,7 +176,20 @@ def test_lazy_exports_match_all(package):
         assert getattr(module, name) is getattr(importlib.import_module(submodule), name)
 
 
-HEAVY = ("numpy", "pandas", "scipy", "pyomo", "pydantic", "paho", "uvicorn", "fastapi")
+HEAVY = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "pyomo",
+    "pydantic",
+    "paho",
+    "uvicorn",
+    "fastapi",
+    "pandapower",
+    "plotly",
+    "dask",
+    "pvlib",
+)
 
 
 @pytest.mark.parametrize("statement", ["import p2pgrid.cli", "import market, grid, scenarios"])
@@ -209,13 +222,53 @@ runpy.run_module("p2pgrid.cli", run_name="__main__")
 def test_validate_imports_no_numpy_pandas_or_solver(extra: tuple[str, ...]) -> None:
     """``p2pgrid validate`` of a scenario on a generated feeder reads the scenario and the
     feeder's name with pydantic only (issue 13: validate under 0.5 s, measured by
-    bench/bench_startup.py): numpy, pandas, scipy and pyomo stay unloaded."""
+    bench/bench_startup.py): numpy, pandas, scipy, the solver stack, pandapower, plotly,
+    dask and the dashboard stay unloaded."""
     import subprocess
     import sys
 
     demo = str(ROOT / "scenarios" / "library" / "demo.toml")
-    heavy = ("numpy", "pandas", "scipy", "pyomo", "pyarrow", "pandapower")
+    heavy = ("numpy", "pandas", "scipy", "pyomo", "pyarrow", "pandapower", "plotly", "dask",
+             "fastapi", "pvlib", "highspy")  # fmt: skip
     probe = VALIDATE_PROBE.format(heavy=heavy, file=demo, extra=list(extra))
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip().splitlines()[-1] == "[]"
+
+
+RUN_PROBE = """
+import runpy, sys
+sys.argv = ["p2pgrid", "run", {file!r}, "--out", {out!r}, *{extra!r}]
+try:
+    runpy.run_module("p2pgrid.cli", run_name="__main__")
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print(sorted(m for m in sys.modules if m.partition(".")[0] in {heavy!r} or m in {heavy!r}))
+"""
+
+
+def test_a_small_run_imports_no_solver_stack_when_the_screen_settles_it(tmp_path: Path) -> None:
+    """A run whose every interval passes the grid screen (10 households, 1 day on radial:40:
+    ``recleared_intervals`` 0, no interval near a limit) never builds the Pyomo check model,
+    so Pyomo, HiGHS and the scipy.stats that Pyomo's import pulls in stay unloaded (issue
+    18 item 6), as do scipy.signal (the AR(1) filter is agents.profiles.load.ar1_days),
+    pandapower, dask and the dashboard's FastAPI; the run still writes its check of
+    every interval."""
+    import json
+    import subprocess
+    import sys
+
+    demo = str(ROOT / "scenarios" / "library" / "demo.toml")
+    extra = ["--set", "simulation.days=1", "--set", "community.households=10"]
+    heavy = ("pyomo", "highspy", "scipy.stats", "scipy.signal", "pandapower", "dask", "fastapi")
+    probe = RUN_PROBE.format(file=demo, out=str(tmp_path / "run"), extra=extra, heavy=heavy)
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    kpis = json.loads((tmp_path / "run" / "kpis.json").read_text())
+    assert kpis["recleared_intervals"] == 0
+    import pyarrow.parquet as pq
+
+    intervals = pq.read_table(tmp_path / "run" / "intervals.parquet")
+    assert intervals.num_rows == 96
+    assert min(intervals["v_min_pu"].to_pylist()) > 0.95

@@ -48,7 +48,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 __all__ = [
     "DAILY_SIGMA",
@@ -180,8 +179,12 @@ def ar1_days(eps: np.ndarray, x_init: np.ndarray, phi: float) -> np.ndarray:
     """Stationary standard-normal AR(1) paths, one per day and household.
 
     ``x_0 = phi * x_init + sqrt(1 - phi**2) * eps_0`` and
-    ``x_t = phi * x_{t-1} + sqrt(1 - phi**2) * eps_t``, filtered along axis 0 with
-    :func:`scipy.signal.lfilter` (no Python loop over time).
+    ``x_t = phi * x_{t-1} + sqrt(1 - phi**2) * eps_t``: a loop over the steps along axis 0,
+    vectorised over the other axes. It does the operations of
+    ``scipy.signal.lfilter([sqrt(1 - phi**2)], [1, -phi], eps, axis=0, zi=phi * x_init)``
+    in the same order, so its values are the same to the last bit
+    (``tests/agents/test_load.py``), without importing ``scipy.signal``, which alone takes
+    longer to import than a small run takes to simulate (issue 18).
 
     Parameters
     ----------
@@ -197,8 +200,13 @@ def ar1_days(eps: np.ndarray, x_init: np.ndarray, phi: float) -> np.ndarray:
     numpy.ndarray
         ``(T, ...)`` AR(1) values with unit variance.
     """
-    zi = (phi * np.asarray(x_init, dtype=np.float64))[np.newaxis, ...]
-    x, _ = lfilter([np.sqrt(1.0 - phi * phi)], [1.0, -phi], eps, axis=0, zi=zi)
+    eps = np.asarray(eps, dtype=np.float64)
+    b0 = np.sqrt(1.0 - phi * phi)
+    x = np.empty(eps.shape)
+    state = phi * np.asarray(x_init, dtype=np.float64)  # lfilter's zi
+    for t in range(eps.shape[0]):
+        x[t] = b0 * eps[t] + state
+        state = phi * x[t]
     return x
 
 

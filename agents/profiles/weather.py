@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from agents.profiles.load import aggregated_ar1_sd, ar1_days
 
@@ -228,8 +228,11 @@ class CloudModel:
             rng = np.random.default_rng([self.seed, STREAM_CLOUD_DAILY])
             z = rng.standard_normal(days + 1)
             latent = ar1_days(z[1:], z[0], DAILY_PERSISTENCE)
-            u = stats.norm.cdf(latent)
-            k = stats.beta.ppf(u, mu * DAILY_CONCENTRATION, (1.0 - mu) * DAILY_CONCENTRATION)
+            # the standard normal CDF and the Beta(a, b) quantile, as scipy.stats.norm.cdf
+            # and scipy.stats.beta.ppf compute them (bit for bit, tests/agents/test_pv.py)
+            # without importing scipy.stats
+            u = special.ndtr(latent)
+            k = special.betaincinv(mu * DAILY_CONCENTRATION, (1.0 - mu) * DAILY_CONCENTRATION, u)
             self.daily_index = np.clip(k, K_MIN, 1.0)
         self._phi = INTRADAY_PHI_15MIN ** (self.interval_minutes / 15.0)
         self._sd_max = aggregated_ar1_sd(INTRADAY_SD_MAX, INTRADAY_PHI_15MIN, interval_minutes)

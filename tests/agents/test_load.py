@@ -272,3 +272,22 @@ def test_building_h0_does_not_leak_demandlib_warning_filter() -> None:
     assert list(warnings.filters) == before
     assert profile.shape == (366 * 96,)
     assert not profile.flags.writeable
+
+
+@pytest.mark.parametrize("shape", [(1,), (96,), (96, 7), (365, 4, 3)])
+def test_ar1_days_is_scipy_lfilter_to_the_last_bit(shape: tuple[int, ...]) -> None:
+    """``ar1_days`` runs the recursion of ``scipy.signal.lfilter`` (one pole at ``phi``,
+    initial state ``phi * x_init``) without importing scipy.signal: the same values, bit for
+    bit; and by hand, x_0 = phi x_init + sqrt(1 - phi^2) eps_0."""
+    from scipy.signal import lfilter
+
+    from agents.profiles.load import ar1_days
+
+    rng = np.random.default_rng(3)
+    eps, x_init, phi = rng.standard_normal(shape), rng.standard_normal(shape[1:]), 0.8
+    zi = (phi * x_init)[np.newaxis, ...]
+    expected, _ = lfilter([np.sqrt(1.0 - phi * phi)], [1.0, -phi], eps, axis=0, zi=zi)
+    got = ar1_days(eps, x_init, phi)
+    assert got.shape == shape
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_allclose(got[0], 0.8 * x_init + 0.6 * eps[0], rtol=1e-15, atol=1e-15)

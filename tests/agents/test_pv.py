@@ -203,3 +203,28 @@ def test_plane_of_array_matches_pvlib_get_total_irradiance() -> None:
         albedo=0.2,
     )["poa_global"]
     np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_daily_clear_sky_index_is_the_beta_quantile_of_scipy_stats() -> None:
+    """The daily index is ``Beta(mu c, (1 - mu) c)``'s quantile of ``Phi(latent)``, computed
+    with scipy.special (to keep scipy.stats out of a run's imports): bit for bit what
+    scipy.stats.norm.cdf and scipy.stats.beta.ppf give, over ten years of days."""
+    from scipy import stats
+
+    from agents.profiles.load import ar1_days
+    from agents.profiles.weather import (
+        DAILY_CONCENTRATION,
+        DAILY_PERSISTENCE,
+        K_MIN,
+        STREAM_CLOUD_DAILY,
+        seasonal,
+    )
+
+    days = 3650
+    doy = np.asarray((START_2025 + pd.to_timedelta(np.arange(days), unit="D")).dayofyear)
+    sky = CloudModel(doy, 15, BERLIN.latitude, seed=5)
+    mu = seasonal(CLEAR_SKY_INDEX_MONTHLY, doy + 0.5, BERLIN.latitude)
+    z = np.random.default_rng([5, STREAM_CLOUD_DAILY]).standard_normal(days + 1)
+    u = stats.norm.cdf(ar1_days(z[1:], z[0], DAILY_PERSISTENCE))
+    k = stats.beta.ppf(u, mu * DAILY_CONCENTRATION, (1.0 - mu) * DAILY_CONCENTRATION)
+    np.testing.assert_array_equal(sky.daily_index, np.clip(k, K_MIN, 1.0))

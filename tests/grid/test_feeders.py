@@ -68,7 +68,7 @@ def test_assign_households_is_deterministic_balanced_and_on_household_buses(ieee
     [
         ("ieee34", "unknown feeder 'ieee34'"),
         ("radial:many", "'many' is not a number of households"),
-        ("radial:5000", "between 1 and 300"),
+        ("radial:5000", "between 1 and 833 for one LV transformer: 5000 households need"),
         ("simbench:1-LV-nowhere--0-sw", "is not a SimBench grid code"),
     ],
 )

@@ -67,8 +67,10 @@ def test_forced_stock_path_solves_like_the_fast_path(monkeypatch) -> None:
 
 def test_an_untested_pyomo_warns_and_takes_the_stock_path(monkeypatch) -> None:
     monkeypatch.delenv(STOCK_ENV, raising=False)
-    monkeypatch.setattr(highs_direct.pyomo.version, "version_info", (6, 9, 0, "final", 0))
-    monkeypatch.setattr(highs_direct.pyomo.version, "version", "6.9.0")
+    import pyomo.version  # grid.highs_direct imports it when a model is first solved
+
+    monkeypatch.setattr(pyomo.version, "version_info", (6, 9, 0, "final", 0))
+    monkeypatch.setattr(pyomo.version, "version", "6.9.0")
     highs_direct._warn_untested.cache_clear()
     model = FeederModel(load_feeder("radial:12", households=12))
     p = np.full(model.feeder.n_bus, -30.0)
