@@ -41,11 +41,13 @@ residual ``max |x − y|`` [kWh] (the largest disagreement of two partners) is a
 most ``dual_tol_per_kwh``, or ``max_iterations`` are done; ``ρ`` is fixed.
 
 **Outcome.** Each pair's trade is the smaller of its two last proposals (what both
-sides agree to, so no order is filled beyond its energy), kept when above the primal
-tolerance; its price is the pair's dual ``λ_bs``, clipped into ``[π_s, π_b]`` (at
+sides agree to, so no order is filled beyond its energy), kept when above
+:data:`MIN_TRADE_KWH`; its price is the pair's dual ``λ_bs``, clipped into ``[π_s, π_b]`` (at
 convergence it already lies in ``[π_s, π_b − c_bs]``: the clip moves it by at most the
 residuals and makes every trade individually rational). Buyer and seller face the same
-price (no market surplus). :class:`Convergence` rides along on the matching.
+price (no market surplus). :class:`Convergence` rides along on the matching; with
+``central_check`` it also holds the central LP's optimum of the same pairs (the proof,
+:mod:`market.p2p_central`).
 
 References
 ----------
@@ -64,10 +66,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike
 
+from market.p2p_central import solve_central_pairs
 from market.p2p_pairs import P2PRule, Pairs, order_pairs
 from market.uniform import Matching, make_matching
 
 __all__ = ["Convergence", "P2PRule", "cap_project", "clear_p2p", "solve_admm"]
+
+MIN_TRADE_KWH = 1e-6
+"""Trades below this (1 mWh) are dropped: both proposals are exactly 0 on the pairs that
+do not trade (the projection's ``max(·, 0)``), so what is below is rounding."""
 
 _NEWTON_STEPS = 64
 """Newton steps of a projection at most (each step passes at least one breakpoint)."""
@@ -91,6 +98,11 @@ class Convergence:
     """``Σ c_bs t_bs`` of the trades [currency]: the welfare the preferences take off."""
     neighbour_trades: int
     """Trades between neighbours (preferred partners)."""
+    central_welfare: float = float("nan")
+    """With ``P2PRule.central_check``: the central LP's optimum of the same pairs, net of
+    the differentiation costs (:mod:`market.p2p_central`) [currency]; else NaN."""
+    central_solve_s: float = float("nan")
+    """HiGHS's solve time of that LP [s]."""
 
     @property
     def messages(self) -> int:
@@ -194,10 +206,11 @@ def clear_p2p(
     if pairs.n == 0:
         none_i, none_f = np.zeros(0, np.int64), np.zeros(0)
         empty = make_matching(n_buy, n_sell, none_i, none_i, none_f, none_f, none_f)
-        return replace(empty, convergence=Convergence(0, 0.0, 0.0, True, 0, rule.rho, 0.0, 0))
+        conv = Convergence(0, 0.0, 0.0, True, 0, rule.rho, 0.0, 0, 0.0, 0.0)
+        return replace(empty, convergence=conv)
     x, y, lam, conv = solve_admm(bq, bp, sq, sp, pairs, rule)
     trade = np.minimum(x, y)
-    keep = np.flatnonzero(trade > rule.primal_tol_kwh)
+    keep = np.flatnonzero(trade > MIN_TRADE_KWH)
     tb, ts, tq = pairs.buy[keep], pairs.sell[keep], trade[keep]
     price = np.clip(lam[keep], sp[ts], bp[tb])
     conv = replace(
@@ -205,5 +218,8 @@ def clear_p2p(
         differentiation_cost=float(pairs.cost_per_kwh[keep] @ tq),
         neighbour_trades=int(pairs.neighbour[keep].sum()),
     )
+    if rule.central_check:
+        central = solve_central_pairs(bq, bp, sq, sp, pairs)
+        conv = replace(conv, central_welfare=central.welfare, central_solve_s=central.solve_s)
     m = make_matching(n_buy, n_sell, tb, ts, tq, price, price.copy())
     return replace(m, convergence=conv)

@@ -13,6 +13,8 @@ pair's price is bracketed by ``π_s + μ_s`` and ``π_b − c_bs − μ_b``.
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -48,8 +50,18 @@ class CentralSolution:
 
 @functools.cache
 def _highs() -> highspy.Highs:
-    """One silent HiGHS instance per process (its constructor prints a banner once)."""
-    h = highspy.Highs()
+    """One silent HiGHS instance per process. Its C++ constructor writes a banner to
+    file descriptor 1 whatever the options, so the descriptor points at the null device
+    while it runs (as Pyomo's ``capture_output(capture_fd=True)`` does around HiGHS)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     h.setOptionValue("output_flag", False)
     return h
 

@@ -34,12 +34,15 @@ class P2PSection(Section):
     """How many electrically nearest households are a household's neighbours."""
     rho: float = Field(0.1, gt=0, le=1e6)
     """ADMM penalty [currency/kWh²]."""
-    primal_tol_kwh: float = Field(1e-3, gt=0, le=1)
+    primal_tol_kwh: float = Field(1e-5, gt=0, le=1)
     """Largest disagreement of two partners' proposals at convergence [kWh]."""
     dual_tol_per_kwh: float = Field(1e-5, gt=0, le=1)
     """Largest ``rho`` × change of a pair's consensus at convergence [currency/kWh]."""
     max_iterations: int = Field(1000, ge=1, le=100_000)
     """Iteration cap per interval (the last iterate is traded when it is reached)."""
+    central_check: bool = False
+    """Also solve every interval's pairs centrally (one LP with HiGHS) and record its
+    optimum as ``central_welfare`` (``p2pgrid compare`` turns it on for ``p2p``)."""
 
     @model_validator(mode="after")
     def _partners(self) -> P2PSection:

@@ -198,7 +198,8 @@ class MarketStep:
         elif p2p and mk.mechanism == P2P:
             hh = community_households(scenario)
             ids = hh.agent_id if agent_ids is None else agent_ids
-            bilateral = p2p_rule(scenario, list(ids), hh.pv_kwp, grid)
+            feeder, bus = (grid.feeder, grid.bus) if grid is not None else (None, None)
+            bilateral = p2p_rule(scenario, list(ids), hh.pv_kwp, feeder, bus)
         # McAfee closes a book with an exhausted side at the outside prices
         self.core: ArrayMechanism = (
             array_mechanism(

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sps
 
-from grid import electrical_distance_pu
+from grid import Feeder, assign_households, electrical_distance_pu
 from market.p2p_pairs import P2PRule
+from scenarios.config.preflight import scenario_feeder
 from scenarios.config.schema import Scenario
-from scenarios.engine.grid_stage import GridStage
 
 
 def nearest(distance: np.ndarray, k: int) -> sps.csr_matrix:
@@ -32,13 +32,36 @@ def nearest(distance: np.ndarray, k: int) -> sps.csr_matrix:
     return (rel + rel.T).astype(bool).tocsr()
 
 
+def distances(feeder: Feeder, household_bus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The feeder's bus distances normalised by the largest between household buses,
+    and the ``(n, n)`` distances between the households."""
+    d_bus = electrical_distance_pu(feeder)
+    hb = feeder.household_buses
+    d_max = float(d_bus[np.ix_(hb, hb)].max()) if len(hb) else 0.0
+    bus_distance = d_bus / d_max if d_max > 0 else np.zeros_like(d_bus)
+    return bus_distance, bus_distance[np.ix_(household_bus, household_bus)]
+
+
+def scenario_neighbours(scenario: Scenario, n_households: int) -> sps.csr_matrix | None:
+    """The ``[market.p2p] neighbours`` relation of the scenario's households on its feeder
+    (None without the grid check): what ``compare`` counts preferred partners by."""
+    k = scenario.market.p2p.neighbours
+    if scenario.grid.check == "off" or k == 0:
+        return None
+    feeder = scenario_feeder(scenario, n_households)
+    bus = assign_households(feeder, n_households, scenario.simulation.seed)
+    return nearest(distances(feeder, bus)[1], k)
+
+
 def p2p_rule(
     scenario: Scenario,
     agent_ids: Sequence[str],
     pv_kwp: np.ndarray,
-    grid: GridStage | None,
+    feeder: Feeder | None = None,
+    household_bus: np.ndarray | None = None,
 ) -> P2PRule:
-    """The scenario's partners, preferences and ADMM settings over the household rows.
+    """The scenario's partners, preferences and ADMM settings over the household rows
+    (``feeder`` and each household's bus on it: the run's grid stage, None without one).
 
     Raises
     ------
@@ -48,16 +71,10 @@ def p2p_rule(
     """
     cfg = scenario.market.p2p
     n = len(agent_ids)
-    household_distance = None
-    bus_distance = None
-    household_bus = None
-    if grid is not None:
-        d_bus = electrical_distance_pu(grid.feeder)
-        hb = grid.feeder.household_buses
-        d_max = float(d_bus[np.ix_(hb, hb)].max()) if len(hb) else 0.0
-        bus_distance = d_bus / d_max if d_max > 0 else np.zeros_like(d_bus)
-        household_bus = np.asarray(grid.bus, dtype=np.int64)
-        household_distance = bus_distance[np.ix_(household_bus, household_bus)]
+    household_distance = bus_distance = None
+    if feeder is not None and household_bus is not None:
+        household_bus = np.asarray(household_bus, dtype=np.int64)
+        bus_distance, household_distance = distances(feeder, household_bus)
     elif cfg.needs_feeder:
         raise ValueError("market.p2p: partners or costs by distance need grid.check != 'off'")
     partners: sps.csr_matrix | None = None
@@ -90,4 +107,5 @@ def p2p_rule(
         primal_tol_kwh=cfg.primal_tol_kwh,
         dual_tol_per_kwh=cfg.dual_tol_per_kwh,
         max_iterations=cfg.max_iterations,
+        central_check=cfg.central_check,
     )

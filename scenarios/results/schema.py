@@ -169,6 +169,9 @@ COLUMNS: tuple[Column, ...] = (
     C(IV, "differentiation_cost", "float64", MONEY, "",
       "the trades' product-differentiation costs (the buyers' preferences)", P2P,
       source="match.convergence.differentiation_cost"),
+    C(IV, "central_welfare", "float64", MONEY, "",
+      "[market.p2p] central_check: the central LP's optimum of the same pairs, net of the "
+      "differentiation costs; null without it", P2P, source="match.convergence.central_welfare"),
     C(IV, "losses_kwh", "float64", KWH, "", "feeder losses", GRID_OR_NULL,
       source="losses_kwh", live="grid.losses_kwh"),
     C(IV, "v_min_pu", "float64", "pu", "", "lowest bus voltage", GRID_OR_NULL,

@@ -1,0 +1,84 @@
+"""The bilateral market (``market.mechanism = "p2p"``) through the engine and
+``compare``: per interval the ADMM welfare against the central LP (HiGHS) and, without
+differentiation, against the uniform auction on the same book; ``[market.p2p]``'s
+errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenarios import ScenarioError, load_scenario, run
+from scenarios.config.schema import Scenario
+from scenarios.studies.compare import compare
+
+EPS_REL = 2e-3  # the documented bound (tests/market/test_p2p.py, market.p2p_pairs)
+
+BASE = {
+    "name": "p2p",
+    "simulation": {"start": "2026-06-15", "days": 1, "seed": 5},
+    "community": {"households": 14, "pv_share": 0.5, "battery_share": 0.3, "ev_share": 0.2},
+    "grid": {"feeder": "radial:14", "check": "pyomo"},
+    "market": {"mechanism": "p2p"},
+}
+
+
+def scenario(**p2p: object) -> Scenario:
+    return load_scenario({**BASE, "market": {"mechanism": "p2p", "p2p": p2p}})
+
+
+def test_zero_differentiation_is_the_uniform_optimum(tmp_path: Path) -> None:
+    """Everybody a partner, no costs: every interval's welfare is the optimum of its book
+    (the uniform auction's, which the engine computes beside it) within ε, and every
+    interval reports its iterations, residuals and messages (2 per pair and iteration)."""
+    run(scenario(central_check=True), tmp_path)
+    iv = pd.read_parquet(tmp_path / "intervals.parquet")
+    gap = iv.optimal_welfare - iv.welfare
+    assert (gap >= -1e-9).all()
+    assert (gap <= EPS_REL * iv.optimal_welfare + 1e-4).all()
+    assert iv.welfare.sum() == pytest.approx(iv.optimal_welfare.sum(), rel=EPS_REL)
+    assert np.allclose(iv.central_welfare, iv.optimal_welfare, rtol=1e-9, atol=1e-9)
+    assert iv.admm_converged.all()
+    traded = iv.admm_iterations > 0
+    assert traded.any() and (iv.admm_messages[traded] > 0).all()
+    assert (iv.admm_primal_residual_kwh <= 1e-5).all()
+    assert (iv.differentiation_cost == 0).all()
+
+
+def test_differentiated_run_and_compare(tmp_path: Path) -> None:
+    """Four nearest partners, costs by distance, green and neighbour: the ADMM welfare
+    net of the costs is within ε of the central LP in every interval; the trades' prices
+    differ between pairs; compare reports the figures of both mechanisms."""
+    sc = scenario(
+        partners=4, distance_per_kwh=0.02, green_premium_per_kwh=0.01,
+        neighbour_premium_per_kwh=0.01, neighbours=2,
+    )  # fmt: skip
+    result = compare(sc, ["uniform", "p2p"], tmp_path)
+    iv = pd.read_parquet(tmp_path / "p2p" / "intervals.parquet")
+    net = iv.welfare - iv.differentiation_cost
+    assert (net <= iv.central_welfare + 1e-9).all()
+    assert (net >= iv.central_welfare * (1 - EPS_REL) - 1e-4).all()
+    assert (iv.differentiation_cost > 0).any()
+    table = result.table.set_index("mechanism")
+    assert table.loc["p2p", "central_efficiency"] == pytest.approx(1.0, abs=EPS_REL)
+    assert table.loc["uniform", "price_dispersion_per_kwh"] == pytest.approx(0.0, abs=1e-12)
+    assert table.loc["p2p", "price_dispersion_per_kwh"] > 0
+    assert np.isnan(table.loc["uniform", "messages_per_interval"])
+    assert table.loc["p2p", "messages_per_interval"] == pytest.approx(iv.admm_messages.mean())
+    assert table.loc["p2p", "admm_iterations_mean"] == pytest.approx(iv.admm_iterations.mean())
+    assert 0 < table.loc["p2p", "preferred_partner_households"] <= 14
+    trades = pd.read_parquet(tmp_path / "p2p" / "trades.parquet")
+    assert ((trades.price_per_kwh >= 0.08 - 1e-12) & (trades.price_per_kwh <= 0.32)).all()
+
+
+def test_partners_by_distance_need_the_feeder() -> None:
+    with pytest.raises(ScenarioError, match="need the feeder"):
+        load_scenario({**BASE, "grid": {"check": "off"}, "market": {"mechanism": "p2p",
+                       "p2p": {"partners": 3}}})  # fmt: skip
+    with pytest.raises(ScenarioError, match="not members"):
+        scenario(partners={"h0001": ["h0099"]})
+    with pytest.raises(ScenarioError, match="partners"):
+        scenario(partners="some")
