@@ -109,35 +109,46 @@ class Convergence:
         return 2 * self.pairs * self.iterations
 
 
-def cap_project(u: np.ndarray, seg: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    """Project every segment of ``u`` onto ``{v ≥ 0, Σ v ≤ cap[seg]}`` (Euclidean).
+def cap_project(
+    u: np.ndarray, seg: np.ndarray, cap: np.ndarray, mu0: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project every segment of ``u`` onto ``{v ≥ 0, Σ v ≤ cap[seg]}`` (Euclidean):
+    ``(v, μ)`` per entry and per segment.
 
     ``seg`` names each entry's segment (order); ``v = max(u − μ_seg, 0)`` with ``μ = 0``
-    where the positive part fits, else the root of ``Σ max(u − μ, 0) = cap`` found by
-    Newton steps from 0 (the function is convex, decreasing and piecewise linear, so
-    the steps increase monotonically and end on its root). Only the entries of the
-    segments that do not fit take part in the steps.
+    where the positive part fits, else the root of ``f(μ) = Σ max(u − μ, 0) − cap = 0``,
+    found by Newton steps. ``f`` is convex, decreasing and piecewise linear, so from a
+    point left of the root the steps increase monotonically and end on it; a start to
+    the right of it (``f < 0``) lands left of it after one step (the tangent lies below
+    ``f``). ``mu0`` (the last iteration's ``μ``) is such a start; default 0. Only the
+    entries of the segments that do not fit take part in the steps.
     """
     n_seg = cap.shape[0]
     v = np.maximum(u, 0.0)
     over = np.bincount(seg, v, n_seg) > cap
+    mu = np.zeros(n_seg)
     if not over.any():
-        return v
+        return v, mu
     rows = over[seg].nonzero()[0]
     us, ss = u[rows], seg[rows]
-    vs = v[rows]
-    mu = np.zeros(n_seg)
+    if mu0 is not None:
+        mu = np.where(over, mu0, 0.0)
+    vs = np.maximum(us - mu[ss], 0.0)
     tol = 1e-14 * max(1.0, float(cap.max()))
     for _ in range(_NEWTON_STEPS):
         excess = np.bincount(ss, vs, n_seg) - cap
         active = np.bincount(ss[vs > 0], minlength=n_seg)
-        step = np.where((excess > tol) & (active > 0), excess / np.maximum(active, 1), 0.0)
+        # right of the root with nothing active: back to the start of the segment
+        lost = over & (excess < -tol) & (active == 0)
+        slope = np.maximum(active, 1)
+        step = np.where(over & (np.abs(excess) > tol), excess / slope, 0.0)
+        step[lost] = -mu[lost]
         if not step.any():
             break
-        mu += step
+        mu = np.maximum(mu + step, 0.0)
         vs = np.maximum(us - mu[ss], 0.0)
     v[rows] = vs
-    return v
+    return v, mu
 
 
 def solve_admm(
@@ -156,12 +167,14 @@ def solve_admm(
     z = np.zeros(pairs.n)
     x = y = z
     rho = float(rule.rho)
+    mu_b: np.ndarray | None = None
+    mu_s: np.ndarray | None = None
     r = s = float("inf")
     k = 0
     while k < rule.max_iterations:
         k += 1
-        x = cap_project(z - (lam - value) / rho, pb, bq)
-        y = cap_project(z - (ask - lam) / rho, ps, sq)
+        x, mu_b = cap_project(z - (lam - value) / rho, pb, bq, mu_b)
+        y, mu_s = cap_project(z - (ask - lam) / rho, ps, sq, mu_s)
         z_new = 0.5 * (x + y)
         lam = lam + 0.5 * rho * (x - y)
         r = float(np.abs(x - y).max())

@@ -117,10 +117,13 @@ def test_green_and_neighbour_premiums() -> None:
 
 def test_cap_project_hand_solved() -> None:
     """Segment 0: (3, 1, −1) onto Σ ≤ 2 → μ = 1: (2, 0, 0); segment 1: (0.5, 0.2) fits."""
-    v = cap_project(np.array([3.0, 1.0, -1.0, 0.5, 0.2]), np.array([0, 0, 0, 1, 1]),
-                    np.array([2.0, 1.0]))  # fmt: skip
-    assert v == pytest.approx([2.0, 0.0, 0.0, 0.5, 0.2])
-    v = cap_project(np.array([2.0, 2.0, 2.0]), np.zeros(3, np.int64), np.array([3.0]))
+    u, seg = np.array([3.0, 1.0, -1.0, 0.5, 0.2]), np.array([0, 0, 0, 1, 1])
+    v, mu = cap_project(u, seg, np.array([2.0, 1.0]))
+    assert v == pytest.approx([2.0, 0.0, 0.0, 0.5, 0.2]) and mu == pytest.approx([1.0, 0.0])
+    for start in (0.0, 0.5, 2.0, 10.0):  # warm starts left and right of the root
+        v, mu = cap_project(u, seg, np.array([2.0, 1.0]), np.array([start, start]))
+        assert v == pytest.approx([2.0, 0.0, 0.0, 0.5, 0.2]) and mu[0] == pytest.approx(1.0)
+    v, _ = cap_project(np.array([2.0, 2.0, 2.0]), np.zeros(3, np.int64), np.array([3.0]))
     assert v == pytest.approx([1.0, 1.0, 1.0])
 
 
