@@ -62,7 +62,7 @@ def _run_and_verify(data: dict, out) -> dict:
     return {"entries": entries, "intervals": iv}
 
 
-@pytest.mark.parametrize("mechanism", ["uniform", "pay_as_bid", "mcafee", "cda"])
+@pytest.mark.parametrize("mechanism", ["uniform", "pay_as_bid", "mcafee", "cda", "p2p"])
 def test_replay_is_the_run_for_every_mechanism_with_reclearing(tmp_path, mechanism) -> None:
     data = {**STRESSED, "market": {"mechanism": mechanism}}
     found = _run_and_verify(data, tmp_path)
