@@ -84,8 +84,10 @@ _NEWTON_STEPS = 64
 class Convergence:
     """How the ADMM negotiation of one book went.
 
-    ``messages`` counts what the decentralised protocol sends: two proposals per pair
-    and iteration (the buyer's and the seller's).
+    ``pairs`` are the pairs that negotiate: partner pairs whose seller's ask is at most
+    what the buyer's kWh from it is worth (the others cannot trade, and neither side
+    proposes). ``messages`` counts what the decentralised protocol sends: two proposals
+    per pair and iteration (the buyer's and the seller's).
     """
 
     iterations: int

@@ -13,6 +13,7 @@ import pytest
 
 from scenarios import ScenarioError, load_scenario, run
 from scenarios.config.schema import Scenario
+from scenarios.engine.p2p import nearest, p2p_rule
 from scenarios.studies.compare import compare
 
 EPS_REL = 2e-3  # the documented bound (tests/market/test_p2p.py, market.p2p_pairs)
@@ -82,3 +83,23 @@ def test_partners_by_distance_need_the_feeder() -> None:
         scenario(partners={"h0001": ["h0099"]})
     with pytest.raises(ScenarioError, match="partners"):
         scenario(partners="some")
+
+
+def test_nearest_and_partner_tables() -> None:
+    """Five households on a line at 0, 1, 2, 4, 8: each one's nearest is 1→0 (tie with 2
+    broken by position), 0→1, 2→1, 3→2, 4→3; the relation is the symmetric union. A
+    partner table is made symmetric too."""
+    pos = np.array([0.0, 1.0, 2.0, 4.0, 8.0])
+    rel = nearest(np.abs(pos[:, None] - pos[None, :]), 1).toarray()
+    want = {(0, 1), (1, 0), (2, 1), (1, 2), (3, 2), (2, 3), (4, 3), (3, 4)}
+    assert {(int(a), int(b)) for a, b in zip(*np.nonzero(rel), strict=True)} == want
+    table = {"mechanism": "p2p", "p2p": {"partners": {"h0001": ["h0003"]}}}
+    sc = load_scenario({**BASE, "grid": {"check": "off"}, "market": table})
+    ids = [f"h{i:04d}" for i in range(1, 15)]
+    rule = p2p_rule(sc, ids, np.zeros(14))
+    assert rule.partners is not None
+    assert {(int(a), int(b)) for a, b in zip(*rule.partners.nonzero(), strict=True)} == {
+        (0, 2),
+        (2, 0),
+    }
+    assert rule.bus_distance is None and rule.neighbours is None
