@@ -169,14 +169,21 @@ def solve_admm(
     z = np.zeros(pairs.n)
     x = y = z
     rho = float(rule.rho)
-    mu_b: np.ndarray | None = None
-    mu_s: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    # buyers' and sellers' problems are independent given (z, λ): one projection over
+    # both, the sellers' segments after the buyers'
+    n_p = pairs.n
+    seg = np.concatenate((pb, bq.shape[0] + ps))
+    cap = np.concatenate((bq, sq))
+    u = np.empty(2 * n_p)
     r = s = float("inf")
     k = 0
     while k < rule.max_iterations:
         k += 1
-        x, mu_b = cap_project(z - (lam - value) / rho, pb, bq, mu_b)
-        y, mu_s = cap_project(z - (ask - lam) / rho, ps, sq, mu_s)
+        np.subtract(z, (lam - value) / rho, out=u[:n_p])
+        np.subtract(z, (ask - lam) / rho, out=u[n_p:])
+        v, mu = cap_project(u, seg, cap, mu)
+        x, y = v[:n_p], v[n_p:]
         z_new = 0.5 * (x + y)
         lam = lam + 0.5 * rho * (x - y)
         r = float(np.abs(x - y).max())
