@@ -202,6 +202,7 @@ MECHANISMS: dict[str, Mechanism] = {
     "mcafee": partial(_clear_book, "mcafee"),
     "cda": _clear_cda_book,
     "sharing": partial(_clear_book, "sharing"),
+    "p2p": partial(_clear_book, "p2p"),
 }
 """Clearing mechanisms by name, as used by ``market.clear`` and ``market.mechanism``
 (the keys of :data:`market.mechanisms.ARRAY_MECHANISMS`)."""

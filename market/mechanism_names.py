@@ -7,13 +7,17 @@ start-up). The registries :data:`market.mechanisms.ARRAY_MECHANISMS` and
 is ``[market.sharing] key``, or part of the name as ``sharing:<key>`` (``sharing:static``,
 ``sharing:proportional``, ``sharing:equal``), the form ``p2pgrid compare --mechanisms``
 takes to put several keys side by side.
+
+``p2p`` is the bilateral market without an auctioneer (consensus ADMM between partners,
+:mod:`market.p2p`); its partners, preferences and ADMM settings are ``[market.p2p]``.
 """
 
 from __future__ import annotations
 
-MECHANISM_NAMES = ("uniform", "pay_as_bid", "mcafee", "cda", "sharing")
+MECHANISM_NAMES = ("uniform", "pay_as_bid", "mcafee", "cda", "sharing", "p2p")
 
 SHARING = "sharing"
+P2P = "p2p"
 SHARING_KEYS = ("static", "proportional", "equal")
 """The allocation keys (:data:`market.sharing.SHARING_KEYS`, a test checks they agree)."""
 

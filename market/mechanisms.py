@@ -37,6 +37,8 @@ import numpy as np
 
 from market.cda import clear_cda
 from market.discriminatory import clear_mcafee, clear_pay_as_bid
+from market.p2p import clear_p2p
+from market.p2p_pairs import P2PRule
 from market.sharing import SharingRule, clear_sharing
 from market.uniform import Matching, clear_uniform
 
@@ -69,6 +71,7 @@ ARRAY_MECHANISMS: dict[str, ArrayMechanism] = {
     "mcafee": _ignoring_rng(clear_mcafee),
     "cda": clear_cda,  # raises without rng
     "sharing": clear_sharing,
+    "p2p": clear_p2p,
 }
 """Array cores by mechanism name (the engine's hot path); McAfee without outside prices."""
 
@@ -79,6 +82,7 @@ def array_mechanism(
     outside_bid_per_kwh: float = -math.inf,
     outside_ask_per_kwh: float = math.inf,
     sharing: SharingRule | None = None,
+    p2p: P2PRule | None = None,
 ) -> ArrayMechanism:
     """The array core ``name`` with the community's outside prices [currency/kWh].
 
@@ -87,12 +91,15 @@ def array_mechanism(
     minus the largest grid fee). Only McAfee uses them, as the ``(k+1)``-th bid and ask
     of a book whose one side is exhausted (:func:`market.discriminatory.clear_mcafee`);
     ``sharing`` is bound to the community's :class:`~market.sharing.SharingRule` (key,
-    shares, priority, internal price); the other mechanisms have no such rule and are
+    shares, priority, internal price), ``p2p`` to its :class:`~market.p2p_pairs.P2PRule`
+    (partners, preferences, ADMM settings); the other mechanisms have no such rule and are
     returned as registered.
     """
     core = ARRAY_MECHANISMS[name]
     if name == "sharing" and sharing is not None:
         return partial(clear_sharing, rule=sharing)
+    if name == "p2p" and p2p is not None:
+        return partial(clear_p2p, rule=p2p)
     if name != "mcafee":
         return core
     return _ignoring_rng(

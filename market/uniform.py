@@ -8,7 +8,7 @@ DataFrame API with validation is :func:`market.clear`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -67,6 +67,9 @@ class Matching:
         ``(n_trades,)`` float64 price the seller receives per kWh of each trade
         [currency/kWh]; ``<= buyer_price_per_kwh``, the difference being the market
         operator's (see :attr:`market_surplus`).
+    convergence : object or None
+        How an iterative mechanism got there (``p2p``: a
+        :class:`market.p2p.Convergence`); None for the others.
     """
 
     price_per_kwh: float
@@ -78,6 +81,7 @@ class Matching:
     trade_kwh: np.ndarray
     buyer_price_per_kwh: np.ndarray
     seller_price_per_kwh: np.ndarray
+    convergence: Any = None
 
     @property
     def market_surplus(self) -> float:

@@ -158,6 +158,14 @@ def compare(
         "market_surplus",
         "community_savings",
         "savings_gini",
+        "welfare",
+        "price_dispersion_per_kwh",
+        "messages_per_interval",
+        "admm_iterations_mean",
+        "admm_converged_frac",
+        "central_welfare",
+        "central_efficiency",
+        "preferred_partner_households",
     ):
         cells = [format_kpi(key, v, scenario.market.currency) for v in result.table[key]]
         table.add_row(key, *cells)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from market.mechanism_names import SHARING, all_names, split_mechanism
+from scenarios.config.schema_p2p import P2PSection
 from scenarios.config.schema_sharing import SharingSection
 from scenarios.config.section import Section
 
@@ -16,10 +17,12 @@ class MarketSection(Section):
     """The market design and the utility's tariffs [currency/kWh]."""
 
     mechanism: str = "uniform"
-    """uniform | pay_as_bid | mcafee | cda | sharing (``market.mechanism_names``);
+    """uniform | pay_as_bid | mcafee | cda | sharing | p2p (``market.mechanism_names``);
     ``sharing:<key>`` is read as ``sharing`` with ``[market.sharing] key = <key>``."""
     sharing: SharingSection = SharingSection()
     """The energy-sharing contract, used with ``mechanism = "sharing"``."""
+    p2p: P2PSection = P2PSection()
+    """The bilateral market's partners and preferences, used with ``mechanism = "p2p"``."""
     retail_price_per_kwh: float = Field(0.32, ge=0, le=100)
     feed_in_price_per_kwh: float = Field(0.08, ge=0, le=100)
     grid_fee_per_kwh: float = Field(0.03, ge=0, le=100)

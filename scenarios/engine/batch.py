@@ -124,6 +124,7 @@ def simulate(
     trades_out = TradesWriter(out_dir, hh.agent_id)
     books_out = BooksWriter(out_dir, hh.agent_id) if scenario.output.order_books else None
     whens = (("grid", "grid_or_null") if grid else ()) + (("ac",) if grid and grid.ac else ())
+    whens += ("p2p",) if scenario.market.mechanism == "p2p" else ()
     rows = {name: np.full(n_t, np.nan) for name in names(INTERVALS_FILE, *whens)[2:]}
     per_interval = recorded(INTERVALS_FILE, whens)
     per_household = recorded(AGENTS_FILE, whens)

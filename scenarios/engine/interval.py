@@ -30,6 +30,7 @@ import numpy as np
 
 from agents.households.community import KIND_NET, Flows, Plan
 from grid.pairing import Pairing
+from market.mechanism_names import P2P
 from market.mechanisms import SINGLE_PRICE, ArrayMechanism, array_mechanism
 from market.orders import TINY_KWH
 from market.reliability import Conduct, Reliability, Scores, derate
@@ -40,6 +41,7 @@ from scenarios.engine.dimming import Dimming
 from scenarios.engine.fees import GridFees
 from scenarios.engine.grid_stage import GridOutcome, GridStage
 from scenarios.engine.inputs import community_households, price_band, timeline
+from scenarios.engine.p2p import p2p_rule
 from scenarios.engine.plan_clearing import Cleared, clear_plan, no_market
 from scenarios.engine.sharing import share_net, sharing_rule
 
@@ -165,6 +167,12 @@ class MarketStep:
     from the scenario when not given). Sharing moves no energy, so the feeder is checked
     and, where a limit breaks, re-cleared as in the baseline (curtailment and deferral, no
     trade by limit prices); the allocation is then made on the net positions that remain.
+
+    Under ``market.mechanism = "p2p"`` the core negotiates bilateral trades between the
+    ``[market.p2p]`` partners by consensus ADMM (:mod:`market.p2p`,
+    :func:`scenarios.engine.p2p.p2p_rule`); where the feeder re-clears an interval, the
+    network-constrained clearing's trades replace the negotiated ones (the DSO's network
+    charges and re-negotiation of issue 17 item 4 are not built).
     """
 
     def __init__(
@@ -183,10 +191,15 @@ class MarketStep:
         self.fees = GridFees(scenario, grid, timeline(scenario))
         self.dimming = Dimming.of(scenario, n_households) if grid is not None else None
         band = price_band(scenario)
-        rule = None
+        rule = bilateral = None
         if self.sharing:
             ids = community_households(scenario).agent_id if agent_ids is None else agent_ids
             rule = sharing_rule(scenario, list(ids))
+        elif p2p and mk.mechanism == P2P:
+            hh = community_households(scenario)
+            ids = hh.agent_id if agent_ids is None else agent_ids
+            feeder, bus = (grid.feeder, grid.bus) if grid is not None else (None, None)
+            bilateral = p2p_rule(scenario, list(ids), hh.pv_kwp, feeder, bus)
         # McAfee closes a book with an exhausted side at the outside prices
         self.core: ArrayMechanism = (
             array_mechanism(
@@ -194,6 +207,7 @@ class MarketStep:
                 outside_bid_per_kwh=band.low,
                 outside_ask_per_kwh=band.high,
                 sharing=rule,
+                p2p=bilateral,
             )
             if p2p
             else no_market

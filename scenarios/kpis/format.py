@@ -23,6 +23,7 @@ MONEY = frozenset(
         "market_surplus",
         "welfare",
         "optimal_welfare",
+        "central_welfare",
         "household_savings_min",
         "household_savings_median",
         "household_savings_max",
@@ -38,6 +39,7 @@ SHARES = frozenset(
         "self_sufficiency_shared",
         "p2p_share",
         "efficiency",
+        "central_efficiency",
     }
 )
 MISSING = "—"

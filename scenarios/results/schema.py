@@ -33,6 +33,7 @@ WHEN = {
     "grid_or_null": "always; null without the grid check",
     "ac": 'with `grid.check = "pyomo+ac"`',
     "books": "with `[output] order_books = true`",
+    "p2p": 'with `market.mechanism = "p2p"`',
 }
 """When a column is present (the README's wording)."""
 
@@ -73,7 +74,7 @@ IV, A, S = INTERVALS_FILE, AGENTS_FILE, SETTLEMENT
 KWH, MONEY, PRICE = "kWh", "currency", "currency/kWh"
 CHARGE = "+ charging"
 PAYS = "+ household pays"
-GRID, GRID_OR_NULL, AC = "grid", "grid_or_null", "ac"
+GRID, GRID_OR_NULL, AC, P2P = "grid", "grid_or_null", "ac", "p2p"
 RELIABILITY = (
     (
         "delivery_ratio",
@@ -152,6 +153,25 @@ COLUMNS: tuple[Column, ...] = (
       source="sum:ev_shortfall_or_zero_kwh"),
     C(IV, "baseline_dimmed_kwh", "float64", KWH, "", "what the baseline dims",
       source="baseline.sum:dimmed_or_zero_kwh"),
+    C(IV, "admm_iterations", "int64", "count", "", "ADMM iterations of the bilateral negotiation",
+      P2P, source="match.convergence.iterations"),
+    C(IV, "admm_primal_residual_kwh", "float64", KWH, "",
+      "largest disagreement of two partners' last proposals", P2P,
+      source="match.convergence.primal_residual_kwh"),
+    C(IV, "admm_dual_residual_per_kwh", "float64", PRICE, "",
+      "rho times the largest last change of a pair's consensus", P2P,
+      source="match.convergence.dual_residual_per_kwh"),
+    C(IV, "admm_converged", "bool", "", "", "both residuals within [market.p2p]'s tolerances",
+      P2P, source="match.convergence.converged"),
+    C(IV, "admm_messages", "int64", "count", "",
+      "proposals the decentralised protocol sends: 2 per pair and iteration", P2P,
+      source="match.convergence.messages"),
+    C(IV, "differentiation_cost", "float64", MONEY, "",
+      "the trades' product-differentiation costs (the buyers' preferences)", P2P,
+      source="match.convergence.differentiation_cost"),
+    C(IV, "central_welfare", "float64", MONEY, "",
+      "[market.p2p] central_check: the central LP's optimum of the same pairs, net of the "
+      "differentiation costs; null without it", P2P, source="match.convergence.central_welfare"),
     C(IV, "losses_kwh", "float64", KWH, "", "feeder losses", GRID_OR_NULL,
       source="losses_kwh", live="grid.losses_kwh"),
     C(IV, "v_min_pu", "float64", "pu", "", "lowest bus voltage", GRID_OR_NULL,

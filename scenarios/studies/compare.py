@@ -41,6 +41,7 @@ from scenarios.errors import ScenarioError
 from scenarios.kpis.compute import household_savings as kpi_household_savings
 from scenarios.results.files import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, MANIFEST_FILE
 from scenarios.results.out_dir import make_out_dir
+from scenarios.studies.compare_p2p import P2P_COLUMNS, p2p_columns
 
 COMPARISON_FILE = "comparison.parquet"
 COMPARISON_CSV = "comparison.csv"
@@ -69,7 +70,8 @@ COLUMNS: tuple[str, ...] = (
     "curtailed_kwh",
 )
 """KPIs copied from each run's ``kpis.json`` into the comparison table (after
-``mechanism``; ``wall_time_s`` is appended)."""
+``mechanism``; then :data:`scenarios.studies.compare_p2p.P2P_COLUMNS`, the bilateral
+market's figures, and ``wall_time_s``)."""
 
 CompareProgress = Callable[[str, int, int], None]
 
@@ -118,9 +120,12 @@ def run_dir_name(mechanism: str) -> str:
 
 def with_mechanism(scenario: Scenario, mechanism: str) -> Scenario:
     """The scenario with ``market.mechanism`` replaced (validated again);
-    ``sharing:<key>`` also sets ``[market.sharing] key``."""
+    ``sharing:<key>`` also sets ``[market.sharing] key``; ``p2p`` turns on
+    ``[market.p2p] central_check`` (the central LP of every interval, the proof)."""
     data = scenario.model_dump()
     data["market"] = {**data["market"], "mechanism": mechanism}
+    if mechanism == "p2p":
+        data["market"]["p2p"] = {**data["market"]["p2p"], "central_check": True}
     return validate_scenario(data)
 
 
@@ -210,6 +215,7 @@ def compare(
         result = run(variant, run_dir, progress=callback)
         row: dict[str, object] = {"mechanism": name}
         row.update({key: result.kpis.get(key) for key in COLUMNS})
+        row.update(p2p_columns(variant, run_dir))
         row["wall_time_s"] = result.wall_time_s
         rows.append(row)
         saved = household_savings(run_dir)
@@ -220,7 +226,7 @@ def compare(
             columns=["timestamp", "clearing_price_per_kwh", "seller_price_per_kwh", "p2p_kwh"],
         )
     table = pd.DataFrame(rows)
-    for key in COLUMNS:
+    for key in (*COLUMNS, *P2P_COLUMNS):
         table[key] = pd.to_numeric(table[key], errors="coerce").astype("float64")
     savings_frame = pd.concat(savings, ignore_index=True)
     table.to_parquet(out / COMPARISON_FILE, index=False)

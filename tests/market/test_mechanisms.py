@@ -320,7 +320,8 @@ def test_nan_price_is_rejected_for_every_mechanism(name: str) -> None:
 
 
 def test_registries_have_the_same_mechanisms() -> None:
-    assert tuple(MECHANISMS) == tuple(ARRAY_MECHANISMS) == MECHANISM_NAMES == (*NAMES, "sharing")
+    every = (*NAMES, "sharing", "p2p")
+    assert tuple(MECHANISMS) == tuple(ARRAY_MECHANISMS) == MECHANISM_NAMES == every
     with pytest.raises(ValueError, match="not one of uniform, pay_as_bid, mcafee, cda"):
         clear(_orders(), mechanism="vickrey")
 

@@ -14,7 +14,7 @@ from grid import electrical_distance_pu, load_feeder
 from market import distance_fee_per_kwh
 from scenarios import ScenarioError, load_scenario, read_results, run
 
-MECHANISMS = ("uniform", "pay_as_bid", "mcafee", "cda")
+MECHANISMS = ("uniform", "pay_as_bid", "mcafee", "cda", "p2p")
 
 # 20 households, all with 8-10 kWp of PV on a feeder sized for them: the noon export
 # breaks the transformer limit, so some intervals are re-cleared with the feeder.

@@ -29,7 +29,7 @@ STRESSED_IEEE33 = {
     "grid": {"feeder": "ieee33", "v_min_pu": 0.90, "background": "peak"},
     "output": {"order_books": True},
 }
-MECHANISMS = ("uniform", "pay_as_bid", "mcafee", "cda")
+MECHANISMS = ("uniform", "pay_as_bid", "mcafee", "cda", "p2p")
 
 
 @pytest.fixture(scope="module", params=MECHANISMS)

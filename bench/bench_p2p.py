@@ -1,0 +1,115 @@
+"""Benchmark of the bilateral P2P market (``market.p2p.clear_p2p``, consensus ADMM).
+
+Run with ``python bench/bench_p2p.py [--quick]``. 1,000 households on a line (a radial
+feeder's households in order; fixed seed), each with its 20 nearest (10 either side) as
+partners; per interval half of them (drawn) have a surplus and sell, the others buy, one
+order each: energies lognormal around 0.3 kWh (a quarter hour), asks uniform in
+[0.08, 0.20], bids in [0.12, 0.32] EUR/kWh; the differentiation cost of a pair is
+0.02 EUR/kWh times its distance on the line over the longest. Every interval is solved
+by ADMM and by the central LP (HiGHS, the same pairs), in two settings: the default
+``[market.p2p]`` (to the tolerances, at most 1,000 iterations) and ``rho = 0.3`` capped
+at 200 iterations (``max_iterations = 200``: the residuals are then above the
+tolerances, the welfare gap is printed). Prints per interval the ADMM's wall time,
+iterations, convergence and welfare gap to the central optimum (relative), HiGHS's
+solve time and the ratio of the two, and the target of issue 17 (under 200 ms per
+interval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from dataclasses import replace
+
+import numpy as np
+import scipy.sparse as sps
+
+from market.p2p import clear_p2p
+from market.p2p_central import solve_central
+from market.p2p_pairs import P2PRule
+
+SEED = 20261202
+HOUSEHOLDS = 1_000
+PARTNERS = 20
+TARGET_S = 0.2
+
+
+def line_rule(n: int, k: int) -> P2PRule:
+    """Partners: the ``k`` nearest on a line; distance: position difference over n − 1."""
+    half = k // 2
+    rows = np.repeat(np.arange(n), 2 * half)
+    offsets = np.tile(np.r_[np.arange(1, half + 1), -np.arange(1, half + 1)], n)
+    cols = rows + offsets
+    ok = (cols >= 0) & (cols < n)
+    rows, cols = rows[ok], cols[ok]
+    partners = sps.csr_matrix((np.ones(rows.size, bool), (rows, cols)), shape=(n, n))
+    position = np.arange(n, dtype=np.float64)
+    distance = np.abs(position[:, None] - position[None, :]) / (n - 1)
+    return P2PRule(
+        partners=partners,
+        household_bus=np.arange(n),
+        bus_distance=distance,
+        distance_per_kwh=0.02,
+    )
+
+
+def interval(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    sells = rng.random(n) < 0.5
+    energy = rng.lognormal(np.log(0.3), 0.8, n)
+    price = np.where(sells, rng.uniform(0.08, 0.20, n), rng.uniform(0.12, 0.32, n))
+    buy, sell = np.flatnonzero(~sells), np.flatnonzero(sells)
+    return energy[buy], price[buy], energy[sell], price[sell], buy, sell
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 intervals instead of 20")
+    args = parser.parse_args()
+    n_intervals = 3 if args.quick else 20
+    base = line_rule(HOUSEHOLDS, PARTNERS)
+    print(f"bench_p2p: {HOUSEHOLDS} households, {PARTNERS} partners each, python "
+          f"{platform.python_version()}, {platform.machine()}")  # fmt: skip
+    warm = interval(np.random.default_rng(0), HOUSEHOLDS)
+    clear_p2p(warm[0], warm[1], warm[2], warm[3])  # warm up numpy
+    for label, rule in (
+        ("defaults (to the tolerances)", base),
+        ("rho = 0.3, capped at 200 iterations", replace(base, rho=0.3, max_iterations=200)),
+    ):
+        print(f"-- {label}")
+        run(rule, n_intervals)
+
+
+def run(rule: P2PRule, n_intervals: int) -> None:
+    rng = np.random.default_rng(SEED)
+    print(f"{'t':>3} {'pairs':>6} {'iter':>5} {'conv':>5} {'admm ms':>8} {'lp ms':>7} "
+          f"{'ratio':>6} {'gap':>9}")  # fmt: skip
+    times, lp_times, iterations, converged, gaps = [], [], [], [], []
+    for t in range(n_intervals):
+        bq, bp, sq, sp, bo, so = interval(rng, HOUSEHOLDS)
+        t0 = time.perf_counter()
+        m = clear_p2p(bq, bp, sq, sp, buy_owner=bo, sell_owner=so, rule=rule)
+        elapsed = time.perf_counter() - t0
+        central = solve_central(bq, bp, sq, sp, buy_owner=bo, sell_owner=so, rule=rule)
+        conv = m.convergence
+        welfare = float((bp[m.trade_buy] - sp[m.trade_sell]) @ m.trade_kwh)
+        gap = (central.welfare - (welfare - conv.differentiation_cost)) / central.welfare
+        times.append(elapsed)
+        lp_times.append(central.solve_s)
+        iterations.append(conv.iterations)
+        converged.append(conv.converged)
+        gaps.append(gap)
+        print(f"{t:>3} {conv.pairs:>6} {conv.iterations:>5} {conv.converged!s:>5} "
+              f"{1e3 * elapsed:>8.1f} {1e3 * central.solve_s:>7.1f} "
+              f"{elapsed / central.solve_s:>6.1f} {gap:>9.2e}")  # fmt: skip
+    med, lp_med = float(np.median(times)), float(np.median(lp_times))
+    print(f"median ADMM {1e3 * med:.1f} ms per interval (target {1e3 * TARGET_S:.0f} ms: "
+          f"{'met' if med < TARGET_S else 'NOT met'}), max {1e3 * max(times):.1f} ms; "
+          f"iterations median {int(np.median(iterations))}, max {max(iterations)}; "
+          f"{sum(converged)}/{len(converged)} converged; median central LP "
+          f"{1e3 * lp_med:.1f} ms, ratio ADMM/LP {med / lp_med:.1f}; "
+          f"largest welfare gap {max(gaps):.2e}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Bilateral peer-to-peer trading by consensus ADMM: the ``p2p`` array core.
+
+No auctioneer matches the book: every pair of partners (:mod:`market.p2p_pairs`)
+negotiates its own trade and price, and each household only solves its own small
+problem and exchanges proposals with its partners (Sorin, Bobo & Pinson 2019 [1]_).
+
+**The problem.** A buy order ``b`` (energy ``q_b``, limit price ``π_b``) values each kWh
+at ``π_b``, less the pair's differentiation cost ``c_bs``; a sell order ``s`` costs its
+``π_s`` per kWh. What an order does not trade is settled with the utility, the partner of
+last resort, at retail or feed-in (so every order is free to trade anything from 0 to its
+energy, as in the auctions). The trades ``t_bs ≥ 0`` maximise the welfare::
+
+    W(t) = Σ_pairs (π_b − π_s − c_bs) t_bs   s.t.  Σ_s t_bs ≤ q_b,  Σ_b t_bs ≤ q_s.
+
+The utilities are linear, as the auctions read the limit prices (no quadratic term is
+added: ADMM's own penalty regularises every local problem, and with all ``c = 0`` the
+optimum is then exactly the uniform auction's, :mod:`market.uniform`).
+
+**The decomposition** [1]_ (their ``p_nm`` is our ``x_bs`` for the buyer and ``−y_bs``
+for the seller; the reciprocity ``p_nm + p_mn = 0`` is ``x = y``). Every pair holds two
+proposals, the buyer's ``x_bs`` and the seller's ``y_bs``, and a price ``λ_bs``. One
+iteration ``k`` (global consensus ADMM, Boyd et al. 2011 §7.1 [2]_; the consensus is the
+pair's average ``z = (x + y)/2``, the price step ``ρ/2`` times the disagreement, as in
+[1]_'s ``λ_nm ← λ_nm − ρ/2 (p_nm + p_mn)``)::
+
+    x_b ← argmin_{x ≥ 0, Σx ≤ q_b}  Σ_s (λ_bs − π_b + c_bs) x_bs + ρ/2 (x_bs − z_bs)²
+    y_s ← argmin_{y ≥ 0, Σy ≤ q_s}  Σ_b (π_s − λ_bs) y_bs + ρ/2 (y_bs − z_bs)²
+    z   ← (x + y)/2
+    λ   ← λ + ρ/2 (x − y)
+
+The buyer pays ``λ`` and the seller receives it: the price rises while buyers ask for
+more than sellers offer. Each local problem is a projection of ``z − (coefficient)/ρ``
+onto the capped simplex ``{v ≥ 0, Σ v ≤ q}``, ``v = max(u − μ, 0)`` with one ``μ ≥ 0``
+per order, found by Newton steps on the piecewise-linear ``Σ max(u − μ, 0) = q`` from
+``μ = 0`` (monotone, exact in finitely many steps): all orders at once, with
+``numpy.bincount`` over the pair arrays (no loop over households).
+
+**Stopping** (documented tolerances, :class:`~market.p2p_pairs.P2PRule`): the primal
+residual ``max |x − y|`` [kWh] (the largest disagreement of two partners) is at most
+``primal_tol_kwh`` and the dual residual ``ρ · max |z_k − z_{k−1}|`` [currency/kWh] at
+most ``dual_tol_per_kwh``, or ``max_iterations`` are done; ``ρ`` is fixed.
+
+**Outcome.** Each pair's trade is the smaller of its two last proposals (what both
+sides agree to, so no order is filled beyond its energy), kept when above
+:data:`MIN_TRADE_KWH`; its price is the pair's dual ``λ_bs``, clipped into ``[π_s, π_b]`` (at
+convergence it already lies in ``[π_s, π_b − c_bs]``: the clip moves it by at most the
+residuals and makes every trade individually rational). Buyer and seller face the same
+price (no market surplus). :class:`Convergence` rides along on the matching; with
+``central_check`` it also holds the central LP's optimum of the same pairs (the proof,
+:mod:`market.p2p_central`).
+
+References
+----------
+.. [1] T. Sorin, L. Bobo and P. Pinson, "Consensus-based approach to peer-to-peer
+   electricity markets with product differentiation", *IEEE Trans. Power Systems*
+   34(2), 994–1004, 2019.
+.. [2] S. Boyd, N. Parikh, E. Chu, B. Peleato and J. Eckstein, "Distributed
+   optimization and statistical learning via the alternating direction method of
+   multipliers", *Found. Trends Mach. Learn.* 3(1), 2011.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from market.p2p_central import solve_central_pairs
+from market.p2p_pairs import P2PRule, Pairs, order_pairs
+from market.uniform import Matching, make_matching
+
+__all__ = ["Convergence", "P2PRule", "cap_project", "clear_p2p", "solve_admm"]
+
+MIN_TRADE_KWH = 1e-6
+"""Trades below this (1 mWh) are dropped: both proposals are exactly 0 on the pairs that
+do not trade (the projection's ``max(·, 0)``), so what is below is rounding."""
+
+_NEWTON_STEPS = 64
+"""Newton steps of a projection at most (each step passes at least one breakpoint)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Convergence:
+    """How the ADMM negotiation of one book went.
+
+    ``pairs`` are the pairs that negotiate: partner pairs whose seller's ask is at most
+    what the buyer's kWh from it is worth (the others cannot trade, and neither side
+    proposes). ``messages`` counts what the decentralised protocol sends: two proposals
+    per pair and iteration (the buyer's and the seller's).
+    """
+
+    iterations: int
+    primal_residual_kwh: float
+    dual_residual_per_kwh: float
+    converged: bool
+    pairs: int
+    rho: float
+    differentiation_cost: float
+    """``Σ c_bs t_bs`` of the trades [currency]: the welfare the preferences take off."""
+    neighbour_trades: int
+    """Trades between neighbours (preferred partners)."""
+    central_welfare: float = float("nan")
+    """With ``P2PRule.central_check``: the central LP's optimum of the same pairs, net of
+    the differentiation costs (:mod:`market.p2p_central`) [currency]; else NaN."""
+    central_solve_s: float = float("nan")
+    """HiGHS's solve time of that LP [s]."""
+
+    @property
+    def messages(self) -> int:
+        return 2 * self.pairs * self.iterations
+
+
+def cap_project(
+    u: np.ndarray, seg: np.ndarray, cap: np.ndarray, mu0: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project every segment of ``u`` onto ``{v ≥ 0, Σ v ≤ cap[seg]}`` (Euclidean):
+    ``(v, μ)`` per entry and per segment.
+
+    ``seg`` names each entry's segment (order); ``v = max(u − μ_seg, 0)`` with ``μ = 0``
+    where the positive part fits, else the root of ``f(μ) = Σ max(u − μ, 0) − cap = 0``,
+    found by Newton steps. ``f`` is convex, decreasing and piecewise linear, so from a
+    point left of the root the steps increase monotonically and end on it; a start to
+    the right of it (``f < 0``) lands left of it after one step (the tangent lies below
+    ``f``). ``mu0`` (the last iteration's ``μ``) is such a start; default 0. Only the
+    entries of the segments that do not fit take part in the steps.
+    """
+    n_seg = cap.shape[0]
+    v = np.maximum(u, 0.0)
+    over = np.bincount(seg, v, n_seg) > cap
+    mu = np.zeros(n_seg)
+    if not over.any():
+        return v, mu
+    rows = over[seg].nonzero()[0]
+    us, ss = u[rows], seg[rows]
+    if mu0 is not None:
+        mu = np.where(over, mu0, 0.0)
+    vs = np.maximum(us - mu[ss], 0.0)
+    tol = 1e-14 * max(1.0, float(cap.max()))
+    for _ in range(_NEWTON_STEPS):
+        excess = np.bincount(ss, vs, n_seg) - cap
+        active = np.bincount(ss[vs > 0], minlength=n_seg)
+        # right of the root with nothing active: back to the start of the segment
+        lost = over & (excess < -tol) & (active == 0)
+        slope = np.maximum(active, 1)
+        step = np.where(over & (np.abs(excess) > tol), excess / slope, 0.0)
+        step[lost] = -mu[lost]
+        if not step.any():
+            break
+        mu = np.maximum(mu + step, 0.0)
+        vs = np.maximum(us - mu[ss], 0.0)
+    v[rows] = vs
+    return v, mu
+
+
+def solve_admm(
+    bq: np.ndarray,
+    bp: np.ndarray,
+    sq: np.ndarray,
+    sp: np.ndarray,
+    pairs: Pairs,
+    rule: P2PRule,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Convergence]:
+    """Run the negotiation (module docstring): ``(x, y, λ, convergence)`` per pair."""
+    pb, ps, cost = pairs.buy, pairs.sell, pairs.cost_per_kwh
+    value = bp[pb] - cost  # what the buyer's kWh from this seller is worth to it
+    ask = sp[ps]
+    lam = 0.5 * (value + ask)  # start at each pair's midpoint
+    z = np.zeros(pairs.n)
+    x = y = z
+    rho = float(rule.rho)
+    mu: np.ndarray | None = None
+    # buyers' and sellers' problems are independent given (z, λ): one projection over
+    # both, the sellers' segments after the buyers'
+    n_p = pairs.n
+    seg = np.concatenate((pb, bq.shape[0] + ps))
+    cap = np.concatenate((bq, sq))
+    u = np.empty(2 * n_p)
+    r = s = float("inf")
+    k = 0
+    while k < rule.max_iterations:
+        k += 1
+        np.subtract(z, (lam - value) / rho, out=u[:n_p])
+        np.subtract(z, (ask - lam) / rho, out=u[n_p:])
+        v, mu = cap_project(u, seg, cap, mu)
+        x, y = v[:n_p], v[n_p:]
+        z_new = 0.5 * (x + y)
+        lam = lam + 0.5 * rho * (x - y)
+        r = float(np.abs(x - y).max())
+        s = rho * float(np.abs(z_new - z).max())
+        z = z_new
+        if r <= rule.primal_tol_kwh and s <= rule.dual_tol_per_kwh:
+            break
+    converged = r <= rule.primal_tol_kwh and s <= rule.dual_tol_per_kwh
+    conv = Convergence(k, r, s, converged, pairs.n, rho, 0.0, 0)
+    return x, y, lam, conv
+
+
+def clear_p2p(
+    buy_kwh: ArrayLike,
+    buy_price_per_kwh: ArrayLike,
+    sell_kwh: ArrayLike,
+    sell_price_per_kwh: ArrayLike,
+    rng: np.random.Generator | None = None,
+    *,
+    buy_owner: np.ndarray | None = None,
+    sell_owner: np.ndarray | None = None,
+    rule: P2PRule | None = None,
+) -> Matching:
+    """Bilateral trades and per-pair prices by consensus ADMM (module docstring).
+
+    The signature of every array core (:data:`market.mechanisms.ARRAY_MECHANISMS`);
+    ``rng`` is unused. Owners are household codes into ``rule``'s arrays; orders of one
+    owner never trade with each other. The returned :class:`~market.uniform.Matching`
+    carries the negotiation's :class:`Convergence` as ``convergence``.
+    """
+    rule = rule or P2PRule()
+    bq = np.asarray(buy_kwh, dtype=np.float64).ravel()
+    bp = np.asarray(buy_price_per_kwh, dtype=np.float64).ravel()
+    sq = np.asarray(sell_kwh, dtype=np.float64).ravel()
+    sp = np.asarray(sell_price_per_kwh, dtype=np.float64).ravel()
+    n_buy, n_sell = bq.shape[0], sq.shape[0]
+    pairs = order_pairs(n_buy, n_sell, buy_owner, sell_owner, rule)
+    # a pair whose seller asks more than the buyer's kWh is worth can never trade
+    gain = bp[pairs.buy] - sp[pairs.sell] - pairs.cost_per_kwh
+    pairs = Pairs(*(a[gain >= 0] for a in (pairs.buy, pairs.sell, pairs.cost_per_kwh,
+                                            pairs.neighbour)))  # fmt: skip
+    if pairs.n == 0:
+        none_i, none_f = np.zeros(0, np.int64), np.zeros(0)
+        empty = make_matching(n_buy, n_sell, none_i, none_i, none_f, none_f, none_f)
+        conv = Convergence(0, 0.0, 0.0, True, 0, rule.rho, 0.0, 0, 0.0, 0.0)
+        return replace(empty, convergence=conv)
+    x, y, lam, conv = solve_admm(bq, bp, sq, sp, pairs, rule)
+    trade = np.minimum(x, y)
+    keep = np.flatnonzero(trade > MIN_TRADE_KWH)
+    tb, ts, tq = pairs.buy[keep], pairs.sell[keep], trade[keep]
+    price = np.clip(lam[keep], sp[ts], bp[tb])
+    conv = replace(
+        conv,
+        differentiation_cost=float(pairs.cost_per_kwh[keep] @ tq),
+        neighbour_trades=int(pairs.neighbour[keep].sum()),
+    )
+    if rule.central_check:
+        central = solve_central_pairs(bq, bp, sq, sp, pairs)
+        conv = replace(conv, central_welfare=central.welfare, central_solve_s=central.solve_s)
+    m = make_matching(n_buy, n_sell, tb, ts, tq, price, price.copy())
+    return replace(m, convergence=conv)
