@@ -6,9 +6,10 @@ Two sources, in this order:
   longitude and latitude, read by :mod:`grid.simbench_feeders` into the bus table's ``x``
   / ``y`` columns): ``x`` is the longitude scaled by the cosine of the mean latitude (so
   that a metre east is as long as a metre north on the map), ``y`` the latitude;
-- otherwise a **tree layout** of the radial feeder computed by pandapower's generic
-  coordinates (:func:`pandapower.plotting.generic_geodata.create_generic_coordinates`,
-  igraph's Reingold-Tilford layout rooted at the slack): the slack bus on top, each bus
+- otherwise a **tree layout** of the radial feeder: igraph's Reingold-Tilford layout
+  rooted at the slack (what pandapower's generic coordinates,
+  :func:`pandapower.plotting.generic_geodata.create_generic_coordinates`, compute; called
+  directly, without building a pandapower network): the slack bus on top, each bus
   one row below its parent (``y = -hops from the slack``), laterals spread side by side.
   Deterministic: the same feeder gives the same coordinates. Never hand-placed.
 
@@ -18,7 +19,6 @@ mix two coordinate systems). Pure computation: nothing is read or written here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -54,8 +54,9 @@ def tree_coordinates(
     """Tree layout of a radial network of ``n_bus`` buses (branches ``from_pos[k]`` →
     ``to_pos[k]``, bus positions) rooted at ``slack``: ``(x, y)``, ``y = -hops``.
 
-    pandapower's generic coordinates on a bare pandapower network of the same topology
-    (igraph's Reingold-Tilford tree layout).
+    igraph's Reingold-Tilford tree layout rooted at the slack (the layout pandapower's
+    generic coordinates use; called directly, so that a run's report does not import
+    pandapower).
 
     Raises
     ------
@@ -72,27 +73,14 @@ def tree_coordinates(
         bad.append(f"slack bus {slack} is outside 0..{n_bus - 1}")
     if bad:
         raise FeederError(bad, "feeder layout")
-    import pandapower as pp
-    from pandapower.plotting.generic_geodata import create_generic_coordinates
+    import igraph  # only here: the map's layout is computed once per feeder
 
-    net = pp.create_empty_network()
-    pp.create_buses(net, n_bus, vn_kv=1.0)
-    if len(frm):
-        pp.create_lines_from_parameters(
-            net,
-            frm,
-            to,
-            length_km=1.0,
-            r_ohm_per_km=0.1,
-            x_ohm_per_km=0.1,
-            c_nf_per_km=0.0,
-            max_i_ka=1.0,
-        )
-    pp.create_ext_grid(net, int(slack))
-    create_generic_coordinates(net, library="igraph")
-    # pandapower writes each bus as a GeoJSON point [hops from the root, spread]
-    points = np.array([json.loads(g)["coordinates"] for g in net.bus["geo"]], dtype=float)
-    return points[:, 1], -points[:, 0]
+    graph = igraph.Graph(n=n_bus, edges=list(zip(frm.tolist(), to.tolist(), strict=True)))
+    # Reingold-Tilford rooted at the slack: (spread, hops from the root) per bus
+    points = np.array(graph.layout_reingold_tilford(root=[int(slack)]).coords, dtype=float)
+    if not len(points):
+        return np.zeros(0), np.zeros(0)
+    return points[:, 0], -points[:, 1]
 
 
 def _geodata(feeder: Feeder) -> tuple[np.ndarray, np.ndarray] | None:

@@ -66,7 +66,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike
 
-from market.p2p_central import solve_central_pairs
 from market.p2p_pairs import P2PRule, Pairs, order_pairs
 from market.uniform import Matching, make_matching
 
@@ -241,6 +240,8 @@ def clear_p2p(
         neighbour_trades=int(pairs.neighbour[keep].sum()),
     )
     if rule.central_check:
+        from market.p2p_central import solve_central_pairs  # HiGHS only when asked
+
         central = solve_central_pairs(bq, bp, sq, sp, pairs)
         conv = replace(conv, central_welfare=central.welfare, central_solve_s=central.solve_s)
     m = make_matching(n_buy, n_sell, tb, ts, tq, price, price.copy())

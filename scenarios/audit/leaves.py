@@ -257,3 +257,21 @@ def order_where(plan: Plan) -> list[tuple[int, int]]:
         seen[h] = i + 1
         out.append((h, i))
     return out
+
+
+def correction_input(
+    agent: str, t: int, import_kwh: float, export_kwh: float, signed: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The input leaf of a meter's corrected energy: ``generation_kwh`` = export,
+    ``demand_kwh`` = import, every other reading key 0."""
+    reading = dict.fromkeys(reading_keys(), 0.0)
+    reading["generation_kwh"], reading["demand_kwh"] = float(export_kwh), float(import_kwh)
+    return {
+        "agent": agent,
+        "t": t,
+        "reading": reading,
+        "orders": [],
+        "estimated": False,
+        "signed": list(signed),
+        "rejected": 0,
+    }

@@ -55,7 +55,12 @@ from scenarios.audit.chain import (
     read_entry,
 )
 from scenarios.audit.keys import MARKET_KEY, KeyPair, Registry
-from scenarios.audit.leaves import inputs_from_plan, leaves_root, reading_keys, settlement_leaves
+from scenarios.audit.leaves import (
+    correction_input,
+    inputs_from_plan,
+    leaves_root,
+    settlement_leaves,
+)
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
 
@@ -385,21 +390,3 @@ class AuditWriter:
         self._chain.close()
         self._cps.close()
         return cp
-
-
-def correction_input(
-    agent: str, t: int, import_kwh: float, export_kwh: float, signed: Sequence[str] = ()
-) -> dict[str, Any]:
-    """The input leaf of a meter's corrected energy: ``generation_kwh`` = export,
-    ``demand_kwh`` = import, every other reading key 0."""
-    reading = dict.fromkeys(reading_keys(), 0.0)
-    reading["generation_kwh"], reading["demand_kwh"] = float(export_kwh), float(import_kwh)
-    return {
-        "agent": agent,
-        "t": t,
-        "reading": reading,
-        "orders": [],
-        "estimated": False,
-        "signed": list(signed),
-        "rejected": 0,
-    }
