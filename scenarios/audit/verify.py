@@ -185,7 +185,7 @@ class _Verifier:
         try:
             if kind == "interval":
                 r.intervals += 1
-                clearing = entry.get("clearing")
+                clearing = entry.get("clearing") or {}
                 if digest(clearing) != header.get("clearing"):
                     r.add(seq, t, "clearing is not the one the header names (its digest differs)")
                     return
