@@ -52,30 +52,39 @@ class District:
     def __post_init__(self) -> None:
         n = len(self.feeders)
         if n == 0:
-            raise FeederError(f"district {self.name!r}: no LV feeders")
+            raise FeederError(["no LV feeders"], self.name)
         if len(self.feeder_ids) != n or len(set(self.feeder_ids)) != n:
             raise FeederError(
-                f"district {self.name!r}: {len(self.feeder_ids)} feeder ids for {n} LV "
-                "feeders (one unique id per feeder)"
+                [
+                    f"{len(self.feeder_ids)} feeder ids for {n} LV "
+                    "feeders (one unique id per feeder)"
+                ],
+                self.name,
             )
         bus = np.asarray(self.mv_bus)
         if bus.shape != (n,) or not np.issubdtype(bus.dtype, np.integer):
             raise FeederError(
-                f"district {self.name!r}: mv_bus must be {n} integer bus positions, "
-                f"got shape {bus.shape} of {bus.dtype}"
+                [f"mv_bus must be {n} integer bus positions, got shape {bus.shape} of {bus.dtype}"],
+                self.name,
             )
         outside = (bus < 0) | (bus >= self.mv.n_bus)
         if outside.any():
             k = int(np.flatnonzero(outside)[0])
             raise FeederError(
-                f"district {self.name!r}: LV feeder {self.feeder_ids[k]!r} hangs on MV bus "
-                f"position {int(bus[k])}, outside the MV network's {self.mv.n_bus} buses"
+                [
+                    f"LV feeder {self.feeder_ids[k]!r} hangs on MV bus "
+                    f"position {int(bus[k])}, outside the MV network's {self.mv.n_bus} buses"
+                ],
+                self.name,
             )
         if (bus == self.mv.slack_bus).any():
             k = int(np.flatnonzero(bus == self.mv.slack_bus)[0])
             raise FeederError(
-                f"district {self.name!r}: LV feeder {self.feeder_ids[k]!r} hangs on the MV "
-                "slack bus (the substation); connect it to an MV bus below it"
+                [
+                    f"LV feeder {self.feeder_ids[k]!r} hangs on the MV "
+                    "slack bus (the substation); connect it to an MV bus below it"
+                ],
+                self.name,
             )
 
     @property
