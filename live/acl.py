@@ -28,6 +28,7 @@ import os
 import secrets
 from pathlib import Path
 
+from live.p2p_topics import peers_topic
 from live.protocol import topics_for
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
@@ -78,6 +79,9 @@ def acl_text(scenario: Scenario) -> str:
         f"pattern read {topics.bill('%u')}",
         f"pattern write {topics.meter('+', '%u', '#')}",
         f"pattern readwrite {topics.status('%u')}",
+        "# decentralised p2p: a household proposes as itself, reads what it is sent",
+        f"pattern write {peers_topic(topics, '%u', '+')}",
+        f"pattern read {peers_topic(topics, '+', '%u')}",
         f"pattern read {topics.clock}",
         f"pattern read {topics.result}",
         f"pattern read {topics.errors}",

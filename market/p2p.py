@@ -69,7 +69,7 @@ from numpy.typing import ArrayLike
 from market.p2p_pairs import P2PRule, Pairs, order_pairs
 from market.uniform import Matching, make_matching
 
-__all__ = ["Convergence", "P2PRule", "cap_project", "clear_p2p", "solve_admm"]
+__all__ = ["Convergence", "P2PRule", "cap_project", "clear_p2p", "local_update", "solve_admm"]
 
 MIN_TRADE_KWH = 1e-6
 """Trades below this (1 mWh) are dropped: both proposals are exactly 0 on the pairs that
@@ -152,6 +152,24 @@ def cap_project(
     return v, mu
 
 
+def local_update(
+    z: np.ndarray,
+    coef: np.ndarray,
+    seg: np.ndarray,
+    cap: np.ndarray,
+    rho: float,
+    mu0: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The households' local step (module docstring): their proposals ``(v, μ)``.
+
+    One formula for the batch ADMM (all orders at once) and for each live peer (its own
+    pairs only): ``v = argmin_{v ≥ 0, Σ v ≤ cap} Σ coef·v + ρ/2 (v − z)²``, the
+    projection of ``z − coef/ρ`` per segment. ``coef`` is ``λ − (π_b − c)`` for a
+    buyer's pairs and ``π_s − λ`` for a seller's.
+    """
+    return cap_project(z - coef / rho, seg, cap, mu0)
+
+
 def solve_admm(
     bq: np.ndarray,
     bp: np.ndarray,
@@ -174,14 +192,12 @@ def solve_admm(
     n_p = pairs.n
     seg = np.concatenate((pb, bq.shape[0] + ps))
     cap = np.concatenate((bq, sq))
-    u = np.empty(2 * n_p)
     r = s = float("inf")
     k = 0
     while k < rule.max_iterations:
         k += 1
-        np.subtract(z, (lam - value) / rho, out=u[:n_p])
-        np.subtract(z, (ask - lam) / rho, out=u[n_p:])
-        v, mu = cap_project(u, seg, cap, mu)
+        coef = np.concatenate((lam - value, ask - lam))
+        v, mu = local_update(np.concatenate((z, z)), coef, seg, cap, rho, mu)
         x, y = v[:n_p], v[n_p:]
         z_new = 0.5 * (x + y)
         lam = lam + 0.5 * rho * (x - y)

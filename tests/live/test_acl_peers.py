@@ -1,0 +1,72 @@
+"""The generated ACL covers the decentralised p2p peer topics: a household publishes
+only its own proposals (``peers/<itself>/+``) and reads only those sent to it
+(``peers/+/<itself>``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from typer.testing import CliRunner
+
+from live.p2p_topics import peers_topic
+from live.protocol import topics_for
+from p2pgrid.cli import app
+from scenarios.config.schema import Scenario
+
+
+def _client(port: int, user: str, password: str, name: str) -> mqtt.Client:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
+    c.username_pw_set(user, password)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    deadline = time.monotonic() + 10
+    while not c.is_connected() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert c.is_connected(), f"{user} could not connect"
+    return c
+
+
+def _subscribed(c: mqtt.Client, topic: str) -> None:
+    done = threading.Event()
+    c.on_subscribe = lambda *_: done.set()
+    c.subscribe(topic, 1)
+    assert done.wait(10), f"subscription to {topic} was not acknowledged"
+
+
+def test_h0002_cannot_publish_into_h0001s_proposals(
+    e2e_file: Path, e2e_scenario: Scenario, tmp_path: Path, acl_broker
+) -> None:
+    out = tmp_path / "acl"
+    result = CliRunner().invoke(app, ["acl", str(e2e_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    creds = json.loads((out / "credentials.json").read_text())
+    broker = acl_broker(out)
+    topics = topics_for(e2e_scenario)
+    got: dict[str, list[str]] = {"h0001": [], "h0003": []}
+    readers = []
+    for h in got:
+        c = _client(broker.port, h, creds[h], f"peers-{h}")
+        c.on_message = lambda _c, _u, m, h=h: got[h].append(m.topic)
+        # every account asks for every proposal; the broker delivers only its own
+        _subscribed(c, peers_topic(topics, "+", "+"))
+        readers.append(c)
+    h2 = _client(broker.port, "h0002", creds["h0002"], "peers-h0002")
+    forged = peers_topic(topics, "h0001", "h0003")  # h0002 pretending to be h0001
+    h2.publish(forged, b'{"v":1}', qos=1).wait_for_publish(5)
+    # the broker may drop a client that publishes where it may not: a fresh connection
+    h2b = _client(broker.port, "h0002", creds["h0002"], "peers-h0002-b")
+    for to in ("h0001", "h0003"):
+        h2b.publish(peers_topic(topics, "h0002", to), b'{"v":1}', qos=1).wait_for_publish(5)
+    deadline = time.monotonic() + 5
+    while not (got["h0001"] and got["h0003"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    for c in (*readers, h2, h2b):
+        c.loop_stop()
+        c.disconnect()
+    assert got["h0001"] == [peers_topic(topics, "h0002", "h0001")]
+    assert got["h0003"] == [peers_topic(topics, "h0002", "h0003")]
