@@ -90,6 +90,33 @@ def _is_sell(order_side: np.ndarray) -> np.ndarray:
     return side == Side.SELL
 
 
+def aggregate_orders(
+    bus: np.ndarray, sell: np.ndarray, flexible: np.ndarray, price: np.ndarray, e_kw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the orders that the clearing LP cannot tell apart into one column each.
+
+    Orders with the same bus, side, flexibility and limit price have the same column in
+    every row and the same cost, so the LP's optimum only fixes the sum of their fills.
+    Returns each order's column (``group``) and, per column, its bus, side, flexibility,
+    price and power [kW] (the sum of its orders'). The caller splits a column's fill back
+    pro rata to the orders' energy, which is exact (any split is optimal) and independent
+    of the order of the book.
+    """
+    n = len(bus)
+    if n == 0:
+        empty = np.zeros(0, int)
+        return empty, empty, np.zeros(0, bool), np.zeros(0, bool), np.zeros(0), np.zeros(0)
+    order = np.lexsort((price, flexible, sell, bus))
+    b, sl, fx, pr = bus[order], sell[order], flexible[order], price[order]
+    new = np.ones(n, bool)
+    new[1:] = (b[1:] != b[:-1]) | (sl[1:] != sl[:-1]) | (fx[1:] != fx[:-1]) | (pr[1:] != pr[:-1])
+    first = np.flatnonzero(new)
+    group = np.empty(n, int)
+    group[order] = np.cumsum(new) - 1
+    kw = np.bincount(group, weights=e_kw, minlength=len(first))
+    return group, b[first], sl[first], fx[first], pr[first], kw
+
+
 def clear_constrained(
     fm: FeederModel,
     p_fixed_kw: np.ndarray,
@@ -178,21 +205,23 @@ def clear_constrained(
     if (e_kw <= 0).any() or not np.isfinite(price).all():
         raise ValueError("order_kwh must be > 0 and prices finite")
 
-    # map orders to slots: pool (side, flexible) at the order's bus, rank within the pool;
+    # orders the LP cannot tell apart share one column (see :func:`aggregate_orders`)
+    group, a_bus, a_sell, a_flex, a_price, a_kw = aggregate_orders(bus, sell, flexible, price, e_kw)
+    # map columns to slots: pool (side, flexible) at the order's bus, rank within the pool;
     # grow the pools (rebuilding the model) if the book does not fit
-    pool, rank = pools_of(bus, sell, flexible)
-    need_fixed = int(rank[~flexible].max()) + 1 if (~flexible).any() else 0
-    need_flex = int(rank[flexible].max()) + 1 if flexible.any() else 0
+    pool, rank = pools_of(a_bus, a_sell, a_flex)
+    need_fixed = int(rank[~a_flex].max()) + 1 if (~a_flex).any() else 0
+    need_flex = int(rank[a_flex].max()) + 1 if a_flex.any() else 0
     cm: ClearingModel | None = fm._clearing
     if cm is None or cm.fixed_slots < need_fixed or cm.flexible_slots < need_flex:
         reserve_order_slots(fm, need_fixed, need_flex)
         cm = fm._clearing
         assert cm is not None
-    slot = bus * cm.stride + cm.pool_offset[pool] + rank
+    slot = a_bus * cm.stride + cm.pool_offset[pool] + rank
     order_pu = np.zeros(cm.n_slot)
     slot_price = np.zeros(cm.n_slot)
-    order_pu[slot] = e_kw / s if p2p else 0.0
-    slot_price[slot] = price
+    order_pu[slot] = a_kw / s if p2p else 0.0
+    slot_price[slot] = a_price
     fixed_sell = sell & ~flexible
     fixed_buy = ~sell & ~flexible
     sell_kw = np.bincount(bus[fixed_sell], weights=e_kw[fixed_sell], minlength=n)
@@ -228,8 +257,9 @@ def clear_constrained(
     # prices of an interval whose limits are priced by the penalty are not energy prices
     nodal = np.full(n, np.nan) if sol.penalty_priced else sol.bal_dual / s
     p2p_price = -sol.p2p_dual / s
-    fill_kwh = sol.x_pu[slot] * s * h
-    fill_kwh = np.clip(fill_kwh, 0.0, e_kw * h)
+    col_kwh = np.clip(sol.x_pu[slot] * s * h, 0.0, a_kw * h)
+    # the LP is indifferent between the orders of a column: pro rata to their energy
+    fill_kwh = np.minimum(col_kwh[group] * (e_kw / a_kw[group]), e_kw * h)
     signed_flex = np.where(sell, fill_kwh, -fill_kwh) / h * flexible
     p_res = p_total - c_kw + d_kw + np.bincount(bus, weights=signed_flex, minlength=n)
     # the model's flows and voltages are those of the linearised network with the
