@@ -19,6 +19,15 @@ ingest measurement: ``--publishers`` processes publish each interval's messages 
 timed from their start to the market's gate closing on a full book, plus the clearing):
 the live market's per-interval time, unsigned and signed. Numbers are this machine's
 (its CPU count is printed).
+
+``--pool N`` (default 1; 0: skip) measures the premise of a verifier pool (issue 15's open
+item; the pool itself is not built in the market yet): each interval's signed bodies are
+handed in batches of ``--batch`` to ``N`` worker processes (``forkserver``; each loads the
+key registry once and runs :meth:`live.signatures.Signatures.check`), and the market
+process's own CPU for that hand-off (pickling the batches out, the verdicts back) is
+measured with ``time.process_time``, beside the workers' CPU. The market's time with a
+pool would be the unsigned ingest plus that hand-off: an estimate from its parts, not a
+run of an integrated pool.
 """
 
 from __future__ import annotations
@@ -26,9 +35,11 @@ from __future__ import annotations
 import argparse
 import base64
 import importlib.util
+import multiprocessing
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +49,14 @@ import orjson
 from live.bus import BrokerConfig
 from live.fleet import AgentFleet
 from live.market import MarketService
+from live.signatures import SignatureRejected, Signatures
 from scenarios.audit.canonical import canonical, unsigned
 from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema_live import household_ids
+
+_CHECK: Signatures | None = None
+"""A pool worker's check (its key registry loaded once, by :func:`_load`)."""
 
 TOML = """
 name = "signatures-bench"
@@ -86,6 +101,8 @@ def main() -> None:
     ap.add_argument("--intervals", type=int, default=3)
     ap.add_argument("--mqtt", action="store_true", help="also over a real Mosquitto")
     ap.add_argument("--publishers", type=int, default=2, help="--mqtt publisher processes")
+    ap.add_argument("--pool", type=int, default=1, help="verifier worker processes (0: skip)")
+    ap.add_argument("--batch", type=int, default=500, help="messages per batch to the pool")
     args = ap.parse_args()
     n, k = args.households, args.intervals
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,8 +190,81 @@ def main() -> None:
             f"{(total_s - total_p) / (interval_s / 900):.0%}"
         )
         print(f"  rejected: {rejected} (must be 0: every signed message verified)")
+        if args.pool > 0:
+            pooled(work / "keys.json", signed_rounds, args.pool, args.batch, ing_p, clr_p)
         if args.mqtt:
             over_mqtt(work, n, plain_rounds, signed_rounds, args.publishers)
+
+
+def _load(registry: str) -> None:
+    global _CHECK
+    _CHECK = Signatures(Registry.load(Path(registry)), required=True)
+
+
+def _verify(batch: list[tuple[str, bytes]]) -> tuple[list[str | None], float]:
+    """A pool worker: the rejection reason of each ``(agent, body)`` (None: verified)
+    and the worker's CPU seconds for the batch."""
+    assert _CHECK is not None
+    began = time.process_time()
+    out: list[str | None] = []
+    for agent, body in batch:
+        try:
+            _CHECK.check(orjson.loads(body), agent)
+            out.append(None)
+        except SignatureRejected as exc:
+            out.append(str(exc))
+    return out, time.process_time() - began
+
+
+def pooled(
+    registry: Path,
+    rounds: list[list[tuple[str, bytes]]],
+    workers: int,
+    batch: int,
+    ingest_plain: float,
+    clear_plain: float,
+) -> None:
+    """Print the market process's CPU to hand each interval's signed messages to a
+    verifier pool and take the verdicts back, the pool's CPU, and the estimate of the
+    market's per-interval time with the pool against the unsigned one."""
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, ctx, initializer=_load, initargs=(str(registry),)) as pool:
+        warm = [(t.split("/")[-2], b) for t, b in rounds[0][:workers]]
+        list(pool.map(_verify, [warm[i : i + 1] for i in range(len(warm))]))
+        parent, wall, worker, bad, n_msg = [], [], 0.0, 0, 0
+        for messages in rounds:
+            items = [(t.split("/")[-2], b) for t, b in messages]
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            futures = [
+                pool.submit(_verify, items[i : i + batch]) for i in range(0, len(items), batch)
+            ]
+            results = [f.result() for f in futures]
+            parent.append(time.process_time() - cpu0)
+            wall.append(time.perf_counter() - wall0)
+            worker += sum(r[1] for r in results)
+            bad += sum(x is not None for r in results for x in r[0])
+            n_msg += len(items)
+    k = len(rounds)
+    hand = float(np.median(parent))
+    base = ingest_plain + clear_plain
+    print(
+        f"  verifier pool ({workers} forkserver workers, batches of {batch}; an estimate "
+        "from parts, the pool is not in the market yet):"
+    )
+    print(
+        f"    market process CPU to hand off and take back verdicts: {hand * 1e3:.0f} ms per "
+        f"interval ({hand / (n_msg / k) * 1e6:.1f} µs per message)"
+    )
+    print(
+        f"    pool CPU: {worker / k * 1e3:.0f} ms per interval "
+        f"({worker / n_msg * 1e6:.1f} µs per message); wall of the pool's pass "
+        f"{float(np.median(wall)) * 1e3:.0f} ms per interval; {bad} rejected (must be 0)"
+    )
+    print(
+        f"    market per interval: {base * 1e3:.0f} ms unsigned → {(base + hand) * 1e3:.0f} "
+        f"ms signed with the pool ({hand / base:+.0%}; target under +10 %: "
+        f"ratio {hand / base / 0.10:.2f} of the allowance)"
+    )
 
 
 def floor(messages: list[tuple[str, bytes]], pairs: dict[str, KeyPair]) -> tuple[float, float]:
