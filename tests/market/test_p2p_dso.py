@@ -1,0 +1,82 @@
+"""Network charges on bilateral trades (market.p2p_dso) on a hand-built congested feeder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from market.p2p import clear_p2p
+from market.p2p_dso import DSORule, negotiate_with_dso, pair_line_sensitivity
+from market.p2p_pairs import P2PRule, order_pairs
+
+# feeder 0 (slack) - line 0 - bus 1 - line 1 - bus 2; path[k, l]: line l between slack and k
+PATH = np.array([[0, 0], [1, 0], [1, 1]], dtype=np.float64)
+RULE = P2PRule(primal_tol_kwh=1e-7, dual_tol_per_kwh=1e-7, max_iterations=20000)
+
+
+def book(limit_kwh: float):
+    """One buyer at the transformer (bus 0, 10 kWh at 0.30), seller A at the far end
+    (bus 2, 10 kWh at 0.05), seller B at bus 1 (10 kWh at 0.10). Without charges the buyer
+    takes all 10 kWh from A, so line 1 carries 10 kWh towards the slack."""
+    bq, bp = np.array([10.0]), np.array([0.30])
+    sq, sp = np.array([10.0, 10.0]), np.array([0.05, 0.10])
+    pairs = order_pairs(1, 2, None, None, RULE)
+    buy_bus, sell_bus = np.array([0])[pairs.buy], np.array([2, 1])[pairs.sell]
+    sens = pair_line_sensitivity(PATH, buy_bus, sell_bus)
+    limit = np.array([100.0, limit_kwh])
+
+    def check(trade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flow = sens @ trade
+        sign = np.where(flow >= 0, 1.0, -1.0)
+        return np.abs(flow) / limit - 1.0, sign[:, None] * sens
+
+    return bq, bp, sq, sp, pairs, sens, check
+
+
+def test_sensitivity_is_the_path_difference() -> None:
+    # buyer at 0, seller at 2: both lines carry the trade towards the slack (-1 each)
+    s = pair_line_sensitivity(PATH, np.array([0, 2]), np.array([2, 1]))
+    np.testing.assert_array_equal(s, [[-1.0, 0.0], [-1.0, 1.0]])
+
+
+def test_charges_restore_the_line_limit() -> None:
+    bq, bp, sq, sp, pairs, sens, check = book(limit_kwh=5.0)
+    dso = DSORule(max_outer=10, step_per_kwh=0.05)
+    out = negotiate_with_dso(bq, bp, sq, sp, pairs, RULE, check, dso)
+    flow = sens @ out.trade_kwh
+    assert out.restored and out.outer_iterations <= dso.max_outer
+    assert abs(flow[1]) <= 5.0 * (1 + 1e-5)
+    # only the pair with the far-end seller crosses line 1: the only one charged
+    far = pairs.sell == 0
+    assert out.network_charge_per_kwh[far][0] > 0
+    assert np.all(out.network_charge_per_kwh[~far] == 0)
+    # money: the DSO's revenue is the charges times the energy
+    assert out.revenue == pytest.approx(
+        float(np.sum(out.network_charge_per_kwh * out.trade_kwh)), abs=1e-6
+    )
+    # every trade is individually rational net of the charge
+    t = out.trade_kwh > 0
+    assert np.all(out.price_per_kwh[t] >= sp[pairs.sell[t]] - 1e-9)
+    assert np.all(out.price_per_kwh[t] + out.network_charge_per_kwh[t] <= bp[0] + 1e-6)
+    assert out.trade_kwh.sum() == pytest.approx(10.0, abs=1e-4)  # B fills the rest
+    # by hand: violation 10/5 - 1 = 1, so λ_line1 = 0.05 · 1 / 1 = 0.05 after one outer
+    # step; A's kWh then nets 0.30 - 0.05 - 0.05 = 0.20 as B's does, the tie splits 5/5
+    assert out.outer_iterations == 2
+    np.testing.assert_allclose(out.element_price, [0.0, 0.05])
+    np.testing.assert_allclose(out.trade_kwh[far], [5.0], atol=1e-4)
+    assert out.revenue == pytest.approx(0.25, abs=1e-5)
+
+
+def test_no_charges_when_nothing_breaks() -> None:
+    bq, bp, sq, sp, pairs, _, check = book(limit_kwh=50.0)
+    out = negotiate_with_dso(bq, bp, sq, sp, pairs, RULE, check, DSORule())
+    assert out.outer_iterations == 1 and out.restored
+    assert np.all(out.network_charge_per_kwh == 0) and out.revenue == 0.0
+    m = clear_p2p(bq, bp, sq, sp, rule=RULE)  # identical to the plain negotiation
+    assert m.convergence is not None
+    np.testing.assert_allclose(out.trade_kwh[out.trade_kwh > 0], m.trade_kwh)
+
+
+def test_bad_rule_names_the_field() -> None:
+    with pytest.raises(ValueError, match="max_outer = 0"):
+        DSORule(max_outer=0)
