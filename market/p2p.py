@@ -192,12 +192,16 @@ def solve_admm(
     n_p = pairs.n
     seg = np.concatenate((pb, bq.shape[0] + ps))
     cap = np.concatenate((bq, sq))
+    zz, coef = np.empty(2 * n_p), np.empty(2 * n_p)  # both sides' copies of z, their costs
     r = s = float("inf")
     k = 0
     while k < rule.max_iterations:
         k += 1
-        coef = np.concatenate((lam - value, ask - lam))
-        v, mu = local_update(np.concatenate((z, z)), coef, seg, cap, rho, mu)
+        zz[:n_p] = z
+        zz[n_p:] = z
+        np.subtract(lam, value, out=coef[:n_p])
+        np.subtract(ask, lam, out=coef[n_p:])
+        v, mu = local_update(zz, coef, seg, cap, rho, mu)
         x, y = v[:n_p], v[n_p:]
         z_new = 0.5 * (x + y)
         lam = lam + 0.5 * rho * (x - y)
