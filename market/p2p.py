@@ -69,7 +69,16 @@ from numpy.typing import ArrayLike
 from market.p2p_pairs import P2PRule, Pairs, order_pairs
 from market.uniform import Matching, make_matching
 
-__all__ = ["Convergence", "P2PRule", "cap_project", "clear_p2p", "local_update", "solve_admm"]
+__all__ = [
+    "Convergence",
+    "P2PRule",
+    "cap_project",
+    "clear_p2p",
+    "local_update",
+    "negotiating_pairs",
+    "pair_matching",
+    "solve_admm",
+]
 
 MIN_TRADE_KWH = 1e-6
 """Trades below this (1 mWh) are dropped: both proposals are exactly 0 on the pairs that
@@ -177,13 +186,21 @@ def solve_admm(
     sp: np.ndarray,
     pairs: Pairs,
     rule: P2PRule,
+    warm: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Convergence]:
-    """Run the negotiation (module docstring): ``(x, y, λ, convergence)`` per pair."""
+    """Run the negotiation (module docstring): ``(x, y, λ, convergence)`` per pair.
+
+    ``warm = (z, λ)`` per pair starts from a previous negotiation's consensus and prices
+    (the DSO's re-negotiation, :mod:`market.p2p_dso`); default ``z = 0`` and every
+    pair's midpoint price."""
     pb, ps, cost = pairs.buy, pairs.sell, pairs.cost_per_kwh
     value = bp[pb] - cost  # what the buyer's kWh from this seller is worth to it
     ask = sp[ps]
-    lam = 0.5 * (value + ask)  # start at each pair's midpoint
-    z = np.zeros(pairs.n)
+    if warm is None:
+        lam = 0.5 * (value + ask)  # start at each pair's midpoint
+        z = np.zeros(pairs.n)
+    else:
+        z, lam = np.array(warm[0], dtype=np.float64), np.array(warm[1], dtype=np.float64)
     x = y = z
     rho = float(rule.rho)
     mu: np.ndarray | None = None
@@ -215,6 +232,56 @@ def solve_admm(
     return x, y, lam, conv
 
 
+def negotiating_pairs(
+    bp: np.ndarray,
+    sp: np.ndarray,
+    buy_owner: np.ndarray | None,
+    sell_owner: np.ndarray | None,
+    rule: P2PRule,
+) -> Pairs:
+    """The partner pairs that negotiate: those whose seller's ask is at most what the
+    buyer's kWh from it is worth (the others can never trade)."""
+    pairs = order_pairs(bp.shape[0], sp.shape[0], buy_owner, sell_owner, rule)
+    gain = bp[pairs.buy] - sp[pairs.sell] - pairs.cost_per_kwh
+    return Pairs(*(a[gain >= 0] for a in (pairs.buy, pairs.sell, pairs.cost_per_kwh,
+                                          pairs.neighbour)))  # fmt: skip
+
+
+def pair_matching(
+    bq: np.ndarray,
+    bp: np.ndarray,
+    sq: np.ndarray,
+    sp: np.ndarray,
+    pairs: Pairs,
+    rule: P2PRule,
+    trade_kwh: np.ndarray,
+    seller_price_per_kwh: np.ndarray,
+    conv: Convergence,
+    charge_per_kwh: np.ndarray | None = None,
+) -> Matching:
+    """The :class:`~market.uniform.Matching` of per-pair trades and prices (module
+    docstring, "Outcome"): the pairs trading above :data:`MIN_TRADE_KWH`; the buyer pays
+    the seller's price plus the pair's network charge (:mod:`market.p2p_dso`; none by
+    default). ``conv`` gains the trades' differentiation cost, neighbour trades and,
+    with ``rule.central_check``, the central LP's optimum."""
+    keep = np.flatnonzero(trade_kwh > MIN_TRADE_KWH)
+    tb, ts, tq = pairs.buy[keep], pairs.sell[keep], trade_kwh[keep]
+    price = seller_price_per_kwh[keep]
+    buyer_price = price.copy() if charge_per_kwh is None else price + charge_per_kwh[keep]
+    conv = replace(
+        conv,
+        differentiation_cost=float(pairs.cost_per_kwh[keep] @ tq),
+        neighbour_trades=int(pairs.neighbour[keep].sum()),
+    )
+    if rule.central_check:
+        from market.p2p_central import solve_central_pairs  # HiGHS only when asked
+
+        central = solve_central_pairs(bq, bp, sq, sp, pairs)
+        conv = replace(conv, central_welfare=central.welfare, central_solve_s=central.solve_s)
+    m = make_matching(bq.shape[0], sq.shape[0], tb, ts, tq, buyer_price, price)
+    return replace(m, convergence=conv)
+
+
 def clear_p2p(
     buy_kwh: ArrayLike,
     buy_price_per_kwh: ArrayLike,
@@ -238,31 +305,12 @@ def clear_p2p(
     bp = np.asarray(buy_price_per_kwh, dtype=np.float64).ravel()
     sq = np.asarray(sell_kwh, dtype=np.float64).ravel()
     sp = np.asarray(sell_price_per_kwh, dtype=np.float64).ravel()
-    n_buy, n_sell = bq.shape[0], sq.shape[0]
-    pairs = order_pairs(n_buy, n_sell, buy_owner, sell_owner, rule)
-    # a pair whose seller asks more than the buyer's kWh is worth can never trade
-    gain = bp[pairs.buy] - sp[pairs.sell] - pairs.cost_per_kwh
-    pairs = Pairs(*(a[gain >= 0] for a in (pairs.buy, pairs.sell, pairs.cost_per_kwh,
-                                            pairs.neighbour)))  # fmt: skip
+    pairs = negotiating_pairs(bp, sp, buy_owner, sell_owner, rule)
     if pairs.n == 0:
         none_i, none_f = np.zeros(0, np.int64), np.zeros(0)
-        empty = make_matching(n_buy, n_sell, none_i, none_i, none_f, none_f, none_f)
+        empty = make_matching(bq.shape[0], sq.shape[0], none_i, none_i, none_f, none_f, none_f)
         conv = Convergence(0, 0.0, 0.0, True, 0, rule.rho, 0.0, 0, 0.0, 0.0)
         return replace(empty, convergence=conv)
     x, y, lam, conv = solve_admm(bq, bp, sq, sp, pairs, rule)
-    trade = np.minimum(x, y)
-    keep = np.flatnonzero(trade > MIN_TRADE_KWH)
-    tb, ts, tq = pairs.buy[keep], pairs.sell[keep], trade[keep]
-    price = np.clip(lam[keep], sp[ts], bp[tb])
-    conv = replace(
-        conv,
-        differentiation_cost=float(pairs.cost_per_kwh[keep] @ tq),
-        neighbour_trades=int(pairs.neighbour[keep].sum()),
-    )
-    if rule.central_check:
-        from market.p2p_central import solve_central_pairs  # HiGHS only when asked
-
-        central = solve_central_pairs(bq, bp, sq, sp, pairs)
-        conv = replace(conv, central_welfare=central.welfare, central_solve_s=central.solve_s)
-    m = make_matching(n_buy, n_sell, tb, ts, tq, price, price.copy())
-    return replace(m, convergence=conv)
+    price = np.clip(lam, sp[pairs.sell], bp[pairs.buy])
+    return pair_matching(bq, bp, sq, sp, pairs, rule, np.minimum(x, y), price, conv)

@@ -38,10 +38,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from market.p2p import MIN_TRADE_KWH, solve_admm
+from market.p2p import MIN_TRADE_KWH, Convergence, solve_admm
 from market.p2p_pairs import P2PRule, Pairs
 
-__all__ = ["DSOOutcome", "DSORule", "negotiate_with_dso", "pair_line_sensitivity"]
+__all__ = ["DSOOutcome", "DSORule", "Sensitivity", "negotiate_with_dso", "pair_line_sensitivity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,9 @@ class DSOOutcome:
     violation: np.ndarray
     outer_iterations: int
     restored: bool
+    convergence: Convergence
+    """The last negotiation's residuals, with ``iterations`` the ADMM iterations of all
+    the outer iterations together."""
 
     @property
     def revenue(self) -> float:
@@ -99,6 +102,11 @@ def pair_line_sensitivity(
     return p[np.asarray(buy_bus, np.int64)].T - p[np.asarray(sell_bus, np.int64)].T
 
 
+Sensitivity = np.ndarray | Callable[[np.ndarray], np.ndarray]
+"""``S`` (all elements' rows), or a function of element rows returning those rows of it
+(a feeder with many elements needs only the rows of the elements that broke)."""
+
+
 def negotiate_with_dso(
     bq: np.ndarray,
     bp: np.ndarray,
@@ -106,29 +114,35 @@ def negotiate_with_dso(
     sp: np.ndarray,
     pairs: Pairs,
     rule: P2PRule,
-    check: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    check: Callable[[np.ndarray], tuple[np.ndarray, Sensitivity]],
     dso: DSORule,
 ) -> DSOOutcome:
     """Negotiate, check, charge, re-negotiate (module docstring).
 
     ``check(trade_kwh)`` maps the per-pair trades onto the feeder and returns
     ``(violation, sensitivity)``: ``violation`` per element (``> 0`` broken) and the
-    signed ``(n_element, n_pairs)`` sensitivity ``S`` at that point.
+    signed ``(n_element, n_pairs)`` sensitivity ``S`` at that point (or a function of
+    element rows giving those rows, :data:`Sensitivity`). Every re-negotiation starts
+    from the last one's consensus and prices (:func:`market.p2p.solve_admm`'s ``warm``).
+    The loop also stops, unrestored, when no pair's trade loads any broken element (the
+    charges cannot move anything: the violation is not the trades').
     """
     base_cost = pairs.cost_per_kwh
     charge = np.zeros(pairs.n)
     lam_e: np.ndarray | None = None
     priced: np.ndarray | None = None
-    k = 0
+    warm: tuple[np.ndarray, np.ndarray] | None = None
+    k = admm = 0
     while True:
         k += 1
         priced_pairs = replace(pairs, cost_per_kwh=base_cost + charge)
-        x, y, lam, _ = solve_admm(bq, bp, sq, sp, priced_pairs, rule)
+        x, y, lam, conv = solve_admm(bq, bp, sq, sp, priced_pairs, rule, warm)
+        admm += conv.iterations
+        warm = (0.5 * (x + y), lam)
         trade = np.minimum(x, y)
         trade[trade <= MIN_TRADE_KWH] = 0.0
         violation, sens = check(trade)
         violation = np.asarray(violation, dtype=np.float64)
-        sens = np.asarray(sens, dtype=np.float64)
         if lam_e is None or priced is None:
             lam_e = np.zeros(violation.shape[0])
             priced = np.zeros(violation.shape[0], dtype=bool)
@@ -136,11 +150,14 @@ def negotiate_with_dso(
         if not broken.any() or k >= dso.max_outer:
             break
         priced |= broken
-        load = np.maximum(sens, 0.0)
-        scale = np.maximum(load.max(axis=1), 1e-12) if load.size else np.ones(0)
-        step = np.where(priced, dso.step_per_kwh / scale, 0.0)
-        lam_e = np.maximum(0.0, lam_e + step * violation)
-        charge = load.T @ lam_e
+        rows = np.flatnonzero(priced)
+        s_rows = sens(rows) if callable(sens) else np.asarray(sens, dtype=np.float64)[rows]
+        load = np.maximum(np.asarray(s_rows, dtype=np.float64), 0.0)
+        if not (load[broken[rows]] > 0).any():
+            break
+        scale = np.maximum(load.max(axis=1), 1e-12)
+        lam_e[rows] = np.maximum(0.0, lam_e[rows] + dso.step_per_kwh / scale * violation[rows])
+        charge = load.T @ lam_e[rows]
     ask = sp[pairs.sell]
     price = np.clip(lam, ask, np.maximum(bp[pairs.buy] - charge, ask))
     return DSOOutcome(
@@ -151,4 +168,5 @@ def negotiate_with_dso(
         violation=violation,
         outer_iterations=k,
         restored=not bool((violation > dso.tol).any()),
+        convergence=replace(conv, iterations=admm),
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from market.p2p import clear_p2p
-from market.p2p_dso import DSORule, negotiate_with_dso, pair_line_sensitivity
+from market.p2p_dso import DSORule, Sensitivity, negotiate_with_dso, pair_line_sensitivity
 from market.p2p_pairs import P2PRule, order_pairs
 
 # feeder 0 (slack) - line 0 - bus 1 - line 1 - bus 2; path[k, l]: line l between slack and k
@@ -16,10 +16,10 @@ RULE = P2PRule(primal_tol_kwh=1e-7, dual_tol_per_kwh=1e-7, max_iterations=20000)
 
 def book(limit_kwh: float):
     """One buyer at the transformer (bus 0, 10 kWh at 0.30), seller A at the far end
-    (bus 2, 10 kWh at 0.05), seller B at bus 1 (10 kWh at 0.10). Without charges the buyer
+    (bus 2, 10 kWh at 0.05), seller B at bus 1 (6 kWh at 0.10). Without charges the buyer
     takes all 10 kWh from A, so line 1 carries 10 kWh towards the slack."""
     bq, bp = np.array([10.0]), np.array([0.30])
-    sq, sp = np.array([10.0, 10.0]), np.array([0.05, 0.10])
+    sq, sp = np.array([10.0, 6.0]), np.array([0.05, 0.10])
     pairs = order_pairs(1, 2, None, None, RULE)
     buy_bus, sell_bus = np.array([0])[pairs.buy], np.array([2, 1])[pairs.sell]
     sens = pair_line_sensitivity(PATH, buy_bus, sell_bus)
@@ -41,7 +41,7 @@ def test_sensitivity_is_the_path_difference() -> None:
 
 def test_charges_restore_the_line_limit() -> None:
     bq, bp, sq, sp, pairs, sens, check = book(limit_kwh=5.0)
-    dso = DSORule(max_outer=10, step_per_kwh=0.05)
+    dso = DSORule(max_outer=10, step_per_kwh=0.04)
     out = negotiate_with_dso(bq, bp, sq, sp, pairs, RULE, check, dso)
     flow = sens @ out.trade_kwh
     assert out.restored and out.outer_iterations <= dso.max_outer
@@ -59,12 +59,42 @@ def test_charges_restore_the_line_limit() -> None:
     assert np.all(out.price_per_kwh[t] >= sp[pairs.sell[t]] - 1e-9)
     assert np.all(out.price_per_kwh[t] + out.network_charge_per_kwh[t] <= bp[0] + 1e-6)
     assert out.trade_kwh.sum() == pytest.approx(10.0, abs=1e-4)  # B fills the rest
-    # by hand: violation 10/5 - 1 = 1, so λ_line1 = 0.05 · 1 / 1 = 0.05 after one outer
-    # step; A's kWh then nets 0.30 - 0.05 - 0.05 = 0.20 as B's does, the tie splits 5/5
-    assert out.outer_iterations == 2
-    np.testing.assert_allclose(out.element_price, [0.0, 0.05])
-    np.testing.assert_allclose(out.trade_kwh[far], [5.0], atol=1e-4)
-    assert out.revenue == pytest.approx(0.25, abs=1e-5)
+    # by hand: violation 10/5 - 1 = 1, so λ_line1 = 0.04 · 1 / 1 = 0.04 after the first
+    # outer iteration; A's kWh then nets 0.30 - 0.05 - 0.04 = 0.21 > B's 0.20, A still
+    # sells 10, λ = 0.08; A then nets 0.17 < 0.20: B sells its 6 kWh, A the other 4
+    # (line 1 carries 4 <= 5), at a charge of 0.08: revenue 0.32
+    assert out.outer_iterations == 3
+    np.testing.assert_allclose(out.element_price, [0.0, 0.08])
+    np.testing.assert_allclose(out.trade_kwh[far], [4.0], atol=1e-4)
+    assert out.revenue == pytest.approx(0.32, abs=1e-5)
+    assert out.convergence.converged and out.convergence.iterations > 0
+
+
+def test_sensitivity_rows_by_function() -> None:
+    """The check may give the sensitivity as a function of the broken elements' rows:
+    the same outcome as the full matrix."""
+    bq, bp, sq, sp, pairs, _, check = book(limit_kwh=5.0)
+
+    def by_rows(trade: np.ndarray) -> tuple[np.ndarray, Sensitivity]:
+        violation, full = check(trade)
+        return violation, lambda rows: full[rows]
+
+    dso = DSORule(max_outer=10, step_per_kwh=0.04)
+    a = negotiate_with_dso(bq, bp, sq, sp, pairs, RULE, check, dso)
+    b = negotiate_with_dso(bq, bp, sq, sp, pairs, RULE, by_rows, dso)
+    np.testing.assert_array_equal(a.trade_kwh, b.trade_kwh)
+    assert a.outer_iterations == b.outer_iterations == 3
+
+
+def test_a_violation_no_trade_loads_stops_at_once() -> None:
+    """A broken element no pair loads (zero sensitivity): one outer iteration, unrestored."""
+    bq, bp, sq, sp, pairs, _, _ = book(limit_kwh=5.0)
+
+    def check(trade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([0.5]), np.zeros((1, pairs.n))
+
+    out = negotiate_with_dso(bq, bp, sq, sp, pairs, RULE, check, DSORule())
+    assert out.outer_iterations == 1 and not out.restored and out.revenue == 0.0
 
 
 def test_no_charges_when_nothing_breaks() -> None:
