@@ -41,7 +41,14 @@ import numpy as np
 from market.p2p import MIN_TRADE_KWH, Convergence, solve_admm
 from market.p2p_pairs import P2PRule, Pairs
 
-__all__ = ["DSOOutcome", "DSORule", "Sensitivity", "negotiate_with_dso", "pair_line_sensitivity"]
+__all__ = [
+    "DSOConvergence",
+    "DSOOutcome",
+    "DSORule",
+    "Sensitivity",
+    "negotiate_with_dso",
+    "pair_line_sensitivity",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,16 @@ class DSORule:
             problems.append(f"tol = {self.tol} must be >= 0")
         if problems:
             raise ValueError("market.p2p.dso: " + "; ".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class DSOConvergence(Convergence):
+    """A negotiation the DSO checked: :class:`~market.p2p.Convergence` (``iterations``:
+    the ADMM iterations of every outer iteration together) with the outer loop's
+    ``outer_iterations`` and whether it ``restored`` every limit."""
+
+    outer_iterations: int = 1
+    restored: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from scenarios.config.schema_heat import HeatKeys
 from scenarios.config.schema_live import LiveSection, check_meter_households, household_ids
 from scenarios.config.schema_market import MarketSection
 from scenarios.config.schema_members import Member, check_members
-from scenarios.config.schema_p2p import check_p2p_members
+from scenarios.config.schema_p2p import check_p2p_dso, check_p2p_members
 from scenarios.config.schema_sharing import check_sharing_members
 from scenarios.config.section import Section as _Section
 
@@ -323,6 +323,7 @@ class Scenario(_Section):
         problems += check_members(self.community.members, ids)
         if self.market.mechanism == "p2p":
             problems += check_p2p_members(self.market.p2p, ids)
+            problems += check_p2p_dso(self.market.p2p, self.grid.check)
             if self.market.p2p.needs_feeder and self.grid.check == "off":
                 problems.append(
                     "market.p2p: partners by number, distance_per_kwh or the neighbour "

@@ -10,6 +10,12 @@ the largest one between households, plus ``green_premium_per_kwh`` when the sell
 PV, plus ``neighbour_premium_per_kwh`` when the two are not neighbours (each household's
 ``neighbours`` electrically nearest). Distances (``partners = k``, ``distance_per_kwh``,
 ``neighbours``) need the feeder (``grid.check != "off"``).
+
+``dso = true`` turns on the DSO of :mod:`scenarios.engine.p2p_dso` (it needs the feeder
+too): after every negotiation the feeder is checked on the trades' injections; where a
+limit breaks, the pairs whose trades load the broken element pay a network charge and
+negotiate again, at most ``dso_max_outer`` times in all, the element prices rising by
+the subgradient step ``dso_step_per_kwh`` (:mod:`market.p2p_dso`).
 """
 
 from __future__ import annotations
@@ -44,6 +50,14 @@ class P2PSection(Section):
     """Also solve every interval's pairs centrally (one LP with HiGHS) and record its
     optimum as ``central_welfare`` (``p2pgrid compare`` turns it on for ``p2p``)."""
 
+    dso: bool = False
+    """Network charges on the pairs whose trades break a feeder limit, and re-negotiation."""
+    dso_max_outer: int = Field(20, ge=1, le=1000)
+    """Negotiations per interval at most, the first (uncharged) one included."""
+    dso_step_per_kwh: float = Field(0.05, gt=0, le=10)
+    """The first outer step's charge on the most-loading pair per unit of violation
+    [currency/kWh] (:class:`market.p2p_dso.DSORule`)."""
+
     @model_validator(mode="after")
     def _partners(self) -> P2PSection:
         p = self.partners
@@ -70,3 +84,13 @@ def check_p2p_members(p2p: P2PSection, ids: list[str]) -> list[str]:
     if not unknown:
         return []
     return [f"market.p2p.partners: {unknown} are not members of the community"]
+
+
+def check_p2p_dso(p2p: P2PSection, grid_check: str) -> list[str]:
+    """Problems with ``dso = true``: the DSO checks the feeder, which must be in the run."""
+    if p2p.dso and grid_check == "off":
+        return [
+            "market.p2p.dso = true: the DSO checks the trades on the feeder, which needs "
+            "grid.check = 'pyomo' or 'pyomo+ac' (it is 'off'), or set dso = false"
+        ]
+    return []

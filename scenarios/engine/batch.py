@@ -125,6 +125,7 @@ def simulate(
     books_out = BooksWriter(out_dir, hh.agent_id) if scenario.output.order_books else None
     whens = (("grid", "grid_or_null") if grid else ()) + (("ac",) if grid and grid.ac else ())
     whens += ("p2p",) if scenario.market.mechanism == "p2p" else ()
+    whens += ("dso",) if scenario.market.mechanism == "p2p" and scenario.market.p2p.dso else ()
     rows = {name: np.full(n_t, np.nan) for name in names(INTERVALS_FILE, *whens)[2:]}
     per_interval = recorded(INTERVALS_FILE, whens)
     per_household = recorded(AGENTS_FILE, whens)
@@ -207,6 +208,7 @@ def simulate(
                             res.trade_fee,
                             pairing.buy_kind,
                             pairing.sell_kind,
+                            res.network_charge_per_kwh,
                         )
                     )
                 if match.volume_kwh > showcase.volume_kwh:
@@ -261,7 +263,9 @@ def simulate(
 def _write_trades(writer: TradesWriter, parts: list[tuple[np.ndarray, ...]]) -> None:
     if not parts:
         return
-    t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind = (
+    t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind, charge = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    writer.write_trades(t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind)
+    writer.write_trades(
+        t, buyer, seller, energy, price, seller_price, fee, buy_kind, sell_kind, charge
+    )

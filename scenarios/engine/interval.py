@@ -42,6 +42,7 @@ from scenarios.engine.fees import GridFees
 from scenarios.engine.grid_stage import GridOutcome, GridStage
 from scenarios.engine.inputs import community_households, price_band, timeline
 from scenarios.engine.p2p import p2p_rule
+from scenarios.engine.p2p_dso import NO_DSO, DSOReport, FeederDSO
 from scenarios.engine.plan_clearing import Cleared, clear_plan, no_market
 from scenarios.engine.sharing import share_net, sharing_rule
 
@@ -91,6 +92,14 @@ class IntervalResult:
     reliability: Scores | None = None
     """Every household's reliability scores with this interval (:mod:`market.reliability`);
     :meth:`MarketStep.run` always sets them."""
+    dso: DSOReport = NO_DSO
+    """The DSO's outer loop (``[market.p2p] dso``, :mod:`scenarios.engine.p2p_dso`)."""
+
+    @property
+    def network_charge_per_kwh(self) -> np.ndarray:
+        """Each trade's network charge (in its buyer's price) [currency/kWh]."""
+        c = self.dso.network_charge_per_kwh
+        return c if c is not None else np.zeros(len(self.pairing.energy_kwh))
 
     @property
     def seller_price_per_kwh(self) -> float:
@@ -170,9 +179,10 @@ class MarketStep:
 
     Under ``market.mechanism = "p2p"`` the core negotiates bilateral trades between the
     ``[market.p2p]`` partners by consensus ADMM (:mod:`market.p2p`,
-    :func:`scenarios.engine.p2p.p2p_rule`); where the feeder re-clears an interval, the
-    network-constrained clearing's trades replace the negotiated ones (the DSO's network
-    charges and re-negotiation of issue 17 item 4 are not built).
+    :func:`scenarios.engine.p2p.p2p_rule`); with ``[market.p2p] dso`` the DSO charges
+    the trades that break a feeder limit and the households re-negotiate
+    (:mod:`scenarios.engine.p2p_dso`). Where the feeder re-clears an interval, the
+    network-constrained clearing's trades replace the negotiated ones.
     """
 
     def __init__(
@@ -200,6 +210,7 @@ class MarketStep:
             ids = hh.agent_id if agent_ids is None else agent_ids
             feeder, bus = (grid.feeder, grid.bus) if grid is not None else (None, None)
             bilateral = p2p_rule(scenario, list(ids), hh.pv_kwp, feeder, bus)
+        self.dso = FeederDSO.of(scenario, grid, bilateral)
         # McAfee closes a book with an exhausted side at the outside prices
         self.core: ArrayMechanism = (
             array_mechanism(
@@ -244,7 +255,8 @@ class MarketStep:
             submitted = plan.with_orders(rows, energy)
             rows = np.flatnonzero(energy > TINY_KWH)
             plan = submitted.with_orders(rows)
-        cleared = clear_plan(plan, self.core, self.rng, self.optimal)
+        core = self.core if self.dso is None else self.dso.core(plan, flows_of, bg_p, bg_q)
+        cleared = negotiated = clear_plan(plan, core, self.rng, self.optimal)
         match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
         price, volume = match.price_per_kwh, match.volume_kwh
         order_filled = np.zeros(len(submitted.energy_kwh))
@@ -264,7 +276,9 @@ class MarketStep:
             if dim is not None:
                 # §14a: dimmed before anything else; the market clears the dimmed plan
                 plan, rows = dim.plan, rows[dim.rows]
-                cleared = clear_plan(plan, self.core, self.rng, self.optimal)
+                if self.dso is not None:
+                    core = self.dso.core(plan, flows_of, bg_p, bg_q)
+                cleared = negotiated = clear_plan(plan, core, self.rng, self.optimal)
                 match, filled, pairing = cleared.match, cleared.filled_kwh, cleared.pairing
                 price, volume = match.price_per_kwh, match.volume_kwh
                 order_filled = np.zeros(len(submitted.energy_kwh))
@@ -371,4 +385,5 @@ class MarketStep:
             dimmed_kwh=None if dim is None else dim.dimmed_kwh,
             ev_shortfall_kwh=None if dim is None else dim.ev_shortfall_kwh,
             reliability=scores,
+            dso=NO_DSO if self.dso is None else self.dso.report(negotiated, pairing, outcome),
         )

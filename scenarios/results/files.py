@@ -147,6 +147,7 @@ class TradesWriter:
         grid_fee: np.ndarray,
         buy_kind: np.ndarray,
         sell_kind: np.ndarray,
+        network_charge_per_kwh: np.ndarray,
     ) -> None:
         """Write trades; ``buyer``/``seller`` are household rows, the kinds
         order-kind codes of the orders they fill (named by :func:`order_kinds`)."""
@@ -160,6 +161,7 @@ class TradesWriter:
                 "price_per_kwh": price_per_kwh,
                 "seller_price_per_kwh": seller_price_per_kwh,
                 "grid_fee": grid_fee,
+                "network_charge_per_kwh": network_charge_per_kwh,
                 "buy_kind": pa.DictionaryArray.from_arrays(buy_kind.astype(np.int32), kinds),
                 "sell_kind": pa.DictionaryArray.from_arrays(sell_kind.astype(np.int32), kinds),
             }

@@ -34,6 +34,7 @@ WHEN = {
     "ac": 'with `grid.check = "pyomo+ac"`',
     "books": "with `[output] order_books = true`",
     "p2p": 'with `market.mechanism = "p2p"`',
+    "dso": 'with `market.mechanism = "p2p"` and `[market.p2p] dso = true`',
 }
 """When a column is present (the README's wording)."""
 
@@ -74,7 +75,7 @@ IV, A, S = INTERVALS_FILE, AGENTS_FILE, SETTLEMENT
 KWH, MONEY, PRICE = "kWh", "currency", "currency/kWh"
 CHARGE = "+ charging"
 PAYS = "+ household pays"
-GRID, GRID_OR_NULL, AC, P2P = "grid", "grid_or_null", "ac", "p2p"
+GRID, GRID_OR_NULL, AC, P2P, DSO = "grid", "grid_or_null", "ac", "p2p", "dso"
 RELIABILITY = (
     (
         "delivery_ratio",
@@ -172,6 +173,18 @@ COLUMNS: tuple[Column, ...] = (
     C(IV, "central_welfare", "float64", MONEY, "",
       "[market.p2p] central_check: the central LP's optimum of the same pairs, net of the "
       "differentiation costs; null without it", P2P, source="match.convergence.central_welfare"),
+    C(IV, "dso_outer_iterations", "int64", "count", "",
+      "negotiations of the interval, the DSO's re-negotiations included (1: no limit broke; "
+      "0: no pair could trade)", DSO, source="dso.outer_iterations"),
+    C(IV, "dso_revenue", "float64", MONEY, "",
+      "the DSO's network charges: Σ charge × energy of the trades settled", DSO,
+      source="dso.revenue"),
+    C(IV, "dso_restored", "bool", "", "",
+      "the trades after the DSO's charges keep every limit of the linear feeder check", DSO,
+      source="dso.restored"),
+    C(IV, "dso_fallback", "bool", "", "",
+      "a limit was still broken: the grid stage re-cleared the interval, its trades carry "
+      "no network charge", DSO, source="dso.fallback"),
     C(IV, "losses_kwh", "float64", KWH, "", "feeder losses", GRID_OR_NULL,
       source="losses_kwh", live="grid.losses_kwh"),
     C(IV, "v_min_pu", "float64", "pu", "", "lowest bus voltage", GRID_OR_NULL,
@@ -274,6 +287,8 @@ COLUMNS: tuple[Column, ...] = (
     C(TRADES_FILE, "price_per_kwh", "float64", PRICE, "", "what the buyer pays"),
     C(TRADES_FILE, "seller_price_per_kwh", "float64", PRICE, "", "what the seller receives"),
     C(TRADES_FILE, "grid_fee", "float64", MONEY, "", "grid fee, paid by the buyer"),
+    C(TRADES_FILE, "network_charge_per_kwh", "float64", PRICE, "",
+      "the DSO's network charge, in `price_per_kwh` (`[market.p2p] dso`; else 0)"),
     C(TRADES_FILE, "buy_kind", "id", "", "", "the buyer's order filled: net, battery, ev"),
     C(TRADES_FILE, "sell_kind", "id", "", "", "the seller's order filled: net, battery, ev"),
     # books.parquet: one row per order as submitted
