@@ -121,11 +121,11 @@ def simulate(
 
     buses = None if grid is None else grid.bus_labels[grid.bus]
     agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
-    trades_out = TradesWriter(out_dir, hh.agent_id)
     books_out = BooksWriter(out_dir, hh.agent_id) if scenario.output.order_books else None
     whens = (("grid", "grid_or_null") if grid else ()) + (("ac",) if grid and grid.ac else ())
     whens += ("p2p",) if scenario.market.mechanism == "p2p" else ()
-    whens += ("dso",) if scenario.market.mechanism == "p2p" and scenario.market.p2p.dso else ()
+    whens += ("dso",) if step.dso is not None else ()
+    trades_out = TradesWriter(out_dir, hh.agent_id, whens)
     rows = {name: np.full(n_t, np.nan) for name in names(INTERVALS_FILE, *whens)[2:]}
     per_interval = recorded(INTERVALS_FILE, whens)
     per_household = recorded(AGENTS_FILE, whens)

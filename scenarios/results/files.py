@@ -124,13 +124,15 @@ class TradesWriter:
     SCHEMA = arrow_schema(TRADES_FILE)
     """``buy_kind``/``sell_kind``: which of the buyer's and the seller's orders the trade
     fills (``net``, ``battery``, ``ev``: with ``t``, the agent and the side, one row of
-    books.parquet, whose limit the trade's price respects)."""
+    books.parquet, whose limit the trade's price respects). The columns of a run are
+    those present under its conditions (``whens``, :func:`scenarios.results.schema.names`)."""
 
-    def __init__(self, out_dir: Path, agent_ids: np.ndarray) -> None:
+    def __init__(self, out_dir: Path, agent_ids: np.ndarray, whens: tuple[str, ...] = ()) -> None:
         self._ids = pa.array(agent_ids.astype(str), pa.string())
+        present = set(names(TRADES_FILE, *whens))
         self._stream = TableStream(
             out_dir / TRADES_FILE,
-            self.SCHEMA,
+            pa.schema([f for f in self.SCHEMA if f.name in present]),
             ["buyer_id", "seller_id", "buy_kind", "sell_kind"],
             always=True,
         )
@@ -152,20 +154,19 @@ class TradesWriter:
         """Write trades; ``buyer``/``seller`` are household rows, the kinds
         order-kind codes of the orders they fill (named by :func:`order_kinds`)."""
         kinds = order_kinds()
-        self._stream.write(
-            {
-                "t": t.astype(np.int32),
-                "buyer_id": pa.DictionaryArray.from_arrays(buyer.astype(np.int32), self._ids),
-                "seller_id": pa.DictionaryArray.from_arrays(seller.astype(np.int32), self._ids),
-                "energy_kwh": energy_kwh,
-                "price_per_kwh": price_per_kwh,
-                "seller_price_per_kwh": seller_price_per_kwh,
-                "grid_fee": grid_fee,
-                "network_charge_per_kwh": network_charge_per_kwh,
-                "buy_kind": pa.DictionaryArray.from_arrays(buy_kind.astype(np.int32), kinds),
-                "sell_kind": pa.DictionaryArray.from_arrays(sell_kind.astype(np.int32), kinds),
-            }
-        )
+        columns = {
+            "t": t.astype(np.int32),
+            "buyer_id": pa.DictionaryArray.from_arrays(buyer.astype(np.int32), self._ids),
+            "seller_id": pa.DictionaryArray.from_arrays(seller.astype(np.int32), self._ids),
+            "energy_kwh": energy_kwh,
+            "price_per_kwh": price_per_kwh,
+            "seller_price_per_kwh": seller_price_per_kwh,
+            "grid_fee": grid_fee,
+            "network_charge_per_kwh": network_charge_per_kwh,
+            "buy_kind": pa.DictionaryArray.from_arrays(buy_kind.astype(np.int32), kinds),
+            "sell_kind": pa.DictionaryArray.from_arrays(sell_kind.astype(np.int32), kinds),
+        }
+        self._stream.write({f.name: columns[f.name] for f in self._stream.schema})
         self.rows += len(t)
 
     def close(self) -> None:

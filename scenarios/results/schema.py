@@ -288,7 +288,7 @@ COLUMNS: tuple[Column, ...] = (
     C(TRADES_FILE, "seller_price_per_kwh", "float64", PRICE, "", "what the seller receives"),
     C(TRADES_FILE, "grid_fee", "float64", MONEY, "", "grid fee, paid by the buyer"),
     C(TRADES_FILE, "network_charge_per_kwh", "float64", PRICE, "",
-      "the DSO's network charge, in `price_per_kwh` (`[market.p2p] dso`; else 0)"),
+      "the DSO's network charge, included in `price_per_kwh`", DSO),
     C(TRADES_FILE, "buy_kind", "id", "", "", "the buyer's order filled: net, battery, ev"),
     C(TRADES_FILE, "sell_kind", "id", "", "", "the seller's order filled: net, battery, ev"),
     # books.parquet: one row per order as submitted

@@ -24,13 +24,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agents.households.community import KIND_BATTERY, KIND_NET, Plan, device_flows
 from grid.ac import AcPowerFlow
 from market.p2p_dso import DSORule
 from market.p2p_pairs import P2PRule
-from scenarios import ScenarioError, load_scenario
+from scenarios import ScenarioError, load_scenario, run
 from scenarios.config.schema import Scenario
 from scenarios.engine.grid_stage import GridStage
 from scenarios.engine.interval import IntervalResult, MarketStep
@@ -184,3 +185,29 @@ def test_dso_needs_the_feeder_and_valid_keys(tmp_path: Path) -> None:
         scenario(tmp_path, dso=True, dso_max_outer=0)
     with pytest.raises(ScenarioError, match="dso_step_per_kwh"):
         scenario(tmp_path, dso=True, dso_step_per_kwh=-0.1)
+
+
+RUN = {
+    "name": "p2p-dso",
+    "simulation": {"start": "2026-06-15", "days": 1, "seed": 5},
+    "community": {"households": 14, "pv_share": 0.5, "battery_share": 0.3, "ev_share": 0.2},
+    "grid": {"feeder": "radial:14", "check": "pyomo"},
+}
+
+
+def test_a_run_where_nothing_breaks_is_unchanged(tmp_path: Path) -> None:
+    """A day on radial:14 whose feeder holds: with ``dso = true`` every interval is one
+    negotiation, restored, without charges, and intervals.parquet and trades.parquet
+    equal the run without the DSO's (but for the DSO's own columns)."""
+    for dso in (False, True):
+        market = {"mechanism": "p2p", "p2p": {"dso": dso, "partners": 4}}
+        run(load_scenario({**RUN, "market": market}), tmp_path / str(dso))
+    off, on = (pd.read_parquet(tmp_path / d / "intervals.parquet") for d in ("False", "True"))
+    assert (on.dso_outer_iterations == on.admm_iterations.gt(0).astype(int)).all()
+    assert on.dso_restored.all() and not on.dso_fallback.any() and (on.dso_revenue == 0).all()
+    assert (on.violations_before_reclear == 0).all()
+    dso_columns = [c for c in on.columns if c.startswith("dso_")]
+    pd.testing.assert_frame_equal(on.drop(columns=dso_columns), off)
+    t_off, t_on = (pd.read_parquet(tmp_path / d / "trades.parquet") for d in ("False", "True"))
+    assert len(t_on) > 0 and (t_on.network_charge_per_kwh == 0).all()
+    pd.testing.assert_frame_equal(t_on.drop(columns="network_charge_per_kwh"), t_off)
