@@ -24,8 +24,11 @@ band; negative when within), ``λ_e ← max(0, λ_e + step_e · g_e)`` where ``s
 ``DSORule.step_per_kwh`` divided by the element's largest ``max(S[e, ·], 0)`` (so that
 the first step charges the most-loading pair ``step_per_kwh · g_e``). Only elements that
 broke at some outer iteration carry a price. The loop stops when no element is violated
-(within ``tol``) or after ``max_outer`` outer iterations; what is still broken then is
-left to the grid stage (``restored = False``).
+(within ``tol``), when no trade loads a broken element any more (the rest of the
+violation is not the trades': more charges move nothing), or after ``max_outer``
+negotiations (the first, uncharged, included); what is still broken then is left to the
+grid stage (``restored = False``). Each re-negotiation is warm-started from the last
+consensus and prices.
 
 **Money.** The buyer pays the pair's price ``λ_bs`` to the seller and the charge to the
 DSO; the DSO's revenue is ``Σ_p c_p t_p`` (:attr:`DSOOutcome.revenue`).
@@ -141,8 +144,8 @@ def negotiate_with_dso(
     signed ``(n_element, n_pairs)`` sensitivity ``S`` at that point (or a function of
     element rows giving those rows, :data:`Sensitivity`). Every re-negotiation starts
     from the last one's consensus and prices (:func:`market.p2p.solve_admm`'s ``warm``).
-    The loop also stops, unrestored, when no pair's trade loads any broken element (the
-    charges cannot move anything: the violation is not the trades').
+    The loop also stops, unrestored, when no trade left loads a broken element (no
+    charge can move anything more: the rest of the violation is not the trades').
     """
     base_cost = pairs.cost_per_kwh
     charge = np.zeros(pairs.n)
@@ -170,8 +173,8 @@ def negotiate_with_dso(
         rows = np.flatnonzero(priced)
         s_rows = sens(rows) if callable(sens) else np.asarray(sens, dtype=np.float64)[rows]
         load = np.maximum(np.asarray(s_rows, dtype=np.float64), 0.0)
-        if not (load[broken[rows]] > 0).any():
-            break
+        if not ((load[broken[rows]] > 0) & (trade > 0)).any():
+            break  # no trade loads a broken element: no charge can move it
         scale = np.maximum(load.max(axis=1), 1e-12)
         lam_e[rows] = np.maximum(0.0, lam_e[rows] + dso.step_per_kwh / scale * violation[rows])
         charge = load.T @ lam_e[rows]

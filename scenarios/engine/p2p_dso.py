@@ -172,8 +172,9 @@ class FeederDSO:
         ) -> Matching:
             pairs = negotiating_pairs(bp, sp, buy_owner, sell_owner, self.rule)
             if pairs.n == 0:
-                owners = {"buy_owner": buy_owner, "sell_owner": sell_owner}
-                return clear_p2p(bq, bp, sq, sp, rule=self.rule, **owners)
+                return clear_p2p(
+                    bq, bp, sq, sp, buy_owner=buy_owner, sell_owner=sell_owner, rule=self.rule
+                )
             ob, os_ = buy[pairs.buy], sell[pairs.sell]
             fb, fs = flexible[ob].astype(np.float64), flexible[os_].astype(np.float64)
             jb, js = bus[ob], bus[os_]

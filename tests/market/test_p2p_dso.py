@@ -110,3 +110,26 @@ def test_no_charges_when_nothing_breaks() -> None:
 def test_bad_rule_names_the_field() -> None:
     with pytest.raises(ValueError, match="max_outer = 0"):
         DSORule(max_outer=0)
+
+
+def test_stops_when_the_charged_trades_are_gone() -> None:
+    """Line 1 (limit 5) also carries 6 kWh that no trade makes (a fixed injection), so no
+    charge can restore it: the charges push A's trade to 0 and the loop stops there,
+    unrestored, instead of running to the cap. By hand (step 0.04): A sells 10, flow 16,
+    g = 2.2, λ = 0.088; A nets 0.25 − 0.088 < B's 0.20: B 6, A 4, flow 10, g = 1, λ rises
+    by 0.04 per negotiation: 0.128, 0.168, 0.208, 0.248, 0.288 > 0.25, when A no longer
+    trades (flow 6, g = 0.2): seven negotiations."""
+    bq, bp, sq, sp, pairs, sens, _ = book(limit_kwh=5.0)
+
+    def check(trade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flow = sens @ trade - np.array([0.0, 6.0])  # 6 kWh towards the slack, untraded
+        sign = np.where(flow >= 0, 1.0, -1.0)
+        return np.abs(flow) / np.array([100.0, 5.0]) - 1.0, sign[:, None] * sens
+
+    dso = DSORule(max_outer=50, step_per_kwh=0.04)
+    out = negotiate_with_dso(bq, bp, sq, sp, pairs, RULE, check, dso)
+    far = pairs.sell == 0
+    assert not out.restored
+    assert out.outer_iterations == 7
+    assert out.trade_kwh[far][0] == 0.0
+    np.testing.assert_allclose(out.element_price, [0.0, 0.288])

@@ -36,6 +36,7 @@ from scenarios.config.schema import Scenario
 from scenarios.engine.grid_stage import GridStage
 from scenarios.engine.interval import IntervalResult, MarketStep
 from scenarios.engine.p2p_dso import FeederDSO
+from scenarios.studies.compare import compare
 
 FEEDER = {
     "name": "congested",
@@ -211,3 +212,36 @@ def test_a_run_where_nothing_breaks_is_unchanged(tmp_path: Path) -> None:
     t_off, t_on = (pd.read_parquet(tmp_path / d / "trades.parquet") for d in ("False", "True"))
     assert len(t_on) > 0 and (t_on.network_charge_per_kwh == 0).all()
     pd.testing.assert_frame_equal(t_on.drop(columns="network_charge_per_kwh"), t_off)
+
+
+def test_compare_reports_charges_and_outer_iterations(tmp_path: Path) -> None:
+    """``compare --mechanisms uniform,p2p`` on the congested feeder with l3 rated 2.5 kVA
+    and a PV community: the PV surplus at the far end breaks l3 whoever buys it (a
+    ``net`` order's energy flows whether traded or not), so no trade is charged and every
+    broken interval falls back to the grid stage after one negotiation; compare's columns
+    are the sums and means of the intervals' (null for the uniform auction)."""
+    feeder = json.loads(json.dumps(FEEDER))
+    feeder["lines"][L3]["s_max_kva"] = 2.5
+    path = tmp_path / "weak.json"
+    path.write_text(json.dumps(feeder), encoding="utf-8")
+    sc = load_scenario(
+        {
+            "name": "weak",
+            "simulation": {"start": "2026-06-19", "days": 1, "seed": 5},
+            "community": {"households": 6, "pv_share": 0.9, "battery_share": 0.7},
+            "grid": {"feeder": str(path), "check": "pyomo"},
+            "market": {"mechanism": "p2p", "p2p": {"dso": True}},
+        }
+    )
+    table = compare(sc, ["uniform", "p2p"], tmp_path / "cmp").table.set_index("mechanism")
+    iv = pd.read_parquet(tmp_path / "cmp" / "p2p" / "intervals.parquet")
+    broken = iv.dso_outer_iterations.gt(0) & ~iv.dso_restored
+    assert broken.any()
+    assert (iv.dso_fallback == broken).all()
+    assert (iv.dso_outer_iterations <= 1).all() and (iv.dso_revenue == 0).all()
+    p2p = table.loc["p2p"]
+    assert p2p["network_charges"] == 0.0
+    assert p2p["dso_fallback_intervals"] == broken.sum()
+    assert p2p["dso_outer_iterations_mean"] == pytest.approx(iv.dso_outer_iterations.mean())
+    assert p2p["dso_outer_iterations_max"] == 1
+    assert np.isnan(table.loc["uniform", "network_charges"])
