@@ -25,8 +25,9 @@ from dataclasses import replace
 import numpy as np
 import scipy.sparse as sps
 
-from market.p2p import clear_p2p
+from market.p2p import clear_p2p, negotiating_pairs
 from market.p2p_central import solve_central
+from market.p2p_dso import DSORule, negotiate_with_dso, pair_line_sensitivity
 from market.p2p_pairs import P2PRule
 
 SEED = 20261202
@@ -78,6 +79,8 @@ def main() -> None:
     ):
         print(f"-- {label}")
         run(rule, n_intervals)
+    print("-- congested radial chain, [market.p2p] dso (defaults)")
+    congested(base, n_intervals)
 
 
 def run(rule: P2PRule, n_intervals: int) -> None:
@@ -109,6 +112,53 @@ def run(rule: P2PRule, n_intervals: int) -> None:
           f"{sum(converged)}/{len(converged)} converged; median central LP "
           f"{1e3 * lp_med:.1f} ms, ratio ADMM/LP {med / lp_med:.1f}; "
           f"largest welfare gap {max(gaps):.2e}")  # fmt: skip
+
+
+def congested(rule: P2PRule, n_intervals: int) -> None:
+    """The congested case of the module docstring."""
+    n = HOUSEHOLDS
+    rng = np.random.default_rng(SEED + 1)
+    dso = DSORule()
+    print(f"{'t':>3} {'pairs':>6} {'outer':>5} {'iter':>6} {'conv':>5} {'ms':>8} "
+          f"{'restored':>8} {'flow/limit':>10} {'revenue':>8}")  # fmt: skip
+    times, outers = [], []
+    for t in range(n_intervals):
+        sells = rng.random(n) < 0.2 + 0.6 * np.arange(n) / n
+        energy = rng.lognormal(np.log(0.3), 0.8, n)
+        price = np.where(sells, rng.uniform(0.08, 0.20, n), rng.uniform(0.12, 0.32, n))
+        buy, sell = np.flatnonzero(~sells), np.flatnonzero(sells)
+        bq, bp, sq, sp = energy[buy], price[buy], energy[sell], price[sell]
+        pairs = negotiating_pairs(bp, sp, buy, sell, rule)
+        m = clear_p2p(bq, bp, sq, sp, buy_owner=buy, sell_owner=sell, rule=rule)
+        # the uncharged flows: line l carries what the buses behind it (l + 1 ..) export
+        inject = np.bincount(sell[m.trade_sell] + 1, m.trade_kwh, n + 1)
+        inject -= np.bincount(buy[m.trade_buy] + 1, m.trade_kwh, n + 1)
+        flow = -np.cumsum(inject[::-1])[::-1][1:]
+        worst = int(np.abs(flow).argmax())
+        limit = 0.6 * abs(flow[worst])
+        path = (np.arange(n)[None, :] < np.arange(n + 1)[:, None])[:, [worst]].astype(float)
+        sens = pair_line_sensitivity(path, buy[pairs.buy] + 1, sell[pairs.sell] + 1)
+
+        def check(
+            trade: np.ndarray, sens: np.ndarray = sens, limit: float = limit
+        ) -> tuple[np.ndarray, np.ndarray]:
+            f = sens @ trade
+            return np.abs(f) / limit - 1.0, np.where(f >= 0, 1.0, -1.0)[:, None] * sens
+
+        t0 = time.perf_counter()
+        out = negotiate_with_dso(bq, bp, sq, sp, pairs, rule, check, dso)
+        elapsed = time.perf_counter() - t0
+        ratio = abs(float(sens[0] @ out.trade_kwh)) / limit
+        times.append(elapsed)
+        outers.append(out.outer_iterations)
+        c = out.convergence
+        print(f"{t:>3} {pairs.n:>6} {out.outer_iterations:>5} {c.iterations:>6} "
+              f"{c.converged!s:>5} {1e3 * elapsed:>8.1f} {out.restored!s:>8} {ratio:>10.4f} "
+              f"{out.revenue:>8.4f}")  # fmt: skip
+    print(f"congested: negotiations median {int(np.median(outers))}, max {max(outers)} "
+          f"(cap {dso.max_outer}); {sum(o < dso.max_outer for o in outers)}/{len(outers)} "
+          f"within the cap; median {1e3 * float(np.median(times)):.1f} ms per interval, "
+          f"max {1e3 * max(times):.1f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":
