@@ -166,6 +166,10 @@ def compare(
         "central_welfare",
         "central_efficiency",
         "preferred_partner_households",
+        "dso_revenue",
+        "dso_outer_iterations_mean",
+        "dso_outer_iterations_max",
+        "dso_fallback_intervals",
     ):
         cells = [format_kpi(key, v, scenario.market.currency) for v in result.table[key]]
         table.add_row(key, *cells)

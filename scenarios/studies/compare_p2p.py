@@ -21,7 +21,7 @@
                                    their ``[market.p2p] neighbours`` (their preferred
                                    partners; under every mechanism, so that they
                                    compare); null without the feeder
-``network_charges``                with ``[market.p2p] dso``: the DSO's network charges
+``dso_revenue``                    with ``[market.p2p] dso``: the DSO's network charges
                                    over the run (Σ ``dso_revenue``) [currency]; null
                                    without the DSO (as the next three)
 ``dso_outer_iterations_mean``,     negotiations per interval, the DSO's re-negotiations
@@ -53,7 +53,7 @@ P2P_COLUMNS: tuple[str, ...] = (
     "central_welfare",
     "central_efficiency",
     "preferred_partner_households",
-    "network_charges",
+    "dso_revenue",
     "dso_outer_iterations_mean",
     "dso_outer_iterations_max",
     "dso_fallback_intervals",
@@ -98,7 +98,7 @@ def p2p_columns(scenario: Scenario, run_dir: Path) -> dict[str, float]:
             row["central_efficiency"] = net / total if total > 0 else nan
     if "dso_outer_iterations" in iv:
         outer = iv["dso_outer_iterations"].to_numpy(np.float64)
-        row["network_charges"] = float(iv["dso_revenue"].sum())
+        row["dso_revenue"] = float(iv["dso_revenue"].sum())
         row["dso_outer_iterations_mean"] = float(outer.mean())
         row["dso_outer_iterations_max"] = float(outer.max())
         row["dso_fallback_intervals"] = float(iv["dso_fallback"].sum())

@@ -21,6 +21,9 @@ the far kWh costs the buyer 0.05 + 0.0575 > 0.10, so the buyers take the mid bat
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,6 @@ from scenarios.config.schema import Scenario
 from scenarios.engine.grid_stage import GridStage
 from scenarios.engine.interval import IntervalResult, MarketStep
 from scenarios.engine.p2p_dso import FeederDSO
-from scenarios.studies.compare import compare
 
 FEEDER = {
     "name": "congested",
@@ -215,33 +217,38 @@ def test_a_run_where_nothing_breaks_is_unchanged(tmp_path: Path) -> None:
 
 
 def test_compare_reports_charges_and_outer_iterations(tmp_path: Path) -> None:
-    """``compare --mechanisms uniform,p2p`` on the congested feeder with l3 rated 2.5 kVA
-    and a PV community: the PV surplus at the far end breaks l3 whoever buys it (a
+    """``p2pgrid compare --mechanisms uniform,p2p`` on the congested feeder with l3 rated
+    2.5 kVA and a PV community: the PV surplus at the far end breaks l3 whoever buys it (a
     ``net`` order's energy flows whether traded or not), so no trade is charged and every
     broken interval falls back to the grid stage after one negotiation; compare's columns
     are the sums and means of the intervals' (null for the uniform auction)."""
     feeder = json.loads(json.dumps(FEEDER))
     feeder["lines"][L3]["s_max_kva"] = 2.5
-    path = tmp_path / "weak.json"
-    path.write_text(json.dumps(feeder), encoding="utf-8")
-    sc = load_scenario(
-        {
-            "name": "weak",
-            "simulation": {"start": "2026-06-19", "days": 1, "seed": 5},
-            "community": {"households": 6, "pv_share": 0.9, "battery_share": 0.7},
-            "grid": {"feeder": str(path), "check": "pyomo"},
-            "market": {"mechanism": "p2p", "p2p": {"dso": True}},
-        }
+    (tmp_path / "weak.json").write_text(json.dumps(feeder), encoding="utf-8")
+    (tmp_path / "weak.toml").write_text(
+        'name = "weak"\n[simulation]\nstart = "2026-06-19"\ndays = 1\nseed = 5\n'
+        "[community]\nhouseholds = 6\npv_share = 0.9\nbattery_share = 0.7\n"
+        f'[grid]\nfeeder = "{tmp_path / "weak.json"}"\ncheck = "pyomo"\n'
+        '[market]\nmechanism = "p2p"\n[market.p2p]\ndso = true\n',
+        encoding="utf-8",
     )
-    table = compare(sc, ["uniform", "p2p"], tmp_path / "cmp").table.set_index("mechanism")
+    exe = shutil.which("p2pgrid")
+    cmd = [exe] if exe else [sys.executable, "-m", "p2pgrid.cli"]
+    args = ["compare", str(tmp_path / "weak.toml"), "--mechanisms", "uniform,p2p"]
+    proc = subprocess.run(
+        [*cmd, *args, "--out", str(tmp_path / "cmp")], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "dso_revenue" in proc.stdout and "dso_outer_iterations_mean" in proc.stdout
+    table = pd.read_parquet(tmp_path / "cmp" / "comparison.parquet").set_index("mechanism")
     iv = pd.read_parquet(tmp_path / "cmp" / "p2p" / "intervals.parquet")
     broken = iv.dso_outer_iterations.gt(0) & ~iv.dso_restored
     assert broken.any()
     assert (iv.dso_fallback == broken).all()
     assert (iv.dso_outer_iterations <= 1).all() and (iv.dso_revenue == 0).all()
     p2p = table.loc["p2p"]
-    assert p2p["network_charges"] == 0.0
+    assert p2p["dso_revenue"] == 0.0
     assert p2p["dso_fallback_intervals"] == broken.sum()
     assert p2p["dso_outer_iterations_mean"] == pytest.approx(iv.dso_outer_iterations.mean())
     assert p2p["dso_outer_iterations_max"] == 1
-    assert np.isnan(table.loc["uniform", "network_charges"])
+    assert np.isnan(table.loc["uniform", "dso_revenue"])
