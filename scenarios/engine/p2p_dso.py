@@ -26,21 +26,24 @@ such trades face is left to the grid stage at once).
 the household flows of the trades' fills (the ``flows_of`` the engine passes), summed
 per bus with the background (:meth:`~scenarios.engine.grid_stage.GridStage.injections`).
 Elements are the branches, then every bus twice (over-, then under-voltage); their
-violations, in the model's limits (:mod:`grid.limits`, margins included): branch
-``loading − loading_limit`` [fraction of rating], ``v − v_hi`` and ``v_lo − v`` [p.u.].
+violations, in the model's limits (:mod:`grid.limits`, margins included), are fractions of
+what each may deviate: a branch's ``loading − loading_limit`` of its rating, a bus's
+``v − v_hi`` or ``v_lo − v`` of half the voltage band ``(v_max − v_min)/2`` (0.05 p.u. by
+default), so that one ``dso_step_per_kwh`` suits both (a voltage 0.01 p.u. out of a ±5 %
+band is a violation of 0.2, as a branch loaded 20 % over its limit).
 
 **The sensitivities** come from the feeder model's linear map ``H``
 (:class:`grid.distflow.LinearMap`: ``∂P_l/∂p_k``, ``∂Q_l/∂p_k``, ``∂w_b/∂p_k`` per unit).
 A branch's loading ``|S_l| / (V_from s_max)`` changes by ``(P_l ∂P_l + Q_l ∂Q_l) /
 (|S_l| V_from s_max)`` per unit of injection at ``k``; a bus voltage ``v_b = √w_b`` by
-``∂w_b/∂p_k / (2 v_b)``. In LinDistFlow terms (Baran & Wu 1989; ``H`` is exactly that at
-a zero operating point, as on the LV feeders) ``∂P_l/∂p_k = −path[k, l]`` and
-``∂w_b/∂p_k = 2 Σ_l path[b, l] path[k, l] r_l``: the voltage at ``b`` rises by the
-resistance of the path that ``b`` and ``k`` share from the slack times the active
-injection (``x`` enters only through reactive power, which a storage trade at unity
-power factor does not move). A pair's sensitivity is the seller's bus column minus the
-buyer's (each where its order is flexible) over ``Δt``, signed so that positive worsens
-the element's violation (:mod:`market.p2p_dso`).
+``∂w_b/∂p_k / (2 v_b)`` (over the half band, as the violation). In LinDistFlow terms
+(Baran & Wu 1989; ``H`` is exactly that at a zero operating point, as on the LV
+feeders) ``∂P_l/∂p_k = −path[k, l]`` and ``∂w_b/∂p_k = 2 Σ_l path[b, l] path[k, l] r_l``:
+the voltage at ``b`` rises by the resistance of the path that ``b`` and ``k`` share from
+the slack times the active injection (``x`` enters only through reactive power, which a
+storage trade at unity power factor does not move). A pair's sensitivity is the seller's
+bus column minus the buyer's (each where its order is flexible) over ``Δt``, signed so
+that positive worsens the element's violation (:mod:`market.p2p_dso`).
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class FeederDSO:
         h = m.map.h[:, :nb] / s  # per kW of active injection at every bus
         self.dp, self.dq, self.dw = h[:nl], h[nl : 2 * nl], h[2 * nl :]
         self.n_line, self.n_bus = nl, nb
+        self.half_band_pu = 0.5 * (m.limits.v_max_pu - m.limits.v_min_pu)
 
     @classmethod
     def of(
@@ -120,8 +124,9 @@ class FeederDSO:
         v = np.sqrt(np.maximum(w, 0.0))
         loading = loading_frac(m.tree, pl, ql, w)
         lim = m.limits
+        half = self.half_band_pu
         violation = np.concatenate(
-            (loading - lim.loading_limit_frac, v - lim.v_hi_pu, lim.v_lo_pu - v)
+            (loading - lim.loading_limit_frac, (v - lim.v_hi_pu) / half, (lim.v_lo_pu - v) / half)
         )
         return violation, pl, ql, w, v
 
@@ -144,7 +149,7 @@ class FeederDSO:
         br = rows[bus] - nl
         over = br < nb
         b = np.where(over, br, br - nb)
-        dv = self.dw[b] / (2.0 * np.maximum(v[b], 1e-6))[:, None]
+        dv = self.dw[b] / (2.0 * self.half_band_pu * np.maximum(v[b], 1e-6))[:, None]
         out[bus] = np.where(over[:, None], dv, -dv)
         return out
 

@@ -24,6 +24,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,9 +65,9 @@ L3 = 3  # l3's row in the feeder's lines
 TIGHT = {"primal_tol_kwh": 1e-7, "dual_tol_per_kwh": 1e-7, "max_iterations": 20000}
 
 
-def scenario(tmp_path: Path, **p2p: object) -> Scenario:
+def scenario(tmp_path: Path, feeder: dict | None = None, **p2p: object) -> Scenario:
     path = tmp_path / "congested.json"
-    path.write_text(json.dumps(FEEDER), encoding="utf-8")
+    path.write_text(json.dumps(feeder or FEEDER), encoding="utf-8")
     return load_scenario(
         {
             "name": "congested",
@@ -99,15 +100,20 @@ def book(grid: GridStage) -> Plan:
     )  # fmt: skip
 
 
-def step(tmp_path: Path, **p2p: object) -> tuple[GridStage, IntervalResult]:
-    sc = scenario(tmp_path, **p2p)
+def step(
+    tmp_path: Path,
+    plan_of: Callable[[GridStage], Plan] = book,
+    feeder: dict | None = None,
+    **p2p: object,
+) -> tuple[GridStage, IntervalResult]:
+    sc = scenario(tmp_path, feeder, **p2p)
     out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
     out.mkdir()
     grid = GridStage(sc, 6, out)
     assert sorted(grid.feeder.buses["bus"].to_numpy()[grid.bus]) == ["b1", "b1", "b2", "b2",
                                                                        "b3", "b3"]  # fmt: skip
     zero = np.zeros(grid.n_bus)
-    res = MarketStep(sc, 6, grid).run(book(grid), device_flows, zero, zero, t=0)
+    res = MarketStep(sc, 6, grid).run(plan_of(grid), device_flows, zero, zero, t=0)
     return grid, res
 
 
@@ -155,6 +161,66 @@ def test_charges_restore_the_far_line_under_ac(tmp_path: Path) -> None:
     assert (pr.seller_price_per_kwh >= ask - 1e-9).all()
     assert (pr.price_per_kwh <= bid + 1e-9).all()
     np.testing.assert_allclose(pr.price_per_kwh, pr.seller_price_per_kwh + charge, atol=1e-12)
+
+
+def far_chargers(grid: GridStage) -> Plan:
+    """The voltage case: the b1 households export PV (one 5 kWh at 0.05, the other 8 kWh
+    at 0.20, ``net`` orders), the b3 households each offer to charge 8 kWh into their
+    batteries at 0.30 (a flexible buy order: drawn only if bought); b2 is idle."""
+    at = grid.feeder.buses["bus"].to_numpy()[grid.bus]
+    near = np.flatnonzero(at == "b1")
+    rows: list[tuple[int, bool, float, float, int]] = []
+    for h, bus in enumerate(at):
+        if bus == "b1":
+            first = h == near[0]
+            rows.append((h, False, 5.0 if first else 8.0, 0.05 if first else 0.20, KIND_NET))
+        elif bus == "b3":
+            rows.append((h, True, 8.0, 0.30, KIND_BATTERY))
+    household, is_buy, energy, price, kind = (np.array(c) for c in zip(*rows, strict=True))
+    gen = np.where(at == "b1", np.where(np.arange(len(at)) == near[0], 5.0, 8.0), 0.0)
+    zero = np.zeros(len(at))
+    return Plan(
+        generation_kwh=gen, demand_kwh=zero, self_kwh={"battery": zero, "ev": zero},
+        drawn_kwh={}, ev_deferrable_kwh=zero, net_kwh=gen, household=household,
+        is_buy=is_buy, energy_kwh=energy, price_per_kwh=price, kind=kind.astype(np.int8),
+    )  # fmt: skip
+
+
+def test_charges_restore_the_far_voltage_under_ac(tmp_path: Path) -> None:
+    """l3 with 1 Ω and a 200 kVA rating: the b3 batteries charging 13 kWh (all the PV on
+    offer; their 16 kWh of bids exceed it) pull b3 below the model's 0.96 p.u. (0.95 + the
+    margin). The DSO charges the b3 buyers' pairs (sensitivity: the common-path resistance)
+    by 0.05 · g per negotiation, g = (0.96 − v)/0.05 (half the ±5 % band); while the charge
+    is below 0.10 both sellers still sell; at the third step B's 0.20 + charge > 0.30 and
+    only A's 5 kWh trade: b3 within the band, four negotiations, AC checked."""
+    feeder = json.loads(json.dumps(FEEDER))
+    feeder["lines"][L3].update(r_ohm=1.0, s_max_kva=200)
+    grid, res = step(tmp_path, far_chargers, feeder, dso=True)
+    at = grid.feeder.buses["bus"].to_numpy()[grid.bus]
+    b3 = int(np.flatnonzero(grid.feeder.buses["bus"].to_numpy() == "b3")[0])
+    ac = AcPowerFlow(grid.feeder)
+    zero = np.zeros(grid.n_bus)
+    gen = far_chargers(grid).generation_kwh
+    uncharged = gen - np.where(at == "b3", 6.5, 0.0)  # 13 kWh bought by the two
+    p0, q0 = grid.injections(uncharged, np.zeros(6), zero, zero)
+    assert ac.run(p0, q0).v_pu[b3] < 0.95
+    assert res.dso.outer_iterations == 4 and res.dso.restored and not res.dso.fallback
+    assert res.outcome is not None and not res.outcome.recleared
+    after = ac.run(res.outcome.p_kw, res.outcome.q_kvar)
+    assert (after.v_pu >= 0.95).all() and (after.v_pu <= 1.05).all()
+    pr = res.pairing
+    assert pr.energy_kwh.sum() == pytest.approx(5.0, abs=1e-4)
+    n_bus = grid.n_bus
+    g = FeederDSO(grid, P2PRule(), DSORule()).state(p0, q0)[0][grid.model.tree.n_line + n_bus + b3]
+    v_linear = grid.model.screen(p0, q0)[0][b3]  # LinDistFlow, within the 0.01 margin of AC
+    assert abs(v_linear - ac.run(p0, q0).v_pu[b3]) < 0.01
+    assert g == pytest.approx((0.96 - v_linear) / 0.05, rel=1e-9)
+    np.testing.assert_allclose(res.network_charge_per_kwh, 3 * 0.05 * g, rtol=1e-6)
+    assert res.dso.revenue == pytest.approx(5.0 * 3 * 0.05 * g, abs=1e-5)
+    assert res.bill.p2p_paid.sum() - res.bill.p2p_received.sum() == pytest.approx(
+        res.dso.revenue, abs=1e-6
+    )
+    assert (pr.price_per_kwh <= 0.30 + 1e-9).all() and (pr.seller_price_per_kwh >= 0.05).all()
 
 
 def test_without_the_dso_the_grid_stage_re_clears(tmp_path: Path) -> None:
