@@ -385,5 +385,7 @@ class MarketStep:
             dimmed_kwh=None if dim is None else dim.dimmed_kwh,
             ev_shortfall_kwh=None if dim is None else dim.ev_shortfall_kwh,
             reliability=scores,
-            dso=NO_DSO if self.dso is None else self.dso.report(negotiated, pairing, outcome),
+            dso=NO_DSO
+            if self.dso is None
+            else self.dso.report(negotiated, pairing, outcome, before),
         )

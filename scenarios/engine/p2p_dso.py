@@ -77,9 +77,9 @@ class DSOReport:
     ``dso_*`` columns, ``trades.parquet``'s ``network_charge_per_kwh``)."""
 
     outer_iterations: int = 0
-    """Negotiations of the interval (1: nothing broke; 0: no pair could trade)."""
+    """Negotiations of the interval (1: no re-negotiation; 0: no pair could trade)."""
     restored: bool = True
-    """The trades after the loop keep every limit of the linear check."""
+    """Every limit of the linear check holds after the loop (also where none broke)."""
     fallback: bool = False
     """The grid stage re-cleared the interval after the loop."""
     network_charge_per_kwh: np.ndarray | None = None
@@ -204,14 +204,15 @@ class FeederDSO:
         return core
 
     def report(
-        self, negotiated: Cleared, pairing: Pairing, outcome: GridOutcome | None
+        self, negotiated: Cleared, pairing: Pairing, outcome: GridOutcome | None, broken: int
     ) -> DSOReport:
         """The interval's :class:`DSOReport`: ``negotiated`` is the clearing the DSO's
-        core made, ``pairing`` the trades settled, ``outcome`` the grid stage's verdict."""
+        core made, ``pairing`` the trades settled, ``outcome`` the grid stage's verdict on
+        them and ``broken`` the limits it found broken before any re-clearing."""
         conv = negotiated.match.convergence
-        if not isinstance(conv, DSOConvergence):
-            return NO_DSO
         fallback = outcome is not None and outcome.recleared
+        if not isinstance(conv, DSOConvergence):  # no pair could trade: nothing to charge
+            return DSOReport(0, broken == 0, fallback)
         if pairing is not negotiated.pairing:
             return DSOReport(conv.outer_iterations, conv.restored, fallback)
         m = negotiated.match

@@ -174,13 +174,15 @@ COLUMNS: tuple[Column, ...] = (
       "[market.p2p] central_check: the central LP's optimum of the same pairs, net of the "
       "differentiation costs; null without it", P2P, source="match.convergence.central_welfare"),
     C(IV, "dso_outer_iterations", "int64", "count", "",
-      "negotiations of the interval, the DSO's re-negotiations included (1: no limit broke; "
-      "0: no pair could trade)", DSO, source="dso.outer_iterations"),
+      "negotiations of the interval, the DSO's re-negotiations included (1: none, as no limit "
+      "broke or no trade loads what broke; 0: no pair could trade)", DSO,
+      source="dso.outer_iterations"),
     C(IV, "dso_revenue", "float64", MONEY, "",
       "the DSO's network charges: Σ charge × energy of the trades settled", DSO,
       source="dso.revenue"),
     C(IV, "dso_restored", "bool", "", "",
-      "the trades after the DSO's charges keep every limit of the linear feeder check", DSO,
+      "every limit of the linear feeder check holds after the DSO's charges (also where none "
+      "broke)", DSO,
       source="dso.restored"),
     C(IV, "dso_fallback", "bool", "", "",
       "a limit was still broken: the grid stage re-cleared the interval, its trades carry "
