@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from market.p2p import clear_p2p
 from market.p2p_dso import DSORule, Sensitivity, negotiate_with_dso, pair_line_sensitivity
@@ -133,3 +135,52 @@ def test_stops_when_the_charged_trades_are_gone() -> None:
     assert out.outer_iterations == 7
     assert out.trade_kwh[far][0] == 0.0
     np.testing.assert_allclose(out.element_price, [0.0, 0.288])
+
+
+@st.composite
+def chain_books(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
+    """Buyers and sellers on a four-bus chain (slack 0 - 1 - 2 - 3), limits on the lines."""
+    n_b, n_s = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kwh = st.floats(0.5, 10.0)
+    bq = np.array(draw(st.lists(kwh, min_size=n_b, max_size=n_b)))
+    sq = np.array(draw(st.lists(kwh, min_size=n_s, max_size=n_s)))
+    bp = np.array(draw(st.lists(st.floats(0.15, 0.35), min_size=n_b, max_size=n_b)))
+    sp = np.array(draw(st.lists(st.floats(0.02, 0.15), min_size=n_s, max_size=n_s)))
+    bus = st.integers(0, 3)
+    b_bus = np.array(draw(st.lists(bus, min_size=n_b, max_size=n_b)))
+    s_bus = np.array(draw(st.lists(bus, min_size=n_s, max_size=n_s)))
+    limit = np.array(draw(st.lists(st.floats(0.5, 30.0), min_size=3, max_size=3)))
+    return bq, bp, sq, sp, b_bus, s_bus, limit
+
+
+@settings(max_examples=40, deadline=None)
+@given(chain_books())
+def test_charges_are_rational_and_balance_money(book: tuple[np.ndarray, ...]) -> None:
+    """Random books on a chain: the charges are ≥ 0 and only on pairs that load a broken
+    line, the DSO's revenue is Σ charge × trade, every trade is within its seller's ask and
+    its buyer's limit net of the charge (to the ADMM tolerance), a restored outcome keeps
+    every limit, and the loop never exceeds its cap."""
+    bq, bp, sq, sp, b_bus, s_bus, limit = book
+    path = np.tril(np.ones((4, 3)), -1)  # line l feeds bus l + 1
+    pairs = order_pairs(len(bq), len(sq), None, None, RULE)
+    sens = pair_line_sensitivity(path, b_bus[pairs.buy], s_bus[pairs.sell])
+
+    def check(trade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flow = sens @ trade
+        return np.abs(flow) / limit - 1.0, np.where(flow >= 0, 1.0, -1.0)[:, None] * sens
+
+    dso = DSORule(max_outer=15, step_per_kwh=0.05)
+    out = negotiate_with_dso(bq, bp, sq, sp, pairs, RULE, check, dso)
+    assert 1 <= out.outer_iterations <= dso.max_outer
+    charge, trade = out.network_charge_per_kwh, out.trade_kwh
+    assert (charge >= 0).all()
+    assert (charge[~(np.abs(sens) > 0).any(axis=0)] == 0).all()  # pairs that cross no line
+    assert out.revenue == pytest.approx(float(charge @ trade), abs=1e-9)
+    t = trade > 1e-4
+    ask, bid = sp[pairs.sell[t]], bp[pairs.buy[t]]
+    assert (out.price_per_kwh[t] >= ask - 1e-9).all()
+    assert (out.price_per_kwh[t] + charge[t] <= bid + 1e-4).all()
+    assert (np.bincount(pairs.buy, trade, len(bq)) <= bq + 1e-6).all()
+    assert (np.bincount(pairs.sell, trade, len(sq)) <= sq + 1e-6).all()
+    if out.restored:
+        assert (np.abs(sens @ trade) <= limit * (1 + 1e-6)).all()
