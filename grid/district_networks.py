@@ -171,7 +171,9 @@ def _mv_bus(label: str, vn_kv: float) -> dict[str, Any]:
 
 
 def load_district(spec: str, *, households: int | None = None) -> District:
-    """Build the district ``spec`` names (``district:<N>x<H>``).
+    """Build the district ``spec`` names: ``district:<N>x<H>`` (module docstring),
+    ``simbench:1-MVLV-<...>`` (:mod:`grid.simbench_districts`) or a district file
+    (:mod:`grid.district_files`).
 
     ``households``, if given, is the scenario's community size: it must fit on the
     district (at most ``N * H``).
@@ -184,9 +186,9 @@ def load_district(spec: str, *, households: int | None = None) -> District:
     """
     s = str(spec).strip()
     if s.startswith("simbench:"):
-        raise FeederError(
-            [f"{s}: SimBench MV+LV districts are not built yet (use 'district:<N>x<H>')"], s
-        )
+        from grid.simbench_districts import simbench_district
+
+        return simbench_district(s.partition(":")[2])
     n, h = parse_district(s)
     if households is not None and not 0 <= households <= n * h:
         raise FeederError(

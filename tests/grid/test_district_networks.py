@@ -61,8 +61,6 @@ def test_households_must_fit_and_spec_kinds() -> None:
         load_district("district:2x20", households=41)
     assert is_district("district:2x20") and is_district("simbench:1-MVLV-rural-all-0-sw")
     assert not is_district("radial:20") and not is_district("simbench:1-LV-rural1--0-sw")
-    with pytest.raises(FeederError, match="not built yet"):
-        load_district("simbench:1-MVLV-rural-all-0-sw")
 
 
 def test_radial_beyond_833_says_why() -> None:
