@@ -21,8 +21,8 @@ Design of ``district:<N>x<H>`` (deterministic):
 
 Limits: at most :data:`MAX_LV_FEEDERS` = 400 LV feeders ("hundreds"; the MV grid then has
 400 stations on 50 MV cables, and one dense LinDistFlow map of the MV grid stays small), at
-most :data:`grid.radial_design.RADIAL_MAX_HOUSEHOLDS` households per LV feeder (one LV
-transformer), and at most ``0.8 * 63 MVA / 3 kVA`` = 16,800 households in all (the HV/MV
+most :data:`grid.radial_design.RADIAL_HOUSEHOLDS_PER_TRANSFORMER` households per LV
+feeder (one LV transformer per MV/LV station), and at most ``0.8 * 63 MVA / 3 kVA`` = 16,800 households in all (the HV/MV
 transformer, loaded to 80 % at 3 kVA per household, as the LV feeders are sized).
 """
 
@@ -89,7 +89,7 @@ def parse_district(spec: str) -> tuple[int, int]:
             ],
             s,
         )
-    check_radial_size(h)
+    check_radial_size(h, one_transformer=True)
     if n * h > MAX_DISTRICT_HOUSEHOLDS:
         raise FeederError(
             [

@@ -169,5 +169,5 @@ def test_a_bad_code_and_a_meshed_grid_are_refused(rural_one: tuple[Any, District
         split_mvlv(net, "ringed")
     net = copy.deepcopy(rural_one[0])
     net.trafo.loc[0, "tap_pos"] = 1
-    with pytest.raises(FeederError, match="'MV1.101-LV1.108-Trafo 1' is off its neutral tap"):
+    with pytest.raises(FeederError, match=r"'MV1\.101-LV1\.108-Trafo 1' is off its neutral tap"):
         split_mvlv(net, "tapped")
