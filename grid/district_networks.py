@@ -22,8 +22,9 @@ Design of ``district:<N>x<H>`` (deterministic):
 Limits: at most :data:`MAX_LV_FEEDERS` = 400 LV feeders ("hundreds"; the MV grid then has
 400 stations on 50 MV cables, and one dense LinDistFlow map of the MV grid stays small), at
 most :data:`grid.radial_design.RADIAL_HOUSEHOLDS_PER_TRANSFORMER` households per LV
-feeder (one LV transformer per MV/LV station), and at most ``0.8 * 63 MVA / 3 kVA`` = 16,800 households in all (the HV/MV
-transformer, loaded to 80 % at 3 kVA per household, as the LV feeders are sized).
+feeder (one LV transformer per MV/LV station), and at most ``0.8 * 63 MVA / 3 kVA`` =
+16,800 households in all (the HV/MV transformer, loaded to 80 % at 3 kVA per household,
+as the LV feeders are sized).
 """
 
 from __future__ import annotations

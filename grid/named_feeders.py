@@ -174,10 +174,10 @@ def radial(households: int) -> Feeder:
     on main cables of the same design (labels ``t<i>f<j>c<m>``); each transformer is the
     smallest standard size for its share: ``radial:2000`` has two 2500 kVA units of 667
     households and a 2000 kVA unit of 666, 84 main cables, 1,348 buses. Up to
-    :data:`grid.radial_design.RADIAL_MAX_HOUSEHOLDS` (2593, four 2000 kVA units; larger sizes are refused with
-    the reason, :func:`grid.radial_design.check_radial_size`). The transformer is the
-    binding limit of every size: the main cables
-    together are rated far above it (13 x 187 kVA at 300 households).
+    :data:`grid.radial_design.RADIAL_MAX_HOUSEHOLDS` (2593, four 2000 kVA units; larger
+    sizes are refused with the reason, :func:`grid.radial_design.check_radial_size`). The
+    transformer is the binding limit of every size: the main cables together are rated far
+    above it (13 x 187 kVA at 300 households).
     """
     check_radial_size(households)
     k = radial_transformers(households)

@@ -1,8 +1,9 @@
 """``radial:N`` above 300 households (issue 18 item 1): more main cables of the same design
 and a bigger transformer, up to EN 50464-1's largest (2500 kVA, 833 households), beyond it
 parallel transformers each with its own LV busbar, up to 2,593 households (1,750 buses);
-larger N is refused with the reason. radial:600 is checked like the other feeders: its build by hand,
-a light load through the check, and its linear model against pandapower's AC power flow."""
+larger N is refused with the reason. radial:600 is checked like the other feeders: its
+build by hand, a light load through the check, and its linear model against pandapower's
+AC power flow."""
 
 from __future__ import annotations
 
@@ -106,8 +107,8 @@ def radial2000():
 
 def test_radial2000_agrees_with_ac(radial2000) -> None:
     """radial:2000: transformers of 667, 667 and 666 households (2001 kVA -> 2500 kVA twice,
-    1998 kVA -> 2000 kVA), 84 main cables of 8 cabinets, 1,348 buses. A light load (0.5 kW a household at
-    power factor 0.97: 1 MW) through the screen agrees with AC within 1e-4 p.u. as
+    1998 kVA -> 2000 kVA), 84 main cables of 8 cabinets, 1,348 buses. A light load (0.5 kW
+    a household at power factor 0.97: 1 MW) through the screen agrees with AC within 1e-4 p.u. as
     radial:600's does; ``validate_feeder``'s cases err no more than radial:300's (the
     figures of test_radial600_linear_model_against_ac)."""
     f, model = radial2000
