@@ -62,10 +62,17 @@ _SPEC = re.compile(r"^district:(\d+)x(\d+)$")
 
 
 def is_district(spec: str) -> bool:
-    """True for a district spec: ``district:<N>x<H>`` or a SimBench MV+LV code
-    ``simbench:1-MVLV-...``."""
+    """True for a district spec: ``district:<N>x<H>``, a SimBench MV+LV code
+    ``simbench:1-MVLV-...`` or a district file (a feeder file with ``feeder`` keys,
+    :mod:`grid.district_files`; only its header or JSON is read)."""
     s = str(spec).strip()
-    return s.startswith("district:") or s.startswith("simbench:1-MVLV-")
+    if s.startswith("district:") or s.startswith("simbench:1-MVLV-"):
+        return True
+    if s.startswith(("simbench:", "radial")) or s == "ieee33":
+        return False
+    from grid.district_files import is_district_file
+
+    return is_district_file(s)
 
 
 def parse_district(spec: str) -> tuple[int, int]:
@@ -90,7 +97,10 @@ def parse_district(spec: str) -> tuple[int, int]:
             ],
             s,
         )
-    check_radial_size(h, one_transformer=True)
+    try:
+        check_radial_size(h, one_transformer=True)
+    except FeederError as exc:
+        raise FeederError([f"{s}: each LV feeder is {p}" for p in exc.problems], s) from None
     if n * h > MAX_DISTRICT_HOUSEHOLDS:
         raise FeederError(
             [
@@ -190,6 +200,10 @@ def load_district(spec: str, *, households: int | None = None) -> District:
         from grid.simbench_districts import simbench_district
 
         return simbench_district(s.partition(":")[2])
+    if not s.startswith("district:"):
+        from grid.district_files import read_district_file
+
+        return read_district_file(s)
     n, h = parse_district(s)
     if households is not None and not 0 <= households <= n * h:
         raise FeederError(
