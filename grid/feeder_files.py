@@ -385,7 +385,7 @@ def _line(
     if len(problems) > n0:
         return None
     out |= {"r_ohm": r, "x_ohm": x, "s_max_kva": s,
-            "length_km": _number(rec, "length_km", where, [], positive=True,
+            "length_km": _number(rec, "length_km", where, problems, positive=True,
                                  default=math.nan)}  # fmt: skip
     if "cable" in rec:
         out["cable"] = str(rec["cable"])  # a label only: r_ohm, x_ohm, s_max_kva are given

@@ -10,9 +10,11 @@ others as MV loads) and ``1-MVLV-rural-all-0-sw`` (the same MV grid with all its
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from grid.district import District
@@ -171,3 +173,20 @@ def test_a_bad_code_and_a_meshed_grid_are_refused(rural_one: tuple[Any, District
     net.trafo.loc[0, "tap_pos"] = 1
     with pytest.raises(FeederError, match=r"'MV1\.101-LV1\.108-Trafo 1' is off its neutral tap"):
         split_mvlv(net, "tapped")
+
+
+def test_a_simbench_district_round_trips_through_a_district_file(
+    rural_one: tuple[Any, District], tmp_path: Path
+) -> None:
+    """Written as JSON (the MV slack at 1.025 p.u., geodata, the merged HV/MV transformer)
+    and read back: the same tables (the transformers' impedances recomputed from their
+    vk / vkr, equal to rounding)."""
+    from grid.district_files import write_district_file
+
+    d = rural_one[1]
+    back = load_district(str(write_district_file(d, tmp_path / "rural.json")))
+    assert back.name == d.name and back.feeder_ids == d.feeder_ids
+    assert back.mv.v_slack_pu == 1.025 and (back.mv_bus == d.mv_bus).all()
+    for a, b in zip((d.mv, *d.feeders), (back.mv, *back.feeders), strict=True):
+        pd.testing.assert_frame_equal(a.buses, b.buses, check_exact=True)
+        pd.testing.assert_frame_equal(a.lines, b.lines, rtol=1e-12)
