@@ -88,7 +88,7 @@ def read_district_file(path: str | Path) -> District:
             src,
         )
     problems = list(raw.problems)
-    groups: dict[str, tuple[list[Any], list[str], list[Any], list[str]]] = {MV_ID: ([], [], [], [])}
+    groups: dict[str, tuple[list[Any], ...]] = {MV_ID: ([], [], [], [])}
     for side, recs, wheres in ((0, raw.buses, raw.bus_where), (2, raw.lines, raw.line_where)):
         for rec, where in zip(recs, wheres, strict=True):
             if not isinstance(rec, dict):
@@ -99,7 +99,8 @@ def read_district_file(path: str | Path) -> District:
             g[side].append({k: v for k, v in rec.items() if k != "feeder"})
             g[side + 1].append(where)
     clean = replace(raw, problems=[])
-    mv = _mv_part(clean, *groups.pop(MV_ID), problems)
+    mb, mbw, ml, mlw = groups.pop(MV_ID)
+    mv = _mv_part(clean, mb, mbw, ml, mlw, problems)
     mv_pos = {} if mv is None else {b: i for i, b in enumerate(mv.buses["bus"])}
     feeders: list[Feeder] = []
     ids: list[str] = []

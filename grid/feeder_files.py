@@ -27,7 +27,9 @@ A line is given either by ``r_ohm``, ``x_ohm`` and ``s_max_kva``, or by a ``cabl
 :data:`grid.cables.CABLE_TYPES` and ``length_km``; a transformer (``"kind": "trafo"``) by
 ``sn_kva``, ``vk_percent`` and ``vkr_percent`` (impedance referred to ``to_bus``), and
 optionally its no-load (iron) losses ``pfe_kw`` and magnetising current ``i0_percent``.
-``household_bus`` defaults to true for buses other than the slack.
+``household_bus`` defaults to true for buses other than the slack. A bus may carry geodata
+``x`` / ``y`` (longitude, latitude); a line given by ``r_ohm`` etc. may name its ``cable``
+as a label. Records with a ``feeder`` key make a district file (:mod:`grid.district_files`).
 
 CSV pair: a directory holding ``buses.csv`` and ``lines.csv`` with the same keys as
 columns (empty cell = not given); ``buses.csv`` may have a ``slack`` column (true on one

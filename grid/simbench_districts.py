@@ -39,6 +39,7 @@ from grid.errors import FeederError
 
 if TYPE_CHECKING:
     from grid.district import District
+    from grid.feeders import Feeder
 
 #: Rated voltage [kV] at or below which a bus is LV (the LV side of an MV/LV transformer).
 LV_MAX_KV = 1.0
@@ -146,7 +147,9 @@ def split_mvlv(net: Any, spec: str) -> District:
     lv_rows = list(lines[is_lv].iterrows())
     lv_f, lv_t = fb[is_lv].to_numpy(), tb[is_lv].to_numpy()
     load_buses = set(loads["bus"].map(rep))
-    feeders, ids, at = [], [], []
+    feeders: list[Feeder] = []
+    ids: list[str] = []
+    at: list[int] = []
     owner: dict[int, str] = {}
     for _, t in mvlv.iterrows():
         hv, lv = rep[int(t.hv_bus)], rep[int(t.lv_bus)]
