@@ -180,6 +180,11 @@ def split_mvlv(net: Any, spec: str) -> District:
                                     source=f"{spec} (LV grid {fid})"))  # fmt: skip
         ids.append(fid)
         at.append(pos[names[hv]])
+    unfed = sorted({int(b) for b in (*lv_f, *lv_t)} - set(owner))
+    if unfed:
+        shown = ", ".join(repr(names[b]) for b in unfed[:5]) + (", ..." if len(unfed) > 5 else "")
+        problems.append(f"{spec}: {len(unfed)} LV buses are fed by no MV/LV transformer in "
+                        f"service (an LV island): {shown}")  # fmt: skip
     if problems:
         raise FeederError(problems, spec)
     return District(spec, mv, tuple(feeders), tuple(ids), np.array(at, dtype=np.int64))

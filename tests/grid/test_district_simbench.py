@@ -170,6 +170,10 @@ def test_a_bad_code_and_a_meshed_grid_are_refused(rural_one: tuple[Any, District
     with pytest.raises(FeederError, match="loop closed by"):
         split_mvlv(net, "ringed")
     net = copy.deepcopy(rural_one[0])
+    net.trafo.loc[0, "in_service"] = False  # LV1.108's transformer: its 14 buses unfed
+    with pytest.raises(FeederError, match=r"14 LV buses are fed by no MV/LV transformer"):
+        split_mvlv(net, "islanded")
+    net = copy.deepcopy(rural_one[0])
     net.trafo.loc[0, "tap_pos"] = 1
     with pytest.raises(FeederError, match=r"'MV1\.101-LV1\.108-Trafo 1' is off its neutral tap"):
         split_mvlv(net, "tapped")
