@@ -10,12 +10,19 @@ transformers. :func:`simbench_district` splits it into a :class:`grid.district.D
   normally-open loop switches, which is what its ``-sw`` codes' switch states say. What is
   left must be radial, or the split says which line closes the loop.
 - **MV part**: the external grid's bus (the HV side, at SimBench's ``vm_pu``, 1.025) is the
-  MV network's slack; the HV/MV transformers (LV side above 1 kV) between the same pair of
-  buses are parallel units, merged into one branch: the parallel connection of their
-  impedances, the sum of their ratings and no-load losses (``vk``, ``vkr`` and ``i0`` are
-  recomputed on the summed rating; two identical 25 MVA units give 50 MVA at the same vk,
-  vkr and i0). MV loads stay as background (``base_p_kw``, ``base_q_kvar`` = their
-  ``p_mw``, ``q_mvar`` x ``scaling``); MV buses host no households.
+  MV network's slack, its voltage seen through the HV/MV transformers' tap: ``vm_pu / (1 + n
+  step)`` for a tap on the HV side at ``n`` steps of ``step`` from neutral (times for one on
+  the LV side; ``1-MVLV-urban`` runs at -1 x 1.5 %: 1.025 / 0.985 = 1.0406), an ideal ratio
+  ahead of the series impedance, as pandapower models it; a tap elsewhere (MV/LV) is
+  refused, since an LV feeder's slack is its MV bus; the HV/MV transformers (LV side above 1
+  kV) between the same pair of buses are parallel units, merged into one branch: the
+  parallel connection of their impedances, the sum of their ratings and no-load losses
+  (``vk``, ``vkr`` and ``i0`` are recomputed on the summed rating; two identical 25 MVA
+  units give 50 MVA at the same vk, vkr and i0). MV loads stay as background (``base_p_kw``,
+  ``base_q_kvar`` = their ``p_mw``, ``q_mvar`` x ``scaling``); MV buses host no households.
+  (pandapower 3.5 applies a tap only when the transformer has a ``tap_changer_type``,
+  which the nets of the simbench package lack, so its own ``runpp`` of ``1-MVLV-urban``
+  runs at neutral; here SimBench's tap position is applied.)
 - **LV feeders**: one per MV/LV transformer (LV side at most 1 kV), its buses the LV buses
   reachable from the transformer's LV side; the feeder's slack is a copy of the MV bus the
   transformer hangs on (``mv_bus``), its first branch the transformer (no-load losses kept,
@@ -24,8 +31,7 @@ transformers. :func:`simbench_district` splits it into a :class:`grid.district.D
   SimBench LV grid names (the LV buses' ``subnet``, e.g. ``LV1.101``).
 - Kept: every bus's geodata (``x``, ``y``). Not kept: static generators and storage
   (SimBench's PV and wind at MV are not part of the background, which is load only),
-  transformer taps (SimBench's are at neutral; another position is refused), cable
-  capacitance (as in every feeder here).
+  cable capacitance (as in every feeder here).
 """
 
 from __future__ import annotations
@@ -96,9 +102,8 @@ def split_mvlv(net: Any, spec: str) -> District:
     sw = net.switch
     open_of = {et: set(sw.loc[(sw["et"] == et) & ~sw["closed"], "element"]) for et in "lt"}
     trafo = net.trafo[net.trafo["in_service"] & ~net.trafo.index.isin(open_of["t"])]
-    off_tap = trafo.index[trafo["tap_pos"].fillna(0) != trafo["tap_neutral"].fillna(0)]
-    problems += [f"{spec}: transformer {net.trafo.at[t, 'name']!r} is off its neutral tap"
-                 for t in off_tap]  # fmt: skip
+    slack = rep[int(net.ext_grid["bus"].iloc[0])] if len(net.ext_grid) == 1 else -1
+    tap_factor = _slack_tap_factor(trafo, rep, slack, spec, problems)
     if problems:
         raise FeederError(problems, spec)
     lines = net.line[net.line["in_service"] & ~net.line.index.isin(open_of["l"])]
@@ -128,13 +133,12 @@ def split_mvlv(net: Any, spec: str) -> District:
                       | {rep[int(b)] for b in (*hvmv["hv_bus"], *hvmv["lv_bus"])}
                       | set(fb[~is_lv]) | set(tb[~is_lv]))  # fmt: skip
     mv_recs = [bus_rec(b, float(lp.get(b, 0.0)), float(lq.get(b, 0.0)), True) for b in mv_buses]
-    slack = rep[int(net.ext_grid["bus"].iloc[0])]
     mv = build_feeder(
         f"{spec}/mv",
         mv_recs,
         mv_lines,
         slack_bus=names[slack],
-        v_slack_pu=float(net.ext_grid["vm_pu"].iloc[0]),
+        v_slack_pu=float(net.ext_grid["vm_pu"].iloc[0]) * tap_factor,
         source=f"{spec} (MV part)",
     )
     mv = replace(mv, buses=mv.buses.assign(household_bus=False))  # fmt: skip
@@ -188,6 +192,31 @@ def split_mvlv(net: Any, spec: str) -> District:
     if problems:
         raise FeederError(problems, spec)
     return District(spec, mv, tuple(feeders), tuple(ids), np.array(at, dtype=np.int64))
+
+
+def _slack_tap_factor(
+    trafo: Any, rep: dict[int, int], slack: int, spec: str, problems: list[str]
+) -> float:
+    """The MV side's voltage over the HV side's [p.u./p.u.] through the taps of the HV/MV
+    transformers out of the slack bus (module docstring); a tap off its neutral position
+    elsewhere, or different taps on parallel units, is a problem."""
+    step = trafo["tap_step_percent"].fillna(0.0) / 100.0
+    n = trafo["tap_pos"].fillna(0.0) - trafo["tap_neutral"].fillna(0.0)
+    ratio = 1.0 + n * step
+    factor = (1.0 / ratio).where(trafo["tap_side"] != "lv", ratio)
+    off = trafo.index[n != 0]
+    at_slack = trafo["hv_bus"].map(rep) == slack
+    for t in off:
+        if not at_slack[t] or float(trafo.at[t, "vn_lv_kv"]) <= LV_MAX_KV:
+            problems.append(
+                f"{spec}: transformer {trafo.at[t, 'name']!r} is off its neutral tap "
+                f"({trafo.at[t, 'tap_pos']:g}); only the HV/MV transformers out of the "
+                "external grid's bus may be (their tap sets the MV slack voltage)"
+            )
+    root = factor[at_slack & (trafo["vn_lv_kv"] > LV_MAX_KV)]
+    if len(root) and (root.max() - root.min()) > 1e-12:
+        problems.append(f"{spec}: the parallel HV/MV transformers are on different taps")
+    return float(root.iloc[0]) if len(root) else 1.0
 
 
 def _unique_names(net: Any, rep: dict[int, int]) -> dict[int, str]:
