@@ -186,14 +186,15 @@ def load_district(spec: str, *, households: int | None = None) -> District:
     ``simbench:1-MVLV-<...>`` (:mod:`grid.simbench_districts`) or a district file
     (:mod:`grid.district_files`).
 
-    ``households``, if given, is the scenario's community size: it must fit on the
-    district (at most ``N * H``).
+    ``households``, if given, is the scenario's community size: on ``district:<N>x<H>`` it
+    must fit (at most ``N * H``); SimBench and file districts spread any number over their
+    LV household buses, as a single feeder does (:func:`grid.feeders.assign_households`).
 
     Raises
     ------
     FeederError
         A malformed spec, one beyond the limits (module docstring), too many households,
-        or a district kind this version does not build.
+        a SimBench code or district file that cannot be split or read (every problem named).
     """
     s = str(spec).strip()
     if s.startswith("simbench:"):
