@@ -21,9 +21,10 @@ Design of ``district:<N>x<H>`` (deterministic):
 
 Limits: at most :data:`MAX_LV_FEEDERS` = 400 LV feeders ("hundreds"; the MV grid then has
 400 stations on 50 MV cables, and one dense LinDistFlow map of the MV grid stays small), at
-most :data:`grid.radial_design.RADIAL_MAX_HOUSEHOLDS` households per LV feeder (one LV
-transformer), and at most ``0.8 * 63 MVA / 3 kVA`` = 16,800 households in all (the HV/MV
-transformer, loaded to 80 % at 3 kVA per household, as the LV feeders are sized).
+most :data:`grid.radial_design.RADIAL_HOUSEHOLDS_PER_TRANSFORMER` households per LV
+feeder (one LV transformer per MV/LV station), and at most ``0.8 * 63 MVA / 3 kVA`` =
+16,800 households in all (the HV/MV transformer, loaded to 80 % at 3 kVA per household,
+as the LV feeders are sized).
 """
 
 from __future__ import annotations
@@ -61,10 +62,17 @@ _SPEC = re.compile(r"^district:(\d+)x(\d+)$")
 
 
 def is_district(spec: str) -> bool:
-    """True for a district spec: ``district:<N>x<H>`` or a SimBench MV+LV code
-    ``simbench:1-MVLV-...``."""
+    """True for a district spec: ``district:<N>x<H>``, a SimBench MV+LV code
+    ``simbench:1-MVLV-...`` or a district file (a feeder file with ``feeder`` keys,
+    :mod:`grid.district_files`; only its header or JSON is read)."""
     s = str(spec).strip()
-    return s.startswith("district:") or s.startswith("simbench:1-MVLV-")
+    if s.startswith("district:") or s.startswith("simbench:1-MVLV-"):
+        return True
+    if s.startswith(("simbench:", "radial")) or s == "ieee33":
+        return False
+    from grid.district_files import is_district_file
+
+    return is_district_file(s)
 
 
 def parse_district(spec: str) -> tuple[int, int]:
@@ -89,7 +97,10 @@ def parse_district(spec: str) -> tuple[int, int]:
             ],
             s,
         )
-    check_radial_size(h)
+    try:
+        check_radial_size(h, one_transformer=True)
+    except FeederError as exc:
+        raise FeederError([f"{s}: each LV feeder is {p}" for p in exc.problems], s) from None
     if n * h > MAX_DISTRICT_HOUSEHOLDS:
         raise FeederError(
             [
@@ -171,22 +182,29 @@ def _mv_bus(label: str, vn_kv: float) -> dict[str, Any]:
 
 
 def load_district(spec: str, *, households: int | None = None) -> District:
-    """Build the district ``spec`` names (``district:<N>x<H>``).
+    """Build the district ``spec`` names: ``district:<N>x<H>`` (module docstring),
+    ``simbench:1-MVLV-<...>`` (:mod:`grid.simbench_districts`) or a district file
+    (:mod:`grid.district_files`).
 
-    ``households``, if given, is the scenario's community size: it must fit on the
-    district (at most ``N * H``).
+    ``households``, if given, is the scenario's community size: on ``district:<N>x<H>`` it
+    must fit (at most ``N * H``); SimBench and file districts spread any number over their
+    LV household buses, as a single feeder does (:func:`grid.feeders.assign_households`).
 
     Raises
     ------
     FeederError
         A malformed spec, one beyond the limits (module docstring), too many households,
-        or a district kind this version does not build.
+        a SimBench code or district file that cannot be split or read (every problem named).
     """
     s = str(spec).strip()
     if s.startswith("simbench:"):
-        raise FeederError(
-            [f"{s}: SimBench MV+LV districts are not built yet (use 'district:<N>x<H>')"], s
-        )
+        from grid.simbench_districts import simbench_district
+
+        return simbench_district(s.partition(":")[2])
+    if not s.startswith("district:"):
+        from grid.district_files import read_district_file
+
+        return read_district_file(s)
     n, h = parse_district(s)
     if households is not None and not 0 <= households <= n * h:
         raise FeederError(

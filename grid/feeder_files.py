@@ -27,7 +27,9 @@ A line is given either by ``r_ohm``, ``x_ohm`` and ``s_max_kva``, or by a ``cabl
 :data:`grid.cables.CABLE_TYPES` and ``length_km``; a transformer (``"kind": "trafo"``) by
 ``sn_kva``, ``vk_percent`` and ``vkr_percent`` (impedance referred to ``to_bus``), and
 optionally its no-load (iron) losses ``pfe_kw`` and magnetising current ``i0_percent``.
-``household_bus`` defaults to true for buses other than the slack.
+``household_bus`` defaults to true for buses other than the slack. A bus may carry geodata
+``x`` / ``y`` (longitude, latitude); a line given by ``r_ohm`` etc. may name its ``cable``
+as a label. Records with a ``feeder`` key make a district file (:mod:`grid.district_files`).
 
 CSV pair: a directory holding ``buses.csv`` and ``lines.csv`` with the same keys as
 columns (empty cell = not given); ``buses.csv`` may have a ``slack`` column (true on one
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,9 @@ from grid.errors import FeederError
 from grid.feeders import Feeder, build_feeder
 
 _TOP_KEYS = {"name", "slack_bus", "v_slack_pu", "buses", "lines"}
-_BUS_KEYS = {"bus", "vn_kv", "base_p_kw", "base_q_kvar", "household_bus", "slack"}
+_BUS_KEYS = {"bus", "vn_kv", "base_p_kw", "base_q_kvar", "household_bus", "slack", "x", "y"}
+#: Keys of a district file (:mod:`grid.district_files`): on buses and lines, ``mv_bus`` on buses
+DISTRICT_KEYS = {"feeder", "mv_bus"}
 _LINE_KEYS = {
     "line",
     "from_bus",
@@ -69,13 +74,55 @@ _LINE_KEYS = {
 }
 
 
+@dataclass
+class RawFile:
+    """A feeder file's records before validation (:func:`read_records`), each with the
+    place an error names (``<file>: buses[2]``, ``<file> row 3``)."""
+
+    src: str
+    name: Any
+    slack: Any
+    v_slack: Any
+    buses: list[Any]
+    lines: list[Any]
+    bus_where: list[str]
+    line_where: list[str]
+    problems: list[str]
+
+    def is_district(self) -> bool:
+        """True when a record carries a district key (``feeder``, ``mv_bus``)."""
+        return any(isinstance(r, dict) and DISTRICT_KEYS & set(r) for r in self.buses + self.lines)
+
+
 def read_feeder_file(path: str | Path) -> Feeder:
     """Read and validate a JSON feeder file or a CSV pair (directory or its ``buses.csv``).
 
     Raises
     ------
     FeederError
-        Listing every problem found, each with its location and value.
+        Listing every problem found, each with its location and value; a district file
+        (records with ``feeder``) is refused: it names a district, not a feeder.
+    """
+    raw = read_records(path)
+    if raw.is_district():
+        raise FeederError(
+            [
+                f"{raw.src}: a district file (records with a 'feeder' key: several LV feeders "
+                "under an MV grid); a district needs the district engine "
+                "(grid.district_networks.load_district), not a single-feeder run"
+            ],
+            raw.src,
+        )
+    return assemble(raw, raw.buses, raw.lines, raw.bus_where, raw.line_where)
+
+
+def read_records(path: str | Path) -> RawFile:
+    """The records of a JSON feeder file or a CSV pair, unvalidated.
+
+    Raises
+    ------
+    FeederError
+        A missing or unreadable file, a top level that is not an object with lists.
     """
     p = Path(path)
     if p.suffix.lower() == ".json":
@@ -84,7 +131,7 @@ def read_feeder_file(path: str | Path) -> Feeder:
     return _read_csv_pair(directory)
 
 
-def _read_json(path: Path) -> Feeder:
+def _read_json(path: Path) -> RawFile:
     src = str(path)
     if not path.is_file():
         raise FeederError([f"{src}: file not found"], src)
@@ -107,22 +154,14 @@ def _read_json(path: Path) -> Feeder:
         or not lines_raw
     ):
         raise FeederError(problems, src)
-    bus_where = [f"{src}: buses[{i}]" for i in range(len(buses_raw))]
-    line_where = [f"{src}: lines[{i}]" for i in range(len(lines_raw))]
-    return _assemble(
-        src,
-        doc.get("name", path.stem),
-        doc.get("slack_bus"),
-        doc.get("v_slack_pu", 1.0),
-        buses_raw,
-        lines_raw,
-        bus_where,
-        line_where,
-        problems,
-    )
+    return RawFile(
+        src, doc.get("name", path.stem), doc.get("slack_bus"), doc.get("v_slack_pu", 1.0),
+        buses_raw, lines_raw, [f"{src}: buses[{i}]" for i in range(len(buses_raw))],
+        [f"{src}: lines[{i}]" for i in range(len(lines_raw))], problems,
+    )  # fmt: skip
 
 
-def _read_csv_pair(directory: Path) -> Feeder:
+def _read_csv_pair(directory: Path) -> RawFile:
     import pandas as pd  # here: only a CSV feeder needs the reader
 
     src = str(directory)
@@ -151,11 +190,11 @@ def _read_csv_pair(directory: Path) -> Feeder:
     elif flagged:
         slack = flagged[0]
     # CSV rows are 1-based after the header line
-    bus_where = [f"{directory / 'buses.csv'} row {i + 1}" for i in range(len(buses_raw))]
-    line_where = [f"{directory / 'lines.csv'} row {i + 1}" for i in range(len(lines_raw))]
-    return _assemble(
-        src, directory.name, slack, 1.0, buses_raw, lines_raw, bus_where, line_where, problems
-    )
+    return RawFile(
+        src, directory.name, slack, 1.0, buses_raw, lines_raw,
+        [f"{directory / 'buses.csv'} row {i + 1}" for i in range(len(buses_raw))],
+        [f"{directory / 'lines.csv'} row {i + 1}" for i in range(len(lines_raw))], problems,
+    )  # fmt: skip
 
 
 def _truthy(v: Any) -> bool:
@@ -199,17 +238,32 @@ def _bool(rec: dict[str, Any], key: str, where: str, problems: list[str], defaul
     return default
 
 
-def _assemble(
-    src: str,
-    name: Any,
-    slack: Any,
-    v_slack: Any,
+def assemble(
+    raw: RawFile,
     buses_raw: list[Any],
     lines_raw: list[Any],
     bus_where: list[str],
     line_where: list[str],
-    problems: list[str],
+    *,
+    name: str | None = None,
+    slack: Any = None,
+    v_slack: Any = None,
+    extra_keys: frozenset[str] = frozenset(),
 ) -> Feeder:
+    """Validate ``buses_raw`` / ``lines_raw`` (records of ``raw``, or a subset of them) and
+    build their feeder; ``name``, ``slack`` and ``v_slack`` default to the file's, keys in
+    ``extra_keys`` are allowed (and ignored) on the records.
+
+    Raises
+    ------
+    FeederError
+        Every problem of these records and ``raw.problems``, each with its place.
+    """
+    src = raw.src
+    problems = list(raw.problems)
+    name = raw.name if name is None else name
+    slack = raw.slack if slack is None else slack
+    v_slack = raw.v_slack if v_slack is None else v_slack
     v_slack_pu = _number({"v_slack_pu": v_slack}, "v_slack_pu", f"{src}:", problems, positive=True)
     if v_slack_pu is not None and not 0.8 <= v_slack_pu <= 1.2:
         problems.append(f"{src}: v_slack_pu: {v_slack!r} must be between 0.8 and 1.2")
@@ -221,7 +275,8 @@ def _assemble(
         if not isinstance(rec, dict):
             problems.append(f"{where}: must be an object, got {rec!r:.60}")
             continue
-        problems += [f"{where}: unknown key {k!r}" for k in sorted(set(rec) - _BUS_KEYS)]
+        problems += [f"{where}: unknown key {k!r}"
+                     for k in sorted(set(rec) - _BUS_KEYS - extra_keys)]  # fmt: skip
         label = rec.get("bus")
         if label is None or str(label).strip() == "":
             problems.append(f"{where}.bus: missing")
@@ -235,8 +290,10 @@ def _assemble(
         known.add(label)
         if vn is not None:
             vn_of[label] = vn
+        geo = {k: _number(rec, k, where, problems, positive=False) for k in ("x", "y") if k in rec}
         buses.append(
             {"bus": label, "vn_kv": vn, "base_p_kw": bp, "base_q_kvar": bq, "household_bus": hh}
+            | geo
         )
     slack_label = str(slack) if slack is not None else first
     lines: list[dict[str, Any]] = []
@@ -245,7 +302,8 @@ def _assemble(
         if not isinstance(rec, dict):
             problems.append(f"{where}: must be an object, got {rec!r:.60}")
             continue
-        problems += [f"{where}: unknown key {k!r}" for k in sorted(set(rec) - _LINE_KEYS)]
+        problems += [f"{where}: unknown key {k!r}"
+                     for k in sorted(set(rec) - _LINE_KEYS - extra_keys)]  # fmt: skip
         out = _line(rec, where, vn_of, known, problems)
         if out is not None:
             lines.append(out)
@@ -305,7 +363,7 @@ def _line(
     if kind != "line":
         problems.append(f"{where}.kind: {kind!r} is not one of line, trafo")
         return None
-    if "cable" in rec:
+    if "cable" in rec and "r_ohm" not in rec:
         cable = str(rec["cable"])
         length = _number(rec, "length_km", where, problems, positive=True)
         if cable not in CABLE_TYPES:
@@ -329,6 +387,8 @@ def _line(
     if len(problems) > n0:
         return None
     out |= {"r_ohm": r, "x_ohm": x, "s_max_kva": s,
-            "length_km": _number(rec, "length_km", where, [], positive=True,
+            "length_km": _number(rec, "length_km", where, problems, positive=True,
                                  default=math.nan)}  # fmt: skip
+    if "cable" in rec:
+        out["cable"] = str(rec["cable"])  # a label only: r_ohm, x_ohm, s_max_kva are given
     return out

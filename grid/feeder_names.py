@@ -48,6 +48,10 @@ class FeederSpec:
     generated: bool = False
     """ieee33 or radial:<households>: built from code, so reading the name has found every
     problem there can be (``p2pgrid validate`` need not build it)."""
+    district: bool = False
+    """A district (:func:`grid.district_networks.is_district`): ``load()`` builds it with
+    :func:`grid.district_networks.load_district`, so its problems are found, then refuses:
+    a district needs the district engine, not a single-feeder run."""
 
 
 def parse_feeder(spec: str, *, households: int) -> FeederSpec:
@@ -84,6 +88,10 @@ def parse_feeder(spec: str, *, households: int) -> FeederSpec:
             raise FeederError([f"radial:{arg}: {arg!r} is not a number of households"], s) from None
         check_radial_size(n)
         return FeederSpec(s, _builder("radial", n), generated=True)
+    from grid.district_networks import is_district
+
+    if is_district(s):
+        return FeederSpec(s, _district_refusal(s, households), district=True)
     if s.startswith("simbench:"):
         return FeederSpec(s, _builder("simbench", s.partition(":")[2]))
     path = Path(s)
@@ -92,10 +100,31 @@ def parse_feeder(spec: str, *, households: int) -> FeederSpec:
     raise FeederError(
         [
             f"unknown feeder {s!r}: expected 'ieee33', 'radial:<households>', "
-            "'simbench:<code>', a .json feeder file or a directory with buses.csv and lines.csv"
+            "'simbench:<code>', a .json feeder file or a directory with buses.csv and lines.csv "
+            "(or a district: 'district:<lv_feeders>x<households>', 'simbench:1-MVLV-<...>', a "
+            "district file)"
         ],
         s,
     )
+
+
+def _district_refusal(spec: str, households: int) -> Callable[[], Feeder]:
+    """Build the district ``spec`` (finding its problems), then refuse it as a feeder."""
+
+    def refuse() -> Feeder:
+        from grid.district_networks import load_district
+
+        d = load_district(spec, households=households)
+        raise FeederError(
+            [
+                f"{spec} is a district ({d.n_feeders} LV feeders under an MV grid of "
+                f"{d.mv.n_bus} buses), not a feeder: a district needs the district engine "
+                "(grid.district_networks.load_district), not a single-feeder run"
+            ],
+            spec,
+        )
+
+    return refuse
 
 
 def load_feeder(spec: str, *, households: int) -> Feeder:

@@ -28,6 +28,8 @@ from grid.radial_design import (
     RADIAL_SERVICE_CABLE,
     RADIAL_SERVICE_KM,
     check_radial_size,
+    even_split,
+    radial_transformers,
 )
 
 #: Headroom of the ieee33 thermal ratings over the base-case apparent flow (see ``ieee33``).
@@ -160,50 +162,46 @@ def radial(households: int) -> Feeder:
     Larger communities get more main cables of the same design, never longer ones (a
     main cable's voltage drop does not grow with the community), and a bigger transformer:
     ``radial:300`` has 13 main cables and 1000 kVA (vk 6 %), ``radial:600`` 25 and 2000 kVA,
-    up to ``radial:833`` (35 main cables, 2500 kVA, EN 50464-1's largest rating; larger
-    sizes are refused, :func:`grid.radial_design.check_radial_size`). Above about a dozen
-    main cables this stands for a substation whose transformer feeds several LV boards;
-    the busbars between them are not modelled (their impedance is small against the
-    transformer's). The transformer is the binding limit of every size: the main cables
-    together are rated far above it (13 x 187 kVA at 300 households).
+    up to ``radial:833`` (35 main cables, 2500 kVA, EN 50464-1's largest rating). Above
+    about a dozen main cables this stands for a substation whose transformer feeds several
+    LV boards; the busbars between them are not modelled (their impedance is small against
+    the transformer's).
+
+    Beyond 833 households the substation has ``k = ceil(N / 833)`` transformers in
+    parallel on the MV bus, each with its own LV busbar (``lv1`` ... ``lvk``, transformers
+    ``trafo1`` ... ``trafok``; a 2500 kVA unit already carries 3.6 kA, about the most one LV
+    busbar takes, so the LV sides are not coupled) and its even share of the households
+    on main cables of the same design (labels ``t<i>f<j>c<m>``); each transformer is the
+    smallest standard size for its share: ``radial:2000`` has two 2500 kVA units of 667
+    households and a 2000 kVA unit of 666, 84 main cables, 1,348 buses. Up to
+    :data:`grid.radial_design.RADIAL_MAX_HOUSEHOLDS` (2593, four 2000 kVA units; larger
+    sizes are refused with the reason, :func:`grid.radial_design.check_radial_size`). The
+    transformer is the binding limit of every size: the main cables together are rated far
+    above it (13 x 187 kVA at 300 households).
     """
     check_radial_size(households)
-    need_kva = RADIAL_KVA_PER_HOUSEHOLD * households
-    sn = min(
-        (s for s in TRANSFORMER_SIZES_KVA if s >= need_kva), default=max(TRANSFORMER_SIZES_KVA)
-    )
-    vk, vkr = TRANSFORMER_SIZES_KVA[sn]
-    per_feeder = RADIAL_HOUSEHOLDS_PER_CABINET * RADIAL_CABINETS_PER_FEEDER
-    n_feeders = math.ceil(households / per_feeder)
-    hh_split = np.full(n_feeders, households // n_feeders)
-    hh_split[: households % n_feeders] += 1
-    buses: list[dict[str, Any]] = [
-        {"bus": "mv", "vn_kv": 20.0, "base_p_kw": 0.0, "base_q_kvar": 0.0, "household_bus": False},
-        {"bus": "lv", "vn_kv": 0.4, "base_p_kw": 0.0, "base_q_kvar": 0.0, "household_bus": False},
-    ]
-    lines: list[dict[str, Any]] = [transformer_record("trafo", "mv", "lv", sn, vk, vkr, 20.0, 0.4)]
-    for f in range(n_feeders):
-        n_cab = math.ceil(hh_split[f] / RADIAL_HOUSEHOLDS_PER_CABINET)
-        prev = "lv"
-        for c in range(n_cab):
-            cab, house = f"f{f + 1}c{c + 1}", f"f{f + 1}h{c + 1}"
-            for lab, hh in ((cab, False), (house, True)):
-                buses.append(
-                    {
-                        "bus": lab,
-                        "vn_kv": 0.4,
-                        "base_p_kw": 0.0,
-                        "base_q_kvar": 0.0,
-                        "household_bus": hh,
-                    }
-                )
-            lines.append(
-                cable_record(f"{prev}-{cab}", prev, cab, RADIAL_MAIN_CABLE, RADIAL_MAIN_SEGMENT_KM)
-            )
-            lines.append(
-                cable_record(f"{cab}-{house}", cab, house, RADIAL_SERVICE_CABLE, RADIAL_SERVICE_KM)
-            )
-            prev = cab
+    k = radial_transformers(households)
+    buses: list[dict[str, Any]] = [_lv_bus("mv", False, 20.0)]
+    lines: list[dict[str, Any]] = []
+    for t, share in enumerate(even_split(households, k)):
+        sfx, pre = ("", "") if k == 1 else (str(t + 1), f"t{t + 1}")
+        need_kva = RADIAL_KVA_PER_HOUSEHOLD * share
+        sn = min(s for s in TRANSFORMER_SIZES_KVA if s >= need_kva)
+        vk, vkr = TRANSFORMER_SIZES_KVA[sn]
+        board = f"lv{sfx}"
+        buses.append(_lv_bus(board, False))
+        lines.append(transformer_record(f"trafo{sfx}", "mv", board, sn, vk, vkr, 20.0, 0.4))
+        per_cable = RADIAL_HOUSEHOLDS_PER_CABINET * RADIAL_CABINETS_PER_FEEDER
+        for f, hh in enumerate(even_split(share, math.ceil(share / per_cable))):
+            prev = board
+            for c in range(math.ceil(hh / RADIAL_HOUSEHOLDS_PER_CABINET)):
+                cab, house = f"{pre}f{f + 1}c{c + 1}", f"{pre}f{f + 1}h{c + 1}"
+                buses += [_lv_bus(cab, False), _lv_bus(house, True)]
+                lines.append(cable_record(f"{prev}-{cab}", prev, cab, RADIAL_MAIN_CABLE,
+                                          RADIAL_MAIN_SEGMENT_KM))  # fmt: skip
+                lines.append(cable_record(f"{cab}-{house}", cab, house, RADIAL_SERVICE_CABLE,
+                                          RADIAL_SERVICE_KM))  # fmt: skip
+                prev = cab
     return build_feeder(
         f"radial:{households}",
         buses,
@@ -212,3 +210,8 @@ def radial(households: int) -> Feeder:
         s_base_kva=1000.0,
         source=f"radial:{households}",
     )
+
+
+def _lv_bus(label: str, household: bool, vn_kv: float = 0.4) -> dict[str, Any]:
+    return {"bus": label, "vn_kv": vn_kv, "base_p_kw": 0.0, "base_q_kvar": 0.0,
+            "household_bus": household}  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from grid.errors import FeederError
-from grid.feeders import Feeder, build_feeder
+from grid.feeders import Feeder, build_feeder, transformer_record
 
 SIMBENCH_EXAMPLES = ("1-LV-rural1--0-sw", "1-LV-semiurb4--0-sw", "1-LV-urban6--0-sw")
 
@@ -34,6 +34,18 @@ def simbench_feeder(code: str) -> Feeder:
         single-transformer LV grid.
     """
     spec = f"simbench:{code}"
+    net = simbench_net(code, spec)
+    return _from_pandapower(net, spec)
+
+
+def simbench_net(code: str, spec: str) -> Any:
+    """The pandapower net of SimBench grid ``code``; ``spec`` names it in the errors.
+
+    Raises
+    ------
+    FeederError
+        When simbench is not installed or ``code`` is not a SimBench grid code.
+    """
     try:
         import simbench as sb
     except ImportError:
@@ -45,7 +57,7 @@ def simbench_feeder(code: str) -> Feeder:
             spec,
         ) from None
     try:
-        net = sb.get_simbench_net(code)
+        return sb.get_simbench_net(code)
     except Exception as exc:  # simbench raises bare ValueError/KeyError for bad codes
         raise FeederError(
             [
@@ -54,10 +66,9 @@ def simbench_feeder(code: str) -> Feeder:
             ],
             spec,
         ) from None
-    return _from_pandapower(net, spec)
 
 
-def _lon_lat(geo: Any) -> dict[str, float]:
+def lon_lat(geo: Any) -> dict[str, float]:
     """A bus's GeoJSON point (pandapower's ``bus.geo``) as ``x`` / ``y``; NaN when it has
     none or it is not a point."""
     try:
@@ -104,49 +115,19 @@ def _from_pandapower(net: Any, spec: str) -> Feeder:
             "base_p_kw": 0.0,
             "base_q_kvar": 0.0,
             "household_bus": b in load_buses,
-            **_lon_lat(net.bus.at[b, "geo"] if "geo" in net.bus else None),
+            **lon_lat(net.bus.at[b, "geo"] if "geo" in net.bus else None),
         }
         for b in net.bus.index
         if net.bus.at[b, "in_service"] and b in used
     ]
     name = {b: str(net.bus.at[b, "name"]) for b in net.bus.index}
     t = trafo.iloc[0]
-    z_base = float(t.vn_lv_kv) ** 2 / float(t.sn_mva)
-    r_t = float(t.vkr_percent) / 100.0 * z_base
-    x_t = math.sqrt(max((float(t.vk_percent) / 100.0 * z_base) ** 2 - r_t**2, 0.0))
-    lines: list[dict[str, Any]] = [
-        {
-            "line": str(t["name"]),
-            "from_bus": name[int(t.hv_bus)],
-            "to_bus": name[int(t.lv_bus)],
-            "r_ohm": r_t,
-            "x_ohm": x_t,
-            "s_max_kva": float(t.sn_mva) * 1000.0,
-            "kind": "trafo",
-            "sn_kva": float(t.sn_mva) * 1000.0,
-            "vk_percent": float(t.vk_percent),
-            "vkr_percent": float(t.vkr_percent),
-            "vn_hv_kv": float(t.vn_hv_kv),
-            "pfe_kw": float(t.pfe_kw),
-            "i0_percent": float(t.i0_percent),
-        }
-    ]
-    for _, ln in lines_in.iterrows():
-        par = float(ln.parallel)
-        vn = float(net.bus.at[int(ln.to_bus), "vn_kv"])
-        lines.append(
-            {
-                "line": str(ln["name"]),
-                "from_bus": name[int(ln.from_bus)],
-                "to_bus": name[int(ln.to_bus)],
-                "r_ohm": float(ln.r_ohm_per_km * ln.length_km) / par,
-                "x_ohm": float(ln.x_ohm_per_km * ln.length_km) / par,
-                "s_max_kva": math.sqrt(3.0) * vn * float(ln.max_i_ka) * par * 1000.0,
-                "kind": "line",
-                "length_km": float(ln.length_km),
-                "cable": str(ln.std_type),
-            }
-        )
+    lines = [trafo_record_pp(t, name[int(t.hv_bus)], name[int(t.lv_bus)])]
+    lines += [
+        line_record_pp(ln, name[int(ln.from_bus)], name[int(ln.to_bus)],
+                       float(net.bus.at[int(ln.to_bus), "vn_kv"]))
+        for _, ln in lines_in.iterrows()
+    ]  # fmt: skip
     f = build_feeder(
         spec,
         buses,
@@ -159,3 +140,30 @@ def _from_pandapower(net: Any, spec: str) -> Feeder:
     if not np.isfinite(f.lines["s_max_kva"]).all():
         raise FeederError([f"{spec}: some lines have no thermal rating"], spec)
     return f
+
+
+def trafo_record_pp(t: Any, hv: str, lv: str) -> dict[str, Any]:
+    """The branch record of pandapower transformer row ``t`` from bus ``hv`` to ``lv``
+    (series impedance on the LV side, no-load losses kept)."""
+    return transformer_record(
+        str(t["name"]), hv, lv, float(t.sn_mva) * 1000.0, float(t.vk_percent),
+        float(t.vkr_percent), float(t.vn_hv_kv), float(t.vn_lv_kv), float(t.pfe_kw),
+        float(t.i0_percent),
+    )  # fmt: skip
+
+
+def line_record_pp(ln: Any, frm: str, to: str, vn_kv: float) -> dict[str, Any]:
+    """The branch record of pandapower line row ``ln`` (``parallel`` circuits merged) at
+    ``vn_kv``; its shunt capacitance is dropped, as in every feeder here."""
+    par = float(ln.parallel)
+    return {
+        "line": str(ln["name"]),
+        "from_bus": frm,
+        "to_bus": to,
+        "r_ohm": float(ln.r_ohm_per_km * ln.length_km) / par,
+        "x_ohm": float(ln.x_ohm_per_km * ln.length_km) / par,
+        "s_max_kva": math.sqrt(3.0) * vn_kv * float(ln.max_i_ka) * par * 1000.0,
+        "kind": "line",
+        "length_km": float(ln.length_km),
+        "cable": str(ln.std_type),
+    }

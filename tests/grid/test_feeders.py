@@ -68,7 +68,8 @@ def test_assign_households_is_deterministic_balanced_and_on_household_buses(ieee
     [
         ("ieee34", "unknown feeder 'ieee34'"),
         ("radial:many", "'many' is not a number of households"),
-        ("radial:5000", "between 1 and 833 for one LV transformer: 5000 households need"),
+        ("radial:5000", "between 1 and 2593: radial:5000 would have 3368 buses"),
+        ("district:0x10", "1 to 400"),
         ("simbench:1-LV-nowhere--0-sw", "is not a SimBench grid code"),
     ],
 )

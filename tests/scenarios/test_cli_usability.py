@@ -69,7 +69,7 @@ def test_validate_rejects_a_radial_feeder_too_large_as_run_does(tmp_path: Path) 
     validate = clean_exit_2(p2pgrid("validate", str(DEMO), *too_big))
     run = clean_exit_2(p2pgrid("run", str(DEMO), *too_big, "--out", str(tmp_path / "o")))
     assert message in validate and message in run
-    assert f"{RADIAL_MAX_HOUSEHOLDS} for one LV transformer" in validate
+    assert f"{RADIAL_MAX_HOUSEHOLDS}: radial:{size} would have" in validate
 
 
 def test_an_old_capacity_key_is_a_one_line_warning_naming_the_new_key() -> None:
