@@ -48,6 +48,7 @@ from agents.households.community import Plan
 from grid import AcPowerFlow, FeederModel, GridCheck, assign_households
 from grid.clearing_model import reserve_order_slots
 from grid.coupling import reclear
+from grid.feeders import Feeder
 from grid.limits import Limits
 from grid.pairing import Pairing
 from grid.relief import can_relieve, deferrable_of_buyers, saturated_relief, shrink_buy_orders
