@@ -113,7 +113,7 @@ def test_mv_split_when_a_line_breaks():
 
 # --------------------------------------------------------------------- balances
 def test_energy_and_money_balance_per_level(two_level):
-    scenario, result = two_level
+    _, result = two_level
     out = result.out_dir
     d_trades = pd.read_parquet(out / "district" / "trades.parquet")
     d_iv = pd.read_parquet(out / "district" / "intervals.parquet")
@@ -121,7 +121,8 @@ def test_energy_and_money_balance_per_level(two_level):
     # district level: per interval bought == sold, buyers' payments == sellers' receipts
     side = d_trades.groupby(["t", "side"], observed=True).energy_kwh.sum().unstack(fill_value=0)
     np.testing.assert_allclose(side["buy"], side["sell"], atol=1e-6)
-    money = (d_trades.energy_kwh * d_trades.price_per_kwh).groupby(d_trades.side, observed=True).sum()
+    value = d_trades.energy_kwh * d_trades.price_per_kwh
+    money = value.groupby(d_trades.side, observed=True).sum()
     assert money["buy"] == pytest.approx(money["sell"], abs=1e-6)
     assert d_iv.district_kwh.sum() == pytest.approx(side["buy"].sum(), abs=1e-6)
     total_cost = utility = fees = surplus = 0.0
