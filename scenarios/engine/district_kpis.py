@@ -61,8 +61,8 @@ def level_kpis(
         value = float((d["clearing_price_per_kwh"][traded] * d["district_kwh"][traded]).sum())
         kpis["district_mean_price_per_kwh"] = value / volume if volume > 0 else None
     kpis["district_kwh"] = volume
-    kpis["district_grid_fees"] = fees
-    kpis["feeder_grid_fees"] = total["grid_fees"] - fees
+    kpis["district_grid_fee_cost"] = fees
+    kpis["feeder_grid_fee_cost"] = total["grid_fees"] - fees
     if d is not None and mv_checked:
         kpis["mv_violation_intervals"] = int((d["mv_violations"] > 0).sum())
         kpis["mv_max_line_loading_frac"] = float(np.nanmax(d["mv_max_line_loading_frac"]))

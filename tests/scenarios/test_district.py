@@ -195,3 +195,22 @@ def test_levels_need_a_district():
         load_scenario({"market": {"levels": ["feeder", "district"]}})
     with pytest.raises(ScenarioError, match="levels"):
         load_scenario({"market": {"levels": ["district"]}})
+
+
+# --------------------------------------------------------------------- Dask
+def test_two_dask_workers_equal_one_process(tmp_path):
+    pytest.importorskip("distributed")
+    from scenarios.engine.district import run_district
+
+    scenario = _scenario()
+    one = run_district(scenario, tmp_path / "one")
+    two = run_district(scenario, tmp_path / "two", workers=2)
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.parquet"))
+    assert len(files) == 2 * 6 + 3  # per feeder 6 tables, the district 3
+    for rel in files:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "one" / rel),
+            pd.read_parquet(tmp_path / "two" / rel),
+            check_exact=True,
+        )
+    assert one.kpis == two.kpis
