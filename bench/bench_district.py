@@ -67,7 +67,7 @@ def main() -> None:
                 "pv_share": 0.5,
                 "battery_share": 0.3,
                 "ev_share": 0.2,
-            },  # fmt: skip
+            },
             "market": {"levels": ["feeder", "district"]},
             "grid": {"feeder": f"district:{n}x{h}", "check": "pyomo"},
         }

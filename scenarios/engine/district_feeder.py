@@ -120,8 +120,9 @@ def run_feeder(scenario: Scenario, k: int, out_dir: Path) -> FeederPart:
         np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool), np.zeros(0), np.zeros(0)
     ]  # fmt: skip
     ids = pq.read_table(result.out_dir / HOUSEHOLDS_FILE, columns=["agent_id"])
-    return FeederPart(k, fid, *cols, collect.slack_p, collect.slack_q, collect.retail,
-                      collect.feed_in, result.kpis,
+    t, hh, buy, price, energy = cols
+    return FeederPart(k, fid, t, hh, buy, price, energy, collect.slack_p, collect.slack_q,
+                      collect.retail, collect.feed_in, result.kpis,
                       ids.column(0).to_numpy(zero_copy_only=False).astype(str))  # fmt: skip
 
 
