@@ -10,7 +10,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from grid.district_networks import is_district
 from p2pgrid.console import console, err_console, fail, show_scenario_warnings
 from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
@@ -112,6 +111,8 @@ def run(
         scenario = load_scenario(file, overrides(set_, days, seed))
     except ScenarioError as exc:
         raise fail(exc) from None
+    from grid.district_networks import is_district
+
     if is_district(scenario.grid.feeder):
         if ledger:
             raise fail(ScenarioError(["--ledger: a district run writes no audit ledger"]))

@@ -17,6 +17,7 @@ from grid.district_networks import is_district
 from grid.feeders import Feeder
 from scenarios.config.schema import Scenario
 from scenarios.engine.batch import EngineOutput, IntervalObserver, ProgressCallback, simulate
+from scenarios.errors import ScenarioError
 from scenarios.kpis.compute import compute_kpis, household_savings
 from scenarios.kpis.member_types import member_type_kpis
 from scenarios.reports.feeder_report import feeder_map_figures
@@ -106,13 +107,16 @@ def run(
     manifest.json, report.html; with ``ledger``, the audit ledger ``ledger/``
     (:mod:`scenarios.engine.audit_batch`). ``feeder`` and ``observer`` go to
     :func:`scenarios.engine.batch.simulate`; without ``report`` no report.html is written.
-    A district (``grid.feeder = "district:..."``) runs :func:`scenarios.engine.district.
-    run_district` instead.
+    A district (``grid.feeder = "district:..."``) is run by :func:`scenarios.engine.district.
+    run_district` (``p2pgrid run`` calls it).
     """
     if feeder is None and is_district(scenario.grid.feeder):
-        from scenarios.engine.district import run_district
-
-        return run_district(scenario, out_dir, progress)
+        raise ScenarioError(
+            [
+                f"grid.feeder: {scenario.grid.feeder!r} is a district: run it with "
+                "scenarios.engine.district.run_district (p2pgrid run does)"
+            ]
+        )
     started = time.perf_counter()
     out = make_out_dir(out_dir)
     sim = scenario.simulation

@@ -8,6 +8,7 @@ import pytest
 
 from grid.district_networks import load_district
 from scenarios import load_scenario, run
+from scenarios.engine.district import run_district
 from scenarios.engine.district_feeder import apply_district, feeder_dir, run_feeder
 from scenarios.engine.district_market import clear_levels
 from scenarios.engine.district_mv import check_mv
@@ -31,7 +32,7 @@ def _scenario(**market):
 @pytest.fixture(scope="module")
 def two_level(tmp_path_factory):
     out = tmp_path_factory.mktemp("district")
-    return _scenario(), run(_scenario(), out)
+    return _scenario(), run_district(_scenario(), out)
 
 
 def _agents(out, fid):
@@ -175,7 +176,7 @@ def test_dataset_reads_as_one_table(two_level):
 # --------------------------------------------------------------------- one level == today
 def test_one_level_equals_single_feeder_runs(tmp_path):
     scenario = _scenario(levels=["feeder"])
-    run(scenario, tmp_path / "district")
+    run_district(scenario, tmp_path / "district")
     assert not (tmp_path / "district" / "district" / "trades.parquet").exists()
     for k, fid in enumerate(("lv1", "lv2")):
         data = {**BASE, "market": {"district_grid_fee_per_kwh": 0.02}}
@@ -190,6 +191,11 @@ def test_one_level_equals_single_feeder_runs(tmp_path):
             pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
+def test_runner_points_to_the_district_engine(tmp_path):
+    with pytest.raises(ScenarioError, match="run_district"):
+        run(_scenario(), tmp_path)
+
+
 def test_levels_need_a_district():
     with pytest.raises(ScenarioError, match="needs a district"):
         load_scenario({"market": {"levels": ["feeder", "district"]}})
@@ -200,8 +206,6 @@ def test_levels_need_a_district():
 # --------------------------------------------------------------------- Dask
 def test_two_dask_workers_equal_one_process(tmp_path):
     pytest.importorskip("distributed")
-    from scenarios.engine.district import run_district
-
     scenario = _scenario()
     one = run_district(scenario, tmp_path / "one")
     two = run_district(scenario, tmp_path / "two", workers=2)
