@@ -24,7 +24,7 @@ from pathlib import Path
 from scenarios import load_scenario
 from scenarios.config.schema import Scenario
 from scenarios.engine.district import run_district
-from scenarios.studies.dask_cluster import local_cluster_client
+from scenarios.studies.dask_cluster import close_client, local_cluster_client
 
 TARGET_SPEEDUP = 1.7
 TARGET_WORKER_GB = 2.0
@@ -45,9 +45,7 @@ def timed(scenario: Scenario, workers: int, out: Path) -> tuple[float, list[floa
         wall = time.perf_counter() - started
         peaks = list(client.run(_peak_rss_gb).values())
     finally:
-        cluster = client.cluster
-        client.close()
-        cluster.close()
+        close_client(client)
     return wall, peaks
 
 

@@ -46,6 +46,7 @@ from scenarios.engine.district_mv import check_mv
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.engine.inputs import timeline
 from scenarios.engine.runner import RunResult
+from scenarios.errors import ScenarioError
 from scenarios.results.files import write_json, write_table
 from scenarios.results.out_dir import make_out_dir
 
@@ -70,6 +71,13 @@ def run_district(
     started = time.perf_counter()
     out = make_out_dir(out_dir)
     district = load_district(scenario.grid.feeder, households=scenario.community.households)
+    if scenario.community.households < district.n_feeders:
+        raise ScenarioError(
+            [
+                f"community.households: {scenario.community.households} households for "
+                f"{district.n_feeders} LV feeders of {district.name}; give every feeder one"
+            ]
+        )
     sim = scenario.simulation
     n_t = sim.n_intervals
     owned = None
@@ -105,10 +113,9 @@ def run_district(
             write_table(_mv_frame(scenario, mv), d / "intervals.parquet")
     finally:
         if owned is not None:
-            cluster = owned.cluster
-            owned.close()
-            if cluster is not None:
-                cluster.close()
+            from scenarios.studies.dask_cluster import close_client
+
+            close_client(owned)
     kpis = level_kpis(out, district.feeder_ids, scenario, mv is not None)
     wall = time.perf_counter() - started
     write_json(kpis, out / "kpis.json")

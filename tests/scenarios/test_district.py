@@ -218,3 +218,32 @@ def test_two_dask_workers_equal_one_process(tmp_path):
             check_exact=True,
         )
     assert one.kpis == two.kpis
+
+
+def test_p2pgrid_run_prints_kpis_per_level(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    library = Path(__file__).resolve().parents[2] / "scenarios" / "library" / "district.toml"
+    out = tmp_path / "d"
+    proc = subprocess.run(
+        [sys.executable, "-m", "p2pgrid.cli", "run", str(library), "--out", str(out), "-q",
+         "--days", "1", "--set", "community.households=6", "--set", "grid.feeder=district:2x3"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for key in ("feeder_p2p_kwh", "district_kwh", "utility_import_kwh", "mv_violation_intervals"):
+        assert key in proc.stdout
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["feeders"] == 2 and kpis["levels"] == ["feeder", "district"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "district", "feeder=lv1", "feeder=lv2", "kpis.json", "manifest.json"
+    ]  # fmt: skip
+
+
+def test_too_few_households_for_the_feeders(tmp_path):
+    scenario = load_scenario({**BASE, "community": {"households": 1}})
+    with pytest.raises(ScenarioError, match="give every feeder one"):
+        run_district(scenario, tmp_path)
