@@ -30,32 +30,33 @@ from market.uniform import clear_uniform
 
 @dataclass(frozen=True)
 class Steps:
-    """Merged residual orders: one row per (feeder, side, price) step.
+    """Merged residual orders: one row per (key, side, price) step; ``key`` labels a
+    curve (a feeder, or a feeder's interval).
 
     ``group`` gives, per input order, the row of its step.
     """
 
     group: np.ndarray
-    feeder: np.ndarray
+    key: np.ndarray
     is_buy: np.ndarray
     price_per_kwh: np.ndarray
     energy_kwh: np.ndarray
 
 
 def merge_steps(
-    feeder: np.ndarray, is_buy: np.ndarray, price_per_kwh: np.ndarray, energy_kwh: np.ndarray
+    key: np.ndarray, is_buy: np.ndarray, price_per_kwh: np.ndarray, energy_kwh: np.ndarray
 ) -> Steps:
-    """Merge orders of the same feeder, side and limit price into one step each [kWh];
-    steps are sorted by feeder, side (sell first) and price."""
-    feeder = np.asarray(feeder, np.int64)
+    """Merge orders of the same key (curve), side and limit price into one step each
+    [kWh]; steps are sorted by key, side (sell first) and price."""
+    key = np.asarray(key, np.int64)
     is_buy = np.asarray(is_buy, bool)
     price = np.asarray(price_per_kwh, float)
-    n = len(feeder)
+    n = len(key)
     if n == 0:
         e = np.zeros(0, np.int64)
         return Steps(e, e, np.zeros(0, bool), np.zeros(0), np.zeros(0))
-    order = np.lexsort((price, is_buy, feeder))
-    f, b, p = feeder[order], is_buy[order], price[order]
+    order = np.lexsort((price, is_buy, key))
+    f, b, p = key[order], is_buy[order], price[order]
     new = np.ones(n, bool)
     new[1:] = (f[1:] != f[:-1]) | (b[1:] != b[:-1]) | (p[1:] != p[:-1])
     first = np.flatnonzero(new)

@@ -6,13 +6,15 @@ Levels and synchronisation (README "Districts and nested markets"):
 1. **Feeders** (one task per LV feeder, independent): each feeder's households run through
    the single-feeder engine, market, LV grid check and re-clearing included
    (:func:`scenarios.engine.district_feeder.run_feeder`), into ``OUT/feeder=<id>/``. A task
-   returns only its residual orders and its transformer flow per interval.
+   returns only its aggregated residual curve and its transformer flow per interval (its
+   residual orders stay in its partition).
 2. **District** (on the caller): the MV check of the transformer flows
    (:mod:`scenarios.engine.district_mv`), then per interval the district market over the
    feeders' aggregated curves, split where the MV grid breaks
    (:mod:`scenarios.engine.district_market`); ``OUT/district/``.
-3. **Back to the feeders** (one task per feeder): the district's fills are booked into
-   each feeder's agents and intervals files (:func:`apply_district`).
+3. **Back to the feeders** (one task per feeder): the fill and price of each of its steps;
+   the task allocates them to its households and books them into the feeder's agents and
+   intervals files (:func:`apply_district`).
 
 The district's trades move no energy (they re-assign who the households' residual
 exchange is with), so nothing a feeder does in an interval depends on the district's
@@ -39,7 +41,7 @@ import pandas as pd
 
 from grid.district_networks import load_district
 from scenarios.config.schema import Scenario
-from scenarios.engine.district_feeder import FeederPart, apply_district, run_feeder
+from scenarios.engine.district_feeder import FeederCurve, apply_district, run_feeder
 from scenarios.engine.district_kpis import level_kpis
 from scenarios.engine.district_market import clear_levels
 from scenarios.engine.district_mv import check_mv
@@ -87,7 +89,7 @@ def run_district(
         client = owned = connect_client(scheduler, workers)
     try:
         ks = list(range(district.n_feeders))
-        parts: list[FeederPart] = _map(client, run_feeder, [(scenario, k, out) for k in ks])
+        parts: list[FeederCurve] = _map(client, run_feeder, [(scenario, k, out) for k in ks])
         if progress is not None:
             progress(n_t, n_t)
         mv = None
@@ -98,9 +100,10 @@ def run_district(
             _write_transformers(out, parts, slack_p, slack_q)
         level = None
         if "district" in scenario.market.levels:
-            level = clear_levels(parts, mv, n_t, scenario.market.district_fee_per_kwh)
-            _map(client, apply_district, [(p, f, out) for p, f in zip(parts, level.fills,
-                                                                       strict=True)])  # fmt: skip
+            fee = scenario.market.district_fee_per_kwh
+            level = clear_levels(parts, mv, n_t, fee)
+            back = zip(parts, level.filled_kwh, level.price_per_kwh, strict=True)
+            _map(client, apply_district, [(p.feeder_id, f, pr, fee, out) for p, f, pr in back])
             d = out / DISTRICT_DIR
             d.mkdir(exist_ok=True)
             intervals = level.intervals
@@ -157,7 +160,7 @@ def _mv_frame(scenario: Scenario, mv: Any) -> pd.DataFrame:
 
 
 def _write_transformers(
-    out: Path, parts: list[FeederPart], slack_p: np.ndarray, slack_q: np.ndarray
+    out: Path, parts: list[FeederCurve], slack_p: np.ndarray, slack_q: np.ndarray
 ) -> None:
     """``OUT/district/transformers.parquet``: every LV feeder's transformer flow per
     interval [kW, kvar], export to the MV grid positive."""

@@ -7,22 +7,28 @@ single-feeder engine, and what it leaves to the district.
 exchange still committed with the utility, ``committed − sold + bought`` (the unmatched
 part of its net order, :mod:`market.settlement`), offered to the district at the limit
 price of that net order; and the feeder's transformer flow (its slack power, export
-positive). :func:`apply_district` books the district's fills into the feeder's
-agents.parquet and intervals.parquet afterwards (bought or sold P2P, less import or
-export, the bill): the two levels exchange nothing else.
+positive). The residual orders stay in the feeder's partition (:data:`ORDERS_FILE`); the
+district gets only the feeder's aggregated curve (one step per interval, side and limit
+price) and its transformer flow, and returns the fill and price of every step.
+:func:`apply_district` allocates those to the households and books them into the
+feeder's agents.parquet and intervals.parquet (bought or sold P2P, less import or export,
+the bill).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agents.households.community import KIND_NET, Plan
+from grid.district import District
+from market.nested import allocate_pro_rata, merge_steps
 from market.orders import TINY_KWH
 from market.settlement import Tariffs
 from scenarios.config.schema import Scenario
@@ -51,23 +57,28 @@ def feeder_scenario(scenario: Scenario, k: int, feeder_id: str, households: int)
 
 
 @dataclass
-class FeederPart:
-    """What a feeder hands the district: its residual orders (one row per household and
-    interval with a residual), its transformer flow and its utility prices per interval."""
+class FeederCurve:
+    """What a feeder hands the district: its aggregated residual curve (steps of one
+    interval, side and limit price: ``t``, ``is_buy``, ``price_per_kwh``, ``energy_kwh``)
+    and its transformer flow per interval [kW, kvar]. No household is named."""
 
     k: int
     feeder_id: str
     t: np.ndarray
-    household: np.ndarray
     is_buy: np.ndarray
     price_per_kwh: np.ndarray
     energy_kwh: np.ndarray
     slack_p_kw: np.ndarray
     slack_q_kvar: np.ndarray
-    retail_per_kwh: np.ndarray
-    feed_in_per_kwh: np.ndarray
-    kpis: dict[str, Any]
-    agent_ids: np.ndarray
+
+
+ORDERS_FILE = "district_orders.parquet"
+"""``feeder=<id>/district_orders.parquet``: the residual orders the feeder offered to the
+district (t, agent_id, side, energy_kwh, price_per_kwh) and the utility's prices of their
+interval (retail_price_per_kwh, feed_in_price_per_kwh)."""
+FILLS_FILE = "district_fills.parquet"
+"""``feeder=<id>/district_fills.parquet``: the district's fills of them (t, agent_id, side,
+energy_kwh, price_per_kwh, grid_fee)."""
 
 
 class _Residuals:
@@ -103,77 +114,125 @@ class _Residuals:
             )  # fmt: skip
 
 
-def run_feeder(scenario: Scenario, k: int, out_dir: Path) -> FeederPart:
-    """Run LV feeder ``k`` of the scenario's district into ``OUT/feeder=<id>/``."""
-    from grid.district_networks import load_district
+def run_feeder(scenario: Scenario, k: int, out_dir: Path) -> FeederCurve:
+    """Run LV feeder ``k`` of the scenario's district into ``OUT/feeder=<id>/`` (with the
+    district level also its residual orders, :data:`ORDERS_FILE`) and return its curve."""
     from scenarios.engine.runner import run
 
-    district = load_district(scenario.grid.feeder)
+    district = _district(scenario.grid.feeder)
     fid = district.feeder_ids[k]
     n_k = households_per_feeder(scenario.community.households, district.n_feeders)[k]
     sub = feeder_scenario(scenario, k, fid, n_k)
     f = district.feeders[k]
     out_lines = np.flatnonzero(f.lines["from_bus"].to_numpy() == f.slack_bus)
     collect = _Residuals(scenario.simulation.n_intervals, out_lines)
-    result = run(sub, feeder_dir(out_dir, fid), feeder=f, observer=collect, report=False)
-    cols = [np.concatenate(c) for c in zip(*collect.parts, strict=True)] if collect.parts else [
-        np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool), np.zeros(0), np.zeros(0)
-    ]  # fmt: skip
-    ids = pq.read_table(result.out_dir / HOUSEHOLDS_FILE, columns=["agent_id"])
-    t, hh, buy, price, energy = cols
-    return FeederPart(k, fid, t, hh, buy, price, energy, collect.slack_p, collect.slack_q,
-                      collect.retail, collect.feed_in, result.kpis,
-                      ids.column(0).to_numpy(zero_copy_only=False).astype(str))  # fmt: skip
+    where = feeder_dir(out_dir, fid)
+    run(sub, where, feeder=f, observer=collect, report=False)
+    t, hh, buy, price, energy = _orders(collect)
+    if "district" in scenario.market.levels:
+        ids = pq.read_table(where / HOUSEHOLDS_FILE, columns=["agent_id"]).column(0)
+        agent = ids.to_numpy(zero_copy_only=False).astype(str)[hh]
+        pq.write_table(
+            pa.table(
+                {
+                    "t": pa.array(t, pa.int32()),
+                    "agent_id": pa.array(agent).dictionary_encode(),
+                    "side": pa.array(np.where(buy, "buy", "sell")).dictionary_encode(),
+                    "energy_kwh": energy,
+                    "price_per_kwh": price,
+                    "retail_price_per_kwh": collect.retail[t],
+                    "feed_in_price_per_kwh": collect.feed_in[t],
+                }
+            ),
+            where / ORDERS_FILE,
+        )
+    steps = merge_steps(t, buy, price, energy)
+    return FeederCurve(k, fid, steps.key.astype(np.int32), steps.is_buy, steps.price_per_kwh,
+                       steps.energy_kwh, collect.slack_p, collect.slack_q)  # fmt: skip
 
 
-@dataclass
-class DistrictFills:
-    """The district's fills of one feeder's residual orders (aligned with them) [kWh] and
-    each fill's price and grid fee per kWh [currency/kWh]."""
+@functools.cache
+def _district(spec: str) -> District:
+    """The district (built once per process: every feeder task of a worker shares it)."""
+    from grid.district_networks import load_district
 
-    filled_kwh: np.ndarray
-    price_per_kwh: np.ndarray
-    fee_per_kwh: np.ndarray
+    return load_district(spec)
 
 
-def apply_district(part: FeederPart, fills: DistrictFills, out_dir: Path) -> None:
-    """Book the district's fills into the feeder's agents.parquet and intervals.parquet
-    (types as written): a buyer's district kWh is bought P2P instead of imported (its bill
-    changes by ``kWh × (price + fee − retail)``), a seller's is sold instead of exported
-    (``kWh × (feed_in − price)``)."""
-    d = fills.filled_kwh
-    if not (d > 0).any():
+def _orders(collect: _Residuals) -> tuple[np.ndarray, ...]:
+    if not collect.parts:
+        e = np.zeros(0, np.int32)
+        return e, e, np.zeros(0, bool), np.zeros(0), np.zeros(0)
+    return tuple(np.concatenate(c) for c in zip(*collect.parts, strict=True))
+
+
+def apply_district(
+    feeder_id: str,
+    filled_kwh: np.ndarray,
+    price_per_kwh: np.ndarray,
+    fee_per_kwh: float,
+    out_dir: Path,
+) -> None:
+    """Allocate the district's fills of the feeder's curve (``filled_kwh`` and the price
+    per step of :func:`run_feeder`'s curve) to its residual orders pro rata within each
+    step (:func:`market.nested.allocate_pro_rata`), write them (:data:`FILLS_FILE`) and book
+    them into the feeder's agents.parquet and intervals.parquet (types as written): a
+    buyer's district kWh is bought P2P instead of imported (its bill changes by ``kWh ×
+    (price + fee − retail)``), a seller's is sold instead of exported (``kWh × (feed_in −
+    price)``)."""
+    where = feeder_dir(out_dir, feeder_id)
+    orders = pq.read_table(where / ORDERS_FILE)
+    t = orders.column("t").to_numpy().astype(np.int64)
+    buy = orders.column("side").to_numpy(zero_copy_only=False).astype(str) == "buy"
+    energy = orders.column("energy_kwh").to_numpy()
+    steps = merge_steps(t, buy, orders.column("price_per_kwh").to_numpy(), energy)
+    d = allocate_pro_rata(steps.group, energy, steps.energy_kwh, filled_kwh)
+    price = np.nan_to_num(np.asarray(price_per_kwh, float)[steps.group])
+    fee = np.where(buy, d * fee_per_kwh, 0.0)
+    traded = d > 0
+    pq.write_table(
+        pa.table(
+            {
+                "t": pa.array(t[traded], pa.int32()),
+                "agent_id": orders.column("agent_id").filter(pa.array(traded)),
+                "side": orders.column("side").filter(pa.array(traded)),
+                "energy_kwh": d[traded],
+                "price_per_kwh": price[traded],
+                "grid_fee": fee[traded],
+            }
+        ),
+        where / FILLS_FILE,
+    )
+    if not traded.any():
         return
-    where = feeder_dir(out_dir, part.feeder_id)
     agents = pq.read_table(where / AGENTS_FILE)
     t_col = agents.column("t").to_numpy()
     n_t = int(t_col.max()) + 1
     n = len(t_col) // n_t
-    layout = np.tile(np.arange(n), n_t)
-    hh_col = agents.column("agent_id").combine_chunks().indices.to_numpy(zero_copy_only=False)
+    ids = agents.column("agent_id").combine_chunks()
+    hh_col = ids.indices.to_numpy(zero_copy_only=False)
     if len(t_col) != n * n_t or not (
-        np.array_equal(t_col, np.repeat(np.arange(n_t), n)) and np.array_equal(hh_col, layout)
+        np.array_equal(t_col, np.repeat(np.arange(n_t), n))
+        and np.array_equal(hh_col, np.tile(np.arange(n), n_t))
     ):
         raise ValueError(f"{where / AGENTS_FILE}: rows are not interval-major over households")
-    row = part.t.astype(np.int64) * n + part.household
-    buy = part.is_buy
-    t = part.t
-    money = np.where(
-        buy,
-        d * (fills.price_per_kwh + fills.fee_per_kwh - part.retail_per_kwh[t]),
-        d * (part.feed_in_per_kwh[t] - fills.price_per_kwh),
-    )
+    agent = orders.column("agent_id").to_numpy(zero_copy_only=False).astype(str)
+    row = t * n + pd.Categorical(agent, categories=ids.dictionary.to_pylist()).codes
+    retail = orders.column("retail_price_per_kwh").to_numpy()
+    feed_in = orders.column("feed_in_price_per_kwh").to_numpy()
+    money = np.where(buy, d * (price + fee_per_kwh - retail), d * (feed_in - price))
+    size = n * n_t
     delta = {
-        "bought_p2p_kwh": np.bincount(row, np.where(buy, d, 0.0), n * n_t),
-        "sold_p2p_kwh": np.bincount(row, np.where(buy, 0.0, d), n * n_t),
-        "grid_import_kwh": -np.bincount(row, np.where(buy, d, 0.0), n * n_t),
-        "grid_export_kwh": -np.bincount(row, np.where(buy, 0.0, d), n * n_t),
-        "cost": np.bincount(row, money, n * n_t),
+        "bought_p2p_kwh": np.bincount(row, np.where(buy, d, 0.0), size),
+        "sold_p2p_kwh": np.bincount(row, np.where(buy, 0.0, d), size),
+        "grid_import_kwh": -np.bincount(row, np.where(buy, d, 0.0), size),
+        "grid_export_kwh": -np.bincount(row, np.where(buy, 0.0, d), size),
+        "cost": np.bincount(row, money, size),
     }
     pq.write_table(_added(agents, delta), where / AGENTS_FILE)
     intervals = pq.read_table(where / INTERVALS_FILE)
     per_t = {name: v.reshape(n_t, n).sum(axis=1) for name, v in delta.items()}
-    per_t["grid_fees"] = np.bincount(t, np.where(buy, d * fills.fee_per_kwh, 0.0), n_t)
+    per_t["grid_fees"] = np.bincount(t, fee, n_t)
     per_t.pop("bought_p2p_kwh"), per_t.pop("sold_p2p_kwh")
     pq.write_table(_added(intervals, per_t), where / INTERVALS_FILE)
 

@@ -18,7 +18,7 @@ def _book():
 
 def test_merge_steps_merges_identical_prices():
     steps = merge_steps(*_book())
-    assert steps.feeder.tolist() == [0, 1, 1]
+    assert steps.key.tolist() == [0, 1, 1]
     assert steps.is_buy.tolist() == [False, True, True]
     assert steps.price_per_kwh.tolist() == [0.10, 0.20, 0.30]
     assert steps.energy_kwh.tolist() == [3.0, 2.0, 2.0]

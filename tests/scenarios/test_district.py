@@ -62,6 +62,8 @@ def test_district_moves_energy_between_feeders_by_hand(tmp_path):
     district = load_district("district:2x3")
     a, b = parts
     assert a.is_buy.sum() < len(a.t) and b.is_buy.all()  # lv2 only buys
+    # lv2's three households bid the same price: one merged step per interval
+    assert len(np.unique(b.t)) == len(b.t)
     slack_p = np.stack([a.slack_p_kw, b.slack_p_kw], axis=1)
     slack_q = np.stack([a.slack_q_kvar, b.slack_q_kvar], axis=1)
     mv = check_mv(district, slack_p, slack_q, scenario_limits(sunny))
@@ -86,9 +88,19 @@ def test_district_moves_energy_between_feeders_by_hand(tmp_path):
     assert mv.max_loading_frac[noon] * rated >= -slack_p[noon, 1] * 0.99
     # the district's fills booked back: lv2's households import less by exactly that
     before = _agents(tmp_path, "lv2").copy()
-    for p, f in zip(parts, level.fills, strict=True):
-        apply_district(p, f, tmp_path)
+    for p, f, pr in zip(parts, level.filled_kwh, level.price_per_kwh, strict=True):
+        apply_district(p.feeder_id, f, pr, 0.02, tmp_path)
     after = _agents(tmp_path, "lv2")
+    # pro rata within a step: where lv1 cannot cover lv2, every lv2 household gets the
+    # same fraction of its residual
+    orders = pd.read_parquet(feeder_dir(tmp_path, "lv2") / "district_orders.parquet")
+    fills = pd.read_parquet(feeder_dir(tmp_path, "lv2") / "district_fills.parquet")
+    short = iv.t[both & (iv.offered_sell_kwh < iv.offered_buy_kwh - 1e-6)]
+    assert len(short) > 0
+    m = orders.merge(fills, on=["t", "agent_id"], suffixes=("", "_fill"))
+    m = m[m.t.isin(short)]
+    frac = m.energy_kwh_fill / m.energy_kwh
+    np.testing.assert_allclose(frac.groupby(m.t).std(ddof=0), 0.0, atol=1e-12)
     at = after.t == noon
     drop = before.grid_import_kwh[at].sum() - after.grid_import_kwh[at].sum()
     assert drop == pytest.approx(lv2, abs=1e-9)
@@ -141,6 +153,15 @@ def test_energy_and_money_balance_per_level(two_level):
         assert (a.grid_import_kwh >= -1e-9).all() and (a.grid_export_kwh >= -1e-9).all()
         # bought P2P over both levels = feeder trades + district purchases
         d_buy = d_trades[(d_trades.feeder == fid) & (d_trades.side == "buy")].energy_kwh.sum()
+        # the district's fills of this feeder, allocated to its households, add up to them
+        fills = pd.read_parquet(feeder_dir(out, fid) / "district_fills.parquet")
+        mine = d_trades[d_trades.feeder == fid]
+        np.testing.assert_allclose(
+            fills.groupby(["t", "side"], observed=True).energy_kwh.sum().to_numpy(),
+            mine.groupby(["t", "side"], observed=True).energy_kwh.sum().to_numpy(),
+            atol=1e-9,
+        )
+        assert fills.grid_fee.sum() == pytest.approx(mine.grid_fee.sum(), abs=1e-9)
         assert a.bought_p2p_kwh.sum() == pytest.approx(tr.energy_kwh.sum() + d_buy, abs=1e-6)
         np.testing.assert_allclose(
             iv.grid_import_kwh, a.groupby("t").grid_import_kwh.sum(), atol=1e-6
@@ -210,7 +231,7 @@ def test_two_dask_workers_equal_one_process(tmp_path):
     one = run_district(scenario, tmp_path / "one")
     two = run_district(scenario, tmp_path / "two", workers=2)
     files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.parquet"))
-    assert len(files) == 2 * 6 + 3  # per feeder 6 tables, the district 3
+    assert len(files) == 2 * 8 + 3  # per feeder 6 tables + orders and fills, district 3
     for rel in files:
         pd.testing.assert_frame_equal(
             pd.read_parquet(tmp_path / "one" / rel),
