@@ -4,9 +4,11 @@
 from 2026-06-01 with all grid checks (every LV feeder's LinDistFlow check and re-clearing,
 the MV check) and both market levels, run once on a one-worker and once on a two-worker
 local Dask cluster, each into a fresh directory. Prints both wall times (cluster start
-excluded), the speed-up (target ≥ 1.7× on 2 workers), the projected time of a year (wall
-time × 365 / days, on 2 workers) and the peak resident memory of each worker process
-(target < 2 GB) and of the driver.
+excluded), the speed-up (target ≥ 1.7× on 2 workers), the CPU time of every worker and of
+the driver and the speed-up they imply on two free cores (on a shared machine the wall
+times depend on the other load), the projected time of a year (wall time × 365 / days, on 2
+workers) and the peak resident memory of each worker process (target < 2 GB) and of the
+driver.
 
     python bench/bench_district.py                      # the full benchmark
     python bench/bench_district.py --days 1             # a quick look
@@ -34,19 +36,30 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def timed(scenario: Scenario, workers: int, out: Path) -> tuple[float, list[float]]:
-    """Wall time of the district run on a fresh local cluster, and each worker's peak
-    resident memory [GB]."""
+def _cpu_s() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def timed(
+    scenario: Scenario, workers: int, out: Path
+) -> tuple[float, list[float], list[float], float]:
+    """Wall time of the district run on a fresh local cluster, each worker's peak
+    resident memory [GB] and CPU time of the run [s], and the driver's CPU time [s]."""
     client = local_cluster_client(workers)
     try:
         client.wait_for_workers(workers)
+        cpu0 = client.run(_cpu_s)
+        driver0 = _cpu_s()
         started = time.perf_counter()
         run_district(scenario, out, client=client)
         wall = time.perf_counter() - started
+        driver = _cpu_s() - driver0
+        cpu = [v - cpu0[k] for k, v in client.run(_cpu_s).items()]
         peaks = list(client.run(_peak_rss_gb).values())
     finally:
         close_client(client)
-    return wall, peaks
+    return wall, peaks, cpu, driver
 
 
 def main() -> None:
@@ -71,8 +84,8 @@ def main() -> None:
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
-        one, peaks1 = timed(scenario, 1, Path(tmp) / "one")
-        two, peaks2 = timed(scenario, 2, Path(tmp) / "two")
+        one, peaks1, cpu1, drv1 = timed(scenario, 1, Path(tmp) / "one")
+        two, peaks2, cpu2, drv2 = timed(scenario, 2, Path(tmp) / "two")
     speedup = one / two
     year = two * 365 / args.days
     worst = max(peaks1 + peaks2)
@@ -81,6 +94,12 @@ def main() -> None:
     print(f"2 workers              : {two:9.1f} s")
     print(f"speed-up on 2 workers  : {speedup:9.2f}x (target >= {TARGET_SPEEDUP}x: "
           f"ratio {speedup / TARGET_SPEEDUP:.2f})")  # fmt: skip
+    print(f"CPU s, 1 worker        : {cpu1[0]:9.1f} (driver {drv1:.1f})")
+    print(f"CPU s, 2 workers       : {', '.join(f'{c:.1f}' for c in cpu2)} (driver {drv2:.1f})")
+    # what 2 workers would give on 2 free cores: the longer worker plus the driver's serial
+    # part, against 1 worker plus its driver part
+    free = (cpu1[0] + drv1) / (max(cpu2) + drv2)
+    print(f"speed-up on free cores : {free:9.2f}x (from CPU times; the machine is shared)")
     print(f"projected year, 2 wkrs : {year / 3600:9.2f} h")
     print(f"peak RSS per worker    : {', '.join(f'{p:.2f}' for p in peaks1 + peaks2)} GB "
           f"(target < {TARGET_WORKER_GB} GB: ratio {worst / TARGET_WORKER_GB:.2f})")  # fmt: skip

@@ -88,6 +88,7 @@ def test_district_moves_energy_between_feeders_by_hand(tmp_path):
     assert mv.max_loading_frac[noon] * rated >= -slack_p[noon, 1] * 0.99
     # the district's fills booked back: lv2's households import less by exactly that
     before = _agents(tmp_path, "lv2").copy()
+    sellers_before = _agents(tmp_path, "lv1").copy()
     for p, f, pr in zip(parts, level.filled_kwh, level.price_per_kwh, strict=True):
         apply_district(p.feeder_id, f, pr, 0.02, tmp_path)
     after = _agents(tmp_path, "lv2")
@@ -107,6 +108,13 @@ def test_district_moves_energy_between_feeders_by_hand(tmp_path):
     # ... and pay 0.185 + 0.02 instead of retail 0.32 for it
     saved = before.cost[at].sum() - after.cost[at].sum()
     assert saved == pytest.approx(lv2 * (0.32 - 0.185 - 0.02), abs=1e-9)
+    # lv1's sellers get 0.185 instead of feed-in 0.08 for the same kWh, export less
+    sellers = _agents(tmp_path, "lv1")
+    at1 = sellers.t == noon
+    gained = sellers_before.cost[at1].sum() - sellers.cost[at1].sum()
+    assert gained == pytest.approx(lv2 * (0.185 - 0.08), abs=1e-9)
+    exported = sellers_before.grid_export_kwh[at1].sum() - sellers.grid_export_kwh[at1].sum()
+    assert exported == pytest.approx(lv2, abs=1e-9)
 
 
 def test_mv_split_when_a_line_breaks():
