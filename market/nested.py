@@ -7,7 +7,9 @@ as one aggregated curve per feeder: the residual orders of one side at one limit
 merged into one *step* (:func:`merge_steps`). The district clears all feeders' steps at
 one uniform price with :func:`market.uniform.clear_uniform` (the k = 1/2 double auction:
 the price is the midpoint of the marginal accepted bid and ask); what it does not match
-goes to the utility, the last resort, at retail and feed-in.
+goes to the utility, the last resort, at retail and feed-in. A feeder's own buy and sell
+steps may match each other here when its mechanism left crossing orders (McAfee's trade
+reduction); after a uniform auction a feeder's residual bids are all below its asks.
 
 Market splitting. ``zone`` (one label per step) splits the district into markets that
 clear on their own, each at its own price: the MV check of the engine gives the feeders

@@ -276,3 +276,17 @@ def test_too_few_households_for_the_feeders(tmp_path):
     scenario = load_scenario({**BASE, "community": {"households": 1}})
     with pytest.raises(ScenarioError, match="give every feeder one"):
         run_district(scenario, tmp_path)
+
+
+def test_district_without_grid_check(tmp_path):
+    data = {**BASE, "grid": {"feeder": "district:2x3", "check": "off"}}
+    result = run_district(load_scenario(data), tmp_path)
+    assert "mv_violation_intervals" not in result.kpis
+    iv = pd.read_parquet(tmp_path / "district" / "intervals.parquet")
+    assert "mv_violations" not in iv and result.kpis["district_kwh"] > 0
+    assert not (tmp_path / "district" / "transformers.parquet").exists()
+    for fid in ("lv1", "lv2"):
+        a = _agents(tmp_path, fid)
+        lhs = a.generation_kwh - a.demand_kwh - a.battery_kwh - a.ev_kwh - a.heat_pump_kwh
+        rhs = a.sold_p2p_kwh - a.bought_p2p_kwh + a.grid_export_kwh - a.grid_import_kwh
+        np.testing.assert_allclose(lhs, rhs, atol=1e-6)
