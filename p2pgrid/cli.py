@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -51,6 +51,31 @@ def validate(file: ScenarioArg, set_: SetOption = None) -> None:
     console.print_json(scenario.model_dump_json())
 
 
+_LEVEL_KPIS = (
+    "feeder_p2p_kwh", "feeder_grid_fee_cost", "district_kwh", "district_mean_price_per_kwh",
+    "district_grid_fee_cost", "utility_import_kwh", "utility_export_kwh", "self_sufficiency",
+    "community_savings", "lv_violation_intervals", "mv_violation_intervals",
+    "mv_max_line_loading_frac", "mv_v_min_pu", "mv_v_max_pu",
+)  # fmt: skip
+
+
+def _run_district(scenario: Any, out: Path, workers: int | None, scheduler: str | None) -> None:
+    """A district run (:func:`scenarios.engine.district.run_district`) and its KPIs per
+    level (feeder markets, district market, utility, MV grid)."""
+    from scenarios.engine.district import run_district
+
+    try:
+        result = run_district(scenario, out, workers=workers, scheduler=scheduler)
+    except ScenarioError as exc:
+        raise fail(exc) from None
+    table = Table(title=f"{scenario.name}: KPIs per level", show_header=False)
+    for key in _LEVEL_KPIS:
+        if key in result.kpis:
+            table.add_row(key, format_kpi(key, result.kpis[key], scenario.market.currency))
+    console.print(table)
+    console.print(f"results: {result.out_dir} (feeder=<id>/, district/)")
+
+
 @app.command()
 def run(
     file: ScenarioArg,
@@ -66,8 +91,19 @@ def run(
             help="Also write the audit ledger OUT/ledger/ (p2pgrid ledger verify OUT checks it).",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-w", help="A district run: its LV feeders on a local Dask cluster."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="A district run on a Dask scheduler: tcp://host:8786."),
+    ] = None,
 ) -> None:
-    """Run a scenario and write its results files, KPIs and HTML report."""
+    """Run a scenario and write its results files, KPIs and HTML report (a district,
+    ``grid.feeder = "district:<N>x<H>"``: one partition per LV feeder and KPIs per level)."""
     from scenarios.config.loader import load_scenario
     from scenarios.engine.runner import run as run_scenario
 
@@ -75,6 +111,13 @@ def run(
         scenario = load_scenario(file, overrides(set_, days, seed))
     except ScenarioError as exc:
         raise fail(exc) from None
+    from grid.district_networks import is_district
+
+    if is_district(scenario.grid.feeder):
+        if ledger:
+            raise fail(ScenarioError(["--ledger: a district run writes no audit ledger"]))
+        _run_district(scenario, out, workers, scheduler)
+        return
     columns = progress_columns("intervals")
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
         task = bar.add_task(scenario.name, total=scenario.simulation.n_intervals)

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from grid.district_networks import is_district, load_district
 from grid.errors import FeederError
 from grid.feeder_names import parse_feeder
 from scenarios.config.schema import Scenario
@@ -44,6 +45,9 @@ def check_feeder(scenario: Scenario) -> None:
     """Raise what :func:`scenario_feeder` would, building the feeder only when its name
     cannot tell (a feeder file, a SimBench grid)."""
     with _under_grid_feeder():
+        if is_district(scenario.grid.feeder):  # the engine of scenarios.engine.district
+            load_district(scenario.grid.feeder, households=scenario.community.households)
+            return
         spec = parse_feeder(scenario.grid.feeder, households=scenario.community.households)
         if not spec.generated:
             spec.load()

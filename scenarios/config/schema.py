@@ -19,10 +19,11 @@ from pydantic import (
     model_validator,
 )
 
+from grid.district_networks import is_district
 from scenarios.config.renamed_keys import renamed_in_section
 from scenarios.config.schema_heat import HeatKeys
 from scenarios.config.schema_live import LiveSection, check_meter_households, household_ids
-from scenarios.config.schema_market import MarketSection
+from scenarios.config.schema_market import MarketSection, check_levels
 from scenarios.config.schema_members import Member, check_members
 from scenarios.config.schema_p2p import check_p2p_dso, check_p2p_members
 from scenarios.config.schema_sharing import check_sharing_members
@@ -319,6 +320,7 @@ class Scenario(_Section):
                 "grid.check = 'pyomo' or 'pyomo+ac' (it is 'off'), or set grid.dimming = false"
             )
         problems += check_meter_households(self.live, self.community.households)
+        problems += check_levels(self.market, g.feeder, is_district(g.feeder))
         ids = household_ids(self.community.households)
         problems += check_members(self.community.members, ids)
         if self.market.mechanism == "p2p":

@@ -57,6 +57,17 @@ class MarketSection(Section):
     """Intervals over which each household's reliability scores are computed (a rolling
     window, :mod:`market.reliability`; 96 = a day of 15-minute intervals; at most 2976, a
     month of them)."""
+    levels: tuple[Literal["feeder", "district"], ...] = ("feeder",)
+    """The nested markets, innermost first: ``["feeder"]`` (each LV feeder its own market,
+    as always) or ``["feeder", "district"]`` (on a district, ``grid.feeder =
+    "district:<N>x<H>"``: what each feeder leaves unmatched is offered, as one aggregated
+    curve per feeder, to a district market between the feeders; README "Districts and
+    nested markets")."""
+    district_grid_fee_per_kwh: float | None = Field(None, ge=0, le=100)
+    """Grid fee per kWh bought in the district market (energy carried over the MV grid),
+    paid by the buyer on top of the district price; default ``grid_fee_per_kwh``. E.g. an
+    Austrian regional community's reduction (``market.sharing_fees``) against a local one's
+    on the feeder level."""
     derate_unreliable: bool = False
     """Multiply each household's sell orders' energy by its delivery ratio (over the
     window up to the previous interval) before the clearing; a new household starts at 1
@@ -83,6 +94,19 @@ class MarketSection(Section):
         if value not in all_names():
             raise ValueError(f"{value!r} is not one of {', '.join(all_names())}")
         return value
+
+    @field_validator("levels")
+    @classmethod
+    def _known_levels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value not in (("feeder",), ("feeder", "district")):
+            raise ValueError(f"{list(value)} must be ['feeder'] or ['feeder', 'district']")
+        return value
+
+    @property
+    def district_fee_per_kwh(self) -> float:
+        """The district level's grid fee [currency/kWh]."""
+        d = self.district_grid_fee_per_kwh
+        return self.grid_fee_per_kwh if d is None else d
 
     @property
     def is_sharing(self) -> bool:
@@ -170,3 +194,25 @@ def split_or_keep(name: str) -> tuple[str, str | None]:
         return split_mechanism(name)
     except ValueError:
         return name, None
+
+
+def check_levels(market: MarketSection, feeder: str, district: bool) -> list[str]:
+    """Problems of ``market.levels`` on the feeder ``feeder`` (``district``: a district
+    spec, :func:`grid.district_networks.is_district`)."""
+    problems = []
+    if "district" in market.levels and not district:
+        problems.append(
+            f"market.levels = {list(market.levels)}: the district market needs a district, "
+            f"grid.feeder = 'district:<lv_feeders>x<households>' (it is {feeder!r})"
+        )
+    if district and market.mechanism == "p2p":
+        problems.append(
+            "market.mechanism = 'p2p' is not run on a district (its partners are drawn on one "
+            "feeder); use an auction or sharing, or a single feeder"
+        )
+    if "district" in market.levels and market.is_sharing:
+        problems.append(
+            "market.levels: the district market clears limit prices, which energy sharing "
+            "does not have; use market.levels = ['feeder'] with sharing"
+        )
+    return problems

@@ -35,20 +35,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agents.households.community import Community
+from agents.households.community import Community, Plan
 from agents.strategies.bidding import PriceAwareStorage
 from grid.feeders import Feeder
+from market.settlement import Tariffs
 from scenarios.config.schema import Scenario
 from scenarios.engine.audit_batch import BatchLedger
 from scenarios.engine.baseline import Baseline
 from scenarios.engine.grid_stage import GridOutcome, GridStage
 from scenarios.engine.inputs import WINDOW_DAYS, CommunityInputs, timeline
-from scenarios.engine.interval import MarketStep
+from scenarios.engine.interval import IntervalResult, MarketStep
 from scenarios.results.files import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.results.households_table import households_frame
 from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, columns, names
 
 ProgressCallback = Callable[[int, int], None]
+IntervalObserver = Callable[[int, Plan, IntervalResult, Tariffs], None]
+"""``(t, plan as submitted, the interval's result, its tariffs)``, called every interval
+(the district engine collects each feeder's residual orders with it)."""
 
 
 @dataclass
@@ -98,10 +102,14 @@ def simulate(
     out_dir: Path,
     progress: ProgressCallback | None = None,
     ledger: bool = False,
+    *,
+    feeder: Feeder | None = None,
+    observer: IntervalObserver | None = None,
 ) -> EngineOutput:
     """Run the interval loop, streaming agents, trades and grid tables to ``out_dir``;
     with ``ledger``, every interval also into the audit ledger ``out_dir/ledger/``
-    (:mod:`scenarios.engine.audit_batch`)."""
+    (:mod:`scenarios.engine.audit_batch`); ``feeder`` replaces ``grid.feeder``'s (a
+    district's LV feeder); ``observer`` sees every interval."""
     sim = scenario.simulation
     ipd, dt_h = sim.intervals_per_day, sim.interval_hours
     n_t = sim.n_intervals
@@ -110,7 +118,7 @@ def simulate(
     inputs = CommunityInputs(scenario)
     hh = inputs.hh
     n = hh.n
-    grid = GridStage(scenario, n, out_dir) if scenario.grid.check != "off" else None
+    grid = GridStage(scenario, n, out_dir, feeder) if scenario.grid.check != "off" else None
     storage = None
     if scenario.community.storage_strategy == "price_aware" and not scenario.market.is_sharing:
         storage = PriceAwareStorage(inputs.band, ipd)
@@ -174,6 +182,8 @@ def simulate(
                 res = step.run(plan, community.outcome, *bg, t=t)
                 if audit is not None:
                     audit.record(t, plan, rng_before, res)
+                if observer is not None:
+                    observer(t, plan, res, step.fees.tariffs(t))
                 base = baseline.run(observed, *bg, t=t)
                 match, pairing, flows, plan = res.match, res.pairing, res.flows, res.plan
                 if grid is not None:

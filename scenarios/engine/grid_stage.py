@@ -48,6 +48,7 @@ from agents.households.community import Plan
 from grid import AcPowerFlow, FeederModel, GridCheck, assign_households
 from grid.clearing_model import reserve_order_slots
 from grid.coupling import reclear
+from grid.feeders import Feeder
 from grid.limits import Limits
 from grid.pairing import Pairing
 from grid.relief import can_relieve, deferrable_of_buyers, saturated_relief, shrink_buy_orders
@@ -100,9 +101,13 @@ class GridOutcome:
 class GridStage:
     """The feeder of a run, its model, and the bus and line tables being written."""
 
-    def __init__(self, scenario: Scenario, n_households: int, out_dir: Path) -> None:
+    def __init__(
+        self, scenario: Scenario, n_households: int, out_dir: Path, feeder: Feeder | None = None
+    ) -> None:
+        """``feeder``: the feeder to run on instead of ``grid.feeder``'s (an LV feeder of
+        a district, :mod:`scenarios.engine.district`)."""
         g, sim = scenario.grid, scenario.simulation
-        self.feeder = scenario_feeder(scenario, n_households)
+        self.feeder = scenario_feeder(scenario, n_households) if feeder is None else feeder
         self.bus = assign_households(self.feeder, n_households, sim.seed)
         self.limits = scenario_limits(scenario)
         self.model = FeederModel.with_limits(self.feeder, self.limits)

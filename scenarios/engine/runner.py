@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from grid.district_networks import is_district
+from grid.feeders import Feeder
 from scenarios.config.schema import Scenario
-from scenarios.engine.batch import ProgressCallback, simulate
+from scenarios.engine.batch import EngineOutput, IntervalObserver, ProgressCallback, simulate
+from scenarios.errors import ScenarioError
 from scenarios.kpis.compute import compute_kpis, household_savings
 from scenarios.kpis.member_types import member_type_kpis
 from scenarios.reports.feeder_report import feeder_map_figures
@@ -92,18 +95,32 @@ def run(
     out_dir: str | Path,
     progress: ProgressCallback | None = None,
     ledger: bool = False,
+    *,
+    feeder: Feeder | None = None,
+    observer: IntervalObserver | None = None,
+    report: bool = True,
 ) -> RunResult:
     """Run ``scenario`` and write every results file into ``out_dir``.
 
     Files (DESIGN.md): intervals.parquet, agents.parquet, trades.parquet,
     households.parquet (the sampled static table and the reliability scores), kpis.json,
     manifest.json, report.html; with ``ledger``, the audit ledger ``ledger/``
-    (:mod:`scenarios.engine.audit_batch`).
+    (:mod:`scenarios.engine.audit_batch`). ``feeder`` and ``observer`` go to
+    :func:`scenarios.engine.batch.simulate`; without ``report`` no report.html is written.
+    A district (``grid.feeder = "district:..."``) is run by :func:`scenarios.engine.district.
+    run_district` (``p2pgrid run`` calls it).
     """
+    if feeder is None and is_district(scenario.grid.feeder):
+        raise ScenarioError(
+            [
+                f"grid.feeder: {scenario.grid.feeder!r} is a district: run it with "
+                "scenarios.engine.district.run_district (p2pgrid run does)"
+            ]
+        )
     started = time.perf_counter()
     out = make_out_dir(out_dir)
     sim = scenario.simulation
-    output = simulate(scenario, out, progress, ledger)
+    output = simulate(scenario, out, progress, ledger, feeder=feeder, observer=observer)
     intervals = output.intervals
     if scenario.grid.check == "off":
         intervals = _grid_columns(intervals)
@@ -127,7 +144,7 @@ def run(
     kpis["grid_check"] = scenario.grid.check
     write_json(kpis, out / KPIS_FILE)
     extra = []
-    if scenario.grid.check != "off":
+    if report and scenario.grid.check != "off":
         buses, lines = pd.read_parquet(out / BUSES_FILE), pd.read_parquet(out / LINES_FILE)
         limits = (scenario.grid.v_min_pu, scenario.grid.v_max_pu)
         if output.feeder is not None:
@@ -146,22 +163,8 @@ def run(
         )
         what = "shared" if scenario.market.is_sharing else "traded P2P"
         extra += feeder_sharing_figures(flows, what)
-    extra += member_type_figures(kpis, scenario.market.currency)
-    band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
-    extra += heat_figures(intervals, out / AGENTS_FILE, output.households, band, sim.interval_hours)
-    page = render_report(
-        scenario.name,
-        kpis,
-        intervals,
-        household_savings(
-            output.cost_total, output.baseline_cost_total, output.end_stored_delta_kwh, retail
-        ),
-        output.showcase,
-        scenario.market.model_dump(),
-        sim.interval_hours,
-        extra,
-    )
-    (out / REPORT_FILE).write_text(page, encoding="utf-8")
+    if report:
+        _write_report(scenario, output, kpis, intervals, extra, out)
     wall = time.perf_counter() - started
     write_json(
         {
@@ -178,3 +181,31 @@ def run(
         out / MANIFEST_FILE,
     )
     return RunResult(out, kpis, out / REPORT_FILE, wall)
+
+
+def _write_report(
+    scenario: Scenario,
+    output: EngineOutput,
+    kpis: dict[str, Any],
+    intervals: pd.DataFrame,
+    extra: list[Any],
+    out: Path,
+) -> None:
+    sim = scenario.simulation
+    retail = scenario.market.retail_price_per_kwh
+    extra += member_type_figures(kpis, scenario.market.currency)
+    band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
+    extra += heat_figures(intervals, out / AGENTS_FILE, output.households, band, sim.interval_hours)
+    page = render_report(
+        scenario.name,
+        kpis,
+        intervals,
+        household_savings(
+            output.cost_total, output.baseline_cost_total, output.end_stored_delta_kwh, retail
+        ),
+        output.showcase,
+        scenario.market.model_dump(),
+        sim.interval_hours,
+        extra,
+    )
+    (out / REPORT_FILE).write_text(page, encoding="utf-8")

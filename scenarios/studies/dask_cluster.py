@@ -73,3 +73,11 @@ def connect_client(scheduler: str | None, n_workers: int | None = None) -> Clien
         raise ScenarioError(
             [f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc})"]
         ) from None
+
+
+def close_client(client: Client) -> None:
+    """Close ``client`` and, when it started one, its local cluster."""
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
