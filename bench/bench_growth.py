@@ -3,9 +3,12 @@
 1k, 5k and 10k households on ieee33 with the grid check, full PV, over a stressed period
 (``--days`` summer days from July 1 plus as many winter days from January 12; default 14
 each, i.e. 2 summer + 2 winter weeks). Prints, per N, the wall time per interval, the
-grid's share (time in the grid stage's check and recheck) and the clearing LP's share
-(time in :meth:`grid.clearing_model.ClearingModel.solve`), the ratio 10k/1k against the
-target of at most 12x, and the projected wall time of a year.
+grid stage's share (time in the grid stage's check and recheck), the clearing LP's share
+(time in :meth:`grid.clearing_model.ClearingModel.solve`; the LP is part of the grid
+stage) and the time spent building clearing models (once per run and its baseline, part of
+the grid stage), the projected wall time of a year; then the ratios 10k/1k of the whole
+run, of the grid stage and of the LP per interval, each against the target of at most 12x
+(issue 18 judges the run and the grid stage; the LP's ratio says where the growth is).
 
     python bench/bench_growth.py                       # 1k, 5k, 10k × (14 + 14) days
     python bench/bench_growth.py --days 2 --households 1000 10000
@@ -66,6 +69,13 @@ def measure(households: int, days: int, timer: Timer) -> tuple[float, int, dict[
     return wall, n_int, dict(timer.seconds)
 
 
+def verdict(name: str, ratio: float, lo: int, hi: int) -> str:
+    """One line: the ratio hi/lo of ``name`` against the target (only 10k/1k is judged)."""
+    judged = (lo, hi) == (1000, 10000)
+    mark = ("PASS" if ratio <= TARGET_RATIO else "MISS") if judged else "not the 10k/1k pair"
+    return f"  {name:<22s} {ratio:6.1f}x   (target <= {TARGET_RATIO:.0f}x: {mark})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, nargs="+", default=[1000, 5000, 10000])
@@ -79,26 +89,29 @@ def main() -> None:
     timer.wrap(GridStage, "check", "grid")
     timer.wrap(GridStage, "recheck", "grid")
     timer.wrap(ClearingModel, "solve", "lp")
-    per_interval: dict[int, float] = {}
+    timer.wrap(ClearingModel, "__init__", "build")
+    timer.wrap(ClearingModel, "start", "build")
+    rows: dict[int, dict[str, float]] = {}
     print(f"ieee33, grid check pyomo, full PV, {args.days} summer + {args.days} winter days")
     for n in args.households:
         wall, n_int, parts = measure(n, args.days, timer)
-        ms = 1e3 * wall / n_int
-        grid_ms = 1e3 * parts.get("grid", 0.0) / n_int
-        lp_ms = 1e3 * parts.get("lp", 0.0) / n_int
-        per_interval[n] = ms
+        row = {k: 1e3 * parts.get(k, 0.0) / n_int for k in ("grid", "lp")}
+        row["run"] = 1e3 * wall / n_int
+        rows[n] = row
         print(
-            f"{n:6d} households: {ms:8.2f} ms/interval, grid {grid_ms:7.2f} ms "
-            f"({100 * grid_ms / ms:4.1f} %), clearing LP {lp_ms:7.2f} ms "
-            f"({100 * lp_ms / ms:4.1f} %); a year ≈ {ms * 35040 / 1e3:7.0f} s"
+            f"{n:6d} households: {row['run']:8.2f} ms/interval, grid stage {row['grid']:7.2f} ms "
+            f"({100 * row['grid'] / row['run']:4.1f} %), clearing LP {row['lp']:7.2f} ms "
+            f"({100 * row['lp'] / row['run']:4.1f} %), clearing model builds "
+            f"{parts.get('build', 0.0):5.2f} s in all; a year ≈ {row['run'] * 35040 / 1e3:7.0f} s"
         )
-    lo, hi = min(per_interval), max(per_interval)
+    lo, hi = min(rows), max(rows)
     if hi > lo:
-        ratio = per_interval[hi] / per_interval[lo]
+        print(f"ratio {hi}/{lo} per interval, for {hi / lo:.0f}x the households:")
+        for key, name in (("run", "whole run"), ("grid", "grid stage"), ("lp", "clearing LP")):
+            print(verdict(name, rows[hi][key] / max(rows[lo][key], 1e-12), lo, hi))
         print(
-            f"ratio {hi}/{lo}: {ratio:.1f}x for {hi / lo:.0f}x the households "
-            f"(target <= {TARGET_RATIO:.0f}x for 10k/1k: "
-            f"{'PASS' if ratio <= TARGET_RATIO else 'MISS'})"
+            "  (the grid stage's ratio includes that more intervals break a limit and are "
+            "re-cleared at 10k than at 1k on the same feeder)"
         )
 
 
