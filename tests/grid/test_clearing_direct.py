@@ -17,7 +17,7 @@ from market.orders import Side
 
 from .test_clearing import FEED_IN, RETAIL, H, _random_book, line_b_limit_kw
 
-pytestmark = pytest.mark.skipif(stock_forced(), reason="the direct path is forced off")
+direct_only = pytest.mark.skipif(stock_forced(), reason="the direct path is forced off")
 
 S, B = Side.SELL, Side.BUY
 
@@ -52,6 +52,7 @@ def tie_book(model: FeederModel):
     )  # fmt: skip
 
 
+@direct_only
 def test_tied_book_clears_by_hand_on_both_paths(hand_file: Path) -> None:
     """By hand (``y = line_b_limit_kw(-40)``, the current limit of line b when bus 1 nets
     -40 kW, see below): bus 2's 200 kW export is curtailed to y whatever is sold; B1's
@@ -83,6 +84,7 @@ def test_tied_book_clears_by_hand_on_both_paths(hand_file: Path) -> None:
     assert_same(out[0], out[2], fills=False)
 
 
+@direct_only
 def test_order_columns_copy_the_template_slots_and_grow_with_the_books() -> None:
     """Every appended column has its template slot's entries (the link or balance row of
     its bus, and the P2P row, with Pyomo's coefficients); a (bus, kind) gets as many
@@ -114,6 +116,7 @@ def test_order_columns_copy_the_template_slots_and_grow_with_the_books() -> None
             np.testing.assert_array_equal(value[s0:s1], d._t_value[t0:t1])
 
 
+@direct_only
 @pytest.mark.parametrize("seed", range(3))
 def test_random_sequences_of_books_clear_as_on_the_stock_path(seed: int) -> None:
     """Randomized property: one direct model solving a sequence of books that grow and
@@ -151,6 +154,7 @@ def test_a_book_beyond_the_stock_pools_is_refused_clearly() -> None:
         cm.solve(up)
 
 
+@direct_only
 def test_engine_sized_books_need_no_more_columns_than_orders() -> None:
     """10 households per bus on average: the direct model has one column per order of the
     fullest book per (bus, kind), where the slot pools would hold n_bus x 4 x the fullest
