@@ -211,9 +211,12 @@ def clear_constrained(
     # each column's pool (side, flexible) at its bus and rank within the pool; on the stock
     # path grow the pools (rebuilding the model) if the book does not fit
     pool, rank = pools_of(a_bus, a_sell, a_flex)
+    # without P2P no column can be filled (size 0): the LP gets none (the no-P2P baseline's
+    # LP is the network's, whatever the community's size)
+    lp_cols = slice(None) if p2p else slice(0, 0)
     need_fixed = int(rank[~a_flex].max()) + 1 if (~a_flex).any() else 0
     need_flex = int(rank[a_flex].max()) + 1 if a_flex.any() else 0
-    reserve_order_slots(fm, need_fixed, need_flex)
+    reserve_order_slots(fm, need_fixed if p2p else 0, need_flex if p2p else 0)
     cm: ClearingModel | None = fm._clearing
     assert cm is not None
     fixed_sell = sell & ~flexible
@@ -228,10 +231,10 @@ def clear_constrained(
     curt_cost = float(curtailment_cost_per_kwh) + CURTAILMENT_TIE_BREAK_PER_KWH
     sol = cm.solve(
         SlotUpdate(
-            key=a_bus * 4 + pool,
-            rank=rank,
-            order_pu=a_kw / s if p2p else np.zeros(len(a_kw)),
-            price=a_price,
+            key=(a_bus * 4 + pool)[lp_cols],
+            rank=rank[lp_cols],
+            order_pu=a_kw[lp_cols] / s,
+            price=a_price[lp_cols],
             p_inj_pu=p_total / s,
             q_inj_pu=q_fixed / s,
             curt_pu=curt / s,
@@ -252,7 +255,7 @@ def clear_constrained(
     # prices of an interval whose limits are priced by the penalty are not energy prices
     nodal = np.full(n, np.nan) if sol.penalty_priced else sol.bal_dual / s
     p2p_price = -sol.p2p_dual / s
-    col_kwh = np.clip(sol.x_pu * s * h, 0.0, a_kw * h)
+    col_kwh = np.clip(sol.x_pu * s * h, 0.0, a_kw * h) if p2p else np.zeros(len(a_kw))
     # the LP is indifferent between the orders of a column: pro rata to their energy
     fill_kwh = np.minimum(col_kwh[group] * (e_kw / a_kw[group]), e_kw * h)
     signed_flex = np.where(sell, fill_kwh, -fill_kwh) / h * flexible

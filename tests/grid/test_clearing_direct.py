@@ -168,3 +168,36 @@ def test_engine_sized_books_need_no_more_columns_than_orders() -> None:
     assert d.n_order_cols <= 2000
     per_bus = int(np.bincount(bus).max())
     assert d.n_order_cols < f.n_bus * 2 * per_bus  # what inflexible pools alone would hold
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_without_p2p_the_lp_has_no_order_columns(seed: int) -> None:
+    """The no-P2P baseline (``p2p=False``) fills no order, so the orders need no LP column:
+    its clearing equals the clearing of an empty book with the inflexible orders' energy
+    as fixed injections and the same curtailable PV and deferrable load (with nothing
+    filled the orders' link rows, ``c <= max(curtailable, sold)``, allow no more than the
+    bounds); flexible orders do not flow. No order column is ever appended."""
+    f = load_feeder("ieee33", households=300)
+    args, kw = _random_book(f, 300, 20 + seed, 19.0 if seed else 12.0)
+    p_fixed, q_fixed, bus, side, kwh, _, curt = args[:7]
+    defer = kw["deferrable_kw"] if kw["deferrable_kw"] is not None else np.zeros(f.n_bus)
+    model = FeederModel(f)
+    res = model.clear_constrained(*args, **kw, p2p=False)
+    assert (res.order_filled_kwh == 0).all()
+    fixed = ~kw["order_flexible"]
+    sold = np.bincount(bus[fixed & (side == S)], kwh[fixed & (side == S)] / H, f.n_bus)
+    bought = np.bincount(bus[fixed & (side == B)], kwh[fixed & (side == B)] / H, f.n_bus)
+    none = np.zeros(0)
+    empty = FeederModel(f).clear_constrained(
+        p_fixed + sold - bought, q_fixed, none.astype(int), none.astype(np.int8), none, none,
+        curt, RETAIL, FEED_IN, H, deferrable_kw=defer,
+    )  # fmt: skip
+    np.testing.assert_allclose(res.curtailed_kw, empty.curtailed_kw, atol=1e-7)
+    np.testing.assert_allclose(res.deferred_kw, empty.deferred_kw, atol=1e-7)
+    np.testing.assert_allclose(res.p_kw, empty.p_kw, atol=1e-7)
+    np.testing.assert_allclose(res.nodal_price_per_kwh, empty.nodal_price_per_kwh, atol=1e-7)
+    assert res.welfare == pytest.approx(empty.welfare, abs=1e-7)
+    assert res.residual_violations == empty.residual_violations
+    np.testing.assert_allclose(res.grid.v_pu, empty.grid.v_pu, atol=1e-9)
+    if model._clearing.on_direct:
+        assert model._clearing._direct.n_order_cols == 0
