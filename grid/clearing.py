@@ -1,9 +1,10 @@
 """Network-constrained clearing of one interval, with curtailment and nodal prices.
 
 The model (a linear programme on the linearised DistFlow network of
-:mod:`grid.lindistflow`, built once per feeder and order-slot capacity, see
+:mod:`grid.lindistflow`, built once per feeder, see
 :class:`grid.clearing_model.ClearingModel`, and re-solved on a persistent HiGHS instance
-with each interval's sizes, prices and injections):
+with each interval's sizes, prices and injections; on the direct path every order gets a
+column of its own, :class:`grid.clearing_direct.DirectClearing`):
 
 *Physics.* The orders' energy is the households' physical net position for the interval:
 a buy order is consumption and a sell order is generation, whether it is matched or not
@@ -207,21 +208,17 @@ def clear_constrained(
 
     # orders the LP cannot tell apart share one column (see :func:`aggregate_orders`)
     group, a_bus, a_sell, a_flex, a_price, a_kw = aggregate_orders(bus, sell, flexible, price, e_kw)
-    # map columns to slots: pool (side, flexible) at the order's bus, rank within the pool;
-    # grow the pools (rebuilding the model) if the book does not fit
+    # each column's pool (side, flexible) at its bus and rank within the pool; on the stock
+    # path grow the pools (rebuilding the model) if the book does not fit
     pool, rank = pools_of(a_bus, a_sell, a_flex)
+    # without P2P no column can be filled (size 0): the LP gets none (the no-P2P baseline's
+    # LP is the network's, whatever the community's size)
+    lp_cols = slice(None) if p2p else slice(0, 0)
     need_fixed = int(rank[~a_flex].max()) + 1 if (~a_flex).any() else 0
     need_flex = int(rank[a_flex].max()) + 1 if a_flex.any() else 0
+    reserve_order_slots(fm, need_fixed if p2p else 0, need_flex if p2p else 0)
     cm: ClearingModel | None = fm._clearing
-    if cm is None or cm.fixed_slots < need_fixed or cm.flexible_slots < need_flex:
-        reserve_order_slots(fm, need_fixed, need_flex)
-        cm = fm._clearing
-        assert cm is not None
-    slot = a_bus * cm.stride + cm.pool_offset[pool] + rank
-    order_pu = np.zeros(cm.n_slot)
-    slot_price = np.zeros(cm.n_slot)
-    order_pu[slot] = a_kw / s if p2p else 0.0
-    slot_price[slot] = a_price
+    assert cm is not None
     fixed_sell = sell & ~flexible
     fixed_buy = ~sell & ~flexible
     sell_kw = np.bincount(bus[fixed_sell], weights=e_kw[fixed_sell], minlength=n)
@@ -234,9 +231,10 @@ def clear_constrained(
     curt_cost = float(curtailment_cost_per_kwh) + CURTAILMENT_TIE_BREAK_PER_KWH
     sol = cm.solve(
         SlotUpdate(
-            used=slot,
-            order_pu=order_pu,
-            price=slot_price,
+            key=(a_bus * 4 + pool)[lp_cols],
+            rank=rank[lp_cols],
+            order_pu=a_kw[lp_cols] / s,
+            price=a_price[lp_cols],
             p_inj_pu=p_total / s,
             q_inj_pu=q_fixed / s,
             curt_pu=curt / s,
@@ -257,7 +255,7 @@ def clear_constrained(
     # prices of an interval whose limits are priced by the penalty are not energy prices
     nodal = np.full(n, np.nan) if sol.penalty_priced else sol.bal_dual / s
     p2p_price = -sol.p2p_dual / s
-    col_kwh = np.clip(sol.x_pu[slot] * s * h, 0.0, a_kw * h)
+    col_kwh = np.clip(sol.x_pu * s * h, 0.0, a_kw * h) if p2p else np.zeros(len(a_kw))
     # the LP is indifferent between the orders of a column: pro rata to their energy
     fill_kwh = np.minimum(col_kwh[group] * (e_kw / a_kw[group]), e_kw * h)
     signed_flex = np.where(sell, fill_kwh, -fill_kwh) / h * flexible

@@ -9,7 +9,7 @@ persistent HiGHS interface, or on the direct path of :mod:`grid.highs_direct`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from grid.feeders import Feeder
 from grid.highs_direct import direct_model, make_solver
 from grid.network import PENALTY_THERMAL, PENALTY_VOLTAGE, add_network
 from grid.results import GridCheck
+
+if TYPE_CHECKING:
+    from grid.clearing_direct import DirectClearing
 
 #: A limit whose slack has a reduced cost below this fraction of its penalty weight is
 #: priced by the penalty: the interval's nodal prices are not reported (NaN).
@@ -69,15 +72,19 @@ class ClearingModel:
     (limit prices, tariffs) and constraint right-hand sides (injections, caps). An unused
     slot has size 0.
 
-    The model is solved on a persistent HiGHS interface. With ``direct`` (the default, see
-    :class:`grid.lindistflow.FeederModel` ``direct_updates``) the first solve goes through
-    Pyomo, which builds the HiGHS model, and every later solve writes the changed bounds
-    and costs straight into that HiGHS instance in a few bulk calls and reads the primal
-    values and row duals back as arrays. Otherwise every solve sets the mutable ``Param``
-    and calls the interface's ``solve``.
+    The model is solved on a persistent HiGHS interface. With ``direct`` (default: the
+    feeder model's ``direct_updates``, see :class:`grid.lindistflow.FeederModel`),
+    :meth:`start` solves an empty book through Pyomo, which builds the HiGHS model, and
+    every solve after it runs in that HiGHS instance
+    (:class:`grid.clearing_direct.DirectClearing`): the orders get columns of their own,
+    copied from the pools' first slots, so the pools need only their smallest size.
+    Otherwise every solve sets the mutable ``Param`` and calls the interface's ``solve``,
+    and the pools must hold the book (:func:`reserve_order_slots`).
     """
 
-    def __init__(self, fm: FeederModel, fixed_slots: int, flexible_slots: int) -> None:
+    def __init__(
+        self, fm: FeederModel, fixed_slots: int, flexible_slots: int, direct: bool | None = None
+    ) -> None:
         import pyomo.core as pyo  # the first clearing imports Pyomo (see grid.lindistflow)
 
         self.fixed_slots = int(fixed_slots)
@@ -160,8 +167,9 @@ class ClearingModel:
         m.obj = pyo.Objective(expr=cost + m.penalty, sense=pyo.minimize)
         self.m = m
         self.opt = make_solver()
-        self.direct = bool(fm.direct_updates)
-        self._highs: Any = None  # the HiGHS instance, once the direct path is set up
+        self.direct = bool(fm.direct_updates if direct is None else direct)
+        self._direct: DirectClearing | None = None  # the direct path, once set up
+        self._highs: Any = None  # its HiGHS instance
         self.x_vars = list(m.x.values())
         self.c_vars = list(m.c.values())
         self.d_vars = list(m.d.values())
@@ -188,18 +196,61 @@ class ClearingModel:
         )
 
     # ------------------------------------------------------------------ solving
+    @property
+    def on_direct(self) -> bool:
+        """Whether the solves run on the direct path (set up by :meth:`start`)."""
+        return self._direct is not None
+
+    def fits(self, fixed: int, flexible: int) -> bool:
+        """Whether books with up to ``fixed`` inflexible and ``flexible`` flexible orders of
+        one kind at one bus fit (always on the direct path, which appends columns)."""
+        return self.on_direct or (fixed <= self.fixed_slots and flexible <= self.flexible_slots)
+
+    def start(self) -> None:
+        """Solve an empty book through Pyomo, which builds the HiGHS model, and set up the
+        direct path on it if ``direct`` (:class:`grid.clearing_direct.DirectClearing`)."""
+        n, empty = self.n_bus, np.zeros(0)
+        zero = np.zeros(n)
+        none = empty.astype(int)
+        zeros = (zero, zero, zero, zero, zero, zero)
+        self._solve_pyomo(SlotUpdate(none, none, empty, empty, *zeros, 0.0, 0.0, 0.0, 0.0))
+        if not self.direct:
+            return
+        direct = direct_model(self.opt)
+        if direct is None:  # the stock path (grid.highs_direct)
+            self.direct = False
+            return
+        from grid.clearing_direct import DirectClearing
+
+        self._direct = DirectClearing(self, direct)
+        self._highs = direct.highs
+
     def solve(self, up: SlotUpdate) -> SlotSolution:
         """Solve for one interval's data, on the direct path when it is set up."""
-        if self._highs is not None:
-            return self._solve_direct(up)
-        sol = self._solve_pyomo(up)
-        if self.direct:
-            self._init_direct(up)
-        return sol
+        if self._direct is not None:
+            return self._direct.solve(up)
+        return self._solve_pyomo(up)
+
+    def _slots(self, up: SlotUpdate) -> np.ndarray:
+        """Slot of each order of ``up`` in the Pyomo model's pools."""
+        pool = up.key % 4
+        size = np.where(pool < 2, self.fixed_slots, self.flexible_slots)
+        if (up.rank >= size).any():
+            raise ValueError(
+                f"the book needs more order slots than the clearing model's pools hold "
+                f"({self.fixed_slots} inflexible, {self.flexible_slots} flexible per bus and "
+                "side): size them with reserve_order_slots"
+            )
+        return (up.key // 4) * self.stride + self.pool_offset[pool] + up.rank
 
     def _solve_pyomo(self, up: SlotUpdate) -> SlotSolution:
         m = self.m
-        for k, (o, pr) in enumerate(zip(up.order_pu.tolist(), up.price.tolist(), strict=True)):
+        slot = self._slots(up)
+        order_pu = np.zeros(self.n_slot)
+        price = np.zeros(self.n_slot)
+        order_pu[slot] = up.order_pu
+        price[slot] = up.price
+        for k, (o, pr) in enumerate(zip(order_pu.tolist(), price.tolist(), strict=True)):
             m.order_pu[k].set_value(o)
             m.price[k].set_value(pr)
         for b in range(self.n_bus):
@@ -221,101 +272,14 @@ class ClearingModel:
         y = np.fromiter((duals[c] for c in self.dual_cons), float, len(self.dual_cons))
         rcs = loader.get_reduced_costs(self.slack_vars)
         rc = np.fromiter((rcs[v] for v in self.slack_vars), float, len(self.slack_vars))
-        return self._unpack(z, y, rc)
+        return self.unpack(z[slot], z, y, rc)
 
-    def _init_direct(self, up: SlotUpdate) -> None:
-        """Map the columns and rows of the HiGHS model that Pyomo built (after a solve)."""
-        m = self.m
-        direct = direct_model(self.opt)
-        if direct is None:  # the stock path (grid.highs_direct)
-            self.direct = False
-            return
-        highs = direct.highs
-        highs.setOptionValue("output_flag", False)
-        # Pyomo's solve subscribed Python callbacks (keyboard interrupt) that HiGHS would
-        # call on every simplex iteration; the direct path runs without them
-        if hasattr(highs, "disableCallbacks"):
-            highs.disableCallbacks()
-
-        cols, rows = direct.cols, direct.rows
-        n = self.n_bus
-        self._x_cols = cols(self.x_vars)
-        self._bus_cols = np.concatenate([cols(self.c_vars), cols(self.d_vars)])
-        self._io_cols = cols([m.imp, m.exp])
-        self._value_cols = cols(self.value_vars)
-        self._slack_cols = cols(self.slack_vars)
-        bal = rows([*m.bal_p.values(), *m.bal_q.values()])
-        link = rows([*m.sell_link.values(), *m.buy_link.values()])
-        self._rows = np.concatenate([bal, link])
-        self._dual_rows = rows(self.dual_cons)
-        lp = highs.getLp()
-        lower = np.asarray(lp.row_lower_)
-        upper = np.asarray(lp.row_upper_)
-        # bus balances: row bound = -injection - constant part of the row body
-        inj = np.concatenate([up.p_inj_pu, up.q_inj_pu])
-        self._bal_base = lower[bal] + inj
-        # links: "... <= cap" with no constant part
-        caps = np.concatenate([up.sell_cap_pu, up.buy_cap_pu])
-        self._link_base = upper[link] - caps
-        self._link_lower = lower[link]
-        self._cost_sign = np.where(self.slot_sell, 1.0, -1.0) * self.s_base
-        # slots whose size or price is not 0 in the HiGHS model
-        self._live = np.zeros(self.n_slot, bool)
-        self._live[up.used] = True
-        assert len(self._bal_base) == 2 * n
-        self._highs = highs
-
-    def _solve_direct(self, up: SlotUpdate) -> SlotSolution:
-        import highspy
-
-        highs, s, n = self._highs, self.s_base, self.n_bus
-        # only the slots used now or in the previous interval change (unused: size 0,
-        # price 0, as on the Pyomo path)
-        live = self._live
-        live[up.used] = True
-        k = np.flatnonzero(live)
-        live[:] = False
-        live[up.used] = True
-        cols = np.concatenate([self._x_cols[k], self._bus_cols])
-        upper = np.concatenate([up.order_pu[k], up.curt_pu, up.defer_pu])
-        highs.changeColsBounds(len(cols), cols, np.zeros(len(cols)), upper)
-        cost = np.concatenate(
-            [
-                self._cost_sign[k] * up.price[k],
-                np.full(n, s * up.curt_cost),
-                np.full(n, s * up.defer_cost),
-                [s * up.retail, -s * up.feed_in],
-            ]
-        )
-        cost_cols = np.concatenate([cols, self._io_cols])
-        highs.changeColsCost(len(cost), cost_cols, cost)
-        bal = self._bal_base - np.concatenate([up.p_inj_pu, up.q_inj_pu])
-        link = self._link_base + np.concatenate([up.sell_cap_pu, up.buy_cap_pu])
-        highs.changeRowsBounds(
-            len(self._rows),
-            self._rows,
-            np.concatenate([bal, self._link_lower]),
-            np.concatenate([bal, link]),
-        )
-        highs.run()
-        status = highs.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            # the LP always has an optimum (elastic limits): retry once without the basis
-            highs.clearSolver()
-            highs.run()
-            status = highs.getModelStatus()
-            if status != highspy.HighsModelStatus.kOptimal:
-                raise RuntimeError(f"HiGHS: {highs.modelStatusToString(status)}")
-        sol = highs.getSolution()
-        z = np.asarray(sol.col_value)[self._value_cols]
-        y = np.asarray(sol.row_dual)[self._dual_rows]
-        rc = np.asarray(sol.col_dual)[self._slack_cols]
-        return self._unpack(z, y, rc)
-
-    def _unpack(self, z: np.ndarray, y: np.ndarray, rc: np.ndarray) -> SlotSolution:
+    def unpack(self, x: np.ndarray, z: np.ndarray, y: np.ndarray, rc: np.ndarray) -> SlotSolution:
+        """The solution from the orders' fills ``x``, the values ``z`` of ``value_vars``,
+        the duals ``y`` of ``dual_cons`` and the reduced costs ``rc`` of ``slack_vars``."""
         n, nl, ns = self.n_bus, len(self.m.P), self.n_slot
         cuts = np.cumsum([ns, n, n, 1, 1, nl, nl, n, 2 * n + nl])
-        x, c, d, imp, exp, p, q, w, slacks, _ = np.split(z, cuts)
+        _, c, d, imp, exp, p, q, w, slacks, _ = np.split(z, cuts)
         return SlotSolution(
             x_pu=x,
             c_pu=c,
@@ -335,9 +299,10 @@ class ClearingModel:
 class SlotUpdate:
     """One interval's data of the clearing model, per unit (slots laid out as the model's)."""
 
-    used: np.ndarray  # slots of the orders
-    order_pu: np.ndarray
-    price: np.ndarray
+    key: np.ndarray  # per order: bus * 4 + pool (:func:`pools_of`)
+    rank: np.ndarray  # per order: rank within its bus's pool
+    order_pu: np.ndarray  # per order
+    price: np.ndarray  # per order
     p_inj_pu: np.ndarray
     q_inj_pu: np.ndarray
     curt_pu: np.ndarray
@@ -354,7 +319,7 @@ class SlotUpdate:
 class SlotSolution:
     """What a solve of the clearing model returns (per unit, raw duals)."""
 
-    x_pu: np.ndarray
+    x_pu: np.ndarray  # per order of the update
     c_pu: np.ndarray
     d_pu: np.ndarray
     import_pu: float
@@ -386,14 +351,23 @@ def reserve_order_slots(fm: FeederModel, fixed_slots: int, flexible_slots: int =
     """Size the clearing model of ``fm`` for books with up to ``fixed_slots`` inflexible and
     ``flexible_slots`` flexible orders of one side at one bus.
 
-    :func:`clear_constrained` grows the pools by itself (doubling, rebuilding the model);
-    reserving them up front avoids the rebuilds and makes the model's size independent of
-    the order in which books arrive. Pools only ever grow.
+    On the direct path (``fm.direct_updates`` and :func:`grid.highs_direct.direct_model`
+    available) the model is built once with the smallest pools, whatever the sizes: the
+    orders get columns of their own (:class:`grid.clearing_direct.DirectClearing`). On the
+    stock path :func:`clear_constrained` grows the pools by itself (doubling, rebuilding
+    the model); reserving them up front avoids the rebuilds and makes the model's size
+    independent of the order in which books arrive. Pools only ever grow.
     """
     cm: ClearingModel | None = fm._clearing
+    if cm is not None and cm.fits(int(fixed_slots), int(flexible_slots)):
+        return
+    if cm is None and fm.direct_updates:
+        cm = ClearingModel(fm, MIN_POOL_SLOTS, MIN_POOL_SLOTS)
+        cm.start()
+        if cm.on_direct:
+            fm._clearing = cm
+            return
     sf, sx = _pool_size(int(fixed_slots)), _pool_size(int(flexible_slots))
     if cm is not None:
-        if cm.fixed_slots >= sf and cm.flexible_slots >= sx:
-            return
         sf, sx = max(sf, cm.fixed_slots), max(sx, cm.flexible_slots)
-    fm._clearing = ClearingModel(fm, sf, sx)
+    fm._clearing = ClearingModel(fm, sf, sx, direct=False)

@@ -264,7 +264,9 @@ def _random_book(f, n_ord: int, seed: int, hour: float, flex_share: float = 0.3)
 def test_direct_updates_give_the_pyomo_clearing() -> None:
     """The fast path writes bounds, costs and right-hand sides straight into the HiGHS model
     that the persistent interface built and reads the solution back in bulk; it must return
-    what Pyomo's own solve returns, including across a growth of the order-slot pools."""
+    what Pyomo's own solve returns, including across a growth of the order-slot pools (the
+    Pyomo path's) and of the order columns (the direct path's, which keeps the smallest
+    pools and appends a column per order)."""
     f = load_feeder("ieee33", households=300)
     fast, pure = FeederModel(f), FeederModel(f, direct_updates=False)
     cases = [(40, 0, 12.0), (300, 1, 18.0), (300, 2, 12.5), (600, 3, 19.0), (600, 4, 3.0),
@@ -289,7 +291,9 @@ def test_direct_updates_give_the_pyomo_clearing() -> None:
     assert congested >= 2  # the books do bind limits
     assert priced >= 1  # and some prices differ between buses
     assert fast._clearing._highs is not None and pure._clearing._highs is None
-    assert fast._clearing.fixed_slots > 4  # the pools grew on the way
+    assert pure._clearing.fixed_slots > 4  # the pools grew on the way
+    assert fast._clearing.fixed_slots == 4  # the direct path appends columns instead
+    assert fast._clearing._direct.n_order_cols >= 600
 
 
 def test_recleared_grid_state_is_the_check_of_the_result() -> None:
