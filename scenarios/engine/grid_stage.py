@@ -197,11 +197,9 @@ class GridStage:
         return plan.with_orders(keep, energy), keep
 
     def prepare(self) -> None:
-        """Build the clearing model once and solve it once: what the first re-clearing
-        would otherwise pay (the live market does it before its first gate opens). On the
-        stock path its pools are sized for the fullest bus, so it is never rebuilt; on the
-        direct path the orders get columns of their own as the books need them
-        (:mod:`grid.clearing_direct`) and the size is not used."""
+        """Build and solve the clearing model once (the live market does it before its first
+        gate opens); stock path: pools sized for the fullest bus, never rebuilt; direct
+        path: order columns appended as books need them (:mod:`grid.clearing_direct`)."""
         if self._reserved:
             return
         per_bus = int(np.bincount(self.bus, minlength=self.n_bus).max())
