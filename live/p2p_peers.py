@@ -24,6 +24,7 @@ doubly signed trades on ``peers/<itself>/trades`` for the recorder.
 from __future__ import annotations
 
 import queue
+from collections import deque
 import threading
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,19 @@ class PeerStats:
     not_converged: list[int] = field(default_factory=list)
     dropped: int = 0
     agreed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One interval's orders (household row, side, energy) and their agreed fills [kWh];
+    ``dead``: the households silenced by then (their orders unfilled: the utility's)."""
+
+    t: int
+    household: np.ndarray
+    is_buy: np.ndarray
+    energy_kwh: np.ndarray
+    filled_kwh: np.ndarray
+    dead: list[int]
 
 
 def partner_rows(partners: sps.csr_matrix | None, n: int) -> tuple[list[list[int]], int]:
@@ -141,6 +155,9 @@ class PeerFleet:
         self._sent: dict[int, dict[int, dict[str, Any]]] = {}
         """Per household: the final it sent each partner."""
         self._checked = 0.0
+        self._kill_at: tuple[tuple[int, int], list[str]] | None = None
+        self.settled: deque[Settled] = deque(maxlen=8)
+        """The last intervals' orders and fills (what each household applied)."""
         self._agreed: dict[int, dict[int, dict[str, Any]]] = {}
         self._stop_at = 0.0
         self.bus = Bus(broker, "peers", self.topics.root)
@@ -161,9 +178,14 @@ class PeerFleet:
         self.bus.drain(10)
         self.bus.stop()
 
-    def kill(self, agents: list[str]) -> None:
-        """Silence these households from now on (as if their processes were killed)."""
-        self._events.put(("kill", ",".join(agents), b""))
+    def kill(self, agents: list[str], at: tuple[int, int] | None = None) -> None:
+        """Silence these households from now on (as if their processes were killed), or
+        from when a household of this process first proposes iteration ``k`` of
+        interval ``t`` (``at = (t, k)``: mid-negotiation)."""
+        if at is None:
+            self._events.put(("kill", ",".join(agents), b""))
+        else:
+            self._kill_at = (at, list(agents))
 
     def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
         clock = read_clock(payload)
@@ -183,9 +205,7 @@ class PeerFleet:
             if kind == "stop":
                 return
             if kind == "kill":
-                self.dead |= {self.row[a] for a in topic.split(",") if a in self.row}
-                for r in self.dead:
-                    self._neg.pop(r, None)
+                self._silence(topic.split(","))
             elif kind == "clock":
                 clock = read_clock(payload)
                 if clock is None:
@@ -199,6 +219,11 @@ class PeerFleet:
                 self._on_message(topic, payload)
             if self._events.empty():  # a backlog is not a late partner
                 self._deadlines()
+
+    def _silence(self, agents: list[str]) -> None:
+        self.dead |= {self.row[a] for a in agents if a in self.row}
+        for r in self.dead:
+            self._neg.pop(r, None)
 
     def _send(self, sender: int, receiver: int | str, payload: dict[str, Any], qos: int = 0) -> None:
         to = self.ids[receiver] if isinstance(receiver, int) else receiver
@@ -259,7 +284,7 @@ class PeerFleet:
         self._try_step(neg)
 
     def _try_step(self, neg: Negotiation) -> None:
-        while neg.final_k is None and not neg.waiting():
+        while neg.final_k is None and not neg.waiting() and neg.me in self._neg:
             if neg.k == 0:
                 neg.build()
             elif neg.advance():
@@ -271,6 +296,9 @@ class PeerFleet:
         for p, (kwh, price, ok) in neg.propose().items():
             self._send(neg.me, p, proposal_payload(self._run, self._t, neg.k, kwh, price, ok))
         self._sent_at[neg.me] = time.monotonic()
+        if self._kill_at is not None and self._kill_at[0] <= (self._t, neg.k):
+            self._silence(self._kill_at[1])
+            self._kill_at = None
 
     def _deadlines(self) -> None:
         now = time.monotonic()
@@ -278,7 +306,7 @@ class PeerFleet:
             return
         self._checked = now
         for neg in list(self._neg.values()):
-            if neg.final_k is not None:
+            if neg.final_k is not None or neg.me not in self._neg:
                 continue
             if now >= self._stop_at:
                 self._finalise(neg, neg.last_k())
@@ -356,6 +384,8 @@ class PeerFleet:
             records = sorted(agreed.values(), key=lambda rec: (rec["a"], rec["b"]))
             self._send(r, TRADES, {"v": VERSION, "run": self._run, "t": self._t,
                                    "records": records}, qos=1)  # fmt: skip
+        self.settled.append(Settled(self._t, plan.household, plan.is_buy, plan.energy_kwh,
+                                    filled, sorted(self.dead)))  # fmt: skip
         flows = self.community.outcome(plan, filled, None)
         self.community.commit(flows)
         if self.storage is not None:

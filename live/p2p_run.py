@@ -163,10 +163,13 @@ def run_decentralised(
     keys: Path | None = None,
     log: Callable[[str], None] | None = None,
     on_interval: Callable[[PeerFleet, int], None] | None = None,
+    peers_broker: BrokerConfig | None = None,
 ) -> DecentralisedRun:
     """The clock, the recorder and (``peers``) this scenario's households as peers, until
     ``intervals`` are done; ``trades.parquet`` in ``out_dir``. ``on_interval(fleet, t)``
-    is called while interval ``t``'s gate is open (tests kill households there)."""
+    is called while interval ``t``'s gate is open (tests kill households there); the
+    peers connect with ``peers_broker`` (the ``fleet`` account under ``p2pgrid acl``),
+    the clock and recorder with ``broker``."""
     if speed <= 0:
         raise ValueError("--decentralised needs --speed > 0: the clock paces the gates")
     log = log or (lambda _m: None)
@@ -177,7 +180,7 @@ def run_decentralised(
     bus = Bus(broker, "p2p-clock", topics.root)
     recorder = Recorder(scenario, bus, run)
     bus.start(30.0)
-    fleet = PeerFleet(scenario, broker, run=run, keys=keys).start() if peers else None
+    fleet = PeerFleet(scenario, peers_broker or broker, run=run, keys=keys).start() if peers else None
     log(f"decentralised p2p {topics.root}/peers/ · run {run} · speed {speed:g}")
     stop = threading.Event()
     try:
