@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from live.protocol import VERSION, Rejected
+from scenarios.audit.canonical import canonical
 
 MAX_PEER_BYTES = 256_000
 SIDES = ("buy", "sell")
@@ -134,3 +135,9 @@ def read_peer(payload: bytes, run: str) -> dict[str, Any]:
     data["ok"] = [_int(j, "ok[]", 1) for j in ok]
     data["kwh"] = kwh
     return data
+
+
+def record_bytes(record: dict[str, Any]) -> bytes:
+    """The canonical bytes both sides of a trade record signed."""
+    body = {k: v for k, v in record.items() if k != "sigs"}
+    return canonical(body)

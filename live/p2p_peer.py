@@ -92,7 +92,9 @@ class Negotiation:
         self.active &= set(self.offers)
         rows = [self.me, *sorted(self.active)]
         offers = [self.offer, *(self.offers[p] for p in rows[1:])]
-        owner = np.concatenate([np.full(len(o.is_buy), r) for r, o in zip(rows, offers, strict=True)])
+        owner = np.concatenate(
+            [np.full(len(o.is_buy), r) for r, o in zip(rows, offers, strict=True)]
+        )
         local = np.concatenate([np.arange(len(o.is_buy)) for o in offers])
         is_buy = np.concatenate([o.is_buy for o in offers]).astype(bool)
         price = np.concatenate([o.price for o in offers])
@@ -103,8 +105,8 @@ class Negotiation:
         bp, sp, cost = price[bi], price[si], pairs.cost_per_kwh
         mine = ((owner[bi] == self.me) | (owner[si] == self.me)) & (bp - sp - cost >= 0)
         bi, si, cost = bi[mine], si[mine], cost[mine]
-        order = np.lexsort((local[si], local[bi], owner[bi], np.where(owner[bi] == self.me,
-                                                                       owner[si], owner[bi])))  # fmt: skip
+        other = np.where(owner[bi] == self.me, owner[si], owner[bi])
+        order = np.lexsort((local[si], local[bi], owner[bi], other))
         bi, si, cost = bi[order], si[order], cost[order]
         self.buyer = owner[bi] == self.me
         self.partner = np.where(self.buyer, owner[si], owner[bi])

@@ -24,32 +24,30 @@ doubly signed trades on ``peers/<itself>/trades`` for the recorder.
 from __future__ import annotations
 
 import queue
-from collections import deque
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sps
-from scipy.sparse.csgraph import shortest_path
 
 from agents.households.community import Community
 from agents.strategies.bidding import PriceAwareStorage
 from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
 from live.p2p_codec import final_body, offer_payload, proposal_payload, read_peer
+from live.p2p_partners import partner_rows, scenario_rule
 from live.p2p_peer import Negotiation, Offer, filled_kwh
 from live.p2p_topics import peers_topic
 from live.protocol import VERSION, Rejected, topics_for
 from live.runfilter import RunFilter
 from live.signatures import signers_for
-from scenarios.audit.canonical import canonical, unsigned
+from scenarios.audit.canonical import unsigned
 from scenarios.config.schema import Scenario
 from scenarios.engine.inputs import CommunityInputs
-from scenarios.engine.p2p import p2p_rule
 
 TRADES = "trades"
 """``peers/<id>/trades``: a household's agreed trades of an interval, for the recorder."""
@@ -79,31 +77,6 @@ class Settled:
     energy_kwh: np.ndarray
     filled_kwh: np.ndarray
     dead: list[int]
-
-
-def partner_rows(partners: sps.csr_matrix | None, n: int) -> tuple[list[list[int]], int]:
-    """Each household's partner rows and the partner graph's diameter (at least 1)."""
-    if partners is None:
-        return [[j for j in range(n) if j != i] for i in range(n)], 1
-    m = partners.tocsr()
-    rows = [sorted(int(j) for j in m.indices[m.indptr[i] : m.indptr[i + 1]] if j != i)
-            for i in range(n)]  # fmt: skip
-    d = shortest_path(m.astype(float), unweighted=True, directed=False)
-    finite = d[np.isfinite(d)]
-    return rows, max(int(finite.max()) if finite.size else 1, 1)
-
-
-def scenario_rule(scenario: Scenario, ids: list[str], pv_kwp: np.ndarray) -> Any:
-    """The scenario's :class:`~market.p2p_pairs.P2PRule`, with the feeder's distances
-    when the grid check is on (public: the feeder model and the households' buses)."""
-    feeder = bus = None
-    if scenario.grid.check != "off":
-        from grid import assign_households
-        from scenarios.config.preflight import scenario_feeder
-
-        feeder = scenario_feeder(scenario, len(ids))
-        bus = assign_households(feeder, len(ids), scenario.simulation.seed)
-    return p2p_rule(scenario, ids, pv_kwp, feeder, bus)
 
 
 class PeerFleet:
@@ -225,7 +198,9 @@ class PeerFleet:
         for r in self.dead:
             self._neg.pop(r, None)
 
-    def _send(self, sender: int, receiver: int | str, payload: dict[str, Any], qos: int = 0) -> None:
+    def _send(
+        self, sender: int, receiver: int | str, payload: dict[str, Any], qos: int = 0
+    ) -> None:
         to = self.ids[receiver] if isinstance(receiver, int) else receiver
         self.bus.publish(peers_topic(self.topics, self.ids[sender], to), payload, qos=qos)
         self.stats.sent += 1
@@ -371,7 +346,7 @@ class PeerFleet:
         filled = np.zeros(len(plan.energy_kwh))
         volume = paid = 0.0
         final = [n.final_k or 0 for n in self._neg.values()]
-        for r, neg in self._neg.items():
+        for r in self._neg:
             agreed = self._agreed.get(r, {})
             trades = [rec["trades"] for rec in agreed.values()]
             rows = self._order_rows[r]
@@ -395,9 +370,3 @@ class PeerFleet:
         if any(not n.converged for n in self._neg.values()):
             self.stats.not_converged.append(self._t)
         self._plan = None
-
-
-def record_bytes(record: dict[str, Any]) -> bytes:
-    """The canonical bytes both sides of a trade record signed."""
-    body = {k: v for k, v in record.items() if k != "sigs"}
-    return canonical(body)

@@ -31,7 +31,8 @@ import orjson
 
 from live.bus import BrokerConfig, Bus
 from live.clock import clock_payload, done_payload
-from live.p2p_peers import TRADES, PeerFleet, PeerStats, record_bytes
+from live.p2p_codec import record_bytes
+from live.p2p_peers import TRADES, PeerFleet, PeerStats
 from live.p2p_topics import peers_topic
 from live.protocol import topics_for
 from scenarios.audit.keys import Registry, SignatureError
@@ -180,7 +181,9 @@ def run_decentralised(
     bus = Bus(broker, "p2p-clock", topics.root)
     recorder = Recorder(scenario, bus, run)
     bus.start(30.0)
-    fleet = PeerFleet(scenario, peers_broker or broker, run=run, keys=keys).start() if peers else None
+    fleet = (
+        PeerFleet(scenario, peers_broker or broker, run=run, keys=keys).start() if peers else None
+    )
     log(f"decentralised p2p {topics.root}/peers/ · run {run} · speed {speed:g}")
     stop = threading.Event()
     try:
