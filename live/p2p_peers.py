@@ -14,8 +14,8 @@ silent ones at the first missed deadline.
 
 Per interval ``t`` (the ``clock``, :mod:`live.p2p_run`): each household plans its orders
 (the fleet's planning, :class:`agents.households.community.Community`), sends its offer
-to each partner, negotiates until the final iterate or until ``stop_fraction`` of the
-gate time has passed (then its last completed iterate is final), exchanges signed finals
+to each partner, negotiates until the final iterate or until ``stop_fraction`` (90 %) of
+the gate time has passed (then its last completed iterate is final, at most the cap's), exchanges signed finals
 and, at the next clock, applies the fills of its agreed trades (what is unmatched goes
 to the utility at retail / feed-in, as in every mechanism) and publishes its agreed,
 doubly signed trades on ``peers/<itself>/trades`` for the recorder.
@@ -89,7 +89,7 @@ class PeerFleet:
         run: str | None = None,
         keys: Path | None = None,
         deadline_s: float = 1.0,
-        stop_fraction: float = 0.8,
+        stop_fraction: float = 0.9,
     ) -> None:
         if scenario.market.mechanism != "p2p":
             raise ValueError(
@@ -284,7 +284,8 @@ class PeerFleet:
             if neg.final_k is not None or neg.me not in self._neg:
                 continue
             if now >= self._stop_at:
-                self._finalise(neg, neg.last_k())
+                # the gate's cut: the last iterate done, at most the cap's
+                self._finalise(neg, min(neg.last_k(), self.rule.max_iterations))
                 continue
             late = neg.waiting()
             if late and now - self._sent_at.get(neg.me, now) > self.deadline_s:

@@ -23,11 +23,13 @@ import pytest
 
 from live.acl import write_acl
 from live.bus import BrokerConfig
+from live.contract import contract
 from live.p2p_codec import proposal_payload
 from live.p2p_peers import PeerFleet
 from live.p2p_run import run_decentralised
 from live.p2p_topics import peers_topic
 from live.protocol import topics_for
+from p2pgrid.cli import app
 from scenarios.config.loader import load_scenario
 from scenarios.engine.runner import run as run_batch
 
@@ -64,7 +66,7 @@ TOL_PRICE = 1e-4
 SPEED = 450.0  # a 15-minute interval every 2 s
 EXACT_SPEED = 150.0
 """Every 6 s: room for the batch's iterations plus the flood's 4 (about 60 rounds of 80
-messages) on a busy machine; at the gate's 80 % a negotiation that has not ended stops
+messages) on a busy machine; at 90 % of the gate time a negotiation that has not ended stops
 at its last iterate, which would not be the batch's."""
 INTERVALS = 3
 
@@ -201,4 +203,18 @@ def test_a_forged_proposal_does_not_arrive_under_the_generated_acl(
     assert marked == [peers_topic(topics, "h0005", "h0006")] * 2  # the control only
     assert live.peers is not None and live.peers.intervals == 2
     assert len(seen) > 1000  # the peers negotiated through the same broker
+    # and every offer, proposal, final and trades record follows live/asyncapi.yaml
+    assert [e for topic, payload in seen for e in contract().check(topic, payload)] == []
     assert (tmp_path / "live" / "trades.parquet").exists()
+
+
+def test_decentralised_needs_the_p2p_mechanism_and_a_pace(scenario_file: Path) -> None:
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    got = runner.invoke(app, ["live", str(scenario_file), "--decentralised",
+                              "--set", "market.mechanism=uniform"])  # fmt: skip
+    assert got.exit_code != 0
+    assert "needs market.mechanism = \"p2p\", not 'uniform'" in got.output
+    got = runner.invoke(app, ["live", str(scenario_file), "--decentralised", "--speed", "0"])
+    assert got.exit_code != 0 and "--speed > 0" in got.output
