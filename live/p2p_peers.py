@@ -15,9 +15,9 @@ silent ones at the first missed deadline.
 Per interval ``t`` (the ``clock``, :mod:`live.p2p_run`): each household plans its orders
 (the fleet's planning, :class:`agents.households.community.Community`), sends its offer
 to each partner, negotiates until the final iterate or until ``stop_fraction`` (90 %) of
-the gate time has passed (then its last completed iterate is final, at most the cap's), exchanges signed finals
-and, at the next clock, applies the fills of its agreed trades (what is unmatched goes
-to the utility at retail / feed-in, as in every mechanism) and publishes its agreed,
+the gate time has passed (then its last completed iterate is final, at most the
+cap's), exchanges signed finals and, at the next clock, applies the fills of its
+agreed trades (what is unmatched goes to the utility at retail / feed-in, as in every mechanism) and publishes its agreed,
 doubly signed trades on ``peers/<itself>/trades`` for the recorder.
 """
 
