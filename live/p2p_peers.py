@@ -17,8 +17,8 @@ Per interval ``t`` (the ``clock``, :mod:`live.p2p_run`): each household plans it
 to each partner, negotiates until the final iterate or until ``stop_fraction`` (90 %) of
 the gate time has passed (then its last completed iterate is final, at most the
 cap's), exchanges signed finals and, at the next clock, applies the fills of its
-agreed trades (what is unmatched goes to the utility at retail / feed-in, as in every mechanism) and publishes its agreed,
-doubly signed trades on ``peers/<itself>/trades`` for the recorder.
+agreed trades (what is unmatched goes to the utility at retail / feed-in, as in every
+mechanism) and publishes its agreed, doubly signed trades on ``peers/<itself>/trades`` for the recorder.
 """
 
 from __future__ import annotations
