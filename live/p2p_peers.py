@@ -18,7 +18,8 @@ to each partner, negotiates until the final iterate or until ``stop_fraction`` (
 the gate time has passed (then its last completed iterate is final, at most the
 cap's), exchanges signed finals and, at the next clock, applies the fills of its
 agreed trades (what is unmatched goes to the utility at retail / feed-in, as in every
-mechanism) and publishes its agreed, doubly signed trades on ``peers/<itself>/trades`` for the recorder.
+mechanism) and publishes its agreed, doubly signed trades on ``peers/<itself>/trades``
+for the recorder.
 """
 
 from __future__ import annotations
