@@ -202,18 +202,23 @@ def register(app: typer.Typer) -> None:
         cfg = broker.config()
         if cfg is None:
             raise fail("--broker is required")
-        if decentralised:
-            from p2pgrid.cli_p2p_live import peers_decentralised
+        from live.p2p_peers import PeerFleet  # --decentralised: peers, not market agents
 
-            return peers_decentralised(scenario, cfg, run_id, keys, _wait)
         try:
-            fleet = AgentFleet(scenario, cfg, run=run_id, keys=keys).start()
+            fleet_class = PeerFleet if decentralised else AgentFleet
+            fleet = fleet_class(scenario, cfg, run=run_id, keys=keys).start()
         except KeyError_ as exc:
             raise fail(f"--keys: {exc}") from None
+        except ValueError as exc:  # not market.mechanism = "p2p"
+            raise fail(exc) from None
         except ConnectionError as exc:
             raise fail(f"{exc}", code=1) from None
         _wait(fleet.done)
         fleet.stop()
+        if isinstance(fleet, PeerFleet):
+            p = fleet.stats
+            console.print(f"{p.intervals} intervals · {p.sent} peer messages · {p.agreed} agreed")
+            return
         s = fleet.stats
         console.print(
             f"{s.intervals} intervals · {s.readings_sent} readings · {s.orders_sent} orders sent"

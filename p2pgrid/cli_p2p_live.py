@@ -1,9 +1,8 @@
-"""``p2pgrid live FILE --decentralised`` and ``p2pgrid agents FILE --decentralised``: the
-decentralised p2p market (:mod:`live.p2p_run`, :mod:`live.p2p_peers`)."""
+"""``p2pgrid live FILE --decentralised``: the decentralised p2p market's clock, recorder
+and peers (:mod:`live.p2p_run`, :mod:`live.p2p_peers`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from live.bus import BrokerConfig
@@ -69,26 +68,3 @@ def live_decentralised(
             highlight=False,
             soft_wrap=True,
         )
-
-
-def peers_decentralised(
-    scenario: Scenario,
-    cfg: BrokerConfig,
-    run_id: str | None,
-    keys: Path | None,
-    wait: Callable[..., None],
-) -> None:
-    """The households as peers, following the clock of ``run_id`` (else the first live)."""
-    from live.p2p_peers import PeerFleet
-    from scenarios.audit.keys import KeyError_
-
-    try:
-        fleet = PeerFleet(scenario, cfg, run=run_id, keys=keys).start()
-    except ValueError as exc:  # KeyError_ included
-        raise fail(f"{'--keys: ' if isinstance(exc, KeyError_) else ''}{exc}") from None
-    except ConnectionError as exc:
-        raise fail(f"{exc}", code=1) from None
-    wait(fleet.done)
-    fleet.stop()
-    s = fleet.stats
-    console.print(f"{s.intervals} intervals · {s.sent} peer messages sent · {s.agreed} agreed")

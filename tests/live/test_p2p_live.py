@@ -12,12 +12,9 @@ whose midnight is the early afternoon at the PV's location (every interval trade
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
-import paho.mqtt.client as mqtt
 import pandas as pd
 import pytest
 
@@ -32,6 +29,8 @@ from live.protocol import topics_for
 from p2pgrid.cli import app
 from scenarios.config.loader import load_scenario
 from scenarios.engine.runner import run as run_batch
+
+from .test_acl import _client, _subscribed
 
 N = 20
 RING = {f"h{i + 1:04d}": [f"h{(i + 1) % N + 1:04d}", f"h{(i + 3) % N + 1:04d}"] for i in range(N)}
@@ -152,18 +151,6 @@ def test_killing_three_households_leaves_the_others_trading(
             assert s.filled_kwh[mine].sum() == pytest.approx(got, abs=1e-9)
 
 
-def _client(port: int, user: str, password: str) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{user}")
-    c.username_pw_set(user, password)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    deadline = time.monotonic() + 10
-    while not c.is_connected() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert c.is_connected(), f"{user} could not connect"
-    return c
-
-
 def test_a_forged_proposal_does_not_arrive_under_the_generated_acl(
     scenario_file: Path, acl_broker, tmp_path: Path
 ) -> None:
@@ -174,13 +161,10 @@ def test_a_forged_proposal_does_not_arrive_under_the_generated_acl(
     broker = acl_broker(acl_dir)
     topics = topics_for(scenario)
     seen: list[tuple[str, bytes]] = []
-    subscribed = threading.Event()
-    observer = _client(broker.port, "operator", creds["operator"])
+    observer = _client(broker.port, "operator", creds["operator"], "p2p-operator")
     observer.on_message = lambda _c, _u, m: seen.append((m.topic, m.payload))
-    observer.on_subscribe = lambda *_: subscribed.set()
-    observer.subscribe(peers_topic(topics, "+", "+"), 1)
-    assert subscribed.wait(10)
-    forger = _client(broker.port, "h0005", creds["h0005"])
+    _subscribed(observer, peers_topic(topics, "+", "+"))
+    forger = _client(broker.port, "h0005", creds["h0005"], "p2p-h0005")
     marker = 123.456
 
     def forge(fleet: PeerFleet, t: int) -> None:
