@@ -152,6 +152,8 @@ class DecentralisedRun:
     peers: PeerStats | None
     recorder: RecorderStats | None
     trades_file: Path | None
+    records: list[dict[str, Any]]
+    """The recorder's kept pair records (both signatures each)."""
 
 
 def run_decentralised(
@@ -208,4 +210,5 @@ def run_decentralised(
         bus.stop("done")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = recorder.write(out_dir)
-    return DecentralisedRun(run, fleet.stats if fleet else None, recorder.stats, path)
+    stats = fleet.stats if fleet else None
+    return DecentralisedRun(run, stats, recorder.stats, path, recorder.records())

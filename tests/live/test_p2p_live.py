@@ -202,3 +202,31 @@ def test_decentralised_needs_the_p2p_mechanism_and_a_pace(scenario_file: Path) -
     assert "needs market.mechanism = \"p2p\", not 'uniform'" in got.output
     got = runner.invoke(app, ["live", str(scenario_file), "--decentralised", "--speed", "0"])
     assert got.exit_code != 0 and "--speed > 0" in got.output
+
+
+def test_each_trade_carries_both_households_signatures(tmp_path: Path, mosquitto) -> None:
+    from live.p2p_codec import record_bytes
+    from scenarios.audit.keys import Registry, SignatureError
+
+    from .test_signatures import make_keys
+
+    folder = tmp_path / "signed"
+    (folder / "keys").mkdir(parents=True)
+    make_keys(folder / "keys", N, [])
+    path = folder / "p2p.toml"
+    path.write_text(TOML + '[live]\nkeys = "keys/keys.json"\n', encoding="utf-8")
+    scenario = load_scenario(path)
+    run = run_decentralised(scenario, mosquitto.config, tmp_path / "live", SPEED, 1)
+    assert run.recorder is not None and run.recorder.unverified == 0
+    assert run.recorder.trades > 0 and len(run.records) == run.recorder.records
+    registry = Registry.load(folder / "keys" / "keys.json")
+    for rec in run.records:
+        for who in (rec["a"], rec["b"]):  # both signed the same bytes
+            registry.verify_bytes(who, record_bytes(rec), rec["sigs"][who]["value"])
+        if rec["trades"]:  # a changed energy no longer verifies
+            first = rec["trades"][0]
+            forged = {**rec, "trades": [[*first[:5], first[5] + 1.0, first[6]]]}
+            with pytest.raises(SignatureError):
+                registry.verify_bytes(
+                    rec["a"], record_bytes(forged), rec["sigs"][rec["a"]]["value"]
+                )
