@@ -129,6 +129,8 @@ class PeerFleet:
         self._sent: dict[int, dict[int, dict[str, Any]]] = {}
         """Per household: the final it sent each partner."""
         self._checked = 0.0
+        self._last_rx = 0.0
+        """When the last peer message came in: while messages flow, none is late."""
         self._kill_at: tuple[tuple[int, int], list[str]] | None = None
         self.settled: deque[Settled] = deque(maxlen=8)
         """The last intervals' orders and fills (what each household applied)."""
@@ -167,6 +169,7 @@ class PeerFleet:
             self._events.put(("clock", topic, payload))
 
     def _on_peer(self, topic: str, payload: bytes) -> None:
+        self._last_rx = time.monotonic()
         self._events.put(("peer", topic, payload))
 
     # --- the worker ------------------------------------------------------------------
@@ -281,6 +284,9 @@ class PeerFleet:
         if now - self._checked < 0.02:
             return
         self._checked = now
+        # a backlog in the transport is not a late partner: only once no message has come
+        # for a quarter of the deadline is a partner that has not answered late
+        idle = now - self._last_rx >= self.deadline_s / 4
         for neg in list(self._neg.values()):
             if neg.final_k is not None or neg.me not in self._neg:
                 continue
@@ -289,7 +295,7 @@ class PeerFleet:
                 self._finalise(neg, min(neg.last_k(), self.rule.max_iterations))
                 continue
             late = neg.waiting()
-            if late and now - self._sent_at.get(neg.me, now) > self.deadline_s:
+            if late and idle and now - self._sent_at.get(neg.me, now) > self.deadline_s:
                 self.stats.dropped += len(late)
                 neg.drop(late)
                 self._try_step(neg)
