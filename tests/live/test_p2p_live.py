@@ -120,7 +120,9 @@ def test_killing_three_households_leaves_the_others_trading(
             fleet.kill(dead, at=(1, 5))  # at iteration 5 of interval 1: mid-negotiation
 
     out = tmp_path / "live"
-    live = run_decentralised(scenario, mosquitto.config, out, SPEED, INTERVALS, on_interval=at)
+    # every 4 s: each interval loses the 1 s deadline (and the quiet before it) once the
+    # dead households are silent, and the rest must still have rounds to negotiate
+    live = run_decentralised(scenario, mosquitto.config, out, 225.0, INTERVALS, on_interval=at)
     assert live.peers is not None
     (fleet,) = fleets
     settled = {s.t: s for s in fleet.settled}
