@@ -188,6 +188,8 @@ def test_a_forged_proposal_does_not_arrive_under_the_generated_acl(
     marked = [topic for topic, payload in seen if str(marker).encode() in payload]
     assert marked == [peers_topic(topics, "h0005", "h0006")] * 2  # the control only
     assert live.peers is not None and live.peers.intervals == 2
+    # the fleet account may read and write every household's peer topics: nobody dropped
+    assert live.peers.dropped == 0 and live.recorder is not None and live.recorder.trades > 0
     assert len(seen) > 1000  # the peers negotiated through the same broker
     # and every offer, proposal, final and trades record follows live/asyncapi.yaml
     assert [e for topic, payload in seen for e in contract().check(topic, payload)] == []
