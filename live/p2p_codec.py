@@ -23,12 +23,12 @@ Three kinds, each a JSON object with ``v`` (1), ``run`` (the clock's run id) and
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 
 from live.protocol import VERSION, Rejected
+from live.protocol import _finite as _number  # one rule for a number on the wire
 from scenarios.audit.canonical import canonical
 
 MAX_PEER_BYTES = 256_000
@@ -57,15 +57,6 @@ def final_body(run: str, t: int, k: int, a: str, b: str, trades: list[list[Any]]
     """What both sides of the households ``a < b`` sign: their trades at iterate ``k``."""
     return {"v": VERSION, "run": run, "t": t, "k": k, "final": True, "a": a, "b": b,
             "trades": trades}  # fmt: skip
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Rejected(f"{where} must be a number, got {type(value).__name__}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise Rejected(f"{where} must be finite, got {value!r}")
-    return x
 
 
 def _int(value: Any, where: str, low: int = 0) -> int:
