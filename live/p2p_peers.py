@@ -185,8 +185,11 @@ class PeerFleet:
                 self._silence(topic.split(","))
             elif kind == "clock":
                 clock = read_clock(payload)
-                if clock is None:
+                t = clock.get("t") if clock is not None else None
+                if clock is None or not isinstance(t, int):
                     continue
+                if t <= self._t and not clock.get("done"):
+                    continue  # a clock again (a reconnect): the interval is under way or done
                 self._close()
                 if clock.get("done"):
                     self.done.set()
