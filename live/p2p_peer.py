@@ -83,6 +83,8 @@ class Negotiation:
         self.converged = False
         self.dropped: list[int] = []
         self._slices: dict[int, np.ndarray] | None = None
+        self.committed = np.zeros(len(offer.energy))
+        """Energy of each own order agreed with partners that ended before us [kWh]."""
 
     # --- pairs ---------------------------------------------------------------------
     def build(self) -> None:
@@ -135,7 +137,7 @@ class Negotiation:
         """Iteration ``k + 1``'s proposals: per partner ``(kwh, price, ok)``."""
         self.k += 1
         coef = np.where(self.buyer, self.lam - self.value, self.ask - self.lam)
-        cap = self.offer.energy
+        cap = np.maximum(self.offer.energy - self.committed, 0.0)
         if len(self.z):
             self.mine, self.mu = local_update(self.z, coef, self.seg, cap, self.rule.rho, self.mu)
         lo = self.k - 1 - self.diameter
@@ -222,6 +224,15 @@ class Negotiation:
         return self.final_k is not None
 
     # --- finals --------------------------------------------------------------------
+    def settle(self, partner: int, trades: list[list[Any]], ids: list[str]) -> None:
+        """``partner`` has ended: its agreed ``trades`` (none: no agreement) are taken
+        off this household's orders and its pairs leave the problem (not a drop)."""
+        me = ids[self.me]
+        for buyer, b, _, s, _, kwh, _ in trades:
+            self.committed[b if buyer == me else s] += kwh
+        self.drop({partner})
+        self.dropped.remove(partner)
+
     def snapshot(self, k: int) -> Snapshot | None:
         for j, snap in self.history:
             if j == k:
@@ -257,3 +268,29 @@ def filled_kwh(me: str, n_orders: int, agreed: list[list[list[Any]]]) -> np.ndar
         for buyer, b, _, s, _, kwh, _ in trades:
             out[b if buyer == me else s] += kwh
     return out
+
+
+@dataclass
+class PeerStats:
+    intervals: int = 0
+    sent: int = 0
+    received: int = 0
+    rejected: int = 0
+    iterations: list[int] = field(default_factory=list)
+    """Each interval's final iterate (the largest over the households)."""
+    not_converged: list[int] = field(default_factory=list)
+    dropped: int = 0
+    agreed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One interval's orders (household row, side, energy) and their agreed fills [kWh];
+    ``dead``: the households silenced by then (their orders unfilled: the utility's)."""
+
+    t: int
+    household: np.ndarray
+    is_buy: np.ndarray
+    energy_kwh: np.ndarray
+    filled_kwh: np.ndarray
+    dead: list[int]

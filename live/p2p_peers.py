@@ -28,7 +28,6 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
 from live.p2p_codec import final_body, offer_payload, proposal_payload, read_peer
 from live.p2p_partners import partner_rows, scenario_rule
-from live.p2p_peer import Negotiation, Offer, filled_kwh
+from live.p2p_peer import Negotiation, Offer, PeerStats, Settled, filled_kwh
 from live.p2p_topics import peers_topic
 from live.protocol import VERSION, Rejected, topics_for
 from live.runfilter import RunFilter
@@ -52,32 +51,6 @@ from scenarios.engine.inputs import CommunityInputs
 
 TRADES = "trades"
 """``peers/<id>/trades``: a household's agreed trades of an interval, for the recorder."""
-
-
-@dataclass
-class PeerStats:
-    intervals: int = 0
-    sent: int = 0
-    received: int = 0
-    rejected: int = 0
-    iterations: list[int] = field(default_factory=list)
-    """Each interval's final iterate (the largest over the households)."""
-    not_converged: list[int] = field(default_factory=list)
-    dropped: int = 0
-    agreed: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """One interval's orders (household row, side, energy) and their agreed fills [kWh];
-    ``dead``: the households silenced by then (their orders unfilled: the utility's)."""
-
-    t: int
-    household: np.ndarray
-    is_buy: np.ndarray
-    energy_kwh: np.ndarray
-    filled_kwh: np.ndarray
-    dead: list[int]
 
 
 class PeerFleet:
@@ -290,6 +263,7 @@ class PeerFleet:
         # a backlog in the transport is not a late partner: only once no message has come
         # for a quarter of the deadline is a partner that has not answered late
         idle = now - self._last_rx >= self.deadline_s / 4
+        expired = []
         for neg in list(self._neg.values()):
             if neg.final_k is not None or neg.me not in self._neg:
                 continue
@@ -297,11 +271,22 @@ class PeerFleet:
                 # the gate's cut: the last iterate done, at most the cap's
                 self._finalise(neg, min(neg.last_k(), self.rule.max_iterations))
                 continue
-            late = neg.waiting()
-            if late and idle and now - self._sent_at.get(neg.me, now) > self.deadline_s:
+            sent = self._sent_at.get(neg.me, now)
+            if idle and neg.waiting() and now - sent > self.deadline_s:
+                expired.append((sent, neg))
+        if not expired:
+            return
+        # a silent household stalls its partners, and theirs behind them one iteration
+        # later: only those stalled at the earliest iteration (its own partners) drop
+        # now; the others' late partners are blocked behind them
+        first = min(neg.k for _, neg in expired)
+        for _, neg in expired:
+            if neg.k == first and neg.me in self._neg:
+                late = neg.waiting()
                 self.stats.dropped += len(late)
                 neg.drop(late)
                 self._try_step(neg)
+        self._last_rx = now  # a quiet spell again before the next drops
 
     # --- finals ----------------------------------------------------------------------
     def _body(self, neg: Negotiation, p: int, k: int) -> dict[str, Any] | None:
@@ -330,8 +315,19 @@ class PeerFleet:
 
     def _on_final(self, neg: Negotiation, p: int, data: dict[str, Any]) -> None:
         if neg.final_k is None:
-            self._finals[neg.me][p] = data  # not final here yet: kept until it is
+            if p in neg.active and neg.snapshot(data["k"]) is not None:
+                # the partner has ended (its flood decided, or its gate cut it): answer at
+                # its iterate now and go on without it, its trades taken off our caps
+                self._send_final(neg, p, data["k"])
+                self._agree(neg, p, data)
+                neg.settle(p, (self._agreed[neg.me].get(p) or {}).get("trades", []), self.ids)
+                self._try_step(neg)
+            else:
+                self._finals[neg.me][p] = data  # kept until this household ends
             return
+        self._agree(neg, p, data)
+
+    def _agree(self, neg: Negotiation, p: int, data: dict[str, Any]) -> None:
         mine = self._sent[neg.me].get(p)
         if mine is None:
             return
