@@ -2,9 +2,11 @@
 password file (mosquitto_passwd's PBKDF2-SHA512 ``$7$`` format) so that each household
 or meter writes only its own topics.
 
-Accounts: ``market`` (everything under the community's root), ``operator`` (reads
-everything, ``market/book`` included: the dashboard's account), ``fleet`` (the
-simulated households' gateway: their readings and orders, their settlements), one account
+Accounts: ``market`` (everything under the community's root; the decentralised p2p
+market's clock and recorder run as it), ``operator`` (reads everything, ``market/book``
+included: the dashboard's account), ``fleet`` (the simulated households' gateway: their
+readings and orders, their settlements, and every household's peer topics
+``peers/+/+`` when it runs them as decentralised peers), one account
 per household (username = agent id) and one per meter (username = meter id). Pattern
 rules with ``%u`` tie each account to its own topics; every account may read the clock,
 the anonymous ``market/result``, ``errors`` and the audit ledger's signed
@@ -67,6 +69,8 @@ def acl_text(scenario: Scenario) -> str:
         f"topic write {topics.orders('+')}",
         f"topic read {topics.settlement('+')}",
         f"topic read {topics.bill('+')}",
+        "# … and their peers in the decentralised p2p market (p2pgrid live --decentralised)",
+        f"topic readwrite {peers_topic(topics, '+', '+')}",
         "",
         "# meter emulator (p2pgrid meters emulate)",
         "user meters",

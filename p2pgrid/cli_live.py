@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import signal
 import threading
 from pathlib import Path
@@ -13,6 +11,8 @@ import typer
 
 from p2pgrid.broker_options import BROKER_GROUP, BrokerOptions, broker_options
 from p2pgrid.console import console, fail
+from p2pgrid.host_port import DASHBOARD_DEFAULT, parse_host_port
+from p2pgrid.host_port import optional_dashboard_value as optional_dashboard_value
 from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
 from scenarios.results.out_dir import make_out_dir
@@ -37,8 +37,6 @@ def _load(file: Path, sets: list[str] | None):
         raise fail(exc) from None
 
 
-DASHBOARD_DEFAULT = "127.0.0.1:8050"
-
 KeysOpt = Annotated[
     Path | None,
     typer.Option(
@@ -50,56 +48,14 @@ KeysOpt = Annotated[
 ]
 
 
-def parse_host_port(value: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``[v6]:PORT``, ``HOST`` or ``PORT`` → (host, port), defaults filled."""
-    default_host, default_port = DASHBOARD_DEFAULT.split(":")
-    value = value.strip()
-    if value.isdigit():
-        host, port_text = default_host, value
-    elif value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else default_port
-    elif value.count(":") == 1:
-        host, port_text = value.split(":")
-    else:
-        host, port_text = value, default_port
-    if not host:
-        host = default_host
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"{value!r}: the port must be a number in 0…65535")
-    return host, int(port_text)
-
-
-_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*)(:\d{1,5})?$|^\d{1,5}$")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-def optional_dashboard_value(argv: list[str]) -> list[str]:
-    """``--dashboard`` takes an optional ``HOST:PORT``: give it the default when the next
-    word is not an address (another option, the scenario file, or nothing)."""
-    out = list(argv)
-    i = 0
-    while i < len(out):
-        if out[i] == "--dashboard":
-            nxt = out[i + 1] if i + 1 < len(out) else None
-            is_address = nxt is not None and (
-                nxt.isdigit()
-                or nxt == "localhost"
-                or _is_ip(nxt)
-                or (":" in nxt and not nxt.startswith("-") and bool(_HOST_PORT.match(nxt)))
-            )
-            if not is_address:
-                out.insert(i + 1, DASHBOARD_DEFAULT)
-            i += 1
-        i += 1
-    return out
+DecentralisedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--decentralised",
+        help="No market: the households negotiate bilateral trades on their peer topics "
+        '(market.mechanism = "p2p").',
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -135,12 +91,16 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Dashboard token (generated when bound beyond the loopback)."),
         ] = None,
         keys: KeysOpt = None,
+        decentralised: DecentralisedOpt = False,
         set_: SetOption = None,
     ) -> None:
         """Run the live market (and the scenario's simulated agents) over MQTT.
 
         With --dashboard the web dashboard serves the market from this process; it keeps
-        serving after the last interval until Ctrl-C.
+        serving after the last interval until Ctrl-C. With --decentralised there is no
+        market: the households negotiate bilateral trades over their peer topics
+        (market.mechanism = "p2p"); this process runs the clock, the recorder of the
+        signed trades (STATE/trades.parquet) and, unless --no-agents, the households.
         """
         from live.broker import BrokerStartError
         from live.bus import BrokerConfig
@@ -150,6 +110,10 @@ def register(app: typer.Typer) -> None:
 
         scenario = _load(file, set_)
         cfg: BrokerConfig | None = broker.config()
+        if decentralised:
+            from p2pgrid.cli_p2p_live import live_decentralised
+
+            return live_decentralised(scenario, cfg, state, speed, intervals, not no_agents, keys)
         board = None
         if dashboard is not None:
             try:
@@ -226,9 +190,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         keys: KeysOpt = None,
+        decentralised: DecentralisedOpt = False,
         set_: SetOption = None,
     ) -> None:
-        """Run the scenario's simulated households against a live market."""
+        """Run the scenario's simulated households against a live market (with
+        --decentralised: as peers negotiating among themselves, following the clock)."""
         from live.fleet import AgentFleet
         from scenarios.audit.keys import KeyError_
 
@@ -236,14 +202,23 @@ def register(app: typer.Typer) -> None:
         cfg = broker.config()
         if cfg is None:
             raise fail("--broker is required")
+        from live.p2p_peers import PeerFleet  # --decentralised: peers, not market agents
+
         try:
-            fleet = AgentFleet(scenario, cfg, run=run_id, keys=keys).start()
+            fleet_class = PeerFleet if decentralised else AgentFleet
+            fleet = fleet_class(scenario, cfg, run=run_id, keys=keys).start()
         except KeyError_ as exc:
             raise fail(f"--keys: {exc}") from None
+        except ValueError as exc:  # not market.mechanism = "p2p"
+            raise fail(exc) from None
         except ConnectionError as exc:
             raise fail(f"{exc}", code=1) from None
         _wait(fleet.done)
         fleet.stop()
+        if isinstance(fleet, PeerFleet):
+            p = fleet.stats
+            console.print(f"{p.intervals} intervals · {p.sent} peer messages · {p.agreed} agreed")
+            return
         s = fleet.stats
         console.print(
             f"{s.intervals} intervals · {s.readings_sent} readings · {s.orders_sent} orders sent"
