@@ -121,13 +121,9 @@ class Recorder:
         t, b, s, kwh, price, bk, sk = (np.asarray(c) for c in cols)
         writer = TradesWriter(out_dir, np.asarray(self.ids))
         if rows:
-            none = np.zeros(len(rows))  # no grid fee, no network charge live
-            # the DSO's network charge column, where the trades schema has it (issue 17
-            # item 4 adds it): a bilateral trade without a DSO carries none
-            charge = {"network_charge_per_kwh": none} if "network_charge_per_kwh" in (
-                TradesWriter.SCHEMA.names) else {}  # fmt: skip
-            writer.write_trades(t, b, s, kwh.astype(float), price.astype(float),
-                                price.astype(float), none, bk, sk, **charge)  # fmt: skip
+            none = np.zeros(len(rows))  # no grid fee, no network charge live (no DSO)
+            px = price.astype(float)
+            writer.write_trades(t, b, s, kwh.astype(float), px, px, none, bk, sk, none)
         writer.close()
         return out_dir / "trades.parquet"
 
