@@ -32,12 +32,13 @@ BUYERS, SELLERS = np.array([0, 1]), np.array([2, 3])
 def two_by_two_rule() -> P2PRule:
     """Households 0, 1 buy, 2, 3 sell; the pair costs (distance_per_kwh = 1 on a
     distance table that is the cost itself): B1–S1 0.06, B1–S2 0.01, B2–S1 0.02,
-    B2–S2 0.07 [EUR/kWh]."""
+    B2–S2 0.07 [EUR/kWh]. Absolute tolerances only (``relative_tol = 0``): the hand-solved
+    trades and prices are asserted to 1e-4."""
     d = np.zeros((4, 4))
     d[0, 2], d[0, 3], d[1, 2], d[1, 3] = 0.06, 0.01, 0.02, 0.07
     return P2PRule(
         household_bus=np.arange(4), bus_distance=d + d.T, distance_per_kwh=1.0,
-        primal_tol_kwh=1e-6, dual_tol_per_kwh=1e-6, max_iterations=5000,
+        primal_tol_kwh=1e-6, dual_tol_per_kwh=1e-6, relative_tol=0.0, max_iterations=5000,
     )  # fmt: skip
 
 
