@@ -46,12 +46,13 @@ dual residual ``ρ ‖z_k − z_{k−1}‖₂/√p`` [currency/kWh]; the negotia
     r ≤ primal_tol_kwh + relative_tol · max(‖x‖₂, ‖y‖₂)/√p
     s ≤ dual_tol_per_kwh + relative_tol · ‖λ‖₂/√p
 
-or after ``max_iterations``. ``ρ`` and ``α`` are fixed (``ρ = 1``, ``α = 1.6`` by
+or after ``max_iterations``. ``ρ`` and ``α`` are fixed (``ρ = 0.3``, ``α = 1.6`` by
 default): residual balancing (Boyd §3.4.1) on top of them did not cut the iterations of
 the benchmark's books (``bench/bench_p2p.py``), and a fixed ``ρ`` needs no global
-agreement. The rule is a global one (norms over all pairs); a live peer, which sees only
-its own pairs, applies the same thresholds to the residuals of its own pairs (every pair's
-``|x − y|`` is known to both partners), which the global rule implies on average.
+agreement. The rule is a global one (norms over all pairs). A live peer, which sees only
+its own pairs, would hold each of its pairs' ``|x − y|`` and ``ρ |z_k − z_{k−1}|`` (both
+known to the pair's two partners) to the absolute tolerances: when every pair meets them,
+the root-mean-square residuals do too, so that local rule implies the batch one.
 
 **Outcome.** Each pair's trade is the smaller of its two last proposals (what both
 sides agree to, so no order is filled beyond its energy), kept when above

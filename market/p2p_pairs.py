@@ -57,15 +57,18 @@ class P2PRule:
     max_iterations : iteration cap; the last iterate is used when it is reached
     central_check : also solve the same pairs centrally (HiGHS) and report its optimum
 
-    The defaults: ``rho = 1`` (a price gap of 1 currency/kWh moves a proposal by 1 kWh
-    per iteration; on the benchmark's books, 0.3–0.5 kWh orders at 0.08–0.32 EUR/kWh, it
-    took the fewest iterations of 0.03, 0.1, 0.3 and 1), ``α = 1.6``, absolute tolerances
-    of 0.01 Wh and 0.001 ct/kWh and a relative one of ``3·10⁻⁴``. With them the welfare
-    is within ``ε = 0.2 % · W* + primal_tol_kwh · (orders) · (largest margin)`` of the
-    central optimum ``W*`` (:mod:`market.p2p_central`; checked on random books by
-    ``tests/market/test_p2p.py``; the benchmark's 1,000-household books end about
-    0.05 % below it). A smaller ``relative_tol`` buys a closer welfare with more
-    iterations (``10⁻⁴``: about 0.02 % below, 1.5× the iterations).
+    The defaults: ``rho = 0.3`` (a price gap of 0.3 currency/kWh moves a proposal by
+    1 kWh per iteration; on the benchmark's books, orders of about 0.3 kWh at
+    0.08–0.32 EUR/kWh, 0.3–0.5 took the fewest iterations of 0.03, 0.1, 0.2, 0.3, 0.5
+    and 1), ``α = 1.6``, absolute tolerances of 0.01 Wh and 0.001 ct/kWh (root mean
+    square over the pairs) and a relative one of ``10⁻⁴``. With them the welfare is within
+    ``ε = 0.2 % · W* + primal_tol_kwh · (orders) · (largest margin)`` of the central
+    optimum ``W*`` (:mod:`market.p2p_central`; checked on random books by
+    ``tests/market/test_p2p.py``; the benchmark's 1,000-household books end at most
+    0.025 % below it). ``relative_tol = 3·10⁻⁴`` took a third fewer iterations but
+    broke ε on a random book with margins of a few tenths of a cent (its error is
+    relative to the energies, ε to the welfare); ``relative_tol = 0`` keeps only the
+    absolute parts (about 1.5× the iterations).
     """
 
     partners: sps.csr_matrix | None = None
