@@ -38,12 +38,18 @@ class P2PSection(Section):
     """What a buyer gives up on a kWh from a household that is not its neighbour."""
     neighbours: int = Field(3, ge=0, le=1000)
     """How many electrically nearest households are a household's neighbours."""
-    rho: float = Field(0.1, gt=0, le=1e6)
+    rho: float = Field(0.3, gt=0, le=1e6)
     """ADMM penalty [currency/kWh²]."""
+    relaxation: float = Field(1.6, gt=0, lt=2)
+    """Over-relaxation of the ADMM's consensus and price steps."""
     primal_tol_kwh: float = Field(1e-5, gt=0, le=1)
-    """Largest disagreement of two partners' proposals at convergence [kWh]."""
+    """Absolute part of the threshold of the root-mean-square disagreement of two
+    partners' proposals [kWh] (``market.p2p``, "Stopping")."""
     dual_tol_per_kwh: float = Field(1e-5, gt=0, le=1)
-    """Largest ``rho`` × change of a pair's consensus at convergence [currency/kWh]."""
+    """Absolute part of the threshold of ``rho`` × the root-mean-square change of the
+    pairs' consensus [currency/kWh]."""
+    relative_tol: float = Field(1e-4, ge=0, le=1)
+    """Relative part of both thresholds (times the RMS proposal and price)."""
     max_iterations: int = Field(1000, ge=1, le=100_000)
     """Iteration cap per interval (the last iterate is traded when it is reached)."""
     central_check: bool = False

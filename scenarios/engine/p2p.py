@@ -104,8 +104,10 @@ def p2p_rule(
         green_premium_per_kwh=cfg.green_premium_per_kwh,
         neighbour_premium_per_kwh=cfg.neighbour_premium_per_kwh,
         rho=cfg.rho,
+        relaxation=cfg.relaxation,
         primal_tol_kwh=cfg.primal_tol_kwh,
         dual_tol_per_kwh=cfg.dual_tol_per_kwh,
+        relative_tol=cfg.relative_tol,
         max_iterations=cfg.max_iterations,
         central_check=cfg.central_check,
     )

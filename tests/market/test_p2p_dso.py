@@ -13,7 +13,7 @@ from market.p2p_pairs import P2PRule, order_pairs
 
 # feeder 0 (slack) - line 0 - bus 1 - line 1 - bus 2; path[k, l]: line l between slack and k
 PATH = np.array([[0, 0], [1, 0], [1, 1]], dtype=np.float64)
-RULE = P2PRule(primal_tol_kwh=1e-7, dual_tol_per_kwh=1e-7, max_iterations=20000)
+RULE = P2PRule(primal_tol_kwh=1e-7, dual_tol_per_kwh=1e-7, relative_tol=0.0, max_iterations=20000)
 
 
 def book(limit_kwh: float):

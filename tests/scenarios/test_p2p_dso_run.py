@@ -62,7 +62,12 @@ FEEDER = {
     ],
 }  # fmt: skip
 L3 = 3  # l3's row in the feeder's lines
-TIGHT = {"primal_tol_kwh": 1e-7, "dual_tol_per_kwh": 1e-7, "max_iterations": 20000}
+TIGHT = {
+    "primal_tol_kwh": 1e-7,
+    "dual_tol_per_kwh": 1e-7,
+    "relative_tol": 0.0,
+    "max_iterations": 20000,
+}
 
 
 def scenario(tmp_path: Path, feeder: dict | None = None, **p2p: object) -> Scenario:

@@ -45,7 +45,10 @@ def test_zero_differentiation_is_the_uniform_optimum(tmp_path: Path) -> None:
     assert iv.admm_converged.all()
     traded = iv.admm_iterations > 0
     assert traded.any() and (iv.admm_messages[traded] > 0).all()
-    assert (iv.admm_primal_residual_kwh <= 1e-5).all()
+    assert (iv.admm_primal_residual_kwh <= iv.admm_primal_tol_kwh).all()
+    assert (iv.admm_dual_residual_per_kwh <= iv.admm_dual_tol_per_kwh).all()
+    # the thresholds: 1e-5 plus relative_tol (1e-4) times an RMS proposal below 10 kWh
+    assert (iv.admm_primal_tol_kwh >= 1e-5).all() and (iv.admm_primal_tol_kwh <= 1e-3).all()
     assert (iv.differentiation_cost == 0).all()
 
 
