@@ -6,6 +6,7 @@ differentiation costs (:class:`~market.p2p_pairs.P2PRule`, with the feeder's dis
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,9 @@ def partner_rows(partners: sps.csr_matrix | None, n: int) -> tuple[list[list[int
 
 def scenario_rule(scenario: Scenario, ids: list[str], pv_kwp: np.ndarray) -> Any:
     """The scenario's :class:`~market.p2p_pairs.P2PRule`, with the feeder's distances
-    when the grid check is on (public: the feeder model and the households' buses)."""
+    when the grid check is on (public: the feeder model and the households' buses), and
+    ``stopping = "pairwise"`` whatever the scenario says: no peer can compute the global
+    root-mean-square residuals, each pair's two partners can test their own pair."""
     feeder = bus = None
     if scenario.grid.check != "off":
         from grid import assign_households
@@ -38,4 +41,4 @@ def scenario_rule(scenario: Scenario, ids: list[str], pv_kwp: np.ndarray) -> Any
 
         feeder = scenario_feeder(scenario, len(ids))
         bus = assign_households(feeder, len(ids), scenario.simulation.seed)
-    return p2p_rule(scenario, ids, pv_kwp, feeder, bus)
+    return replace(p2p_rule(scenario, ids, pv_kwp, feeder, bus), stopping="pairwise")

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from market.p2p import MIN_TRADE_KWH, local_update
+from market.p2p import MIN_TRADE_KWH, local_update, pair_update, pairs_settled
 from market.p2p_pairs import P2PRule, order_pairs
 
 
@@ -199,20 +199,18 @@ class Negotiation:
         return self._update(theirs, got)
 
     def _update(self, theirs: np.ndarray, got: dict[int, dict[str, Any]]) -> bool:
-        rho = self.rule.rho
+        rule = self.rule
         x = np.where(self.buyer, self.mine, theirs)
         y = np.where(self.buyer, theirs, self.mine)
-        z_new = 0.5 * (x + y)
-        self.lam = self.lam + 0.5 * rho * (x - y)
-        r = float(np.abs(x - y).max()) if len(x) else 0.0
-        s = rho * float(np.abs(z_new - self.z).max()) if len(x) else 0.0
+        z_new, self.lam = pair_update(x, y, self.z, self.lam, rule.rho, rule.relaxation)
+        settled = bool(pairs_settled(x - y, z_new - self.z, x, y, self.lam, rule).all())
         self.z = z_new
         k, d = self.k, self.diameter
         for j in range(max(k - 1 - d, 1), k):
             for p in self.active:
                 if j not in got[p]["ok"]:
                     self.known[j] = False
-        self.known[k] = r <= self.rule.primal_tol_kwh and s <= self.rule.dual_tol_per_kwh
+        self.known[k] = settled
         trade = np.minimum(x, y)
         price = np.clip(self.lam, self.sp, self.bp)
         self.history.append((k, Snapshot(self.partner.copy(), trade, price)))

@@ -49,10 +49,13 @@ dual residual ``ρ ‖z_k − z_{k−1}‖₂/√p`` [currency/kWh]; the negotia
 or after ``max_iterations``. ``ρ`` and ``α`` are fixed (``ρ = 0.3``, ``α = 1.6`` by
 default): residual balancing (Boyd §3.4.1) on top of them did not cut the iterations of
 the benchmark's books (``bench/bench_p2p.py``), and a fixed ``ρ`` needs no global
-agreement. The rule is a global one (norms over all pairs). A live peer, which sees only
-its own pairs, would hold each of its pairs' ``|x − y|`` and ``ρ |z_k − z_{k−1}|`` (both
-known to the pair's two partners) to the absolute tolerances: when every pair meets them,
-the root-mean-square residuals do too, so that local rule implies the batch one.
+agreement. That rule (``stopping = "rms"``, the default) is a global one (norms over all
+pairs). ``stopping = "pairwise"`` holds every pair to its own threshold instead,
+``|x − y| ≤ primal_tol_kwh + relative_tol · max(x, y)`` and ``ρ |z_k − z_{k−1}| ≤
+dual_tol_per_kwh + relative_tol · |λ|`` (:func:`pairs_settled`): both partners of a pair
+know these numbers, so live peers, which see only their own pairs, can test it and agree on
+it by flooding their flags over the partner graph (:mod:`live.p2p_peer`); a batch run with
+it negotiates exactly as the live peers do.
 
 **Outcome.** Each pair's trade is the smaller of its two last proposals (what both
 sides agree to, so no order is filled beyond its energy), kept when above
@@ -232,6 +235,10 @@ def solve_admm(
     cap = np.concatenate((bq, sq))
     zz, coef = np.empty(2 * n_p), np.empty(2 * n_p)  # both sides' copies of z, their costs
     r = s = eps_pri = eps_dual = float("inf")
+    pairwise = rule.stopping == "pairwise"
+    if pairwise:  # each pair is held to its own threshold: report the absolute parts
+        eps_pri, eps_dual = rule.primal_tol_kwh, rule.dual_tol_per_kwh
+    done = False
     root_p = np.sqrt(n_p)
     k = 0
     while k < rule.max_iterations:
@@ -243,17 +250,40 @@ def solve_admm(
         v, mu = local_update(zz, coef, seg, cap, rho, mu)
         x, y = v[:n_p], v[n_p:]
         gap = x - y
-        z_new = alpha * 0.5 * (x + y) + (1.0 - alpha) * z
-        lam = lam + alpha * 0.5 * rho * gap
+        z_new, lam = pair_update(x, y, z, lam, rho, alpha)
         r, s = residuals(gap, z_new - z, rho, root_p)
-        eps_pri, eps_dual = tolerances(x, y, lam, rule, root_p)
+        if pairwise:
+            done = bool(pairs_settled(gap, z_new - z, x, y, lam, rule).all())
+        else:
+            eps_pri, eps_dual = tolerances(x, y, lam, rule, root_p)
+            done = r <= eps_pri and s <= eps_dual
         z = z_new
-        if r <= eps_pri and s <= eps_dual:
+        if done:
             break
-    converged = r <= eps_pri and s <= eps_dual
+    converged = done
     conv = Convergence(k, r, s, converged, pairs.n, rho, 0.0, 0,
                        primal_tol_kwh=eps_pri, dual_tol_per_kwh=eps_dual)  # fmt: skip
     return x, y, lam, conv
+
+
+def pair_update(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, lam: np.ndarray, rho: float, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs' consensus and price step (module docstring): ``(z, λ)`` after the
+    proposals ``x`` (buyers') and ``y`` (sellers'). One formula for the batch ADMM and for
+    a live pair's two partners, who both compute it from the pair's two proposals."""
+    return alpha * 0.5 * (x + y) + (1.0 - alpha) * z, lam + alpha * 0.5 * rho * (x - y)
+
+
+def pairs_settled(
+    gap: np.ndarray, dz: np.ndarray, x: np.ndarray, y: np.ndarray, lam: np.ndarray, rule: P2PRule
+) -> np.ndarray:
+    """Per pair, the ``"pairwise"`` stopping test (module docstring, "Stopping"):
+    ``|x − y| ≤ primal_tol_kwh + relative_tol · max(x, y)`` and ``ρ |z_k − z_{k−1}| ≤
+    dual_tol_per_kwh + relative_tol · |λ|``; a pair's two partners can both evaluate it."""
+    rel = rule.relative_tol
+    primal = np.abs(gap) <= rule.primal_tol_kwh + rel * np.maximum(x, y)
+    return primal & (rule.rho * np.abs(dz) <= rule.dual_tol_per_kwh + rel * np.abs(lam))
 
 
 def residuals(gap: np.ndarray, dz: np.ndarray, rho: float, root_p: float) -> tuple[float, float]:

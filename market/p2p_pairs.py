@@ -54,6 +54,8 @@ class P2PRule:
         change of the pairs' consensus [currency/kWh]
     relative_tol : relative part of both thresholds, times the root-mean-square
         proposal [kWh] and price [currency/kWh] (:mod:`market.p2p`, "Stopping")
+    stopping : ``"rms"`` (thresholds on the root-mean-square residuals over all pairs) or
+        ``"pairwise"`` (every pair to its own threshold, as live peers test it)
     max_iterations : iteration cap; the last iterate is used when it is reached
     central_check : also solve the same pairs centrally (HiGHS) and report its optimum
 
@@ -84,6 +86,7 @@ class P2PRule:
     primal_tol_kwh: float = 1e-5
     dual_tol_per_kwh: float = 1e-5
     relative_tol: float = 1e-4
+    stopping: str = "rms"
     max_iterations: int = 1000
     central_check: bool = False
 
@@ -100,6 +103,8 @@ class P2PRule:
             problems.append("the ADMM tolerances must be > 0")
         if not self.relative_tol >= 0:
             problems.append(f"relative_tol must be >= 0, not {self.relative_tol}")
+        if self.stopping not in ("rms", "pairwise"):
+            problems.append(f"stopping must be 'rms' or 'pairwise', not {self.stopping!r}")
         if self.max_iterations < 1:
             problems.append(f"max_iterations must be >= 1, not {self.max_iterations}")
         if self.distance_per_kwh > 0 and (self.bus_distance is None or self.household_bus is None):

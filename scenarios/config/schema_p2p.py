@@ -20,6 +20,8 @@ the subgradient step ``dso_step_per_kwh`` (:mod:`market.p2p_dso`).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from scenarios.config.section import Section
@@ -50,6 +52,10 @@ class P2PSection(Section):
     pairs' consensus [currency/kWh]."""
     relative_tol: float = Field(1e-4, ge=0, le=1)
     """Relative part of both thresholds (times the RMS proposal and price)."""
+    stopping: Literal["rms", "pairwise"] = "rms"
+    """``"rms"``: thresholds on the root-mean-square residuals over all pairs;
+    ``"pairwise"``: every pair to its own threshold, as the live peers of ``p2pgrid live
+    --decentralised`` test it (``market.p2p``, "Stopping")."""
     max_iterations: int = Field(1000, ge=1, le=100_000)
     """Iteration cap per interval (the last iterate is traded when it is reached)."""
     central_check: bool = False

@@ -108,6 +108,7 @@ def p2p_rule(
         primal_tol_kwh=cfg.primal_tol_kwh,
         dual_tol_per_kwh=cfg.dual_tol_per_kwh,
         relative_tol=cfg.relative_tol,
+        stopping=cfg.stopping,
         max_iterations=cfg.max_iterations,
         central_check=cfg.central_check,
     )

@@ -5,7 +5,8 @@ and the recorder of signed trades are central.
 The scenario: 20 households, each with four partners (a ring, ``±1`` and ``±3``: the
 partner graph's diameter is 4, so the termination flood runs 4 iterations past the final
 one), the grid check off (the batch run then clears exactly the negotiated trades),
-storage for self-consumption (its plans do not read the market price), a time zone
+storage for self-consumption (its plans do not read the market price), the ``pairwise``
+stopping rule the live peers use (so the batch run stops where they do), a time zone
 whose midnight is the early afternoon at the PV's location (every interval trades).
 """
 
@@ -53,6 +54,7 @@ mechanism = "p2p"
 primal_tol_kwh = 1e-4
 dual_tol_per_kwh = 1e-4
 max_iterations = 300
+stopping = "pairwise"
 [market.p2p.partners]
 {chr(10).join(f"{a} = {json.dumps(b)}" for a, b in RING.items())}
 """

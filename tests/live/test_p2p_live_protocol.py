@@ -65,7 +65,7 @@ def test_lock_step_peers_reach_the_batch_trades_at_the_batch_iteration(seed: int
         cols = [(i + d) % n for i in range(n) for d in (1, 2)]
         rel = sps.csr_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(n, n))
         partners = (rel + rel.T).astype(bool).tocsr()
-    rule = P2PRule(partners=partners, max_iterations=3000)
+    rule = P2PRule(partners=partners, max_iterations=3000, stopping="pairwise")
     negs = _negotiate(offers, rule)
     # the batch core on the whole book
     owner = np.concatenate([np.full(len(o.is_buy), r) for r, o in enumerate(offers)])
