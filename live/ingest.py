@@ -33,7 +33,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -48,49 +48,19 @@ from agents.meters.formats import (
 )
 from agents.meters.tracker import MeterTracker, check_window
 from live.bus import Bus
-from live.protocol import (
-    VERSION,
-    Order,
-    Reading,
-    Rejected,
-    Topics,
-    parse_json,
-    read_orders,
-    read_reading,
-)
+from live.interval_book import IntervalBook
+from live.protocol import VERSION, Rejected, Topics, parse_json, read_orders, read_reading
 from live.provenance import Provenance
 from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
+from live.verifier import Verdict, VerifierPool, worker_count
 from scenarios.config.schema import Scenario
 
 if TYPE_CHECKING:
     from live.gate import ArrivalClock
 
-
-@dataclass
-class IntervalBook:
-    """What has been accepted for the interval being collected."""
-
-    t: int
-    readings: dict[int, Reading] = field(default_factory=dict)
-    orders: dict[int, list[Order]] = field(default_factory=dict)
-    messages: Counter[str] = field(default_factory=Counter)
-    order_messages: int = 0
-    closed: bool = False
-    flooded: Counter[str] = field(default_factory=Counter)
-    """Messages dropped per sender beyond its limit."""
-    reports: int = 0
-    unreported: Counter[str] = field(default_factory=Counter)
-    """Rejections per category beyond the interval's report budget."""
-    flooded_reported: Counter[str] = field(default_factory=Counter)
-    unreported_reported: Counter[str] = field(default_factory=Counter)
-    dropped_reported: bool = False
-    """What :meth:`Ingest.report_dropped` has reported (at gate closure)."""
-    estimated: set[int] = field(default_factory=set)
-    """Meter-backed households settled with an estimate (their meter was late)."""
-    rejected: Counter[int] = field(default_factory=Counter)
-    """Messages rejected per household row (on its topic, or from its meter), besides
-    the flood drops counted in :attr:`flooded` (:meth:`Ingest.rejected_rows`)."""
+DRAIN_TIMEOUT_S = 10.0
+"""The longest a gate waits for the verifier pool's messages in flight [s]."""
 
 
 class Ingest:
@@ -141,6 +111,15 @@ class Ingest:
         interval is settled (:mod:`live.provenance`)."""
         self.run: str | None = None
         """The market's run id (set by the market): a message naming another is refused."""
+        workers = worker_count(self.live)
+        self.verifier = (
+            VerifierPool(self.live, workers, self._verified, self._restarted) if workers else None
+        )
+        """The processes that check readings' and orders' signatures (``[live]
+        verify_workers``, :mod:`live.verifier`); None: checked here as they arrive."""
+
+    def _restarted(self, said: str) -> None:
+        self.report(f"{self.topics.root}/#", said)
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -247,7 +226,8 @@ class Ingest:
 
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
-        """A household's ``reading`` or ``orders``."""
+        """A household's ``reading`` or ``orders``; with a verifier pool, its check and
+        its taking come later, in arrival order (:meth:`_verified`)."""
         agent = self.topics.agent_of(topic)
         live = self.live
         row = None
@@ -266,40 +246,93 @@ class Ingest:
                 lambda b: row in b.readings and row in b.orders,
             ):
                 return
+            if self.verifier is not None:  # checked in a worker (the flood cut above)
+                self.verifier.submit(agent, payload, (topic, agent, row, payload, self.book))
+                return
             data = parse_json(payload, live.max_payload_bytes)
             signed = self.signatures.check(data, agent)  # the topic's agent, outside the lock
-            check_run(data, self.run)
-            with self.lock:
-                book = self.book
-                if book.closed:
-                    raise Rejected(f"the gate of t={book.t} is closed")
-                if topic.endswith("/reading"):
-                    book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
-                    self.provenance.reading(row, payload, signed)
-                else:
-                    book.orders[row] = read_orders(
-                        data,
-                        agent,
-                        book.t,
-                        self.max_kwh,
-                        live.max_price_per_kwh,
-                        live.max_orders_per_message,
-                    )
-                    book.order_messages += 1
-                    self.provenance.order(row, payload, signed)
-                # wake the gate only when the book may be complete (not per message)
-                full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
-        except Rejected as exc:
-            reason = str(exc)
-            self.count_against(row)
-            self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
-            return
+            self._take(topic, agent, row, payload, data, signed, None)
         except Exception as exc:
-            self.count_against(row)
+            self._refuse(topic, row, exc)
+
+    def _verified(
+        self, context: tuple[str, str, int, bytes, IntervalBook], verdict: Verdict
+    ) -> None:
+        """The pool's verdict on a message (its reason, or whether it is signed): taken
+        into the book it arrived for, if that gate is still open."""
+        topic, agent, row, payload, book = context
+        try:
+            if isinstance(verdict, str):
+                raise Rejected(verdict)
+            data = parse_json(payload, self.live.max_payload_bytes)
+            self._take(topic, agent, row, payload, data, verdict, book)
+        except Exception as exc:
+            self._refuse(topic, row, exc)
+
+    def _refuse(self, topic: str, row: int | None, exc: Exception) -> None:
+        self.count_against(row)
+        if isinstance(exc, Rejected):
+            reason = str(exc)
+            self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
+        else:
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
-            return
+
+    def _take(
+        self,
+        topic: str,
+        agent: str,
+        row: int,
+        payload: bytes,
+        data: dict[str, Any],
+        signed: bool,
+        arrived: IntervalBook | None,
+    ) -> None:
+        """Take a checked reading or orders into the book (``arrived``: the book it
+        arrived for; None: the current one)."""
+        live = self.live
+        check_run(data, self.run)
+        with self.lock:
+            book = self.book
+            if book.closed or (arrived is not None and arrived is not book):
+                raise Rejected(f"the gate of t={(arrived or book).t} is closed")
+            if topic.endswith("/reading"):
+                book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
+                self.provenance.reading(row, payload, signed)
+            else:
+                book.orders[row] = read_orders(
+                    data,
+                    agent,
+                    book.t,
+                    self.max_kwh,
+                    live.max_price_per_kwh,
+                    live.max_orders_per_message,
+                )
+                book.order_messages += 1
+                self.provenance.order(row, payload, signed)
+            # wake the gate only when the book may be complete (not per message)
+            full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         if full:
             self.changed.set()
+
+    def settle(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
+        """Before a gate closes: wait (``timeout`` seconds at most) until every message
+        handed to the verifier pool has been taken or refused; what is still being
+        checked then is reported on ``errors`` (it is refused when its check ends)."""
+        if self.verifier is None:
+            return
+        left = self.verifier.drain(timeout)
+        if left:
+            self.report(
+                f"{self.topics.root}/#",
+                f"verifier: {left} messages still being checked {timeout:g} s after the "
+                f"gate of t={self.book.t} began to close; they are not in that interval",
+                count=left,
+            )
+
+    def close(self) -> None:
+        """Stop the verifier pool (if any)."""
+        if self.verifier is not None:
+            self.verifier.close()
 
     def on_meter(self, topic: str, payload: bytes) -> None:
         """A meter's sample, or a companion message of a real device."""
