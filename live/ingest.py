@@ -264,8 +264,7 @@ class Ingest:
         try:
             if isinstance(verdict, str):
                 raise Rejected(verdict)
-            data = parse_json(payload, self.live.max_payload_bytes)
-            self._take(topic, agent, row, payload, data, verdict, book)
+            self._take(topic, agent, row, payload, verdict[1], verdict[0], book)
         except Exception as exc:
             self._refuse(topic, row, exc)
 

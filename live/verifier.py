@@ -9,7 +9,8 @@ to take it afterwards — to :meth:`VerifierPool.submit`. Messages go out in bat
 started by ``forkserver`` (not ``fork``: paho's threads are running), each of which has
 loaded the key registry once (:func:`load`) and runs :meth:`Checker.verdict` — the
 payload limit and JSON parse of :func:`live.protocol.parse_json`, then
-:meth:`live.signatures.Signatures.check`, exactly as the in-process path.
+:meth:`live.signatures.Signatures.check`, exactly as the in-process path; the parsed
+object comes back with the verdict (unpickling it costs the market less than parsing).
 
 Order: one thread applies the verdicts batch after batch in the order the messages
 arrived (a batch whose verdicts are back waits for the batches before it), so a
@@ -55,8 +56,9 @@ BLOCK_S = 2.0
 MAX_ATTEMPTS = 3
 """Times a batch may break the pool before it is checked in the market's process."""
 
-Verdict = str | bool
-"""A message's verdict: the reason it is rejected (``str``), or whether it was signed."""
+Verdict = str | tuple[bool, dict[str, Any]]
+"""A message's verdict: the reason it is rejected (``str``), or whether it was signed and
+the JSON object it holds (parsed in the worker: the market's process only unpickles it)."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,10 @@ class Checker:
 
     def verdict(self, key_id: str, body: bytes) -> Verdict:
         """The reason ``body`` (on the topic of ``key_id``) is rejected, or whether it
-        is signed (True) or unsigned and accepted (False)."""
+        is signed (True) or unsigned and accepted (False), and its JSON object."""
         try:
-            return self.signatures.check(parse_json(body, self.max_payload_bytes), key_id)
+            data = parse_json(body, self.max_payload_bytes)
+            return self.signatures.check(data, key_id), data
         except Rejected as exc:
             return str(exc)
 
