@@ -5,8 +5,9 @@ Every incoming message is parsed here: a household's reading or orders
 without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
 earlier one, so re-sent orders are never counted twice. A message's signature is
-checked as it arrives, before it can touch the book (:mod:`live.signatures`: under the
-key of the identity its topic names; ``[live] require_signatures`` refuses unsigned ones).
+checked before it can touch the book (:mod:`live.signatures`: under the key of the
+identity its topic names), as it arrives or, readings and orders with ``[live]
+verify_workers``, in the verifier pool (:mod:`live.verifier`), taken in arrival order.
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
 times that for a meter) in an interval are dropped unparsed once the sender is complete;
@@ -59,8 +60,7 @@ from scenarios.config.schema import Scenario
 if TYPE_CHECKING:
     from live.gate import ArrivalClock
 
-DRAIN_TIMEOUT_S = 10.0
-"""The longest a gate waits for the verifier pool's messages in flight [s]."""
+DRAIN_TIMEOUT_S = 10.0  # the longest a gate waits for the verifier pool's messages [s]
 
 
 class Ingest:
@@ -104,6 +104,7 @@ class Ingest:
         self.offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
+        self.opened = 0
         self.signatures = Signatures.for_live(self.live)
         """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
         self.provenance = Provenance()
@@ -113,13 +114,10 @@ class Ingest:
         """The market's run id (set by the market): a message naming another is refused."""
         workers = worker_count(self.live)
         self.verifier = (
-            VerifierPool(self.live, workers, self._verified, self._restarted) if workers else None
+            VerifierPool(self.live, workers, self._verified, self._said) if workers else None
         )
         """The processes that check readings' and orders' signatures (``[live]
         verify_workers``, :mod:`live.verifier`); None: checked here as they arrive."""
-
-    def _restarted(self, said: str) -> None:
-        self.report(f"{self.topics.root}/#", said)
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -129,6 +127,7 @@ class Ingest:
         ``wall_start`` (default: now)."""
         with self.lock:
             self.book = IntervalBook(t, closed=closed)
+            self.opened += 1
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
 
     # --- rejections and the report budget ----------------------------------------------
@@ -247,7 +246,7 @@ class Ingest:
             ):
                 return
             if self.verifier is not None:  # checked in a worker (the flood cut above)
-                self.verifier.submit(agent, payload, (topic, agent, row, payload, self.book))
+                self.verifier.submit(agent, payload, (topic, agent, row, payload, *self.at()))
                 return
             data = parse_json(payload, live.max_payload_bytes)
             signed = self.signatures.check(data, agent)  # the topic's agent, outside the lock
@@ -255,18 +254,21 @@ class Ingest:
         except Exception as exc:
             self._refuse(topic, row, exc)
 
-    def _verified(
-        self, context: tuple[str, str, int, bytes, IntervalBook], verdict: Verdict
-    ) -> None:
+    def _verified(self, context: tuple[str, str, int, bytes, int, int], verdict: Verdict) -> None:
         """The pool's verdict on a message (its reason, or whether it is signed): taken
         into the book it arrived for, if that gate is still open."""
-        topic, agent, row, payload, book = context
+        topic, agent, row, payload, t, opened = context
         try:
             if isinstance(verdict, str):
                 raise Rejected(verdict)
-            self._take(topic, agent, row, payload, verdict[1], verdict[0], book)
+            self._take(topic, agent, row, payload, verdict[1], verdict[0], (t, opened))
         except Exception as exc:
             self._refuse(topic, row, exc)
+
+    def at(self) -> tuple[int, int]:
+        """The book's interval and how many have been opened (for a message's context)."""
+        with self.lock:
+            return self.book.t, self.opened
 
     def _refuse(self, topic: str, row: int | None, exc: Exception) -> None:
         self.count_against(row)
@@ -284,16 +286,16 @@ class Ingest:
         payload: bytes,
         data: dict[str, Any],
         signed: bool,
-        arrived: IntervalBook | None,
+        arrived: tuple[int, int] | None,
     ) -> None:
-        """Take a checked reading or orders into the book (``arrived``: the book it
-        arrived for; None: the current one)."""
+        """Take a checked reading or orders into the book (``arrived``: :meth:`at` when
+        it arrived; None: now)."""
         live = self.live
         check_run(data, self.run)
         with self.lock:
             book = self.book
-            if book.closed or (arrived is not None and arrived is not book):
-                raise Rejected(f"the gate of t={(arrived or book).t} is closed")
+            if book.closed or (arrived is not None and arrived[1] != self.opened):
+                raise Rejected(f"the gate of t={(arrived or (book.t,))[0]} is closed")
             if topic.endswith("/reading"):
                 book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
                 self.provenance.reading(row, payload, signed)
@@ -314,22 +316,22 @@ class Ingest:
             self.changed.set()
 
     def settle(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
-        """Before a gate closes: wait (``timeout`` seconds at most) until every message
-        handed to the verifier pool has been taken or refused; what is still being
-        checked then is reported on ``errors`` (it is refused when its check ends)."""
+        """Before a gate closes: wait (``timeout`` s at most) for the verifier pool's
+        messages; those still being checked are reported on ``errors`` (refused later)."""
         if self.verifier is None:
             return
         left = self.verifier.drain(timeout)
         if left:
-            self.report(
-                f"{self.topics.root}/#",
+            self._said(
                 f"verifier: {left} messages still being checked {timeout:g} s after the "
                 f"gate of t={self.book.t} began to close; they are not in that interval",
                 count=left,
             )
 
-    def close(self) -> None:
-        """Stop the verifier pool (if any)."""
+    def _said(self, said: str, **extra: Any) -> None:
+        self.report(f"{self.topics.root}/#", said, **extra)
+
+    def close(self) -> None:  # the verifier pool
         if self.verifier is not None:
             self.verifier.close()
 
