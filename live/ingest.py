@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -50,8 +48,9 @@ from agents.meters.formats import (
 from agents.meters.tracker import MeterTracker, check_window
 from live.bus import Bus
 from live.interval_book import IntervalBook
-from live.protocol import VERSION, Rejected, Topics, parse_json, read_orders, read_reading
+from live.protocol import Rejected, Topics, parse_json, read_orders, read_reading
 from live.provenance import Provenance
+from live.rejections import Rejections
 from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
 from live.verifier import Verdict, VerifierPool, worker_count
@@ -60,10 +59,12 @@ from scenarios.config.schema import Scenario
 if TYPE_CHECKING:
     from live.gate import ArrivalClock
 
+Arrived = tuple[str, str, int, bytes, int, int]
+"""A pooled message's context: topic, agent, row, body, and :meth:`Ingest.admit`'s."""
 DRAIN_TIMEOUT_S = 10.0  # the longest a gate waits for the verifier pool's messages [s]
 
 
-class Ingest:
+class Ingest(Rejections):
     """The messages of the interval being collected, for the book of that interval.
 
     Parameters
@@ -130,99 +131,6 @@ class Ingest:
             self.opened += 1
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
 
-    # --- rejections and the report budget ----------------------------------------------
-    def reject(self, topic: str, reason: str, category: str) -> None:
-        self.stats.rejected[category] += 1
-        with self.lock:
-            book = self.book
-            if book.reports >= self.live.max_error_reports_per_interval:
-                book.unreported[category] += 1
-                return
-            book.reports += 1
-        self.report(topic, reason)
-
-    def report(self, topic: str, reason: str, **extra: Any) -> None:
-        self.bus.publish(
-            self.topics.errors,
-            {"v": VERSION, "topic": topic[:300], "reason": reason[:500], **extra},
-            qos=0,
-        )
-
-    def flooding(
-        self, topic: str, sender: str, limit: int, complete: Callable[[IntervalBook], bool]
-    ) -> bool:
-        """Count a message of ``sender``; True (and counted, the first one reported) when
-        it is beyond ``limit`` this interval and ``complete(book)`` (the sender's reading
-        and orders, or its meter's samples, are in). Checked before anything is parsed.
-
-        Until a sender is complete its messages are always parsed: anyone may publish on
-        a topic when the broker has no ACL, and junk on another household's topic must
-        not use up that household's budget and silence it."""
-        with self.lock:
-            book = self.book
-            book.messages[sender] += 1
-            if book.messages[sender] <= limit or not complete(book):
-                return False
-            book.flooded[sender] += 1
-            first, t = book.flooded[sender] == 1, book.t
-        if first:
-            self.reject(
-                topic,
-                f"flood: more than {limit} messages from {sender} in interval {t}; the rest "
-                "are dropped, counted, and reported once when the gate closes",
-                "flood",
-            )
-        else:
-            self.stats.rejected["flood"] += 1
-        return True
-
-    def report_dropped(self, book: IntervalBook | None = None) -> None:
-        """At gate closure: one report per flooding sender and one for the rejections
-        beyond the report budget, with their counts; called again when the next clock
-        opens, for what was dropped while the gate was closed (reported as such).
-        ``book``: the interval's (default: the current one)."""
-        with self.lock:
-            book = self.book if book is None else book
-            flooded, book.flooded_reported = book.flooded - book.flooded_reported, +book.flooded
-            unreported = book.unreported - book.unreported_reported
-            book.unreported_reported = +book.unreported
-            late, book.dropped_reported = book.dropped_reported, True
-        when = f"after the gate closed, interval {book.t}" if late else f"in interval {book.t}"
-        root = self.topics.root
-        for sender, k in sorted(flooded.items()):
-            where = "meters/+" if sender in self.meters else "agents"
-            self.report(
-                f"{root}/{where}/{sender}/#",
-                f"flood: {k} messages from {sender} dropped {when}",
-                count=k,
-            )
-        if unreported:
-            k = sum(unreported.values())
-            self.report(
-                f"{root}/#",
-                f"{k} more messages rejected {when} than reported one by one",
-                count=k,
-                by_category=dict(sorted(unreported.items())),
-            )
-
-    def count_against(self, row: int | None) -> None:
-        """Count a rejected message against household ``row`` (None: no household's)."""
-        if row is not None:
-            with self.lock:
-                self.book.rejected[row] += 1
-
-    def rejected_rows(self, book: IntervalBook) -> dict[int, int]:
-        """The messages rejected in ``book``'s interval per household row: those refused
-        on its topic (or from its meter) and those dropped as its (or its meter's) flood.
-        Call under :attr:`lock`."""
-        out = Counter(book.rejected)
-        for sender, k in book.flooded.items():
-            meter = self.meters.get(sender)
-            row = self.row.get(meter.household if meter is not None else sender)
-            if row is not None:
-                out[row] += k
-        return dict(out)
-
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
         """A household's ``reading`` or ``orders``; with a verifier pool, its check and
@@ -238,37 +146,51 @@ class Ingest:
                 raise Rejected(
                     f"{agent} is backed by a meter; its readings and orders come from the meter"
                 )
-            if self.flooding(
-                topic,
-                agent,
-                live.max_messages_per_interval,
-                lambda b: row in b.readings and row in b.orders,
-            ):
+            arrived = self.admit(topic, agent, row)
+            if arrived is None:
                 return
             if self.verifier is not None:  # checked in a worker (the flood cut above)
-                self.verifier.submit(agent, payload, (topic, agent, row, payload, *self.at()))
+                self.verifier.submit(agent, payload, (topic, agent, row, payload, *arrived))
                 return
             data = parse_json(payload, live.max_payload_bytes)
             signed = self.signatures.check(data, agent)  # the topic's agent, outside the lock
-            self._take(topic, agent, row, payload, data, signed, None)
+            with self.lock:
+                full = self._put(topic, agent, row, payload, data, signed, None)
         except Exception as exc:
             self._refuse(topic, row, exc)
+            return
+        if full:  # wake the gate only when the book may be complete (not per message)
+            self.changed.set()
 
-    def _verified(self, context: tuple[str, str, int, bytes, int, int], verdict: Verdict) -> None:
-        """The pool's verdict on a message (its reason, or whether it is signed): taken
-        into the book it arrived for, if that gate is still open."""
-        topic, agent, row, payload, t, opened = context
-        try:
-            if isinstance(verdict, str):
-                raise Rejected(verdict)
-            self._take(topic, agent, row, payload, verdict[1], verdict[0], (t, opened))
-        except Exception as exc:
-            self._refuse(topic, row, exc)
-
-    def at(self) -> tuple[int, int]:
-        """The book's interval and how many have been opened (for a message's context)."""
+    def admit(self, topic: str, agent: str, row: int) -> tuple[int, int] | None:
+        """Flood control of a household's message (:meth:`flooding`): None when it is
+        dropped, else the book's interval and how many books have been opened (what a
+        message handed to the pool is taken against)."""
+        limit = self.live.max_messages_per_interval
         with self.lock:
-            return self.book.t, self.opened
+            t, opened = self.book.t, self.opened
+        if self.flooding(topic, agent, limit, lambda b: row in b.readings and row in b.orders):
+            return None
+        return t, opened
+
+    def _verified(self, contexts: list[Arrived], verdicts: list[Verdict]) -> None:
+        """The pool's verdicts on a batch of messages, in arrival order (each its reason,
+        or whether it is signed and its object): each taken into the book it arrived
+        for, if that gate is still open, under one hold of the lock."""
+        refused: list[tuple[str, int, Exception]] = []
+        with self.lock:
+            full = False
+            for (topic, agent, row, payload, t, opened), v in zip(contexts, verdicts, strict=True):
+                try:
+                    if isinstance(v, str):
+                        raise Rejected(v)
+                    full = self._put(topic, agent, row, payload, v[1], v[0], (t, opened))
+                except Exception as exc:
+                    refused.append((topic, row, exc))
+        for topic, row, exc in refused:
+            self._refuse(topic, row, exc)
+        if full:
+            self.changed.set()
 
     def _refuse(self, topic: str, row: int | None, exc: Exception) -> None:
         self.count_against(row)
@@ -278,7 +200,7 @@ class Ingest:
         else:
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
 
-    def _take(
+    def _put(
         self,
         topic: str,
         agent: str,
@@ -287,33 +209,30 @@ class Ingest:
         data: dict[str, Any],
         signed: bool,
         arrived: tuple[int, int] | None,
-    ) -> None:
-        """Take a checked reading or orders into the book (``arrived``: :meth:`at` when
-        it arrived; None: now)."""
+    ) -> bool:
+        """Take a checked reading or orders into the book (under :attr:`lock`;
+        ``arrived``: :meth:`admit`'s, None: the open book); whether the book may be
+        complete now."""
         live = self.live
         check_run(data, self.run)
-        with self.lock:
-            book = self.book
-            if book.closed or (arrived is not None and arrived[1] != self.opened):
-                raise Rejected(f"the gate of t={(arrived or (book.t,))[0]} is closed")
-            if topic.endswith("/reading"):
-                book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
-                self.provenance.reading(row, payload, signed)
-            else:
-                book.orders[row] = read_orders(
-                    data,
-                    agent,
-                    book.t,
-                    self.max_kwh,
-                    live.max_price_per_kwh,
-                    live.max_orders_per_message,
-                )
-                book.order_messages += 1
-                self.provenance.order(row, payload, signed)
-            # wake the gate only when the book may be complete (not per message)
-            full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
-        if full:
-            self.changed.set()
+        book = self.book
+        if book.closed or (arrived is not None and arrived[1] != self.opened):
+            raise Rejected(f"the gate of t={(arrived or (book.t,))[0]} is closed")
+        if topic.endswith("/reading"):
+            book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
+            self.provenance.reading(row, payload, signed)
+        else:
+            book.orders[row] = read_orders(
+                data,
+                agent,
+                book.t,
+                self.max_kwh,
+                live.max_price_per_kwh,
+                live.max_orders_per_message,
+            )
+            book.order_messages += 1
+            self.provenance.order(row, payload, signed)
+        return len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
 
     def settle(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
         """Before a gate closes: wait (``timeout`` s at most) for the verifier pool's

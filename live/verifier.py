@@ -42,6 +42,7 @@ from typing import Any
 
 from live.protocol import Rejected, parse_json
 from live.signatures import Signatures
+from scenarios.audit.canonical import unsigned
 from scenarios.audit.keys import Registry
 from scenarios.config.schema_live import LiveSection
 
@@ -58,7 +59,8 @@ MAX_ATTEMPTS = 3
 
 Verdict = str | tuple[bool, dict[str, Any]]
 """A message's verdict: the reason it is rejected (``str``), or whether it was signed and
-the JSON object it holds (parsed in the worker: the market's process only unpickles it)."""
+the JSON object it holds less ``"sig"`` (parsed in the worker: the market's process only
+unpickles it, and the signature, checked, is needed no more)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class Checker:
         is signed (True) or unsigned and accepted (False), and its JSON object."""
         try:
             data = parse_json(body, self.max_payload_bytes)
-            return self.signatures.check(data, key_id), data
+            return self.signatures.check(data, key_id), unsigned(data)
         except Rejected as exc:
             return str(exc)
 
@@ -142,8 +144,8 @@ class VerifierPool:
     ----------
     live : the ``[live]`` section (its keys, ``require_signatures``, payload limit)
     workers : processes
-    apply : called as ``apply(context, verdict)`` for every message, in arrival order,
-        from the pool's own thread
+    apply : called as ``apply(contexts, verdicts)`` for every batch, in arrival order,
+        from the pool's own thread (the contexts given to :meth:`submit`)
     on_restart : told (a sentence) when a dead worker made the pool restart
     batch : messages per batch
     """
@@ -152,7 +154,7 @@ class VerifierPool:
         self,
         live: LiveSection,
         workers: int,
-        apply: Callable[[Any, Verdict], None],
+        apply: Callable[[list[Any], list[Verdict]], None],
         on_restart: Callable[[str], None] | None = None,
         batch: int = BATCH,
     ) -> None:
@@ -261,11 +263,10 @@ class VerifierPool:
             verdicts = self._result(b, future)
             if verdicts is None:
                 continue
-            for context, verdict in zip(b.contexts, verdicts, strict=True):
-                try:
-                    self.apply(context, verdict)
-                except Exception as exc:  # the ingest reports its own; never stop here
-                    self.stats.restart_log.append(f"apply failed: {exc!r}")
+            try:
+                self.apply(b.contexts, verdicts)
+            except Exception as exc:  # the ingest reports its own; never stop here
+                self.stats.restart_log.append(f"apply failed: {exc!r}")
             with self.cond:
                 self.inflight.popleft()
                 self.applied = b.last_seq

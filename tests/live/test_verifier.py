@@ -317,7 +317,7 @@ def test_messages_in_flight_when_the_worker_dies_are_applied_once_in_order(
     items.append(("h0002", json.dumps({"v": 1, "t": 0}).encode()))  # unsigned: required
     want = Checker(Signatures.for_live(live), live.max_payload_bytes).batch(items)[0]
     got: list[tuple[int, Any]] = []
-    pool = VerifierPool(live, 1, lambda i, verdict: got.append((i, verdict)), batch=64)
+    pool = VerifierPool(live, 1, lambda i, v: got.extend(zip(i, v, strict=True)), batch=64)
     try:
         pool.warm()
         for i, (agent, body) in enumerate(items):
