@@ -53,14 +53,14 @@ from live.provenance import Provenance
 from live.rejections import Rejections
 from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
-from live.verifier import Verdict, VerifierPool, worker_count
+from live.verifier import Verdict, VerifierPool, body_object, worker_count
 from scenarios.config.schema import Scenario
 
 if TYPE_CHECKING:
     from live.gate import ArrivalClock
 
 Arrived = tuple[str, str, int, bytes, int, int]
-"""A pooled message's context: topic, agent, row, body, and :meth:`Ingest.admit`'s."""
+"""A pooled message's context: topic, agent, row, body, and :meth:`Ingest.flooding`'s."""
 DRAIN_TIMEOUT_S = 10.0  # the longest a gate waits for the verifier pool's messages [s]
 
 
@@ -146,7 +146,10 @@ class Ingest(Rejections):
                 raise Rejected(
                     f"{agent} is backed by a meter; its readings and orders come from the meter"
                 )
-            arrived = self.admit(topic, agent, row)
+            limit = self.live.max_messages_per_interval
+            arrived = self.flooding(
+                topic, agent, limit, lambda b: row in b.readings and row in b.orders
+            )
             if arrived is None:
                 return
             if self.verifier is not None:  # checked in a worker (the flood cut above)
@@ -162,17 +165,6 @@ class Ingest(Rejections):
         if full:  # wake the gate only when the book may be complete (not per message)
             self.changed.set()
 
-    def admit(self, topic: str, agent: str, row: int) -> tuple[int, int] | None:
-        """Flood control of a household's message (:meth:`flooding`): None when it is
-        dropped, else the book's interval and how many books have been opened (what a
-        message handed to the pool is taken against)."""
-        limit = self.live.max_messages_per_interval
-        with self.lock:
-            t, opened = self.book.t, self.opened
-        if self.flooding(topic, agent, limit, lambda b: row in b.readings and row in b.orders):
-            return None
-        return t, opened
-
     def _verified(self, contexts: list[Arrived], verdicts: list[Verdict]) -> None:
         """The pool's verdicts on a batch of messages, in arrival order (each its reason,
         or whether it is signed and its object): each taken into the book it arrived
@@ -184,7 +176,8 @@ class Ingest(Rejections):
                 try:
                     if isinstance(v, str):
                         raise Rejected(v)
-                    full = self._put(topic, agent, row, payload, v[1], v[0], (t, opened))
+                    data = body_object(payload, v[1], self.live.max_payload_bytes)
+                    full = self._put(topic, agent, row, payload, data, v[0], (t, opened))
                 except Exception as exc:
                     refused.append((topic, row, exc))
         for topic, row, exc in refused:
@@ -211,7 +204,7 @@ class Ingest(Rejections):
         arrived: tuple[int, int] | None,
     ) -> bool:
         """Take a checked reading or orders into the book (under :attr:`lock`;
-        ``arrived``: :meth:`admit`'s, None: the open book); whether the book may be
+        ``arrived``: :meth:`flooding`'s, None: the open book); whether the book may be
         complete now."""
         live = self.live
         check_run(data, self.run)
@@ -276,11 +269,14 @@ class Ingest(Rejections):
                     self.changed.set()
                 return
             tracker = self.trackers[meter_id]
-            if self.flooding(
-                topic,
-                meter_id,
-                4 * self.live.max_messages_per_interval,
-                lambda b: tracker.covers(b.t),
+            if (
+                self.flooding(
+                    topic,
+                    meter_id,
+                    4 * self.live.max_messages_per_interval,
+                    lambda b: tracker.covers(b.t),
+                )
+                is None
             ):
                 return
             if len(payload) > self.live.max_payload_bytes:

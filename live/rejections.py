@@ -28,6 +28,8 @@ class Rejections:
     book: IntervalBook
     meters: dict[str, Meter]
     row: dict[str, int]
+    opened: int
+    """Books opened so far (a book's serial)."""
 
     def reject(self, topic: str, reason: str, category: str) -> None:
         self.stats.rejected[category] += 1
@@ -48,10 +50,12 @@ class Rejections:
 
     def flooding(
         self, topic: str, sender: str, limit: int, complete: Callable[[IntervalBook], bool]
-    ) -> bool:
-        """Count a message of ``sender``; True (and counted, the first one reported) when
+    ) -> tuple[int, int] | None:
+        """Count a message of ``sender``; None (and counted, the first one reported) when
         it is beyond ``limit`` this interval and ``complete(book)`` (the sender's reading
-        and orders, or its meter's samples, are in). Checked before anything is parsed.
+        and orders, or its meter's samples, are in), else the book's interval and serial
+        (:attr:`opened`: what a message handed to the verifier pool is taken against).
+        Checked before anything is parsed.
 
         Until a sender is complete its messages are always parsed: anyone may publish on
         a topic when the broker has no ACL, and junk on another household's topic must
@@ -60,7 +64,7 @@ class Rejections:
             book = self.book
             book.messages[sender] += 1
             if book.messages[sender] <= limit or not complete(book):
-                return False
+                return book.t, self.opened
             book.flooded[sender] += 1
             first, t = book.flooded[sender] == 1, book.t
         if first:
@@ -72,7 +76,7 @@ class Rejections:
             )
         else:
             self.stats.rejected["flood"] += 1
-        return True
+        return None
 
     def report_dropped(self, book: IntervalBook | None = None) -> None:
         """At gate closure: one report per flooding sender and one for the rejections

@@ -331,8 +331,44 @@ def test_messages_in_flight_when_the_worker_dies_are_applied_once_in_order(
     assert pool.stats.restarts >= 1
     assert [i for i, _ in got] == list(range(len(items)))  # each once, in arrival order
     assert [v for _, v in got] == want
-    assert sum(isinstance(v, tuple) and v[0] for v in want) == len(items) - 2 - len(
-        range(0, 4000, 97)
-    )
+    assert sum(v == (True, True) for v in want) == len(items) - 2 - len(range(0, 4000, 97))
     assert str(want[0]) == "signature: signed by key 'h0003', expected 'h0001'"
     assert str(want[-1]).startswith("signature: unsigned") and "invalid JSON" in str(want[-2])
+
+
+def test_a_gate_waits_for_the_pool_boundedly_and_clears_nothing_unverified(
+    tmp_path: Path, ingest_harness: Any
+) -> None:
+    path, pairs = signed_file(tmp_path / "stall", "pool-stall", 1, n=4)
+    h = ingest_harness(load_scenario(path), tmp_path / "state")
+    ingest = h.ingest
+    try:
+        ingest.verifier.warm()
+        ingest.open(0)
+        body = {"v": 1, "t": 0, "generation_kwh": 0.0, "demand_kwh": 0.5}
+        h.agent("h0001", "reading", pairs["h0001"].sign(body))  # settled: taken
+        assert set(ingest.book.readings) == {0}
+        (pid,) = ingest.verifier.pids()
+        os.kill(pid, signal.SIGSTOP)  # the worker hangs (alive: no restart)
+        try:
+            root = h.root
+            for agent in ("h0002", "h0003"):
+                ingest.on_agent(
+                    f"{root}/agents/{agent}/reading", json.dumps(pairs[agent].sign(body)).encode()
+                )
+            began = time.monotonic()
+            ingest.settle(0.5)  # what the gate does before it closes the book
+            assert 0.5 <= time.monotonic() - began < 5
+            with ingest.lock:
+                ingest.book.closed = True
+                assert set(ingest.book.readings) == {0}  # nothing unverified in the book
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert ingest.verifier.drain(30) == 0
+        assert set(ingest.book.readings) == {0}
+        reasons = [e["reason"] for e in h.errors]
+        assert reasons[0].startswith("verifier: 2 messages still being checked 0.5 s after")
+        assert reasons[1:] == ["the gate of t=0 is closed"] * 2
+        assert h.errors[0]["count"] == 2 and ingest.verifier.stats.drain_timeouts == 1
+    finally:
+        h.close()
