@@ -158,7 +158,7 @@ class Ingest(Rejections):
             data = parse_json(payload, live.max_payload_bytes)
             signed = self.signatures.check(data, agent)  # the topic's agent, outside the lock
             with self.lock:
-                full = self._put(topic, agent, row, payload, data, signed, None)
+                full = self._put(topic, agent, row, payload, data, (signed, False, ""), None)
         except Exception as exc:
             self._refuse(topic, row, exc)
             return
@@ -177,7 +177,7 @@ class Ingest(Rejections):
                     if isinstance(v, str):
                         raise Rejected(v)
                     data = body_object(payload, v[1], self.live.max_payload_bytes)
-                    full = self._put(topic, agent, row, payload, data, v[0], (t, opened))
+                    full = self._put(topic, agent, row, payload, data, v, (t, opened))
                 except Exception as exc:
                     refused.append((topic, row, exc))
         for topic, row, exc in refused:
@@ -200,20 +200,20 @@ class Ingest(Rejections):
         row: int,
         payload: bytes,
         data: dict[str, Any],
-        signed: bool,
+        verdict: tuple[bool, bool, str],
         arrived: tuple[int, int] | None,
     ) -> bool:
         """Take a checked reading or orders into the book (under :attr:`lock`;
-        ``arrived``: :meth:`flooding`'s, None: the open book); whether the book may be
-        complete now."""
-        live = self.live
+        ``verdict``: signed, -, its SHA-256 if known; ``arrived``: :meth:`flooding`'s, None:
+        the open book); whether the book may be complete now."""
+        live, (signed, _, digest) = self.live, verdict
         check_run(data, self.run)
         book = self.book
         if book.closed or (arrived is not None and arrived[1] != self.opened):
             raise Rejected(f"the gate of t={(arrived or (book.t,))[0]} is closed")
         if topic.endswith("/reading"):
             book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
-            self.provenance.reading(row, payload, signed)
+            self.provenance.reading(row, payload, signed, digest)
         else:
             book.orders[row] = read_orders(
                 data,
@@ -224,7 +224,7 @@ class Ingest(Rejections):
                 live.max_orders_per_message,
             )
             book.order_messages += 1
-            self.provenance.order(row, payload, signed)
+            self.provenance.order(row, payload, signed, digest)
         return len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
 
     def settle(self, timeout: float = DRAIN_TIMEOUT_S) -> None:

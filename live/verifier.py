@@ -29,6 +29,7 @@ unbounded queue.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import threading
@@ -59,10 +60,11 @@ BLOCK_S = 2.0
 MAX_ATTEMPTS = 3
 """Times a batch may break the pool before it is checked in the market's process."""
 
-Verdict = str | tuple[bool, bool]
-"""A message's verdict: the reason it is rejected (``str``), or whether it was signed and
+Verdict = str | tuple[bool, bool, str]
+"""A message's verdict: the reason it is rejected (``str``), or whether it was signed,
 whether ``orjson`` reads it to the very object :func:`live.protocol.parse_json` does
-(:func:`body_object`)."""
+(:func:`body_object`), and (signed) the SHA-256 of the body, hex, for the audit ledger
+(:mod:`live.provenance`)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Checker:
             fast = _same(orjson.loads(body), data)
         except orjson.JSONDecodeError:
             fast = False
-        return signed, fast
+        return signed, fast, hashlib.sha256(body).hexdigest() if signed else ""
 
     def batch(self, items: list[tuple[str, bytes]]) -> tuple[list[Verdict], float]:
         """The verdicts of ``(key_id, body)`` items and the CPU seconds they took."""
