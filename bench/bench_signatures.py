@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--mqtt", action="store_true", help="also over a real Mosquitto")
     ap.add_argument("--publishers", type=int, default=2, help="--mqtt publisher processes")
     ap.add_argument("--pool", type=int, default=1, help="verifier worker processes (0: skip)")
-    ap.add_argument("--pace", type=float, default=2.0, help="seconds to spread messages over")
+    ap.add_argument("--pace", type=float, default=3.0, help="seconds to spread messages over")
     ap.add_argument("--flood", type=int, default=2000, help="flood copies of one household's")
     args = ap.parse_args()
     n, k = args.households, args.intervals
