@@ -166,9 +166,9 @@ class Ingest(Rejections):
             self.changed.set()
 
     def _verified(self, contexts: list[Arrived], verdicts: list[Verdict]) -> None:
-        """The pool's verdicts on a batch of messages, in arrival order (each its reason,
-        or whether it is signed and its object): each taken into the book it arrived
-        for, if that gate is still open, under one hold of the lock."""
+        """The pool's verdicts (:data:`live.verifier.Verdict`) on a batch of messages, in
+        arrival order: each taken into the book it arrived for, if that gate is still
+        open, under one hold of the lock."""
         refused: list[tuple[str, int, Exception]] = []
         with self.lock:
             full = False
@@ -180,8 +180,8 @@ class Ingest(Rejections):
                     full = self._put(topic, agent, row, payload, data, v, (t, opened))
                 except Exception as exc:
                     refused.append((topic, row, exc))
-        for topic, row, exc in refused:
-            self._refuse(topic, row, exc)
+        for topic, row, error in refused:
+            self._refuse(topic, row, error)
         if full:
             self.changed.set()
 

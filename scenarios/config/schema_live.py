@@ -133,7 +133,7 @@ class LiveSection(_Section):
     @classmethod
     def _workers(cls, value: int | str) -> int | str:
         if isinstance(value, int) and not 0 <= value <= 256:
-            raise ValueError(f"{value} is not between 0 and 256 (or \"auto\")")
+            raise ValueError(f'{value} is not between 0 and 256 (or "auto")')
         return value
 
     @field_validator("keys")

@@ -21,14 +21,16 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from typer.testing import CliRunner
 
 import live.verifier as verifier_module
 from live.ledger import read_ledger
 from live.market import MarketService
 from live.signatures import Signatures
 from live.verifier import Checker, VerifierPool, worker_count
+from p2pgrid.cli import app
 from p2pgrid.cli_keys import key_ids
-from scenarios.audit.keys import KeyPair, Registry
+from scenarios.audit.keys import KeyPair
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
 from scenarios.engine.runner import run as run_batch
@@ -59,14 +61,13 @@ INTERVALS = 4
 def signed_file(
     folder: Path, name: str, workers: int | str, n: int = 4, extra: str = ""
 ) -> tuple[Path, dict[str, KeyPair]]:
-    """A signed scenario (every key written as ``p2pgrid keys new`` does) and its keys."""
-    (folder / "keys").mkdir(parents=True)
-    pairs = {i: KeyPair.new(i) for i in key_ids(n, [])}
-    registry = Registry()
-    for key_id, pair in pairs.items():
-        pair.save(folder / "keys" / f"{key_id}.key")
-        registry.add(key_id, pair.public_b64)
-    registry.save(folder / "keys" / "keys.json")
+    """A signed scenario, its keys made by ``p2pgrid keys new``, and its key pairs."""
+    folder.mkdir(parents=True)
+    made = CliRunner().invoke(
+        app, ["keys", "new", "--households", str(n), "-o", str(folder / "keys")]
+    )
+    assert made.exit_code == 0, made.output
+    pairs = {i: KeyPair.load(folder / "keys" / f"{i}.key") for i in key_ids(n, [])}
     path = folder / "signed.toml"
     w = f'"{workers}"' if isinstance(workers, str) else workers
     path.write_text(SIGNED.format(name=name, n=n, workers=w, extra=extra), encoding="utf-8")
