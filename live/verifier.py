@@ -20,8 +20,9 @@ household's later orders still replace its earlier ones, whatever the workers' o
 At the gate, :meth:`VerifierPool.drain` waits (bounded) until every message handed over
 before it has been applied: nothing that arrived in time is lost, nothing unverified is
 cleared. A worker that dies (a ``BrokenProcessPool``, noticed on a batch's result or on
-the next hand-off) makes the pool start afresh and hand every batch in flight over again;
-a batch that has broken the pool :data:`MAX_ATTEMPTS` times is checked in this process.
+the next hand-off), or hangs (:data:`HUNG_S`), makes the pool start afresh and hand every
+batch in flight over again; a batch that has broken the pool :data:`MAX_ATTEMPTS` times
+is checked in this process.
 While :data:`MAX_QUEUED_BATCHES` batches wait, the hand-off blocks the network thread (at
 most :data:`BLOCK_S` per message), as the in-process check would: a flood fills no
 unbounded queue.
@@ -29,9 +30,11 @@ unbounded queue.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -57,6 +60,9 @@ MAX_QUEUED_BATCHES = 16
 """Batches handed over and not yet applied beyond which the hand-off blocks."""
 BLOCK_S = 2.0
 """The longest one hand-off blocks for room [s] (then the message is queued anyway)."""
+HUNG_S = 30.0
+"""A batch not back this long after it reached the head of the line [s]: its workers are
+taken as hung, killed, and the pool restarted as if they had died."""
 MAX_ATTEMPTS = 3
 """Times a batch may break the pool before it is checked in the market's process."""
 
@@ -317,9 +323,14 @@ class VerifierPool:
         try:
             if future is None:
                 raise BrokenProcessPool("the pool was broken at hand-off")
-            verdicts, cpu_s = future.result()
+            verdicts, cpu_s = future.result(HUNG_S)
         except BrokenProcessPool:
             self._restart()
+            return None
+        except TimeoutError:  # a hung worker: killed, so that the pool breaks and restarts
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             return None
         self.stats.worker_cpu_s += cpu_s
         return verdicts

@@ -373,3 +373,28 @@ def test_a_gate_waits_for_the_pool_boundedly_and_clears_nothing_unverified(
         assert h.errors[0]["count"] == 2 and ingest.verifier.stats.drain_timeouts == 1
     finally:
         h.close()
+
+
+def test_a_hung_worker_is_killed_and_its_batch_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verifier_module, "HUNG_S", 1.0)
+    path, pairs = signed_file(tmp_path / "hung", "pool-hung", 1, n=2)
+    live = load_scenario(path).live
+    got: list[tuple[int, Any]] = []
+    pool = VerifierPool(live, 1, lambda i, v: got.extend(zip(i, v, strict=True)))
+    try:
+        pool.warm()
+        (pid,) = pool.pids()
+        os.kill(pid, signal.SIGSTOP)
+        body = pairs["h0002"].sign({"v": 1, "t": 0, "generation_kwh": 0.0, "demand_kwh": 0.1})
+        pool.submit("h0002", json.dumps(body).encode(), 0)
+        pool.submit("h0001", json.dumps(body).encode(), 1)  # h0002's signature on h0001's
+        assert pool.drain(60) == 0
+    finally:
+        pool.close()
+    assert pool.stats.restarts == 1 and pid not in pool.pids()
+    assert [(i, v if isinstance(v, str) else v[0]) for i, v in got] == [
+        (0, True),
+        (1, "signature: signed by key 'h0002', expected 'h0001'"),
+    ]
