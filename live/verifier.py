@@ -221,6 +221,8 @@ class VerifierPool:
         ]
         for th in self.threads:
             th.start()
+        # the workers start now, in the background, not on the first message of a gate
+        self.warming = [self.executor.submit(verify_batch, []) for _ in range(workers)]
 
     def _executor(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
@@ -232,9 +234,8 @@ class VerifierPool:
         return sorted(int(p) for p in procs)
 
     def warm(self, timeout: float = 60.0) -> None:
-        """Start every worker now (one trivial batch each) rather than on first use."""
-        futures = [self.executor.submit(verify_batch, []) for _ in range(self.workers)]
-        for f in futures:
+        """Wait until every worker has started (one trivial batch each)."""
+        for f in self.warming:
             f.result(timeout)
 
     # --- the hand-off (the network thread) ---------------------------------------------
