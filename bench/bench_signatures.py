@@ -20,14 +20,18 @@ timed from their start to the market's gate closing on a full book, plus the cle
 the live market's per-interval time, unsigned and signed. Numbers are this machine's
 (its CPU count is printed).
 
-``--pool N`` (default 1; 0: skip) measures the premise of a verifier pool (issue 15's open
-item; the pool itself is not built in the market yet): each interval's signed bodies are
-handed in batches of ``--batch`` to ``N`` worker processes (``forkserver``; each loads the
-key registry once and runs :meth:`live.signatures.Signatures.check`), and the market
-process's own CPU for that hand-off (pickling the batches out, the verdicts back) is
-measured with ``time.process_time``, beside the workers' CPU. The market's time with a
-pool would be the unsigned ingest plus that hand-off: an estimate from its parts, not a
-run of an integrated pool.
+``--pool N`` (default 1; 0: skip) runs the same market with the verifier pool of
+:mod:`live.verifier` (``[live] verify_workers = N``): the ingest hands every message to
+the pool and the gate waits for what is in flight (:meth:`live.ingest.Ingest.settle`)
+before the clearing. Printed: the market process's own CPU per interval
+(``time.process_time``: every thread of the market, the pool's hand-off and verdicts
+included, the workers not), unsigned and signed with the pool — the issue's figure —, the
+workers' CPU per message, and the gate latency (gate close → the interval's result ready
+to publish: the pool's drain, clearing, settlement, ledger) with each interval's messages
+paced over ``--pace`` seconds. The flood case: one forged reading (another household's
+key) on every household's topic before its own messages, which flood control cannot cut
+(the household is not complete yet), and ``--flood`` valid copies of one complete
+household's orders, which it drops before they reach the pool.
 """
 
 from __future__ import annotations
@@ -35,11 +39,9 @@ from __future__ import annotations
 import argparse
 import base64
 import importlib.util
-import multiprocessing
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +51,13 @@ import orjson
 from live.bus import BrokerConfig
 from live.fleet import AgentFleet
 from live.market import MarketService
-from live.signatures import SignatureRejected, Signatures
 from scenarios.audit.canonical import canonical, unsigned
 from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema_live import household_ids
 
-_CHECK: Signatures | None = None
-"""A pool worker's check (its key registry loaded once, by :func:`_load`)."""
+SIGNED = 'keys = "keys.json"\nrequire_signatures = true\nverify_workers = {w}'
+"""The ``[live]`` keys of the signed runs (``{w}``: verifier processes)."""
 
 TOML = """
 name = "signatures-bench"
@@ -102,7 +103,8 @@ def main() -> None:
     ap.add_argument("--mqtt", action="store_true", help="also over a real Mosquitto")
     ap.add_argument("--publishers", type=int, default=2, help="--mqtt publisher processes")
     ap.add_argument("--pool", type=int, default=1, help="verifier worker processes (0: skip)")
-    ap.add_argument("--batch", type=int, default=500, help="messages per batch to the pool")
+    ap.add_argument("--pace", type=float, default=3.0, help="seconds to spread messages over")
+    ap.add_argument("--flood", type=int, default=2000, help="flood copies of one household's")
     args = ap.parse_args()
     n, k = args.households, args.intervals
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +114,7 @@ def main() -> None:
         plain_file, signed_file = work / "plain.toml", work / "signed.toml"
         plain_file.write_text(TOML.format(n=n, keys=""), encoding="utf-8")
         signed_file.write_text(
-            TOML.format(n=n, keys='keys = "keys.json"\nrequire_signatures = true'),
+            TOML.format(n=n, keys=SIGNED.format(w=0)),
             encoding="utf-8",
         )
         plain, signed = load_scenario(plain_file), load_scenario(signed_file)
@@ -191,80 +193,11 @@ def main() -> None:
         )
         print(f"  rejected: {rejected} (must be 0: every signed message verified)")
         if args.pool > 0:
-            pooled(work / "keys.json", signed_rounds, args.pool, args.batch, ing_p, clr_p)
+            pool = sibling("signatures_pool")
+            setup = (work, n, args.pool, TOML, SIGNED)
+            pool.bench_pool(setup, plain_rounds, signed_rounds, pairs, args.pace, args.flood)
         if args.mqtt:
-            over_mqtt(work, n, plain_rounds, signed_rounds, args.publishers)
-
-
-def _load(registry: str) -> None:
-    global _CHECK
-    _CHECK = Signatures(Registry.load(Path(registry)), required=True)
-
-
-def _verify(batch: list[tuple[str, bytes]]) -> tuple[list[str | None], float]:
-    """A pool worker: the rejection reason of each ``(agent, body)`` (None: verified)
-    and the worker's CPU seconds for the batch."""
-    assert _CHECK is not None
-    began = time.process_time()
-    out: list[str | None] = []
-    for agent, body in batch:
-        try:
-            _CHECK.check(orjson.loads(body), agent)
-            out.append(None)
-        except SignatureRejected as exc:
-            out.append(str(exc))
-    return out, time.process_time() - began
-
-
-def pooled(
-    registry: Path,
-    rounds: list[list[tuple[str, bytes]]],
-    workers: int,
-    batch: int,
-    ingest_plain: float,
-    clear_plain: float,
-) -> None:
-    """Print the market process's CPU to hand each interval's signed messages to a
-    verifier pool and take the verdicts back, the pool's CPU, and the estimate of the
-    market's per-interval time with the pool against the unsigned one."""
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, ctx, initializer=_load, initargs=(str(registry),)) as pool:
-        warm = [(t.split("/")[-2], b) for t, b in rounds[0][:workers]]
-        list(pool.map(_verify, [warm[i : i + 1] for i in range(len(warm))]))
-        parent, wall, worker, bad, n_msg = [], [], 0.0, 0, 0
-        for messages in rounds:
-            items = [(t.split("/")[-2], b) for t, b in messages]
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            futures = [
-                pool.submit(_verify, items[i : i + batch]) for i in range(0, len(items), batch)
-            ]
-            results = [f.result() for f in futures]
-            parent.append(time.process_time() - cpu0)
-            wall.append(time.perf_counter() - wall0)
-            worker += sum(r[1] for r in results)
-            bad += sum(x is not None for r in results for x in r[0])
-            n_msg += len(items)
-    k = len(rounds)
-    hand = float(np.median(parent))
-    base = ingest_plain + clear_plain
-    print(
-        f"  verifier pool ({workers} forkserver workers, batches of {batch}; an estimate "
-        "from parts, the pool is not in the market yet):"
-    )
-    print(
-        f"    market process CPU to hand off and take back verdicts: {hand * 1e3:.0f} ms per "
-        f"interval ({hand / (n_msg / k) * 1e6:.1f} µs per message)"
-    )
-    print(
-        f"    pool CPU: {worker / k * 1e3:.0f} ms per interval "
-        f"({worker / n_msg * 1e6:.1f} µs per message); wall of the pool's pass "
-        f"{float(np.median(wall)) * 1e3:.0f} ms per interval; {bad} rejected (must be 0)"
-    )
-    print(
-        f"    market per interval: {base * 1e3:.0f} ms unsigned → {(base + hand) * 1e3:.0f} "
-        f"ms signed with the pool ({hand / base:+.0%}; target under +10 %: "
-        f"ratio {hand / base / 0.10:.2f} of the allowance)"
-    )
+            over_mqtt(work, n, plain_rounds, signed_rounds, args.publishers, args.pool)
 
 
 def floor(messages: list[tuple[str, bytes]], pairs: dict[str, KeyPair]) -> tuple[float, float]:
@@ -282,27 +215,33 @@ def floor(messages: list[tuple[str, bytes]], pairs: dict[str, KeyPair]) -> tuple
     return canon * 1e6, (time.perf_counter() - began) / len(payloads) * 1e6
 
 
+def sibling(name: str) -> Any:
+    """The module ``bench/<name>.py`` beside this script."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def over_mqtt(
     work: Path,
     n: int,
     plain_rounds: list[list[tuple[str, bytes]]],
     signed_rounds: list[list[tuple[str, bytes]]],
     publishers: int,
+    workers: int,
 ) -> None:
-    """The live market's per-interval time over Mosquitto, unsigned and signed."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_mqtt", Path(__file__).with_name("bench_mqtt.py")
-    )
-    assert spec is not None and spec.loader is not None
-    bench_mqtt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_mqtt)
+    """The live market's per-interval time over Mosquitto, unsigned and signed (with
+    ``workers`` verifier processes; 0: verified in the ingest)."""
+    bench_mqtt = sibling("bench_mqtt")
     proc, port = bench_mqtt.start_mosquitto(work)
     root = "p2pgrid/signatures-bench"
     times: dict[str, list[float]] = {"plain": [], "signed": []}
     try:
         for trial in range(2):
             for name, rounds in (("plain", plain_rounds), ("signed", signed_rounds)):
-                keys = 'keys = "keys.json"\nrequire_signatures = true' if name == "signed" else ""
+                keys = SIGNED.format(w=workers) if name == "signed" else ""
                 file = work / f"mqtt-{name}-{trial}.toml"
                 community = f"sig-{name}-{trial}"  # a fresh community: no session carries over
                 text = TOML.format(n=n, keys=keys).replace("signatures-bench", community)

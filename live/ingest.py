@@ -5,8 +5,9 @@ Every incoming message is parsed here: a household's reading or orders
 without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
 earlier one, so re-sent orders are never counted twice. A message's signature is
-checked as it arrives, before it can touch the book (:mod:`live.signatures`: under the
-key of the identity its topic names; ``[live] require_signatures`` refuses unsigned ones).
+checked before it can touch the book (:mod:`live.signatures`: under the key of the
+identity its topic names), as it arrives or, readings and orders with ``[live]
+verify_workers``, in the verifier pool (:mod:`live.verifier`), taken in arrival order.
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
 times that for a meter) in an interval are dropped unparsed once the sender is complete;
@@ -31,9 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -48,52 +47,24 @@ from agents.meters.formats import (
 )
 from agents.meters.tracker import MeterTracker, check_window
 from live.bus import Bus
-from live.protocol import (
-    VERSION,
-    Order,
-    Reading,
-    Rejected,
-    Topics,
-    parse_json,
-    read_orders,
-    read_reading,
-)
+from live.interval_book import IntervalBook
+from live.protocol import Rejected, Topics, parse_json, read_orders, read_reading
 from live.provenance import Provenance
+from live.rejections import Rejections
 from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
+from live.verifier import Verdict, VerifierPool, body_object, worker_count
 from scenarios.config.schema import Scenario
 
 if TYPE_CHECKING:
     from live.gate import ArrivalClock
 
-
-@dataclass
-class IntervalBook:
-    """What has been accepted for the interval being collected."""
-
-    t: int
-    readings: dict[int, Reading] = field(default_factory=dict)
-    orders: dict[int, list[Order]] = field(default_factory=dict)
-    messages: Counter[str] = field(default_factory=Counter)
-    order_messages: int = 0
-    closed: bool = False
-    flooded: Counter[str] = field(default_factory=Counter)
-    """Messages dropped per sender beyond its limit."""
-    reports: int = 0
-    unreported: Counter[str] = field(default_factory=Counter)
-    """Rejections per category beyond the interval's report budget."""
-    flooded_reported: Counter[str] = field(default_factory=Counter)
-    unreported_reported: Counter[str] = field(default_factory=Counter)
-    dropped_reported: bool = False
-    """What :meth:`Ingest.report_dropped` has reported (at gate closure)."""
-    estimated: set[int] = field(default_factory=set)
-    """Meter-backed households settled with an estimate (their meter was late)."""
-    rejected: Counter[int] = field(default_factory=Counter)
-    """Messages rejected per household row (on its topic, or from its meter), besides
-    the flood drops counted in :attr:`flooded` (:meth:`Ingest.rejected_rows`)."""
+Arrived = tuple[str, str, int, bytes, int, int]
+"""A pooled message's context: topic, agent, row, body, and :meth:`Ingest.flooding`'s."""
+DRAIN_TIMEOUT_S = 10.0  # the longest a gate waits for the verifier pool's messages [s]
 
 
-class Ingest:
+class Ingest(Rejections):
     """The messages of the interval being collected, for the book of that interval.
 
     Parameters
@@ -134,6 +105,7 @@ class Ingest:
         self.offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
+        self.opened = 0
         self.signatures = Signatures.for_live(self.live)
         """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
         self.provenance = Provenance()
@@ -141,6 +113,12 @@ class Ingest:
         interval is settled (:mod:`live.provenance`)."""
         self.run: str | None = None
         """The market's run id (set by the market): a message naming another is refused."""
+        workers = worker_count(self.live)
+        self.verifier = (
+            VerifierPool(self.live, workers, self._verified, self._said) if workers else None
+        )
+        """The processes that check readings' and orders' signatures (``[live]
+        verify_workers``, :mod:`live.verifier`); None: checked here as they arrive."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -150,104 +128,13 @@ class Ingest:
         ``wall_start`` (default: now)."""
         with self.lock:
             self.book = IntervalBook(t, closed=closed)
+            self.opened += 1
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
-
-    # --- rejections and the report budget ----------------------------------------------
-    def reject(self, topic: str, reason: str, category: str) -> None:
-        self.stats.rejected[category] += 1
-        with self.lock:
-            book = self.book
-            if book.reports >= self.live.max_error_reports_per_interval:
-                book.unreported[category] += 1
-                return
-            book.reports += 1
-        self.report(topic, reason)
-
-    def report(self, topic: str, reason: str, **extra: Any) -> None:
-        self.bus.publish(
-            self.topics.errors,
-            {"v": VERSION, "topic": topic[:300], "reason": reason[:500], **extra},
-            qos=0,
-        )
-
-    def flooding(
-        self, topic: str, sender: str, limit: int, complete: Callable[[IntervalBook], bool]
-    ) -> bool:
-        """Count a message of ``sender``; True (and counted, the first one reported) when
-        it is beyond ``limit`` this interval and ``complete(book)`` (the sender's reading
-        and orders, or its meter's samples, are in). Checked before anything is parsed.
-
-        Until a sender is complete its messages are always parsed: anyone may publish on
-        a topic when the broker has no ACL, and junk on another household's topic must
-        not use up that household's budget and silence it."""
-        with self.lock:
-            book = self.book
-            book.messages[sender] += 1
-            if book.messages[sender] <= limit or not complete(book):
-                return False
-            book.flooded[sender] += 1
-            first, t = book.flooded[sender] == 1, book.t
-        if first:
-            self.reject(
-                topic,
-                f"flood: more than {limit} messages from {sender} in interval {t}; the rest "
-                "are dropped, counted, and reported once when the gate closes",
-                "flood",
-            )
-        else:
-            self.stats.rejected["flood"] += 1
-        return True
-
-    def report_dropped(self, book: IntervalBook | None = None) -> None:
-        """At gate closure: one report per flooding sender and one for the rejections
-        beyond the report budget, with their counts; called again when the next clock
-        opens, for what was dropped while the gate was closed (reported as such).
-        ``book``: the interval's (default: the current one)."""
-        with self.lock:
-            book = self.book if book is None else book
-            flooded, book.flooded_reported = book.flooded - book.flooded_reported, +book.flooded
-            unreported = book.unreported - book.unreported_reported
-            book.unreported_reported = +book.unreported
-            late, book.dropped_reported = book.dropped_reported, True
-        when = f"after the gate closed, interval {book.t}" if late else f"in interval {book.t}"
-        root = self.topics.root
-        for sender, k in sorted(flooded.items()):
-            where = "meters/+" if sender in self.meters else "agents"
-            self.report(
-                f"{root}/{where}/{sender}/#",
-                f"flood: {k} messages from {sender} dropped {when}",
-                count=k,
-            )
-        if unreported:
-            k = sum(unreported.values())
-            self.report(
-                f"{root}/#",
-                f"{k} more messages rejected {when} than reported one by one",
-                count=k,
-                by_category=dict(sorted(unreported.items())),
-            )
-
-    def count_against(self, row: int | None) -> None:
-        """Count a rejected message against household ``row`` (None: no household's)."""
-        if row is not None:
-            with self.lock:
-                self.book.rejected[row] += 1
-
-    def rejected_rows(self, book: IntervalBook) -> dict[int, int]:
-        """The messages rejected in ``book``'s interval per household row: those refused
-        on its topic (or from its meter) and those dropped as its (or its meter's) flood.
-        Call under :attr:`lock`."""
-        out = Counter(book.rejected)
-        for sender, k in book.flooded.items():
-            meter = self.meters.get(sender)
-            row = self.row.get(meter.household if meter is not None else sender)
-            if row is not None:
-                out[row] += k
-        return dict(out)
 
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
-        """A household's ``reading`` or ``orders``."""
+        """A household's ``reading`` or ``orders``; with a verifier pool, its check and
+        its taking come later, in arrival order (:meth:`_verified`)."""
         agent = self.topics.agent_of(topic)
         live = self.live
         row = None
@@ -259,47 +146,106 @@ class Ingest:
                 raise Rejected(
                     f"{agent} is backed by a meter; its readings and orders come from the meter"
                 )
-            if self.flooding(
-                topic,
-                agent,
-                live.max_messages_per_interval,
-                lambda b: row in b.readings and row in b.orders,
-            ):
+            limit = self.live.max_messages_per_interval
+            arrived = self.flooding(
+                topic, agent, limit, lambda b: row in b.readings and row in b.orders
+            )
+            if arrived is None:
+                return
+            if self.verifier is not None:  # checked in a worker (the flood cut above)
+                self.verifier.submit(agent, payload, (topic, agent, row, payload, *arrived))
                 return
             data = parse_json(payload, live.max_payload_bytes)
             signed = self.signatures.check(data, agent)  # the topic's agent, outside the lock
-            check_run(data, self.run)
             with self.lock:
-                book = self.book
-                if book.closed:
-                    raise Rejected(f"the gate of t={book.t} is closed")
-                if topic.endswith("/reading"):
-                    book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
-                    self.provenance.reading(row, payload, signed)
-                else:
-                    book.orders[row] = read_orders(
-                        data,
-                        agent,
-                        book.t,
-                        self.max_kwh,
-                        live.max_price_per_kwh,
-                        live.max_orders_per_message,
-                    )
-                    book.order_messages += 1
-                    self.provenance.order(row, payload, signed)
-                # wake the gate only when the book may be complete (not per message)
-                full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
-        except Rejected as exc:
-            reason = str(exc)
-            self.count_against(row)
-            self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
-            return
+                full = self._put(topic, agent, row, payload, data, (signed, False, ""), None)
         except Exception as exc:
-            self.count_against(row)
-            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
+            self._refuse(topic, row, exc)
             return
+        if full:  # wake the gate only when the book may be complete (not per message)
+            self.changed.set()
+
+    def _verified(self, contexts: list[Arrived], verdicts: list[Verdict]) -> None:
+        """The pool's verdicts (:data:`live.verifier.Verdict`) on a batch of messages, in
+        arrival order: each taken into the book it arrived for, if that gate is still
+        open, under one hold of the lock."""
+        refused: list[tuple[str, int, Exception]] = []
+        with self.lock:
+            full = False
+            for (topic, agent, row, payload, t, opened), v in zip(contexts, verdicts, strict=True):
+                try:
+                    if isinstance(v, str):
+                        raise Rejected(v)
+                    data = body_object(payload, v[1], self.live.max_payload_bytes)
+                    full = self._put(topic, agent, row, payload, data, v, (t, opened))
+                except Exception as exc:
+                    refused.append((topic, row, exc))
+        for topic, row, error in refused:
+            self._refuse(topic, row, error)
         if full:
             self.changed.set()
+
+    def _refuse(self, topic: str, row: int | None, exc: Exception) -> None:
+        self.count_against(row)
+        if isinstance(exc, Rejected):
+            reason = str(exc)
+            self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
+        else:
+            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
+
+    def _put(
+        self,
+        topic: str,
+        agent: str,
+        row: int,
+        payload: bytes,
+        data: dict[str, Any],
+        verdict: tuple[bool, bool, str],
+        arrived: tuple[int, int] | None,
+    ) -> bool:
+        """Take a checked reading or orders into the book (under :attr:`lock`;
+        ``verdict``: signed, -, its SHA-256 if known; ``arrived``: :meth:`flooding`'s, None:
+        the open book); whether the book may be complete now."""
+        live, (signed, _, digest) = self.live, verdict
+        check_run(data, self.run)
+        book = self.book
+        if book.closed or (arrived is not None and arrived[1] != self.opened):
+            raise Rejected(f"the gate of t={(arrived or (book.t,))[0]} is closed")
+        if topic.endswith("/reading"):
+            book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
+            self.provenance.reading(row, payload, signed, digest)
+        else:
+            book.orders[row] = read_orders(
+                data,
+                agent,
+                book.t,
+                self.max_kwh,
+                live.max_price_per_kwh,
+                live.max_orders_per_message,
+            )
+            book.order_messages += 1
+            self.provenance.order(row, payload, signed, digest)
+        return len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
+
+    def settle(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
+        """Before a gate closes: wait (``timeout`` s at most) for the verifier pool's
+        messages; those still being checked are reported on ``errors`` (refused later)."""
+        if self.verifier is None:
+            return
+        left = self.verifier.drain(timeout)
+        if left:
+            self._said(
+                f"verifier: {left} messages still being checked {timeout:g} s after the "
+                f"gate of t={self.book.t} began to close; they are not in that interval",
+                count=left,
+            )
+
+    def _said(self, said: str, **extra: Any) -> None:
+        self.report(f"{self.topics.root}/#", said, **extra)
+
+    def close(self) -> None:  # the verifier pool
+        if self.verifier is not None:
+            self.verifier.close()
 
     def on_meter(self, topic: str, payload: bytes) -> None:
         """A meter's sample, or a companion message of a real device."""
@@ -323,11 +269,14 @@ class Ingest:
                     self.changed.set()
                 return
             tracker = self.trackers[meter_id]
-            if self.flooding(
-                topic,
-                meter_id,
-                4 * self.live.max_messages_per_interval,
-                lambda b: tracker.covers(b.t),
+            if (
+                self.flooding(
+                    topic,
+                    meter_id,
+                    4 * self.live.max_messages_per_interval,
+                    lambda b: tracker.covers(b.t),
+                )
+                is None
             ):
                 return
             if len(payload) > self.live.max_payload_bytes:

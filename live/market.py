@@ -262,6 +262,8 @@ class MarketService:
         return self.stats
 
     def _close(self) -> None:
+        if hasattr(self, "ingest"):
+            self.ingest.close()
         if hasattr(self, "audit"):
             self.audit.close(self.ledger.latest)
         self.ledger.close()

@@ -14,7 +14,8 @@ checked at the door but not kept yet: the ledger's verify re-checks a ``"sig"`` 
 only. It keeps references to the payloads only (no copy, no hashing on the
 network thread); :meth:`Provenance.take` hands them over when the interval is settled
 (under the ingest lock, O(1)) and :meth:`Taken.messages` hashes them on the market's
-thread, with the interval's rejected messages per household
+thread (not those the verifier pool's workers hashed already, :mod:`live.verifier`),
+with the interval's rejected messages per household
 (:meth:`live.ingest.Ingest.rejected_rows`, the count the reliability scores use too).
 Nothing is kept past the interval's commit.
 
@@ -50,6 +51,8 @@ class Taken:
     readings: dict[int, bytes] = field(default_factory=dict)
     orders: dict[int, bytes] = field(default_factory=dict)
     samples: dict[int, list[bytes]] = field(default_factory=dict)
+    digests: dict[bytes, str] = field(default_factory=dict)
+    """SHA-256 (hex) of payloads already hashed (by the verifier pool's workers)."""
 
     def messages(self, ids: list[str], rejected: Mapping[int, int] | None = None) -> InputMessages:
         """Hashed, by agent id (``ids``: the agent id of each row), rows in order, with
@@ -65,7 +68,7 @@ class Taken:
             ]
             hashes = []
             for payload in payloads:
-                h = hashlib.sha256(payload).hexdigest()
+                h = self.digests.get(payload) or hashlib.sha256(payload).hexdigest()
                 raw[h] = payload
                 hashes.append(h)
             signed[ids[row]] = hashes
@@ -76,17 +79,22 @@ class Taken:
 class Provenance(Taken):
     """The raw messages of the interval being collected (guarded by the ingest lock)."""
 
-    def reading(self, row: int, payload: bytes, is_signed: bool) -> None:
-        """The reading accepted for ``row`` (replacing an earlier one)."""
+    def reading(self, row: int, payload: bytes, is_signed: bool, digest: str = "") -> None:
+        """The reading accepted for ``row`` (replacing an earlier one; ``digest``: its
+        SHA-256 if known)."""
         if is_signed:
             self.readings[row] = payload
+            if digest:
+                self.digests[payload] = digest
         else:
             self.readings.pop(row, None)
 
-    def order(self, row: int, payload: bytes, is_signed: bool) -> None:
+    def order(self, row: int, payload: bytes, is_signed: bool, digest: str = "") -> None:
         """The orders message accepted for ``row`` (replacing an earlier one)."""
         if is_signed:
             self.orders[row] = payload
+            if digest:
+                self.digests[payload] = digest
         else:
             self.orders.pop(row, None)
 
@@ -96,6 +104,6 @@ class Provenance(Taken):
 
     def take(self) -> Taken:
         """Everything kept so far (emptied here): called when an interval is settled."""
-        taken = Taken(self.readings, self.orders, self.samples)
-        self.readings, self.orders, self.samples = {}, {}, {}
+        taken = Taken(self.readings, self.orders, self.samples, self.digests)
+        self.readings, self.orders, self.samples, self.digests = {}, {}, {}, {}
         return taken

@@ -124,6 +124,17 @@ class LiveSection(_Section):
     require_signatures: bool = False
     """Reject every unsigned reading, order message and meter sample too (a message
     whose signature does not verify is rejected either way)."""
+    verify_workers: int | Literal["auto"] = "auto"
+    """Processes that check the signatures of readings and orders off the market's
+    network thread (:mod:`live.verifier`); ``"auto"``: ``max(1, cpu_count - 1)`` when
+    ``keys`` are set, else 0; 0: checked in the market's own process as each arrives."""
+
+    @field_validator("verify_workers")
+    @classmethod
+    def _workers(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 256:
+            raise ValueError(f'{value} is not between 0 and 256 (or "auto")')
+        return value
 
     @field_validator("keys")
     @classmethod

@@ -646,6 +646,7 @@ class Harness:
     def agent(self, agent: str, what: str, payload: dict[str, Any] | bytes) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.ingest.on_agent(f"{self.root}/agents/{agent}/{what}", body)
+        self.ingest.settle()  # the verifier pool's check has been applied
 
     def meter(self, fmt: str, meter_id: str, suffix: str, payload: dict[str, Any]) -> None:
         self.raw(fmt, meter_id, suffix, json.dumps(payload).encode())
@@ -654,6 +655,7 @@ class Harness:
         self.ingest.on_meter(f"{self.root}/meters/{fmt}/{meter_id}/{suffix}", body)
 
     def close(self) -> None:
+        self.ingest.close()
         self.market.ledger.close()
 
 

@@ -58,6 +58,7 @@ def test_ingest_keeps_each_households_signed_messages_until_taken(
     ingest.on_agent(f"{root}/agents/h0002/orders", b'{"v": 1, "t": 1, "orders": []}')  # stale
     ingest.on_agent(f"{root}/agents/h0021/reading", unsigned)  # h0021 is tas-1's: rejected
     ingest.on_agent(f"{root}/agents/nobody/reading", unsigned)  # no household: not counted
+    ingest.settle()  # the verifier pool's checks applied, in arrival order
     assert ingest.book.readings.keys() == {0, 2, 3}
     # tas-1 backs h0021: a baseline, the same sample again (a repeat), then energy; an
     # unsigned gen-1 sample (h0024) is taken as energy, with nothing to keep
