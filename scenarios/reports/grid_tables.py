@@ -101,7 +101,7 @@ class _Summary:
                 acc[0][idx] = fold(acc[0][idx], agg.to_numpy())
             acc[1] += np.bincount(flat[ok], minlength=size)
         at = np.searchsorted(self.picks, t)
-        hit = (at < len(self.picks)) & (self.picks[np.minimum(at, len(self.picks) - 1)] == t)
+        hit = np.isin(t, self.picks)
         for col in self.picked_cols:
             if col not in names:
                 continue
