@@ -78,7 +78,7 @@ class Column:
 QUANTUM = 2.0**-24
 """agents.parquet's step of energies and money (README "The outputs": why not float32)."""
 STATE_COLUMNS = ("indoor_temp_c", "soc_kwh", "ev_soc_kwh", "baseline_stored_kwh")
-"""agents.parquet's end states (float32); agents_daily.parquet sums the other columns."""
+"""agents.parquet's end states; agents_daily.parquet sums its other value columns."""
 
 
 C = Column
@@ -238,9 +238,9 @@ COLUMNS: tuple[Column, ...] = (
     Q(A, "unmet_heat_kwh", "float64", KWH, "",
       "heat the band needed in the interval and did not get (not counted again as it recovers)",
       source="flows.results.unmet_heat_kwh"),
-    C(A, "soc_kwh", "float32", KWH, "", "battery state of charge at the end",
+    Q(A, "soc_kwh", "float64", KWH, "", "battery state of charge at the end",
       source="flows.battery_soc_kwh"),
-    C(A, "ev_soc_kwh", "float32", KWH, "", "EV state of charge at the end",
+    Q(A, "ev_soc_kwh", "float64", KWH, "", "EV state of charge at the end",
       source="flows.ev_soc_kwh"),
     Q(A, "bought_p2p_kwh", "float64", KWH, "", "bought peer to peer", source="flows.bought_kwh",
       live="bought_kwh"),
@@ -257,7 +257,7 @@ COLUMNS: tuple[Column, ...] = (
     Q(A, "cost", "float64", MONEY, PAYS, "the bill", source="bill.cost", live="cost"),
     Q(A, "baseline_cost", "float64", MONEY, PAYS, "the no-P2P baseline's bill",
       source="baseline.bill.cost"),
-    C(A, "baseline_stored_kwh", "float32", KWH, "",
+    Q(A, "baseline_stored_kwh", "float64", KWH, "",
       "energy the baseline holds in battery and EV at the end"),
     Q(A, "dimmed_kwh", "float64", KWH, "",
       "planned draw of its controllable devices (own charging, flexible buy orders) the grid "

@@ -13,8 +13,8 @@ import pytest
 from scenarios import run
 from scenarios.config.loader import load_scenario
 from scenarios.reports.energy import flows_figure
-from scenarios.reports.heat import fleet_heat, heat_figures
 from scenarios.reports.grid_tables import grid_tables
+from scenarios.reports.heat import fleet_heat, heat_figures
 from scenarios.reports.run import grid_figures
 
 DT_H = 0.25

@@ -35,9 +35,7 @@ def test_bus_and_line_names_are_categories_not_dates_or_numbers() -> None:
         {"t": np.repeat([0, 1], 2), "line": line_names * 2, "loading_frac": [0.5, 0.2, 0.6, 0.1]}
     )
     grid = grid_tables(buses, lines, intervals["timestamp"])
-    voltage, _band, loading, _curtailment, nodal = grid_figures(
-        intervals, grid, 0.95, 1.05, "EUR"
-    )
+    voltage, _band, loading, _curtailment, nodal = grid_figures(intervals, grid, 0.95, 1.05, "EUR")
     for fig, labels in ((voltage, names), (loading, line_names), (nodal, names)):
         assert fig.layout.yaxis.type == "category"
         assert list(fig.data[0].y) == labels  # feeder order, as written
