@@ -25,7 +25,7 @@ from scenarios.errors import ScenarioError
 from scenarios.reports import grid_tables as gt
 from scenarios.reports.feeder_report import map_intervals
 from scenarios.reports.heat import fleet_heat
-from scenarios.results.agents_writer import AgentsWriter
+from scenarios.results.agents_writer import AGENT_VALUE_COLUMNS, AgentsWriter
 from scenarios.results.member_totals import member_totals
 from scenarios.results.schema import (
     AGENTS_DAILY_FILE,
@@ -209,3 +209,25 @@ def test_a_bad_agents_value_is_refused_by_name() -> None:
         load_scenario({**SMALL, "output": {"agents": "hourly"}})
     with pytest.raises(ValueError, match=r"\[output\] agents = 'weekly'"):
         AgentsWriter(Path("."), np.array(["a"]), None, mode="weekly")  # type: ignore[arg-type]  # the wrong value is the test
+
+
+def test_daily_rows_sum_windows_that_split_days(tmp_path: Path) -> None:
+    # 3 households, 4 intervals a day, windows of 5 intervals: days cross windows, and
+    # the last day (intervals 12-13) is partial
+    rng = np.random.default_rng(1)
+    n, n_t = 3, 14
+    values = {c: rng.uniform(0, 3, (n_t, n)) for c in AGENT_VALUE_COLUMNS}
+    writer = AgentsWriter(tmp_path, np.array(["a", "b", "c"]), None, "daily", intervals_per_day=4)
+    for t0 in range(0, n_t, 5):
+        writer.write_window(t0, {k: v[t0 : t0 + 5] for k, v in values.items()})
+    writer.close()
+    daily = pd.read_parquet(tmp_path / AGENTS_DAILY_FILE)
+    assert daily.day.tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+    assert daily.agent_id.astype(str).tolist() == ["a", "b", "c"] * 4
+    for day, (lo, hi) in enumerate(((0, 4), (4, 8), (8, 12), (12, 14))):
+        rows = daily[daily.day == day]
+        want = values["demand_kwh"][lo:hi].sum(axis=0)
+        np.testing.assert_allclose(rows.demand_kwh, want, atol=QUANTUM / 2)
+        np.testing.assert_allclose(rows.soc_kwh, values["soc_kwh"][hi - 1], atol=QUANTUM / 2)
+    np.testing.assert_allclose(writer.totals.sums["cost"], values["cost"].sum(axis=0))
+    assert writer.totals.intervals == n_t
