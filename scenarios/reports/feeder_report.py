@@ -7,8 +7,10 @@ Two figures:
   the lowest voltage or the highest loading relative to its limit;
 - an **animation over the run's days** with a slider: one frame per day, showing that
   day's worst interval (by the same measure), so a week's run is seven frames and the
-  page stays small and offline. Node sizes share one scale over the run (the largest
-  injection of any bus in any interval).
+  page stays small and offline; a run longer than :data:`MAX_FRAMES` days has one frame
+  per period of ``ceil(days / MAX_FRAMES)`` days (a year: 31 frames of 12 days each), so
+  the page and the report step's memory do not grow with the run's length. Node sizes
+  share one scale over the run (the largest injection of any bus in any interval).
 """
 
 from __future__ import annotations
@@ -65,10 +67,18 @@ class RunMap:
         )  # fmt: skip
 
 
-def worst_per_day(intervals: pd.DataFrame, stress: np.ndarray) -> list[int]:
-    """Each day's interval of the highest stress (days without a checked interval are
-    left out), in time order."""
-    days = pd.to_datetime(intervals["timestamp"]).dt.date.to_numpy()
+MAX_FRAMES = 31
+"""The animation's most frames (module docstring)."""
+
+
+def worst_per_day(
+    intervals: pd.DataFrame, stress: np.ndarray, days_per_frame: int = 1
+) -> list[int]:
+    """Each day's (each period of ``days_per_frame`` days') interval of the highest
+    stress (days without a checked interval are left out), in time order."""
+    dates = pd.to_datetime(intervals["timestamp"]).dt.date.to_numpy()
+    first = {d: i for i, d in enumerate(dict.fromkeys(dates))}
+    days = np.array([first[d] for d in dates]) // days_per_frame
     out = []
     for day in dict.fromkeys(days):
         idx = np.flatnonzero(days == day)
@@ -91,7 +101,13 @@ def map_intervals(intervals: pd.DataFrame, v_limits: tuple[float, float]) -> lis
     stress = stress_of(intervals, v_limits)
     if not np.isfinite(stress).any():
         return []
-    return [int(np.nanargmax(stress)), *worst_per_day(intervals, stress)]
+    return [int(np.nanargmax(stress)), *worst_per_day(intervals, stress, days_per_frame(intervals))]
+
+
+def days_per_frame(intervals: pd.DataFrame) -> int:
+    """Days per frame of the animation: 1 up to :data:`MAX_FRAMES` days."""
+    n_days = pd.to_datetime(intervals["timestamp"]).dt.date.nunique()
+    return max(1, -(-n_days // MAX_FRAMES))
 
 
 def _when(intervals: pd.DataFrame, t: int) -> str:
@@ -132,12 +148,14 @@ def feeder_map_figures(
 
 def _animation(run_map: RunMap, intervals: pd.DataFrame, stress: np.ndarray) -> go.Figure:
     base = run_map.base
-    days = worst_per_day(intervals, stress)
+    per = days_per_frame(intervals)
+    days = worst_per_day(intervals, stress, per)
     n_moving = len(base.layout.line) + 2  # the edges, their midpoints and the buses
+    each = "each day's" if per == 1 else f"each {per} days'"
 
     def title(t: int) -> str:
         return (
-            f"Feeder map, each day's worst interval: {_when(intervals, t)} "
+            f"Feeder map, {each} worst interval: {_when(intervals, t)} "
             f"({100 * stress[t]:.0f} % of a limit used)"
         )
 

@@ -23,7 +23,7 @@ from scenarios import load_scenario, run
 from scenarios.engine.batch import simulate
 from scenarios.errors import ScenarioError
 from scenarios.reports import grid_tables as gt
-from scenarios.reports.feeder_report import map_intervals
+from scenarios.reports.feeder_report import days_per_frame, map_intervals, worst_per_day
 from scenarios.reports.heat import fleet_heat
 from scenarios.results.agents_writer import AGENT_VALUE_COLUMNS, AgentsWriter
 from scenarios.results.member_totals import member_totals
@@ -231,3 +231,16 @@ def test_daily_rows_sum_windows_that_split_days(tmp_path: Path) -> None:
         np.testing.assert_allclose(rows.soc_kwh, values["soc_kwh"][hi - 1], atol=QUANTUM / 2)
     np.testing.assert_allclose(writer.totals.sums["cost"], values["cost"].sum(axis=0))
     assert writer.totals.intervals == n_t
+
+
+def test_the_map_animation_has_at_most_31_frames() -> None:
+    # a year of hourly intervals: 365 days in frames of 12 days, each its worst interval
+    stamps = pd.date_range("2026-01-01", periods=365 * 24, freq="h", tz="UTC")  # 24 h days
+    iv = pd.DataFrame({"timestamp": stamps})
+    assert days_per_frame(iv) == 12 and days_per_frame(iv.iloc[: 31 * 24]) == 1
+    stress = np.linspace(0, 1, len(iv)) % 0.1  # rises within each 0.1 step
+    worst = worst_per_day(iv, stress, 12)
+    assert len(worst) == 31
+    for k, t in enumerate(worst):
+        lo, hi = k * 12 * 24, min((k + 1) * 12 * 24, len(iv))
+        assert t == lo + int(np.argmax(stress[lo:hi]))
