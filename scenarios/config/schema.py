@@ -285,6 +285,12 @@ class OutputSection(_Section):
     """Also write books.parquet: every interval's order book as submitted (``t, agent_id,
     side, kind, energy_kwh, price_per_kwh``), for the dashboard's supply and demand
     curves of a finished run. Adds about one row per household and interval."""
+    agents: Literal["full", "daily", "none"] = "full"
+    """The per-household table: ``full`` writes agents.parquet (one row per household and
+    interval), ``daily`` agents_daily.parquet instead (one row per household and day:
+    energies and money summed, states at the day's end), ``none`` neither; the KPIs per
+    member come from totals accumulated during the run in every mode (README "The
+    outputs")."""
 
 
 class Scenario(_Section):
@@ -321,6 +327,12 @@ class Scenario(_Section):
             )
         problems += check_meter_households(self.live, self.community.households)
         problems += check_levels(self.market, g.feeder, is_district(g.feeder))
+        if "district" in self.market.levels and self.output.agents != "full":
+            problems.append(
+                f"output.agents = {self.output.agents!r}: the district market books its fills "
+                "into each feeder's agents.parquet, so a district run needs "
+                "output.agents = 'full'"
+            )
         ids = household_ids(self.community.households)
         problems += check_members(self.community.members, ids)
         if self.market.mechanism == "p2p":

@@ -45,7 +45,9 @@ from scenarios.engine.baseline import Baseline
 from scenarios.engine.grid_stage import GridOutcome, GridStage
 from scenarios.engine.inputs import WINDOW_DAYS, CommunityInputs, timeline
 from scenarios.engine.interval import IntervalResult, MarketStep
+from scenarios.results.agents_writer import AgentTotals
 from scenarios.results.files import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
+from scenarios.results.fleet_heat import FleetHeat, FleetHeatStream, has_heat_pumps
 from scenarios.results.households_table import households_frame
 from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, columns, names
 
@@ -81,6 +83,10 @@ class EngineOutput:
     trade_rows: int
     feeder: Feeder | None = None
     """The feeder the grid check ran on (None when it is off): the report's map."""
+    agent_totals: AgentTotals | None = None
+    """Each household's totals over the run, whatever ``[output] agents`` wrote."""
+    fleet_heat: FleetHeat | None = None
+    """The heat-pump fleet per interval (None without heat pumps): the report's figures."""
 
 
 AC_PREFIX = "ac_"
@@ -128,7 +134,11 @@ def simulate(
     audit = BatchLedger(scenario, out_dir, stamps, grid) if ledger else None
 
     buses = None if grid is None else grid.bus_labels[grid.bus]
-    agents_out = AgentsWriter(out_dir, hh.agent_id, buses=buses)
+    agents_out = AgentsWriter(
+        out_dir, hh.agent_id, buses=buses, mode=scenario.output.agents, intervals_per_day=ipd
+    )
+    table = households_frame(hh, buses)
+    heat = FleetHeatStream(table, n_t, dt_h) if has_heat_pumps(table) else None
     books_out = BooksWriter(out_dir, hh.agent_id) if scenario.output.order_books else None
     whens = (("grid", "grid_or_null") if grid else ()) + (("ac",) if grid and grid.ac else ())
     whens += ("p2p",) if scenario.market.mechanism == "p2p" else ()
@@ -233,6 +243,10 @@ def simulate(
                         match.price_per_kwh,
                     )
             agents_out.write_window(t0, values)
+            if heat is not None:
+                window = np.arange(t0, t0 + n_window)
+                outdoor = rows["outdoor_temp_c"][window]
+                heat.add(window, values["heat_pump_kwh"], values["indoor_temp_c"], outdoor)
             _write_trades(trades_out, trade_parts)
             if books_out is not None and book_parts:
                 books_out.write_orders(*(np.concatenate(c) for c in zip(*book_parts, strict=True)))
@@ -267,6 +281,8 @@ def simulate(
         showcase=showcase,
         trade_rows=trades_out.rows,
         feeder=grid.feeder if grid is not None else None,
+        agent_totals=agents_out.totals,
+        fleet_heat=heat.result() if heat is not None else None,
     )
 
 

@@ -33,7 +33,9 @@ from market.orders import TINY_KWH
 from market.settlement import Tariffs
 from scenarios.config.schema import Scenario
 from scenarios.engine.interval import IntervalResult
-from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE
+from scenarios.results.agents_writer import narrowed
+from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, columns
+from scenarios.results.stream import TableStream
 
 
 def feeder_dir(out_dir: Path, feeder_id: str) -> Path:
@@ -205,7 +207,7 @@ def apply_district(
     )
     if not traded.any():
         return
-    agents = pq.read_table(where / AGENTS_FILE)
+    agents = pq.read_table(where / AGENTS_FILE, columns=["t", "agent_id"])
     t_col = agents.column("t").to_numpy()
     n_t = int(t_col.max()) + 1
     n = len(t_col) // n_t
@@ -229,19 +231,25 @@ def apply_district(
         "grid_export_kwh": -np.bincount(row, np.where(buy, 0.0, d), size),
         "cost": np.bincount(row, money, size),
     }
-    pq.write_table(_added(agents, delta), where / AGENTS_FILE)
-    intervals = pq.read_table(where / INTERVALS_FILE)
+    _add_into(where / AGENTS_FILE, AGENTS_FILE, delta)
     per_t = {name: v.reshape(n_t, n).sum(axis=1) for name, v in delta.items()}
     per_t["grid_fees"] = np.bincount(t, fee, n_t)
     per_t.pop("bought_p2p_kwh"), per_t.pop("sold_p2p_kwh")
-    pq.write_table(_added(intervals, per_t), where / INTERVALS_FILE)
+    _add_into(where / INTERVALS_FILE, INTERVALS_FILE, per_t)
 
 
-def _added(table: pa.Table, delta: dict[str, np.ndarray]) -> pa.Table:
-    """``table`` with ``delta`` added to its columns, each kept in its type."""
+def _add_into(path: Path, file: str, delta: dict[str, np.ndarray]) -> None:
+    """Add ``delta`` to the columns of the results file ``path`` (schema ``file``) and
+    write it again as the run's writers do: each column in its type and, where the schema
+    stores it in steps (:data:`~scenarios.results.schema.QUANTUM`), in its steps."""
+    table = pq.read_table(path)
+    spec = {c.name: c for c in columns(file)}
     for name, add in delta.items():
         i = table.schema.get_field_index(name)
         col = table.column(i)
-        new = col.to_numpy().astype(float) + add
+        new = narrowed(spec[name], col.to_numpy().astype(float) + add)
         table = table.set_column(i, table.schema.field(i), pa.array(new).cast(col.type))
-    return table
+    ids = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    stream = TableStream(path, table.schema, ids, always=True)
+    stream.write({name: table.column(name) for name in table.column_names})
+    stream.close()

@@ -20,13 +20,13 @@ from scenarios.engine.batch import EngineOutput, IntervalObserver, ProgressCallb
 from scenarios.errors import ScenarioError
 from scenarios.kpis.compute import compute_kpis, household_savings
 from scenarios.kpis.member_types import member_type_kpis
-from scenarios.reports.feeder_report import feeder_map_figures
+from scenarios.reports.feeder_report import feeder_map_figures, map_intervals
 from scenarios.reports.feeder_sharing import feeder_sharing_figures, shared_flows_between_buses
+from scenarios.reports.grid_tables import grid_tables
 from scenarios.reports.heat import heat_figures
 from scenarios.reports.member_types import member_type_figures
 from scenarios.reports.run import grid_figures, render_report
 from scenarios.results.files import (
-    AGENTS_FILE,
     BUSES_FILE,
     HOUSEHOLDS_FILE,
     INTERVALS_FILE,
@@ -137,7 +137,7 @@ def run(
         sim.interval_hours,
         scenario.market.currency,
     )
-    members = member_totals(out)
+    members = member_totals(out, output.agent_totals)
     kpis.update(
         member_type_kpis(members, output.households, retail, scenario.market.feed_in_price_per_kwh)
     )
@@ -145,22 +145,20 @@ def run(
     write_json(kpis, out / KPIS_FILE)
     extra = []
     if report and scenario.grid.check != "off":
-        buses, lines = pd.read_parquet(out / BUSES_FILE), pd.read_parquet(out / LINES_FILE)
         limits = (scenario.grid.v_min_pu, scenario.grid.v_max_pu)
+        picks = map_intervals(intervals, limits) if output.feeder is not None else []
+        grid = grid_tables(out / BUSES_FILE, out / LINES_FILE, intervals["timestamp"], picks)
         if output.feeder is not None:
             extra = feeder_map_figures(
                 output.feeder,
                 output.households,
                 intervals,
-                buses,
-                lines,
+                grid,
                 limits,
                 scenario.market.currency,
             )
-        extra += grid_figures(intervals, buses, lines, *limits, scenario.market.currency)
-        flows = shared_flows_between_buses(
-            out / TRADES_FILE, output.households, buses["bus"].astype(str).unique()
-        )
+        extra += grid_figures(intervals, grid, *limits, scenario.market.currency)
+        flows = shared_flows_between_buses(out / TRADES_FILE, output.households, grid.buses.order)
         what = "shared" if scenario.market.is_sharing else "traded P2P"
         extra += feeder_sharing_figures(flows, what)
     if report:
@@ -195,7 +193,7 @@ def _write_report(
     retail = scenario.market.retail_price_per_kwh
     extra += member_type_figures(kpis, scenario.market.currency)
     band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
-    extra += heat_figures(intervals, out / AGENTS_FILE, output.households, band, sim.interval_hours)
+    extra += heat_figures(intervals, output.fleet_heat, output.households, band, sim.interval_hours)
     page = render_report(
         scenario.name,
         kpis,

@@ -1,16 +1,14 @@
 """The report's heat-pump figures: indoor temperatures against the comfort band, the
 heat pumps' power and the fleet's COP against the outdoor temperature.
 
-The per-household numbers come from ``agents.parquet``, read in record batches (the
-columns these figures need), so a year of a thousand households need not fit in memory.
-The heat delivered is not a results column: it follows from each heat pump's electric
-energy and its COP at the interval's outdoor temperature by the device's own formulas
-(:func:`agents.devices.thermal.heat_pump_cop`, :func:`~agents.devices.thermal.heat_delivered_kwh`).
+The per-interval fleet numbers (:class:`~scenarios.results.fleet_heat.FleetHeat`) come
+from the run's own accumulation while it wrote its windows, or from ``agents.parquet``
+read in record batches (the columns these figures need), so a year of a thousand
+households need not fit in memory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from plotly.subplots import make_subplots
 
-from agents.devices.thermal import heat_delivered_kwh, heat_pump_cop
+from scenarios.results.fleet_heat import FleetHeat, FleetHeatStream, has_heat_pumps
 
-GROUND_SOURCE = 2
-"""``hp_source`` of a ground-source heat pump (1 air, 0 none; households.parquet)."""
 _COLUMNS = ["t", "heat_pump_kwh", "indoor_temp_c"]
-
-
-@dataclass(frozen=True)
-class FleetHeat:
-    """Per interval over the heat-pump households: indoor temperature extremes and
-    median [°C], electric energy and heat delivered [kWh]."""
-
-    indoor_min_c: np.ndarray
-    indoor_median_c: np.ndarray
-    indoor_max_c: np.ndarray
-    electric_kwh: np.ndarray
-    heat_kwh: np.ndarray
 
 
 def fleet_heat(
@@ -49,13 +33,7 @@ def fleet_heat(
     layout is an error, not a silently wrong figure.
     """
     n, n_t = len(households), len(outdoor_temp_c)
-    owner = households["hp_source"].to_numpy() > 0
-    hp = households[owner]
-    ground = hp["hp_source"].to_numpy() == GROUND_SOURCE
-    hp_max_kwh = hp["hp_power_kw"].to_numpy() * interval_hours
-    params = [hp[c].to_numpy() for c in ("hp_sink_offset_c", "hp_sink_slope")]
-    params += [hp[c].to_numpy() for c in ("hp_cop_a", "hp_cop_b", "hp_cop_c")]
-    out = {k: np.full(n_t, np.nan) for k in ("lo", "mid", "hi", "el", "heat")}
+    stream = FleetHeatStream(households, n_t, interval_hours)
     pending: list[pa.RecordBatch] = []
     for batch in pq.ParquetFile(agents_path).iter_batches(columns=_COLUMNS):
         pending.append(batch)
@@ -64,34 +42,34 @@ def fleet_heat(
         pending = table.slice(whole).to_batches()
         if whole == 0:
             continue
-        cols = [table.column(c).to_numpy()[:whole].reshape(-1, n) for c in _COLUMNS]
-        t, el, temp = cols[0], cols[1][:, owner], cols[2][:, owner]
+        t, el, temp = (table.column(c).to_numpy()[:whole].reshape(-1, n) for c in _COLUMNS)
         if not (t == t[:, :1]).all():
             raise ValueError(f"{agents_path}: rows are not whole intervals of {n} households")
         rows = t[:, 0]
-        out["lo"][rows], out["hi"][rows] = temp.min(axis=1), temp.max(axis=1)
-        out["mid"][rows] = np.median(temp, axis=1)
-        cop = heat_pump_cop(outdoor_temp_c[rows, None], ground, *params)
-        out["el"][rows] = el.sum(axis=1)
-        out["heat"][rows] = heat_delivered_kwh(el, hp_max_kwh, cop).sum(axis=1)
-    if sum(len(b) for b in pending) or np.isnan(out["el"]).any():
+        stream.add(rows, el, temp.astype(np.float64), outdoor_temp_c[rows])
+    if sum(len(b) for b in pending) or not stream.complete:
         raise ValueError(f"{agents_path}: does not hold {n_t} whole intervals of {n} households")
-    return FleetHeat(out["lo"], out["mid"], out["hi"], out["el"], out["heat"])
+    return stream.result()
 
 
 def heat_figures(
     intervals: pd.DataFrame,
-    agents_path: Path,
+    fleet: Path | FleetHeat | None,
     households: pd.DataFrame,
     band_c: tuple[float, float],
     interval_hours: float,
 ) -> list[go.Figure]:
-    """Indoor temperatures, heat-pump power and COP; none for a run without heat pumps."""
-    n_hp = int((households["hp_source"].to_numpy() > 0).sum())
-    if n_hp == 0:
+    """Indoor temperatures, heat-pump power and COP; none for a run without heat pumps.
+    ``fleet``: the run's accumulated :class:`FleetHeat`, or its agents.parquet to read it
+    from."""
+    if not has_heat_pumps(households):
         return []
+    n_hp = int((households["hp_source"].to_numpy() > 0).sum())
     t_out = intervals["outdoor_temp_c"].to_numpy()
-    fleet = fleet_heat(agents_path, households, t_out, interval_hours)
+    if not isinstance(fleet, FleetHeat):
+        if fleet is None:
+            raise ValueError("heat figures: neither the run's fleet numbers nor its agents file")
+        fleet = fleet_heat(fleet, households, t_out, interval_hours)
     ts = intervals["timestamp"]
 
     temp = make_subplots(specs=[[{"secondary_y": True}]])

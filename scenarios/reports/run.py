@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from scenarios.engine.batch import Showcase
 from scenarios.kpis.format import format_kpi
 from scenarios.reports.energy import flows_figure, stored_energy_figure
+from scenarios.reports.grid_tables import ElementTable, GridTables, time_buckets
 
 _KPI_LABELS: Sequence[tuple[str, str]] = (
     ("self_sufficiency", "Self-sufficiency"),
@@ -194,16 +195,6 @@ body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
 """
 
 
-MAX_HEATMAP_COLUMNS = 700
-
-
-def _time_buckets(timestamps: pd.Series) -> tuple[np.ndarray, int]:
-    """Group intervals into at most MAX_HEATMAP_COLUMNS consecutive buckets."""
-    n = len(timestamps)
-    size = max(1, -(-n // MAX_HEATMAP_COLUMNS))
-    return np.arange(n) // size, size
-
-
 #: The curtailment figure's bars of a run that dimmed: column, label, colour.
 _DIMMING_BARS = (
     ("dimmed_kwh", "dimmed by the grid operator (§14a) [kWh]", "#9467bd"),
@@ -217,31 +208,29 @@ NAMES_AXIS = {"type": "category", "autorange": "reversed"}
 
 def grid_figures(
     intervals: pd.DataFrame,
-    buses: pd.DataFrame,
-    lines: pd.DataFrame,
+    grid: GridTables,
     v_min_pu: float,
     v_max_pu: float,
     currency: str,
 ) -> list[go.Figure]:
-    """Voltage along the feeder over time, line loadings, curtailment and nodal prices."""
-    bucket, size = _time_buckets(intervals["timestamp"])
-    starts = intervals["timestamp"].groupby(bucket).first()
+    """Voltage along the feeder over time, line loadings, curtailment and nodal prices;
+    ``grid``: the run's buses and lines tables summarised over its intervals."""
+    bucket, size = time_buckets(intervals["timestamp"])
+    starts = intervals["timestamp"].groupby(bucket).first().to_numpy()
     label = "" if size == 1 else f" (extremes over {size} intervals)"
-    t_bucket = pd.Series(bucket, index=intervals["t"].to_numpy())
 
-    def matrix(frame: pd.DataFrame, key: str, value: str, how: str) -> pd.DataFrame:
-        grouped = frame.assign(_b=t_bucket.loc[frame["t"]].to_numpy())
-        table = grouped.pivot_table(
-            index=key, columns="_b", values=value, aggfunc=how, observed=True, sort=False
-        )
-        return table
+    def matrix(table: ElementTable, value: str) -> tuple[np.ndarray, np.ndarray]:
+        """The buckets holding a value, and the (element, bucket) values there."""
+        z = table.bucketed.get(value, np.full((len(table.order), len(starts)), np.nan))
+        filled = ~np.isnan(z).all(axis=0)
+        return starts[filled], z[:, filled]
 
-    order = list(dict.fromkeys(buses["bus"].astype(str)))
-    v_low = matrix(buses, "bus", "v_pu", "min").reindex(order)
+    order = grid.buses.order
+    v_x, v_low = matrix(grid.buses, "v_pu")
     v_fig = go.Figure(
         go.Heatmap(
-            z=v_low.to_numpy(),
-            x=starts.to_numpy(),
+            z=v_low,
+            x=v_x,
             y=order,
             zmin=v_min_pu - 0.02,
             zmax=v_max_pu + 0.02,
@@ -277,12 +266,12 @@ def grid_figures(
         title="Voltage band over time", yaxis_title="voltage [p.u.]", hovermode="x unified"
     )
 
-    load_order = list(dict.fromkeys(lines["line"].astype(str)))
-    loading = matrix(lines, "line", "loading_frac", "max").reindex(load_order)
+    load_order = grid.lines.order
+    l_x, loading = matrix(grid.lines, "loading_frac")
     l_fig = go.Figure(
         go.Heatmap(
-            z=100 * loading.to_numpy(),
-            x=starts.to_numpy(),
+            z=100 * loading,
+            x=l_x,
             y=load_order,
             zmin=0,
             zmax=110,
@@ -322,14 +311,13 @@ def grid_figures(
     c_fig.update_yaxes(title_text="energy [kWh]", secondary_y=False)
     c_fig.update_yaxes(title_text="limits broken", secondary_y=True)
 
-    priced = buses[buses["nodal_price_per_kwh"].notna()]
+    x, prices = matrix(grid.buses, "nodal_price_per_kwh")
+    priced = prices.shape[1] > 0
     n_fig = go.Figure()
-    if len(priced):
-        prices = matrix(priced, "bus", "nodal_price_per_kwh", "mean").reindex(order)
-        x = starts.loc[prices.columns].to_numpy()
+    if priced:
         n_fig.add_trace(
             go.Heatmap(
-                z=prices.to_numpy(),
+                z=prices,
                 x=x,
                 y=order,
                 colorscale="Viridis",
@@ -338,7 +326,7 @@ def grid_figures(
         )
     n_fig.update_layout(
         title="Nodal prices where the market was re-cleared with the feeder"
-        + ("" if len(priced) else f" ({_why_no_nodal_prices(intervals)})"),
+        + ("" if priced else f" ({_why_no_nodal_prices(intervals)})"),
         yaxis=NAMES_AXIS,
     )
     return [v_fig, band, l_fig, c_fig, n_fig]

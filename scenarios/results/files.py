@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 
 from agents.devices import kind_names
 from market.orders import SIDE_NAMES, Side
+from scenarios.results.agents_writer import AGENT_VALUE_COLUMNS as AGENT_VALUE_COLUMNS
+from scenarios.results.agents_writer import AgentsWriter as AgentsWriter
 from scenarios.results.schema import AGENTS_FILE as AGENTS_FILE
 from scenarios.results.schema import BOOKS_FILE as BOOKS_FILE
 from scenarios.results.schema import BUSES_FILE as BUSES_FILE
@@ -26,96 +28,12 @@ from scenarios.results.schema import HOUSEHOLDS_FILE as HOUSEHOLDS_FILE
 from scenarios.results.schema import INTERVALS_FILE as INTERVALS_FILE
 from scenarios.results.schema import LINES_FILE as LINES_FILE
 from scenarios.results.schema import TRADES_FILE as TRADES_FILE
+from scenarios.results.stream import COMPRESSION, TableStream
 
 KPIS_FILE = "kpis.json"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"
-
-# Columns of agents.parquet after t, agent_id and bus, in order; float64, [kWh] or money
-# (the schema table says which, and the signs).
-AGENT_VALUE_COLUMNS = names(AGENTS_FILE)[3:]
-
-_COMPRESSION = "zstd"
-_COMPRESSION_LEVEL = 1
-
-
-class TableStream:
-    """Append record batches of one schema to a Parquet file, created on the first write:
-    a stream never written (the feeder tables of a live market) leaves no file, unless it
-    is ``always`` written (a run without a trade still has its ``trades.parquet``)."""
-
-    def __init__(
-        self, path: Path, schema: pa.Schema, dictionary_columns: list[str], always: bool = False
-    ) -> None:
-        self.path = path
-        self.schema = schema
-        self._dictionary_columns = dictionary_columns
-        self._always = always
-        self._writer: pq.ParquetWriter | None = None
-
-    def write(self, columns: Mapping[str, pa.Array | np.ndarray]) -> None:
-        self._open()
-        assert self._writer is not None
-        self._writer.write_table(pa.table(dict(columns), schema=self.schema))
-
-    def _open(self) -> None:
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(
-                self.path,
-                self.schema,
-                compression=_COMPRESSION,
-                compression_level=_COMPRESSION_LEVEL,
-                use_dictionary=self._dictionary_columns,
-            )
-
-    def close(self) -> None:
-        if self._always:
-            self._open()
-        if self._writer is not None:
-            self._writer.close()
-
-
-def _id_type() -> pa.DataType:
-    return pa.dictionary(pa.int32(), pa.string())
-
-
-class AgentsWriter:
-    """Streams ``agents.parquet``: one row per household and interval."""
-
-    def __init__(self, out_dir: Path, agent_ids: np.ndarray, buses: np.ndarray | None) -> None:
-        self._ids = pa.array(agent_ids.astype(str), pa.string())
-        self._has_bus = buses is not None
-        if buses is not None:
-            labels, bus_index = np.unique(buses.astype(str), return_inverse=True)
-            self._bus_dict = pa.array(labels, pa.string())
-            self._bus_index = bus_index.astype(np.int32)
-        self._n = len(agent_ids)
-        self._stream = TableStream(
-            out_dir / AGENTS_FILE, arrow_schema(AGENTS_FILE), ["agent_id", "bus"]
-        )
-
-    def write_window(self, t0: int, values: Mapping[str, np.ndarray]) -> None:
-        """Write a window of intervals; ``values`` maps each value column to a (T, n) array."""
-        n_t = next(iter(values.values())).shape[0]
-        rows = n_t * self._n
-        index = pa.array(np.tile(np.arange(self._n, dtype=np.int32), n_t))
-        if self._has_bus:
-            bus_index = pa.array(np.tile(self._bus_index, n_t))
-            bus = pa.DictionaryArray.from_arrays(bus_index, self._bus_dict)
-        else:
-            bus = pa.nulls(rows, _id_type())
-        columns: dict[str, Any] = {
-            "t": np.repeat(np.arange(t0, t0 + n_t, dtype=np.int32), self._n),
-            "agent_id": pa.DictionaryArray.from_arrays(index, self._ids),
-            "bus": bus,
-        }
-        for name in AGENT_VALUE_COLUMNS:
-            columns[name] = np.ascontiguousarray(values[name]).reshape(rows)
-        self._stream.write(columns)
-
-    def close(self) -> None:
-        self._stream.close()
+_COMPRESSION = COMPRESSION
 
 
 class TradesWriter:

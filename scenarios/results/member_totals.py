@@ -1,8 +1,10 @@
-"""Each member's totals over a run, read from its results files.
+"""Each member's totals over a run, from its results files or from the totals the run
+accumulated as it wrote them (:class:`~scenarios.results.agents_writer.AgentTotals`).
 
-``agents.parquet`` and ``trades.parquet`` are read in record batches (only the columns
-needed), so a year-long run of many households never has to fit in memory. The KPIs
-per member type (:mod:`scenarios.kpis.member_types`) read these totals.
+``agents.parquet`` (or ``agents_daily.parquet``) and ``trades.parquet`` are read in
+record batches (only the columns needed), so a year-long run of many households never
+has to fit in memory. The KPIs per member type (:mod:`scenarios.kpis.member_types`) read
+these totals.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scenarios.results.agents_writer import AgentTotals
 from scenarios.results.files import ResultsFileError
 from scenarios.results.schema import (
+    AGENTS_DAILY_FILE,
     AGENTS_FILE,
     HOUSEHOLDS_FILE,
     INTERVALS_FILE,
@@ -50,7 +54,7 @@ def _rows(ids: pa.Array, where: dict[str, int], source: str) -> np.ndarray:
     return lookup[ids.indices.to_numpy(zero_copy_only=False)]
 
 
-def member_totals(run_dir: str | Path) -> pd.DataFrame:
+def member_totals(run_dir: str | Path, totals: AgentTotals | None = None) -> pd.DataFrame:
     """One row per member, in ``households.parquet``'s order.
 
     Columns: ``agent_id``, ``bus`` (None without the feeder in the run), the sums over
@@ -59,7 +63,9 @@ def member_totals(run_dir: str | Path) -> pd.DataFrame:
     ``stored_delta_kwh`` (battery + EV energy at the end minus the baseline's), and from
     ``trades.parquet`` ``sales_revenue`` (Σ energy × seller price over its sales),
     ``purchase_cost`` (Σ energy × buyer price over its purchases) and ``fees_paid``
-    (Σ grid fee over its purchases) [currency].
+    (Σ grid fee over its purchases) [currency]. The agents' part from ``totals`` (the
+    run's, in households.parquet's order) when given, else from agents.parquet or
+    agents_daily.parquet, whichever the run wrote.
 
     Raises
     ------
@@ -68,36 +74,27 @@ def member_totals(run_dir: str | Path) -> pd.DataFrame:
         does not have.
     """
     out = Path(run_dir)
-    for name in (HOUSEHOLDS_FILE, INTERVALS_FILE, AGENTS_FILE, TRADES_FILE):
+    agents_file = next((f for f in (AGENTS_FILE, AGENTS_DAILY_FILE) if (out / f).is_file()), "")
+    for name in (HOUSEHOLDS_FILE, INTERVALS_FILE, TRADES_FILE):
         if not (out / name).is_file():
             raise ResultsFileError(f"{out}: no {name} (not a results directory of a run?)")
+    if totals is None and not agents_file:
+        raise ResultsFileError(
+            f'{out}: no {AGENTS_FILE} nor {AGENTS_DAILY_FILE} (a run with [output] agents = "none"'
+            " keeps its members' totals in kpis.json only)"
+        )
     households = pd.read_parquet(out / HOUSEHOLDS_FILE, columns=["agent_id", "bus"])
     ids = households["agent_id"].astype(str).to_numpy()
     where = {a: i for i, a in enumerate(ids)}
     n = len(ids)
-    last_t = pq.ParquetFile(out / INTERVALS_FILE).metadata.num_rows - 1
-
     devices = list(device_energy_columns(AGENTS_FILE))
-    columns = ["t", "agent_id", *SUMMED, *devices, *_END_STATE]
-    agents = pq.ParquetFile(out / AGENTS_FILE)
-    lost = [c for c in columns if c not in agents.schema_arrow.names]
-    if lost:
-        raise ResultsFileError(f"{AGENTS_FILE}: missing column(s) {', '.join(lost)}")
-    sums = {c: np.zeros(n) for c in (*SUMMED, "device_kwh")}
-    stored_delta = np.zeros(n)
-    for batch in agents.iter_batches(columns=columns):
-        col = {name: batch.column(i) for i, name in enumerate(columns)}
-        rows = _rows(col["agent_id"], where, AGENTS_FILE)
-        for c in SUMMED:
-            sums[c] += np.bincount(rows, col[c].to_numpy(), n)
-        for c in devices:
-            sums["device_kwh"] += np.bincount(rows, col[c].to_numpy(), n)
-        end = col["t"].to_numpy() == last_t
-        stored_delta[rows[end]] = (
-            col["soc_kwh"].to_numpy()[end]
-            + col["ev_soc_kwh"].to_numpy()[end]
-            - col["baseline_stored_kwh"].to_numpy()[end]
-        )
+    if totals is not None:
+        sums = {c: totals.sums[c].copy() for c in SUMMED}
+        sums["device_kwh"] = sum((totals.sums[c] for c in devices), np.zeros(n))
+        last = totals.last
+        stored_delta = last["soc_kwh"] + last["ev_soc_kwh"] - last["baseline_stored_kwh"]
+    else:
+        sums, stored_delta = _agent_sums(out, agents_file, where, devices)
 
     money = {c: np.zeros(n) for c in ("sales_revenue", "purchase_cost", "fees_paid")}
     trade_columns = [
@@ -125,3 +122,36 @@ def member_totals(run_dir: str | Path) -> pd.DataFrame:
     for c, v in money.items():
         frame[c] = v
     return frame
+
+
+def _agent_sums(
+    out: Path, file: str, where: dict[str, int], devices: list[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:data:`SUMMED` and ``device_kwh`` per member, and the stored energy at the end
+    against the baseline's, from ``file`` (agents.parquet or agents_daily.parquet)."""
+    n = len(where)
+    key = "day" if file == AGENTS_DAILY_FILE else "t"
+    last = pq.ParquetFile(out / INTERVALS_FILE).metadata.num_rows - 1
+    if key == "day":
+        last = int(pq.read_table(out / file, columns=["day"]).column(0).to_numpy().max())
+    columns = [key, "agent_id", *SUMMED, *devices, *_END_STATE]
+    agents = pq.ParquetFile(out / file)
+    lost = [c for c in columns if c not in agents.schema_arrow.names]
+    if lost:
+        raise ResultsFileError(f"{file}: missing column(s) {', '.join(lost)}")
+    sums = {c: np.zeros(n) for c in (*SUMMED, "device_kwh")}
+    stored_delta = np.zeros(n)
+    for batch in agents.iter_batches(columns=columns):
+        col = {name: batch.column(i) for i, name in enumerate(columns)}
+        rows = _rows(col["agent_id"], where, file)
+        for c in SUMMED:
+            sums[c] += np.bincount(rows, col[c].to_numpy(), n)
+        for c in devices:
+            sums["device_kwh"] += np.bincount(rows, col[c].to_numpy(), n)
+        end = col[key].to_numpy() == last
+        stored_delta[rows[end]] = (
+            col["soc_kwh"].to_numpy()[end].astype(np.float64)
+            + col["ev_soc_kwh"].to_numpy()[end]
+            - col["baseline_stored_kwh"].to_numpy()[end]
+        )
+    return sums, stored_delta

@@ -7,18 +7,21 @@ where :class:`scenarios.engine.interval.IntervalResult` holds its value (``sourc
 field it is published as on MQTT (``live``: ``market/result`` for ``intervals.parquet``,
 ``agents/<id>/settlement`` for ``agents.parquet``; a dotted name nests, ``grid.x``).
 The batch writers, the engine's recording, the live codec (:mod:`live.payloads`), the
-readers and the README's table of results columns (:func:`render_markdown`) all read it.
+readers and the README's table of results columns (:mod:`scenarios.results.schema_docs`)
+all read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 
 INTERVALS_FILE = "intervals.parquet"
 AGENTS_FILE = "agents.parquet"
+AGENTS_DAILY_FILE = "agents_daily.parquet"
 TRADES_FILE = "trades.parquet"
 BUSES_FILE = "buses.parquet"
 LINES_FILE = "lines.parquet"
@@ -35,12 +38,14 @@ WHEN = {
     "books": "with `[output] order_books = true`",
     "p2p": 'with `market.mechanism = "p2p"`',
     "dso": 'with `market.mechanism = "p2p"` and `[market.p2p] dso = true`',
+    "daily": 'with `[output] agents = "daily"` (instead of agents.parquet)',
 }
 """When a column is present (the README's wording)."""
 
 ARROW = {
     "int32": pa.int32(),
     "int64": pa.int64(),
+    "float32": pa.float32(),
     "float64": pa.float64(),
     "bool": pa.bool_(),
     "id": pa.dictionary(pa.int32(), pa.string()),
@@ -64,13 +69,22 @@ class Column:
     engine or writer fills it (keys, timestamps, the AC check, end states)."""
     live: str = ""
     """The field's name in the live payload; empty: not published."""
+    quantum: float = 0.0
+    """Written rounded to a multiple of this (0: as computed)."""
 
     @property
     def required(self) -> bool:
         return self.when == ""
 
 
+QUANTUM = 2.0**-24
+"""agents.parquet's step of energies and money (README "The outputs": why not float32)."""
+STATE_COLUMNS = ("indoor_temp_c", "soc_kwh", "ev_soc_kwh", "baseline_stored_kwh")
+"""agents.parquet's end states; agents_daily.parquet sums its other value columns."""
+
+
 C = Column
+Q = partial(Column, quantum=QUANTUM)
 IV, A, S = INTERVALS_FILE, AGENTS_FILE, SETTLEMENT
 KWH, MONEY, PRICE = "kWh", "currency", "currency/kWh"
 CHARGE = "+ charging"
@@ -228,50 +242,50 @@ COLUMNS: tuple[Column, ...] = (
     C(A, "t", "int32", "", "", "interval index"),
     C(A, "agent_id", "id", "", "", "household id"),
     C(A, "bus", "id", "", "", "the household's bus; null without the grid check"),
-    C(A, "generation_kwh", "float64", KWH, "", "PV generation after curtailment (metered)",
+    Q(A, "generation_kwh", "float64", KWH, "", "PV generation after curtailment (metered)",
       source="generation_kwh", live="generation_kwh"),
-    C(A, "demand_kwh", "float64", KWH, "", "demand (metered)", source="plan.demand_kwh",
+    Q(A, "demand_kwh", "float64", KWH, "", "demand (metered)", source="plan.demand_kwh",
       live="demand_kwh"),
-    C(A, "curtailed_kwh", "float64", KWH, "", "PV curtailed by the feeder",
+    Q(A, "curtailed_kwh", "float64", KWH, "", "PV curtailed by the feeder",
       source="curtailed_kwh", live="curtailed_kwh"),
-    C(A, "battery_kwh", "float64", KWH, CHARGE, "home battery energy",
+    Q(A, "battery_kwh", "float64", KWH, CHARGE, "home battery energy",
       source="flows.battery_kwh", live="battery_kwh"),
-    C(A, "ev_kwh", "float64", KWH, CHARGE, "EV energy", source="flows.ev_kwh", live="ev_kwh"),
-    C(A, "heat_pump_kwh", "float64", KWH, CHARGE,
+    Q(A, "ev_kwh", "float64", KWH, CHARGE, "EV energy", source="flows.ev_kwh", live="ev_kwh"),
+    Q(A, "heat_pump_kwh", "float64", KWH, CHARGE,
       "heat-pump energy, backup heater included (0 without one)",
       source="flows.device_kwh.heat_pump", live="heat_pump_kwh"),
-    C(A, "indoor_temp_c", "float64", "°C", "",
+    C(A, "indoor_temp_c", "float32", "°C", "",
       "indoor temperature at the end; NaN without a heat pump",
       source="flows.results.indoor_temp_c"),
-    C(A, "unmet_heat_kwh", "float64", KWH, "",
+    Q(A, "unmet_heat_kwh", "float64", KWH, "",
       "heat the band needed in the interval and did not get (not counted again as it recovers)",
       source="flows.results.unmet_heat_kwh"),
-    C(A, "soc_kwh", "float64", KWH, "", "battery state of charge at the end",
+    Q(A, "soc_kwh", "float64", KWH, "", "battery state of charge at the end",
       source="flows.battery_soc_kwh"),
-    C(A, "ev_soc_kwh", "float64", KWH, "", "EV state of charge at the end",
+    Q(A, "ev_soc_kwh", "float64", KWH, "", "EV state of charge at the end",
       source="flows.ev_soc_kwh"),
-    C(A, "bought_p2p_kwh", "float64", KWH, "", "bought peer to peer", source="flows.bought_kwh",
+    Q(A, "bought_p2p_kwh", "float64", KWH, "", "bought peer to peer", source="flows.bought_kwh",
       live="bought_kwh"),
-    C(A, "sold_p2p_kwh", "float64", KWH, "", "sold peer to peer", source="flows.sold_kwh",
+    Q(A, "sold_p2p_kwh", "float64", KWH, "", "sold peer to peer", source="flows.sold_kwh",
       live="sold_kwh"),
-    C(A, "grid_import_kwh", "float64", KWH, "", "metered import (imbalance included)",
+    Q(A, "grid_import_kwh", "float64", KWH, "", "metered import (imbalance included)",
       source="bill.grid_import_kwh", live="grid_import_kwh"),
-    C(A, "grid_export_kwh", "float64", KWH, "", "metered export (imbalance included)",
+    Q(A, "grid_export_kwh", "float64", KWH, "", "metered export (imbalance included)",
       source="bill.grid_export_kwh", live="grid_export_kwh"),
-    C(A, "imbalance_kwh", "float64", KWH, "+ surplus", "metered minus committed net injection",
+    Q(A, "imbalance_kwh", "float64", KWH, "+ surplus", "metered minus committed net injection",
       source="bill.imbalance_kwh", live="imbalance_kwh"),
-    C(A, "imbalance_cost", "float64", MONEY, PAYS, "money of the imbalance",
+    Q(A, "imbalance_cost", "float64", MONEY, PAYS, "money of the imbalance",
       source="bill.imbalance_cost", live="imbalance_cost"),
-    C(A, "cost", "float64", MONEY, PAYS, "the bill", source="bill.cost", live="cost"),
-    C(A, "baseline_cost", "float64", MONEY, PAYS, "the no-P2P baseline's bill",
+    Q(A, "cost", "float64", MONEY, PAYS, "the bill", source="bill.cost", live="cost"),
+    Q(A, "baseline_cost", "float64", MONEY, PAYS, "the no-P2P baseline's bill",
       source="baseline.bill.cost"),
-    C(A, "baseline_stored_kwh", "float64", KWH, "",
+    Q(A, "baseline_stored_kwh", "float64", KWH, "",
       "energy the baseline holds in battery and EV at the end"),
-    C(A, "dimmed_kwh", "float64", KWH, "",
+    Q(A, "dimmed_kwh", "float64", KWH, "",
       "planned draw of its controllable devices (own charging, flexible buy orders) the grid "
       "operator dimmed to the guaranteed minimum (§14a EnWG)", source="dimmed_or_zero_kwh",
       live="dimmed_kwh"),
-    C(A, "ev_shortfall_kwh", "float64", KWH, "",
+    Q(A, "ev_shortfall_kwh", "float64", KWH, "",
       "least-laxity EV charging dimmed: the car leaves with this much less (× efficiency)",
       source="ev_shortfall_or_zero_kwh"),
     # the live settlement's own fields
@@ -329,6 +343,17 @@ COLUMNS: tuple[Column, ...] = (
 )
 # fmt: on
 
+
+def _daily(c: Column) -> Column:
+    what = ("at the day's end: " if c.name in STATE_COLUMNS else "summed over the day: ") * bool(
+        c.unit) + c.description  # fmt: skip
+    name, what = ("day", "day index, 0 at the start") if c.name == "t" else (c.name, what)
+    return Column(AGENTS_DAILY_FILE, name, c.dtype, c.unit, c.sign, what, "daily",
+                  quantum=c.quantum)  # fmt: skip
+
+
+COLUMNS += tuple(_daily(c) for c in COLUMNS if c.file == AGENTS_FILE)
+
 FILES = tuple(dict.fromkeys(c.file for c in COLUMNS if c.file.endswith(".parquet")))
 
 
@@ -363,34 +388,3 @@ def metered_net_kwh(frame: Any, file: str = AGENTS_FILE) -> Any:
 def arrow_schema(file: str) -> pa.Schema:
     """The Arrow schema of a streamed file (every column has an Arrow dtype)."""
     return pa.schema([pa.field(c.name, ARROW[c.dtype]) for c in columns(file)])
-
-
-TITLE_NOTES = {
-    SETTLEMENT: " (live only)",
-    HOUSEHOLDS_FILE: " (after the household table's own columns: agent_id, bus, devices)",
-}
-
-
-def render_markdown() -> str:
-    """The README's table of results columns (between its ``results-columns`` markers);
-    ``live``: the field of ``market/result`` (intervals) or of the settlement (agents)."""
-    head = [
-        "| column | dtype | unit | sign | present | live | what |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines = []
-    for file in (*FILES, SETTLEMENT):
-        title = f"`{file}`" + TITLE_NOTES.get(file, "")
-        lines += [f"**{title}**", "", *head]
-        for c in columns(file):
-            live = f"`{c.live}`" if c.live else ""
-            lines.append(
-                f"| `{c.name}` | {c.dtype} | {c.unit} | {c.sign} | {WHEN[c.when]} | {live} | "
-                f"{c.description} |"
-            )
-        lines.append("")
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(render_markdown(), end="")

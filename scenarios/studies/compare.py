@@ -29,9 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from market.mechanism_names import all_names
 from scenarios.config.loader import validate_scenario
@@ -39,7 +37,8 @@ from scenarios.config.schema import Scenario
 from scenarios.engine.runner import run
 from scenarios.errors import ScenarioError
 from scenarios.kpis.compute import household_savings as kpi_household_savings
-from scenarios.results.files import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, MANIFEST_FILE
+from scenarios.results.files import INTERVALS_FILE, MANIFEST_FILE
+from scenarios.results.member_totals import member_totals
 from scenarios.results.out_dir import make_out_dir
 from scenarios.studies.compare_p2p import P2P_COLUMNS, p2p_columns
 
@@ -134,41 +133,20 @@ def household_savings(run_dir: Path) -> pd.DataFrame:
     ``Σ (baseline_cost − cost)`` plus the retail value of the energy it has stored at the
     end more than its baseline (:func:`scenarios.kpis.compute.household_savings`).
 
-    Reads ``agents.parquet`` in record batches (the columns it needs), so a year-long run
+    From the members' totals (:func:`scenarios.results.member_totals.member_totals`:
+    agents.parquet or agents_daily.parquet read in record batches), so a year-long run
     of many households does not have to fit in memory.
     """
-    ids = pd.read_parquet(run_dir / HOUSEHOLDS_FILE, columns=["agent_id"])["agent_id"]
-    ids = ids.astype(str).to_numpy()
-    where = {a: i for i, a in enumerate(ids)}
     manifest = json.loads((run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-    last_t = manifest["intervals"] - 1
     retail = manifest["scenario"]["market"]["retail_price_per_kwh"]
-    cost, baseline, stored_delta = np.zeros(len(ids)), np.zeros(len(ids)), np.zeros(len(ids))
-    parquet = pq.ParquetFile(run_dir / AGENTS_FILE)
-    columns = [
-        "t",
-        "agent_id",
-        "cost",
-        "baseline_cost",
-        "soc_kwh",
-        "ev_soc_kwh",
-        "baseline_stored_kwh",
-    ]
-    for batch in parquet.iter_batches(columns=columns):
-        col = {name: batch.column(i) for i, name in enumerate(columns)}
-        agent = col["agent_id"]
-        lookup = np.array([where[a] for a in agent.dictionary.to_pylist()], dtype=np.int64)
-        rows = lookup[agent.indices.to_numpy(zero_copy_only=False)]
-        cost += np.bincount(rows, col["cost"].to_numpy(), len(ids))
-        baseline += np.bincount(rows, col["baseline_cost"].to_numpy(), len(ids))
-        end = col["t"].to_numpy() == last_t
-        stored_delta[rows[end]] = (
-            col["soc_kwh"].to_numpy()[end]
-            + col["ev_soc_kwh"].to_numpy()[end]
-            - col["baseline_stored_kwh"].to_numpy()[end]
-        )
-    saved = kpi_household_savings(cost, baseline, stored_delta, retail)
-    return pd.DataFrame({"agent_id": ids, "savings": saved})
+    totals = member_totals(run_dir)
+    saved = kpi_household_savings(
+        totals["cost"].to_numpy(),
+        totals["baseline_cost"].to_numpy(),
+        totals["stored_delta_kwh"].to_numpy(),
+        retail,
+    )
+    return pd.DataFrame({"agent_id": totals["agent_id"].to_numpy(), "savings": saved})
 
 
 def compare(

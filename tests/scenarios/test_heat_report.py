@@ -13,6 +13,7 @@ import pytest
 from scenarios import run
 from scenarios.config.loader import load_scenario
 from scenarios.reports.energy import flows_figure
+from scenarios.reports.grid_tables import grid_tables
 from scenarios.reports.heat import fleet_heat, heat_figures
 from scenarios.reports.run import grid_figures
 
@@ -116,7 +117,8 @@ def _grid_case(dimmed: list[float], shortfall: list[float]) -> list:
     )  # fmt: skip
     buses = pd.DataFrame({"t": [0, 1, 2], "bus": "1", "v_pu": 1.0, "nodal_price_per_kwh": np.nan})
     lines = pd.DataFrame({"t": [0, 1, 2], "line": "1-2", "loading_frac": 0.5})
-    return grid_figures(intervals, buses, lines, 0.95, 1.05, "EUR")
+    grid = grid_tables(buses, lines, intervals["timestamp"])
+    return grid_figures(intervals, grid, 0.95, 1.05, "EUR")
 
 
 def test_curtailment_figure_shows_dimming_only_where_the_run_dimmed() -> None:

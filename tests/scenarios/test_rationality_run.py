@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from scenarios import load_scenario, read_results, run
+from scenarios.results.schema import QUANTUM
 
 STRESSED_IEEE33 = {
     "name": "ieee33-stress",
@@ -82,8 +83,9 @@ def test_p2p_energy_of_every_household_is_its_trades(stressed_run) -> None:
     bought = tr.groupby(["t", "buyer_id"]).energy_kwh.sum()
     sold = tr.groupby(["t", "seller_id"]).energy_kwh.sum()
     idx = pd.MultiIndex.from_frame(ag[["t", "agent_id"]])
-    np.testing.assert_allclose(ag.bought_p2p_kwh, bought.reindex(idx, fill_value=0.0), atol=1e-9)
-    np.testing.assert_allclose(ag.sold_p2p_kwh, sold.reindex(idx, fill_value=0.0), atol=1e-9)
+    # agents.parquet's energies: in steps of QUANTUM, the trades' unrounded
+    np.testing.assert_allclose(ag.bought_p2p_kwh, bought.reindex(idx, fill_value=0.0), atol=QUANTUM)
+    np.testing.assert_allclose(ag.sold_p2p_kwh, sold.reindex(idx, fill_value=0.0), atol=QUANTUM)
     net = ag.generation_kwh - ag.demand_kwh - ag.battery_kwh - ag.ev_kwh
     balance = ag.sold_p2p_kwh - ag.bought_p2p_kwh + ag.grid_export_kwh - ag.grid_import_kwh
     np.testing.assert_allclose(net, balance, atol=1e-6)

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from scenarios.reports.grid_tables import grid_tables
 from scenarios.reports.run import grid_figures
 
 
@@ -33,9 +34,8 @@ def test_bus_and_line_names_are_categories_not_dates_or_numbers() -> None:
     lines = pd.DataFrame(
         {"t": np.repeat([0, 1], 2), "line": line_names * 2, "loading_frac": [0.5, 0.2, 0.6, 0.1]}
     )
-    voltage, _band, loading, _curtailment, nodal = grid_figures(
-        intervals, buses, lines, 0.95, 1.05, "EUR"
-    )
+    grid = grid_tables(buses, lines, intervals["timestamp"])
+    voltage, _band, loading, _curtailment, nodal = grid_figures(intervals, grid, 0.95, 1.05, "EUR")
     for fig, labels in ((voltage, names), (loading, line_names), (nodal, names)):
         assert fig.layout.yaxis.type == "category"
         assert list(fig.data[0].y) == labels  # feeder order, as written

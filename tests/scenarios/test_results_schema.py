@@ -17,6 +17,7 @@ from agents.households.table import FILE_COLUMNS, Households
 from live.contract import contract
 from live.payloads import RESULT_FIELDS, SETTLEMENT_FIELDS
 from scenarios.results.schema import (
+    AGENTS_FILE,
     ARROW,
     COLUMNS,
     FILES,
@@ -24,8 +25,8 @@ from scenarios.results.schema import (
     INTERVALS_FILE,
     columns,
     names,
-    render_markdown,
 )
+from scenarios.results.schema_docs import render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 #: households.parquet's columns before the schema's (Households.to_frame, with the bus)
@@ -80,6 +81,10 @@ def test_golden_files_have_the_schema_columns_and_dtypes(case: str) -> None:
             got = schema.field(c.name).type
             if c.dtype == "timestamp":
                 assert pa.types.is_timestamp(got) and got.tz, f"{case}/{file}:{c.name}"
+            elif c.dtype == "float32" and got == pa.float64():
+                # written before agents.parquet's states were narrowed: test_golden.py
+                # compares a fresh run's float32 to these at float32's precision
+                assert file == AGENTS_FILE, f"{case}/{file}:{c.name}"
             else:
                 assert got == ARROW[c.dtype], f"{case}/{file}:{c.name}: {got} vs {c.dtype}"
 

@@ -9,7 +9,7 @@ import pytest
 from agents.households.table import sample_households
 from scenarios import load_scenario, read_results, run
 from scenarios.engine.inputs import household_spec
-from scenarios.results.schema import metered_net_kwh
+from scenarios.results.schema import QUANTUM, metered_net_kwh
 
 INTERVAL_COLUMNS = [
     "t",
@@ -132,10 +132,10 @@ def test_trades_add_up_to_positions_and_respect_the_band(busy_run) -> None:
     sold = tr.groupby(["t", "seller_id"], observed=True).energy_kwh.sum()
     idx = a.set_index(["t", "agent_id"])
     np.testing.assert_allclose(
-        idx.bought_p2p_kwh.loc[bought.index].to_numpy(), bought.to_numpy(), atol=1e-9
-    )
+        idx.bought_p2p_kwh.loc[bought.index].to_numpy(), bought.to_numpy(), atol=QUANTUM
+    )  # agents.parquet's energies: each within QUANTUM / 2 of the engine's
     np.testing.assert_allclose(
-        idx.sold_p2p_kwh.loc[sold.index].to_numpy(), sold.to_numpy(), atol=1e-9
+        idx.sold_p2p_kwh.loc[sold.index].to_numpy(), sold.to_numpy(), atol=QUANTUM
     )
     assert idx.bought_p2p_kwh.sum() == pytest.approx(tr.energy_kwh.sum())
     # every limit price lies in [feed-in, retail - fee], so every trade price does too
@@ -150,13 +150,14 @@ def test_trades_add_up_to_positions_and_respect_the_band(busy_run) -> None:
 def test_battery_soc_within_limits(busy_run) -> None:
     a, hh = busy_run["agents"], busy_run["households"].set_index("agent_id")
     soc = a.pivot(index="t", columns="agent_id", values="soc_kwh")[hh.index]
-    assert (soc >= hh.battery_soc_min_kwh - 1e-9).all().all()
-    assert (soc <= hh.battery_soc_max_kwh + 1e-9).all().all()
+    # agents.parquet's states: in steps of QUANTUM, within QUANTUM / 2 of the engine's
+    assert (soc >= hh.battery_soc_min_kwh - QUANTUM).all().all()
+    assert (soc <= hh.battery_soc_max_kwh + QUANTUM).all().all()
     has = hh.battery_kwh > 0
     assert (soc.loc[:, has].max() - soc.loc[:, has].min() > 0.5).all()  # batteries are used
     # power limit
     bat = a.pivot(index="t", columns="agent_id", values="battery_kwh")[hh.index]
-    assert (bat.abs() <= hh.battery_power_kw * 0.25 + 1e-9).all().all()
+    assert (bat.abs() <= hh.battery_power_kw * 0.25 + QUANTUM).all().all()
 
 
 def test_every_ev_leaves_with_its_required_soc(busy_run, check_departures) -> None:

@@ -24,6 +24,7 @@ from scenarios.audit.ledger import (
 )
 from scenarios.audit.verify import check_raw, verify
 from scenarios.config.schema import Scenario
+from scenarios.results.schema import QUANTUM
 
 from .conftest import (
     CORRECTED_AT,
@@ -72,8 +73,9 @@ def test_ledger_holds_the_runs_settlements(small_run) -> None:
             row = agents.loc[(leaf["t"], leaf["agent"])]
             s = leaf["settlement"]
             assert s["cost"] == pytest.approx(row.cost, abs=0.005)
-            assert s["grid_import_kwh"] == pytest.approx(row.grid_import_kwh, abs=1e-9)
-            assert s["bought_kwh"] == pytest.approx(row.bought_p2p_kwh, abs=1e-9)
+            # agents.parquet's energies: in steps of QUANTUM, the ledger's unrounded
+            assert s["grid_import_kwh"] == pytest.approx(row.grid_import_kwh, abs=QUANTUM)
+            assert s["bought_kwh"] == pytest.approx(row.bought_p2p_kwh, abs=QUANTUM)
             n += 1
     assert n == 192 * 12
 
