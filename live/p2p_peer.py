@@ -41,8 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from market.p2p import MIN_TRADE_KWH, local_update, pair_update, pairs_settled
+from market.p2p import MIN_TRADE_KWH, local_update
 from market.p2p_pairs import P2PRule, order_pairs
+from market.p2p_steps import pair_update, pairs_settled
 
 
 @dataclass

@@ -292,3 +292,27 @@ def test_pairs_settled_hand_case() -> None:
     assert ok.tolist() == [True, False]
     # the dual part: ρ |Δz| = 0.3 × 0.1 = 0.03 > 1e-3 + 0.1 × 0.2 = 0.021
     assert not pairs_settled(np.zeros(1), np.array([0.1]), x[:1], x[:1], lam[:1], rule).any()
+
+
+def test_a_book_with_a_tiny_margin_converges() -> None:
+    """One buyer (3 kWh at 0.15) and one seller it can use (2.7 kWh at 0.115; the other
+    four ask more than 0.15): the pair's distance cost 0.05 × 0.696 = 0.0348 EUR/kWh
+    leaves a margin of 0.0002 EUR/kWh, so the optimum trades all 2.7 kWh for a welfare of
+    0.00054 EUR. At a fixed ρ = 0.3 this book (found by a fuzz run) stalled at the
+    iteration cap 140 ε below that; with the residual balancing it converges, trades the
+    2.7 kWh and stays within ε."""
+    bq, bp = np.array([3.0]), np.array([0.15])
+    sq, sp = np.array([1.8, 0.2, 0.6, 2.7, 1.5]), np.array([0.275, 0.295, 0.295, 0.115, 0.315])
+    d = np.zeros((6, 6))
+    d[0, 1:] = d[1:, 0] = [0.731, 0.749, 0.616, 0.696, 0.009]
+    rule = P2PRule(household_bus=np.arange(6), bus_distance=d, distance_per_kwh=0.05)
+    bo, so = np.arange(1), 1 + np.arange(5)
+    m = clear_p2p(bq, bp, sq, sp, buy_owner=bo, sell_owner=so, rule=rule)
+    c = m.convergence
+    assert c.converged and c.iterations < rule.max_iterations
+    central = solve_central(bq, bp, sq, sp, buy_owner=bo, sell_owner=so, rule=rule)
+    assert central.welfare == pytest.approx(2.7 * 0.0002, abs=1e-9)
+    got = float((bp[m.trade_buy] - sp[m.trade_sell]) @ m.trade_kwh) - c.differentiation_cost
+    assert central.welfare * (1 - EPS_REL) - eps_abs(bp, sp, rule) <= got <= central.welfare + 1e-9
+    assert m.trade_kwh.sum() == pytest.approx(2.7, abs=1e-3)
+    individually_rational(m, bp, sp)

@@ -235,7 +235,7 @@ def test_levels_need_a_district():
     with pytest.raises(ScenarioError, match="levels"):
         load_scenario({"market": {"levels": ["district"]}})
     # the district books its fills into each feeder's agents.parquet
-    with pytest.raises(ScenarioError, match="a district run needs output.agents = 'full'"):
+    with pytest.raises(ScenarioError, match=r"a district run needs output\.agents = 'full'"):
         load_scenario({**BASE, "output": {"agents": "daily"}})
 
 
