@@ -54,7 +54,6 @@ __all__ = [
     "ALBEDO",
     "GAMMA_PDC_PER_K",
     "INVERTER_ETA_NOM",
-    "SYSTEM_LOSSES_PERCENT",
     "WIND_SPEED_M_S",
     "PVModel",
     "plane_of_array_w_m2",
