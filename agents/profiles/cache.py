@@ -10,7 +10,10 @@ sky, the air temperature model, the source of the modules that compute it
 read; an unreadable entry counts as a miss and is recomputed.
 
 Where: ``$P2PGRID_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/p2pgrid`` (``~/.cache/p2pgrid``),
-in ``profiles-v<CACHE_VERSION>/``. The directory is safe to delete at any time.
+in ``profiles-v<CACHE_VERSION>/``. The directory is safe to delete at any time. Only
+windows of at most :data:`MAX_ENTRY_BYTES` are cached (the cache is for small runs, whose
+time is start-up; a long or large run is dominated by its simulation), and when the entries
+exceed :data:`MAX_TOTAL_BYTES` the least recently used are deleted.
 ``P2PGRID_CACHE_DIR=off`` turns the cache off. A cache that cannot be written (read-only
 home) is skipped silently: the run computes as without it.
 """
@@ -18,6 +21,7 @@ home) is skipped silently: the run computes as without it.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from functools import cache
@@ -27,13 +31,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CACHE_VERSION", "cache_dir", "key", "load", "store"]
+__all__ = ["CACHE_VERSION", "MAX_ENTRY_BYTES", "MAX_TOTAL_BYTES", "cache_dir", "cacheable", "key",
+           "load", "store"]  # fmt: skip
 
 #: Bumped by hand when the file format or the meaning of a key changes.
 CACHE_VERSION = 1
+#: Largest window cached [bytes] (8 MiB: e.g. 100 households x 1 year of hours).
+MAX_ENTRY_BYTES = 8 * 2**20
+#: Size the cache is pruned to, least recently used first [bytes].
+MAX_TOTAL_BYTES = 256 * 2**20
 #: Modules whose source is part of every key (a code change invalidates the cache).
 _MODEL_SOURCES = ("pv.py", "weather.py", "load.py")
 _LIBRARIES = ("pvlib", "scipy", "numpy")
+
+
+def cacheable(shape: tuple[int, ...]) -> bool:
+    """Whether a float64 array of ``shape`` is small enough to cache."""
+    return 8 * math.prod(shape) <= MAX_ENTRY_BYTES and cache_dir() is not None
 
 
 def cache_dir() -> Path | None:
@@ -88,8 +102,10 @@ def load(entry: str, shape: tuple[int, ...]) -> np.ndarray | None:
     directory = cache_dir()
     if directory is None:
         return None
+    path = directory / f"{entry}.npy"
     try:
-        array = np.load(directory / f"{entry}.npy", allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
+        os.utime(path)  # recently used: pruned last
     except (OSError, ValueError, EOFError):
         return None
     if array.shape != shape or array.dtype != np.float64:
@@ -108,5 +124,23 @@ def store(entry: str, array: np.ndarray) -> None:
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as tmp:
             np.save(tmp, np.asarray(array, dtype=np.float64), allow_pickle=False)
         os.replace(tmp.name, directory / f"{entry}.npy")
+        prune(directory)
     except OSError:
         return
+
+
+def prune(directory: Path, limit: int = MAX_TOTAL_BYTES) -> None:
+    """Delete the least recently used entries until the rest fit in ``limit`` bytes."""
+    found = []
+    for path in directory.glob("*.npy"):
+        try:
+            stat = path.stat()
+        except OSError:  # deleted by another process meanwhile
+            continue
+        found.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in found)
+    for _, size, path in sorted(found):
+        if total <= limit:
+            break
+        path.unlink(missing_ok=True)
+        total -= size

@@ -343,6 +343,9 @@ class SyntheticProfiles:
 
     def _generation_kwh(self, times: pd.DatetimeIndex, first_day: int, n_days: int) -> np.ndarray:
         """PV generation of a window, from :mod:`agents.profiles.cache` when computed before."""
+        shape = (len(times), self.n_households)
+        if not profile_cache.cacheable(shape):
+            return self._pv.energy_kwh(times, self._sky.clear_sky_index(first_day, n_days))
         air = self.air
         kwp, tilt, azimuth = self._pv_arrays
         entry = profile_cache.key(
@@ -360,7 +363,6 @@ class SyntheticProfiles:
             air_anomaly=air.daily_anomaly_k,
             air_hourly=np.asarray([]) if air.hourly_c is None else np.asarray(air.hourly_c),
         )
-        shape = (len(times), self.n_households)
         cached = profile_cache.load(entry, shape)
         if cached is not None:
             return cached

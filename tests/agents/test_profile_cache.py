@@ -99,3 +99,25 @@ def test_key_reads_array_contents_dtype_and_shape() -> None:
     assert profile_cache.key(x=a) != profile_cache.key(x=a.reshape(2, 2))
     assert profile_cache.key(x=a) != profile_cache.key(x=a.astype(np.float32))
     assert profile_cache.key(x=1, y=2) == profile_cache.key(y=2, x=1)
+
+
+def test_a_window_over_the_size_limit_is_not_cached(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("P2PGRID_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(profile_cache, "MAX_ENTRY_BYTES", 96 * 3 * 8)  # one day fits
+    source().window(0, 1)
+    assert len(entries(tmp_path)) == 1
+    source().window(0, 2)  # 2 days x 96 x 3 float64: over the limit
+    assert len(entries(tmp_path)) == 1
+
+
+def test_prune_deletes_the_least_recently_used(tmp_path) -> None:
+    import os
+
+    for age, name in enumerate(["new", "middle", "old"]):
+        path = tmp_path / f"{name}.npy"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1e9 - age, 1e9 - age))
+    profile_cache.prune(tmp_path, limit=250)
+    assert sorted(p.stem for p in tmp_path.glob("*.npy")) == ["middle", "new"]
+    profile_cache.prune(tmp_path, limit=100)
+    assert [p.stem for p in tmp_path.glob("*.npy")] == ["new"]
