@@ -309,3 +309,32 @@ def test_a_repeated_small_run_imports_neither_pvlib_nor_scipy(tmp_path: Path) ->
     assert again.to_pandas().equals(first.to_pandas())  # NaN where NaN (indoor_temp_c)
     kpis = [json.loads((tmp_path / r / "kpis.json").read_text()) for r in ("first", "again")]
     assert kpis[0] == kpis[1]
+
+
+def test_the_profile_and_p2p_modules_import_neither_pvlib_nor_scipy() -> None:
+    """pvlib and SciPy are imported inside the functions that compute with them (the PV
+    chain, the cloud model's Beta quantiles, an EPW file, sparse partner lists), so the
+    modules themselves load without them (issue 18 item 6)."""
+    import subprocess
+    import sys
+
+    statement = (
+        "import agents.profiles.source, agents.profiles.pv, agents.profiles.weather_file, "
+        "market.p2p_pairs, scenarios.engine.p2p"
+    )
+    found = "sorted(m for m in sys.modules if m.partition('.')[0] in ('pvlib', 'scipy'))"
+    probe = f"{statement}; import sys; print({found})"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_system_losses_percent_is_pvlibs_default_loss_budget() -> None:
+    """``agents.profiles.pv.SYSTEM_LOSSES_PERCENT``, computed on first use: pvlib's
+    PVWatts default loss budget, 100 (1 - 0.98 0.97 0.98 0.98 0.995 0.985 0.99 0.97)."""
+    import agents.profiles.pv as pv
+
+    expected = 100 * (1 - 0.98 * 0.97 * 0.98 * 0.98 * 0.995 * 0.985 * 0.99 * 0.97)
+    assert abs(pv.SYSTEM_LOSSES_PERCENT - expected) < 1e-9
+    assert round(pv.SYSTEM_LOSSES_PERCENT, 2) == 14.08
