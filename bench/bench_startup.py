@@ -7,31 +7,42 @@ feeder file, a SimBench grid or a start that is not an ISO date or timestamp, an
 solver, the profile generators or the engine (``tests/test_imports.py`` holds that).
 
 Issue 18 item 6: a small run (the demo, 10 households x 1 day, ``radial:40`` with the
-feeder check) spends most of its time importing. The run case prints its wall and CPU
-time and its *import time*: the sum of the top-level entries of ``python -X importtime``
+feeder check) spends most of its time importing. The run cases print their wall and CPU
+time and their *import time*: the sum of the top-level entries of ``python -X importtime``
 (every import the process makes, nested ones counted once), the CPU time of the same
-imports in a fresh process (robust to a busy machine), and the heavy packages it loaded.
-The run imports the Pyomo stack only when an interval needs the Pyomo model (the screen
-settles every interval of this demo, :class:`grid.lindistflow.FeederModel`), and the
-profile generators reach SciPy only through pvlib (no ``scipy.stats``/``scipy.signal``).
+imports in a fresh process (robust to a busy machine; printed against the 1 s of "well
+under a second"), and the heavy packages loaded. The run imports the Pyomo stack only when
+an interval needs the Pyomo model (the screen settles every interval of this demo,
+:class:`grid.lindistflow.FeederModel`). pvlib and SciPy are imported inside the functions
+that compute with them, and a window's PV generation is kept in the profile cache
+(:mod:`agents.profiles.cache`), so the *first run* (an empty cache) imports pvlib (whose
+package imports scipy.integrate, .special, .optimize, .interpolate, .sparse) and the *same
+run again* imports neither pvlib nor SciPy.
 
-Measured on the shared 2-core machine at load average 3.5-3.8 (wall times there are up to
-twice an idle machine's and vary run to run; the CPU figures do not), medians of 5 runs,
-before (commit d3e99c4, this script run on that tree) and after issue 18 item 6:
+Measured on the shared 2-core machine at load average 1.8-2.3, medians of 5 runs, before
+(commit 24af4d5, this script run on that tree, where the cache does not exist so both
+cases compute) and after:
 
 =====================================  ==========  ==========
 demo, 10 households x 1 day            before      after
 =====================================  ==========  ==========
-imports, CPU [s]                       2.32        1.55
-run, CPU [s]                           4.16        3.15
-imports, wall [s] (busy machine)       4.05        3.48
+first run: imports, CPU [s]            1.37        1.27
+first run: run, CPU [s]                2.89        2.66
+same run again: imports, CPU [s]       1.32        0.82
+same run again: run, CPU [s]           2.71        1.97
+same run again: imports, wall [s]      1.58        0.86
 =====================================  ==========  ==========
 
-What is left of the 1.55 s: pvlib 0.59 (its package imports scipy.integrate, .special,
-.optimize and .interpolate for modules the PV model does not use), pandas 0.30, numpy 0.12, typer,
-rich, pydantic and plotly 0.16, p2pgrid's own modules 0.34 (the scenario schema's pydantic
-models 0.14). pvlib and pandas are used by the run itself, so an import-only change cannot
-take a run with PV below about 1.2 s of imports.
+(Session 6's figures, 1.55 s and 3.15 s, were taken at load 3.5-3.8.) "Well under a
+second" of start-up is reached only by the repeated run (0.82 s of imports CPU; the whole
+process, with the engine and the report, takes 1.97 s CPU); a first run with PV needs
+pvlib, and pvlib's ``__init__`` imports all its subpackages, so it cannot import only the
+solar position and irradiance modules. What is left of the repeated run's 0.82 s (wall
+shares of ``-X importtime``): pandas with pyarrow about 0.3, numpy 0.05, typer, rich,
+pydantic and the scenario schema about 0.2, plotly 0.09, igraph (the feeder map's layout)
+0.03-0.1, the meters' cryptography 0.02. Beyond imports, the report takes 0.64 s of the
+run (under cProfile, with its overhead), 0.3 s of it plotly
+deep-copying the ``plotly_white`` template into each figure (scenarios/reports/run.py).
 
     python bench/bench_startup.py            # 7 runs each (5 for the run)
     python bench/bench_startup.py --runs 15
