@@ -24,6 +24,7 @@ import hashlib
 import math
 import os
 import tempfile
+import time
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -130,7 +131,14 @@ def store(entry: str, array: np.ndarray) -> None:
 
 
 def prune(directory: Path, limit: int = MAX_TOTAL_BYTES) -> None:
-    """Delete the least recently used entries until the rest fit in ``limit`` bytes."""
+    """Delete the least recently used entries until the rest fit in ``limit`` bytes, and
+    any partial write left for an hour (a process killed while storing)."""
+    for partial in directory.glob("*.tmp"):
+        try:
+            if partial.stat().st_mtime < time.time() - 3600:
+                partial.unlink(missing_ok=True)
+        except OSError:
+            continue
     found = []
     for path in directory.glob("*.npy"):
         try:

@@ -121,3 +121,15 @@ def test_prune_deletes_the_least_recently_used(tmp_path) -> None:
     assert sorted(p.stem for p in tmp_path.glob("*.npy")) == ["middle", "new"]
     profile_cache.prune(tmp_path, limit=100)
     assert [p.stem for p in tmp_path.glob("*.npy")] == ["new"]
+
+
+def test_prune_deletes_partial_writes_older_than_an_hour(tmp_path) -> None:
+    import os
+    import time
+
+    stale, fresh = tmp_path / "a.tmp", tmp_path / "b.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a file")
+    os.utime(stale, (time.time() - 3700, time.time() - 3700))
+    profile_cache.prune(tmp_path)
+    assert [p.name for p in tmp_path.glob("*.tmp")] == ["b.tmp"]
