@@ -13,7 +13,8 @@ Where: ``$P2PGRID_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/p2pgrid`` (``~/.cac
 in ``profiles-v<CACHE_VERSION>/``. The directory is safe to delete at any time. Only
 windows of at most :data:`MAX_ENTRY_BYTES` are cached (the cache is for small runs, whose
 time is start-up; a long or large run is dominated by its simulation), and when the entries
-exceed :data:`MAX_TOTAL_BYTES` the least recently used are deleted.
+exceed :data:`MAX_TOTAL_BYTES` the least recently used are deleted (and any partial
+write older than an hour).
 ``P2PGRID_CACHE_DIR=off`` turns the cache off. A cache that cannot be written (read-only
 home) is skipped silently: the run computes as without it.
 """
