@@ -19,33 +19,35 @@ that compute with them, and a window's PV generation is kept in the profile cach
 package imports scipy.integrate, .special, .optimize, .interpolate, .sparse) and the *same
 run again* imports neither pvlib nor SciPy.
 
-Measured on the shared 2-core machine at load average 1.8-2.3, medians of 5 runs, before
+Measured on the shared 2-core machine at load average 2-3, medians of 7 runs, before
 (commit 24af4d5, this script run on that tree, where the cache does not exist so both
-cases compute) and after:
+cases compute) and after, run back to back:
 
 =====================================  ==========  ==========
 demo, 10 households x 1 day            before      after
 =====================================  ==========  ==========
-first run: imports, CPU [s]            1.37        1.27
-first run: run, CPU [s]                2.89        2.66
-same run again: imports, CPU [s]       1.32        0.82
-same run again: run, CPU [s]           2.71        1.97
-same run again: imports, wall [s]      1.58        0.86
+first run: imports, CPU [s]            1.31        1.22
+first run: run, CPU [s]                2.76        2.59
+same run again: imports, CPU [s]       1.30        0.81
+same run again: run, CPU [s]           2.77        2.05
+same run again: imports, wall [s]      1.56        0.90
 =====================================  ==========  ==========
 
-(Session 6's figures, 1.55 s and 3.15 s, were taken at load 3.5-3.8.) "Well under a
-second" of start-up is reached only by the repeated run (0.82 s of imports CPU; the whole
-process, with the engine and the report, takes 1.97 s CPU); a first run with PV needs
-pvlib, and pvlib's ``__init__`` imports all its subpackages, so it cannot import only the
-solar position and irradiance modules. What is left of the repeated run's 0.82 s (wall
-shares of ``-X importtime``): pandas with pyarrow about 0.3, numpy 0.05, typer, rich,
-pydantic and the scenario schema about 0.2, plotly 0.09, igraph (the feeder map's layout)
-0.03-0.1, the meters' cryptography 0.02. Beyond imports, the report takes 0.64 s of the
-run (under cProfile, with its overhead), 0.3 s of it plotly
-deep-copying the ``plotly_white`` template into each figure (scenarios/reports/run.py).
+The first run's gain is within the spread of this machine (its imports CPU was 1.22-1.46 s
+over three measurements of the same tree); the repeated run's is not (0.81-0.88 s).
+(Session 6's figures, 1.55 s and 3.15 s, were taken at load 3.5-3.8.) Start-up under a
+second is reached only by the repeated run, and not "well under" (0.81 s of imports CPU;
+the whole process, with the engine and the report, takes 2.05 s CPU); a first run with PV
+needs pvlib, and pvlib's ``__init__`` imports all its subpackages, so it cannot import
+only the solar position and irradiance modules. What is left of the repeated run's 0.81 s
+(wall shares of ``-X importtime``): pandas with pyarrow about 0.3, numpy 0.05, typer,
+rich, pydantic and the scenario schema about 0.2, plotly 0.09, igraph (the feeder map's
+layout) 0.03-0.1, the meters' cryptography 0.02. Beyond imports, the report takes 0.64 s
+of the run (under cProfile, with its overhead), 0.3 s of it plotly deep-copying the
+``plotly_white`` template into each figure (scenarios/reports/run.py).
 
-    python bench/bench_startup.py            # 7 runs each (5 for the run)
-    python bench/bench_startup.py --runs 15
+    python bench/bench_startup.py            # 7 runs each (5 of each run case)
+    python bench/bench_startup.py --runs 3 --run-runs 7
 """
 
 from __future__ import annotations
