@@ -23,9 +23,12 @@ buyer's limit (individual rationality in money).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sps
+
+if TYPE_CHECKING:
+    import scipy.sparse as sps
 
 __all__ = ["P2PRule", "Pairs", "order_pairs"]
 
@@ -162,6 +165,8 @@ def order_pairs(
         keep = bo[pb] != so[ps]
         pb, ps = pb[keep], ps[keep]
     else:
+        import scipy.sparse as sps  # SciPy only when the market has partner lists
+
         n_h = rule.partners.shape[0]
         if (n_buy and int(bo.max()) >= n_h) or (n_sell and int(so.max()) >= n_h):
             raise ValueError(f"market.p2p: an order's owner is not one of the {n_h} households")

@@ -255,6 +255,7 @@ def test_a_small_run_imports_no_solver_stack_when_the_screen_settles_it(tmp_path
     pandapower, dask and the dashboard's FastAPI; the run still writes its check of
     every interval."""
     import json
+    import os
     import subprocess
     import sys
 
@@ -262,7 +263,10 @@ def test_a_small_run_imports_no_solver_stack_when_the_screen_settles_it(tmp_path
     extra = ["--set", "simulation.days=1", "--set", "community.households=10"]
     heavy = ("pyomo", "highspy", "scipy.stats", "scipy.signal", "pandapower", "dask", "fastapi")
     probe = RUN_PROBE.format(file=demo, out=str(tmp_path / "run"), extra=extra, heavy=heavy)
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, "P2PGRID_CACHE_DIR": "off"}  # the run computes its PV
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
     kpis = json.loads((tmp_path / "run" / "kpis.json").read_text())
@@ -272,3 +276,65 @@ def test_a_small_run_imports_no_solver_stack_when_the_screen_settles_it(tmp_path
     intervals = pq.read_table(tmp_path / "run" / "intervals.parquet")
     assert intervals.num_rows == 96
     assert min(intervals["v_min_pu"].to_pylist()) > 0.95
+
+
+def test_a_repeated_small_run_imports_neither_pvlib_nor_scipy(tmp_path: Path) -> None:
+    """The first small run computes the PV generation with pvlib and stores it in the
+    profile cache (agents.profiles.cache); the same run again reads it, so pvlib and SciPy
+    (the cloud model's scipy.special, the sparse partner lists of a bilateral market) stay
+    unloaded, and it writes the same results (issue 18 item 6)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    demo = str(ROOT / "scenarios" / "library" / "demo.toml")
+    extra = ["--set", "simulation.days=1", "--set", "community.households=10"]
+    env = {**os.environ, "P2PGRID_CACHE_DIR": str(tmp_path / "cache")}
+    loaded = []
+    for run in ("first", "again"):
+        probe = RUN_PROBE.format(
+            file=demo, out=str(tmp_path / run), extra=extra, heavy=("pvlib", "scipy")
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env=env
+        )
+        assert out.returncode == 0, out.stderr
+        loaded.append(out.stdout.strip().splitlines()[-1])
+    assert "'pvlib'" in loaded[0] and "'scipy'" in loaded[0]  # the first run computes
+    assert loaded[1] == "[]"
+    first, again = (pq.read_table(tmp_path / r / "agents.parquet") for r in ("first", "again"))
+    assert again.to_pandas().equals(first.to_pandas())  # NaN where NaN (indoor_temp_c)
+    kpis = [json.loads((tmp_path / r / "kpis.json").read_text()) for r in ("first", "again")]
+    assert kpis[0] == kpis[1]
+
+
+def test_the_profile_and_p2p_modules_import_neither_pvlib_nor_scipy() -> None:
+    """pvlib and SciPy are imported inside the functions that compute with them (the PV
+    chain, the cloud model's Beta quantiles, an EPW file, sparse partner lists), so the
+    modules themselves load without them (issue 18 item 6)."""
+    import subprocess
+    import sys
+
+    statement = (
+        "import agents.profiles.source, agents.profiles.pv, agents.profiles.weather_file, "
+        "market.p2p_pairs, scenarios.engine.p2p"
+    )
+    found = "sorted(m for m in sys.modules if m.partition('.')[0] in ('pvlib', 'scipy'))"
+    probe = f"{statement}; import sys; print({found})"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_system_losses_percent_is_pvlibs_default_loss_budget() -> None:
+    """``agents.profiles.pv.SYSTEM_LOSSES_PERCENT``, computed on first use: pvlib's
+    PVWatts default loss budget, 100 (1 - 0.98 0.97 0.98 0.98 0.995 0.985 0.99 0.97)."""
+    import agents.profiles.pv as pv
+
+    expected = 100 * (1 - 0.98 * 0.97 * 0.98 * 0.98 * 0.995 * 0.985 * 0.99 * 0.97)
+    assert abs(pv.SYSTEM_LOSSES_PERCENT - expected) < 1e-9
+    assert round(pv.SYSTEM_LOSSES_PERCENT, 2) == 14.08

@@ -42,10 +42,11 @@ yields about 1,550 kWh/kWp.
 from __future__ import annotations
 
 import math
+from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pvlib
 
 from agents.profiles.weather import AirTemperature, ambient_temperature_c
 
@@ -53,7 +54,6 @@ __all__ = [
     "ALBEDO",
     "GAMMA_PDC_PER_K",
     "INVERTER_ETA_NOM",
-    "SYSTEM_LOSSES_PERCENT",
     "WIND_SPEED_M_S",
     "PVModel",
     "plane_of_array_w_m2",
@@ -65,12 +65,26 @@ ALBEDO: float = 0.2
 GAMMA_PDC_PER_K: float = -0.004
 #: Inverter nominal efficiency [-] (PVWatts default).
 INVERTER_ETA_NOM: float = 0.96
-#: DC system losses [%], the PVWatts default loss budget.
-SYSTEM_LOSSES_PERCENT: float = float(pvlib.pvsystem.pvwatts_losses())
 #: Wind speed for the cell temperature model [m/s].
 WIND_SPEED_M_S: float = 1.0
 
 _SUB_STEP_MAX_MINUTES = 15
+
+
+@cache
+def _system_losses_percent() -> float:
+    import pvlib  # pvlib (and the SciPy its package imports) only when PV is computed
+
+    return float(pvlib.pvsystem.pvwatts_losses())
+
+
+def __getattr__(name: str) -> Any:
+    """``SYSTEM_LOSSES_PERCENT``: DC system losses [%], the PVWatts default loss budget
+    (:func:`pvlib.pvsystem.pvwatts_losses`), computed on first use so that importing this
+    module does not import pvlib."""
+    if name == "SYSTEM_LOSSES_PERCENT":
+        return _system_losses_percent()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class PVModel:
@@ -105,6 +119,8 @@ class PVModel:
         azimuth_deg: np.ndarray,
         air: AirTemperature | None = None,
     ) -> None:
+        import pvlib
+
         self.air = air
         self.latitude = float(latitude)
         self.longitude = float(longitude)
@@ -176,6 +192,8 @@ class PVModel:
             ``(S, N_pv)`` AC power [kW] of the households with ``pv_kwp > 0``; exactly 0
             while the sun is below the horizon (apparent zenith >= 90 deg).
         """
+        import pvlib
+
         out = np.zeros((len(times), self._cols.size))
         solpos = pvlib.solarposition.get_solarposition(
             times, self.latitude, self.longitude, altitude=self.altitude_m
@@ -219,7 +237,7 @@ class PVModel:
         )[:, np.newaxis]
         temp_cell = pvlib.temperature.faiman(poa, temp_air, WIND_SPEED_M_S)
         dc_kw = pvlib.pvsystem.pvwatts_dc(poa, temp_cell, self._kwp, GAMMA_PDC_PER_K)
-        dc_kw = dc_kw * (1.0 - SYSTEM_LOSSES_PERCENT / 100.0)
+        dc_kw = dc_kw * (1.0 - _system_losses_percent() / 100.0)
         out[up] = pvlib.inverter.pvwatts(dc_kw, self._kwp, eta_inv_nom=INVERTER_ETA_NOM)
         return out
 
@@ -262,6 +280,8 @@ def plane_of_array_w_m2(
     numpy.ndarray
         ``(S, N)`` plane-of-array global irradiance [W/m2], >= 0.
     """
+    import pvlib
+
     tilt_deg = np.asarray(tilt_deg, dtype=np.float64)[np.newaxis, :]
     azimuth_deg = np.asarray(azimuth_deg, dtype=np.float64)[np.newaxis, :]
     zen = np.radians(solar_zenith)

@@ -22,11 +22,13 @@ stacked on ``window(d + 1, 1)`` exactly, because every random draw is seeded by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from agents.profiles import cache as profile_cache
 from agents.profiles.load import H0LoadModel
 from agents.profiles.pv import PVModel
 from agents.profiles.weather import AirTemperature, CloudModel
@@ -309,24 +311,64 @@ class SyntheticProfiles:
             annual_kwh=annual,
             seed=self.seed,
         )
-        day_starts = timeline.day_start(np.arange(timeline.days))
-        self._sky = CloudModel(
-            day_of_year=np.asarray(day_starts.dayofyear),
-            interval_minutes=timeline.interval_minutes,
-            latitude=site.latitude,
+        self._day_of_year = np.asarray(timeline.day_start(np.arange(timeline.days)).dayofyear)
+        self._clear_sky_only = bool(clear_sky_only)
+        self._pv_arrays = (kwp, tilt, azimuth)
+
+    @cached_property
+    def _sky(self) -> CloudModel:
+        """The cloud model, built on the first window not in the profile cache."""
+        return CloudModel(
+            day_of_year=self._day_of_year,
+            interval_minutes=self.timeline.interval_minutes,
+            latitude=self.site.latitude,
             seed=self.seed,
-            clear_sky_only=clear_sky_only,
+            clear_sky_only=self._clear_sky_only,
         )
-        self._pv = PVModel(
-            latitude=site.latitude,
-            longitude=site.longitude,
-            altitude_m=site.altitude_m,
-            interval_minutes=timeline.interval_minutes,
+
+    @cached_property
+    def _pv(self) -> PVModel:
+        """The PV model, built on the first window not in the profile cache."""
+        kwp, tilt, azimuth = self._pv_arrays
+        return PVModel(
+            latitude=self.site.latitude,
+            longitude=self.site.longitude,
+            altitude_m=self.site.altitude_m,
+            interval_minutes=self.timeline.interval_minutes,
             pv_kwp=kwp,
             tilt_deg=tilt,
             azimuth_deg=azimuth,
             air=self.air,
         )
+
+    def _generation_kwh(self, times: pd.DatetimeIndex, first_day: int, n_days: int) -> np.ndarray:
+        """PV generation of a window, from :mod:`agents.profiles.cache` when computed before."""
+        shape = (len(times), self.n_households)
+        if not profile_cache.cacheable(shape):
+            return self._pv.energy_kwh(times, self._sky.clear_sky_index(first_day, n_days))
+        air = self.air
+        kwp, tilt, azimuth = self._pv_arrays
+        entry = profile_cache.key(
+            site=(self.site.latitude, self.site.longitude, self.site.altitude_m),
+            interval=self.timeline.interval_minutes,
+            kwp=kwp,
+            tilt=tilt,
+            azimuth=azimuth,
+            times=np.asarray(times.asi8),
+            tz=str(times.tz),
+            window=(first_day, n_days),
+            sky=(self.seed, self._clear_sky_only),
+            day_of_year=self._day_of_year,
+            air=(str(air.start), air.longitude, air.latitude, air.utc_offset_h),
+            air_anomaly=air.daily_anomaly_k,
+            air_hourly=np.asarray([]) if air.hourly_c is None else np.asarray(air.hourly_c),
+        )
+        cached = profile_cache.load(entry, shape)
+        if cached is not None:
+            return cached
+        generation = self._pv.energy_kwh(times, self._sky.clear_sky_index(first_day, n_days))
+        profile_cache.store(entry, generation)
+        return generation
 
     def window(self, first_day: int, n_days: int) -> ProfileWindow:
         """Profiles of days ``first_day .. first_day + n_days - 1``.
@@ -339,6 +381,5 @@ class SyntheticProfiles:
         self.timeline.check_window(first_day, n_days)
         times = self.timeline.timestamps(first_day, n_days)
         demand = self._load.energy_kwh(times, first_day, n_days)
-        k = self._sky.clear_sky_index(first_day, n_days)
-        generation = self._pv.energy_kwh(times, k)
+        generation = self._generation_kwh(times, first_day, n_days)
         return ProfileWindow(demand, generation, self.air.at(times))

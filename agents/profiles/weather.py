@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from agents.profiles.load import aggregated_ar1_sd, ar1_days
 
@@ -224,6 +223,8 @@ class CloudModel:
         if self.clear_sky_only:
             self.daily_index = np.ones(days)
         else:
+            from scipy import special  # SciPy only when clouds are drawn
+
             mu = seasonal(CLEAR_SKY_INDEX_MONTHLY, doy + 0.5, latitude)
             rng = np.random.default_rng([self.seed, STREAM_CLOUD_DAILY])
             z = rng.standard_normal(days + 1)

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pvlib
 
 
 def read_epw_temperature(path: str | Path) -> tuple[np.ndarray, float]:
     """The file's air temperature ``(12, 31, 24)`` by month, day, hour [°C] (NaN where
     the file has no row) and its clock's offset from UTC [h]."""
+    import pvlib  # pvlib only when a weather file is read
+
     where = f"weather_file {str(path)!r}"
     file = Path(path)
     if not file.is_file():

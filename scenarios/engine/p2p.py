@@ -8,19 +8,24 @@ normalised by the largest between household buses) and which households sell PV.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sps
 
 from grid import Feeder, assign_households, electrical_distance_pu
 from market.p2p_pairs import P2PRule
 from scenarios.config.preflight import scenario_feeder
 from scenarios.config.schema import Scenario
 
+if TYPE_CHECKING:
+    import scipy.sparse as sps
+
 
 def nearest(distance: np.ndarray, k: int) -> sps.csr_matrix:
     """The symmetric relation "one is among the other's ``k`` nearest" of an ``(n, n)``
     distance matrix (self excluded; ties broken by row position)."""
+    import scipy.sparse as sps  # SciPy only for a bilateral market
+
     n = distance.shape[0]
     k = min(k, n - 1)
     if k <= 0:
@@ -89,6 +94,8 @@ def p2p_rule(
             raise ValueError(f"market.p2p.partners: {missing} are not households")
         r = np.array([row[a] for a, _ in pairs], dtype=np.int64)
         c = np.array([row[b] for _, b in pairs], dtype=np.int64)
+        import scipy.sparse as sps  # SciPy only for a bilateral market
+
         rel = sps.csr_matrix((np.ones(len(pairs), bool), (r, c)), shape=(n, n))
         partners = (rel + rel.T).astype(bool).tocsr()
     neighbours = None
