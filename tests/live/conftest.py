@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +30,7 @@ from live.emulator import MeterEmulator
 from live.fleet import AgentFleet
 from live.market import MarketService
 from live.payloads import RESULT_FIELDS
+from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
 from scenarios.engine.runner import run as run_batch
@@ -430,6 +431,59 @@ def acl_broker(tmp_path: Path):
     yield start
     for broker in started:
         broker.stop()
+
+
+# --- signed communities: key pairs and a scenario that requires signatures -----------
+
+SIGNED_TOML = """
+name = "{name}"
+[simulation]
+start = "2026-06-01"
+days = 1
+interval_minutes = 30
+seed = 3
+[community]
+households = {households}
+[grid]
+check = "off"
+[live]
+close_when_complete = true
+complete_timeout_s = 20
+keys = "keys/keys.json"
+require_signatures = {required}
+"""
+
+
+def make_keys(directory: Path, key_ids: Iterable[str]) -> dict[str, KeyPair]:
+    """What ``p2pgrid keys new`` writes into ``directory``: a key file for every id of
+    ``key_ids`` and keys.json registering their public keys; the key pairs, by id."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pairs = {i: KeyPair.new(i) for i in key_ids}
+    registry = Registry()
+    for key_id, pair in pairs.items():
+        pair.save(directory / f"{key_id}.key")
+        registry.add(key_id, pair.public_b64)
+    registry.save(directory / "keys.json")
+    return pairs
+
+
+def write_signed(
+    folder: Path,
+    name: str,
+    households: int,
+    key_ids: Iterable[str],
+    live: str = "",
+    required: bool = True,
+) -> tuple[Path, dict[str, KeyPair]]:
+    """``folder/signed.toml``: a one-day half-hourly community of ``households`` (seed 3,
+    no grid check) whose ``[live]`` names ``keys/keys.json`` and requires signatures (or
+    not), followed by ``live`` (more ``[live]`` keys, ``[[live.meters]]``); and
+    ``folder/keys`` made by :func:`make_keys` for ``key_ids``. The file and the pairs."""
+    pairs = make_keys(folder / "keys", key_ids)
+    path = folder / "signed.toml"
+    head = SIGNED_TOML.format(name=name, households=households, required=str(required).lower())
+    path.write_text(head + live, encoding="utf-8")
+    return path, pairs
 
 
 # --- TLS: a throwaway CA, a server certificate for 127.0.0.1 and a Mosquitto TLS listener

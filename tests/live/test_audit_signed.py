@@ -17,28 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from live.market import MarketService
-from scenarios.audit.keys import KeyPair, Registry
+from scenarios.audit.keys import Registry
 from scenarios.audit.ledger import read_chain
 from scenarios.config.loader import load_scenario
 
+from .conftest import write_signed
+
 INTERVALS = 4
-SIGNED = """
-name = "live-audit-signed"
-[simulation]
-start = "2026-06-01"
-days = 1
-interval_minutes = 30
-seed = 3
-[community]
-households = 5
-[grid]
-check = "off"
-[live]
-close_when_complete = true
-complete_timeout_s = 20
-keys = "keys/keys.json"
-require_signatures = true
-checkpoint_every = 2
+LIVE = """checkpoint_every = 2
 [[live.meters]]
 id = "tas-1"
 format = "tasmota"
@@ -60,16 +46,8 @@ def verify(state: Path) -> subprocess.CompletedProcess[str]:
 def test_signed_messages_are_in_the_ledger_and_verify_checks_them_again(
     mosquitto: Any, live_clients: Any, market_thread: Any, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "scenario"
-    (folder / "keys").mkdir(parents=True)
-    registry = Registry()
-    for key_id in ("h0001", "h0002", "h0003", "h0004", "tas-1", "market"):
-        pair = KeyPair.new(key_id)
-        pair.save(folder / "keys" / f"{key_id}.key")
-        registry.add(key_id, pair.public_b64)
-    registry.save(folder / "keys" / "keys.json")
-    path = folder / "signed.toml"
-    path.write_text(SIGNED, encoding="utf-8")
+    ids = ("h0001", "h0002", "h0003", "h0004", "tas-1", "market")
+    path, _ = write_signed(tmp_path / "scenario", "live-audit-signed", 5, ids, LIVE)
     scenario = load_scenario(path)
     state = tmp_path / "state"
     market = MarketService(scenario, mosquitto.config, state, speed=0, intervals=INTERVALS)

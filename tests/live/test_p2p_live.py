@@ -28,6 +28,7 @@ from live.p2p_run import run_decentralised
 from live.p2p_topics import peers_topic
 from live.protocol import topics_for
 from p2pgrid.cli import app
+from p2pgrid.cli_keys import key_ids
 from scenarios.config.loader import load_scenario
 from scenarios.engine.runner import run as run_batch
 
@@ -217,11 +218,10 @@ def test_each_trade_carries_both_households_signatures(tmp_path: Path, mosquitto
     from live.p2p_codec import record_bytes
     from scenarios.audit.keys import Registry, SignatureError
 
-    from .test_signatures import make_keys
+    from .conftest import make_keys
 
     folder = tmp_path / "signed"
-    (folder / "keys").mkdir(parents=True)
-    make_keys(folder / "keys", N, [])
+    make_keys(folder / "keys", key_ids(N, []))
     path = folder / "p2p.toml"
     path.write_text(TOML + '[live]\nkeys = "keys/keys.json"\n', encoding="utf-8")
     scenario = load_scenario(path)

@@ -38,22 +38,9 @@ from scenarios.config.schema_live import Meter
 from scenarios.engine.runner import run as run_batch
 from scenarios.errors import ScenarioError
 
-SIGNED = """
-name = "live-signed"
-[simulation]
-start = "2026-06-01"
-days = 1
-interval_minutes = 30
-seed = 3
-[community]
-households = 6
-[grid]
-check = "off"
-[live]
-close_when_complete = true
-complete_timeout_s = 20
-keys = "keys/keys.json"
-require_signatures = {required}
+from .conftest import make_keys, write_signed
+
+METERS = """
 [[live.meters]]
 id = "tas-1"
 format = "tasmota"
@@ -65,25 +52,10 @@ household = "h0006"
 """
 
 
-def make_keys(directory: Path, households: int, meters: list[str]) -> dict[str, KeyPair]:
-    """What ``p2pgrid keys new`` writes: every key file and keys.json."""
-    pairs = {i: KeyPair.new(i) for i in key_ids(households, meters)}
-    registry = Registry()
-    for key_id, pair in pairs.items():
-        pair.save(directory / f"{key_id}.key")
-        registry.add(key_id, pair.public_b64)
-    registry.save(directory / "keys.json")
-    return pairs
-
-
 def signed_scenario(tmp_path: Path, required: bool = True) -> tuple[Path, dict[str, KeyPair]]:
     """The scenario file (its keys relative to its folder) and its key pairs."""
-    folder = tmp_path / "scenario"
-    (folder / "keys").mkdir(parents=True)
-    pairs = make_keys(folder / "keys", 6, ["tas-1", "gen-1"])
-    path = folder / "signed.toml"
-    path.write_text(SIGNED.format(required=str(required).lower()), encoding="utf-8")
-    return path, pairs
+    ids = key_ids(6, ["tas-1", "gen-1"])
+    return write_signed(tmp_path / "scenario", "live-signed", 6, ids, METERS, required)
 
 
 def reading(t: int, generation: float, demand: float) -> dict[str, Any]:
@@ -232,7 +204,7 @@ def test_meters_sign_by_wrapping_their_native_json(tmp_path: Path, ingest_harnes
 
 
 def test_signers_load_their_keys_and_refuse_a_key_of_another(tmp_path: Path) -> None:
-    pairs = make_keys(tmp_path, 2, [])
+    pairs = make_keys(tmp_path, key_ids(2, []))
     registry = Registry.load(tmp_path / "keys.json")
     got = load_signers(["h0001", "h0002"], tmp_path, strict=True, registry=registry)
     assert {k: v.public_b64 for k, v in got.items()} == {

@@ -21,14 +21,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from typer.testing import CliRunner
 
 import live.verifier as verifier_module
 from live.ledger import read_ledger
 from live.market import MarketService
 from live.signatures import Signatures
 from live.verifier import Checker, VerifierPool, worker_count
-from p2pgrid.cli import app
 from p2pgrid.cli_keys import key_ids
 from scenarios.audit.keys import KeyPair
 from scenarios.config.loader import load_scenario
@@ -36,42 +34,18 @@ from scenarios.config.schema import Scenario
 from scenarios.engine.runner import run as run_batch
 from scenarios.errors import ScenarioError
 
-SIGNED = """
-name = "{name}"
-[simulation]
-start = "2026-06-01"
-days = 1
-interval_minutes = 30
-seed = 3
-[community]
-households = {n}
-[grid]
-check = "off"
-[live]
-close_when_complete = true
-complete_timeout_s = 20
-keys = "keys/keys.json"
-require_signatures = true
-verify_workers = {workers}
-{extra}
-"""
+from .conftest import write_signed
+
 INTERVALS = 4
 
 
 def signed_file(
     folder: Path, name: str, workers: int | str, n: int = 4, extra: str = ""
 ) -> tuple[Path, dict[str, KeyPair]]:
-    """A signed scenario, its keys made by ``p2pgrid keys new``, and its key pairs."""
-    folder.mkdir(parents=True)
-    made = CliRunner().invoke(
-        app, ["keys", "new", "--households", str(n), "-o", str(folder / "keys")]
-    )
-    assert made.exit_code == 0, made.output
-    pairs = {i: KeyPair.load(folder / "keys" / f"{i}.key") for i in key_ids(n, [])}
-    path = folder / "signed.toml"
+    """A signed scenario with ``[live] verify_workers``, its keys (as ``p2pgrid keys new``
+    makes them) and its key pairs."""
     w = f'"{workers}"' if isinstance(workers, str) else workers
-    path.write_text(SIGNED.format(name=name, n=n, workers=w, extra=extra), encoding="utf-8")
-    return path, pairs
+    return write_signed(folder, name, n, key_ids(n, []), f"verify_workers = {w}\n{extra}\n")
 
 
 def test_verify_workers_is_checked_and_auto_needs_keys(tmp_path: Path) -> None:
