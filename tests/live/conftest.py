@@ -433,6 +433,35 @@ def acl_broker(tmp_path: Path):
         broker.stop()
 
 
+@dataclass
+class AclBroker:
+    """A Mosquitto enforcing the ACL ``p2pgrid acl`` wrote into ``folder``; the
+    passwords of its accounts (``credentials.json``) by account."""
+
+    broker: Mosquitto
+    creds: dict[str, str]
+    folder: Path
+
+    @property
+    def port(self) -> int:
+        return self.broker.port
+
+
+@pytest.fixture
+def e2e_acl(e2e_file: Path, tmp_path: Path, acl_broker: Any) -> AclBroker:
+    """``p2pgrid acl`` on the e2e scenario (into ``tmp_path/acl``), its credentials
+    loaded and a Mosquitto enforcing it started (stopped after the test)."""
+    from typer.testing import CliRunner
+
+    from p2pgrid.cli import app
+
+    out = tmp_path / "acl"
+    result = CliRunner().invoke(app, ["acl", str(e2e_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    creds = json.loads((out / "credentials.json").read_text())
+    return AclBroker(acl_broker(out), creds, out)
+
+
 # --- signed communities: key pairs and a scenario that requires signatures -----------
 
 SIGNED_TOML = """

@@ -4,18 +4,16 @@ proposals (``peers/<itself>/+``) and read only those sent to it (``peers/+/<itse
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from typer.testing import CliRunner
 
 from live.p2p_topics import peers_topic
 from live.protocol import topics_for
-from p2pgrid.cli import app
 from scenarios.config.schema import Scenario
+
+from .conftest import AclBroker
 
 
 def _client(port: int, user: str, password: str, name: str) -> mqtt.Client:
@@ -38,23 +36,19 @@ def _subscribed(c: mqtt.Client, topic: str) -> None:
 
 
 def test_acl_lets_each_agent_write_only_its_own_topics(
-    e2e_file: Path, e2e_scenario: Scenario, tmp_path: Path, acl_broker
+    e2e_scenario: Scenario, e2e_acl: AclBroker
 ) -> None:
-    out = tmp_path / "acl"
-    result = CliRunner().invoke(app, ["acl", str(e2e_file), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    creds = json.loads((out / "credentials.json").read_text())
-    broker = acl_broker(out)
+    creds, port = e2e_acl.creds, e2e_acl.port
     root = topics_for(e2e_scenario).root
     got: list[str] = []
-    market = _client(broker.port, "market", creds["market"], "acl-market")
+    market = _client(port, "market", creds["market"], "acl-market")
     market.on_message = lambda c, u, m: got.append(m.topic)
     _subscribed(market, f"{root}/agents/#")
-    h1 = _client(broker.port, "h0001", creds["h0001"], "acl-h0001")
+    h1 = _client(port, "h0001", creds["h0001"], "acl-h0001")
     h1.publish(f"{root}/agents/h0002/orders", b'{"t":0,"orders":[]}', qos=1).wait_for_publish(5)
     # Mosquitto may drop the connection of a client that publishes where it may not:
     # publish the allowed message from a fresh connection of the same account
-    h1b = _client(broker.port, "h0001", creds["h0001"], "acl-h0001-b")
+    h1b = _client(port, "h0001", creds["h0001"], "acl-h0001-b")
     h1b.publish(f"{root}/agents/h0001/orders", b'{"t":0,"orders":[]}', qos=1).wait_for_publish(5)
     deadline = time.monotonic() + 5
     while not got and time.monotonic() < deadline:
@@ -64,27 +58,23 @@ def test_acl_lets_each_agent_write_only_its_own_topics(
         c.loop_stop()
         c.disconnect()
     assert got == [f"{root}/agents/h0001/orders"]
-    assert (out / "passwd").read_text().startswith("market:$7$101$")
+    assert (e2e_acl.folder / "passwd").read_text().startswith("market:$7$101$")
 
 
 def test_acl_lets_a_household_read_its_own_bill_and_everyone_the_checkpoint(
-    e2e_file: Path, e2e_scenario: Scenario, tmp_path: Path, acl_broker
+    e2e_scenario: Scenario, e2e_acl: AclBroker
 ) -> None:
     """The market publishes the retained checkpoint and two households' bills; h0001,
     subscribed to every bill and the checkpoint, gets its own bill and the checkpoint
     only; its forged checkpoint never replaces the market's (nor reaches anyone)."""
-    out = tmp_path / "acl"
-    result = CliRunner().invoke(app, ["acl", str(e2e_file), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    creds = json.loads((out / "credentials.json").read_text())
-    broker = acl_broker(out)
+    creds, port = e2e_acl.creds, e2e_acl.port
     topics = topics_for(e2e_scenario)
-    market = _client(broker.port, "market", creds["market"], "acl-market")
+    market = _client(port, "market", creds["market"], "acl-market")
     market.publish(topics.checkpoint, b'{"v":1,"seq":0}', qos=1, retain=True).wait_for_publish(5)
-    forger = _client(broker.port, "h0002", creds["h0002"], "acl-h0002")
+    forger = _client(port, "h0002", creds["h0002"], "acl-h0002")
     forger.publish(topics.checkpoint, b'{"v":1,"seq":9}', qos=1, retain=True).wait_for_publish(5)
     got: list[tuple[str, bytes]] = []
-    h1 = _client(broker.port, "h0001", creds["h0001"], "acl-h0001")
+    h1 = _client(port, "h0001", creds["h0001"], "acl-h0001")
     h1.on_message = lambda c, u, m: got.append((m.topic, bytes(m.payload)))
     subscribed = threading.Event()
     h1.on_subscribe = lambda *_: subscribed.set()
@@ -106,27 +96,23 @@ def test_acl_lets_a_household_read_its_own_bill_and_everyone_the_checkpoint(
 
 
 def test_h0002_cannot_publish_into_h0001s_proposals(
-    e2e_file: Path, e2e_scenario: Scenario, tmp_path: Path, acl_broker
+    e2e_scenario: Scenario, e2e_acl: AclBroker
 ) -> None:
-    out = tmp_path / "acl"
-    result = CliRunner().invoke(app, ["acl", str(e2e_file), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    creds = json.loads((out / "credentials.json").read_text())
-    broker = acl_broker(out)
+    creds, port = e2e_acl.creds, e2e_acl.port
     topics = topics_for(e2e_scenario)
     got: dict[str, list[str]] = {"h0001": [], "h0003": []}
     readers = []
     for h in got:
-        c = _client(broker.port, h, creds[h], f"peers-{h}")
+        c = _client(port, h, creds[h], f"peers-{h}")
         c.on_message = lambda _c, _u, m, h=h: got[h].append(m.topic)
         # every account asks for every proposal; the broker delivers only its own
         _subscribed(c, peers_topic(topics, "+", "+"))
         readers.append(c)
-    h2 = _client(broker.port, "h0002", creds["h0002"], "peers-h0002")
+    h2 = _client(port, "h0002", creds["h0002"], "peers-h0002")
     forged = peers_topic(topics, "h0001", "h0003")  # h0002 pretending to be h0001
     h2.publish(forged, b'{"v":1}', qos=1).wait_for_publish(5)
     # the broker may drop a client that publishes where it may not: a fresh connection
-    h2b = _client(broker.port, "h0002", creds["h0002"], "peers-h0002-b")
+    h2b = _client(port, "h0002", creds["h0002"], "peers-h0002-b")
     for to in ("h0001", "h0003"):
         h2b.publish(peers_topic(topics, "h0002", to), b'{"v":1}', qos=1).wait_for_publish(5)
     deadline = time.monotonic() + 5

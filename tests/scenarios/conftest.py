@@ -1,6 +1,7 @@
 """Shared runs: small scenarios run once per test session."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,19 +11,39 @@ from agents.households.table import sample_households
 from scenarios import load_scenario, read_results, run
 from scenarios.engine.inputs import household_spec, timeline
 
+
+def feeder_scenario(
+    start: str,
+    households: int,
+    *,
+    name: str | None = None,
+    days: int = 1,
+    seed: int = 3,
+    interval_minutes: int | None = None,
+    feeder: str | None = None,
+    check: str = "pyomo",
+    **community: Any,
+) -> dict[str, Any]:
+    """A scenario as a plain dict: ``households`` homes (``community``: their shares,
+    ``pv_kwp``, chargers) for ``days`` from ``start``, on a generated radial feeder
+    (``radial:<households>`` unless ``feeder`` names another) checked by ``check``."""
+    simulation: dict[str, Any] = {"start": start, "days": days, "seed": seed}
+    if interval_minutes is not None:
+        simulation["interval_minutes"] = interval_minutes
+    data: dict[str, Any] = {} if name is None else {"name": name}
+    return {
+        **data,
+        "simulation": simulation,
+        "community": {"households": households, **community},
+        "grid": {"feeder": feeder or f"radial:{households}", "check": check},
+    }
+
+
 # A small, busy community: many batteries, EVs and V2G, so every path is exercised.
-BUSY = {
-    "name": "busy",
-    "simulation": {"start": "2026-06-19", "days": 3, "seed": 5},
-    "community": {
-        "households": 24,
-        "pv_share": 0.6,
-        "battery_share": 0.5,
-        "ev_share": 0.5,
-        "v2g_share": 0.6,
-    },
-    "grid": {"feeder": "radial:24", "check": "pyomo"},
-}
+BUSY = feeder_scenario(
+    "2026-06-19", 24, name="busy", days=3, seed=5,
+    pv_share=0.6, battery_share=0.5, ev_share=0.5, v2g_share=0.6,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -45,17 +66,9 @@ def busy_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 # A small community with every member type, one June day on its own feeder: the fairness
 # KPIs, the meter exports and the report's feeder view (issue 16) read its files.
-SMALL = {
-    "name": "small-community",
-    "simulation": {"start": "2026-06-15", "days": 1, "seed": 3},
-    "community": {
-        "households": 12,
-        "pv_share": 0.5,
-        "battery_share": 0.25,
-        "ev_share": 0.25,
-    },
-    "grid": {"feeder": "radial:12", "check": "pyomo"},
-}
+SMALL = feeder_scenario(
+    "2026-06-15", 12, name="small-community", pv_share=0.5, battery_share=0.25, ev_share=0.25
+)
 
 
 @pytest.fixture(scope="session")

@@ -7,21 +7,14 @@ from grid import AcPowerFlow, load_feeder
 from scenarios import ScenarioError, load_scenario, read_results, run
 from scenarios.results.schema import QUANTUM
 
+from .conftest import feeder_scenario
+
 # 30 households, all with 8-10 kWp of PV, on a generated LV feeder sized for the
 # community (100 kVA transformer): the noon export overloads it; many EVs charge at night.
-STRESSED = {
-    "name": "stressed",
-    "simulation": {"start": "2026-06-20", "days": 1, "seed": 3},
-    "community": {
-        "households": 30,
-        "pv_share": 1.0,
-        "pv_kwp": [8.0, 10.0],
-        "battery_share": 0.3,
-        "ev_share": 0.6,
-        "v2g_share": 0.5,
-    },
-    "grid": {"feeder": "radial:30", "check": "pyomo+ac"},
-}
+STRESSED = feeder_scenario(
+    "2026-06-20", 30, name="stressed", check="pyomo+ac",
+    pv_share=1.0, pv_kwp=[8.0, 10.0], battery_share=0.3, ev_share=0.6, v2g_share=0.5,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -131,18 +124,10 @@ def test_report_has_the_feeder_figures(stressed) -> None:
 
 # 36 households on a feeder generated for 30, every one with an EV on a 22 kW charger:
 # charging on arrival in a January evening overloads the transformer.
-EVENING_EVS = {
-    "simulation": {"start": "2026-01-13", "days": 1, "seed": 3},
-    "community": {
-        "households": 36,
-        "pv_share": 0.2,
-        "battery_share": 0.2,
-        "ev_share": 1.0,
-        "v2g_share": 0.3,
-        "ev_charger_kw": 22.0,
-    },
-    "grid": {"feeder": "radial:30", "check": "pyomo+ac"},
-}
+EVENING_EVS = feeder_scenario(
+    "2026-01-13", 36, feeder="radial:30", check="pyomo+ac",
+    pv_share=0.2, battery_share=0.2, ev_share=1.0, v2g_share=0.3, ev_charger_kw=22.0,
+)  # fmt: skip
 
 
 def test_evening_ev_charging_is_deferred_and_feasible_in_ac(tmp_path, check_departures) -> None:

@@ -15,22 +15,17 @@ from market import distance_fee_per_kwh
 from scenarios import ScenarioError, load_scenario, read_results, run
 from scenarios.results.schema import QUANTUM
 
+from .conftest import feeder_scenario
+
 MECHANISMS = ("uniform", "pay_as_bid", "mcafee", "cda", "p2p")
 
 # 20 households, all with 8-10 kWp of PV on a feeder sized for them: the noon export
 # breaks the transformer limit, so some intervals are re-cleared with the feeder.
-STRESSED = {
-    "name": "mechanisms",
-    "simulation": {"start": "2026-06-20", "days": 1, "seed": 3},
-    "community": {
-        "households": 20,
-        "pv_share": 1.0,
-        "pv_kwp": [8.0, 10.0],
-        "battery_share": 0.4,
-        "ev_share": 0.6,
-        "v2g_share": 0.5,
-    },
-    "grid": {"feeder": "radial:20", "check": "pyomo"},
+STRESSED = feeder_scenario(
+    "2026-06-20", 20, name="mechanisms",
+    pv_share=1.0, pv_kwp=[8.0, 10.0], battery_share=0.4, ev_share=0.6, v2g_share=0.5,
+)  # fmt: skip
+STRESSED |= {
     "market": {
         "grid_fee_model": "distance",
         "grid_fee_per_kwh": 0.02,

@@ -36,29 +36,19 @@ from scenarios.results.schema import (
     metered_net_kwh,
 )
 
+from .conftest import feeder_scenario
+
 # every roof with 10-20 kWp, every home a battery and an EV, hourly intervals (an
 # interval's energies up to several kWh, where float32's step is 2.4e-7 to 1e-6), the
 # feeder checked and re-cleared
-STRESSED = {
-    "name": "stressed-narrow",
-    "simulation": {"start": "2026-06-19", "days": 2, "seed": 7, "interval_minutes": 60},
-    "community": {
-        "households": 30,
-        "pv_share": 1.0,
-        "pv_kwp": [10.0, 20.0],
-        "battery_share": 1.0,
-        "ev_share": 1.0,
-        "v2g_share": 0.5,
-    },
-    "grid": {"feeder": "radial:30", "check": "pyomo"},
-}
-SMALL = {
-    "name": "modes",
-    "simulation": {"start": "2026-01-12", "days": 2, "seed": 3},
-    "community": {"households": 12, "pv_share": 0.5, "battery_share": 0.5, "ev_share": 0.5,
-                  "heat_pump_share": 0.5, "building_classes": ["SFH.05"]},
-    "grid": {"feeder": "radial:12", "check": "pyomo"},
-}  # fmt: skip
+STRESSED = feeder_scenario(
+    "2026-06-19", 30, name="stressed-narrow", days=2, seed=7, interval_minutes=60,
+    pv_share=1.0, pv_kwp=[10.0, 20.0], battery_share=1.0, ev_share=1.0, v2g_share=0.5,
+)  # fmt: skip
+SMALL = feeder_scenario(
+    "2026-01-12", 12, name="modes", days=2, pv_share=0.5, battery_share=0.5, ev_share=0.5,
+    heat_pump_share=0.5, building_classes=["SFH.05"],
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -38,20 +38,14 @@ from scenarios.engine.inputs import CommunityInputs, timeline
 from scenarios.engine.interval import MarketStep
 from scenarios.results.payloads import book_curve, result_payload, settlement_payloads
 
+from ..conftest import feeder_scenario
+
 # 12 households with PV, batteries and EVs on their own LV feeder, two days: two
 # checkpoints (one per day), the feeder checked by the Pyomo model.
-SMALL = {
-    "name": "audited",
-    "simulation": {"start": "2026-06-19", "days": 2, "seed": 5},
-    "community": {
-        "households": 12,
-        "pv_share": 0.6,
-        "battery_share": 0.5,
-        "ev_share": 0.5,
-        "v2g_share": 0.6,
-    },
-    "grid": {"feeder": "radial:12", "check": "pyomo"},
-}
+SMALL = feeder_scenario(
+    "2026-06-19", 12, name="audited", days=2, seed=5,
+    pv_share=0.6, battery_share=0.5, ev_share=0.5, v2g_share=0.6,
+)  # fmt: skip
 
 SIGNED = {
     "name": "signed",

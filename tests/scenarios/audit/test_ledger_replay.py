@@ -11,37 +11,20 @@ from scenarios import load_scenario, read_results, run
 from scenarios.audit.ledger import read_chain
 from scenarios.audit.verify import verify
 
+from ..conftest import feeder_scenario
 from .conftest import RESTART_AT, write_signed_ledger
 
 # 30 households, all with 8-10 kWp of PV, on a feeder sized for the community: the noon
 # export overloads it and the feeder re-clears (tests/scenarios/test_grid_run.py).
-STRESSED = {
-    "name": "stressed",
-    "simulation": {"start": "2026-06-20", "days": 1, "seed": 3},
-    "community": {
-        "households": 30,
-        "pv_share": 1.0,
-        "pv_kwp": [8.0, 10.0],
-        "battery_share": 0.3,
-        "ev_share": 0.6,
-        "v2g_share": 0.5,
-    },
-    "grid": {"feeder": "radial:30", "check": "pyomo"},
-}
+STRESSED = feeder_scenario(
+    "2026-06-20", 30, name="stressed",
+    pv_share=1.0, pv_kwp=[8.0, 10.0], battery_share=0.3, ev_share=0.6, v2g_share=0.5,
+)  # fmt: skip
 # Every EV on a 22 kW charger on a January evening: the feeder defers charging.
-EVENING_EVS = {
-    "name": "evening",
-    "simulation": {"start": "2026-01-13", "days": 1, "seed": 3},
-    "community": {
-        "households": 36,
-        "pv_share": 0.2,
-        "battery_share": 0.2,
-        "ev_share": 1.0,
-        "v2g_share": 0.3,
-        "ev_charger_kw": 22.0,
-    },
-    "grid": {"feeder": "radial:30", "check": "pyomo"},
-}
+EVENING_EVS = feeder_scenario(
+    "2026-01-13", 36, name="evening", feeder="radial:30",
+    pv_share=0.2, battery_share=0.2, ev_share=1.0, v2g_share=0.3, ev_charger_kw=22.0,
+)  # fmt: skip
 
 
 def _run_and_verify(data: dict, out) -> dict:
