@@ -22,8 +22,6 @@ each household signs its reading and orders with its own key, ``DIR/<agent_id>.k
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from agents.households.community import Community, Plan, device_flows
 from agents.strategies.bidding import PriceAwareStorage
 from live.bus import BrokerConfig, Bus
 from live.clock import read_clock
+from live.fleet_base import FleetBase
 from live.protocol import (
     Order,
     Reading,
@@ -43,7 +42,6 @@ from live.protocol import (
     reading_payload,
     topics_for,
 )
-from live.runfilter import RunFilter
 from live.signatures import signers_for
 from scenarios.config.schema import Scenario
 from scenarios.engine.inputs import CommunityInputs
@@ -62,7 +60,7 @@ class FleetStats:
     missing_settlements: int = 0
 
 
-class AgentFleet:
+class AgentFleet(FleetBase):
     """Every household of the scenario that is neither backed by a meter nor external
     (``[live] external``: run by a third-party client)."""
 
@@ -94,56 +92,20 @@ class AgentFleet:
             self.storage = PriceAwareStorage(self.inputs.band, self.ipd)
         self.community = Community(hh, sim.interval_hours, self.storage)
         self.stats = FleetStats()
-        self.done = threading.Event()
-        self._events: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
         self._planned: tuple[int, Plan, dict[int, list[int]], list[tuple[str, Any]]] | None = None
         self._settled: dict[str, dict[str, Any]] = {}
         self._last_settled = -1
         self._run: str | None = None
         """The run of the clocks handled so far."""
-        self._own_bus = bus is None
-        self.bus = bus if bus is not None else Bus(broker, "fleet", self.topics.root)
-        self.runs = RunFilter(run)
-        """Only the clock of this run (given, or adopted: :mod:`live.runfilter`)."""
-        self.bus.subscribe(self.topics.clock, self._on_clock, retained=True)
+        super().__init__(broker, self.topics.root, self.topics.clock, "fleet", run, bus)
         self.bus.subscribe(self.topics.settlement("+"), self._enqueue("settle"))
-        self._thread = threading.Thread(target=self._work, name="fleet", daemon=True)
-
-    def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
-        clock = read_clock(payload)
-        if clock is not None and self.runs.accept(clock, retained):
-            self._events.put(("clock", topic, payload))
-
-    def _enqueue(self, kind: str) -> Any:
-        return lambda topic, payload: self._events.put((kind, topic, payload))
-
-    def start(self, timeout: float = 30.0) -> AgentFleet:
-        self._thread.start()
-        if self._own_bus:
-            self.bus.start(timeout)
-        return self
-
-    def stop(self) -> None:
-        self.done.set()
-        self._events.put(("stop", "", b""))
-        self._thread.join(10)
-        if self._own_bus:
-            self.bus.drain(10)
-            self.bus.stop()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.done.wait(timeout)
 
     # --- worker -------------------------------------------------------------------
     def _work(self) -> None:
         pending_clock: dict[str, Any] | None = None
         waiting_since = 0.0
         while not self.done.is_set():
-            try:
-                kind, topic, payload = self._events.get(timeout=0.2)
-            except queue.Empty:
-                kind = "tick"
-                topic, payload = "", b""
+            kind, topic, payload = self._next(0.2)
             if kind == "stop":
                 return
             if kind == "settle":

@@ -24,8 +24,6 @@ for the recorder.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections import deque
 from datetime import datetime
@@ -36,14 +34,14 @@ import numpy as np
 
 from agents.households.community import Community
 from agents.strategies.bidding import PriceAwareStorage
-from live.bus import BrokerConfig, Bus
+from live.bus import BrokerConfig
 from live.clock import read_clock
+from live.fleet_base import FleetBase
 from live.p2p_codec import final_body, offer_payload, proposal_payload, read_peer
 from live.p2p_partners import partner_rows, scenario_rule
 from live.p2p_peer import Negotiation, Offer, PeerStats, Settled, filled_kwh
 from live.p2p_topics import peers_topic
 from live.protocol import VERSION, Rejected, topics_for
-from live.runfilter import RunFilter
 from live.signatures import signers_for
 from scenarios.audit.canonical import unsigned
 from scenarios.config.schema import Scenario
@@ -53,7 +51,7 @@ TRADES = "trades"
 """``peers/<id>/trades``: a household's agreed trades of an interval, for the recorder."""
 
 
-class PeerFleet:
+class PeerFleet(FleetBase):
     """Every household of the scenario as a peer (module docstring)."""
 
     def __init__(
@@ -88,9 +86,6 @@ class PeerFleet:
         self.stop_fraction = stop_fraction
         self.stats = PeerStats()
         self.dead: set[int] = set()
-        self.done = threading.Event()
-        self._events: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
-        self.runs = RunFilter(run)
         self._run = ""
         self._t = -1
         self._plan: Any = None
@@ -109,24 +104,10 @@ class PeerFleet:
         """The last intervals' orders and fills (what each household applied)."""
         self._agreed: dict[int, dict[int, dict[str, Any]]] = {}
         self._stop_at = 0.0
-        self.bus = Bus(broker, "peers", self.topics.root)
-        self.bus.subscribe(self.topics.clock, self._on_clock, retained=True)
+        super().__init__(broker, self.topics.root, self.topics.clock, "peers", run)
         self.bus.subscribe(peers_topic(self.topics, "+", "+"), self._on_peer, qos=0)
-        self._thread = threading.Thread(target=self._work, name="peers", daemon=True)
 
-    # --- lifecycle -------------------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> PeerFleet:
-        self._thread.start()
-        self.bus.start(timeout)
-        return self
-
-    def stop(self) -> None:
-        self.done.set()
-        self._events.put(("stop", "", b""))
-        self._thread.join(10)
-        self.bus.drain(10)
-        self.bus.stop()
-
+    # --- lifecycle (start, stop: live.fleet_base) --------------------------------------
     def kill(self, agents: list[str], at: tuple[int, int] | None = None) -> None:
         """Silence these households from now on (as if their processes were killed), or
         from when a household of this process first proposes iteration ``k`` of
@@ -136,11 +117,6 @@ class PeerFleet:
         else:
             self._kill_at = (at, list(agents))
 
-    def _on_clock(self, topic: str, payload: bytes, retained: bool) -> None:
-        clock = read_clock(payload)
-        if clock is not None and self.runs.accept(clock, retained):
-            self._events.put(("clock", topic, payload))
-
     def _on_peer(self, topic: str, payload: bytes) -> None:
         self._last_rx = time.monotonic()
         self._events.put(("peer", topic, payload))
@@ -148,10 +124,7 @@ class PeerFleet:
     # --- the worker ------------------------------------------------------------------
     def _work(self) -> None:
         while not self.done.is_set():
-            try:
-                kind, topic, payload = self._events.get(timeout=0.05)
-            except queue.Empty:
-                kind, topic, payload = "tick", "", b""
+            kind, topic, payload = self._next(0.05)
             if kind == "stop":
                 return
             if kind == "kill":

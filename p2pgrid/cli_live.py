@@ -203,7 +203,10 @@ def register(app: typer.Typer) -> None:
         if cfg is None:
             raise fail("--broker is required")
         from live.p2p_peers import PeerFleet  # --decentralised: peers, not market agents
+        from p2pgrid.cli_p2p_live import show_peer_warnings
 
+        if decentralised:
+            show_peer_warnings()
         try:
             fleet_class = PeerFleet if decentralised else AgentFleet
             fleet = fleet_class(scenario, cfg, run=run_id, keys=keys).start()

@@ -3,13 +3,35 @@ and peers (:mod:`live.p2p_run`, :mod:`live.p2p_peers`)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from rich.text import Text
+
 from live.bus import BrokerConfig
-from p2pgrid.console import console, fail
+from p2pgrid.console import console, err_console, fail
 from scenarios.config.schema import Scenario
 from scenarios.errors import ScenarioError
 from scenarios.results.out_dir import make_out_dir
+
+
+class _Warnings(logging.Handler):
+    """A warning of the peers as one ``warning: message`` line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(
+            Text.assemble(("warning: ", "bold yellow"), record.getMessage()),
+            soft_wrap=not err_console.is_terminal,
+        )
+
+
+def show_peer_warnings() -> None:
+    """Show the decentralised peers' warnings (logger ``live.p2p``: the stopping rule
+    they use instead of the scenario's) on stderr, once each (they still reach any
+    handler the root logger has)."""
+    logger = logging.getLogger("live.p2p")
+    if not any(isinstance(h, _Warnings) for h in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
 
 
 def live_decentralised(
@@ -34,6 +56,7 @@ def live_decentralised(
         )
     if speed <= 0:
         raise fail("--decentralised needs --speed > 0 (the clock paces the gates)")
+    show_peer_warnings()
     try:
         make_out_dir(state, "--state")
     except ScenarioError as exc:
