@@ -6,13 +6,16 @@ without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter
 companion message (STATE, last will: not energy). An agent's later message replaces its
 earlier one, so re-sent orders are never counted twice. A message's signature is
 checked before it can touch the book (:mod:`live.signatures`: under the key of the
-identity its topic names), as it arrives or, readings and orders with ``[live]
-verify_workers``, in the verifier pool (:mod:`live.verifier`), taken in arrival order.
+identity its topic names), as it arrives or, with ``[live] verify_workers``, in the
+verifier pool (:mod:`live.verifier`): readings and orders are then also decoded there
+(the market stores the records), meter samples checked there and decoded here; both
+taken in arrival order.
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
-times that for a meter) in an interval are dropped unparsed once the sender is complete;
-until then every message is parsed (junk on another household's topic must not use up
-that household's budget). The error-report budget: every rejection is counted and
+times that for a meter) in an interval are dropped unparsed once the sender is complete,
+or, with the pool, while that many of its messages wait there for their verdicts; until
+then every message is parsed (junk on another household's topic must not use up that
+household's budget). The error-report budget: every rejection is counted and
 reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per interval; what
 was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
