@@ -59,7 +59,10 @@ BLOCK_S = 2.0
 """The longest one hand-off blocks for room [s] (then the message is queued anyway)."""
 HUNG_S = 30.0
 """A batch not back this long after it reached the head of the line [s]: its workers are
-taken as hung, killed, and the pool restarted as if they had died."""
+taken as hung, killed, and the pool restarted as if they had died (the clock starts
+once the pool's workers have started: a slow start on a loaded machine is no hang)."""
+START_S = 120.0
+"""The longest a (re)started pool's workers may take to start [s] (then: as hung)."""
 MAX_ATTEMPTS = 3
 """Times a batch may break the pool before it is checked in the market's process."""
 
@@ -252,6 +255,8 @@ class VerifierPool:
         try:
             if future is None:
                 raise BrokenProcessPool("the pool was broken at hand-off")
+            for f in list(self.warming):  # a worker's start is not a hang
+                f.result(START_S)
             verdicts, cpu_s = future.result(HUNG_S)
         except BrokenProcessPool:
             self._restart()
@@ -271,6 +276,9 @@ class VerifierPool:
                 self.inflight.clear()
                 return
             old, self.executor = self.executor, self._executor()
+            self.warming = [
+                self.executor.submit(verify_batch, pack([]), None) for _ in range(self.workers)
+            ]
             self.stats.restarts += 1
             again = [b for b in self.inflight if not _succeeded(b.future)]
             for b in again:
