@@ -1,6 +1,6 @@
 """What the market accepts for the interval it collects (paho's network thread).
 
-Every incoming message is parsed here: a household's reading or orders
+Every incoming message is parsed here (or, with the verifier pool, in its workers): a household's reading or orders
 (:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
 without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
@@ -9,7 +9,8 @@ checked before it can touch the book (:mod:`live.signatures`: under the key of t
 identity its topic names), as it arrives or, with ``[live] verify_workers``, in the
 verifier pool (:mod:`live.verifier`): readings and orders are then also decoded there
 (the market stores the records), meter samples checked there and decoded here; both
-taken in arrival order.
+taken in arrival order (a pooled sample that carries no time is stamped when its
+verdict is taken, within the pool's latency).
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
 times that for a meter) in an interval are dropped unparsed once the sender is complete,
