@@ -1,8 +1,9 @@
 """What the market accepts for the interval it collects (paho's network thread).
 
-Every incoming message is parsed here (or, with the verifier pool, in its workers): a household's reading or orders
-(:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
-without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
+Every incoming message is parsed here (or, with the verifier pool, in its workers): a
+household's reading or orders (:mod:`live.protocol`), a meter's sample
+(:mod:`agents.meters.formats`, dated by the meter or, without a date, by the arrival
+clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
 earlier one, so re-sent orders are never counted twice. A message's signature is
 checked before it can touch the book (:mod:`live.signatures`: under the key of the
