@@ -126,8 +126,9 @@ class Ingest(Rejections):
             if workers
             else None
         )
-        """The processes that check readings' and orders' signatures (``[live]
-        verify_workers``, :mod:`live.verifier`); None: checked here as they arrive."""
+        """The processes that check (and decode) readings, orders and meter samples
+        (``[live] verify_workers``, :mod:`live.verifier`); None: checked here as they
+        arrive."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
