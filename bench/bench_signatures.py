@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=1, help="verifier worker processes (0: skip)")
     ap.add_argument("--pace", type=float, default=3.0, help="seconds to spread messages over")
     ap.add_argument("--flood", type=int, default=2000, help="flood copies of one household's")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions of the pool's comparison")
     args = ap.parse_args()
     n, k = args.households, args.intervals
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,7 +196,7 @@ def main() -> None:
         if args.pool > 0:
             pool = sibling("signatures_pool")
             setup = (work, n, args.pool, TOML, SIGNED)
-            pool.bench_pool(setup, plain_rounds, signed_rounds, pairs, args.pace, args.flood)
+            pool.bench_pool(setup, plain_rounds, signed_rounds, args.pace, args.flood, args.reps)
         if args.mqtt:
             over_mqtt(work, n, plain_rounds, signed_rounds, args.publishers, args.pool)
 

@@ -1,18 +1,23 @@
 """What the market accepts for the interval it collects (paho's network thread).
 
-Every incoming message is parsed here: a household's reading or orders
-(:mod:`live.protocol`), a meter's sample (:mod:`agents.meters.formats`, dated by the meter or,
-without a date, by the arrival clock :class:`live.gate.ArrivalClock`) or a meter's
+Every incoming message is parsed here (or, with the verifier pool, in its workers): a
+household's reading or orders (:mod:`live.protocol`), a meter's sample
+(:mod:`agents.meters.formats`, dated by the meter or, without a date, by the arrival
+clock :class:`live.gate.ArrivalClock`) or a meter's
 companion message (STATE, last will: not energy). An agent's later message replaces its
 earlier one, so re-sent orders are never counted twice. A message's signature is
 checked before it can touch the book (:mod:`live.signatures`: under the key of the
-identity its topic names), as it arrives or, readings and orders with ``[live]
-verify_workers``, in the verifier pool (:mod:`live.verifier`), taken in arrival order.
+identity its topic names), as it arrives or, with ``[live] verify_workers``, in the
+verifier pool (:mod:`live.verifier`): readings and orders are then also decoded there
+(the market stores the records), meter samples checked there and decoded here; both
+taken in arrival order (a pooled sample that carries no time is stamped when its
+verdict is taken, within the pool's latency).
 
 Flood control: a sender's messages beyond ``[live] max_messages_per_interval`` (four
-times that for a meter) in an interval are dropped unparsed once the sender is complete;
-until then every message is parsed (junk on another household's topic must not use up
-that household's budget). The error-report budget: every rejection is counted and
+times that for a meter) in an interval are dropped unparsed once the sender is complete,
+or, with the pool, while that many of its messages wait there for their verdicts; until
+then every message is parsed (junk on another household's topic must not use up that
+household's budget). The error-report budget: every rejection is counted and
 reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per interval; what
 was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
@@ -48,19 +53,22 @@ from agents.meters.formats import (
 from agents.meters.tracker import MeterTracker, check_window
 from live.bus import Bus
 from live.interval_book import IntervalBook
-from live.protocol import Rejected, Topics, parse_json, read_orders, read_reading
+from live.protocol import Order, Reading, Rejected, Topics, parse_json, read_orders, read_reading
 from live.provenance import Provenance
 from live.rejections import Rejections
 from live.signatures import SignatureRejected, Signatures, check_run
 from live.stats import MarketStats
-from live.verifier import Verdict, VerifierPool, body_object, worker_count
+from live.verifier import VerifierPool, worker_count
+from live.verify_worker import METER, ORDERS, READING, Verdict
 from scenarios.config.schema import Scenario
 
 if TYPE_CHECKING:
     from live.gate import ArrivalClock
 
-Arrived = tuple[str, str, int, bytes, int, int]
-"""A pooled message's context: topic, agent, row, body, and :meth:`Ingest.flooding`'s."""
+Arrived = tuple[str, str, str, int | None, bytes, int, int]
+"""A pooled message's context: its kind (:data:`live.verify_worker.READING`, …), topic,
+sender (agent or meter id), row, body, and the interval and serial of the book it
+arrived for (:meth:`Ingest.flooding`)."""
 DRAIN_TIMEOUT_S = 10.0  # the longest a gate waits for the verifier pool's messages [s]
 
 
@@ -106,19 +114,21 @@ class Ingest(Rejections):
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
         self.opened = 0
+        self._run: str | None = None
         self.signatures = Signatures.for_live(self.live)
         """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
         self.provenance = Provenance()
         """The raw signed messages each household's accepted inputs came from, until the
         interval is settled (:mod:`live.provenance`)."""
-        self.run: str | None = None
-        """The market's run id (set by the market): a message naming another is refused."""
         workers = worker_count(self.live)
         self.verifier = (
-            VerifierPool(self.live, workers, self._verified, self._said) if workers else None
+            VerifierPool(self.live, sim.interval_hours, workers, self._verified, self._said)
+            if workers
+            else None
         )
-        """The processes that check readings' and orders' signatures (``[live]
-        verify_workers``, :mod:`live.verifier`); None: checked here as they arrive."""
+        """The processes that check (and decode) readings, orders and meter samples
+        (``[live] verify_workers``, :mod:`live.verifier`); None: checked here as they
+        arrive."""
 
     def open(
         self, t: int, wall_start: float | None = None, wall_len: float = 1.0, closed: bool = False
@@ -131,12 +141,23 @@ class Ingest(Rejections):
             self.opened += 1
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
 
+    @property
+    def run(self) -> str | None:
+        """The market's run id (set by the market): a message naming another is refused."""
+        return self.verifier.run if self.verifier is not None else self._run
+
+    @run.setter
+    def run(self, run: str | None) -> None:
+        self._run = run
+        if self.verifier is not None:
+            self.verifier.run = run
+
     # --- messages ----------------------------------------------------------------------
     def on_agent(self, topic: str, payload: bytes) -> None:
         """A household's ``reading`` or ``orders``; with a verifier pool, its check and
         its taking come later, in arrival order (:meth:`_verified`)."""
         agent = self.topics.agent_of(topic)
-        live = self.live
+        live, verifier = self.live, self.verifier
         row = None
         try:
             row = self.row.get(agent)
@@ -148,17 +169,23 @@ class Ingest(Rejections):
                 )
             limit = self.live.max_messages_per_interval
             arrived = self.flooding(
-                topic, agent, limit, lambda b: row in b.readings and row in b.orders
+                topic,
+                agent,
+                limit,
+                lambda b: row in b.readings and row in b.orders,
+                verifier is not None,
             )
             if arrived is None:
                 return
-            if self.verifier is not None:  # checked in a worker (the flood cut above)
-                self.verifier.submit(agent, payload, (topic, agent, row, payload, *arrived))
+            if verifier is not None:  # checked and decoded in a worker (flood cut above)
+                kind = READING if topic.endswith("/reading") else ORDERS
+                context = (kind, topic, agent, row, payload, *arrived)
+                verifier.submit((kind, agent, arrived[0], payload), context)
                 return
             data = parse_json(payload, live.max_payload_bytes)
             signed = self.signatures.check(data, agent)  # the topic's agent, outside the lock
             with self.lock:
-                full = self._put(topic, agent, row, payload, data, (signed, False, ""), None)
+                full = self._put(topic, agent, row, payload, data, signed)
         except Exception as exc:
             self._refuse(topic, row, exc)
             return
@@ -166,23 +193,42 @@ class Ingest(Rejections):
             self.changed.set()
 
     def _verified(self, contexts: list[Arrived], verdicts: list[Verdict]) -> None:
-        """The pool's verdicts (:data:`live.verifier.Verdict`) on a batch of messages, in
-        arrival order: each taken into the book it arrived for, if that gate is still
-        open, under one hold of the lock."""
-        refused: list[tuple[str, int, Exception]] = []
+        """The pool's verdicts (:data:`live.verify_worker.Verdict`) on a batch, in arrival
+        order: each reading or orders message taken into the book it arrived for, if that
+        gate is still open, under one hold of the lock (its record only stored: the worker
+        decoded it); then the meter samples, in order, as :meth:`on_meter` takes them."""
+        refused: list[tuple[str, int | None, Exception]] = []
+        samples: list[tuple[str, bytes, Verdict]] = []
         with self.lock:
-            full = False
-            for (topic, agent, row, payload, t, opened), v in zip(contexts, verdicts, strict=True):
-                try:
-                    if isinstance(v, str):
-                        raise Rejected(v)
-                    data = body_object(payload, v[1], self.live.max_payload_bytes)
-                    full = self._put(topic, agent, row, payload, data, v, (t, opened))
-                except Exception as exc:
-                    refused.append((topic, row, exc))
+            book, opened, full = self.book, self.opened, False
+            inflight, provenance = book.inflight, self.provenance
+            for context, v in zip(contexts, verdicts, strict=True):
+                kind, topic, sender, row, payload, t, serial = context
+                if serial == opened:
+                    inflight[sender] -= 1
+                if kind[0] == METER:
+                    samples.append((topic, payload, v))
+                    continue
+                assert row is not None
+                if isinstance(v, str):
+                    refused.append((topic, row, Rejected(v)))
+                    continue
+                signed, digest, record = v
+                if book.closed or serial != opened:
+                    refused.append((topic, row, Rejected(f"the gate of t={t} is closed")))
+                elif kind == READING:
+                    book.readings[row] = Reading(*record)
+                    provenance.reading(row, payload, signed, digest)
+                else:
+                    book.orders[row] = [Order(*o) for o in record]
+                    book.order_messages += 1
+                    provenance.order(row, payload, signed, digest)
+            full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
         for topic, row, error in refused:
             self._refuse(topic, row, error)
-        if full:
+        for topic, payload, v in samples:
+            self._sample_verdict(topic, payload, v)
+        if full or samples:
             self.changed.set()
 
     def _refuse(self, topic: str, row: int | None, exc: Exception) -> None:
@@ -194,26 +240,18 @@ class Ingest(Rejections):
             self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
 
     def _put(
-        self,
-        topic: str,
-        agent: str,
-        row: int,
-        payload: bytes,
-        data: dict[str, Any],
-        verdict: tuple[bool, bool, str],
-        arrived: tuple[int, int] | None,
+        self, topic: str, agent: str, row: int, payload: bytes, data: dict[str, Any], signed: bool
     ) -> bool:
-        """Take a checked reading or orders into the book (under :attr:`lock`;
-        ``verdict``: signed, -, its SHA-256 if known; ``arrived``: :meth:`flooding`'s, None:
-        the open book); whether the book may be complete now."""
-        live, (signed, _, digest) = self.live, verdict
+        """Take a checked reading or orders into the open book (under :attr:`lock`);
+        whether the book may be complete now."""
+        live = self.live
         check_run(data, self.run)
         book = self.book
-        if book.closed or (arrived is not None and arrived[1] != self.opened):
-            raise Rejected(f"the gate of t={(arrived or (book.t,))[0]} is closed")
+        if book.closed:
+            raise Rejected(f"the gate of t={book.t} is closed")
         if topic.endswith("/reading"):
             book.readings[row] = read_reading(data, agent, book.t, self.max_kwh)
-            self.provenance.reading(row, payload, signed, digest)
+            self.provenance.reading(row, payload, signed)
         else:
             book.orders[row] = read_orders(
                 data,
@@ -224,7 +262,7 @@ class Ingest(Rejections):
                 live.max_orders_per_message,
             )
             book.order_messages += 1
-            self.provenance.order(row, payload, signed, digest)
+            self.provenance.order(row, payload, signed)
         return len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
 
     def settle(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
@@ -269,46 +307,72 @@ class Ingest(Rejections):
                     self.changed.set()
                 return
             tracker = self.trackers[meter_id]
-            if (
-                self.flooding(
-                    topic,
-                    meter_id,
-                    4 * self.live.max_messages_per_interval,
-                    lambda b: tracker.covers(b.t),
-                )
-                is None
-            ):
+            verifier = self.verifier
+            limit = 4 * self.live.max_messages_per_interval
+            arrived = self.flooding(
+                topic, meter_id, limit, lambda b: tracker.covers(b.t), verifier is not None
+            )
+            if arrived is None:
                 return
             if len(payload) > self.live.max_payload_bytes:
                 raise Rejected(f"payload of {len(payload)} bytes is above the limit")
-            raw = payload  # as received, for the audit ledger's private store
-            payload, signed = self.signatures.meter_payload(payload, meter, suffix)
-            # kept when its "sig" is one the ledger's verify checks again (OCMF: not yet)
-            signed = signed and meter_format(fmt).verify is None
-            sample = read_meter(fmt, suffix, payload, self.tz)
-            with self.lock:
-                time_s = sample.time_s
-                if time_s is None:  # stamp it with the simulated time of arrival
-                    time_s = self.arrival.now()
-                    sample = replace(sample, time_s=time_s)
-                clock = self.arrival
-                check_window(
-                    time_s, clock.start_s + self.book.t * clock.interval_s, clock.interval_s
+            if verifier is not None:  # its signature checked in a worker, taken in order
+                t, serial = arrived
+                verifier.submit(
+                    (METER + suffix, meter_id, t, payload),
+                    (METER, topic, meter_id, row, payload, t, serial),
                 )
-                tracker.add(sample)
-                if signed and tracker.last is sample:  # taken as energy: an input
-                    self.provenance.sample(self.row[meter.household], raw)
-                self.offline.discard(meter_id)
-                self.stats.meter_samples += 1
-        except SignatureRejected as exc:
-            self.reject(topic, str(exc), "signature")
-            return
-        except (Rejected, MeterPayloadError) as exc:
-            self.count_against(row)
-            self.reject(topic, f"meter: {exc}", "meter")
-            return
+                return
+            unwrapped, signed = self.signatures.meter_payload(payload, meter, suffix)
+            self._take_sample(fmt, suffix, meter_id, payload, unwrapped, signed)
         except Exception as exc:
-            self.count_against(row)
-            self.reject(topic, f"internal error handling the message: {exc!r}", "internal")
+            self._meter_refused(topic, row, exc)
             return
         self.changed.set()
+
+    def _sample_verdict(self, topic: str, raw: bytes, v: Verdict) -> None:
+        """A meter sample's verdict from the pool, taken as :meth:`on_meter` would."""
+        fmt, meter_id, suffix = self.topics.meter_of(topic)
+        meter = self.meters[meter_id]
+        try:
+            if isinstance(v, str):
+                raise SignatureRejected(v) if v.startswith("signature:") else RuntimeError(v)
+            signed, _, unwrapped = v
+            self._take_sample(fmt, suffix, meter_id, raw, unwrapped or raw, signed)
+        except Exception as exc:
+            self._meter_refused(topic, self.row.get(meter.household), exc)
+
+    def _take_sample(
+        self, fmt: str, suffix: str, meter_id: str, raw: bytes, payload: bytes, signed: bool
+    ) -> None:
+        """A sample whose signature was checked (``payload``: without its ``"sig"``; ``raw``:
+        as received, for the audit ledger's private store) into its meter's tracker."""
+        meter, tracker = self.meters[meter_id], self.trackers[meter_id]
+        # kept when its "sig" is one the ledger's verify checks again (OCMF: not yet)
+        signed = signed and meter_format(fmt).verify is None
+        sample = read_meter(fmt, suffix, payload, self.tz)
+        with self.lock:
+            time_s = sample.time_s
+            if time_s is None:  # stamp it with the simulated time of arrival
+                time_s = self.arrival.now()
+                sample = replace(sample, time_s=time_s)
+            clock = self.arrival
+            check_window(time_s, clock.start_s + self.book.t * clock.interval_s, clock.interval_s)
+            tracker.add(sample)
+            if signed and tracker.last is sample:  # taken as energy: an input
+                self.provenance.sample(self.row[meter.household], raw)
+            self.offline.discard(meter_id)
+            self.stats.meter_samples += 1
+
+    def _meter_refused(self, topic: str, row: int | None, exc: Exception) -> None:
+        if isinstance(exc, SignatureRejected):
+            self.reject(topic, str(exc), "signature")
+        elif isinstance(exc, Rejected | MeterPayloadError):
+            self.count_against(row)
+            self.reject(topic, f"meter: {exc}", "meter")
+        else:
+            self.count_against(row)
+            reason = str(exc) if isinstance(exc, RuntimeError) else None
+            self.reject(
+                topic, reason or f"internal error handling the message: {exc!r}", "internal"
+            )

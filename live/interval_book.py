@@ -18,6 +18,9 @@ class IntervalBook:
     orders: dict[int, list[Order]] = field(default_factory=dict)
     messages: Counter[str] = field(default_factory=Counter)
     order_messages: int = 0
+    inflight: Counter[str] = field(default_factory=Counter)
+    """Messages per sender handed to the verifier pool and not yet back
+    (:meth:`live.rejections.Rejections.flooding`)."""
     closed: bool = False
     flooded: Counter[str] = field(default_factory=Counter)
     """Messages dropped per sender beyond its limit."""

@@ -49,21 +49,35 @@ class Rejections:
         )
 
     def flooding(
-        self, topic: str, sender: str, limit: int, complete: Callable[[IntervalBook], bool]
+        self,
+        topic: str,
+        sender: str,
+        limit: int,
+        complete: Callable[[IntervalBook], bool],
+        pooled: bool = False,
     ) -> tuple[int, int] | None:
         """Count a message of ``sender``; None (and counted, the first one reported) when
         it is beyond ``limit`` this interval and ``complete(book)`` (the sender's reading
-        and orders, or its meter's samples, are in), else the book's interval and serial
-        (:attr:`opened`: what a message handed to the verifier pool is taken against).
-        Checked before anything is parsed.
+        and orders, or its meter's samples, are in) or, ``pooled`` (it would go to the
+        verifier pool), ``limit`` of the sender's messages are in the pool already
+        (:attr:`IntervalBook.inflight`: counted here, taken off as their verdicts are
+        applied); else the book's interval and serial (:attr:`opened`: what a message
+        handed to the verifier pool is taken against). Checked before anything is parsed.
 
-        Until a sender is complete its messages are always parsed: anyone may publish on
-        a topic when the broker has no ACL, and junk on another household's topic must
-        not use up that household's budget and silence it."""
+        Until a sender is complete its messages are parsed: anyone may publish on a topic
+        when the broker has no ACL, and junk on another household's topic must not use
+        up that household's budget and silence it. With the pool, such junk beyond the
+        limit can hold a household's own message back only while ``limit`` messages on
+        its topic wait for their verdicts (a burst sent before the first verdict reaches
+        the pool ``limit`` at a time, not all)."""
         with self.lock:
             book = self.book
             book.messages[sender] += 1
-            if book.messages[sender] <= limit or not complete(book):
+            if book.messages[sender] <= limit or not (
+                complete(book) or (pooled and book.inflight[sender] >= limit)
+            ):
+                if pooled:
+                    book.inflight[sender] += 1
                 return book.t, self.opened
             book.flooded[sender] += 1
             first, t = book.flooded[sender] == 1, book.t

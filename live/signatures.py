@@ -39,7 +39,8 @@ rejected (``run: …``), so a signature recorded in one run cannot be played int
 
 Verification runs on the ingest path as each message arrives (the MQTT network thread,
 while the gate is open), outside the book's lock, so the gate's clearing does not wait
-for it.
+for it; or, with ``[live] verify_workers``, in the verifier pool's processes
+(:mod:`live.verify_worker`, the same calls).
 """
 
 from __future__ import annotations

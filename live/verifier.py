@@ -1,17 +1,19 @@
-"""The verifier pool: the signatures of readings and orders checked in worker processes,
-off the market's network thread (``[live] verify_workers``).
+"""The verifier pool: readings, orders and meter samples checked and decoded in worker
+processes, off the market's network thread (``[live] verify_workers``).
 
-The ingest (:meth:`live.ingest.Ingest.on_agent`) does what is cheap in its own process
-(the sender's lookup and flood control, so a flood is cut before it costs a check) and
-hands each message — the raw body, the key id its topic names, and what the ingest needs
-to take it afterwards — to :meth:`VerifierPool.submit`. Messages go out in batches, when
-:data:`BATCH` are waiting or :data:`FLUSH_S` after the first of them, to processes
-started by ``forkserver`` (not ``fork``: paho's threads are running), each of which has
-loaded the key registry once (:func:`load`) and runs :meth:`Checker.verdict` — the
-payload limit and JSON parse of :func:`live.protocol.parse_json`, then
-:meth:`live.signatures.Signatures.check`, exactly as the in-process path. The market
-reads an accepted body again with ``orjson`` (a third of the cost) when the worker has
-found that it gives the very same object (:func:`body_object`).
+The ingest (:meth:`live.ingest.Ingest.on_agent`, :meth:`~live.ingest.Ingest.on_meter`)
+does what is cheap in its own process (the sender's lookup and flood control, so a flood
+is cut before it costs a check) and hands each message — its kind, the key id its topic
+names, the interval open, the raw body (:data:`live.verify_worker.Item`), and what the
+ingest needs to take it afterwards — to :meth:`VerifierPool.submit`: nothing is parsed in
+the market's process. Messages go out in batches, when :data:`BATCH` are waiting or
+:data:`FLUSH_S` after the first of them, each as one packed blob
+(:func:`live.verify_worker.pack`), to processes started by ``forkserver`` (not ``fork``:
+paho's threads are running), each of which has loaded the key registry once
+(:func:`live.verify_worker.load`) and runs :meth:`live.verify_worker.Checker.verdict`:
+the payload limit and JSON parse, the signature, the run, and the decoding of the
+reading or orders, through the very functions of the in-process path. What comes back is
+a compact record per message (numbers in tuples), which the market only stores.
 
 Order: one thread applies the verdicts batch after batch in the order the messages
 arrived (a batch whose verdicts are back waits for the batches before it), so a
@@ -31,7 +33,6 @@ unbounded queue.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import multiprocessing
 import os
 import signal
@@ -42,14 +43,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from live.protocol import Rejected, parse_json
 from live.signatures import Signatures
-from scenarios.audit.keys import Registry
+from live.verify_worker import Item, Verdict, checker, load, pack, verify_batch
 from scenarios.config.schema_live import LiveSection
 
 BATCH = 1024
@@ -62,83 +59,12 @@ BLOCK_S = 2.0
 """The longest one hand-off blocks for room [s] (then the message is queued anyway)."""
 HUNG_S = 30.0
 """A batch not back this long after it reached the head of the line [s]: its workers are
-taken as hung, killed, and the pool restarted as if they had died."""
+taken as hung, killed, and the pool restarted as if they had died (the clock starts
+once the pool's workers have started: a slow start on a loaded machine is no hang)."""
+START_S = 120.0
+"""The longest a (re)started pool's workers may take to start [s] (then: as hung)."""
 MAX_ATTEMPTS = 3
 """Times a batch may break the pool before it is checked in the market's process."""
-
-Verdict = str | tuple[bool, bool, str]
-"""A message's verdict: the reason it is rejected (``str``), or whether it was signed,
-whether ``orjson`` reads it to the very object :func:`live.protocol.parse_json` does
-(:func:`body_object`), and (signed) the SHA-256 of the body, hex, for the audit ledger
-(:mod:`live.provenance`)."""
-
-
-@dataclass(frozen=True)
-class Checker:
-    """What one message's check needs: the signature rules and the payload limit."""
-
-    signatures: Signatures
-    max_payload_bytes: int
-
-    def verdict(self, key_id: str, body: bytes) -> Verdict:
-        """The reason ``body`` (on the topic of ``key_id``) is rejected, or whether it
-        is signed (True) or unsigned and accepted (False), and its JSON object."""
-        try:
-            data = parse_json(body, self.max_payload_bytes)
-            signed = self.signatures.check(data, key_id)
-        except Rejected as exc:
-            return str(exc)
-        try:
-            fast = _same(orjson.loads(body), data)
-        except orjson.JSONDecodeError:
-            fast = False
-        return signed, fast, hashlib.sha256(body).hexdigest() if signed else ""
-
-    def batch(self, items: list[tuple[str, bytes]]) -> tuple[list[Verdict], float]:
-        """The verdicts of ``(key_id, body)`` items and the CPU seconds they took."""
-        began = time.process_time()
-        out = [self.verdict(key_id, body) for key_id, body in items]
-        return out, time.process_time() - began
-
-
-_CHECKER: Checker | None = None
-"""A worker's check, loaded once by :func:`load`."""
-
-
-def load(registry: str, required: bool, max_payload_bytes: int) -> None:
-    """A worker's initializer: its key registry (empty path: none) and rules."""
-    global _CHECKER
-    reg = Registry.load(Path(registry)) if registry else None
-    _CHECKER = Checker(Signatures(reg, required), max_payload_bytes)
-
-
-def verify_batch(items: list[tuple[str, bytes]]) -> tuple[list[Verdict], float]:
-    """A worker: :meth:`Checker.batch` with the check :func:`load` set up."""
-    if _CHECKER is None:
-        raise RuntimeError("verify_batch runs in a worker started with load()")
-    return _CHECKER.batch(items)
-
-
-def body_object(body: bytes, fast: bool, max_payload_bytes: int) -> dict[str, Any]:
-    """The JSON object of a body a worker accepted: read by ``orjson`` when the worker
-    found it gives the same object as :func:`live.protocol.parse_json` (``fast``; not so
-    for integers past 64 bits, which it makes floats, nor for NaN, 1e400 or lone
-    surrogates, which it refuses), else by that parser again."""
-    if fast:
-        data: dict[str, Any] = orjson.loads(body)
-        return data
-    return parse_json(body, max_payload_bytes)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Whether two parsed JSON values are the same, types included (1 is not 1.0)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def worker_count(live: LiveSection) -> int:
@@ -151,7 +77,7 @@ def worker_count(live: LiveSection) -> int:
 
 @dataclass
 class _Batch:
-    items: list[tuple[str, bytes]]
+    items: list[Item]
     contexts: list[Any]
     last_seq: int
     future: Future[tuple[list[Verdict], float]] | None = None
@@ -179,7 +105,8 @@ class VerifierPool:
 
     Parameters
     ----------
-    live : the ``[live]`` section (its keys, ``require_signatures``, payload limit)
+    live : the ``[live]`` section (its keys, ``require_signatures``, limits, meters)
+    interval_hours : the interval's length [h] (the energy limits)
     workers : processes
     apply : called as ``apply(contexts, verdicts)`` for every batch, in arrival order,
         from the pool's own thread (the contexts given to :meth:`submit`)
@@ -190,6 +117,7 @@ class VerifierPool:
     def __init__(
         self,
         live: LiveSection,
+        interval_hours: float,
         workers: int,
         apply: Callable[[list[Any], list[Verdict]], None],
         on_restart: Callable[[str], None] | None = None,
@@ -201,13 +129,15 @@ class VerifierPool:
             on_restart,
             batch,
         )
-        self.initargs = (live.keys, live.require_signatures, live.max_payload_bytes)
-        self.local = Checker(
-            Signatures.for_live(live), live.max_payload_bytes
-        )  # for a batch that keeps breaking the pool
+        self.initargs = (live, interval_hours)
+        self.local = checker(live, interval_hours, Signatures.for_live(live))
+        """The check of a batch that keeps breaking the pool."""
+        self.run: str | None = None
+        """The market's run id: a message naming another is refused."""
         self.stats = PoolStats()
-        self.cond = threading.Condition(threading.Lock())
-        self.pending: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.pending: list[Item] = []
         self.contexts: list[Any] = []
         self.first_at = 0.0
         self.inflight: deque[_Batch] = deque()
@@ -222,7 +152,7 @@ class VerifierPool:
         for th in self.threads:
             th.start()
         # the workers start now, in the background, not on the first message of a gate
-        self.warming = [self.executor.submit(verify_batch, []) for _ in range(workers)]
+        self.warming = [self.executor.submit(verify_batch, pack([]), None) for _ in range(workers)]
 
     def _executor(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
@@ -239,9 +169,10 @@ class VerifierPool:
             f.result(timeout)
 
     # --- the hand-off (the network thread) ---------------------------------------------
-    def submit(self, key_id: str, body: bytes, context: Any) -> None:
-        """Queue one message; its verdict is applied later with ``context``."""
-        with self.cond:
+    def submit(self, item: Item, context: Any) -> None:
+        """Queue one message (:data:`live.verify_worker.Item`); its verdict is applied
+        later with ``context``."""
+        with self.lock:  # the condition's lock, taken without its Python-level wrapper
             limit = MAX_QUEUED_BATCHES * self.batch_size
             if self.submitted - self.applied >= limit and not self.closed:
                 self.stats.blocked += 1
@@ -254,7 +185,7 @@ class VerifierPool:
             if not self.pending:
                 self.first_at = time.monotonic()
                 self.cond.notify_all()  # the flusher's timer starts
-            self.pending.append((key_id, body))
+            self.pending.append(item)
             self.contexts.append(context)
             self.submitted += 1
             if len(self.pending) >= self.batch_size:
@@ -272,7 +203,7 @@ class VerifierPool:
 
     def _send(self, b: _Batch) -> None:
         try:
-            b.future = self.executor.submit(verify_batch, b.items)
+            b.future = self.executor.submit(verify_batch, pack(b.items), self.run)
         except (BrokenProcessPool, RuntimeError):  # a worker died while idle
             b.future = None  # the applier restarts the pool and sends it again
 
@@ -316,7 +247,7 @@ class VerifierPool:
         """The batch's verdicts, or None after restarting a broken pool (try again)."""
         if b.attempts >= MAX_ATTEMPTS:
             self.stats.local_batches += 1
-            return self.local.batch(b.items)[0]
+            return self.local.batch(b.items, self.run)[0]
         if future is None:  # the pool was broken at hand-off: again, else restart
             with self.cond:
                 self._send(b)
@@ -324,6 +255,8 @@ class VerifierPool:
         try:
             if future is None:
                 raise BrokenProcessPool("the pool was broken at hand-off")
+            for f in list(self.warming):  # a worker's start is not a hang
+                f.result(START_S)
             verdicts, cpu_s = future.result(HUNG_S)
         except BrokenProcessPool:
             self._restart()
@@ -343,6 +276,9 @@ class VerifierPool:
                 self.inflight.clear()
                 return
             old, self.executor = self.executor, self._executor()
+            self.warming = [
+                self.executor.submit(verify_batch, pack([]), None) for _ in range(self.workers)
+            ]
             self.stats.restarts += 1
             again = [b for b in self.inflight if not _succeeded(b.future)]
             for b in again:

@@ -125,9 +125,10 @@ class LiveSection(_Section):
     """Reject every unsigned reading, order message and meter sample too (a message
     whose signature does not verify is rejected either way)."""
     verify_workers: int | Literal["auto"] = "auto"
-    """Processes that check the signatures of readings and orders off the market's
-    network thread (:mod:`live.verifier`); ``"auto"``: ``max(1, cpu_count - 1)`` when
-    ``keys`` are set, else 0; 0: checked in the market's own process as each arrives."""
+    """Processes that check the signatures of readings, orders and meter samples (and
+    decode readings and orders) off the market's network thread (:mod:`live.verifier`);
+    ``"auto"``: ``max(1, cpu_count - 1)`` when ``keys`` are set, else 0; 0: checked in the
+    market's own process as each arrives."""
 
     @field_validator("verify_workers")
     @classmethod

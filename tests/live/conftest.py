@@ -736,6 +736,7 @@ class Harness:
 
     def raw(self, fmt: str, meter_id: str, suffix: str, body: bytes) -> None:
         self.ingest.on_meter(f"{self.root}/meters/{fmt}/{meter_id}/{suffix}", body)
+        self.ingest.settle()  # the verifier pool's check has been applied
 
     def close(self) -> None:
         self.ingest.close()

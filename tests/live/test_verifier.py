@@ -26,7 +26,8 @@ import live.verifier as verifier_module
 from live.ledger import read_ledger
 from live.market import MarketService
 from live.signatures import Signatures
-from live.verifier import Checker, VerifierPool, worker_count
+from live.verifier import VerifierPool, worker_count
+from live.verify_worker import READING, checker
 from p2pgrid.cli_keys import key_ids
 from scenarios.audit.keys import KeyPair
 from scenarios.config.loader import load_scenario
@@ -209,7 +210,7 @@ def test_a_later_order_replaces_an_earlier_one_in_one_batch_and_across_two(
 
     def recording(self: VerifierPool) -> None:
         if self.pending:
-            batches.append([f"{c[1]}/{c[0].rsplit('/', 1)[1]}" for c in self.contexts])
+            batches.append([f"{c[2]}/{c[1].rsplit('/', 1)[1]}" for c in self.contexts])
         flush(self)
 
     monkeypatch.setattr(VerifierPool, "_flush", recording)
@@ -287,16 +288,18 @@ def test_messages_in_flight_when_the_worker_dies_are_applied_once_in_order(
         agent = f"h000{i % 8 + 1}"
         body = {"v": 1, "t": i, "generation_kwh": 0.0, "demand_kwh": 0.1}
         signer = stranger if i % 97 == 0 else pairs[agent]
-        items.append((agent, json.dumps(signer.sign(body)).encode()))
-    items.append(("h0001", b"{not json"))
-    items.append(("h0002", json.dumps({"v": 1, "t": 0}).encode()))  # unsigned: required
-    want = Checker(Signatures.for_live(live), live.max_payload_bytes).batch(items)[0]
+        items.append((READING, agent, i, json.dumps(signer.sign(body)).encode()))
+    items.append((READING, "h0001", 0, b"{not json"))
+    unsigned = json.dumps({"v": 1, "t": 0, "generation_kwh": 0.0, "demand_kwh": 0.1})
+    items.append((READING, "h0002", 0, unsigned.encode()))  # unsigned: required
+    hours = load_scenario(path).simulation.interval_hours
+    want = checker(live, hours, Signatures.for_live(live)).batch(items, None)[0]
     got: list[tuple[int, Any]] = []
-    pool = VerifierPool(live, 1, lambda i, v: got.extend(zip(i, v, strict=True)), batch=64)
+    pool = VerifierPool(live, hours, 1, lambda i, v: got.extend(zip(i, v, strict=True)), batch=64)
     try:
         pool.warm()
-        for i, (agent, body) in enumerate(items):
-            pool.submit(agent, body, i)
+        for i, item in enumerate(items):
+            pool.submit(item, i)
             if i == 200:  # the worker is busy with the first batches
                 for pid in pool.pids():
                     os.kill(pid, signal.SIGKILL)
@@ -306,7 +309,8 @@ def test_messages_in_flight_when_the_worker_dies_are_applied_once_in_order(
     assert pool.stats.restarts >= 1
     assert [i for i, _ in got] == list(range(len(items)))  # each once, in arrival order
     assert [v for _, v in got] == want
-    assert sum(v[:2] == (True, True) for v in want) == len(items) - 2 - len(range(0, 4000, 97))
+    assert sum(v[0] is True for v in want) == len(items) - 2 - len(range(0, 4000, 97))
+    assert want[1][2] == (0.0, 0.1, None, 0.0, 0.0, 0.0, None, 0.0)  # the decoded reading
     assert str(want[0]) == "signature: signed by key 'h0003', expected 'h0001'"
     assert str(want[-1]).startswith("signature: unsigned") and "invalid JSON" in str(want[-2])
 
@@ -356,14 +360,15 @@ def test_a_hung_worker_is_killed_and_its_batch_checked_again(
     path, pairs = signed_file(tmp_path / "hung", "pool-hung", 1, n=2)
     live = load_scenario(path).live
     got: list[tuple[int, Any]] = []
-    pool = VerifierPool(live, 1, lambda i, v: got.extend(zip(i, v, strict=True)))
+    hours = load_scenario(path).simulation.interval_hours
+    pool = VerifierPool(live, hours, 1, lambda i, v: got.extend(zip(i, v, strict=True)))
     try:
         pool.warm()
         (pid,) = pool.pids()
         os.kill(pid, signal.SIGSTOP)
         body = pairs["h0002"].sign({"v": 1, "t": 0, "generation_kwh": 0.0, "demand_kwh": 0.1})
-        pool.submit("h0002", json.dumps(body).encode(), 0)
-        pool.submit("h0001", json.dumps(body).encode(), 1)  # h0002's signature on h0001's
+        pool.submit((READING, "h0002", 0, json.dumps(body).encode()), 0)
+        pool.submit((READING, "h0001", 0, json.dumps(body).encode()), 1)  # h0002's on h0001's
         assert pool.drain(60) == 0
     finally:
         pool.close()
