@@ -78,7 +78,9 @@ def _reading(side: str, kwh: float) -> dict[str, float]:
     return {"generation_kwh": kwh, "demand_kwh": 0.0}
 
 
-def test_one_live_interval_clears_as_the_hand_solved_book(mosquitto, tmp_path: Path) -> None:
+def test_one_live_interval_clears_as_the_hand_solved_book(
+    mosquitto, mqtt_client: Any, tmp_path: Path
+) -> None:
     scenario = load_scenario(SCENARIO)
     topics = topics_for(scenario)
     config = mosquitto.config
@@ -105,24 +107,14 @@ def test_one_live_interval_clears_as_the_hand_solved_book(mosquitto, tmp_path: P
             else:
                 settlements[msg.topic.split("/")[-2]] = data
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hand-book-households")
-    client.on_message = on_message
-    client.on_connect = lambda c, *_: c.subscribe(
-        [
-            (topics.clock, 1),
-            (topics.result, 1),
-            (topics.errors, 1),
-            (f"{topics.root}/agents/+/settlement", 1),
-        ]
-    )
-    client.connect(config.host, config.port)
-    client.loop_start()
-    market = MarketService(scenario, config, tmp_path / "state", speed=0, intervals=1)
-    try:
-        market.run()
-    finally:
-        client.loop_stop()
-        client.disconnect()
+    subscribe = [
+        (topics.clock, 1),
+        (topics.result, 1),
+        (topics.errors, 1),
+        (f"{topics.root}/agents/+/settlement", 1),
+    ]
+    with mqtt_client(config, "hand-book-households", subscribe, on_message):
+        MarketService(scenario, config, tmp_path / "state", speed=0, intervals=1).run()
 
     assert errors == []
     (result,) = results
