@@ -95,11 +95,11 @@ def test_one_live_interval_clears_as_the_hand_solved_book(
             if msg.topic == topics.clock:
                 if data.get("t") == 0 and not data.get("done"):
                     for agent, (side, kwh, price) in BOOK.items():
-                        body = {"v": 1, "t": 0, **_reading(side, kwh)}
-                        client.publish(topics.reading(agent), json.dumps(body), qos=1)
+                        reading = {"v": 1, "t": 0, **_reading(side, kwh)}
+                        client.publish(topics.reading(agent), json.dumps(reading), qos=1)
                         order = {"side": side, "energy_kwh": kwh, "price_per_kwh": price}
-                        body = {"v": 1, "t": 0, "orders": [order]}
-                        client.publish(topics.orders(agent), json.dumps(body), qos=1)
+                        orders = {"v": 1, "t": 0, "orders": [order]}
+                        client.publish(topics.orders(agent), json.dumps(orders), qos=1)
             elif msg.topic == topics.result:
                 results.append(data)
             elif msg.topic == topics.errors:

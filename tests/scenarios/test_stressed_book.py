@@ -30,14 +30,16 @@ COMMUNITY = {
 }
 
 
-def walk(bids: list[tuple[float, float]], asks: list[tuple[float, float]]):
+def walk(
+    bids: list[tuple[float, float]], asks: list[tuple[float, float]]
+) -> tuple[float, float | None]:
     """(volume, price) of a uniform double auction; bids and asks as (kWh, limit)."""
     bids = sorted(bids, key=lambda o: -o[1])
     asks = sorted(asks, key=lambda o: o[1])
     i = j = 0
     left_b = bids[0][0] if bids else 0.0
     left_a = asks[0][0] if asks else 0.0
-    volume, low_bid, high_ask = 0.0, None, None
+    volume, low_bid, high_ask = 0.0, float("nan"), float("nan")
     while i < len(bids) and j < len(asks) and bids[i][1] >= asks[j][1]:
         q = min(left_b, left_a)
         volume += q
@@ -50,7 +52,7 @@ def walk(bids: list[tuple[float, float]], asks: list[tuple[float, float]]):
         if left_a <= 1e-15:
             j += 1
             left_a = asks[j][0] if j < len(asks) else 0.0
-    if low_bid is None:
+    if volume == 0.0:
         return 0.0, None
     return volume, (low_bid + high_ask) / 2
 
