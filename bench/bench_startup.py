@@ -7,44 +7,38 @@ feeder file, a SimBench grid or a start that is not an ISO date or timestamp, an
 solver, the profile generators or the engine (``tests/test_imports.py`` holds that).
 
 Issue 18 item 6: a small run (the demo, 10 households x 1 day, ``radial:40`` with the
-feeder check) spends most of its time importing. The run cases print their wall and CPU
-time and their *import time*: the sum of the top-level entries of ``python -X importtime``
-(every import the process makes, nested ones counted once), the CPU time of the same
-imports in a fresh process (robust to a busy machine; printed against the 1 s of "well
-under a second"), and the heavy packages loaded. The run imports the Pyomo stack only when
-an interval needs the Pyomo model (the screen settles every interval of this demo,
-:class:`grid.lindistflow.FeederModel`). pvlib and SciPy are imported inside the functions
-that compute with them, and a window's PV generation is kept in the profile cache
-(:mod:`agents.profiles.cache`), so the *first run* (an empty cache) imports pvlib (whose
-package imports scipy.integrate, .special, .optimize, .interpolate, .sparse) and the *same
-run again* imports neither pvlib nor SciPy.
+feeder check) should start "well under a second"; the target here is 0.7 s wall for the
+whole run, report included (:data:`RUN_TARGET_S`), printed as a ratio. The run cases are
+a *first run* (an empty profile cache: the PV is computed with pvlib and SciPy, the H0
+year with demandlib) and *the same run again* (both read from
+:mod:`agents.profiles.cache`). Each prints the wall and CPU time of plain ``p2pgrid run``
+processes, and from a second process under ``python -X importtime`` the import time (the
+sum of its top-level entries, nested imports counted once), the CPU time of the same
+imports in a fresh process (robust to a busy machine) and the heavy packages loaded.
+Then the CPU of ``runner.run`` alone (imports done) with and without report.html, and
+the import CPU of each library once its prerequisites are loaded (:data:`LIBRARIES`):
+the numbers that say why a first run cannot reach the target (README, "Start-up and the
+profile cache").
 
-Measured on the shared 2-core machine at load average 2-3, medians of 7 runs, before
-(commit 24af4d5, this script run on that tree, where the cache does not exist so both
-cases compute) and after, run back to back:
+Measured on the shared 2-core machine at load average 1-4, medians of 5 (CPU seconds;
+the walls, 5-9 s, measure the machine's load more than the run), this script on main
+5bf66d8 and on this branch back to back:
 
 =====================================  ==========  ==========
-demo, 10 households x 1 day            before      after
+demo, 10 households x 1 day            main        this branch
 =====================================  ==========  ==========
-first run: imports, CPU [s]            1.31        1.22
-first run: run, CPU [s]                2.76        2.59
-same run again: imports, CPU [s]       1.30        0.81
-same run again: run, CPU [s]           2.77        2.05
-same run again: imports, wall [s]      1.56        0.90
+first run: CPU [s]                     3.96        2.89
+first run: imports, CPU [s]            1.72        1.46
+same run again: CPU [s]                3.28        2.78
+same run again: imports, CPU [s]       1.21        1.26
+runner.run with report, CPU [s]        1.05        1.03
+of it the report, CPU [s]              0.72        0.77
 =====================================  ==========  ==========
 
-The first run's gain is within the spread of this machine (its imports CPU was 1.22-1.46 s
-over three measurements of the same tree); the repeated run's is not (0.81-0.88 s).
-(Session 6's figures, 1.55 s and 3.15 s, were taken at load 3.5-3.8.) Start-up under a
-second is reached only by the repeated run, and not "well under" (0.81 s of imports CPU;
-the whole process, with the engine and the report, takes 2.05 s CPU); a first run with PV
-needs pvlib, and pvlib's ``__init__`` imports all its subpackages, so it cannot import
-only the solar position and irradiance modules. What is left of the repeated run's 0.81 s
-(wall shares of ``-X importtime``): pandas with pyarrow about 0.3, numpy 0.05, typer,
-rich, pydantic and the scenario schema about 0.2, plotly 0.09, igraph (the feeder map's
-layout) 0.03-0.1, the meters' cryptography 0.02. Beyond imports, the report takes 0.64 s
-of the run (under cProfile, with its overhead), 0.3 s of it plotly deep-copying the
-``plotly_white`` template into each figure (scenarios/reports/run.py).
+The branch caches the H0 year (demandlib, ~0.15-0.2 s CPU a run) and leaves out
+cryptography and PyYAML of a run without a ledger or meters; the rest of a repeated
+run's time is pandas (0.3-0.4 s CPU), numpy (0.1), the schema with pydantic (0.15-0.19),
+p2pgrid's own modules (0.2), the engine (0.3) and the report (0.7, most of it plotly).
 
     python bench/bench_startup.py            # 7 runs each (5 of each run case)
     python bench/bench_startup.py --runs 3 --run-runs 7
