@@ -20,25 +20,34 @@ the import CPU of each library once its prerequisites are loaded (:data:`LIBRARI
 the numbers that say why a first run cannot reach the target (README, "Start-up and the
 profile cache").
 
-Measured on the shared 2-core machine at load average 1-4, medians of 5 (CPU seconds;
-the walls, 5-9 s, measure the machine's load more than the run), this script on main
-5bf66d8 and on this branch back to back:
+Measured on the shared 2-core machine, ``--runs 3 --run-runs 3`` (medians of 3), this
+script on this branch (load average about 1-2, ``python -c pass`` 0.05 s) and then on
+main 5bf66d8 (load about 4-5, ``python -c pass`` 0.10 s), back to back; CPU seconds
+unless marked:
 
 =====================================  ==========  ==========
 demo, 10 households x 1 day            main        this branch
 =====================================  ==========  ==========
-first run: CPU [s]                     3.96        2.89
-first run: imports, CPU [s]            1.72        1.46
-same run again: CPU [s]                3.28        2.78
-same run again: imports, CPU [s]       1.21        1.26
-runner.run with report, CPU [s]        1.05        1.03
-of it the report, CPU [s]              0.72        0.77
+first run: wall [s]                    5.73        3.42
+first run: CPU                         3.55        3.56
+first run: imports, CPU                1.79        1.82
+same run again: wall [s]               6.21        2.85
+same run again: CPU                    3.16        2.79
+same run again: imports, CPU           1.29        1.14
+runner.run with report (again), CPU    1.24        1.00
+runner.run without report, CPU         0.44        0.22
 =====================================  ==========  ==========
 
-The branch caches the H0 year (demandlib, ~0.15-0.2 s CPU a run) and leaves out
-cryptography and PyYAML of a run without a ledger or meters; the rest of a repeated
-run's time is pandas (0.3-0.4 s CPU), numpy (0.1), the schema with pydantic (0.15-0.19),
-p2pgrid's own modules (0.2), the engine (0.3) and the report (0.7, most of it plotly).
+The walls differ mostly by the machine's load; the CPU figures show what changed: the
+same run again no longer rebuilds the H0 year (demandlib, the 0.2 s of ``runner.run``)
+nor imports cryptography and PyYAML; a first run is unchanged (it builds its H0 year
+and imports pvlib). Both stay far over 0.7 s wall (ratio 4.9 first, 4.1 again on the
+quieter run). Import CPU per library on the branch's run: pandas 0.42 (numpy loaded),
+numpy 0.14, the scenario schema 0.15, pydantic 0.04, typer and rich 0.07, plotly 0.06,
+p2pgrid's own engine and report modules 0.23, igraph 0.08; a first run adds pvlib 0.57,
+of which the scipy.optimize, .interpolate, .linalg and h5py that the pvlib modules the
+PV chain calls import themselves are 0.41. Then the engine (0.22) and the report (0.78,
+most of it plotly building figures, scenarios/reports/run.py).
 
     python bench/bench_startup.py            # 7 runs each (5 of each run case)
     python bench/bench_startup.py --runs 3 --run-runs 7
