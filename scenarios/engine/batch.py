@@ -135,7 +135,7 @@ def simulate(
     baseline = Baseline(scenario, hh, grid)
     step = MarketStep(scenario, n, grid)
     audit: BatchLedger | None = None
-    if ledger:  # the ledger's modules (cryptography's Ed25519, orjson) only for a ledger
+    if ledger:  # the ledger's modules (cryptography's Ed25519 keys) only for a ledger
         from scenarios.engine.audit_batch import BatchLedger
 
         audit = BatchLedger(scenario, out_dir, stamps, grid)
