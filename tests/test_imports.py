@@ -253,7 +253,8 @@ def test_a_small_run_imports_no_solver_stack_when_the_screen_settles_it(tmp_path
     so Pyomo, HiGHS and the scipy.stats that Pyomo's import pulls in stay unloaded (issue
     18 item 6), as do scipy.signal (the AR(1) filter is agents.profiles.load.ar1_days),
     pandapower, dask and the dashboard's FastAPI; the run still writes its check of
-    every interval."""
+    every interval. Without ``--ledger`` and meters, cryptography (the ledger's Ed25519
+    keys, the OCMF meters) is not loaded, and a TOML scenario does not load PyYAML."""
     import json
     import os
     import subprocess
@@ -261,7 +262,8 @@ def test_a_small_run_imports_no_solver_stack_when_the_screen_settles_it(tmp_path
 
     demo = str(ROOT / "scenarios" / "library" / "demo.toml")
     extra = ["--set", "simulation.days=1", "--set", "community.households=10"]
-    heavy = ("pyomo", "highspy", "scipy.stats", "scipy.signal", "pandapower", "dask", "fastapi")
+    heavy = ("pyomo", "highspy", "scipy.stats", "scipy.signal", "pandapower", "dask", "fastapi",
+             "cryptography", "yaml")  # fmt: skip
     probe = RUN_PROBE.format(file=demo, out=str(tmp_path / "run"), extra=extra, heavy=heavy)
     env = {**os.environ, "P2PGRID_CACHE_DIR": "off"}  # the run computes its PV
     out = subprocess.run(
@@ -282,7 +284,8 @@ def test_a_repeated_small_run_imports_neither_pvlib_nor_scipy(tmp_path: Path) ->
     """The first small run computes the PV generation with pvlib and stores it in the
     profile cache (agents.profiles.cache); the same run again reads it, so pvlib and SciPy
     (the cloud model's scipy.special, the sparse partner lists of a bilateral market) stay
-    unloaded, and it writes the same results (issue 18 item 6)."""
+    unloaded, as does demandlib (the H0 year is cached too), and it writes the same
+    results (issue 18 item 6)."""
     import json
     import os
     import subprocess
@@ -296,14 +299,14 @@ def test_a_repeated_small_run_imports_neither_pvlib_nor_scipy(tmp_path: Path) ->
     loaded = []
     for run in ("first", "again"):
         probe = RUN_PROBE.format(
-            file=demo, out=str(tmp_path / run), extra=extra, heavy=("pvlib", "scipy")
+            file=demo, out=str(tmp_path / run), extra=extra, heavy=("pvlib", "scipy", "demandlib")
         )
         out = subprocess.run(
             [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env=env
         )
         assert out.returncode == 0, out.stderr
         loaded.append(out.stdout.strip().splitlines()[-1])
-    assert "'pvlib'" in loaded[0] and "'scipy'" in loaded[0]  # the first run computes
+    assert all(f"'{m}'" in loaded[0] for m in ("pvlib", "scipy", "demandlib"))  # computes
     assert loaded[1] == "[]"
     first, again = (pq.read_table(tmp_path / r / "agents.parquet") for r in ("first", "again"))
     assert again.to_pandas().equals(first.to_pandas())  # NaN where NaN (indoor_temp_c)

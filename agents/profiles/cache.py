@@ -1,13 +1,16 @@
-"""On-disk cache of computed PV generation, so a repeated run does not import pvlib or SciPy.
+"""On-disk cache of computed profiles, so a repeated run neither imports pvlib and SciPy nor
+builds the H0 year again.
 
 :class:`agents.profiles.source.SyntheticProfiles` stores each window's ``(T, N)`` PV
 generation [kWh] (pvlib's model chain under the seeded cloud model) in one ``.npy`` file
 named by the SHA-256 of everything that determines it (:func:`key`): the site, the
 interval, every household's kWp, tilt and azimuth, the window's instants, the seed and the
 sky, the air temperature model, the source of the modules that compute it
-(``pv.py``, ``weather.py``, ``load.py``), the installed pvlib, SciPy and NumPy versions and
-:data:`CACHE_VERSION`. Any change to those gives another key, so a stale entry is never
-read; an unreadable entry counts as a miss and is recomputed.
+(``pv.py``, ``weather.py``, ``load.py``), the installed pvlib, SciPy, NumPy, pandas and
+demandlib versions and :data:`CACHE_VERSION`. Any change to those gives another key, so a
+stale entry is never read; an unreadable entry counts as a miss and is recomputed. The
+dynamised BDEW H0 profile of a calendar year (:func:`agents.profiles.load.bdew_h0_kwh_per_kwh`,
+demandlib, ~0.15 s of CPU per year) is kept the same way, keyed by its year.
 
 Where: ``$P2PGRID_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/p2pgrid`` (``~/.cache/p2pgrid``),
 in ``profiles-v<CACHE_VERSION>/``. The directory is safe to delete at any time. Only
@@ -44,7 +47,7 @@ MAX_ENTRY_BYTES = 8 * 2**20
 MAX_TOTAL_BYTES = 256 * 2**20
 #: Modules whose source is part of every key (a code change invalidates the cache).
 _MODEL_SOURCES = ("pv.py", "weather.py", "load.py")
-_LIBRARIES = ("pvlib", "scipy", "numpy")
+_LIBRARIES = ("pvlib", "scipy", "numpy", "pandas", "demandlib")
 
 
 def cacheable(shape: tuple[int, ...]) -> bool:

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from scenarios.config.renamed_keys import old_names, renamed_key
@@ -30,15 +29,18 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ScenarioError([f"no scenario file at {str(path)!r}"], source=str(path))
     text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() in {".yaml", ".yml"}:
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        import yaml  # PyYAML only for a YAML file
+
+        try:
             data = yaml.safe_load(text) or {}
-        else:
+        except yaml.YAMLError as exc:
+            raise ScenarioError([f"not valid YAML: {exc}"], source=str(path)) from None
+    else:
+        try:
             data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([f"not valid TOML: {exc}"], source=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"not valid YAML: {exc}"], source=str(path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError([f"not valid TOML: {exc}"], source=str(path)) from None
     if not isinstance(data, dict):
         raise ScenarioError(["the top level must be a table of keys"], source=str(path))
     return resolve_paths(data, path.parent)

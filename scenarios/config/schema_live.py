@@ -17,9 +17,6 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agents.meters.formats import format_names, meter_format
-from agents.meters.ocmf import load_public_key
-from scenarios.audit.keys import KeyError_, Registry
 from scenarios.config.section import Section as _Section
 
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -42,6 +39,8 @@ class Meter(_Section):
 
     @model_validator(mode="after")
     def _key(self) -> Meter:
+        from agents.meters.formats import meter_format  # the meters, only for a meter
+
         native = meter_format(self.format).verify is not None
         if native and not self.public_key:
             raise ValueError(
@@ -54,6 +53,8 @@ class Meter(_Section):
                 f"{self.format} meter signs with its key in [live] keys"
             )
         if self.public_key:
+            from agents.meters.ocmf import load_public_key  # cryptography
+
             try:
                 load_public_key(self.public_key)
             except ValueError as exc:
@@ -63,6 +64,8 @@ class Meter(_Section):
     @field_validator("format")
     @classmethod
     def _registered(cls, value: str) -> str:
+        from agents.meters.formats import format_names
+
         names = format_names()
         if value not in names:
             raise ValueError(f"{value!r} is not one of {', '.join(names)} (the meter formats)")
@@ -143,6 +146,8 @@ class LiveSection(_Section):
         if value and not Path(value).is_file():
             raise ValueError(f"no file at {value!r} (the keys.json of `p2pgrid keys new`)")
         if value:
+            from scenarios.audit.keys import KeyError_, Registry  # cryptography
+
             try:
                 Registry.load(Path(value))
             except KeyError_ as exc:
@@ -204,6 +209,8 @@ def _check_keys(live: LiveSection, n_households: int) -> list[str]:
     every meter has a key in the registry (else it could never take part)."""
     if not (live.require_signatures and live.keys):
         return []
+    from scenarios.audit.keys import Registry
+
     registered = set(Registry.load(Path(live.keys)).ids())
     metered = {m.household for m in live.meters}
     signers = [h for h in household_ids(n_households) if h not in metered]

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,6 @@ from agents.strategies.bidding import PriceAwareStorage
 from grid.feeders import Feeder
 from market.settlement import Tariffs
 from scenarios.config.schema import Scenario
-from scenarios.engine.audit_batch import BatchLedger
 from scenarios.engine.baseline import Baseline
 from scenarios.engine.grid_stage import GridOutcome, GridStage
 from scenarios.engine.inputs import WINDOW_DAYS, CommunityInputs, timeline
@@ -50,6 +50,9 @@ from scenarios.results.files import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWrit
 from scenarios.results.fleet_heat import FleetHeat, FleetHeatStream, has_heat_pumps
 from scenarios.results.households_table import households_frame
 from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, columns, names
+
+if TYPE_CHECKING:
+    from scenarios.engine.audit_batch import BatchLedger
 
 ProgressCallback = Callable[[int, int], None]
 IntervalObserver = Callable[[int, Plan, IntervalResult, Tariffs], None]
@@ -131,7 +134,11 @@ def simulate(
     community = Community(hh, dt_h, storage)
     baseline = Baseline(scenario, hh, grid)
     step = MarketStep(scenario, n, grid)
-    audit = BatchLedger(scenario, out_dir, stamps, grid) if ledger else None
+    audit: BatchLedger | None = None
+    if ledger:  # the ledger's modules (cryptography's Ed25519 keys) only for a ledger
+        from scenarios.engine.audit_batch import BatchLedger
+
+        audit = BatchLedger(scenario, out_dir, stamps, grid)
 
     buses = None if grid is None else grid.bus_labels[grid.bus]
     agents_out = AgentsWriter(

@@ -32,7 +32,33 @@ def source(seed: int = 3, tilt: float = 35.0, latitude: float = 52.52) -> Synthe
 
 
 def entries(directory: Path) -> list[Path]:
-    return sorted(directory.glob("profiles-v*/*.npy"))
+    """The PV entries in the cache (not the H0 years, cached once per process)."""
+    years = {profile_cache.key(profile="bdew_h0_dyn", year=y) for y in range(2024, 2028)}
+    return sorted(p for p in directory.glob("profiles-v*/*.npy") if p.stem not in years)
+
+
+def test_the_h0_year_is_cached_and_equals_demandlibs(tmp_path, monkeypatch) -> None:
+    """The H0 year read back from the cache is demandlib's, bit for bit, sums to 1 kWh,
+    and a process that reads it does not call demandlib."""
+    import agents.profiles.load as load
+
+    monkeypatch.setenv("P2PGRID_CACHE_DIR", str(tmp_path))
+    load.bdew_h0_kwh_per_kwh.cache_clear()
+    direct = load._demandlib_h0(2025)
+    computed = load.bdew_h0_kwh_per_kwh(2025)  # builds with demandlib and stores
+    assert len(list(tmp_path.glob("profiles-v*/*.npy"))) == 1
+    load.bdew_h0_kwh_per_kwh.cache_clear()
+
+    def no_demandlib(year: int) -> np.ndarray:
+        raise AssertionError("demandlib called although the year is cached")
+
+    monkeypatch.setattr(load, "_demandlib_h0", no_demandlib)
+    cached = load.bdew_h0_kwh_per_kwh(2025)
+    load.bdew_h0_kwh_per_kwh.cache_clear()  # later tests get their own
+    np.testing.assert_array_equal(computed, direct)
+    np.testing.assert_array_equal(cached, direct)
+    assert cached.shape == (96 * 365,) and not cached.flags.writeable
+    assert abs(cached.sum() - 1.0) < 1e-12
 
 
 def test_a_cached_window_equals_the_fresh_one(tmp_path, monkeypatch) -> None:
