@@ -5,8 +5,8 @@ Read, one feeder at a time and only the columns drawn: each feeder's ``kpis.json
 own market's KPIs, as a single run reports them), ``households.parquet``'s row count (the
 file's metadata), ``intervals.parquet`` (one row per interval) and of ``lines.parquet`` the
 rows of its MV/LV transformer only (a filtered scan, row group by row group); the
-district's ``intervals.parquet`` and ``trades.parquet`` and ``transformers.parquet`` (in
-record batches). No agents, buses or whole lines file is loaded, so the report's memory
+district's ``intervals.parquet`` (one row per interval), ``trades.parquet`` and
+``transformers.parquet`` (in record batches, folded as they come). No agents, buses or whole lines file is loaded, so the report's memory
 grows with the intervals of one feeder and with feeders × time buckets, not with
 feeders × intervals. The KPIs are those of ``OUT/kpis.json``
 (:func:`scenarios.engine.district_kpis.level_kpis`); nothing here recomputes one.
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grid.district import District
@@ -116,23 +117,34 @@ def _transformer_peak(path: Path, trafo: str) -> float | None:
     return float(np.nanmax(v)) if len(v) and not np.isnan(v).all() else None
 
 
-def _district_sides(out: Path) -> pd.DataFrame:
-    """kWh each feeder sold to and bought from the district."""
+def _district_sides(out: Path, feeder_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """kWh each feeder sold to (``sell``) and bought from (``buy``) the district, from
+    ``district/trades.parquet`` in record batches."""
+    sides = {"sell": np.zeros(len(feeder_ids)), "buy": np.zeros(len(feeder_ids))}
     path = out / DISTRICT_DIR / "trades.parquet"
     if not path.is_file():
-        return pd.DataFrame(columns=["sell", "buy"], dtype=float)
-    trades = pq.read_table(path, columns=["feeder", "side", "energy_kwh"]).to_pandas()
-    trades["feeder"] = trades["feeder"].astype(str)
-    trades["side"] = trades["side"].astype(str)
-    sides = trades.groupby(["feeder", "side"]).energy_kwh.sum().unstack(fill_value=0.0)
-    return sides.reindex(columns=["sell", "buy"], fill_value=0.0)
+        return sides
+    index = pd.Series(np.arange(len(feeder_ids)), index=list(feeder_ids))
+    cols = ["feeder", "side", "energy_kwh"]
+    for batch in pq.ParquetFile(path).iter_batches(BATCH_ROWS, columns=cols):
+        k = index.reindex(_strings(batch.column(0))).to_numpy(np.int64)
+        side = _strings(batch.column(1))
+        kwh = batch.column(2).to_numpy(zero_copy_only=False).astype(float)
+        for name, acc in sides.items():
+            mine = side == name
+            acc += np.bincount(k[mine], kwh[mine], len(feeder_ids))
+    return sides
+
+
+def _strings(column: pa.Array) -> np.ndarray:
+    return column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
 
 
 def _scan_feeders(out: Path, district: District, buckets: Buckets) -> _FeederScan:
-    sides = _district_sides(out)
+    sides = _district_sides(out, district.feeder_ids)
     lv = {c: buckets.empty(how) for c, how in _LV_SERIES.items()}
     rows = []
-    for fid, feeder in zip(district.feeder_ids, district.feeders, strict=True):
+    for k, (fid, feeder) in enumerate(zip(district.feeder_ids, district.feeders, strict=True)):
         where = feeder_dir(out, fid)
         kpis = json.loads((where / KPIS_FILE).read_text(encoding="utf-8"))
         names = pq.ParquetFile(where / INTERVALS_FILE).schema_arrow.names
@@ -149,8 +161,8 @@ def _scan_feeders(out: Path, district: District, buckets: Buckets) -> _FeederSca
                 "feeder": fid,
                 "households": pq.ParquetFile(where / HOUSEHOLDS_FILE).metadata.num_rows,
                 "self_sufficiency": kpis.get("self_sufficiency"),
-                "to_district_kwh": float(sides["sell"].get(fid, 0.0)),
-                "from_district_kwh": float(sides["buy"].get(fid, 0.0)),
+                "to_district_kwh": float(sides["sell"][k]),
+                "from_district_kwh": float(sides["buy"][k]),
                 "transformer_peak_loading_frac": peak,
                 "max_line_loading_frac": (
                     float(loading.max()) if loading is not None and loading.notna().any() else None
@@ -173,8 +185,7 @@ def _transformer_extremes(
     low = np.full(len(feeder_ids) * nb, np.nan)
     high = low.copy()
     for batch in pq.ParquetFile(path).iter_batches(BATCH_ROWS, columns=["t", "feeder", "p_kw"]):
-        keys = batch.column(1).cast("string").to_numpy(zero_copy_only=False)
-        k = pd.Series(keys).map(index).to_numpy(np.int64)
+        k = pd.Series(_strings(batch.column(1))).map(index).to_numpy(np.int64)
         t = batch.column(0).to_numpy().astype(np.int64)
         flat = k * nb + buckets.of[t]
         p = batch.column(2).to_numpy(zero_copy_only=False).astype(float)
