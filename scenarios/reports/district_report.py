@@ -6,10 +6,10 @@ own market's KPIs, as a single run reports them), ``households.parquet``'s row c
 file's metadata), ``intervals.parquet`` (one row per interval) and of ``lines.parquet`` the
 rows of its MV/LV transformer only (a filtered scan, row group by row group); the
 district's ``intervals.parquet`` (one row per interval), ``trades.parquet`` and
-``transformers.parquet`` (in record batches, folded as they come). No agents, buses or whole lines file is loaded, so the report's memory
-grows with the intervals of one feeder and with feeders × time buckets, not with
-feeders × intervals. The KPIs are those of ``OUT/kpis.json``
-(:func:`scenarios.engine.district_kpis.level_kpis`); nothing here recomputes one.
+``transformers.parquet`` (in record batches, folded as they come). No agents, buses or
+whole lines file is loaded, so the report's memory grows with the intervals of one feeder
+and with feeders × time buckets, not with feeders × intervals. The KPIs are those of
+``OUT/kpis.json`` (:func:`scenarios.engine.district_kpis.level_kpis`); nothing here recomputes one.
 
 Time series are drawn per time bucket (:func:`scenarios.reports.grid_tables.time_buckets`,
 at most 700 buckets of consecutive intervals) as envelopes: the lowest and highest value of
