@@ -2,8 +2,10 @@
 from streamed files, so its memory must not grow with feeders x intervals).
 
 Runs ``district:<N>x<H>`` (all grid checks, both market levels) for each case, then renders
-its report.html in a fresh process and prints the render's time and its peak RSS above
-the process's peak before rendering (imports, scenario and district loaded). The target:
+its report.html in a fresh process and prints the render's time and its extra memory: the
+peak of Python and NumPy allocations during the render (tracemalloc) plus the peak of
+Arrow's memory pool (what Parquet reads allocate), and how much the process's peak RSS
+grew over its peak before rendering (imports, scenario and district loaded). The target:
 the largest case (4x the feeders x 4x the intervals of the smallest) needs at most 1.5x
 the smallest's extra memory.
 
@@ -23,7 +25,8 @@ import time
 from pathlib import Path
 
 RENDER = """
-import json, resource, sys, time
+import json, resource, sys, time, tracemalloc
+import pyarrow as pa
 from grid.district_networks import load_district
 from scenarios import load_scenario
 from scenarios.reports.district_report import write_district_report
@@ -31,11 +34,17 @@ out = sys.argv[1]
 scenario = load_scenario(json.load(open(out + "/manifest.json"))["scenario"])
 district = load_district(scenario.grid.feeder)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+arrow_before = pa.default_memory_pool().max_memory()
+tracemalloc.start()
 started = time.perf_counter()
 write_district_report(out, scenario, district)
 wall = time.perf_counter() - started
+traced = tracemalloc.get_traced_memory()[1]
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"wall_s": wall, "extra_mb": (after - before) / 1024, "peak_mb": after / 1024}))
+arrow = pa.default_memory_pool().max_memory() - arrow_before
+print(json.dumps({"wall_s": wall, "extra_mb": (traced + arrow) / 2**20,
+                  "python_mb": traced / 2**20, "arrow_mb": arrow / 2**20,
+                  "rss_grew_mb": (after - before) / 1024, "peak_mb": after / 1024}))
 """
 
 
@@ -79,11 +88,12 @@ def main() -> None:
             print(
                 f"{feeders} feeders x {days} days ({feeders * args.households} households): "
                 f"run {r['run_s']:.1f} s, parquet files {r['files_mb']:.1f} MB; report "
-                f"{r['wall_s']:.2f} s, +{r['extra_mb']:.1f} MB over the loaded process "
-                f"(peak RSS {r['peak_mb']:.0f} MB)"
+                f"{r['wall_s']:.2f} s, extra {r['extra_mb']:.1f} MB (Python/NumPy "
+                f"{r['python_mb']:.1f} MB + Arrow {r['arrow_mb']:.1f} MB), peak RSS "
+                f"{r['peak_mb']:.0f} MB (+{r['rss_grew_mb']:.1f} MB while rendering)"
             )
     small, large = rows[args.small], rows[args.large]
-    grow = max(large["extra_mb"], 1.0) / max(small["extra_mb"], 1.0)
+    grow = large["extra_mb"] / small["extra_mb"]
     sf, sd = (int(x) for x in args.small.split("x"))
     lf, ld = (int(x) for x in args.large.split("x"))
     print(
