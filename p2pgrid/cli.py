@@ -74,6 +74,7 @@ def _run_district(scenario: Any, out: Path, workers: int | None, scheduler: str 
             table.add_row(key, format_kpi(key, result.kpis[key], scenario.market.currency))
     console.print(table)
     console.print(f"results: {result.out_dir} (feeder=<id>/, district/)")
+    console.print(f"report:  {result.report_path}")
 
 
 @app.command()

@@ -28,6 +28,7 @@ from live.dashboard.devices import static_columns
 from live.dashboard.feeder import Feeder, feeder_payload, read_feeder
 from live.dashboard.records import jsonable, records
 from scenarios.kpis.compute import compute_kpis, household_savings
+from scenarios.results.agents_missing import no_agents_table
 from scenarios.results.files import (
     AGENT_VALUE_COLUMNS,
     AGENTS_FILE,
@@ -238,6 +239,9 @@ def read_run(path: str | Path) -> RunData:
         raise RunDirError(
             f"{out} is not a directory (expected the --out directory of `p2pgrid run`)"
         )
+    why = no_agents_table(out, "the dashboard's run view")
+    if why is not None:
+        raise RunDirError(why)
     required = (INTERVALS_FILE, AGENTS_FILE, TRADES_FILE, KPIS_FILE, MANIFEST_FILE)
     lost = [f for f in required if not (out / f).is_file()]
     if lost:

@@ -49,6 +49,7 @@ from scenarios.engine.grid_stage import scenario_limits
 from scenarios.engine.inputs import timeline
 from scenarios.engine.runner import RunResult
 from scenarios.errors import ScenarioError
+from scenarios.reports.district_report import write_district_report
 from scenarios.results.files import write_json, write_table
 from scenarios.results.out_dir import make_out_dir
 
@@ -133,7 +134,7 @@ def run_district(
         },
         out / "manifest.json",
     )
-    return RunResult(out, kpis, out / "kpis.json", wall)
+    return RunResult(out, kpis, write_district_report(out, scenario, district), wall)
 
 
 def _map(client: Client | None, fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> Any:

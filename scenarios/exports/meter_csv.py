@@ -59,6 +59,7 @@ import pyarrow.parquet as pq
 from scenarios.config.loader import validate_scenario
 from scenarios.engine.sharing import member_terms
 from scenarios.errors import ScenarioError
+from scenarios.results.agents_missing import no_agents_table
 from scenarios.results.files import ResultsFileError
 from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE
 
@@ -139,6 +140,9 @@ def _contract(scenario_data: dict[str, Any], ids: list[str]) -> dict[str, Any] |
 def _read_run(run_dir: Path) -> tuple[pd.Series, list[str], str, int, dict[str, Any]]:
     """Interval starts (tz-aware), member ids, timezone, interval length, and the
     scenario as run (the manifest's)."""
+    why = no_agents_table(run_dir, "the meter export")
+    if why is not None:
+        raise ResultsFileError(why)
     for name in (INTERVALS_FILE, AGENTS_FILE, HOUSEHOLDS_FILE, "manifest.json"):
         if not (run_dir / name).is_file():
             raise ResultsFileError(f"{run_dir}: no {name} (not a results directory of a run?)")

@@ -16,9 +16,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scenarios.engine.batch import Showcase
-from scenarios.kpis.format import format_kpi
 from scenarios.reports.energy import flows_figure, stored_energy_figure
 from scenarios.reports.grid_tables import ElementTable, GridTables, time_buckets
+from scenarios.reports.html_page import figures_html, kpi_cards, page_html
 
 _KPI_LABELS: Sequence[tuple[str, str]] = (
     ("self_sufficiency", "Self-sufficiency"),
@@ -158,41 +158,13 @@ def render_report(
         _book_figure(showcase, when, currency),
         *extra_figures,
     ]
-    parts = []
-    for i, fig in enumerate(figures):
-        fig.update_layout(
-            template="plotly_white",
-            height=fig.layout.height or 420,
-            margin={"l": 60, "r": 30, "t": 60, "b": 50},
-        )
-        parts.append(
-            fig.to_html(
-                full_html=False,
-                include_plotlyjs=(i == 0),
-                config={"displaylogo": False},
-                auto_play=False,
-            )
-        )
-    cards = "".join(
-        f'<div class="kpi"><div class="v">{format_kpi(k, kpis.get(k), currency)}</div>'
-        f'<div class="l">{html.escape(label)}</div></div>'
-        for k, label in _KPI_LABELS
+    first = html.escape(str(intervals["timestamp"].iloc[0]))
+    body = (
+        f"<p>{len(intervals)} intervals from {first}</p>"
+        + kpi_cards(kpis, _KPI_LABELS, currency)
+        + figures_html(figures)
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(title)} — p2pgrid report</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
-.kpis{{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}}
-.kpi{{border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:150px}}
-.kpi .v{{font-size:1.4em;font-weight:600}} .kpi .l{{color:#666;font-size:.85em}}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{len(intervals)} intervals from {html.escape(str(intervals["timestamp"].iloc[0]))}</p>
-<div class="kpis">{cards}</div>
-{"".join(parts)}
-</body></html>
-"""
+    return page_html(title, body)
 
 
 #: The curtailment figure's bars of a run that dimmed: column, label, colour.

@@ -275,8 +275,9 @@ def test_p2pgrid_run_prints_kpis_per_level(tmp_path):
     kpis = json.loads((out / "kpis.json").read_text())
     assert kpis["feeders"] == 2 and kpis["levels"] == ["feeder", "district"]
     assert sorted(p.name for p in out.iterdir()) == [
-        "district", "feeder=lv1", "feeder=lv2", "kpis.json", "manifest.json"
+        "district", "feeder=lv1", "feeder=lv2", "kpis.json", "manifest.json", "report.html"
     ]  # fmt: skip
+    assert f"report:{out / 'report.html'}" in "".join(proc.stdout.split())
 
 
 def test_too_few_households_for_the_feeders(tmp_path):
