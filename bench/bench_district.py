@@ -133,7 +133,8 @@ def _report(n: int, h: int, days: int, runs: dict[int, Timing]) -> None:
     print(f"district:{n}x{h} ({n * h} households) x {days} days, grid checks on")
     for w, r in runs.items():
         cpu = ", ".join(f"{c:.1f}" for c in r.cpu)
-        print(f"{w} worker(s)            : {r.wall:9.1f} s, CPU s {cpu} (driver {r.driver_cpu:.1f})")
+        print(f"{w} worker(s)            : {r.wall:9.1f} s, CPU s {cpu} "
+              f"(driver {r.driver_cpu:.1f})")  # fmt: skip
     if 1 in runs and 2 in runs:
         one, two = runs[1], runs[2]
         speedup = one.wall / two.wall
