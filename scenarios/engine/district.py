@@ -3,23 +3,31 @@ LV feeder, the feeder and district markets, results as one partitioned dataset.
 
 Levels and synchronisation (README "Districts and nested markets"):
 
-1. **Feeders** (one task per LV feeder, independent): each feeder's households run through
-   the single-feeder engine, market, LV grid check and re-clearing included
-   (:func:`scenarios.engine.district_feeder.run_feeder`), into ``OUT/feeder=<id>/``. A task
-   returns only its aggregated residual curve and its transformer flow per interval (its
-   residual orders stay in its partition).
-2. **District** (on the caller): the MV check of the transformer flows
-   (:mod:`scenarios.engine.district_mv`), then per interval the district market over the
-   feeders' aggregated curves, split where the MV grid breaks
-   (:mod:`scenarios.engine.district_market`); ``OUT/district/``.
-3. **Back to the feeders** (one task per feeder): the fill and price of each of its steps;
-   the task allocates them to its households and books them into the feeder's agents and
-   intervals files (:func:`apply_district`).
+1. **Feeders** (one task per LV feeder, independent, the whole run): each feeder's
+   households run through the single-feeder engine, market, LV grid check and re-clearing
+   included (:func:`scenarios.engine.district_feeder.stream_feeder`), into
+   ``OUT/feeder=<id>/``. At the end of every block of ``block_intervals`` intervals (default
+   a day) the task appends the block's residual orders (``district_orders.parquet``) and
+   transformer flows (``_transformer.parquet``) to its partition, one row group per block;
+   it returns nothing.
+2. **District** (on the caller, once every feeder task is done), block by block
+   (:mod:`scenarios.engine.district_blocks`): read every feeder's block of transformer
+   flows and of residual orders, merge each feeder's orders into its aggregated curve, run
+   the MV check of the block (:mod:`scenarios.engine.district_mv`) and the district market
+   of each interval of it, split where the MV grid breaks
+   (:mod:`scenarios.engine.district_market`); append the block's rows to ``OUT/district/``
+   and each feeder's step fills to its ``_district_steps.parquet``.
+3. **Back to the feeders** (one task per feeder): block by block, the task allocates the
+   fills to its households and books them into its agents and intervals files, read and
+   written again a block at a time (:mod:`scenarios.engine.district_booking`).
 
 The district's trades move no energy (they re-assign who the households' residual
 exchange is with), so nothing a feeder does in an interval depends on the district's
-clearing of an earlier one: the levels synchronise once per run (the whole run is one
-block of intervals), and the feeders exchange nothing with each other.
+clearing of an earlier one: the feeders run the whole run without waiting for the
+district, and exchange nothing with each other. What any process holds is one block (the
+caller: every feeder's curve and flows of one block; a feeder task: its engine window and
+one block of residuals), not the run. ``_transformer.parquet`` and
+``_district_steps.parquet`` are removed once read.
 
 With ``market.levels = ["feeder"]`` steps 2 and 3 are skipped (the MV check still runs):
 every ``feeder=<id>/`` holds exactly the files of a single run of its households

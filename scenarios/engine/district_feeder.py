@@ -1,18 +1,21 @@
 """One LV feeder of a district run (issue 18): its own market and grid check, run by the
 single-feeder engine, and what it leaves to the district.
 
-:func:`run_feeder` runs feeder ``k``'s households exactly as a single run of them would
-(:func:`scenarios.engine.runner.run` on the district's LV feeder, into
-``OUT/feeder=<id>/``) and collects, per interval, its *residual*: every household's
+:func:`stream_feeder` runs feeder ``k``'s households exactly as a single run of them
+would (:func:`scenarios.engine.runner.run` on the district's LV feeder, into
+``OUT/feeder=<id>/``) and streams, per interval, its *residual*: every household's
 exchange still committed with the utility, ``committed − sold + bought`` (the unmatched
 part of its net order, :mod:`market.settlement`), offered to the district at the limit
-price of that net order; and the feeder's transformer flow (its slack power, export
-positive). The residual orders stay in the feeder's partition (:data:`ORDERS_FILE`); the
-district gets only the feeder's aggregated curve (one step per interval, side and limit
-price) and its transformer flow, and returns the fill and price of every step.
-:func:`apply_district` allocates those to the households and books them into the
-feeder's agents.parquet and intervals.parquet (bought or sold P2P, less import or export,
-the bill).
+price of that net order (:data:`ORDERS_FILE`); and the feeder's transformer flow (its
+slack power, export positive, :data:`TRANSFORMER_FILE`). Both are held for one block of
+intervals and appended to the partition as one row group
+(:mod:`scenarios.engine.district_blocks`). The district reads them block by block, merges each block's orders
+into the feeder's aggregated curve (:func:`curve`: one step per interval, side and limit
+price) and returns the fill and price of every step (:data:`STEPS_FILE`);
+:func:`book_feeder` allocates those to the households and books them into the feeder's
+agents.parquet and intervals.parquet (:mod:`scenarios.engine.district_booking`).
+:func:`run_feeder` and :func:`apply_district` do the same for the whole run as one block
+(the curve in memory: for a hand-checked case).
 """
 
 from __future__ import annotations

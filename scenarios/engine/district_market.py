@@ -3,7 +3,7 @@ residual curves cleared between the feeders (:mod:`market.nested`), split where 
 grid breaks (:mod:`scenarios.engine.district_mv`).
 
 The inputs are the :class:`~scenarios.engine.district_feeder.FeederCurve` of every feeder
-(its steps of the whole run); the outputs are the fill and price of every feeder's steps
+(its steps of one block of intervals); the outputs are the fill and price of every feeder's steps
 (handed back to the feeder, :func:`~scenarios.engine.district_feeder.apply_district`) and
 the district's own tables: ``intervals`` (one row per interval) and ``trades`` (one row per
 filled step: the district is the counterparty of every step; buyers pay the zone's price
