@@ -9,9 +9,9 @@ part of its net order, :mod:`market.settlement`), offered to the district at the
 price of that net order (:data:`ORDERS_FILE`); and the feeder's transformer flow (its
 slack power, export positive, :data:`TRANSFORMER_FILE`). Both are held for one block of
 intervals and appended to the partition as one row group
-(:mod:`scenarios.engine.district_blocks`). The district reads them block by block, merges each block's orders
-into the feeder's aggregated curve (:func:`curve`: one step per interval, side and limit
-price) and returns the fill and price of every step (:data:`STEPS_FILE`);
+(:mod:`scenarios.engine.district_blocks`). The district reads them block by block, merges
+each block's orders into the feeder's aggregated curve (:func:`curve`: one step per
+interval, side and limit price) and returns the fill and price of every step (:data:`STEPS_FILE`);
 :func:`book_feeder` allocates those to the households and books them into the feeder's
 agents.parquet and intervals.parquet (:mod:`scenarios.engine.district_booking`).
 :func:`run_feeder` and :func:`apply_district` do the same for the whole run as one block
