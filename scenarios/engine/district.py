@@ -170,6 +170,7 @@ def _levels(scenario: Scenario, district: District, out: Path, block: int) -> li
     stamps = timeline(scenario)
     d = out / DISTRICT_DIR
     d.mkdir(exist_ok=True)
+    _open_files(3 * len(fids) + 64)
     parts = [feeder_dir(out, f) for f in fids]
     flows = [BlockReader(p / TRANSFORMER_FILE, block) for p in parts] if mv_on else []
     cols = ["t", "side", "price_per_kwh", "energy_kwh"]
@@ -209,6 +210,20 @@ def _levels(scenario: Scenario, district: District, out: Path, block: int) -> li
     for p in parts if mv_on else []:
         (p / TRANSFORMER_FILE).unlink()
     return traded
+
+
+def _open_files(needed: int) -> None:
+    """Let this process hold ``needed`` open files (the caller keeps every feeder's block
+    files open through the run: three per feeder), raising the soft limit if it is lower."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise ScenarioError(
+                [f"grid.feeder: the district needs {needed} open files, the limit is {hard}"]
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:

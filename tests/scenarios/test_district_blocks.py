@@ -127,3 +127,21 @@ def test_empty_append_writer_keeps_the_schema(tmp_path):
     w.close()
     table = pq.read_table(path)
     assert table.num_rows == 0 and table.column_names == ["t", "v"]
+
+
+def test_the_caller_raises_its_open_files_limit():
+    import resource
+
+    from scenarios.engine.district import _open_files
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 300:
+        pytest.skip(f"hard limit of open files {hard}")
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, hard))
+        _open_files(3 * 80 + 64)  # 80 feeders: 304 files
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 304
+        _open_files(50)  # never lowered
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 304
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
