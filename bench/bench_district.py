@@ -21,6 +21,7 @@ import argparse
 import resource
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from scenarios import load_scenario
@@ -33,7 +34,18 @@ TARGET_WORKER_GB = 2.0
 
 
 def _peak_rss_gb() -> float:
+    """This process's peak resident memory since the last :func:`_reset_peak` [GB]."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _reset_peak() -> None:
+    """Start this process's peak resident memory afresh (Linux: ``clear_refs`` 5)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
 
 
 def _cpu_s() -> float:
@@ -41,38 +53,44 @@ def _cpu_s() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def timed(
-    scenario: Scenario, workers: int, out: Path
-) -> tuple[float, list[float], list[float], float]:
-    """Wall time of the district run on a fresh local cluster, each worker's peak
-    resident memory [GB] and CPU time of the run [s], and the driver's CPU time [s]."""
+@dataclass
+class Timing:
+    """One district run on a fresh local cluster: wall time [s], each worker's peak
+    resident memory [GB] and CPU time [s], the driver's CPU time [s] and peak [GB]."""
+
+    wall: float
+    peaks: list[float]
+    cpu: list[float]
+    driver_cpu: float
+    driver_peak: float
+
+
+def timed(scenario: Scenario, workers: int, out: Path, block: int | None) -> Timing:
+    """Run the district on a fresh cluster of ``workers`` (:class:`Timing`)."""
     client = local_cluster_client(workers)
     try:
         client.wait_for_workers(workers)
+        client.run(_reset_peak)
+        _reset_peak()
         cpu0 = client.run(_cpu_s)
         driver0 = _cpu_s()
         started = time.perf_counter()
-        run_district(scenario, out, client=client)
+        run_district(scenario, out, client=client, block_intervals=block)
         wall = time.perf_counter() - started
         driver = _cpu_s() - driver0
         cpu = [v - cpu0[k] for k, v in client.run(_cpu_s).items()]
         peaks = list(client.run(_peak_rss_gb).values())
+        driver_peak = _peak_rss_gb()
     finally:
         close_client(client)
-    return wall, peaks, cpu, driver
+    return Timing(wall, peaks, cpu, driver, driver_peak)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feeders", type=int, default=100)
-    parser.add_argument("--households", type=int, default=100, help="per LV feeder")
-    parser.add_argument("--days", type=int, default=28)
-    args = parser.parse_args()
-    n, h = args.feeders, args.households
-    scenario = load_scenario(
+def _scenario(n: int, h: int, days: int) -> Scenario:
+    return load_scenario(
         {
             "name": "bench-district",
-            "simulation": {"start": "2026-06-01", "days": args.days, "seed": 1},
+            "simulation": {"start": "2026-06-01", "days": days, "seed": 1},
             "community": {
                 "households": n * h,
                 "pv_share": 0.5,
@@ -83,27 +101,54 @@ def main() -> None:
             "grid": {"feeder": f"district:{n}x{h}", "check": "pyomo"},
         }
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        one, peaks1, cpu1, drv1 = timed(scenario, 1, Path(tmp) / "one")
-        two, peaks2, cpu2, drv2 = timed(scenario, 2, Path(tmp) / "two")
-    speedup = one / two
-    year = two * 365 / args.days
-    worst = max(peaks1 + peaks2)
-    print(f"district:{n}x{h} ({n * h} households) x {args.days} days, grid checks on")
-    print(f"1 worker               : {one:9.1f} s")
-    print(f"2 workers              : {two:9.1f} s")
-    print(f"speed-up on 2 workers  : {speedup:9.2f}x (target >= {TARGET_SPEEDUP}x: "
-          f"ratio {speedup / TARGET_SPEEDUP:.2f})")  # fmt: skip
-    print(f"CPU s, 1 worker        : {cpu1[0]:9.1f} (driver {drv1:.1f})")
-    print(f"CPU s, 2 workers       : {', '.join(f'{c:.1f}' for c in cpu2)} (driver {drv2:.1f})")
-    # what 2 workers would give on 2 free cores: the longer worker plus the driver's serial
-    # part, against 1 worker plus its driver part
-    free = (cpu1[0] + drv1) / (max(cpu2) + drv2)
-    print(f"speed-up on free cores : {free:9.2f}x (from CPU times; the machine is shared)")
-    print(f"projected year, 2 wkrs : {year / 3600:9.2f} h")
-    print(f"peak RSS per worker    : {', '.join(f'{p:.2f}' for p in peaks1 + peaks2)} GB "
-          f"(target < {TARGET_WORKER_GB} GB: ratio {worst / TARGET_WORKER_GB:.2f})")  # fmt: skip
-    print(f"peak RSS of the driver : {_peak_rss_gb():9.2f} GB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeders", type=int, default=100)
+    parser.add_argument("--households", type=int, default=100, help="per LV feeder")
+    parser.add_argument("--days", type=int, nargs="+", default=[28], help="one or more")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="cluster sizes")
+    parser.add_argument("--block", type=int, default=None, help="intervals per block")
+    args = parser.parse_args()
+    n, h = args.feeders, args.households
+    rows: list[tuple[int, int, Timing]] = []
+    for days in args.days:
+        scenario = _scenario(n, h, days)
+        with tempfile.TemporaryDirectory() as tmp:
+            for w in args.workers:
+                rows.append((days, w, timed(scenario, w, Path(tmp) / f"w{w}", args.block)))
+        _report(n, h, days, {w: r for d, w, r in rows if d == days})
+    print(f"district:{n}x{h}: peak resident memory by run length [GB]")
+    print("days  workers  wall s   per worker        driver")
+    for days, w, r in rows:
+        peaks = ", ".join(f"{p:.2f}" for p in r.peaks)
+        print(f"{days:4d}  {w:7d}  {r.wall:7.1f}  {peaks:16s}  {r.driver_peak:.2f}")
+    worst = max(p for _, _, r in rows for p in r.peaks)
+    print(f"largest worker peak {worst:.2f} GB (target < {TARGET_WORKER_GB} GB: ratio "
+          f"{worst / TARGET_WORKER_GB:.2f})")  # fmt: skip
+
+
+def _report(n: int, h: int, days: int, runs: dict[int, Timing]) -> None:
+    print(f"district:{n}x{h} ({n * h} households) x {days} days, grid checks on")
+    for w, r in runs.items():
+        cpu = ", ".join(f"{c:.1f}" for c in r.cpu)
+        print(f"{w} worker(s)            : {r.wall:9.1f} s, CPU s {cpu} "
+              f"(driver {r.driver_cpu:.1f})")  # fmt: skip
+    if 1 in runs and 2 in runs:
+        one, two = runs[1], runs[2]
+        speedup = one.wall / two.wall
+        print(f"speed-up on 2 workers  : {speedup:9.2f}x (target >= {TARGET_SPEEDUP}x: "
+              f"ratio {speedup / TARGET_SPEEDUP:.2f})")  # fmt: skip
+        # what 2 workers would give on 2 free cores: the longer worker plus the driver's
+        # serial part, against 1 worker plus its driver part
+        free = (one.cpu[0] + one.driver_cpu) / (max(two.cpu) + two.driver_cpu)
+        print(f"speed-up on free cores : {free:9.2f}x (from CPU times; the machine is shared)")
+        print(f"projected year, 2 wkrs : {two.wall * 365 / days / 3600:9.2f} h")
+    for w, r in runs.items():
+        peaks = ", ".join(f"{p:.2f}" for p in r.peaks)
+        print(f"peak RSS, {w} worker(s)  : {peaks} GB per worker "
+              f"(target < {TARGET_WORKER_GB} GB), driver {r.driver_peak:.2f} GB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,18 +1,21 @@
 """One LV feeder of a district run (issue 18): its own market and grid check, run by the
 single-feeder engine, and what it leaves to the district.
 
-:func:`run_feeder` runs feeder ``k``'s households exactly as a single run of them would
-(:func:`scenarios.engine.runner.run` on the district's LV feeder, into
-``OUT/feeder=<id>/``) and collects, per interval, its *residual*: every household's
+:func:`stream_feeder` runs feeder ``k``'s households exactly as a single run of them
+would (:func:`scenarios.engine.runner.run` on the district's LV feeder, into
+``OUT/feeder=<id>/``) and streams, per interval, its *residual*: every household's
 exchange still committed with the utility, ``committed − sold + bought`` (the unmatched
 part of its net order, :mod:`market.settlement`), offered to the district at the limit
-price of that net order; and the feeder's transformer flow (its slack power, export
-positive). The residual orders stay in the feeder's partition (:data:`ORDERS_FILE`); the
-district gets only the feeder's aggregated curve (one step per interval, side and limit
-price) and its transformer flow, and returns the fill and price of every step.
-:func:`apply_district` allocates those to the households and books them into the
-feeder's agents.parquet and intervals.parquet (bought or sold P2P, less import or export,
-the bill).
+price of that net order (:data:`ORDERS_FILE`); and the feeder's transformer flow (its
+slack power, export positive, :data:`TRANSFORMER_FILE`). Both are held for one block of
+intervals and appended to the partition as one row group
+(:mod:`scenarios.engine.district_blocks`). The district reads them block by block, merges
+each block's orders into the feeder's aggregated curve (:func:`curve`: one step per
+interval, side and limit price) and returns the fill and price of every step (:data:`STEPS_FILE`);
+:func:`book_feeder` allocates those to the households and books them into the feeder's
+agents.parquet and intervals.parquet (:mod:`scenarios.engine.district_booking`).
+:func:`run_feeder` and :func:`apply_district` do the same for the whole run as one block
+(the curve in memory: for a hand-checked case).
 """
 
 from __future__ import annotations
@@ -22,20 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agents.households.community import KIND_NET, Plan
 from grid.district import District
-from market.nested import allocate_pro_rata, merge_steps
+from market.nested import merge_steps
 from market.orders import TINY_KWH
 from market.settlement import Tariffs
 from scenarios.config.schema import Scenario
+from scenarios.engine.district_blocks import AppendWriter
 from scenarios.engine.interval import IntervalResult
-from scenarios.results.agents_writer import narrowed
-from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE, columns
-from scenarios.results.stream import TableStream
+from scenarios.results.schema import HOUSEHOLDS_FILE, INTERVALS_FILE
 
 
 def feeder_dir(out_dir: Path, feeder_id: str) -> Path:
@@ -77,48 +78,84 @@ class FeederCurve:
 ORDERS_FILE = "district_orders.parquet"
 """``feeder=<id>/district_orders.parquet``: the residual orders the feeder offered to the
 district (t, agent_id, side, energy_kwh, price_per_kwh) and the utility's prices of their
-interval (retail_price_per_kwh, feed_in_price_per_kwh)."""
+interval (retail_price_per_kwh, feed_in_price_per_kwh); one row group per block of
+intervals (:mod:`scenarios.engine.district_blocks`)."""
 FILLS_FILE = "district_fills.parquet"
 """``feeder=<id>/district_fills.parquet``: the district's fills of them (t, agent_id, side,
 energy_kwh, price_per_kwh, grid_fee)."""
+TRANSFORMER_FILE = "_transformer.parquet"
+"""``feeder=<id>/_transformer.parquet``: the feeder's transformer flow per interval (t,
+p_kw, q_kvar), one row group per block; the district reads it block by block and removes
+it (a leading ``_``: Parquet datasets skip it)."""
+_RESIDUALS_FILE = "_residuals.parquet"
+"""The residual orders as the interval loop streams them (household index, not id);
+:data:`ORDERS_FILE` once the run has written its households."""
 
 
 class _Residuals:
-    """The observer of :func:`scenarios.engine.batch.simulate` that collects them."""
+    """The observer of :func:`scenarios.engine.batch.simulate` that streams them: one
+    block of intervals is held, then written (:data:`_RESIDUALS_FILE`, with the district
+    level; :data:`TRANSFORMER_FILE`, with the grid check)."""
 
-    def __init__(self, n_t: int, out_lines: np.ndarray | None) -> None:
+    def __init__(self, n_t: int, block: int, where: Path, orders: bool, flows: bool,
+                 out_lines: np.ndarray | None) -> None:  # fmt: skip
+        self.n_t, self.block = n_t, block
         self.parts: list[tuple[np.ndarray, ...]] = []
-        self.slack_p = np.zeros(n_t)
-        self.slack_q = np.zeros(n_t)
-        self.retail = np.zeros(n_t)
-        self.feed_in = np.zeros(n_t)
+        self.slack = np.zeros((2, min(block, n_t)))
         self.out_lines = out_lines
+        self.orders = AppendWriter(where / _RESIDUALS_FILE) if orders else None
+        self.flows = AppendWriter(where / TRANSFORMER_FILE) if flows else None
 
     def __call__(self, t: int, plan: Plan, res: IntervalResult, tariffs: Tariffs) -> None:
-        self.retail[t] = tariffs.retail_price_per_kwh
-        self.feed_in[t] = tariffs.feed_in_price_per_kwh
+        i = t % self.block
         o = res.outcome
         if o is not None and o.check is not None and self.out_lines is not None:
-            self.slack_p[t] = -o.check.line_p_kw[self.out_lines].sum()
-            self.slack_q[t] = -o.check.line_q_kvar[self.out_lines].sum()
+            self.slack[0, i] = -o.check.line_p_kw[self.out_lines].sum()
+            self.slack[1, i] = -o.check.line_q_kvar[self.out_lines].sum()
         elif o is not None:
-            self.slack_p[t], self.slack_q[t] = o.p_kw.sum(), o.q_kvar.sum()
+            self.slack[0, i], self.slack[1, i] = o.p_kw.sum(), o.q_kvar.sum()
         to_utility = res.committed_net_kwh - res.flows.sold_kwh + res.flows.bought_kwh
         net = plan.kind == KIND_NET
         hh, buy, price = plan.household[net], plan.is_buy[net], plan.price_per_kwh[net]
         r = to_utility[hh]
         keep = np.where(buy, r < -TINY_KWH, r > TINY_KWH)
         keep[np.setdiff1d(np.arange(len(hh)), np.unique(hh, return_index=True)[1])] = False
+        m = int(keep.sum())
         if keep.any():  # one residual per household: its first net order's price
             self.parts.append(
-                (np.full(int(keep.sum()), t, np.int32), hh[keep].astype(np.int32), buy[keep],
-                 price[keep], np.abs(r[keep]))
+                (np.full(m, t, np.int32), hh[keep].astype(np.int32), buy[keep], price[keep],
+                 np.abs(r[keep]), np.full(m, tariffs.retail_price_per_kwh),
+                 np.full(m, tariffs.feed_in_price_per_kwh))
             )  # fmt: skip
+        if i == self.block - 1 or t == self.n_t - 1:
+            self._flush(t - i, i + 1)
+
+    def _flush(self, a: int, n: int) -> None:
+        if self.flows is not None:
+            t = np.arange(a, a + n, dtype=np.int32)
+            p, q = self.slack[0, :n].copy(), self.slack[1, :n].copy()
+            self.flows.write(pa.table({"t": t, "p_kw": p, "q_kvar": q}))
+        if self.orders is not None:
+            cols = [np.concatenate(c) for c in zip(*self.parts, strict=True)] or [
+                np.zeros(0, d) for d in (np.int32, np.int32, bool, float, float, float, float)
+            ]
+            names = ("t", "hh", "is_buy", "price_per_kwh", "energy_kwh",
+                     "retail_price_per_kwh", "feed_in_price_per_kwh")  # fmt: skip
+            self.orders.write(pa.table(dict(zip(names, cols, strict=True))))
+        self.parts = []
+        self.slack[:] = 0.0
+
+    def close(self) -> None:
+        for w in (self.orders, self.flows):
+            if w is not None:
+                w.close()
 
 
-def run_feeder(scenario: Scenario, k: int, out_dir: Path) -> FeederCurve:
-    """Run LV feeder ``k`` of the scenario's district into ``OUT/feeder=<id>/`` (with the
-    district level also its residual orders, :data:`ORDERS_FILE`) and return its curve."""
+def stream_feeder(scenario: Scenario, k: int, out_dir: Path, block: int) -> None:
+    """Run LV feeder ``k`` of the scenario's district into ``OUT/feeder=<id>/``, streaming
+    its transformer flow (:data:`TRANSFORMER_FILE`, with the grid check) and, with the
+    district level, its residual orders (:data:`ORDERS_FILE`) in blocks of ``block``
+    intervals."""
     from scenarios.engine.runner import run
 
     district = _district(scenario.grid.feeder)
@@ -127,30 +164,71 @@ def run_feeder(scenario: Scenario, k: int, out_dir: Path) -> FeederCurve:
     sub = feeder_scenario(scenario, k, fid, n_k)
     f = district.feeders[k]
     out_lines = np.flatnonzero(f.lines["from_bus"].to_numpy() == f.slack_bus)
-    collect = _Residuals(scenario.simulation.n_intervals, out_lines)
     where = feeder_dir(out_dir, fid)
-    run(sub, where, feeder=f, observer=collect, report=False)
-    t, hh, buy, price, energy = _orders(collect)
+    where.mkdir(parents=True, exist_ok=True)
+    orders = "district" in scenario.market.levels
+    flows = scenario.grid.check != "off"
+    collect = _Residuals(scenario.simulation.n_intervals, block, where, orders, flows, out_lines)
+    try:
+        run(sub, where, feeder=f, observer=collect, report=False)
+    finally:
+        collect.close()
+    if orders:
+        _name_orders(where)
+
+
+def _name_orders(where: Path) -> None:
+    """:data:`_RESIDUALS_FILE` into :data:`ORDERS_FILE`, row group by row group: the
+    households' ids for their indices, the side as ``buy``/``sell``."""
+    ids = pq.read_table(where / HOUSEHOLDS_FILE, columns=["agent_id"]).column(0)
+    agent_ids = ids.to_numpy(zero_copy_only=False).astype(str)
+    src = pq.ParquetFile(where / _RESIDUALS_FILE)
+    out = AppendWriter(where / ORDERS_FILE)
+    for g in range(max(src.num_row_groups, 1)):
+        part = src.read_row_group(g) if src.num_row_groups else src.schema_arrow.empty_table()
+        hh = part.column("hh").to_numpy()
+        buy = part.column("is_buy").to_numpy(zero_copy_only=False)
+        cols = {
+            "t": part.column("t"),
+            "agent_id": pa.array(agent_ids[hh], pa.string()).dictionary_encode(),
+            "side": pa.array(np.where(buy, "buy", "sell"), pa.string()).dictionary_encode(),
+        }
+        for name in ORDER_VALUES:
+            cols[name] = part.column(name)
+        out.write(pa.table(cols))
+    out.close()
+    (where / _RESIDUALS_FILE).unlink()
+
+
+ORDER_VALUES = ("energy_kwh", "price_per_kwh", "retail_price_per_kwh", "feed_in_price_per_kwh")
+
+
+def run_feeder(scenario: Scenario, k: int, out_dir: Path) -> FeederCurve:
+    """Run LV feeder ``k`` (:func:`stream_feeder`, one block: the whole run) and return
+    its curve and transformer flow for the whole run, read back from its files."""
+    n_t = scenario.simulation.n_intervals
+    stream_feeder(scenario, k, out_dir, n_t)
+    fid = _district(scenario.grid.feeder).feeder_ids[k]
+    where = feeder_dir(out_dir, fid)
+    slack = np.zeros((2, n_t))
+    if (where / TRANSFORMER_FILE).exists():
+        flows = pq.read_table(where / TRANSFORMER_FILE)
+        slack = np.stack([flows.column(c).to_numpy() for c in ("p_kw", "q_kvar")])
     if "district" in scenario.market.levels:
-        ids = pq.read_table(where / HOUSEHOLDS_FILE, columns=["agent_id"]).column(0)
-        agent = ids.to_numpy(zero_copy_only=False).astype(str)[hh]
-        pq.write_table(
-            pa.table(
-                {
-                    "t": pa.array(t, pa.int32()),
-                    "agent_id": pa.array(agent).dictionary_encode(),
-                    "side": pa.array(np.where(buy, "buy", "sell")).dictionary_encode(),
-                    "energy_kwh": energy,
-                    "price_per_kwh": price,
-                    "retail_price_per_kwh": collect.retail[t],
-                    "feed_in_price_per_kwh": collect.feed_in[t],
-                }
-            ),
-            where / ORDERS_FILE,
-        )
-    steps = merge_steps(t, buy, price, energy)
-    return FeederCurve(k, fid, steps.key.astype(np.int32), steps.is_buy, steps.price_per_kwh,
-                       steps.energy_kwh, collect.slack_p, collect.slack_q)  # fmt: skip
+        return curve(k, fid, pq.read_table(where / ORDERS_FILE), slack)
+    e = np.zeros(0)
+    return FeederCurve(k, fid, np.zeros(0, np.int32), np.zeros(0, bool), e, e, *slack)
+
+
+def curve(k: int, feeder_id: str, orders: pa.Table, slack: np.ndarray) -> FeederCurve:
+    """Feeder ``k``'s aggregated curve of its residual ``orders`` (:data:`ORDERS_FILE`
+    rows) and its transformer flow ``slack`` (``(2, T)``: p_kw, q_kvar)."""
+    buy = orders.column("side").to_numpy(zero_copy_only=False).astype(str) == "buy"
+    t = orders.column("t").to_numpy()
+    steps = merge_steps(t, buy, orders.column("price_per_kwh").to_numpy(),
+                        orders.column("energy_kwh").to_numpy())  # fmt: skip
+    return FeederCurve(k, feeder_id, steps.key.astype(np.int32), steps.is_buy,
+                       steps.price_per_kwh, steps.energy_kwh, slack[0], slack[1])  # fmt: skip
 
 
 @functools.cache
@@ -161,13 +239,6 @@ def _district(spec: str) -> District:
     return load_district(spec)
 
 
-def _orders(collect: _Residuals) -> tuple[np.ndarray, ...]:
-    if not collect.parts:
-        e = np.zeros(0, np.int32)
-        return e, e, np.zeros(0, bool), np.zeros(0), np.zeros(0)
-    return tuple(np.concatenate(c) for c in zip(*collect.parts, strict=True))
-
-
 def apply_district(
     feeder_id: str,
     filled_kwh: np.ndarray,
@@ -176,80 +247,40 @@ def apply_district(
     out_dir: Path,
 ) -> None:
     """Allocate the district's fills of the feeder's curve (``filled_kwh`` and the price
-    per step of :func:`run_feeder`'s curve) to its residual orders pro rata within each
-    step (:func:`market.nested.allocate_pro_rata`), write them (:data:`FILLS_FILE`) and book
-    them into the feeder's agents.parquet and intervals.parquet (types as written): a
-    buyer's district kWh is bought P2P instead of imported (its bill changes by ``kWh ×
-    (price + fee − retail)``), a seller's is sold instead of exported (``kWh × (feed_in −
-    price)``)."""
+    per step of :func:`run_feeder`'s curve, the whole run) to its residual orders, write
+    them (:data:`FILLS_FILE`) and book them into the feeder's agents.parquet and
+    intervals.parquet (:func:`scenarios.engine.district_booking.book_fills`, one block:
+    the whole run)."""
+    from scenarios.engine.district_booking import book_fills
+
     where = feeder_dir(out_dir, feeder_id)
-    orders = pq.read_table(where / ORDERS_FILE)
-    t = orders.column("t").to_numpy().astype(np.int64)
-    buy = orders.column("side").to_numpy(zero_copy_only=False).astype(str) == "buy"
-    energy = orders.column("energy_kwh").to_numpy()
-    steps = merge_steps(t, buy, orders.column("price_per_kwh").to_numpy(), energy)
-    d = allocate_pro_rata(steps.group, energy, steps.energy_kwh, filled_kwh)
-    price = np.nan_to_num(np.asarray(price_per_kwh, float)[steps.group])
-    fee = np.where(buy, d * fee_per_kwh, 0.0)
-    traded = d > 0
-    pq.write_table(
-        pa.table(
-            {
-                "t": pa.array(t[traded], pa.int32()),
-                "agent_id": orders.column("agent_id").filter(pa.array(traded)),
-                "side": orders.column("side").filter(pa.array(traded)),
-                "energy_kwh": d[traded],
-                "price_per_kwh": price[traded],
-                "grid_fee": fee[traded],
-            }
-        ),
-        where / FILLS_FILE,
-    )
-    if not traded.any():
-        return
-    agents = pq.read_table(where / AGENTS_FILE, columns=["t", "agent_id"])
-    t_col = agents.column("t").to_numpy()
-    n_t = int(t_col.max()) + 1
-    n = len(t_col) // n_t
-    ids = agents.column("agent_id").combine_chunks()
-    hh_col = ids.indices.to_numpy(zero_copy_only=False)
-    if len(t_col) != n * n_t or not (
-        np.array_equal(t_col, np.repeat(np.arange(n_t), n))
-        and np.array_equal(hh_col, np.tile(np.arange(n), n_t))
-    ):
-        raise ValueError(f"{where / AGENTS_FILE}: rows are not interval-major over households")
-    agent = orders.column("agent_id").to_numpy(zero_copy_only=False).astype(str)
-    row = t * n + pd.Categorical(agent, categories=ids.dictionary.to_pylist()).codes
-    retail = orders.column("retail_price_per_kwh").to_numpy()
-    feed_in = orders.column("feed_in_price_per_kwh").to_numpy()
-    money = np.where(buy, d * (price + fee_per_kwh - retail), d * (feed_in - price))
-    size = n * n_t
-    delta = {
-        "bought_p2p_kwh": np.bincount(row, np.where(buy, d, 0.0), size),
-        "sold_p2p_kwh": np.bincount(row, np.where(buy, 0.0, d), size),
-        "grid_import_kwh": -np.bincount(row, np.where(buy, d, 0.0), size),
-        "grid_export_kwh": -np.bincount(row, np.where(buy, 0.0, d), size),
-        "cost": np.bincount(row, money, size),
-    }
-    _add_into(where / AGENTS_FILE, AGENTS_FILE, delta)
-    per_t = {name: v.reshape(n_t, n).sum(axis=1) for name, v in delta.items()}
-    per_t["grid_fees"] = np.bincount(t, fee, n_t)
-    per_t.pop("bought_p2p_kwh"), per_t.pop("sold_p2p_kwh")
-    _add_into(where / INTERVALS_FILE, INTERVALS_FILE, per_t)
+    n_t = pq.ParquetFile(where / INTERVALS_FILE).metadata.num_rows
+    filled = np.asarray(filled_kwh, float)
+    whole = (filled, np.asarray(price_per_kwh, float))
+    traded = bool((filled > 0).any())
+    book_fills(where, ORDERS_FILE, FILLS_FILE, fee_per_kwh, n_t, lambda i: whole, traded)
 
 
-def _add_into(path: Path, file: str, delta: dict[str, np.ndarray]) -> None:
-    """Add ``delta`` to the columns of the results file ``path`` (schema ``file``) and
-    write it again as the run's writers do: each column in its type and, where the schema
-    stores it in steps (:data:`~scenarios.results.schema.QUANTUM`), in its steps."""
-    table = pq.read_table(path)
-    spec = {c.name: c for c in columns(file)}
-    for name, add in delta.items():
-        i = table.schema.get_field_index(name)
-        col = table.column(i)
-        new = narrowed(spec[name], col.to_numpy().astype(float) + add)
-        table = table.set_column(i, table.schema.field(i), pa.array(new).cast(col.type))
-    ids = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
-    stream = TableStream(path, table.schema, ids, always=True)
-    stream.write({name: table.column(name) for name in table.column_names})
-    stream.close()
+STEPS_FILE = "_district_steps.parquet"
+"""``feeder=<id>/_district_steps.parquet``: the district's fill and price of each step of
+the feeder's curve (t, filled_kwh, price_per_kwh), one row group per block; written by the
+district level, read and removed by :func:`book_feeder`."""
+
+
+def book_feeder(
+    feeder_id: str, fee_per_kwh: float, block: int, traded: bool, out_dir: Path
+) -> None:
+    """Book the district's fills (:data:`STEPS_FILE`) into feeder ``feeder_id``'s files,
+    block by block (:func:`scenarios.engine.district_booking.book_fills`)."""
+    from scenarios.engine.district_blocks import BlockReader
+    from scenarios.engine.district_booking import book_fills
+
+    where = feeder_dir(out_dir, feeder_id)
+    steps = BlockReader(where / STEPS_FILE, block)
+
+    def step_fills(i: int) -> tuple[np.ndarray, np.ndarray]:
+        part = steps.read(i)
+        return part.column("filled_kwh").to_numpy(), part.column("price_per_kwh").to_numpy()
+
+    book_fills(where, ORDERS_FILE, FILLS_FILE, fee_per_kwh, block, step_fills, traded)
+    (where / STEPS_FILE).unlink()

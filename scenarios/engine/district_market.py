@@ -3,7 +3,7 @@ residual curves cleared between the feeders (:mod:`market.nested`), split where 
 grid breaks (:mod:`scenarios.engine.district_mv`).
 
 The inputs are the :class:`~scenarios.engine.district_feeder.FeederCurve` of every feeder
-(its steps of the whole run); the outputs are the fill and price of every feeder's steps
+(its steps of one block of intervals); the outputs are the fill and price of every feeder's steps
 (handed back to the feeder, :func:`~scenarios.engine.district_feeder.apply_district`) and
 the district's own tables: ``intervals`` (one row per interval) and ``trades`` (one row per
 filled step: the district is the counterparty of every step; buyers pay the zone's price
@@ -34,10 +34,15 @@ class DistrictLevel:
 
 
 def clear_levels(
-    curves: list[FeederCurve], mv: MvCheck | None, n_t: int, fee_per_kwh: float
+    curves: list[FeederCurve],
+    mv: MvCheck | None,
+    n_t: int,
+    fee_per_kwh: float,
+    t0: int = 0,
 ) -> DistrictLevel:
-    """Clear every interval's district market over the feeders' curves."""
-    t = np.concatenate([c.t for c in curves]).astype(np.int64)
+    """Clear every interval's district market over the feeders' curves: the ``n_t``
+    intervals from ``t0`` on (one block of the run; ``mv`` of the same intervals)."""
+    t = np.concatenate([c.t for c in curves]).astype(np.int64) - t0
     feeder = np.concatenate([np.full(len(c.t), c.k, np.int64) for c in curves])
     is_buy = np.concatenate([c.is_buy for c in curves])
     price = np.concatenate([c.price_per_kwh for c in curves])
@@ -61,7 +66,7 @@ def clear_levels(
     value = np.bincount(t, np.where(is_buy, filled * np.nan_to_num(step_price), 0.0), n_t)
     intervals = pd.DataFrame(
         {
-            "t": np.arange(n_t, dtype=np.int32),
+            "t": np.arange(t0, t0 + n_t, dtype=np.int32),
             "clearing_price_per_kwh": np.divide(
                 value, volume, out=np.full(n_t, np.nan), where=volume > 0
             ),
@@ -81,7 +86,7 @@ def clear_levels(
     ids = [c.feeder_id for c in curves]
     trades = pd.DataFrame(
         {
-            "t": t[traded].astype(np.int32),
+            "t": (t[traded] + t0).astype(np.int32),
             "feeder": pd.Categorical.from_codes(feeder[traded], categories=ids),
             "side": pd.Categorical(np.where(is_buy[traded], "buy", "sell"), ["buy", "sell"]),
             "limit_price_per_kwh": price[traded],
