@@ -19,8 +19,8 @@ bucket is drawn at its first interval's timestamp.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -30,8 +30,9 @@ MAX_POINTS = 2000
 BUCKET_HOURS = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 12.0, 24.0, 48.0, 168.0)
 """The bucket lengths [h] to choose from, shortest first."""
 
-How = Literal["min", "max", "sum", "mean"]
-_REDUCE = {"min": np.nanmin, "max": np.nanmax, "sum": np.nansum, "mean": np.nanmean}
+_REDUCE: dict[str, Callable[..., np.ndarray]] = {
+    "min": np.nanmin, "max": np.nanmax, "sum": np.nansum, "mean": np.nanmean
+}  # fmt: skip
 
 
 def _hours(h: float) -> str:
@@ -107,9 +108,11 @@ class Buckets:
             return timestamps
         return timestamps.iloc[:: self.size].reset_index(drop=True)
 
-    def reduce(self, values: pd.Series | np.ndarray, how: How) -> pd.Series | np.ndarray:
+    def reduce(self, values: pd.Series | np.ndarray, how: str) -> pd.Series | np.ndarray:
         """``values`` (one per interval) summarised per bucket by ``how`` (NaN ignored;
         a bucket without a value is NaN, a sum too); ``values`` itself when not bucketed."""
+        if how not in _REDUCE:
+            raise ValueError(f"buckets: how = {how!r} is not one of {', '.join(_REDUCE)}")
         if not self.bucketed:
             return values
         v = np.asarray(values, dtype=np.float64)
