@@ -57,11 +57,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from scenarios.config.schema import Scenario
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.errors import ScenarioError
+from scenarios.reports.grid_tables import row_groups
 from scenarios.results.files import BUSES_FILE, INTERVALS_FILE, LINES_FILE
 
 CURTAIL_TOL_KWH = 1e-6
@@ -123,7 +123,7 @@ def assess(out_dir: str | Path, scenario: Scenario, side: Side = "export") -> As
     """Check a finished run (grid check on) against the hosting limits of ``side``.
 
     See the module docstring for the definition of a violation. ``buses.parquet`` and
-    ``lines.parquet`` are read in record batches (only the columns needed), twice: the
+    ``lines.parquet`` are read a row group at a time (only the columns needed), twice: the
     failing intervals and the extremes first, then the elements at their limit in the
     failing intervals, so the memory does not grow with the run's length.
     """
@@ -211,13 +211,12 @@ _INTERVAL_COLUMNS = ["t", "curtailed_kwh", "dimmed_kwh", "unmet_heat_kwh"]
 
 _BUS_COLUMNS = ["t", "bus", "v_pu"]
 _LINE_COLUMNS = ["t", "line", "p_kw", "loading_frac"]
-BATCH_ROWS = 1 << 16
 
 
 def _batches(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """``columns`` of a buses or lines table in record batches, element names as str."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns):
-        frame = batch.to_pandas()
+    """``columns`` of a buses or lines table a row group at a time, element names as str."""
+    for table in row_groups(path, columns):
+        frame = table.to_pandas()
         frame[columns[1]] = frame[columns[1]].astype(str)
         yield frame
 
