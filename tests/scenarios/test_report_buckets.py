@@ -83,9 +83,7 @@ def test_buckets_are_the_shortest_listed_length_within_the_limit() -> None:
 def test_one_interval_over_the_band_shows_in_the_bucketed_figures(long_run) -> None:
     intervals, buses, lines = long_run
     grid = grid_tables(buses, lines, intervals["timestamp"])
-    voltage, band, _loading, curtailment, _nodal = grid_figures(
-        intervals, grid, 0.95, 1.05, "EUR"
-    )
+    voltage, band, _loading, curtailment, _nodal = grid_figures(intervals, grid, 0.95, 1.05, "EUR")
     high = np.asarray(band.data[0].y)
     assert len(high) == 1389 <= MAX_POINTS
     assert np.flatnonzero(high > 1.05).tolist() == [SPIKE_T // PER]
@@ -105,9 +103,7 @@ def test_one_interval_over_the_band_shows_in_the_bucketed_figures(long_run) -> N
 def test_bucket_envelopes_equal_a_pandas_groupby(long_run) -> None:
     intervals, buses, lines = long_run
     grid = grid_tables(buses, lines, intervals["timestamp"])
-    _voltage, band, loading, curtailment, _nodal = grid_figures(
-        intervals, grid, 0.95, 1.05, "EUR"
-    )
+    _voltage, band, loading, curtailment, _nodal = grid_figures(intervals, grid, 0.95, 1.05, "EUR")
     by = intervals.groupby(intervals["t"] // PER)
     np.testing.assert_array_equal(band.data[0].y, by["v_max_pu"].max().to_numpy())
     np.testing.assert_array_equal(band.data[1].y, by["v_min_pu"].min().to_numpy())
