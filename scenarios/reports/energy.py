@@ -1,4 +1,6 @@
-"""The report's community energy figures: power flows and stored energy over time."""
+"""The report's community energy figures: power flows and stored energy over time; a
+long run's in time buckets (:mod:`scenarios.reports.buckets`: the mean power and the mean
+stored energy per bucket)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from scenarios.reports.buckets import Buckets
+
 
 def flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
     """Community power flows over time [kW]: sources positive, uses negative."""
     fig = go.Figure()
+    b = Buckets.of(iv["timestamp"], interval_hours)
+    x = b.x(iv["timestamp"])
     series = (
         ("generation_kwh", "PV generation", 1, "#ff7f0e"),
         ("demand_kwh", "household demand", -1, "#1f77b4"),
@@ -25,8 +31,8 @@ def flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
             continue  # drawn for runs with heat pumps only
         fig.add_trace(
             go.Scatter(
-                x=iv["timestamp"],
-                y=sign * iv[col] / interval_hours,
+                x=x,
+                y=b.reduce(sign * iv[col] / interval_hours, "mean"),
                 name=name,
                 mode="lines",
                 line={"color": color, "width": 1.2},
@@ -34,7 +40,7 @@ def flows_figure(iv: pd.DataFrame, interval_hours: float) -> go.Figure:
         )
     fig.update_layout(
         title="Community energy flows (sources positive, uses negative)",
-        yaxis_title="power [kW]",
+        yaxis_title="power [kW]" + b.suffix("mean"),
         hovermode="x unified",
     )
     return fig
@@ -44,10 +50,12 @@ def stored_energy_figure(iv: pd.DataFrame) -> go.Figure:
     """Energy stored in the home batteries and in the EVs, each on its own axis (left and
     right): a fleet of cars ten times the batteries' size does not flatten their curve."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    b = Buckets.of(iv["timestamp"])
+    x = b.x(iv["timestamp"])
     fig.add_trace(
         go.Scatter(
-            x=iv["timestamp"],
-            y=iv["battery_soc_kwh"],
+            x=x,
+            y=b.reduce(iv["battery_soc_kwh"], "mean"),
             name="home batteries (left axis)",
             mode="lines",
             line={"color": "#2ca02c"},
@@ -56,15 +64,17 @@ def stored_energy_figure(iv: pd.DataFrame) -> go.Figure:
     )
     fig.add_trace(
         go.Scatter(
-            x=iv["timestamp"],
-            y=iv["ev_soc_kwh"],
+            x=x,
+            y=b.reduce(iv["ev_soc_kwh"], "mean"),
             name="EVs (right axis)",
             mode="lines",
             line={"color": "#9467bd"},
         ),
         secondary_y=True,
     )
-    fig.update_layout(title="Stored energy (sum over households)", hovermode="x unified")
+    fig.update_layout(
+        title="Stored energy (sum over households)" + b.suffix("mean"), hovermode="x unified"
+    )
     fig.update_yaxes(title_text="home batteries [kWh]", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(title_text="EVs [kWh]", rangemode="tozero", showgrid=False, secondary_y=True)
     return fig

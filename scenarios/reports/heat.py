@@ -4,7 +4,11 @@ heat pumps' power and the fleet's COP against the outdoor temperature.
 The per-interval fleet numbers (:class:`~scenarios.results.fleet_heat.FleetHeat`) come
 from the run's own accumulation while it wrote its windows, or from ``agents.parquet``
 read in record batches (the columns these figures need), so a year of a thousand
-households need not fit in memory.
+households need not fit in memory. A long run is drawn in time buckets
+(:mod:`scenarios.reports.buckets`): the warmest house's maximum, the coldest's minimum
+and the median's mean per bucket, the unmet heat summed; the scatter figures one point
+per bucket (mean outdoor temperature, mean power, the bucket's heat over its electric
+energy).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from plotly.subplots import make_subplots
 
+from scenarios.reports.buckets import Buckets
 from scenarios.results.fleet_heat import FleetHeat, FleetHeatStream, has_heat_pumps
 
 _COLUMNS = ["t", "heat_pump_kwh", "indoor_temp_c"]
@@ -70,22 +75,30 @@ def heat_figures(
         if fleet is None:
             raise ValueError("heat figures: neither the run's fleet numbers nor its agents file")
         fleet = fleet_heat(fleet, households, t_out, interval_hours)
-    ts = intervals["timestamp"]
+    b = Buckets.of(intervals["timestamp"], interval_hours)
+    ts = b.x(intervals["timestamp"])
+    kwh = f"[kWh {b.per()}]" if b.bucketed else "[kWh]"
 
     temp = make_subplots(specs=[[{"secondary_y": True}]])
-    for y, name, dash in (
-        (fleet.indoor_max_c, "warmest house", "dot"),
-        (fleet.indoor_median_c, "median house", "solid"),
-        (fleet.indoor_min_c, "coldest house", "dot"),
+    for y, name, dash, how in (
+        (fleet.indoor_max_c, "warmest house", "dot", "max"),
+        (fleet.indoor_median_c, "median house", "solid", "mean"),
+        (fleet.indoor_min_c, "coldest house", "dot", "min"),
     ):
         temp.add_trace(
-            go.Scatter(x=ts, y=y, name=name, mode="lines", line={"color": "#d62728", "dash": dash})
+            go.Scatter(
+                x=ts,
+                y=b.reduce(y, how),
+                name=name + (f" ({how} {b.per()})" if b.bucketed else ""),
+                mode="lines",
+                line={"color": "#d62728", "dash": dash},
+            )
         )
     temp.add_trace(
         go.Bar(
             x=ts,
-            y=intervals["unmet_heat_kwh"],
-            name="heat not delivered [kWh]",
+            y=b.reduce(intervals["unmet_heat_kwh"], "sum"),
+            name=f"heat not delivered {kwh}",
             marker_color="#1f77b4",
         ),
         secondary_y=True,
@@ -99,18 +112,21 @@ def heat_figures(
             secondary_y=False,
         )
     temp.update_layout(
-        title=f"Indoor temperature of the {n_hp} heat-pump households against the comfort band",
+        title=f"Indoor temperature of the {n_hp} heat-pump households against the comfort band"
+        + b.suffix(),
         hovermode="x unified",
     )
     temp.update_yaxes(title_text="indoor temperature [°C]", secondary_y=False)
-    temp.update_yaxes(title_text="unmet heat [kWh]", secondary_y=True)
+    temp.update_yaxes(title_text=f"unmet heat {kwh}", secondary_y=True)
 
+    one = f"one bucket of {b.hours:g} h (means)" if b.bucketed else "one interval"
+    t_drawn = b.reduce(t_out, "mean")
     power = go.Figure(
         go.Scatter(
-            x=t_out,
-            y=intervals["heat_pump_kwh"].to_numpy() / interval_hours,
+            x=t_drawn,
+            y=b.reduce(intervals["heat_pump_kwh"].to_numpy() / interval_hours, "mean"),
             mode="markers",
-            name="one interval",
+            name=one,
             marker={"size": 4, "color": "#9467bd", "opacity": 0.5},
         )
     )
@@ -121,14 +137,18 @@ def heat_figures(
     )
 
     drawn = fleet.electric_kwh > 0
-    ratio = np.divide(fleet.heat_kwh, fleet.electric_kwh, out=np.full(len(ts), np.nan), where=drawn)
     spf = fleet.heat_kwh.sum() / fleet.electric_kwh.sum() if drawn.any() else float("nan")
+    heat_kwh = np.asarray(b.reduce(fleet.heat_kwh, "sum"))
+    electric_kwh = np.asarray(b.reduce(fleet.electric_kwh, "sum"))
+    ratio = np.divide(
+        heat_kwh, electric_kwh, out=np.full(len(heat_kwh), np.nan), where=electric_kwh > 0
+    )
     cop = go.Figure(
         go.Scatter(
-            x=t_out,
+            x=t_drawn,
             y=ratio,
             mode="markers",
-            name="one interval",
+            name=one,
             marker={"size": 4, "color": "#2ca02c", "opacity": 0.5},
         )
     )

@@ -6,6 +6,7 @@ from the network.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scenarios.engine.batch import Showcase
+from scenarios.reports.buckets import Buckets
 from scenarios.reports.energy import flows_figure, stored_energy_figure
 from scenarios.reports.grid_tables import ElementTable, GridTables, time_buckets
 from scenarios.reports.html_page import figures_html, kpi_cards, page_html
@@ -35,13 +37,15 @@ _KPI_LABELS: Sequence[tuple[str, str]] = (
 )
 
 
-def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any]) -> go.Figure:
+def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any], b: Buckets) -> go.Figure:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    volume = f"P2P volume [kWh {b.per()}]" if b.bucketed else "P2P volume [kWh]"
+    x = b.x(iv["timestamp"])
     fig.add_trace(
         go.Bar(
-            x=iv["timestamp"],
-            y=iv["p2p_kwh"],
-            name="P2P volume [kWh]",
+            x=x,
+            y=b.reduce(iv["p2p_kwh"], "sum"),
+            name=volume,
             marker_color="#9ecae1",
             opacity=0.7,
         ),
@@ -49,9 +53,9 @@ def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any]) -> go.Figure:
     )
     fig.add_trace(
         go.Scatter(
-            x=iv["timestamp"],
-            y=iv["clearing_price_per_kwh"],
-            name="clearing price",
+            x=x,
+            y=b.reduce(iv["clearing_price_per_kwh"], "mean"),
+            name="clearing price" + (" (mean)" if b.bucketed else ""),
             mode="lines",
             line={"color": "#d62728"},
             connectgaps=False,
@@ -69,9 +73,12 @@ def _price_figure(iv: pd.DataFrame, market: Mapping[str, Any]) -> go.Figure:
             annotation_text=label,
             secondary_y=False,
         )
-    fig.update_layout(title="Clearing price and P2P volume", hovermode="x unified")
+    fig.update_layout(
+        title="Clearing price and P2P volume" + b.suffix("mean price, summed volume"),
+        hovermode="x unified",
+    )
     fig.update_yaxes(title_text=f"price [{market['currency']}/kWh]", secondary_y=False)
-    fig.update_yaxes(title_text="P2P volume [kWh]", secondary_y=True)
+    fig.update_yaxes(title_text=volume, secondary_y=True)
     return fig
 
 
@@ -137,6 +144,7 @@ def _book_figure(show: Showcase, when: str, currency: str) -> go.Figure:
     return fig
 
 
+@functools.cache
 def render_report(
     title: str,
     kpis: Mapping[str, Any],
@@ -151,7 +159,7 @@ def render_report(
     currency = market["currency"]
     when = str(intervals["timestamp"].iloc[showcase.t]) if showcase.t >= 0 else "no interval"
     figures = [
-        _price_figure(intervals, market),
+        _price_figure(intervals, market, Buckets.of(intervals["timestamp"], interval_hours)),
         flows_figure(intervals, interval_hours),
         stored_energy_figure(intervals),
         _savings_figure(household_savings, currency),
@@ -189,7 +197,7 @@ def grid_figures(
     ``grid``: the run's buses and lines tables summarised over its intervals."""
     bucket, size = time_buckets(intervals["timestamp"])
     starts = intervals["timestamp"].groupby(bucket).first().to_numpy()
-    label = "" if size == 1 else f" (extremes over {size} intervals)"
+    label = "" if size == 1 else f" (per {size} intervals the extreme nearer a limit)"
 
     def matrix(table: ElementTable, value: str) -> tuple[np.ndarray, np.ndarray]:
         """The buckets holding a value, and the (element, bucket) values there."""
@@ -199,9 +207,13 @@ def grid_figures(
 
     order = grid.buses.order
     v_x, v_low = matrix(grid.buses, "v_pu")
+    v_high = matrix(grid.buses, "v_pu_max")[1] if "v_pu_max" in grid.buses.bucketed else v_low
+    # per bus and bucket the voltage closer to its limit (relative to the allowed band):
+    # the lowest, or the highest where the rise uses more of the band than the drop
+    rise_wins = (v_high - 1.0) / (v_max_pu - 1.0) > (1.0 - v_low) / (1.0 - v_min_pu)
     v_fig = go.Figure(
         go.Heatmap(
-            z=v_low,
+            z=np.where(rise_wins, v_high, v_low),
             x=v_x,
             y=order,
             zmin=v_min_pu - 0.02,
@@ -215,27 +227,27 @@ def grid_figures(
         yaxis_title="bus (from the slack)",
         yaxis=NAMES_AXIS,
     )
+    b = Buckets.of(intervals["timestamp"])
+    x = b.x(intervals["timestamp"])
     band = go.Figure()
-    band.add_trace(
-        go.Scatter(
-            x=intervals["timestamp"],
-            y=intervals["v_max_pu"],
-            name="highest bus voltage",
-            mode="lines",
+    for col, name, how in (
+        ("v_max_pu", "highest bus voltage", "max"),
+        ("v_min_pu", "lowest bus voltage", "min"),
+    ):
+        band.add_trace(
+            go.Scatter(
+                x=x,
+                y=b.reduce(intervals[col], how),
+                name=name + (f" ({how} {b.per()})" if b.bucketed else ""),
+                mode="lines",
+            )
         )
-    )
-    band.add_trace(
-        go.Scatter(
-            x=intervals["timestamp"],
-            y=intervals["v_min_pu"],
-            name="lowest bus voltage",
-            mode="lines",
-        )
-    )
     for limit in (v_min_pu, v_max_pu):
         band.add_hline(y=limit, line_dash="dash", line_color="red")
     band.update_layout(
-        title="Voltage band over time", yaxis_title="voltage [p.u.]", hovermode="x unified"
+        title="Voltage band over time" + b.suffix("highest max, lowest min"),
+        yaxis_title="voltage [p.u.]",
+        hovermode="x unified",
     )
 
     load_order = grid.lines.order
@@ -251,14 +263,16 @@ def grid_figures(
             colorbar={"title": "loading [%]"},
         )
     )
-    l_fig.update_layout(title=f"Line and transformer loading{label}", yaxis=NAMES_AXIS)
+    most = "" if size == 1 else f" (the highest over {size} intervals)"
+    l_fig.update_layout(title=f"Line and transformer loading{most}", yaxis=NAMES_AXIS)
 
     c_fig = make_subplots(specs=[[{"secondary_y": True}]])
+    kwh = f"[kWh {b.per()}]" if b.bucketed else "[kWh]"
     c_fig.add_trace(
         go.Bar(
-            x=intervals["timestamp"],
-            y=intervals["curtailed_kwh"],
-            name="curtailed PV [kWh]",
+            x=x,
+            y=b.reduce(intervals["curtailed_kwh"], "sum"),
+            name=f"curtailed PV {kwh}",
             marker_color="#ff7f0e",
         )
     )
@@ -266,21 +280,29 @@ def grid_figures(
     dimmed = int(intervals["dimmed_kwh"].gt(0).sum()) if "dimmed_kwh" in intervals else 0
     for col, name, color in _DIMMING_BARS if dimmed else ():
         c_fig.add_trace(
-            go.Bar(x=intervals["timestamp"], y=intervals[col], name=name, marker_color=color)
+            go.Bar(
+                x=x,
+                y=b.reduce(intervals[col], "sum"),
+                name=name.replace("[kWh]", kwh),
+                marker_color=color,
+            )
         )
     c_fig.add_trace(
         go.Scatter(
-            x=intervals["timestamp"],
-            y=intervals["violations_before_reclear"],
-            name="limits broken before re-clearing",
+            x=x,
+            y=b.reduce(intervals["violations_before_reclear"], "max"),
+            name="limits broken before re-clearing" + (f" (max {b.per()})" if b.bucketed else ""),
             mode="lines",
             line={"color": "#d62728"},
         ),
         secondary_y=True,
     )
     what = f"Curtailment, §14a dimming ({dimmed} intervals dimmed)" if dimmed else "Curtailment"
-    c_fig.update_layout(title=f"{what} and re-cleared intervals", hovermode="x unified")
-    c_fig.update_yaxes(title_text="energy [kWh]", secondary_y=False)
+    c_fig.update_layout(
+        title=f"{what} and re-cleared intervals" + b.suffix("summed energy, max limits broken"),
+        hovermode="x unified",
+    )
+    c_fig.update_yaxes(title_text="energy " + kwh, secondary_y=False)
     c_fig.update_yaxes(title_text="limits broken", secondary_y=True)
 
     x, prices = matrix(grid.buses, "nodal_price_per_kwh")

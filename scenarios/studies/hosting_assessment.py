@@ -50,15 +50,18 @@ furthest over it).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from scenarios.config.schema import Scenario
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.errors import ScenarioError
+from scenarios.reports.grid_tables import row_groups
 from scenarios.results.files import BUSES_FILE, INTERVALS_FILE, LINES_FILE
 
 CURTAIL_TOL_KWH = 1e-6
@@ -119,7 +122,10 @@ class Assessment:
 def assess(out_dir: str | Path, scenario: Scenario, side: Side = "export") -> Assessment:
     """Check a finished run (grid check on) against the hosting limits of ``side``.
 
-    See the module docstring for the definition of a violation.
+    See the module docstring for the definition of a violation. ``buses.parquet`` and
+    ``lines.parquet`` are read a row group at a time (only the columns needed), twice: the
+    failing intervals and the extremes first, then the elements at their limit in the
+    failing intervals, so the memory does not grow with the run's length.
     """
     if scenario.grid.check == "off":
         raise ScenarioError(["grid.check: hosting capacity needs the grid check ('pyomo')"])
@@ -127,56 +133,54 @@ def assess(out_dir: str | Path, scenario: Scenario, side: Side = "export") -> As
     limits = scenario_limits(scenario)
     v_hi, load_hi = limits.v_hi_pu, limits.loading_limit_frac
     iv = pd.read_parquet(out / INTERVALS_FILE, columns=_INTERVAL_COLUMNS)
-    buses = pd.read_parquet(out / BUSES_FILE, columns=["t", "bus", "v_pu"])
-    lines = pd.read_parquet(out / LINES_FILE, columns=["t", "line", "p_kw", "loading_frac"])
-    buses["bus"] = buses["bus"].astype(str)
-    lines["line"] = lines["line"].astype(str)
-    reverse, forward = lines[lines["p_kw"] < 0], lines[lines["p_kw"] > 0]
+    bus_file, line_file = out / BUSES_FILE, out / LINES_FILE
+    v_lo_seen, v_hi_seen = np.inf, -np.inf
+    peak = {1: 0.0, -1: 0.0}  # the highest loading with forward (+1) and reverse (-1) flow
+    under_t: set[int] = set()
+    over_t: set[int] = set()
+    over_fwd_t: set[int] = set()
+    overload_t: set[int] = set()
+    for buses in _batches(bus_file, _BUS_COLUMNS):
+        v, t = buses["v_pu"].to_numpy(), buses["t"].to_numpy()
+        v_lo_seen, v_hi_seen = min(v_lo_seen, np.nanmin(v)), max(v_hi_seen, np.nanmax(v))
+        under_t.update(t[limits.under_voltage(v)].tolist())
+        over_t.update(t[limits.over_voltage(v)].tolist())
+    for lines in _batches(line_file, _LINE_COLUMNS):
+        for sign, seen_t in ((1, over_fwd_t), (-1, overload_t)):
+            part = lines[np.sign(lines["p_kw"]) == sign]
+            load = part["loading_frac"].to_numpy()
+            seen_t.update(part["t"].to_numpy()[limits.line_violation(load)].tolist())
+            if len(load):
+                peak[sign] = max(peak[sign], float(np.nanmax(load)))
+    seen = np.isfinite(v_lo_seen)
     extra = {
-        "v_min_pu": float(buses["v_pu"].min()) if len(buses) else float("nan"),
-        "max_forward_loading_frac": float(forward["loading_frac"].max()) if len(forward) else 0.0,
+        "v_min_pu": float(v_lo_seen) if seen else float("nan"),
+        "max_forward_loading_frac": peak[1],
         "dimmed_kwh": float(iv["dimmed_kwh"].sum()),
         "unmet_heat_kwh": float(iv["unmet_heat_kwh"].sum()),
     }
     if side == "import":
-        under_t = set(buses.loc[limits.under_voltage(buses["v_pu"].to_numpy()), "t"].astype(int))
-        over_fwd = limits.line_violation(forward["loading_frac"].to_numpy())
-        failing = under_t | set(forward.loc[over_fwd, "t"].astype(int))
-        b, f = buses[buses["t"].isin(failing)], forward[forward["t"].isin(failing)]
-        checks: tuple[_Check, ...] = (
-            (b, "bus", "v_pu", limits.v_lo_pu, ACTIVE_TOL_PU, "under-voltage", -1),
-            (f, "line", "loading_frac", load_hi, ACTIVE_TOL_LOADING, "forward-flow overload", 1),
-        )
-        return Assessment(
-            passed=not failing,
-            failing_intervals=len(failing),
-            curtailed_kwh=float(iv["curtailed_kwh"].sum()),
-            v_max_pu=float(buses["v_pu"].max()) if len(buses) else float("nan"),
-            max_reverse_loading_frac=float(reverse["loading_frac"].max()) if len(reverse) else 0.0,
-            binding=_binding(checks) if failing else None,
-            **extra,
-        )
-
-    curtailed_t = set(iv.loc[iv["curtailed_kwh"] > CURTAIL_TOL_KWH, "t"].astype(int))
-    over_t = set(buses.loc[limits.over_voltage(buses["v_pu"].to_numpy()), "t"].astype(int))
-    overload = limits.line_violation(reverse["loading_frac"].to_numpy())
-    overload_t = set(reverse.loc[overload, "t"].astype(int))
-    failing = curtailed_t | over_t | overload_t
-    v_max = float(buses["v_pu"].max()) if len(buses) else float("nan")
-    rev_max = float(reverse["loading_frac"].max()) if len(reverse) else 0.0
-    b, r = buses[buses["t"].isin(failing)], reverse[reverse["t"].isin(failing)]
-    export_checks: tuple[_Check, ...] = (
-        (b, "bus", "v_pu", v_hi, ACTIVE_TOL_PU, "over-voltage", 1),
-        (r, "line", "loading_frac", load_hi, ACTIVE_TOL_LOADING, "reverse-flow overload", 1),
-    )
-    binding = _binding(export_checks) if failing else None
+        failing = under_t | over_fwd_t
+        checks = (
+            _Active("bus", "v_pu", limits.v_lo_pu, ACTIVE_TOL_PU, "under-voltage", -1),
+            _Active("line", "loading_frac", load_hi, ACTIVE_TOL_LOADING, "forward-flow overload",
+                    1, flow=1),
+        )  # fmt: skip
+    else:
+        curtailed_t = set(iv.loc[iv["curtailed_kwh"] > CURTAIL_TOL_KWH, "t"].astype(int))
+        failing = curtailed_t | over_t | overload_t
+        checks = (
+            _Active("bus", "v_pu", v_hi, ACTIVE_TOL_PU, "over-voltage", 1),
+            _Active("line", "loading_frac", load_hi, ACTIVE_TOL_LOADING, "reverse-flow overload",
+                    1, flow=-1),
+        )  # fmt: skip
     return Assessment(
         passed=not failing,
         failing_intervals=len(failing),
         curtailed_kwh=float(iv["curtailed_kwh"].sum()),
-        v_max_pu=v_max,
-        max_reverse_loading_frac=rev_max,
-        binding=binding,
+        v_max_pu=float(v_hi_seen) if seen else float("nan"),
+        max_reverse_loading_frac=peak[-1],
+        binding=_binding(checks, failing, bus_file, line_file) if failing else None,
         **extra,
     )
 
@@ -205,32 +209,83 @@ def assess_baseline(out_dir: str | Path, scenario: Scenario) -> Assessment:
 
 _INTERVAL_COLUMNS = ["t", "curtailed_kwh", "dimmed_kwh", "unmet_heat_kwh"]
 
-_Check = tuple[pd.DataFrame, ElementKind, str, float, float, LimitKind, int]
+_BUS_COLUMNS = ["t", "bus", "v_pu"]
+_LINE_COLUMNS = ["t", "line", "p_kw", "loading_frac"]
 
 
-def _binding(checks: tuple[_Check, ...]) -> Binding:
+def _batches(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
+    """``columns`` of a buses or lines table a row group at a time, element names as str."""
+    for table in row_groups(path, columns):
+        frame = table.to_pandas()
+        frame[columns[1]] = frame[columns[1]].astype(str)
+        yield frame
+
+
+class _Active:
+    """Of one table's rows in the failing intervals (lines: only those whose flow has the
+    sign ``flow``): per element the rows at its limit (``sign * (value − limit) >= −tol``,
+    ``sign`` +1 for an upper, −1 for a lower limit) and its worst such value with its
+    interval; and the worst row of all (for when no element is at its limit). One row
+    per element and interval, as the run writes them; ties go to the first row."""
+
+    def __init__(
+        self, kind: ElementKind, column: str, limit: float, tol: float, name: LimitKind,
+        sign: int, flow: int = 0,
+    ) -> None:  # fmt: skip
+        self.kind, self.column, self.limit, self.tol = kind, column, limit, tol
+        self.name, self.sign, self.flow = name, sign, flow
+        self.hits: dict[str, int] = {}
+        self.worst: dict[str, tuple[float, int]] = {}  # signed value, interval
+        self.top: tuple[float, str, int] | None = None
+
+    def add(self, frame: pd.DataFrame, failing: np.ndarray) -> None:
+        keep = frame["t"].isin(failing)
+        if self.flow:
+            keep &= np.sign(frame["p_kw"]) == self.flow
+        part = frame[keep].reset_index(drop=True)
+        if part.empty:
+            return
+        signed = self.sign * part[self.column].to_numpy(dtype=np.float64)
+        i = int(np.argmax(signed))
+        if self.top is None or signed[i] > self.top[0]:
+            self.top = (float(signed[i]), str(part[self.kind][i]), int(part["t"][i]))
+        at = signed - self.sign * self.limit >= -self.tol
+        for element, rows in part[at].groupby(self.kind, sort=False):
+            j = int(np.argmax(self.sign * rows[self.column].to_numpy(dtype=np.float64)))
+            value = self.sign * float(rows[self.column].iloc[j])
+            name = str(element)
+            self.hits[name] = self.hits.get(name, 0) + len(rows)
+            if name not in self.worst or value > self.worst[name][0]:
+                self.worst[name] = (value, int(rows["t"].iloc[j]))
+
+    def binding(self, element: str, signed: float, t: int, hits: int) -> Binding:
+        value = self.sign * signed
+        return Binding(self.kind, element, self.name, value, self.limit, t, hits)
+
+
+def _binding(
+    checks: tuple[_Active, _Active], failing: set[int], bus_file: Path, line_file: Path
+) -> Binding:
     """The element at its limit in the most failing intervals (then the one furthest
-    over it); ``checks`` = (frame of the failing intervals, kind, column, limit,
-    tolerance, limit name, +1 for an upper / −1 for a lower limit)."""
+    over it); ``checks``: the buses' and the lines' (module docstring)."""
+    failing_t = np.array(sorted(failing), dtype=np.int64)
+    for check, path, columns in zip(
+        checks, (bus_file, line_file), (_BUS_COLUMNS, _LINE_COLUMNS), strict=True
+    ):
+        for frame in _batches(path, columns):
+            check.add(frame, failing_t)
     candidates: list[tuple[int, float, Binding]] = []
-    for frame, kind, column, limit, tol, name, sign in checks:
-        active = frame[sign * (frame[column] - limit) >= -tol]
-        for element, part in active.groupby(kind, sort=True):
-            worst = part.loc[(sign * part[column]).idxmax()]
-            hits = int(part["t"].nunique())
-            excess = sign * (float(worst[column]) - limit)
-            candidates.append(
-                (
-                    hits,
-                    excess,
-                    Binding(
-                        kind, str(element), name, float(worst[column]), limit, int(worst["t"]), hits
-                    ),
-                )
-            )
+    for check in checks:
+        for element in sorted(check.worst):
+            signed, t = check.worst[element]
+            hits = check.hits[element]
+            binding = check.binding(element, signed, t, hits)
+            candidates.append((hits, signed - check.sign * check.limit, binding))
     if candidates:
         return max(candidates, key=lambda c: (c[0], c[1]))[2]
     # nothing sits at a limit (should not happen): name the bus furthest towards its limit
-    frame, kind, column, limit, _, name, sign = checks[0]
-    worst = frame.loc[(sign * frame[column]).idxmax()]
-    return Binding(kind, str(worst[kind]), name, float(worst[column]), limit, int(worst["t"]), 0)
+    bus = checks[0]
+    if bus.top is None:
+        raise ValueError(f"{bus_file}: no bus in the failing intervals")
+    signed, element, t = bus.top
+    return bus.binding(element, signed, t, 0)
