@@ -6,7 +6,6 @@ from the network.
 
 from __future__ import annotations
 
-import functools
 import html
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -144,7 +143,6 @@ def _book_figure(show: Showcase, when: str, currency: str) -> go.Figure:
     return fig
 
 
-@functools.cache
 def render_report(
     title: str,
     kpis: Mapping[str, Any],
