@@ -158,6 +158,15 @@ class RunData:
         delta = v["soc_kwh"][t] + v["ev_soc_kwh"][t] - v["baseline_stored_kwh"][t]
         return np.nan_to_num(delta)
 
+    @property
+    def band_pu(self) -> tuple[float, float] | None:
+        """The run's voltage band (``grid.v_min_pu``, ``grid.v_max_pu``) from its manifest."""
+        scenario = self.manifest.get("scenario")
+        grid = scenario.get("grid") if isinstance(scenario, dict) else None
+        if not isinstance(grid, dict) or "v_min_pu" not in grid or "v_max_pu" not in grid:
+            return None
+        return float(grid["v_min_pu"]), float(grid["v_max_pu"])
+
     @lru_cache(maxsize=256)  # noqa: B019 — one RunData per process, bounded cache
     def kpis_at(self, t: int) -> dict[str, Any]:
         """KPIs over intervals ``0..t``; the run's own kpis.json at the last interval."""
@@ -173,6 +182,7 @@ class RunData:
             self.retail_price,
             self.interval_hours,
             self.market.get("currency", "EUR"),
+            self.band_pu,
         )
         if "grid_check" in self.kpis:
             kpis["grid_check"] = self.kpis["grid_check"]

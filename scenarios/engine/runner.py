@@ -136,6 +136,7 @@ def run(
         retail,
         sim.interval_hours,
         scenario.market.currency,
+        (scenario.grid.v_min_pu, scenario.grid.v_max_pu),
     )
     members = member_totals(out, output.agent_totals)
     kpis.update(

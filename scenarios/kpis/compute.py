@@ -13,8 +13,11 @@ scenario's currency):
 - ``p2p_share`` = p2p / (p2p + grid_import): of all energy the households bought, the
   share bought from neighbours.
 - ``violation_hours`` counts hours with any voltage or thermal limit broken after
-  clearing; ``violation_hours_background`` those the feeder's own background load breaks
-  without the community (the linear model's screen of the background alone).
+  clearing, by the linear model against its limits with their safety margins;
+  ``ac_violation_hours`` (``pyomo+ac``) those in which the AC power flow breaks the
+  scenario's own band or a rating (loading above 1), with no margin;
+  ``violation_hours_background`` those the feeder's own background load breaks without
+  the community (the linear model's screen of the background alone).
 - ``community_savings`` = baseline cost − cost + ``end_stored_energy_value``, where the
   baseline is the same households, devices and profiles on the same feeder with no P2P
   market (self-consumption only, the utility as the only counterparty), checked by the
@@ -162,6 +165,7 @@ def compute_kpis(
     retail_price_per_kwh: float,
     interval_hours: float,
     currency: str,
+    band_pu: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """KPIs from the interval table and each household's run totals.
 
@@ -171,6 +175,9 @@ def compute_kpis(
 
     ``end_stored_delta_kwh``: each household's stored energy at the end of the intervals
     minus its baseline's [kWh], valued at ``retail_price_per_kwh`` in the savings.
+
+    ``band_pu``: the scenario's own voltage band (``grid.v_min_pu``, ``grid.v_max_pu``),
+    which the AC violation hours are judged by (None: not computed).
     """
     gen = float(intervals["generation_kwh"].sum())
     demand = float(intervals["demand_kwh"].sum())
@@ -238,7 +245,7 @@ def compute_kpis(
             else None
         ),
         **_dimming_kpis(intervals, interval_hours),
-        **_ac_kpis(intervals),
+        **_ac_kpis(intervals, interval_hours, band_pu),
     }
 
 
@@ -322,11 +329,24 @@ def _market_kpis(intervals: pd.DataFrame, p2p_kwh: float) -> dict[str, Any]:
     }
 
 
-def _ac_kpis(intervals: pd.DataFrame) -> dict[str, Any]:
-    """How far the linear feeder model was from pandapower's AC power flow (pyomo+ac)."""
+def _ac_kpis(
+    intervals: pd.DataFrame, interval_hours: float, band_pu: tuple[float, float] | None
+) -> dict[str, Any]:
+    """How far the linear feeder model was from pandapower's AC power flow (pyomo+ac), and
+    the hours AC breaks the scenario's own band or a rating (no model margins)."""
     if "ac_max_v_error_pu" not in intervals:
         return {}
+    hours = {}
+    if band_pu is not None:
+        for side in ("", "baseline_"):
+            broken = (
+                (intervals[f"{side}ac_v_min_pu"] < band_pu[0])
+                | (intervals[f"{side}ac_v_max_pu"] > band_pu[1])
+                | (intervals[f"{side}ac_max_line_loading_frac"] > 1.0)
+            )
+            hours[f"{side}ac_violation_hours"] = float(broken.sum() * interval_hours)
     return {
+        **hours,
         "ac_max_voltage_error_pu": float(intervals["ac_max_v_error_pu"].max()),
         "ac_v_min_pu": float(intervals["ac_v_min_pu"].min()),
         "ac_v_max_pu": float(intervals["ac_v_max_pu"].max()),

@@ -134,6 +134,14 @@ def test_kpis_say_what_the_intervals_say(winter) -> None:
     base_bad = (iv.baseline_ac_max_line_loading_frac > 1.0) | (iv.baseline_ac_v_min_pu < g.v_min_pu)
     assert (iv.loc[base_bad, "baseline_violations"] > 0).all()
     assert k["ac_max_line_loading_frac"] == pytest.approx(iv.ac_max_line_loading_frac.max())
+    # hours the AC flow breaks the scenario's own band (no model margins): what a planner
+    # reads against the grid code; fewer than the model's margin-tightened count
+    ac_out = ac_bad | (iv.ac_v_max_pu > g.v_max_pu)
+    assert ac_out.any()
+    assert k["ac_violation_hours"] == pytest.approx(ac_out.sum() * HOURS_PER_INTERVAL)
+    assert k["ac_violation_hours"] < k["violation_hours"]
+    base_out = base_bad | (iv.baseline_ac_v_max_pu > g.v_max_pu)
+    assert k["baseline_ac_violation_hours"] == pytest.approx(base_out.sum() * HOURS_PER_INTERVAL)
     assert k["baseline_ac_v_min_pu"] == pytest.approx(iv.baseline_ac_v_min_pu.min())
     # the background's own violations are part of the run's, never more
     assert k["violation_hours_background"] <= k["violation_hours"] + 1e-9
