@@ -30,6 +30,7 @@ from live.emulator import MeterEmulator
 from live.fleet import AgentFleet
 from live.market import MarketService
 from live.payloads import RESULT_FIELDS
+from live.protocol import topics_for
 from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
@@ -286,6 +287,61 @@ def paho_client(
 def mqtt_client() -> Callable[..., Any]:
     """:func:`paho_client`, as a context manager."""
     return paho_client
+
+
+@dataclass
+class OneInterval:
+    """What a household client saw of a one-interval live market (:func:`one_interval`)."""
+
+    market: MarketService
+    results: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    settlements: dict[str, dict[str, Any]]
+
+
+def one_interval(
+    scenario: Scenario,
+    config: BrokerConfig,
+    state: Path,
+    sent: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]] | None]],
+    client_id: str,
+) -> OneInterval:
+    """Run a live market for interval 0 while one plain paho client plays the households:
+    on the clock's t = 0 it publishes each household's ``(reading, orders)`` of ``sent``
+    (None: that message not sent), and it records every result, error and settlement."""
+    topics = topics_for(scenario)
+    market = MarketService(scenario, config, state, speed=0, intervals=1)
+    seen = OneInterval(market, [], [], {})
+    lock = threading.Lock()
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        data = json.loads(msg.payload)
+        with lock:
+            if msg.topic == topics.clock:
+                if data.get("t") == 0 and not data.get("done"):
+                    for agent, (reading, orders) in sent.items():
+                        if reading is not None:
+                            body = {"v": 1, "t": 0, **reading}
+                            client.publish(topics.reading(agent), json.dumps(body), qos=1)
+                        if orders is not None:
+                            body = {"v": 1, "t": 0, "orders": orders}
+                            client.publish(topics.orders(agent), json.dumps(body), qos=1)
+            elif msg.topic == topics.result:
+                seen.results.append(data)
+            elif msg.topic == topics.errors:
+                seen.errors.append(data)
+            else:
+                seen.settlements[msg.topic.split("/")[-2]] = data
+
+    subscribe = [
+        (topics.clock, 1),
+        (topics.result, 1),
+        (topics.errors, 1),
+        (f"{topics.root}/agents/+/settlement", 1),
+    ]
+    with paho_client(config, client_id, subscribe, on_message):
+        market.run()
+    return seen
 
 
 TWO_METERS = """

@@ -24,17 +24,13 @@ E: −2 × 0.235 = −0.47; F: −3 × 0.235 = −0.705; G: −1 × 0.235 − 3 
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from live.market import MarketService
-from live.protocol import topics_for
 from scenarios.config.loader import load_scenario
+
+from .conftest import one_interval
 
 SCENARIO = {
     "name": "hand-book",
@@ -78,44 +74,15 @@ def _reading(side: str, kwh: float) -> dict[str, float]:
     return {"generation_kwh": kwh, "demand_kwh": 0.0}
 
 
-def test_one_live_interval_clears_as_the_hand_solved_book(
-    mosquitto, mqtt_client: Any, tmp_path: Path
-) -> None:
-    scenario = load_scenario(SCENARIO)
-    topics = topics_for(scenario)
-    config = mosquitto.config
-    settlements: dict[str, dict[str, Any]] = {}
-    results: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
-    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        data = json.loads(msg.payload)
-        with lock:
-            if msg.topic == topics.clock:
-                if data.get("t") == 0 and not data.get("done"):
-                    for agent, (side, kwh, price) in BOOK.items():
-                        reading = {"v": 1, "t": 0, **_reading(side, kwh)}
-                        client.publish(topics.reading(agent), json.dumps(reading), qos=1)
-                        order = {"side": side, "energy_kwh": kwh, "price_per_kwh": price}
-                        orders = {"v": 1, "t": 0, "orders": [order]}
-                        client.publish(topics.orders(agent), json.dumps(orders), qos=1)
-            elif msg.topic == topics.result:
-                results.append(data)
-            elif msg.topic == topics.errors:
-                errors.append(data)
-            else:
-                settlements[msg.topic.split("/")[-2]] = data
-
-    subscribe = [
-        (topics.clock, 1),
-        (topics.result, 1),
-        (topics.errors, 1),
-        (f"{topics.root}/agents/+/settlement", 1),
-    ]
-    with mqtt_client(config, "hand-book-households", subscribe, on_message):
-        MarketService(scenario, config, tmp_path / "state", speed=0, intervals=1).run()
-
+def test_one_live_interval_clears_as_the_hand_solved_book(mosquitto, tmp_path: Path) -> None:
+    sent = {
+        agent: (_reading(side, kwh), [{"side": side, "energy_kwh": kwh, "price_per_kwh": price}])
+        for agent, (side, kwh, price) in BOOK.items()
+    }
+    seen = one_interval(
+        load_scenario(SCENARIO), mosquitto.config, tmp_path / "state", sent, "hand-book-households"
+    )
+    results, errors, settlements = seen.results, seen.errors, seen.settlements
     assert errors == []
     (result,) = results
     assert result["price_per_kwh"] == pytest.approx(0.235, abs=1e-12)

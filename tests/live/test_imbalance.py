@@ -3,18 +3,15 @@ an order without the energy behind it is settled as imbalance (hand-solved numbe
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from live.ledger import read_ledger
-from live.market import MarketService
-from live.protocol import topics_for
 from scenarios.config.loader import load_scenario
+
+from .conftest import one_interval
 
 SCENARIO = {
     "name": "imbalance",
@@ -63,52 +60,11 @@ EXPECTED = {
 
 
 def test_bills_follow_the_meters_over_mosquitto(mosquitto, tmp_path: Path) -> None:
-    scenario = load_scenario(SCENARIO)
-    topics = topics_for(scenario)
-    config = mosquitto.config
-    settlements: dict[str, dict[str, Any]] = {}
-    results: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
-    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        data = json.loads(msg.payload)
-        with lock:
-            if msg.topic == topics.clock:
-                if data.get("t") == 0 and not data.get("done"):
-                    for agent, (reading, orders) in SENT.items():
-                        if reading is not None:
-                            body = {"v": 1, "t": 0, **reading}
-                            client.publish(topics.reading(agent), json.dumps(body), qos=1)
-                        if orders is not None:
-                            body = {"v": 1, "t": 0, "orders": orders}
-                            client.publish(topics.orders(agent), json.dumps(body), qos=1)
-            elif msg.topic == topics.result:
-                results.append(data)
-            elif msg.topic == topics.errors:
-                errors.append(data)
-            else:
-                settlements[msg.topic.split("/")[-2]] = data
-
-    households = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="imbalance-households")
-    households.on_message = on_message
-    households.on_connect = lambda c, *_: c.subscribe(
-        [
-            (topics.clock, 1),
-            (topics.result, 1),
-            (topics.errors, 1),
-            (f"{topics.root}/agents/+/settlement", 1),
-        ]
+    seen = one_interval(
+        load_scenario(SCENARIO), mosquitto.config, tmp_path / "state", SENT, "imbalance-households"
     )
-    households.connect(config.host, config.port)
-    households.loop_start()
-    market = MarketService(scenario, config, tmp_path / "state", speed=0, intervals=1)
-    try:
-        market.run()
-    finally:
-        households.loop_stop()
-        households.disconnect()
-
+    market, results, errors = seen.market, seen.results, seen.errors
+    settlements = seen.settlements
     assert errors == [] and sum(market.stats.rejected.values()) == 0
     (record,) = read_ledger(tmp_path / "state")  # what was published was committed first
     assert sorted(record["settlements"]) == sorted(EXPECTED)
