@@ -115,7 +115,9 @@ def test_cache_dir_follows_the_environment(tmp_path, monkeypatch) -> None:
     assert profile_cache.cache_dir() is None
     monkeypatch.delenv("P2PGRID_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert profile_cache.cache_dir() == tmp_path / "xdg" / "p2pgrid" / "profiles-v1"
+    assert profile_cache.cache_dir() == (
+        tmp_path / "xdg" / "p2pgrid" / f"profiles-v{profile_cache.CACHE_VERSION}"
+    )
 
 
 def test_key_reads_array_contents_dtype_and_shape() -> None:

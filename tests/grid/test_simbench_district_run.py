@@ -176,3 +176,4 @@ def test_a_district_file_runs(tmp_path: Path) -> None:
     _check_balances(result, district)
     _check_mv_against_ac(result, district, 1e-4)
     assert result.kpis["mv_v_min_pu"] < 1.0  # the 40 kW background at s1 pulls it down
+    assert result.kpis["district_kwh"] > 0  # the balances above saw district trades

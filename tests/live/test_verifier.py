@@ -49,10 +49,13 @@ def signed_file(
     return write_signed(folder, name, n, key_ids(n, []), f"verify_workers = {w}\n{extra}\n")
 
 
-def test_verify_workers_is_checked_and_auto_needs_keys(tmp_path: Path) -> None:
+def test_verify_workers_is_checked_and_auto_needs_keys(tmp_path: Path, monkeypatch) -> None:
     path, _ = signed_file(tmp_path / "a", "auto", "auto")
     live = load_scenario(path).live
-    assert worker_count(live) == max(1, (os.cpu_count() or 1) - 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert worker_count(live) == 7  # "auto": one CPU left to the market
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert worker_count(live) == 1  # but at least one worker
     assert worker_count(live.model_copy(update={"keys": ""})) == 0  # nothing to check
     assert worker_count(live.model_copy(update={"verify_workers": 3})) == 3
     for bad, words in (("-1", "between 0 and 256"), ('"many"', "auto")):
