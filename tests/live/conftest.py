@@ -31,6 +31,7 @@ from live.fleet import AgentFleet
 from live.market import MarketService
 from live.payloads import RESULT_FIELDS
 from live.protocol import topics_for
+from p2pgrid.cli_keys import key_ids
 from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
@@ -572,6 +573,15 @@ def write_signed(
 
 
 # --- TLS: a throwaway CA, a server certificate for 127.0.0.1 and a Mosquitto TLS listener
+
+
+def signed_file(
+    folder: Path, name: str, workers: int | str, n: int = 4, extra: str = ""
+) -> tuple[Path, dict[str, KeyPair]]:
+    """A signed scenario with ``[live] verify_workers``, its keys (as ``p2pgrid keys new``
+    makes them) and its key pairs."""
+    w = f'"{workers}"' if isinstance(workers, str) else workers
+    return write_signed(folder, name, n, key_ids(n, []), f"verify_workers = {w}\n{extra}\n")
 
 
 def _write_key(key: Any, path: Path) -> None:

@@ -28,25 +28,15 @@ from live.market import MarketService
 from live.signatures import Signatures
 from live.verifier import VerifierPool, worker_count
 from live.verify_worker import READING, checker
-from p2pgrid.cli_keys import key_ids
 from scenarios.audit.keys import KeyPair
 from scenarios.config.loader import load_scenario
 from scenarios.config.schema import Scenario
 from scenarios.engine.runner import run as run_batch
 from scenarios.errors import ScenarioError
 
-from .conftest import write_signed
+from .conftest import signed_file
 
 INTERVALS = 4
-
-
-def signed_file(
-    folder: Path, name: str, workers: int | str, n: int = 4, extra: str = ""
-) -> tuple[Path, dict[str, KeyPair]]:
-    """A signed scenario with ``[live] verify_workers``, its keys (as ``p2pgrid keys new``
-    makes them) and its key pairs."""
-    w = f'"{workers}"' if isinstance(workers, str) else workers
-    return write_signed(folder, name, n, key_ids(n, []), f"verify_workers = {w}\n{extra}\n")
 
 
 def test_verify_workers_is_checked_and_auto_needs_keys(tmp_path: Path, monkeypatch) -> None:

@@ -18,7 +18,8 @@ from agents.meters.base import Sample
 from agents.meters.formats import meter_format
 from scenarios.audit.keys import KeyPair, Registry
 from scenarios.config.loader import load_scenario
-from tests.live.test_verifier import signed_file
+
+from .conftest import signed_file
 
 LIMIT = 12  # [live] max_messages_per_interval, the default
 
