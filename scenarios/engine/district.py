@@ -53,9 +53,11 @@ from grid.district_networks import load_district
 from scenarios.config.schema import Scenario
 from scenarios.engine.district_blocks import AppendWriter, BlockReader, block_range, n_blocks
 from scenarios.engine.district_feeder import (
+    DISTRICT_DIR,
     ORDERS_FILE,
     STEPS_FILE,
     TRANSFORMER_FILE,
+    TRANSFORMERS_FILE,
     book_feeder,
     curve,
     feeder_dir,
@@ -71,15 +73,10 @@ from scenarios.errors import ScenarioError
 from scenarios.reports.district_report import write_district_report
 from scenarios.results.files import write_json
 from scenarios.results.out_dir import make_out_dir
-from scenarios.results.schema import INTERVALS_FILE
+from scenarios.results.schema import INTERVALS_FILE, TRADES_FILE
 
 if TYPE_CHECKING:
     from distributed import Client
-
-DISTRICT_DIR = "district"
-"""The district level's own files: ``OUT/district/``."""
-TRANSFORMERS_FILE = "transformers.parquet"
-TRADES_FILE = "trades.parquet"
 
 
 def run_district(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from scenarios.results.stream import COMPRESSION, TableStream
@@ -127,3 +128,8 @@ class AppendWriter:
             pq.write_table(self._schema.empty_table(), self.path, compression=COMPRESSION)
         if self._writer is not None:
             self._writer.close()
+
+
+def is_buy(side: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Which rows of an orders table's ``side`` column are bids (no Python strings)."""
+    return pc.equal(side, "buy").to_numpy(zero_copy_only=False)

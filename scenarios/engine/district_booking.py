@@ -28,6 +28,7 @@ from scenarios.engine.district_blocks import (
     BlockReader,
     BlockWriter,
     block_range,
+    is_buy,
     n_blocks,
     row_blocks,
 )
@@ -62,7 +63,7 @@ def book_fills(
         a, b = block_range(i, n_t, block)
         part = orders.read(i)
         t = part.column("t").to_numpy().astype(np.int64)
-        buy = part.column("side").to_numpy(zero_copy_only=False).astype(str) == "buy"
+        buy = is_buy(part.column("side"))
         energy = part.column("energy_kwh").to_numpy()
         steps = merge_steps(t, buy, part.column("price_per_kwh").to_numpy(), energy)
         filled_kwh, price_per_kwh = step_fills(i)

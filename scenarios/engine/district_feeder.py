@@ -34,9 +34,14 @@ from market.nested import merge_steps
 from market.orders import TINY_KWH
 from market.settlement import Tariffs
 from scenarios.config.schema import Scenario
-from scenarios.engine.district_blocks import AppendWriter
+from scenarios.engine.district_blocks import AppendWriter, is_buy
 from scenarios.engine.interval import IntervalResult
 from scenarios.results.schema import HOUSEHOLDS_FILE, INTERVALS_FILE
+
+DISTRICT_DIR = "district"
+"""The district level's own files: ``OUT/district/``."""
+TRANSFORMERS_FILE = "transformers.parquet"
+"""``OUT/district/transformers.parquet``: every LV feeder's transformer flow per interval."""
 
 
 def feeder_dir(out_dir: Path, feeder_id: str) -> Path:
@@ -223,7 +228,7 @@ def run_feeder(scenario: Scenario, k: int, out_dir: Path) -> FeederCurve:
 def curve(k: int, feeder_id: str, orders: pa.Table, slack: np.ndarray) -> FeederCurve:
     """Feeder ``k``'s aggregated curve of its residual ``orders`` (:data:`ORDERS_FILE`
     rows) and its transformer flow ``slack`` (``(2, T)``: p_kw, q_kvar)."""
-    buy = orders.column("side").to_numpy(zero_copy_only=False).astype(str) == "buy"
+    buy = is_buy(orders.column("side"))
     t = orders.column("t").to_numpy()
     steps = merge_steps(t, buy, orders.column("price_per_kwh").to_numpy(),
                         orders.column("energy_kwh").to_numpy())  # fmt: skip

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from grid.district import District
 from scenarios.config.schema import Scenario
-from scenarios.engine.district_feeder import feeder_dir
+from scenarios.engine.district_feeder import DISTRICT_DIR, TRANSFORMERS_FILE, feeder_dir
 from scenarios.kpis.format import format_kpi
 from scenarios.reports.district_figures import (
     Buckets,
@@ -45,7 +45,7 @@ from scenarios.reports.district_figures import (
 from scenarios.reports.grid_tables import BATCH_ROWS, time_buckets
 from scenarios.reports.html_page import figures_html, kpi_cards, page_html
 from scenarios.results.files import KPIS_FILE, REPORT_FILE
-from scenarios.results.schema import HOUSEHOLDS_FILE, INTERVALS_FILE, LINES_FILE
+from scenarios.results.schema import HOUSEHOLDS_FILE, INTERVALS_FILE, LINES_FILE, TRADES_FILE
 
 #: The KPI cards of ``OUT/kpis.json`` per level: (heading, ((key, label), ...)).
 LEVEL_CARDS: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (
@@ -97,7 +97,6 @@ _LV_SERIES = {
     "v_max_pu": "max",
     "max_line_loading_frac": "max",
 }
-DISTRICT_DIR = "district"
 
 
 @dataclass
@@ -121,7 +120,7 @@ def _district_sides(out: Path, feeder_ids: Sequence[str]) -> dict[str, np.ndarra
     """kWh each feeder sold to (``sell``) and bought from (``buy``) the district, from
     ``district/trades.parquet`` in record batches."""
     sides = {"sell": np.zeros(len(feeder_ids)), "buy": np.zeros(len(feeder_ids))}
-    path = out / DISTRICT_DIR / "trades.parquet"
+    path = out / DISTRICT_DIR / TRADES_FILE
     if not path.is_file():
         return sides
     index = pd.Series(np.arange(len(feeder_ids)), index=list(feeder_ids))
@@ -234,7 +233,7 @@ def render_district_report(out: Path, scenario: Scenario, district: District) ->
     figures.append(band_figure(buckets, scan.lv, d_iv, limits))
     figures.append(loading_figure(buckets, scan.lv, d_iv))
     flows = _transformer_extremes(
-        out / DISTRICT_DIR / "transformers.parquet", district.feeder_ids, buckets
+        out / DISTRICT_DIR / TRANSFORMERS_FILE, district.feeder_ids, buckets
     )
     if flows is not None:
         figures.append(transformer_figure(buckets, district.feeder_ids, *flows))
