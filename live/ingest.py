@@ -22,6 +22,11 @@ reported on ``errors`` up to ``[live] max_error_reports_per_interval`` per inter
 was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
 
+Duplicates: a byte-identical copy of a reading or orders message the interval before
+took, arriving once its gate has closed (QoS 1 redelivery; the households' answers to
+a clock a restarted market repeats, when its persistent session had queued the first
+ones), is dropped and counted in ``stats.duplicates``, not rejected.
+
 Every rejection and every flood drop is also counted against the household whose topic
 (or meter) it came on (:meth:`Ingest.rejected_rows`): its reliability's
 ``rejected_per_interval`` (:mod:`market.reliability`). Without an ACL anyone may publish
@@ -113,6 +118,8 @@ class Ingest(Rejections):
         self.offline: set[str] = set()
         """Meters whose last will says they are offline: a gate does not wait for them."""
         self.book = IntervalBook(0, closed=True)
+        self.closed_inputs: dict[str, bytes] = {}
+        """What the book before the open one took, by topic (:attr:`IntervalBook.accepted`)."""
         self.opened = 0
         self._run: str | None = None
         self.signatures = Signatures.for_live(self.live)
@@ -137,6 +144,7 @@ class Ingest(Rejections):
         last interval); the arrival clock runs it ``wall_len`` wall seconds from
         ``wall_start`` (default: now)."""
         with self.lock:
+            self.closed_inputs = self.book.accepted
             self.book = IntervalBook(t, closed=closed)
             self.opened += 1
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
@@ -167,6 +175,11 @@ class Ingest(Rejections):
                 raise Rejected(
                     f"{agent} is backed by a meter; its readings and orders come from the meter"
                 )
+            if self.closed_inputs.get(topic) == payload:
+                # MQTT's at-least-once copy, or the answer to a clock the market repeated
+                # after a restart, of what the closed interval took: nothing to refuse
+                self.stats.duplicates += 1
+                return
             limit = self.live.max_messages_per_interval
             arrived = self.flooding(
                 topic,
@@ -218,9 +231,11 @@ class Ingest(Rejections):
                     refused.append((topic, row, Rejected(f"the gate of t={t} is closed")))
                 elif kind == READING:
                     book.readings[row] = Reading(*record)
+                    book.accepted[topic] = payload
                     provenance.reading(row, payload, signed, digest)
                 else:
                     book.orders[row] = [Order(*o) for o in record]
+                    book.accepted[topic] = payload
                     book.order_messages += 1
                     provenance.order(row, payload, signed, digest)
             full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
@@ -263,6 +278,7 @@ class Ingest(Rejections):
             )
             book.order_messages += 1
             self.provenance.order(row, payload, signed)
+        book.accepted[topic] = payload
         return len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
 
     def settle(self, timeout: float = DRAIN_TIMEOUT_S) -> None:

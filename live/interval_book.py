@@ -16,6 +16,9 @@ class IntervalBook:
     t: int
     readings: dict[int, Reading] = field(default_factory=dict)
     orders: dict[int, list[Order]] = field(default_factory=dict)
+    accepted: dict[str, bytes] = field(default_factory=dict)
+    """The payload last taken from each reading and orders topic: a byte-identical copy
+    arriving after the gate closed is a duplicate (:meth:`live.ingest.Ingest.on_agent`)."""
     messages: Counter[str] = field(default_factory=Counter)
     order_messages: int = 0
     inflight: Counter[str] = field(default_factory=Counter)

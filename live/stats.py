@@ -31,6 +31,9 @@ class MarketStats:
     checkpoints: int = 0
     """Audit ledger checkpoints published (each followed by every household's bill)."""
     rejected: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    """Byte-identical copies of a reading or orders the interval before had taken,
+    arriving after its gate closed (dropped, not rejected)."""
     behind: int = 0
     max_lag_s: float = 0.0
     clear_s: list[float] = field(default_factory=list)
