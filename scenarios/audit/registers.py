@@ -82,9 +82,12 @@ class Registers:
     def problems(self) -> list[tuple[int, int, str]]:
         """``(seq, t, what)`` of every interval whose energy is not its records'."""
         out = []
+        stands: dict[str, float] = {}  # agent → its first interval settled on an estimate
+        for (a, t), last in self.versions.items():
+            if last.estimated:
+                stands[a] = min(stands.get(a, math.inf), t)
         for agent, records in self.records.items():
-            estimates = [t for (a, t), v in self.versions.items() if a == agent and v.estimated]
-            stood = min(estimates, default=math.inf)
+            stood = stands.get(agent, math.inf)
             for (t, session), (imp, exp) in sorted(self.energy(records).items()):
                 v = self.versions.get((agent, t))
                 if v is None or v.session != session or t >= stood:

@@ -202,3 +202,36 @@ def test_the_ledger_checks_a_kept_record_with_the_scenarios_key_as_the_door_does
     # a household without a natively signing meter: only a "sig" is read
     with pytest.raises(SignatureError, match="not a JSON payload"):
         messages.check("h0001", text.encode())
+
+
+def test_a_late_ocmf_meters_records_give_the_energy_of_its_corrections(
+    mosquitto: Any, tmp_path: Path
+) -> None:
+    """A meter on its own clock (a record every 6 simulated minutes) leaves every gate
+    short of the interval's end: version 1 is an estimate, and verify compares the
+    correction of each interval (its last version) with the energy its records give.
+    (The emulator's energy is linear within an interval, so here the estimate equals it
+    too; tests/scenarios/audit/test_registers.py has an estimate that does not.)"""
+    key, public = p256()
+    keys = meter_key_dir(tmp_path, key)
+    text = OCMF_SCENARIO.replace("{public}", public)
+    path = tmp_path / "ocmf.toml"
+    path.write_text(text.replace("interval_minutes = 30", "interval_minutes = 60"), "utf-8")
+    scenario = load_scenario(path)
+    state = tmp_path / "state"
+    market = MarketService(scenario, mosquitto.config, state, speed=3600.0, intervals=8)
+    meters = MeterEmulator(
+        scenario, mosquitto.config, own_clock_s=360.0, speed=3600.0, keys=keys
+    ).start()
+    try:
+        market.run()
+    finally:
+        meters.stop()
+    assert market.stats.corrections > 0
+    chain = read_chain(state / "ledger")
+    corrected = {e["header"]["t"] for e in chain if e["header"]["kind"] == "correction"}
+    ok = ledger_cli("verify", str(state / "ledger"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # every interval was an estimate, then corrected: each correction was compared
+    assert corrected == set(range(8))
+    assert "8 intervals' meter registers compared" in " ".join(ok.stdout.split())
