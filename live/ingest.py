@@ -51,7 +51,6 @@ import numpy as np
 from agents.meters.formats import (
     MeterPayloadError,
     is_companion,
-    meter_format,
     online_state,
     read_meter,
 )
@@ -362,10 +361,9 @@ class Ingest(Rejections):
         self, fmt: str, suffix: str, meter_id: str, raw: bytes, payload: bytes, signed: bool
     ) -> None:
         """A sample whose signature was checked (``payload``: without its ``"sig"``; ``raw``:
-        as received, for the audit ledger's private store) into its meter's tracker."""
+        as received, for the audit ledger's private store, a natively signed OCMF record
+        as a wrapped sample) into its meter's tracker."""
         meter, tracker = self.meters[meter_id], self.trackers[meter_id]
-        # kept when its "sig" is one the ledger's verify checks again (OCMF: not yet)
-        signed = signed and meter_format(fmt).verify is None
         sample = read_meter(fmt, suffix, payload, self.tz)
         with self.lock:
             time_s = sample.time_s

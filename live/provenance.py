@@ -9,15 +9,20 @@ interval was settled (a repeat, or a power sample beside counters, is no energy 
 kept). Only signed messages (their signature checked on arrival, :mod:`live.signatures`)
 are kept: what the audit ledger's ``private/`` holds is what anyone can check again
 against the sender's key (``p2pgrid ledger verify``); an unsigned message proves nothing
-beyond what the input leaf already says. A meter format that signs natively (OCMF) is
-checked at the door but not kept yet: the ledger's verify re-checks a ``"sig"`` field
-only. It keeps references to the payloads only (no copy, no hashing on the
-network thread); :meth:`Provenance.take` hands them over when the interval is settled
-(under the ingest lock, O(1)) and :meth:`Taken.messages` hashes them on the market's
-thread (not those the verifier pool's workers hashed already, :mod:`live.verifier`),
-with the interval's rejected messages per household
-(:meth:`live.ingest.Ingest.rejected_rows`, the count the reliability scores use too).
-Nothing is kept past the interval's commit.
+beyond what the input leaf already says. A meter that signs natively (an OCMF record, on
+``…/record`` or inside an OCPP ``SignedMeterValue``, :mod:`agents.meters.ocmf`) is kept
+the same way, its record exactly as received, whether it was checked in the ingest or
+in the verifier pool (:mod:`live.verifier`): ``ledger verify`` checks it again with the
+meter's ``[[live.meters]] public_key`` and compares its registers with the metered
+energy of the input leaves (:mod:`scenarios.audit.messages`,
+:mod:`scenarios.audit.registers`).
+
+Only references to the payloads are kept (no copy, no hashing on the network thread);
+:meth:`Provenance.take` hands them over when the interval is settled (under the ingest
+lock, O(1)) and :meth:`Taken.messages` hashes them on the market's thread (not those the
+verifier pool's workers hashed already, :mod:`live.verifier`), with the interval's
+rejected messages per household (:meth:`live.ingest.Ingest.rejected_rows`, the count
+the reliability scores use too). Nothing is kept past the interval's commit.
 
 The hashes are the SHA-256 of the raw bytes (lowercase hex): the names of the files in
 the audit ledger's ``private/`` folder and the ``signed`` list of each household's

@@ -88,6 +88,7 @@ def verify(
         f"ledger: ok: {report.entries} entries ({report.intervals} intervals, "
         f"{report.corrections} corrections), {report.checkpoints} checkpoints, "
         f"{report.signatures} signatures, {len(report.erased)} signed messages erased, "
+        f"{report.registers} intervals' meter registers compared, "
         f"{report.uncheckpointed} entries not yet under a checkpoint",
         soft_wrap=True,
     )

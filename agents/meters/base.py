@@ -54,6 +54,9 @@ themselves (OCMF) checks a payload's signature under the meter's ``public_key``,
 payload is not of the format at all)."""
 Sign = Callable[[dict[str, Any], Any], dict[str, Any]]
 """``(encoded, private key) -> encoded``: the emulator's side of :data:`Verify`."""
+SuffixOf = Callable[[bytes], str]
+"""``(payload) -> suffix``: which of a natively signing format's suffixes a payload was
+sent on, told from its bytes (the audit ledger keeps the bytes, not the topic)."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,9 @@ class MeterFormat:
     companion_prefixes : … and by prefix (Tasmota's ``stat/`` command results)
     online : ``(suffix, {payload: online})``: where the device's MQTT last will says
         whether it is online (one of the companions), None if it has none
-    verify, sign : for a format whose devices sign natively (:data:`Verify`,
-        :data:`Sign`); None for the others, which sign by wrapping their JSON
-        (:mod:`live.signatures`)
+    verify, sign, suffix_of : for a format whose devices sign natively (:data:`Verify`,
+        :data:`Sign`, :data:`SuffixOf`); None for the others, which sign by wrapping
+        their JSON (:mod:`live.signatures`)
     """
 
     name: str
@@ -83,6 +86,7 @@ class MeterFormat:
     online: tuple[str, Mapping[str, bool]] | None = None
     verify: Verify | None = None
     sign: Sign | None = None
+    suffix_of: SuffixOf | None = None
 
     def read(self, suffix: str, payload: bytes | str, tz: ZoneInfo) -> Sample:
         """The payload on ``suffix`` as a sample; raises :class:`MeterPayloadError`."""

@@ -104,6 +104,12 @@ def _ocmf_string(suffix: str, payload: bytes | str) -> str:
         raise MeterPayloadError("an OCMF record must be UTF-8") from None
 
 
+def suffix_of(payload: bytes) -> str:
+    """The suffix a payload was sent on: an OCMF string (``OCMF|…``) on ``record``,
+    anything else read as a ``signed_meter_value`` (whose reader says what is wrong)."""
+    return RECORD if payload.startswith(b"OCMF|") else SIGNED_METER_VALUE
+
+
 def sections(suffix: str, payload: bytes | str) -> tuple[str, str]:
     """The payload data section and the signature section, as received."""
     parts = _ocmf_string(suffix, payload).split("|")
@@ -267,4 +273,5 @@ OCMF = MeterFormat(
     encode=encode,
     verify=verify,
     sign=sign,
+    suffix_of=suffix_of,
 )

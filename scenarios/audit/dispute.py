@@ -3,7 +3,8 @@ that bears on one household's bill for one interval.
 
 - the household's input leaf of the interval (reading, orders, estimated flag, rejected
   messages) and every raw signed message it references, from ``private/`` (or that it
-  has been erased), with whether its signature holds;
+  has been erased), with whether its signature holds (its meter's OCMF records with the
+  time and the registers read from them, :mod:`scenarios.audit.messages`);
 - the interval's clearing (the anonymous ``market/result``) and the household's trades;
 - every version of its settlement, in ledger order, with the reason of each correction
   and the metered energy (import / export) that produced it;
@@ -16,9 +17,12 @@ that bears on one household's bill for one interval.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from agents.meters.base import Sample
 from scenarios.audit.bills import bills_of, verify_bill
 from scenarios.audit.chain import (
     KEYS_FILE,
@@ -29,7 +33,8 @@ from scenarios.audit.chain import (
     read_checkpoints,
 )
 from scenarios.audit.keys import Registry, SignatureError
-from scenarios.audit.verify import _meters_of, check_raw, verify
+from scenarios.audit.messages import Messages
+from scenarios.audit.verify import verify
 from scenarios.config.schema import Scenario
 
 MONEY_KEYS = ("cost", "paid", "received", "fees", "imbalance_cost")
@@ -59,7 +64,9 @@ class Dispute:
     interval_start: str = ""
     inputs: dict[str, Any] | None = None
     signed: list[dict[str, Any]] = field(default_factory=list)
-    """``{hash, status ("ok" | "erased" | the failure), key, message}`` per raw message."""
+    """``{hash, status ("ok" | "erased" | the failure), key, message}`` per raw message,
+    and ``registers`` (its time and registers, as text) for a meter's natively signed
+    (OCMF) record whose signature holds."""
     clearing: dict[str, Any] = field(default_factory=dict)
     versions: list[dict[str, Any]] = field(default_factory=list)
     """``{entry, kind, reason, version, settlement, metered}`` in ledger order."""
@@ -102,6 +109,8 @@ class Dispute:
             )
             if s["message"] is not None:
                 out.append(f"    {s['message']}")
+            if s.get("registers") is not None:
+                out.append(f"    {s['registers']}")
         c = self.clearing
         out.append(
             "clearing: "
@@ -151,12 +160,28 @@ class Dispute:
         return out
 
 
+def _registers(sample: Sample, tz: ZoneInfo) -> str:
+    """What a meter's signed record says: its time (in the scenario's zone) and its
+    registers."""
+    when = (
+        "no time (stamped by the market)"
+        if sample.time_s is None
+        else datetime.fromtimestamp(sample.time_s, tz).isoformat(timespec="seconds")
+    )
+    imp, exp = sample.import_kwh, sample.export_kwh
+    return (
+        f"meter record at {when}: import register "
+        + ("-" if imp is None else f"{imp:.6f} kWh")
+        + ", export register "
+        + ("-" if exp is None else f"{exp:.6f} kWh")
+    )
+
+
 def dispute(path: Path, agent: str, t: int) -> Dispute:
     """Gather what bears on ``agent``'s bill of interval ``t`` (and run the checks)."""
     directory = ledger_dir(path)
     scenario = Scenario.model_validate_json((directory / SCENARIO_FILE).read_bytes())
-    registry = Registry.load(directory / KEYS_FILE)
-    expected = {agent} | _meters_of(scenario).get(agent, set())
+    messages = Messages(scenario, Registry.load(directory / KEYS_FILE))
     d = Dispute(agent, t)
     last_seq = -1
     for entry in read_chain(directory):
@@ -194,7 +219,10 @@ def dispute(path: Path, agent: str, t: int) -> Dispute:
             raw = raw_path.read_bytes()
             item["message"] = raw.decode("utf-8", "replace")
             try:
-                item["key"], item["status"] = check_raw(raw, expected, registry), "signature ok"
+                checked = messages.check(agent, raw)
+                item["key"], item["status"] = checked.key, "signature ok"
+                if checked.sample is not None:
+                    item["registers"] = _registers(checked.sample, messages.tz)
             except SignatureError as exc:
                 item["status"] = f"signature FAILS: {exc}"
         d.signed.append(item)

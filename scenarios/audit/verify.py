@@ -11,8 +11,11 @@ In one pass over the chain (:mod:`scenarios.audit.ledger`):
    increasing ``t``;
 3. every raw signed message an input leaf references that is still in ``private/``: its
    bytes hash to its name and its signature holds under the key of the household or of
-   one of its meters (:mod:`scenarios.audit.keys`); one that has been deleted is counted
-   as *erased* (it can no longer be re-checked) and is not a failure;
+   its meter (:mod:`scenarios.audit.messages`: a natively signed OCMF record under the
+   meter's registered ``public_key``); one that has been deleted is counted as *erased*
+   (it can no longer be re-checked) and is not a failure; the registers of a meter's
+   OCMF records give the metered energy its household's input leaves hold
+   (:mod:`scenarios.audit.registers`);
 4. the replay (:mod:`scenarios.audit.replay`): every interval's clearing and every
    settlement re-derived to the cent (:mod:`scenarios.audit.compare`), every correction
    re-derived from the version it supersedes (which must be that household's last
@@ -37,7 +40,6 @@ from typing import Any
 
 import orjson
 
-from scenarios.audit import merkle
 from scenarios.audit.canonical import CanonicalError, digest
 from scenarios.audit.chain import (
     KEYS_FILE,
@@ -52,7 +54,10 @@ from scenarios.audit.chain import (
 from scenarios.audit.compare import first_difference
 from scenarios.audit.keys import MARKET_KEY, Registry, SignatureError
 from scenarios.audit.leaves import LeafError, leaves_root
+from scenarios.audit.messages import Messages
+from scenarios.audit.registers import Registers
 from scenarios.audit.replay import Replayer
+from scenarios.audit.verify_checkpoints import check_checkpoints
 from scenarios.config.schema import Scenario
 from scenarios.config.schema_live import household_ids
 
@@ -81,6 +86,8 @@ class Report:
     checkpoints: int = 0
     uncheckpointed: int = 0
     signatures: int = 0
+    registers: int = 0
+    """Intervals whose metered energy was compared with its meter's OCMF records."""
     erased: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time of the checks: ``read`` (parse, hash, fold), ``signatures``, ``replay``,
@@ -94,28 +101,6 @@ class Report:
         self.problems.append(Problem(seq, t, what))
 
 
-def _meters_of(scenario: Scenario) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for m in scenario.live.meters:
-        out.setdefault(m.household, set()).add(m.id)
-    return out
-
-
-def check_raw(raw: bytes, expected: set[str], registry: Registry) -> str:
-    """Check one raw signed message (a JSON payload with its ``"sig"``) against the keys
-    it may be signed with; returns the key id that signed it, raises SignatureError."""
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise SignatureError("not a JSON payload") from exc
-    sig = payload.get("sig") if isinstance(payload, dict) else None
-    key = sig.get("key") if isinstance(sig, dict) else None
-    if key not in expected:
-        raise SignatureError(f"signed by {key!r}, not by {sorted(expected)}")
-    registry.verify(payload, str(key))
-    return str(key)
-
-
 class _Verifier:
     def __init__(self, directory: Path, replay: bool) -> None:
         self.dir = directory
@@ -123,7 +108,9 @@ class _Verifier:
         self.replay = replay
         self.scenario = Scenario.model_validate_json((directory / SCENARIO_FILE).read_bytes())
         self.registry = Registry.load(directory / KEYS_FILE)
-        self.meters = _meters_of(self.scenario)
+        self.messages = Messages(self.scenario, self.registry)
+        sim = self.scenario.simulation
+        self.registers = Registers(sim.start_timestamp().timestamp(), sim.interval_minutes * 60.0)
         self.ids = household_ids(self.scenario.community.households)
         self.hashes: list[tuple[str, int | None]] = []
         self.last_t = -1
@@ -138,6 +125,7 @@ class _Verifier:
         began = time.perf_counter()
         for entry in read_chain(self.dir):
             self.entry(entry)
+        self.compare_registers()
         self.clock["read"] += time.perf_counter() - began
         r.entries = len(self.hashes)
         began = time.perf_counter()
@@ -180,7 +168,7 @@ class _Verifier:
         hashes = self.leaves(seq, t, header, inputs, settlements)
         if hashes is None:
             return
-        self.signatures(seq, t, inputs)
+        self.signatures(seq, t, int(header.get("session", 0)), inputs)
         began = time.perf_counter()
         try:
             if kind == "interval":
@@ -247,27 +235,41 @@ class _Verifier:
                 return None
         return hashes
 
-    def signatures(self, seq: int, t: int, inputs: list[dict[str, Any]]) -> None:
+    def signatures(self, seq: int, t: int, session: int, inputs: list[dict[str, Any]]) -> None:
+        """Every raw message of the entry's input leaves; a natively signing meter's
+        records and energy to :attr:`registers`."""
         began = time.perf_counter()
         r = self.report
         for leaf in inputs:
             agent = str(leaf.get("agent"))
-            expected = {agent} | self.meters.get(agent, set())
+            native = agent in self.messages.native
+            if native:
+                self.registers.version(agent, seq, session, leaf)
             for name in leaf.get("signed", []):
+                sample = None
                 path = self.dir / PRIVATE_DIR / f"{name}.json"
                 try:
                     raw = path.read_bytes()
                 except FileNotFoundError:
                     r.erased.append(str(name))
-                    continue
-                if hashlib.sha256(raw).hexdigest() != name:
+                    raw = b""
+                if raw and hashlib.sha256(raw).hexdigest() != name:
                     r.add(seq, t, f"{agent}: private/{name}.json is not the message recorded")
-                    continue
-                try:
-                    check_raw(raw, expected, self.registry)
-                    r.signatures += 1
-                except SignatureError as exc:
-                    r.add(seq, t, f"{agent}: private/{name}.json: {exc}")
+                elif raw:
+                    try:
+                        sample = self.messages.check(agent, raw).sample
+                        r.signatures += 1
+                    except SignatureError as exc:
+                        r.add(seq, t, f"{agent}: private/{name}.json: {exc}")
+                if native:
+                    self.registers.record(agent, session, sample)
+        self.clock["signatures"] += time.perf_counter() - began
+
+    def compare_registers(self) -> None:
+        began = time.perf_counter()
+        for seq, t, what in self.registers.problems():
+            self.report.add(seq, t, what)
+        self.report.registers = self.registers.compared
         self.clock["signatures"] += time.perf_counter() - began
 
     def interval(
@@ -334,57 +336,11 @@ class _Verifier:
             if found is not None:
                 r.add(seq, t, f"version {version + 1} of {agent} {found}")
 
-    # --- checkpoints -------------------------------------------------------------------
     def checkpoints(self) -> None:
-        r = self.report
-        key = str(self.genesis.get("market_key"))
-        market = Registry({MARKET_KEY: key}) if self.genesis else Registry()
         cps = read_checkpoints(self.dir)
-        r.checkpoints = len(cps)
-        nxt, prev = 0, None
-        for k, cp in enumerate(cps):
-            first, last = cp.get("first_entry"), cp.get("last_entry")
-            whole = isinstance(first, int) and isinstance(last, int)
-            lo, hi = (
-                (first, last)
-                if isinstance(first, int) and isinstance(last, int)
-                else (nxt, nxt - 1)
-            )
-            span = self.hashes[lo : hi + 1]
-            at = next(((lo + i, t) for i, (_, t) in enumerate(span) if t is not None), (nxt, None))
-
-            def bad(what: str, cp_k: int = k, where: tuple[int, int | None] = at) -> None:
-                r.add(where[0], where[1], f"checkpoint {cp_k}: {what}")
-
-            if cp.get("seq") != k:
-                bad(f"seq is {cp.get('seq')!r}")
-            if (
-                first != nxt
-                or not isinstance(last, int)
-                or last < first
-                or last >= len(self.hashes)
-            ):
-                bad(f"covers entries {first}-{last}, expected from {nxt}")
-            root = merkle.root([merkle.leaf_hash(bytes.fromhex(h)) for h, _ in span]).hex()
-            if cp.get("root") != root:
-                bad("root is not the Merkle root of its entries")
-            if cp.get("prev") != prev:
-                bad("prev is not the digest of the previous checkpoint")
-            if cp.get("market_key") != key:
-                bad("not the genesis's market key")
-            try:
-                market.verify(cp, MARKET_KEY)
-            except (SignatureError, ValueError) as exc:
-                bad(f"signature: {exc}")
-            ts = [t for _, t in span if t is not None]
-            if ts and (cp.get("first_t"), cp.get("last_t")) != (min(ts), max(ts)):
-                bad("first_t/last_t are not its entries' intervals")
-            nxt = hi + 1 if whole else nxt
-            try:
-                prev = digest(cp)
-            except CanonicalError:
-                prev = None
-        r.uncheckpointed = max(len(self.hashes) - nxt, 0)
+        self.report.checkpoints = len(cps)
+        key = str(self.genesis.get("market_key")) if self.genesis else None
+        self.report.uncheckpointed = check_checkpoints(cps, self.hashes, key, self.report.add)
 
 
 def verify(path: Path, replay: bool = True) -> Report:

@@ -56,6 +56,20 @@ def p256() -> tuple[ec.EllipticCurvePrivateKey, str]:
     return key, der.hex()
 
 
+def meter_key_dir(tmp_path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
+    """``tmp_path/keys`` holding ``key`` as ``ocmf-1.pem`` (PKCS#8 PEM), for the emulator."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "ocmf-1.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return keys
+
+
 def record(key: Any, payload: str = PAYLOAD, **section: Any) -> str:
     """``OCMF|payload|signature``: ``SD`` the hex DER ECDSA-SHA256 signature of the
     payload section's bytes (``section`` overrides the signature section's fields)."""
@@ -223,15 +237,7 @@ def test_an_emulated_ocmf_meter_signs_and_is_settled_over_mosquitto(
     mosquitto: Any, live_clients: Any, market_thread: Any, tmp_path: Path
 ) -> None:
     key, public = p256()
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "ocmf-1.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    keys = meter_key_dir(tmp_path, key)
     path = tmp_path / "ocmf.toml"
     path.write_text(OCMF_SCENARIO.replace("{public}", public), encoding="utf-8")
     scenario = load_scenario(path)

@@ -22,7 +22,8 @@ from scenarios.audit.ledger import (
     read_chain,
     read_checkpoints,
 )
-from scenarios.audit.verify import check_raw, verify
+from scenarios.audit.messages import check_raw
+from scenarios.audit.verify import verify
 from scenarios.config.schema import Scenario
 from scenarios.results.schema import QUANTUM
 

@@ -1,0 +1,99 @@
+"""The raw signed messages an input leaf references (``private/<sha256>.json``, exactly
+the bytes the market received) and their check, as ``ledger verify`` and ``ledger
+dispute`` make it.
+
+Two kinds, told apart by their bytes:
+
+- a JSON object carrying ``"sig"`` (a reading, an orders message, a wrapped meter
+  sample): Ed25519 under the key of the household or of its meter, the key id the
+  signature names being one of those (:func:`check_raw`, :mod:`scenarios.audit.keys`);
+- anything else, in the leaf of a household whose meter signs natively (OCMF): the
+  meter's record as it sent it (``OCMF|…|…``, or an OCPP ``SignedMeterValue``), checked
+  by the same function as at the market's door (the format's ``verify``,
+  :mod:`agents.meters.ocmf`) under the meter's ``[[live.meters]] public_key`` in the
+  scenario the ledger recorded (``scenario.json``, whose digest the genesis holds),
+  never a key the record carries; then read by the format's own decoder into the
+  :class:`~agents.meters.base.Sample` whose registers :mod:`scenarios.audit.registers`
+  compares with the input leaves' metered energy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from agents.meters.base import MeterPayloadError, Sample
+from agents.meters.formats import meter_format
+from scenarios.audit.keys import Registry, SignatureError
+from scenarios.config.schema import Scenario
+from scenarios.config.schema_live import Meter
+
+
+def check_raw(raw: bytes, expected: set[str], registry: Registry) -> str:
+    """Check one raw signed message (a JSON payload with its ``"sig"``) against the keys
+    it may be signed with; returns the key id that signed it, raises SignatureError."""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise SignatureError("not a JSON payload") from exc
+    sig = payload.get("sig") if isinstance(payload, dict) else None
+    key = sig.get("key") if isinstance(sig, dict) else None
+    if key not in expected:
+        raise SignatureError(f"signed by {key!r}, not by {sorted(expected)}")
+    registry.verify(payload, str(key))
+    return str(key)
+
+
+def _wrapped(raw: bytes) -> bool:
+    """Whether ``raw`` is a JSON object carrying ``"sig"``."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and "sig" in data
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A message whose signature holds: the key id that signed it, and for a natively
+    signed meter record its reading (None for a message signed by wrapping)."""
+
+    key: str
+    sample: Sample | None = None
+
+
+class Messages:
+    """The check of the raw messages of a ledger's scenario (its keys and its meters)."""
+
+    def __init__(self, scenario: Scenario, registry: Registry) -> None:
+        self.registry = registry
+        self.tz = ZoneInfo(scenario.simulation.timezone)
+        self.keys: dict[str, set[str]] = {}
+        """Agent id → the key ids its messages may be signed with (its own, its meter's)."""
+        self.native: dict[str, Meter] = {}
+        """Agent id → its meter, when that meter's format signs natively."""
+        for m in scenario.live.meters:
+            self.keys.setdefault(m.household, set()).add(m.id)
+            if meter_format(m.format).verify is not None:
+                self.native[m.household] = m
+
+    def expected(self, agent: str) -> set[str]:
+        return {agent} | self.keys.get(agent, set())
+
+    def check(self, agent: str, raw: bytes) -> Checked:
+        """Check ``raw``, referenced by ``agent``'s input leaf (see the module); raises
+        :class:`SignatureError` saying what does not hold."""
+        meter = self.native.get(agent)
+        if meter is None or _wrapped(raw):
+            return Checked(check_raw(raw, self.expected(agent), self.registry))
+        fmt = meter_format(meter.format)
+        assert fmt.verify is not None and fmt.suffix_of is not None
+        suffix = fmt.suffix_of(raw)
+        try:
+            fmt.verify(suffix, raw, meter.public_key)
+            sample = fmt.read(suffix, raw, self.tz)
+        except MeterPayloadError as exc:
+            raise SignatureError(f"{meter.format} record of meter {meter.id!r}: {exc}") from None
+        return Checked(meter.id, sample)
