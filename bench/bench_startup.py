@@ -227,6 +227,7 @@ class SmallRuns:
 
     walls: list[float] = field(default_factory=list)
     start_ups: list[float] = field(default_factory=list)
+    start_up_cpus: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
     imports: list[float] = field(default_factory=list)
     import_cpus: list[float] = field(default_factory=list)
@@ -234,13 +235,13 @@ class SmallRuns:
 
 
 def small_run(file: Path, runs: int, repeated: bool) -> SmallRuns:
-    """Wall times, start-ups (process start to the engine's first interval), CPU times,
-    import times and import CPU times of ``runs`` small runs of ``file``, and the modules
-    imported: each a first run (an empty profile cache, so it computes its PV with pvlib
-    and its H0 year with demandlib) or, if ``repeated``, the same run again (the cache
-    holds both from an untimed run before). The wall, start-up and CPU times are of plain
-    ``p2pgrid run`` processes; the import figures of a second process per run under
-    ``-X importtime`` (which slows what it traces)."""
+    """Wall times, start-ups (process start to the engine's first interval, wall and the
+    process's CPU), CPU times, import times and import CPU times of ``runs`` small runs of
+    ``file``, and the modules imported: each a first run (an empty profile cache, so it
+    computes its PV with pvlib and its H0 year with demandlib) or, if ``repeated``, the
+    same run again (the cache holds both from an untimed run before). The wall, start-up
+    and CPU times are of plain ``p2pgrid run`` processes; the import figures of a second
+    process per run under ``-X importtime`` (which slows what it traces)."""
     out = SmallRuns()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**ENV, "P2PGRID_CACHE_DIR": str(Path(tmp) / "cache")}
@@ -267,7 +268,9 @@ def small_run(file: Path, runs: int, repeated: bool) -> SmallRuns:
                 if not traced:
                     out.walls.append(time.perf_counter() - start)
                     out.cpus.append(children_cpu_s() - cpu)
-                    out.start_ups.append(float(mark.read_text()) - started)
+                    reached, cpu_then = map(float, mark.read_text().split())
+                    out.start_ups.append(reached - started)
+                    out.start_up_cpus.append(cpu_then)
                     continue
                 seconds, out.names, top = import_seconds(done.stderr)
                 out.imports.append(seconds)
@@ -357,6 +360,7 @@ def measure(opts: argparse.Namespace) -> None:
         print(f"p2pgrid run (10 households x 1 day), {case}, medians of {opts.run_runs} (min):")
         for label, values in (
             ("start-up (wall)", runs.start_ups),
+            ("start-up (CPU)", runs.start_up_cpus),
             ("wall", runs.walls),
             ("CPU", runs.cpus),
             ("imports (wall)", runs.imports),
