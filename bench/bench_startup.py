@@ -25,34 +25,48 @@ the import CPU of each library once its prerequisites are loaded (:data:`LIBRARI
 the numbers that say why a first run cannot reach the target (README, "Start-up and the
 profile cache").
 
-Measured on the shared 2-core machine, ``--runs 3 --run-runs 3`` (medians of 3), this
-script on this branch (load average about 1-2, ``python -c pass`` 0.05 s) and then on
-main 5bf66d8 (load about 4-5, ``python -c pass`` 0.10 s), back to back; CPU seconds
-unless marked:
+Measured on the shared 2-core machine with bytecode kept, CPU seconds unless marked:
+"before" is main fa18669 with only the start-up mark added (``--runs 3 --run-runs 3``,
+load average 0.1-0.6, ``python -c pass`` 0.03 s), "after" this branch
+(``--runs 3 --run-runs 5``, load 0.1-0.9, ``python -c pass`` 0.04 s); medians:
 
-=====================================  ==========  ==========
-demo, 10 households x 1 day            main        this branch
-=====================================  ==========  ==========
-first run: wall [s]                    5.73        3.42
-first run: CPU                         3.55        3.56
-first run: imports, CPU                1.79        1.82
-same run again: wall [s]               6.21        2.85
-same run again: CPU                    3.16        2.79
-same run again: imports, CPU           1.29        1.14
-runner.run with report (again), CPU    1.24        1.00
-runner.run without report, CPU         0.44        0.22
-=====================================  ==========  ==========
+=======================================  ==========  ==========
+demo, 10 households x 1 day              before      after
+=======================================  ==========  ==========
+same run again: start-up, wall [s]       0.654       0.534
+same run again: start-up / 0.7 s         0.93        0.76
+same run again: start-up, CPU            --          0.637
+same run again: whole run, wall [s]      1.389       1.219
+same run again: whole run / 0.7 s        1.98        1.74
+same run again: whole run, CPU           1.486       1.323
+same run again: imports, CPU             0.734       0.718
+runner.run without report, CPU           0.149       0.137
+the report, CPU (after: its imports in)  0.387       0.334
+first run: start-up, wall [s]            1.110       1.323
+first run: whole run, wall [s]           2.004       2.267
+=======================================  ==========  ==========
 
-The walls differ mostly by the machine's load; the CPU figures show what changed: the
-same run again no longer rebuilds the H0 year (demandlib, the 0.2 s of ``runner.run``)
-nor imports cryptography and PyYAML; a first run is unchanged (it builds its H0 year
-and imports pvlib). Both stay far over 0.7 s wall (ratio 4.9 first, 4.1 again on the
-quieter run). Import CPU per library on the branch's run: pandas 0.42 (numpy loaded),
-numpy 0.14, the scenario schema 0.15, pydantic 0.04, typer and rich 0.07, plotly 0.06,
-p2pgrid's own engine and report modules 0.23, igraph 0.08; a first run adds pvlib 0.57,
-of which the scipy.optimize, .interpolate, .linalg and h5py that the pvlib modules the
-PV chain calls import themselves are 0.41. Then the engine (0.22) and the report (0.78,
-most of it plotly building figures, scenarios/reports/run.py).
+Single runs on this machine scatter by 0.1-0.3 s with the other sessions' load (a first
+run is not changed by this branch; its figures above are that scatter). Robust to load:
+callgrind's instruction count of the same run again (``PYTHONHASHSEED=0``), to the first
+interval 3.13 G before, 2.97 G after (-5 %: plotly and the report modules no longer
+imported before the intervals), the whole run 6.27 G before, 5.45 G after (-13 %: the
+feeder maps as plain data, the template read from plotly's file); and a paired run of
+both trees in turn (9 each, load 0.7): start-up 0.771 s before, 0.756 s after, whole run
+1.798 s and 1.683 s. So start-up on a repeated run is at the 0.7 s line, not clearly
+under it: 0.53 s in this script's quiet median, 0.76 s in the paired runs. What it costs
+(import CPU per library above): Python and site 0.06, numpy 0.08, pandas 0.27 (with the
+pyarrow it imports), the scenario schema 0.09-0.10 with pydantic 0.03, typer and
+rich.progress 0.05, p2pgrid's engine modules 0.07, the engine's set-up (inputs, feeder,
+writers) 0.05; no heavy library is left on that path that the first interval does not
+use. ``--no-bytecode-cache`` (``PYTHONDONTWRITEBYTECODE=1``, as this sandbox runs)
+recompiles the project's modules in every process: +0.15-0.2 s (before: start-up 0.830 s,
+whole run 1.771 s; paired: 0.845 s before, 0.730 s after). A first run adds the PV
+computed with pvlib (its import 0.45, scipy.special 0.25) and the H0 year (demandlib)
+before its first interval, so it stays near twice the target. After the intervals: the
+report, 0.33 s of CPU with its imports (plotly 0.045, igraph 0.05 for the map's layout,
+building the other 13 figures with plotly's validation and ``make_subplots``, writing the
+JSON), the KPIs and the manifest.
 
     python bench/bench_startup.py            # 7 runs each (5 of each run case)
     python bench/bench_startup.py --runs 3 --run-runs 7
