@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -14,6 +13,9 @@ from p2pgrid.console import console, err_console, fail, show_scenario_warnings
 from p2pgrid.options import ScenarioArg, SetOption, overrides
 from scenarios.errors import ScenarioError
 from scenarios.kpis.format import format_kpi
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(
     help="p2pgrid: peer-to-peer energy trading on a distribution feeder.",
@@ -23,15 +25,26 @@ app = typer.Typer(
 )
 
 
-def progress_columns(unit: str) -> tuple:
-    """A progress bar's columns; the description (a scenario name) printed as is."""
-    return (
+def progress_bar(unit: str, quiet: bool) -> Progress:
+    """A progress bar on stderr (none if ``quiet``) counting ``unit``; each task's
+    description (a scenario name) printed as is. rich.progress is imported here, by the
+    commands that show one (``p2pgrid validate`` and ``--help`` do without)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
         TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
         TimeElapsedColumn(),
     )
+    return Progress(*columns, console=err_console, disable=quiet, transient=False)
 
 
 @app.command()
@@ -119,8 +132,7 @@ def run(
             raise fail(ScenarioError(["--ledger: a district run writes no audit ledger"]))
         _run_district(scenario, out, workers, scheduler)
         return
-    columns = progress_columns("intervals")
-    with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
+    with progress_bar("intervals", quiet) as bar:
         task = bar.add_task(scenario.name, total=scenario.simulation.n_intervals)
         try:
             result = run_scenario(
@@ -176,9 +188,8 @@ def compare(
         scenario = load_scenario(file, overrides(set_, days, seed))
     except ScenarioError as exc:
         raise fail(exc) from None
-    columns = progress_columns("intervals")
     total = scenario.simulation.n_intervals
-    with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
+    with progress_bar("intervals", quiet) as bar:
         tasks = {name: bar.add_task(f"{scenario.name} · {name}", total=total) for name in names}
         try:
             result = compare_runs(

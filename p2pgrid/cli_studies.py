@@ -13,14 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from p2pgrid.console import console, err_console, error, fail
@@ -88,6 +80,15 @@ def sweep(
             )
         console.print(table)
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
@@ -188,6 +189,8 @@ def hosting_capacity(
             client = connect_client(scheduler, workers)
         except ScenarioError as exc:
             raise fail(exc) from None
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}", style="bold", markup=False),
         TextColumn("{task.fields[last]}"),

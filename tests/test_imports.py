@@ -189,6 +189,7 @@ HEAVY = (
     "plotly",
     "dask",
     "pvlib",
+    "rich.progress",
 )
 
 
@@ -196,7 +197,8 @@ HEAVY = (
 def test_start_up_imports_nothing_heavy(statement: str) -> None:
     """``p2pgrid --help`` (the CLI module) and importing a package load none of the heavy
     libraries: the packages resolve their names on first use (issue 13; the start-up
-    time itself is measured by bench/bench_startup.py)."""
+    time itself is measured by bench/bench_startup.py); rich.progress only for the
+    commands that show a progress bar."""
     import subprocess
     import sys
 
@@ -223,13 +225,13 @@ def test_validate_imports_no_numpy_pandas_or_solver(extra: tuple[str, ...]) -> N
     """``p2pgrid validate`` of a scenario on a generated feeder reads the scenario and the
     feeder's name with pydantic only (issue 13: validate under 0.5 s, measured by
     bench/bench_startup.py): numpy, pandas, scipy, the solver stack, pandapower, plotly,
-    dask and the dashboard stay unloaded."""
+    dask, the dashboard and rich.progress (no progress bar) stay unloaded."""
     import subprocess
     import sys
 
     demo = str(ROOT / "scenarios" / "library" / "demo.toml")
     heavy = ("numpy", "pandas", "scipy", "pyomo", "pyarrow", "pandapower", "plotly", "dask",
-             "fastapi", "pvlib", "highspy")  # fmt: skip
+             "fastapi", "pvlib", "highspy", "rich.progress")  # fmt: skip
     probe = VALIDATE_PROBE.format(heavy=heavy, file=demo, extra=list(extra))
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -278,6 +280,47 @@ def test_a_small_run_imports_no_solver_stack_when_the_screen_settles_it(tmp_path
     intervals = pq.read_table(tmp_path / "run" / "intervals.parquet")
     assert intervals.num_rows == 96
     assert min(intervals["v_min_pu"].to_pylist()) > 0.95
+
+
+FIRST_INTERVAL_PROBE = """
+import runpy, sys
+import scenarios.engine.start_trace as trace
+at_first_interval = []
+def mark():
+    at_first_interval.append(sorted(m for m in sys.modules if m.partition(".")[0] in {heavy!r}
+                                    or m.startswith("scenarios.reports")))
+trace.mark_first_interval = mark
+sys.argv = ["p2pgrid", "run", {file!r}, "--out", {out!r}, *{extra!r}]
+try:
+    runpy.run_module("p2pgrid.cli", run_name="__main__")
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print(at_first_interval)
+print("plotly" in sys.modules, "igraph" in sys.modules)
+"""
+
+
+def test_a_run_reaches_its_first_interval_without_the_report_stack(tmp_path: Path) -> None:
+    """The engine of ``p2pgrid run`` starts its first interval (the mark of
+    :mod:`scenarios.engine.start_trace`, where bench/bench_startup.py measures start-up)
+    with neither plotly, igraph nor any report module loaded: the runner imports them when
+    it writes report.html (:mod:`scenarios.reports.run_page`), after the intervals; the
+    run still writes its report with them (issue 18 item 6)."""
+    import ast
+    import subprocess
+    import sys
+
+    demo = str(ROOT / "scenarios" / "library" / "demo.toml")
+    extra = ["--set", "simulation.days=1", "--set", "community.households=10"]
+    probe = FIRST_INTERVAL_PROBE.format(
+        file=demo, out=str(tmp_path / "run"), extra=extra, heavy=("plotly", "igraph")
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    marks, loaded_after = out.stdout.strip().splitlines()[-2:]
+    assert ast.literal_eval(marks) == [[]]  # one first interval, nothing of the report
+    assert loaded_after == "True True"  # then the report drew its figures and the map
+    assert "Plotly.newPlot" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_a_repeated_small_run_imports_neither_pvlib_nor_scipy(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from scenarios.engine.baseline import Baseline
 from scenarios.engine.grid_stage import GridOutcome, GridStage
 from scenarios.engine.inputs import WINDOW_DAYS, CommunityInputs, timeline
 from scenarios.engine.interval import IntervalResult, MarketStep
+from scenarios.engine.start_trace import mark_first_interval
 from scenarios.results.agents_writer import AgentTotals
 from scenarios.results.files import AGENT_VALUE_COLUMNS, AgentsWriter, BooksWriter, TradesWriter
 from scenarios.results.fleet_heat import FleetHeat, FleetHeatStream, has_heat_pumps
@@ -175,6 +176,8 @@ def simulate(
             trade_parts: list[tuple[np.ndarray, ...]] = []
             book_parts: list[tuple[np.ndarray, ...]] = []
             outcomes: list[GridOutcome] = []
+            if t0 == 0:
+                mark_first_interval()  # start-up measured to here ($P2PGRID_TRACE_START)
             for i in range(n_window):
                 t = t0 + i
                 slot = t % ipd

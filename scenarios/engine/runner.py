@@ -16,25 +16,16 @@ import pandas as pd
 from grid.district_networks import is_district
 from grid.feeders import Feeder
 from scenarios.config.schema import Scenario
-from scenarios.engine.batch import EngineOutput, IntervalObserver, ProgressCallback, simulate
+from scenarios.engine.batch import IntervalObserver, ProgressCallback, simulate
 from scenarios.errors import ScenarioError
-from scenarios.kpis.compute import compute_kpis, household_savings
+from scenarios.kpis.compute import compute_kpis
 from scenarios.kpis.member_types import member_type_kpis
-from scenarios.reports.feeder_report import feeder_map_figures, map_intervals
-from scenarios.reports.feeder_sharing import feeder_sharing_figures, shared_flows_between_buses
-from scenarios.reports.grid_tables import grid_tables
-from scenarios.reports.heat import heat_figures
-from scenarios.reports.member_types import member_type_figures
-from scenarios.reports.run import grid_figures, render_report
 from scenarios.results.files import (
-    BUSES_FILE,
     HOUSEHOLDS_FILE,
     INTERVALS_FILE,
     KPIS_FILE,
-    LINES_FILE,
     MANIFEST_FILE,
     REPORT_FILE,
-    TRADES_FILE,
     write_json,
     write_table,
 )
@@ -144,26 +135,10 @@ def run(
     )
     kpis["grid_check"] = scenario.grid.check
     write_json(kpis, out / KPIS_FILE)
-    extra = []
-    if report and scenario.grid.check != "off":
-        limits = (scenario.grid.v_min_pu, scenario.grid.v_max_pu)
-        picks = map_intervals(intervals, limits) if output.feeder is not None else []
-        grid = grid_tables(out / BUSES_FILE, out / LINES_FILE, intervals["timestamp"], picks)
-        if output.feeder is not None:
-            extra = feeder_map_figures(
-                output.feeder,
-                output.households,
-                intervals,
-                grid,
-                limits,
-                scenario.market.currency,
-            )
-        extra += grid_figures(intervals, grid, *limits, scenario.market.currency)
-        flows = shared_flows_between_buses(out / TRADES_FILE, output.households, grid.buses.order)
-        what = "shared" if scenario.market.is_sharing else "traded P2P"
-        extra += feeder_sharing_figures(flows, what)
-    if report:
-        _write_report(scenario, output, kpis, intervals, extra, out)
+    if report:  # the report's modules (plotly, igraph) only for a report
+        from scenarios.reports.run_page import write_run_report
+
+        write_run_report(scenario, output, kpis, intervals, out)
     wall = time.perf_counter() - started
     write_json(
         {
@@ -180,31 +155,3 @@ def run(
         out / MANIFEST_FILE,
     )
     return RunResult(out, kpis, out / REPORT_FILE, wall)
-
-
-def _write_report(
-    scenario: Scenario,
-    output: EngineOutput,
-    kpis: dict[str, Any],
-    intervals: pd.DataFrame,
-    extra: list[Any],
-    out: Path,
-) -> None:
-    sim = scenario.simulation
-    retail = scenario.market.retail_price_per_kwh
-    extra += member_type_figures(kpis, scenario.market.currency)
-    band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
-    extra += heat_figures(intervals, output.fleet_heat, output.households, band, sim.interval_hours)
-    page = render_report(
-        scenario.name,
-        kpis,
-        intervals,
-        household_savings(
-            output.cost_total, output.baseline_cost_total, output.end_stored_delta_kwh, retail
-        ),
-        output.showcase,
-        scenario.market.model_dump(),
-        sim.interval_hours,
-        extra,
-    )
-    (out / REPORT_FILE).write_text(page, encoding="utf-8")

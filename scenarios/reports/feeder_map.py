@@ -17,12 +17,18 @@ Drawing rules (the report's figures and the dashboard's map both come from here)
 Traces, in this order (the dashboard restyles them by index): one line trace per edge
 (``meta="edge"``), the edges' midpoints (``meta="edge-hover"``), the buses
 (``meta="bus"``), and two hidden traces that only carry the colour bars.
+
+The traces and the figure are plain data (:func:`map_spec`), written as plotly's
+validation writes them (``tests/scenarios/test_feeder_map.py`` checks it): a run's
+report draws one map per frame of its animation, and validating a trace per edge each
+time was most of the report's time; :func:`map_figure` validates it for the dashboard.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -151,18 +157,26 @@ def map_style(
     }
 
 
-def _colorbars(v_limits: tuple[float, float]) -> list[go.Scatter]:
+@cache
+def colorscale(name: str) -> list[list[Any]]:
+    """A named colour scale as plotly's validation writes it into a figure: its
+    ``[position, colour]`` pairs, not the name."""
+    scale: list[list[Any]] = go.scatter.Marker(colorscale=name).to_plotly_json()["colorscale"]
+    return scale
+
+
+def _colorbars(v_limits: tuple[float, float]) -> list[dict[str, Any]]:
     lo, hi = v_limits
     mid = round((lo + hi) / 2, 4)
-    hidden = {"x": [None], "y": [None], "mode": "markers", "hoverinfo": "skip",
-              "showlegend": False}  # fmt: skip
+    hidden = {"type": "scatter", "x": [None], "y": [None], "mode": "markers",
+              "hoverinfo": "skip", "showlegend": False}  # fmt: skip
     return [
-        go.Scatter(
+        {
             **hidden,
-            meta="voltage-scale",
-            marker={
+            "meta": "voltage-scale",
+            "marker": {
                 "color": [lo],
-                "colorscale": VOLTAGE_SCALE,
+                "colorscale": colorscale(VOLTAGE_SCALE),
                 "cmin": lo,
                 "cmax": hi,
                 "showscale": True,
@@ -176,13 +190,13 @@ def _colorbars(v_limits: tuple[float, float]) -> list[go.Scatter]:
                     "thickness": 12,
                 },
             },
-        ),
-        go.Scatter(
+        },
+        {
             **hidden,
-            meta="loading-scale",
-            marker={
+            "meta": "loading-scale",
+            "marker": {
                 "color": [0.0],
-                "colorscale": LOADING_SCALE,
+                "colorscale": colorscale(LOADING_SCALE),
                 "cmin": 0.0,
                 "cmax": 100.0,
                 "showscale": True,
@@ -196,54 +210,57 @@ def _colorbars(v_limits: tuple[float, float]) -> list[go.Scatter]:
                     "thickness": 12,
                 },
             },
-        ),
+        },
     ]
 
 
-def map_traces(base: MapBase, style: Mapping[str, Sequence[Any]]) -> list[go.Scatter]:
+def map_traces(base: MapBase, style: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The map's traces for one interval's ``style`` (:func:`map_style`), in the order of
-    the module docstring."""
+    the module docstring, as plain data."""
     lay = base.layout
     x0, y0 = lay.x[lay.from_pos], lay.y[lay.from_pos]
     x1, y1 = lay.x[lay.to_pos], lay.y[lay.to_pos]
     edges = [
-        go.Scatter(
-            x=[float(x0[k]), float(x1[k])],
-            y=[float(y0[k]), float(y1[k])],
-            mode="lines",
-            line={"color": style["edge_color"][k], "width": EDGE_WIDTH},
-            hoverinfo="skip",
-            showlegend=False,
-            meta="edge",
-            name=lay.line[k],
-        )
+        {
+            "type": "scatter",
+            "x": [float(x0[k]), float(x1[k])],
+            "y": [float(y0[k]), float(y1[k])],
+            "mode": "lines",
+            "line": {"color": style["edge_color"][k], "width": EDGE_WIDTH},
+            "hoverinfo": "skip",
+            "showlegend": False,
+            "meta": "edge",
+            "name": lay.line[k],
+        }
         for k in range(len(lay.line))
     ]
-    hover = go.Scatter(
-        x=((x0 + x1) / 2).tolist(),
-        y=((y0 + y1) / 2).tolist(),
-        mode="markers",
-        marker={"size": 6, "color": list(style["edge_color"]), "symbol": "diamond"},
-        text=list(style["edge_text"]),
-        hovertemplate="%{text}<extra></extra>",
-        showlegend=False,
-        meta="edge-hover",
-    )
-    nodes = go.Scatter(  # plain lists: the page reads them (not base64 typed arrays)
-        x=lay.x.tolist(),
-        y=lay.y.tolist(),
-        mode="markers",
-        marker={
+    hover = {
+        "type": "scatter",
+        "x": ((x0 + x1) / 2).tolist(),
+        "y": ((y0 + y1) / 2).tolist(),
+        "mode": "markers",
+        "marker": {"size": 6, "color": list(style["edge_color"]), "symbol": "diamond"},
+        "text": list(style["edge_text"]),
+        "hovertemplate": "%{text}<extra></extra>",
+        "showlegend": False,
+        "meta": "edge-hover",
+    }
+    nodes = {  # plain lists: the page reads them (not base64 typed arrays)
+        "type": "scatter",
+        "x": lay.x.tolist(),
+        "y": lay.y.tolist(),
+        "mode": "markers",
+        "marker": {
             "color": list(style["node_color"]),
             "size": list(style["node_size"]),
             "opacity": 1.0,
             "line": {"color": "#333", "width": 0.8},
         },
-        text=list(style["node_text"]),
-        hovertemplate="%{text}<extra></extra>",
-        showlegend=False,
-        meta="bus",
-    )
+        "text": list(style["node_text"]),
+        "hovertemplate": "%{text}<extra></extra>",
+        "showlegend": False,
+        "meta": "bus",
+    }
     return [*edges, hover, nodes, *_colorbars(base.v_limits)]
 
 
@@ -265,11 +282,14 @@ def map_layout(base: MapBase, title: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def map_spec(base: MapBase, style: Mapping[str, Sequence[Any]], title: str) -> dict[str, Any]:
+    """One interval's feeder map as a plotly figure's plain data (module docstring)."""
+    return {"data": map_traces(base, style), "layout": map_layout(base, title)}
+
+
 def map_figure(base: MapBase, style: Mapping[str, Sequence[Any]], title: str) -> go.Figure:
-    """One interval's feeder map as a plotly figure."""
-    fig = go.Figure(map_traces(base, style))
-    fig.update_layout(**map_layout(base, title))
-    return fig
+    """One interval's feeder map as a (validated) plotly figure."""
+    return go.Figure(map_spec(base, style, title))
 
 
 def restyle_arrays(base: MapBase, style: Mapping[str, Sequence[Any]]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from grid.feeders import Feeder
 from grid.layout import feeder_layout
@@ -28,8 +27,8 @@ from scenarios.reports.feeder_map import (
     MapBase,
     grid_stress,
     map_base,
-    map_figure,
     map_layout,
+    map_spec,
     map_style,
     map_traces,
 )
@@ -121,9 +120,10 @@ def feeder_map_figures(
     grid: GridTables,
     v_limits: tuple[float, float],
     currency: str,
-) -> list[go.Figure]:
-    """The worst interval's map and the animation over the days (module docstring);
-    no figure when no interval was checked. ``grid`` holds the buses and lines of
+) -> list[dict[str, Any]]:
+    """The worst interval's map and the animation over the days (module docstring), as
+    plotly figures' plain data (:func:`scenarios.reports.feeder_map.map_spec`); no figure
+    when no interval was checked. ``grid`` holds the buses and lines of
     :func:`map_intervals`."""
     stress = stress_of(intervals, v_limits)
     if not np.isfinite(stress).any():
@@ -137,7 +137,7 @@ def feeder_map_figures(
     run_map = RunMap(base, grid)
     worst = int(np.nanargmax(stress))
     what = "a limit broken" if stress[worst] > 1 else "no limit broken"
-    worst_fig = map_figure(
+    worst_fig = map_spec(
         base,
         run_map.style(worst),
         f"Feeder map at {_when(intervals, worst)}: the worst grid state of the run "
@@ -146,7 +146,7 @@ def feeder_map_figures(
     return [worst_fig, _animation(run_map, intervals, stress)]
 
 
-def _animation(run_map: RunMap, intervals: pd.DataFrame, stress: np.ndarray) -> go.Figure:
+def _animation(run_map: RunMap, intervals: pd.DataFrame, stress: np.ndarray) -> dict[str, Any]:
     base = run_map.base
     per = days_per_frame(intervals)
     days = worst_per_day(intervals, stress, per)
@@ -159,47 +159,44 @@ def _animation(run_map: RunMap, intervals: pd.DataFrame, stress: np.ndarray) -> 
             f"({100 * stress[t]:.0f} % of a limit used)"
         )
 
-    frames = [
-        go.Frame(
-            name=_when(intervals, t),
-            data=map_traces(base, run_map.style(t))[:n_moving],
-            traces=list(range(n_moving)),
-            layout={"title": map_layout(base, title(t))["title"]},
-        )
+    frames: list[dict[str, Any]] = [
+        {
+            "data": map_traces(base, run_map.style(t))[:n_moving],
+            "layout": {"title": map_layout(base, title(t))["title"]},
+            "name": _when(intervals, t),
+            "traces": list(range(n_moving)),
+        }
         for t in days
     ]
-    fig = go.Figure(map_traces(base, run_map.style(days[0])), frames=frames)
-    fig.update_layout(**map_layout(base, title(days[0])))
     step = {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
             "transition": {"duration": 0}}  # fmt: skip
-    fig.update_layout(
-        sliders=[
-            {
-                "active": 0,
-                "currentvalue": {"prefix": "day: "},
-                "pad": {"t": 30},
-                "steps": [
-                    {"label": f.name[:10], "method": "animate", "args": [[f.name], step]}
-                    for f in frames
-                ],
-            }
-        ],
-        updatemenus=[
-            {
-                "type": "buttons",
-                "showactive": False,
-                "x": 0.0,
-                "y": -0.08,
-                "xanchor": "right",
-                "buttons": [
-                    {
-                        "label": "play",
-                        "method": "animate",
-                        "args": [None, {**step, "frame": {"duration": 800, "redraw": True},
-                                        "fromcurrent": True}],
-                    }
-                ],
-            }
-        ],
-    )  # fmt: skip
-    return fig
+    layout = map_layout(base, title(days[0]))
+    layout["sliders"] = [
+        {
+            "active": 0,
+            "currentvalue": {"prefix": "day: "},
+            "pad": {"t": 30},
+            "steps": [
+                {"label": f["name"][:10], "method": "animate", "args": [[f["name"]], step]}
+                for f in frames
+            ],
+        }
+    ]
+    layout["updatemenus"] = [
+        {
+            "type": "buttons",
+            "showactive": False,
+            "x": 0.0,
+            "y": -0.08,
+            "xanchor": "right",
+            "buttons": [
+                {
+                    "label": "play",
+                    "method": "animate",
+                    "args": [None, {**step, "frame": {"duration": 800, "redraw": True},
+                                    "fromcurrent": True}],
+                }
+            ],
+        }
+    ]  # fmt: skip
+    return {"data": map_traces(base, run_map.style(days[0])), "layout": layout, "frames": frames}

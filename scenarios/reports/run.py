@@ -19,7 +19,7 @@ from scenarios.engine.batch import Showcase
 from scenarios.reports.buckets import Buckets
 from scenarios.reports.energy import flows_figure, stored_energy_figure
 from scenarios.reports.grid_tables import ElementTable, GridTables, time_buckets
-from scenarios.reports.html_page import figures_html, kpi_cards, page_html
+from scenarios.reports.html_page import Figure, figures_html, kpi_cards, page_html
 
 _KPI_LABELS: Sequence[tuple[str, str]] = (
     ("self_sufficiency", "Self-sufficiency"),
@@ -151,7 +151,7 @@ def render_report(
     showcase: Showcase,
     market: Mapping[str, Any],
     interval_hours: float,
-    extra_figures: Sequence[go.Figure] = (),
+    extra_figures: Sequence[Figure] = (),
 ) -> str:
     """The report page as one self-contained HTML string."""
     currency = market["currency"]

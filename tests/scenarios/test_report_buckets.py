@@ -147,3 +147,4 @@ def test_the_template_built_once_is_the_one_plotly_applies_by_name() -> None:
     fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
     fig.update_layout(template="plotly_white")
     assert fig.to_dict()["layout"]["template"] == report_template()
+    assert report_template()["layout"]["paper_bgcolor"] == "white"  # plotly_white's
