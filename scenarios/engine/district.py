@@ -6,10 +6,10 @@ Levels and synchronisation (README "Districts and nested markets"):
 1. **Feeders** (one task per LV feeder, independent, the whole run): each feeder's
    households run through the single-feeder engine, market, LV grid check and re-clearing
    included (:func:`scenarios.engine.district_feeder.stream_feeder`), into
-   ``OUT/feeder=<id>/``. At the end of every block of ``block_intervals`` intervals (default
-   a day) the task appends the block's residual orders (``district_orders.parquet``) and
-   transformer flows (``_transformer.parquet``) to its partition, one row group per block;
-   it returns nothing.
+   ``OUT/feeder=<id>/``. At the end of every block of ``[market] district_block_intervals``
+   intervals (default a day) the task appends the block's residual orders
+   (``district_orders.parquet``) and transformer flows (``_transformer.parquet``) to its
+   partition, one row group per block; it returns nothing.
 2. **District** (on the caller, once every feeder task is done), block by block
    (:mod:`scenarios.engine.district_blocks`): read every feeder's block of transformer
    flows and of residual orders, merge each feeder's orders into its aggregated curve, run
@@ -91,7 +91,8 @@ def run_district(
 ) -> RunResult:
     """Run the district ``grid.feeder`` names (module docstring); ``workers`` > 1 or a
     ``scheduler`` runs the feeders on Dask; the levels synchronise every
-    ``block_intervals`` intervals (default: a day)."""
+    ``[market] district_block_intervals`` intervals (default: a day), or every
+    ``block_intervals`` where that is given (tests)."""
     started = time.perf_counter()
     out = make_out_dir(out_dir)
     district = load_district(scenario.grid.feeder, households=scenario.community.households)
@@ -104,7 +105,8 @@ def run_district(
         )
     sim = scenario.simulation
     n_t = sim.n_intervals
-    block = sim.intervals_per_day if block_intervals is None else block_intervals
+    key = scenario.market.district_block_intervals
+    block = block_intervals if block_intervals is not None else key or sim.intervals_per_day
     if block < 1:
         raise ScenarioError([f"block_intervals: {block}; give at least 1 interval"])
     mv_on = scenario.grid.check != "off"
