@@ -65,7 +65,7 @@ from scenarios.engine.district_feeder import (
 )
 from scenarios.engine.district_kpis import level_kpis
 from scenarios.engine.district_market import clear_levels
-from scenarios.engine.district_mv import MvCheck, check_mv
+from scenarios.engine.district_mv import MvCheck, check_mv, mv_model
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.engine.inputs import timeline
 from scenarios.engine.runner import RunResult
@@ -167,6 +167,7 @@ def _levels(scenario: Scenario, district: District, out: Path, block: int) -> li
     two = "district" in scenario.market.levels
     fee = scenario.market.district_fee_per_kwh
     limits = scenario_limits(scenario) if mv_on else None
+    model = mv_model(district, limits) if limits is not None else None
     stamps = timeline(scenario)
     d = out / DISTRICT_DIR
     d.mkdir(exist_ok=True)
@@ -189,7 +190,7 @@ def _levels(scenario: Scenario, district: District, out: Path, block: int) -> li
             slack[0, :, k] = part.column("p_kw").to_numpy()
             slack[1, :, k] = part.column("q_kvar").to_numpy()
         if transformers is not None and limits is not None:
-            mv = check_mv(district, slack[0], slack[1], limits)
+            mv = check_mv(district, slack[0], slack[1], limits, model)
             transformers.write(_arrow(_transformer_frame(a, fids, slack[0], slack[1])))
         if trades is not None:
             curves = [curve(k, f, r.read(i), slack[:, :, k]) for k, (f, r) in
