@@ -65,7 +65,7 @@ class Timing:
     driver_peak: float
 
 
-def timed(scenario: Scenario, workers: int, out: Path, block: int | None) -> Timing:
+def timed(scenario: Scenario, workers: int, out: Path) -> Timing:
     """Run the district on a fresh cluster of ``workers`` (:class:`Timing`)."""
     client = local_cluster_client(workers)
     try:
@@ -75,7 +75,7 @@ def timed(scenario: Scenario, workers: int, out: Path, block: int | None) -> Tim
         cpu0 = client.run(_cpu_s)
         driver0 = _cpu_s()
         started = time.perf_counter()
-        run_district(scenario, out, client=client, block_intervals=block)
+        run_district(scenario, out, client=client)
         wall = time.perf_counter() - started
         driver = _cpu_s() - driver0
         cpu = [v - cpu0[k] for k, v in client.run(_cpu_s).items()]
@@ -86,7 +86,7 @@ def timed(scenario: Scenario, workers: int, out: Path, block: int | None) -> Tim
     return Timing(wall, peaks, cpu, driver, driver_peak)
 
 
-def _scenario(n: int, h: int, days: int) -> Scenario:
+def _scenario(n: int, h: int, days: int, block: int | None) -> Scenario:
     return load_scenario(
         {
             "name": "bench-district",
@@ -97,7 +97,7 @@ def _scenario(n: int, h: int, days: int) -> Scenario:
                 "battery_share": 0.3,
                 "ev_share": 0.2,
             },
-            "market": {"levels": ["feeder", "district"]},
+            "market": {"levels": ["feeder", "district"], "district_block_intervals": block},
             "grid": {"feeder": f"district:{n}x{h}", "check": "pyomo"},
         }
     )
@@ -109,15 +109,15 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=100, help="per LV feeder")
     parser.add_argument("--days", type=int, nargs="+", default=[28], help="one or more")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="cluster sizes")
-    parser.add_argument("--block", type=int, default=None, help="intervals per block")
+    parser.add_argument("--block", type=int, default=None, help="[market] district_block_intervals")
     args = parser.parse_args()
     n, h = args.feeders, args.households
     rows: list[tuple[int, int, Timing]] = []
     for days in args.days:
-        scenario = _scenario(n, h, days)
+        scenario = _scenario(n, h, days, args.block)
         with tempfile.TemporaryDirectory() as tmp:
             for w in args.workers:
-                rows.append((days, w, timed(scenario, w, Path(tmp) / f"w{w}", args.block)))
+                rows.append((days, w, timed(scenario, w, Path(tmp) / f"w{w}")))
         _report(n, h, days, {w: r for d, w, r in rows if d == days})
     print(f"district:{n}x{h}: peak resident memory by run length [GB]")
     print("days  workers  wall s   per worker        driver")

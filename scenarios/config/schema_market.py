@@ -68,6 +68,12 @@ class MarketSection(Section):
     paid by the buyer on top of the district price; default ``grid_fee_per_kwh``. E.g. an
     Austrian regional community's reduction (``market.sharing_fees``) against a local one's
     on the feeder level."""
+    district_block_intervals: int | None = Field(None, ge=1, strict=True)
+    """How often the levels of a district run synchronise: every this many intervals
+    (a *block*, the last one shorter) the feeders' residual orders and transformer flows
+    of the block are cleared by the district, and what any process holds is one block, not
+    the run (README "Districts and nested markets"); a positive integer, default one day
+    of intervals (``simulation.intervals_per_day``). The results do not depend on it."""
     derate_unreliable: bool = False
     """Multiply each household's sell orders' energy by its delivery ratio (over the
     window up to the previous interval) before the clearing; a new household starts at 1

@@ -6,10 +6,10 @@ Levels and synchronisation (README "Districts and nested markets"):
 1. **Feeders** (one task per LV feeder, independent, the whole run): each feeder's
    households run through the single-feeder engine, market, LV grid check and re-clearing
    included (:func:`scenarios.engine.district_feeder.stream_feeder`), into
-   ``OUT/feeder=<id>/``. At the end of every block of ``block_intervals`` intervals (default
-   a day) the task appends the block's residual orders (``district_orders.parquet``) and
-   transformer flows (``_transformer.parquet``) to its partition, one row group per block;
-   it returns nothing.
+   ``OUT/feeder=<id>/``. At the end of every block of ``[market] district_block_intervals``
+   intervals (default a day) the task appends the block's residual orders
+   (``district_orders.parquet``) and transformer flows (``_transformer.parquet``) to its
+   partition, one row group per block; it returns nothing.
 2. **District** (on the caller, once every feeder task is done), block by block
    (:mod:`scenarios.engine.district_blocks`): read every feeder's block of transformer
    flows and of residual orders, merge each feeder's orders into its aggregated curve, run
@@ -65,7 +65,7 @@ from scenarios.engine.district_feeder import (
 )
 from scenarios.engine.district_kpis import level_kpis
 from scenarios.engine.district_market import clear_levels
-from scenarios.engine.district_mv import MvCheck, check_mv
+from scenarios.engine.district_mv import MvCheck, check_mv, mv_model
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.engine.inputs import timeline
 from scenarios.engine.runner import RunResult
@@ -91,7 +91,8 @@ def run_district(
 ) -> RunResult:
     """Run the district ``grid.feeder`` names (module docstring); ``workers`` > 1 or a
     ``scheduler`` runs the feeders on Dask; the levels synchronise every
-    ``block_intervals`` intervals (default: a day)."""
+    ``[market] district_block_intervals`` intervals (default: a day), or every
+    ``block_intervals`` where that is given (tests)."""
     started = time.perf_counter()
     out = make_out_dir(out_dir)
     district = load_district(scenario.grid.feeder, households=scenario.community.households)
@@ -104,7 +105,8 @@ def run_district(
         )
     sim = scenario.simulation
     n_t = sim.n_intervals
-    block = sim.intervals_per_day if block_intervals is None else block_intervals
+    key = scenario.market.district_block_intervals
+    block = block_intervals if block_intervals is not None else key or sim.intervals_per_day
     if block < 1:
         raise ScenarioError([f"block_intervals: {block}; give at least 1 interval"])
     mv_on = scenario.grid.check != "off"
@@ -165,6 +167,7 @@ def _levels(scenario: Scenario, district: District, out: Path, block: int) -> li
     two = "district" in scenario.market.levels
     fee = scenario.market.district_fee_per_kwh
     limits = scenario_limits(scenario) if mv_on else None
+    model = mv_model(district, limits) if limits is not None else None
     stamps = timeline(scenario)
     d = out / DISTRICT_DIR
     d.mkdir(exist_ok=True)
@@ -187,7 +190,7 @@ def _levels(scenario: Scenario, district: District, out: Path, block: int) -> li
             slack[0, :, k] = part.column("p_kw").to_numpy()
             slack[1, :, k] = part.column("q_kvar").to_numpy()
         if transformers is not None and limits is not None:
-            mv = check_mv(district, slack[0], slack[1], limits)
+            mv = check_mv(district, slack[0], slack[1], limits, model)
             transformers.write(_arrow(_transformer_frame(a, fids, slack[0], slack[1])))
         if trades is not None:
             curves = [curve(k, f, r.read(i), slack[:, :, k]) for k, (f, r) in

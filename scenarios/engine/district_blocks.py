@@ -41,7 +41,7 @@ class BlockReader:
     for in increasing block order; a block without rows gives an empty table)."""
 
     def __init__(self, path: Path, block: int, columns: list[str] | None = None) -> None:
-        self._file = pq.ParquetFile(path)
+        self._file = pq.ParquetFile(path, pre_buffer=False)
         self._block = block
         self._columns = columns
         self._next = 0
@@ -52,7 +52,9 @@ class BlockReader:
         parts: list[pa.Table] = []
         while self._pending is not None or self._next < self._file.num_row_groups:
             if self._pending is None:
-                self._pending = self._file.read_row_group(self._next, columns=self._columns)
+                # one small row group: threads and pre-buffering cost more than they save
+                group = self._file.read_row_group(self._next, self._columns, use_threads=False)
+                self._pending = group
                 self._next += 1
             t = self._pending.column("t")
             if len(t) and int(t[0].as_py()) // self._block > i:

@@ -21,11 +21,15 @@ whom and at what price; the violations stay as reported (``mv_violations``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from grid.district import District
 from grid.limits import Limits
+
+if TYPE_CHECKING:
+    from grid.lindistflow import FeederModel
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,25 @@ def _path_lines(district: District) -> list[list[int]]:
     return paths
 
 
-def check_mv(
-    district: District, slack_p_kw: np.ndarray, slack_q_kvar: np.ndarray, limits: Limits
-) -> MvCheck:
-    """The MV check of the transformer flows ``(T, n_feeders)`` [kW, kvar]."""
+def mv_model(district: District, limits: Limits) -> FeederModel:
+    """The MV grid's LinDistFlow model with the scenario's limits (built once per run:
+    its linear map is the MV check's largest cost)."""
     from grid.lindistflow import FeederModel
 
+    return FeederModel.with_limits(district.mv, limits)
+
+
+def check_mv(
+    district: District,
+    slack_p_kw: np.ndarray,
+    slack_q_kvar: np.ndarray,
+    limits: Limits,
+    model: FeederModel | None = None,
+) -> MvCheck:
+    """The MV check of the transformer flows ``(T, n_feeders)`` [kW, kvar]; ``model``:
+    :func:`mv_model` of the same ``limits``, built here when not given."""
     mv = district.mv
-    model = FeederModel.with_limits(mv, limits)
+    model = mv_model(district, limits) if model is None else model
     n_t = slack_p_kw.shape[0]
     p = np.broadcast_to(mv.base_injection_kw(), (n_t, mv.n_bus)).copy()
     q = np.broadcast_to(mv.base_injection_kvar(), (n_t, mv.n_bus)).copy()

@@ -84,6 +84,34 @@ def test_block_intervals_must_be_positive(tmp_path):
         run_district(load_scenario(BASE), tmp_path, block_intervals=0)
 
 
+def test_the_scenario_key_sets_the_block(runs, tmp_path):
+    """``[market] district_block_intervals = 7``: the orders are stored in blocks of 7
+    intervals (28 row groups for two days per feeder with residuals in every block, at
+    most 28), and every file is bit for bit the argument's ``block_intervals=7`` (whose
+    files the test above compares with the default's, a day)."""
+    scenario = load_scenario({**BASE, "market": {**BASE["market"], "district_block_intervals": 7}})
+    got = run_district(scenario, tmp_path).out_dir
+    for fid in ("lv1", "lv2"):
+        meta = pq.ParquetFile(feeder_dir(got, fid) / ORDERS_FILE).metadata
+        t = meta.schema.to_arrow_schema().get_field_index("t")
+        blocks = [(meta.row_group(g).column(t).statistics.min // 7,
+                   meta.row_group(g).column(t).statistics.max // 7)
+                  for g in range(meta.num_row_groups)]  # fmt: skip
+        # a day's block would be 2 row groups; blocks of 7 give more, none across a block
+        assert 2 < len(blocks) <= n_blocks(N_T, 7) and all(a == b for a, b in blocks)
+    files = _tables(runs[None])
+    assert _tables(got) == files
+    for rel in files:
+        want = pd.read_parquet(runs[7] / rel)
+        pd.testing.assert_frame_equal(pd.read_parquet(got / rel), want, check_exact=True)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 7.5, "day"])
+def test_a_bad_block_key_is_refused_with_its_name(bad):
+    with pytest.raises(ScenarioError, match=r"market\.district_block_intervals"):
+        load_scenario({**BASE, "market": {**BASE["market"], "district_block_intervals": bad}})
+
+
 # --------------------------------------------------------------------- the readers by hand
 def test_blocks_cover_the_run():
     assert n_blocks(192, 96) == 2 and n_blocks(192, 7) == 28 and n_blocks(5, 96) == 1
