@@ -61,7 +61,7 @@ import pandas as pd
 from scenarios.config.schema import Scenario
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.errors import ScenarioError
-from scenarios.reports.grid_tables import row_groups
+from scenarios.results.blocks import read_blocks
 from scenarios.results.files import BUSES_FILE, INTERVALS_FILE, LINES_FILE
 
 CURTAIL_TOL_KWH = 1e-6
@@ -215,7 +215,7 @@ _LINE_COLUMNS = ["t", "line", "p_kw", "loading_frac"]
 
 def _batches(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
     """``columns`` of a buses or lines table a row group at a time, element names as str."""
-    for table in row_groups(path, columns):
+    for table in read_blocks(path, columns):
         frame = table.to_pandas()
         frame[columns[1]] = frame[columns[1]].astype(str)
         yield frame
