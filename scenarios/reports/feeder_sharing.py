@@ -51,7 +51,7 @@ def shared_flows_between_buses(
     buyers') over the run [kWh]; the buses in ``bus_order`` (the feeder's, from the slack)
     then in households' order.
 
-    ``trades``: a ``trades.parquet`` path (read a row group at a time) or its table.
+    ``trades``: a ``trades.parquet`` path (read a block of rows at a time) or its table.
 
     Raises
     ------

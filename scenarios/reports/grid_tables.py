@@ -1,4 +1,4 @@
-"""What the report draws of buses.parquet and lines.parquet, read a row group at a time
+"""What the report draws of buses.parquet and lines.parquet, read a block of rows at a time
 (only the columns it needs), so the report step's memory does not grow with the run:
 
 - per element and **time bucket** (at most :data:`MAX_HEATMAP_COLUMNS` buckets of

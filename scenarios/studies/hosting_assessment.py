@@ -123,7 +123,7 @@ def assess(out_dir: str | Path, scenario: Scenario, side: Side = "export") -> As
     """Check a finished run (grid check on) against the hosting limits of ``side``.
 
     See the module docstring for the definition of a violation. ``buses.parquet`` and
-    ``lines.parquet`` are read a row group at a time (only the columns needed), twice: the
+    ``lines.parquet`` are read a block of rows at a time (only the columns needed), twice: the
     failing intervals and the extremes first, then the elements at their limit in the
     failing intervals, so the memory does not grow with the run's length.
     """
@@ -214,7 +214,7 @@ _LINE_COLUMNS = ["t", "line", "p_kw", "loading_frac"]
 
 
 def _batches(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """``columns`` of a buses or lines table a row group at a time, element names as str."""
+    """``columns`` of a buses or lines table a block of rows at a time, element names as str."""
     for table in read_blocks(path, columns):
         frame = table.to_pandas()
         frame[columns[1]] = frame[columns[1]].astype(str)
