@@ -42,8 +42,9 @@ from scenarios.reports.district_figures import (
     price_figure,
     transformer_figure,
 )
-from scenarios.reports.grid_tables import BATCH_ROWS, time_buckets
+from scenarios.reports.grid_tables import time_buckets
 from scenarios.reports.html_page import figures_html, kpi_cards, page_html
+from scenarios.results.blocks import read_blocks
 from scenarios.results.files import KPIS_FILE, REPORT_FILE
 from scenarios.results.schema import HOUSEHOLDS_FILE, INTERVALS_FILE, LINES_FILE, TRADES_FILE
 
@@ -125,10 +126,10 @@ def _district_sides(out: Path, feeder_ids: Sequence[str]) -> dict[str, np.ndarra
         return sides
     index = pd.Series(np.arange(len(feeder_ids)), index=list(feeder_ids))
     cols = ["feeder", "side", "energy_kwh"]
-    for batch in pq.ParquetFile(path).iter_batches(BATCH_ROWS, columns=cols):
-        k = index.reindex(_strings(batch.column(0))).to_numpy(np.int64)
-        side = _strings(batch.column(1))
-        kwh = batch.column(2).to_numpy(zero_copy_only=False).astype(float)
+    for batch in read_blocks(path, cols):
+        k = index.reindex(_strings(batch.column("feeder"))).to_numpy(np.int64)
+        side = _strings(batch.column("side"))
+        kwh = batch.column("energy_kwh").to_numpy(zero_copy_only=False).astype(float)
         for name, acc in sides.items():
             mine = side == name
             acc += np.bincount(k[mine], kwh[mine], len(feeder_ids))
@@ -183,11 +184,11 @@ def _transformer_extremes(
     nb = buckets.n
     low = np.full(len(feeder_ids) * nb, np.nan)
     high = low.copy()
-    for batch in pq.ParquetFile(path).iter_batches(BATCH_ROWS, columns=["t", "feeder", "p_kw"]):
-        k = pd.Series(_strings(batch.column(1))).map(index).to_numpy(np.int64)
-        t = batch.column(0).to_numpy().astype(np.int64)
+    for batch in read_blocks(path, ["t", "feeder", "p_kw"]):
+        k = pd.Series(_strings(batch.column("feeder"))).map(index).to_numpy(np.int64)
+        t = batch.column("t").to_numpy().astype(np.int64)
         flat = k * nb + buckets.of[t]
-        p = batch.column(2).to_numpy(zero_copy_only=False).astype(float)
+        p = batch.column("p_kw").to_numpy(zero_copy_only=False).astype(float)
         np.fmin.at(low, flat, p)
         np.fmax.at(high, flat, p)
     shape = (len(feeder_ids), nb)

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from scenarios.reports.grid_tables import row_groups
 from scenarios.reports.run import NAMES_AXIS
+from scenarios.results.blocks import read_blocks
 
 _TRADE_COLUMNS = ["buyer_id", "seller_id", "energy_kwh"]
 
@@ -51,7 +51,7 @@ def shared_flows_between_buses(
     buyers') over the run [kWh]; the buses in ``bus_order`` (the feeder's, from the slack)
     then in households' order.
 
-    ``trades``: a ``trades.parquet`` path (read a row group at a time) or its table.
+    ``trades``: a ``trades.parquet`` path (read a block of rows at a time) or its table.
 
     Raises
     ------
@@ -66,7 +66,7 @@ def shared_flows_between_buses(
     if isinstance(trades, pd.DataFrame):
         batches = [trades[_TRADE_COLUMNS]]
     else:
-        batches = (b.to_pandas() for b in row_groups(Path(trades), _TRADE_COLUMNS))
+        batches = (b.to_pandas() for b in read_blocks(Path(trades), _TRADE_COLUMNS))
     for batch in batches:
         seller = batch["seller_id"].astype(str).map(agent_bus)
         buyer = batch["buyer_id"].astype(str).map(agent_bus)

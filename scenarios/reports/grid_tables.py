@@ -1,4 +1,4 @@
-"""What the report draws of buses.parquet and lines.parquet, read a row group at a time
+"""What the report draws of buses.parquet and lines.parquet, read a block of rows at a time
 (only the columns it needs), so the report step's memory does not grow with the run:
 
 - per element and **time bucket** (at most :data:`MAX_HEATMAP_COLUMNS` buckets of
@@ -8,20 +8,22 @@
   each day's worst, :mod:`scenarios.reports.feeder_report`);
 - the largest absolute injection of any bus in any interval (the maps' size scale).
 
-A table is one pass, a row group at a time (:func:`row_groups`); a DataFrame (a test's,
+A table is one pass, a block of rows at a time
+(:func:`scenarios.results.blocks.read_blocks`); a DataFrame (a test's,
 a small run's) is summarised as one batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from scenarios.results.blocks import read_blocks
 
 MAX_HEATMAP_COLUMNS = 700
 #: buses.parquet: bucketed {key: (column, how)}, picked columns
@@ -132,25 +134,6 @@ class _Summary:
         return self.out
 
 
-BATCH_ROWS = 1 << 16
-"""Rows per block handed on by :func:`row_groups` (slices of a row group)."""
-
-
-def row_groups(path: Path, columns: Iterable[str]) -> Iterator[pa.Table]:
-    """The ``columns`` (those the file has) of a results table, one row group at a time
-    (a run writes one per window of at most 1,048,576 rows), in blocks of
-    :data:`BATCH_ROWS` rows. Read so rather than by
-    ``iter_batches``, whose read-ahead held 84 MB for a year's buses.parquet against
-    26 MB for a week's (100 buses); one row group at a time: 36 MB and 26 MB."""
-    parquet = pq.ParquetFile(path)
-    wanted = set(columns)
-    cols = [c for c in parquet.schema_arrow.names if c in wanted]
-    for i in range(parquet.num_row_groups):
-        group = parquet.read_row_group(i, columns=cols)
-        for start in range(0, len(group), BATCH_ROWS):  # slices: no copy
-            yield group.slice(start, BATCH_ROWS)
-
-
 def summarise(
     source: Path | pd.DataFrame,
     key: str,
@@ -166,7 +149,7 @@ def summarise(
         batches = [pa.Table.from_pandas(source, preserve_index=False)]
     else:
         wanted = {"t", key, *(col for col, _ in spec[0].values()), *spec[1]}
-        batches = row_groups(source, wanted)
+        batches = read_blocks(source, wanted)
     for batch in batches:
         summary.add(batch)
     return summary.result()

@@ -2,9 +2,9 @@
 accumulated as it wrote them (:class:`~scenarios.results.agents_writer.AgentTotals`).
 
 ``agents.parquet`` (or ``agents_daily.parquet``) and ``trades.parquet`` are read in
-record batches (only the columns needed), so a year-long run of many households never
-has to fit in memory. The KPIs per member type (:mod:`scenarios.kpis.member_types`) read
-these totals.
+blocks of rows (:func:`~scenarios.results.blocks.read_blocks`, only the columns needed),
+so a year-long run of many households never has to fit in memory. The KPIs per member
+type (:mod:`scenarios.kpis.member_types`) read these totals.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scenarios.results.agents_writer import AgentTotals
+from scenarios.results.blocks import read_blocks
 from scenarios.results.files import ResultsFileError
 from scenarios.results.schema import (
     AGENTS_DAILY_FILE,
@@ -105,8 +106,8 @@ def member_totals(run_dir: str | Path, totals: AgentTotals | None = None) -> pd.
         "seller_price_per_kwh",
         "grid_fee",
     ]
-    for batch in pq.ParquetFile(out / TRADES_FILE).iter_batches(columns=trade_columns):
-        col = {name: batch.column(i) for i, name in enumerate(trade_columns)}
+    for batch in read_blocks(out / TRADES_FILE, trade_columns):
+        col = {name: batch.column(name) for name in trade_columns}
         buyer = _rows(col["buyer_id"], where, TRADES_FILE)
         seller = _rows(col["seller_id"], where, TRADES_FILE)
         energy = col["energy_kwh"].to_numpy()
@@ -141,8 +142,8 @@ def _agent_sums(
         raise ResultsFileError(f"{file}: missing column(s) {', '.join(lost)}")
     sums = {c: np.zeros(n) for c in (*SUMMED, "device_kwh")}
     stored_delta = np.zeros(n)
-    for batch in agents.iter_batches(columns=columns):
-        col = {name: batch.column(i) for i, name in enumerate(columns)}
+    for batch in read_blocks(out / file, columns):
+        col = {name: batch.column(name) for name in columns}
         rows = _rows(col["agent_id"], where, file)
         for c in SUMMED:
             sums[c] += np.bincount(rows, col[c].to_numpy(), n)

@@ -61,7 +61,7 @@ import pandas as pd
 from scenarios.config.schema import Scenario
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.errors import ScenarioError
-from scenarios.reports.grid_tables import row_groups
+from scenarios.results.blocks import read_blocks
 from scenarios.results.files import BUSES_FILE, INTERVALS_FILE, LINES_FILE
 
 CURTAIL_TOL_KWH = 1e-6
@@ -123,7 +123,7 @@ def assess(out_dir: str | Path, scenario: Scenario, side: Side = "export") -> As
     """Check a finished run (grid check on) against the hosting limits of ``side``.
 
     See the module docstring for the definition of a violation. ``buses.parquet`` and
-    ``lines.parquet`` are read a row group at a time (only the columns needed), twice: the
+    ``lines.parquet`` are read a block of rows at a time (only the columns needed), twice: the
     failing intervals and the extremes first, then the elements at their limit in the
     failing intervals, so the memory does not grow with the run's length.
     """
@@ -214,8 +214,8 @@ _LINE_COLUMNS = ["t", "line", "p_kw", "loading_frac"]
 
 
 def _batches(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """``columns`` of a buses or lines table a row group at a time, element names as str."""
-    for table in row_groups(path, columns):
+    """``columns`` of a buses or lines table a block of rows at a time, element names as str."""
+    for table in read_blocks(path, columns):
         frame = table.to_pandas()
         frame[columns[1]] = frame[columns[1]].astype(str)
         yield frame

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import scenarios.reports.grid_tables as gt
+import scenarios.results.blocks as blocks
 from scenarios import load_scenario
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.studies.hosting_assessment import assess
@@ -37,7 +37,7 @@ def _write(out: Path, v: np.ndarray, loading: np.ndarray, p_kw: np.ndarray) -> N
 
 
 def test_verdict_across_row_groups_and_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(gt, "BATCH_ROWS", 2)  # blocks that split intervals
+    monkeypatch.setattr(blocks, "BATCH_ROWS", 2)  # blocks that split intervals
     scenario = load_scenario({"grid": {"check": "pyomo", "feeder": "radial:3"}})
     limits = scenario_limits(scenario)
     hi, load_hi = limits.v_hi_pu, limits.loading_limit_frac

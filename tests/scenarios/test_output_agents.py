@@ -25,6 +25,7 @@ from scenarios.errors import ScenarioError
 from scenarios.reports import grid_tables as gt
 from scenarios.reports.feeder_report import days_per_frame, map_intervals, worst_per_day
 from scenarios.reports.heat import fleet_heat
+from scenarios.results import blocks
 from scenarios.results.agents_writer import AGENT_VALUE_COLUMNS, AgentsWriter
 from scenarios.results.member_totals import member_totals
 from scenarios.results.schema import (
@@ -148,7 +149,7 @@ def test_the_report_equals_the_whole_file_computation(
     buses = pd.read_parquet(out / "buses.parquet")
     lines = pd.read_parquet(out / "lines.parquet")
     # batches that split intervals, and buckets of 5 intervals (192 intervals: 39 buckets)
-    monkeypatch.setattr(gt, "BATCH_ROWS", 7)
+    monkeypatch.setattr(blocks, "BATCH_ROWS", 7)
     monkeypatch.setattr(gt, "MAX_HEATMAP_COLUMNS", 40)
     picks = map_intervals(iv, (0.95, 1.05))
     assert len(picks) == 3  # the worst interval, each day's worst

@@ -1,0 +1,35 @@
+"""The one streamed reader of the results tables that grow with a run (trades, buses,
+lines, agents): a file's columns in blocks of at most :data:`BATCH_ROWS` rows, so that
+reading a year costs the memory of reading a week.
+
+``pq.ParquetFile.iter_batches`` with its defaults pre-buffers whole column chunks, and
+``read_row_group`` decodes a whole row group (a run writes one per window, up to
+1,048,576 rows): either way the peak grows with the row groups, so with the run until
+they are full (4 row groups of 1,000,000 trades: the Arrow pool's peak 55.5 MB by
+``iter_batches``, 64.5 MB by ``read_row_group``, against 10.4 MB for one of 200,000).
+Read without pre-buffering, through a buffer of :data:`READ_BUFFER` bytes per column,
+only the block being decoded is held: 8.6 MB and 8.4 MB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BATCH_ROWS = 1 << 16
+"""Rows per block handed on by :func:`read_blocks`."""
+READ_BUFFER = 1 << 16
+"""Bytes read from the file at a time per column [B]."""
+
+
+def read_blocks(path: Path, columns: Iterable[str]) -> Iterator[pa.RecordBatch]:
+    """The ``columns`` (those of them the file has, in the file's order; take them by
+    name) of a results table at ``path``, in blocks of :data:`BATCH_ROWS` rows, in the
+    order written."""
+    parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER)
+    wanted = set(columns)
+    cols = [c for c in parquet.schema_arrow.names if c in wanted]
+    yield from parquet.iter_batches(BATCH_ROWS, columns=cols)
