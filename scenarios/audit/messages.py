@@ -20,6 +20,7 @@ Two kinds, told apart by their bytes:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -34,25 +35,27 @@ from scenarios.config.schema_live import Meter
 def check_raw(raw: bytes, expected: set[str], registry: Registry) -> str:
     """Check one raw signed message (a JSON payload with its ``"sig"``) against the keys
     it may be signed with; returns the key id that signed it, raises SignatureError."""
+    payload = _json(raw)
+    if payload is None:
+        raise SignatureError("not a JSON payload")
+    return _check_payload(payload, expected, registry)
+
+
+def _json(raw: bytes) -> Any:
+    """``raw`` parsed as JSON; None if it is not JSON (a natively signed record)."""
     try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise SignatureError("not a JSON payload") from exc
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _check_payload(payload: Any, expected: set[str], registry: Registry) -> str:
     sig = payload.get("sig") if isinstance(payload, dict) else None
     key = sig.get("key") if isinstance(sig, dict) else None
     if key not in expected:
         raise SignatureError(f"signed by {key!r}, not by {sorted(expected)}")
     registry.verify(payload, str(key))
     return str(key)
-
-
-def _wrapped(raw: bytes) -> bool:
-    """Whether ``raw`` is a JSON object carrying ``"sig"``."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(data, dict) and "sig" in data
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,11 @@ class Messages:
         """Check ``raw``, referenced by ``agent``'s input leaf (see the module); raises
         :class:`SignatureError` saying what does not hold."""
         meter = self.native.get(agent)
-        if meter is None or _wrapped(raw):
+        if meter is None:
             return Checked(check_raw(raw, self.expected(agent), self.registry))
+        payload = _json(raw)  # parsed once: a wrapped message, or the meter's own record
+        if isinstance(payload, dict) and "sig" in payload:
+            return Checked(_check_payload(payload, self.expected(agent), self.registry))
         fmt = meter_format(meter.format)
         assert fmt.verify is not None and fmt.suffix_of is not None
         suffix = fmt.suffix_of(raw)

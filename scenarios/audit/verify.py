@@ -248,14 +248,14 @@ class _Verifier:
             for name in leaf.get("signed", []):
                 sample = None
                 path = self.dir / PRIVATE_DIR / f"{name}.json"
+                raw: bytes | None = None
                 try:
                     raw = path.read_bytes()
                 except FileNotFoundError:
                     r.erased.append(str(name))
-                    raw = b""
-                if raw and hashlib.sha256(raw).hexdigest() != name:
+                if raw is not None and hashlib.sha256(raw).hexdigest() != name:
                     r.add(seq, t, f"{agent}: private/{name}.json is not the message recorded")
-                elif raw:
+                elif raw is not None:
                     try:
                         sample = self.messages.check(agent, raw).sample
                         r.signatures += 1

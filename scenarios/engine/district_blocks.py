@@ -53,8 +53,9 @@ class BlockReader:
         while self._pending is not None or self._next < self._file.num_row_groups:
             if self._pending is None:
                 # one small row group: threads and pre-buffering cost more than they save
-                group = self._file.read_row_group(self._next, self._columns, use_threads=False)
-                self._pending = group
+                self._pending = self._file.read_row_group(
+                    self._next, self._columns, use_threads=False
+                )
                 self._next += 1
             t = self._pending.column("t")
             if len(t) and int(t[0].as_py()) // self._block > i:

@@ -209,6 +209,9 @@ def test_a_changed_private_message_fails_an_erased_one_does_not(signed_ledger, t
     assert code == 1
     assert out[0].startswith(f"ledger: interval {t} (entry {t + 1 + (t >= CORRECTED_AT)}): ")
     assert "private/" in out[0]
+    path.write_bytes(b"")  # emptied is not erased: still not the message recorded
+    code, out = ledger_verify(d)
+    assert code == 1 and "private/" in out[0]
     path.unlink()  # the changed one erased too: the ledger verifies again
     report = verify(d)
     assert report.ok and sorted(report.erased) == sorted([first, second])
