@@ -29,7 +29,11 @@ ones), is dropped and counted in ``stats.duplicates``, not rejected.
 
 Every rejection and every flood drop is also counted against the household whose topic
 (or meter) it came on (:meth:`Ingest.rejected_rows`): its reliability's
-``rejected_per_interval`` (:mod:`market.reliability`). Without an ACL anyone may publish
+``rejected_per_interval`` (:mod:`market.reliability`). It counts in the interval the
+message arrived for, whenever the verdict comes: before an interval is cleared the
+market waits (briefly) for the pool's verdicts on what came for it after its gate
+closed, as those are refused at once without the pool; a refusal decided once its
+interval is cleared counts in the next one. Without an ACL anyone may publish
 on a household's topic, so that count is the household's only where the broker
 authenticates publishers (:mod:`live.acl`).
 
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -74,6 +79,7 @@ Arrived = tuple[str, str, str, int | None, bytes, int, int]
 sender (agent or meter id), row, body, and the interval and serial of the book it
 arrived for (:meth:`Ingest.flooding`)."""
 DRAIN_TIMEOUT_S = 10.0  # the longest a gate waits for the verifier pool's messages [s]
+REFUSALS_WAIT_S = 1.0  # the longest a clearing waits for the pool's late refusals [s]
 
 
 class Ingest(Rejections):
@@ -120,6 +126,7 @@ class Ingest(Rejections):
         self.closed_inputs: dict[str, bytes] = {}
         """What the book before the open one took, by topic (:attr:`IntervalBook.accepted`)."""
         self.opened = 0
+        self.carried: Counter[int] = Counter()
         self._run: str | None = None
         self.signatures = Signatures.for_live(self.live)
         """Checks each message's signature as it arrives (:mod:`live.signatures`)."""
@@ -127,6 +134,8 @@ class Ingest(Rejections):
         """The raw signed messages each household's accepted inputs came from, until the
         interval is settled (:mod:`live.provenance`)."""
         workers = worker_count(self.live)
+        self._lagging = False
+        """Whether the pool still had messages when the last gate stopped waiting."""
         self.verifier = (
             VerifierPool(self.live, sim.interval_hours, workers, self._verified, self._said)
             if workers
@@ -209,8 +218,8 @@ class Ingest(Rejections):
         order: each reading or orders message taken into the book it arrived for, if that
         gate is still open, under one hold of the lock (its record only stored: the worker
         decoded it); then the meter samples, in order, as :meth:`on_meter` takes them."""
-        refused: list[tuple[str, int | None, Exception]] = []
-        samples: list[tuple[str, bytes, Verdict]] = []
+        refused: list[tuple[str, int | None, Exception, int]] = []
+        samples: list[tuple[str, bytes, Verdict, int]] = []
         with self.lock:
             book, opened, full = self.book, self.opened, False
             inflight, provenance = book.inflight, self.provenance
@@ -219,15 +228,15 @@ class Ingest(Rejections):
                 if serial == opened:
                     inflight[sender] -= 1
                 if kind[0] == METER:
-                    samples.append((topic, payload, v))
+                    samples.append((topic, payload, v, serial))
                     continue
                 assert row is not None
                 if isinstance(v, str):
-                    refused.append((topic, row, Rejected(v)))
+                    refused.append((topic, row, Rejected(v), serial))
                     continue
                 signed, digest, record = v
                 if book.closed or serial != opened:
-                    refused.append((topic, row, Rejected(f"the gate of t={t} is closed")))
+                    refused.append((topic, row, Rejected(f"the gate of t={t} is closed"), serial))
                 elif kind == READING:
                     book.readings[row] = Reading(*record)
                     book.accepted[topic] = payload
@@ -238,15 +247,17 @@ class Ingest(Rejections):
                     book.order_messages += 1
                     provenance.order(row, payload, signed, digest)
             full = len(book.readings) >= self.sim_rows and len(book.orders) >= self.sim_rows
-        for topic, row, error in refused:
-            self._refuse(topic, row, error)
-        for topic, payload, v in samples:
-            self._sample_verdict(topic, payload, v)
+        for topic, row, error, serial in refused:
+            self._refuse(topic, row, error, serial)
+        for topic, payload, v, serial in samples:
+            self._sample_verdict(topic, payload, v, serial)
         if full or samples:
             self.changed.set()
 
-    def _refuse(self, topic: str, row: int | None, exc: Exception) -> None:
-        self.count_against(row)
+    def _refuse(
+        self, topic: str, row: int | None, exc: Exception, serial: int | None = None
+    ) -> None:
+        self.count_against(row, serial)
         if isinstance(exc, Rejected):
             reason = str(exc)
             self.reject(topic, reason, reason.split(" ")[0].split(":")[0])
@@ -286,12 +297,22 @@ class Ingest(Rejections):
         if self.verifier is None:
             return
         left = self.verifier.drain(timeout)
+        self._lagging = left > 0
         if left:
             self._said(
                 f"verifier: {left} messages still being checked {timeout:g} s after the "
                 f"gate of t={self.book.t} began to close; they are not in that interval",
                 count=left,
             )
+
+    def settle_refusals(self, timeout: float = REFUSALS_WAIT_S) -> None:
+        """Before the interval whose gate has closed is cleared: wait (``timeout`` s at
+        most; not at all when the pool lagged at the gate) for the pool's verdicts on
+        what arrived for it after the gate closed, so that their refusals count in that
+        interval as they do without the pool (:meth:`count_against`); a refusal still
+        out counts in the next interval."""
+        if self.verifier is not None and not self._lagging:
+            self.verifier.drain(timeout, count_timeout=False)
 
     def _said(self, said: str, **extra: Any) -> None:
         self.report(f"{self.topics.root}/#", said, **extra)
@@ -345,8 +366,9 @@ class Ingest(Rejections):
             return
         self.changed.set()
 
-    def _sample_verdict(self, topic: str, raw: bytes, v: Verdict) -> None:
-        """A meter sample's verdict from the pool, taken as :meth:`on_meter` would."""
+    def _sample_verdict(self, topic: str, raw: bytes, v: Verdict, serial: int) -> None:
+        """A meter sample's verdict from the pool, taken as :meth:`on_meter` would
+        (``serial``: the book it arrived for, whose interval a refusal counts in)."""
         fmt, meter_id, suffix = self.topics.meter_of(topic)
         meter = self.meters[meter_id]
         try:
@@ -355,7 +377,7 @@ class Ingest(Rejections):
             signed, _, unwrapped = v
             self._take_sample(fmt, suffix, meter_id, raw, unwrapped or raw, signed)
         except Exception as exc:
-            self._meter_refused(topic, self.row.get(meter.household), exc)
+            self._meter_refused(topic, self.row.get(meter.household), exc, serial)
 
     def _take_sample(
         self, fmt: str, suffix: str, meter_id: str, raw: bytes, payload: bytes, signed: bool
@@ -378,14 +400,16 @@ class Ingest(Rejections):
             self.offline.discard(meter_id)
             self.stats.meter_samples += 1
 
-    def _meter_refused(self, topic: str, row: int | None, exc: Exception) -> None:
+    def _meter_refused(
+        self, topic: str, row: int | None, exc: Exception, serial: int | None = None
+    ) -> None:
         if isinstance(exc, SignatureRejected):
             self.reject(topic, str(exc), "signature")
         elif isinstance(exc, Rejected | MeterPayloadError):
-            self.count_against(row)
+            self.count_against(row, serial)
             self.reject(topic, f"meter: {exc}", "meter")
         else:
-            self.count_against(row)
+            self.count_against(row, serial)
             reason = str(exc) if isinstance(exc, RuntimeError) else None
             self.reject(
                 topic, reason or f"internal error handling the message: {exc!r}", "internal"

@@ -39,3 +39,6 @@ class IntervalBook:
     rejected: Counter[int] = field(default_factory=Counter)
     """Messages rejected per household row (on its topic, or from its meter), besides
     the flood drops counted in :attr:`flooded` (:meth:`Ingest.rejected_rows`)."""
+    cleared: bool = False
+    """Whether the interval has been cleared: its rejections are counted; one decided
+    later counts in the next interval (:meth:`Rejections.count_against`)."""

@@ -308,6 +308,7 @@ class MarketService:
         """The state ledger record of interval ``t``, whose gate has closed, and its
         audit entry (:meth:`live.audit.LiveAudit.interval`'s arguments)."""
         ingest = self.ingest
+        ingest.settle_refusals()  # what came for t after its gate closed counts in t
         with ingest.lock:
             book = ingest.book
             corrections = self.corrections.due(self.trackers)  # before t's gate expires any

@@ -30,6 +30,9 @@ class Rejections:
     row: dict[str, int]
     opened: int
     """Books opened so far (a book's serial)."""
+    carried: Counter[int]
+    """Rejections decided after the interval their message arrived for was cleared,
+    per household row: counted in the next interval cleared."""
 
     def reject(self, topic: str, reason: str, category: str) -> None:
         self.stats.rejected[category] += 1
@@ -121,17 +124,28 @@ class Rejections:
                 by_category=dict(sorted(unreported.items())),
             )
 
-    def count_against(self, row: int | None) -> None:
-        """Count a rejected message against household ``row`` (None: no household's)."""
-        if row is not None:
-            with self.lock:
-                self.book.rejected[row] += 1
+    def count_against(self, row: int | None, serial: int | None = None) -> None:
+        """Count a rejected message against household ``row`` (None: no household's), in
+        the interval it arrived for: the book of ``serial`` (:meth:`flooding`'s, for a
+        verdict of the verifier pool; None: the current book). A rejection decided once
+        that interval is cleared counts in the next one cleared (:attr:`carried`)."""
+        if row is None:
+            return
+        with self.lock:
+            book = self.book
+            if book.cleared or (serial is not None and serial != self.opened):
+                self.carried[row] += 1
+            else:
+                book.rejected[row] += 1
 
     def rejected_rows(self, book: IntervalBook) -> dict[int, int]:
         """The messages rejected in ``book``'s interval per household row: those refused
-        on its topic (or from its meter) and those dropped as its (or its meter's) flood.
-        Call under :attr:`lock`."""
-        out = Counter(book.rejected)
+        on its topic (or from its meter), those dropped as its (or its meter's) flood,
+        and those :attr:`carried` from the interval before. Marks the book cleared: what
+        is refused later counts in the next interval. Call under :attr:`lock`."""
+        book.cleared = True
+        out = Counter(book.rejected) + self.carried
+        self.carried.clear()
         for sender, k in book.flooded.items():
             meter = self.meters.get(sender)
             row = self.row.get(meter.household if meter is not None else sender)

@@ -295,9 +295,10 @@ class VerifierPool:
             self.on_restart(said)
 
     # --- the gate ----------------------------------------------------------------------
-    def drain(self, timeout: float) -> int:
+    def drain(self, timeout: float, count_timeout: bool = True) -> int:
         """Wait until every message handed over so far has been applied, ``timeout``
-        seconds at most; the messages still not applied (0: all)."""
+        seconds at most; the messages still not applied (0: all). ``count_timeout``: a
+        timeout is a gate's (counted in ``stats.drain_timeouts``)."""
         deadline = time.monotonic() + timeout
         with self.cond:
             target = self.submitted
@@ -305,7 +306,7 @@ class VerifierPool:
             while self.applied < target and not self.closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self.stats.drain_timeouts += 1
+                    self.stats.drain_timeouts += count_timeout
                     break
                 self.cond.wait(min(left, 0.05))
             return max(target - self.applied, 0)

@@ -63,10 +63,12 @@ def run_attacked(
     market_thread: Any,
     waiting: Any,
     on_clock: Any = None,
+    speed: float = 0,
 ) -> tuple[MarketService, list[dict[str, Any]], int]:
     """A signed run with an attacker forging h0002's reading and orders at every clock
-    but the last; the market, the reports on ``errors``, and the attacks sent."""
-    market = MarketService(scenario, config, state, speed=0, intervals=INTERVALS)
+    but the last; the market, the reports on ``errors``, and the attacks sent
+    (``speed``: the market's pace, 0: unpaced, each gate closing once all are in)."""
+    market = MarketService(scenario, config, state, speed=speed, intervals=INTERVALS)
     root = market.topics.root
     stranger = KeyPair.new("h0002")
     errors: list[dict[str, Any]] = []
@@ -131,8 +133,12 @@ def test_pool_on_and_off_settle_and_reject_alike(
         path, _ = signed_file(tmp_path / f"w{workers}", f"pool-{workers}", workers)
         scenario = load_scenario(path)
         state = tmp_path / f"state-{workers}"
+        # paced (a gate closes 0.8 s after its clock), so that the attacks arrive within
+        # the gate in both runs and the reliability scores, which count a rejection in
+        # the interval it arrived for, can be compared: a verdict that comes after the
+        # gate is tests/live/test_rejection_interval.py's
         market, errors, sent = run_attacked(
-            scenario, mosquitto.config, state, live_clients, market_thread, waiting
+            scenario, mosquitto.config, state, live_clients, market_thread, waiting, speed=900
         )
         root = market.topics.root
         assert (market.ingest.verifier is None) == (workers == 0)
