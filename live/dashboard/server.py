@@ -7,6 +7,7 @@ requires a token on every request (given, or generated and returned/printed).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import secrets
 import socket
@@ -66,6 +67,27 @@ class DashboardServer:
         self._thread.join(timeout)
 
 
+def _run(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Serve on ``sock`` until the server exits, then close every connection still open.
+
+    uvicorn's shutdown closes the connections it knows of and waits for the rest for its
+    grace period; one accepted as it began (a browser opens spare connections) is left
+    open when its event loop ends, to be closed by the garbage collector with a
+    ResourceWarning."""
+
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            for _ in range(3):  # a connection still being set up registers a moment later
+                for connection in list(server.server_state.connections):
+                    connection.transport.close()
+                await asyncio.sleep(0.02)
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(serve())
+
+
 def _config(source: Source, host: str, port: int, token: str | None) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(source, token),
@@ -115,7 +137,7 @@ def start_dashboard(
     port = sock.getsockname()[1]
     server = uvicorn.Server(_config(source, host, port, token))
     thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="p2pgrid-dashboard", daemon=True
+        target=_run, args=(server, sock), name="p2pgrid-dashboard", daemon=True
     )
     if source.map is not None:  # the feeder map's layout, before anything is served
         source.map.prepare()
@@ -145,7 +167,7 @@ def serve_dashboard(
         source.map.prepare()
     source.start()
     try:
-        uvicorn.Server(_config(source, host, sock.getsockname()[1], token)).run(sockets=[sock])
+        _run(uvicorn.Server(_config(source, host, sock.getsockname()[1], token)), sock)
     finally:
         source.stop()
         sock.close()
