@@ -54,7 +54,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from agents.meters.formats import (
-    MeterPayloadError,
     is_companion,
     online_state,
     read_meter,
@@ -399,18 +398,3 @@ class Ingest(Rejections):
                 self.provenance.sample(self.row[meter.household], raw)
             self.offline.discard(meter_id)
             self.stats.meter_samples += 1
-
-    def _meter_refused(
-        self, topic: str, row: int | None, exc: Exception, serial: int | None = None
-    ) -> None:
-        if isinstance(exc, SignatureRejected):
-            self.reject(topic, str(exc), "signature")
-        elif isinstance(exc, Rejected | MeterPayloadError):
-            self.count_against(row, serial)
-            self.reject(topic, f"meter: {exc}", "meter")
-        else:
-            self.count_against(row, serial)
-            reason = str(exc) if isinstance(exc, RuntimeError) else None
-            self.reject(
-                topic, reason or f"internal error handling the message: {exc!r}", "internal"
-            )

@@ -10,9 +10,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from agents.meters.formats import MeterPayloadError
 from live.bus import Bus
 from live.interval_book import IntervalBook
-from live.protocol import VERSION, Topics
+from live.protocol import VERSION, Rejected, Topics
+from live.signatures import SignatureRejected
 from live.stats import MarketStats
 from scenarios.config.schema_live import LiveSection, Meter
 
@@ -152,3 +154,18 @@ class Rejections:
             if row is not None:
                 out[row] += k
         return dict(out)
+
+    def _meter_refused(
+        self, topic: str, row: int | None, exc: Exception, serial: int | None = None
+    ) -> None:
+        if isinstance(exc, SignatureRejected):
+            self.reject(topic, str(exc), "signature")
+        elif isinstance(exc, Rejected | MeterPayloadError):
+            self.count_against(row, serial)
+            self.reject(topic, f"meter: {exc}", "meter")
+        else:
+            self.count_against(row, serial)
+            reason = str(exc) if isinstance(exc, RuntimeError) else None
+            self.reject(
+                topic, reason or f"internal error handling the message: {exc!r}", "internal"
+            )
