@@ -36,17 +36,21 @@ def check_raw(raw: bytes, expected: set[str], registry: Registry) -> str:
     """Check one raw signed message (a JSON payload with its ``"sig"``) against the keys
     it may be signed with; returns the key id that signed it, raises SignatureError."""
     payload = _json(raw)
-    if payload is None:
+    if payload is NOT_JSON:
         raise SignatureError("not a JSON payload")
     return _check_payload(payload, expected, registry)
 
 
+NOT_JSON = object()
+"""What :func:`_json` returns for bytes that are not JSON (``null`` is JSON)."""
+
+
 def _json(raw: bytes) -> Any:
-    """``raw`` parsed as JSON; None if it is not JSON (a natively signed record)."""
+    """``raw`` parsed as JSON; :data:`NOT_JSON` if it is not (a natively signed record)."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None
+        return NOT_JSON
 
 
 def _check_payload(payload: Any, expected: set[str], registry: Registry) -> str:
