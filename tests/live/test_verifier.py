@@ -37,6 +37,8 @@ from scenarios.errors import ScenarioError
 from .conftest import signed_file
 
 INTERVALS = 4
+ATTACKS = 5
+"""The attacker's messages at each clock (:func:`run_attacked`)."""
 
 
 def test_verify_workers_is_checked_and_auto_needs_keys(tmp_path: Path, monkeypatch) -> None:
@@ -63,12 +65,22 @@ def run_attacked(
     market_thread: Any,
     waiting: Any,
     on_clock: Any = None,
-    speed: float = 0,
+    hold_gate: bool = False,
 ) -> tuple[MarketService, list[dict[str, Any]], int]:
-    """A signed run with an attacker forging h0002's reading and orders at every clock
-    but the last; the market, the reports on ``errors``, and the attacks sent
-    (``speed``: the market's pace, 0: unpaced, each gate closing once all are in)."""
-    market = MarketService(scenario, config, state, speed=speed, intervals=INTERVALS)
+    """A signed, unpaced run (each gate closing once every household is in) with an
+    attacker forging h0002's reading and orders at every clock but the last; the market,
+    the reports on ``errors``, and the attacks sent. ``hold_gate``: a gate closes only
+    once the attacks sent at its clock have been refused too, so that each refusal
+    counts in the interval of its clock however slowly the machine runs."""
+    market = MarketService(scenario, config, state, speed=0, intervals=INTERVALS)
+    if hold_gate:
+        every_one_in = market.gate.complete
+
+        def complete(t: int) -> bool:
+            attacks = ATTACKS * min(t + 1, INTERVALS - 1)
+            return every_one_in(t) and sum(market.stats.rejected.values()) >= attacks
+
+        market.gate.complete = complete  # type: ignore[method-assign]
     root = market.topics.root
     stranger = KeyPair.new("h0002")
     errors: list[dict[str, Any]] = []
@@ -90,13 +102,14 @@ def run_attacked(
             if t >= INTERVALS - 1:
                 return
             body = {"v": 1, "t": t, "generation_kwh": 3.0, "demand_kwh": 0.0}
-            for what, payload in (
+            attacks = (
                 ("reading", body),
                 ("reading", other.sign(body)),
                 ("reading", stranger.sign(body)),
                 ("orders", stranger.sign({"v": 1, "t": t, "orders": []})),
                 ("orders", b"{not json"),
-            ):
+            )
+            for what, payload in attacks:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload)
                 client.publish(f"{root}/agents/h0002/{what}", data, qos=1)
                 sent[0] += 1
@@ -133,26 +146,26 @@ def test_pool_on_and_off_settle_and_reject_alike(
         path, _ = signed_file(tmp_path / f"w{workers}", f"pool-{workers}", workers)
         scenario = load_scenario(path)
         state = tmp_path / f"state-{workers}"
-        # paced (a gate closes 0.8 s after its clock), so that the attacks arrive within
-        # the gate in both runs and the reliability scores, which count a rejection in
-        # the interval it arrived for, can be compared: a verdict that comes after the
-        # gate is tests/live/test_rejection_interval.py's
+        # each gate held until the attacks of its clock are refused: the reliability
+        # scores count a refusal in the interval its message arrived for, and this
+        # compares the pool's effect, not the machine's pace (a verdict that comes after
+        # the gate is tests/live/test_rejection_interval.py's)
         market, errors, sent = run_attacked(
-            scenario, mosquitto.config, state, live_clients, market_thread, waiting, speed=900
+            scenario, mosquitto.config, state, live_clients, market_thread, waiting, hold_gate=True
         )
         root = market.topics.root
         assert (market.ingest.verifier is None) == (workers == 0)
         if workers:  # every reading and order message went through the workers
             stats = market.ingest.verifier.stats
             assert stats.messages == market.stats.readings * 2 + sent and stats.restarts == 0
-        assert len(market.results) == INTERVALS and sent == 5 * (INTERVALS - 1)
+        assert len(market.results) == INTERVALS and sent == ATTACKS * (INTERVALS - 1)
         for r in market.results:
             assert r["counts"]["missing_agents"] == 0 and r["counts"]["readings"] == 4
         reasons = sorted((e["topic"].replace(root, ""), e["reason"]) for e in errors)
         got[workers] = (settlements(state), reasons, dict(market.stats.rejected))
     (s0, r0, c0), (s1, r1, c1) = got[0], got[1]
     assert s0 == s1 and len(s0) == INTERVALS  # every household, to the last digit
-    assert r0 == r1 and len(r0) == 5 * (INTERVALS - 1)
+    assert r0 == r1 and len(r0) == ATTACKS * (INTERVALS - 1)
     assert c0 == c1 == {"signature": 4 * (INTERVALS - 1), "invalid": INTERVALS - 1}
     assert sum(1 for _, reason in r0 if reason.startswith("signature: ")) == 4 * (INTERVALS - 1)
 
