@@ -23,9 +23,10 @@ was dropped or not reported is reported once, with counts, when the gate closes
 (:meth:`Ingest.report_dropped`).
 
 Duplicates: a byte-identical copy of a reading or orders message the interval before
-took, arriving once its gate has closed (QoS 1 redelivery; the households' answers to
-a clock a restarted market repeats, when its persistent session had queued the first
-ones), is dropped and counted in ``stats.duplicates``, not rejected.
+(or the one whose gate has just closed) took, arriving once that gate has closed (QoS 1
+redelivery; the households' answers to a clock a restarted market repeats, when its
+persistent session had queued the first ones), is dropped and counted in
+``stats.duplicates``, not rejected.
 
 Every rejection and every flood drop is also counted against the household whose topic
 (or meter) it came on (:meth:`Ingest.rejected_rows`): its reliability's
@@ -33,7 +34,8 @@ Every rejection and every flood drop is also counted against the household whose
 message arrived for, whenever the verdict comes: before an interval is cleared the
 market waits (briefly) for the pool's verdicts on what came for it after its gate
 closed, as those are refused at once without the pool; a refusal decided once its
-interval is cleared counts in the next one. Without an ACL anyone may publish
+interval is cleared counts in the next one; one before the session's first gate, none
+(:meth:`Ingest.count_against`). Without an ACL anyone may publish
 on a household's topic, so that count is the household's only where the broker
 authenticates publishers (:mod:`live.acl`).
 
@@ -53,11 +55,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agents.meters.formats import (
-    is_companion,
-    online_state,
-    read_meter,
-)
+from agents.meters.formats import is_companion, online_state, read_meter
 from agents.meters.tracker import MeterTracker, check_window
 from live.bus import Bus
 from live.interval_book import IntervalBook
@@ -154,6 +152,7 @@ class Ingest(Rejections):
             self.closed_inputs = self.book.accepted
             self.book = IntervalBook(t, closed=closed)
             self.opened += 1
+            self.first_gate = self.first_gate or (None if closed else self.opened)
             self.arrival.open(t, time.time() if wall_start is None else wall_start, wall_len)
 
     @property
@@ -182,9 +181,10 @@ class Ingest(Rejections):
                 raise Rejected(
                     f"{agent} is backed by a meter; its readings and orders come from the meter"
                 )
-            if self.closed_inputs.get(topic) == payload:
+            book = self.book
+            if payload in (self.closed_inputs.get(topic), book.closed and book.accepted.get(topic)):
                 # MQTT's at-least-once copy, or the answer to a clock the market repeated
-                # after a restart, of what the closed interval took: nothing to refuse
+                # after a restart, of what a closed interval took: nothing to refuse
                 self.stats.duplicates += 1
                 return
             limit = self.live.max_messages_per_interval

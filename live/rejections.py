@@ -35,6 +35,8 @@ class Rejections:
     carried: Counter[int]
     """Rejections decided after the interval their message arrived for was cleared,
     per household row: counted in the next interval cleared."""
+    first_gate: int | None = None
+    """The serial of the session's first book that collects (None: none opened yet)."""
 
     def reject(self, topic: str, reason: str, category: str) -> None:
         self.stats.rejected[category] += 1
@@ -130,10 +132,19 @@ class Rejections:
         """Count a rejected message against household ``row`` (None: no household's), in
         the interval it arrived for: the book of ``serial`` (:meth:`flooding`'s, for a
         verdict of the verifier pool; None: the current book). A rejection decided once
-        that interval is cleared counts in the next one cleared (:attr:`carried`)."""
+        that interval is cleared counts in the next one cleared (:attr:`carried`).
+
+        One that arrived before the session's first gate opened (:attr:`first_gate`) is
+        not counted: that is what the broker queued for the market's persistent session
+        while the market was down, the household's answers to a clock of the market's
+        previous life (the gate it answered never closed; it answers the repeated clock
+        again), not a late or bad message of the household's."""
         if row is None:
             return
         with self.lock:
+            arrived = self.opened if serial is None else serial
+            if self.first_gate is None or arrived < self.first_gate:
+                return
             book = self.book
             if book.cleared or (serial is not None and serial != self.opened):
                 self.carried[row] += 1
