@@ -22,6 +22,7 @@ import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from scenarios.reports.district_figures import (
     transformer_figure,
 )
 from scenarios.reports.grid_tables import time_buckets
-from scenarios.reports.html_page import figures_html, kpi_cards, page_html
+from scenarios.reports.html_page import figures_html, kpi_cards, write_page
 from scenarios.results.blocks import read_blocks
 from scenarios.results.files import KPIS_FILE, REPORT_FILE
 from scenarios.results.schema import HOUSEHOLDS_FILE, INTERVALS_FILE, LINES_FILE, TRADES_FILE
@@ -213,8 +214,9 @@ def _feeder_table(rows: list[dict[str, Any]], currency: str) -> str:
     )
 
 
-def render_district_report(out: Path, scenario: Scenario, district: District) -> str:
-    """The district report page of the run in ``out`` (module docstring)."""
+def write_district_report(out: Path, scenario: Scenario, district: District) -> Path:
+    """Write ``OUT/report.html``, the district report page of the finished run in ``out``
+    (module docstring); its path."""
     out = Path(out)
     kpis = json.loads((out / KPIS_FILE).read_text(encoding="utf-8"))
     currency = scenario.market.currency
@@ -254,12 +256,5 @@ def render_district_report(out: Path, scenario: Scenario, district: District) ->
         "text-align:right}"
         ".scroll{max-height:520px;overflow:auto;display:inline-block}"
     )
-    body = intro + cards + _feeder_table(scan.rows, currency) + figures_html(figures)
-    return page_html(f"{scenario.name} — district", body, css)
-
-
-def write_district_report(out: Path, scenario: Scenario, district: District) -> Path:
-    """Write ``OUT/report.html`` of a finished district run; its path."""
-    path = Path(out) / REPORT_FILE
-    path.write_text(render_district_report(out, scenario, district), encoding="utf-8")
-    return path
+    body = chain([intro + cards + _feeder_table(scan.rows, currency)], figures_html(figures))
+    return write_page(Path(out) / REPORT_FILE, f"{scenario.name} — district", body, css)

@@ -7,7 +7,7 @@ from the network.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from scenarios.engine.batch import Showcase
 from scenarios.reports.buckets import Buckets
 from scenarios.reports.energy import flows_figure, stored_energy_figure
 from scenarios.reports.grid_tables import ElementTable, GridTables, time_buckets
-from scenarios.reports.html_page import Figure, figures_html, kpi_cards, page_html
+from scenarios.reports.html_page import Figure, figures_html, kpi_cards
 
 _KPI_LABELS: Sequence[tuple[str, str]] = (
     ("self_sufficiency", "Self-sufficiency"),
@@ -143,8 +143,7 @@ def _book_figure(show: Showcase, when: str, currency: str) -> go.Figure:
     return fig
 
 
-def render_report(
-    title: str,
+def report_body(
     kpis: Mapping[str, Any],
     intervals: pd.DataFrame,
     household_savings: np.ndarray,
@@ -152,8 +151,9 @@ def render_report(
     market: Mapping[str, Any],
     interval_hours: float,
     extra_figures: Sequence[Figure] = (),
-) -> str:
-    """The report page as one self-contained HTML string."""
+) -> Iterator[str | bytes]:
+    """The report page's body (:func:`~scenarios.reports.html_page.write_page` writes
+    the page), a part at a time."""
     currency = market["currency"]
     when = str(intervals["timestamp"].iloc[showcase.t]) if showcase.t >= 0 else "no interval"
     figures = [
@@ -165,12 +165,8 @@ def render_report(
         *extra_figures,
     ]
     first = html.escape(str(intervals["timestamp"].iloc[0]))
-    body = (
-        f"<p>{len(intervals)} intervals from {first}</p>"
-        + kpi_cards(kpis, _KPI_LABELS, currency)
-        + figures_html(figures)
-    )
-    return page_html(title, body)
+    yield f"<p>{len(intervals)} intervals from {first}</p>" + kpi_cards(kpis, _KPI_LABELS, currency)
+    yield from figures_html(figures)
 
 
 #: The curtailment figure's bars of a run that dimmed: column, label, colour.

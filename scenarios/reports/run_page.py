@@ -21,8 +21,9 @@ from scenarios.reports.feeder_report import feeder_map_figures, map_intervals
 from scenarios.reports.feeder_sharing import feeder_sharing_figures, shared_flows_between_buses
 from scenarios.reports.grid_tables import grid_tables
 from scenarios.reports.heat import heat_figures
+from scenarios.reports.html_page import write_page
 from scenarios.reports.member_types import member_type_figures
-from scenarios.reports.run import grid_figures, render_report
+from scenarios.reports.run import grid_figures, report_body
 from scenarios.results.files import BUSES_FILE, LINES_FILE, REPORT_FILE, TRADES_FILE
 
 
@@ -63,8 +64,7 @@ def write_run_report(
     extra += member_type_figures(kpis, scenario.market.currency)
     band = (scenario.community.indoor_temp_min_c, scenario.community.indoor_temp_max_c)
     extra += heat_figures(intervals, output.fleet_heat, output.households, band, sim.interval_hours)
-    page = render_report(
-        scenario.name,
+    body = report_body(
         kpis,
         intervals,
         household_savings(
@@ -75,4 +75,4 @@ def write_run_report(
         sim.interval_hours,
         extra,
     )
-    (out / REPORT_FILE).write_text(page, encoding="utf-8")
+    write_page(out / REPORT_FILE, scenario.name, body)

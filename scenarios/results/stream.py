@@ -39,6 +39,9 @@ class TableStream:
         self._open()
         assert self._writer is not None
         self._writer.write_table(pa.table(dict(columns), schema=self.schema))
+        # what the write freed goes back to the system, not kept by Arrow's allocator for
+        # the next (scenarios/results/blocks.py says why; 1 us when there is nothing)
+        pa.default_memory_pool().release_unused()
 
     def _open(self) -> None:
         if self._writer is None:

@@ -20,7 +20,7 @@ from scenarios.engine.district_mv import check_mv
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.kpis.format import format_kpi
 from scenarios.reports.district_figures import Buckets
-from scenarios.reports.district_report import LEVEL_CARDS, render_district_report
+from scenarios.reports.district_report import LEVEL_CARDS, write_district_report
 from scenarios.results.files import write_json, write_table
 
 CHROMIUM = "/usr/bin/chromium"
@@ -87,7 +87,7 @@ def test_report_holds_the_hand_checked_numbers(hand_case: tuple) -> None:
     assert kpis["district_mean_price_per_kwh"] == pytest.approx(0.185, abs=1e-12)
     assert kpis["district_grid_fee_cost"] == pytest.approx(0.02 * by_hand, abs=1e-9)
     # nothing left lv2's curve for the district but bids, nothing lv1's but asks (at noon)
-    page = render_district_report(out, scenario, district)
+    page = write_district_report(out, scenario, district).read_text(encoding="utf-8")
     assert "0.1850 EUR/kWh" in page
     assert format_kpi("district_kwh", by_hand, "EUR") in page
     assert format_kpi("district_grid_fee_cost", 0.02 * by_hand, "EUR") in page
@@ -118,7 +118,10 @@ def test_report_reads_no_agents_nor_buses_file(hand_case: tuple, tmp_path: Path)
     for f in [*copy.glob("feeder=*/agents.parquet"), *copy.glob("feeder=*/buses.parquet")]:
         f.unlink()
     uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-    pages = [uuid.sub("id", render_district_report(d, scenario, district)) for d in (copy, out)]
+    pages = [
+        uuid.sub("id", write_district_report(d, scenario, district).read_text(encoding="utf-8"))
+        for d in (copy, out)
+    ]
     assert pages[0] == pages[1]
 
 
