@@ -66,8 +66,12 @@ def test_flood_after_gate_closure_is_reported_at_the_next_clock(market: MarketSe
     book.closed = True
     market.ingest.report_dropped(book)
     assert [r["count"] for r in market.reports if "count" in r] == [5]
-    for _ in range(7):  # between gate closure and the next clock
+    for _ in range(3):  # copies of what the closed gate took: duplicates, not a flood
         _send(market, "h0003", "orders", ORDERS)
+    assert market.stats.duplicates == 3
+    changed = {**ORDERS, "orders": [{**ORDERS["orders"][0], "price_per_kwh": 0.21}]}
+    for _ in range(7):  # between gate closure and the next clock
+        _send(market, "h0003", "orders", changed)
     market.ingest.report_dropped(book)
     late = [r for r in market.reports if "count" in r][1:]
     assert [r["count"] for r in late] == [7]
