@@ -1,10 +1,11 @@
 """MQTT delivers at least once, and a market restarted from its ledger repeats the clock of
 the interval it was killed on: a household's byte-identical copy of what the interval
-before (or the one being cleared) took, arriving after that gate closed, is dropped as a duplicate, not refused and
-not counted against the household's reliability; a changed message for that interval is
-still refused as stale. What the broker queued for the market while it was down, arriving
-before the restarted market's first gate, is refused but not counted against the
-household either. Checked in process and through the verifier pool."""
+before (or the one being cleared) took, arriving after that gate closed, is dropped as a
+duplicate, not refused and not counted against the household's reliability; a changed
+message for that interval is still refused as stale. What the broker queued for the
+market while it was down, arriving before the restarted market's first gate, is refused
+but not counted against the household either. Checked in process and through the
+verifier pool."""
 
 from __future__ import annotations
 
