@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from scenarios import load_scenario, run
+from scenarios.engine.malloc import steady_malloc
 
 TARGET_RATIO = 1.1
 
@@ -48,8 +49,11 @@ def _scenario(households: int, days: int, feeder: str) -> dict:
     }
 
 
-def child(weeks: int, households: int, feeder: str) -> None:
-    """One run: print its peaks as JSON."""
+def child(weeks: int, households: int, feeder: str, default_malloc: bool) -> None:
+    """One run: print its peaks as JSON (glibc's allocator held steady as ``p2pgrid``
+    holds it, unless ``default_malloc``)."""
+    if not default_malloc:
+        steady_malloc()
     scenario = load_scenario(_scenario(households, 7 * weeks, feeder))
     peaks: dict[str, float] = {}
 
@@ -78,19 +82,29 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=100)
     parser.add_argument("--feeder", default="radial:100")
     parser.add_argument("--weeks", default="1,4,12,52", help="comma-separated")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="glibc's default thresholds (p2pgrid fixes them: scenarios/engine/malloc.py)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.households, args.feeder)
+        child(args.child, args.households, args.feeder, args.default_malloc)
         return
     weeks = [int(w) for w in args.weeks.split(",") if w.strip()]
-    print(f"peak RSS, {args.households} households on {args.feeder} (a fresh process per run):")
+    malloc = "glibc's default" if args.default_malloc else "held steady, as p2pgrid holds it"
+    print(
+        f"peak RSS, {args.households} households on {args.feeder} (a fresh process per run; "
+        f"malloc {malloc}):"
+    )
     print("  weeks  simulation  report step (above its start)  whole run  report.html  "
           "buses+lines    wall")  # fmt: skip
     rows = {}
     for w in weeks:
         cmd = [sys.executable, __file__, "--child", str(w)]
         cmd += ["--households", str(args.households), "--feeder", args.feeder]
+        cmd += ["--default-malloc"] if args.default_malloc else []
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
             print(f"  {w:5d}  failed: {done.stderr.strip().splitlines()[-1:]}")

@@ -328,7 +328,9 @@ def main() -> None:
     import sys
 
     from p2pgrid.cli_live import optional_dashboard_value
+    from scenarios.engine.malloc import steady_malloc
 
+    steady_malloc()  # the command owns its process (scenarios/engine/malloc.py)
     show_scenario_warnings()
     app(args=optional_dashboard_value(sys.argv[1:]), prog_name="p2pgrid")
 

@@ -13,19 +13,22 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from scenarios.engine.malloc import MALLOC_ENV
 from scenarios.errors import ScenarioError
 
 if TYPE_CHECKING:
     from distributed import Client
 
 WORKER_ENV = {
+    **MALLOC_ENV,
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "VECLIB_MAXIMUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
 }
-"""Environment of local worker processes: one BLAS/OpenMP thread each."""
+"""Environment of local worker processes: one BLAS/OpenMP thread each, glibc's allocator
+held steady (:mod:`scenarios.engine.malloc`)."""
 
 
 def local_cluster_client(n_workers: int | None = None) -> Client:
