@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,7 +67,8 @@ def child(weeks: int, households: int, feeder: str, default_malloc: bool) -> Non
         out = Path(tmp)
         run(scenario, out, progress=progress)
         peaks["report_mb"] = _status_mb("VmHWM")
-        peaks["run_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # clear_refs resets the kernel's maximum too: the run's peak is the larger phase's
+        peaks["run_mb"] = max(peaks["simulation_mb"], peaks["report_mb"])
         peaks["html_mb"] = (out / "report.html").stat().st_size / 2**20
         peaks["buses_lines_mb"] = (
             sum((out / f).stat().st_size for f in ("buses.parquet", "lines.parquet")) / 2**20
@@ -123,6 +123,9 @@ def main() -> None:
             ("run_mb", "whole run"),
             ("html_mb", "report.html"),
         ):
+            if rows[lo][key] <= 0:
+                print(f"{what:12s}: {lo} week(s) at {rows[lo][key]:.0f} MB, no ratio")
+                continue
             ratio = rows[hi][key] / rows[lo][key]
             print(f"{what:12s}: {hi} weeks / {lo} week(s) = {ratio:.2f} "
                   f"(target <= {TARGET_RATIO}: {ratio / TARGET_RATIO:.2f} of it)")  # fmt: skip
