@@ -43,9 +43,16 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 def _kept_mb(mode: str, env: dict[str, str]) -> tuple[float, float]:
     """The pattern in a fresh process: MiB allocated, MiB still resident once freed."""
+    # the allocator's settings only from ``env``: none inherited from the test's process
+    # (a local Dask cluster's worker environment, glibc tunables, the switch)
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MALLOC_", "GLIBC_TUNABLES")) and k != SWITCH
+    }
     out = subprocess.run(
         [sys.executable, "-c", PATTERN, mode],
-        env={**os.environ, **env},
+        env={**inherited, **env},
         capture_output=True,
         text=True,
         check=True,
