@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scenarios.kpis.format import format_kpi
+from scenarios.reports.html_page import figures_html, write_page
+
+_CSS = """table{border-collapse:collapse;margin:16px 0}
+td,th{border:1px solid #ddd;padding:4px 10px;text-align:right}
+tr th:first-child{text-align:left}"""
 
 _TABLE_FORMAT: tuple[tuple[str, str], ...] = (
     ("efficiency", "Efficiency"),
@@ -101,43 +107,29 @@ def _savings(savings: pd.DataFrame, table: pd.DataFrame, currency: str) -> go.Fi
     return fig
 
 
-def render_comparison(
+def write_comparison(
+    path: Path,
     title: str,
     table: pd.DataFrame,
     savings: pd.DataFrame,
     intervals: Mapping[str, pd.DataFrame],
     currency: str,
-) -> str:
-    """The comparison page as one self-contained HTML string."""
+) -> Path:
+    """Write the comparison page to ``path`` (self-contained HTML); ``path``."""
     figures = [
         _bars(table, currency),
         _prices(intervals, currency),
         _savings(savings, table, currency),
     ]
-    parts = []
-    for i, fig in enumerate(figures):
-        fig.update_layout(
-            template="plotly_white", height=460, margin={"l": 60, "r": 30, "t": 80, "b": 50}
-        )
-        parts.append(
-            fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
-        )
+    for fig in figures:
+        fig.update_layout(height=460)
     names = ", ".join(table["mechanism"])
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(title)} — market mechanisms compared</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
-table{{border-collapse:collapse;margin:16px 0}}
-td,th{{border:1px solid #ddd;padding:4px 10px;text-align:right}}
-tr th:first-child{{text-align:left}}
-</style></head><body>
-<h1>{html.escape(title)}: market mechanisms compared</h1>
-<p>The same scenario (same seed, households, profiles and limit prices) run once per
+    intro = f"""<p>The same scenario (same seed, households, profiles and limit prices) run once per
 mechanism: {html.escape(names)}. Efficiency is welfare at the declared limit prices over
 the welfare optimum of the same order books. The market surplus (buyers' payments minus
 sellers' receipts) goes to the market operator.</p>
 {_table_html(table, currency)}
-{"".join(parts)}
-</body></html>
 """
+    return write_page(
+        path, f"{title}: market mechanisms compared", [intro, *figures_html(figures)], _CSS
+    )

@@ -46,9 +46,10 @@ def report_template() -> dict[str, Any]:
     return template
 
 
-Figure: TypeAlias = go.Figure | Mapping[str, Any]
+Figure: TypeAlias = go.Figure | Mapping[str, Any] | str
 """A figure of a page: a plotly figure, or its plain data (``data``, ``layout``, ``frames``:
-what ``to_dict`` gives, unvalidated; the feeder maps)."""
+what ``to_dict`` gives, unvalidated; the feeder maps), or HTML written in its place (a
+line that says why a panel is not drawn)."""
 
 
 def figures_html(figures: Sequence[Figure]) -> Iterator[str | bytes]:
@@ -61,6 +62,9 @@ def figures_html(figures: Sequence[Figure]) -> Iterator[str | bytes]:
     yield plotly_js()
     yield "</script>"
     for fig in figures:
+        if isinstance(fig, str):
+            yield fig
+            continue
         spec = fig.to_dict() if isinstance(fig, go.Figure) else dict(fig)
         layout = dict(spec.get("layout", {}))
         layout["height"] = layout.get("height") or 420

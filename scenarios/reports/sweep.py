@@ -30,8 +30,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from scenarios.kpis.format import format_kpi, kpi_kind
+from scenarios.reports.html_page import figures_html, write_page
 from scenarios.results.files import INTERVALS_FILE
 from scenarios.studies.sweep_variants import SweepSpec
+
+_CSS = """table{border-collapse:collapse;margin:16px 0;font-size:13px}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+tr.failed td{background:#fde8e8}
+pre{white-space:pre-wrap;font-size:12px}"""
 
 MAX_PRICE_BOXES = 80
 """Most variants whose price distributions are drawn (evenly spaced over the sweep)."""
@@ -248,8 +254,8 @@ def _failures_html(table: pd.DataFrame) -> str:
     return f"<h2>Failed variants ({len(failed)})</h2><ul>{items}</ul>"
 
 
-def render_sweep(spec: SweepSpec, table: pd.DataFrame, variants_dir: Path) -> str:
-    """The sweep page as one self-contained HTML string."""
+def write_sweep(path: Path, spec: SweepSpec, table: pd.DataFrame, variants_dir: Path) -> Path:
+    """Write the sweep page to ``path`` (self-contained HTML); ``path``."""
     ok = table[table["status"] == "ok"].reset_index(drop=True)
     currency = str(ok["currency"].iloc[0]) if "currency" in ok and len(ok) else "EUR"
     axes = _axes(ok, spec.keys) if len(ok) else []
@@ -269,19 +275,9 @@ def render_sweep(spec: SweepSpec, table: pd.DataFrame, variants_dir: Path) -> st
             else:
                 figures.append(_kpi_figure(ok, axes, discrete, kpi, label))
         figures.append(_price_figure(ok, axes, variants_dir, currency)[0])
-    parts = []
-    plotly_js = True  # embedded once, with the first figure
     for fig in figures:
-        if isinstance(fig, str):
-            parts.append(fig)
-            continue
-        fig.update_layout(
-            template="plotly_white", height=480, margin={"l": 70, "r": 30, "t": 70, "b": 60}
-        )
-        parts.append(
-            fig.to_html(full_html=False, include_plotlyjs=plotly_js, config={"displaylogo": False})
-        )
-        plotly_js = False
+        if isinstance(fig, go.Figure):
+            fig.update_layout(height=480)
     keys = ", ".join(spec.keys)
     seeds = (
         "common random numbers: every variant uses the base seed"
@@ -289,24 +285,14 @@ def render_sweep(spec: SweepSpec, table: pd.DataFrame, variants_dir: Path) -> st
         else "one seed per variant, derived from the base seed and its parameters"
     )
     counts = table["status"].value_counts()
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(spec.name)} — parameter sweep</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
-table{{border-collapse:collapse;margin:16px 0;font-size:13px}}
-td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}
-tr.failed td{{background:#fde8e8}}
-pre{{white-space:pre-wrap;font-size:12px}}
-</style></head><body>
-<h1>{html.escape(spec.name)}: parameter sweep</h1>
-<p>{len(table)} variants over {html.escape(keys)}; {int(counts.get("ok", 0))} finished,
-{int(counts.get("failed", 0))} failed. Seeds: {html.escape(seeds)}. Each variant's full
+    ok_count, failed_count = int(counts.get("ok", 0)), int(counts.get("failed", 0))
+    intro = f"""<p>{len(table)} variants over {html.escape(keys)}; {ok_count} finished,
+{failed_count} failed. Seeds: {html.escape(seeds)}. Each variant's full
 results, report and scenario are in <code>variants/&lt;id&gt;/</code>; the KPI table is
 <code>kpis.parquet</code>.</p>
-{"".join(parts)}
-{_failures_html(table)}
-<h2>All variants</h2>
-{_table_html(table, spec.keys, currency)}
-</body></html>
 """
+    table_html = f"""{_failures_html(table)}
+<h2>All variants</h2>
+{_table_html(table, spec.keys, currency)}"""
+    body = [intro, *figures_html(figures), table_html]
+    return write_page(path, f"{spec.name}: parameter sweep", body, _CSS)

@@ -177,7 +177,7 @@ def compare(
     ScenarioError
         Unknown mechanisms, or a scenario that cannot be run.
     """
-    from scenarios.reports.compare import render_comparison
+    from scenarios.reports.compare import write_comparison
 
     names = parse_mechanisms(mechanisms)
     out = make_out_dir(out_dir)
@@ -210,9 +210,12 @@ def compare(
     table.to_parquet(out / COMPARISON_FILE, index=False)
     table.to_csv(out / COMPARISON_CSV, index=False)
     savings_frame.to_parquet(out / SAVINGS_FILE, index=False)
-    page = render_comparison(
-        scenario.name, table, savings_frame, intervals, scenario.market.currency
+    report = write_comparison(
+        out / COMPARE_REPORT,
+        scenario.name,
+        table,
+        savings_frame,
+        intervals,
+        scenario.market.currency,
     )
-    report = out / COMPARE_REPORT
-    report.write_text(page, encoding="utf-8")
     return Comparison(out, table, savings_frame, report)

@@ -14,7 +14,7 @@
                            key of ``kpis.json``, ``wall_time_s``, ``cpu_time_s``,
                            ``peak_rss_mb``
 ``sweep.json``             the sweep as expanded: name, seed rule, keys, variants
-``sweep.html``             the comparison page (:mod:`scenarios.reports.sweep`)
+``sweep.html``             the sweep page (:mod:`scenarios.reports.sweep`)
 =========================  =========================================================
 
 The Dask cluster: :mod:`scenarios.studies.dask_cluster`; one variant's run, its
@@ -253,10 +253,9 @@ def run_sweep(
     table.to_parquet(out / KPI_TABLE, index=False)
     report_path = out / SWEEP_REPORT
     if report:
-        from scenarios.reports.sweep import render_sweep
+        from scenarios.reports.sweep import write_sweep
 
-        page = render_sweep(spec, table, out / VARIANTS_DIR)
-        report_path.write_text(page, encoding="utf-8")
+        write_sweep(report_path, spec, table, out / VARIANTS_DIR)
     failed = {r["variant"]: str(r["error"]) for r in rows if r["status"] == "failed"}
     reused = sum(1 for o in outcomes.values() if o["status"] == "reused")
     ran = sum(1 for v in pending if outcomes[v.id]["status"] == "ok")

@@ -25,7 +25,7 @@ from grid import load_feeder
 from live.dashboard import MqttSource, RunSource, read_run, start_dashboard
 from scenarios import load_scenario, run
 from scenarios.reports.feeder_map import VIOLATION_COLOR, grid_stress, loading_colors
-from scenarios.reports.sweep import render_sweep
+from scenarios.reports.sweep import write_sweep
 from scenarios.studies.sweep_file import load_sweep
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:playwright")
@@ -402,9 +402,7 @@ def test_sweep_page_has_data_in_every_plot(
                      "currency": "EUR", "community.battery_share": b, "community.pv_share": p,
                      "community_savings": 10 * b - 4 * p, "self_sufficiency": 0.1 + b * p,
                      "violation_hours": 0.0, "curtailed_kwh": 2 * b})  # fmt: skip
-    (tmp_path / "sweep.html").write_text(
-        render_sweep(spec, pd.DataFrame(rows), tmp_path / "variants"), encoding="utf-8"
-    )
+    write_sweep(tmp_path / "sweep.html", spec, pd.DataFrame(rows), tmp_path / "variants")
     pg = page.page
     origin = serve_dir(tmp_path)
     pg.goto(origin + "sweep.html")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.reports.sweep import _kpi_figure, is_constant, is_signed, render_sweep
+from scenarios.reports.sweep import _kpi_figure, is_constant, is_signed, write_sweep
 from scenarios.studies.sweep_file import load_sweep
 
 BATTERY = [0.0, 0.3, 0.6]
@@ -71,7 +71,7 @@ def test_a_constant_kpi_is_one_line_not_a_panel(tmp_path: Path) -> None:
     spec, table = _sweep()
     assert is_constant(table["violation_hours"]) and not is_constant(table["self_sufficiency"])
     assert is_constant(pd.Series([2.0, 2.0 + 1e-15, np.nan]))
-    page = render_sweep(spec, table, tmp_path)
+    page = write_sweep(tmp_path / "sweep.html", spec, table, tmp_path).read_text()
     assert page.count('class="constant"') == 2
     assert "<b>Violation hours after clearing [h]</b>: 0.00 h in every variant" in page
     assert "<b>PV curtailed by the grid check [kWh]</b>: 0.0 kWh in every variant" in page
