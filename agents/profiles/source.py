@@ -245,12 +245,15 @@ class SyntheticProfiles:
     pv_azimuth_deg : numpy.ndarray
         ``(N,)`` module azimuth [deg], pvlib convention (0 north, 90 east, 180 south).
     seed : int
-        Non-negative seed of every random draw.
+        Non-negative seed of every random draw but the weather's.
     clear_sky_only : bool, optional
         If True, PV sees the Ineichen clear sky every day (no cloudiness model); useful
         for an upper bound. Default False.
     air : AirTemperature, optional
         Air temperature of PV cells and buildings (default: the site's climatology).
+    weather_seed : int, optional
+        Non-negative seed of the weather (the cloud model, the default air temperature's
+        anomaly); default ``seed``. Communities that share a sky share it.
 
     Notes
     -----
@@ -273,6 +276,7 @@ class SyntheticProfiles:
         *,
         clear_sky_only: bool = False,
         air: AirTemperature | None = None,
+        weather_seed: int | None = None,
     ) -> None:
         timeline, problems = Timeline.build(start, days, interval_minutes, site.timezone)
         annual = household_array("annual_kwh", annual_kwh, None, problems)
@@ -294,6 +298,9 @@ class SyntheticProfiles:
             problems.append(f"site.longitude: {site.longitude} must be within -180..180")
         if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
             problems.append(f"seed: {seed!r} must be a non-negative integer")
+        sky_seed = seed if weather_seed is None else weather_seed
+        if not isinstance(sky_seed, int | np.integer) or isinstance(sky_seed, bool) or sky_seed < 0:
+            problems.append(f"weather_seed: {sky_seed!r} must be a non-negative integer")
         raise_problems("SyntheticProfiles", problems)
         assert timeline is not None
 
@@ -301,8 +308,9 @@ class SyntheticProfiles:
         self.site = site
         self.timeline = timeline
         self.seed = int(seed)
+        self.weather_seed = int(sky_seed)
         self.air = air or AirTemperature(
-            timeline.start, timeline.days, site.longitude, site.latitude, self.seed
+            timeline.start, timeline.days, site.longitude, site.latitude, self.weather_seed
         )
         self._load = H0LoadModel(
             first_timestamp=timeline.start,
@@ -322,7 +330,7 @@ class SyntheticProfiles:
             day_of_year=self._day_of_year,
             interval_minutes=self.timeline.interval_minutes,
             latitude=self.site.latitude,
-            seed=self.seed,
+            seed=self.weather_seed,
             clear_sky_only=self._clear_sky_only,
         )
 
@@ -357,7 +365,7 @@ class SyntheticProfiles:
             times=np.asarray(times.asi8),
             tz=str(times.tz),
             window=(first_day, n_days),
-            sky=(self.seed, self._clear_sky_only),
+            sky=(self.weather_seed, self._clear_sky_only),
             day_of_year=self._day_of_year,
             air=(str(air.start), air.longitude, air.latitude, air.utc_offset_h),
             air_anomaly=air.daily_anomaly_k,

@@ -65,6 +65,15 @@ class Simulation(_Section):
     interval_minutes: Literal[5, 10, 15, 20, 30, 60] = 15
     timezone: str = "Europe/Berlin"
     seed: int = Field(1, ge=0, lt=2**32)
+    weather_seed: int | None = Field(None, ge=0, lt=2**32)
+    """Seed of the weather alone (the sky's clouds, the air temperature's daily anomaly);
+    default: ``seed``. A district's LV feeders draw their households from ``seed + k`` and
+    share the district's weather (one sky over a few km)."""
+
+    @property
+    def sky_seed(self) -> int:
+        """The seed the weather is drawn from: ``weather_seed``, else ``seed``."""
+        return self.seed if self.weather_seed is None else self.weather_seed
 
     @field_validator("timezone")
     @classmethod

@@ -56,9 +56,11 @@ def households_per_feeder(total: int, n_feeders: int) -> list[int]:
 
 
 def feeder_scenario(scenario: Scenario, k: int, feeder_id: str, households: int) -> Scenario:
-    """The scenario of LV feeder ``k``: its households (seed ``simulation.seed + k``), the
-    feeder named ``<district>/<feeder_id>`` (the engine is handed the feeder itself)."""
-    sim = scenario.simulation.model_copy(update={"seed": scenario.simulation.seed + k})
+    """The scenario of LV feeder ``k``: its households (seed ``simulation.seed + k``) under
+    the district's weather (``weather_seed``: the district's), the feeder named
+    ``<district>/<feeder_id>`` (the engine is handed the feeder itself)."""
+    sim = scenario.simulation
+    sim = sim.model_copy(update={"seed": sim.seed + k, "weather_seed": sim.sky_seed})
     community = scenario.community.model_copy(update={"households": households})
     grid = scenario.grid.model_copy(update={"feeder": f"{scenario.grid.feeder}/{feeder_id}"})
     return scenario.model_copy(update={"simulation": sim, "community": community, "grid": grid})

@@ -75,6 +75,7 @@ def make_profiles(scenario: Scenario, hh: Households) -> ProfileSource:
         hh.pv_azimuth_deg,
         sim.seed,
         air=air,
+        weather_seed=sim.sky_seed,
     )
 
 
@@ -90,7 +91,7 @@ def air_temperature(scenario: Scenario) -> AirTemperature:
         sim.days,
         c.longitude,
         c.latitude,
-        sim.seed,
+        sim.sky_seed,
         c.temp_anomaly_sd_k,
         c.temp_anomaly_persistence,
         table,

@@ -9,10 +9,16 @@ import pytest
 from grid.district_networks import load_district
 from scenarios import load_scenario, run
 from scenarios.engine.district import run_district
-from scenarios.engine.district_feeder import apply_district, feeder_dir, run_feeder
+from scenarios.engine.district_feeder import (
+    apply_district,
+    feeder_dir,
+    feeder_scenario,
+    run_feeder,
+)
 from scenarios.engine.district_market import clear_levels
 from scenarios.engine.district_mv import check_mv
 from scenarios.engine.grid_stage import scenario_limits
+from scenarios.engine.inputs import community_households, make_profiles
 from scenarios.errors import ScenarioError
 from scenarios.results.schema import QUANTUM
 
@@ -206,6 +212,29 @@ def test_dataset_reads_as_one_table(two_level):
     assert n == 6 * 96
 
 
+# --------------------------------------------------------------------- one sky
+def test_feeders_share_the_districts_weather():
+    """Feeder k draws its households from seed + k, but its clouds and air temperature
+    from the district's weather seed: the same roofs give the same PV on every feeder.
+    (Each feeder had its own sky before: on district:4x60 with 10 kWp on every roof, two
+    June days, the feeders' PV spread from 2,013 to 4,196 kWh.)"""
+    scenario = load_scenario({**BASE, "simulation": {**BASE["simulation"], "days": 3}})
+    a, b = (feeder_scenario(scenario, k, fid, 3) for k, fid in enumerate(("lv1", "lv2")))
+    assert (a.simulation.seed, b.simulation.seed) == (3, 4)
+    roofs = community_households(a)
+    assert roofs.pv_kwp.sum() > 0
+    wa, wb = (make_profiles(s, roofs).window(0, 3) for s in (a, b))
+    np.testing.assert_array_equal(wa.generation_kwh, wb.generation_kwh)
+    np.testing.assert_array_equal(wa.outdoor_temp_c, wb.outdoor_temp_c)
+    assert not np.array_equal(wa.demand_kwh, wb.demand_kwh)  # the households' own draws
+    # a single run's weather seed is its seed unless set, and moves only the weather
+    own = load_scenario({**BASE, "simulation": {**BASE["simulation"], "days": 3, "seed": 4}})
+    assert own.simulation.sky_seed == 4 and b.simulation.sky_seed == 3
+    wo = make_profiles(own, roofs).window(0, 3)
+    np.testing.assert_array_equal(wo.demand_kwh, wb.demand_kwh)
+    assert not np.array_equal(wo.generation_kwh, wb.generation_kwh)
+
+
 # --------------------------------------------------------------------- one level == today
 def test_one_level_equals_single_feeder_runs(tmp_path):
     scenario = _scenario(levels=["feeder"])
@@ -213,7 +242,8 @@ def test_one_level_equals_single_feeder_runs(tmp_path):
     assert not (tmp_path / "district" / "district" / "trades.parquet").exists()
     for k, fid in enumerate(("lv1", "lv2")):
         data = {**BASE, "market": {"district_grid_fee_per_kwh": 0.02}}
-        data["simulation"] = {**BASE["simulation"], "seed": 3 + k}
+        # feeder k's households from seed 3 + k, under the district's weather (seed 3)
+        data["simulation"] = {**BASE["simulation"], "seed": 3 + k, "weather_seed": 3}
         data["community"] = {**BASE["community"], "households": 3}
         data["grid"] = {"feeder": "radial:3", "check": "pyomo"}
         single = tmp_path / f"single{k}"
