@@ -5,11 +5,17 @@ Levels: ``feeder_*`` the LV feeders' own markets (energy traded within a feeder,
 fees), ``district_*`` the district market between the feeders, ``utility_*`` the last
 resort (what the households still import and export after both markets), and the MV check
 (``mv_*``). ``community_savings`` is the no-P2P baseline's cost minus the run's, over all
-households (both markets), as a single run reports it.
+households (both markets), plus ``end_stored_energy_value`` (the batteries' and EVs' end
+state against the baseline's, at retail), as a single run reports it: the district's
+trades move no energy, so that value is the sum of the feeders' own (their ``kpis.json``).
+The energy shares (``self_sufficiency``, ``p2p_share``, …) are the single run's formulas
+(:func:`scenarios.kpis.compute.energy_shares`) over consumption (demand and the devices'
+net uptake), with the P2P energy of both markets.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +24,13 @@ import pandas as pd
 
 from scenarios.config.schema import Scenario
 from scenarios.engine.district_feeder import feeder_dir
-from scenarios.results.schema import INTERVALS_FILE
+from scenarios.kpis.compute import energy_shares
+from scenarios.results.files import KPIS_FILE
+from scenarios.results.schema import INTERVALS_FILE, device_energy_columns
 
 _SUMMED = ("p2p_kwh", "grid_import_kwh", "grid_export_kwh", "grid_fees", "cost",
            "baseline_cost", "demand_kwh", "generation_kwh")  # fmt: skip
+_DEVICES = device_energy_columns(INTERVALS_FILE)
 
 
 def level_kpis(
@@ -29,11 +38,16 @@ def level_kpis(
 ) -> dict[str, Any]:
     """The district run's KPIs per level (module docstring)."""
     total = dict.fromkeys(_SUMMED, 0.0)
+    devices = 0.0  # the devices' net uptake: consumption = demand + devices
+    stored_value = 0.0
     lv_violation_intervals = 0
     for fid in feeder_ids:
         f = pd.read_parquet(feeder_dir(out, fid) / INTERVALS_FILE)
         for name in _SUMMED:
             total[name] += float(f[name].sum())
+        devices += sum(float(f[c].sum()) for c in _DEVICES if c in f)
+        own = json.loads((feeder_dir(out, fid) / KPIS_FILE).read_text())
+        stored_value += float(own.get("end_stored_energy_value") or 0.0)
         if "violations" in f and f["violations"].notna().any():
             lv_violation_intervals += int((f["violations"].fillna(0) > 0).sum())
     kpis: dict[str, Any] = {
@@ -47,7 +61,8 @@ def level_kpis(
         "generation_kwh": total["generation_kwh"],
         "cost": total["cost"],
         "baseline_cost": total["baseline_cost"],
-        "community_savings": total["baseline_cost"] - total["cost"],
+        "end_stored_energy_value": stored_value,
+        "community_savings": total["baseline_cost"] - total["cost"] + stored_value,
         "lv_violation_intervals": lv_violation_intervals,
     }
     district = out / "district" / INTERVALS_FILE
@@ -68,6 +83,14 @@ def level_kpis(
         kpis["mv_max_line_loading_frac"] = float(np.nanmax(d["mv_max_line_loading_frac"]))
         kpis["mv_v_min_pu"] = float(d["mv_v_min_pu"].min())
         kpis["mv_v_max_pu"] = float(d["mv_v_max_pu"].max())
-    demand = total["demand_kwh"]
-    kpis["self_sufficiency"] = 1.0 - total["grid_import_kwh"] / demand if demand > 0 else None
+    kpis["consumption_kwh"] = total["demand_kwh"] + devices
+    kpis.update(
+        energy_shares(
+            total["generation_kwh"],
+            kpis["consumption_kwh"],
+            total["grid_import_kwh"],
+            total["grid_export_kwh"],
+            total["p2p_kwh"] + volume,
+        )
+    )
     return kpis

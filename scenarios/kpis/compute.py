@@ -79,6 +79,21 @@ def _ratio(num: float, den: float) -> float | None:
     return float(num / den) if den > 0 else None
 
 
+def energy_shares(
+    generation: float, consumption: float, imported: float, exported: float, p2p: float
+) -> dict[str, float | None]:
+    """The community's energy shares (module docstring) from its totals [kWh]:
+    ``consumption`` is demand plus the devices' net uptake, ``p2p`` the energy the
+    households bought from other members (every market level)."""
+    return {
+        "self_sufficiency": _ratio(consumption - imported, consumption),
+        "self_consumption": _ratio(generation - exported, generation),
+        "self_sufficiency_own": _ratio(consumption - imported - p2p, consumption),
+        "self_sufficiency_shared": _ratio(p2p, consumption),
+        "p2p_share": _ratio(p2p, p2p + imported),
+    }
+
+
 def gini(values: np.ndarray) -> float | None:
     """Gini coefficient ``Σ_i Σ_j |x_i − x_j| / (2 n² mean(|x|))``; None when every
     value is 0 (or there is none).
@@ -204,11 +219,7 @@ def compute_kpis(
         "grid_import_kwh": imported,
         "grid_export_kwh": exported,
         "p2p_kwh": p2p,
-        "self_sufficiency": _ratio(consumption - imported, consumption),
-        "self_consumption": _ratio(gen - exported, gen),
-        "self_sufficiency_own": _ratio(consumption - imported - p2p, consumption),
-        "self_sufficiency_shared": _ratio(p2p, consumption),
-        "p2p_share": _ratio(p2p, p2p + imported),
+        **energy_shares(gen, consumption, imported, exported, p2p),
         "intervals_with_trade": int(traded.sum()),
         "mean_price_per_kwh": float(np.average(prices, weights=volume)) if p2p > 0 else None,
         "min_price_per_kwh": float(prices.min()) if p2p > 0 else None,

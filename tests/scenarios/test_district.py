@@ -1,6 +1,8 @@
 """District runs (issue 18): nested markets, the MV check, balances per level, and one
 level equal to today's single-feeder runs."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
@@ -20,6 +22,7 @@ from scenarios.engine.district_mv import check_mv
 from scenarios.engine.grid_stage import scenario_limits
 from scenarios.engine.inputs import community_households, make_profiles
 from scenarios.errors import ScenarioError
+from scenarios.results.schema import INTERVALS_FILE as INTERVALS
 from scenarios.results.schema import QUANTUM
 
 BASE = {
@@ -308,6 +311,42 @@ def test_p2pgrid_run_prints_kpis_per_level(tmp_path):
         "district", "feeder=lv1", "feeder=lv2", "kpis.json", "manifest.json", "report.html"
     ]  # fmt: skip
     assert f"report:{out / 'report.html'}" in "".join(proc.stdout.split())
+
+
+def test_district_kpis_in_january_with_22_kw_chargers(tmp_path):
+    """The stressed winter case: an EV with a 22 kW charger in every household, January.
+    The district's self-sufficiency is over consumption (demand and the devices' uptake,
+    as a single run's), not demand alone (-42 % on district:4x60 before), and its savings
+    count the storage's end state as a single run's do (from the feeders' kpis.json)."""
+    data = {**BASE, "simulation": {**BASE["simulation"], "start": "2027-01-12"}}
+    data["community"] = {**BASE["community"], "ev_share": 1.0, "ev_charger_kw": 22.0,
+                         "battery_share": 0.5, "pv_share": 1.0}  # fmt: skip
+    kpis = run_district(load_scenario(data), tmp_path).kpis
+    feeders = [pd.read_parquet(feeder_dir(tmp_path, f) / INTERVALS) for f in ("lv1", "lv2")]
+    iv = pd.concat(feeders)
+    demand, imported = iv.demand_kwh.sum(), iv.grid_import_kwh.sum()
+    consumption = demand + iv.battery_kwh.sum() + iv.ev_kwh.sum() + iv.heat_pump_kwh.sum()
+    assert iv.ev_kwh.sum() > 0.3 * demand  # the chargers draw a third of the homes' demand
+    assert kpis["consumption_kwh"] == pytest.approx(consumption, rel=1e-12)
+    assert 0.0 <= kpis["self_sufficiency"] <= 1.0
+    assert kpis["self_sufficiency"] == pytest.approx(1 - imported / consumption, rel=1e-12)
+    p2p = iv.p2p_kwh.sum() + kpis["district_kwh"]
+    assert kpis["p2p_share"] == pytest.approx(p2p / (p2p + imported), rel=1e-12)
+    # the savings count the storage's end state: two June days, a battery in every home
+    data["simulation"]["start"] = "2026-06-15"
+    data["simulation"]["days"] = 2
+    data["community"] = {**data["community"], "battery_share": 1.0, "ev_share": 0.0,
+                         "pv_share": 0.5, "strategy": "zic"}  # fmt: skip
+    kpis = run_district(load_scenario(data), tmp_path / "june").kpis
+    stored, saved = 0.0, 0.0
+    for f in ("lv1", "lv2"):
+        own = json.loads((feeder_dir(tmp_path / "june", f) / "kpis.json").read_text())
+        iv = pd.read_parquet(feeder_dir(tmp_path / "june", f) / INTERVALS)
+        stored += own["end_stored_energy_value"]
+        saved += iv.baseline_cost.sum() - iv.cost.sum() + own["end_stored_energy_value"]
+    assert abs(stored) > 0.01  # the batteries end elsewhere than the baseline's
+    assert kpis["end_stored_energy_value"] == pytest.approx(stored, rel=1e-12)
+    assert kpis["community_savings"] == pytest.approx(saved, rel=1e-12)
 
 
 def test_too_few_households_for_the_feeders(tmp_path):
