@@ -296,11 +296,10 @@ class SyntheticProfiles:
             problems.append(f"site.latitude: {site.latitude} must be within -90..90")
         if not -180 <= site.longitude <= 180:
             problems.append(f"site.longitude: {site.longitude} must be within -180..180")
-        if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-            problems.append(f"seed: {seed!r} must be a non-negative integer")
         sky_seed = seed if weather_seed is None else weather_seed
-        if not isinstance(sky_seed, int | np.integer) or isinstance(sky_seed, bool) or sky_seed < 0:
-            problems.append(f"weather_seed: {sky_seed!r} must be a non-negative integer")
+        for name, value in (("seed", seed), ("weather_seed", sky_seed)):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 0:
+                problems.append(f"{name}: {value!r} must be a non-negative integer")
         raise_problems("SyntheticProfiles", problems)
         assert timeline is not None
 

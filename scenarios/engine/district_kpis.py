@@ -43,14 +43,15 @@ def level_kpis(
     stored_value = 0.0
     lv_violation_intervals = 0
     for fid in feeder_ids:
-        path = feeder_dir(out, fid) / INTERVALS_FILE
+        where = feeder_dir(out, fid)
+        path = where / INTERVALS_FILE
         present = set(pq.read_schema(path).names)
         wanted = [c for c in (*_SUMMED, *_DEVICES, "violations") if c in present]
         f = pd.read_parquet(path, columns=wanted)  # a year's whole file: 80 MB more at peak
         for name in _SUMMED:
             total[name] += float(f[name].sum())
         devices += sum(float(f[c].sum()) for c in _DEVICES if c in f)
-        own = json.loads((feeder_dir(out, fid) / KPIS_FILE).read_text())
+        own = json.loads((where / KPIS_FILE).read_text())
         stored_value += float(own.get("end_stored_energy_value") or 0.0)
         if "violations" in f and f["violations"].notna().any():
             lv_violation_intervals += int((f["violations"].fillna(0) > 0).sum())

@@ -115,13 +115,13 @@ def _transformer_peak(path: Path, trafo: str) -> float | None:
     filtered read of a year's file took 80 MB at its peak)."""
     if not path.is_file():
         return None
-    peak = np.nan
+    peaks = []
     for batch in read_blocks(path, ["line", "loading_frac"]):
         mine = pc.equal(batch.column("line"), trafo)
         v = pc.filter(batch.column("loading_frac"), mine).to_numpy(zero_copy_only=False)
-        if len(v) and not np.isnan(v.astype(float)).all():
-            peak = np.nanmax([peak, np.nanmax(v.astype(float))])
-    return None if np.isnan(peak) else float(peak)
+        v = v.astype(float)[~np.isnan(v.astype(float))]
+        peaks += [v.max()] if len(v) else []
+    return float(max(peaks)) if peaks else None
 
 
 def _district_sides(out: Path, feeder_ids: Sequence[str]) -> dict[str, np.ndarray]:
