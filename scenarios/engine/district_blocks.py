@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from scenarios.results.blocks import read_blocks
 from scenarios.results.stream import COMPRESSION, TableStream
 
 
@@ -73,12 +74,11 @@ class BlockReader:
 
 
 def row_blocks(path: Path, rows: int) -> Iterator[pa.Table]:
-    """``path``'s rows in tables of ``rows`` rows (the last one shorter), read one record
-    batch at a time."""
-    file = pq.ParquetFile(path)
+    """``path``'s rows in tables of ``rows`` rows (the last one shorter), streamed
+    (:func:`~scenarios.results.blocks.read_blocks`)."""
     buffer: list[pa.RecordBatch] = []
     held = 0
-    for batch in file.iter_batches(batch_size=max(rows, 1)):
+    for batch in read_blocks(path, rows=max(rows, 1)):
         buffer.append(batch)
         held += batch.num_rows
         while held >= rows:
@@ -90,20 +90,39 @@ def row_blocks(path: Path, rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(buffer)
 
 
+ROW_GROUP_BYTES = 1 << 22
+"""What :class:`BlockWriter` gathers before it writes a row group [B]: a Parquet footer
+holds every row group's column metadata until the file is closed (a year of 96-interval
+blocks as row groups of ``intervals.parquet``: about 30 MB), so blocks are written
+together, a few MB at a time."""
+
+
 class BlockWriter:
     """Write a results file again, block by block, into a new file that replaces the old
-    one on :meth:`close` (the run's writers' options: zstd, dictionary-encoded ids)."""
+    one on :meth:`close` (the run's writers' options: zstd, dictionary-encoded ids); the
+    blocks are gathered into row groups of about :data:`ROW_GROUP_BYTES`."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
         self._tmp = path.with_name(f".{path.name}.new")
+        self._schema = schema
         ids = [f.name for f in schema if pa.types.is_dictionary(f.type)]
         self._stream = TableStream(self._tmp, schema, ids, always=True)
+        self._held: list[pa.Table] = []
 
     def write(self, columns: Mapping[str, pa.Array | pa.ChunkedArray | np.ndarray]) -> None:
-        self._stream.write(columns)
+        self._held.append(pa.table(dict(columns), schema=self._schema))
+        if sum(t.nbytes for t in self._held) >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._held:
+            table = pa.concat_tables(self._held).combine_chunks()
+            self._held = []
+            self._stream.write({name: table.column(name) for name in table.column_names})
 
     def close(self) -> None:
+        self._flush()
         self._stream.close()
         os.replace(self._tmp, self.path)
 

@@ -1,5 +1,6 @@
 """KPIs of a district run per level (issue 18), summed from the feeders' intervals files
-and the district's own, one feeder at a time (no agents, buses or lines file is loaded).
+(streamed, :func:`~scenarios.results.blocks.read_blocks`) and the district's own, one
+feeder at a time (no agents, buses or lines file is loaded).
 
 Levels: ``feeder_*`` the LV feeders' own markets (energy traded within a feeder, its grid
 fees), ``district_*`` the district market between the feeders, ``utility_*`` the last
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 from scenarios.config.schema import Scenario
 from scenarios.engine.district_feeder import feeder_dir
 from scenarios.kpis.compute import energy_shares
+from scenarios.results.blocks import read_blocks
 from scenarios.results.files import KPIS_FILE
 from scenarios.results.schema import INTERVALS_FILE, device_energy_columns
 
@@ -47,14 +49,15 @@ def level_kpis(
         path = where / INTERVALS_FILE
         present = set(pq.read_schema(path).names)
         wanted = [c for c in (*_SUMMED, *_DEVICES, "violations") if c in present]
-        f = pd.read_parquet(path, columns=wanted)  # a year's whole file: 80 MB more at peak
-        for name in _SUMMED:
-            total[name] += float(f[name].sum())
-        devices += sum(float(f[c].sum()) for c in _DEVICES if c in f)
+        for batch in read_blocks(path, wanted):
+            col = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in wanted}
+            for name in _SUMMED:
+                total[name] += float(np.nansum(col[name]))
+            devices += sum(float(np.nansum(col[c])) for c in _DEVICES if c in col)
+            if "violations" in col:  # null where the interval was not checked
+                lv_violation_intervals += int(np.count_nonzero(col["violations"] > 0))
         own = json.loads((where / KPIS_FILE).read_text())
         stored_value += float(own.get("end_stored_energy_value") or 0.0)
-        if "violations" in f and f["violations"].notna().any():
-            lv_violation_intervals += int((f["violations"].fillna(0) > 0).sum())
     kpis: dict[str, Any] = {
         "levels": list(scenario.market.levels),
         "feeders": len(feeder_ids),

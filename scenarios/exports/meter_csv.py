@@ -54,12 +54,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from scenarios.config.loader import validate_scenario
 from scenarios.engine.sharing import member_terms
 from scenarios.errors import ScenarioError
 from scenarios.results.agents_missing import no_agents_table
+from scenarios.results.blocks import read_blocks
 from scenarios.results.files import ResultsFileError
 from scenarios.results.schema import AGENTS_FILE, HOUSEHOLDS_FILE, INTERVALS_FILE
 
@@ -172,7 +172,7 @@ def _month_frames(
     pending: list[pd.DataFrame] = []
     current: str | None = None
     last_t = -1
-    for batch in pq.ParquetFile(run_dir / AGENTS_FILE).iter_batches(columns=_READ):
+    for batch in read_blocks(run_dir / AGENTS_FILE, _READ):
         frame = batch.to_pandas()
         t = frame["t"].to_numpy()
         if len(t) and (t[0] < last_t or (np.diff(t) < 0).any()):

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pyarrow as pa
-import pyarrow.parquet as pq
 from plotly.subplots import make_subplots
 
 from scenarios.reports.buckets import Buckets
+from scenarios.results.blocks import read_blocks
 from scenarios.results.fleet_heat import FleetHeat, FleetHeatStream, has_heat_pumps
 
 _COLUMNS = ["t", "heat_pump_kwh", "indoor_temp_c"]
@@ -40,7 +40,7 @@ def fleet_heat(
     n, n_t = len(households), len(outdoor_temp_c)
     stream = FleetHeatStream(households, n_t, interval_hours)
     pending: list[pa.RecordBatch] = []
-    for batch in pq.ParquetFile(agents_path).iter_batches(columns=_COLUMNS):
+    for batch in read_blocks(agents_path, _COLUMNS):
         pending.append(batch)
         table = pa.Table.from_batches(pending)
         whole = len(table) // n * n

@@ -33,15 +33,18 @@ READ_BUFFER = 1 << 16
 """Bytes read from the file at a time per column [B]."""
 
 
-def read_blocks(path: Path, columns: Iterable[str]) -> Iterator[pa.RecordBatch]:
+def read_blocks(
+    path: Path, columns: Iterable[str] | None = None, rows: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
     """The ``columns`` (those of them the file has, in the file's order; take them by
-    name) of a results table at ``path``, in blocks of :data:`BATCH_ROWS` rows, in the
-    order written."""
+    name; all of them by default) of a results table at ``path``, in blocks of at most
+    ``rows`` rows, in the order written."""
     parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER)
-    wanted = set(columns)
-    cols = [c for c in parquet.schema_arrow.names if c in wanted]
+    names = parquet.schema_arrow.names
+    wanted = set(names if columns is None else columns)
+    cols = [c for c in names if c in wanted]
     pool = pa.default_memory_pool()
-    for batch in parquet.iter_batches(BATCH_ROWS, columns=cols, use_threads=False):
+    for batch in parquet.iter_batches(rows, columns=cols, use_threads=False):
         yield batch
         del batch
         pool.release_unused()
