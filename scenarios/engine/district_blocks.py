@@ -109,16 +109,19 @@ class BlockWriter:
         ids = [f.name for f in schema if pa.types.is_dictionary(f.type)]
         self._stream = TableStream(self._tmp, schema, ids, always=True)
         self._held: list[pa.Table] = []
+        self._held_bytes = 0
 
     def write(self, columns: Mapping[str, pa.Array | pa.ChunkedArray | np.ndarray]) -> None:
-        self._held.append(pa.table(dict(columns), schema=self._schema))
-        if sum(t.nbytes for t in self._held) >= ROW_GROUP_BYTES:
+        table = pa.table(dict(columns), schema=self._schema)
+        self._held.append(table)
+        self._held_bytes += table.nbytes
+        if self._held_bytes >= ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if self._held:
             table = pa.concat_tables(self._held).combine_chunks()
-            self._held = []
+            self._held, self._held_bytes = [], 0
             self._stream.write({name: table.column(name) for name in table.column_names})
 
     def close(self) -> None:

@@ -156,13 +156,16 @@ def _scan_feeders(out: Path, district: District, buckets: Buckets) -> _FeederSca
         kpis = json.loads((where / KPIS_FILE).read_text(encoding="utf-8"))
         names = pq.ParquetFile(where / INTERVALS_FILE).schema_arrow.names
         wanted = ["t", *(c for c in _LV_SERIES if c in names)]
-        iv = pq.read_table(where / INTERVALS_FILE, columns=wanted).to_pandas()
-        t = iv["t"].to_numpy()
-        for col in wanted[1:]:
-            buckets.fold(lv[col], t, iv[col].to_numpy(float), _LV_SERIES[col])
+        loadings = []  # per block: the feeder's largest line loading, where checked
+        for batch in read_blocks(where / INTERVALS_FILE, wanted):
+            t = batch.column("t").to_numpy()
+            for col in wanted[1:]:
+                v = batch.column(col).to_numpy(zero_copy_only=False).astype(float)
+                buckets.fold(lv[col], t, v, _LV_SERIES[col])
+                if col == "max_line_loading_frac" and not np.isnan(v).all():
+                    loadings.append(np.nanmax(v))
         trafo = feeder.lines.loc[feeder.lines["kind"] == "trafo", "line"]
         peak = _transformer_peak(where / LINES_FILE, str(trafo.iloc[0])) if len(trafo) else None
-        loading = iv["max_line_loading_frac"] if "max_line_loading_frac" in iv else None
         rows.append(
             {
                 "feeder": fid,
@@ -171,9 +174,7 @@ def _scan_feeders(out: Path, district: District, buckets: Buckets) -> _FeederSca
                 "to_district_kwh": float(sides["sell"][k]),
                 "from_district_kwh": float(sides["buy"][k]),
                 "transformer_peak_loading_frac": peak,
-                "max_line_loading_frac": (
-                    float(loading.max()) if loading is not None and loading.notna().any() else None
-                ),
+                "max_line_loading_frac": float(max(loadings)) if loadings else None,
                 "violation_hours": kpis.get("violation_hours"),
             }
         )
