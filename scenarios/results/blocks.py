@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 BATCH_ROWS = 1 << 16
-"""Rows per block handed on by :func:`read_blocks`."""
+"""Rows per block handed on by :func:`read_blocks` unless its caller asks for others."""
 READ_BUFFER = 1 << 16
 """Bytes read from the file at a time per column [B]."""
 
