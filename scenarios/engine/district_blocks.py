@@ -93,8 +93,8 @@ def row_blocks(path: Path, rows: int) -> Iterator[pa.Table]:
 ROW_GROUP_BYTES = 1 << 22
 """What :class:`BlockWriter` gathers before it writes a row group [B]: a Parquet footer
 holds every row group's column metadata until the file is closed (a year of 96-interval
-blocks as row groups of ``intervals.parquet``: about 30 MB), so blocks are written
-together, a few MB at a time."""
+blocks as row groups of ``intervals.parquet`` and ``agents.parquet``: about 30 MB
+together), so blocks are written together, a few MB at a time."""
 
 
 class BlockWriter:

@@ -138,7 +138,7 @@ def order_kinds() -> pa.Array:
 ROW_GROUP_ROWS = 1 << 12
 """Rows per row group of a table written whole: a reader that streams the file (a
 district's booking, :mod:`scenarios.engine.district_blocks`) decodes one row group's
-pages at a time, 1.4 MB of a 45-column ``intervals.parquet``, not a year's 12 MB."""
+pages at a time, 1.3 MB of a 39-column ``intervals.parquet``, not a year's 11 MB."""
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

@@ -9,8 +9,8 @@
   ``ROW_GROUP_ROWS``: streaming a year of 45 columns a day at a time peaks at 4.7 MiB of
   the pool, under the 10 MiB bound (in one row group, as before: 27.5 MiB).
 - :class:`BlockWriter` gathers blocks into row groups of about ``ROW_GROUP_BYTES``: a
-  year of 96-interval blocks of a 45-column intervals file was 365 row groups, whose
-  column metadata the writer holds until it closes (about 30 MB).
+  year of 96-interval blocks was 365 row groups per file, whose column metadata the
+  writer holds until it closes (about 30 MB for intervals.parquet and agents.parquet).
 """
 
 from __future__ import annotations
