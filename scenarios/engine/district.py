@@ -177,9 +177,9 @@ def _levels(scenario: Scenario, district: District, out: Path, block: int) -> li
     cols = ["t", "side", "price_per_kwh", "energy_kwh"]
     orders = [BlockReader(p / ORDERS_FILE, block, cols) for p in parts] if two else []
     steps = [AppendWriter(p / STEPS_FILE) for p in parts] if two else []
-    transformers = AppendWriter(d / TRANSFORMERS_FILE) if mv_on else None
-    intervals = AppendWriter(d / INTERVALS_FILE)
-    trades = AppendWriter(d / TRADES_FILE) if two else None
+    transformers = AppendWriter(d / TRANSFORMERS_FILE, gather=True) if mv_on else None
+    intervals = AppendWriter(d / INTERVALS_FILE, gather=True)
+    trades = AppendWriter(d / TRADES_FILE, gather=True) if two else None
     traded = [False] * len(fids)
     for i in range(n_blocks(n_t, block)):
         a, b = block_range(i, n_t, block)

@@ -91,10 +91,34 @@ def row_blocks(path: Path, rows: int) -> Iterator[pa.Table]:
 
 
 ROW_GROUP_BYTES = 1 << 22
-"""What :class:`BlockWriter` gathers before it writes a row group [B]: a Parquet footer
-holds every row group's column metadata until the file is closed (a year of 96-interval
-blocks as row groups of ``intervals.parquet`` and ``agents.parquet``: about 30 MB
-together), so blocks are written together, a few MB at a time."""
+"""What a writer that gathers blocks holds before it writes a row group [B]. A Parquet
+footer holds every row group's column metadata until the file is closed, and a reader
+decodes it all when it opens the file: a year of 96-interval blocks as row groups cost
+about 30 MB to rewrite ``intervals.parquet`` and ``agents.parquet``, and 10 MB to open
+the district's ``intervals.parquet`` (0.5 MB of footer). So files read whole, not block
+by block, are written a few MB at a time."""
+
+
+class _Gathered:
+    """Blocks held until they reach :data:`ROW_GROUP_BYTES` together."""
+
+    def __init__(self) -> None:
+        self._held: list[pa.Table] = []
+        self._bytes = 0
+
+    def add(self, table: pa.Table) -> pa.Table | None:
+        """Hold ``table``; the blocks held as one table once they are enough."""
+        self._held.append(table)
+        self._bytes += table.nbytes
+        return self.take() if self._bytes >= ROW_GROUP_BYTES else None
+
+    def take(self) -> pa.Table | None:
+        """The blocks held as one table (None if there are none), holding none after."""
+        if not self._held:
+            return None
+        table = pa.concat_tables(self._held).combine_chunks()
+        self._held, self._bytes = [], 0
+        return table
 
 
 class BlockWriter:
@@ -108,47 +132,53 @@ class BlockWriter:
         self._schema = schema
         ids = [f.name for f in schema if pa.types.is_dictionary(f.type)]
         self._stream = TableStream(self._tmp, schema, ids, always=True)
-        self._held: list[pa.Table] = []
-        self._held_bytes = 0
+        self._gathered = _Gathered()
 
     def write(self, columns: Mapping[str, pa.Array | pa.ChunkedArray | np.ndarray]) -> None:
-        table = pa.table(dict(columns), schema=self._schema)
-        self._held.append(table)
-        self._held_bytes += table.nbytes
-        if self._held_bytes >= ROW_GROUP_BYTES:
-            self._flush()
+        self._write(self._gathered.add(pa.table(dict(columns), schema=self._schema)))
 
-    def _flush(self) -> None:
-        if self._held:
-            table = pa.concat_tables(self._held).combine_chunks()
-            self._held, self._held_bytes = [], 0
+    def _write(self, table: pa.Table | None) -> None:
+        if table is not None:
             self._stream.write({name: table.column(name) for name in table.column_names})
 
     def close(self) -> None:
-        self._flush()
+        self._write(self._gathered.take())
         self._stream.close()
         os.replace(self._tmp, self.path)
 
 
 class AppendWriter:
     """A Parquet file written one block (``pa.Table``) at a time; created on the first
-    block with rows, or empty with the first block's schema on :meth:`close`."""
+    block with rows, or empty with the first block's schema on :meth:`close`. Each block
+    with rows is a row group (what :class:`BlockReader` reads), or with ``gather`` the
+    blocks are gathered into row groups of about :data:`ROW_GROUP_BYTES` (a file read
+    whole)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, gather: bool = False) -> None:
         self.path = path
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
+        self._gathered = _Gathered() if gather else None
 
     def write(self, table: pa.Table) -> None:
         if self._schema is None:
             self._schema = table.schema
         if table.num_rows == 0:
             return
+        table = table.cast(self._schema)
+        self._write(table if self._gathered is None else self._gathered.add(table))
+
+    def _write(self, table: pa.Table | None) -> None:
+        if table is None:
+            return
         if self._writer is None:
+            assert self._schema is not None
             self._writer = pq.ParquetWriter(self.path, self._schema, compression=COMPRESSION)
-        self._writer.write_table(table.cast(self._schema))
+        self._writer.write_table(table)
 
     def close(self) -> None:
+        if self._gathered is not None:
+            self._write(self._gathered.take())
         if self._writer is None and self._schema is not None:
             pq.write_table(self._schema.empty_table(), self.path, compression=COMPRESSION)
         if self._writer is not None:

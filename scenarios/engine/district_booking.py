@@ -57,7 +57,7 @@ def book_fills(
     agent_ids = ids.to_numpy(zero_copy_only=False).astype(str)
     n = len(agent_ids)
     orders = BlockReader(where / orders_file, block)
-    fills = AppendWriter(where / fills_file)
+    fills = AppendWriter(where / fills_file, gather=True)
     books = _Books(where, n, block) if traded else None
     for i in range(n_blocks(n_t, block)):
         a, b = block_range(i, n_t, block)

@@ -79,6 +79,31 @@ def test_orders_are_stored_one_row_group_per_block(runs):
         assert seen == sorted(set(seen)) and meta.num_rows > 0
 
 
+def test_files_read_whole_are_gathered_into_row_groups(runs):
+    """28 blocks of 7 intervals: the district's files and the fills (read whole) are one
+    row group each, not one per block (their footers cost memory to write and to open)."""
+    out = runs[7]
+    whole = [out / "district" / n for n in ("intervals.parquet", "trades.parquet")]
+    whole += [feeder_dir(out, fid) / "district_fills.parquet" for fid in ("lv1", "lv2")]
+    for path in whole:
+        meta = pq.ParquetFile(path).metadata
+        assert meta.num_rows > 0 and meta.num_row_groups == 1, path
+    assert pq.ParquetFile(out / "district" / "intervals.parquet").metadata.num_rows == N_T
+
+
+def test_append_writer_gathers_blocks_or_keeps_one_row_group_each(tmp_path):
+    blocks = [pa.table({"t": np.full(96, i, np.int32), "v": np.arange(96.0)}) for i in range(365)]
+    for gather, groups in ((False, 365), (True, 1)):
+        path = tmp_path / f"{gather}.parquet"
+        w = AppendWriter(path, gather=gather)
+        for b in blocks:
+            w.write(b)
+        w.close()
+        file = pq.ParquetFile(path)
+        assert file.num_row_groups == groups
+        assert file.read().equals(pa.concat_tables(blocks))
+
+
 def test_block_intervals_must_be_positive(tmp_path):
     with pytest.raises(ScenarioError, match="block_intervals: 0"):
         run_district(load_scenario(BASE), tmp_path, block_intervals=0)
