@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from scenarios.config.schema import Scenario
 from scenarios.engine.district_feeder import feeder_dir
@@ -46,11 +45,8 @@ def level_kpis(
     lv_violation_intervals = 0
     for fid in feeder_ids:
         where = feeder_dir(out, fid)
-        path = where / INTERVALS_FILE
-        present = set(pq.read_schema(path).names)
-        wanted = [c for c in (*_SUMMED, *_DEVICES, "violations") if c in present]
-        for batch in read_blocks(path, wanted):
-            col = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in wanted}
+        for batch in read_blocks(where / INTERVALS_FILE, (*_SUMMED, *_DEVICES, "violations")):
+            col = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in batch.schema.names}
             for name in _SUMMED:
                 total[name] += float(np.nansum(col[name]))
             devices += sum(float(np.nansum(col[c])) for c in _DEVICES if c in col)

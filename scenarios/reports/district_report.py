@@ -119,7 +119,8 @@ def _transformer_peak(path: Path, trafo: str) -> float | None:
     for batch in read_blocks(path, ["line", "loading_frac"]):
         mine = pc.equal(batch.column("line"), trafo)
         v = pc.filter(batch.column("loading_frac"), mine).to_numpy(zero_copy_only=False)
-        v = v.astype(float)[~np.isnan(v.astype(float))]
+        v = v.astype(float)
+        v = v[~np.isnan(v)]
         peaks += [v.max()] if len(v) else []
     return float(max(peaks)) if peaks else None
 
@@ -154,12 +155,10 @@ def _scan_feeders(out: Path, district: District, buckets: Buckets) -> _FeederSca
     for k, (fid, feeder) in enumerate(zip(district.feeder_ids, district.feeders, strict=True)):
         where = feeder_dir(out, fid)
         kpis = json.loads((where / KPIS_FILE).read_text(encoding="utf-8"))
-        names = pq.ParquetFile(where / INTERVALS_FILE).schema_arrow.names
-        wanted = ["t", *(c for c in _LV_SERIES if c in names)]
         loadings = []  # per block: the feeder's largest line loading, where checked
-        for batch in read_blocks(where / INTERVALS_FILE, wanted):
+        for batch in read_blocks(where / INTERVALS_FILE, ["t", *_LV_SERIES]):
             t = batch.column("t").to_numpy()
-            for col in wanted[1:]:
+            for col in (c for c in _LV_SERIES if c in batch.schema.names):
                 v = batch.column(col).to_numpy(zero_copy_only=False).astype(float)
                 buckets.fold(lv[col], t, v, _LV_SERIES[col])
                 if col == "max_line_loading_frac" and not np.isnan(v).all():
